@@ -1,0 +1,192 @@
+//! Typed configuration, read once at init from the environment.
+//!
+//! Every key a function reads is a `const` here, and [`ENV_KEYS`] lists them all: the infra contract
+//! test checks that the template sets no key the code does not know.
+
+use std::time::Duration;
+use thiserror::Error;
+
+/// Name of the DynamoDB table (required).
+pub const TABLE: &str = "AFTERCARE_TABLE";
+/// Base URL of the public HTTP API (links in emails), e.g. `https://api.example.com`.
+pub const PUBLIC_BASE_URL: &str = "AFTERCARE_PUBLIC_BASE_URL";
+/// SES configuration set attached to every send (optional).
+pub const SES_CONFIGURATION_SET: &str = "AFTERCARE_SES_CONFIGURATION_SET";
+/// HMAC key for signed one-click links (required by functions that sign or verify links).
+pub const SIGNING_KEY: &str = "AFTERCARE_SIGNING_KEY";
+/// How long a verified API key is trusted by a warm instance before it is looked up again.
+pub const KEY_CACHE_TTL_SECONDS: &str = "AFTERCARE_KEY_CACHE_TTL_SECONDS";
+/// How long a warm instance reuses a merchant's settings before reading them again.
+pub const MERCHANT_CACHE_TTL_SECONDS: &str = "AFTERCARE_MERCHANT_CACHE_TTL_SECONDS";
+/// How long send records (claims, message log) are kept before TTL removes them.
+pub const EMAIL_RETENTION_DAYS: &str = "AFTERCARE_EMAIL_RETENTION_DAYS";
+/// A single PEM bundle of trusted roots; avoids opening every file of the CA directory at init.
+pub const CA_BUNDLE: &str = "AFTERCARE_CA_BUNDLE";
+
+/// Every environment key the project reads (besides the AWS SDK's and Lambda's own).
+pub const ENV_KEYS: &[&str] = &[
+    TABLE,
+    PUBLIC_BASE_URL,
+    SES_CONFIGURATION_SET,
+    SIGNING_KEY,
+    KEY_CACHE_TTL_SECONDS,
+    MERCHANT_CACHE_TTL_SECONDS,
+    EMAIL_RETENTION_DAYS,
+    CA_BUNDLE,
+];
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {key} is invalid: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// The project's settings, as read at init.
+#[derive(Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub public_base_url: Option<String>,
+    pub ses_configuration_set: Option<String>,
+    signing_key: Option<crate::token::SigningKey>,
+    pub key_cache_ttl: Duration,
+    pub merchant_cache_ttl: Duration,
+    pub email_retention: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("table_name", &self.table_name)
+            .field("public_base_url", &self.public_base_url)
+            .field("ses_configuration_set", &self.ses_configuration_set)
+            .field("signing_key", &self.signing_key.as_ref().map(|_| "<set>"))
+            .field("key_cache_ttl", &self.key_cache_ttl)
+            .field("merchant_cache_ttl", &self.merchant_cache_ttl)
+            .field("email_retention", &self.email_retention)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment in production, a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &'static str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let table_name = get(TABLE).ok_or(ConfigError::Missing(TABLE))?;
+        let public_base_url = match get(PUBLIC_BASE_URL) {
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                Some(url.trim_end_matches('/').to_owned())
+            }
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: PUBLIC_BASE_URL,
+                    reason: format!("expected an http(s) URL, got {other:?}"),
+                });
+            }
+            None => None,
+        };
+        let signing_key = match get(SIGNING_KEY) {
+            Some(raw) => Some(crate::token::SigningKey::new(raw.as_bytes()).map_err(|reason| {
+                ConfigError::Invalid { key: SIGNING_KEY, reason: reason.to_owned() }
+            })?),
+            None => None,
+        };
+        let seconds = |key: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            match get(key) {
+                None => Ok(Duration::from_secs(default)),
+                Some(v) => v.parse::<u64>().map(Duration::from_secs).map_err(|_| ConfigError::Invalid {
+                    key,
+                    reason: format!("expected whole seconds, got {v:?}"),
+                }),
+            }
+        };
+        let retention_days = match get(EMAIL_RETENTION_DAYS) {
+            None => 400,
+            Some(v) => v.parse::<u64>().ok().filter(|d| *d > 0).ok_or_else(|| ConfigError::Invalid {
+                key: EMAIL_RETENTION_DAYS,
+                reason: format!("expected a positive number of days, got {v:?}"),
+            })?,
+        };
+        Ok(Self {
+            table_name,
+            public_base_url,
+            ses_configuration_set: get(SES_CONFIGURATION_SET),
+            signing_key,
+            key_cache_ttl: seconds(KEY_CACHE_TTL_SECONDS, 30)?,
+            merchant_cache_ttl: seconds(MERCHANT_CACHE_TTL_SECONDS, 60)?,
+            email_retention: Duration::from_secs(retention_days * 86_400),
+        })
+    }
+
+    /// A config for tests and tools: the given table, defaults for the rest.
+    pub fn for_table(table_name: impl Into<String>) -> Self {
+        Self {
+            table_name: table_name.into(),
+            public_base_url: None,
+            ses_configuration_set: None,
+            signing_key: None,
+            key_cache_ttl: Duration::from_secs(30),
+            merchant_cache_ttl: Duration::from_secs(60),
+            email_retention: Duration::from_secs(400 * 86_400),
+        }
+    }
+
+    /// The link-signing key, for functions that need one.
+    pub fn signing_key(&self) -> Result<&crate::token::SigningKey, ConfigError> {
+        self.signing_key.as_ref().ok_or(ConfigError::Missing(SIGNING_KEY))
+    }
+
+    pub fn with_signing_key(mut self, key: crate::token::SigningKey) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn table_is_required() {
+        let err = Config::from_lookup(lookup(&[])).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing(TABLE)));
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::from_lookup(lookup(&[
+            (TABLE, "t"),
+            (KEY_CACHE_TTL_SECONDS, "5"),
+            (PUBLIC_BASE_URL, "https://api.example.com/"),
+        ]))
+        .unwrap();
+        assert_eq!(c.table_name, "t");
+        assert_eq!(c.key_cache_ttl, Duration::from_secs(5));
+        assert_eq!(c.merchant_cache_ttl, Duration::from_secs(60));
+        assert_eq!(c.public_base_url.as_deref(), Some("https://api.example.com"));
+        assert!(c.signing_key().is_err());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = Config::from_lookup(lookup(&[(TABLE, "t"), (KEY_CACHE_TTL_SECONDS, "soon")])).unwrap_err();
+        assert!(err.to_string().contains(KEY_CACHE_TTL_SECONDS));
+        let err = Config::from_lookup(lookup(&[(TABLE, "t"), (PUBLIC_BASE_URL, "ftp://x")])).unwrap_err();
+        assert!(err.to_string().contains(PUBLIC_BASE_URL));
+        let err = Config::from_lookup(lookup(&[(TABLE, "t"), (SIGNING_KEY, "short")])).unwrap_err();
+        assert!(err.to_string().contains(SIGNING_KEY));
+    }
+}

@@ -1,0 +1,274 @@
+//! A merchant: the tenant, its brand and its "digital business card", and its settings.
+
+use super::text::{optional_line, single_line, web_url};
+use super::{EmailAddress, FieldError, Locale, MerchantId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A merchant as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Merchant {
+    pub id: MerchantId,
+    pub name: String,
+    pub status: MerchantStatus,
+    pub branding: Branding,
+    pub sender: Sender,
+    pub support: SupportCard,
+    pub default_locale: Locale,
+    /// IANA time zone used when a customer's is unknown.
+    pub time_zone: String,
+    /// Where merchant alerts go (late shipments, detractors, exhausted dunning).
+    #[serde(default)]
+    pub ops_email: Option<EmailAddress>,
+    #[serde(default)]
+    pub settings: MerchantSettings,
+    /// Per email kind, templates that replace the built-in ones.
+    #[serde(default)]
+    pub templates: BTreeMap<String, TemplateOverride>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MerchantStatus {
+    #[default]
+    Active,
+    Suspended,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Branding {
+    #[serde(default)]
+    pub logo_url: Option<String>,
+    /// `#rrggbb`
+    pub primary_color: String,
+    /// `#rrggbb`
+    pub accent_color: String,
+}
+
+impl Default for Branding {
+    fn default() -> Self {
+        Self { logo_url: None, primary_color: "#1f2937".into(), accent_color: "#2563eb".into() }
+    }
+}
+
+/// The identity mail is sent from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    pub from_email: EmailAddress,
+    pub from_name: String,
+    #[serde(default)]
+    pub reply_to: Option<EmailAddress>,
+}
+
+/// The merchant's contact card shown in every email.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SupportCard {
+    #[serde(default)]
+    pub email: Option<EmailAddress>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MerchantSettings {
+    pub loyalty: LoyaltySettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoyaltySettings {
+    pub enabled: bool,
+    /// Points per whole currency unit of the order's merchandise value.
+    pub points_per_unit: u32,
+    /// Days after delivery (else after the order) before earned points become available.
+    pub return_window_days: u32,
+}
+
+impl Default for LoyaltySettings {
+    fn default() -> Self {
+        Self { enabled: true, points_per_unit: 1, return_window_days: 30 }
+    }
+}
+
+/// A merchant's replacement for a built-in email: minijinja templates for subject, HTML and text.
+/// Any part left out falls back to the built-in one. `strings` overrides catalogue entries per locale.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TemplateOverride {
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub html: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub strings: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// What an operator supplies to create or update a merchant.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MerchantInput {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub branding: Option<BrandingInput>,
+    pub sender: SenderInput,
+    #[serde(default)]
+    pub support: Option<SupportInput>,
+    #[serde(default)]
+    pub default_locale: Option<String>,
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub ops_email: Option<String>,
+    #[serde(default)]
+    pub settings: Option<MerchantSettings>,
+    #[serde(default)]
+    pub templates: BTreeMap<String, TemplateOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BrandingInput {
+    pub logo_url: Option<String>,
+    pub primary_color: Option<String>,
+    pub accent_color: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SenderInput {
+    pub from_email: String,
+    pub from_name: Option<String>,
+    pub reply_to: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SupportInput {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub url: Option<String>,
+    pub address: Option<String>,
+}
+
+fn color(field: &str, value: Option<&str>, default: &str) -> Result<String, FieldError> {
+    let Some(v) = value else { return Ok(default.to_owned()) };
+    let ok = v.len() == 7 && v.starts_with('#') && v[1..].chars().all(|c| c.is_ascii_hexdigit());
+    if ok {
+        Ok(v.to_ascii_lowercase())
+    } else {
+        Err(FieldError::new(field, "invalid_format", format!("{field} must be a colour like #1a2b3c")))
+    }
+}
+
+/// Checks an IANA time zone name against the bundled database.
+pub fn time_zone(field: &str, value: &str) -> Result<String, FieldError> {
+    let value = single_line(field, value, 64)?;
+    jiff::tz::TimeZone::get(&value)
+        .map(|_| value.clone())
+        .map_err(|_| FieldError::new(field, "invalid_time_zone", format!("{field} must be an IANA time zone such as Europe/Berlin")))
+}
+
+impl MerchantInput {
+    pub fn validate(self) -> Result<Merchant, FieldError> {
+        let id = MerchantId::parse("id", &self.id)?;
+        let name = single_line("name", &self.name, 120)?;
+        let defaults = Branding::default();
+        let branding = match self.branding {
+            None => defaults,
+            Some(b) => Branding {
+                logo_url: web_url("branding.logo_url", b.logo_url.as_deref())?,
+                primary_color: color("branding.primary_color", b.primary_color.as_deref(), &defaults.primary_color)?,
+                accent_color: color("branding.accent_color", b.accent_color.as_deref(), &defaults.accent_color)?,
+            },
+        };
+        let sender = Sender {
+            from_email: EmailAddress::parse("sender.from_email", &self.sender.from_email)?,
+            from_name: optional_line("sender.from_name", self.sender.from_name.as_deref(), 120)?.unwrap_or_else(|| name.clone()),
+            reply_to: self.sender.reply_to.as_deref().map(|r| EmailAddress::parse("sender.reply_to", r)).transpose()?,
+        };
+        let support = match self.support {
+            None => SupportCard::default(),
+            Some(s) => SupportCard {
+                email: s.email.as_deref().map(|e| EmailAddress::parse("support.email", e)).transpose()?,
+                phone: optional_line("support.phone", s.phone.as_deref(), 40)?,
+                url: web_url("support.url", s.url.as_deref())?,
+                address: optional_line("support.address", s.address.as_deref(), 300)?,
+            },
+        };
+        let default_locale = match self.default_locale.as_deref() {
+            None => Locale::En,
+            Some(tag) => Locale::from_tag(tag).ok_or_else(|| {
+                FieldError::new("default_locale", "unsupported_locale", "default_locale must be one of en, de, fr")
+            })?,
+        };
+        let time_zone = time_zone("time_zone", self.time_zone.as_deref().unwrap_or("UTC"))?;
+        let ops_email = self.ops_email.as_deref().map(|e| EmailAddress::parse("ops_email", e)).transpose()?;
+        let settings = self.settings.unwrap_or_default();
+        if settings.loyalty.points_per_unit > 1000 {
+            return Err(FieldError::new("settings.loyalty.points_per_unit", "out_of_range", "points_per_unit must be at most 1000"));
+        }
+        if settings.loyalty.return_window_days > 365 {
+            return Err(FieldError::new("settings.loyalty.return_window_days", "out_of_range", "return_window_days must be at most 365"));
+        }
+        Ok(Merchant {
+            id,
+            name,
+            status: MerchantStatus::Active,
+            branding,
+            sender,
+            support,
+            default_locale,
+            time_zone,
+            ops_email,
+            settings,
+            templates: self.templates,
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample_input() -> serde_json::Value {
+        serde_json::json!({
+            "id": "acme",
+            "name": "Acme Outdoor",
+            "branding": {"logo_url": "https://cdn.acme.example/logo.png", "primary_color": "#0F766E", "accent_color": "#f59e0b"},
+            "sender": {"from_email": "hello@acme.example", "from_name": "Acme Outdoor", "reply_to": "care@acme.example"},
+            "support": {"email": "care@acme.example", "phone": "+49 30 1234567", "url": "https://acme.example/help"},
+            "default_locale": "en",
+            "time_zone": "Europe/Berlin",
+            "ops_email": "ops@acme.example"
+        })
+    }
+
+    #[test]
+    fn validates_a_full_merchant() {
+        let m: MerchantInput = serde_json::from_value(sample_input()).unwrap();
+        let m = m.validate().unwrap();
+        assert_eq!(m.branding.primary_color, "#0f766e");
+        assert_eq!(m.settings.loyalty.points_per_unit, 1);
+        assert_eq!(m.sender.reply_to.unwrap().as_str(), "care@acme.example");
+    }
+
+    #[test]
+    fn names_bad_fields() {
+        let cases = [
+            ("/branding/primary_color", serde_json::json!("red; background:url(x)"), "branding.primary_color"),
+            ("/branding/logo_url", serde_json::json!("javascript:alert(1)"), "branding.logo_url"),
+            ("/time_zone", serde_json::json!("Mars/Olympus"), "time_zone"),
+            ("/sender/from_email", serde_json::json!("nope"), "sender.from_email"),
+            ("/id", serde_json::json!("a#b"), "id"),
+        ];
+        for (ptr, value, field) in cases {
+            let mut input = sample_input();
+            *input.pointer_mut(ptr).unwrap() = value;
+            let m: MerchantInput = serde_json::from_value(input).unwrap();
+            assert_eq!(m.validate().unwrap_err().field, field);
+        }
+    }
+}

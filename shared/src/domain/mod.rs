@@ -1,0 +1,23 @@
+//! Plain domain types and decisions. No AWS or Lambda imports: everything here is pure and takes
+//! time as an argument.
+
+pub mod apikey;
+pub mod customer;
+pub mod email;
+pub mod ids;
+pub mod locale;
+pub mod loyalty;
+pub mod merchant;
+pub mod money;
+pub mod order;
+pub mod text;
+pub mod validation;
+
+pub use customer::CustomerProfile;
+pub use email::EmailAddress;
+pub use ids::{CustomerId, MerchantId, OrderId};
+pub use locale::Locale;
+pub use merchant::Merchant;
+pub use money::{Currency, Money};
+pub use order::{Order, OrderInput};
+pub use validation::FieldError;

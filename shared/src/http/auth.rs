@@ -1,0 +1,76 @@
+//! Bearer API-key authentication and the merchant cache.
+//!
+//! A request's key is hashed (SHA-256) and looked up by digest; unknown, malformed or revoked keys
+//! get 401 before anything else happens. A warm instance remembers verified digests for
+//! `AFTERCARE_KEY_CACHE_TTL_SECONDS` (default 30 s; 0 turns it off), so a revoked key stops working
+//! everywhere within that time. Merchants are cached likewise.
+
+use super::{ApiError, header};
+use crate::cache::TtlCache;
+use crate::domain::apikey;
+use crate::domain::merchant::MerchantStatus;
+use crate::domain::{Merchant, MerchantId};
+use crate::store::{Store, StoreError};
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Tenancy {
+    store: Store,
+    keys: TtlCache<String, MerchantId>,
+    merchants: TtlCache<MerchantId, Arc<Merchant>>,
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    if e.is_transient() {
+        tracing::warn!(error = %e, "store temporarily unavailable");
+        ApiError::unavailable("storage is busy; retry the request")
+    } else {
+        tracing::error!(error = ?e, "store failure");
+        ApiError::internal()
+    }
+}
+
+impl Tenancy {
+    pub fn new(store: Store, key_ttl: Duration, merchant_ttl: Duration) -> Self {
+        Self { store, keys: TtlCache::new(key_ttl, 1024), merchants: TtlCache::new(merchant_ttl, 1024) }
+    }
+
+    /// The merchant a request's bearer key belongs to, or 401.
+    pub async fn authenticate(&self, req: &ApiGatewayV2httpRequest) -> Result<Arc<Merchant>, ApiError> {
+        let secret = header(req, "authorization")
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or_else(ApiError::unauthorized)?;
+        if !apikey::looks_like_key(secret) {
+            return Err(ApiError::unauthorized());
+        }
+        let digest = apikey::hash(secret);
+        let merchant_id = match self.keys.get(&digest) {
+            Some(id) => id,
+            None => {
+                let record = self.store.find_api_key(&digest).await.map_err(store_error)?;
+                let record = record.filter(|r| r.is_active()).ok_or_else(ApiError::unauthorized)?;
+                self.keys.insert(digest, record.merchant_id.clone());
+                record.merchant_id
+            }
+        };
+        let merchant = self.merchant(&merchant_id).await?.ok_or_else(ApiError::unauthorized)?;
+        if merchant.status != MerchantStatus::Active {
+            return Err(ApiError::new(403, "merchant_suspended", "this merchant account is suspended"));
+        }
+        Ok(merchant)
+    }
+
+    /// A merchant by id (cached), for triggers that name the merchant themselves.
+    pub async fn merchant(&self, id: &MerchantId) -> Result<Option<Arc<Merchant>>, ApiError> {
+        if let Some(m) = self.merchants.get(id) {
+            return Ok(Some(m));
+        }
+        let merchant = self.store.get_merchant(id).await.map_err(store_error)?.map(Arc::new);
+        if let Some(m) = &merchant {
+            self.merchants.insert(id.clone(), Arc::clone(m));
+        }
+        Ok(merchant)
+    }
+}

@@ -1,0 +1,158 @@
+//! API Gateway HTTP API (payload v2) plumbing shared by every function: JSON errors that name the
+//! field, request ids, body limits, and bearer-key authentication ([`auth`]).
+
+pub mod auth;
+
+use crate::domain::FieldError;
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::{HeaderMap, HeaderValue};
+use base64::Engine;
+use serde::Serialize;
+
+/// Largest request body accepted (256 KiB).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// An error answer: `{"error": {"code", "message", "field"}}` with the HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    pub retry_after: Option<u32>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), field: None, retry_after: None }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(401, "unauthorized", "a valid API key is required: Authorization: Bearer <key>").field("Authorization")
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(404, "not_found", format!("{what} was not found"))
+    }
+
+    /// A temporary failure; the request is safe to retry as is.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self { retry_after: Some(2), ..Self::new(503, "temporarily_unavailable", message) }
+    }
+
+    /// An unexpected failure. The body says nothing about internals.
+    pub fn internal() -> Self {
+        Self::new(500, "internal_error", "something went wrong on our side; the request can be retried")
+    }
+
+    pub fn into_response(self, request_id: &str) -> ApiGatewayV2httpResponse {
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            code: &'a str,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            field: Option<&'a str>,
+            request_id: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Envelope<'a> {
+            error: Inner<'a>,
+        }
+        let body = Envelope {
+            error: Inner { code: self.code, message: &self.message, field: self.field.as_deref(), request_id },
+        };
+        let mut resp = json_response(self.status, &body, request_id);
+        if let Some(secs) = self.retry_after {
+            resp.headers.insert("retry-after", HeaderValue::from(secs));
+        }
+        if self.status == 401 {
+            resp.headers.insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        let field = e.field.clone();
+        let mut err = ApiError::new(400, e.code, e.message);
+        if !field.is_empty() {
+            err.field = Some(field);
+        }
+        err
+    }
+}
+
+/// A JSON response with the standard headers.
+pub fn json_response<T: Serialize>(status: u16, body: &T, request_id: &str) -> ApiGatewayV2httpResponse {
+    let json = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-request-id", v);
+    }
+    let mut resp = ApiGatewayV2httpResponse::default();
+    resp.status_code = i64::from(status);
+    resp.headers = headers;
+    resp.body = Some(Body::Text(json));
+    resp
+}
+
+/// The request id API Gateway assigned (or the Lambda request id as a fallback).
+pub fn request_id<'a>(req: &'a ApiGatewayV2httpRequest, fallback: &'a str) -> &'a str {
+    req.request_context.request_id.as_deref().unwrap_or(fallback)
+}
+
+/// A request header as text.
+pub fn header<'a>(req: &'a ApiGatewayV2httpRequest, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The request body as bytes: decoded from base64 when API Gateway encoded it, bounded in size.
+pub fn body_bytes(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiError> {
+    let Some(body) = req.body.as_deref() else {
+        return Err(ApiError::new(400, "required", "a JSON request body is required").field("body"));
+    };
+    let bytes = if req.is_base64_encoded {
+        if body.len() > MAX_BODY_BYTES * 4 / 3 + 4 {
+            return Err(too_large());
+        }
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| ApiError::new(400, "invalid_body", "the body could not be decoded").field("body"))?
+    } else {
+        body.as_bytes().to_vec()
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(413, "body_too_large", format!("the body must be at most {MAX_BODY_BYTES} bytes")).field("body")
+}
+
+/// Requires `Content-Type: application/json` (parameters such as charset allowed) when a body is sent.
+pub fn require_json(req: &ApiGatewayV2httpRequest) -> Result<(), ApiError> {
+    match header(req, "content-type") {
+        Some(ct) if ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) => Ok(()),
+        None => Ok(()),
+        Some(_) => Err(ApiError::new(415, "unsupported_media_type", "send the body as application/json").field("Content-Type")),
+    }
+}
+
+/// The HTTP method and route key, e.g. `POST /v1/orders`.
+pub fn route_key(req: &ApiGatewayV2httpRequest) -> String {
+    req.route_key.clone().unwrap_or_else(|| {
+        format!("{} {}", req.request_context.http.method, req.raw_path.as_deref().unwrap_or("/"))
+    })
+}

@@ -1,0 +1,289 @@
+//! Email rendering: built-in templates (HTML + plain text) per kind, string catalogues per locale,
+//! and merchant overrides.
+//!
+//! * Templates are minijinja; `.html` templates auto-escape every value, so customer and merchant
+//!   text can never inject markup. Data is passed as values and never evaluated as a template.
+//! * Strings come from `locales/<locale>.json` through `t("key", name=value)`; `{name}`
+//!   placeholders are filled with the (escaped) values.
+//! * A merchant may override a kind's subject, HTML or text template and any string per locale.
+//!   Override templates run with a fuel limit and no file access; a part that fails to render
+//!   falls back to the built-in one, so a broken override never loses an email.
+
+use crate::domain::{Locale, Merchant};
+use crate::mail::MailClass;
+use minijinja::value::{Kwargs, Value};
+use minijinja::{Environment, Error, ErrorKind, State};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use thiserror::Error as ThisError;
+
+/// Every kind of email Aftercare sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailKind {
+    OrderThanks,
+}
+
+impl EmailKind {
+    pub const ALL: &'static [EmailKind] = &[EmailKind::OrderThanks];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EmailKind::OrderThanks => "order_thanks",
+        }
+    }
+
+    pub fn class(&self) -> MailClass {
+        match self {
+            EmailKind::OrderThanks => MailClass::Transactional,
+        }
+    }
+}
+
+const BUILTIN: &[(&str, &str)] = &[
+    ("layout.html", include_str!("templates/layout.html")),
+    ("card.txt", include_str!("templates/card.txt")),
+    ("order_thanks.html", include_str!("templates/order_thanks.html")),
+    ("order_thanks.txt", include_str!("templates/order_thanks.txt")),
+    ("order_thanks.subject.txt", include_str!("templates/order_thanks.subject.txt")),
+    ("order_thanks.preheader.txt", include_str!("templates/order_thanks.preheader.txt")),
+];
+
+const CATALOGUES: &[(Locale, &str)] = &[
+    (Locale::En, include_str!("locales/en.json")),
+    (Locale::De, include_str!("locales/de.json")),
+    (Locale::Fr, include_str!("locales/fr.json")),
+];
+
+/// Instructions an override template may execute before it is stopped.
+const OVERRIDE_FUEL: u64 = 100_000;
+const MAX_SUBJECT_CHARS: usize = 200;
+
+#[derive(Debug, ThisError)]
+pub enum RenderError {
+    #[error("template {name} failed to render")]
+    Template {
+        name: String,
+        #[source]
+        source: Error,
+    },
+    #[error("the {0} string catalogue is not valid JSON")]
+    Catalogue(&'static str),
+}
+
+/// A rendered email's parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// Built-in templates and catalogues, loaded once at init.
+pub struct Renderer {
+    env: Environment<'static>,
+    catalogues: BTreeMap<&'static str, BTreeMap<String, String>>,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer").finish_non_exhaustive()
+    }
+}
+
+/// `t("key", name=value, ...)`: the current locale's string with `{name}` placeholders filled.
+fn translate(state: &State, key: &str, kwargs: Kwargs) -> Result<String, Error> {
+    let strings = state.lookup("strings").unwrap_or_default();
+    let template = strings
+        .get_attr(key)
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_none())
+        .ok_or_else(|| Error::new(ErrorKind::UndefinedError, format!("no string {key:?} in the catalogue")))?;
+    let mut out = template.as_str().unwrap_or_default().to_owned();
+    for name in kwargs.args() {
+        let value: Value = kwargs.get(name)?;
+        out = out.replace(&format!("{{{name}}}"), &value.to_string());
+    }
+    Ok(out)
+}
+
+fn new_env<'a>() -> Environment<'a> {
+    let mut env = Environment::new();
+    env.add_function("t", translate);
+    env.set_keep_trailing_newline(true);
+    env
+}
+
+fn one_line(s: &str) -> String {
+    let cleaned: String = s.chars().map(|c| if crate::domain::text::is_forbidden(c) { ' ' } else { c }).collect();
+    let collapsed = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    collapsed.chars().take(MAX_SUBJECT_CHARS).collect()
+}
+
+impl Renderer {
+    pub fn new() -> Result<Self, RenderError> {
+        let mut env = new_env();
+        for (name, source) in BUILTIN {
+            env.add_template(name, source)
+                .map_err(|source| RenderError::Template { name: (*name).to_owned(), source })?;
+        }
+        let mut catalogues = BTreeMap::new();
+        for (locale, json) in CATALOGUES {
+            let strings: BTreeMap<String, String> =
+                serde_json::from_str(json).map_err(|_| RenderError::Catalogue(locale.as_str()))?;
+            catalogues.insert(locale.as_str(), strings);
+        }
+        Ok(Self { env, catalogues })
+    }
+
+    /// The strings for `locale` (English for any key a locale lacks), with the merchant's overrides.
+    fn strings(&self, kind: EmailKind, locale: Locale, merchant: &Merchant) -> BTreeMap<String, String> {
+        let mut strings = self.catalogues.get(Locale::En.as_str()).cloned().unwrap_or_default();
+        if let Some(own) = self.catalogues.get(locale.as_str()) {
+            strings.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        if let Some(o) = merchant.templates.get(kind.as_str())
+            && let Some(overrides) = o.strings.get(locale.as_str())
+        {
+            strings.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        strings
+    }
+
+    /// Renders `kind` in `locale` for `merchant` with `data` (the kind's own context).
+    pub fn render<T: Serialize>(&self, kind: EmailKind, locale: Locale, merchant: &Merchant, data: &T) -> Result<Rendered, RenderError> {
+        let mut ctx = match serde_json::to_value(data) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        ctx.insert("merchant".into(), merchant_context(merchant));
+        ctx.insert("locale".into(), locale.as_str().into());
+        ctx.insert("strings".into(), serde_json::to_value(self.strings(kind, locale, merchant)).unwrap_or_default());
+
+        let name = kind.as_str();
+        let overrides = merchant.templates.get(name);
+        let part = |suffix: &str, ctx: &serde_json::Map<String, serde_json::Value>, custom: Option<&String>| {
+            let template = format!("{name}.{suffix}");
+            if let Some(source) = custom {
+                match self.render_override(&template, source, ctx) {
+                    Ok(out) => return Ok(out),
+                    Err(e) => tracing::warn!(error = %e, template, merchant = %merchant.id, "merchant template failed; using the built-in one"),
+                }
+            }
+            self.env
+                .get_template(&template)
+                .and_then(|t| t.render(Value::from_serialize(ctx)))
+                .map_err(|source| RenderError::Template { name: template, source })
+        };
+        let subject = one_line(&part("subject.txt", &ctx, overrides.and_then(|o| o.subject.as_ref()))?);
+        let preheader = one_line(&part("preheader.txt", &ctx, None)?);
+        ctx.insert("subject".into(), subject.clone().into());
+        ctx.insert("preheader".into(), preheader.into());
+        let html = part("html", &ctx, overrides.and_then(|o| o.html.as_ref()))?;
+        let text = part("txt", &ctx, overrides.and_then(|o| o.text.as_ref()))?;
+        Ok(Rendered { subject, html, text })
+    }
+
+    fn render_override(&self, name: &str, source: &str, ctx: &serde_json::Map<String, serde_json::Value>) -> Result<String, Error> {
+        let mut env = new_env();
+        env.set_fuel(Some(OVERRIDE_FUEL));
+        for (builtin, src) in BUILTIN {
+            env.add_template(builtin, src)?;
+        }
+        // Named like the built-in so auto-escaping follows the same extension rules.
+        let override_name = format!("override.{name}");
+        env.add_template(&override_name, source)?;
+        env.get_template(&override_name)?.render(Value::from_serialize(ctx))
+    }
+}
+
+/// The merchant's brand and contact card as templates see it.
+fn merchant_context(m: &Merchant) -> serde_json::Value {
+    serde_json::json!({
+        "id": m.id,
+        "name": m.name,
+        "logo_url": m.branding.logo_url,
+        "primary_color": m.branding.primary_color,
+        "accent_color": m.branding.accent_color,
+        "support": {
+            "email": m.support.email,
+            "phone": m.support.phone,
+            "url": m.support.url,
+            "address": m.support.address,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::merchant::{MerchantInput, TemplateOverride};
+
+    fn merchant() -> Merchant {
+        let input: MerchantInput = serde_json::from_value(crate::domain::merchant::tests::sample_input()).unwrap();
+        input.validate().unwrap()
+    }
+
+    fn data(name: &str) -> serde_json::Value {
+        serde_json::json!({
+            "customer": {"greeting_name": name},
+            "order": {
+                "number": "SO-1001", "placed_on": "20 November 2026",
+                "items": [{"name": "Trail <b>tent</b>", "sku": "TENT-2", "quantity": 1, "line_total": "€199.00", "url": null}],
+                "subtotal": "€199.00", "discount": null, "shipping": "€4.95", "tax": null, "total": "€203.95"
+            },
+            "loyalty": {"points": 199, "available_on": "20 December 2026"}
+        })
+    }
+
+    #[test]
+    fn every_kind_renders_in_every_locale_without_missing_strings() {
+        let r = Renderer::new().unwrap();
+        let en = r.catalogues.get("en").unwrap();
+        for locale in Locale::ALL {
+            let own = r.catalogues.get(locale.as_str()).unwrap();
+            let missing: Vec<_> = en.keys().filter(|k| !own.contains_key(*k)).collect();
+            assert!(missing.is_empty(), "{locale:?} lacks {missing:?}");
+            for kind in EmailKind::ALL {
+                let out = r.render(*kind, locale, &merchant(), &data("Ann")).unwrap();
+                assert!(!out.subject.is_empty());
+                assert!(out.html.contains("SO-1001") && out.text.contains("SO-1001"), "{kind:?} {locale:?}");
+                assert!(out.html.contains("care@acme.example"), "contact card");
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_data_and_never_evaluates_it() {
+        let r = Renderer::new().unwrap();
+        let out = r.render(EmailKind::OrderThanks, Locale::En, &merchant(), &data("<script>alert(1)</script>{{ 7*7 }}")).unwrap();
+        assert!(!out.html.contains("<script>"));
+        assert!(out.html.contains("&lt;script&gt;"));
+        assert!(out.html.contains("Trail &lt;b&gt;tent&lt;&#x2f;b&gt;") || out.html.contains("Trail &lt;b&gt;tent&lt;/b&gt;"));
+        assert!(out.html.contains("{{ 7*7 }}"), "template syntax in data must not be evaluated");
+        assert!(out.text.contains("{{ 7*7 }}"));
+    }
+
+    #[test]
+    fn localises() {
+        let r = Renderer::new().unwrap();
+        let de = r.render(EmailKind::OrderThanks, Locale::De, &merchant(), &data("Jörg")).unwrap();
+        assert_eq!(de.subject, "Vielen Dank für Ihre Bestellung SO-1001");
+        assert!(de.html.contains("Vielen Dank, Jörg!"));
+        assert!(de.html.contains("lang=\"de\""));
+    }
+
+    #[test]
+    fn merchant_overrides_apply_and_broken_ones_fall_back() {
+        let r = Renderer::new().unwrap();
+        let mut m = merchant();
+        let mut o = TemplateOverride { subject: Some("Your {{ merchant.name }} order {{ order.number }} 🎉\r\nBcc: x".into()), ..Default::default() };
+        o.strings.insert("en".into(), BTreeMap::from([("order_thanks.heading".to_owned(), "Cheers, {name}!".to_owned())]));
+        o.html = Some("{% for x in range(1000000) %}{% for y in range(1000000) %}{% endfor %}{% endfor %}".into());
+        m.templates.insert("order_thanks".into(), o);
+        let out = r.render(EmailKind::OrderThanks, Locale::En, &m, &data("Ann")).unwrap();
+        assert_eq!(out.subject, "Your Acme Outdoor order SO-1001 🎉 Bcc: x", "subject is one line");
+        assert!(out.html.contains("Cheers, Ann!"), "runaway override falls back to the built-in");
+        assert!(out.text.contains("Cheers, Ann!"));
+    }
+}

@@ -1,0 +1,110 @@
+//! The SES v2 sender.
+//!
+//! SES `SendEmail` has no idempotency token, so the client given here must have the SDK's
+//! automatic retries **disabled** (see [`crate::aws::ses_client`]): a retry after a lost response
+//! would send twice. [`SesMailer::send`] makes exactly one call and classifies the outcome;
+//! [`crate::send`] retries under the claim only when SES said the message was not sent.
+
+use super::OutgoingEmail;
+use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use jiff::Timestamp;
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// SES answered and did not send; trying again later may work (throttling, paused sending).
+    #[error("SES did not send the message ({code}); it may be retried")]
+    NotSentRetryable { code: String },
+    /// SES answered and will not send this message (rejected, unverified identity, bad request).
+    #[error("SES refused the message ({code})")]
+    Rejected { code: String },
+    /// We cannot know whether SES sent it (timeout, connection lost, server error).
+    #[error("the outcome of the send is unknown ({reason})")]
+    Ambiguous { reason: String },
+    /// The message could not be built; nothing was sent.
+    #[error("the message could not be built: {0}")]
+    Invalid(String),
+}
+
+/// SES error codes that mean "not sent, try later".
+fn retryable(code: &str) -> bool {
+    matches!(
+        code,
+        "TooManyRequestsException" | "LimitExceededException" | "Throttling" | "ThrottlingException" | "SendingPausedException"
+            | "ServiceUnavailable"
+    )
+}
+
+/// Tag values may hold only ASCII letters, digits, `_` and `-`.
+fn tag_value(v: &str) -> String {
+    let cleaned: String =
+        v.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).take(256).collect();
+    if cleaned.is_empty() { "_".into() } else { cleaned }
+}
+
+#[derive(Clone, Debug)]
+pub struct SesMailer {
+    client: Client,
+    configuration_set: Option<String>,
+}
+
+impl SesMailer {
+    /// `client` must be built without automatic retries.
+    pub fn new(client: Client, configuration_set: Option<String>) -> Self {
+        Self { client, configuration_set }
+    }
+
+    /// One `SendEmail` call with the raw MIME message. Returns the SES message id.
+    pub async fn send(&self, email: &OutgoingEmail, now: Timestamp) -> Result<String, SendFailure> {
+        let raw = email.to_mime(now).map_err(|e| SendFailure::Invalid(e.to_string()))?;
+        let content = EmailContent::builder()
+            .raw(RawMessage::builder().data(Blob::new(raw)).build().map_err(|e| SendFailure::Invalid(e.to_string()))?)
+            .build();
+        let tag = |name: &str, value: &str| MessageTag::builder().name(name).value(tag_value(value)).build();
+        let mut req = self
+            .client
+            .send_email()
+            .from_email_address(email.from.email.as_str())
+            .destination(Destination::builder().to_addresses(email.to.email.as_str()).build())
+            .content(content)
+            .set_configuration_set_name(self.configuration_set.clone());
+        for t in [tag("kind", &email.kind), tag("merchant", &email.merchant_id)] {
+            req = req.email_tags(t.map_err(|e| SendFailure::Invalid(e.to_string()))?);
+        }
+        match req.send().await {
+            Ok(out) => out.message_id.ok_or_else(|| SendFailure::Ambiguous { reason: "SES returned no message id".into() }),
+            Err(err) => Err(classify(err)),
+        }
+    }
+}
+
+fn classify<E: ProvideErrorMetadata>(err: SdkError<E, HttpResponse>) -> SendFailure {
+    match &err {
+        // Construction failed before anything left the process.
+        SdkError::ConstructionFailure(_) => SendFailure::Invalid("request construction failed".into()),
+        SdkError::DispatchFailure(d) if d.is_user() => SendFailure::Invalid("the request could not be dispatched".into()),
+        // From here on the request may have reached SES: we cannot tell a lost response from a
+        // request that never arrived.
+        SdkError::TimeoutError(_) => SendFailure::Ambiguous { reason: "timeout".into() },
+        SdkError::DispatchFailure(d) if d.is_timeout() => SendFailure::Ambiguous { reason: "timeout".into() },
+        SdkError::DispatchFailure(_) => SendFailure::Ambiguous { reason: "connection failure".into() },
+        SdkError::ResponseError(_) => SendFailure::Ambiguous { reason: "unreadable response".into() },
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("Unknown").to_owned();
+            let status = se.raw().status().as_u16();
+            if retryable(&code) || status == 429 {
+                SendFailure::NotSentRetryable { code }
+            } else if status >= 500 {
+                // A server error may come after the message was accepted.
+                SendFailure::Ambiguous { reason: code }
+            } else {
+                SendFailure::Rejected { code }
+            }
+        }
+        _ => SendFailure::Ambiguous { reason: "unknown failure".into() },
+    }
+}

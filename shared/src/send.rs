@@ -1,0 +1,200 @@
+//! Claim → send → record: how every email is sent at most once and, barring an unknowable
+//! outcome, exactly once.
+//!
+//! The claim ([`crate::store::claims`]) is taken before SES is called. [`Courier::send_claimed`]
+//! then makes at most [`MAX_SEND_ATTEMPTS`] calls, retrying only when SES said the message was
+//! *not* sent (throttling, paused sending), never after an ambiguous outcome, and never starting a
+//! call it may not be able to finish before the invocation's deadline.
+
+use crate::clock::Clock;
+use crate::mail::{SendFailure, SesMailer, OutgoingEmail};
+use crate::store::claims::{SendRecord, SendStatus};
+use crate::store::keys::Key;
+use crate::store::{Store, StoreError};
+use jiff::{SignedDuration, Timestamp};
+use std::time::{Duration, Instant};
+
+/// Calls to SES for one email within one invocation.
+pub const MAX_SEND_ATTEMPTS: u32 = 3;
+/// A send is not started with less time than this left before the deadline.
+pub const MIN_SEND_BUDGET: Duration = Duration::from_secs(2);
+/// How long after the invocation's deadline a claim's lease ends (the runtime has surely stopped
+/// the holder by then).
+pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
+
+/// The invocation's deadline on the monotonic clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// From the Lambda context's deadline (epoch milliseconds, wall clock).
+    pub fn from_epoch_ms(deadline_ms: u64) -> Self {
+        let now_ms = u64::try_from(Timestamp::now().as_millisecond()).unwrap_or(0);
+        Self::after(Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+    }
+
+    pub fn after(d: Duration) -> Self {
+        Self(Instant::now() + d)
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+
+    /// When a claim taken now should stop protecting its holder, on `clock`'s time line.
+    pub fn lease_until(&self, clock: &dyn Clock) -> Timestamp {
+        let span = SignedDuration::try_from(self.remaining() + LEASE_MARGIN).unwrap_or(SignedDuration::from_secs(60));
+        clock.now().checked_add(span).unwrap_or_else(|_| clock.now())
+    }
+}
+
+/// What became of an email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// SES accepted it now.
+    Sent { message_id: String },
+    /// Its record was already settled (sent, failed or ambiguous): nothing was sent now.
+    Settled(SendStatus),
+    /// Another invocation holds a live claim on it.
+    InProgress,
+    /// SES may or may not have sent it; parked for reconciliation, never resent blindly.
+    Ambiguous,
+    /// SES refused it for good.
+    Rejected { code: String },
+    /// Not sent; the record is released so a redelivery can try again.
+    RetryLater { reason: String },
+}
+
+impl SendOutcome {
+    /// Whether the caller should report a retryable failure so its trigger redelivers.
+    pub fn wants_redelivery(&self) -> bool {
+        matches!(self, SendOutcome::RetryLater { .. })
+    }
+}
+
+pub struct Courier<'a> {
+    pub store: &'a Store,
+    pub mailer: &'a SesMailer,
+    pub clock: &'a dyn Clock,
+}
+
+impl Courier<'_> {
+    /// Sends `email` under the claim `token` we hold on `key`.
+    pub async fn send_claimed(
+        &self,
+        key: &Key,
+        token: &str,
+        email: &OutgoingEmail,
+        deadline: Deadline,
+    ) -> Result<SendOutcome, StoreError> {
+        let mut last_code = String::new();
+        for attempt in 1..=MAX_SEND_ATTEMPTS {
+            if deadline.remaining() < MIN_SEND_BUDGET {
+                return self.release(key, token, "not enough time left in the invocation").await;
+            }
+            match self.mailer.send(email, self.clock.now()).await {
+                Ok(message_id) => {
+                    let recorded = self.store.finish_send(key, token, SendStatus::Sent, Some(&message_id), None, self.clock.now()).await;
+                    match recorded {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(send = %key.sk, "sent, but the claim had moved on"),
+                        // The email went out; the record stays in_progress until its lease ends and
+                        // is then reconciled from the SES send event. Never resend.
+                        Err(e) => tracing::error!(send = %key.sk, error = %e, "sent, but recording it failed"),
+                    }
+                    tracing::info!(send = %key.sk, message_id, attempt, "email sent");
+                    return Ok(SendOutcome::Sent { message_id });
+                }
+                Err(SendFailure::NotSentRetryable { code }) => {
+                    tracing::warn!(send = %key.sk, code, attempt, "SES did not send; will retry");
+                    last_code = code;
+                    if attempt < MAX_SEND_ATTEMPTS {
+                        let pause = crate::retry::backoff(attempt).max(Duration::from_millis(50));
+                        if deadline.remaining() > pause + MIN_SEND_BUDGET {
+                            tokio::time::sleep(pause).await;
+                        }
+                    }
+                }
+                Err(SendFailure::Rejected { code }) => {
+                    tracing::error!(send = %key.sk, code, "SES refused the email");
+                    self.store.finish_send(key, token, SendStatus::Failed, None, Some(&code), self.clock.now()).await?;
+                    return Ok(SendOutcome::Rejected { code });
+                }
+                Err(SendFailure::Invalid(reason)) => {
+                    tracing::error!(send = %key.sk, reason, "the email could not be built");
+                    self.store.finish_send(key, token, SendStatus::Failed, None, Some(&reason), self.clock.now()).await?;
+                    return Ok(SendOutcome::Rejected { code: "InvalidMessage".into() });
+                }
+                Err(SendFailure::Ambiguous { reason }) => {
+                    tracing::error!(send = %key.sk, reason, "send outcome unknown; parked for reconciliation");
+                    self.store.finish_send(key, token, SendStatus::Ambiguous, None, Some(&reason), self.clock.now()).await?;
+                    return Ok(SendOutcome::Ambiguous);
+                }
+            }
+        }
+        self.release(key, token, &format!("SES kept answering {last_code}")).await
+    }
+
+    async fn release(&self, key: &Key, token: &str, reason: &str) -> Result<SendOutcome, StoreError> {
+        self.store.finish_send(key, token, SendStatus::Retry, None, Some(reason), self.clock.now()).await?;
+        Ok(SendOutcome::RetryLater { reason: reason.to_owned() })
+    }
+
+    /// Carries on from a record found on redelivery. `build` is called only if a send is due.
+    pub async fn resume<F>(&self, key: &Key, record: &SendRecord, deadline: Deadline, build: F) -> Result<SendOutcome, StoreError>
+    where
+        F: FnOnce() -> Option<OutgoingEmail>,
+    {
+        let now = self.clock.now();
+        match record.status {
+            SendStatus::Sent | SendStatus::Failed | SendStatus::Ambiguous => Ok(SendOutcome::Settled(record.status)),
+            SendStatus::InProgress if !record.lease_expired(now) => Ok(SendOutcome::InProgress),
+            SendStatus::InProgress => {
+                if self.store.mark_abandoned_send(key, now).await? {
+                    tracing::warn!(send = %key.sk, "claim abandoned by a dead invocation; parked as ambiguous");
+                    Ok(SendOutcome::Ambiguous)
+                } else {
+                    Ok(SendOutcome::InProgress)
+                }
+            }
+            SendStatus::Retry => {
+                let token = ulid::Ulid::new().to_string();
+                if !self.store.reclaim_send(key, &token, deadline.lease_until(self.clock)).await? {
+                    return Ok(SendOutcome::InProgress);
+                }
+                match build() {
+                    Some(email) => self.send_claimed(key, &token, &email, deadline).await,
+                    None => self.release(key, &token, "the email could not be composed").await,
+                }
+            }
+        }
+    }
+
+    /// Claims `record` on `key` and sends, for emails whose claim is not part of a larger write.
+    pub async fn claim_and_send<F>(
+        &self,
+        key: &Key,
+        record: &SendRecord,
+        expires_at: i64,
+        deadline: Deadline,
+        build: F,
+    ) -> Result<SendOutcome, StoreError>
+    where
+        F: FnOnce() -> Option<OutgoingEmail>,
+    {
+        use crate::store::claims::ClaimResult;
+        match self.store.claim_send(key, record, expires_at).await? {
+            ClaimResult::Claimed(mine) => match build() {
+                Some(email) => self.send_claimed(key, &mine.claim_token, &email, deadline).await,
+                None => self.release(key, &mine.claim_token, "the email could not be composed").await,
+            },
+            ClaimResult::Taken(theirs) => match theirs.status {
+                SendStatus::InProgress if theirs.lease_expired(self.clock.now()) => {
+                    self.resume(key, &theirs, deadline, || None).await
+                }
+                SendStatus::InProgress => Ok(SendOutcome::InProgress),
+                other => Ok(SendOutcome::Settled(other)),
+            },
+        }
+    }
+}

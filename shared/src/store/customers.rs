@@ -1,0 +1,71 @@
+//! Customer aggregates: profile, spend per currency, order index and loyalty ledger, read with one
+//! Query on the customer's key prefix.
+
+use super::orders::CustomerOrderRef;
+use super::{Item, Store, StoreError, classify, from_item, keys, s};
+use crate::domain::loyalty::LedgerEntry;
+use crate::domain::{CustomerId, CustomerProfile, MerchantId};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+/// Everything stored about one customer of one merchant.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerAggregate {
+    pub profile: Option<CustomerProfile>,
+    pub orders: Vec<CustomerOrderRef>,
+    pub ledger: Vec<LedgerEntry>,
+}
+
+impl Store {
+    pub async fn get_customer(&self, m: &MerchantId, c: &CustomerId) -> Result<CustomerAggregate, StoreError> {
+        let prefix = keys::customer_prefix(c);
+        let mut items: Vec<Item> = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(keys::tenant(m)))
+                .expression_attribute_values(":prefix", s(prefix.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Query customer", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        let mut agg = CustomerAggregate::default();
+        let mut spend = std::collections::BTreeMap::new();
+        let mut profile_item = None;
+        for item in items {
+            let sk = match item.get(keys::SK) {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => continue,
+            };
+            let rest = sk.get(prefix.len()..).unwrap_or_default();
+            if rest == "PROFILE" {
+                profile_item = Some(item);
+            } else if rest.starts_with("SPEND#") {
+                let cur = item.get("currency").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let amount = item.get("amount").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+                spend.insert(cur, amount);
+            } else if rest.starts_with("ORDER#") {
+                agg.orders.push(from_item("customer_order", item)?);
+            } else if rest.starts_with("LEDGER#") {
+                agg.ledger.push(from_item("ledger", item)?);
+            }
+        }
+        if let Some(item) = profile_item {
+            let mut profile: CustomerProfile = from_item("customer", item)?;
+            profile.lifetime_spend = spend;
+            agg.profile = Some(profile);
+        }
+        Ok(agg)
+    }
+}

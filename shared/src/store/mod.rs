@@ -1,0 +1,163 @@
+//! The DynamoDB single-table adapter.
+//!
+//! Items are the domain structs serialised with `serde_dynamo`, plus the keys from [`keys`].
+//! Errors are typed ([`StoreError`]): a lost race is an outcome the caller decides on, throttling
+//! is transient, and nothing is stringified.
+
+pub mod apikeys;
+pub mod claims;
+pub mod customers;
+pub mod keys;
+pub mod merchants;
+pub mod orders;
+pub mod schema;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use keys::Key;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use thiserror::Error;
+
+pub type Item = HashMap<String, AttributeValue>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// A condition did not hold: someone else got there first (a duplicate, a lost race).
+    #[error("the write's condition did not hold")]
+    ConditionFailed,
+    /// Throttling, a transaction conflict that outlasted our retries, a timeout, a 5xx: try later.
+    #[error("DynamoDB is temporarily unavailable ({operation})")]
+    Transient {
+        operation: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// DynamoDB refused the request as invalid (item too large, bad expression).
+    #[error("DynamoDB rejected {operation}")]
+    Rejected {
+        operation: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// A stored item does not have the expected shape.
+    #[error("a stored {entity} item is malformed")]
+    Corrupt {
+        entity: &'static str,
+        #[source]
+        source: serde_dynamo::Error,
+    },
+    #[error("unexpected DynamoDB failure in {operation}")]
+    Unexpected {
+        operation: &'static str,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl StoreError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Transient { .. })
+    }
+}
+
+/// Error codes DynamoDB uses for "slow down / try again".
+pub(crate) fn is_transient_code(code: &str) -> bool {
+    matches!(
+        code,
+        "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+            | "TransactionConflictException"
+            | "TransactionInProgressException"
+            | "LimitExceededException"
+    )
+}
+
+/// Classifies an SDK error. `ConditionalCheckFailedException` becomes [`StoreError::ConditionFailed`].
+pub(crate) fn classify<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Transient { operation, source: Box::new(err) }
+        }
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            if code == "ConditionalCheckFailedException" {
+                StoreError::ConditionFailed
+            } else if is_transient_code(code) {
+                StoreError::Transient { operation, source: Box::new(err) }
+            } else if code == "ValidationException" {
+                StoreError::Rejected { operation, source: Box::new(err) }
+            } else {
+                StoreError::Unexpected { operation, source: Box::new(err) }
+            }
+        }
+        _ => StoreError::Unexpected { operation, source: Box::new(err) },
+    }
+}
+
+/// The table adapter. Cheap to clone (the SDK client is reference-counted).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) client: Client,
+    pub(crate) table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn get(&self, operation: &'static str, key: &Key) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(operation, e))?;
+        Ok(out.item)
+    }
+}
+
+/// Serialises `value` into an item under `key`, tagged with `entity`.
+pub(crate) fn to_item<T: Serialize>(entity: &'static str, key: &Key, value: &T) -> Result<Item, StoreError> {
+    let mut item: Item =
+        serde_dynamo::to_item(value).map_err(|source| StoreError::Corrupt { entity, source })?;
+    item.insert(keys::PK.into(), AttributeValue::S(key.pk.clone()));
+    item.insert(keys::SK.into(), AttributeValue::S(key.sk.clone()));
+    item.insert(keys::TYPE.into(), AttributeValue::S(entity.into()));
+    Ok(item)
+}
+
+pub(crate) fn from_item<T: DeserializeOwned>(entity: &'static str, item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|source| StoreError::Corrupt { entity, source })
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
