@@ -10,32 +10,54 @@
 //!   our own code retries it, under a claim (see [`crate::send`]).
 
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::Builder;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 /// Bundles tried in order when `AFTERCARE_CA_BUNDLE` is not set.
-const CA_BUNDLES: &[&str] = &["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt"];
+const CA_BUNDLES: &[&str] = &[
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/certs/ca-certificates.crt",
+];
 
 fn trust_store() -> TrustStore {
     let configured = std::env::var(crate::config::CA_BUNDLE).ok();
-    let candidates = configured.iter().map(String::as_str).chain(CA_BUNDLES.iter().copied());
+    let candidates = configured
+        .iter()
+        .map(String::as_str)
+        .chain(CA_BUNDLES.iter().copied());
     for path in candidates {
         if let Ok(pem) = std::fs::read(path) {
-            return TrustStore::empty().with_native_roots(false).with_pem_certificate(pem);
+            return TrustStore::empty()
+                .with_native_roots(false)
+                .with_pem_certificate(pem);
         }
     }
     TrustStore::default()
 }
 
-/// Loads the shared SDK configuration (region, credentials, endpoint) with our HTTP client.
-pub async fn load_config() -> SdkConfig {
-    let tls_context = TlsContext::builder().with_trust_store(trust_store()).build();
+/// The one HTTP client: hyper + rustls (ring), roots from a single bundle when available.
+pub fn http_client() -> SharedHttpClient {
+    let tls_context = TlsContext::builder()
+        .with_trust_store(trust_store())
+        .build();
     let mut builder = Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
     if let Ok(ctx) = tls_context {
         builder = builder.tls_context(ctx);
     }
-    aws_config::defaults(BehaviorVersion::latest()).http_client(builder.build_https()).load().await
+    builder.build_https()
+}
+
+/// The standard configuration loader (environment, profile, IMDS/container credentials) using our
+/// HTTP client. Tests and tools add an explicit region, endpoint or credentials to it.
+pub fn loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client())
+}
+
+/// Loads the shared SDK configuration (region, credentials, endpoint) from the environment.
+pub async fn load_config() -> SdkConfig {
+    loader().load().await
 }
 
 pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -44,6 +66,8 @@ pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
 
 /// The SES v2 client, with the SDK's automatic retries disabled.
 pub fn ses_client(config: &SdkConfig) -> aws_sdk_sesv2::Client {
-    let conf = aws_sdk_sesv2::config::Builder::from(config).retry_config(RetryConfig::disabled()).build();
+    let conf = aws_sdk_sesv2::config::Builder::from(config)
+        .retry_config(RetryConfig::disabled())
+        .build();
     aws_sdk_sesv2::Client::from_conf(conf)
 }

@@ -77,7 +77,11 @@ impl Config {
 
     /// Reads settings through `lookup` (the environment in production, a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |key: &'static str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |key: &'static str| {
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let table_name = get(TABLE).ok_or(ConfigError::Missing(TABLE))?;
         let public_base_url = match get(PUBLIC_BASE_URL) {
             Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
@@ -91,28 +95,38 @@ impl Config {
             }
             None => None,
         };
-        let signing_key = match get(SIGNING_KEY) {
-            Some(raw) => Some(crate::token::SigningKey::new(raw.as_bytes()).map_err(|reason| {
-                ConfigError::Invalid { key: SIGNING_KEY, reason: reason.to_owned() }
-            })?),
-            None => None,
-        };
-        let seconds = |key: &'static str, default: u64| -> Result<Duration, ConfigError> {
-            match get(key) {
-                None => Ok(Duration::from_secs(default)),
-                Some(v) => v.parse::<u64>().map(Duration::from_secs).map_err(|_| ConfigError::Invalid {
-                    key,
-                    reason: format!("expected whole seconds, got {v:?}"),
-                }),
-            }
-        };
-        let retention_days = match get(EMAIL_RETENTION_DAYS) {
-            None => 400,
-            Some(v) => v.parse::<u64>().ok().filter(|d| *d > 0).ok_or_else(|| ConfigError::Invalid {
-                key: EMAIL_RETENTION_DAYS,
-                reason: format!("expected a positive number of days, got {v:?}"),
-            })?,
-        };
+        let signing_key =
+            match get(SIGNING_KEY) {
+                Some(raw) => Some(crate::token::SigningKey::new(raw.as_bytes()).map_err(
+                    |reason| ConfigError::Invalid {
+                        key: SIGNING_KEY,
+                        reason: reason.to_owned(),
+                    },
+                )?),
+                None => None,
+            };
+        let seconds =
+            |key: &'static str, default: u64| -> Result<Duration, ConfigError> {
+                match get(key) {
+                    None => Ok(Duration::from_secs(default)),
+                    Some(v) => v.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+                        ConfigError::Invalid {
+                            key,
+                            reason: format!("expected whole seconds, got {v:?}"),
+                        }
+                    }),
+                }
+            };
+        let retention_days =
+            match get(EMAIL_RETENTION_DAYS) {
+                None => 400,
+                Some(v) => v.parse::<u64>().ok().filter(|d| *d > 0).ok_or_else(|| {
+                    ConfigError::Invalid {
+                        key: EMAIL_RETENTION_DAYS,
+                        reason: format!("expected a positive number of days, got {v:?}"),
+                    }
+                })?,
+            };
         Ok(Self {
             table_name,
             public_base_url,
@@ -139,7 +153,9 @@ impl Config {
 
     /// The link-signing key, for functions that need one.
     pub fn signing_key(&self) -> Result<&crate::token::SigningKey, ConfigError> {
-        self.signing_key.as_ref().ok_or(ConfigError::Missing(SIGNING_KEY))
+        self.signing_key
+            .as_ref()
+            .ok_or(ConfigError::Missing(SIGNING_KEY))
     }
 
     pub fn with_signing_key(mut self, key: crate::token::SigningKey) -> Self {
@@ -154,8 +170,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -176,15 +194,20 @@ mod tests {
         assert_eq!(c.table_name, "t");
         assert_eq!(c.key_cache_ttl, Duration::from_secs(5));
         assert_eq!(c.merchant_cache_ttl, Duration::from_secs(60));
-        assert_eq!(c.public_base_url.as_deref(), Some("https://api.example.com"));
+        assert_eq!(
+            c.public_base_url.as_deref(),
+            Some("https://api.example.com")
+        );
         assert!(c.signing_key().is_err());
     }
 
     #[test]
     fn bad_values_name_their_key() {
-        let err = Config::from_lookup(lookup(&[(TABLE, "t"), (KEY_CACHE_TTL_SECONDS, "soon")])).unwrap_err();
+        let err = Config::from_lookup(lookup(&[(TABLE, "t"), (KEY_CACHE_TTL_SECONDS, "soon")]))
+            .unwrap_err();
         assert!(err.to_string().contains(KEY_CACHE_TTL_SECONDS));
-        let err = Config::from_lookup(lookup(&[(TABLE, "t"), (PUBLIC_BASE_URL, "ftp://x")])).unwrap_err();
+        let err =
+            Config::from_lookup(lookup(&[(TABLE, "t"), (PUBLIC_BASE_URL, "ftp://x")])).unwrap_err();
         assert!(err.to_string().contains(PUBLIC_BASE_URL));
         let err = Config::from_lookup(lookup(&[(TABLE, "t"), (SIGNING_KEY, "short")])).unwrap_err();
         assert!(err.to_string().contains(SIGNING_KEY));

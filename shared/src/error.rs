@@ -12,7 +12,10 @@ pub struct HandlerError {
 
 impl HandlerError {
     pub fn new(error_type: &'static str, message: impl Into<String>) -> Self {
-        Self { error_type, message: message.into() }
+        Self {
+            error_type,
+            message: message.into(),
+        }
     }
 }
 
@@ -26,6 +29,9 @@ impl std::error::Error for HandlerError {}
 
 impl From<HandlerError> for Diagnostic {
     fn from(e: HandlerError) -> Self {
-        Diagnostic { error_type: e.error_type.to_owned(), error_message: e.message }
+        Diagnostic {
+            error_type: e.error_type.to_owned(),
+            error_message: e.message,
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! call it may not be able to finish before the invocation's deadline.
 
 use crate::clock::Clock;
-use crate::mail::{SendFailure, SesMailer, OutgoingEmail};
+use crate::mail::{OutgoingEmail, SendFailure, SesMailer};
 use crate::store::claims::{SendRecord, SendStatus};
 use crate::store::keys::Key;
 use crate::store::{Store, StoreError};
@@ -43,8 +43,12 @@ impl Deadline {
 
     /// When a claim taken now should stop protecting its holder, on `clock`'s time line.
     pub fn lease_until(&self, clock: &dyn Clock) -> Timestamp {
-        let span = SignedDuration::try_from(self.remaining() + LEASE_MARGIN).unwrap_or(SignedDuration::from_secs(60));
-        clock.now().checked_add(span).unwrap_or_else(|_| clock.now())
+        let span = SignedDuration::try_from(self.remaining() + LEASE_MARGIN)
+            .unwrap_or(SignedDuration::from_secs(60));
+        clock
+            .now()
+            .checked_add(span)
+            .unwrap_or_else(|_| clock.now())
     }
 }
 
@@ -90,17 +94,33 @@ impl Courier<'_> {
         let mut last_code = String::new();
         for attempt in 1..=MAX_SEND_ATTEMPTS {
             if deadline.remaining() < MIN_SEND_BUDGET {
-                return self.release(key, token, "not enough time left in the invocation").await;
+                return self
+                    .release(key, token, "not enough time left in the invocation")
+                    .await;
             }
             match self.mailer.send(email, self.clock.now()).await {
                 Ok(message_id) => {
-                    let recorded = self.store.finish_send(key, token, SendStatus::Sent, Some(&message_id), None, self.clock.now()).await;
+                    let recorded = self
+                        .store
+                        .finish_send(
+                            key,
+                            token,
+                            SendStatus::Sent,
+                            Some(&message_id),
+                            None,
+                            self.clock.now(),
+                        )
+                        .await;
                     match recorded {
                         Ok(true) => {}
-                        Ok(false) => tracing::warn!(send = %key.sk, "sent, but the claim had moved on"),
+                        Ok(false) => {
+                            tracing::warn!(send = %key.sk, "sent, but the claim had moved on")
+                        }
                         // The email went out; the record stays in_progress until its lease ends and
                         // is then reconciled from the SES send event. Never resend.
-                        Err(e) => tracing::error!(send = %key.sk, error = %e, "sent, but recording it failed"),
+                        Err(e) => {
+                            tracing::error!(send = %key.sk, error = %e, "sent, but recording it failed")
+                        }
                     }
                     tracing::info!(send = %key.sk, message_id, attempt, "email sent");
                     return Ok(SendOutcome::Sent { message_id });
@@ -117,37 +137,91 @@ impl Courier<'_> {
                 }
                 Err(SendFailure::Rejected { code }) => {
                     tracing::error!(send = %key.sk, code, "SES refused the email");
-                    self.store.finish_send(key, token, SendStatus::Failed, None, Some(&code), self.clock.now()).await?;
+                    self.store
+                        .finish_send(
+                            key,
+                            token,
+                            SendStatus::Failed,
+                            None,
+                            Some(&code),
+                            self.clock.now(),
+                        )
+                        .await?;
                     return Ok(SendOutcome::Rejected { code });
                 }
                 Err(SendFailure::Invalid(reason)) => {
                     tracing::error!(send = %key.sk, reason, "the email could not be built");
-                    self.store.finish_send(key, token, SendStatus::Failed, None, Some(&reason), self.clock.now()).await?;
-                    return Ok(SendOutcome::Rejected { code: "InvalidMessage".into() });
+                    self.store
+                        .finish_send(
+                            key,
+                            token,
+                            SendStatus::Failed,
+                            None,
+                            Some(&reason),
+                            self.clock.now(),
+                        )
+                        .await?;
+                    return Ok(SendOutcome::Rejected {
+                        code: "InvalidMessage".into(),
+                    });
                 }
                 Err(SendFailure::Ambiguous { reason }) => {
                     tracing::error!(send = %key.sk, reason, "send outcome unknown; parked for reconciliation");
-                    self.store.finish_send(key, token, SendStatus::Ambiguous, None, Some(&reason), self.clock.now()).await?;
+                    self.store
+                        .finish_send(
+                            key,
+                            token,
+                            SendStatus::Ambiguous,
+                            None,
+                            Some(&reason),
+                            self.clock.now(),
+                        )
+                        .await?;
                     return Ok(SendOutcome::Ambiguous);
                 }
             }
         }
-        self.release(key, token, &format!("SES kept answering {last_code}")).await
+        self.release(key, token, &format!("SES kept answering {last_code}"))
+            .await
     }
 
-    async fn release(&self, key: &Key, token: &str, reason: &str) -> Result<SendOutcome, StoreError> {
-        self.store.finish_send(key, token, SendStatus::Retry, None, Some(reason), self.clock.now()).await?;
-        Ok(SendOutcome::RetryLater { reason: reason.to_owned() })
+    async fn release(
+        &self,
+        key: &Key,
+        token: &str,
+        reason: &str,
+    ) -> Result<SendOutcome, StoreError> {
+        self.store
+            .finish_send(
+                key,
+                token,
+                SendStatus::Retry,
+                None,
+                Some(reason),
+                self.clock.now(),
+            )
+            .await?;
+        Ok(SendOutcome::RetryLater {
+            reason: reason.to_owned(),
+        })
     }
 
     /// Carries on from a record found on redelivery. `build` is called only if a send is due.
-    pub async fn resume<F>(&self, key: &Key, record: &SendRecord, deadline: Deadline, build: F) -> Result<SendOutcome, StoreError>
+    pub async fn resume<F>(
+        &self,
+        key: &Key,
+        record: &SendRecord,
+        deadline: Deadline,
+        build: F,
+    ) -> Result<SendOutcome, StoreError>
     where
         F: FnOnce() -> Option<OutgoingEmail>,
     {
         let now = self.clock.now();
         match record.status {
-            SendStatus::Sent | SendStatus::Failed | SendStatus::Ambiguous => Ok(SendOutcome::Settled(record.status)),
+            SendStatus::Sent | SendStatus::Failed | SendStatus::Ambiguous => {
+                Ok(SendOutcome::Settled(record.status))
+            }
             SendStatus::InProgress if !record.lease_expired(now) => Ok(SendOutcome::InProgress),
             SendStatus::InProgress => {
                 if self.store.mark_abandoned_send(key, now).await? {
@@ -159,12 +233,19 @@ impl Courier<'_> {
             }
             SendStatus::Retry => {
                 let token = ulid::Ulid::new().to_string();
-                if !self.store.reclaim_send(key, &token, deadline.lease_until(self.clock)).await? {
+                if !self
+                    .store
+                    .reclaim_send(key, &token, deadline.lease_until(self.clock))
+                    .await?
+                {
                     return Ok(SendOutcome::InProgress);
                 }
                 match build() {
                     Some(email) => self.send_claimed(key, &token, &email, deadline).await,
-                    None => self.release(key, &token, "the email could not be composed").await,
+                    None => {
+                        self.release(key, &token, "the email could not be composed")
+                            .await
+                    }
                 }
             }
         }
@@ -185,8 +266,14 @@ impl Courier<'_> {
         use crate::store::claims::ClaimResult;
         match self.store.claim_send(key, record, expires_at).await? {
             ClaimResult::Claimed(mine) => match build() {
-                Some(email) => self.send_claimed(key, &mine.claim_token, &email, deadline).await,
-                None => self.release(key, &mine.claim_token, "the email could not be composed").await,
+                Some(email) => {
+                    self.send_claimed(key, &mine.claim_token, &email, deadline)
+                        .await
+                }
+                None => {
+                    self.release(key, &mine.claim_token, "the email could not be composed")
+                        .await
+                }
             },
             ClaimResult::Taken(theirs) => match theirs.status {
                 SendStatus::InProgress if theirs.lease_expired(self.clock.now()) => {

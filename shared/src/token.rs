@@ -28,7 +28,9 @@ impl SigningKey {
         if bytes.len() < 32 {
             return Err("a signing key needs at least 32 bytes");
         }
-        HmacSha256::new_from_slice(bytes).map(Self).map_err(|_| "invalid signing key")
+        HmacSha256::new_from_slice(bytes)
+            .map(Self)
+            .map_err(|_| "invalid signing key")
     }
 
     fn mac(&self) -> HmacSha256 {
@@ -81,17 +83,27 @@ pub fn sign(key: &SigningKey, claims: &Claims) -> String {
 }
 
 /// Verifies `token` for `purpose` at time `now` and returns its claims.
-pub fn verify(key: &SigningKey, token: &str, purpose: &str, now: Timestamp) -> Result<Claims, TokenError> {
+pub fn verify(
+    key: &SigningKey,
+    token: &str,
+    purpose: &str,
+    now: Timestamp,
+) -> Result<Claims, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
     let (payload, sig) = token.split_once('.').ok_or(TokenError::Malformed)?;
-    let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| TokenError::Malformed)?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(sig)
+        .map_err(|_| TokenError::Malformed)?;
     let mut mac = key.mac();
     mac.update(DOMAIN);
     mac.update(payload.as_bytes());
-    mac.verify_slice(&sig).map_err(|_| TokenError::BadSignature)?;
-    let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Malformed)?;
+    mac.verify_slice(&sig)
+        .map_err(|_| TokenError::BadSignature)?;
+    let json = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| TokenError::Malformed)?;
     let claims: Claims = serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
     if claims.purpose != purpose {
         return Err(TokenError::WrongPurpose);
@@ -128,29 +140,50 @@ mod tests {
     #[test]
     fn round_trip() {
         let t = sign(&key(), &claims(1_000));
-        assert_eq!(verify(&key(), &t, "survey", at(999)).unwrap(), claims(1_000));
+        assert_eq!(
+            verify(&key(), &t, "survey", at(999)).unwrap(),
+            claims(1_000)
+        );
     }
 
     #[test]
     fn expiry_is_exclusive() {
         let t = sign(&key(), &claims(1_000));
-        assert_eq!(verify(&key(), &t, "survey", at(1_000)), Err(TokenError::Expired));
+        assert_eq!(
+            verify(&key(), &t, "survey", at(1_000)),
+            Err(TokenError::Expired)
+        );
     }
 
     #[test]
     fn wrong_key_purpose_and_tampering_fail() {
         let t = sign(&key(), &claims(1_000));
         let other = SigningKey::new(&[8u8; 32]).unwrap();
-        assert_eq!(verify(&other, &t, "survey", at(0)), Err(TokenError::BadSignature));
-        assert_eq!(verify(&key(), &t, "unsubscribe", at(0)), Err(TokenError::WrongPurpose));
+        assert_eq!(
+            verify(&other, &t, "survey", at(0)),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            verify(&key(), &t, "unsubscribe", at(0)),
+            Err(TokenError::WrongPurpose)
+        );
         let mut forged = claims(1_000);
         forged.merchant = "globex".into();
         let forged_payload = sign(&key(), &forged);
         let (payload, _) = forged_payload.split_once('.').unwrap();
         let (_, sig) = t.split_once('.').unwrap();
-        assert_eq!(verify(&key(), &format!("{payload}.{sig}"), "survey", at(0)), Err(TokenError::BadSignature));
-        assert_eq!(verify(&key(), "nodot", "survey", at(0)), Err(TokenError::Malformed));
-        assert_eq!(verify(&key(), &"a".repeat(5000), "survey", at(0)), Err(TokenError::Malformed));
+        assert_eq!(
+            verify(&key(), &format!("{payload}.{sig}"), "survey", at(0)),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            verify(&key(), "nodot", "survey", at(0)),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            verify(&key(), &"a".repeat(5000), "survey", at(0)),
+            Err(TokenError::Malformed)
+        );
     }
 
     #[test]

@@ -48,16 +48,25 @@ pub enum TriggerError {
 
 impl Trigger {
     pub fn parse(event: Value) -> Result<Self, TriggerError> {
-        let is_http = event.get("requestContext").and_then(|c| c.get("http")).is_some();
+        let is_http = event
+            .get("requestContext")
+            .and_then(|c| c.get("http"))
+            .is_some();
         let is_event = event.get("detail-type").is_some() && event.get("source").is_some();
         if is_http {
             serde_json::from_value(event)
                 .map(|r| Trigger::Http(Box::new(r)))
-                .map_err(|source| TriggerError::Malformed { kind: "HTTP API", source })
+                .map_err(|source| TriggerError::Malformed {
+                    kind: "HTTP API",
+                    source,
+                })
         } else if is_event {
             serde_json::from_value(event)
                 .map(|e| Trigger::Event(Box::new(e)))
-                .map_err(|source| TriggerError::Malformed { kind: "EventBridge", source })
+                .map_err(|source| TriggerError::Malformed {
+                    kind: "EventBridge",
+                    source,
+                })
         } else {
             Err(TriggerError::Unrecognised)
         }

@@ -1,1 +1,383 @@
-//! Scenario tests live in tests/*.rs.
+//! Test harness: real AWS SDK clients against the moto server started by the test command, one
+//! isolated table per test (created from `infra/template.yaml`), a merchant with a verified sender
+//! identity and an API key, real event fixtures, and readers for what moto recorded.
+//!
+//! Panicking is how a harness reports a broken environment, so the workspace's `unwrap`/`expect`
+//! lints are relaxed in this test-support crate only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod counter;
+pub mod infra;
+
+use aftercare::domain::Merchant;
+use aftercare::domain::apikey::{self, ApiKeyRecord, KeyStatus};
+use aftercare::domain::merchant::MerchantInput;
+use aftercare::send::Deadline;
+use aftercare::store::Store;
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Environment variable naming the moto server the test command started.
+pub const MOTO_ENDPOINT: &str = "AFTERCARE_TEST_MOTO_ENDPOINT";
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn fixture(name: &str) -> Value {
+    let path = root().join("tests/fixtures/events").join(name);
+    serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+pub fn example(name: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(root().join("examples").join(name)).unwrap()).unwrap()
+}
+
+/// The moto endpoint; the scenario tests need it and fail loudly (never skip) without it.
+pub fn moto_endpoint() -> String {
+    std::env::var(MOTO_ENDPOINT).unwrap_or_else(|_| {
+        panic!("{MOTO_ENDPOINT} is not set: run the tests with ./scripts/test, which starts moto server")
+    })
+}
+
+/// SDK configuration pointing at moto with test credentials.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aftercare::aws::loader()
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "aftercare-tests",
+        ))
+        .load()
+        .await
+}
+
+/// A generous deadline for handler calls in tests.
+pub fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(60))
+}
+
+/// A unique lowercase suffix.
+pub fn unique() -> String {
+    ulid::Ulid::new().to_string().to_lowercase()
+}
+
+/// An isolated world for one test.
+pub struct Env {
+    pub endpoint: String,
+    pub sdk: SdkConfig,
+    pub table: String,
+    pub store: Store,
+    pub merchant: Merchant,
+    pub api_key: String,
+    pub tag: String,
+}
+
+impl Env {
+    pub async fn new() -> Self {
+        let endpoint = moto_endpoint();
+        let sdk = sdk_config(&endpoint).await;
+        let tag = unique();
+        let table = format!("aftercare-test-{tag}");
+        let dynamodb = aftercare::aws::dynamodb_client(&sdk);
+        infra::create_table_from_template(&dynamodb, &table).await;
+        let store = Store::new(dynamodb, table.clone());
+
+        // A merchant with its own sending domain, so its emails are told apart from other tests'.
+        let domain = format!("{tag}.shop.example");
+        let mut input = example("merchant.json");
+        input["id"] = format!("m-{tag}").into();
+        input["sender"]["from_email"] = format!("hello@{domain}").into();
+        input["sender"]["reply_to"] = format!("care@{domain}").into();
+        input["support"]["email"] = format!("care@{domain}").into();
+        input["ops_email"] = format!("ops@{domain}").into();
+        let merchant = serde_json::from_value::<MerchantInput>(input)
+            .unwrap()
+            .validate()
+            .unwrap();
+        store
+            .put_merchant(&merchant, jiff::Timestamp::now())
+            .await
+            .unwrap();
+        aws_sdk_sesv2::Client::new(&sdk)
+            .create_email_identity()
+            .email_identity(&domain)
+            .send()
+            .await
+            .unwrap();
+
+        let issued = apikey::issue().unwrap();
+        let record = ApiKeyRecord {
+            key_id: issued.key_id.clone(),
+            merchant_id: merchant.id.clone(),
+            status: KeyStatus::Active,
+            created_at: jiff::Timestamp::now(),
+            revoked_at: None,
+            label: Some("tests".into()),
+        };
+        store.put_api_key(&record, &issued.hash).await.unwrap();
+        Self {
+            endpoint,
+            sdk,
+            table,
+            store,
+            merchant,
+            api_key: issued.secret,
+            tag,
+        }
+    }
+
+    pub fn config(&self) -> aftercare::Config {
+        aftercare::Config::for_table(&self.table)
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aftercare::aws::dynamodb_client(&self.sdk)
+    }
+
+    pub fn ses(&self) -> aws_sdk_sesv2::Client {
+        aftercare::aws::ses_client(&self.sdk)
+    }
+
+    /// The example order with a customer email unique to this test.
+    pub fn order(&self) -> Value {
+        let mut order = example("order.json");
+        order["customer"]["email"] = self.customer_email().into();
+        order
+    }
+
+    pub fn customer_email(&self) -> String {
+        format!("ann.{}@example.com", self.tag)
+    }
+
+    /// The API Gateway fixture carrying `order` as its body, authenticated with `key`.
+    pub fn http_event(&self, order: &Value, key: Option<&str>) -> Value {
+        self.http_event_raw(&serde_json::to_string(order).unwrap(), key)
+    }
+
+    pub fn http_event_raw(&self, body: &str, key: Option<&str>) -> Value {
+        let mut event = fixture("apigw-post-order.json");
+        event["body"] = body.into();
+        event["headers"]["content-length"] = body.len().to_string().into();
+        match key {
+            Some(k) => event["headers"]["authorization"] = format!("Bearer {k}").into(),
+            None => {
+                event["headers"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("authorization");
+            }
+        }
+        event
+    }
+
+    /// The EventBridge fixture carrying `order` for this merchant.
+    pub fn order_event(&self, order: &Value) -> Value {
+        let mut event = fixture("eventbridge-order-placed.json");
+        event["detail"]["merchant_id"] = self.merchant.id.as_str().into();
+        event["detail"]["order"] = order.clone();
+        event["id"] = unique().into();
+        event
+    }
+
+    /// Every item in this test's table (a Scan: test inspection only, never product code).
+    pub async fn items(&self) -> Vec<Item> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .dynamodb()
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            all.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return all,
+            }
+        }
+    }
+
+    /// Items whose sort key starts with `prefix`.
+    pub async fn items_with_sk(&self, prefix: &str) -> Vec<Item> {
+        self.items()
+            .await
+            .into_iter()
+            .filter(|i| s(i, "SK").starts_with(prefix))
+            .collect()
+    }
+
+    /// Emails moto recorded for `recipient`.
+    pub async fn emails_to(&self, recipient: &str) -> Vec<SentEmail> {
+        sent_emails(&self.endpoint)
+            .await
+            .into_iter()
+            .filter(|e| e.destinations.iter().any(|d| d.contains(recipient)))
+            .collect()
+    }
+}
+
+/// A string attribute of an item ("" if absent).
+pub fn s(item: &Item, name: &str) -> String {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A number attribute of an item.
+pub fn num(item: &Item, name: &str) -> i64 {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_default()
+}
+
+/// One message moto recorded.
+#[derive(Debug, Clone)]
+pub struct SentEmail {
+    pub id: String,
+    pub source: String,
+    pub destinations: Vec<String>,
+    pub raw: String,
+}
+
+impl SentEmail {
+    /// A header's value (unfolded).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self.raw.split("\r\n\r\n").next().unwrap_or_default();
+        let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
+        unfolded.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+
+    /// The decoded body of the first part with this content type.
+    pub fn part(&self, content_type: &str) -> Option<String> {
+        mime_part(&self.raw, content_type)
+    }
+}
+
+fn mime_part(raw: &str, content_type: &str) -> Option<String> {
+    let raw = raw.replace("\r\n", "\n");
+    let head = raw.split("\n\n").next()?.replace("\n ", " ");
+    let boundary = head
+        .split("boundary=\"")
+        .nth(1)?
+        .split('"')
+        .next()?
+        .to_owned();
+    raw.split(&format!("--{boundary}")).find_map(|part| {
+        let part = part.strip_prefix('\n')?;
+        let (headers, body) = part.split_once("\n\n")?;
+        if !headers.contains(&format!("Content-Type: {content_type}")) {
+            return None;
+        }
+        let body = body.strip_suffix('\n').unwrap_or(body);
+        if headers.contains("base64") {
+            use base64::Engine;
+            let compact: String = body.split_whitespace().collect();
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(compact)
+                    .ok()?,
+            )
+            .ok()
+        } else if headers.contains("quoted-printable") {
+            Some(decode_qp(body))
+        } else {
+            Some(body.to_owned())
+        }
+    })
+}
+
+fn decode_qp(s: &str) -> String {
+    let joined = s.replace("\r\n", "\n").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (other, _) => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Everything moto's SES recorded, from `/moto-api/data.json`.
+pub async fn sent_emails(endpoint: &str) -> Vec<SentEmail> {
+    let body = http_get(endpoint, "/moto-api/data.json").await;
+    let data: Value = serde_json::from_slice(&body).unwrap();
+    let mut out = Vec::new();
+    for model in ["RawMessage", "Message"] {
+        for m in data["ses"][model].as_array().cloned().unwrap_or_default() {
+            out.push(SentEmail {
+                id: m["id"].as_str().unwrap_or_default().to_owned(),
+                source: m["source"].as_str().unwrap_or_default().to_owned(),
+                destinations: m["destinations"]
+                    .as_array()
+                    .map(|d| {
+                        d.iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                raw: m["raw_data"].as_str().unwrap_or_default().to_owned(),
+            });
+        }
+    }
+    out
+}
+
+/// A minimal HTTP/1.0 GET over loopback (no HTTP client dependency for one JSON document).
+pub async fn http_get(endpoint: &str, path: &str) -> Vec<u8> {
+    let hostport = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&hostport).unwrap();
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").unwrap();
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).unwrap();
+        let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        buf.split_off(split + 4)
+    })
+    .await
+    .unwrap()
+}

@@ -28,9 +28,16 @@ pub fn issue() -> Result<IssuedKey, RandomnessUnavailable> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|_| RandomnessUnavailable)?;
     let secret = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
-    let key_id = KeyId::parse("key_id", &format!("key_{}", ulid::Ulid::new().to_string().to_lowercase()))
-        .map_err(|_| RandomnessUnavailable)?;
-    Ok(IssuedKey { hash: hash(&secret), secret, key_id })
+    let key_id = KeyId::parse(
+        "key_id",
+        &format!("key_{}", ulid::Ulid::new().to_string().to_lowercase()),
+    )
+    .map_err(|_| RandomnessUnavailable)?;
+    Ok(IssuedKey {
+        hash: hash(&secret),
+        secret,
+        key_id,
+    })
 }
 
 /// The digest a key is stored and looked up under.
@@ -42,7 +49,9 @@ pub fn hash(secret: &str) -> String {
 pub fn looks_like_key(secret: &str) -> bool {
     secret.len() == PREFIX.len() + 43
         && secret.starts_with(PREFIX)
-        && secret[PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && secret[PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

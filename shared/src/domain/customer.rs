@@ -47,12 +47,28 @@ impl CustomerInput {
             Some(id) => CustomerId::parse("id", id)?,
             None => CustomerId::from_email(&email),
         };
-        let locale = match self.locale.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let locale = match self
+            .locale
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             Some(tag) if Locale::is_well_formed_tag(tag) => Some(tag.to_owned()),
-            Some(_) => return Err(FieldError::new("locale", "invalid_format", "locale must be a language tag such as en or de-AT")),
+            Some(_) => {
+                return Err(FieldError::new(
+                    "locale",
+                    "invalid_format",
+                    "locale must be a language tag such as en or de-AT",
+                ));
+            }
             None => None,
         };
-        let time_zone = match self.time_zone.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let time_zone = match self
+            .time_zone
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             Some(tz) => Some(time_zone("time_zone", tz)?),
             None => None,
         };
@@ -70,7 +86,10 @@ impl CustomerInput {
 impl CustomerRef {
     /// The locale to write to this customer in.
     pub fn locale_or(&self, fallback: Locale) -> Locale {
-        self.locale.as_deref().and_then(Locale::from_tag).unwrap_or(fallback)
+        self.locale
+            .as_deref()
+            .and_then(Locale::from_tag)
+            .unwrap_or(fallback)
     }
 }
 

@@ -107,13 +107,19 @@ mod tests {
             assert!(OrderId::parse("id", bad).is_err(), "{bad:?}");
         }
         assert!(MerchantId::parse("m", &"x".repeat(65)).is_err());
-        assert_eq!(OrderId::parse("id", "SO-1001.2").unwrap().as_str(), "SO-1001.2");
+        assert_eq!(
+            OrderId::parse("id", "SO-1001.2").unwrap().as_str(),
+            "SO-1001.2"
+        );
     }
 
     #[test]
     fn serde_validates() {
         assert!(serde_json::from_str::<OrderId>("\"a#b\"").is_err());
-        assert_eq!(serde_json::to_string(&OrderId::parse("id", "x1").unwrap()).unwrap(), "\"x1\"");
+        assert_eq!(
+            serde_json::to_string(&OrderId::parse("id", "x1").unwrap()).unwrap(),
+            "\"x1\""
+        );
     }
 
     #[test]

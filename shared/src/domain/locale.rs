@@ -37,10 +37,13 @@ impl Locale {
     /// Whether `tag` looks like a BCP 47 language tag at all.
     pub fn is_well_formed_tag(tag: &str) -> bool {
         let mut parts = tag.split(['-', '_']);
-        let lang_ok = parts
-            .next()
-            .is_some_and(|l| (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic()));
-        lang_ok && tag.len() <= 35 && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+        let lang_ok = parts.next().is_some_and(|l| {
+            (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic())
+        });
+        lang_ok
+            && tag.len() <= 35
+            && parts
+                .all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
     }
 
     /// (grouping separator, decimal separator)

@@ -11,7 +11,9 @@ pub fn points_for(order: &Order, settings: &LoyaltySettings) -> u64 {
         return 0;
     }
     let whole_units = order.merchandise_value().max(0) / order.currency.minor_per_unit();
-    u64::try_from(whole_units).unwrap_or(0).saturating_mul(u64::from(settings.points_per_unit))
+    u64::try_from(whole_units)
+        .unwrap_or(0)
+        .saturating_mul(u64::from(settings.points_per_unit))
 }
 
 /// When earned points stop being pending: the return window after `anchor` (delivery when known,
@@ -46,7 +48,11 @@ pub struct LedgerEntry {
 }
 
 impl LedgerEntry {
-    pub fn earn_for_order(order: &Order, settings: &LoyaltySettings, now: Timestamp) -> Option<Self> {
+    pub fn earn_for_order(
+        order: &Order,
+        settings: &LoyaltySettings,
+        now: Timestamp,
+    ) -> Option<Self> {
         let points = points_for(order, settings);
         (points > 0).then(|| LedgerEntry {
             kind: LedgerKind::Earn,
@@ -76,7 +82,10 @@ mod tests {
         v["discount"] = 0.into();
         v["shipping"] = 0.into();
         v["total"] = total_items.into();
-        from_value::<crate::domain::OrderInput>(v).unwrap().validate().unwrap()
+        from_value::<crate::domain::OrderInput>(v)
+            .unwrap()
+            .validate()
+            .unwrap()
     }
 
     #[test]
@@ -85,9 +94,14 @@ mod tests {
         assert_eq!(points_for(&order(20_899, "EUR"), &s), 208);
         assert_eq!(points_for(&order(1_500, "JPY"), &s), 1500);
         assert_eq!(points_for(&order(99, "USD"), &s), 0);
-        let off = LoyaltySettings { enabled: false, ..s.clone() };
+        let off = LoyaltySettings {
+            enabled: false,
+            ..s.clone()
+        };
         assert_eq!(points_for(&order(20_899, "EUR"), &off), 0);
-        assert!(LedgerEntry::earn_for_order(&order(99, "USD"), &s, Timestamp::UNIX_EPOCH).is_none());
+        assert!(
+            LedgerEntry::earn_for_order(&order(99, "USD"), &s, Timestamp::UNIX_EPOCH).is_none()
+        );
     }
 
     #[test]

@@ -47,7 +47,11 @@ pub struct Branding {
 
 impl Default for Branding {
     fn default() -> Self {
-        Self { logo_url: None, primary_color: "#1f2937".into(), accent_color: "#2563eb".into() }
+        Self {
+            logo_url: None,
+            primary_color: "#1f2937".into(),
+            accent_color: "#2563eb".into(),
+        }
     }
 }
 
@@ -91,7 +95,11 @@ pub struct LoyaltySettings {
 
 impl Default for LoyaltySettings {
     fn default() -> Self {
-        Self { enabled: true, points_per_unit: 1, return_window_days: 30 }
+        Self {
+            enabled: true,
+            points_per_unit: 1,
+            return_window_days: 30,
+        }
     }
 }
 
@@ -154,12 +162,18 @@ pub struct SupportInput {
 }
 
 fn color(field: &str, value: Option<&str>, default: &str) -> Result<String, FieldError> {
-    let Some(v) = value else { return Ok(default.to_owned()) };
+    let Some(v) = value else {
+        return Ok(default.to_owned());
+    };
     let ok = v.len() == 7 && v.starts_with('#') && v[1..].chars().all(|c| c.is_ascii_hexdigit());
     if ok {
         Ok(v.to_ascii_lowercase())
     } else {
-        Err(FieldError::new(field, "invalid_format", format!("{field} must be a colour like #1a2b3c")))
+        Err(FieldError::new(
+            field,
+            "invalid_format",
+            format!("{field} must be a colour like #1a2b3c"),
+        ))
     }
 }
 
@@ -168,7 +182,13 @@ pub fn time_zone(field: &str, value: &str) -> Result<String, FieldError> {
     let value = single_line(field, value, 64)?;
     jiff::tz::TimeZone::get(&value)
         .map(|_| value.clone())
-        .map_err(|_| FieldError::new(field, "invalid_time_zone", format!("{field} must be an IANA time zone such as Europe/Berlin")))
+        .map_err(|_| {
+            FieldError::new(
+                field,
+                "invalid_time_zone",
+                format!("{field} must be an IANA time zone such as Europe/Berlin"),
+            )
+        })
 }
 
 impl MerchantInput {
@@ -180,19 +200,37 @@ impl MerchantInput {
             None => defaults,
             Some(b) => Branding {
                 logo_url: web_url("branding.logo_url", b.logo_url.as_deref())?,
-                primary_color: color("branding.primary_color", b.primary_color.as_deref(), &defaults.primary_color)?,
-                accent_color: color("branding.accent_color", b.accent_color.as_deref(), &defaults.accent_color)?,
+                primary_color: color(
+                    "branding.primary_color",
+                    b.primary_color.as_deref(),
+                    &defaults.primary_color,
+                )?,
+                accent_color: color(
+                    "branding.accent_color",
+                    b.accent_color.as_deref(),
+                    &defaults.accent_color,
+                )?,
             },
         };
         let sender = Sender {
             from_email: EmailAddress::parse("sender.from_email", &self.sender.from_email)?,
-            from_name: optional_line("sender.from_name", self.sender.from_name.as_deref(), 120)?.unwrap_or_else(|| name.clone()),
-            reply_to: self.sender.reply_to.as_deref().map(|r| EmailAddress::parse("sender.reply_to", r)).transpose()?,
+            from_name: optional_line("sender.from_name", self.sender.from_name.as_deref(), 120)?
+                .unwrap_or_else(|| name.clone()),
+            reply_to: self
+                .sender
+                .reply_to
+                .as_deref()
+                .map(|r| EmailAddress::parse("sender.reply_to", r))
+                .transpose()?,
         };
         let support = match self.support {
             None => SupportCard::default(),
             Some(s) => SupportCard {
-                email: s.email.as_deref().map(|e| EmailAddress::parse("support.email", e)).transpose()?,
+                email: s
+                    .email
+                    .as_deref()
+                    .map(|e| EmailAddress::parse("support.email", e))
+                    .transpose()?,
                 phone: optional_line("support.phone", s.phone.as_deref(), 40)?,
                 url: web_url("support.url", s.url.as_deref())?,
                 address: optional_line("support.address", s.address.as_deref(), 300)?,
@@ -201,17 +239,33 @@ impl MerchantInput {
         let default_locale = match self.default_locale.as_deref() {
             None => Locale::En,
             Some(tag) => Locale::from_tag(tag).ok_or_else(|| {
-                FieldError::new("default_locale", "unsupported_locale", "default_locale must be one of en, de, fr")
+                FieldError::new(
+                    "default_locale",
+                    "unsupported_locale",
+                    "default_locale must be one of en, de, fr",
+                )
             })?,
         };
         let time_zone = time_zone("time_zone", self.time_zone.as_deref().unwrap_or("UTC"))?;
-        let ops_email = self.ops_email.as_deref().map(|e| EmailAddress::parse("ops_email", e)).transpose()?;
+        let ops_email = self
+            .ops_email
+            .as_deref()
+            .map(|e| EmailAddress::parse("ops_email", e))
+            .transpose()?;
         let settings = self.settings.unwrap_or_default();
         if settings.loyalty.points_per_unit > 1000 {
-            return Err(FieldError::new("settings.loyalty.points_per_unit", "out_of_range", "points_per_unit must be at most 1000"));
+            return Err(FieldError::new(
+                "settings.loyalty.points_per_unit",
+                "out_of_range",
+                "points_per_unit must be at most 1000",
+            ));
         }
         if settings.loyalty.return_window_days > 365 {
-            return Err(FieldError::new("settings.loyalty.return_window_days", "out_of_range", "return_window_days must be at most 365"));
+            return Err(FieldError::new(
+                "settings.loyalty.return_window_days",
+                "out_of_range",
+                "return_window_days must be at most 365",
+            ));
         }
         Ok(Merchant {
             id,
@@ -258,10 +312,22 @@ pub(crate) mod tests {
     #[test]
     fn names_bad_fields() {
         let cases = [
-            ("/branding/primary_color", serde_json::json!("red; background:url(x)"), "branding.primary_color"),
-            ("/branding/logo_url", serde_json::json!("javascript:alert(1)"), "branding.logo_url"),
+            (
+                "/branding/primary_color",
+                serde_json::json!("red; background:url(x)"),
+                "branding.primary_color",
+            ),
+            (
+                "/branding/logo_url",
+                serde_json::json!("javascript:alert(1)"),
+                "branding.logo_url",
+            ),
             ("/time_zone", serde_json::json!("Mars/Olympus"), "time_zone"),
-            ("/sender/from_email", serde_json::json!("nope"), "sender.from_email"),
+            (
+                "/sender/from_email",
+                serde_json::json!("nope"),
+                "sender.from_email",
+            ),
             ("/id", serde_json::json!("a#b"), "id"),
         ];
         for (ptr, value, field) in cases {

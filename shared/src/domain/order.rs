@@ -82,10 +82,18 @@ pub struct LineItem {
 fn amount(field: &str, value: Option<i64>) -> Result<i64, FieldError> {
     let v = value.unwrap_or(0);
     if v < 0 {
-        return Err(FieldError::new(field, "negative_amount", format!("{field} must not be negative")));
+        return Err(FieldError::new(
+            field,
+            "negative_amount",
+            format!("{field} must not be negative"),
+        ));
     }
     if v > MAX_AMOUNT {
-        return Err(FieldError::new(field, "out_of_range", format!("{field} is larger than any accepted amount")));
+        return Err(FieldError::new(
+            field,
+            "out_of_range",
+            format!("{field} is larger than any accepted amount"),
+        ));
     }
     Ok(v)
 }
@@ -105,7 +113,13 @@ impl LineItemInput {
         let line_total = unit_price
             .checked_mul(self.quantity)
             .filter(|t| *t <= MAX_AMOUNT)
-            .ok_or_else(|| FieldError::new(format!("{field}.quantity"), "out_of_range", "quantity × unit_price is too large"))?;
+            .ok_or_else(|| {
+                FieldError::new(
+                    format!("{field}.quantity"),
+                    "out_of_range",
+                    "quantity × unit_price is too large",
+                )
+            })?;
         Ok(LineItem {
             sku,
             name,
@@ -123,15 +137,27 @@ impl OrderInput {
     pub fn validate(self) -> Result<Order, FieldError> {
         let id = OrderId::parse("id", self.id.trim())?;
         let placed_at: Timestamp = self.placed_at.trim().parse().map_err(|_| {
-            FieldError::new("placed_at", "invalid_format", "placed_at must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z")
+            FieldError::new(
+                "placed_at",
+                "invalid_format",
+                "placed_at must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z",
+            )
         })?;
         let currency = Currency::parse("currency", &self.currency)?;
         let customer = self.customer.validate().map_err(|e| e.within("customer"))?;
         if self.items.is_empty() {
-            return Err(FieldError::new("items", "required", "an order needs at least one line item"));
+            return Err(FieldError::new(
+                "items",
+                "required",
+                "an order needs at least one line item",
+            ));
         }
         if self.items.len() > MAX_ITEMS {
-            return Err(FieldError::new("items", "too_many", format!("an order may have at most {MAX_ITEMS} line items")));
+            return Err(FieldError::new(
+                "items",
+                "too_many",
+                format!("an order may have at most {MAX_ITEMS} line items"),
+            ));
         }
         let items = self
             .items
@@ -141,25 +167,47 @@ impl OrderInput {
             .collect::<Result<Vec<_>, _>>()?;
         let subtotal = items
             .iter()
-            .try_fold(0_i64, |acc, i| acc.checked_add(i.line_total).filter(|t| *t <= MAX_AMOUNT))
-            .ok_or_else(|| FieldError::new("items", "out_of_range", "the order's subtotal is too large"))?;
+            .try_fold(0_i64, |acc, i| {
+                acc.checked_add(i.line_total).filter(|t| *t <= MAX_AMOUNT)
+            })
+            .ok_or_else(|| {
+                FieldError::new("items", "out_of_range", "the order's subtotal is too large")
+            })?;
         let shipping = amount("shipping", self.shipping)?;
         let tax = amount("tax", self.tax)?;
         let discount = amount("discount", self.discount)?;
         let total = amount("total", Some(self.total))?;
         if discount > subtotal {
-            return Err(FieldError::new("discount", "out_of_range", "discount must not exceed the items' subtotal"));
+            return Err(FieldError::new(
+                "discount",
+                "out_of_range",
+                "discount must not exceed the items' subtotal",
+            ));
         }
         let expected = subtotal + shipping + tax - discount;
         if total != expected {
             return Err(FieldError::new(
                 "total",
                 "total_mismatch",
-                format!("total must equal items + shipping + tax − discount ({expected} minor units)"),
+                format!(
+                    "total must equal items + shipping + tax − discount ({expected} minor units)"
+                ),
             ));
         }
         let referral_code = optional_line("referral_code", self.referral_code.as_deref(), 40)?;
-        Ok(Order { id, placed_at, currency, customer, items, subtotal, shipping, tax, discount, total, referral_code })
+        Ok(Order {
+            id,
+            placed_at,
+            currency,
+            customer,
+            items,
+            subtotal,
+            shipping,
+            tax,
+            discount,
+            total,
+            referral_code,
+        })
     }
 }
 
@@ -218,7 +266,10 @@ pub(crate) mod tests {
     #[test]
     fn hash_ignores_formatting_but_not_content() {
         let a = validate(sample()).unwrap();
-        let b = validate(serde_json::from_str(&serde_json::to_string_pretty(&sample()).unwrap()).unwrap()).unwrap();
+        let b = validate(
+            serde_json::from_str(&serde_json::to_string_pretty(&sample()).unwrap()).unwrap(),
+        )
+        .unwrap();
         assert_eq!(a.content_hash(), b.content_hash());
         let mut changed = sample();
         changed["items"][0]["quantity"] = 2.into();

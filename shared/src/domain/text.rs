@@ -16,10 +16,18 @@ pub fn is_forbidden(c: char) -> bool {
 pub fn single_line(field: &str, value: &str, max: usize) -> Result<String, FieldError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(FieldError::new(field, "required", format!("{field} must not be empty")));
+        return Err(FieldError::new(
+            field,
+            "required",
+            format!("{field} must not be empty"),
+        ));
     }
     if value.chars().count() > max {
-        return Err(FieldError::new(field, "too_long", format!("{field} must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            "too_long",
+            format!("{field} must be at most {max} characters"),
+        ));
     }
     if value.chars().any(is_forbidden) {
         return Err(FieldError::new(
@@ -32,7 +40,11 @@ pub fn single_line(field: &str, value: &str, max: usize) -> Result<String, Field
 }
 
 /// Like [`single_line`] for optional values; empty strings count as absent.
-pub fn optional_line(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, FieldError> {
+pub fn optional_line(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, FieldError> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => single_line(field, v, max).map(Some),
@@ -41,14 +53,24 @@ pub fn optional_line(field: &str, value: Option<&str>, max: usize) -> Result<Opt
 
 /// An absolute `https://` URL (or `http://` for local development), bounded and single-line.
 pub fn web_url(field: &str, value: Option<&str>) -> Result<Option<String>, FieldError> {
-    let Some(url) = optional_line(field, value, 2048)? else { return Ok(None) };
+    let Some(url) = optional_line(field, value, 2048)? else {
+        return Ok(None);
+    };
     let lower = url.to_ascii_lowercase();
-    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
     match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') && !url.contains(char::is_whitespace) => {
+        Some(host)
+            if !host.is_empty() && !host.starts_with('/') && !url.contains(char::is_whitespace) =>
+        {
             Ok(Some(url))
         }
-        _ => Err(FieldError::new(field, "invalid_format", format!("{field} must be an absolute http(s) URL"))),
+        _ => Err(FieldError::new(
+            field,
+            "invalid_format",
+            format!("{field} must be an absolute http(s) URL"),
+        )),
     }
 }
 
@@ -58,10 +80,24 @@ mod tests {
 
     #[test]
     fn refuses_line_breaks_and_controls() {
-        for bad in ["a\r\nBcc: x@y", "a\nb", "nul\0", "ls\u{2028}x", "bidi\u{202E}x", "tab\tx"] {
-            assert_eq!(single_line("f", bad, 100).unwrap_err().code, "invalid_characters", "{bad:?}");
+        for bad in [
+            "a\r\nBcc: x@y",
+            "a\nb",
+            "nul\0",
+            "ls\u{2028}x",
+            "bidi\u{202E}x",
+            "tab\tx",
+        ] {
+            assert_eq!(
+                single_line("f", bad, 100).unwrap_err().code,
+                "invalid_characters",
+                "{bad:?}"
+            );
         }
-        assert_eq!(single_line("f", "  Zoë Müller ", 100).unwrap(), "Zoë Müller");
+        assert_eq!(
+            single_line("f", "  Zoë Müller ", 100).unwrap(),
+            "Zoë Müller"
+        );
         assert_eq!(single_line("f", "   ", 100).unwrap_err().code, "required");
         assert_eq!(single_line("f", "abcd", 3).unwrap_err().code, "too_long");
     }
@@ -72,7 +108,12 @@ mod tests {
         assert!(web_url("u", Some("data:text/html,x")).is_err());
         assert!(web_url("u", Some("https:///path")).is_err());
         assert!(web_url("u", Some("https://a b")).is_err());
-        assert_eq!(web_url("u", Some("https://shop.example/x")).unwrap().as_deref(), Some("https://shop.example/x"));
+        assert_eq!(
+            web_url("u", Some("https://shop.example/x"))
+                .unwrap()
+                .as_deref(),
+            Some("https://shop.example/x")
+        );
         assert_eq!(web_url("u", None).unwrap(), None);
     }
 }

@@ -15,13 +15,21 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code, message: message.into() }
+        Self {
+            field: field.into(),
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn required(field: impl Into<String>) -> Self {
         let field = field.into();
         let message = format!("{field} is required");
-        Self { field, code: "required", message }
+        Self {
+            field,
+            code: "required",
+            message,
+        }
     }
 
     /// Prefixes the path with `parent` (`customer` + `email` → `customer.email`).
@@ -54,12 +62,20 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Fie
         let inner = err.into_inner();
         from_serde(&path, &inner)
     })?;
-    de.end().map_err(|e| FieldError::new("", "invalid_json", format!("trailing characters after the JSON document: {e}")))?;
+    de.end().map_err(|e| {
+        FieldError::new(
+            "",
+            "invalid_json",
+            format!("trailing characters after the JSON document: {e}"),
+        )
+    })?;
     Ok(value)
 }
 
 /// Converts an already-parsed JSON value into `T` with the same field naming.
-pub fn from_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, FieldError> {
+pub fn from_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
@@ -74,15 +90,25 @@ fn from_serde(path: &str, err: &serde_json::Error) -> FieldError {
     let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
     if let Some(rest) = msg.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or_default();
-        let field = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
+        let field = if path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        };
         return FieldError::required(field);
     }
     match err.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            FieldError::new(path, "invalid_json", format!("the body is not valid JSON: {msg}"))
-        }
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => FieldError::new(
+            path,
+            "invalid_json",
+            format!("the body is not valid JSON: {msg}"),
+        ),
         _ => {
-            let code = if msg.starts_with("invalid type") { "invalid_type" } else { "invalid_value" };
+            let code = if msg.starts_with("invalid type") {
+                "invalid_type"
+            } else {
+                "invalid_value"
+            };
             FieldError::new(path, code, msg)
         }
     }
@@ -107,7 +133,8 @@ mod tests {
 
     #[test]
     fn names_nested_fields() {
-        let e = parse_json::<Outer>(br#"{"name":"x","items":[{"qty":1},{"qty":"2"}]}"#).unwrap_err();
+        let e =
+            parse_json::<Outer>(br#"{"name":"x","items":[{"qty":1},{"qty":"2"}]}"#).unwrap_err();
         assert_eq!(e.field, "items[1].qty");
         assert_eq!(e.code, "invalid_type");
         let e = parse_json::<Outer>(br#"{"items":[]}"#).unwrap_err();
@@ -122,7 +149,13 @@ mod tests {
 
     #[test]
     fn within_prefixes_paths() {
-        assert_eq!(FieldError::required("email").within("customer").field, "customer.email");
-        assert_eq!(FieldError::required("[0].qty").within("items").field, "items[0].qty");
+        assert_eq!(
+            FieldError::required("email").within("customer").field,
+            "customer.email"
+        );
+        assert_eq!(
+            FieldError::required("[0].qty").within("items").field,
+            "items[0].qty"
+        );
     }
 }

@@ -33,13 +33,23 @@ fn store_error(e: StoreError) -> ApiError {
 
 impl Tenancy {
     pub fn new(store: Store, key_ttl: Duration, merchant_ttl: Duration) -> Self {
-        Self { store, keys: TtlCache::new(key_ttl, 1024), merchants: TtlCache::new(merchant_ttl, 1024) }
+        Self {
+            store,
+            keys: TtlCache::new(key_ttl, 1024),
+            merchants: TtlCache::new(merchant_ttl, 1024),
+        }
     }
 
     /// The merchant a request's bearer key belongs to, or 401.
-    pub async fn authenticate(&self, req: &ApiGatewayV2httpRequest) -> Result<Arc<Merchant>, ApiError> {
+    pub async fn authenticate(
+        &self,
+        req: &ApiGatewayV2httpRequest,
+    ) -> Result<Arc<Merchant>, ApiError> {
         let secret = header(req, "authorization")
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .ok_or_else(ApiError::unauthorized)?;
         if !apikey::looks_like_key(secret) {
@@ -49,15 +59,28 @@ impl Tenancy {
         let merchant_id = match self.keys.get(&digest) {
             Some(id) => id,
             None => {
-                let record = self.store.find_api_key(&digest).await.map_err(store_error)?;
-                let record = record.filter(|r| r.is_active()).ok_or_else(ApiError::unauthorized)?;
+                let record = self
+                    .store
+                    .find_api_key(&digest)
+                    .await
+                    .map_err(store_error)?;
+                let record = record
+                    .filter(|r| r.is_active())
+                    .ok_or_else(ApiError::unauthorized)?;
                 self.keys.insert(digest, record.merchant_id.clone());
                 record.merchant_id
             }
         };
-        let merchant = self.merchant(&merchant_id).await?.ok_or_else(ApiError::unauthorized)?;
+        let merchant = self
+            .merchant(&merchant_id)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
         if merchant.status != MerchantStatus::Active {
-            return Err(ApiError::new(403, "merchant_suspended", "this merchant account is suspended"));
+            return Err(ApiError::new(
+                403,
+                "merchant_suspended",
+                "this merchant account is suspended",
+            ));
         }
         Ok(merchant)
     }
@@ -67,7 +90,12 @@ impl Tenancy {
         if let Some(m) = self.merchants.get(id) {
             return Ok(Some(m));
         }
-        let merchant = self.store.get_merchant(id).await.map_err(store_error)?.map(Arc::new);
+        let merchant = self
+            .store
+            .get_merchant(id)
+            .await
+            .map_err(store_error)?
+            .map(Arc::new);
         if let Some(m) = &merchant {
             self.merchants.insert(id.clone(), Arc::clone(m));
         }

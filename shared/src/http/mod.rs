@@ -25,7 +25,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None, retry_after: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
     }
 
     pub fn field(mut self, field: impl Into<String>) -> Self {
@@ -34,7 +40,12 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(401, "unauthorized", "a valid API key is required: Authorization: Bearer <key>").field("Authorization")
+        Self::new(
+            401,
+            "unauthorized",
+            "a valid API key is required: Authorization: Bearer <key>",
+        )
+        .field("Authorization")
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -43,12 +54,19 @@ impl ApiError {
 
     /// A temporary failure; the request is safe to retry as is.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self { retry_after: Some(2), ..Self::new(503, "temporarily_unavailable", message) }
+        Self {
+            retry_after: Some(2),
+            ..Self::new(503, "temporarily_unavailable", message)
+        }
     }
 
     /// An unexpected failure. The body says nothing about internals.
     pub fn internal() -> Self {
-        Self::new(500, "internal_error", "something went wrong on our side; the request can be retried")
+        Self::new(
+            500,
+            "internal_error",
+            "something went wrong on our side; the request can be retried",
+        )
     }
 
     pub fn into_response(self, request_id: &str) -> ApiGatewayV2httpResponse {
@@ -65,14 +83,20 @@ impl ApiError {
             error: Inner<'a>,
         }
         let body = Envelope {
-            error: Inner { code: self.code, message: &self.message, field: self.field.as_deref(), request_id },
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                field: self.field.as_deref(),
+                request_id,
+            },
         };
         let mut resp = json_response(self.status, &body, request_id);
         if let Some(secs) = self.retry_after {
             resp.headers.insert("retry-after", HeaderValue::from(secs));
         }
         if self.status == 401 {
-            resp.headers.insert("www-authenticate", HeaderValue::from_static("Bearer"));
+            resp.headers
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
         }
         resp
     }
@@ -90,12 +114,19 @@ impl From<FieldError> for ApiError {
 }
 
 /// A JSON response with the standard headers.
-pub fn json_response<T: Serialize>(status: u16, body: &T, request_id: &str) -> ApiGatewayV2httpResponse {
+pub fn json_response<T: Serialize>(
+    status: u16,
+    body: &T,
+    request_id: &str,
+) -> ApiGatewayV2httpResponse {
     let json = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     headers.insert("cache-control", HeaderValue::from_static("no-store"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert("x-request-id", v);
     }
@@ -108,7 +139,10 @@ pub fn json_response<T: Serialize>(status: u16, body: &T, request_id: &str) -> A
 
 /// The request id API Gateway assigned (or the Lambda request id as a fallback).
 pub fn request_id<'a>(req: &'a ApiGatewayV2httpRequest, fallback: &'a str) -> &'a str {
-    req.request_context.request_id.as_deref().unwrap_or(fallback)
+    req.request_context
+        .request_id
+        .as_deref()
+        .unwrap_or(fallback)
 }
 
 /// A request header as text.
@@ -119,7 +153,9 @@ pub fn header<'a>(req: &'a ApiGatewayV2httpRequest, name: &str) -> Option<&'a st
 /// The request body as bytes: decoded from base64 when API Gateway encoded it, bounded in size.
 pub fn body_bytes(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiError> {
     let Some(body) = req.body.as_deref() else {
-        return Err(ApiError::new(400, "required", "a JSON request body is required").field("body"));
+        return Err(
+            ApiError::new(400, "required", "a JSON request body is required").field("body"),
+        );
     };
     let bytes = if req.is_base64_encoded {
         if body.len() > MAX_BODY_BYTES * 4 / 3 + 4 {
@@ -127,7 +163,9 @@ pub fn body_bytes(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiError> {
         }
         base64::engine::general_purpose::STANDARD
             .decode(body)
-            .map_err(|_| ApiError::new(400, "invalid_body", "the body could not be decoded").field("body"))?
+            .map_err(|_| {
+                ApiError::new(400, "invalid_body", "the body could not be decoded").field("body")
+            })?
     } else {
         body.as_bytes().to_vec()
     };
@@ -138,21 +176,42 @@ pub fn body_bytes(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiError> {
 }
 
 fn too_large() -> ApiError {
-    ApiError::new(413, "body_too_large", format!("the body must be at most {MAX_BODY_BYTES} bytes")).field("body")
+    ApiError::new(
+        413,
+        "body_too_large",
+        format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+    )
+    .field("body")
 }
 
 /// Requires `Content-Type: application/json` (parameters such as charset allowed) when a body is sent.
 pub fn require_json(req: &ApiGatewayV2httpRequest) -> Result<(), ApiError> {
     match header(req, "content-type") {
-        Some(ct) if ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) => Ok(()),
+        Some(ct)
+            if ct
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) =>
+        {
+            Ok(())
+        }
         None => Ok(()),
-        Some(_) => Err(ApiError::new(415, "unsupported_media_type", "send the body as application/json").field("Content-Type")),
+        Some(_) => Err(ApiError::new(
+            415,
+            "unsupported_media_type",
+            "send the body as application/json",
+        )
+        .field("Content-Type")),
     }
 }
 
 /// The HTTP method and route key, e.g. `POST /v1/orders`.
 pub fn route_key(req: &ApiGatewayV2httpRequest) -> String {
     req.route_key.clone().unwrap_or_else(|| {
-        format!("{} {}", req.request_context.http.method, req.raw_path.as_deref().unwrap_or("/"))
+        format!(
+            "{} {}",
+            req.request_context.http.method,
+            req.raw_path.as_deref().unwrap_or("/")
+        )
     })
 }

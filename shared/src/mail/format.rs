@@ -4,12 +4,48 @@ use crate::domain::Locale;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-const MONTHS_EN: [&str; 12] =
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-const MONTHS_DE: [&str; 12] =
-    ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November", "Dezember"];
-const MONTHS_FR: [&str; 12] =
-    ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"];
+const MONTHS_EN: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const MONTHS_DE: [&str; 12] = [
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+];
+const MONTHS_FR: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
 
 /// A long date in `tz`: "20 November 2026", "20. November 2026", "20 novembre 2026".
 pub fn long_date(at: Timestamp, tz: &str, locale: Locale) -> String {
@@ -33,8 +69,14 @@ mod tests {
     fn dates_follow_locale_and_zone() {
         let at: Timestamp = "2026-11-20T23:30:00Z".parse().unwrap();
         assert_eq!(long_date(at, "UTC", Locale::En), "20 November 2026");
-        assert_eq!(long_date(at, "Europe/Berlin", Locale::De), "21. November 2026");
-        assert_eq!(long_date(at, "America/New_York", Locale::Fr), "20 novembre 2026");
+        assert_eq!(
+            long_date(at, "Europe/Berlin", Locale::De),
+            "21. November 2026"
+        );
+        assert_eq!(
+            long_date(at, "America/New_York", Locale::Fr),
+            "20 novembre 2026"
+        );
         assert_eq!(long_date(at, "Not/AZone", Locale::En), "20 November 2026");
     }
 }

@@ -22,7 +22,10 @@ pub struct Mailbox {
 
 impl Mailbox {
     pub fn new(name: Option<&str>, email: EmailAddress) -> Self {
-        Self { name: name.map(str::to_owned), email }
+        Self {
+            name: name.map(str::to_owned),
+            email,
+        }
     }
 
     fn address(&self) -> Address<'_> {
@@ -52,6 +55,36 @@ pub struct OutgoingEmail {
     pub list_unsubscribe: Option<String>,
 }
 
+impl OutgoingEmail {
+    /// An email from `merchant`'s sender identity to `to`, with its reply-to and our tracking
+    /// headers. `send_ref` is the send record's sort key.
+    pub fn compose(
+        merchant: &crate::domain::Merchant,
+        to: Mailbox,
+        kind: super::EmailKind,
+        rendered: super::Rendered,
+        send_ref: &str,
+        list_unsubscribe: Option<String>,
+    ) -> Self {
+        Self {
+            from: Mailbox::new(
+                Some(&merchant.sender.from_name),
+                merchant.sender.from_email.clone(),
+            ),
+            to,
+            reply_to: merchant.sender.reply_to.clone(),
+            subject: rendered.subject,
+            html: rendered.html,
+            text: rendered.text,
+            class: kind.class(),
+            kind: kind.as_str().to_owned(),
+            merchant_id: merchant.id.to_string(),
+            send_ref: send_ref.to_owned(),
+            list_unsubscribe,
+        }
+    }
+}
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum MimeError {
     #[error("header {0} contains a line break or control character")]
@@ -63,7 +96,11 @@ pub enum MimeError {
 }
 
 fn header_safe(name: &'static str, value: &str) -> Result<(), MimeError> {
-    if value.chars().any(is_forbidden) { Err(MimeError::UnsafeHeader(name)) } else { Ok(()) }
+    if value.chars().any(is_forbidden) {
+        Err(MimeError::UnsafeHeader(name))
+    } else {
+        Ok(())
+    }
 }
 
 impl OutgoingEmail {
@@ -75,7 +112,11 @@ impl OutgoingEmail {
         header_safe("X-Aftercare-Kind", &self.kind)?;
         header_safe("X-Aftercare-Merchant", &self.merchant_id)?;
         header_safe("X-Aftercare-Ref", &self.send_ref)?;
-        let message_id = format!("{}@{}", ulid::Ulid::new().to_string().to_lowercase(), self.from.email.domain());
+        let message_id = format!(
+            "{}@{}",
+            ulid::Ulid::new().to_string().to_lowercase(),
+            self.from.email.domain()
+        );
         let mut builder = MessageBuilder::new()
             .from(self.from.address())
             .to(self.to.address())
@@ -96,7 +137,10 @@ impl OutgoingEmail {
                 header_safe("List-Unsubscribe", url)?;
                 builder = builder
                     .header("List-Unsubscribe", URL::new(url.as_str()))
-                    .header("List-Unsubscribe-Post", Raw::new("List-Unsubscribe=One-Click"));
+                    .header(
+                        "List-Unsubscribe-Post",
+                        Raw::new("List-Unsubscribe=One-Click"),
+                    );
             }
             (MailClass::Transactional, None) => {}
         }
@@ -110,8 +154,14 @@ mod tests {
 
     fn email() -> OutgoingEmail {
         OutgoingEmail {
-            from: Mailbox::new(Some("Acme Outdoor"), EmailAddress::parse("f", "hello@acme.example").unwrap()),
-            to: Mailbox::new(Some("Zoë Müller"), EmailAddress::parse("t", "zoe@example.com").unwrap()),
+            from: Mailbox::new(
+                Some("Acme Outdoor"),
+                EmailAddress::parse("f", "hello@acme.example").unwrap(),
+            ),
+            to: Mailbox::new(
+                Some("Zoë Müller"),
+                EmailAddress::parse("t", "zoe@example.com").unwrap(),
+            ),
             reply_to: Some(EmailAddress::parse("r", "care@acme.example").unwrap()),
             subject: "Danke für Ihre Bestellung SO-1".into(),
             html: "<p>Hallo</p>".into(),
@@ -132,7 +182,10 @@ mod tests {
         assert!(raw.contains("X-Aftercare-Kind: order_thanks"));
         assert!(raw.contains("text/plain"));
         assert!(raw.contains("text/html"));
-        assert!(raw.contains("@acme.example>"), "message id on the sender's domain");
+        assert!(
+            raw.contains("@acme.example>"),
+            "message id on the sender's domain"
+        );
         // Non-ASCII subject is encoded, never raw 8-bit in the header.
         let subject = raw.lines().find(|l| l.starts_with("Subject:")).unwrap();
         assert!(subject.is_ascii(), "{subject}");
@@ -141,21 +194,35 @@ mod tests {
 
     #[test]
     fn refuses_header_injection() {
-        for bad in ["Hi\r\nBcc: victim@example.com", "Hi\nX: y", "nul\0", "sep\u{2028}x"] {
+        for bad in [
+            "Hi\r\nBcc: victim@example.com",
+            "Hi\nX: y",
+            "nul\0",
+            "sep\u{2028}x",
+        ] {
             let mut e = email();
             e.subject = bad.into();
-            assert_eq!(e.to_mime(Timestamp::UNIX_EPOCH), Err(MimeError::UnsafeHeader("Subject")));
+            assert_eq!(
+                e.to_mime(Timestamp::UNIX_EPOCH),
+                Err(MimeError::UnsafeHeader("Subject"))
+            );
         }
         let mut e = email();
         e.to.name = Some("Eve\r\nBcc: x@y.z".into());
-        assert_eq!(e.to_mime(Timestamp::UNIX_EPOCH), Err(MimeError::UnsafeHeader("To")));
+        assert_eq!(
+            e.to_mime(Timestamp::UNIX_EPOCH),
+            Err(MimeError::UnsafeHeader("To"))
+        );
     }
 
     #[test]
     fn marketing_mail_carries_one_click_unsubscribe() {
         let mut e = email();
         e.class = MailClass::Marketing;
-        assert_eq!(e.to_mime(Timestamp::UNIX_EPOCH), Err(MimeError::MissingUnsubscribe));
+        assert_eq!(
+            e.to_mime(Timestamp::UNIX_EPOCH),
+            Err(MimeError::MissingUnsubscribe)
+        );
         e.list_unsubscribe = Some("https://api.example.com/u/tok".into());
         let raw = String::from_utf8(e.to_mime(Timestamp::UNIX_EPOCH).unwrap()).unwrap();
         assert!(raw.contains("List-Unsubscribe: <https://api.example.com/u/tok>"));

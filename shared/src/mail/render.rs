@@ -43,10 +43,22 @@ impl EmailKind {
 const BUILTIN: &[(&str, &str)] = &[
     ("layout.html", include_str!("templates/layout.html")),
     ("card.txt", include_str!("templates/card.txt")),
-    ("order_thanks.html", include_str!("templates/order_thanks.html")),
-    ("order_thanks.txt", include_str!("templates/order_thanks.txt")),
-    ("order_thanks.subject.txt", include_str!("templates/order_thanks.subject.txt")),
-    ("order_thanks.preheader.txt", include_str!("templates/order_thanks.preheader.txt")),
+    (
+        "order_thanks.html",
+        include_str!("templates/order_thanks.html"),
+    ),
+    (
+        "order_thanks.txt",
+        include_str!("templates/order_thanks.txt"),
+    ),
+    (
+        "order_thanks.subject.txt",
+        include_str!("templates/order_thanks.subject.txt"),
+    ),
+    (
+        "order_thanks.preheader.txt",
+        include_str!("templates/order_thanks.preheader.txt"),
+    ),
 ];
 
 const CATALOGUES: &[(Locale, &str)] = &[
@@ -98,7 +110,12 @@ fn translate(state: &State, key: &str, kwargs: Kwargs) -> Result<String, Error> 
         .get_attr(key)
         .ok()
         .filter(|v| !v.is_undefined() && !v.is_none())
-        .ok_or_else(|| Error::new(ErrorKind::UndefinedError, format!("no string {key:?} in the catalogue")))?;
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::UndefinedError,
+                format!("no string {key:?} in the catalogue"),
+            )
+        })?;
     let mut out = template.as_str().unwrap_or_default().to_owned();
     for name in kwargs.args() {
         let value: Value = kwargs.get(name)?;
@@ -115,7 +132,16 @@ fn new_env<'a>() -> Environment<'a> {
 }
 
 fn one_line(s: &str) -> String {
-    let cleaned: String = s.chars().map(|c| if crate::domain::text::is_forbidden(c) { ' ' } else { c }).collect();
+    let cleaned: String = s
+        .chars()
+        .map(|c| {
+            if crate::domain::text::is_forbidden(c) {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
     let collapsed = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
     collapsed.chars().take(MAX_SUBJECT_CHARS).collect()
 }
@@ -125,7 +151,10 @@ impl Renderer {
         let mut env = new_env();
         for (name, source) in BUILTIN {
             env.add_template(name, source)
-                .map_err(|source| RenderError::Template { name: (*name).to_owned(), source })?;
+                .map_err(|source| RenderError::Template {
+                    name: (*name).to_owned(),
+                    source,
+                })?;
         }
         let mut catalogues = BTreeMap::new();
         for (locale, json) in CATALOGUES {
@@ -137,8 +166,17 @@ impl Renderer {
     }
 
     /// The strings for `locale` (English for any key a locale lacks), with the merchant's overrides.
-    fn strings(&self, kind: EmailKind, locale: Locale, merchant: &Merchant) -> BTreeMap<String, String> {
-        let mut strings = self.catalogues.get(Locale::En.as_str()).cloned().unwrap_or_default();
+    fn strings(
+        &self,
+        kind: EmailKind,
+        locale: Locale,
+        merchant: &Merchant,
+    ) -> BTreeMap<String, String> {
+        let mut strings = self
+            .catalogues
+            .get(Locale::En.as_str())
+            .cloned()
+            .unwrap_or_default();
         if let Some(own) = self.catalogues.get(locale.as_str()) {
             strings.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
@@ -151,40 +189,69 @@ impl Renderer {
     }
 
     /// Renders `kind` in `locale` for `merchant` with `data` (the kind's own context).
-    pub fn render<T: Serialize>(&self, kind: EmailKind, locale: Locale, merchant: &Merchant, data: &T) -> Result<Rendered, RenderError> {
+    pub fn render<T: Serialize>(
+        &self,
+        kind: EmailKind,
+        locale: Locale,
+        merchant: &Merchant,
+        data: &T,
+    ) -> Result<Rendered, RenderError> {
         let mut ctx = match serde_json::to_value(data) {
             Ok(serde_json::Value::Object(map)) => map,
             _ => serde_json::Map::new(),
         };
         ctx.insert("merchant".into(), merchant_context(merchant));
         ctx.insert("locale".into(), locale.as_str().into());
-        ctx.insert("strings".into(), serde_json::to_value(self.strings(kind, locale, merchant)).unwrap_or_default());
+        ctx.insert(
+            "strings".into(),
+            serde_json::to_value(self.strings(kind, locale, merchant)).unwrap_or_default(),
+        );
 
         let name = kind.as_str();
         let overrides = merchant.templates.get(name);
-        let part = |suffix: &str, ctx: &serde_json::Map<String, serde_json::Value>, custom: Option<&String>| {
+        let part = |suffix: &str,
+                    ctx: &serde_json::Map<String, serde_json::Value>,
+                    custom: Option<&String>| {
             let template = format!("{name}.{suffix}");
             if let Some(source) = custom {
                 match self.render_override(&template, source, ctx) {
                     Ok(out) => return Ok(out),
-                    Err(e) => tracing::warn!(error = %e, template, merchant = %merchant.id, "merchant template failed; using the built-in one"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, template, merchant = %merchant.id, "merchant template failed; using the built-in one")
+                    }
                 }
             }
             self.env
                 .get_template(&template)
                 .and_then(|t| t.render(Value::from_serialize(ctx)))
-                .map_err(|source| RenderError::Template { name: template, source })
+                .map_err(|source| RenderError::Template {
+                    name: template,
+                    source,
+                })
         };
-        let subject = one_line(&part("subject.txt", &ctx, overrides.and_then(|o| o.subject.as_ref()))?);
+        let subject = one_line(&part(
+            "subject.txt",
+            &ctx,
+            overrides.and_then(|o| o.subject.as_ref()),
+        )?);
         let preheader = one_line(&part("preheader.txt", &ctx, None)?);
         ctx.insert("subject".into(), subject.clone().into());
         ctx.insert("preheader".into(), preheader.into());
         let html = part("html", &ctx, overrides.and_then(|o| o.html.as_ref()))?;
         let text = part("txt", &ctx, overrides.and_then(|o| o.text.as_ref()))?;
-        Ok(Rendered { subject, html, text })
+        Ok(Rendered {
+            subject,
+            html,
+            text,
+        })
     }
 
-    fn render_override(&self, name: &str, source: &str, ctx: &serde_json::Map<String, serde_json::Value>) -> Result<String, Error> {
+    fn render_override(
+        &self,
+        name: &str,
+        source: &str,
+        ctx: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, Error> {
         let mut env = new_env();
         env.set_fuel(Some(OVERRIDE_FUEL));
         for (builtin, src) in BUILTIN {
@@ -193,7 +260,8 @@ impl Renderer {
         // Named like the built-in so auto-escaping follows the same extension rules.
         let override_name = format!("override.{name}");
         env.add_template(&override_name, source)?;
-        env.get_template(&override_name)?.render(Value::from_serialize(ctx))
+        env.get_template(&override_name)?
+            .render(Value::from_serialize(ctx))
     }
 }
 
@@ -220,7 +288,8 @@ mod tests {
     use crate::domain::merchant::{MerchantInput, TemplateOverride};
 
     fn merchant() -> Merchant {
-        let input: MerchantInput = serde_json::from_value(crate::domain::merchant::tests::sample_input()).unwrap();
+        let input: MerchantInput =
+            serde_json::from_value(crate::domain::merchant::tests::sample_input()).unwrap();
         input.validate().unwrap()
     }
 
@@ -247,7 +316,10 @@ mod tests {
             for kind in EmailKind::ALL {
                 let out = r.render(*kind, locale, &merchant(), &data("Ann")).unwrap();
                 assert!(!out.subject.is_empty());
-                assert!(out.html.contains("SO-1001") && out.text.contains("SO-1001"), "{kind:?} {locale:?}");
+                assert!(
+                    out.html.contains("SO-1001") && out.text.contains("SO-1001"),
+                    "{kind:?} {locale:?}"
+                );
                 assert!(out.html.contains("care@acme.example"), "contact card");
             }
         }
@@ -256,18 +328,38 @@ mod tests {
     #[test]
     fn escapes_data_and_never_evaluates_it() {
         let r = Renderer::new().unwrap();
-        let out = r.render(EmailKind::OrderThanks, Locale::En, &merchant(), &data("<script>alert(1)</script>{{ 7*7 }}")).unwrap();
+        let out = r
+            .render(
+                EmailKind::OrderThanks,
+                Locale::En,
+                &merchant(),
+                &data("<script>alert(1)</script>{{ 7*7 }}"),
+            )
+            .unwrap();
         assert!(!out.html.contains("<script>"));
         assert!(out.html.contains("&lt;script&gt;"));
-        assert!(out.html.contains("Trail &lt;b&gt;tent&lt;&#x2f;b&gt;") || out.html.contains("Trail &lt;b&gt;tent&lt;/b&gt;"));
-        assert!(out.html.contains("{{ 7*7 }}"), "template syntax in data must not be evaluated");
+        assert!(
+            out.html.contains("Trail &lt;b&gt;tent&lt;&#x2f;b&gt;")
+                || out.html.contains("Trail &lt;b&gt;tent&lt;/b&gt;")
+        );
+        assert!(
+            out.html.contains("{{ 7*7 }}"),
+            "template syntax in data must not be evaluated"
+        );
         assert!(out.text.contains("{{ 7*7 }}"));
     }
 
     #[test]
     fn localises() {
         let r = Renderer::new().unwrap();
-        let de = r.render(EmailKind::OrderThanks, Locale::De, &merchant(), &data("Jörg")).unwrap();
+        let de = r
+            .render(
+                EmailKind::OrderThanks,
+                Locale::De,
+                &merchant(),
+                &data("Jörg"),
+            )
+            .unwrap();
         assert_eq!(de.subject, "Vielen Dank für Ihre Bestellung SO-1001");
         assert!(de.html.contains("Vielen Dank, Jörg!"));
         assert!(de.html.contains("lang=\"de\""));
@@ -277,13 +369,33 @@ mod tests {
     fn merchant_overrides_apply_and_broken_ones_fall_back() {
         let r = Renderer::new().unwrap();
         let mut m = merchant();
-        let mut o = TemplateOverride { subject: Some("Your {{ merchant.name }} order {{ order.number }} 🎉\r\nBcc: x".into()), ..Default::default() };
-        o.strings.insert("en".into(), BTreeMap::from([("order_thanks.heading".to_owned(), "Cheers, {name}!".to_owned())]));
-        o.html = Some("{% for x in range(1000000) %}{% for y in range(1000000) %}{% endfor %}{% endfor %}".into());
+        let mut o = TemplateOverride {
+            subject: Some("Your {{ merchant.name }} order {{ order.number }} 🎉\r\nBcc: x".into()),
+            ..Default::default()
+        };
+        o.strings.insert(
+            "en".into(),
+            BTreeMap::from([(
+                "order_thanks.heading".to_owned(),
+                "Cheers, {name}!".to_owned(),
+            )]),
+        );
+        o.html = Some(
+            "{% for x in range(1000000) %}{% for y in range(1000000) %}{% endfor %}{% endfor %}"
+                .into(),
+        );
         m.templates.insert("order_thanks".into(), o);
-        let out = r.render(EmailKind::OrderThanks, Locale::En, &m, &data("Ann")).unwrap();
-        assert_eq!(out.subject, "Your Acme Outdoor order SO-1001 🎉 Bcc: x", "subject is one line");
-        assert!(out.html.contains("Cheers, Ann!"), "runaway override falls back to the built-in");
+        let out = r
+            .render(EmailKind::OrderThanks, Locale::En, &m, &data("Ann"))
+            .unwrap();
+        assert_eq!(
+            out.subject, "Your Acme Outdoor order SO-1001 🎉 Bcc: x",
+            "subject is one line"
+        );
+        assert!(
+            out.html.contains("Cheers, Ann!"),
+            "runaway override falls back to the built-in"
+        );
         assert!(out.text.contains("Cheers, Ann!"));
     }
 }

@@ -1,9 +1,9 @@
 //! API keys, stored by digest only.
 
 use super::{Store, StoreError, classify, from_item, keys, s, to_item};
+use crate::domain::MerchantId;
 use crate::domain::apikey::{ApiKeyRecord, KeyStatus};
 use crate::domain::ids::KeyId;
-use crate::domain::MerchantId;
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 
@@ -11,7 +11,11 @@ const ENTITY: &str = "api_key";
 
 impl Store {
     /// Stores a new key record under its digest. Fails with `ConditionFailed` if the id exists.
-    pub async fn put_api_key(&self, record: &ApiKeyRecord, hash_hex: &str) -> Result<(), StoreError> {
+    pub async fn put_api_key(
+        &self,
+        record: &ApiKeyRecord,
+        hash_hex: &str,
+    ) -> Result<(), StoreError> {
         let key = keys::api_key(&record.merchant_id, &record.key_id);
         let mut item = to_item(ENTITY, &key, record)?;
         let (gpk, gsk) = keys::api_key_lookup(hash_hex);
@@ -43,11 +47,21 @@ impl Store {
             .send()
             .await
             .map_err(|e| classify("Query api key", e))?;
-        out.items.unwrap_or_default().into_iter().next().map(|item| from_item(ENTITY, item)).transpose()
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(|item| from_item(ENTITY, item))
+            .transpose()
     }
 
     /// Revokes a key. Returns false if the merchant has no such key.
-    pub async fn revoke_api_key(&self, merchant: &MerchantId, key_id: &KeyId, now: Timestamp) -> Result<bool, StoreError> {
+    pub async fn revoke_api_key(
+        &self,
+        merchant: &MerchantId,
+        key_id: &KeyId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -68,7 +82,10 @@ impl Store {
     }
 
     /// A merchant's keys (metadata only).
-    pub async fn list_api_keys(&self, merchant: &MerchantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    pub async fn list_api_keys(
+        &self,
+        merchant: &MerchantId,
+    ) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let mut keys_out = Vec::new();
         let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
         loop {

@@ -100,7 +100,11 @@ impl SendRecord {
 }
 
 /// Builds the item for a new claim (also used inside other transactions).
-pub(crate) fn claim_item(key: &keys::Key, record: &SendRecord, expires_at: i64) -> Result<Item, StoreError> {
+pub(crate) fn claim_item(
+    key: &keys::Key,
+    record: &SendRecord,
+    expires_at: i64,
+) -> Result<Item, StoreError> {
     let mut item = to_item(ENTITY, key, record)?;
     item.insert(keys::TTL.into(), n(expires_at));
     Ok(item)
@@ -117,11 +121,19 @@ pub enum ClaimResult {
 
 impl Store {
     pub async fn get_send(&self, key: &keys::Key) -> Result<Option<SendRecord>, StoreError> {
-        self.get("GetItem send", key).await?.map(|i| from_item(ENTITY, i)).transpose()
+        self.get("GetItem send", key)
+            .await?
+            .map(|i| from_item(ENTITY, i))
+            .transpose()
     }
 
     /// Creates the claim, or takes over a record left in `retry`.
-    pub async fn claim_send(&self, key: &keys::Key, record: &SendRecord, expires_at: i64) -> Result<ClaimResult, StoreError> {
+    pub async fn claim_send(
+        &self,
+        key: &keys::Key,
+        record: &SendRecord,
+        expires_at: i64,
+    ) -> Result<ClaimResult, StoreError> {
         let item = claim_item(key, record, expires_at)?;
         let result = self
             .client
@@ -203,7 +215,12 @@ impl Store {
             update.push_str(", last_error = :err");
             req = req.expression_attribute_values(":err", s(err));
         }
-        match req.update_expression(update).send().await.map_err(|e| classify("UpdateItem finish send", e)) {
+        match req
+            .update_expression(update)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem finish send", e))
+        {
             Ok(_) => Ok(true),
             Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(e),
@@ -212,7 +229,11 @@ impl Store {
 
     /// Marks an `in_progress` record whose lease has run out as `ambiguous` (its holder may have
     /// reached SES). Returns false if the record moved on meanwhile.
-    pub async fn mark_abandoned_send(&self, key: &keys::Key, now: Timestamp) -> Result<bool, StoreError> {
+    pub async fn mark_abandoned_send(
+        &self,
+        key: &keys::Key,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -225,7 +246,10 @@ impl Store {
             .expression_attribute_values(":ip", s(SendStatus::InProgress.as_str()))
             .expression_attribute_values(":now", s(now.to_string()))
             .expression_attribute_values(":nowms", n(now.as_millisecond()))
-            .expression_attribute_values(":why", s("claim lease expired before the outcome was recorded"))
+            .expression_attribute_values(
+                ":why",
+                s("claim lease expired before the outcome was recorded"),
+            )
             .send()
             .await;
         match result.map_err(|e| classify("UpdateItem abandon send", e)) {

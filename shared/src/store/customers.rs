@@ -17,7 +17,11 @@ pub struct CustomerAggregate {
 }
 
 impl Store {
-    pub async fn get_customer(&self, m: &MerchantId, c: &CustomerId) -> Result<CustomerAggregate, StoreError> {
+    pub async fn get_customer(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+    ) -> Result<CustomerAggregate, StoreError> {
         let prefix = keys::customer_prefix(c);
         let mut items: Vec<Item> = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
@@ -52,8 +56,16 @@ impl Store {
             if rest == "PROFILE" {
                 profile_item = Some(item);
             } else if rest.starts_with("SPEND#") {
-                let cur = item.get("currency").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                let amount = item.get("amount").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+                let cur = item
+                    .get("currency")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let amount = item
+                    .get("amount")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0);
                 spend.insert(cur, amount);
             } else if rest.starts_with("ORDER#") {
                 agg.orders.push(from_item("customer_order", item)?);

@@ -125,7 +125,8 @@ pub fn send(m: &MerchantId, c: &CustomerId, kind: &str, subject: &str, step: u32
 
 /// The TTL value for an item that should disappear `after` from `now`.
 pub fn expires_at(now: Timestamp, after: std::time::Duration) -> i64 {
-    now.as_second().saturating_add(i64::try_from(after.as_secs()).unwrap_or(i64::MAX))
+    now.as_second()
+        .saturating_add(i64::try_from(after.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -8,7 +8,11 @@ const ENTITY: &str = "merchant";
 
 impl Store {
     /// Creates or replaces a merchant's profile.
-    pub async fn put_merchant(&self, merchant: &Merchant, now: Timestamp) -> Result<(), StoreError> {
+    pub async fn put_merchant(
+        &self,
+        merchant: &Merchant,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let mut item = to_item(ENTITY, &keys::merchant(&merchant.id), merchant)?;
         item.insert("updated_at_ms".into(), n(now.as_millisecond()));
         self.client
@@ -22,6 +26,9 @@ impl Store {
     }
 
     pub async fn get_merchant(&self, id: &MerchantId) -> Result<Option<Merchant>, StoreError> {
-        self.get("GetItem merchant", &keys::merchant(id)).await?.map(|item| from_item(ENTITY, item)).transpose()
+        self.get("GetItem merchant", &keys::merchant(id))
+            .await?
+            .map(|item| from_item(ENTITY, item))
+            .transpose()
     }
 }

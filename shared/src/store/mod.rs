@@ -87,21 +87,36 @@ where
 {
     match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StoreError::Transient { operation, source: Box::new(err) }
+            StoreError::Transient {
+                operation,
+                source: Box::new(err),
+            }
         }
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
             if code == "ConditionalCheckFailedException" {
                 StoreError::ConditionFailed
             } else if is_transient_code(code) {
-                StoreError::Transient { operation, source: Box::new(err) }
+                StoreError::Transient {
+                    operation,
+                    source: Box::new(err),
+                }
             } else if code == "ValidationException" {
-                StoreError::Rejected { operation, source: Box::new(err) }
+                StoreError::Rejected {
+                    operation,
+                    source: Box::new(err),
+                }
             } else {
-                StoreError::Unexpected { operation, source: Box::new(err) }
+                StoreError::Unexpected {
+                    operation,
+                    source: Box::new(err),
+                }
             }
         }
-        _ => StoreError::Unexpected { operation, source: Box::new(err) },
+        _ => StoreError::Unexpected {
+            operation,
+            source: Box::new(err),
+        },
     }
 }
 
@@ -114,7 +129,10 @@ pub struct Store {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -140,7 +158,11 @@ impl Store {
 }
 
 /// Serialises `value` into an item under `key`, tagged with `entity`.
-pub(crate) fn to_item<T: Serialize>(entity: &'static str, key: &Key, value: &T) -> Result<Item, StoreError> {
+pub(crate) fn to_item<T: Serialize>(
+    entity: &'static str,
+    key: &Key,
+    value: &T,
+) -> Result<Item, StoreError> {
     let mut item: Item =
         serde_dynamo::to_item(value).map_err(|source| StoreError::Corrupt { entity, source })?;
     item.insert(keys::PK.into(), AttributeValue::S(key.pk.clone()));
@@ -149,7 +171,10 @@ pub(crate) fn to_item<T: Serialize>(entity: &'static str, key: &Key, value: &T) 
     Ok(item)
 }
 
-pub(crate) fn from_item<T: DeserializeOwned>(entity: &'static str, item: Item) -> Result<T, StoreError> {
+pub(crate) fn from_item<T: DeserializeOwned>(
+    entity: &'static str,
+    item: Item,
+) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|source| StoreError::Corrupt { entity, source })
 }
 
@@ -160,4 +185,3 @@ pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
 pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
-

@@ -68,7 +68,10 @@ fn put(item: Item, table: &str, condition: Option<&str>) -> Result<TransactWrite
         .set_item(Some(item))
         .set_condition_expression(condition.map(str::to_owned))
         .build()
-        .map_err(|e| StoreError::Unexpected { operation: "build Put", source: Box::new(e) })?;
+        .map_err(|e| StoreError::Unexpected {
+            operation: "build Put",
+            source: Box::new(e),
+        })?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
@@ -81,26 +84,50 @@ impl Store {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
             let err = match result {
                 Ok(_) => return Ok(PlaceOutcome::Created),
                 Err(err) => err,
             };
             let retry = match err.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(tce)) => {
-                    let codes: Vec<&str> =
-                        tce.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
+                    let codes: Vec<&str> = tce
+                        .cancellation_reasons()
+                        .iter()
+                        .filter_map(|r| r.code())
+                        .collect();
                     if codes.contains(&"ConditionalCheckFailed") {
                         return Ok(PlaceOutcome::AlreadyExists);
                     }
-                    codes.iter().any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"))
+                    codes.iter().any(|c| {
+                        matches!(
+                            *c,
+                            "TransactionConflict"
+                                | "ThrottlingError"
+                                | "ProvisionedThroughputExceeded"
+                        )
+                    })
                 }
+                Some(
+                    TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+                    | TransactWriteItemsError::ThrottlingException(_)
+                    | TransactWriteItemsError::RequestLimitExceeded(_)
+                    | TransactWriteItemsError::InternalServerError(_)
+                    | TransactWriteItemsError::TransactionInProgressException(_),
+                ) => true,
                 Some(other) => other.code().is_some_and(super::is_transient_code),
                 None => false,
             };
             if !retry || attempt >= TRANSACT_ATTEMPTS {
                 return Err(match classify("TransactWriteItems order", err) {
-                    StoreError::Unexpected { operation, source } if retry => StoreError::Transient { operation, source },
+                    StoreError::Unexpected { operation, source } if retry => {
+                        StoreError::Transient { operation, source }
+                    }
                     other => other,
                 });
             }
@@ -122,11 +149,26 @@ impl Store {
             content_hash: rec.content_hash.clone(),
             created_at: now,
         };
-        let mut idem_item = to_item(IDEMPOTENCY, &keys::idempotency(m, ORDER, order.id.as_str()), &idem)?;
-        idem_item.insert(keys::TTL.into(), n(keys::expires_at(now, IDEMPOTENCY_WINDOW)));
-        items.push(put(idem_item, &self.table, Some("attribute_not_exists(PK)"))?);
+        let mut idem_item = to_item(
+            IDEMPOTENCY,
+            &keys::idempotency(m, ORDER, order.id.as_str()),
+            &idem,
+        )?;
+        idem_item.insert(
+            keys::TTL.into(),
+            n(keys::expires_at(now, IDEMPOTENCY_WINDOW)),
+        );
+        items.push(put(
+            idem_item,
+            &self.table,
+            Some("attribute_not_exists(PK)"),
+        )?);
 
-        items.push(put(to_item(ORDER, &keys::order(m, &order.id), rec)?, &self.table, Some("attribute_not_exists(PK)"))?);
+        items.push(put(
+            to_item(ORDER, &keys::order(m, &order.id), rec)?,
+            &self.table,
+            Some("attribute_not_exists(PK)"),
+        )?);
 
         // Customer profile: latest contact details win; first order date is kept; count grows.
         let mut set = vec![
@@ -166,12 +208,17 @@ impl Store {
         let upd = upd
             .update_expression(format!("SET {} ADD order_count :one", set.join(", ")))
             .build()
-            .map_err(|e| StoreError::Unexpected { operation: "build Update", source: Box::new(e) })?;
+            .map_err(|e| StoreError::Unexpected {
+                operation: "build Update",
+                source: Box::new(e),
+            })?;
         items.push(TransactWriteItem::builder().update(upd).build());
 
         let spend = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(keys::customer_spend(m, &c.id, order.currency).to_map()))
+            .set_key(Some(
+                keys::customer_spend(m, &c.id, order.currency).to_map(),
+            ))
             .update_expression("SET #type = :t, currency = :cur ADD amount :amt, order_count :one")
             .expression_attribute_names("#type", keys::TYPE)
             .expression_attribute_values(":t", s("customer_spend"))
@@ -179,7 +226,10 @@ impl Store {
             .expression_attribute_values(":amt", n(order.total))
             .expression_attribute_values(":one", n(1))
             .build()
-            .map_err(|e| StoreError::Unexpected { operation: "build Update", source: Box::new(e) })?;
+            .map_err(|e| StoreError::Unexpected {
+                operation: "build Update",
+                source: Box::new(e),
+            })?;
         items.push(TransactWriteItem::builder().update(spend).build());
 
         let index = CustomerOrderRef {
@@ -189,26 +239,46 @@ impl Store {
             currency: order.currency.code().to_owned(),
         };
         let index_key = keys::customer_order(m, &c.id, order.placed_at, &order.id);
-        items.push(put(to_item("customer_order", &index_key, &index)?, &self.table, None)?);
+        items.push(put(
+            to_item("customer_order", &index_key, &index)?,
+            &self.table,
+            None,
+        )?);
 
         if let Some(entry) = new.ledger {
             let key = keys::ledger(m, &c.id, &entry.source);
-            items.push(put(to_item("ledger", &key, entry)?, &self.table, Some("attribute_not_exists(PK)"))?);
+            items.push(put(
+                to_item("ledger", &key, entry)?,
+                &self.table,
+                Some("attribute_not_exists(PK)"),
+            )?);
         }
 
         let (claim_key, claim) = new.claim;
-        items.push(put(claim_item(claim_key, claim, new.send_expires_at)?, &self.table, Some("attribute_not_exists(PK)"))?);
+        items.push(put(
+            claim_item(claim_key, claim, new.send_expires_at)?,
+            &self.table,
+            Some("attribute_not_exists(PK)"),
+        )?);
         Ok(items)
     }
 
     /// Reads, consistently and in one call, what a replay of an order needs.
-    pub async fn order_replay(&self, m: &MerchantId, order_id: &OrderId, send_key: &keys::Key) -> Result<OrderReplay, StoreError> {
+    pub async fn order_replay(
+        &self,
+        m: &MerchantId,
+        order_id: &OrderId,
+        send_key: &keys::Key,
+    ) -> Result<OrderReplay, StoreError> {
         let get = |key: keys::Key| -> Result<TransactGetItem, StoreError> {
             let get = Get::builder()
                 .table_name(&self.table)
                 .set_key(Some(key.to_map()))
                 .build()
-                .map_err(|e| StoreError::Unexpected { operation: "build Get", source: Box::new(e) })?;
+                .map_err(|e| StoreError::Unexpected {
+                    operation: "build Get",
+                    source: Box::new(e),
+                })?;
             Ok(TransactGetItem::builder().get(get).build())
         };
         let out = self
@@ -220,7 +290,11 @@ impl Store {
             .send()
             .await
             .map_err(|e| classify("TransactGetItems order replay", e))?;
-        let mut responses = out.responses.unwrap_or_default().into_iter().map(|r| r.item);
+        let mut responses = out
+            .responses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.item);
         let mut next = || responses.next().flatten();
         Ok(OrderReplay {
             idempotency: next().map(|i| from_item(IDEMPOTENCY, i)).transpose()?,
@@ -229,8 +303,15 @@ impl Store {
         })
     }
 
-    pub async fn get_order(&self, m: &MerchantId, order_id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
-        self.get("GetItem order", &keys::order(m, order_id)).await?.map(|i| from_item(ORDER, i)).transpose()
+    pub async fn get_order(
+        &self,
+        m: &MerchantId,
+        order_id: &OrderId,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        self.get("GetItem order", &keys::order(m, order_id))
+            .await?
+            .map(|i| from_item(ORDER, i))
+            .transpose()
     }
 }
 

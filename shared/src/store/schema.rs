@@ -4,8 +4,8 @@
 use super::keys;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
 /// (attribute, key type) pairs.
@@ -16,7 +16,11 @@ pub struct IndexDefinition {
 }
 
 pub const PRIMARY: (&str, &str) = (keys::PK, keys::SK);
-pub const INDEXES: &[IndexDefinition] = &[IndexDefinition { name: keys::GSI1, hash: keys::GSI1PK, range: keys::GSI1SK }];
+pub const INDEXES: &[IndexDefinition] = &[IndexDefinition {
+    name: keys::GSI1,
+    hash: keys::GSI1PK,
+    range: keys::GSI1SK,
+}];
 
 /// Every attribute named in a key (all strings).
 pub fn key_attributes() -> Vec<&'static str> {
@@ -28,15 +32,27 @@ pub fn key_attributes() -> Vec<&'static str> {
     attrs
 }
 
-fn key_schema(hash: &str, range: &str) -> Result<Vec<KeySchemaElement>, aws_sdk_dynamodb::error::BuildError> {
+fn key_schema(
+    hash: &str,
+    range: &str,
+) -> Result<Vec<KeySchemaElement>, aws_sdk_dynamodb::error::BuildError> {
     Ok(vec![
-        KeySchemaElement::builder().attribute_name(hash).key_type(KeyType::Hash).build()?,
-        KeySchemaElement::builder().attribute_name(range).key_type(KeyType::Range).build()?,
+        KeySchemaElement::builder()
+            .attribute_name(hash)
+            .key_type(KeyType::Hash)
+            .build()?,
+        KeySchemaElement::builder()
+            .attribute_name(range)
+            .key_type(KeyType::Range)
+            .build()?,
     ])
 }
 
 /// Creates the table (on-demand billing) and enables TTL.
-pub async fn create_table(client: &Client, name: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+pub async fn create_table(
+    client: &Client,
+    name: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut req = client
         .create_table()
         .table_name(name)
@@ -44,7 +60,10 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), Box<dyn std
         .set_key_schema(Some(key_schema(PRIMARY.0, PRIMARY.1)?));
     for attr in key_attributes() {
         req = req.attribute_definitions(
-            AttributeDefinition::builder().attribute_name(attr).attribute_type(ScalarAttributeType::S).build()?,
+            AttributeDefinition::builder()
+                .attribute_name(attr)
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
         );
     }
     for i in INDEXES {
@@ -52,7 +71,11 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), Box<dyn std
             GlobalSecondaryIndex::builder()
                 .index_name(i.name)
                 .set_key_schema(Some(key_schema(i.hash, i.range)?))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()?,
         );
     }
@@ -60,7 +83,12 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), Box<dyn std
     client
         .update_time_to_live()
         .table_name(name)
-        .time_to_live_specification(TimeToLiveSpecification::builder().attribute_name(keys::TTL).enabled(true).build()?)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(keys::TTL)
+                .enabled(true)
+                .build()?,
+        )
         .send()
         .await?;
     Ok(())

@@ -1,1 +1,220 @@
-fn main(){}
+//! `aftercare-admin`: the operator's command.
+//!
+//! ```text
+//! aftercare-admin table create
+//! aftercare-admin merchant put --file merchant.json
+//! aftercare-admin merchant show acme
+//! aftercare-admin key issue --merchant acme --label "Shopify connector"   # prints the key once
+//! aftercare-admin key list --merchant acme
+//! aftercare-admin key revoke --merchant acme key_01j...
+//! aftercare-admin identity create acme.example
+//! ```
+//!
+//! Uses the standard AWS configuration (profile, region, `AWS_ENDPOINT_URL` for a local endpoint)
+//! and `AFTERCARE_TABLE` (or `--table`).
+
+use aftercare::domain::MerchantId;
+use aftercare::domain::apikey::{self, ApiKeyRecord, KeyStatus};
+use aftercare::domain::ids::KeyId;
+use aftercare::domain::merchant::MerchantInput;
+use aftercare::domain::validation::parse_json;
+use aftercare::store::Store;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "aftercare-admin",
+    version,
+    about = "Operate an Aftercare deployment"
+)]
+struct Cli {
+    /// DynamoDB table name.
+    #[arg(
+        long,
+        env = "AFTERCARE_TABLE",
+        global = true,
+        default_value = "aftercare"
+    )]
+    table: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The DynamoDB table (for local endpoints; deployments create it from infra/template.yaml).
+    Table {
+        #[command(subcommand)]
+        action: TableAction,
+    },
+    /// Merchants (tenants).
+    Merchant {
+        #[command(subcommand)]
+        action: MerchantAction,
+    },
+    /// Merchant API keys.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// SES sender identities.
+    Identity {
+        #[command(subcommand)]
+        action: IdentityAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TableAction {
+    /// Creates the table with its indexes and TTL.
+    Create,
+}
+
+#[derive(Subcommand)]
+enum MerchantAction {
+    /// Creates or replaces a merchant from a JSON file (see examples/merchant.json).
+    Put {
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Prints a merchant.
+    Show { id: String },
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Issues a new key and prints it once. Only its SHA-256 digest is stored.
+    Issue {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Lists a merchant's keys (ids and status, never secrets).
+    List {
+        #[arg(long)]
+        merchant: String,
+    },
+    /// Revokes a key.
+    Revoke {
+        #[arg(long)]
+        merchant: String,
+        key_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum IdentityAction {
+    /// Creates an SES email or domain identity (starts verification on AWS).
+    Create { identity: String },
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    aftercare::telemetry::init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn merchant_id(id: &str) -> Result<MerchantId, Error> {
+    Ok(MerchantId::parse("merchant", id)?)
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let sdk = aftercare::aws::load_config().await;
+    let store = Store::new(aftercare::aws::dynamodb_client(&sdk), cli.table.clone());
+    let now = jiff::Timestamp::now();
+    match cli.command {
+        Command::Table {
+            action: TableAction::Create,
+        } => {
+            aftercare::store::schema::create_table(store.client(), &cli.table).await?;
+            println!("{}", json!({"table": cli.table, "status": "created"}));
+        }
+        Command::Merchant {
+            action: MerchantAction::Put { file },
+        } => {
+            let bytes = std::fs::read(&file)?;
+            let input: MerchantInput = parse_json(&bytes)?;
+            let merchant = input.validate()?;
+            store.put_merchant(&merchant, now).await?;
+            println!("{}", json!({"merchant": merchant.id, "status": "stored"}));
+        }
+        Command::Merchant {
+            action: MerchantAction::Show { id },
+        } => {
+            let merchant = store
+                .get_merchant(&merchant_id(&id)?)
+                .await?
+                .ok_or("no such merchant")?;
+            println!("{}", serde_json::to_string_pretty(&merchant)?);
+        }
+        Command::Key {
+            action: KeyAction::Issue { merchant, label },
+        } => {
+            let merchant = merchant_id(&merchant)?;
+            if store.get_merchant(&merchant).await?.is_none() {
+                return Err("no such merchant; create it first with `merchant put`".into());
+            }
+            let issued = apikey::issue()?;
+            let record = ApiKeyRecord {
+                key_id: issued.key_id.clone(),
+                merchant_id: merchant.clone(),
+                status: KeyStatus::Active,
+                created_at: now,
+                revoked_at: None,
+                label,
+            };
+            store.put_api_key(&record, &issued.hash).await?;
+            println!(
+                "{}",
+                json!({"merchant": merchant, "key_id": issued.key_id, "api_key": issued.secret})
+            );
+            eprintln!("Store the api_key now: it is shown only once.");
+        }
+        Command::Key {
+            action: KeyAction::List { merchant },
+        } => {
+            let keys = store.list_api_keys(&merchant_id(&merchant)?).await?;
+            println!("{}", serde_json::to_string_pretty(&keys)?);
+        }
+        Command::Key {
+            action: KeyAction::Revoke { merchant, key_id },
+        } => {
+            let key_id = KeyId::parse("key_id", &key_id)?;
+            if !store
+                .revoke_api_key(&merchant_id(&merchant)?, &key_id, now)
+                .await?
+            {
+                return Err("no such key for this merchant".into());
+            }
+            println!("{}", json!({"key_id": key_id, "status": "revoked"}));
+        }
+        Command::Identity {
+            action: IdentityAction::Create { identity },
+        } => {
+            let ses = aws_sdk_sesv2::Client::new(&sdk);
+            ses.create_email_identity()
+                .email_identity(&identity)
+                .send()
+                .await?;
+            println!("{}", json!({"identity": identity, "status": "created"}));
+        }
+    }
+    Ok(())
+}

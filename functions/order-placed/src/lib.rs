@@ -1,0 +1,519 @@
+//! order-placed: a merchant's order becomes a stored order, an updated customer profile, pending
+//! loyalty points and a personal thank-you email — exactly once.
+//!
+//! Triggers (one code path after parsing):
+//! * API Gateway HTTP API: `POST /v1/orders` with `Authorization: Bearer <key>` and the order as
+//!   the JSON body. 201 on create, 200 on replay, 409 for a different order under the same id.
+//! * EventBridge: `detail-type: "Order Placed"`, `detail: {"merchant_id": ..., "order": {...}}`.
+//!
+//! AWS calls on the happy path: one `TransactWriteItems` (order, idempotency record, customer,
+//! spend, order index, loyalty earn, email claim), one `SendEmail`, one `UpdateItem` recording the
+//! SES message id; plus the API-key lookup and merchant read when a warm instance has not cached them.
+
+use aftercare::clock::{Clock, SystemClock};
+use aftercare::config::{Config, ConfigError};
+use aftercare::domain::loyalty::LedgerEntry;
+use aftercare::domain::validation::{from_value, parse_json};
+use aftercare::domain::{FieldError, Merchant, MerchantId, Order, OrderInput};
+use aftercare::error::HandlerError;
+use aftercare::http::auth::Tenancy;
+use aftercare::http::{self, ApiError};
+use aftercare::mail::format::long_date;
+use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail, Renderer, SesMailer};
+use aftercare::send::{Courier, Deadline, SendOutcome};
+use aftercare::store::claims::{SendRecord, SendStatus};
+use aftercare::store::keys;
+use aftercare::store::orders::{NewOrder, OrderRecord, PlaceOutcome};
+use aftercare::store::{Store, StoreError};
+use aftercare::trigger::{EventEnvelope, Trigger};
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// The EventBridge `detail-type` this function handles.
+pub const DETAIL_TYPE: &str = "Order Placed";
+/// The HTTP route this function serves.
+pub const ROUTE: &str = "POST /v1/orders";
+const KIND: EmailKind = EmailKind::OrderThanks;
+
+/// Everything built once at init and borrowed by every invocation.
+pub struct App {
+    pub store: Store,
+    pub mailer: SesMailer,
+    pub renderer: Renderer,
+    pub tenancy: Tenancy,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("built-in templates failed to load: {0}")]
+    Templates(#[from] aftercare::mail::render::RenderError),
+}
+
+impl App {
+    /// Builds the app from config and the shared SDK configuration.
+    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, InitError> {
+        Self::with_parts(
+            config,
+            aftercare::aws::dynamodb_client(sdk),
+            aftercare::aws::ses_client(sdk),
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// Builds the app from explicit clients and clock (tests inject faults and virtual time here).
+    pub fn with_parts(
+        config: Config,
+        dynamodb: aws_sdk_dynamodb::Client,
+        ses: aws_sdk_sesv2::Client,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, InitError> {
+        let store = Store::new(dynamodb, config.table_name.clone());
+        Ok(Self {
+            tenancy: Tenancy::new(
+                store.clone(),
+                config.key_cache_ttl,
+                config.merchant_cache_ttl,
+            ),
+            mailer: SesMailer::new(ses, config.ses_configuration_set.clone()),
+            renderer: Renderer::new()?,
+            store,
+            clock,
+            config,
+        })
+    }
+
+    fn courier(&self) -> Courier<'_> {
+        Courier {
+            store: &self.store,
+            mailer: &self.mailer,
+            clock: self.clock.as_ref(),
+        }
+    }
+}
+
+/// The `detail` of an "Order Placed" event.
+#[derive(Debug, Deserialize)]
+pub struct OrderPlacedDetail {
+    pub merchant_id: String,
+    pub order: Value,
+}
+
+/// Handles one invocation. `payload` is the raw event; `request_id` the Lambda request id.
+pub async fn handle(
+    app: &App,
+    payload: Value,
+    request_id: &str,
+    deadline: Deadline,
+) -> Result<Value, HandlerError> {
+    let trigger = Trigger::parse(payload).map_err(|e| {
+        tracing::error!(error = %e, "unrecognised event");
+        HandlerError::new("InvalidEvent", e.to_string())
+    })?;
+    match trigger {
+        Trigger::Http(req) => {
+            let rid = http::request_id(&req, request_id).to_owned();
+            let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty, order_id = tracing::field::Empty);
+            let resp = handle_http(app, &req, &rid, deadline)
+                .instrument(span)
+                .await;
+            Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
+        }
+        Trigger::Event(event) => {
+            let span = tracing::info_span!("event", request_id, event_id = %event.id, merchant_id = tracing::field::Empty, order_id = tracing::field::Empty);
+            handle_event(app, &event, deadline).instrument(span).await
+        }
+    }
+}
+
+async fn handle_http(
+    app: &App,
+    req: &ApiGatewayV2httpRequest,
+    rid: &str,
+    deadline: Deadline,
+) -> ApiGatewayV2httpResponse {
+    match http_inner(app, req, deadline).await {
+        Ok((status, body)) => http::json_response(status, &body, rid),
+        Err(err) => {
+            if err.status >= 500 {
+                tracing::warn!(status = err.status, code = err.code, "request failed");
+            } else {
+                tracing::info!(status = err.status, code = err.code, field = ?err.field, "request refused");
+            }
+            err.into_response(rid)
+        }
+    }
+}
+
+async fn http_inner(
+    app: &App,
+    req: &ApiGatewayV2httpRequest,
+    deadline: Deadline,
+) -> Result<(u16, OrderResponse), ApiError> {
+    let route = http::route_key(req);
+    if route != ROUTE {
+        return Err(ApiError::not_found("the route"));
+    }
+    // Tenant first: nothing is parsed or stored for an unauthenticated caller.
+    let merchant = app.tenancy.authenticate(req).await?;
+    tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    http::require_json(req)?;
+    let body = http::body_bytes(req)?;
+    let input: OrderInput = parse_json(&body)?;
+    let placed = place(app, &merchant, input, deadline).await?;
+    let status = if placed.created { 201 } else { 200 };
+    if placed.outcome.wants_redelivery() {
+        return Err(ApiError::unavailable(
+            "the order is stored but its confirmation email could not be sent yet; retry this request to finish",
+        ));
+    }
+    Ok((status, placed.response()))
+}
+
+async fn handle_event(
+    app: &App,
+    event: &EventEnvelope,
+    deadline: Deadline,
+) -> Result<Value, HandlerError> {
+    if event.detail_type != DETAIL_TYPE {
+        return Err(HandlerError::new(
+            "InvalidEvent",
+            format!("unexpected detail-type {:?}", event.detail_type),
+        ));
+    }
+    let invalid = |e: FieldError| {
+        HandlerError::new("InvalidEvent", format!("detail.{}: {}", e.field, e.message))
+    };
+    let detail: OrderPlacedDetail = from_value(event.detail.clone()).map_err(invalid)?;
+    let merchant_id = MerchantId::parse("merchant_id", &detail.merchant_id).map_err(invalid)?;
+    tracing::Span::current().record("merchant_id", merchant_id.as_str());
+    let merchant = app
+        .tenancy
+        .merchant(&merchant_id)
+        .await
+        .map_err(|e| {
+            HandlerError::new(
+                if e.status == 503 {
+                    "Transient"
+                } else {
+                    "Internal"
+                },
+                e.message,
+            )
+        })?
+        .ok_or_else(|| {
+            HandlerError::new("UnknownMerchant", format!("no merchant {merchant_id}"))
+        })?;
+    let input: OrderInput = from_value(detail.order).map_err(|e| {
+        invalid(FieldError {
+            field: format!("order.{}", e.field)
+                .trim_end_matches('.')
+                .to_owned(),
+            ..e
+        })
+    })?;
+    let placed = place(app, &merchant, input, deadline)
+        .await
+        .map_err(|e| match e.status {
+            400..=499 => HandlerError::new(
+                if e.status == 409 {
+                    "Conflict"
+                } else {
+                    "InvalidEvent"
+                },
+                format!(
+                    "detail.order.{}: {}",
+                    e.field.unwrap_or_default(),
+                    e.message
+                ),
+            ),
+            503 => HandlerError::new("Transient", e.message),
+            _ => HandlerError::new("Internal", e.message),
+        })?;
+    if placed.outcome.wants_redelivery() {
+        // The order is stored; failing the invocation makes Lambda redeliver, and the replay
+        // finishes the send under the same claim.
+        return Err(HandlerError::new(
+            "EmailDeferred",
+            "the confirmation email could not be sent yet",
+        ));
+    }
+    Ok(serde_json::to_value(placed.response()).unwrap_or_default())
+}
+
+/// What placing an order produced.
+pub struct Placed {
+    pub created: bool,
+    pub record: OrderRecord,
+    pub outcome: SendOutcome,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderResponse {
+    pub order: Order,
+    pub received_at: jiff::Timestamp,
+    pub loyalty: LoyaltySummary,
+    pub email: EmailSummary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoyaltySummary {
+    pub points_earned: u64,
+    pub status: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmailSummary {
+    pub kind: &'static str,
+    pub status: &'static str,
+}
+
+impl Placed {
+    fn response(&self) -> OrderResponse {
+        let status = match &self.outcome {
+            SendOutcome::Sent { .. } => "sent",
+            SendOutcome::Settled(s) => s.as_str(),
+            SendOutcome::InProgress => "in_progress",
+            SendOutcome::Ambiguous => "ambiguous",
+            SendOutcome::Rejected { .. } => "failed",
+            SendOutcome::RetryLater { .. } => "retry",
+        };
+        OrderResponse {
+            order: self.record.order.clone(),
+            received_at: self.record.received_at,
+            loyalty: LoyaltySummary {
+                points_earned: self.record.points_earned,
+                status: if self.record.points_earned > 0 {
+                    "pending"
+                } else {
+                    "none"
+                },
+            },
+            email: EmailSummary {
+                kind: KIND.as_str(),
+                status,
+            },
+        }
+    }
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    if e.is_transient() {
+        tracing::warn!(error = %e, "store temporarily unavailable");
+        ApiError::unavailable("storage is busy; retry the request")
+    } else {
+        tracing::error!(error = ?e, "store failure");
+        ApiError::internal()
+    }
+}
+
+/// Validates and places an order for `merchant`, then sends (or resumes) its thank-you email.
+pub async fn place(
+    app: &App,
+    merchant: &Merchant,
+    input: OrderInput,
+    deadline: Deadline,
+) -> Result<Placed, ApiError> {
+    let order = input.validate()?;
+    tracing::Span::current().record("order_id", order.id.as_str());
+    let now = app.clock.now();
+    let content_hash = order.content_hash();
+    let ledger = LedgerEntry::earn_for_order(&order, &merchant.settings.loyalty, now);
+    let record = OrderRecord {
+        merchant_id: merchant.id.clone(),
+        points_earned: ledger
+            .as_ref()
+            .map(|l| u64::try_from(l.points).unwrap_or(0))
+            .unwrap_or(0),
+        order,
+        content_hash,
+        received_at: now,
+    };
+    let customer = &record.order.customer;
+    let send_key = keys::send(
+        &merchant.id,
+        &customer.id,
+        KIND.as_str(),
+        record.order.id.as_str(),
+        0,
+    );
+    let claim = SendRecord::new_claim(
+        KIND.as_str(),
+        record.order.id.as_str(),
+        0,
+        customer.id.as_str(),
+        customer.email.as_str(),
+        now,
+        deadline.lease_until(app.clock.as_ref()),
+    );
+    let new = NewOrder {
+        record: &record,
+        ledger: ledger.as_ref(),
+        claim: (&send_key, &claim),
+        send_expires_at: keys::expires_at(now, app.config.email_retention),
+        now,
+    };
+    match app.store.place_order(&new).await.map_err(store_error)? {
+        PlaceOutcome::Created => {
+            tracing::info!(
+                points = record.points_earned,
+                items = record.order.items.len(),
+                "order stored"
+            );
+            let outcome = match thank_you(app, merchant, &record, &send_key) {
+                Some(email) => {
+                    app.courier()
+                        .send_claimed(&send_key, &claim.claim_token, &email, deadline)
+                        .await
+                }
+                None => {
+                    app.courier()
+                        .resume(&send_key, &claim, deadline, || None)
+                        .await
+                }
+            }
+            .map_err(store_error)?;
+            Ok(Placed {
+                created: true,
+                record,
+                outcome,
+            })
+        }
+        PlaceOutcome::AlreadyExists => {
+            let replay = app
+                .store
+                .order_replay(&merchant.id, &record.order.id, &send_key)
+                .await
+                .map_err(store_error)?;
+            let stored_hash = replay
+                .order
+                .as_ref()
+                .map(|o| &o.content_hash)
+                .or(replay.idempotency.as_ref().map(|i| &i.content_hash));
+            if stored_hash != Some(&record.content_hash) {
+                return Err(ApiError::new(
+                    409,
+                    "idempotency_conflict",
+                    "an order with this id was already placed with different contents",
+                )
+                .field("id"));
+            }
+            let Some(stored) = replay.order else {
+                // The idempotency record exists but the order does not: only possible if the order
+                // was erased on request. Do not resurrect it.
+                return Err(ApiError::new(
+                    409,
+                    "order_erased",
+                    "this order was erased and cannot be placed again",
+                )
+                .field("id"));
+            };
+            let send = replay.send.as_ref();
+            if send.is_some_and(|s| {
+                s.claim_token == claim.claim_token && s.status == SendStatus::InProgress
+            }) {
+                // Our own write landed but its response was lost (and the retry met our items):
+                // we hold the claim, so this invocation sends.
+                tracing::info!("order stored by this invocation's earlier attempt");
+                let outcome = match thank_you(app, merchant, &stored, &send_key) {
+                    Some(email) => {
+                        app.courier()
+                            .send_claimed(&send_key, &claim.claim_token, &email, deadline)
+                            .await
+                    }
+                    None => {
+                        app.courier()
+                            .resume(&send_key, &claim, deadline, || None)
+                            .await
+                    }
+                }
+                .map_err(store_error)?;
+                return Ok(Placed {
+                    created: true,
+                    record: stored,
+                    outcome,
+                });
+            }
+            let outcome = match send {
+                Some(send) => app
+                    .courier()
+                    .resume(&send_key, send, deadline, || {
+                        thank_you(app, merchant, &stored, &send_key)
+                    })
+                    .await
+                    .map_err(store_error)?,
+                None => SendOutcome::Settled(SendStatus::Sent),
+            };
+            tracing::info!(email = ?outcome, "order replayed");
+            Ok(Placed {
+                created: false,
+                record: stored,
+                outcome,
+            })
+        }
+    }
+}
+
+/// The thank-you email for a stored order.
+fn thank_you(
+    app: &App,
+    merchant: &Merchant,
+    record: &OrderRecord,
+    send_key: &keys::Key,
+) -> Option<OutgoingEmail> {
+    let order = &record.order;
+    let customer = &order.customer;
+    let locale = customer.locale_or(merchant.default_locale);
+    let tz = customer.time_zone.as_deref().unwrap_or(&merchant.time_zone);
+    let fmt = |amount: i64| order.money(amount).format(locale);
+    let nonzero = |amount: i64| (amount != 0).then(|| fmt(amount));
+    let items: Vec<Value> = order
+        .items
+        .iter()
+        .map(|i| {
+            json!({
+                "name": i.name, "sku": i.sku, "quantity": i.quantity, "url": i.url, "image_url": i.image_url,
+                "unit_price": fmt(i.unit_price), "line_total": fmt(i.line_total),
+            })
+        })
+        .collect();
+    let available_on =
+        aftercare::domain::loyalty::available_at(order.placed_at, &merchant.settings.loyalty);
+    let data = json!({
+        "customer": {"greeting_name": customer.first_name, "first_name": customer.first_name, "last_name": customer.last_name},
+        "order": {
+            "number": order.id, "placed_on": long_date(order.placed_at, tz, locale), "items": items,
+            "subtotal": fmt(order.subtotal), "shipping": fmt(order.shipping), "tax": nonzero(order.tax),
+            "discount": nonzero(order.discount), "total": fmt(order.total),
+        },
+        "loyalty": {"points": record.points_earned, "available_on": long_date(available_on, tz, locale)},
+    });
+    let rendered = match app.renderer.render(KIND, locale, merchant, &data) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = ?e, "thank-you email failed to render");
+            return None;
+        }
+    };
+    let name = match (&customer.first_name, &customer.last_name) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (Some(f), None) => Some(f.clone()),
+        (None, Some(l)) => Some(l.clone()),
+        (None, None) => None,
+    };
+    let to = Mailbox::new(name.as_deref(), customer.email.clone());
+    Some(OutgoingEmail::compose(
+        merchant,
+        to,
+        KIND,
+        rendered,
+        &send_key.sk,
+        None,
+    ))
+}
