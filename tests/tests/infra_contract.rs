@@ -11,7 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// What each function's handler serves: (HTTP routes, EventBridge detail-types).
 fn served() -> BTreeMap<&'static str, (Vec<&'static str>, Vec<&'static str>)> {
-    BTreeMap::from([("order-placed", (vec![order_placed::ROUTE], vec![order_placed::DETAIL_TYPE]))])
+    BTreeMap::from([(
+        "order-placed",
+        (vec![order_placed::ROUTE], vec![order_placed::DETAIL_TYPE]),
+    )])
 }
 
 fn function_packages() -> BTreeSet<String> {
@@ -26,7 +29,15 @@ fn function_packages() -> BTreeSet<String> {
 fn functions(t: &Value) -> BTreeMap<String, Value> {
     resources_of_type(t, "AWS::Serverless::Function")
         .into_iter()
-        .map(|(_, f)| (f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_owned(), f))
+        .map(|(_, f)| {
+            (
+                f["Metadata"]["BuildProperties"]["Binary"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                f,
+            )
+        })
         .collect()
 }
 
@@ -34,15 +45,42 @@ fn functions(t: &Value) -> BTreeMap<String, Value> {
 fn every_function_package_is_deployed_from_its_binary() {
     let t = template();
     let fns = functions(&t);
-    assert_eq!(fns.keys().cloned().collect::<BTreeSet<_>>(), function_packages());
-    assert_eq!(served().keys().map(|k| k.to_string()).collect::<BTreeSet<_>>(), function_packages());
+    assert_eq!(
+        fns.keys().cloned().collect::<BTreeSet<_>>(),
+        function_packages()
+    );
+    assert_eq!(
+        served()
+            .keys()
+            .map(|k| k.to_string())
+            .collect::<BTreeSet<_>>(),
+        function_packages()
+    );
     let globals = &t["Globals"]["Function"];
     for (binary, f) in &fns {
-        let manifest = std::fs::read_to_string(root().join("functions").join(binary).join("Cargo.toml")).unwrap();
-        assert!(manifest.contains(&format!("name = \"{binary}\"")), "package name == binary name for {binary}");
-        assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{binary}");
-        let prop = |k: &str| f["Properties"].get(k).cloned().unwrap_or_else(|| globals[k].clone());
-        assert_eq!(prop("Runtime").as_str(), Some("provided.al2023"), "{binary}");
+        let manifest =
+            std::fs::read_to_string(root().join("functions").join(binary).join("Cargo.toml"))
+                .unwrap();
+        assert!(
+            manifest.contains(&format!("name = \"{binary}\"")),
+            "package name == binary name for {binary}"
+        );
+        assert_eq!(
+            f["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{binary}"
+        );
+        let prop = |k: &str| {
+            f["Properties"]
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| globals[k].clone())
+        };
+        assert_eq!(
+            prop("Runtime").as_str(),
+            Some("provided.al2023"),
+            "{binary}"
+        );
         assert_eq!(prop("Architectures")[0].as_str(), Some("arm64"), "{binary}");
         assert_eq!(prop("Handler").as_str(), Some("bootstrap"), "{binary}");
     }
@@ -61,11 +99,21 @@ fn environment_keys_are_ones_the_code_reads() {
     for f in functions(&t).values() {
         collect(&f["Properties"]["Environment"]);
     }
-    let known: BTreeSet<&str> = aftercare::config::ENV_KEYS.iter().copied().chain(["RUST_LOG"]).collect();
+    let known: BTreeSet<&str> = aftercare::config::ENV_KEYS
+        .iter()
+        .copied()
+        .chain(["RUST_LOG"])
+        .collect();
     for k in &keys {
-        assert!(known.contains(k.as_str()), "the template sets {k}, which no code reads");
+        assert!(
+            known.contains(k.as_str()),
+            "the template sets {k}, which no code reads"
+        );
     }
-    assert!(keys.contains(aftercare::config::TABLE), "every function gets the table name");
+    assert!(
+        keys.contains(aftercare::config::TABLE),
+        "every function gets the table name"
+    );
 }
 
 #[test]
@@ -75,22 +123,41 @@ fn routes_and_event_patterns_match_the_handlers() {
         let (routes, detail_types) = served().remove(binary.as_str()).unwrap();
         let mut t_routes = BTreeSet::new();
         let mut t_details = BTreeSet::new();
-        for (_, ev) in f["Properties"]["Events"].as_mapping().cloned().unwrap_or_default() {
+        for (_, ev) in f["Properties"]["Events"]
+            .as_mapping()
+            .cloned()
+            .unwrap_or_default()
+        {
             match ev["Type"].as_str().unwrap() {
                 "HttpApi" => {
                     let p = &ev["Properties"];
-                    t_routes.insert(format!("{} {}", p["Method"].as_str().unwrap().to_uppercase(), p["Path"].as_str().unwrap()));
+                    t_routes.insert(format!(
+                        "{} {}",
+                        p["Method"].as_str().unwrap().to_uppercase(),
+                        p["Path"].as_str().unwrap()
+                    ));
                 }
                 "EventBridgeRule" => {
-                    for d in ev["Properties"]["Pattern"]["detail-type"].as_sequence().unwrap() {
+                    for d in ev["Properties"]["Pattern"]["detail-type"]
+                        .as_sequence()
+                        .unwrap()
+                    {
                         t_details.insert(d.as_str().unwrap().to_owned());
                     }
                 }
                 other => panic!("{binary}: unexpected event type {other}"),
             }
         }
-        assert_eq!(t_routes, routes.iter().map(|r| r.to_string()).collect(), "{binary} routes");
-        assert_eq!(t_details, detail_types.iter().map(|d| d.to_string()).collect(), "{binary} detail-types");
+        assert_eq!(
+            t_routes,
+            routes.iter().map(|r| r.to_string()).collect(),
+            "{binary} routes"
+        );
+        assert_eq!(
+            t_details,
+            detail_types.iter().map(|d| d.to_string()).collect(),
+            "{binary} detail-types"
+        );
     }
 }
 
@@ -98,9 +165,14 @@ fn routes_and_event_patterns_match_the_handlers() {
 fn the_table_is_the_one_the_store_uses() {
     use aftercare::store::{keys, schema};
     let (primary, indexes, ttl) = table_shape();
-    assert_eq!(primary, vec![schema::PRIMARY.0.to_owned(), schema::PRIMARY.1.to_owned()]);
-    let expected: Vec<(String, String, String)> =
-        schema::INDEXES.iter().map(|i| (i.name.to_owned(), i.hash.to_owned(), i.range.to_owned())).collect();
+    assert_eq!(
+        primary,
+        vec![schema::PRIMARY.0.to_owned(), schema::PRIMARY.1.to_owned()]
+    );
+    let expected: Vec<(String, String, String)> = schema::INDEXES
+        .iter()
+        .map(|i| (i.name.to_owned(), i.hash.to_owned(), i.range.to_owned()))
+        .collect();
     assert_eq!(indexes, expected);
     assert_eq!(ttl, keys::TTL);
 }
