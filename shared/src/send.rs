@@ -185,6 +185,29 @@ impl Courier<'_> {
             .await
     }
 
+    /// Gives up, for good, on an email whose claim we hold (it cannot be composed).
+    pub async fn abandon(
+        &self,
+        key: &Key,
+        token: &str,
+        reason: &str,
+    ) -> Result<SendOutcome, StoreError> {
+        tracing::error!(send = %key.sk, reason, "email abandoned");
+        self.store
+            .finish_send(
+                key,
+                token,
+                SendStatus::Failed,
+                None,
+                Some(reason),
+                self.clock.now(),
+            )
+            .await?;
+        Ok(SendOutcome::Rejected {
+            code: "NotComposed".into(),
+        })
+    }
+
     async fn release(
         &self,
         key: &Key,
@@ -243,7 +266,7 @@ impl Courier<'_> {
                 match build() {
                     Some(email) => self.send_claimed(key, &token, &email, deadline).await,
                     None => {
-                        self.release(key, &token, "the email could not be composed")
+                        self.abandon(key, &token, "the email could not be composed")
                             .await
                     }
                 }
@@ -271,7 +294,7 @@ impl Courier<'_> {
                         .await
                 }
                 None => {
-                    self.release(key, &mine.claim_token, "the email could not be composed")
+                    self.abandon(key, &mine.claim_token, "the email could not be composed")
                         .await
                 }
             },

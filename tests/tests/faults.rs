@@ -63,6 +63,20 @@ fn real(env: &Env) -> App {
     app(env, env.dynamodb(), env.ses())
 }
 
+/// Another transaction touched the same items at the same time.
+fn conflict() -> TransactWriteItemsError {
+    TransactWriteItemsError::TransactionCanceledException(
+        TransactionCanceledException::builder()
+            .message("Transaction cancelled")
+            .cancellation_reasons(
+                CancellationReason::builder()
+                    .code("TransactionConflict")
+                    .build(),
+            )
+            .build(),
+    )
+}
+
 fn throttled() -> SendEmailError {
     SendEmailError::TooManyRequestsException(
         TooManyRequestsException::builder()
@@ -283,18 +297,6 @@ async fn dynamodb_throttling_and_conflicts_are_retried_then_one_email() {
                 .build(),
         )
     };
-    let conflict = || {
-        TransactWriteItemsError::TransactionCanceledException(
-            TransactionCanceledException::builder()
-                .message("Transaction cancelled")
-                .cancellation_reasons(
-                    CancellationReason::builder()
-                        .code("TransactionConflict")
-                        .build(),
-                )
-                .build(),
-        )
-    };
     // Entirely mocked DynamoDB: the write is throttled, then conflicts, then lands.
     let write = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .sequence()
@@ -335,17 +337,6 @@ async fn a_lost_write_response_is_recognised_as_our_own_write() {
     let env = Env::new().await;
     // The transaction commits in moto, but the answer is replaced by a conflict; the retry meets
     // our own items. The claim token tells us we hold the claim, so we still send, once.
-    let conflict = || {
-        TransactWriteItemsError::TransactionCanceledException(
-            TransactionCanceledException::builder()
-                .cancellation_reasons(
-                    CancellationReason::builder()
-                        .code("TransactionConflict")
-                        .build(),
-                )
-                .build(),
-        )
-    };
     let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .sequence()
         .error(conflict)
@@ -369,17 +360,6 @@ async fn a_conditional_failure_after_a_conflict_means_replay() {
         post(&real(&env), &env, &env.order(), deadline()).await.0,
         201
     );
-    let conflict = || {
-        TransactWriteItemsError::TransactionCanceledException(
-            TransactionCanceledException::builder()
-                .cancellation_reasons(
-                    CancellationReason::builder()
-                        .code("TransactionConflict")
-                        .build(),
-                )
-                .build(),
-        )
-    };
     let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .sequence()
         .error(conflict)

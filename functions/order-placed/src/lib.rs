@@ -21,10 +21,10 @@ use aftercare::http::{self, ApiError};
 use aftercare::mail::format::long_date;
 use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail, Renderer, SesMailer};
 use aftercare::send::{Courier, Deadline, SendOutcome};
+use aftercare::store::Store;
 use aftercare::store::claims::{SendRecord, SendStatus};
 use aftercare::store::keys;
 use aftercare::store::orders::{NewOrder, OrderRecord, PlaceOutcome};
-use aftercare::store::{Store, StoreError};
 use aftercare::trigger::{EventEnvelope, Trigger};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use serde::{Deserialize, Serialize};
@@ -303,16 +303,6 @@ impl Placed {
     }
 }
 
-fn store_error(e: StoreError) -> ApiError {
-    if e.is_transient() {
-        tracing::warn!(error = %e, "store temporarily unavailable");
-        ApiError::unavailable("storage is busy; retry the request")
-    } else {
-        tracing::error!(error = ?e, "store failure");
-        ApiError::internal()
-    }
-}
-
 /// Validates and places an order for `merchant`, then sends (or resumes) its thank-you email.
 pub async fn place(
     app: &App,
@@ -359,38 +349,13 @@ pub async fn place(
         send_expires_at: keys::expires_at(now, app.config.email_retention),
         now,
     };
-    match app.store.place_order(&new).await.map_err(store_error)? {
-        PlaceOutcome::Created => {
-            tracing::info!(
-                points = record.points_earned,
-                items = record.order.items.len(),
-                "order stored"
-            );
-            let outcome = match thank_you(app, merchant, &record, &send_key) {
-                Some(email) => {
-                    app.courier()
-                        .send_claimed(&send_key, &claim.claim_token, &email, deadline)
-                        .await
-                }
-                None => {
-                    app.courier()
-                        .resume(&send_key, &claim, deadline, || None)
-                        .await
-                }
-            }
-            .map_err(store_error)?;
-            Ok(Placed {
-                created: true,
-                record,
-                outcome,
-            })
-        }
+    let (created, stored, found) = match app.store.place_order(&new).await? {
+        PlaceOutcome::Created => (true, record, None),
         PlaceOutcome::AlreadyExists => {
             let replay = app
                 .store
                 .order_replay(&merchant.id, &record.order.id, &send_key)
-                .await
-                .map_err(store_error)?;
+                .await?;
             let stored_hash = replay
                 .order
                 .as_ref()
@@ -414,50 +379,57 @@ pub async fn place(
                 )
                 .field("id"));
             };
-            let send = replay.send.as_ref();
-            if send.is_some_and(|s| {
+            // Our own write may have landed with its response lost, the retry then meeting our
+            // items: the claim token says whether this invocation holds the claim.
+            let ours = replay.send.as_ref().is_some_and(|s| {
                 s.claim_token == claim.claim_token && s.status == SendStatus::InProgress
-            }) {
-                // Our own write landed but its response was lost (and the retry met our items):
-                // we hold the claim, so this invocation sends.
-                tracing::info!("order stored by this invocation's earlier attempt");
-                let outcome = match thank_you(app, merchant, &stored, &send_key) {
-                    Some(email) => {
-                        app.courier()
-                            .send_claimed(&send_key, &claim.claim_token, &email, deadline)
-                            .await
-                    }
-                    None => {
-                        app.courier()
-                            .resume(&send_key, &claim, deadline, || None)
-                            .await
-                    }
-                }
-                .map_err(store_error)?;
-                return Ok(Placed {
-                    created: true,
-                    record: stored,
-                    outcome,
-                });
-            }
-            let outcome = match send {
-                Some(send) => app
-                    .courier()
-                    .resume(&send_key, send, deadline, || {
-                        thank_you(app, merchant, &stored, &send_key)
-                    })
-                    .await
-                    .map_err(store_error)?,
-                None => SendOutcome::Settled(SendStatus::Sent),
-            };
-            tracing::info!(email = ?outcome, "order replayed");
-            Ok(Placed {
-                created: false,
-                record: stored,
-                outcome,
-            })
+            });
+            (ours, stored, if ours { None } else { replay.send })
         }
+    };
+    let courier = app.courier();
+    let outcome = match (created, found) {
+        (true, _) => {
+            tracing::info!(
+                points = stored.points_earned,
+                items = stored.order.items.len(),
+                "order stored"
+            );
+            match thank_you(app, merchant, &stored, &send_key) {
+                Some(email) => {
+                    courier
+                        .send_claimed(&send_key, &claim.claim_token, &email, deadline)
+                        .await?
+                }
+                None => {
+                    courier
+                        .abandon(
+                            &send_key,
+                            &claim.claim_token,
+                            "the email could not be rendered",
+                        )
+                        .await?
+                }
+            }
+        }
+        (false, Some(send)) => {
+            courier
+                .resume(&send_key, &send, deadline, || {
+                    thank_you(app, merchant, &stored, &send_key)
+                })
+                .await?
+        }
+        // The send record outlived its retention and is gone: it was settled long ago.
+        (false, None) => SendOutcome::Settled(SendStatus::Sent),
+    };
+    if !created {
+        tracing::info!(email = ?outcome, "order replayed");
     }
+    Ok(Placed {
+        created,
+        record: stored,
+        outcome,
+    })
 }
 
 /// The thank-you email for a stored order.

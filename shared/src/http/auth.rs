@@ -10,7 +10,7 @@ use crate::cache::TtlCache;
 use crate::domain::apikey;
 use crate::domain::merchant::MerchantStatus;
 use crate::domain::{Merchant, MerchantId};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,16 +19,6 @@ pub struct Tenancy {
     store: Store,
     keys: TtlCache<String, MerchantId>,
     merchants: TtlCache<MerchantId, Arc<Merchant>>,
-}
-
-fn store_error(e: StoreError) -> ApiError {
-    if e.is_transient() {
-        tracing::warn!(error = %e, "store temporarily unavailable");
-        ApiError::unavailable("storage is busy; retry the request")
-    } else {
-        tracing::error!(error = ?e, "store failure");
-        ApiError::internal()
-    }
 }
 
 impl Tenancy {
@@ -59,11 +49,7 @@ impl Tenancy {
         let merchant_id = match self.keys.get(&digest) {
             Some(id) => id,
             None => {
-                let record = self
-                    .store
-                    .find_api_key(&digest)
-                    .await
-                    .map_err(store_error)?;
+                let record = self.store.find_api_key(&digest).await?;
                 let record = record
                     .filter(|r| r.is_active())
                     .ok_or_else(ApiError::unauthorized)?;
@@ -90,12 +76,7 @@ impl Tenancy {
         if let Some(m) = self.merchants.get(id) {
             return Ok(Some(m));
         }
-        let merchant = self
-            .store
-            .get_merchant(id)
-            .await
-            .map_err(store_error)?
-            .map(Arc::new);
+        let merchant = self.store.get_merchant(id).await?.map(Arc::new);
         if let Some(m) = &merchant {
             self.merchants.insert(id.clone(), Arc::clone(m));
         }

@@ -102,6 +102,19 @@ impl ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    /// Transient store failures become 503 (retry the same request); anything else a bare 500.
+    fn from(e: crate::store::StoreError) -> Self {
+        if e.is_transient() {
+            tracing::warn!(error = %e, "store temporarily unavailable");
+            ApiError::unavailable("storage is busy; retry the request")
+        } else {
+            tracing::error!(error = ?e, "store failure");
+            ApiError::internal()
+        }
+    }
+}
+
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
         let field = e.field.clone();
