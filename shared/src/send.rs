@@ -255,7 +255,7 @@ impl Courier<'_> {
                 }
             }
             SendStatus::Retry => {
-                let token = ulid::Ulid::new().to_string();
+                let token = crate::domain::ids::new_id();
                 if !self
                     .store
                     .reclaim_send(key, &token, deadline.lease_until(self.clock))

@@ -78,7 +78,7 @@ pub fn deadline() -> Deadline {
 
 /// A unique lowercase suffix.
 pub fn unique() -> String {
-    ulid::Ulid::new().to_string().to_lowercase()
+    aftercare::domain::ids::new_id()
 }
 
 /// An isolated world for one test.

@@ -28,11 +28,8 @@ pub fn issue() -> Result<IssuedKey, RandomnessUnavailable> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|_| RandomnessUnavailable)?;
     let secret = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
-    let key_id = KeyId::parse(
-        "key_id",
-        &format!("key_{}", ulid::Ulid::new().to_string().to_lowercase()),
-    )
-    .map_err(|_| RandomnessUnavailable)?;
+    let key_id = KeyId::parse("key_id", &format!("key_{}", super::ids::new_id()))
+        .map_err(|_| RandomnessUnavailable)?;
     Ok(IssuedKey {
         hash: hash(&secret),
         secret,

@@ -114,7 +114,7 @@ impl OutgoingEmail {
         header_safe("X-Aftercare-Ref", &self.send_ref)?;
         let message_id = format!(
             "{}@{}",
-            ulid::Ulid::new().to_string().to_lowercase(),
+            crate::domain::ids::new_id(),
             self.from.email.domain()
         );
         let mut builder = MessageBuilder::new()

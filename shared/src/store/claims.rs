@@ -84,7 +84,7 @@ impl SendRecord {
             customer_id: customer_id.to_owned(),
             recipient: recipient.to_owned(),
             status: SendStatus::InProgress,
-            claim_token: ulid::Ulid::new().to_string(),
+            claim_token: crate::domain::ids::new_id(),
             lease_until_ms: lease_until.as_millisecond(),
             attempts: 1,
             message_id: None,
