@@ -6,7 +6,7 @@ use std::time::Duration;
 pub fn backoff(attempt: u32) -> Duration {
     let cap = 25u64.saturating_mul(1 << attempt.min(6)).min(1000);
     let mut b = [0u8; 8];
-    let r = getrandom::fill(&mut b)
+    let r = getrandom::getrandom(&mut b)
         .map(|_| u64::from_le_bytes(b))
         .unwrap_or(cap / 2);
     Duration::from_millis(r % (cap + 1))

@@ -26,7 +26,7 @@ pub struct RandomnessUnavailable;
 /// Issues a new key.
 pub fn issue() -> Result<IssuedKey, RandomnessUnavailable> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|_| RandomnessUnavailable)?;
+    getrandom::getrandom(&mut bytes).map_err(|_| RandomnessUnavailable)?;
     let secret = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     let key_id = KeyId::parse("key_id", &format!("key_{}", super::ids::new_id()))
         .map_err(|_| RandomnessUnavailable)?;

@@ -108,7 +108,7 @@ pub fn new_ulid() -> ulid::Ulid {
     let mut bytes = [0u8; 16];
     // If the OS generator fails the id is still unique enough for a token, but never guessable
     // ids are the point: fall back to the clock's nanoseconds mixed in rather than zeros.
-    if getrandom::fill(&mut bytes).is_err() {
+    if getrandom::getrandom(&mut bytes).is_err() {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
