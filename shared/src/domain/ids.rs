@@ -86,6 +86,10 @@ id_type!(
     /// An API key's public identifier (never the secret).
     KeyId, 64
 );
+id_type!(
+    /// The merchant's shipment (fulfilment) id.
+    ShipmentId, 128
+);
 
 impl CustomerId {
     /// The id of a customer the merchant did not name: a stable digest of the normalised email

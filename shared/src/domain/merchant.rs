@@ -25,6 +25,20 @@ pub struct Merchant {
     /// Per email kind, templates that replace the built-in ones.
     #[serde(default)]
     pub templates: BTreeMap<String, TemplateOverride>,
+    /// Secrets that sign this merchant's tracking webhooks (several during a rotation).
+    #[serde(default)]
+    pub webhook_secrets: Vec<WebhookSecret>,
+}
+
+/// A webhook signing secret; never printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WebhookSecret(pub String);
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(<redacted>)")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -81,6 +95,7 @@ pub struct SupportCard {
 #[serde(default)]
 pub struct MerchantSettings {
     pub loyalty: LoyaltySettings,
+    pub journey: super::followup::JourneySettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +152,8 @@ pub struct MerchantInput {
     pub settings: Option<MerchantSettings>,
     #[serde(default)]
     pub templates: BTreeMap<String, TemplateOverride>,
+    #[serde(default)]
+    pub webhook_secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -279,6 +296,11 @@ impl MerchantInput {
             ops_email,
             settings,
             templates: self.templates,
+            webhook_secrets: self
+                .webhook_secrets
+                .into_iter()
+                .map(WebhookSecret)
+                .collect(),
         })
     }
 }

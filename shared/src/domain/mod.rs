@@ -4,12 +4,14 @@
 pub mod apikey;
 pub mod customer;
 pub mod email;
+pub mod followup;
 pub mod ids;
 pub mod locale;
 pub mod loyalty;
 pub mod merchant;
 pub mod money;
 pub mod order;
+pub mod shipment;
 pub mod text;
 pub mod validation;
 

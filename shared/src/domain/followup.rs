@@ -1,0 +1,159 @@
+//! The post-delivery journey: which follow-ups are due when.
+//!
+//! Delivery of the whole order (every shipment delivered) anchors the journey. If no delivery scan
+//! arrives within `fallback_after_days` of shipping, the journey is anchored to shipping + that many
+//! days instead.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUpKind {
+    UsageTips,
+    FeedbackSurvey,
+    CrossSell,
+    ReviewRequest,
+}
+
+impl FollowUpKind {
+    pub const ALL: [FollowUpKind; 4] = [
+        FollowUpKind::UsageTips,
+        FollowUpKind::FeedbackSurvey,
+        FollowUpKind::CrossSell,
+        FollowUpKind::ReviewRequest,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FollowUpKind::UsageTips => "usage_tips",
+            FollowUpKind::FeedbackSurvey => "feedback_survey",
+            FollowUpKind::CrossSell => "cross_sell",
+            FollowUpKind::ReviewRequest => "review_request",
+        }
+    }
+}
+
+/// One step of the journey: days after the anchor, or `None` when the merchant turned it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub enabled: bool,
+    pub after_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JourneySettings {
+    pub usage_tips: Step,
+    pub feedback_survey: Step,
+    pub cross_sell: Step,
+    pub review_request: Step,
+    /// Anchor the journey to shipping + this many days when no delivery scan arrives.
+    pub fallback_after_days: u32,
+}
+
+impl Default for JourneySettings {
+    fn default() -> Self {
+        Self {
+            usage_tips: Step {
+                enabled: true,
+                after_days: 3,
+            },
+            feedback_survey: Step {
+                enabled: true,
+                after_days: 7,
+            },
+            cross_sell: Step {
+                enabled: true,
+                after_days: 10,
+            },
+            review_request: Step {
+                enabled: true,
+                after_days: 14,
+            },
+            fallback_after_days: 10,
+        }
+    }
+}
+
+impl JourneySettings {
+    pub fn step(&self, kind: FollowUpKind) -> Step {
+        match kind {
+            FollowUpKind::UsageTips => self.usage_tips,
+            FollowUpKind::FeedbackSurvey => self.feedback_survey,
+            FollowUpKind::CrossSell => self.cross_sell,
+            FollowUpKind::ReviewRequest => self.review_request,
+        }
+    }
+
+    /// The follow-ups due after `anchor`, in time order.
+    pub fn schedule(&self, anchor: Timestamp) -> Vec<(FollowUpKind, Timestamp)> {
+        let mut due: Vec<_> = FollowUpKind::ALL
+            .into_iter()
+            .filter_map(|k| {
+                let step = self.step(k);
+                step.enabled.then(|| {
+                    (
+                        k,
+                        anchor.saturating_add(SignedDuration::from_hours(
+                            24 * i64::from(step.after_days),
+                        )),
+                    )
+                })
+            })
+            .filter_map(|(k, t)| t.ok().map(|t| (k, t)))
+            .collect();
+        due.sort_by_key(|(k, t)| (*t, *k));
+        due
+    }
+
+    /// When to anchor the journey without a delivery scan.
+    pub fn fallback_anchor(&self, shipped_at: Timestamp) -> Timestamp {
+        shipped_at
+            .saturating_add(SignedDuration::from_hours(
+                24 * i64::from(self.fallback_after_days),
+            ))
+            .unwrap_or(shipped_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_offsets() {
+        let anchor: Timestamp = "2026-11-20T12:00:00Z".parse().unwrap();
+        let s = JourneySettings::default().schedule(anchor);
+        let days: Vec<_> = s
+            .iter()
+            .map(|(k, t)| (k.as_str(), (t.as_second() - anchor.as_second()) / 86_400))
+            .collect();
+        assert_eq!(
+            days,
+            vec![
+                ("usage_tips", 3),
+                ("feedback_survey", 7),
+                ("cross_sell", 10),
+                ("review_request", 14)
+            ]
+        );
+    }
+
+    #[test]
+    fn disabled_steps_are_left_out() {
+        let mut j = JourneySettings::default();
+        j.cross_sell.enabled = false;
+        j.feedback_survey.after_days = 5;
+        let anchor: Timestamp = "2026-11-20T12:00:00Z".parse().unwrap();
+        let kinds: Vec<_> = j.schedule(anchor).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                FollowUpKind::UsageTips,
+                FollowUpKind::FeedbackSurvey,
+                FollowUpKind::ReviewRequest
+            ]
+        );
+    }
+}

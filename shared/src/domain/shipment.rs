@@ -1,0 +1,491 @@
+//! Shipments and their tracking state.
+//!
+//! Statuses follow AfterShip's vocabulary. Two kinds:
+//! * **progress** statuses have a rank — `info_received` 1, `in_transit` 2, `out_for_delivery` 3,
+//!   `available_for_pickup` 4, and the terminal `delivered` / `returned_to_sender` 5;
+//! * **issues** — `attempt_failed`, `exception` — do not move progress; an issue is *active* while
+//!   it is newer than the latest progress checkpoint.
+//!
+//! A shipment's state is a pure function of the *set* of checkpoints it has seen:
+//! progress is the checkpoint with the greatest (rank, time), the issue the newest issue checkpoint.
+//! So delivery order does not matter (a shuffled sequence ends in the same state), progress never
+//! moves backwards (a late `in_transit` after `delivered` is history, nothing more), and a replay
+//! changes nothing. [`ShipmentState::apply`] is the incremental form of that fold.
+
+use super::text::{optional_line, single_line, web_url};
+use super::validation::FieldError;
+use super::{OrderId, ids};
+use jiff::{Timestamp, civil::Date};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingStatus {
+    InfoReceived,
+    InTransit,
+    OutForDelivery,
+    AvailableForPickup,
+    AttemptFailed,
+    Exception,
+    Delivered,
+    ReturnedToSender,
+}
+
+impl TrackingStatus {
+    pub const ALL: [TrackingStatus; 8] = [
+        TrackingStatus::InfoReceived,
+        TrackingStatus::InTransit,
+        TrackingStatus::OutForDelivery,
+        TrackingStatus::AvailableForPickup,
+        TrackingStatus::AttemptFailed,
+        TrackingStatus::Exception,
+        TrackingStatus::Delivered,
+        TrackingStatus::ReturnedToSender,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TrackingStatus::InfoReceived => "info_received",
+            TrackingStatus::InTransit => "in_transit",
+            TrackingStatus::OutForDelivery => "out_for_delivery",
+            TrackingStatus::AvailableForPickup => "available_for_pickup",
+            TrackingStatus::AttemptFailed => "attempt_failed",
+            TrackingStatus::Exception => "exception",
+            TrackingStatus::Delivered => "delivered",
+            TrackingStatus::ReturnedToSender => "returned_to_sender",
+        }
+    }
+
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldError> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == value.trim())
+            .ok_or_else(|| {
+                FieldError::new(
+                    field,
+                    "invalid_status",
+                    format!(
+                        "{field} must be one of {}",
+                        Self::ALL
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// Progress rank, or `None` for issue statuses.
+    pub fn rank(&self) -> Option<u8> {
+        match self {
+            TrackingStatus::InfoReceived => Some(1),
+            TrackingStatus::InTransit => Some(2),
+            TrackingStatus::OutForDelivery => Some(3),
+            TrackingStatus::AvailableForPickup => Some(4),
+            TrackingStatus::Delivered | TrackingStatus::ReturnedToSender => Some(5),
+            TrackingStatus::AttemptFailed | TrackingStatus::Exception => None,
+        }
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            TrackingStatus::Delivered | TrackingStatus::ReturnedToSender
+        )
+    }
+
+    /// The customer email this status triggers (once per shipment), if any.
+    pub fn milestone(&self) -> Option<Milestone> {
+        match self {
+            TrackingStatus::OutForDelivery => Some(Milestone::OutForDelivery),
+            TrackingStatus::AvailableForPickup => Some(Milestone::AvailableForPickup),
+            TrackingStatus::Delivered => Some(Milestone::Delivered),
+            TrackingStatus::AttemptFailed => Some(Milestone::AttemptFailed),
+            TrackingStatus::Exception => Some(Milestone::Exception),
+            TrackingStatus::ReturnedToSender => Some(Milestone::Exception),
+            TrackingStatus::InfoReceived | TrackingStatus::InTransit => None,
+        }
+    }
+}
+
+/// The moments a customer hears about, each at most once per shipment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Milestone {
+    Shipped,
+    OutForDelivery,
+    AvailableForPickup,
+    Delivered,
+    AttemptFailed,
+    Exception,
+    Late,
+}
+
+impl Milestone {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Milestone::Shipped => "shipped",
+            Milestone::OutForDelivery => "out_for_delivery",
+            Milestone::AvailableForPickup => "available_for_pickup",
+            Milestone::Delivered => "delivered",
+            Milestone::AttemptFailed => "attempt_failed",
+            Milestone::Exception => "exception",
+            Milestone::Late => "late",
+        }
+    }
+}
+
+/// One tracking checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The sender's id for the checkpoint, or a digest of its content: replays dedupe on it.
+    pub id: String,
+    pub status: TrackingStatus,
+    pub occurred_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The derived tracking state of a shipment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ShipmentState {
+    pub progress: Option<(TrackingStatus, Timestamp)>,
+    pub issue: Option<(TrackingStatus, Timestamp)>,
+}
+
+impl ShipmentState {
+    /// Folds in one checkpoint; returns whether the state changed.
+    pub fn apply(&mut self, status: TrackingStatus, at: Timestamp) -> bool {
+        match status.rank() {
+            Some(rank) => {
+                let newer = match self.progress {
+                    None => true,
+                    Some((cur, cur_at)) => {
+                        (rank, at, status) > (cur.rank().unwrap_or(0), cur_at, cur)
+                    }
+                };
+                if newer {
+                    self.progress = Some((status, at));
+                }
+                newer
+            }
+            None => {
+                let newer = self.issue.is_none_or(|(s, t)| (at, status) > (t, s));
+                if newer {
+                    self.issue = Some((status, at));
+                }
+                newer
+            }
+        }
+    }
+
+    /// What a customer or merchant sees: an issue newer than the latest progress, else progress.
+    pub fn status(&self) -> Option<TrackingStatus> {
+        match (self.progress, self.issue) {
+            (Some((p, _)), _) if p.is_terminal() => Some(p),
+            (Some((_, pt)), Some((i, it))) if it > pt => Some(i),
+            (None, Some((i, _))) => Some(i),
+            (Some((p, _)), _) => Some(p),
+            (None, None) => None,
+        }
+    }
+
+    pub fn delivered_at(&self) -> Option<Timestamp> {
+        self.progress
+            .filter(|(s, _)| *s == TrackingStatus::Delivered)
+            .map(|(_, t)| t)
+    }
+
+    /// Reached out for delivery or beyond (so no "running late" notice is due).
+    pub fn reached_final_mile(&self) -> bool {
+        self.progress
+            .is_some_and(|(s, _)| s.rank().unwrap_or(0) >= 3)
+    }
+}
+
+/// What a merchant sends to create a shipment.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ShipmentInput {
+    pub id: String,
+    pub carrier: String,
+    pub tracking_number: String,
+    #[serde(default)]
+    pub tracking_url: Option<String>,
+    #[serde(default)]
+    pub items: Vec<ShipmentItemInput>,
+    /// The delivery date promised to the customer (`YYYY-MM-DD`, in the merchant's time zone).
+    #[serde(default)]
+    pub promised_date: Option<String>,
+    #[serde(default)]
+    pub shipped_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ShipmentItemInput {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+/// A validated shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub id: ids::ShipmentId,
+    pub order_id: OrderId,
+    pub carrier: String,
+    pub tracking_number: String,
+    #[serde(default)]
+    pub tracking_url: Option<String>,
+    pub items: Vec<ShipmentItem>,
+    #[serde(default)]
+    pub promised_date: Option<Date>,
+    pub shipped_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentItem {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+impl ShipmentInput {
+    pub fn validate(self, order_id: OrderId, now: Timestamp) -> Result<Shipment, FieldError> {
+        let id = ids::ShipmentId::parse("id", self.id.trim())?;
+        let carrier = single_line("carrier", &self.carrier, 60)?;
+        let tracking_number = single_line("tracking_number", &self.tracking_number, 100)?;
+        let tracking_url = web_url("tracking_url", self.tracking_url.as_deref())?;
+        if self.items.len() > super::order::MAX_ITEMS {
+            return Err(FieldError::new(
+                "items",
+                "too_many",
+                "a shipment may list at most 500 items",
+            ));
+        }
+        let items = self
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let sku = single_line(&format!("items[{i}].sku"), &item.sku, 100)?;
+                if !(1..=super::order::MAX_QUANTITY).contains(&item.quantity) {
+                    return Err(FieldError::new(
+                        format!("items[{i}].quantity"),
+                        "out_of_range",
+                        "quantity must be at least 1",
+                    ));
+                }
+                Ok(ShipmentItem {
+                    sku,
+                    quantity: item.quantity,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let promised_date = match optional_line("promised_date", self.promised_date.as_deref(), 10)?
+        {
+            Some(d) => Some(d.parse::<Date>().map_err(|_| {
+                FieldError::new(
+                    "promised_date",
+                    "invalid_format",
+                    "promised_date must be a date such as 2026-11-25",
+                )
+            })?),
+            None => None,
+        };
+        let shipped_at = match optional_line("shipped_at", self.shipped_at.as_deref(), 40)? {
+            Some(t) => t.parse::<Timestamp>().map_err(|_| {
+                FieldError::new(
+                    "shipped_at",
+                    "invalid_format",
+                    "shipped_at must be an RFC 3339 timestamp",
+                )
+            })?,
+            None => now,
+        };
+        Ok(Shipment {
+            id,
+            order_id,
+            carrier,
+            tracking_number,
+            tracking_url,
+            items,
+            promised_date,
+            shipped_at,
+        })
+    }
+}
+
+/// What a merchant or carrier sends for one checkpoint.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckpointInput {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub status: String,
+    pub occurred_at: String,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl CheckpointInput {
+    pub fn validate(self) -> Result<Checkpoint, FieldError> {
+        let status = TrackingStatus::parse("status", &self.status)?;
+        let occurred_at: Timestamp = self.occurred_at.trim().parse().map_err(|_| {
+            FieldError::new(
+                "occurred_at",
+                "invalid_format",
+                "occurred_at must be an RFC 3339 timestamp",
+            )
+        })?;
+        let location = optional_line("location", self.location.as_deref(), 200)?;
+        let message = optional_line("message", self.message.as_deref(), 500)?;
+        let id = match optional_line("id", self.id.as_deref(), 128)? {
+            Some(id) => ids::ShipmentId::parse("id", &id)?.to_string(),
+            None => {
+                use sha2::{Digest, Sha256};
+                let basis = format!(
+                    "{}|{}|{}|{}",
+                    status.as_str(),
+                    occurred_at,
+                    location.as_deref().unwrap_or(""),
+                    message.as_deref().unwrap_or("")
+                );
+                format!("h-{}", hex::encode(&Sha256::digest(basis.as_bytes())[..12]))
+            }
+        };
+        Ok(Checkpoint {
+            id,
+            status,
+            occurred_at,
+            location,
+            message,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TrackingStatus::*;
+    use proptest::prelude::*;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_790_000_000 + s).unwrap()
+    }
+
+    fn fold(cps: &[(TrackingStatus, i64)]) -> ShipmentState {
+        let mut st = ShipmentState::default();
+        for (s, t) in cps {
+            st.apply(*s, at(*t));
+        }
+        st
+    }
+
+    #[test]
+    fn a_late_in_transit_after_delivery_changes_nothing() {
+        let mut st = fold(&[
+            (InfoReceived, 0),
+            (InTransit, 10),
+            (OutForDelivery, 20),
+            (Delivered, 30),
+        ]);
+        assert!(!st.apply(InTransit, at(15)));
+        assert!(
+            !st.apply(InTransit, at(40)),
+            "terminal: even a newer in_transit does not undo delivery"
+        );
+        assert_eq!(st.status(), Some(Delivered));
+        assert_eq!(st.delivered_at(), Some(at(30)));
+    }
+
+    #[test]
+    fn issues_show_until_newer_progress() {
+        let mut st = fold(&[(InTransit, 0), (OutForDelivery, 10), (AttemptFailed, 20)]);
+        assert_eq!(st.status(), Some(AttemptFailed));
+        assert!(
+            st.apply(OutForDelivery, at(30)),
+            "a second delivery attempt is newer progress"
+        );
+        assert_eq!(st.status(), Some(OutForDelivery));
+        assert!(st.reached_final_mile());
+    }
+
+    #[test]
+    fn replays_change_nothing() {
+        let mut st = fold(&[(InTransit, 0), (Exception, 5)]);
+        let before = st;
+        assert!(!st.apply(InTransit, at(0)));
+        assert!(!st.apply(Exception, at(5)));
+        assert_eq!(st, before);
+    }
+
+    #[test]
+    fn validates_inputs() {
+        let cp = CheckpointInput {
+            id: None,
+            status: "teleported".into(),
+            occurred_at: "2026-11-20T10:00:00Z".into(),
+            location: None,
+            message: None,
+        };
+        assert_eq!(cp.validate().unwrap_err().field, "status");
+        let cp = CheckpointInput {
+            id: None,
+            status: "delivered".into(),
+            occurred_at: "soon".into(),
+            location: None,
+            message: None,
+        };
+        assert_eq!(cp.validate().unwrap_err().field, "occurred_at");
+        let a = CheckpointInput {
+            id: None,
+            status: "delivered".into(),
+            occurred_at: "2026-11-20T10:00:00Z".into(),
+            location: Some("Berlin".into()),
+            message: None,
+        };
+        assert_eq!(
+            a.clone().validate().unwrap().id,
+            a.validate().unwrap().id,
+            "content-derived ids are stable"
+        );
+    }
+
+    fn arb_status() -> impl Strategy<Value = TrackingStatus> {
+        prop::sample::select(TrackingStatus::ALL.to_vec())
+    }
+
+    proptest! {
+        #[test]
+        fn any_order_of_the_same_checkpoints_ends_in_the_same_state(
+            cps in prop::collection::vec((arb_status(), 0i64..1000), 0..30),
+            seed in any::<u64>(),
+        ) {
+            let mut shuffled = cps.clone();
+            // Deterministic Fisher–Yates from the seed.
+            let mut x = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let mut twice = cps.clone();
+            twice.extend(cps.iter().copied());
+            prop_assert_eq!(fold(&cps), fold(&shuffled));
+            prop_assert_eq!(fold(&cps), fold(&twice), "replaying everything changes nothing");
+        }
+
+        #[test]
+        fn progress_rank_never_decreases(cps in prop::collection::vec((arb_status(), 0i64..1000), 1..30)) {
+            let mut st = ShipmentState::default();
+            let mut best = 0;
+            for (s, t) in cps {
+                st.apply(s, at(t));
+                let rank = st.progress.map(|(p, _)| p.rank().unwrap_or(0)).unwrap_or(0);
+                prop_assert!(rank >= best);
+                best = rank;
+            }
+        }
+    }
+}
