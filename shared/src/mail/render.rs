@@ -22,43 +22,82 @@ use thiserror::Error as ThisError;
 #[serde(rename_all = "snake_case")]
 pub enum EmailKind {
     OrderThanks,
+    ShipmentShipped,
+    ShipmentOutForDelivery,
+    ShipmentAvailableForPickup,
+    ShipmentDelivered,
+    ShipmentAttemptFailed,
+    ShipmentException,
+    ShipmentLate,
+    /// To the merchant's operations address.
+    MerchantLateAlert,
 }
 
 impl EmailKind {
-    pub const ALL: &'static [EmailKind] = &[EmailKind::OrderThanks];
+    pub const ALL: &'static [EmailKind] = &[
+        EmailKind::OrderThanks,
+        EmailKind::ShipmentShipped,
+        EmailKind::ShipmentOutForDelivery,
+        EmailKind::ShipmentAvailableForPickup,
+        EmailKind::ShipmentDelivered,
+        EmailKind::ShipmentAttemptFailed,
+        EmailKind::ShipmentException,
+        EmailKind::ShipmentLate,
+        EmailKind::MerchantLateAlert,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
             EmailKind::OrderThanks => "order_thanks",
+            EmailKind::ShipmentShipped => "shipment_shipped",
+            EmailKind::ShipmentOutForDelivery => "shipment_out_for_delivery",
+            EmailKind::ShipmentAvailableForPickup => "shipment_available_for_pickup",
+            EmailKind::ShipmentDelivered => "shipment_delivered",
+            EmailKind::ShipmentAttemptFailed => "shipment_attempt_failed",
+            EmailKind::ShipmentException => "shipment_exception",
+            EmailKind::ShipmentLate => "shipment_late",
+            EmailKind::MerchantLateAlert => "merchant_late_alert",
+        }
+    }
+
+    /// The built-in template family the kind renders with.
+    pub fn template(&self) -> &'static str {
+        match self {
+            EmailKind::OrderThanks => "order_thanks",
+            EmailKind::MerchantLateAlert => "merchant_alert",
+            _ => "shipment",
         }
     }
 
     pub fn class(&self) -> MailClass {
-        match self {
-            EmailKind::OrderThanks => MailClass::Transactional,
-        }
+        MailClass::Transactional
+    }
+
+    /// Whether the email goes to the merchant's own people rather than a customer.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, EmailKind::MerchantLateAlert)
     }
 }
 
-const BUILTIN: &[(&str, &str)] = &[
-    ("layout.html", include_str!("templates/layout.html")),
-    ("card.txt", include_str!("templates/card.txt")),
-    (
-        "order_thanks.html",
-        include_str!("templates/order_thanks.html"),
-    ),
-    (
-        "order_thanks.txt",
-        include_str!("templates/order_thanks.txt"),
-    ),
-    (
-        "order_thanks.subject.txt",
-        include_str!("templates/order_thanks.subject.txt"),
-    ),
-    (
-        "order_thanks.preheader.txt",
-        include_str!("templates/order_thanks.preheader.txt"),
-    ),
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => { &[$(($name, include_str!(concat!("templates/", $name)))),*] };
+}
+
+const BUILTIN: &[(&str, &str)] = templates![
+    "layout.html",
+    "card.txt",
+    "order_thanks.html",
+    "order_thanks.txt",
+    "order_thanks.subject.txt",
+    "order_thanks.preheader.txt",
+    "shipment.html",
+    "shipment.txt",
+    "shipment.subject.txt",
+    "shipment.preheader.txt",
+    "merchant_alert.html",
+    "merchant_alert.txt",
+    "merchant_alert.subject.txt",
+    "merchant_alert.preheader.txt",
 ];
 
 const CATALOGUES: &[(Locale, &str)] = &[
@@ -207,8 +246,10 @@ impl Renderer {
             serde_json::to_value(self.strings(kind, locale, merchant)).unwrap_or_default(),
         );
 
-        let name = kind.as_str();
-        let overrides = merchant.templates.get(name);
+        ctx.insert("kind".into(), kind.as_str().into());
+        ctx.insert("internal".into(), kind.is_internal().into());
+        let name = kind.template();
+        let overrides = merchant.templates.get(kind.as_str());
         let part = |suffix: &str,
                     ctx: &serde_json::Map<String, serde_json::Value>,
                     custom: Option<&String>| {
@@ -301,7 +342,13 @@ mod tests {
                 "items": [{"name": "Trail <b>tent</b>", "sku": "TENT-2", "quantity": 1, "line_total": "€199.00", "url": null}],
                 "subtotal": "€199.00", "discount": null, "shipping": "€4.95", "tax": null, "total": "€203.95"
             },
-            "loyalty": {"points": 199, "available_on": "20 December 2026"}
+            "loyalty": {"points": 199, "available_on": "20 December 2026"},
+            "shipment": {
+                "carrier": "DHL", "tracking_number": "JD0123", "tracking_url": "https://track.example/JD0123",
+                "promised_on": "24 November 2026", "status": "in_transit",
+                "items": [{"name": "Trail tent", "quantity": 1}]
+            },
+            "checkpoint": {"location": "Berlin", "message": null}
         })
     }
 
@@ -320,7 +367,32 @@ mod tests {
                     out.html.contains("SO-1001") && out.text.contains("SO-1001"),
                     "{kind:?} {locale:?}"
                 );
-                assert!(out.html.contains("care@acme.example"), "contact card");
+                let all = format!("{}{}{}", out.subject, out.html, out.text);
+                for placeholder in [
+                    "{order}",
+                    "{carrier}",
+                    "{date}",
+                    "{name}",
+                    "{merchant}",
+                    "{points}",
+                    "{location}",
+                ] {
+                    assert!(
+                        !all.contains(placeholder),
+                        "{kind:?} {locale:?} left {placeholder}"
+                    );
+                }
+                if kind.is_internal() {
+                    assert!(
+                        !out.html.contains("care@acme.example"),
+                        "no customer contact card on internal mail"
+                    );
+                } else {
+                    assert!(
+                        out.html.contains("care@acme.example"),
+                        "contact card {kind:?}"
+                    );
+                }
             }
         }
     }

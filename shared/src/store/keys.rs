@@ -15,6 +15,18 @@
 //! | customer's order index  | `M#<m>`       | `CUST#<c>#ORDER#<placedAt>#<orderId>`   |                          |
 //! | loyalty ledger entry    | `M#<m>`       | `CUST#<c>#LEDGER#<source>`              |                          |
 //! | email send record/claim | `M#<m>`       | `SEND#<c>#<kind>#<subject>#<step>`      |                          |
+//! | shipment (+ state)      | `M#<m>`       | `SHIP#<s>`                              |                          |
+//! | tracking checkpoint     | `M#<m>`       | `SHIP#<s>#CP#<time>#<checkpointId>`     |                          |
+//! | shipment due check      | `M#<m>`       | `SHIP#<s>#DUE#<late|fallback>`          | DUEPK / DUESK (sparse)   |
+//! | order's shipment index  | `M#<m>`       | `ORDER#<o>#SHIP#<s>`                    |                          |
+//! | follow-up (journey)     | `M#<m>`       | `FOLLOWUP#<o>#<kind>`                   | DUEPK / DUESK (sparse)   |
+//! | webhook signature seen  | `M#<m>`       | `WEBHOOK#<replayKey>`                   |                          |
+//!
+//! Due work lives in the sparse, write-sharded `due` index: `DUEPK = DUE#<group>#<yyyymmdd>#<shard>`
+//! (one partition per group, UTC day and shard; the shard is a hash of the item's key, so one day's
+//! writes spread over [`DUE_SHARDS`] partitions) and `DUESK = <due epoch ms, 13 digits>#<PK>#<SK>`.
+//! A sweep queries each (day, shard) of its group with `DUESK <= now`: it reads only what is due,
+//! never scans, and an item leaves the index when its due attributes are removed.
 //!
 //! Access patterns:
 //! * get a merchant: GetItem `M#<m>` / `MERCHANT`.
@@ -29,7 +41,7 @@
 //! `expires_at` (epoch seconds) is the TTL attribute. Decisions never rely on TTL having deleted
 //! anything: it deletes late, and local emulators never delete.
 
-use crate::domain::ids::KeyId;
+use crate::domain::ids::{KeyId, ShipmentId};
 use crate::domain::{Currency, CustomerId, MerchantId, OrderId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
@@ -123,6 +135,71 @@ pub fn send(m: &MerchantId, c: &CustomerId, kind: &str, subject: &str, step: u32
     Key::new(tenant(m), format!("SEND#{c}#{kind}#{subject}#{step}"))
 }
 
+pub const DUE: &str = "due";
+pub const DUEPK: &str = "DUEPK";
+pub const DUESK: &str = "DUESK";
+/// Partitions per (group, day) in the due index.
+pub const DUE_SHARDS: u32 = 8;
+
+pub fn shipment(m: &MerchantId, s: &ShipmentId) -> Key {
+    Key::new(tenant(m), format!("SHIP#{s}"))
+}
+
+pub fn checkpoint(m: &MerchantId, s: &ShipmentId, at: Timestamp, checkpoint_id: &str) -> Key {
+    let t = at.strftime("%Y%m%dT%H%M%SZ");
+    Key::new(tenant(m), format!("SHIP#{s}#CP#{t}#{checkpoint_id}"))
+}
+
+pub fn checkpoint_prefix(s: &ShipmentId) -> String {
+    format!("SHIP#{s}#CP#")
+}
+
+pub fn shipment_due(m: &MerchantId, s: &ShipmentId, what: &str) -> Key {
+    Key::new(tenant(m), format!("SHIP#{s}#DUE#{what}"))
+}
+
+pub fn order_shipment(m: &MerchantId, o: &OrderId, s: &ShipmentId) -> Key {
+    Key::new(tenant(m), format!("ORDER#{o}#SHIP#{s}"))
+}
+
+pub fn order_shipments_prefix(o: &OrderId) -> String {
+    format!("ORDER#{o}#SHIP#")
+}
+
+pub fn follow_up(m: &MerchantId, o: &OrderId, kind: &str) -> Key {
+    Key::new(tenant(m), format!("FOLLOWUP#{o}#{kind}"))
+}
+
+pub fn webhook_seen(m: &MerchantId, replay_key: &str) -> Key {
+    Key::new(tenant(m), format!("WEBHOOK#{replay_key}"))
+}
+
+/// The due-index key of an item due at `at`: (DUEPK, DUESK).
+pub fn due(group: &str, at: Timestamp, item: &Key) -> (String, String) {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{}|{}", item.pk, item.sk).as_bytes());
+    let shard = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % DUE_SHARDS;
+    let day = at.strftime("%Y%m%d");
+    let ms = at.as_millisecond().max(0);
+    (
+        format!("DUE#{group}#{day}#{shard}"),
+        format!("{ms:013}#{}#{}", item.pk, item.sk),
+    )
+}
+
+/// Every due-index partition of `group` for the UTC day of `day`.
+pub fn due_partitions(group: &str, day: Timestamp) -> Vec<String> {
+    let d = day.strftime("%Y%m%d");
+    (0..DUE_SHARDS)
+        .map(|shard| format!("DUE#{group}#{d}#{shard}"))
+        .collect()
+}
+
+/// Upper bound of DUESK for items due at or before `now`.
+pub fn due_until(now: Timestamp) -> String {
+    format!("{:013}~", now.as_millisecond().max(0))
+}
+
 /// The TTL value for an item that should disappear `after` from `now`.
 pub fn expires_at(now: Timestamp, after: std::time::Duration) -> i64 {
     now.as_second()
@@ -155,6 +232,31 @@ mod tests {
         for k in keys {
             assert!(k.pk.starts_with("M#acme"), "{k:?}");
         }
+    }
+
+    #[test]
+    fn due_keys_sort_by_time_and_spread_over_shards() {
+        let at: Timestamp = "2026-11-27T09:00:00Z".parse().unwrap();
+        let mut shards = std::collections::BTreeSet::new();
+        for i in 0..200 {
+            let item = follow_up(
+                &m(),
+                &OrderId::parse("o", &format!("o{i}")).unwrap(),
+                "feedback_survey",
+            );
+            let (pk, sk) = due("followup", at, &item);
+            assert!(pk.starts_with("DUE#followup#20261127#"));
+            assert!(sk < due_until(at), "due at `at` counts as due at `at`");
+            assert!(
+                sk > due_until(
+                    at.checked_sub(jiff::SignedDuration::from_millis(1))
+                        .unwrap()
+                )
+            );
+            shards.insert(pk);
+        }
+        assert_eq!(shards.len() as u32, DUE_SHARDS);
+        assert_eq!(due_partitions("followup", at).len() as u32, DUE_SHARDS);
     }
 
     #[test]

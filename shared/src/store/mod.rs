@@ -11,6 +11,7 @@ pub mod keys;
 pub mod merchants;
 pub mod orders;
 pub mod schema;
+pub mod shipments;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

@@ -16,11 +16,20 @@ pub struct IndexDefinition {
 }
 
 pub const PRIMARY: (&str, &str) = (keys::PK, keys::SK);
-pub const INDEXES: &[IndexDefinition] = &[IndexDefinition {
-    name: keys::GSI1,
-    hash: keys::GSI1PK,
-    range: keys::GSI1SK,
-}];
+pub const INDEXES: &[IndexDefinition] = &[
+    // API keys by digest.
+    IndexDefinition {
+        name: keys::GSI1,
+        hash: keys::GSI1PK,
+        range: keys::GSI1SK,
+    },
+    // Due work, sparse and write-sharded (see keys.rs).
+    IndexDefinition {
+        name: keys::DUE,
+        hash: keys::DUEPK,
+        range: keys::DUESK,
+    },
+];
 
 /// Every attribute named in a key (all strings).
 pub fn key_attributes() -> Vec<&'static str> {

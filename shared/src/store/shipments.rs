@@ -1,0 +1,730 @@
+//! Shipments, tracking checkpoints, the order's shipment index, the post-delivery journey and the
+//! due index.
+//!
+//! A checkpoint costs one `TransactWriteItems` on the happy path: the checkpoint's history item
+//! (conditioned on not existing, which dedupes replays), the shipment's state advance (conditioned
+//! on actually advancing, which keeps the state monotonic without reading it first), the milestone
+//! email's claim and, for webhooks, the signature's replay marker. Only a late checkpoint (history
+//! but no advance) or a milestone already emailed takes a second, smaller write.
+
+use super::claims::{SendRecord, claim_item};
+use super::orders::OrderRecord;
+use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
+use crate::domain::customer::CustomerRef;
+use crate::domain::followup::FollowUpKind;
+use crate::domain::shipment::{Checkpoint, Shipment, ShipmentState, TrackingStatus};
+use crate::domain::{MerchantId, OrderId, ids::ShipmentId};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+const SHIPMENT: &str = "shipment";
+const CHECKPOINT: &str = "checkpoint";
+const POINTER: &str = "order_shipment";
+const FOLLOW_UP: &str = "follow_up";
+const SHIPMENT_DUE: &str = "shipment_due";
+/// Due-index group of shipment checks (late detection, journey fallback).
+pub const SHIPMENT_GROUP: &str = "shipment";
+/// Due-index group of follow-up emails.
+pub const FOLLOW_UP_GROUP: &str = "followup";
+/// How long a webhook signature is remembered (longer than the signature tolerance).
+const WEBHOOK_MEMORY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A shipment as stored, with what its emails need (the customer) and its tracking state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentRecord {
+    pub merchant_id: MerchantId,
+    pub shipment: Shipment,
+    pub customer: CustomerRef,
+    pub content_hash: String,
+    pub created_at: Timestamp,
+    /// Tracking state, flat so conditions can compare it (0 / "" before any checkpoint).
+    #[serde(default)]
+    pub progress_rank: u8,
+    #[serde(default)]
+    pub progress_status: Option<TrackingStatus>,
+    #[serde(default)]
+    pub progress_at_ms: i64,
+    #[serde(default)]
+    pub issue_status: Option<TrackingStatus>,
+    #[serde(default)]
+    pub issue_at_ms: i64,
+}
+
+impl ShipmentRecord {
+    pub fn new(
+        merchant_id: MerchantId,
+        shipment: Shipment,
+        customer: CustomerRef,
+        content_hash: String,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            merchant_id,
+            shipment,
+            customer,
+            content_hash,
+            created_at: now,
+            progress_rank: 0,
+            progress_status: None,
+            progress_at_ms: 0,
+            issue_status: None,
+            issue_at_ms: 0,
+        }
+    }
+
+    pub fn state(&self) -> ShipmentState {
+        let at = |ms: i64| Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH);
+        ShipmentState {
+            progress: self.progress_status.map(|s| (s, at(self.progress_at_ms))),
+            issue: self.issue_status.map(|s| (s, at(self.issue_at_ms))),
+        }
+    }
+}
+
+/// An order's pointer to one of its shipments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentPointer {
+    pub shipment_id: ShipmentId,
+    #[serde(default)]
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// A due check on a shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentDue {
+    pub shipment_id: ShipmentId,
+    pub order_id: OrderId,
+    /// `late` or `fallback`.
+    pub check: String,
+    pub due_at: Timestamp,
+}
+
+/// A scheduled follow-up email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    pub order_id: OrderId,
+    pub customer_id: String,
+    pub kind: FollowUpKind,
+    pub due_at: Timestamp,
+    pub anchor: Timestamp,
+    pub anchor_reason: String,
+    pub status: String,
+}
+
+/// A due-index item with its key.
+#[derive(Debug, Clone)]
+pub struct DueItem {
+    pub key: keys::Key,
+    pub item: Item,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    AlreadyExists,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointOutcome {
+    /// The state advanced; `claimed` says whether this invocation holds the milestone email's claim.
+    Advanced { claimed: bool },
+    /// Recorded in history; the state already reflects something newer.
+    HistoryOnly,
+    /// This checkpoint was seen before.
+    Duplicate,
+    /// No such shipment for this merchant.
+    UnknownShipment,
+    /// The webhook signature was used before.
+    ReplayedSignature,
+}
+
+/// What one checkpoint writes.
+pub struct NewCheckpoint<'a> {
+    pub merchant_id: &'a MerchantId,
+    pub shipment_id: &'a ShipmentId,
+    pub checkpoint: &'a Checkpoint,
+    pub claim: Option<(&'a keys::Key, &'a SendRecord)>,
+    pub send_expires_at: i64,
+    /// For a delivery: the order whose shipment pointer gets the delivery time.
+    pub delivered_order: Option<&'a OrderId>,
+    pub webhook_replay_key: Option<&'a str>,
+    pub now: Timestamp,
+}
+
+fn build_err(
+    operation: &'static str,
+) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    move |e| StoreError::Unexpected {
+        operation,
+        source: Box::new(e),
+    }
+}
+
+fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned))
+        .build()
+        .map_err(build_err("build Put"))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Adds the due-index attributes to `item`.
+fn with_due(mut item: Item, group: &str, at: Timestamp, key: &keys::Key) -> Item {
+    let (pk, sk) = keys::due(group, at, key);
+    item.insert(keys::DUEPK.into(), s(pk));
+    item.insert(keys::DUESK.into(), s(sk));
+    item
+}
+
+/// Cancellation codes of a failed transaction, by item position.
+fn cancellation_codes(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        TransactWriteItemsError,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> Option<Vec<String>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(tce)) => Some(
+            tce.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+enum Attempt {
+    Done,
+    Cancelled(Vec<String>),
+}
+
+impl Store {
+    /// One transaction with bounded retries on conflicts and throttling.
+    async fn transact(
+        &self,
+        operation: &'static str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Attempt, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let err = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(Attempt::Done),
+                Err(err) => err,
+            };
+            let codes = cancellation_codes(&err);
+            let retry = match &codes {
+                Some(c) if c.iter().any(|c| c == "ConditionalCheckFailed") => {
+                    return Ok(Attempt::Cancelled(c.clone()));
+                }
+                Some(c) => c.iter().any(|c| {
+                    matches!(
+                        c.as_str(),
+                        "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+                    )
+                }),
+                None => matches!(
+                    err.as_service_error(),
+                    Some(
+                        TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+                            | TransactWriteItemsError::ThrottlingException(_)
+                            | TransactWriteItemsError::RequestLimitExceeded(_)
+                            | TransactWriteItemsError::InternalServerError(_)
+                    )
+                ),
+            };
+            if !retry || attempt >= 5 {
+                return Err(match classify(operation, err) {
+                    StoreError::Unexpected { operation, source } if retry => {
+                        StoreError::Transient { operation, source }
+                    }
+                    other => other,
+                });
+            }
+            tokio::time::sleep(crate::retry::backoff(attempt)).await;
+        }
+    }
+
+    /// Creates a shipment with its order pointer, its due checks and the "shipped" email's claim.
+    pub async fn create_shipment(
+        &self,
+        record: &ShipmentRecord,
+        due: &[(&str, Timestamp)],
+        claim: (&keys::Key, &SendRecord),
+        send_expires_at: i64,
+    ) -> Result<CreateOutcome, StoreError> {
+        let m = &record.merchant_id;
+        let sh = &record.shipment;
+        let mut items = vec![put(
+            &self.table,
+            to_item(SHIPMENT, &keys::shipment(m, &sh.id), record)?,
+            Some("attribute_not_exists(PK)"),
+        )?];
+        let pointer = ShipmentPointer {
+            shipment_id: sh.id.clone(),
+            delivered_at: None,
+        };
+        items.push(put(
+            &self.table,
+            to_item(
+                POINTER,
+                &keys::order_shipment(m, &sh.order_id, &sh.id),
+                &pointer,
+            )?,
+            None,
+        )?);
+        for (check, at) in due {
+            let key = keys::shipment_due(m, &sh.id, check);
+            let body = ShipmentDue {
+                shipment_id: sh.id.clone(),
+                order_id: sh.order_id.clone(),
+                check: (*check).to_owned(),
+                due_at: *at,
+            };
+            items.push(put(
+                &self.table,
+                with_due(
+                    to_item(SHIPMENT_DUE, &key, &body)?,
+                    SHIPMENT_GROUP,
+                    *at,
+                    &key,
+                ),
+                None,
+            )?);
+        }
+        items.push(put(
+            &self.table,
+            claim_item(claim.0, claim.1, send_expires_at)?,
+            Some("attribute_not_exists(PK)"),
+        )?);
+        match self
+            .transact("TransactWriteItems create shipment", items)
+            .await?
+        {
+            Attempt::Done => Ok(CreateOutcome::Created),
+            Attempt::Cancelled(_) => Ok(CreateOutcome::AlreadyExists),
+        }
+    }
+
+    pub async fn get_shipment(
+        &self,
+        m: &MerchantId,
+        id: &ShipmentId,
+    ) -> Result<Option<ShipmentRecord>, StoreError> {
+        self.get("GetItem shipment", &keys::shipment(m, id))
+            .await?
+            .map(|i| from_item(SHIPMENT, i))
+            .transpose()
+    }
+
+    /// Records a checkpoint: see the module docs for what one transaction holds.
+    pub async fn record_checkpoint(
+        &self,
+        new: &NewCheckpoint<'_>,
+    ) -> Result<CheckpointOutcome, StoreError> {
+        let m = new.merchant_id;
+        let cp = new.checkpoint;
+        let ship_key = keys::shipment(m, new.shipment_id);
+        let history = put(
+            &self.table,
+            to_item(
+                CHECKPOINT,
+                &keys::checkpoint(m, new.shipment_id, cp.occurred_at, &cp.id),
+                cp,
+            )?,
+            Some("attribute_not_exists(PK)"),
+        )?;
+        let seen = match new.webhook_replay_key {
+            Some(rk) => {
+                let mut item = to_item(
+                    "webhook_seen",
+                    &keys::webhook_seen(m, rk),
+                    &serde_json::json!({ "seen_at": new.now }),
+                )?;
+                item.insert(
+                    keys::TTL.into(),
+                    n(keys::expires_at(new.now, WEBHOOK_MEMORY)),
+                );
+                Some(put(&self.table, item, Some("attribute_not_exists(PK)"))?)
+            }
+            None => None,
+        };
+        let at_ms = cp.occurred_at.as_millisecond();
+        let status = cp.status.as_str();
+        let advance = match cp.status.rank() {
+            Some(rank) => Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(ship_key.to_map()))
+                .update_expression("SET progress_rank = :r, progress_status = :s, progress_at_ms = :t, updated_at = :now")
+                .condition_expression(
+                    "attribute_exists(PK) AND (progress_rank < :r OR (progress_rank = :r AND progress_at_ms < :t) \
+                     OR (progress_rank = :r AND progress_at_ms = :t AND progress_status < :s))",
+                )
+                .expression_attribute_values(":r", n(rank)),
+            // An issue applies only while it is newer than progress and the shipment is not done.
+            None => Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(ship_key.to_map()))
+                .update_expression("SET issue_status = :s, issue_at_ms = :t, updated_at = :now")
+                .condition_expression(
+                    "attribute_exists(PK) AND progress_rank < :terminal AND progress_at_ms < :t \
+                     AND (issue_at_ms < :t OR (issue_at_ms = :t AND issue_status < :s))",
+                )
+                .expression_attribute_values(":terminal", n(5)),
+        }
+        .expression_attribute_values(":s", s(status))
+        .expression_attribute_values(":t", n(at_ms))
+        .expression_attribute_values(":now", s(new.now.to_string()))
+        .build()
+        .map_err(build_err("build Update"))?;
+        let pointer = match new.delivered_order {
+            Some(order_id) => Some(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(
+                                keys::order_shipment(m, order_id, new.shipment_id).to_map(),
+                            ))
+                            .update_expression("SET delivered_at = :at")
+                            .expression_attribute_values(":at", s(cp.occurred_at.to_string()))
+                            .build()
+                            .map_err(build_err("build Update"))?,
+                    )
+                    .build(),
+            ),
+            None => None,
+        };
+        let claim = match new.claim {
+            Some((key, record)) => Some(put(
+                &self.table,
+                claim_item(key, record, new.send_expires_at)?,
+                Some("attribute_not_exists(PK)"),
+            )?),
+            None => None,
+        };
+
+        // Positions: 0 history, 1 advance, then optional seen, claim, pointer.
+        let mut items = vec![
+            history.clone(),
+            TransactWriteItem::builder().update(advance).build(),
+        ];
+        let seen_at = seen.as_ref().map(|_| items.len());
+        items.extend(seen.clone());
+        let claim_at = claim.as_ref().map(|_| items.len());
+        items.extend(claim);
+        items.extend(pointer.clone());
+        let codes = match self
+            .transact("TransactWriteItems checkpoint", items)
+            .await?
+        {
+            Attempt::Done => {
+                return Ok(CheckpointOutcome::Advanced {
+                    claimed: new.claim.is_some(),
+                });
+            }
+            Attempt::Cancelled(codes) => codes,
+        };
+        let failed = |i: Option<usize>| {
+            i.and_then(|i| codes.get(i))
+                .is_some_and(|c| c == "ConditionalCheckFailed")
+        };
+        if failed(seen_at) {
+            return Ok(CheckpointOutcome::ReplayedSignature);
+        }
+        if failed(Some(0)) {
+            return Ok(CheckpointOutcome::Duplicate);
+        }
+        if !failed(Some(1)) && failed(claim_at) {
+            // The state advances, but this milestone was emailed before (a second delivery attempt).
+            let mut retry = vec![
+                history.clone(),
+                TransactWriteItem::builder()
+                    .update(advance_again(&self.table, &ship_key, cp, new.now)?)
+                    .build(),
+            ];
+            retry.extend(seen);
+            retry.extend(pointer);
+            return match self
+                .transact("TransactWriteItems checkpoint", retry)
+                .await?
+            {
+                Attempt::Done => Ok(CheckpointOutcome::Advanced { claimed: false }),
+                Attempt::Cancelled(_) => self.history_only(&history, &ship_key, None).await,
+            };
+        }
+        self.history_only(&history, &ship_key, seen).await
+    }
+
+    /// Records the checkpoint in history only, provided the shipment exists.
+    async fn history_only(
+        &self,
+        history: &TransactWriteItem,
+        ship_key: &keys::Key,
+        seen: Option<TransactWriteItem>,
+    ) -> Result<CheckpointOutcome, StoreError> {
+        let exists = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(ship_key.to_map()))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(build_err("build ConditionCheck"))?;
+        let mut items = vec![
+            TransactWriteItem::builder().condition_check(exists).build(),
+            history.clone(),
+        ];
+        items.extend(seen);
+        match self
+            .transact("TransactWriteItems checkpoint history", items)
+            .await?
+        {
+            Attempt::Done => Ok(CheckpointOutcome::HistoryOnly),
+            Attempt::Cancelled(codes)
+                if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
+            {
+                Ok(CheckpointOutcome::UnknownShipment)
+            }
+            Attempt::Cancelled(codes)
+                if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") =>
+            {
+                Ok(CheckpointOutcome::ReplayedSignature)
+            }
+            Attempt::Cancelled(_) => Ok(CheckpointOutcome::Duplicate),
+        }
+    }
+
+    /// The order's shipment pointers (consistent read).
+    pub async fn order_shipments(
+        &self,
+        m: &MerchantId,
+        order_id: &OrderId,
+    ) -> Result<Vec<ShipmentPointer>, StoreError> {
+        self.query_prefix(
+            "Query order shipments",
+            m,
+            &keys::order_shipments_prefix(order_id),
+        )
+        .await?
+        .into_iter()
+        .map(|i| from_item(POINTER, i))
+        .collect()
+    }
+
+    /// A shipment's checkpoints, oldest first.
+    pub async fn shipment_history(
+        &self,
+        m: &MerchantId,
+        id: &ShipmentId,
+    ) -> Result<Vec<Checkpoint>, StoreError> {
+        self.query_prefix("Query shipment history", m, &keys::checkpoint_prefix(id))
+            .await?
+            .into_iter()
+            .map(|i| from_item(CHECKPOINT, i))
+            .collect()
+    }
+
+    async fn query_prefix(
+        &self,
+        operation: &'static str,
+        m: &MerchantId,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(keys::tenant(m)))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify(operation, e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Anchors the order's post-delivery journey once: marks the order and schedules the
+    /// follow-ups. Returns false if the journey was anchored before.
+    pub async fn anchor_journey(
+        &self,
+        order: &OrderRecord,
+        anchor: Timestamp,
+        reason: &str,
+        follow_ups: &[(FollowUpKind, Timestamp)],
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let m = &order.merchant_id;
+        let o = &order.order;
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::order(m, &o.id).to_map()))
+            .update_expression("SET journey_anchor = :a, journey_reason = :why, updated_at = :now")
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(journey_anchor)")
+            .expression_attribute_values(":a", s(anchor.to_string()))
+            .expression_attribute_values(":why", s(reason))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .build()
+            .map_err(build_err("build Update"))?;
+        let mut items = vec![TransactWriteItem::builder().update(mark).build()];
+        for (kind, due_at) in follow_ups {
+            let key = keys::follow_up(m, &o.id, kind.as_str());
+            let body = FollowUp {
+                order_id: o.id.clone(),
+                customer_id: o.customer.id.to_string(),
+                kind: *kind,
+                due_at: *due_at,
+                anchor,
+                anchor_reason: reason.to_owned(),
+                status: "scheduled".into(),
+            };
+            items.push(put(
+                &self.table,
+                with_due(
+                    to_item(FOLLOW_UP, &key, &body)?,
+                    FOLLOW_UP_GROUP,
+                    *due_at,
+                    &key,
+                ),
+                Some("attribute_not_exists(PK)"),
+            )?);
+        }
+        match self
+            .transact("TransactWriteItems anchor journey", items)
+            .await?
+        {
+            Attempt::Done => Ok(true),
+            Attempt::Cancelled(_) => Ok(false),
+        }
+    }
+
+    /// Items of `group` due at or before `now`, from the last `days` UTC days (today included).
+    /// Queries each (day, shard) partition of the due index; never scans.
+    pub async fn due_items(
+        &self,
+        group: &str,
+        now: Timestamp,
+        days: u32,
+    ) -> Result<Vec<DueItem>, StoreError> {
+        let mut out = Vec::new();
+        for back in 0..days {
+            let day = now
+                .saturating_sub(jiff::SignedDuration::from_hours(24 * i64::from(back)))
+                .unwrap_or(now);
+            for partition in keys::due_partitions(group, day) {
+                let mut start: Option<HashMap<String, AttributeValue>> = None;
+                loop {
+                    let page = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(keys::DUE)
+                        .key_condition_expression("DUEPK = :p AND DUESK <= :until")
+                        .expression_attribute_values(":p", s(partition.clone()))
+                        .expression_attribute_values(":until", s(keys::due_until(now)))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| classify("Query due", e))?;
+                    for item in page.items.unwrap_or_default() {
+                        let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                            (item.get(keys::PK), item.get(keys::SK))
+                        else {
+                            continue;
+                        };
+                        out.push(DueItem {
+                            key: keys::Key {
+                                pk: pk.clone(),
+                                sk: sk.clone(),
+                            },
+                            item,
+                        });
+                    }
+                    match page.last_evaluated_key {
+                        Some(k) if !k.is_empty() => start = Some(k),
+                        _ => break,
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes a due item out of the index, once: returns false if another sweep already did.
+    pub async fn complete_due(
+        &self,
+        key: &keys::Key,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+            .update_expression("REMOVE DUEPK, DUESK SET done_at = :now, outcome = :o")
+            .condition_expression("attribute_exists(DUEPK)")
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":o", s(outcome))
+            .send()
+            .await;
+        match result.map_err(|e| classify("UpdateItem complete due", e)) {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The state advance without the milestone claim.
+fn advance_again(
+    table: &str,
+    ship_key: &keys::Key,
+    cp: &Checkpoint,
+    now: Timestamp,
+) -> Result<Update, StoreError> {
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(ship_key.to_map()))
+        .update_expression("SET progress_rank = :r, progress_status = :s, progress_at_ms = :t, updated_at = :now")
+        .condition_expression(
+            "attribute_exists(PK) AND (progress_rank < :r OR (progress_rank = :r AND progress_at_ms < :t) \
+             OR (progress_rank = :r AND progress_at_ms = :t AND progress_status < :s))",
+        )
+        .expression_attribute_values(":r", n(cp.status.rank().unwrap_or(0)))
+        .expression_attribute_values(":s", s(cp.status.as_str()))
+        .expression_attribute_values(":t", n(cp.occurred_at.as_millisecond()))
+        .expression_attribute_values(":now", s(now.to_string()))
+        .build()
+        .map_err(build_err("build Update"))
+}
+
+/// Parses a due item of the shipment group.
+pub fn shipment_due(item: Item) -> Result<ShipmentDue, StoreError> {
+    from_item(SHIPMENT_DUE, item)
+}
+
+/// Parses a follow-up due item.
+pub fn follow_up(item: Item) -> Result<FollowUp, StoreError> {
+    from_item(FOLLOW_UP, item)
+}
