@@ -11,6 +11,7 @@
 //! * [`trigger`]: one entry point for the event shapes a function receives.
 //! * [`config`], [`telemetry`], [`aws`]: read once at init in every function's `main`.
 
+pub mod app;
 pub mod aws;
 pub mod cache;
 pub mod clock;

@@ -11,10 +11,22 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// What each function's handler serves: (HTTP routes, EventBridge detail-types).
 fn served() -> BTreeMap<&'static str, (Vec<&'static str>, Vec<&'static str>)> {
-    BTreeMap::from([(
-        "order-placed",
-        (vec![order_placed::ROUTE], vec![order_placed::DETAIL_TYPE]),
-    )])
+    BTreeMap::from([
+        (
+            "order-placed",
+            (vec![order_placed::ROUTE], vec![order_placed::DETAIL_TYPE]),
+        ),
+        (
+            "shipment-update",
+            (
+                shipment_update::ROUTES.to_vec(),
+                vec![
+                    shipment_update::DETAIL_TYPE,
+                    shipment_update::SCHEDULE_DETAIL_TYPE,
+                ],
+            ),
+        ),
+    ])
 }
 
 fn function_packages() -> BTreeSet<String> {
@@ -144,6 +156,10 @@ fn routes_and_event_patterns_match_the_handlers() {
                     {
                         t_details.insert(d.as_str().unwrap().to_owned());
                     }
+                }
+                // Scheduled rules deliver `detail-type: "Scheduled Event"`.
+                "Schedule" | "ScheduleV2" => {
+                    t_details.insert("Scheduled Event".to_owned());
                 }
                 other => panic!("{binary}: unexpected event type {other}"),
             }

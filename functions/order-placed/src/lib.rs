@@ -10,18 +10,14 @@
 //! spend, order index, loyalty earn, email claim), one `SendEmail`, one `UpdateItem` recording the
 //! SES message id; plus the API-key lookup and merchant read when a warm instance has not cached them.
 
-use aftercare::clock::{Clock, SystemClock};
-use aftercare::config::{Config, ConfigError};
 use aftercare::domain::loyalty::LedgerEntry;
 use aftercare::domain::validation::{from_value, parse_json};
 use aftercare::domain::{FieldError, Merchant, MerchantId, Order, OrderInput};
 use aftercare::error::HandlerError;
-use aftercare::http::auth::Tenancy;
 use aftercare::http::{self, ApiError};
 use aftercare::mail::format::long_date;
-use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail, Renderer, SesMailer};
-use aftercare::send::{Courier, Deadline, SendOutcome};
-use aftercare::store::Store;
+use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
+use aftercare::send::{Deadline, SendOutcome};
 use aftercare::store::claims::{SendRecord, SendStatus};
 use aftercare::store::keys;
 use aftercare::store::orders::{NewOrder, OrderRecord, PlaceOutcome};
@@ -29,7 +25,6 @@ use aftercare::trigger::{EventEnvelope, Trigger};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use tracing::Instrument;
 
 /// The EventBridge `detail-type` this function handles.
@@ -39,64 +34,7 @@ pub const ROUTE: &str = "POST /v1/orders";
 const KIND: EmailKind = EmailKind::OrderThanks;
 
 /// Everything built once at init and borrowed by every invocation.
-pub struct App {
-    pub store: Store,
-    pub mailer: SesMailer,
-    pub renderer: Renderer,
-    pub tenancy: Tenancy,
-    pub clock: Arc<dyn Clock>,
-    pub config: Config,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("built-in templates failed to load: {0}")]
-    Templates(#[from] aftercare::mail::render::RenderError),
-}
-
-impl App {
-    /// Builds the app from config and the shared SDK configuration.
-    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, InitError> {
-        Self::with_parts(
-            config,
-            aftercare::aws::dynamodb_client(sdk),
-            aftercare::aws::ses_client(sdk),
-            Arc::new(SystemClock),
-        )
-    }
-
-    /// Builds the app from explicit clients and clock (tests inject faults and virtual time here).
-    pub fn with_parts(
-        config: Config,
-        dynamodb: aws_sdk_dynamodb::Client,
-        ses: aws_sdk_sesv2::Client,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, InitError> {
-        let store = Store::new(dynamodb, config.table_name.clone());
-        Ok(Self {
-            tenancy: Tenancy::new(
-                store.clone(),
-                config.key_cache_ttl,
-                config.merchant_cache_ttl,
-            ),
-            mailer: SesMailer::new(ses, config.ses_configuration_set.clone()),
-            renderer: Renderer::new()?,
-            store,
-            clock,
-            config,
-        })
-    }
-
-    fn courier(&self) -> Courier<'_> {
-        Courier {
-            store: &self.store,
-            mailer: &self.mailer,
-            clock: self.clock.as_ref(),
-        }
-    }
-}
+pub use aftercare::app::{App, InitError};
 
 /// The `detail` of an "Order Placed" event.
 #[derive(Debug, Deserialize)]

@@ -248,9 +248,71 @@ pub struct Shipment {
 pub struct ShipmentItem {
     pub sku: String,
     pub quantity: i64,
+    /// The item's name from the order, so tracking emails need not read the order.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 impl ShipmentInput {
+    /// Validates the shipment against its order: every item must be one the order has, in no
+    /// greater quantity. Item names are copied from the order.
+    pub fn validate_for(
+        self,
+        order: &super::Order,
+        now: Timestamp,
+    ) -> Result<Shipment, FieldError> {
+        let mut shipment = self.validate(order.id.clone(), now)?;
+        for (i, item) in shipment.items.iter_mut().enumerate() {
+            let ordered = order
+                .items
+                .iter()
+                .filter(|o| o.sku == item.sku)
+                .map(|o| o.quantity)
+                .sum::<i64>();
+            if ordered == 0 {
+                return Err(FieldError::new(
+                    format!("items[{i}].sku"),
+                    "unknown_item",
+                    "the order has no item with this sku",
+                ));
+            }
+            if item.quantity > ordered {
+                return Err(FieldError::new(
+                    format!("items[{i}].quantity"),
+                    "out_of_range",
+                    format!("the order has only {ordered} of this item"),
+                ));
+            }
+            item.name = order
+                .items
+                .iter()
+                .find(|o| o.sku == item.sku)
+                .map(|o| o.name.clone());
+        }
+        Ok(shipment)
+    }
+
+    /// A digest of what the merchant sent, to tell a replay from a different shipment under the
+    /// same id (a defaulted `shipped_at` is left out: it differs on every call).
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let items: Vec<(String, i64)> = self
+            .items
+            .iter()
+            .map(|i| (i.sku.trim().to_owned(), i.quantity))
+            .collect();
+        let basis = serde_json::json!([
+            self.id.trim(),
+            self.carrier.trim(),
+            self.tracking_number.trim(),
+            self.tracking_url,
+            items,
+            self.promised_date,
+            self.shipped_at
+        ]);
+        hex::encode(Sha256::digest(basis.to_string().as_bytes()))
+    }
+
     pub fn validate(self, order_id: OrderId, now: Timestamp) -> Result<Shipment, FieldError> {
         let id = ids::ShipmentId::parse("id", self.id.trim())?;
         let carrier = single_line("carrier", &self.carrier, 60)?;
@@ -279,6 +341,7 @@ impl ShipmentInput {
                 Ok(ShipmentItem {
                     sku,
                     quantity: item.quantity,
+                    name: None,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;

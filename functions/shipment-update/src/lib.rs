@@ -1,0 +1,911 @@
+//! shipment-update: shipments and their tracking, shipping emails once per milestone, late
+//! detection, and the post-delivery journey's schedule.
+//!
+//! Triggers (one code path after parsing):
+//! * HTTP API (Bearer key): `POST /v1/orders/{orderId}/shipments` creates a shipment and sends the
+//!   "shipped" email; `POST /v1/shipments/{shipmentId}/events` records a tracking checkpoint;
+//!   `GET /v1/orders/{orderId}` returns the order with its shipments and their histories.
+//! * HTTP API (signed): `POST /v1/webhooks/tracking/{merchantId}` — a carrier or aggregator
+//!   checkpoint, authenticated by `X-Aftercare-Signature: t=<unix>,v1=<hmac-sha256 hex>` over
+//!   `"<t>.<raw body>"` with one of the merchant's webhook secrets (5-minute window, replays refused).
+//! * EventBridge `Shipment Updated`: `detail: {merchant_id, order_id, shipment}` to create,
+//!   `{merchant_id, shipment_id, checkpoint}` to record a checkpoint.
+//! * EventBridge schedule (`Scheduled Event`): sweeps the due index for late shipments (promised
+//!   date passed without out-for-delivery: one "running late" email and a merchant alert) and for
+//!   shipments without a delivery scan (the journey is then anchored to shipping + N days).
+//!
+//! Delivery of the whole order (every shipment delivered) anchors the journey: usage tips, survey,
+//! cross-sell and review request are written to the due index once, for survey-sender to send.
+
+use aftercare::domain::customer::CustomerRef;
+use aftercare::domain::ids::ShipmentId;
+use aftercare::domain::shipment::{
+    Checkpoint, CheckpointInput, Milestone, ShipmentInput, TrackingStatus,
+};
+use aftercare::domain::validation::{from_value, parse_json};
+use aftercare::domain::{FieldError, Merchant, MerchantId, OrderId};
+use aftercare::error::HandlerError;
+use aftercare::http::signature::{self, SignatureError};
+use aftercare::http::{self, ApiError};
+use aftercare::mail::format::long_date;
+use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
+use aftercare::send::{Deadline, SendOutcome};
+use aftercare::store::claims::{SendRecord, SendStatus};
+use aftercare::store::keys;
+use aftercare::store::orders::OrderRecord;
+use aftercare::store::shipments::{
+    self as ship_store, CheckpointOutcome, CreateOutcome, NewCheckpoint, ShipmentRecord,
+};
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+pub use aftercare::app::{App, InitError};
+
+pub const DETAIL_TYPE: &str = "Shipment Updated";
+pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
+pub const ROUTE_CREATE: &str = "POST /v1/orders/{orderId}/shipments";
+pub const ROUTE_CHECKPOINT: &str = "POST /v1/shipments/{shipmentId}/events";
+pub const ROUTE_WEBHOOK: &str = "POST /v1/webhooks/tracking/{merchantId}";
+pub const ROUTE_GET_ORDER: &str = "GET /v1/orders/{orderId}";
+pub const ROUTES: [&str; 4] = [
+    ROUTE_CREATE,
+    ROUTE_CHECKPOINT,
+    ROUTE_WEBHOOK,
+    ROUTE_GET_ORDER,
+];
+/// The signature header of tracking webhooks.
+pub const SIGNATURE_HEADER: &str = "x-aftercare-signature";
+/// How many days back a sweep looks for due items it has not completed.
+pub const SWEEP_LOOKBACK_DAYS: u32 = 14;
+
+/// Handles one invocation.
+pub async fn handle(
+    app: &App,
+    payload: Value,
+    request_id: &str,
+    deadline: Deadline,
+) -> Result<Value, HandlerError> {
+    let trigger = aftercare::trigger::Trigger::parse(payload)
+        .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
+    match trigger {
+        aftercare::trigger::Trigger::Http(req) => {
+            let rid = http::request_id(&req, request_id).to_owned();
+            let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
+            let resp = async {
+                // Boxed: keeps the invocation future shallow (the routes' futures are large).
+                match Box::pin(http_inner(app, &req, deadline)).await {
+                    Ok((status, body)) => http::json_response(status, &body, &rid),
+                    Err(err) => {
+                        tracing::info!(status = err.status, code = err.code, field = ?err.field, "request refused");
+                        err.into_response(&rid)
+                    }
+                }
+            }
+            .instrument(span)
+            .await;
+            Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
+        }
+        aftercare::trigger::Trigger::Event(event) => {
+            let span = tracing::info_span!("event", request_id, event_id = %event.id, detail_type = %event.detail_type);
+            async {
+                match event.detail_type.as_str() {
+                    SCHEDULE_DETAIL_TYPE => Box::pin(sweep(app, deadline)).await,
+                    DETAIL_TYPE => {
+                        Box::pin(handle_event(app, event.detail.clone(), deadline)).await
+                    }
+                    other => Err(HandlerError::new(
+                        "InvalidEvent",
+                        format!("unexpected detail-type {other:?}"),
+                    )),
+                }
+            }
+            .instrument(span)
+            .await
+        }
+    }
+}
+
+fn path_param<'a>(req: &'a ApiGatewayV2httpRequest, name: &str) -> Result<&'a str, ApiError> {
+    req.path_parameters
+        .get(name)
+        .map(String::as_str)
+        .ok_or_else(|| ApiError::new(400, "required", format!("{name} is required")).field(name))
+}
+
+async fn http_inner(
+    app: &App,
+    req: &ApiGatewayV2httpRequest,
+    deadline: Deadline,
+) -> Result<(u16, Value), ApiError> {
+    let route = http::route_key(req);
+    if route == ROUTE_WEBHOOK {
+        return webhook(app, req, deadline).await;
+    }
+    if !ROUTES.contains(&route.as_str()) {
+        return Err(ApiError::not_found("the route"));
+    }
+    let merchant = app.tenancy.authenticate(req).await?;
+    tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    match route.as_str() {
+        ROUTE_GET_ORDER => {
+            let order_id = OrderId::parse("orderId", path_param(req, "orderId")?)?;
+            Ok((200, order_view(app, &merchant.id, &order_id).await?))
+        }
+        ROUTE_CREATE => {
+            let order_id = OrderId::parse("orderId", path_param(req, "orderId")?)?;
+            http::require_json(req)?;
+            let input: ShipmentInput = parse_json(&http::body_bytes(req)?)?;
+            let (created, view) =
+                create_shipment(app, &merchant, &order_id, input, deadline).await?;
+            Ok((if created { 201 } else { 200 }, view))
+        }
+        _ => {
+            let shipment_id = ShipmentId::parse("shipmentId", path_param(req, "shipmentId")?)?;
+            http::require_json(req)?;
+            let input: CheckpointInput = parse_json(&http::body_bytes(req)?)?;
+            let result = checkpoint(app, &merchant, &shipment_id, input, None, deadline).await?;
+            Ok((200, serde_json::to_value(result).unwrap_or_default()))
+        }
+    }
+}
+
+/// A carrier webhook: the signature is checked before anything is parsed or stored.
+async fn webhook(
+    app: &App,
+    req: &ApiGatewayV2httpRequest,
+    deadline: Deadline,
+) -> Result<(u16, Value), ApiError> {
+    let unauthorized = || {
+        ApiError::new(
+            401,
+            "invalid_signature",
+            "the webhook signature is missing or invalid",
+        )
+        .field("X-Aftercare-Signature")
+    };
+    let merchant_id = MerchantId::parse("merchantId", path_param(req, "merchantId")?)
+        .map_err(|_| unauthorized())?;
+    // An unknown merchant looks exactly like a bad signature: ids are not confirmed to strangers.
+    let merchant = app
+        .tenancy
+        .merchant(&merchant_id)
+        .await?
+        .ok_or_else(unauthorized)?;
+    let body = http::body_bytes(req)?;
+    let secrets: Vec<&[u8]> = merchant
+        .webhook_secrets
+        .iter()
+        .map(|s| s.0.as_bytes())
+        .collect();
+    let verified = signature::verify(
+        http::header(req, SIGNATURE_HEADER),
+        &body,
+        &secrets,
+        app.clock.now(),
+    )
+    .map_err(|e| match e {
+        SignatureError::Stale => ApiError::new(
+            401,
+            "stale_signature",
+            "the signature timestamp is outside the 5-minute window",
+        )
+        .field("X-Aftercare-Signature"),
+        _ => unauthorized(),
+    })?;
+    tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    #[derive(Deserialize)]
+    struct Payload {
+        shipment_id: String,
+        #[serde(flatten)]
+        checkpoint: CheckpointInput,
+    }
+    let payload: Payload = parse_json(&body)?;
+    let shipment_id = ShipmentId::parse("shipment_id", &payload.shipment_id)?;
+    let result = checkpoint(
+        app,
+        &merchant,
+        &shipment_id,
+        payload.checkpoint,
+        Some(&verified.replay_key),
+        deadline,
+    )
+    .await?;
+    Ok((200, serde_json::to_value(result).unwrap_or_default()))
+}
+
+#[derive(Debug, Deserialize)]
+struct ShipmentDetail {
+    merchant_id: String,
+    #[serde(default)]
+    order_id: Option<String>,
+    #[serde(default)]
+    shipment: Option<Value>,
+    #[serde(default)]
+    shipment_id: Option<String>,
+    #[serde(default)]
+    checkpoint: Option<Value>,
+}
+
+async fn handle_event(app: &App, detail: Value, deadline: Deadline) -> Result<Value, HandlerError> {
+    let invalid = |e: FieldError| {
+        HandlerError::new("InvalidEvent", format!("detail.{}: {}", e.field, e.message))
+    };
+    let failed = |e: ApiError| match e.status {
+        503 => HandlerError::new("Transient", e.message),
+        404 => HandlerError::new("NotFound", e.message),
+        400..=499 => HandlerError::new(
+            "InvalidEvent",
+            format!("detail.{}: {}", e.field.unwrap_or_default(), e.message),
+        ),
+        _ => HandlerError::new("Internal", e.message),
+    };
+    let detail: ShipmentDetail = from_value(detail).map_err(invalid)?;
+    let merchant_id = MerchantId::parse("merchant_id", &detail.merchant_id).map_err(invalid)?;
+    let merchant = app
+        .tenancy
+        .merchant(&merchant_id)
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| {
+            HandlerError::new("UnknownMerchant", format!("no merchant {merchant_id}"))
+        })?;
+    match (detail.shipment, detail.checkpoint) {
+        (Some(shipment), None) => {
+            let order_id =
+                OrderId::parse("order_id", detail.order_id.as_deref().unwrap_or_default())
+                    .map_err(invalid)?;
+            let input: ShipmentInput =
+                from_value(shipment).map_err(|e| invalid(e.within("shipment")))?;
+            let (_, view) = create_shipment(app, &merchant, &order_id, input, deadline)
+                .await
+                .map_err(failed)?;
+            Ok(view)
+        }
+        (None, Some(cp)) => {
+            let shipment_id = ShipmentId::parse(
+                "shipment_id",
+                detail.shipment_id.as_deref().unwrap_or_default(),
+            )
+            .map_err(invalid)?;
+            let input: CheckpointInput =
+                from_value(cp).map_err(|e| invalid(e.within("checkpoint")))?;
+            let result = checkpoint(app, &merchant, &shipment_id, input, None, deadline)
+                .await
+                .map_err(failed)?;
+            Ok(serde_json::to_value(result).unwrap_or_default())
+        }
+        _ => Err(HandlerError::new(
+            "InvalidEvent",
+            "detail needs either shipment (with order_id) or checkpoint (with shipment_id)",
+        )),
+    }
+}
+
+fn milestone_kind(m: Milestone) -> EmailKind {
+    match m {
+        Milestone::Shipped => EmailKind::ShipmentShipped,
+        Milestone::OutForDelivery => EmailKind::ShipmentOutForDelivery,
+        Milestone::AvailableForPickup => EmailKind::ShipmentAvailableForPickup,
+        Milestone::Delivered => EmailKind::ShipmentDelivered,
+        Milestone::AttemptFailed => EmailKind::ShipmentAttemptFailed,
+        Milestone::Exception => EmailKind::ShipmentException,
+        Milestone::Late => EmailKind::ShipmentLate,
+    }
+}
+
+/// The claim of a milestone email: one per (customer, kind, shipment).
+fn milestone_claim(
+    app: &App,
+    merchant: &MerchantId,
+    customer: &CustomerRef,
+    kind: EmailKind,
+    shipment: &ShipmentId,
+    to: &str,
+    deadline: Deadline,
+) -> (keys::Key, SendRecord) {
+    let key = keys::send(merchant, &customer.id, kind.as_str(), shipment.as_str(), 0);
+    let record = SendRecord::new_claim(
+        kind.as_str(),
+        shipment.as_str(),
+        0,
+        customer.id.as_str(),
+        to,
+        app.clock.now(),
+        deadline.lease_until(app.clock.as_ref()),
+    );
+    (key, record)
+}
+
+/// When the promised date has passed: the start of the next day in the merchant's time zone.
+fn late_after(promised: jiff::civil::Date, tz: &str) -> Option<Timestamp> {
+    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
+    promised
+        .tomorrow()
+        .ok()?
+        .to_zoned(zone)
+        .ok()
+        .map(|z| z.timestamp())
+}
+
+async fn create_shipment(
+    app: &App,
+    merchant: &Merchant,
+    order_id: &OrderId,
+    input: ShipmentInput,
+    deadline: Deadline,
+) -> Result<(bool, Value), ApiError> {
+    let order = app
+        .store
+        .get_order(&merchant.id, order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("the order"))?;
+    let now = app.clock.now();
+    let content_hash = input.content_hash();
+    let shipment = input.validate_for(&order.order, now)?;
+    let customer = order.order.customer.clone();
+    let record = ShipmentRecord::new(
+        merchant.id.clone(),
+        shipment,
+        customer.clone(),
+        content_hash,
+        now,
+    );
+    let sh = &record.shipment;
+    let mut due = vec![(
+        "fallback",
+        merchant.settings.journey.fallback_anchor(sh.shipped_at),
+    )];
+    if let Some(at) = sh
+        .promised_date
+        .and_then(|d| late_after(d, &merchant.time_zone))
+    {
+        due.push(("late", at));
+    }
+    let kind = EmailKind::ShipmentShipped;
+    let (key, claim) = milestone_claim(
+        app,
+        &merchant.id,
+        &customer,
+        kind,
+        &sh.id,
+        customer.email.as_str(),
+        deadline,
+    );
+    let expires = keys::expires_at(now, app.config.email_retention);
+    let courier = app.courier();
+    match app
+        .store
+        .create_shipment(&record, &due, (&key, &claim), expires)
+        .await?
+    {
+        CreateOutcome::Created => {
+            tracing::info!(shipment_id = %sh.id, order_id = %order_id, "shipment created");
+            let email = shipment_email(app, merchant, &record, kind, None);
+            let outcome = match email {
+                Some(email) => {
+                    courier
+                        .send_claimed(&key, &claim.claim_token, &email, deadline)
+                        .await?
+                }
+                None => {
+                    courier
+                        .abandon(&key, &claim.claim_token, "the email could not be rendered")
+                        .await?
+                }
+            };
+            redelivery(&outcome)?;
+            Ok((true, shipment_view(&record, &[], Some(&outcome))))
+        }
+        CreateOutcome::AlreadyExists => {
+            let stored = app.store.get_shipment(&merchant.id, &sh.id).await?;
+            let Some(stored) = stored.filter(|s| {
+                s.content_hash == record.content_hash && s.shipment.order_id == *order_id
+            }) else {
+                return Err(ApiError::new(
+                    409,
+                    "idempotency_conflict",
+                    "a different shipment with this id exists",
+                )
+                .field("id"));
+            };
+            let outcome = match app.store.get_send(&key).await? {
+                Some(send) => {
+                    courier
+                        .resume(&key, &send, deadline, || {
+                            shipment_email(app, merchant, &stored, kind, None)
+                        })
+                        .await?
+                }
+                None => SendOutcome::Settled(SendStatus::Sent),
+            };
+            redelivery(&outcome)?;
+            let history = app.store.shipment_history(&merchant.id, &sh.id).await?;
+            Ok((false, shipment_view(&stored, &history, Some(&outcome))))
+        }
+    }
+}
+
+/// Not sent yet and worth another try: the caller's trigger should redeliver.
+fn redelivery(outcome: &SendOutcome) -> Result<(), ApiError> {
+    if outcome.wants_redelivery() {
+        Err(ApiError::unavailable(
+            "stored, but the email could not be sent yet; retry this request to finish",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// What a checkpoint did.
+#[derive(Debug, Serialize)]
+pub struct CheckpointResult {
+    pub shipment_id: String,
+    pub checkpoint_id: String,
+    /// `applied` (state advanced), `recorded` (history only), `duplicate`.
+    pub result: &'static str,
+    pub status: Option<TrackingStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_delivered: Option<bool>,
+}
+
+async fn checkpoint(
+    app: &App,
+    merchant: &Merchant,
+    shipment_id: &ShipmentId,
+    input: CheckpointInput,
+    webhook_replay_key: Option<&str>,
+    deadline: Deadline,
+) -> Result<CheckpointResult, ApiError> {
+    let cp = input.validate()?;
+    // The shipment names the customer (for the email's claim and content); consistent read.
+    let record = app
+        .store
+        .get_shipment(&merchant.id, shipment_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("the shipment"))?;
+    let now = app.clock.now();
+    let milestone = cp.status.milestone().map(milestone_kind);
+    let claimed = milestone.map(|kind| {
+        milestone_claim(
+            app,
+            &merchant.id,
+            &record.customer,
+            kind,
+            shipment_id,
+            record.customer.email.as_str(),
+            deadline,
+        )
+    });
+    let delivered = cp.status == TrackingStatus::Delivered;
+    let new = NewCheckpoint {
+        merchant_id: &merchant.id,
+        shipment_id,
+        checkpoint: &cp,
+        claim: claimed.as_ref().map(|(k, r)| (k, r)),
+        send_expires_at: keys::expires_at(now, app.config.email_retention),
+        delivered_order: delivered.then_some(&record.shipment.order_id),
+        webhook_replay_key,
+        now,
+    };
+    let outcome = app.store.record_checkpoint(&new).await?;
+    let mut state = record.state();
+    let mut result = CheckpointResult {
+        shipment_id: shipment_id.to_string(),
+        checkpoint_id: cp.id.clone(),
+        result: "recorded",
+        status: state.status(),
+        email: None,
+        order_delivered: None,
+    };
+    match outcome {
+        CheckpointOutcome::Duplicate => result.result = "duplicate",
+        CheckpointOutcome::HistoryOnly => {}
+        CheckpointOutcome::UnknownShipment => return Err(ApiError::not_found("the shipment")),
+        CheckpointOutcome::ReplayedSignature => {
+            return Err(ApiError::new(
+                401,
+                "replayed_signature",
+                "this webhook signature was already used",
+            )
+            .field("X-Aftercare-Signature"));
+        }
+        CheckpointOutcome::Advanced { claimed: holds } => {
+            state.apply(cp.status, cp.occurred_at);
+            result.result = "applied";
+            result.status = state.status();
+            tracing::info!(shipment_id = %shipment_id, status = cp.status.as_str(), "checkpoint applied");
+            if let (true, Some(kind), Some((key, claim))) = (holds, milestone, &claimed) {
+                let courier = app.courier();
+                let sent = match shipment_email(app, merchant, &record, kind, Some(&cp)) {
+                    Some(email) => {
+                        courier
+                            .send_claimed(key, &claim.claim_token, &email, deadline)
+                            .await?
+                    }
+                    None => {
+                        courier
+                            .abandon(key, &claim.claim_token, "the email could not be rendered")
+                            .await?
+                    }
+                };
+                result.email = Some(outcome_name(&sent));
+                redelivery(&sent)?;
+            }
+            if delivered {
+                result.order_delivered =
+                    Some(order_delivered(app, merchant, &record.shipment.order_id).await?);
+            }
+        }
+    }
+    Ok(result)
+}
+
+fn outcome_name(o: &SendOutcome) -> &'static str {
+    match o {
+        SendOutcome::Sent { .. } => "sent",
+        SendOutcome::Settled(s) => s.as_str(),
+        SendOutcome::InProgress => "in_progress",
+        SendOutcome::Ambiguous => "ambiguous",
+        SendOutcome::Rejected { .. } => "failed",
+        SendOutcome::RetryLater { .. } => "retry",
+    }
+}
+
+/// When every shipment of the order is delivered, anchors the journey at the last delivery.
+async fn order_delivered(
+    app: &App,
+    merchant: &Merchant,
+    order_id: &OrderId,
+) -> Result<bool, ApiError> {
+    let pointers = app.store.order_shipments(&merchant.id, order_id).await?;
+    let deliveries: Option<Vec<Timestamp>> = pointers.iter().map(|p| p.delivered_at).collect();
+    let Some(last) = deliveries.and_then(|d| d.into_iter().max()) else {
+        return Ok(false);
+    };
+    let Some(order) = app.store.get_order(&merchant.id, order_id).await? else {
+        return Ok(true);
+    };
+    let schedule = merchant.settings.journey.schedule(last);
+    if app
+        .store
+        .anchor_journey(&order, last, "delivered", &schedule, app.clock.now())
+        .await?
+    {
+        tracing::info!(order_id = %order_id, follow_ups = schedule.len(), "order delivered; journey scheduled");
+    }
+    Ok(true)
+}
+
+/// Renders a shipment email for its customer.
+fn shipment_email(
+    app: &App,
+    merchant: &Merchant,
+    record: &ShipmentRecord,
+    kind: EmailKind,
+    cp: Option<&Checkpoint>,
+) -> Option<OutgoingEmail> {
+    let customer = &record.customer;
+    let locale = customer.locale_or(merchant.default_locale);
+    let data = email_data(merchant, record, cp, locale);
+    let rendered = app
+        .renderer
+        .render(kind, locale, merchant, &data)
+        .inspect_err(|e| tracing::error!(error = ?e, "shipment email failed to render"))
+        .ok()?;
+    let to = Mailbox::new(display_name(customer).as_deref(), customer.email.clone());
+    let key = keys::send(
+        &merchant.id,
+        &customer.id,
+        kind.as_str(),
+        record.shipment.id.as_str(),
+        0,
+    );
+    Some(OutgoingEmail::compose(
+        merchant, to, kind, rendered, &key.sk, None,
+    ))
+}
+
+fn display_name(c: &CustomerRef) -> Option<String> {
+    match (&c.first_name, &c.last_name) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (Some(f), None) => Some(f.clone()),
+        (None, Some(l)) => Some(l.clone()),
+        (None, None) => None,
+    }
+}
+
+fn email_data(
+    merchant: &Merchant,
+    record: &ShipmentRecord,
+    cp: Option<&Checkpoint>,
+    locale: aftercare::domain::Locale,
+) -> Value {
+    let sh = &record.shipment;
+    let tz = record
+        .customer
+        .time_zone
+        .as_deref()
+        .unwrap_or(&merchant.time_zone);
+    let promised_on = sh
+        .promised_date
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| {
+            // A calendar date: format it as that date, whatever the zone.
+            long_date(z.timestamp(), "UTC", locale)
+        });
+    json!({
+        "customer": {
+            "greeting_name": record.customer.first_name,
+            "name": display_name(&record.customer).unwrap_or_else(|| record.customer.email.to_string()),
+            "email": record.customer.email,
+        },
+        "order": {"number": sh.order_id},
+        "shipment": {
+            "carrier": sh.carrier, "tracking_number": sh.tracking_number, "tracking_url": sh.tracking_url,
+            "promised_on": promised_on, "status": record.state().status().map(|s| s.as_str()).unwrap_or("info_received"),
+            "items": sh.items.iter().map(|i| json!({"name": i.name.clone().unwrap_or_else(|| i.sku.clone()), "quantity": i.quantity})).collect::<Vec<_>>(),
+            "shipped_on": long_date(sh.shipped_at, tz, locale),
+        },
+        "checkpoint": {
+            "location": cp.and_then(|c| c.location.clone()),
+            "message": cp.and_then(|c| c.message.clone()),
+        },
+    })
+}
+
+fn shipment_view(
+    record: &ShipmentRecord,
+    history: &[Checkpoint],
+    email: Option<&SendOutcome>,
+) -> Value {
+    let state = record.state();
+    let mut v = json!({
+        "id": record.shipment.id,
+        "order_id": record.shipment.order_id,
+        "carrier": record.shipment.carrier,
+        "tracking_number": record.shipment.tracking_number,
+        "tracking_url": record.shipment.tracking_url,
+        "items": record.shipment.items,
+        "promised_date": record.shipment.promised_date,
+        "shipped_at": record.shipment.shipped_at,
+        "status": state.status(),
+        "delivered_at": state.delivered_at(),
+        "history": history,
+    });
+    if let Some(e) = email {
+        v["email"] =
+            json!({"kind": EmailKind::ShipmentShipped.as_str(), "status": outcome_name(e)});
+    }
+    v
+}
+
+/// `GET /v1/orders/{orderId}`: the order with its shipments and their histories.
+async fn order_view(
+    app: &App,
+    merchant: &MerchantId,
+    order_id: &OrderId,
+) -> Result<Value, ApiError> {
+    let order: OrderRecord = app
+        .store
+        .get_order(merchant, order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("the order"))?;
+    let mut shipments = Vec::new();
+    for pointer in app.store.order_shipments(merchant, order_id).await? {
+        if let Some(record) = app
+            .store
+            .get_shipment(merchant, &pointer.shipment_id)
+            .await?
+        {
+            let history = app
+                .store
+                .shipment_history(merchant, &pointer.shipment_id)
+                .await?;
+            shipments.push(shipment_view(&record, &history, None));
+        }
+    }
+    let delivered =
+        !shipments.is_empty() && shipments.iter().all(|s| s["delivered_at"].is_string());
+    Ok(json!({
+        "order": order.order,
+        "received_at": order.received_at,
+        "loyalty": {"points_earned": order.points_earned},
+        "status": if delivered { "delivered" } else if shipments.is_empty() { "placed" } else { "shipped" },
+        "shipments": shipments,
+    }))
+}
+
+/// What a sweep did.
+#[derive(Debug, Default, Serialize)]
+pub struct SweepReport {
+    pub due: usize,
+    pub late_notices: usize,
+    pub journeys_anchored: usize,
+    pub not_needed: usize,
+    pub skipped_by_other_sweep: usize,
+}
+
+/// The scheduled sweep over the shipment group of the due index.
+pub async fn sweep(app: &App, deadline: Deadline) -> Result<Value, HandlerError> {
+    let store_err = |e: aftercare::store::StoreError| {
+        HandlerError::new(
+            if e.is_transient() {
+                "Transient"
+            } else {
+                "Internal"
+            },
+            e.to_string(),
+        )
+    };
+    let now = app.clock.now();
+    let items = app
+        .store
+        .due_items(ship_store::SHIPMENT_GROUP, now, SWEEP_LOOKBACK_DAYS)
+        .await
+        .map_err(store_err)?;
+    let mut report = SweepReport {
+        due: items.len(),
+        ..SweepReport::default()
+    };
+    for due in items {
+        if deadline.remaining() < std::time::Duration::from_secs(3) {
+            tracing::warn!(
+                "sweep stopped early to finish before the deadline; the next run continues"
+            );
+            break;
+        }
+        let Ok(check) = ship_store::shipment_due(due.item.clone()) else {
+            tracing::error!(key = %due.key.sk, "malformed due item; left for an operator");
+            continue;
+        };
+        let merchant_id = match due
+            .key
+            .pk
+            .strip_prefix("M#")
+            .map(|m| MerchantId::parse("merchant", m))
+        {
+            Some(Ok(m)) => m,
+            _ => continue,
+        };
+        let merchant = match app.tenancy.merchant(&merchant_id).await {
+            Ok(Some(m)) => m,
+            Ok(None) => continue,
+            Err(e) => return Err(HandlerError::new("Transient", e.message)),
+        };
+        let outcome = match check.check.as_str() {
+            "late" => late_check(app, &merchant, &check.shipment_id, deadline).await,
+            "fallback" => {
+                fallback_anchor(app, &merchant, &check.order_id, &check.shipment_id).await
+            }
+            _ => Ok("unknown_check"),
+        }
+        .map_err(|e| {
+            HandlerError::new(
+                if e.status == 503 {
+                    "Transient"
+                } else {
+                    "Internal"
+                },
+                e.message,
+            )
+        })?;
+        match outcome {
+            "late_notice" => report.late_notices += 1,
+            "anchored" => report.journeys_anchored += 1,
+            _ => report.not_needed += 1,
+        }
+        if !app
+            .store
+            .complete_due(&due.key, outcome, app.clock.now())
+            .await
+            .map_err(store_err)?
+        {
+            report.skipped_by_other_sweep += 1;
+        }
+    }
+    tracing::info!(?report, "shipment sweep done");
+    Ok(serde_json::to_value(report).unwrap_or_default())
+}
+
+/// The promised date passed: unless the parcel is out for delivery (or further), tell the customer
+/// it is running late and alert the merchant, once each.
+async fn late_check(
+    app: &App,
+    merchant: &Merchant,
+    shipment_id: &ShipmentId,
+    deadline: Deadline,
+) -> Result<&'static str, ApiError> {
+    let Some(record) = app.store.get_shipment(&merchant.id, shipment_id).await? else {
+        return Ok("not_needed");
+    };
+    if record.state().reached_final_mile() {
+        return Ok("not_needed");
+    }
+    let courier = app.courier();
+    let expires = keys::expires_at(app.clock.now(), app.config.email_retention);
+    let kind = EmailKind::ShipmentLate;
+    let (key, claim) = milestone_claim(
+        app,
+        &merchant.id,
+        &record.customer,
+        kind,
+        shipment_id,
+        record.customer.email.as_str(),
+        deadline,
+    );
+    let sent = courier
+        .claim_and_send(&key, &claim, expires, deadline, || {
+            shipment_email(app, merchant, &record, kind, None)
+        })
+        .await?;
+    redelivery(&sent)?;
+    if let Some(ops) = &merchant.ops_email {
+        let kind = EmailKind::MerchantLateAlert;
+        let (key, claim) = milestone_claim(
+            app,
+            &merchant.id,
+            &record.customer,
+            kind,
+            shipment_id,
+            ops.as_str(),
+            deadline,
+        );
+        let alert = || {
+            let locale = merchant.default_locale;
+            let data = email_data(merchant, &record, None, locale);
+            let rendered = app.renderer.render(kind, locale, merchant, &data).ok()?;
+            let to = Mailbox::new(Some(&merchant.name), ops.clone());
+            Some(OutgoingEmail::compose(
+                merchant, to, kind, rendered, &key.sk, None,
+            ))
+        };
+        let alerted = courier
+            .claim_and_send(&key, &claim, expires, deadline, alert)
+            .await?;
+        redelivery(&alerted)?;
+    }
+    Ok("late_notice")
+}
+
+/// No delivery scan within the fallback window: anchor the journey to shipping + N days.
+async fn fallback_anchor(
+    app: &App,
+    merchant: &Merchant,
+    order_id: &OrderId,
+    shipment_id: &ShipmentId,
+) -> Result<&'static str, ApiError> {
+    let Some(record) = app.store.get_shipment(&merchant.id, shipment_id).await? else {
+        return Ok("not_needed");
+    };
+    if record.state().delivered_at().is_some() {
+        return Ok("not_needed");
+    }
+    let Some(order) = app.store.get_order(&merchant.id, order_id).await? else {
+        return Ok("not_needed");
+    };
+    let anchor = merchant
+        .settings
+        .journey
+        .fallback_anchor(record.shipment.shipped_at);
+    let schedule = merchant.settings.journey.schedule(anchor);
+    if app
+        .store
+        .anchor_journey(
+            &order,
+            anchor,
+            "no_delivery_scan",
+            &schedule,
+            app.clock.now(),
+        )
+        .await?
+    {
+        Ok("anchored")
+    } else {
+        Ok("not_needed")
+    }
+}

@@ -1,0 +1,69 @@
+//! What every function builds once at init and borrows in every invocation: the store, the mailer,
+//! the renderer, tenancy (API keys and merchants, cached) and the clock.
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError};
+use crate::http::auth::Tenancy;
+use crate::mail::{Renderer, SesMailer};
+use crate::send::Courier;
+use crate::store::Store;
+use std::sync::Arc;
+
+pub struct App {
+    pub store: Store,
+    pub mailer: SesMailer,
+    pub renderer: Renderer,
+    pub tenancy: Tenancy,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("built-in templates failed to load: {0}")]
+    Templates(#[from] crate::mail::render::RenderError),
+}
+
+impl App {
+    /// Builds the app from config and the shared SDK configuration.
+    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, InitError> {
+        Self::with_parts(
+            config,
+            crate::aws::dynamodb_client(sdk),
+            crate::aws::ses_client(sdk),
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// Builds the app from explicit clients and clock (tests inject faults and virtual time here).
+    pub fn with_parts(
+        config: Config,
+        dynamodb: aws_sdk_dynamodb::Client,
+        ses: aws_sdk_sesv2::Client,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, InitError> {
+        let store = Store::new(dynamodb, config.table_name.clone());
+        Ok(Self {
+            tenancy: Tenancy::new(
+                store.clone(),
+                config.key_cache_ttl,
+                config.merchant_cache_ttl,
+            ),
+            mailer: SesMailer::new(ses, config.ses_configuration_set.clone()),
+            renderer: Renderer::new()?,
+            store,
+            clock,
+            config,
+        })
+    }
+
+    pub fn courier(&self) -> Courier<'_> {
+        Courier {
+            store: &self.store,
+            mailer: &self.mailer,
+            clock: self.clock.as_ref(),
+        }
+    }
+}
