@@ -110,6 +110,7 @@ impl Env {
         input["sender"]["reply_to"] = format!("care@{domain}").into();
         input["support"]["email"] = format!("care@{domain}").into();
         input["ops_email"] = format!("ops@{domain}").into();
+        input["webhook_secrets"] = serde_json::json!([Self::webhook_secret_for(&tag)]);
         let merchant = serde_json::from_value::<MerchantInput>(input)
             .unwrap()
             .validate()
@@ -144,6 +145,50 @@ impl Env {
             api_key: issued.secret,
             tag,
         }
+    }
+
+    fn webhook_secret_for(tag: &str) -> String {
+        format!("whsec_{tag}_0123456789abcdef")
+    }
+
+    /// The merchant's tracking-webhook secret.
+    pub fn webhook_secret(&self) -> String {
+        Self::webhook_secret_for(&self.tag)
+    }
+
+    /// An API Gateway v2 event for `method path` (route template `route`) with `params` and `body`.
+    pub fn api_event(
+        &self,
+        route: &str,
+        path: &str,
+        params: &[(&str, &str)],
+        body: Option<&str>,
+        key: Option<&str>,
+    ) -> Value {
+        let mut event = self.http_event_raw(body.unwrap_or(""), key);
+        let (method, _) = route.split_once(' ').unwrap();
+        event["routeKey"] = route.into();
+        event["rawPath"] = path.into();
+        event["requestContext"]["routeKey"] = route.into();
+        event["requestContext"]["http"]["method"] = method.into();
+        event["requestContext"]["http"]["path"] = path.into();
+        event["pathParameters"] = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        if body.is_none() {
+            event.as_object_mut().unwrap().remove("body");
+            event["headers"]
+                .as_object_mut()
+                .unwrap()
+                .remove("content-length");
+            event["headers"]
+                .as_object_mut()
+                .unwrap()
+                .remove("content-type");
+        }
+        event
     }
 
     pub fn config(&self) -> aftercare::Config {

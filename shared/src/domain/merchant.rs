@@ -284,6 +284,16 @@ impl MerchantInput {
                 "return_window_days must be at most 365",
             ));
         }
+        for (i, secret) in self.webhook_secrets.iter().enumerate() {
+            if !(32..=256).contains(&secret.len()) || !secret.chars().all(|c| c.is_ascii_graphic())
+            {
+                return Err(FieldError::new(
+                    format!("webhook_secrets[{i}]"),
+                    "invalid_format",
+                    "a webhook secret is 32 to 256 printable ASCII characters",
+                ));
+            }
+        }
         Ok(Merchant {
             id,
             name,
