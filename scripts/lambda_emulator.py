@@ -272,6 +272,9 @@ def routes_from_template(path: str, names: set[str]) -> tuple[list[Route], list[
             elif event.get("Type") == "EventBridgeRule":
                 for detail_type in (props.get("Pattern") or {}).get("detail-type", []):
                     rules.append((detail_type, binary))
+            elif event.get("Type") in ("Schedule", "ScheduleV2"):
+                # Scheduled rules deliver detail-type "Scheduled Event"; post one to /_local/events.
+                rules.append(("Scheduled Event", binary))
     return routes, rules
 
 

@@ -711,12 +711,17 @@ async fn order_view(
     }
     let delivered =
         !shipments.is_empty() && shipments.iter().all(|s| s["delivered_at"].is_string());
+    let mut follow_ups = app.store.order_follow_ups(merchant, order_id).await?;
+    follow_ups.sort_by_key(|f| f.due_at);
     Ok(json!({
         "order": order.order,
         "received_at": order.received_at,
         "loyalty": {"points_earned": order.points_earned},
         "status": if delivered { "delivered" } else if shipments.is_empty() { "placed" } else { "shipped" },
         "shipments": shipments,
+        "follow_ups": follow_ups.iter().map(|f| json!({
+            "kind": f.kind.as_str(), "due_at": f.due_at, "status": f.status, "anchor_reason": f.anchor_reason,
+        })).collect::<Vec<_>>(),
     }))
 }
 

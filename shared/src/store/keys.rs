@@ -166,6 +166,10 @@ pub fn order_shipments_prefix(o: &OrderId) -> String {
     format!("ORDER#{o}#SHIP#")
 }
 
+pub fn follow_ups_prefix(o: &OrderId) -> String {
+    format!("FOLLOWUP#{o}#")
+}
+
 pub fn follow_up(m: &MerchantId, o: &OrderId, kind: &str) -> Key {
     Key::new(tenant(m), format!("FOLLOWUP#{o}#{kind}"))
 }

@@ -1,0 +1,89 @@
+"""The shipping part of the local demo: ship SO-1001, track it to delivery (the last scan through a
+signed carrier webhook), read the order back, and let a second shipment run late so the scheduled
+sweep sends the "running late" email and the merchant alert.
+
+Usage: demo_journey.py API_BASE API_KEY MERCHANT_ID WEBHOOK_SECRET
+"""
+
+import hashlib
+import hmac
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import date, timedelta
+
+
+def call(method, url, body=None, headers=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def expect(status, body, wanted, what):
+    if status not in wanted:
+        sys.exit(f"{what}: expected {wanted}, got {status}: {json.dumps(body)}")
+
+
+def main():
+    api, key, merchant, secret = sys.argv[1:5]
+    auth = {"Authorization": f"Bearer {key}"}
+
+    status, body = call("POST", f"{api}/v1/orders/SO-1001/shipments", {
+        "id": "SH-1001-1", "carrier": "DHL", "tracking_number": "JJD000390007788",
+        "tracking_url": "https://track.example/JJD000390007788",
+        "items": [{"sku": "TENT-2P", "quantity": 1}, {"sku": "PEG-AL-10", "quantity": 2}],
+        "promised_date": (date.today() + timedelta(days=3)).isoformat(),
+    }, auth)
+    expect(status, body, (201,), "create shipment")
+    print(f"→ {status} shipment SH-1001-1 created, email: {body['email']['status']}")
+
+    today = date.today().isoformat()
+    for st, at in [("in_transit", f"{today}T06:10:00Z"), ("out_for_delivery", f"{today}T07:45:00Z")]:
+        status, body = call("POST", f"{api}/v1/shipments/SH-1001-1/events", {"status": st, "occurred_at": at, "location": "Berlin"}, auth)
+        expect(status, body, (200,), st)
+        print(f"→ {status} {st}: {body['result']}, email: {body.get('email', '—')}")
+
+    # The delivery scan arrives from the carrier, signed with the merchant's webhook secret.
+    raw = json.dumps({"shipment_id": "SH-1001-1", "id": "dhl-evt-4411", "status": "delivered",
+                      "occurred_at": f"{today}T13:05:00Z", "location": "Berlin, front door"}).encode()
+    t = int(time.time())
+    sig = hmac.new(secret.encode(), f"{t}.".encode() + raw, hashlib.sha256).hexdigest()
+    req = urllib.request.Request(f"{api}/v1/webhooks/tracking/{merchant}", data=raw, method="POST",
+                                 headers={"Content-Type": "application/json", "X-Aftercare-Signature": f"t={t},v1={sig}"})
+    with urllib.request.urlopen(req) as r:
+        body = json.load(r)
+    print(f"→ 200 delivered (signed carrier webhook): {body['result']}, email: {body.get('email')}, order delivered: {body.get('order_delivered')}")
+    try:
+        urllib.request.urlopen(req)
+        sys.exit("a replayed webhook signature was accepted")
+    except urllib.error.HTTPError as e:
+        print(f"→ {e.code} the same signed webhook replayed: {json.load(e)['error']['code']}")
+
+    status, body = call("GET", f"{api}/v1/orders/SO-1001", headers=auth)
+    expect(status, body, (200,), "read order")
+    print(f"→ {status} GET /v1/orders/SO-1001: status {body['status']}, "
+          f"{len(body['shipments'][0]['history'])} tracking events, follow-ups scheduled:")
+    for f in body["follow_ups"]:
+        print(f"     {f['due_at']}  {f['kind']}")
+
+    # A second shipment promised for yesterday and never out for delivery: the sweep finds it late.
+    status, body = call("POST", f"{api}/v1/orders/SO-1002/shipments", {
+        "id": "SH-1002-1", "carrier": "GLS", "tracking_number": "GLS7788990011",
+        "items": [{"sku": "TENT-2P", "quantity": 1}], "promised_date": (date.today() - timedelta(days=1)).isoformat(),
+    }, auth)
+    expect(status, body, (201,), "create late shipment")
+    print(f"→ {status} shipment SH-1002-1 (promised yesterday) created, email: {body['email']['status']}")
+    entry = {"Source": "aws.events", "DetailType": "Scheduled Event", "Detail": "{}"}
+    status, body = call("POST", f"{api}/_local/events", {"Entries": [entry]})
+    report = body["Results"][0]["response"]
+    print(f"→ scheduled sweep: {report['due']} due, {report['late_notices']} late notice(s) with merchant alert")
+
+
+if __name__ == "__main__":
+    main()
