@@ -565,12 +565,20 @@ impl Store {
     }
 
     /// The order's scheduled follow-ups.
-    pub async fn order_follow_ups(&self, m: &MerchantId, order_id: &OrderId) -> Result<Vec<FollowUp>, StoreError> {
-        self.query_prefix("Query order follow-ups", m, &keys::follow_ups_prefix(order_id))
-            .await?
-            .into_iter()
-            .map(|i| from_item(FOLLOW_UP, i))
-            .collect()
+    pub async fn order_follow_ups(
+        &self,
+        m: &MerchantId,
+        order_id: &OrderId,
+    ) -> Result<Vec<FollowUp>, StoreError> {
+        self.query_prefix(
+            "Query order follow-ups",
+            m,
+            &keys::follow_ups_prefix(order_id),
+        )
+        .await?
+        .into_iter()
+        .map(|i| from_item(FOLLOW_UP, i))
+        .collect()
     }
 
     /// Anchors the order's post-delivery journey once: marks the order and schedules the
