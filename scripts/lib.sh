@@ -40,11 +40,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# Starts moto server on a free loopback port; sets MOTO_ENDPOINT.
+# Starts moto server (requests handled atomically, see scripts/moto_server.py) on a free loopback
+# port; sets MOTO_ENDPOINT.
 start_moto() {
   local port
   port="$(free_port)"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$RUN_DIR/moto.log" 2>&1 &
+  "$VENV/bin/python" scripts/moto_server.py 127.0.0.1 "$port" >"$RUN_DIR/moto.log" 2>&1 &
   PIDS+=($!)
   MOTO_ENDPOINT="http://127.0.0.1:$port"
   wait_http "$MOTO_ENDPOINT/moto-api/" 60
