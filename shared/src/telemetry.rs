@@ -21,9 +21,17 @@ pub fn level_from(value: Option<&str>) -> LevelFilter {
 pub fn init() {
     let level = level_from(std::env::var("RUST_LOG").ok().as_deref());
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-    let builder = fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(false);
+    let builder = fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
     let result = if on_lambda {
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
     } else {
         builder.compact().with_target(false).try_init()
     };

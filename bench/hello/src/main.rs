@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        Ok::<Value, lambda_runtime::Error>(json!({"hello": event.payload.get("name").cloned().unwrap_or_default()}))
+        Ok::<Value, lambda_runtime::Error>(
+            json!({"hello": event.payload.get("name").cloned().unwrap_or_default()}),
+        )
     }))
     .await
 }

@@ -250,9 +250,9 @@ impl Renderer {
         ctx.insert("internal".into(), kind.is_internal().into());
         let name = kind.template();
         let overrides = merchant.templates.get(kind.as_str());
-        let part = |suffix: &str,
-                    ctx: &serde_json::Map<String, serde_json::Value>,
-                    custom: Option<&String>| {
+        // Each part renders from one converted context (converted twice per email: before and
+        // after the subject and preheader are known).
+        let part = |suffix: &str, ctx: &Value, custom: Option<&String>| {
             let template = format!("{name}.{suffix}");
             if let Some(source) = custom {
                 match self.render_override(&template, source, ctx) {
@@ -264,22 +264,24 @@ impl Renderer {
             }
             self.env
                 .get_template(&template)
-                .and_then(|t| t.render(Value::from_serialize(ctx)))
+                .and_then(|t| t.render(ctx))
                 .map_err(|source| RenderError::Template {
                     name: template,
                     source,
                 })
         };
+        let head = Value::from_serialize(&ctx);
         let subject = one_line(&part(
             "subject.txt",
-            &ctx,
+            &head,
             overrides.and_then(|o| o.subject.as_ref()),
         )?);
-        let preheader = one_line(&part("preheader.txt", &ctx, None)?);
+        let preheader = one_line(&part("preheader.txt", &head, None)?);
         ctx.insert("subject".into(), subject.clone().into());
         ctx.insert("preheader".into(), preheader.into());
-        let html = part("html", &ctx, overrides.and_then(|o| o.html.as_ref()))?;
-        let text = part("txt", &ctx, overrides.and_then(|o| o.text.as_ref()))?;
+        let body = Value::from_serialize(&ctx);
+        let html = part("html", &body, overrides.and_then(|o| o.html.as_ref()))?;
+        let text = part("txt", &body, overrides.and_then(|o| o.text.as_ref()))?;
         Ok(Rendered {
             subject,
             html,
@@ -287,12 +289,7 @@ impl Renderer {
         })
     }
 
-    fn render_override(
-        &self,
-        name: &str,
-        source: &str,
-        ctx: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<String, Error> {
+    fn render_override(&self, name: &str, source: &str, ctx: &Value) -> Result<String, Error> {
         let mut env = new_env();
         env.set_fuel(Some(OVERRIDE_FUEL));
         for (builtin, src) in BUILTIN {
@@ -301,8 +298,7 @@ impl Renderer {
         // Named like the built-in so auto-escaping follows the same extension rules.
         let override_name = format!("override.{name}");
         env.add_template(&override_name, source)?;
-        env.get_template(&override_name)?
-            .render(Value::from_serialize(ctx))
+        env.get_template(&override_name)?.render(ctx)
     }
 }
 
