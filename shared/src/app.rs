@@ -29,11 +29,15 @@ pub enum InitError {
 impl App {
     /// Builds the app from config and the shared SDK configuration.
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, InitError> {
+        let clock: Arc<dyn Clock> = match &config.virtual_clock_file {
+            Some(path) => Arc::new(crate::clock::FileOffsetClock::new(path)),
+            None => Arc::new(SystemClock),
+        };
         Self::with_parts(
             config,
             crate::aws::dynamodb_client(sdk),
             crate::aws::ses_client(sdk),
-            Arc::new(SystemClock),
+            clock,
         )
     }
 

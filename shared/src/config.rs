@@ -23,6 +23,14 @@ pub const EMAIL_RETENTION_DAYS: &str = "AFTERCARE_EMAIL_RETENTION_DAYS";
 /// A single PEM bundle of trusted roots; avoids opening every file of the CA directory at init.
 pub const CA_BUNDLE: &str = "AFTERCARE_CA_BUNDLE";
 
+/// Most SES sends per second one sweep makes (stay under the account's sending rate).
+pub const SES_MAX_SEND_RATE: &str = "AFTERCARE_SES_MAX_SEND_RATE";
+/// How many due items one sweep works on at once.
+pub const SWEEP_CONCURRENCY: &str = "AFTERCARE_SWEEP_CONCURRENCY";
+/// Local scenarios only: a file holding a number of seconds added to the system clock, re-read on
+/// every reading, so a run of real binaries can be moved through days. Never set on Lambda.
+pub const VIRTUAL_CLOCK_FILE: &str = "AFTERCARE_VIRTUAL_CLOCK_FILE";
+
 /// Every environment key the project reads (besides the AWS SDK's and Lambda's own).
 pub const ENV_KEYS: &[&str] = &[
     TABLE,
@@ -33,6 +41,9 @@ pub const ENV_KEYS: &[&str] = &[
     MERCHANT_CACHE_TTL_SECONDS,
     EMAIL_RETENTION_DAYS,
     CA_BUNDLE,
+    SES_MAX_SEND_RATE,
+    SWEEP_CONCURRENCY,
+    VIRTUAL_CLOCK_FILE,
 ];
 
 #[derive(Debug, Error)]
@@ -53,6 +64,11 @@ pub struct Config {
     pub key_cache_ttl: Duration,
     pub merchant_cache_ttl: Duration,
     pub email_retention: Duration,
+    /// SES sends per second a sweep may make.
+    pub ses_max_send_rate: u32,
+    /// Due items a sweep works on at once.
+    pub sweep_concurrency: usize,
+    pub virtual_clock_file: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -65,6 +81,9 @@ impl std::fmt::Debug for Config {
             .field("key_cache_ttl", &self.key_cache_ttl)
             .field("merchant_cache_ttl", &self.merchant_cache_ttl)
             .field("email_retention", &self.email_retention)
+            .field("ses_max_send_rate", &self.ses_max_send_rate)
+            .field("sweep_concurrency", &self.sweep_concurrency)
+            .field("virtual_clock_file", &self.virtual_clock_file)
             .finish()
     }
 }
@@ -127,6 +146,19 @@ impl Config {
                     }
                 })?,
             };
+        let positive = |key: &'static str, default: u32, max: u32| -> Result<u32, ConfigError> {
+            match get(key) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| ConfigError::Invalid {
+                        key,
+                        reason: format!("expected a whole number from 1 to {max}, got {v:?}"),
+                    }),
+            }
+        };
         Ok(Self {
             table_name,
             public_base_url,
@@ -135,6 +167,9 @@ impl Config {
             key_cache_ttl: seconds(KEY_CACHE_TTL_SECONDS, 30)?,
             merchant_cache_ttl: seconds(MERCHANT_CACHE_TTL_SECONDS, 60)?,
             email_retention: Duration::from_secs(retention_days * 86_400),
+            ses_max_send_rate: positive(SES_MAX_SEND_RATE, 10, 10_000)?,
+            sweep_concurrency: usize::try_from(positive(SWEEP_CONCURRENCY, 8, 64)?).unwrap_or(8),
+            virtual_clock_file: get(VIRTUAL_CLOCK_FILE),
         })
     }
 
@@ -148,6 +183,9 @@ impl Config {
             key_cache_ttl: Duration::from_secs(30),
             merchant_cache_ttl: Duration::from_secs(60),
             email_retention: Duration::from_secs(400 * 86_400),
+            ses_max_send_rate: 10,
+            sweep_concurrency: 8,
+            virtual_clock_file: None,
         }
     }
 

@@ -135,16 +135,7 @@ async fn handle_event(
         .tenancy
         .merchant(&merchant_id)
         .await
-        .map_err(|e| {
-            HandlerError::new(
-                if e.status == 503 {
-                    "Transient"
-                } else {
-                    "Internal"
-                },
-                e.message,
-            )
-        })?
+        .map_err(|e| e.into_handler_error("detail"))?
         .ok_or_else(|| {
             HandlerError::new("UnknownMerchant", format!("no merchant {merchant_id}"))
         })?;
@@ -158,22 +149,7 @@ async fn handle_event(
     })?;
     let placed = place(app, &merchant, input, deadline)
         .await
-        .map_err(|e| match e.status {
-            400..=499 => HandlerError::new(
-                if e.status == 409 {
-                    "Conflict"
-                } else {
-                    "InvalidEvent"
-                },
-                format!(
-                    "detail.order.{}: {}",
-                    e.field.unwrap_or_default(),
-                    e.message
-                ),
-            ),
-            503 => HandlerError::new("Transient", e.message),
-            _ => HandlerError::new("Internal", e.message),
-        })?;
+        .map_err(|e| e.into_handler_error("detail.order"))?;
     if placed.outcome.wants_redelivery() {
         // The order is stored; failing the invocation makes Lambda redeliver, and the replay
         // finishes the send under the same claim.

@@ -233,15 +233,7 @@ async fn handle_event(app: &App, detail: Value, deadline: Deadline) -> Result<Va
     let invalid = |e: FieldError| {
         HandlerError::new("InvalidEvent", format!("detail.{}: {}", e.field, e.message))
     };
-    let failed = |e: ApiError| match e.status {
-        503 => HandlerError::new("Transient", e.message),
-        404 => HandlerError::new("NotFound", e.message),
-        400..=499 => HandlerError::new(
-            "InvalidEvent",
-            format!("detail.{}: {}", e.field.unwrap_or_default(), e.message),
-        ),
-        _ => HandlerError::new("Internal", e.message),
-    };
+    let failed = |e: ApiError| e.into_handler_error("detail");
     let detail: ShipmentDetail = from_value(detail).map_err(invalid)?;
     let merchant_id = MerchantId::parse("merchant_id", &detail.merchant_id).map_err(invalid)?;
     let merchant = app
@@ -597,7 +589,7 @@ fn shipment_email(
         .render(kind, locale, merchant, &data)
         .inspect_err(|e| tracing::error!(error = ?e, "shipment email failed to render"))
         .ok()?;
-    let to = Mailbox::new(display_name(customer).as_deref(), customer.email.clone());
+    let to = Mailbox::new(customer.display_name().as_deref(), customer.email.clone());
     let key = keys::send(
         &merchant.id,
         &customer.id,
@@ -608,15 +600,6 @@ fn shipment_email(
     Some(OutgoingEmail::compose(
         merchant, to, kind, rendered, &key.sk, None,
     ))
-}
-
-fn display_name(c: &CustomerRef) -> Option<String> {
-    match (&c.first_name, &c.last_name) {
-        (Some(f), Some(l)) => Some(format!("{f} {l}")),
-        (Some(f), None) => Some(f.clone()),
-        (None, Some(l)) => Some(l.clone()),
-        (None, None) => None,
-    }
 }
 
 fn email_data(
@@ -641,7 +624,7 @@ fn email_data(
     json!({
         "customer": {
             "greeting_name": record.customer.first_name,
-            "name": display_name(&record.customer).unwrap_or_else(|| record.customer.email.to_string()),
+            "name": record.customer.display_name().unwrap_or_else(|| record.customer.email.to_string()),
             "email": record.customer.email,
         },
         "order": {"number": sh.order_id},
@@ -780,7 +763,7 @@ pub async fn sweep(app: &App, deadline: Deadline) -> Result<Value, HandlerError>
         let merchant = match app.tenancy.merchant(&merchant_id).await {
             Ok(Some(m)) => m,
             Ok(None) => continue,
-            Err(e) => return Err(HandlerError::new("Transient", e.message)),
+            Err(e) => return Err(e.into_handler_error("detail")),
         };
         let outcome = match check.check.as_str() {
             "late" => late_check(app, &merchant, &check.shipment_id, deadline).await,
@@ -789,16 +772,7 @@ pub async fn sweep(app: &App, deadline: Deadline) -> Result<Value, HandlerError>
             }
             _ => Ok("unknown_check"),
         }
-        .map_err(|e| {
-            HandlerError::new(
-                if e.status == 503 {
-                    "Transient"
-                } else {
-                    "Internal"
-                },
-                e.message,
-            )
-        })?;
+        .map_err(|e| e.into_handler_error("detail"))?;
         match outcome {
             "late_notice" => report.late_notices += 1,
             "anchored" => report.journeys_anchored += 1,

@@ -85,6 +85,16 @@ impl CustomerInput {
 
 impl CustomerRef {
     /// The locale to write to this customer in.
+    /// "First Last", or whichever part is known.
+    pub fn display_name(&self) -> Option<String> {
+        match (&self.first_name, &self.last_name) {
+            (Some(f), Some(l)) => Some(format!("{f} {l}")),
+            (Some(f), None) => Some(f.clone()),
+            (None, Some(l)) => Some(l.clone()),
+            (None, None) => None,
+        }
+    }
+
     pub fn locale_or(&self, fallback: Locale) -> Locale {
         self.locale
             .as_deref()

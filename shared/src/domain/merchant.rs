@@ -96,6 +96,61 @@ pub struct SupportCard {
 pub struct MerchantSettings {
     pub loyalty: LoyaltySettings,
     pub journey: super::followup::JourneySettings,
+    /// Quiet hours, frequency cap and survey throttle for marketing-class mail.
+    pub marketing: super::marketing::MarketingSettings,
+    pub survey: super::survey::SurveySettings,
+    pub reviews: ReviewSettings,
+    /// Products the follow-ups can talk about, by SKU: usage tips and related products.
+    pub catalogue: BTreeMap<String, CatalogueItem>,
+}
+
+/// Where customers write reviews.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReviewSettings {
+    /// A review page URL with optional `{sku}` and `{order}` placeholders, e.g.
+    /// `https://shop.example/products/{sku}/reviews/new`. Without it no review request is sent.
+    pub url_template: Option<String>,
+}
+
+impl ReviewSettings {
+    /// The review URL for one product of one order (placeholders URL-encoded).
+    pub fn url_for(&self, sku: &str, order: &str) -> Option<String> {
+        let t = self.url_template.as_deref()?;
+        Some(
+            t.replace("{sku}", &url_component(sku))
+                .replace("{order}", &url_component(order)),
+        )
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+pub fn url_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A product as the follow-ups describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CatalogueItem {
+    pub name: String,
+    pub url: Option<String>,
+    pub image_url: Option<String>,
+    /// Price in minor units of `currency`.
+    pub price: Option<i64>,
+    pub currency: Option<String>,
+    /// Usage tips, shown in the usage-tips email to customers who bought it.
+    pub tips: Vec<String>,
+    /// SKUs to recommend to customers who bought it (never ones they bought).
+    pub related: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,6 +339,7 @@ impl MerchantInput {
                 "return_window_days must be at most 365",
             ));
         }
+        validate_settings(&settings)?;
         for (i, secret) in self.webhook_secrets.iter().enumerate() {
             if !(32..=256).contains(&secret.len()) || !secret.chars().all(|c| c.is_ascii_graphic())
             {
@@ -313,6 +369,58 @@ impl MerchantInput {
                 .collect(),
         })
     }
+}
+
+/// Range and format checks of the settings a merchant can change.
+fn validate_settings(settings: &MerchantSettings) -> Result<(), FieldError> {
+    settings
+        .marketing
+        .validate()
+        .map_err(|(field, message)| FieldError::new(field, "out_of_range", message))?;
+    if settings.survey.link_valid_days > 365 {
+        return Err(FieldError::new(
+            "settings.survey.link_valid_days",
+            "out_of_range",
+            "link_valid_days must be at most 365",
+        ));
+    }
+    if let Some(t) = &settings.reviews.url_template {
+        web_url("settings.reviews.url_template", Some(t))?;
+    }
+    if settings.catalogue.len() > 2000 {
+        return Err(FieldError::new(
+            "settings.catalogue",
+            "too_many",
+            "the catalogue holds at most 2000 products",
+        ));
+    }
+    for (sku, item) in &settings.catalogue {
+        let field = |f: &str| format!("settings.catalogue.{sku}.{f}");
+        single_line(&field("name"), &item.name, 200)?;
+        web_url(&field("url"), item.url.as_deref())?;
+        web_url(&field("image_url"), item.image_url.as_deref())?;
+        if let Some(c) = &item.currency {
+            super::Currency::parse(&field("currency"), c)?;
+        }
+        if item.price.is_some_and(|p| p < 0) {
+            return Err(FieldError::new(
+                field("price"),
+                "out_of_range",
+                "price must not be negative",
+            ));
+        }
+        if item.tips.len() > 10 || item.related.len() > 20 {
+            return Err(FieldError::new(
+                field("tips"),
+                "too_many",
+                "at most 10 tips and 20 related products per product",
+            ));
+        }
+        for (i, tip) in item.tips.iter().enumerate() {
+            single_line(&field(&format!("tips[{i}]")), tip, 500)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

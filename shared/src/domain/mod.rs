@@ -8,10 +8,12 @@ pub mod followup;
 pub mod ids;
 pub mod locale;
 pub mod loyalty;
+pub mod marketing;
 pub mod merchant;
 pub mod money;
 pub mod order;
 pub mod shipment;
+pub mod survey;
 pub mod text;
 pub mod validation;
 

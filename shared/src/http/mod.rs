@@ -103,6 +103,25 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The same failure for an event trigger (EventBridge, schedules): a typed invocation error.
+    /// Field paths are given relative to `detail_path` (e.g. `detail.order`).
+    pub fn into_handler_error(self, detail_path: &str) -> crate::error::HandlerError {
+        use crate::error::HandlerError;
+        let where_ = match &self.field {
+            Some(f) if !f.is_empty() => format!("{detail_path}.{f}: "),
+            _ => String::new(),
+        };
+        match self.status {
+            503 => HandlerError::new("Transient", self.message),
+            404 => HandlerError::new("NotFound", self.message),
+            409 => HandlerError::new("Conflict", format!("{where_}{}", self.message)),
+            400..=499 => HandlerError::new("InvalidEvent", format!("{where_}{}", self.message)),
+            _ => HandlerError::new("Internal", self.message),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     /// Transient store failures become 503 (retry the same request); anything else a bare 500.
     fn from(e: crate::store::StoreError) -> Self {
@@ -149,6 +168,80 @@ pub fn json_response<T: Serialize>(
     resp.headers = headers;
     resp.body = Some(Body::Text(json));
     resp
+}
+
+/// A server-rendered page: strict security headers, nothing cached, no framing, no scripts.
+pub fn html_response(status: u16, html: String, request_id: &str) -> ApiGatewayV2httpResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-request-id", v);
+    }
+    let mut resp = ApiGatewayV2httpResponse::default();
+    resp.status_code = i64::from(status);
+    resp.headers = headers;
+    resp.body = Some(Body::Text(html));
+    resp
+}
+
+/// The fields of an `application/x-www-form-urlencoded` body (later duplicates win).
+pub fn form_fields(body: &[u8]) -> std::collections::BTreeMap<String, String> {
+    fn decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    let hex = bytes
+                        .get(i + 1..i + 3)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| u8::from_str_radix(h, 16).ok());
+                    match hex {
+                        Some(b) => {
+                            out.push(b);
+                            i += 2;
+                        }
+                        None => out.push(b'%'),
+                    }
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// A query-string parameter (API Gateway passes them decoded).
+pub fn query_param<'a>(req: &'a ApiGatewayV2httpRequest, name: &str) -> Option<&'a str> {
+    req.query_string_parameters.first(name)
 }
 
 /// The request id API Gateway assigned (or the Lambda request id as a fallback).
@@ -228,4 +321,19 @@ pub fn route_key(req: &ApiGatewayV2httpRequest) -> String {
             req.raw_path.as_deref().unwrap_or("/")
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_fields;
+
+    #[test]
+    fn form_bodies_decode() {
+        let f = form_fields(b"score=3&comment=Too+late%21%0Aand+broken&x=%zz&empty=");
+        assert_eq!(f["score"], "3");
+        assert_eq!(f["comment"], "Too late!\nand broken");
+        assert_eq!(f["x"], "%zz");
+        assert_eq!(f["empty"], "");
+        assert!(form_fields(b"").is_empty());
+    }
 }

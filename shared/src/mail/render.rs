@@ -31,6 +31,12 @@ pub enum EmailKind {
     ShipmentLate,
     /// To the merchant's operations address.
     MerchantLateAlert,
+    UsageTips,
+    FeedbackSurvey,
+    ReviewRequest,
+    CrossSell,
+    /// To the merchant's operations address: a detractor answered the survey.
+    MerchantDetractorAlert,
 }
 
 impl EmailKind {
@@ -44,6 +50,11 @@ impl EmailKind {
         EmailKind::ShipmentException,
         EmailKind::ShipmentLate,
         EmailKind::MerchantLateAlert,
+        EmailKind::UsageTips,
+        EmailKind::FeedbackSurvey,
+        EmailKind::ReviewRequest,
+        EmailKind::CrossSell,
+        EmailKind::MerchantDetractorAlert,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -57,6 +68,11 @@ impl EmailKind {
             EmailKind::ShipmentException => "shipment_exception",
             EmailKind::ShipmentLate => "shipment_late",
             EmailKind::MerchantLateAlert => "merchant_late_alert",
+            EmailKind::UsageTips => "usage_tips",
+            EmailKind::FeedbackSurvey => "feedback_survey",
+            EmailKind::ReviewRequest => "review_request",
+            EmailKind::CrossSell => "cross_sell",
+            EmailKind::MerchantDetractorAlert => "merchant_detractor_alert",
         }
     }
 
@@ -65,17 +81,43 @@ impl EmailKind {
         match self {
             EmailKind::OrderThanks => "order_thanks",
             EmailKind::MerchantLateAlert => "merchant_alert",
+            EmailKind::UsageTips
+            | EmailKind::FeedbackSurvey
+            | EmailKind::ReviewRequest
+            | EmailKind::CrossSell => "followup",
+            EmailKind::MerchantDetractorAlert => "detractor_alert",
             _ => "shipment",
         }
     }
 
     pub fn class(&self) -> MailClass {
-        MailClass::Transactional
+        match self {
+            EmailKind::UsageTips
+            | EmailKind::FeedbackSurvey
+            | EmailKind::ReviewRequest
+            | EmailKind::CrossSell => MailClass::Marketing,
+            _ => MailClass::Transactional,
+        }
     }
 
     /// Whether the email goes to the merchant's own people rather than a customer.
     pub fn is_internal(&self) -> bool {
-        matches!(self, EmailKind::MerchantLateAlert)
+        matches!(
+            self,
+            EmailKind::MerchantLateAlert | EmailKind::MerchantDetractorAlert
+        )
+    }
+}
+
+impl From<crate::domain::followup::FollowUpKind> for EmailKind {
+    fn from(k: crate::domain::followup::FollowUpKind) -> Self {
+        use crate::domain::followup::FollowUpKind as F;
+        match k {
+            F::UsageTips => EmailKind::UsageTips,
+            F::FeedbackSurvey => EmailKind::FeedbackSurvey,
+            F::ReviewRequest => EmailKind::ReviewRequest,
+            F::CrossSell => EmailKind::CrossSell,
+        }
     }
 }
 
@@ -98,6 +140,19 @@ const BUILTIN: &[(&str, &str)] = templates![
     "merchant_alert.txt",
     "merchant_alert.subject.txt",
     "merchant_alert.preheader.txt",
+    "followup.html",
+    "followup.txt",
+    "followup.subject.txt",
+    "followup.preheader.txt",
+    "detractor_alert.html",
+    "detractor_alert.txt",
+    "detractor_alert.subject.txt",
+    "detractor_alert.preheader.txt",
+    "pages/layout.html",
+    "pages/survey.html",
+    "pages/survey_thanks.html",
+    "pages/unsubscribe.html",
+    "pages/error.html",
 ];
 
 const CATALOGUES: &[(Locale, &str)] = &[
@@ -155,11 +210,26 @@ fn translate(state: &State, key: &str, kwargs: Kwargs) -> Result<String, Error> 
                 format!("no string {key:?} in the catalogue"),
             )
         })?;
-    let mut out = template.as_str().unwrap_or_default().to_owned();
-    for name in kwargs.args() {
-        let value: Value = kwargs.get(name)?;
-        out = out.replace(&format!("{{{name}}}"), &value.to_string());
+    // One pass over the string: a value that itself contains `{name}` is never expanded again.
+    let source = template.as_str().unwrap_or_default();
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) if kwargs.args().any(|a| a == &after[..close]) => {
+                let value: Value = kwargs.get(&after[..close])?;
+                out.push_str(&value.to_string());
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     Ok(out)
 }
 
@@ -289,6 +359,46 @@ impl Renderer {
         })
     }
 
+    /// Renders a page (`pages/<page>.html`) in `locale` for `merchant` with `data`; `title_key`
+    /// names the catalogue string used as the page title.
+    pub fn render_page<T: Serialize>(
+        &self,
+        page: &str,
+        title_key: &str,
+        locale: Locale,
+        merchant: &Merchant,
+        data: &T,
+    ) -> Result<String, RenderError> {
+        let mut ctx = match serde_json::to_value(data) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        let mut strings = self
+            .catalogues
+            .get(Locale::En.as_str())
+            .cloned()
+            .unwrap_or_default();
+        if let Some(own) = self.catalogues.get(locale.as_str()) {
+            strings.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let title = strings
+            .get(title_key)
+            .map(|t| t.replace("{merchant}", &merchant.name))
+            .unwrap_or_else(|| merchant.name.clone());
+        ctx.insert("merchant".into(), merchant_context(merchant));
+        ctx.insert("locale".into(), locale.as_str().into());
+        ctx.insert("title".into(), one_line(&title).into());
+        ctx.insert(
+            "strings".into(),
+            serde_json::to_value(strings).unwrap_or_default(),
+        );
+        let name = format!("pages/{page}.html");
+        self.env
+            .get_template(&name)
+            .and_then(|t| t.render(Value::from_serialize(&ctx)))
+            .map_err(|source| RenderError::Template { name, source })
+    }
+
     fn render_override(&self, name: &str, source: &str, ctx: &Value) -> Result<String, Error> {
         let mut env = new_env();
         env.set_fuel(Some(OVERRIDE_FUEL));
@@ -344,7 +454,14 @@ mod tests {
                 "promised_on": "24 November 2026", "status": "in_transit",
                 "items": [{"name": "Trail tent", "quantity": 1}]
             },
-            "checkpoint": {"location": "Berlin", "message": null}
+            "checkpoint": {"location": "Berlin", "message": null},
+            "unsubscribe_url": "https://api.example/v1/unsubscribe/tok",
+            "survey": {"scale": "nps", "scores": (0..=10).map(|v| serde_json::json!({"value": v, "url": format!("https://api.example/v1/survey/t{v}")})).collect::<Vec<_>>()},
+            "reviews": [{"name": "Trail tent", "url": "https://acme.example/p/TENT-2/review"}],
+            "tips": [{"name": "Trail tent", "text": "Dry it before packing."}],
+            "recommendations": [{"name": "Ground sheet", "url": "https://acme.example/p/GS", "image_url": null, "price": "€29.00"}],
+            "feedback": {"score": 3, "max": 10, "scale": "nps", "comment": "Late <i>and</i> damp", "answered_at": "27 November 2026"},
+            "reply_url": "mailto:ann@example.com"
         })
     }
 

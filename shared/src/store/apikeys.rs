@@ -74,11 +74,7 @@ impl Store {
             .expression_attribute_values(":now", s(now.to_string()))
             .send()
             .await;
-        match result.map_err(|e| classify("UpdateItem revoke key", e)) {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
-            Err(e) => Err(e),
-        }
+        super::condition_held(result.map_err(|e| classify("UpdateItem revoke key", e)))
     }
 
     /// A merchant's keys (metadata only).

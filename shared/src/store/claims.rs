@@ -178,11 +178,7 @@ impl Store {
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
-        match result.map_err(|e| classify("UpdateItem reclaim send", e)) {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
-            Err(e) => Err(e),
-        }
+        super::condition_held(result.map_err(|e| classify("UpdateItem reclaim send", e)))
     }
 
     /// Moves a claim we hold (`token`) to `status`. Returns false if we no longer hold it.
@@ -215,16 +211,12 @@ impl Store {
             update.push_str(", last_error = :err");
             req = req.expression_attribute_values(":err", s(err));
         }
-        match req
-            .update_expression(update)
-            .send()
-            .await
-            .map_err(|e| classify("UpdateItem finish send", e))
-        {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
-            Err(e) => Err(e),
-        }
+        super::condition_held(
+            req.update_expression(update)
+                .send()
+                .await
+                .map_err(|e| classify("UpdateItem finish send", e)),
+        )
     }
 
     /// Marks an `in_progress` record whose lease has run out as `ambiguous` (its holder may have
@@ -252,10 +244,6 @@ impl Store {
             )
             .send()
             .await;
-        match result.map_err(|e| classify("UpdateItem abandon send", e)) {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
-            Err(e) => Err(e),
-        }
+        super::condition_held(result.map_err(|e| classify("UpdateItem abandon send", e)))
     }
 }

@@ -21,6 +21,10 @@
 //! | order's shipment index  | `M#<m>`       | `ORDER#<o>#SHIP#<s>`                    |                          |
 //! | follow-up (journey)     | `M#<m>`       | `FOLLOWUP#<o>#<kind>`                   | DUEPK / DUESK (sparse)   |
 //! | webhook signature seen  | `M#<m>`       | `WEBHOOK#<replayKey>`                   |                          |
+//! | customer contact state  | `M#<m>`       | `CUST#<c>#CONTACT`                      |                          |
+//! | suppressed address      | `M#<m>`       | `SUPPRESS#<normalised email>`           |                          |
+//! | survey answer           | `M#<m>`       | `FEEDBACK#<orderId>`                    | `M#<m>#FEEDBACK` / `<answered ms>#<o>` |
+//! | (follow-up, survey sent)|               |                                         | `M#<m>#SURVEYSENT` / `<sent ms>#<o>`   |
 //!
 //! Due work lives in the sparse, write-sharded `due` index: `DUEPK = DUE#<group>#<yyyymmdd>#<shard>`
 //! (one partition per group, UTC day and shard; the shard is a hash of the item's key, so one day's
@@ -37,6 +41,9 @@
 //!   `CUST#<c>#` (one page for typical customers; the trailing `#` keeps `c1` from matching `c10`).
 //! * list a customer's orders newest first: Query SK begins_with `CUST#<c>#ORDER#`, descending.
 //! * the send record of one touchpoint: GetItem `M#<m>` / `SEND#...`.
+//! * what a follow-up needs (order, contact state, suppression): one BatchGetItem.
+//! * survey answers in a period: Query `gsi1` on `M#<m>#FEEDBACK`, GSI1SK between two times;
+//!   surveys sent in a period: the same on `M#<m>#SURVEYSENT` (Select COUNT).
 //!
 //! `expires_at` (epoch seconds) is the TTL attribute. Decisions never rely on TTL having deleted
 //! anything: it deletes late, and local emulators never delete.
@@ -172,6 +179,35 @@ pub fn follow_ups_prefix(o: &OrderId) -> String {
 
 pub fn follow_up(m: &MerchantId, o: &OrderId, kind: &str) -> Key {
     Key::new(tenant(m), format!("FOLLOWUP#{o}#{kind}"))
+}
+
+/// What a customer told us about marketing mail and when they last got some.
+pub fn contact(m: &MerchantId, c: &CustomerId) -> Key {
+    Key::new(tenant(m), format!("CUST#{c}#CONTACT"))
+}
+
+/// A suppressed address (bounced, complained, or suppressed by the merchant).
+pub fn suppression(m: &MerchantId, email: &crate::domain::EmailAddress) -> Key {
+    Key::new(tenant(m), format!("SUPPRESS#{}", email.normalized()))
+}
+
+pub fn feedback(m: &MerchantId, o: &OrderId) -> Key {
+    Key::new(tenant(m), format!("FEEDBACK#{o}"))
+}
+
+/// GSI1 partition of a merchant's survey answers (by answer time).
+pub fn feedback_index(m: &MerchantId) -> String {
+    format!("{}#FEEDBACK", tenant(m))
+}
+
+/// GSI1 partition of a merchant's sent surveys (by send time).
+pub fn surveys_sent_index(m: &MerchantId) -> String {
+    format!("{}#SURVEYSENT", tenant(m))
+}
+
+/// A GSI1 sort key ordered by time: `<epoch ms, 13 digits>#<id>`.
+pub fn time_sort_key(at: Timestamp, id: &str) -> String {
+    format!("{:013}#{id}", at.as_millisecond().max(0))
 }
 
 pub fn webhook_seen(m: &MerchantId, replay_key: &str) -> Key {

@@ -7,6 +7,7 @@
 pub mod apikeys;
 pub mod claims;
 pub mod customers;
+pub mod followups;
 pub mod keys;
 pub mod merchants;
 pub mod orders;
@@ -118,6 +119,16 @@ where
             operation,
             source: Box::new(err),
         },
+    }
+}
+
+/// For conditional writes whose failed condition is an answer, not an error: `Ok(true)` when the
+/// write happened, `Ok(false)` when its condition did not hold.
+pub(crate) fn condition_held<T>(result: Result<T, StoreError>) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -102,16 +102,27 @@ pub struct ShipmentDue {
     pub due_at: Timestamp,
 }
 
-/// A scheduled follow-up email.
+/// A scheduled follow-up email and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowUp {
     pub order_id: OrderId,
     pub customer_id: String,
+    /// The customer's address when the journey was anchored (for the suppression look-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
     pub kind: FollowUpKind,
     pub due_at: Timestamp,
     pub anchor: Timestamp,
     pub anchor_reason: String,
+    /// `scheduled`, `sending`, `sent`, `skipped`, `cancelled`, `failed`, `ambiguous`.
     pub status: String,
+    /// Every decision taken about it (deferrals, skips, the send), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<super::followups::DecisionEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
 }
 
 /// A due-index item with its key.
@@ -154,7 +165,7 @@ pub struct NewCheckpoint<'a> {
     pub now: Timestamp,
 }
 
-fn build_err(
+pub(super) fn build_err(
     operation: &'static str,
 ) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> StoreError {
     move |e| StoreError::Unexpected {
@@ -163,7 +174,7 @@ fn build_err(
     }
 }
 
-fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+pub(super) fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -174,7 +185,7 @@ fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWrite
 }
 
 /// Adds the due-index attributes to `item`.
-fn with_due(mut item: Item, group: &str, at: Timestamp, key: &keys::Key) -> Item {
+pub(super) fn with_due(mut item: Item, group: &str, at: Timestamp, key: &keys::Key) -> Item {
     let (pk, sk) = keys::due(group, at, key);
     item.insert(keys::DUEPK.into(), s(pk));
     item.insert(keys::DUESK.into(), s(sk));
@@ -199,14 +210,14 @@ fn cancellation_codes(
     }
 }
 
-enum Attempt {
+pub(super) enum Attempt {
     Done,
     Cancelled(Vec<String>),
 }
 
 impl Store {
     /// One transaction with bounded retries on conflicts and throttling.
-    async fn transact(
+    pub(super) async fn transact(
         &self,
         operation: &'static str,
         items: Vec<TransactWriteItem>,
@@ -609,11 +620,15 @@ impl Store {
             let body = FollowUp {
                 order_id: o.id.clone(),
                 customer_id: o.customer.id.to_string(),
+                recipient: Some(o.customer.email.as_str().to_owned()),
                 kind: *kind,
                 due_at: *due_at,
                 anchor,
                 anchor_reason: reason.to_owned(),
                 status: "scheduled".into(),
+                decisions: Vec::new(),
+                outcome: None,
+                message_id: None,
             };
             items.push(put(
                 &self.table,
@@ -705,11 +720,7 @@ impl Store {
             .expression_attribute_values(":o", s(outcome))
             .send()
             .await;
-        match result.map_err(|e| classify("UpdateItem complete due", e)) {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
-            Err(e) => Err(e),
-        }
+        super::condition_held(result.map_err(|e| classify("UpdateItem complete due", e)))
     }
 }
 

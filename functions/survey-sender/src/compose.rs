@@ -1,0 +1,209 @@
+//! What each follow-up says: its template data, built from the order, the merchant's catalogue and
+//! settings. `None` means there is nothing worth sending (no review page configured, nothing to
+//! recommend), which the sweep records as a skip.
+
+use crate::Links;
+use aftercare::app::App;
+use aftercare::domain::followup::FollowUpKind;
+use aftercare::domain::survey::SurveyScale;
+use aftercare::domain::{Currency, Locale, Merchant, Money};
+use aftercare::mail::format::long_date;
+use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
+use aftercare::store::followups::FeedbackRecord;
+use aftercare::store::orders::OrderRecord;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+/// Most products one email recommends.
+const MAX_RECOMMENDATIONS: usize = 3;
+
+/// "a***@example.com": enough for the customer to recognise their address, little for a logger.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+/// The kind-specific part of a follow-up's template data, or `None` if there is nothing to say.
+fn kind_data(
+    links: &Links,
+    merchant: &Merchant,
+    order: &OrderRecord,
+    kind: FollowUpKind,
+    locale: Locale,
+    now: Timestamp,
+) -> Option<(&'static str, Value)> {
+    let o = &order.order;
+    let bought: BTreeSet<&str> = o.items.iter().map(|i| i.sku.as_str()).collect();
+    let catalogue = &merchant.settings.catalogue;
+    match kind {
+        FollowUpKind::FeedbackSurvey => {
+            let scale = merchant.settings.survey.scale;
+            let expires = now
+                .saturating_add(SignedDuration::from_hours(
+                    24 * i64::from(merchant.settings.survey.link_valid_days()),
+                ))
+                .unwrap_or(now);
+            let scores: Vec<Value> = scale
+                .scores()
+                .map(|score| {
+                    json!({"value": score, "url": links.survey(
+                        merchant.id.as_str(), o.customer.id.as_str(), o.id.as_str(), score, expires)})
+                })
+                .collect();
+            Some((
+                "survey",
+                json!({"scale": scale.as_str(), "scores": scores}),
+            ))
+        }
+        FollowUpKind::ReviewRequest => {
+            let reviews: Vec<Value> = o
+                .items
+                .iter()
+                .filter_map(|i| {
+                    let url = merchant.settings.reviews.url_for(&i.sku, o.id.as_str())?;
+                    Some(json!({"name": i.name, "url": url}))
+                })
+                .collect();
+            (!reviews.is_empty()).then(|| ("reviews", Value::from(reviews)))
+        }
+        FollowUpKind::UsageTips => {
+            let tips: Vec<Value> = o
+                .items
+                .iter()
+                .filter_map(|i| catalogue.get(&i.sku).map(|c| (i, c)))
+                .flat_map(|(i, c)| c.tips.iter().map(move |t| json!({"name": i.name, "text": t})))
+                .collect();
+            Some(("tips", Value::from(tips)))
+        }
+        FollowUpKind::CrossSell => {
+            let mut seen = BTreeSet::new();
+            let recommendations: Vec<Value> = o
+                .items
+                .iter()
+                .filter_map(|i| catalogue.get(&i.sku))
+                .flat_map(|c| c.related.iter())
+                .filter(|sku| !bought.contains(sku.as_str()) && seen.insert(sku.as_str()))
+                .filter_map(|sku| {
+                    let item = catalogue.get(sku)?;
+                    let url = item.url.clone()?;
+                    let price = match (item.price, item.currency.as_deref()) {
+                        (Some(p), Some(c)) => Currency::parse("currency", c)
+                            .ok()
+                            .map(|c| Money::new(p, c).format(locale)),
+                        _ => None,
+                    };
+                    Some(json!({"name": item.name, "url": url, "image_url": item.image_url, "price": price}))
+                })
+                .take(MAX_RECOMMENDATIONS)
+                .collect();
+            (!recommendations.is_empty()).then(|| ("recommendations", Value::from(recommendations)))
+        }
+    }
+}
+
+/// The follow-up email of `kind` for `order`, or `None` if there is nothing worth sending.
+pub fn follow_up_email(
+    app: &App,
+    links: &Links,
+    merchant: &Merchant,
+    order: &OrderRecord,
+    kind: FollowUpKind,
+    send_ref: &str,
+    now: Timestamp,
+) -> Option<OutgoingEmail> {
+    let o = &order.order;
+    let locale = o.customer.locale_or(merchant.default_locale);
+    let tz = o.customer.time_zone.as_deref().unwrap_or(&merchant.time_zone);
+    let (name, specific) = kind_data(links, merchant, order, kind, locale, now)?;
+    let unsubscribe = links.unsubscribe(
+        merchant.id.as_str(),
+        o.customer.id.as_str(),
+        &mask_email(o.customer.email.as_str()),
+        now,
+    );
+    let mut data = json!({
+        "customer": {"greeting_name": o.customer.first_name, "email": o.customer.email},
+        "order": {
+            "number": o.id,
+            "placed_on": long_date(o.placed_at, tz, locale),
+            "items": o.items.iter().map(|i| json!({"sku": i.sku, "name": i.name, "quantity": i.quantity})).collect::<Vec<_>>(),
+        },
+        "unsubscribe_url": unsubscribe,
+        "preferences_url": Value::Null,
+        "points": Value::Null,
+    });
+    data[name] = specific;
+    let email_kind = EmailKind::from(kind);
+    let rendered = app
+        .renderer
+        .render(email_kind, locale, merchant, &data)
+        .map_err(|e| tracing::error!(error = %e, kind = kind.as_str(), "follow-up failed to render"))
+        .ok()?;
+    let to = Mailbox::new(o.customer.display_name().as_deref(), o.customer.email.clone());
+    Some(OutgoingEmail::compose(
+        merchant,
+        to,
+        email_kind,
+        rendered,
+        send_ref,
+        Some(unsubscribe),
+    ))
+}
+
+/// The alert to the merchant's operations address about a detractor answer.
+pub fn detractor_alert(
+    app: &App,
+    merchant: &Merchant,
+    answer: &FeedbackRecord,
+    send_ref: &str,
+) -> Option<OutgoingEmail> {
+    let ops = merchant.ops_email.clone()?;
+    let locale = merchant.default_locale;
+    let scale: SurveyScale = answer.scale;
+    let subject = format!("Re: {} {}", merchant.name, answer.order_id);
+    let reply_url = format!(
+        "mailto:{}?subject={}",
+        answer.customer_email,
+        aftercare::domain::merchant::url_component(&subject)
+    );
+    let data = json!({
+        "customer": {
+            "name": answer.customer_name.clone().unwrap_or_else(|| answer.customer_email.clone()),
+            "email": answer.customer_email,
+        },
+        "order": {"number": answer.order_id},
+        "feedback": {
+            "score": answer.score,
+            "max": scale.max(),
+            "scale": scale.as_str(),
+            "comment": answer.comment,
+            "answered_at": long_date(answer.answered_at, &merchant.time_zone, locale),
+        },
+        "reply_url": reply_url,
+    });
+    let kind = EmailKind::MerchantDetractorAlert;
+    let rendered = app
+        .renderer
+        .render(kind, locale, merchant, &data)
+        .map_err(|e| tracing::error!(error = %e, "detractor alert failed to render"))
+        .ok()?;
+    let to = Mailbox::new(Some(&merchant.name), ops);
+    Some(OutgoingEmail::compose(merchant, to, kind, rendered, send_ref, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_addresses() {
+        assert_eq!(mask_email("ann.lee@example.com"), "a***@example.com");
+        assert_eq!(mask_email("nope"), "***");
+    }
+}

@@ -1,0 +1,119 @@
+//! `GET /v1/feedback?from=&to=&limit=&cursor=`: the merchant's survey results for a period.
+//!
+//! The period is `[from, to)`, each an RFC 3339 time or a `YYYY-MM-DD` date (UTC midnight);
+//! defaults are the last 30 days, at most 366 days. The summary covers every answer in the period
+//! (a later answer replaces an earlier one of the same order); `responses` is one page of them,
+//! newest first, with `next_cursor` for the next page.
+
+use aftercare::app::App;
+use aftercare::domain::survey::{Answer, summarise};
+use aftercare::http::{self, ApiError};
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 200;
+const MAX_PERIOD_DAYS: i64 = 366;
+
+fn parse_time(field: &'static str, raw: &str) -> Result<Timestamp, ApiError> {
+    let invalid = || {
+        ApiError::new(
+            400,
+            "invalid_format",
+            format!("{field} must be an RFC 3339 time or a YYYY-MM-DD date"),
+        )
+        .field(field)
+    };
+    if let Ok(t) = raw.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    raw.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .ok_or_else(invalid)
+}
+
+fn parse_usize(field: &'static str, raw: &str, max: usize) -> Result<usize, ApiError> {
+    raw.parse::<usize>()
+        .ok()
+        .filter(|n| *n <= max)
+        .ok_or_else(|| {
+            ApiError::new(400, "invalid_format", format!("{field} must be a whole number up to {max}"))
+                .field(field)
+        })
+}
+
+pub async fn feedback(app: &App, req: &ApiGatewayV2httpRequest) -> Result<Value, ApiError> {
+    let merchant = app.tenancy.authenticate(req).await?;
+    tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    let now = app.clock.now();
+    let to = match http::query_param(req, "to") {
+        Some(raw) => parse_time("to", raw)?,
+        None => now,
+    };
+    let from = match http::query_param(req, "from") {
+        Some(raw) => parse_time("from", raw)?,
+        None => to.saturating_sub(SignedDuration::from_hours(24 * 30)).unwrap_or(to),
+    };
+    if from >= to {
+        return Err(ApiError::new(400, "invalid_range", "from must be before to").field("from"));
+    }
+    if to.duration_since(from) > SignedDuration::from_hours(24 * MAX_PERIOD_DAYS) {
+        return Err(ApiError::new(
+            400,
+            "invalid_range",
+            format!("the period must be at most {MAX_PERIOD_DAYS} days"),
+        )
+        .field("from"));
+    }
+    let limit = match http::query_param(req, "limit") {
+        Some(raw) => parse_usize("limit", raw, MAX_LIMIT)?.max(1),
+        None => DEFAULT_LIMIT,
+    };
+    // The cursor is an offset into this period's answers, newest first: it names nothing stored,
+    // so it cannot reach another merchant's data.
+    let offset = match http::query_param(req, "cursor") {
+        Some(raw) => parse_usize("cursor", raw, 1_000_000)?,
+        None => 0,
+    };
+    let mut answers = app.store.feedback_between(&merchant.id, from, to).await?;
+    let sent = app.store.surveys_sent_between(&merchant.id, from, to).await?;
+    let scale = merchant.settings.survey.scale;
+    let summary = summarise(
+        scale,
+        &answers
+            .iter()
+            .map(|a| Answer {
+                scale: a.scale,
+                score: a.score,
+                answered_at: a.answered_at,
+            })
+            .collect::<Vec<_>>(),
+        sent,
+    );
+    answers.sort_by(|a, b| b.answered_at.cmp(&a.answered_at));
+    let total = answers.len();
+    let page: Vec<Value> = answers
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|a| {
+            json!({
+                "order_id": a.order_id, "customer_id": a.customer_id, "customer_email": a.customer_email,
+                "customer_name": a.customer_name, "scale": a.scale, "score": a.score, "band": a.band,
+                "comment": a.comment, "answered_at": a.answered_at, "first_answered_at": a.first_answered_at,
+                "answers": a.answers,
+            })
+        })
+        .collect();
+    let next = offset + page.len();
+    Ok(json!({
+        "from": from,
+        "to": to,
+        "summary": summary,
+        "responses": page,
+        "next_cursor": (next < total).then(|| next.to_string()),
+    }))
+}

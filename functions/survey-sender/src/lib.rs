@@ -1,0 +1,181 @@
+//! survey-sender: sends the post-delivery journey that shipment-update schedules, and closes the
+//! loop on what customers answer.
+//!
+//! Triggers (one code path after parsing):
+//! * EventBridge schedule (`Scheduled Event`, every 15 minutes): sweeps the due index for
+//!   follow-ups (usage tips, feedback survey, cross-sell, review request) and sends them with
+//!   bounded concurrency under the configured SES rate. Marketing rules (suppression, unsubscribe,
+//!   survey throttle, quiet hours in the recipient's zone, frequency cap) skip or defer; every
+//!   decision is kept on the follow-up. Safe to run concurrently and to miss runs.
+//! * HTTP API (signed links, no key): `GET /v1/survey/{token}` shows the score page (it records
+//!   nothing, so link scanners that prefetch every score cannot vote); `POST` records the answer.
+//!   `GET /v1/unsubscribe/{token}` shows the subscription state; `POST` unsubscribes (RFC 8058
+//!   one-click) or resubscribes.
+//! * HTTP API (Bearer key): `GET /v1/feedback?from=&to=` — score, response rate, bands, answers.
+//!
+//! A detractor answer alerts the merchant once per order and cancels the order's pending review
+//! request and cross-sell; a promoter answer brings the review request forward.
+
+mod compose;
+mod feedback;
+mod pages;
+mod sweep;
+
+use aftercare::config::ConfigError;
+use aftercare::error::HandlerError;
+use aftercare::http::{self, ApiError};
+use aftercare::send::Deadline;
+use aftercare::token::{self, Claims, SigningKey};
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+pub use aftercare::app::{App, InitError};
+pub use sweep::{SweepReport, sweep};
+
+pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
+pub const ROUTE_FEEDBACK: &str = "GET /v1/feedback";
+pub const ROUTE_SURVEY_PAGE: &str = "GET /v1/survey/{token}";
+pub const ROUTE_SURVEY_ANSWER: &str = "POST /v1/survey/{token}";
+pub const ROUTE_UNSUBSCRIBE_PAGE: &str = "GET /v1/unsubscribe/{token}";
+pub const ROUTE_UNSUBSCRIBE: &str = "POST /v1/unsubscribe/{token}";
+pub const ROUTES: [&str; 5] = [
+    ROUTE_FEEDBACK,
+    ROUTE_SURVEY_PAGE,
+    ROUTE_SURVEY_ANSWER,
+    ROUTE_UNSUBSCRIBE_PAGE,
+    ROUTE_UNSUBSCRIBE,
+];
+/// Token purposes.
+pub const SURVEY: &str = "survey";
+pub const UNSUBSCRIBE: &str = "unsubscribe";
+/// How long an unsubscribe link works.
+pub const UNSUBSCRIBE_LINK_DAYS: i64 = 400;
+
+/// Signs and builds the links in marketing mail.
+pub struct Links {
+    base: String,
+    key: SigningKey,
+}
+
+impl Links {
+    pub fn new(base: &str, key: SigningKey) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+        }
+    }
+
+    pub fn from_config(config: &aftercare::Config) -> Result<Self, ConfigError> {
+        let base = config
+            .public_base_url
+            .as_deref()
+            .ok_or(ConfigError::Missing(aftercare::config::PUBLIC_BASE_URL))?;
+        Ok(Self::new(base, config.signing_key()?.clone()))
+    }
+
+    fn sign(&self, claims: &Claims) -> String {
+        token::sign(&self.key, claims)
+    }
+
+    pub fn verify(&self, token: &str, purpose: &str, now: Timestamp) -> Result<Claims, token::TokenError> {
+        token::verify(&self.key, token, purpose, now)
+    }
+
+    /// A one-click score link for an order's survey.
+    pub fn survey(&self, merchant: &str, customer: &str, order: &str, score: u8, expires: Timestamp) -> String {
+        let t = self.sign(&Claims {
+            merchant: merchant.to_owned(),
+            purpose: SURVEY.into(),
+            subject: format!("{customer}/{order}"),
+            value: Some(score.to_string()),
+            expires: expires.as_second(),
+        });
+        format!("{}/v1/survey/{t}", self.base)
+    }
+
+    /// The unsubscribe link (also the RFC 8058 one-click URL). `masked` is shown on its page.
+    pub fn unsubscribe(&self, merchant: &str, customer: &str, masked: &str, now: Timestamp) -> String {
+        let expires = now
+            .saturating_add(SignedDuration::from_hours(24 * UNSUBSCRIBE_LINK_DAYS))
+            .unwrap_or(now);
+        let t = self.sign(&Claims {
+            merchant: merchant.to_owned(),
+            purpose: UNSUBSCRIBE.into(),
+            subject: customer.to_owned(),
+            value: Some(masked.to_owned()),
+            expires: expires.as_second(),
+        });
+        format!("{}/v1/unsubscribe/{t}", self.base)
+    }
+
+    /// The path a page's form posts back to (same origin as the page).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+}
+
+/// Handles one invocation.
+pub async fn handle(
+    app: &App,
+    links: &Links,
+    payload: Value,
+    request_id: &str,
+    deadline: Deadline,
+) -> Result<Value, HandlerError> {
+    let trigger = aftercare::trigger::Trigger::parse(payload)
+        .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
+    match trigger {
+        aftercare::trigger::Trigger::Http(req) => {
+            let rid = http::request_id(&req, request_id).to_owned();
+            let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
+            let resp = async { Box::pin(http_inner(app, links, &req, &rid, deadline)).await }
+                .instrument(span)
+                .await;
+            Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
+        }
+        aftercare::trigger::Trigger::Event(event) => {
+            let span = tracing::info_span!("event", request_id, event_id = %event.id, detail_type = %event.detail_type);
+            async {
+                match event.detail_type.as_str() {
+                    SCHEDULE_DETAIL_TYPE => {
+                        let report = Box::pin(sweep(app, links, deadline)).await?;
+                        Ok(serde_json::to_value(report).unwrap_or_default())
+                    }
+                    other => Err(HandlerError::new(
+                        "InvalidEvent",
+                        format!("unexpected detail-type {other:?}"),
+                    )),
+                }
+            }
+            .instrument(span)
+            .await
+        }
+    }
+}
+
+async fn http_inner(
+    app: &App,
+    links: &Links,
+    req: &ApiGatewayV2httpRequest,
+    rid: &str,
+    deadline: Deadline,
+) -> aws_lambda_events::apigw::ApiGatewayV2httpResponse {
+    let route = http::route_key(req);
+    let token = req.path_parameters.get("token").map(String::as_str).unwrap_or_default();
+    match route.as_str() {
+        ROUTE_SURVEY_PAGE => pages::survey_page(app, links, token, rid).await,
+        ROUTE_SURVEY_ANSWER => pages::survey_answer(app, links, req, token, rid, deadline).await,
+        ROUTE_UNSUBSCRIBE_PAGE => pages::unsubscribe_page(app, links, token, None, rid).await,
+        ROUTE_UNSUBSCRIBE => pages::unsubscribe(app, links, req, token, rid).await,
+        ROUTE_FEEDBACK => match feedback::feedback(app, req).await {
+            Ok(body) => http::json_response(200, &body, rid),
+            Err(err) => {
+                tracing::info!(status = err.status, code = err.code, field = ?err.field, "request refused");
+                err.into_response(rid)
+            }
+        },
+        _ => ApiError::not_found("the route").into_response(rid),
+    }
+}

@@ -1,0 +1,21 @@
+//! survey-sender: composition only. Telemetry → config → clients → run.
+
+use aftercare::Config;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    aftercare::telemetry::init();
+    let config = Config::from_env()?;
+    let sdk = aftercare::aws::load_config().await;
+    let app = survey_sender::App::new(config, &sdk)?;
+    // Links in marketing mail need both; fail at init rather than on the first email.
+    let links = survey_sender::Links::from_config(&app.config)?;
+    let (app, links) = (&app, &links);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = aftercare::send::Deadline::from_epoch_ms(event.context.deadline);
+        survey_sender::handle(app, links, event.payload, &event.context.request_id, deadline).await
+    }))
+    .await
+}

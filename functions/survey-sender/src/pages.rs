@@ -1,0 +1,357 @@
+//! The customer's side of the loop: the one-click score page, the answer, and unsubscribe.
+//!
+//! Every link carries a signed, expiring token naming the merchant, the purpose and the subject;
+//! the page resolves everything from the token and checks it against what is stored, so a token for
+//! one merchant, customer or order is useless for another. Opening a score link (GET) records
+//! nothing: mail filters that prefetch every link cannot vote. Only the form's POST records.
+
+use crate::{Links, SURVEY, UNSUBSCRIBE, compose};
+use aftercare::app::App;
+use aftercare::domain::followup::FollowUpKind;
+use aftercare::domain::survey::{Band, clean_comment};
+use aftercare::domain::{CustomerId, Locale, Merchant, MerchantId, OrderId};
+use aftercare::http;
+use aftercare::mail::EmailKind;
+use aftercare::send::Deadline;
+use aftercare::store::claims::SendRecord;
+use aftercare::store::followups::FeedbackRecord;
+use aftercare::store::keys;
+use aftercare::store::orders::OrderRecord;
+use aftercare::token::{Claims, TokenError};
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use jiff::SignedDuration;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Why a page cannot be shown.
+enum PageError {
+    Invalid,
+    Expired,
+    NotFound,
+    BadRequest,
+    Unavailable,
+}
+
+impl PageError {
+    fn status(&self) -> u16 {
+        match self {
+            PageError::Invalid | PageError::BadRequest => 400,
+            PageError::Expired => 410,
+            PageError::NotFound => 404,
+            PageError::Unavailable => 503,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            PageError::Expired => "expired",
+            PageError::NotFound => "not_found",
+            _ => "invalid",
+        }
+    }
+}
+
+impl From<TokenError> for PageError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Expired => PageError::Expired,
+            _ => PageError::Invalid,
+        }
+    }
+}
+
+impl From<aftercare::store::StoreError> for PageError {
+    fn from(e: aftercare::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store failure behind a page");
+        PageError::Unavailable
+    }
+}
+
+/// A page that could not be shown, in the merchant's look when we know the merchant.
+fn error_page(app: &App, merchant: Option<&Merchant>, err: &PageError, rid: &str) -> ApiGatewayV2httpResponse {
+    let html = merchant.and_then(|m| {
+        app.renderer
+            .render_page("error", "page.error.title", m.default_locale, m, &json!({"reason": err.reason()}))
+            .ok()
+    });
+    let html = html.unwrap_or_else(|| {
+        // Unknown merchant: a bare page, revealing nothing about which tokens or merchants exist.
+        format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+             content=\"width=device-width, initial-scale=1\"><title>Link not valid</title></head><body>\
+             <main><h1 id=\"error\">This link is not valid</h1><p>It may have expired or been changed \
+             ({}).</p></main></body></html>",
+            err.reason()
+        )
+    });
+    http::html_response(err.status(), html, rid)
+}
+
+/// The merchant a verified token names.
+async fn token_merchant(
+    app: &App,
+    links: &Links,
+    token: &str,
+    purpose: &str,
+) -> Result<(Claims, Arc<Merchant>), (Option<Arc<Merchant>>, PageError)> {
+    let claims = links
+        .verify(token, purpose, app.clock.now())
+        .map_err(|e| (None, PageError::from(e)))?;
+    let merchant_id = MerchantId::parse("merchant", &claims.merchant).map_err(|_| (None, PageError::Invalid))?;
+    match app.tenancy.merchant(&merchant_id).await {
+        Ok(Some(m)) => Ok((claims, m)),
+        Ok(None) => Err((None, PageError::NotFound)),
+        Err(_) => Err((None, PageError::Unavailable)),
+    }
+}
+
+/// The order a survey token is about, checked against the stored order's customer.
+async fn survey_order(app: &App, merchant: &Merchant, claims: &Claims) -> Result<(CustomerId, OrderRecord), PageError> {
+    let (customer, order) = claims.subject.split_once('/').ok_or(PageError::Invalid)?;
+    let customer = CustomerId::parse("customer", customer).map_err(|_| PageError::Invalid)?;
+    let order_id = OrderId::parse("order", order).map_err(|_| PageError::Invalid)?;
+    let order = app
+        .store
+        .get_order(&merchant.id, &order_id)
+        .await?
+        .filter(|o| o.order.customer.id == customer)
+        .ok_or(PageError::NotFound)?;
+    Ok((customer, order))
+}
+
+fn locale_of(order: &OrderRecord, merchant: &Merchant) -> Locale {
+    order.order.customer.locale_or(merchant.default_locale)
+}
+
+fn page(app: &App, merchant: &Merchant, locale: Locale, name: &str, title: &str, data: &serde_json::Value, rid: &str) -> ApiGatewayV2httpResponse {
+    match app.renderer.render_page(name, title, locale, merchant, data) {
+        Ok(html) => http::html_response(200, html, rid),
+        Err(e) => {
+            tracing::error!(error = %e, page = name, "page failed to render");
+            http::html_response(500, "<!DOCTYPE html><title>Error</title><h1>Something went wrong</h1>".into(), rid)
+        }
+    }
+}
+
+/// GET: the score page with the clicked score selected. Records nothing.
+pub async fn survey_page(app: &App, links: &Links, token: &str, rid: &str) -> ApiGatewayV2httpResponse {
+    let (claims, merchant) = match token_merchant(app, links, token, SURVEY).await {
+        Ok(v) => v,
+        Err((m, e)) => return error_page(app, m.as_deref(), &e, rid),
+    };
+    tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    let (_, order) = match survey_order(app, &merchant, &claims).await {
+        Ok(v) => v,
+        Err(e) => return error_page(app, Some(&merchant), &e, rid),
+    };
+    let earlier = match app.store.get_feedback(&merchant.id, &order.order.id).await {
+        Ok(f) => f,
+        Err(e) => return error_page(app, Some(&merchant), &PageError::from(e), rid),
+    };
+    let scale = merchant.settings.survey.scale;
+    let selected = claims
+        .value
+        .as_deref()
+        .and_then(|v| scale.score("score", v).ok())
+        .or(earlier.as_ref().map(|f| f.score));
+    let data = json!({
+        "scale": scale.as_str(),
+        "scores": scale.scores().collect::<Vec<_>>(),
+        "selected": selected,
+        "comment": earlier.as_ref().and_then(|f| f.comment.clone()),
+        "action_url": format!("{}/v1/survey/{token}", links.base()),
+        "order": {"number": order.order.id},
+        "answered": earlier.is_some(),
+    });
+    page(app, &merchant, locale_of(&order, &merchant), "survey", "page.survey.title", &data, rid)
+}
+
+/// POST: records the answer (a later one replaces the earlier), then closes the loop.
+pub async fn survey_answer(
+    app: &App,
+    links: &Links,
+    req: &ApiGatewayV2httpRequest,
+    token: &str,
+    rid: &str,
+    deadline: Deadline,
+) -> ApiGatewayV2httpResponse {
+    let (claims, merchant) = match token_merchant(app, links, token, SURVEY).await {
+        Ok(v) => v,
+        Err((m, e)) => return error_page(app, m.as_deref(), &e, rid),
+    };
+    tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    let (customer, order) = match survey_order(app, &merchant, &claims).await {
+        Ok(v) => v,
+        Err(e) => return error_page(app, Some(&merchant), &e, rid),
+    };
+    let Ok(body) = http::body_bytes(req) else {
+        return error_page(app, Some(&merchant), &PageError::BadRequest, rid);
+    };
+    let form = http::form_fields(&body);
+    let scale = merchant.settings.survey.scale;
+    let Some(score) = form.get("score").and_then(|s| scale.score("score", s).ok()) else {
+        return error_page(app, Some(&merchant), &PageError::BadRequest, rid);
+    };
+    let comment = form.get("comment").and_then(|c| clean_comment(c));
+    let now = app.clock.now();
+    let earlier = match app.store.get_feedback(&merchant.id, &order.order.id).await {
+        Ok(f) => f,
+        Err(e) => return error_page(app, Some(&merchant), &PageError::from(e), rid),
+    };
+    let band = scale.band(score);
+    let answer = FeedbackRecord {
+        merchant_id: merchant.id.clone(),
+        order_id: order.order.id.clone(),
+        customer_id: customer.clone(),
+        customer_email: order.order.customer.email.to_string(),
+        customer_name: order.order.customer.display_name(),
+        scale,
+        score,
+        band,
+        comment,
+        answered_at: now,
+        first_answered_at: earlier.as_ref().map_or(now, |e| e.first_answered_at),
+        answers: earlier.as_ref().map_or(1, |e| e.answers.saturating_add(1)),
+    };
+    if let Err(e) = app.store.put_feedback(&answer).await {
+        return error_page(app, Some(&merchant), &PageError::from(e), rid);
+    }
+    tracing::info!(order_id = %answer.order_id, score, ?band, "survey answered");
+    if let Err(e) = close_the_loop(app, &merchant, &answer, deadline).await {
+        // The answer is stored; the loop closes on the customer's next answer or an operator's
+        // look at the log. The customer still gets their thank-you.
+        tracing::error!(error = %e, "closing the loop failed");
+    }
+    let data = json!({
+        "score": score,
+        "max": scale.max(),
+        "detractor": band == Band::Detractor,
+        "promoter": band == Band::Promoter,
+    });
+    page(app, &merchant, locale_of(&order, &merchant), "survey_thanks", "page.survey_thanks.title", &data, rid)
+}
+
+/// Detractor: alert the merchant (once per order) and cancel the review request and cross-sell.
+/// Promoter: bring the review request forward.
+async fn close_the_loop(
+    app: &App,
+    merchant: &Merchant,
+    answer: &FeedbackRecord,
+    deadline: Deadline,
+) -> Result<(), aftercare::store::StoreError> {
+    let now = answer.answered_at;
+    match answer.band {
+        Band::Detractor => {
+            let cancelled = app
+                .store
+                .cancel_follow_ups(
+                    &merchant.id,
+                    &answer.order_id,
+                    &[FollowUpKind::ReviewRequest, FollowUpKind::CrossSell],
+                    "cancelled_by_feedback",
+                    now,
+                )
+                .await?;
+            tracing::info!(?cancelled, "detractor: pending follow-ups cancelled");
+            let Some(ops) = &merchant.ops_email else {
+                return Ok(());
+            };
+            let kind = EmailKind::MerchantDetractorAlert;
+            let key = keys::send(&merchant.id, &answer.customer_id, kind.as_str(), answer.order_id.as_str(), 0);
+            let record = SendRecord::new_claim(
+                kind.as_str(),
+                answer.order_id.as_str(),
+                0,
+                answer.customer_id.as_str(),
+                ops.as_str(),
+                now,
+                deadline.lease_until(app.clock.as_ref()),
+            );
+            let expires = keys::expires_at(now, app.config.email_retention);
+            let outcome = app
+                .courier()
+                .claim_and_send(&key, &record, expires, deadline, || {
+                    compose::detractor_alert(app, merchant, answer, &key.sk)
+                })
+                .await?;
+            tracing::info!(?outcome, "detractor alert");
+        }
+        Band::Promoter => {
+            let at = now
+                .saturating_add(SignedDuration::from_hours(i64::from(
+                    merchant.settings.survey.promoter_review_after_hours(),
+                )))
+                .unwrap_or(now);
+            let moved = app
+                .store
+                .bring_forward(&merchant.id, &answer.order_id, FollowUpKind::ReviewRequest, at, "promoter")
+                .await?;
+            tracing::info!(moved, "promoter: review request brought forward");
+        }
+        Band::Passive => {}
+    }
+    Ok(())
+}
+
+/// GET (or after a POST with `done`): the customer's subscription state with the action to change it.
+pub async fn unsubscribe_page(
+    app: &App,
+    links: &Links,
+    token: &str,
+    done: Option<&str>,
+    rid: &str,
+) -> ApiGatewayV2httpResponse {
+    let (claims, merchant) = match token_merchant(app, links, token, UNSUBSCRIBE).await {
+        Ok(v) => v,
+        Err((m, e)) => return error_page(app, m.as_deref(), &e, rid),
+    };
+    let Ok(customer) = CustomerId::parse("customer", &claims.subject) else {
+        return error_page(app, Some(&merchant), &PageError::Invalid, rid);
+    };
+    let contact = match app.store.get_contact(&merchant.id, &customer).await {
+        Ok(c) => c,
+        Err(e) => return error_page(app, Some(&merchant), &PageError::from(e), rid),
+    };
+    let data = json!({
+        "subscribed": !contact.unsubscribed,
+        "action_url": format!("{}/v1/unsubscribe/{token}", links.base()),
+        "email_masked": claims.value.clone().unwrap_or_default(),
+        "done": done,
+    });
+    page(app, &merchant, merchant.default_locale, "unsubscribe", "page.unsubscribe.title", &data, rid)
+}
+
+/// POST: RFC 8058 one-click (`List-Unsubscribe=One-Click`) or the page's form (`action=`).
+pub async fn unsubscribe(
+    app: &App,
+    links: &Links,
+    req: &ApiGatewayV2httpRequest,
+    token: &str,
+    rid: &str,
+) -> ApiGatewayV2httpResponse {
+    let (claims, merchant) = match token_merchant(app, links, token, UNSUBSCRIBE).await {
+        Ok(v) => v,
+        Err((m, e)) => return error_page(app, m.as_deref(), &e, rid),
+    };
+    tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    let Ok(customer) = CustomerId::parse("customer", &claims.subject) else {
+        return error_page(app, Some(&merchant), &PageError::Invalid, rid);
+    };
+    let body = http::body_bytes(req).unwrap_or_default();
+    let form = http::form_fields(&body);
+    // Mail providers post `List-Unsubscribe=One-Click`, urlencoded or as multipart form data.
+    let one_click = form.get("List-Unsubscribe").is_some_and(|v| v == "One-Click")
+        || String::from_utf8_lossy(&body).contains("One-Click");
+    let unsubscribed = match form.get("action").map(String::as_str) {
+        Some("resubscribe") => false,
+        Some("unsubscribe") => true,
+        _ if one_click => true,
+        _ => return error_page(app, Some(&merchant), &PageError::BadRequest, rid),
+    };
+    if let Err(e) = app.store.set_unsubscribed(&merchant.id, &customer, unsubscribed, app.clock.now()).await {
+        return error_page(app, Some(&merchant), &PageError::from(e), rid);
+    }
+    tracing::info!(unsubscribed, one_click, "subscription changed");
+    let done = if unsubscribed { "unsubscribed" } else { "resubscribed" };
+    unsubscribe_page(app, links, token, Some(done), rid).await
+}

@@ -1,0 +1,329 @@
+//! The scheduled sweep: every due follow-up, once.
+//!
+//! Reads only the due index (each (day, shard) partition of the follow-up group, `DUESK <= now`),
+//! then for each item, with bounded concurrency: one BatchGetItem (order, contact state,
+//! suppression, send record), the marketing decision, and either one conditional update (defer /
+//! skip) or the claim transaction, the SES call (paced under the configured rate) and the settle
+//! update. Items it cannot finish stay due for the next run; nothing is dropped.
+
+use crate::Links;
+use crate::compose::follow_up_email;
+use aftercare::app::App;
+use aftercare::domain::followup::FollowUpKind;
+use aftercare::domain::marketing::{self, Decision, SkipReason};
+use aftercare::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
+use aftercare::error::HandlerError;
+use aftercare::send::{Deadline, MIN_SEND_BUDGET, SendOutcome};
+use aftercare::store::claims::{SendRecord, SendStatus};
+use aftercare::store::followups::{ContactGuard, DecisionEntry, FollowUpClaim};
+use aftercare::store::shipments::{self as ship_store, DueItem, FOLLOW_UP_GROUP};
+use aftercare::store::{StoreError, keys};
+use futures_util::StreamExt;
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// How many UTC days back a sweep looks for follow-ups it has not finished (missed runs).
+pub const LOOKBACK_DAYS: u32 = 14;
+/// A sweep stops taking new items with less than this left before its deadline.
+const STOP_MARGIN: Duration = Duration::from_secs(5);
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct SweepReport {
+    pub due: usize,
+    pub sent: usize,
+    pub deferred: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// SES outcome unknown: parked for reconciliation, never resent.
+    pub ambiguous: usize,
+    /// Another sweep held or moved it.
+    pub taken_by_other_sweep: usize,
+    /// Left due for the next run (SES asked us to slow down, the deadline came near, contention).
+    pub left_for_next_run: usize,
+    pub errors: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Sent,
+    Deferred,
+    Skipped,
+    Failed,
+    Ambiguous,
+    Taken,
+    LeftDue,
+}
+
+/// Spaces SES calls at least `1 / rate` apart across the sweep's concurrent workers.
+struct Pacer {
+    interval: Duration,
+    next: tokio::sync::Mutex<Instant>,
+}
+
+impl Pacer {
+    fn new(per_second: u32) -> Self {
+        Self {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: tokio::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for the next send slot; false if it comes too late for `deadline`.
+    async fn slot(&self, deadline: Deadline) -> bool {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let at = (*next).max(now);
+            if at.saturating_duration_since(now) + MIN_SEND_BUDGET > deadline.remaining() {
+                return false;
+            }
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at.into()).await;
+        true
+    }
+}
+
+/// Sweeps the follow-ups due now.
+pub async fn sweep(app: &App, links: &Links, deadline: Deadline) -> Result<SweepReport, HandlerError> {
+    let now = app.clock.now();
+    let items = app
+        .store
+        .due_items(FOLLOW_UP_GROUP, now, LOOKBACK_DAYS)
+        .await
+        .map_err(|e| store_failure(&e))?;
+    let mut report = SweepReport {
+        due: items.len(),
+        ..SweepReport::default()
+    };
+    let pacer = Pacer::new(app.config.ses_max_send_rate);
+    let pacer = &pacer;
+    let mut outcomes = futures_util::stream::iter(items)
+        .map(|due| async move {
+            if deadline.remaining() < STOP_MARGIN {
+                return Ok(Outcome::LeftDue);
+            }
+            process(app, links, pacer, &due, deadline).await.map_err(|e| {
+                tracing::error!(key = %due.key.sk, error = %e, "follow-up failed; it stays due");
+                e
+            })
+        })
+        .buffer_unordered(app.config.sweep_concurrency);
+    while let Some(outcome) = outcomes.next().await {
+        match outcome {
+            Ok(Outcome::Sent) => report.sent += 1,
+            Ok(Outcome::Deferred) => report.deferred += 1,
+            Ok(Outcome::Skipped) => report.skipped += 1,
+            Ok(Outcome::Failed) => report.failed += 1,
+            Ok(Outcome::Ambiguous) => report.ambiguous += 1,
+            Ok(Outcome::Taken) => report.taken_by_other_sweep += 1,
+            Ok(Outcome::LeftDue) => report.left_for_next_run += 1,
+            Err(_) => report.errors += 1,
+        }
+    }
+    tracing::info!(?report, "follow-up sweep done");
+    if report.errors > 0 {
+        // The failed items stay due; failing the invocation makes the failure visible (alarm) and
+        // lets the schedule's retry pick them up.
+        return Err(HandlerError::new(
+            "Transient",
+            format!("{} of {} follow-ups failed and stay due", report.errors, report.due),
+        ));
+    }
+    Ok(report)
+}
+
+fn store_failure(e: &StoreError) -> HandlerError {
+    if e.is_transient() {
+        HandlerError::new("Transient", e.to_string())
+    } else {
+        HandlerError::new("Internal", e.to_string())
+    }
+}
+
+async fn process(
+    app: &App,
+    links: &Links,
+    pacer: &Pacer,
+    due: &DueItem,
+    deadline: Deadline,
+) -> Result<Outcome, StoreError> {
+    let now = app.clock.now();
+    let Some(seen) = due.item.get(keys::DUESK).and_then(|v| v.as_s().ok()) else {
+        return Ok(Outcome::Taken);
+    };
+    let seen: &str = seen;
+    let skip = |reason: SkipReason| async move {
+        let decision = DecisionEntry::new(now, "skipped", Some(reason.as_str()));
+        let moved = app
+            .store
+            .settle_follow_up(&due.key, Some(seen), "skipped", &decision, None, None)
+            .await?;
+        Ok::<_, StoreError>(if moved { Outcome::Skipped } else { Outcome::Taken })
+    };
+    let Ok(follow_up) = ship_store::follow_up(due.item.clone()) else {
+        tracing::error!(key = %due.key.sk, "malformed follow-up; skipped");
+        return skip(SkipReason::NotFound).await;
+    };
+    let ids = due
+        .key
+        .pk
+        .strip_prefix("M#")
+        .and_then(|m| MerchantId::parse("merchant", m).ok())
+        .zip(CustomerId::parse("customer_id", &follow_up.customer_id).ok());
+    let Some((merchant_id, customer_id)) = ids else {
+        return skip(SkipReason::NotFound).await;
+    };
+    let merchant = match app.tenancy.merchant(&merchant_id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return skip(SkipReason::NotFound).await,
+        Err(_) => {
+            return Err(StoreError::Transient {
+                operation: "GetItem merchant",
+                source: "merchant look-up failed".into(),
+            });
+        }
+    };
+    let kind = follow_up.kind;
+    let email_kind = aftercare::mail::EmailKind::from(kind);
+    let order_id: &OrderId = &follow_up.order_id;
+    let send_key = keys::send(&merchant_id, &customer_id, email_kind.as_str(), order_id.as_str(), 0);
+    let recipient = follow_up
+        .recipient
+        .as_deref()
+        .and_then(|r| EmailAddress::parse("recipient", r).ok());
+    let ctx = app
+        .store
+        .follow_up_context(&merchant_id, order_id, &customer_id, recipient.as_ref(), &send_key)
+        .await?;
+    let Some(order) = ctx.order else {
+        return skip(SkipReason::NotFound).await;
+    };
+    let courier = app.courier();
+
+    // An earlier attempt claimed the send: carry on from its record, never decide twice.
+    if let Some(record) = &ctx.send {
+        let outcome = courier
+            .resume(&send_key, record, deadline, || {
+                follow_up_email(app, links, &merchant, &order, kind, &send_key.sk, now)
+            })
+            .await?;
+        return settle(app, due, seen, kind, &merchant_id, order_id, outcome, record, now).await;
+    }
+
+    let tz = marketing::recipient_zone(order.order.customer.time_zone.as_deref(), &merchant.time_zone);
+    let rules = &merchant.settings.marketing;
+    match marketing::decide(kind, now, &tz, &ctx.contact, ctx.suppressed, rules) {
+        Decision::Skip(reason) => return skip(reason).await,
+        Decision::Defer { until, reason } => {
+            let mut decision = DecisionEntry::new(now, "deferred", Some(reason.as_str()));
+            decision.until = Some(until);
+            let moved = app.store.defer_follow_up(&due.key, seen, until, &decision).await?;
+            return Ok(if moved { Outcome::Deferred } else { Outcome::Taken });
+        }
+        Decision::Send => {}
+    }
+    let Some(email) = follow_up_email(app, links, &merchant, &order, kind, &send_key.sk, now) else {
+        return skip(SkipReason::NothingToSend).await;
+    };
+    if !pacer.slot(deadline).await {
+        return Ok(Outcome::LeftDue);
+    }
+    let since = |span: SignedDuration| now.checked_sub(span).ok();
+    let guard = ContactGuard {
+        cap_since: (rules.frequency_cap_hours > 0).then(|| since(rules.cap())).flatten(),
+        survey_since: (kind == FollowUpKind::FeedbackSurvey && rules.survey_throttle_days > 0)
+            .then(|| since(rules.survey_throttle()))
+            .flatten(),
+        is_survey: kind == FollowUpKind::FeedbackSurvey,
+    };
+    let record = SendRecord::new_claim(
+        email_kind.as_str(),
+        order_id.as_str(),
+        0,
+        customer_id.as_str(),
+        order.order.customer.email.as_str(),
+        now,
+        deadline.lease_until(app.clock.as_ref()),
+    );
+    let expires = keys::expires_at(now, app.config.email_retention);
+    let claimed = app
+        .store
+        .claim_follow_up(
+            &due.key,
+            seen,
+            &keys::contact(&merchant_id, &customer_id),
+            guard,
+            (&send_key, &record),
+            expires,
+            now,
+        )
+        .await?;
+    let outcome = match claimed {
+        FollowUpClaim::Claimed => {
+            courier
+                .send_claimed(&send_key, &record.claim_token, &email, deadline)
+                .await?
+        }
+        FollowUpClaim::ClaimExists => match app.store.get_send(&send_key).await? {
+            Some(theirs) => {
+                courier
+                    .resume(&send_key, &theirs, deadline, move || Some(email))
+                    .await?
+            }
+            None => return Ok(Outcome::LeftDue),
+        },
+        FollowUpClaim::Moved => return Ok(Outcome::Taken),
+        // Another follow-up of this customer went out (or they unsubscribed) since we read: the
+        // next run decides again with what is stored then.
+        FollowUpClaim::ContactChanged => return Ok(Outcome::LeftDue),
+    };
+    settle(app, due, seen, kind, &merchant_id, order_id, outcome, &record, now).await
+}
+
+/// Records what became of the send on the follow-up and takes it out of the due index.
+#[allow(clippy::too_many_arguments)]
+async fn settle(
+    app: &App,
+    due: &DueItem,
+    seen: &str,
+    kind: FollowUpKind,
+    merchant_id: &MerchantId,
+    order_id: &OrderId,
+    outcome: SendOutcome,
+    record: &SendRecord,
+    now: Timestamp,
+) -> Result<Outcome, StoreError> {
+    let (status, message_id, result) = match &outcome {
+        SendOutcome::Sent { message_id } => ("sent", Some(message_id.clone()), Outcome::Sent),
+        SendOutcome::Settled(SendStatus::Sent) => ("sent", record.message_id.clone(), Outcome::Sent),
+        SendOutcome::Settled(SendStatus::Ambiguous) | SendOutcome::Ambiguous => {
+            ("ambiguous", None, Outcome::Ambiguous)
+        }
+        SendOutcome::Settled(_) | SendOutcome::Rejected { .. } => ("failed", None, Outcome::Failed),
+        SendOutcome::InProgress => return Ok(Outcome::Taken),
+        SendOutcome::RetryLater { reason } => {
+            tracing::warn!(key = %due.key.sk, reason, "not sent now; stays due");
+            return Ok(Outcome::LeftDue);
+        }
+    };
+    let reason = match &outcome {
+        SendOutcome::Rejected { code } => Some(code.as_str()),
+        _ => None,
+    };
+    let decision = DecisionEntry::new(now, status, reason);
+    let survey_sent = (status == "sent" && kind == FollowUpKind::FeedbackSurvey).then(|| {
+        (
+            keys::surveys_sent_index(merchant_id),
+            keys::time_sort_key(now, order_id.as_str()),
+        )
+    });
+    let moved = app
+        .store
+        .settle_follow_up(&due.key, Some(seen), status, &decision, message_id.as_deref(), survey_sent)
+        .await?;
+    Ok(if moved || result == Outcome::Sent { result } else { Outcome::Taken })
+}

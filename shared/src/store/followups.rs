@@ -1,0 +1,666 @@
+//! Sending the post-delivery journey: follow-up transitions, the customer's contact state
+//! (unsubscribe, last marketing email, last survey), suppression look-ups and survey answers.
+//!
+//! A follow-up leaves the due index exactly once. Every transition is conditioned on the follow-up
+//! still sitting where the sweep found it (`DUESK = :seen`), so two overlapping sweeps cannot both
+//! act on it; the send itself is claimed in the same transaction that stamps the customer's
+//! contact state, whose condition re-checks the frequency cap and survey throttle, so two sweeps
+//! racing for *different* follow-ups of one customer cannot both pass the cap either.
+
+use super::claims::{SendRecord, claim_item};
+use super::orders::OrderRecord;
+use super::shipments::{Attempt, FOLLOW_UP_GROUP, FollowUp, build_err, put};
+use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
+use crate::domain::followup::FollowUpKind;
+use crate::domain::marketing::ContactState;
+use crate::domain::survey::{Band, SurveyScale};
+use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValue, Select, TransactWriteItem, Update,
+};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+const CONTACT: &str = "contact";
+const FEEDBACK: &str = "feedback";
+const SUPPRESSION: &str = "suppression";
+
+/// One decision about a follow-up, kept on it for the merchant (why did it or did it not go).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionEntry {
+    pub at: Timestamp,
+    /// `deferred`, `skipped`, `sent`, `cancelled`, `rescheduled`, `failed`, `ambiguous`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+}
+
+impl DecisionEntry {
+    pub fn new(at: Timestamp, action: &str, reason: Option<&str>) -> Self {
+        Self {
+            at,
+            action: action.to_owned(),
+            reason: reason.map(str::to_owned),
+            until: None,
+        }
+    }
+}
+
+/// The contact-state item as stored: times as epoch milliseconds so conditions can compare them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ContactItem {
+    #[serde(default)]
+    unsubscribed: bool,
+    #[serde(default)]
+    unsubscribed_at: Option<Timestamp>,
+    #[serde(default)]
+    opted_out: Vec<FollowUpKind>,
+    #[serde(default)]
+    last_marketing_ms: Option<i64>,
+    #[serde(default)]
+    last_survey_ms: Option<i64>,
+}
+
+impl From<ContactItem> for ContactState {
+    fn from(c: ContactItem) -> Self {
+        let at = |ms: Option<i64>| ms.and_then(|ms| Timestamp::from_millisecond(ms).ok());
+        ContactState {
+            unsubscribed: c.unsubscribed,
+            unsubscribed_at: c.unsubscribed_at,
+            opted_out: c.opted_out.into_iter().collect(),
+            last_marketing_at: at(c.last_marketing_ms),
+            last_survey_at: at(c.last_survey_ms),
+        }
+    }
+}
+
+/// A suppressed address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    pub email: String,
+    /// `hard_bounce`, `complaint`, `soft_bounces`, `merchant`.
+    pub reason: String,
+    pub at: Timestamp,
+}
+
+/// What a due follow-up needs, read in one BatchGetItem.
+#[derive(Debug, Clone, Default)]
+pub struct FollowUpContext {
+    pub order: Option<OrderRecord>,
+    pub contact: ContactState,
+    pub suppressed: bool,
+    /// The send record of this follow-up, if an earlier attempt claimed it.
+    pub send: Option<SendRecord>,
+}
+
+/// What claiming a follow-up's send found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUpClaim {
+    /// We hold the send's claim; the contact state is stamped.
+    Claimed,
+    /// A send record exists already (an earlier attempt): carry on from it.
+    ClaimExists,
+    /// Another sweep moved the follow-up (sent, deferred, skipped or cancelled it).
+    Moved,
+    /// The contact state changed since it was read (cap, throttle or unsubscribe): decide again.
+    ContactChanged,
+}
+
+/// The conditions a claim re-checks on the contact state.
+#[derive(Debug, Clone, Copy)]
+pub struct ContactGuard {
+    /// No marketing email after this instant (the frequency cap's start), if capped.
+    pub cap_since: Option<Timestamp>,
+    /// No survey after this instant, for surveys under a throttle.
+    pub survey_since: Option<Timestamp>,
+    pub is_survey: bool,
+}
+
+/// A survey answer (the latest one per order counts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedbackRecord {
+    pub merchant_id: MerchantId,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub customer_email: String,
+    #[serde(default)]
+    pub customer_name: Option<String>,
+    pub scale: SurveyScale,
+    pub score: u8,
+    pub band: Band,
+    #[serde(default)]
+    pub comment: Option<String>,
+    pub answered_at: Timestamp,
+    pub first_answered_at: Timestamp,
+    /// How many times the customer answered (a later answer replaces the earlier one).
+    pub answers: u32,
+}
+
+impl Store {
+    /// The order, the customer's contact state, whether the recipient is suppressed and the
+    /// follow-up's send record (`send_key`), in one round trip.
+    pub async fn follow_up_context(
+        &self,
+        m: &MerchantId,
+        order_id: &OrderId,
+        customer: &CustomerId,
+        recipient: Option<&EmailAddress>,
+        send_key: &keys::Key,
+    ) -> Result<FollowUpContext, StoreError> {
+        let order_key = keys::order(m, order_id);
+        let contact_key = keys::contact(m, customer);
+        let mut wanted = vec![order_key.to_map(), contact_key.to_map(), send_key.to_map()];
+        if let Some(email) = recipient {
+            wanted.push(keys::suppression(m, email).to_map());
+        }
+        let mut found = self.batch_get("BatchGetItem follow-up context", wanted).await?;
+        let mut take = |k: &keys::Key| found.remove(&(k.pk.clone(), k.sk.clone()));
+        let order: Option<OrderRecord> = take(&order_key)
+            .map(|i| from_item("order", i))
+            .transpose()?;
+        let contact = take(&contact_key)
+            .map(|i| from_item::<ContactItem>(CONTACT, i))
+            .transpose()?
+            .unwrap_or_default()
+            .into();
+        let send: Option<SendRecord> = take(send_key).map(|i| from_item("send", i)).transpose()?;
+        let suppressed = match (recipient, &order) {
+            (Some(email), _) => take(&keys::suppression(m, email)).is_some(),
+            // Records written before the recipient was kept on the follow-up: one more read.
+            (None, Some(o)) => self.is_suppressed(m, &o.order.customer.email).await?,
+            (None, None) => false,
+        };
+        Ok(FollowUpContext {
+            order,
+            contact,
+            suppressed,
+            send,
+        })
+    }
+
+    /// Consistent BatchGetItem of up to 100 keys, retrying unprocessed keys.
+    async fn batch_get(
+        &self,
+        operation: &'static str,
+        keys_wanted: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<HashMap<(String, String), Item>, StoreError> {
+        let mut out = HashMap::new();
+        let mut pending = keys_wanted;
+        let mut round = 0u32;
+        while !pending.is_empty() {
+            round += 1;
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(build_err("build KeysAndAttributes"))?;
+            let resp = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| classify(operation, e))?;
+            for item in resp
+                .responses
+                .unwrap_or_default()
+                .remove(&self.table)
+                .unwrap_or_default()
+            {
+                if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                    (item.get(keys::PK), item.get(keys::SK))
+                {
+                    out.insert((pk.clone(), sk.clone()), item);
+                }
+            }
+            if let Some(mut left) = resp.unprocessed_keys
+                && let Some(k) = left.remove(&self.table)
+            {
+                pending = k.keys;
+            }
+            if !pending.is_empty() {
+                if round >= 5 {
+                    return Err(StoreError::Transient {
+                        operation,
+                        source: "unprocessed keys after 5 rounds".into(),
+                    });
+                }
+                tokio::time::sleep(crate::retry::backoff(round)).await;
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn is_suppressed(&self, m: &MerchantId, email: &EmailAddress) -> Result<bool, StoreError> {
+        Ok(self
+            .get("GetItem suppression", &keys::suppression(m, email))
+            .await?
+            .is_some())
+    }
+
+    /// Suppresses an address for this merchant (kept until lifted).
+    pub async fn put_suppression(
+        &self,
+        m: &MerchantId,
+        email: &EmailAddress,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let record = Suppression {
+            email: email.normalized(),
+            reason: reason.to_owned(),
+            at: now,
+        };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(
+                SUPPRESSION,
+                &keys::suppression(m, email),
+                &record,
+            )?))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem suppression", e))?;
+        Ok(())
+    }
+
+    pub async fn get_contact(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+    ) -> Result<ContactState, StoreError> {
+        Ok(self
+            .get("GetItem contact", &keys::contact(m, c))
+            .await?
+            .map(|i| from_item::<ContactItem>(CONTACT, i))
+            .transpose()?
+            .unwrap_or_default()
+            .into())
+    }
+
+    /// Unsubscribes the customer from (or resubscribes them to) marketing-class mail.
+    pub async fn set_unsubscribed(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        unsubscribed: bool,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::contact(m, c).to_map()))
+            .expression_attribute_values(":u", AttributeValue::Bool(unsubscribed))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":t", s(CONTACT));
+        req = if unsubscribed {
+            req.update_expression(
+                "SET unsubscribed = :u, unsubscribed_at = :now, updated_at = :now, #type = :t",
+            )
+        } else {
+            req.update_expression(
+                "SET unsubscribed = :u, resubscribed_at = :now, updated_at = :now, #type = :t \
+                 REMOVE unsubscribed_at",
+            )
+        };
+        req.expression_attribute_names("#type", keys::TYPE)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem unsubscribe", e))?;
+        Ok(())
+    }
+
+    /// Claims a follow-up's send: in one transaction, marks the follow-up `sending` (if it is still
+    /// where the sweep saw it), stamps the contact state (if the cap and throttle still allow it and
+    /// the customer is still subscribed) and creates the send claim.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn claim_follow_up(
+        &self,
+        follow_up: &keys::Key,
+        seen_due_sk: &str,
+        contact: &keys::Key,
+        guard: ContactGuard,
+        claim: (&keys::Key, &SendRecord),
+        send_expires_at: i64,
+        now: Timestamp,
+    ) -> Result<FollowUpClaim, StoreError> {
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(follow_up.to_map()))
+            .update_expression("SET #status = :sending, claimed_at = :now")
+            .condition_expression("DUESK = :seen")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":seen", s(seen_due_sk))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .build()
+            .map_err(build_err("build Update"))?;
+
+        let mut set = "SET last_marketing_ms = :now_ms, updated_at = :now, #type = :t".to_owned();
+        let mut condition =
+            "(attribute_not_exists(unsubscribed) OR unsubscribed = :false)".to_owned();
+        let mut stamp = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(contact.to_map()))
+            .expression_attribute_names("#type", keys::TYPE)
+            .expression_attribute_values(":now_ms", n(now.as_millisecond()))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":t", s(CONTACT))
+            .expression_attribute_values(":false", AttributeValue::Bool(false));
+        if let Some(since) = guard.cap_since {
+            condition.push_str(
+                " AND (attribute_not_exists(last_marketing_ms) OR last_marketing_ms <= :cap)",
+            );
+            stamp = stamp.expression_attribute_values(":cap", n(since.as_millisecond()));
+        }
+        if guard.is_survey {
+            set.push_str(", last_survey_ms = :now_ms");
+            if let Some(since) = guard.survey_since {
+                condition.push_str(
+                    " AND (attribute_not_exists(last_survey_ms) OR last_survey_ms <= :throttle)",
+                );
+                stamp = stamp.expression_attribute_values(":throttle", n(since.as_millisecond()));
+            }
+        }
+        let stamp = stamp
+            .update_expression(set)
+            .condition_expression(condition)
+            .build()
+            .map_err(build_err("build Update"))?;
+        let (claim_key, record) = claim;
+        let items = vec![
+            TransactWriteItem::builder().update(mark).build(),
+            TransactWriteItem::builder().update(stamp).build(),
+            put(
+                &self.table,
+                claim_item(claim_key, record, send_expires_at)?,
+                Some("attribute_not_exists(PK)"),
+            )?,
+        ];
+        match self
+            .transact("TransactWriteItems claim follow-up", items)
+            .await?
+        {
+            Attempt::Done => Ok(FollowUpClaim::Claimed),
+            Attempt::Cancelled(codes) => {
+                let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+                Ok(if failed(2) {
+                    FollowUpClaim::ClaimExists
+                } else if failed(0) {
+                    FollowUpClaim::Moved
+                } else {
+                    FollowUpClaim::ContactChanged
+                })
+            }
+        }
+    }
+
+    /// Moves a follow-up to `until` in the due index, recording why. False if another sweep moved
+    /// it first.
+    pub async fn defer_follow_up(
+        &self,
+        key: &keys::Key,
+        seen_due_sk: &str,
+        until: Timestamp,
+        decision: &DecisionEntry,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::due(FOLLOW_UP_GROUP, until, key);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+            .update_expression(
+                "SET DUEPK = :pk, DUESK = :sk, due_at = :until, #status = :scheduled, \
+                 decisions = list_append(if_not_exists(decisions, :empty), :d)",
+            )
+            .condition_expression("DUESK = :seen")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":sk", s(sk))
+            .expression_attribute_values(":until", s(until.to_string()))
+            .expression_attribute_values(":scheduled", s("scheduled"))
+            .expression_attribute_values(":seen", s(seen_due_sk))
+            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+            .expression_attribute_values(":d", decision_list(decision)?)
+            .send()
+            .await;
+        super::condition_held(result.map_err(|e| classify("UpdateItem defer follow-up", e)))
+    }
+
+    /// Takes a follow-up out of the due index for good with `status` and `outcome`. With
+    /// `seen_due_sk`, only if it is still where the sweep saw it; without, if it is still due at
+    /// all. `survey_sent` adds it to the merchant's sent-surveys index. False if it had moved.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn settle_follow_up(
+        &self,
+        key: &keys::Key,
+        seen_due_sk: Option<&str>,
+        status: &str,
+        decision: &DecisionEntry,
+        message_id: Option<&str>,
+        survey_sent: Option<(String, String)>,
+    ) -> Result<bool, StoreError> {
+        let mut set = "SET #status = :status, outcome = :outcome, done_at = :now, \
+                       decisions = list_append(if_not_exists(decisions, :empty), :d)"
+            .to_owned();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(
+                ":outcome",
+                s(decision.reason.clone().unwrap_or_else(|| status.to_owned())),
+            )
+            .expression_attribute_values(":now", s(decision.at.to_string()))
+            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+            .expression_attribute_values(":d", decision_list(decision)?);
+        if let Some(id) = message_id {
+            set.push_str(", message_id = :mid");
+            req = req.expression_attribute_values(":mid", s(id));
+        }
+        if let Some((gpk, gsk)) = survey_sent {
+            set.push_str(", GSI1PK = :gpk, GSI1SK = :gsk");
+            req = req
+                .expression_attribute_values(":gpk", s(gpk))
+                .expression_attribute_values(":gsk", s(gsk));
+        }
+        req = match seen_due_sk {
+            Some(seen) => req
+                .condition_expression("DUESK = :seen")
+                .expression_attribute_values(":seen", s(seen)),
+            None => req.condition_expression("attribute_exists(DUEPK)"),
+        };
+        let result = req
+            .update_expression(format!("{set} REMOVE DUEPK, DUESK"))
+            .send()
+            .await;
+        super::condition_held(result.map_err(|e| classify("UpdateItem settle follow-up", e)))
+    }
+
+    /// Cancels the order's scheduled follow-ups of `kinds` that have not started sending.
+    /// Returns the kinds cancelled now.
+    pub async fn cancel_follow_ups(
+        &self,
+        m: &MerchantId,
+        order_id: &OrderId,
+        kinds: &[FollowUpKind],
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Vec<FollowUpKind>, StoreError> {
+        let decision = DecisionEntry::new(now, "cancelled", Some(reason));
+        let mut cancelled = Vec::new();
+        for kind in kinds {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(keys::follow_up(m, order_id, kind.as_str()).to_map()))
+                .update_expression(
+                    "SET #status = :cancelled, outcome = :reason, done_at = :now, \
+                     decisions = list_append(if_not_exists(decisions, :empty), :d) \
+                     REMOVE DUEPK, DUESK",
+                )
+                .condition_expression("attribute_exists(DUEPK) AND #status = :scheduled")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":cancelled", s("cancelled"))
+                .expression_attribute_values(":scheduled", s("scheduled"))
+                .expression_attribute_values(":reason", s(reason))
+                .expression_attribute_values(":now", s(now.to_string()))
+                .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+                .expression_attribute_values(":d", decision_list(&decision)?)
+                .send()
+                .await;
+            if super::condition_held(result.map_err(|e| classify("UpdateItem cancel follow-up", e)))? {
+                cancelled.push(*kind);
+            }
+        }
+        Ok(cancelled)
+    }
+
+    /// Brings a scheduled follow-up forward to `at` if it is due later. True if it moved.
+    pub async fn bring_forward(
+        &self,
+        m: &MerchantId,
+        order_id: &OrderId,
+        kind: FollowUpKind,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let key = keys::follow_up(m, order_id, kind.as_str());
+        let Some(item) = self.get("GetItem follow-up", &key).await? else {
+            return Ok(false);
+        };
+        let Some(AttributeValue::S(seen)) = item.get(keys::DUESK).cloned() else {
+            return Ok(false);
+        };
+        let follow_up: FollowUp = from_item("follow_up", item)?;
+        if follow_up.status != "scheduled" || follow_up.due_at <= at {
+            return Ok(false);
+        }
+        let mut decision = DecisionEntry::new(at, "rescheduled", Some(reason));
+        decision.until = Some(at);
+        self.defer_follow_up(&key, &seen, at, &decision).await
+    }
+
+    /// A survey answer for an order, if any.
+    pub async fn get_feedback(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+    ) -> Result<Option<FeedbackRecord>, StoreError> {
+        self.get("GetItem feedback", &keys::feedback(m, o))
+            .await?
+            .map(|i| from_item(FEEDBACK, i))
+            .transpose()
+    }
+
+    /// Stores an answer (replacing an earlier one), indexed by answer time.
+    pub async fn put_feedback(&self, record: &FeedbackRecord) -> Result<(), StoreError> {
+        let key = keys::feedback(&record.merchant_id, &record.order_id);
+        let mut item = to_item(FEEDBACK, &key, record)?;
+        item.insert(
+            keys::GSI1PK.into(),
+            s(keys::feedback_index(&record.merchant_id)),
+        );
+        item.insert(
+            keys::GSI1SK.into(),
+            s(keys::time_sort_key(
+                record.answered_at,
+                record.order_id.as_str(),
+            )),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .return_values(ReturnValue::None)
+            .send()
+            .await
+            .map_err(|e| classify("PutItem feedback", e))?;
+        Ok(())
+    }
+
+    /// Answers given in `[from, to)`, oldest first (every page read).
+    pub async fn feedback_between(
+        &self,
+        m: &MerchantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<FeedbackRecord>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::GSI1)
+                .key_condition_expression("GSI1PK = :p AND GSI1SK BETWEEN :from AND :to")
+                .expression_attribute_values(":p", s(keys::feedback_index(m)))
+                .expression_attribute_values(":from", s(keys::time_sort_key(from, "")))
+                .expression_attribute_values(":to", s(keys::time_sort_key(to, "")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("Query feedback", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item(FEEDBACK, item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// How many surveys were sent in `[from, to)`.
+    pub async fn surveys_sent_between(
+        &self,
+        m: &MerchantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::GSI1)
+                .key_condition_expression("GSI1PK = :p AND GSI1SK BETWEEN :from AND :to")
+                .expression_attribute_values(":p", s(keys::surveys_sent_index(m)))
+                .expression_attribute_values(":from", s(keys::time_sort_key(from, "")))
+                .expression_attribute_values(":to", s(keys::time_sort_key(to, "")))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("Query surveys sent", e))?;
+            total += u64::try_from(page.count).unwrap_or(0);
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(total),
+            }
+        }
+    }
+}
+
+fn decision_list(d: &DecisionEntry) -> Result<AttributeValue, StoreError> {
+    let value: AttributeValue = serde_dynamo::to_attribute_value(d).map_err(|source| {
+        StoreError::Corrupt {
+            entity: "decision",
+            source,
+        }
+    })?;
+    Ok(AttributeValue::L(vec![value]))
+}
