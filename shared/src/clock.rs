@@ -83,7 +83,8 @@ mod tests {
 
     #[test]
     fn file_offset_clock_follows_the_file() {
-        let path = std::env::temp_dir().join(format!("aftercare-clock-{}", crate::domain::ids::new_id()));
+        let path =
+            std::env::temp_dir().join(format!("aftercare-clock-{}", crate::domain::ids::new_id()));
         let clock = FileOffsetClock::new(&path);
         let drift = |c: &FileOffsetClock| c.now().as_second() - Timestamp::now().as_second();
         assert!(drift(&clock).abs() <= 1, "no file: no offset");

@@ -26,6 +26,13 @@ fn served() -> BTreeMap<&'static str, (Vec<&'static str>, Vec<&'static str>)> {
                 ],
             ),
         ),
+        (
+            "survey-sender",
+            (
+                survey_sender::ROUTES.to_vec(),
+                vec![survey_sender::SCHEDULE_DETAIL_TYPE],
+            ),
+        ),
     ])
 }
 

@@ -56,10 +56,7 @@ fn kind_data(
                         merchant.id.as_str(), o.customer.id.as_str(), o.id.as_str(), score, expires)})
                 })
                 .collect();
-            Some((
-                "survey",
-                json!({"scale": scale.as_str(), "scores": scores}),
-            ))
+            Some(("survey", json!({"scale": scale.as_str(), "scores": scores})))
         }
         FollowUpKind::ReviewRequest => {
             let reviews: Vec<Value> = o
@@ -77,7 +74,11 @@ fn kind_data(
                 .items
                 .iter()
                 .filter_map(|i| catalogue.get(&i.sku).map(|c| (i, c)))
-                .flat_map(|(i, c)| c.tips.iter().map(move |t| json!({"name": i.name, "text": t})))
+                .flat_map(|(i, c)| {
+                    c.tips
+                        .iter()
+                        .map(move |t| json!({"name": i.name, "text": t}))
+                })
                 .collect();
             Some(("tips", Value::from(tips)))
         }
@@ -119,7 +120,11 @@ pub fn follow_up_email(
 ) -> Option<OutgoingEmail> {
     let o = &order.order;
     let locale = o.customer.locale_or(merchant.default_locale);
-    let tz = o.customer.time_zone.as_deref().unwrap_or(&merchant.time_zone);
+    let tz = o
+        .customer
+        .time_zone
+        .as_deref()
+        .unwrap_or(&merchant.time_zone);
     let (name, specific) = kind_data(links, merchant, order, kind, locale, now)?;
     let unsubscribe = links.unsubscribe(
         merchant.id.as_str(),
@@ -143,9 +148,14 @@ pub fn follow_up_email(
     let rendered = app
         .renderer
         .render(email_kind, locale, merchant, &data)
-        .map_err(|e| tracing::error!(error = %e, kind = kind.as_str(), "follow-up failed to render"))
+        .map_err(
+            |e| tracing::error!(error = %e, kind = kind.as_str(), "follow-up failed to render"),
+        )
         .ok()?;
-    let to = Mailbox::new(o.customer.display_name().as_deref(), o.customer.email.clone());
+    let to = Mailbox::new(
+        o.customer.display_name().as_deref(),
+        o.customer.email.clone(),
+    );
     Some(OutgoingEmail::compose(
         merchant,
         to,
@@ -194,7 +204,9 @@ pub fn detractor_alert(
         .map_err(|e| tracing::error!(error = %e, "detractor alert failed to render"))
         .ok()?;
     let to = Mailbox::new(Some(&merchant.name), ops);
-    Some(OutgoingEmail::compose(merchant, to, kind, rendered, send_ref, None))
+    Some(OutgoingEmail::compose(
+        merchant, to, kind, rendered, send_ref, None,
+    ))
 }
 
 #[cfg(test)]

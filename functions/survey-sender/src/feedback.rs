@@ -40,8 +40,12 @@ fn parse_usize(field: &'static str, raw: &str, max: usize) -> Result<usize, ApiE
         .ok()
         .filter(|n| *n <= max)
         .ok_or_else(|| {
-            ApiError::new(400, "invalid_format", format!("{field} must be a whole number up to {max}"))
-                .field(field)
+            ApiError::new(
+                400,
+                "invalid_format",
+                format!("{field} must be a whole number up to {max}"),
+            )
+            .field(field)
         })
 }
 
@@ -55,7 +59,9 @@ pub async fn feedback(app: &App, req: &ApiGatewayV2httpRequest) -> Result<Value,
     };
     let from = match http::query_param(req, "from") {
         Some(raw) => parse_time("from", raw)?,
-        None => to.saturating_sub(SignedDuration::from_hours(24 * 30)).unwrap_or(to),
+        None => to
+            .saturating_sub(SignedDuration::from_hours(24 * 30))
+            .unwrap_or(to),
     };
     if from >= to {
         return Err(ApiError::new(400, "invalid_range", "from must be before to").field("from"));
@@ -79,7 +85,10 @@ pub async fn feedback(app: &App, req: &ApiGatewayV2httpRequest) -> Result<Value,
         None => 0,
     };
     let mut answers = app.store.feedback_between(&merchant.id, from, to).await?;
-    let sent = app.store.surveys_sent_between(&merchant.id, from, to).await?;
+    let sent = app
+        .store
+        .surveys_sent_between(&merchant.id, from, to)
+        .await?;
     let scale = merchant.settings.survey.scale;
     let summary = summarise(
         scale,
@@ -93,7 +102,7 @@ pub async fn feedback(app: &App, req: &ApiGatewayV2httpRequest) -> Result<Value,
             .collect::<Vec<_>>(),
         sent,
     );
-    answers.sort_by(|a, b| b.answered_at.cmp(&a.answered_at));
+    answers.sort_by_key(|a| std::cmp::Reverse(a.answered_at));
     let total = answers.len();
     let page: Vec<Value> = answers
         .into_iter()

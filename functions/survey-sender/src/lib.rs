@@ -79,12 +79,24 @@ impl Links {
         token::sign(&self.key, claims)
     }
 
-    pub fn verify(&self, token: &str, purpose: &str, now: Timestamp) -> Result<Claims, token::TokenError> {
+    pub fn verify(
+        &self,
+        token: &str,
+        purpose: &str,
+        now: Timestamp,
+    ) -> Result<Claims, token::TokenError> {
         token::verify(&self.key, token, purpose, now)
     }
 
     /// A one-click score link for an order's survey.
-    pub fn survey(&self, merchant: &str, customer: &str, order: &str, score: u8, expires: Timestamp) -> String {
+    pub fn survey(
+        &self,
+        merchant: &str,
+        customer: &str,
+        order: &str,
+        score: u8,
+        expires: Timestamp,
+    ) -> String {
         let t = self.sign(&Claims {
             merchant: merchant.to_owned(),
             purpose: SURVEY.into(),
@@ -96,7 +108,13 @@ impl Links {
     }
 
     /// The unsubscribe link (also the RFC 8058 one-click URL). `masked` is shown on its page.
-    pub fn unsubscribe(&self, merchant: &str, customer: &str, masked: &str, now: Timestamp) -> String {
+    pub fn unsubscribe(
+        &self,
+        merchant: &str,
+        customer: &str,
+        masked: &str,
+        now: Timestamp,
+    ) -> String {
         let expires = now
             .saturating_add(SignedDuration::from_hours(24 * UNSUBSCRIBE_LINK_DAYS))
             .unwrap_or(now);
@@ -163,7 +181,11 @@ async fn http_inner(
     deadline: Deadline,
 ) -> aws_lambda_events::apigw::ApiGatewayV2httpResponse {
     let route = http::route_key(req);
-    let token = req.path_parameters.get("token").map(String::as_str).unwrap_or_default();
+    let token = req
+        .path_parameters
+        .get("token")
+        .map(String::as_str)
+        .unwrap_or_default();
     match route.as_str() {
         ROUTE_SURVEY_PAGE => pages::survey_page(app, links, token, rid).await,
         ROUTE_SURVEY_ANSWER => pages::survey_answer(app, links, req, token, rid, deadline).await,

@@ -15,7 +15,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (app, links) = (&app, &links);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = aftercare::send::Deadline::from_epoch_ms(event.context.deadline);
-        survey_sender::handle(app, links, event.payload, &event.context.request_id, deadline).await
+        survey_sender::handle(
+            app,
+            links,
+            event.payload,
+            &event.context.request_id,
+            deadline,
+        )
+        .await
     }))
     .await
 }

@@ -68,10 +68,21 @@ impl From<aftercare::store::StoreError> for PageError {
 }
 
 /// A page that could not be shown, in the merchant's look when we know the merchant.
-fn error_page(app: &App, merchant: Option<&Merchant>, err: &PageError, rid: &str) -> ApiGatewayV2httpResponse {
+fn error_page(
+    app: &App,
+    merchant: Option<&Merchant>,
+    err: &PageError,
+    rid: &str,
+) -> ApiGatewayV2httpResponse {
     let html = merchant.and_then(|m| {
         app.renderer
-            .render_page("error", "page.error.title", m.default_locale, m, &json!({"reason": err.reason()}))
+            .render_page(
+                "error",
+                "page.error.title",
+                m.default_locale,
+                m,
+                &json!({"reason": err.reason()}),
+            )
             .ok()
     });
     let html = html.unwrap_or_else(|| {
@@ -97,7 +108,8 @@ async fn token_merchant(
     let claims = links
         .verify(token, purpose, app.clock.now())
         .map_err(|e| (None, PageError::from(e)))?;
-    let merchant_id = MerchantId::parse("merchant", &claims.merchant).map_err(|_| (None, PageError::Invalid))?;
+    let merchant_id =
+        MerchantId::parse("merchant", &claims.merchant).map_err(|_| (None, PageError::Invalid))?;
     match app.tenancy.merchant(&merchant_id).await {
         Ok(Some(m)) => Ok((claims, m)),
         Ok(None) => Err((None, PageError::NotFound)),
@@ -106,7 +118,11 @@ async fn token_merchant(
 }
 
 /// The order a survey token is about, checked against the stored order's customer.
-async fn survey_order(app: &App, merchant: &Merchant, claims: &Claims) -> Result<(CustomerId, OrderRecord), PageError> {
+async fn survey_order(
+    app: &App,
+    merchant: &Merchant,
+    claims: &Claims,
+) -> Result<(CustomerId, OrderRecord), PageError> {
     let (customer, order) = claims.subject.split_once('/').ok_or(PageError::Invalid)?;
     let customer = CustomerId::parse("customer", customer).map_err(|_| PageError::Invalid)?;
     let order_id = OrderId::parse("order", order).map_err(|_| PageError::Invalid)?;
@@ -123,18 +139,38 @@ fn locale_of(order: &OrderRecord, merchant: &Merchant) -> Locale {
     order.order.customer.locale_or(merchant.default_locale)
 }
 
-fn page(app: &App, merchant: &Merchant, locale: Locale, name: &str, title: &str, data: &serde_json::Value, rid: &str) -> ApiGatewayV2httpResponse {
-    match app.renderer.render_page(name, title, locale, merchant, data) {
+fn page(
+    app: &App,
+    merchant: &Merchant,
+    locale: Locale,
+    name: &str,
+    title: &str,
+    data: &serde_json::Value,
+    rid: &str,
+) -> ApiGatewayV2httpResponse {
+    match app
+        .renderer
+        .render_page(name, title, locale, merchant, data)
+    {
         Ok(html) => http::html_response(200, html, rid),
         Err(e) => {
             tracing::error!(error = %e, page = name, "page failed to render");
-            http::html_response(500, "<!DOCTYPE html><title>Error</title><h1>Something went wrong</h1>".into(), rid)
+            http::html_response(
+                500,
+                "<!DOCTYPE html><title>Error</title><h1>Something went wrong</h1>".into(),
+                rid,
+            )
         }
     }
 }
 
 /// GET: the score page with the clicked score selected. Records nothing.
-pub async fn survey_page(app: &App, links: &Links, token: &str, rid: &str) -> ApiGatewayV2httpResponse {
+pub async fn survey_page(
+    app: &App,
+    links: &Links,
+    token: &str,
+    rid: &str,
+) -> ApiGatewayV2httpResponse {
     let (claims, merchant) = match token_merchant(app, links, token, SURVEY).await {
         Ok(v) => v,
         Err((m, e)) => return error_page(app, m.as_deref(), &e, rid),
@@ -163,7 +199,15 @@ pub async fn survey_page(app: &App, links: &Links, token: &str, rid: &str) -> Ap
         "order": {"number": order.order.id},
         "answered": earlier.is_some(),
     });
-    page(app, &merchant, locale_of(&order, &merchant), "survey", "page.survey.title", &data, rid)
+    page(
+        app,
+        &merchant,
+        locale_of(&order, &merchant),
+        "survey",
+        "page.survey.title",
+        &data,
+        rid,
+    )
 }
 
 /// POST: records the answer (a later one replaces the earlier), then closes the loop.
@@ -228,7 +272,15 @@ pub async fn survey_answer(
         "detractor": band == Band::Detractor,
         "promoter": band == Band::Promoter,
     });
-    page(app, &merchant, locale_of(&order, &merchant), "survey_thanks", "page.survey_thanks.title", &data, rid)
+    page(
+        app,
+        &merchant,
+        locale_of(&order, &merchant),
+        "survey_thanks",
+        "page.survey_thanks.title",
+        &data,
+        rid,
+    )
 }
 
 /// Detractor: alert the merchant (once per order) and cancel the review request and cross-sell.
@@ -257,7 +309,13 @@ async fn close_the_loop(
                 return Ok(());
             };
             let kind = EmailKind::MerchantDetractorAlert;
-            let key = keys::send(&merchant.id, &answer.customer_id, kind.as_str(), answer.order_id.as_str(), 0);
+            let key = keys::send(
+                &merchant.id,
+                &answer.customer_id,
+                kind.as_str(),
+                answer.order_id.as_str(),
+                0,
+            );
             let record = SendRecord::new_claim(
                 kind.as_str(),
                 answer.order_id.as_str(),
@@ -284,7 +342,13 @@ async fn close_the_loop(
                 .unwrap_or(now);
             let moved = app
                 .store
-                .bring_forward(&merchant.id, &answer.order_id, FollowUpKind::ReviewRequest, at, "promoter")
+                .bring_forward(
+                    &merchant.id,
+                    &answer.order_id,
+                    FollowUpKind::ReviewRequest,
+                    at,
+                    "promoter",
+                )
                 .await?;
             tracing::info!(moved, "promoter: review request brought forward");
         }
@@ -318,7 +382,15 @@ pub async fn unsubscribe_page(
         "email_masked": claims.value.clone().unwrap_or_default(),
         "done": done,
     });
-    page(app, &merchant, merchant.default_locale, "unsubscribe", "page.unsubscribe.title", &data, rid)
+    page(
+        app,
+        &merchant,
+        merchant.default_locale,
+        "unsubscribe",
+        "page.unsubscribe.title",
+        &data,
+        rid,
+    )
 }
 
 /// POST: RFC 8058 one-click (`List-Unsubscribe=One-Click`) or the page's form (`action=`).
@@ -340,7 +412,9 @@ pub async fn unsubscribe(
     let body = http::body_bytes(req).unwrap_or_default();
     let form = http::form_fields(&body);
     // Mail providers post `List-Unsubscribe=One-Click`, urlencoded or as multipart form data.
-    let one_click = form.get("List-Unsubscribe").is_some_and(|v| v == "One-Click")
+    let one_click = form
+        .get("List-Unsubscribe")
+        .is_some_and(|v| v == "One-Click")
         || String::from_utf8_lossy(&body).contains("One-Click");
     let unsubscribed = match form.get("action").map(String::as_str) {
         Some("resubscribe") => false,
@@ -348,10 +422,18 @@ pub async fn unsubscribe(
         _ if one_click => true,
         _ => return error_page(app, Some(&merchant), &PageError::BadRequest, rid),
     };
-    if let Err(e) = app.store.set_unsubscribed(&merchant.id, &customer, unsubscribed, app.clock.now()).await {
+    if let Err(e) = app
+        .store
+        .set_unsubscribed(&merchant.id, &customer, unsubscribed, app.clock.now())
+        .await
+    {
         return error_page(app, Some(&merchant), &PageError::from(e), rid);
     }
     tracing::info!(unsubscribed, one_click, "subscription changed");
-    let done = if unsubscribed { "unsubscribed" } else { "resubscribed" };
+    let done = if unsubscribed {
+        "unsubscribed"
+    } else {
+        "resubscribed"
+    };
     unsubscribe_page(app, links, token, Some(done), rid).await
 }

@@ -10,7 +10,7 @@ use crate::Links;
 use crate::compose::follow_up_email;
 use aftercare::app::App;
 use aftercare::domain::followup::FollowUpKind;
-use aftercare::domain::marketing::{self, Decision, SkipReason};
+use aftercare::domain::marketing::{self, Decision, DeferReason, SkipReason};
 use aftercare::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
 use aftercare::error::HandlerError;
 use aftercare::send::{Deadline, MIN_SEND_BUDGET, SendOutcome};
@@ -32,6 +32,8 @@ const STOP_MARGIN: Duration = Duration::from_secs(5);
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
 pub struct SweepReport {
     pub due: usize,
+    /// Due-index items DynamoDB read to find them (ScannedCount): ≈ `due`, never the table.
+    pub items_read: u64,
     pub sent: usize,
     pub deferred: usize,
     pub skipped: usize,
@@ -88,15 +90,20 @@ impl Pacer {
 }
 
 /// Sweeps the follow-ups due now.
-pub async fn sweep(app: &App, links: &Links, deadline: Deadline) -> Result<SweepReport, HandlerError> {
+pub async fn sweep(
+    app: &App,
+    links: &Links,
+    deadline: Deadline,
+) -> Result<SweepReport, HandlerError> {
     let now = app.clock.now();
-    let items = app
+    let (items, items_read) = app
         .store
-        .due_items(FOLLOW_UP_GROUP, now, LOOKBACK_DAYS)
+        .due_items_counted(FOLLOW_UP_GROUP, now, LOOKBACK_DAYS)
         .await
         .map_err(|e| store_failure(&e))?;
     let mut report = SweepReport {
         due: items.len(),
+        items_read,
         ..SweepReport::default()
     };
     let pacer = Pacer::new(app.config.ses_max_send_rate);
@@ -130,7 +137,10 @@ pub async fn sweep(app: &App, links: &Links, deadline: Deadline) -> Result<Sweep
         // lets the schedule's retry pick them up.
         return Err(HandlerError::new(
             "Transient",
-            format!("{} of {} follow-ups failed and stay due", report.errors, report.due),
+            format!(
+                "{} of {} follow-ups failed and stay due",
+                report.errors, report.due
+            ),
         ));
     }
     Ok(report)
@@ -162,7 +172,24 @@ async fn process(
             .store
             .settle_follow_up(&due.key, Some(seen), "skipped", &decision, None, None)
             .await?;
-        Ok::<_, StoreError>(if moved { Outcome::Skipped } else { Outcome::Taken })
+        Ok::<_, StoreError>(if moved {
+            Outcome::Skipped
+        } else {
+            Outcome::Taken
+        })
+    };
+    let defer = |until: Timestamp, reason: DeferReason| async move {
+        let mut decision = DecisionEntry::new(now, "deferred", Some(reason.as_str()));
+        decision.until = Some(until);
+        let moved = app
+            .store
+            .defer_follow_up(&due.key, seen, until, &decision)
+            .await?;
+        Ok::<_, StoreError>(if moved {
+            Outcome::Deferred
+        } else {
+            Outcome::Taken
+        })
     };
     let Ok(follow_up) = ship_store::follow_up(due.item.clone()) else {
         tracing::error!(key = %due.key.sk, "malformed follow-up; skipped");
@@ -190,14 +217,26 @@ async fn process(
     let kind = follow_up.kind;
     let email_kind = aftercare::mail::EmailKind::from(kind);
     let order_id: &OrderId = &follow_up.order_id;
-    let send_key = keys::send(&merchant_id, &customer_id, email_kind.as_str(), order_id.as_str(), 0);
+    let send_key = keys::send(
+        &merchant_id,
+        &customer_id,
+        email_kind.as_str(),
+        order_id.as_str(),
+        0,
+    );
     let recipient = follow_up
         .recipient
         .as_deref()
         .and_then(|r| EmailAddress::parse("recipient", r).ok());
     let ctx = app
         .store
-        .follow_up_context(&merchant_id, order_id, &customer_id, recipient.as_ref(), &send_key)
+        .follow_up_context(
+            &merchant_id,
+            order_id,
+            &customer_id,
+            recipient.as_ref(),
+            &send_key,
+        )
         .await?;
     let Some(order) = ctx.order else {
         return skip(SkipReason::NotFound).await;
@@ -211,22 +250,32 @@ async fn process(
                 follow_up_email(app, links, &merchant, &order, kind, &send_key.sk, now)
             })
             .await?;
-        return settle(app, due, seen, kind, &merchant_id, order_id, outcome, record, now).await;
+        return settle(
+            app,
+            due,
+            seen,
+            kind,
+            &merchant_id,
+            order_id,
+            outcome,
+            record,
+            now,
+        )
+        .await;
     }
 
-    let tz = marketing::recipient_zone(order.order.customer.time_zone.as_deref(), &merchant.time_zone);
+    let tz = marketing::recipient_zone(
+        order.order.customer.time_zone.as_deref(),
+        &merchant.time_zone,
+    );
     let rules = &merchant.settings.marketing;
     match marketing::decide(kind, now, &tz, &ctx.contact, ctx.suppressed, rules) {
         Decision::Skip(reason) => return skip(reason).await,
-        Decision::Defer { until, reason } => {
-            let mut decision = DecisionEntry::new(now, "deferred", Some(reason.as_str()));
-            decision.until = Some(until);
-            let moved = app.store.defer_follow_up(&due.key, seen, until, &decision).await?;
-            return Ok(if moved { Outcome::Deferred } else { Outcome::Taken });
-        }
+        Decision::Defer { until, reason } => return defer(until, reason).await,
         Decision::Send => {}
     }
-    let Some(email) = follow_up_email(app, links, &merchant, &order, kind, &send_key.sk, now) else {
+    let Some(email) = follow_up_email(app, links, &merchant, &order, kind, &send_key.sk, now)
+    else {
         return skip(SkipReason::NothingToSend).await;
     };
     if !pacer.slot(deadline).await {
@@ -234,7 +283,9 @@ async fn process(
     }
     let since = |span: SignedDuration| now.checked_sub(span).ok();
     let guard = ContactGuard {
-        cap_since: (rules.frequency_cap_hours > 0).then(|| since(rules.cap())).flatten(),
+        cap_since: (rules.frequency_cap_hours > 0)
+            .then(|| since(rules.cap()))
+            .flatten(),
         survey_since: (kind == FollowUpKind::FeedbackSurvey && rules.survey_throttle_days > 0)
             .then(|| since(rules.survey_throttle()))
             .flatten(),
@@ -277,11 +328,30 @@ async fn process(
             None => return Ok(Outcome::LeftDue),
         },
         FollowUpClaim::Moved => return Ok(Outcome::Taken),
-        // Another follow-up of this customer went out (or they unsubscribed) since we read: the
-        // next run decides again with what is stored then.
-        FollowUpClaim::ContactChanged => return Ok(Outcome::LeftDue),
+        // Another follow-up of this customer went out (or they unsubscribed) since we read:
+        // decide again on what is stored now.
+        FollowUpClaim::ContactChanged => {
+            let contact = app.store.get_contact(&merchant_id, &customer_id).await?;
+            return match marketing::decide(kind, now, &tz, &contact, ctx.suppressed, rules) {
+                Decision::Skip(reason) => skip(reason).await,
+                Decision::Defer { until, reason } => defer(until, reason).await,
+                // The contention has passed already: the next run sends it.
+                Decision::Send => Ok(Outcome::LeftDue),
+            };
+        }
     };
-    settle(app, due, seen, kind, &merchant_id, order_id, outcome, &record, now).await
+    settle(
+        app,
+        due,
+        seen,
+        kind,
+        &merchant_id,
+        order_id,
+        outcome,
+        &record,
+        now,
+    )
+    .await
 }
 
 /// Records what became of the send on the follow-up and takes it out of the due index.
@@ -299,7 +369,9 @@ async fn settle(
 ) -> Result<Outcome, StoreError> {
     let (status, message_id, result) = match &outcome {
         SendOutcome::Sent { message_id } => ("sent", Some(message_id.clone()), Outcome::Sent),
-        SendOutcome::Settled(SendStatus::Sent) => ("sent", record.message_id.clone(), Outcome::Sent),
+        SendOutcome::Settled(SendStatus::Sent) => {
+            ("sent", record.message_id.clone(), Outcome::Sent)
+        }
         SendOutcome::Settled(SendStatus::Ambiguous) | SendOutcome::Ambiguous => {
             ("ambiguous", None, Outcome::Ambiguous)
         }
@@ -323,7 +395,18 @@ async fn settle(
     });
     let moved = app
         .store
-        .settle_follow_up(&due.key, Some(seen), status, &decision, message_id.as_deref(), survey_sent)
+        .settle_follow_up(
+            &due.key,
+            Some(seen),
+            status,
+            &decision,
+            message_id.as_deref(),
+            survey_sent,
+        )
         .await?;
-    Ok(if moved || result == Outcome::Sent { result } else { Outcome::Taken })
+    Ok(if moved || result == Outcome::Sent {
+        result
+    } else {
+        Outcome::Taken
+    })
 }

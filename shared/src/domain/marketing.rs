@@ -287,7 +287,11 @@ mod tests {
     fn quiet_hours_defer_to_eight_in_the_recipients_zone() {
         // 22:30 in Berlin (UTC+1 in November) → 08:00 Berlin next morning.
         assert_eq!(
-            decide_at("2026-11-27T21:30:00Z", "Europe/Berlin", &ContactState::default()),
+            decide_at(
+                "2026-11-27T21:30:00Z",
+                "Europe/Berlin",
+                &ContactState::default()
+            ),
             Decision::Defer {
                 until: t("2026-11-28T07:00:00Z"),
                 reason: DeferReason::QuietHours
@@ -304,7 +308,11 @@ mod tests {
         );
         // 03:00 in Tokyo → 08:00 the same local day.
         assert_eq!(
-            decide_at("2026-11-27T18:00:00Z", "Asia/Tokyo", &ContactState::default()),
+            decide_at(
+                "2026-11-27T18:00:00Z",
+                "Asia/Tokyo",
+                &ContactState::default()
+            ),
             Decision::Defer {
                 until: t("2026-11-27T23:00:00Z"),
                 reason: DeferReason::QuietHours
@@ -317,7 +325,11 @@ mod tests {
         // Night of 28→29 March 2026 in Berlin: clocks go from UTC+1 to UTC+2 at 02:00.
         // 23:00 local on the 28th (22:00Z) → 08:00 local on the 29th, which is 06:00Z.
         assert_eq!(
-            decide_at("2026-03-28T22:00:00Z", "Europe/Berlin", &ContactState::default()),
+            decide_at(
+                "2026-03-28T22:00:00Z",
+                "Europe/Berlin",
+                &ContactState::default()
+            ),
             Decision::Defer {
                 until: t("2026-03-29T06:00:00Z"),
                 reason: DeferReason::QuietHours
@@ -325,7 +337,11 @@ mod tests {
         );
         // Autumn: 25 October 2026, clocks go back at 03:00 (UTC+2 → UTC+1): 08:00 local is 07:00Z.
         assert_eq!(
-            decide_at("2026-10-24T20:00:00Z", "Europe/Berlin", &ContactState::default()),
+            decide_at(
+                "2026-10-24T20:00:00Z",
+                "Europe/Berlin",
+                &ContactState::default()
+            ),
             Decision::Defer {
                 until: t("2026-10-25T07:00:00Z"),
                 reason: DeferReason::QuietHours

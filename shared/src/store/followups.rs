@@ -156,7 +156,9 @@ impl Store {
         if let Some(email) = recipient {
             wanted.push(keys::suppression(m, email).to_map());
         }
-        let mut found = self.batch_get("BatchGetItem follow-up context", wanted).await?;
+        let mut found = self
+            .batch_get("BatchGetItem follow-up context", wanted)
+            .await?;
         let mut take = |k: &keys::Key| found.remove(&(k.pk.clone(), k.sk.clone()));
         let order: Option<OrderRecord> = take(&order_key)
             .map(|i| from_item("order", i))
@@ -234,7 +236,11 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn is_suppressed(&self, m: &MerchantId, email: &EmailAddress) -> Result<bool, StoreError> {
+    pub async fn is_suppressed(
+        &self,
+        m: &MerchantId,
+        email: &EmailAddress,
+    ) -> Result<bool, StoreError> {
         Ok(self
             .get("GetItem suppression", &keys::suppression(m, email))
             .await?
@@ -519,7 +525,9 @@ impl Store {
                 .expression_attribute_values(":d", decision_list(&decision)?)
                 .send()
                 .await;
-            if super::condition_held(result.map_err(|e| classify("UpdateItem cancel follow-up", e)))? {
+            if super::condition_held(
+                result.map_err(|e| classify("UpdateItem cancel follow-up", e)),
+            )? {
                 cancelled.push(*kind);
             }
         }
@@ -656,11 +664,10 @@ impl Store {
 }
 
 fn decision_list(d: &DecisionEntry) -> Result<AttributeValue, StoreError> {
-    let value: AttributeValue = serde_dynamo::to_attribute_value(d).map_err(|source| {
-        StoreError::Corrupt {
+    let value: AttributeValue =
+        serde_dynamo::to_attribute_value(d).map_err(|source| StoreError::Corrupt {
             entity: "decision",
             source,
-        }
-    })?;
+        })?;
     Ok(AttributeValue::L(vec![value]))
 }

@@ -174,7 +174,11 @@ pub(super) fn build_err(
     }
 }
 
-pub(super) fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+pub(super) fn put(
+    table: &str,
+    item: Item,
+    condition: Option<&str>,
+) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -658,7 +662,19 @@ impl Store {
         now: Timestamp,
         days: u32,
     ) -> Result<Vec<DueItem>, StoreError> {
+        Ok(self.due_items_counted(group, now, days).await?.0)
+    }
+
+    /// [`Store::due_items`] with the number of index items DynamoDB read for them (ScannedCount):
+    /// the sweep's read cost, reported so it can be checked against the work done.
+    pub async fn due_items_counted(
+        &self,
+        group: &str,
+        now: Timestamp,
+        days: u32,
+    ) -> Result<(Vec<DueItem>, u64), StoreError> {
         let mut out = Vec::new();
+        let mut scanned = 0u64;
         for back in 0..days {
             let day = now
                 .saturating_sub(jiff::SignedDuration::from_hours(24 * i64::from(back)))
@@ -678,6 +694,7 @@ impl Store {
                         .send()
                         .await
                         .map_err(|e| classify("Query due", e))?;
+                    scanned += u64::try_from(page.scanned_count).unwrap_or(0);
                     for item in page.items.unwrap_or_default() {
                         let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
                             (item.get(keys::PK), item.get(keys::SK))
@@ -699,7 +716,7 @@ impl Store {
                 }
             }
         }
-        Ok(out)
+        Ok((out, scanned))
     }
 
     /// Takes a due item out of the index, once: returns false if another sweep already did.
