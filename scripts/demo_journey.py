@@ -1,6 +1,7 @@
 """The shipping part of the local demo: ship SO-1001, track it to delivery (the last scan through a
 signed carrier webhook), read the order back, and let a second shipment run late so the scheduled
-sweep sends the "running late" email and the merchant alert.
+sweep sends the "running late" email and the merchant alert. scripts/demo_followups.py goes on from
+here through the days after delivery.
 
 Usage: demo_journey.py API_BASE API_KEY MERCHANT_ID WEBHOOK_SECRET
 """
@@ -81,8 +82,21 @@ def main():
     print(f"→ {status} shipment SH-1002-1 (promised yesterday) created, email: {body['email']['status']}")
     entry = {"Source": "aws.events", "DetailType": "Scheduled Event", "Detail": "{}"}
     status, body = call("POST", f"{api}/_local/events", {"Entries": [entry]})
-    report = body["Results"][0]["response"]
+    expect(status, body, (200,), "scheduled event")
+    # The schedule reaches every function with a Schedule event (shipment-update, survey-sender).
+    results = {r["function"]: r for r in body["Results"]}
+    failed = [name for name, r in results.items() if not r["ok"]]
+    if failed or "shipment-update" not in results:
+        sys.exit(f"scheduled sweep: {json.dumps(body['Results'])}")
+    report = results["shipment-update"]["response"]
     print(f"→ scheduled sweep: {report['due']} due, {report['late_notices']} late notice(s) with merchant alert")
+    if report["late_notices"] != 1:
+        sys.exit(f"scheduled sweep: expected 1 late notice: {json.dumps(report)}")
+    if "survey-sender" in results:
+        r = results["survey-sender"]["response"]
+        print(f"→ the same schedule's follow-up sweep: {r['due']} due, {r['sent']} sent (nothing is due yet)")
+        if r["sent"]:
+            sys.exit(f"the follow-up sweep sent something before any follow-up was due: {json.dumps(r)}")
 
 
 if __name__ == "__main__":

@@ -4,19 +4,41 @@ VENV="${AFTERCARE_VENV:-$PWD/.venv}"
 RUN_DIR="${AFTERCARE_RUN_DIR:-$PWD/.local/run}"
 MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"
+SELENIUM_VERSION="4.51.0"
+TZDATA_VERSION="2026.6"
 mkdir -p "$RUN_DIR"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-# A project-local virtualenv with moto server, boto3 (for the emulator) and cfn-lint, pinned.
+# A project-local virtualenv with moto server, boto3 (for the emulator), cfn-lint, Selenium (the
+# demo's headless-browser step; it drives Debian's chromium, see scripts/browser_survey.py) and
+# tzdata (the demo's local times, on machines without /usr/share/zoneinfo), pinned.
 ensure_venv() {
-  local stamp="$VENV/.aftercare-$MOTO_VERSION-$CFN_LINT_VERSION"
+  local stamp="$VENV/.aftercare-$MOTO_VERSION-$CFN_LINT_VERSION-selenium-$SELENIUM_VERSION-tzdata-$TZDATA_VERSION"
   if [[ ! -f "$stamp" ]]; then
-    step "installing moto[server]==$MOTO_VERSION and cfn-lint==$CFN_LINT_VERSION into $VENV"
+    step "installing moto[server]==$MOTO_VERSION, cfn-lint==$CFN_LINT_VERSION, selenium==$SELENIUM_VERSION and tzdata into $VENV"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" pyyaml
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" \
+      "selenium==$SELENIUM_VERSION" "tzdata==$TZDATA_VERSION" pyyaml
     touch "$stamp"
   fi
+}
+
+# Debian's headless browser and its WebDriver, for the demo's survey step in a real browser. Installs
+# them with apt-get when missing and we are root; otherwise says what is missing (returns 1).
+CHROMIUM_BIN="/usr/bin/chromium"
+CHROMEDRIVER_BIN="/usr/bin/chromedriver"
+ensure_chromium() {
+  if [[ -x "$CHROMIUM_BIN" && -x "$CHROMEDRIVER_BIN" ]]; then
+    return 0
+  fi
+  if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then
+    echo "$CHROMIUM_BIN or $CHROMEDRIVER_BIN is missing: install Debian's chromium and chromium-driver" >&2
+    return 1
+  fi
+  step "installing chromium and chromium-driver (apt-get)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 }
 
 free_port() {

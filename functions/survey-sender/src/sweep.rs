@@ -369,8 +369,9 @@ async fn settle(
 ) -> Result<Outcome, StoreError> {
     let (status, message_id, result) = match &outcome {
         SendOutcome::Sent { message_id } => ("sent", Some(message_id.clone()), Outcome::Sent),
+        // Sent by an earlier attempt (or another sweep): settle it, but it is not this sweep's send.
         SendOutcome::Settled(SendStatus::Sent) => {
-            ("sent", record.message_id.clone(), Outcome::Sent)
+            ("sent", record.message_id.clone(), Outcome::Taken)
         }
         SendOutcome::Settled(SendStatus::Ambiguous) | SendOutcome::Ambiguous => {
             ("ambiguous", None, Outcome::Ambiguous)
@@ -404,7 +405,10 @@ async fn settle(
             survey_sent,
         )
         .await?;
-    Ok(if moved || result == Outcome::Sent {
+    // An email this invocation sent counts as sent even if another sweep settled the follow-up
+    // first; one found already sent counts for whoever settles it.
+    let sent_now = matches!(outcome, SendOutcome::Sent { .. });
+    Ok(if moved || sent_now {
         result
     } else {
         Outcome::Taken

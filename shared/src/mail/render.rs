@@ -274,13 +274,8 @@ impl Renderer {
         Ok(Self { env, catalogues })
     }
 
-    /// The strings for `locale` (English for any key a locale lacks), with the merchant's overrides.
-    fn strings(
-        &self,
-        kind: EmailKind,
-        locale: Locale,
-        merchant: &Merchant,
-    ) -> BTreeMap<String, String> {
+    /// The built-in strings for `locale`, English for any key a locale lacks.
+    fn catalogue(&self, locale: Locale) -> BTreeMap<String, String> {
         let mut strings = self
             .catalogues
             .get(Locale::En.as_str())
@@ -289,6 +284,17 @@ impl Renderer {
         if let Some(own) = self.catalogues.get(locale.as_str()) {
             strings.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
+        strings
+    }
+
+    /// The strings for `locale` (English for any key a locale lacks), with the merchant's overrides.
+    fn strings(
+        &self,
+        kind: EmailKind,
+        locale: Locale,
+        merchant: &Merchant,
+    ) -> BTreeMap<String, String> {
+        let mut strings = self.catalogue(locale);
         if let Some(o) = merchant.templates.get(kind.as_str())
             && let Some(overrides) = o.strings.get(locale.as_str())
         {
@@ -373,14 +379,7 @@ impl Renderer {
             Ok(serde_json::Value::Object(map)) => map,
             _ => serde_json::Map::new(),
         };
-        let mut strings = self
-            .catalogues
-            .get(Locale::En.as_str())
-            .cloned()
-            .unwrap_or_default();
-        if let Some(own) = self.catalogues.get(locale.as_str()) {
-            strings.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
+        let strings = self.catalogue(locale);
         let title = strings
             .get(title_key)
             .map(|t| t.replace("{merchant}", &merchant.name))

@@ -604,30 +604,10 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<FeedbackRecord>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI1)
-                .key_condition_expression("GSI1PK = :p AND GSI1SK BETWEEN :from AND :to")
-                .expression_attribute_values(":p", s(keys::feedback_index(m)))
-                .expression_attribute_values(":from", s(keys::time_sort_key(from, "")))
-                .expression_attribute_values(":to", s(keys::time_sort_key(to, "")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| classify("Query feedback", e))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item(FEEDBACK, item)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
+        let (items, _) = self
+            .time_range("Query feedback", &keys::feedback_index(m), from, to, false)
+            .await?;
+        items.into_iter().map(|i| from_item(FEEDBACK, i)).collect()
     }
 
     /// How many surveys were sent in `[from, to)`.
@@ -637,27 +617,50 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<u64, StoreError> {
-        let mut total = 0u64;
+        let (_, count) = self
+            .time_range(
+                "Query surveys sent",
+                &keys::surveys_sent_index(m),
+                from,
+                to,
+                true,
+            )
+            .await?;
+        Ok(count)
+    }
+
+    /// Every gsi1 item of `partition` whose time sort key lies in `[from, to)`, or only their count.
+    async fn time_range(
+        &self,
+        operation: &'static str,
+        partition: &str,
+        from: Timestamp,
+        to: Timestamp,
+        count_only: bool,
+    ) -> Result<(Vec<Item>, u64), StoreError> {
+        let mut items = Vec::new();
+        let mut count = 0u64;
         let mut start = None;
         loop {
-            let page = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .index_name(keys::GSI1)
                 .key_condition_expression("GSI1PK = :p AND GSI1SK BETWEEN :from AND :to")
-                .expression_attribute_values(":p", s(keys::surveys_sent_index(m)))
+                .expression_attribute_values(":p", s(partition))
                 .expression_attribute_values(":from", s(keys::time_sort_key(from, "")))
                 .expression_attribute_values(":to", s(keys::time_sort_key(to, "")))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| classify("Query surveys sent", e))?;
-            total += u64::try_from(page.count).unwrap_or(0);
+                .set_exclusive_start_key(start);
+            if count_only {
+                query = query.select(Select::Count);
+            }
+            let page = query.send().await.map_err(|e| classify(operation, e))?;
+            count += u64::try_from(page.count).unwrap_or(0);
+            items.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(total),
+                _ => return Ok((items, count)),
             }
         }
     }
