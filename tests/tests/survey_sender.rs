@@ -12,13 +12,19 @@ use aftercare::domain::{MerchantId, OrderId};
 use aftercare::store::keys;
 use aftercare::token::SigningKey;
 use aftercare_tests::counter::{CallCounter, counted_clients};
-use aftercare_tests::{Env, Item, SentEmail, deadline, num, s};
+use aftercare_tests::{Env, Item, SentEmail, num, s};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use survey_sender::SweepReport;
 
 const BASE: &str = "https://api.test";
+
+/// The invocation budget in these tests: generous, because the tests share one moto server
+/// (which serves one request at a time) with the 10,000-item sweep.
+fn long_deadline() -> aftercare::send::Deadline {
+    aftercare::send::Deadline::after(std::time::Duration::from_secs(900))
+}
 
 fn key() -> SigningKey {
     SigningKey::new(&[42u8; 32]).unwrap()
@@ -112,7 +118,7 @@ impl World {
             &self.orders,
             self.env.http_event(order, Some(&self.env.api_key)),
             "t",
-            deadline(),
+            long_deadline(),
         )
         .await
         .unwrap();
@@ -142,7 +148,7 @@ impl World {
 
     async fn sweep_at(&self, at: &str) -> SweepReport {
         self.clock.set(t(at));
-        survey_sender::sweep(&self.app, &self.links, deadline())
+        survey_sender::sweep(&self.app, &self.links, long_deadline())
             .await
             .unwrap()
     }
@@ -194,7 +200,7 @@ impl World {
                 .collect();
             event["queryStringParameters"] = map.into();
         }
-        let resp = survey_sender::handle(&self.app, &self.links, event, "t", deadline())
+        let resp = survey_sender::handle(&self.app, &self.links, event, "t", long_deadline())
             .await
             .unwrap();
         (
@@ -563,8 +569,8 @@ async fn overlapping_sweeps_send_each_follow_up_once() {
             .unwrap();
     w.clock.set(t("2026-11-30T14:00:00Z"));
     let (a, b) = tokio::join!(
-        survey_sender::sweep(&w.app, &w.links, deadline()),
-        survey_sender::sweep(&other, &w.links, deadline())
+        survey_sender::sweep(&w.app, &w.links, long_deadline()),
+        survey_sender::sweep(&other, &w.links, long_deadline())
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.sent + b.sent, 12, "{a:?} {b:?}");
