@@ -27,6 +27,18 @@ impl std::fmt::Display for HandlerError {
 
 impl std::error::Error for HandlerError {}
 
+impl From<crate::store::StoreError> for HandlerError {
+    /// A store failure ends the invocation: `Transient` (retry later) or `Internal`.
+    fn from(e: crate::store::StoreError) -> Self {
+        let error_type = if e.is_transient() {
+            "Transient"
+        } else {
+            "Internal"
+        };
+        HandlerError::new(error_type, e.to_string())
+    }
+}
+
 impl From<HandlerError> for Diagnostic {
     fn from(e: HandlerError) -> Self {
         Diagnostic {

@@ -720,22 +720,12 @@ pub struct SweepReport {
 
 /// The scheduled sweep over the shipment group of the due index.
 pub async fn sweep(app: &App, deadline: Deadline) -> Result<Value, HandlerError> {
-    let store_err = |e: aftercare::store::StoreError| {
-        HandlerError::new(
-            if e.is_transient() {
-                "Transient"
-            } else {
-                "Internal"
-            },
-            e.to_string(),
-        )
-    };
     let now = app.clock.now();
     let items = app
         .store
         .due_items(ship_store::SHIPMENT_GROUP, now, SWEEP_LOOKBACK_DAYS)
         .await
-        .map_err(store_err)?;
+        .map_err(HandlerError::from)?;
     let mut report = SweepReport {
         due: items.len(),
         ..SweepReport::default()
@@ -782,7 +772,7 @@ pub async fn sweep(app: &App, deadline: Deadline) -> Result<Value, HandlerError>
             .store
             .complete_due(&due.key, outcome, app.clock.now())
             .await
-            .map_err(store_err)?
+            .map_err(HandlerError::from)?
         {
             report.skipped_by_other_sweep += 1;
         }

@@ -189,7 +189,7 @@ async fn http_inner(
     match route.as_str() {
         ROUTE_SURVEY_PAGE => pages::survey_page(app, links, token, rid).await,
         ROUTE_SURVEY_ANSWER => pages::survey_answer(app, links, req, token, rid, deadline).await,
-        ROUTE_UNSUBSCRIBE_PAGE => pages::unsubscribe_page(app, links, token, None, rid).await,
+        ROUTE_UNSUBSCRIBE_PAGE => pages::unsubscribe_page(app, links, token, rid).await,
         ROUTE_UNSUBSCRIBE => pages::unsubscribe(app, links, req, token, rid).await,
         ROUTE_FEEDBACK => match feedback::feedback(app, req).await {
             Ok(body) => http::json_response(200, &body, rid),

@@ -67,6 +67,45 @@ impl From<aftercare::store::StoreError> for PageError {
     }
 }
 
+/// A page request that failed: why, and the merchant when the token got that far (so the error
+/// page wears its look).
+struct Failure {
+    merchant: Option<Arc<Merchant>>,
+    error: PageError,
+}
+
+impl From<PageError> for Failure {
+    fn from(error: PageError) -> Self {
+        Self {
+            merchant: None,
+            error,
+        }
+    }
+}
+
+type PageResult = Result<ApiGatewayV2httpResponse, Failure>;
+
+/// A verified link: its claims and the merchant they name.
+struct Link {
+    claims: Claims,
+    merchant: Arc<Merchant>,
+}
+
+impl Link {
+    /// A failure after the token checked out, shown in the merchant's look.
+    fn fail(&self, error: impl Into<PageError>) -> Failure {
+        Failure {
+            merchant: Some(Arc::clone(&self.merchant)),
+            error: error.into(),
+        }
+    }
+}
+
+/// The response for `result`: the page, or the error page for its failure.
+fn respond(app: &App, rid: &str, result: PageResult) -> ApiGatewayV2httpResponse {
+    result.unwrap_or_else(|f| error_page(app, f.merchant.as_deref(), &f.error, rid))
+}
+
 /// A page that could not be shown, in the merchant's look when we know the merchant.
 fn error_page(
     app: &App,
@@ -98,40 +137,44 @@ fn error_page(
     http::html_response(err.status(), html, rid)
 }
 
-/// The merchant a verified token names.
-async fn token_merchant(
+/// Verifies `token` for `purpose` and finds the merchant it names.
+async fn verify_link(
     app: &App,
     links: &Links,
     token: &str,
     purpose: &str,
-) -> Result<(Claims, Arc<Merchant>), (Option<Arc<Merchant>>, PageError)> {
+) -> Result<Link, Failure> {
     let claims = links
         .verify(token, purpose, app.clock.now())
-        .map_err(|e| (None, PageError::from(e)))?;
+        .map_err(PageError::from)?;
     let merchant_id =
-        MerchantId::parse("merchant", &claims.merchant).map_err(|_| (None, PageError::Invalid))?;
-    match app.tenancy.merchant(&merchant_id).await {
-        Ok(Some(m)) => Ok((claims, m)),
-        Ok(None) => Err((None, PageError::NotFound)),
-        Err(_) => Err((None, PageError::Unavailable)),
-    }
+        MerchantId::parse("merchant", &claims.merchant).map_err(|_| PageError::Invalid)?;
+    let merchant = match app.tenancy.merchant(&merchant_id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return Err(PageError::NotFound.into()),
+        Err(_) => return Err(PageError::Unavailable.into()),
+    };
+    tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    Ok(Link { claims, merchant })
 }
 
-/// The order a survey token is about, checked against the stored order's customer.
-async fn survey_order(
-    app: &App,
-    merchant: &Merchant,
-    claims: &Claims,
-) -> Result<(CustomerId, OrderRecord), PageError> {
-    let (customer, order) = claims.subject.split_once('/').ok_or(PageError::Invalid)?;
-    let customer = CustomerId::parse("customer", customer).map_err(|_| PageError::Invalid)?;
-    let order_id = OrderId::parse("order", order).map_err(|_| PageError::Invalid)?;
+/// The order a survey link is about, checked against the stored order's customer.
+async fn survey_order(app: &App, link: &Link) -> Result<(CustomerId, OrderRecord), Failure> {
+    let (customer, order) = link
+        .claims
+        .subject
+        .split_once('/')
+        .ok_or_else(|| link.fail(PageError::Invalid))?;
+    let customer =
+        CustomerId::parse("customer", customer).map_err(|_| link.fail(PageError::Invalid))?;
+    let order_id = OrderId::parse("order", order).map_err(|_| link.fail(PageError::Invalid))?;
     let order = app
         .store
-        .get_order(&merchant.id, &order_id)
-        .await?
+        .get_order(&link.merchant.id, &order_id)
+        .await
+        .map_err(|e| link.fail(e))?
         .filter(|o| o.order.customer.id == customer)
-        .ok_or(PageError::NotFound)?;
+        .ok_or_else(|| link.fail(PageError::NotFound))?;
     Ok((customer, order))
 }
 
@@ -171,43 +214,43 @@ pub async fn survey_page(
     token: &str,
     rid: &str,
 ) -> ApiGatewayV2httpResponse {
-    let (claims, merchant) = match token_merchant(app, links, token, SURVEY).await {
-        Ok(v) => v,
-        Err((m, e)) => return error_page(app, m.as_deref(), &e, rid),
+    let result = async {
+        let link = verify_link(app, links, token, SURVEY).await?;
+        let (_, order) = survey_order(app, &link).await?;
+        let merchant = &link.merchant;
+        let earlier = app
+            .store
+            .get_feedback(&merchant.id, &order.order.id)
+            .await
+            .map_err(|e| link.fail(e))?;
+        let scale = merchant.settings.survey.scale;
+        let selected = link
+            .claims
+            .value
+            .as_deref()
+            .and_then(|v| scale.score("score", v).ok())
+            .or(earlier.as_ref().map(|f| f.score));
+        let data = json!({
+            "scale": scale.as_str(),
+            "scores": scale.scores().collect::<Vec<_>>(),
+            "selected": selected,
+            "comment": earlier.as_ref().and_then(|f| f.comment.clone()),
+            "action_url": format!("{}/v1/survey/{token}", links.base()),
+            "order": {"number": order.order.id},
+            "answered": earlier.is_some(),
+        });
+        let locale = locale_of(&order, merchant);
+        Ok(page(
+            app,
+            merchant,
+            locale,
+            "survey",
+            "page.survey.title",
+            &data,
+            rid,
+        ))
     };
-    tracing::Span::current().record("merchant_id", merchant.id.as_str());
-    let (_, order) = match survey_order(app, &merchant, &claims).await {
-        Ok(v) => v,
-        Err(e) => return error_page(app, Some(&merchant), &e, rid),
-    };
-    let earlier = match app.store.get_feedback(&merchant.id, &order.order.id).await {
-        Ok(f) => f,
-        Err(e) => return error_page(app, Some(&merchant), &PageError::from(e), rid),
-    };
-    let scale = merchant.settings.survey.scale;
-    let selected = claims
-        .value
-        .as_deref()
-        .and_then(|v| scale.score("score", v).ok())
-        .or(earlier.as_ref().map(|f| f.score));
-    let data = json!({
-        "scale": scale.as_str(),
-        "scores": scale.scores().collect::<Vec<_>>(),
-        "selected": selected,
-        "comment": earlier.as_ref().and_then(|f| f.comment.clone()),
-        "action_url": format!("{}/v1/survey/{token}", links.base()),
-        "order": {"number": order.order.id},
-        "answered": earlier.is_some(),
-    });
-    page(
-        app,
-        &merchant,
-        locale_of(&order, &merchant),
-        "survey",
-        "page.survey.title",
-        &data,
-        rid,
-    )
+    respond(app, rid, result.await)
 }
 
 /// POST: records the answer (a later one replaces the earlier), then closes the loop.
@@ -219,68 +262,67 @@ pub async fn survey_answer(
     rid: &str,
     deadline: Deadline,
 ) -> ApiGatewayV2httpResponse {
-    let (claims, merchant) = match token_merchant(app, links, token, SURVEY).await {
-        Ok(v) => v,
-        Err((m, e)) => return error_page(app, m.as_deref(), &e, rid),
+    let result = async {
+        let link = verify_link(app, links, token, SURVEY).await?;
+        let (customer, order) = survey_order(app, &link).await?;
+        let merchant = &link.merchant;
+        let body = http::body_bytes(req).map_err(|_| link.fail(PageError::BadRequest))?;
+        let form = http::form_fields(&body);
+        let scale = merchant.settings.survey.scale;
+        let score = form
+            .get("score")
+            .and_then(|s| scale.score("score", s).ok())
+            .ok_or_else(|| link.fail(PageError::BadRequest))?;
+        let comment = form.get("comment").and_then(|c| clean_comment(c));
+        let now = app.clock.now();
+        let earlier = app
+            .store
+            .get_feedback(&merchant.id, &order.order.id)
+            .await
+            .map_err(|e| link.fail(e))?;
+        let band = scale.band(score);
+        let answer = FeedbackRecord {
+            merchant_id: merchant.id.clone(),
+            order_id: order.order.id.clone(),
+            customer_id: customer,
+            customer_email: order.order.customer.email.to_string(),
+            customer_name: order.order.customer.display_name(),
+            scale,
+            score,
+            band,
+            comment,
+            answered_at: now,
+            first_answered_at: earlier.as_ref().map_or(now, |e| e.first_answered_at),
+            answers: earlier.as_ref().map_or(1, |e| e.answers.saturating_add(1)),
+        };
+        app.store
+            .put_feedback(&answer)
+            .await
+            .map_err(|e| link.fail(e))?;
+        tracing::info!(order_id = %answer.order_id, score, ?band, "survey answered");
+        if let Err(e) = close_the_loop(app, merchant, &answer, deadline).await {
+            // The answer is stored; the loop closes on the customer's next answer or an operator's
+            // look at the log. The customer still gets their thank-you.
+            tracing::error!(error = %e, "closing the loop failed");
+        }
+        let data = json!({
+            "score": score,
+            "max": scale.max(),
+            "detractor": band == Band::Detractor,
+            "promoter": band == Band::Promoter,
+        });
+        let locale = locale_of(&order, merchant);
+        Ok(page(
+            app,
+            merchant,
+            locale,
+            "survey_thanks",
+            "page.survey_thanks.title",
+            &data,
+            rid,
+        ))
     };
-    tracing::Span::current().record("merchant_id", merchant.id.as_str());
-    let (customer, order) = match survey_order(app, &merchant, &claims).await {
-        Ok(v) => v,
-        Err(e) => return error_page(app, Some(&merchant), &e, rid),
-    };
-    let Ok(body) = http::body_bytes(req) else {
-        return error_page(app, Some(&merchant), &PageError::BadRequest, rid);
-    };
-    let form = http::form_fields(&body);
-    let scale = merchant.settings.survey.scale;
-    let Some(score) = form.get("score").and_then(|s| scale.score("score", s).ok()) else {
-        return error_page(app, Some(&merchant), &PageError::BadRequest, rid);
-    };
-    let comment = form.get("comment").and_then(|c| clean_comment(c));
-    let now = app.clock.now();
-    let earlier = match app.store.get_feedback(&merchant.id, &order.order.id).await {
-        Ok(f) => f,
-        Err(e) => return error_page(app, Some(&merchant), &PageError::from(e), rid),
-    };
-    let band = scale.band(score);
-    let answer = FeedbackRecord {
-        merchant_id: merchant.id.clone(),
-        order_id: order.order.id.clone(),
-        customer_id: customer.clone(),
-        customer_email: order.order.customer.email.to_string(),
-        customer_name: order.order.customer.display_name(),
-        scale,
-        score,
-        band,
-        comment,
-        answered_at: now,
-        first_answered_at: earlier.as_ref().map_or(now, |e| e.first_answered_at),
-        answers: earlier.as_ref().map_or(1, |e| e.answers.saturating_add(1)),
-    };
-    if let Err(e) = app.store.put_feedback(&answer).await {
-        return error_page(app, Some(&merchant), &PageError::from(e), rid);
-    }
-    tracing::info!(order_id = %answer.order_id, score, ?band, "survey answered");
-    if let Err(e) = close_the_loop(app, &merchant, &answer, deadline).await {
-        // The answer is stored; the loop closes on the customer's next answer or an operator's
-        // look at the log. The customer still gets their thank-you.
-        tracing::error!(error = %e, "closing the loop failed");
-    }
-    let data = json!({
-        "score": score,
-        "max": scale.max(),
-        "detractor": band == Band::Detractor,
-        "promoter": band == Band::Promoter,
-    });
-    page(
-        app,
-        &merchant,
-        locale_of(&order, &merchant),
-        "survey_thanks",
-        "page.survey_thanks.title",
-        &data,
-        rid,
-    )
+    respond(app, rid, result.await)
 }
 
 /// Detractor: alert the merchant (once per order) and cancel the review request and cross-sell.
@@ -357,40 +399,65 @@ async fn close_the_loop(
     Ok(())
 }
 
-/// GET (or after a POST with `done`): the customer's subscription state with the action to change it.
-pub async fn unsubscribe_page(
+/// The customer an unsubscribe link is about.
+fn link_customer(link: &Link) -> Result<CustomerId, Failure> {
+    CustomerId::parse("customer", &link.claims.subject).map_err(|_| link.fail(PageError::Invalid))
+}
+
+/// The subscription page: the state, with the action to change it; `done` right after a change.
+fn subscription_page(
     app: &App,
     links: &Links,
+    link: &Link,
     token: &str,
+    subscribed: bool,
     done: Option<&str>,
     rid: &str,
 ) -> ApiGatewayV2httpResponse {
-    let (claims, merchant) = match token_merchant(app, links, token, UNSUBSCRIBE).await {
-        Ok(v) => v,
-        Err((m, e)) => return error_page(app, m.as_deref(), &e, rid),
-    };
-    let Ok(customer) = CustomerId::parse("customer", &claims.subject) else {
-        return error_page(app, Some(&merchant), &PageError::Invalid, rid);
-    };
-    let contact = match app.store.get_contact(&merchant.id, &customer).await {
-        Ok(c) => c,
-        Err(e) => return error_page(app, Some(&merchant), &PageError::from(e), rid),
-    };
     let data = json!({
-        "subscribed": !contact.unsubscribed,
+        "subscribed": subscribed,
         "action_url": format!("{}/v1/unsubscribe/{token}", links.base()),
-        "email_masked": claims.value.clone().unwrap_or_default(),
+        "email_masked": link.claims.value.clone().unwrap_or_default(),
         "done": done,
     });
+    let merchant = &link.merchant;
     page(
         app,
-        &merchant,
+        merchant,
         merchant.default_locale,
         "unsubscribe",
         "page.unsubscribe.title",
         &data,
         rid,
     )
+}
+
+/// GET: the customer's subscription state with the action to change it.
+pub async fn unsubscribe_page(
+    app: &App,
+    links: &Links,
+    token: &str,
+    rid: &str,
+) -> ApiGatewayV2httpResponse {
+    let result = async {
+        let link = verify_link(app, links, token, UNSUBSCRIBE).await?;
+        let customer = link_customer(&link)?;
+        let contact = app
+            .store
+            .get_contact(&link.merchant.id, &customer)
+            .await
+            .map_err(|e| link.fail(e))?;
+        Ok(subscription_page(
+            app,
+            links,
+            &link,
+            token,
+            !contact.unsubscribed,
+            None,
+            rid,
+        ))
+    };
+    respond(app, rid, result.await)
 }
 
 /// POST: RFC 8058 one-click (`List-Unsubscribe=One-Click`) or the page's form (`action=`).
@@ -401,39 +468,41 @@ pub async fn unsubscribe(
     token: &str,
     rid: &str,
 ) -> ApiGatewayV2httpResponse {
-    let (claims, merchant) = match token_merchant(app, links, token, UNSUBSCRIBE).await {
-        Ok(v) => v,
-        Err((m, e)) => return error_page(app, m.as_deref(), &e, rid),
+    let result = async {
+        let link = verify_link(app, links, token, UNSUBSCRIBE).await?;
+        let customer = link_customer(&link)?;
+        let body = http::body_bytes(req).unwrap_or_default();
+        let form = http::form_fields(&body);
+        // Mail providers post `List-Unsubscribe=One-Click`, urlencoded or as multipart form data.
+        let one_click = form
+            .get("List-Unsubscribe")
+            .is_some_and(|v| v == "One-Click")
+            || String::from_utf8_lossy(&body).contains("One-Click");
+        let unsubscribed = match form.get("action").map(String::as_str) {
+            Some("resubscribe") => false,
+            Some("unsubscribe") => true,
+            _ if one_click => true,
+            _ => return Err(link.fail(PageError::BadRequest)),
+        };
+        app.store
+            .set_unsubscribed(&link.merchant.id, &customer, unsubscribed, app.clock.now())
+            .await
+            .map_err(|e| link.fail(e))?;
+        tracing::info!(unsubscribed, one_click, "subscription changed");
+        let done = if unsubscribed {
+            "unsubscribed"
+        } else {
+            "resubscribed"
+        };
+        Ok(subscription_page(
+            app,
+            links,
+            &link,
+            token,
+            !unsubscribed,
+            Some(done),
+            rid,
+        ))
     };
-    tracing::Span::current().record("merchant_id", merchant.id.as_str());
-    let Ok(customer) = CustomerId::parse("customer", &claims.subject) else {
-        return error_page(app, Some(&merchant), &PageError::Invalid, rid);
-    };
-    let body = http::body_bytes(req).unwrap_or_default();
-    let form = http::form_fields(&body);
-    // Mail providers post `List-Unsubscribe=One-Click`, urlencoded or as multipart form data.
-    let one_click = form
-        .get("List-Unsubscribe")
-        .is_some_and(|v| v == "One-Click")
-        || String::from_utf8_lossy(&body).contains("One-Click");
-    let unsubscribed = match form.get("action").map(String::as_str) {
-        Some("resubscribe") => false,
-        Some("unsubscribe") => true,
-        _ if one_click => true,
-        _ => return error_page(app, Some(&merchant), &PageError::BadRequest, rid),
-    };
-    if let Err(e) = app
-        .store
-        .set_unsubscribed(&merchant.id, &customer, unsubscribed, app.clock.now())
-        .await
-    {
-        return error_page(app, Some(&merchant), &PageError::from(e), rid);
-    }
-    tracing::info!(unsubscribed, one_click, "subscription changed");
-    let done = if unsubscribed {
-        "unsubscribed"
-    } else {
-        "resubscribed"
-    };
-    unsubscribe_page(app, links, token, Some(done), rid).await
+    respond(app, rid, result.await)
 }

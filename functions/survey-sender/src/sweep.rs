@@ -100,7 +100,7 @@ pub async fn sweep(
         .store
         .due_items_counted(FOLLOW_UP_GROUP, now, LOOKBACK_DAYS)
         .await
-        .map_err(|e| store_failure(&e))?;
+        .map_err(HandlerError::from)?;
     let mut report = SweepReport {
         due: items.len(),
         items_read,
@@ -144,14 +144,6 @@ pub async fn sweep(
         ));
     }
     Ok(report)
-}
-
-fn store_failure(e: &StoreError) -> HandlerError {
-    if e.is_transient() {
-        HandlerError::new("Transient", e.to_string())
-    } else {
-        HandlerError::new("Internal", e.to_string())
-    }
 }
 
 async fn process(
