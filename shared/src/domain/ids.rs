@@ -91,6 +91,15 @@ id_type!(
     ShipmentId, 128
 );
 
+id_type!(
+    /// The merchant's (or billing system's) subscription id.
+    SubscriptionId, 128
+);
+id_type!(
+    /// The billing system's invoice id.
+    InvoiceId, 128
+);
+
 impl CustomerId {
     /// The id of a customer the merchant did not name: a stable digest of the normalised email
     /// address, so repeat orders from the same address share one profile.

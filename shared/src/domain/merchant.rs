@@ -102,6 +102,10 @@ pub struct MerchantSettings {
     pub reviews: ReviewSettings,
     /// Products the follow-ups can talk about, by SKU: usage tips and related products.
     pub catalogue: BTreeMap<String, CatalogueItem>,
+    /// Renewal reminders and card-expiry notices.
+    pub renewals: super::subscription::RenewalSettings,
+    /// The failed-payment cadence.
+    pub dunning: super::billing::DunningSettings,
 }
 
 /// Where customers write reviews.
@@ -384,6 +388,18 @@ fn validate_settings(settings: &MerchantSettings) -> Result<(), FieldError> {
             "link_valid_days must be at most 365",
         ));
     }
+    settings
+        .renewals
+        .validate()
+        .map_err(|(field, message)| FieldError::new(field, "out_of_range", message))?;
+    settings
+        .dunning
+        .validate()
+        .map_err(|(field, message)| FieldError::new(field, "out_of_range", message))?;
+    web_url(
+        "settings.dunning.update_payment_url",
+        settings.dunning.update_payment_url.as_deref(),
+    )?;
     if let Some(t) = &settings.reviews.url_template {
         web_url("settings.reviews.url_template", Some(t))?;
     }

@@ -2,6 +2,7 @@
 //! time as an argument.
 
 pub mod apikey;
+pub mod billing;
 pub mod customer;
 pub mod email;
 pub mod followup;
@@ -13,6 +14,7 @@ pub mod merchant;
 pub mod money;
 pub mod order;
 pub mod shipment;
+pub mod subscription;
 pub mod survey;
 pub mod text;
 pub mod validation;

@@ -37,6 +37,20 @@ pub enum EmailKind {
     CrossSell,
     /// To the merchant's operations address: a detractor answered the survey.
     MerchantDetractorAlert,
+    /// A subscription renews (or, cancelled, ends) soon.
+    RenewalReminder,
+    /// The card on file expires before the next renewal.
+    CardExpiring,
+    /// A renewal reminder that also asks for a new card (the two fell within days of each other).
+    RenewalAndCard,
+    /// A payment failed: the first email and the reminders of the dunning cadence.
+    PaymentFailed,
+    /// The last notice before the merchant cancels.
+    PaymentFinalNotice,
+    /// The payment went through after failing: "you're all set".
+    PaymentRecovered,
+    /// To the merchant's operations address: dunning ran out without recovery.
+    MerchantDunningAlert,
 }
 
 impl EmailKind {
@@ -55,6 +69,13 @@ impl EmailKind {
         EmailKind::ReviewRequest,
         EmailKind::CrossSell,
         EmailKind::MerchantDetractorAlert,
+        EmailKind::RenewalReminder,
+        EmailKind::CardExpiring,
+        EmailKind::RenewalAndCard,
+        EmailKind::PaymentFailed,
+        EmailKind::PaymentFinalNotice,
+        EmailKind::PaymentRecovered,
+        EmailKind::MerchantDunningAlert,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -73,6 +94,13 @@ impl EmailKind {
             EmailKind::ReviewRequest => "review_request",
             EmailKind::CrossSell => "cross_sell",
             EmailKind::MerchantDetractorAlert => "merchant_detractor_alert",
+            EmailKind::RenewalReminder => "renewal_reminder",
+            EmailKind::CardExpiring => "card_expiring",
+            EmailKind::RenewalAndCard => "renewal_and_card",
+            EmailKind::PaymentFailed => "payment_failed",
+            EmailKind::PaymentFinalNotice => "payment_final_notice",
+            EmailKind::PaymentRecovered => "payment_recovered",
+            EmailKind::MerchantDunningAlert => "merchant_dunning_alert",
         }
     }
 
@@ -86,6 +114,13 @@ impl EmailKind {
             | EmailKind::ReviewRequest
             | EmailKind::CrossSell => "followup",
             EmailKind::MerchantDetractorAlert => "detractor_alert",
+            EmailKind::RenewalReminder
+            | EmailKind::CardExpiring
+            | EmailKind::RenewalAndCard
+            | EmailKind::PaymentFailed
+            | EmailKind::PaymentFinalNotice
+            | EmailKind::PaymentRecovered => "billing",
+            EmailKind::MerchantDunningAlert => "billing_alert",
             _ => "shipment",
         }
     }
@@ -104,7 +139,9 @@ impl EmailKind {
     pub fn is_internal(&self) -> bool {
         matches!(
             self,
-            EmailKind::MerchantLateAlert | EmailKind::MerchantDetractorAlert
+            EmailKind::MerchantLateAlert
+                | EmailKind::MerchantDetractorAlert
+                | EmailKind::MerchantDunningAlert
         )
     }
 }
@@ -148,7 +185,17 @@ const BUILTIN: &[(&str, &str)] = templates![
     "detractor_alert.txt",
     "detractor_alert.subject.txt",
     "detractor_alert.preheader.txt",
+    "billing.html",
+    "billing.txt",
+    "billing.subject.txt",
+    "billing.preheader.txt",
+    "billing_alert.html",
+    "billing_alert.txt",
+    "billing_alert.subject.txt",
+    "billing_alert.preheader.txt",
     "pages/layout.html",
+    "pages/subscription.html",
+    "pages/subscription_done.html",
     "pages/survey.html",
     "pages/survey_thanks.html",
     "pages/unsubscribe.html",
