@@ -15,6 +15,7 @@ pub struct App {
     pub renderer: Renderer,
     pub tenancy: Tenancy,
     pub clock: Arc<dyn Clock>,
+    pub events: crate::events::Events,
     pub config: Config,
 }
 
@@ -33,12 +34,17 @@ impl App {
             Some(path) => Arc::new(crate::clock::FileOffsetClock::new(path)),
             None => Arc::new(SystemClock),
         };
+        let events = crate::events::Events::new(
+            crate::aws::eventbridge_client(sdk),
+            config.event_bus.clone(),
+        );
         Self::with_parts(
             config,
             crate::aws::dynamodb_client(sdk),
             crate::aws::ses_client(sdk),
             clock,
         )
+        .map(|app| app.with_events(events))
     }
 
     /// Builds the app from explicit clients and clock (tests inject faults and virtual time here).
@@ -49,7 +55,17 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, InitError> {
         let store = Store::new(dynamodb, config.table_name.clone());
+        // Without an SDK configuration of their own, tests get a publisher with no bus.
+        let events = crate::events::Events::new(
+            aws_sdk_eventbridge::Client::from_conf(
+                aws_sdk_eventbridge::Config::builder()
+                    .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+                    .build(),
+            ),
+            None,
+        );
         Ok(Self {
+            events,
             tenancy: Tenancy::new(
                 store.clone(),
                 config.key_cache_ttl,
@@ -61,6 +77,12 @@ impl App {
             clock,
             config,
         })
+    }
+
+    /// Publishes merchant-facing events with `events` (tests pass one pointed at the emulator).
+    pub fn with_events(mut self, events: crate::events::Events) -> Self {
+        self.events = events;
+        self
     }
 
     pub fn courier(&self) -> Courier<'_> {

@@ -71,3 +71,7 @@ pub fn ses_client(config: &SdkConfig) -> aws_sdk_sesv2::Client {
         .build();
     aws_sdk_sesv2::Client::from_conf(conf)
 }
+
+pub fn eventbridge_client(config: &SdkConfig) -> aws_sdk_eventbridge::Client {
+    aws_sdk_eventbridge::Client::new(config)
+}

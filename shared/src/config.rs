@@ -31,6 +31,10 @@ pub const SWEEP_CONCURRENCY: &str = "AFTERCARE_SWEEP_CONCURRENCY";
 /// every reading, so a run of real binaries can be moved through days. Never set on Lambda.
 pub const VIRTUAL_CLOCK_FILE: &str = "AFTERCARE_VIRTUAL_CLOCK_FILE";
 
+/// The EventBridge bus Aftercare publishes merchant-facing events to (link clicks, requests made
+/// on hosted pages). Unset: events are not published.
+pub const EVENT_BUS: &str = "AFTERCARE_EVENT_BUS";
+
 /// Every environment key the project reads (besides the AWS SDK's and Lambda's own).
 pub const ENV_KEYS: &[&str] = &[
     TABLE,
@@ -44,6 +48,7 @@ pub const ENV_KEYS: &[&str] = &[
     SES_MAX_SEND_RATE,
     SWEEP_CONCURRENCY,
     VIRTUAL_CLOCK_FILE,
+    EVENT_BUS,
 ];
 
 #[derive(Debug, Error)]
@@ -69,6 +74,7 @@ pub struct Config {
     /// Due items a sweep works on at once.
     pub sweep_concurrency: usize,
     pub virtual_clock_file: Option<String>,
+    pub event_bus: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -84,6 +90,7 @@ impl std::fmt::Debug for Config {
             .field("ses_max_send_rate", &self.ses_max_send_rate)
             .field("sweep_concurrency", &self.sweep_concurrency)
             .field("virtual_clock_file", &self.virtual_clock_file)
+            .field("event_bus", &self.event_bus)
             .finish()
     }
 }
@@ -170,6 +177,7 @@ impl Config {
             ses_max_send_rate: positive(SES_MAX_SEND_RATE, 10, 10_000)?,
             sweep_concurrency: usize::try_from(positive(SWEEP_CONCURRENCY, 8, 64)?).unwrap_or(8),
             virtual_clock_file: get(VIRTUAL_CLOCK_FILE),
+            event_bus: get(EVENT_BUS),
         })
     }
 
@@ -186,6 +194,7 @@ impl Config {
             ses_max_send_rate: 10,
             sweep_concurrency: 8,
             virtual_clock_file: None,
+            event_bus: None,
         }
     }
 

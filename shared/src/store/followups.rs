@@ -630,7 +630,7 @@ impl Store {
     }
 
     /// Every gsi1 item of `partition` whose time sort key lies in `[from, to)`, or only their count.
-    async fn time_range(
+    pub(super) async fn time_range(
         &self,
         operation: &'static str,
         partition: &str,

@@ -21,6 +21,11 @@
 //! | order's shipment index  | `M#<m>`       | `ORDER#<o>#SHIP#<s>`                    |                          |
 //! | follow-up (journey)     | `M#<m>`       | `FOLLOWUP#<o>#<kind>`                   | DUEPK / DUESK (sparse)   |
 //! | webhook signature seen  | `M#<m>`       | `WEBHOOK#<replayKey>`                   |                          |
+//! | subscription            | `M#<m>`       | `SUB#<s>`                               | DUEPK / DUESK (sparse)   |
+//! | customer's subscription | `M#<m>`       | `CUST#<c>#SUB#<s>`                      |                          |
+//! | subscription link click | `M#<m>`       | `SUB#<s>#CLICK#<ulid>`                  |                          |
+//! | invoice in dunning      | `M#<m>`       | `INV#<i>`                               | DUEPK / DUESK (sparse); `M#<m>#DUNNING` / `<first failure ms>#<i>` |
+//! | billing event seen      | `M#<m>`       | `BEVT#<provider>#<eventId>`             |                          |
 //! | customer contact state  | `M#<m>`       | `CUST#<c>#CONTACT`                      |                          |
 //! | suppressed address      | `M#<m>`       | `SUPPRESS#<normalised email>`           |                          |
 //! | survey answer           | `M#<m>`       | `FEEDBACK#<orderId>`                    | `M#<m>#FEEDBACK` / `<answered ms>#<o>` |
@@ -42,13 +47,17 @@
 //! * list a customer's orders newest first: Query SK begins_with `CUST#<c>#ORDER#`, descending.
 //! * the send record of one touchpoint: GetItem `M#<m>` / `SEND#...`.
 //! * what a follow-up needs (order, contact state, suppression): one BatchGetItem.
+//! * subscriptions due for a notice, invoices due for a dunning step: the due index (groups
+//!   `renewal` and `dunning`), exactly like follow-ups.
+//! * a customer's subscriptions (card updates): Query SK begins_with `CUST#<c>#SUB#`.
+//! * dunning in a period (recovery report): Query `gsi1` on `M#<m>#DUNNING`, GSI1SK between.
 //! * survey answers in a period: Query `gsi1` on `M#<m>#FEEDBACK`, GSI1SK between two times;
 //!   surveys sent in a period: the same on `M#<m>#SURVEYSENT` (Select COUNT).
 //!
 //! `expires_at` (epoch seconds) is the TTL attribute. Decisions never rely on TTL having deleted
 //! anything: it deletes late, and local emulators never delete.
 
-use crate::domain::ids::{KeyId, ShipmentId};
+use crate::domain::ids::{InvoiceId, KeyId, ShipmentId, SubscriptionId};
 use crate::domain::{Currency, CustomerId, MerchantId, OrderId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
@@ -208,6 +217,36 @@ pub fn surveys_sent_index(m: &MerchantId) -> String {
 /// A GSI1 sort key ordered by time: `<epoch ms, 13 digits>#<id>`.
 pub fn time_sort_key(at: Timestamp, id: &str) -> String {
     format!("{:013}#{id}", at.as_millisecond().max(0))
+}
+
+pub fn subscription(m: &MerchantId, s: &SubscriptionId) -> Key {
+    Key::new(tenant(m), format!("SUB#{s}"))
+}
+
+pub fn customer_subscription(m: &MerchantId, c: &CustomerId, s: &SubscriptionId) -> Key {
+    Key::new(tenant(m), format!("CUST#{c}#SUB#{s}"))
+}
+
+pub fn customer_subscriptions_prefix(c: &CustomerId) -> String {
+    format!("CUST#{c}#SUB#")
+}
+
+pub fn subscription_click(m: &MerchantId, s: &SubscriptionId, id: &str) -> Key {
+    Key::new(tenant(m), format!("SUB#{s}#CLICK#{id}"))
+}
+
+pub fn invoice(m: &MerchantId, i: &InvoiceId) -> Key {
+    Key::new(tenant(m), format!("INV#{i}"))
+}
+
+/// GSI1 partition of a merchant's failed invoices (by first failure).
+pub fn dunning_index(m: &MerchantId) -> String {
+    format!("{}#DUNNING", tenant(m))
+}
+
+/// A billing event already processed (the provider's event id).
+pub fn billing_event(m: &MerchantId, provider: &str, event_id: &str) -> Key {
+    Key::new(tenant(m), format!("BEVT#{provider}#{event_id}"))
 }
 
 pub fn webhook_seen(m: &MerchantId, replay_key: &str) -> Key {

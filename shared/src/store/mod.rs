@@ -13,6 +13,8 @@ pub mod merchants;
 pub mod orders;
 pub mod schema;
 pub mod shipments;
+pub mod subscriptions;
+pub mod billing;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

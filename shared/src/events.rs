@@ -1,0 +1,65 @@
+//! Events Aftercare publishes for the merchant's own systems on EventBridge: a customer clicked a
+//! subscription link, asked to cancel or renew on a hosted page. The merchant routes them with
+//! rules (to their billing system, a queue, an API destination).
+//!
+//! Publishing is at least once: every event carries an `event_id` receivers dedupe on.
+
+use serde_json::Value;
+
+/// The `source` of every event Aftercare publishes.
+pub const SOURCE: &str = "aftercare";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("EventBridge refused the event: {0}")]
+    Refused(String),
+    #[error("EventBridge is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Publishes to the configured bus; a no-op without one.
+#[derive(Clone, Debug)]
+pub struct Events {
+    client: aws_sdk_eventbridge::Client,
+    bus: Option<String>,
+}
+
+impl Events {
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: Option<String>) -> Self {
+        Self { client, bus }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.bus.is_some()
+    }
+
+    /// Publishes one event; `detail` should carry `merchant_id` and an `event_id`.
+    pub async fn publish(&self, detail_type: &str, detail: &Value) -> Result<(), PublishError> {
+        let Some(bus) = &self.bus else {
+            return Ok(());
+        };
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(bus)
+            .source(SOURCE)
+            .detail_type(detail_type)
+            .detail(detail.to_string())
+            .build();
+        let out = self
+            .client
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|e| PublishError::Unavailable(Box::new(e)))?;
+        if out.failed_entry_count > 0 {
+            let code = out
+                .entries()
+                .iter()
+                .find_map(|e| e.error_code())
+                .unwrap_or("unknown")
+                .to_owned();
+            return Err(PublishError::Refused(code));
+        }
+        Ok(())
+    }
+}
