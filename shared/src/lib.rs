@@ -24,6 +24,7 @@ pub mod mail;
 pub mod retry;
 pub mod send;
 pub mod store;
+pub mod subscriptions;
 pub mod telemetry;
 pub mod token;
 pub mod trigger;

@@ -52,6 +52,37 @@ impl Deadline {
     }
 }
 
+/// Spaces SES calls at least `1 / rate` apart across the sweep's concurrent workers.
+pub struct Pacer {
+    interval: Duration,
+    next: tokio::sync::Mutex<Instant>,
+}
+
+impl Pacer {
+    pub fn new(per_second: u32) -> Self {
+        Self {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: tokio::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for the next send slot; false if it comes too late for `deadline`.
+    pub async fn slot(&self, deadline: Deadline) -> bool {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let at = (*next).max(now);
+            if at.saturating_duration_since(now) + MIN_SEND_BUDGET > deadline.remaining() {
+                return false;
+            }
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at.into()).await;
+        true
+    }
+}
+
 /// What became of an email.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {

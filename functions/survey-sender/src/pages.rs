@@ -113,28 +113,7 @@ fn error_page(
     err: &PageError,
     rid: &str,
 ) -> ApiGatewayV2httpResponse {
-    let html = merchant.and_then(|m| {
-        app.renderer
-            .render_page(
-                "error",
-                "page.error.title",
-                m.default_locale,
-                m,
-                &json!({"reason": err.reason()}),
-            )
-            .ok()
-    });
-    let html = html.unwrap_or_else(|| {
-        // Unknown merchant: a bare page, revealing nothing about which tokens or merchants exist.
-        format!(
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-             content=\"width=device-width, initial-scale=1\"><title>Link not valid</title></head><body>\
-             <main><h1 id=\"error\">This link is not valid</h1><p>It may have expired or been changed \
-             ({}).</p></main></body></html>",
-            err.reason()
-        )
-    });
-    http::html_response(err.status(), html, rid)
+    http::error_page(&app.renderer, merchant, err.status(), err.reason(), rid)
 }
 
 /// Verifies `token` for `purpose` and finds the merchant it names.

@@ -13,7 +13,7 @@ use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::marketing::{self, Decision, DeferReason, SkipReason};
 use aftercare::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
 use aftercare::error::HandlerError;
-use aftercare::send::{Deadline, MIN_SEND_BUDGET, SendOutcome};
+use aftercare::send::{Deadline, Pacer, SendOutcome};
 use aftercare::store::claims::{SendRecord, SendStatus};
 use aftercare::store::followups::{ContactGuard, DecisionEntry, FollowUpClaim};
 use aftercare::store::shipments::{self as ship_store, DueItem, FOLLOW_UP_GROUP};
@@ -21,7 +21,7 @@ use aftercare::store::{StoreError, keys};
 use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How many UTC days back a sweep looks for follow-ups it has not finished (missed runs).
 pub const LOOKBACK_DAYS: u32 = 14;
@@ -56,37 +56,6 @@ enum Outcome {
     Ambiguous,
     Taken,
     LeftDue,
-}
-
-/// Spaces SES calls at least `1 / rate` apart across the sweep's concurrent workers.
-struct Pacer {
-    interval: Duration,
-    next: tokio::sync::Mutex<Instant>,
-}
-
-impl Pacer {
-    fn new(per_second: u32) -> Self {
-        Self {
-            interval: Duration::from_secs(1) / per_second.max(1),
-            next: tokio::sync::Mutex::new(Instant::now()),
-        }
-    }
-
-    /// Waits for the next send slot; false if it comes too late for `deadline`.
-    async fn slot(&self, deadline: Deadline) -> bool {
-        let at = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let at = (*next).max(now);
-            if at.saturating_duration_since(now) + MIN_SEND_BUDGET > deadline.remaining() {
-                return false;
-            }
-            *next = at + self.interval;
-            at
-        };
-        tokio::time::sleep_until(at.into()).await;
-        true
-    }
 }
 
 /// Sweeps the follow-ups due now.

@@ -201,6 +201,55 @@ pub fn html_response(status: u16, html: String, request_id: &str) -> ApiGatewayV
     resp
 }
 
+/// A page a signed link could not show, in the merchant's look when the merchant is known; else a
+/// bare page revealing nothing about which tokens or merchants exist. `reason`: `invalid`,
+/// `expired`, `not_found`.
+pub fn error_page(
+    renderer: &crate::mail::Renderer,
+    merchant: Option<&crate::domain::Merchant>,
+    status: u16,
+    reason: &str,
+    request_id: &str,
+) -> ApiGatewayV2httpResponse {
+    let html = merchant.and_then(|m| {
+        renderer
+            .render_page(
+                "error",
+                "page.error.title",
+                m.default_locale,
+                m,
+                &serde_json::json!({"reason": reason}),
+            )
+            .ok()
+    });
+    let html = html.unwrap_or_else(|| {
+        format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+             content=\"width=device-width, initial-scale=1\"><title>Link not valid</title></head><body>\
+             <main><h1 id=\"error\">This link is not valid</h1><p>It may have expired or been changed \
+             ({reason}).</p></main></body></html>"
+        )
+    });
+    html_response(status, html, request_id)
+}
+
+/// A `303 See Other` to `location` (after a link click is recorded), nothing cached or leaked.
+pub fn redirect_response(location: &str, request_id: &str) -> ApiGatewayV2httpResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if let Ok(v) = HeaderValue::from_str(location) {
+        headers.insert("location", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-request-id", v);
+    }
+    let mut resp = ApiGatewayV2httpResponse::default();
+    resp.status_code = 303;
+    resp.headers = headers;
+    resp
+}
+
 /// The fields of an `application/x-www-form-urlencoded` body (later duplicates win).
 pub fn form_fields(body: &[u8]) -> std::collections::BTreeMap<String, String> {
     fn decode(s: &str) -> String {

@@ -1,5 +1,6 @@
 //! Email: rendering, MIME building and the SES v2 sender.
 
+pub mod billing;
 pub mod format;
 pub mod mime;
 pub mod render;

@@ -1,0 +1,1 @@
+//! billing-alert (in progress)

@@ -1,0 +1,207 @@
+//! The daily sweep: every subscription due for a notice, once.
+//!
+//! Reads only the renewal group of the due index (`DUESK <= now`, each (day, shard) partition of
+//! the look-back window), so the items it reads are the subscriptions due, however many are not.
+//! For each, with bounded concurrency: the plan (the latest notice due, the next one), a
+//! suppression look-up, the claim on the notice's identity and the SES call (paced), then one
+//! conditional update moving the subscription to its next notice. A subscription updated while
+//! the sweep worked on it keeps its new place; the claim keeps the notice single.
+
+use crate::Links;
+use crate::compose::notice_email;
+use aftercare::app::App;
+use aftercare::domain::MerchantId;
+use aftercare::domain::subscription::plan;
+use aftercare::error::HandlerError;
+use aftercare::send::{Deadline, Pacer, SendOutcome};
+use aftercare::store::claims::{SendRecord, SendStatus};
+use aftercare::store::shipments::DueItem;
+use aftercare::store::subscriptions::{RENEWAL_GROUP, subscription_record};
+use aftercare::store::{StoreError, keys};
+use futures_util::StreamExt;
+use serde::Serialize;
+use std::time::Duration;
+
+/// How many UTC days back a sweep looks for subscriptions it has not handled (missed runs).
+pub const LOOKBACK_DAYS: u32 = 14;
+const STOP_MARGIN: Duration = Duration::from_secs(5);
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct SweepReport {
+    pub due: usize,
+    /// Due-index items DynamoDB read to find them (ScannedCount): ≈ `due`, never the table.
+    pub items_read: u64,
+    pub sent: usize,
+    /// Renewal reminders that also carried the card notice.
+    pub combined: usize,
+    /// Nothing to send now (superseded, changed, suppressed); moved to the next notice.
+    pub nothing_due: usize,
+    pub suppressed: usize,
+    pub failed: usize,
+    pub ambiguous: usize,
+    pub taken_by_other_sweep: usize,
+    pub left_for_next_run: usize,
+    pub errors: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Sent { combined: bool },
+    NothingDue,
+    Suppressed,
+    Failed,
+    Ambiguous,
+    Taken,
+    LeftDue,
+}
+
+/// Sweeps the subscriptions due for a notice now.
+pub async fn sweep(app: &App, links: &Links, deadline: Deadline) -> Result<SweepReport, HandlerError> {
+    let now = app.clock.now();
+    let (items, items_read) = app
+        .store
+        .due_items_counted(RENEWAL_GROUP, now, LOOKBACK_DAYS)
+        .await?;
+    let mut report = SweepReport {
+        due: items.len(),
+        items_read,
+        ..SweepReport::default()
+    };
+    let pacer = Pacer::new(app.config.ses_max_send_rate);
+    let pacer = &pacer;
+    let mut outcomes = futures_util::stream::iter(items)
+        .map(|due| async move {
+            if deadline.remaining() < STOP_MARGIN {
+                return Ok(Outcome::LeftDue);
+            }
+            process(app, links, pacer, &due, deadline).await.map_err(|e| {
+                tracing::error!(key = %due.key.sk, error = %e, "subscription failed; it stays due");
+                e
+            })
+        })
+        .buffer_unordered(app.config.sweep_concurrency);
+    while let Some(outcome) = outcomes.next().await {
+        match outcome {
+            Ok(Outcome::Sent { combined }) => {
+                report.sent += 1;
+                report.combined += usize::from(combined);
+            }
+            Ok(Outcome::NothingDue) => report.nothing_due += 1,
+            Ok(Outcome::Suppressed) => report.suppressed += 1,
+            Ok(Outcome::Failed) => report.failed += 1,
+            Ok(Outcome::Ambiguous) => report.ambiguous += 1,
+            Ok(Outcome::Taken) => report.taken_by_other_sweep += 1,
+            Ok(Outcome::LeftDue) => report.left_for_next_run += 1,
+            Err(_) => report.errors += 1,
+        }
+    }
+    tracing::info!(?report, "renewal sweep done");
+    if report.errors > 0 {
+        return Err(HandlerError::new(
+            "Transient",
+            format!("{} of {} subscriptions failed and stay due", report.errors, report.due),
+        ));
+    }
+    Ok(report)
+}
+
+async fn process(
+    app: &App,
+    links: &Links,
+    pacer: &Pacer,
+    due: &DueItem,
+    deadline: Deadline,
+) -> Result<Outcome, StoreError> {
+    let now = app.clock.now();
+    let Some(seen) = due.item.get(keys::DUESK).and_then(|v| v.as_s().ok()) else {
+        return Ok(Outcome::Taken);
+    };
+    let seen: &str = seen;
+    let moved = |next, handled: Option<String>| async move {
+        let held = app
+            .store
+            .move_subscription_due(&due.key, seen, next, handled.as_deref(), now)
+            .await?;
+        Ok::<bool, StoreError>(held)
+    };
+    let Ok(record) = subscription_record(due.item.clone()) else {
+        tracing::error!(key = %due.key.sk, "malformed subscription; taken out of the index");
+        moved(None, None).await?;
+        return Ok(Outcome::NothingDue);
+    };
+    let merchant_id = due
+        .key
+        .pk
+        .strip_prefix("M#")
+        .and_then(|m| MerchantId::parse("merchant", m).ok());
+    let merchant = match merchant_id {
+        Some(id) => app.tenancy.merchant(&id).await.map_err(|_| StoreError::Transient {
+            operation: "GetItem merchant",
+            source: "merchant look-up failed".into(),
+        })?,
+        None => None,
+    };
+    let Some(merchant) = merchant else {
+        moved(None, None).await?;
+        return Ok(Outcome::NothingDue);
+    };
+    let sub = &record.subscription;
+    let plan = plan(sub, &merchant.settings.renewals, now);
+    let Some(notice) = plan.send else {
+        return Ok(if moved(plan.next_due, None).await? {
+            Outcome::NothingDue
+        } else {
+            Outcome::Taken
+        });
+    };
+    let (kind, subject, step) = notice.identity(sub);
+    let handled = format!("{}:{}", notice.kind().as_str(), step);
+    if app
+        .store
+        .is_suppressed(&merchant.id, &sub.customer.email)
+        .await?
+    {
+        moved(plan.next_due, Some(format!("{handled}:suppressed"))).await?;
+        return Ok(Outcome::Suppressed);
+    }
+    let key = keys::send(&merchant.id, &sub.customer.id, kind, &subject, step);
+    if !pacer.slot(deadline).await {
+        return Ok(Outcome::LeftDue);
+    }
+    let claim = SendRecord::new_claim(
+        kind,
+        &subject,
+        step,
+        sub.customer.id.as_str(),
+        sub.customer.email.as_str(),
+        now,
+        deadline.lease_until(app.clock.as_ref()),
+    );
+    let expires = keys::expires_at(now, app.config.email_retention);
+    let outcome = app
+        .courier()
+        .claim_and_send(&key, &claim, expires, deadline, || {
+            notice_email(app, links, &merchant, &record, &notice, &key.sk)
+        })
+        .await?;
+    let result = match &outcome {
+        SendOutcome::Sent { .. } => Outcome::Sent {
+            combined: notice.renewal_lead.is_some() && notice.card_lead.is_some(),
+        },
+        SendOutcome::Settled(SendStatus::Sent) => Outcome::Taken,
+        SendOutcome::Settled(SendStatus::Ambiguous) | SendOutcome::Ambiguous => Outcome::Ambiguous,
+        SendOutcome::Settled(_) | SendOutcome::Rejected { .. } => Outcome::Failed,
+        SendOutcome::InProgress => return Ok(Outcome::Taken),
+        SendOutcome::RetryLater { reason } => {
+            tracing::warn!(key = %due.key.sk, reason, "not sent now; stays due");
+            return Ok(Outcome::LeftDue);
+        }
+    };
+    let held = moved(plan.next_due, Some(handled)).await?;
+    Ok(if held || matches!(result, Outcome::Sent { .. }) {
+        result
+    } else {
+        Outcome::Taken
+    })
+}
