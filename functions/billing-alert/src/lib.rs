@@ -1,1 +1,495 @@
-//! billing-alert (in progress)
+//! billing-alert: payment events from any billing system, dunning that recovers revenue, and the
+//! merchant's view of it.
+//!
+//! Triggers (one code path after parsing):
+//! * HTTP API (signed): `POST /v1/webhooks/stripe/{merchantId}` — Stripe's webhook, verified
+//!   exactly as Stripe documents (`Stripe-Signature: t=…,v1=…`, HMAC-SHA256 over `"<t>.<raw
+//!   body>"`, 300 s tolerance, any `v1` may match any of the merchant's webhook secrets) before
+//!   anything is parsed or stored. Acts on `invoice.payment_failed`, `invoice.paid`,
+//!   `invoice.upcoming`, `customer.subscription.updated`, `payment_method.updated`,
+//!   `payment_method.card_automatically_updated` and `charge.refunded`; other types are
+//!   acknowledged and ignored.
+//! * HTTP API (Bearer key): `POST /v1/billing-events` — the same, for any other billing system
+//!   (`payment_failed`, `payment_succeeded`, `refund`); `GET /v1/billing/recovery?from=&to=`.
+//! * HTTP API (signed link): `GET /v1/billing-links/{token}` — the update-payment link in dunning
+//!   emails: published as `Payment Link Clicked`, then redirected to the invoice's payment page or
+//!   the merchant's update-payment URL.
+//! * EventBridge schedule (`Scheduled Event`, hourly): the dunning sweep.
+//!
+//! Every event is idempotent on the provider's event id (scoped per merchant); out-of-order
+//! delivery is settled by the invoice's state (a failure arriving after the payment sends nothing).
+
+mod dunning;
+mod stripe;
+
+use aftercare::config::ConfigError;
+use aftercare::domain::billing::{BillingEvent, InvoiceFacts, RefundFacts};
+use aftercare::domain::customer::CustomerInput;
+use aftercare::domain::ids::{InvoiceId, SubscriptionId};
+use aftercare::domain::validation::parse_json;
+use aftercare::domain::{Currency, FieldError, Merchant, MerchantId, Money, OrderId};
+use aftercare::error::HandlerError;
+use aftercare::http::signature::{self, SignatureError};
+use aftercare::http::{self, ApiError};
+use aftercare::send::Deadline;
+use aftercare::store::billing::EventKey;
+use aftercare::token::{self, Claims, SigningKey};
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+pub use aftercare::app::{App, InitError};
+pub use dunning::SweepReport;
+
+pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
+pub const ROUTE_STRIPE: &str = "POST /v1/webhooks/stripe/{merchantId}";
+pub const ROUTE_EVENTS: &str = "POST /v1/billing-events";
+pub const ROUTE_RECOVERY: &str = "GET /v1/billing/recovery";
+pub const ROUTE_LINK: &str = "GET /v1/billing-links/{token}";
+pub const ROUTES: [&str; 4] = [ROUTE_STRIPE, ROUTE_EVENTS, ROUTE_RECOVERY, ROUTE_LINK];
+pub const STRIPE_SIGNATURE_HEADER: &str = "stripe-signature";
+/// Token purpose of update-payment links.
+pub const LINK_PURPOSE: &str = "invoice";
+pub const EVENT_LINK_CLICKED: &str = "Payment Link Clicked";
+/// How long the recovery report may span.
+const MAX_PERIOD_DAYS: i64 = 366;
+
+/// Signs and resolves the update-payment links in dunning emails.
+pub struct Links {
+    base: String,
+    key: SigningKey,
+}
+
+impl Links {
+    pub fn new(base: &str, key: SigningKey) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+        }
+    }
+
+    pub fn from_config(config: &aftercare::Config) -> Result<Self, ConfigError> {
+        let base = config
+            .public_base_url
+            .as_deref()
+            .ok_or(ConfigError::Missing(aftercare::config::PUBLIC_BASE_URL))?;
+        Ok(Self::new(base, config.signing_key()?.clone()))
+    }
+
+    /// The update-payment link for an invoice, valid until a week after the cancellation date.
+    pub fn update_payment(&self, m: &MerchantId, inv: &InvoiceFacts, until: Timestamp) -> String {
+        let expires = until
+            .saturating_add(jiff::SignedDuration::from_hours(24 * 7))
+            .unwrap_or(until);
+        let t = token::sign(
+            &self.key,
+            &Claims {
+                merchant: m.to_string(),
+                purpose: LINK_PURPOSE.into(),
+                subject: inv.id.to_string(),
+                value: inv.payment_url.clone(),
+                expires: expires.as_second(),
+            },
+        );
+        format!("{}/v1/billing-links/{t}", self.base)
+    }
+}
+
+/// Handles one invocation.
+pub async fn handle(
+    app: &App,
+    links: &Links,
+    payload: Value,
+    request_id: &str,
+    deadline: Deadline,
+) -> Result<Value, HandlerError> {
+    let trigger = aftercare::trigger::Trigger::parse(payload)
+        .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
+    match trigger {
+        aftercare::trigger::Trigger::Http(req) => {
+            let rid = http::request_id(&req, request_id).to_owned();
+            let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
+            let resp = async {
+                if http::route_key(&req) == ROUTE_LINK {
+                    return Box::pin(link(app, &req, &rid)).await;
+                }
+                match Box::pin(http_inner(app, links, &req, deadline)).await {
+                    Ok((status, body)) => http::json_response(status, &body, &rid),
+                    Err(err) => {
+                        tracing::info!(status = err.status, code = err.code, field = ?err.field, "request refused");
+                        err.into_response(&rid)
+                    }
+                }
+            }
+            .instrument(span)
+            .await;
+            Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
+        }
+        aftercare::trigger::Trigger::Event(event) => {
+            let span = tracing::info_span!("event", request_id, event_id = %event.id, detail_type = %event.detail_type);
+            async {
+                match event.detail_type.as_str() {
+                    SCHEDULE_DETAIL_TYPE => {
+                        let report = Box::pin(dunning::sweep(app, links, deadline)).await?;
+                        Ok(serde_json::to_value(report).unwrap_or_default())
+                    }
+                    other => Err(HandlerError::new(
+                        "InvalidEvent",
+                        format!("unexpected detail-type {other:?}"),
+                    )),
+                }
+            }
+            .instrument(span)
+            .await
+        }
+    }
+}
+
+async fn http_inner(
+    app: &App,
+    links: &Links,
+    req: &ApiGatewayV2httpRequest,
+    deadline: Deadline,
+) -> Result<(u16, Value), ApiError> {
+    let route = http::route_key(req);
+    if route == ROUTE_STRIPE {
+        return stripe_webhook(app, links, req, deadline).await;
+    }
+    if !ROUTES.contains(&route.as_str()) {
+        return Err(ApiError::not_found("the route"));
+    }
+    let merchant = app.tenancy.authenticate(req).await?;
+    tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    if route == ROUTE_RECOVERY {
+        let (from, to) = http::period(req, app.clock.now(), 30, MAX_PERIOD_DAYS)?;
+        return Ok((200, dunning::recovery(app, &merchant, from, to).await?));
+    }
+    http::require_json(req)?;
+    let body = http::body_bytes(req)?;
+    let input: GenericEvent = parse_json(&body)?;
+    let (event_id, event) = input.validate()?;
+    let hash = hex::encode(&Sha256::digest(&body)[..16]);
+    // Same id, different content: refuse rather than silently pick one.
+    if let Some(stored) = app
+        .store
+        .billing_event_hash(&merchant.id, "api", &event_id)
+        .await?
+        && stored != hash
+    {
+        return Err(ApiError::new(
+            409,
+            "idempotency_conflict",
+            "a different event with this id was processed",
+        )
+        .field("id"));
+    }
+    let ev = EventKey {
+        provider: "api",
+        event_id: &event_id,
+        kind: event.kind().as_str(),
+        content_hash: &hash,
+    };
+    let result = dunning::process(app, links, &merchant, &ev, event, deadline).await?;
+    Ok((200, result))
+}
+
+/// Stripe's webhook: the signature is verified before anything is parsed or stored.
+async fn stripe_webhook(
+    app: &App,
+    links: &Links,
+    req: &ApiGatewayV2httpRequest,
+    deadline: Deadline,
+) -> Result<(u16, Value), ApiError> {
+    let unauthorized = || {
+        ApiError::new(
+            401,
+            "invalid_signature",
+            "the Stripe-Signature header is missing or invalid",
+        )
+        .field("Stripe-Signature")
+    };
+    let raw_id = req
+        .path_parameters
+        .get("merchantId")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let merchant_id = MerchantId::parse("merchantId", raw_id).map_err(|_| unauthorized())?;
+    // An unknown merchant looks exactly like a bad signature.
+    let merchant = app
+        .tenancy
+        .merchant(&merchant_id)
+        .await?
+        .ok_or_else(unauthorized)?;
+    let body = http::body_bytes(req)?;
+    let secrets: Vec<&[u8]> = merchant
+        .webhook_secrets
+        .iter()
+        .map(|s| s.0.as_bytes())
+        .collect();
+    signature::verify(
+        http::header(req, STRIPE_SIGNATURE_HEADER),
+        &body,
+        &secrets,
+        app.clock.now(),
+    )
+    .map_err(|e| match e {
+        SignatureError::Stale => ApiError::new(
+            401,
+            "stale_signature",
+            "the signature timestamp is outside the 300-second tolerance",
+        )
+        .field("Stripe-Signature"),
+        _ => unauthorized(),
+    })?;
+    tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    let event: stripe::StripeEvent = parse_json(&body)?;
+    let parsed = stripe::parse(&event)?;
+    let hash = hex::encode(&Sha256::digest(&body)[..16]);
+    let at = Timestamp::from_second(event.created).unwrap_or(app.clock.now());
+    let result = match parsed {
+        stripe::Parsed::Ignored => json!({"result": "ignored", "type": event.kind}),
+        stripe::Parsed::Billing(billing) => {
+            let ev = EventKey {
+                provider: "stripe",
+                event_id: &event.id,
+                kind: billing.kind().as_str(),
+                content_hash: &hash,
+            };
+            dunning::process(app, links, &merchant, &ev, billing, deadline).await?
+        }
+        stripe::Parsed::Subscription(patch) => patch_subscription(app, &merchant, patch, at).await?,
+        stripe::Parsed::Card { customer, card } => {
+            update_cards(app, &merchant, &customer, card, at).await?
+        }
+    };
+    Ok((200, result))
+}
+
+/// Applies Stripe's view of a subscription Aftercare knows (from the merchant API); an unknown
+/// subscription is acknowledged (Stripe's object lacks the customer's email to create it).
+async fn patch_subscription(
+    app: &App,
+    merchant: &Merchant,
+    patch: stripe::SubscriptionPatch,
+    at: Timestamp,
+) -> Result<Value, ApiError> {
+    let Some(stored) = app.store.get_subscription(&merchant.id, &patch.id).await? else {
+        return Ok(json!({"result": "unknown_subscription", "subscription_id": patch.id}));
+    };
+    let mut sub = stored.subscription;
+    if at <= sub.updated_at {
+        return Ok(json!({"result": "stale", "subscription_id": sub.id}));
+    }
+    if let Some(s) = patch.status {
+        sub.status = s;
+    }
+    if let Some(t) = patch.next_renewal_at {
+        sub.next_renewal_at = t;
+    }
+    if let Some(p) = patch.price {
+        sub.price = p;
+    }
+    if let Some(i) = patch.interval {
+        sub.interval = i;
+    }
+    if let Some(n) = patch.plan_name {
+        sub.plan_name = n;
+    }
+    sub.updated_at = at;
+    let (outcome, _) =
+        aftercare::subscriptions::apply(&app.store, merchant, sub, app.clock.now()).await?;
+    Ok(json!({"result": aftercare::subscriptions::outcome_name(&outcome), "subscription_id": patch.id}))
+}
+
+/// A customer's card changed: every subscription of theirs gets it (and its card notices follow).
+async fn update_cards(
+    app: &App,
+    merchant: &Merchant,
+    customer: &str,
+    card: aftercare::domain::subscription::Card,
+    at: Timestamp,
+) -> Result<Value, ApiError> {
+    let customer = aftercare::domain::CustomerId::parse("data.object.customer", customer)?;
+    let mut updated = 0;
+    for id in app.store.customer_subscriptions(&merchant.id, &customer).await? {
+        let Some(stored) = app.store.get_subscription(&merchant.id, &id).await? else {
+            continue;
+        };
+        let mut sub = stored.subscription;
+        if at <= sub.updated_at || sub.card.as_ref() == Some(&card) {
+            continue;
+        }
+        sub.card = Some(card.clone());
+        sub.updated_at = at;
+        let (outcome, _) =
+            aftercare::subscriptions::apply(&app.store, merchant, sub, app.clock.now()).await?;
+        if matches!(
+            outcome,
+            aftercare::store::subscriptions::UpsertOutcome::Updated
+        ) {
+            updated += 1;
+        }
+    }
+    Ok(json!({"result": "card_updated", "subscriptions_updated": updated}))
+}
+
+/// `GET /v1/billing-links/{token}`: publish the click, redirect to where the card is updated.
+async fn link(
+    app: &App,
+    req: &ApiGatewayV2httpRequest,
+    rid: &str,
+) -> aws_lambda_events::apigw::ApiGatewayV2httpResponse {
+    let token = req
+        .path_parameters
+        .get("token")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let Some(key) = app.config.signing_key().ok() else {
+        return http::error_page(&app.renderer, None, 503, "invalid", rid);
+    };
+    let claims = match token::verify(key, token, LINK_PURPOSE, app.clock.now()) {
+        Ok(c) => c,
+        Err(token::TokenError::Expired) => {
+            return http::error_page(&app.renderer, None, 410, "expired", rid);
+        }
+        Err(_) => return http::error_page(&app.renderer, None, 400, "invalid", rid),
+    };
+    let merchant = match MerchantId::parse("merchant", &claims.merchant) {
+        Ok(id) => app.tenancy.merchant(&id).await.ok().flatten(),
+        Err(_) => None,
+    };
+    let Some(merchant) = merchant else {
+        return http::error_page(&app.renderer, None, 404, "not_found", rid);
+    };
+    let target = claims
+        .value
+        .clone()
+        .or_else(|| merchant.settings.dunning.update_payment_url.clone());
+    let Some(target) = target else {
+        return http::error_page(&app.renderer, Some(&merchant), 404, "not_found", rid);
+    };
+    let detail = json!({
+        "event_id": hex::encode(&Sha256::digest(format!("{}|{}|{rid}", merchant.id, claims.subject).as_bytes())[..16]),
+        "merchant_id": merchant.id, "invoice_id": claims.subject, "action": "update_payment",
+        "at": app.clock.now(),
+    });
+    if let Err(e) = app.events.publish(EVENT_LINK_CLICKED, &detail).await {
+        tracing::error!(error = %e, detail = %detail, "could not publish the event");
+    }
+    tracing::info!(invoice_id = %claims.subject, "update-payment link clicked");
+    http::redirect_response(&target, rid)
+}
+
+/// `POST /v1/billing-events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenericEvent {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    customer: CustomerInput,
+    #[serde(default)]
+    invoice: Option<GenericInvoice>,
+    #[serde(default)]
+    refund: Option<GenericRefund>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    occurred_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenericInvoice {
+    id: String,
+    amount: i64,
+    currency: String,
+    #[serde(default)]
+    subscription_id: Option<String>,
+    #[serde(default)]
+    plan_name: Option<String>,
+    #[serde(default)]
+    payment_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenericRefund {
+    id: String,
+    amount: i64,
+    currency: String,
+    #[serde(default)]
+    order_id: Option<String>,
+}
+
+impl GenericEvent {
+    fn validate(self) -> Result<(String, BillingEvent), FieldError> {
+        let id = aftercare::domain::text::single_line("id", &self.id, 200)?;
+        if id.contains('#') {
+            return Err(FieldError::new("id", "invalid_format", "id must not contain #"));
+        }
+        let customer = self.customer.validate().map_err(|e| e.within("customer"))?;
+        let amount = |field: &str, amount: i64, currency: &str| -> Result<Money, FieldError> {
+            if amount < 0 {
+                return Err(FieldError::new(
+                    format!("{field}.amount"),
+                    "out_of_range",
+                    "amount must not be negative",
+                ));
+            }
+            Ok(Money::new(
+                amount,
+                Currency::parse(&format!("{field}.currency"), currency)?,
+            ))
+        };
+        let invoice = |inv: Option<GenericInvoice>| -> Result<InvoiceFacts, FieldError> {
+            let inv = inv.ok_or_else(|| FieldError::required("invoice"))?;
+            Ok(InvoiceFacts {
+                id: InvoiceId::parse("invoice.id", &inv.id)?,
+                customer: customer.clone(),
+                amount: amount("invoice", inv.amount, &inv.currency)?,
+                subscription_id: inv
+                    .subscription_id
+                    .as_deref()
+                    .map(|s| SubscriptionId::parse("invoice.subscription_id", s))
+                    .transpose()?,
+                plan_name: aftercare::domain::text::optional_line(
+                    "invoice.plan_name",
+                    inv.plan_name.as_deref(),
+                    200,
+                )?,
+                payment_url: aftercare::domain::text::web_url(
+                    "invoice.payment_url",
+                    inv.payment_url.as_deref(),
+                )?,
+            })
+        };
+        let event = match self.kind.as_str() {
+            "payment_failed" => BillingEvent::PaymentFailed(invoice(self.invoice)?),
+            "payment_succeeded" => BillingEvent::PaymentSucceeded(invoice(self.invoice)?),
+            "refund" => {
+                let r = self.refund.ok_or_else(|| FieldError::required("refund"))?;
+                BillingEvent::Refund(RefundFacts {
+                    id: aftercare::domain::text::single_line("refund.id", &r.id, 200)?,
+                    customer: customer.clone(),
+                    order_id: r
+                        .order_id
+                        .as_deref()
+                        .map(|o| OrderId::parse("refund.order_id", o))
+                        .transpose()?,
+                    amount: amount("refund", r.amount, &r.currency)?,
+                })
+            }
+            _ => {
+                return Err(FieldError::new(
+                    "type",
+                    "invalid_value",
+                    "type must be payment_failed, payment_succeeded or refund",
+                ));
+            }
+        };
+        Ok((id, event))
+    }
+}

@@ -9,31 +9,11 @@ use aftercare::app::App;
 use aftercare::domain::survey::{Answer, summarise};
 use aftercare::http::{self, ApiError};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 200;
 const MAX_PERIOD_DAYS: i64 = 366;
-
-fn parse_time(field: &'static str, raw: &str) -> Result<Timestamp, ApiError> {
-    let invalid = || {
-        ApiError::new(
-            400,
-            "invalid_format",
-            format!("{field} must be an RFC 3339 time or a YYYY-MM-DD date"),
-        )
-        .field(field)
-    };
-    if let Ok(t) = raw.parse::<Timestamp>() {
-        return Ok(t);
-    }
-    raw.parse::<jiff::civil::Date>()
-        .ok()
-        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
-        .map(|z| z.timestamp())
-        .ok_or_else(invalid)
-}
 
 fn parse_usize(field: &'static str, raw: &str, max: usize) -> Result<usize, ApiError> {
     raw.parse::<usize>()
@@ -53,27 +33,7 @@ pub async fn feedback(app: &App, req: &ApiGatewayV2httpRequest) -> Result<Value,
     let merchant = app.tenancy.authenticate(req).await?;
     tracing::Span::current().record("merchant_id", merchant.id.as_str());
     let now = app.clock.now();
-    let to = match http::query_param(req, "to") {
-        Some(raw) => parse_time("to", raw)?,
-        None => now,
-    };
-    let from = match http::query_param(req, "from") {
-        Some(raw) => parse_time("from", raw)?,
-        None => to
-            .saturating_sub(SignedDuration::from_hours(24 * 30))
-            .unwrap_or(to),
-    };
-    if from >= to {
-        return Err(ApiError::new(400, "invalid_range", "from must be before to").field("from"));
-    }
-    if to.duration_since(from) > SignedDuration::from_hours(24 * MAX_PERIOD_DAYS) {
-        return Err(ApiError::new(
-            400,
-            "invalid_range",
-            format!("the period must be at most {MAX_PERIOD_DAYS} days"),
-        )
-        .field("from"));
-    }
+    let (from, to) = http::period(req, now, 30, MAX_PERIOD_DAYS)?;
     let limit = match http::query_param(req, "limit") {
         Some(raw) => parse_usize("limit", raw, MAX_LIMIT)?.max(1),
         None => DEFAULT_LIMIT,

@@ -201,6 +201,56 @@ pub fn html_response(status: u16, html: String, request_id: &str) -> ApiGatewayV
     resp
 }
 
+fn parse_time(field: &'static str, raw: &str) -> Result<jiff::Timestamp, ApiError> {
+    if let Ok(t) = raw.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    raw.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .ok_or_else(|| {
+            ApiError::new(
+                400,
+                "invalid_format",
+                format!("{field} must be an RFC 3339 time or a YYYY-MM-DD date"),
+            )
+            .field(field)
+        })
+}
+
+/// The report period `[from, to)` of a request's `from` and `to` query parameters (RFC 3339
+/// times or `YYYY-MM-DD` dates, UTC): by default the last `default_days` up to `now`, at most
+/// `max_days` long.
+pub fn period(
+    req: &ApiGatewayV2httpRequest,
+    now: jiff::Timestamp,
+    default_days: i64,
+    max_days: i64,
+) -> Result<(jiff::Timestamp, jiff::Timestamp), ApiError> {
+    let days = |n: i64| jiff::SignedDuration::from_hours(24 * n);
+    let to = match query_param(req, "to") {
+        Some(raw) => parse_time("to", raw)?,
+        None => now,
+    };
+    let from = match query_param(req, "from") {
+        Some(raw) => parse_time("from", raw)?,
+        None => to.saturating_sub(days(default_days)).unwrap_or(to),
+    };
+    if from >= to {
+        return Err(ApiError::new(400, "invalid_range", "from must be before to").field("from"));
+    }
+    if to.duration_since(from) > days(max_days) {
+        return Err(ApiError::new(
+            400,
+            "invalid_range",
+            format!("the period must be at most {max_days} days"),
+        )
+        .field("from"));
+    }
+    Ok((from, to))
+}
+
 /// A page a signed link could not show, in the merchant's look when the merchant is known; else a
 /// bare page revealing nothing about which tokens or merchants exist. `reason`: `invalid`,
 /// `expired`, `not_found`.

@@ -1,0 +1,587 @@
+//! Billing events in, emails out: the first failed-payment email, the cadence's reminders and
+//! final notice (the sweep), "you're all set" on recovery, the merchant's alert when dunning runs
+//! out, and refund reversals on the loyalty ledger.
+
+use crate::Links;
+use aftercare::app::App;
+use aftercare::domain::billing::{
+    BillingEvent, DunningAction, InvoiceFacts, RefundFacts, StepKind, dunning_action,
+    dunning_schedule, refund_reversal,
+};
+use aftercare::domain::loyalty::{LedgerEntry, LedgerKind};
+use aftercare::domain::{Merchant, MerchantId};
+use aftercare::error::HandlerError;
+use aftercare::http::ApiError;
+use aftercare::mail::billing::{compose, customer_value, zone};
+use aftercare::mail::format::long_date;
+use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
+use aftercare::send::{Deadline, Pacer, SendOutcome};
+use aftercare::store::billing::{
+    DUNNING_GROUP, EventKey, FailureOutcome, InvoiceRecord, InvoiceStatus, PaymentOutcome,
+    StepClaim, invoice_record,
+};
+use aftercare::store::claims::{SendRecord, SendStatus};
+use aftercare::store::shipments::DueItem;
+use aftercare::store::{StoreError, keys};
+use futures_util::StreamExt;
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// How many UTC days back the sweep looks (longer than any cadence step can be late).
+pub const LOOKBACK_DAYS: u32 = 14;
+const STOP_MARGIN: Duration = Duration::from_secs(5);
+
+fn email_kind(step: StepKind) -> EmailKind {
+    match step {
+        StepKind::Final => EmailKind::PaymentFinalNotice,
+        _ => EmailKind::PaymentFailed,
+    }
+}
+
+/// The claim identity of a dunning email: one per invoice and step.
+fn claim(
+    app: &App,
+    m: &MerchantId,
+    inv: &InvoiceFacts,
+    kind: EmailKind,
+    step: u32,
+    to: &str,
+    deadline: Deadline,
+) -> (keys::Key, SendRecord) {
+    let key = keys::send(m, &inv.customer.id, kind.as_str(), inv.id.as_str(), step);
+    let record = SendRecord::new_claim(
+        kind.as_str(),
+        inv.id.as_str(),
+        step,
+        inv.customer.id.as_str(),
+        to,
+        app.clock.now(),
+        deadline.lease_until(app.clock.as_ref()),
+    );
+    (key, record)
+}
+
+/// The email of `kind` about `record`'s invoice.
+fn invoice_email(
+    app: &App,
+    links: &Links,
+    merchant: &Merchant,
+    record: &InvoiceRecord,
+    kind: EmailKind,
+    reminder: u32,
+    send_ref: &str,
+) -> Option<OutgoingEmail> {
+    let inv = &record.invoice;
+    let locale = inv.customer.locale_or(merchant.default_locale);
+    let tz = zone(&inv.customer, merchant);
+    let failed = record.first_failed_at.unwrap_or(record.updated_at);
+    let cancel_on = dunning_schedule(failed, &merchant.settings.dunning)
+        .last()
+        .map(|s| s.at)
+        .unwrap_or(failed);
+    let update_url = (kind != EmailKind::PaymentRecovered).then(|| links.update_payment(&merchant.id, inv, cancel_on));
+    let data = json!({
+        "customer": customer_value(&inv.customer),
+        "invoice": {
+            "id": inv.id, "amount": inv.amount.format(locale), "plan_name": inv.plan_name,
+            "failed_on": long_date(failed, tz, locale), "cancel_on": long_date(cancel_on, tz, locale),
+            "reminder": reminder,
+        },
+        "links": {"update_payment_url": update_url},
+    });
+    let to = Mailbox::new(
+        inv.customer.display_name().as_deref(),
+        inv.customer.email.clone(),
+    );
+    compose(&app.renderer, merchant, kind, to, locale, &data, send_ref)
+}
+
+fn outcome_name(o: &SendOutcome) -> &'static str {
+    match o {
+        SendOutcome::Sent { .. } => "sent",
+        SendOutcome::Settled(s) => s.as_str(),
+        SendOutcome::InProgress => "in_progress",
+        SendOutcome::Ambiguous => "ambiguous",
+        SendOutcome::Rejected { .. } => "failed",
+        SendOutcome::RetryLater { .. } => "retry",
+    }
+}
+
+/// Not sent yet and worth another try: the provider should redeliver.
+fn redelivery(outcome: &SendOutcome) -> Result<(), ApiError> {
+    if outcome.wants_redelivery() {
+        Err(ApiError::unavailable(
+            "recorded, but the email could not be sent yet; redeliver this event to finish",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Sends the email whose claim a billing event just took, or carries on from an earlier
+/// delivery's claim (a redelivery after a crash or an SES refusal to send now).
+#[allow(clippy::too_many_arguments)]
+async fn send_or_resume(
+    app: &App,
+    links: &Links,
+    merchant: &Merchant,
+    record: &InvoiceRecord,
+    kind: EmailKind,
+    fresh: bool,
+    claimed: &(keys::Key, SendRecord),
+    deadline: Deadline,
+) -> Result<SendOutcome, ApiError> {
+    let (key, claim) = claimed;
+    let courier = app.courier();
+    let build = || invoice_email(app, links, merchant, record, kind, 0, &key.sk);
+    let suppressed = app
+        .store
+        .is_suppressed(&merchant.id, &record.invoice.customer.email)
+        .await?;
+    let outcome = if fresh {
+        if suppressed {
+            courier.abandon(key, &claim.claim_token, "suppressed").await?
+        } else {
+            match build() {
+                Some(email) => {
+                    courier
+                        .send_claimed(key, &claim.claim_token, &email, deadline)
+                        .await?
+                }
+                None => courier.abandon(key, &claim.claim_token, "not composed").await?,
+            }
+        }
+    } else {
+        match app.store.get_send(key).await? {
+            Some(theirs) => courier.resume(key, &theirs, deadline, build).await?,
+            None => SendOutcome::Settled(SendStatus::Sent),
+        }
+    };
+    redelivery(&outcome)?;
+    Ok(outcome)
+}
+
+/// Processes one billing event (already authenticated and parsed).
+pub async fn process(
+    app: &App,
+    links: &Links,
+    merchant: &Merchant,
+    ev: &EventKey<'_>,
+    event: BillingEvent,
+    deadline: Deadline,
+) -> Result<Value, ApiError> {
+    let now = app.clock.now();
+    let expires = keys::expires_at(now, app.config.email_retention);
+    match event {
+        BillingEvent::PaymentFailed(inv) => {
+            let settings = &merchant.settings.dunning;
+            let schedule = dunning_schedule(now, settings);
+            let record = InvoiceRecord {
+                merchant_id: merchant.id.clone(),
+                status: InvoiceStatus::Failed,
+                first_failed_at: Some(now),
+                paid_at: None,
+                recovered: false,
+                next_step: 1,
+                last_email_ms: Some(now.as_millisecond()),
+                emails_first: 1,
+                emails_reminder: 0,
+                emails_final: 0,
+                emails_recovered: 0,
+                updated_at: now,
+                invoice: inv,
+            };
+            let kind = EmailKind::PaymentFailed;
+            let claimed = claim(
+                app,
+                &merchant.id,
+                &record.invoice,
+                kind,
+                0,
+                record.invoice.customer.email.as_str(),
+                deadline,
+            );
+            let next = schedule.get(1).map(|s| s.at);
+            let outcome = app
+                .store
+                .record_payment_failed(&record, ev, (&claimed.0, &claimed.1), expires, next, now)
+                .await?;
+            let email = match outcome {
+                FailureOutcome::Started => Some(
+                    send_or_resume(app, links, merchant, &record, kind, true, &claimed, deadline)
+                        .await?,
+                ),
+                FailureOutcome::Duplicate => Some(
+                    send_or_resume(app, links, merchant, &record, kind, false, &claimed, deadline)
+                        .await?,
+                ),
+                FailureOutcome::AlreadyDunning | FailureOutcome::AlreadyPaid => None,
+            };
+            let result = match outcome {
+                FailureOutcome::Started => "dunning_started",
+                FailureOutcome::Duplicate => "duplicate",
+                FailureOutcome::AlreadyDunning => "already_in_dunning",
+                FailureOutcome::AlreadyPaid => "already_paid",
+            };
+            tracing::info!(invoice_id = %record.invoice.id, result, "payment failed");
+            Ok(json!({"result": result, "invoice_id": record.invoice.id, "email": email.as_ref().map(outcome_name)}))
+        }
+        BillingEvent::PaymentSucceeded(inv) => {
+            let record = InvoiceRecord {
+                merchant_id: merchant.id.clone(),
+                status: InvoiceStatus::Paid,
+                first_failed_at: None,
+                paid_at: Some(now),
+                recovered: false,
+                next_step: 0,
+                last_email_ms: None,
+                emails_first: 0,
+                emails_reminder: 0,
+                emails_final: 0,
+                emails_recovered: 0,
+                updated_at: now,
+                invoice: inv,
+            };
+            let kind = EmailKind::PaymentRecovered;
+            let claimed = claim(
+                app,
+                &merchant.id,
+                &record.invoice,
+                kind,
+                0,
+                record.invoice.customer.email.as_str(),
+                deadline,
+            );
+            let outcome = app
+                .store
+                .record_payment_succeeded(&record, ev, (&claimed.0, &claimed.1), expires, now)
+                .await?;
+            let email = match outcome {
+                PaymentOutcome::Recovered => Some(
+                    send_or_resume(app, links, merchant, &record, kind, true, &claimed, deadline)
+                        .await?,
+                ),
+                PaymentOutcome::Duplicate => Some(
+                    send_or_resume(app, links, merchant, &record, kind, false, &claimed, deadline)
+                        .await?,
+                ),
+                PaymentOutcome::PaidFirst | PaymentOutcome::AlreadyPaid => None,
+            };
+            let result = match outcome {
+                PaymentOutcome::Recovered => "recovered",
+                PaymentOutcome::PaidFirst => "paid",
+                PaymentOutcome::AlreadyPaid => "already_paid",
+                PaymentOutcome::Duplicate => "duplicate",
+            };
+            tracing::info!(invoice_id = %record.invoice.id, result, "payment succeeded");
+            Ok(json!({"result": result, "invoice_id": record.invoice.id, "email": email.as_ref().map(outcome_name)}))
+        }
+        BillingEvent::Refund(refund) => refund_reversal_entry(app, merchant, ev, &refund).await,
+    }
+}
+
+async fn refund_reversal_entry(
+    app: &App,
+    merchant: &Merchant,
+    ev: &EventKey<'_>,
+    refund: &RefundFacts,
+) -> Result<Value, ApiError> {
+    let now = app.clock.now();
+    let order = match &refund.order_id {
+        Some(o) => app.store.get_order(&merchant.id, o).await?,
+        None => None,
+    };
+    let points = order
+        .as_ref()
+        .filter(|o| o.order.currency == refund.amount.currency)
+        .map(|o| {
+            refund_reversal(
+                o.points_earned,
+                o.order.merchandise_value(),
+                refund.amount.amount,
+            )
+        })
+        .unwrap_or(0);
+    if points == 0 {
+        let fresh = app.store.mark_billing_event(&merchant.id, ev, now).await?;
+        return Ok(json!({"result": if fresh { "no_points_to_reverse" } else { "duplicate" }, "points_reversed": 0}));
+    }
+    let customer = order
+        .as_ref()
+        .map(|o| o.order.customer.id.clone())
+        .unwrap_or_else(|| refund.customer.id.clone());
+    let entry = LedgerEntry {
+        kind: LedgerKind::Reverse,
+        points: -i64::try_from(points).unwrap_or(i64::MAX),
+        source: format!("refund:{}", refund.id),
+        created_at: now,
+        available_at: None,
+    };
+    let posted = app
+        .store
+        .post_reversal(&merchant.id, &customer, &entry, ev, now)
+        .await?;
+    tracing::info!(refund = %refund.id, points, posted, "refund reversal");
+    Ok(json!({
+        "result": if posted { "reversed" } else { "duplicate" },
+        "points_reversed": if posted { points } else { 0 },
+    }))
+}
+
+/// What one dunning sweep did.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct SweepReport {
+    pub due: usize,
+    pub items_read: u64,
+    pub reminders_sent: usize,
+    pub final_notices_sent: usize,
+    pub exhausted: usize,
+    pub waiting: usize,
+    pub failed: usize,
+    pub taken_by_other_sweep: usize,
+    pub left_for_next_run: usize,
+    pub errors: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Reminder,
+    Final,
+    Exhausted,
+    Waiting,
+    Failed,
+    Taken,
+    LeftDue,
+}
+
+/// The scheduled sweep over invoices in dunning.
+pub async fn sweep(app: &App, links: &Links, deadline: Deadline) -> Result<SweepReport, HandlerError> {
+    let now = app.clock.now();
+    let (items, items_read) = app
+        .store
+        .due_items_counted(DUNNING_GROUP, now, LOOKBACK_DAYS)
+        .await?;
+    let mut report = SweepReport {
+        due: items.len(),
+        items_read,
+        ..SweepReport::default()
+    };
+    let pacer = Pacer::new(app.config.ses_max_send_rate);
+    let pacer = &pacer;
+    let mut outcomes = futures_util::stream::iter(items)
+        .map(|due| async move {
+            if deadline.remaining() < STOP_MARGIN {
+                return Ok(Outcome::LeftDue);
+            }
+            step(app, links, pacer, &due, deadline).await.map_err(|e| {
+                tracing::error!(key = %due.key.sk, error = %e, "dunning step failed; it stays due");
+                e
+            })
+        })
+        .buffer_unordered(app.config.sweep_concurrency);
+    while let Some(outcome) = outcomes.next().await {
+        match outcome {
+            Ok(Outcome::Reminder) => report.reminders_sent += 1,
+            Ok(Outcome::Final) => report.final_notices_sent += 1,
+            Ok(Outcome::Exhausted) => report.exhausted += 1,
+            Ok(Outcome::Waiting) => report.waiting += 1,
+            Ok(Outcome::Failed) => report.failed += 1,
+            Ok(Outcome::Taken) => report.taken_by_other_sweep += 1,
+            Ok(Outcome::LeftDue) => report.left_for_next_run += 1,
+            Err(_) => report.errors += 1,
+        }
+    }
+    tracing::info!(?report, "dunning sweep done");
+    if report.errors > 0 {
+        return Err(HandlerError::new(
+            "Transient",
+            format!("{} of {} invoices failed and stay due", report.errors, report.due),
+        ));
+    }
+    Ok(report)
+}
+
+async fn step(
+    app: &App,
+    links: &Links,
+    pacer: &Pacer,
+    due: &DueItem,
+    deadline: Deadline,
+) -> Result<Outcome, StoreError> {
+    let now = app.clock.now();
+    let Some(seen) = due.item.get(keys::DUESK).and_then(|v| v.as_s().ok()) else {
+        return Ok(Outcome::Taken);
+    };
+    let seen: &str = seen;
+    let held = |b: bool, o: Outcome| if b { o } else { Outcome::Taken };
+    let Ok(record) = invoice_record(due.item.clone()) else {
+        tracing::error!(key = %due.key.sk, "malformed invoice; taken out of the index");
+        app.store.move_invoice_due(&due.key, seen, None, None, now).await?;
+        return Ok(Outcome::Failed);
+    };
+    let merchant = match app.tenancy.merchant(&record.merchant_id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            app.store.move_invoice_due(&due.key, seen, None, None, now).await?;
+            return Ok(Outcome::Failed);
+        }
+        Err(_) => {
+            return Err(StoreError::Transient {
+                operation: "GetItem merchant",
+                source: "merchant look-up failed".into(),
+            });
+        }
+    };
+    let first = record.first_failed_at.unwrap_or(record.updated_at);
+    let action = dunning_action(
+        first,
+        record.next_step,
+        record.last_email_at(),
+        now,
+        &merchant.settings.dunning,
+    );
+    let inv = &record.invoice;
+    match action {
+        DunningAction::Done => {
+            let moved = app.store.move_invoice_due(&due.key, seen, None, None, now).await?;
+            Ok(held(moved, Outcome::Waiting))
+        }
+        DunningAction::Wait { until } => {
+            let moved = app
+                .store
+                .move_invoice_due(&due.key, seen, Some(until), None, now)
+                .await?;
+            Ok(held(moved, Outcome::Waiting))
+        }
+        DunningAction::Exhaust { step } => {
+            let moved = app
+                .store
+                .move_invoice_due(&due.key, seen, None, Some(step.index), now)
+                .await?;
+            if !moved {
+                return Ok(Outcome::Taken);
+            }
+            if let Some(ops) = &merchant.ops_email {
+                let kind = EmailKind::MerchantDunningAlert;
+                let (key, claim) =
+                    claim(app, &merchant.id, inv, kind, 0, ops.as_str(), deadline);
+                let emails = record.emails_first + record.emails_reminder + record.emails_final;
+                let alert = || {
+                    let locale = merchant.default_locale;
+                    let data = json!({
+                        "customer": customer_value(&inv.customer),
+                        "invoice": {
+                            "id": inv.id, "amount": inv.amount.format(locale), "plan_name": inv.plan_name,
+                            "failed_on": long_date(first, &merchant.time_zone, locale),
+                            "cancel_on": long_date(step.at, &merchant.time_zone, locale),
+                        },
+                        "dunning": {"emails_sent": emails},
+                    });
+                    let to = Mailbox::new(Some(&merchant.name), ops.clone());
+                    compose(&app.renderer, &merchant, kind, to, locale, &data, &key.sk)
+                };
+                let expires = keys::expires_at(now, app.config.email_retention);
+                app.courier()
+                    .claim_and_send(&key, &claim, expires, deadline, alert)
+                    .await?;
+            }
+            Ok(Outcome::Exhausted)
+        }
+        DunningAction::Send { step, next } => {
+            let kind = email_kind(step.kind);
+            if !pacer.slot(deadline).await {
+                return Ok(Outcome::LeftDue);
+            }
+            let (key, claim) = claim(
+                app,
+                &merchant.id,
+                inv,
+                kind,
+                step.index,
+                inv.customer.email.as_str(),
+                deadline,
+            );
+            let expires = keys::expires_at(now, app.config.email_retention);
+            let claimed = app
+                .store
+                .claim_dunning_step(
+                    &due.key,
+                    seen,
+                    step.index,
+                    step.kind.as_str(),
+                    next,
+                    (&key, &claim),
+                    expires,
+                    now,
+                )
+                .await?;
+            let reminder = if step.kind == StepKind::Reminder { step.index } else { 0 };
+            let build = || invoice_email(app, links, &merchant, &record, kind, reminder, &key.sk);
+            let courier = app.courier();
+            let outcome = match claimed {
+                StepClaim::Moved => return Ok(Outcome::Taken),
+                StepClaim::ClaimExists => match app.store.get_send(&key).await? {
+                    Some(theirs) => courier.resume(&key, &theirs, deadline, build).await?,
+                    None => return Ok(Outcome::LeftDue),
+                },
+                StepClaim::Claimed => {
+                    if app.store.is_suppressed(&merchant.id, &inv.customer.email).await? {
+                        courier.abandon(&key, &claim.claim_token, "suppressed").await?
+                    } else {
+                        match build() {
+                            Some(email) => {
+                                courier
+                                    .send_claimed(&key, &claim.claim_token, &email, deadline)
+                                    .await?
+                            }
+                            None => courier.abandon(&key, &claim.claim_token, "not composed").await?,
+                        }
+                    }
+                }
+            };
+            Ok(match outcome {
+                SendOutcome::Sent { .. } if step.kind == StepKind::Final => Outcome::Final,
+                SendOutcome::Sent { .. } => Outcome::Reminder,
+                SendOutcome::RetryLater { .. } => {
+                    // The step stays claimed in `retry`; the next run resumes it (ClaimExists).
+                    Outcome::LeftDue
+                }
+                SendOutcome::InProgress | SendOutcome::Settled(SendStatus::Sent) => Outcome::Taken,
+                _ => Outcome::Failed,
+            })
+        }
+    }
+}
+
+/// `GET /v1/billing/recovery?from=&to=`: how dunning did for invoices that first failed in the
+/// period.
+pub async fn recovery(app: &App, merchant: &Merchant, from: Timestamp, to: Timestamp) -> Result<Value, ApiError> {
+    let invoices = app.store.invoices_failed_between(&merchant.id, from, to).await?;
+    let failed = invoices.len();
+    let recovered: Vec<&InvoiceRecord> = invoices.iter().filter(|i| i.recovered).collect();
+    let mut amounts: std::collections::BTreeMap<String, i64> = Default::default();
+    for r in &recovered {
+        *amounts
+            .entry(r.invoice.amount.currency.code().to_owned())
+            .or_default() += r.invoice.amount.amount;
+    }
+    let count = |s: InvoiceStatus| invoices.iter().filter(|i| i.status == s).count();
+    let sum = |f: fn(&InvoiceRecord) -> u32| invoices.iter().map(f).sum::<u32>();
+    Ok(json!({
+        "from": from, "to": to,
+        "failed_invoices": failed,
+        "recovered": recovered.len(),
+        "recovered_amount": amounts.iter().map(|(c, a)| json!({"currency": c, "amount": a})).collect::<Vec<_>>(),
+        "recovery_rate": if failed == 0 { None } else { Some(recovered.len() as f64 / failed as f64) },
+        "in_dunning": count(InvoiceStatus::Failed),
+        "exhausted": count(InvoiceStatus::Exhausted),
+        "emails_sent": {
+            "first": sum(|i| i.emails_first),
+            "reminder": sum(|i| i.emails_reminder),
+            "final": sum(|i| i.emails_final),
+            "recovered": sum(|i| i.emails_recovered),
+        },
+    }))
+}
