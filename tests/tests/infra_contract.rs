@@ -27,6 +27,23 @@ fn served() -> BTreeMap<&'static str, (Vec<&'static str>, Vec<&'static str>)> {
             ),
         ),
         (
+            "renewal-checker",
+            (
+                renewal_checker::ROUTES.to_vec(),
+                vec![
+                    renewal_checker::DETAIL_TYPE,
+                    renewal_checker::SCHEDULE_DETAIL_TYPE,
+                ],
+            ),
+        ),
+        (
+            "billing-alert",
+            (
+                billing_alert::ROUTES.to_vec(),
+                vec![billing_alert::SCHEDULE_DETAIL_TYPE],
+            ),
+        ),
+        (
             "survey-sender",
             (
                 survey_sender::ROUTES.to_vec(),

@@ -134,7 +134,9 @@ pub fn dunning_schedule(first_failed_at: Timestamp, s: &DunningSettings) -> Vec<
             at: plus_days(first_failed_at, *d),
         });
     }
-    let final_day = s.cancel_after_days.saturating_sub(s.final_notice_days_before);
+    let final_day = s
+        .cancel_after_days
+        .saturating_sub(s.final_notice_days_before);
     steps.push(DunningStep {
         index: u32::try_from(steps.len()).unwrap_or(u32::MAX),
         kind: StepKind::Final,
@@ -314,7 +316,11 @@ mod tests {
     #[test]
     fn walks_the_cadence_one_email_per_step() {
         let s = DunningSettings::default();
-        let at = |d: i64| t(FAILED).checked_add(SignedDuration::from_hours(24 * d)).unwrap();
+        let at = |d: i64| {
+            t(FAILED)
+                .checked_add(SignedDuration::from_hours(24 * d))
+                .unwrap()
+        };
         // Day 1: step 0 was sent at the failure; next is day 3.
         assert_eq!(
             dunning_action(t(FAILED), 1, Some(t(FAILED)), at(1), &s),
@@ -355,7 +361,11 @@ mod tests {
             reminder_days: vec![1, 2],
             ..DunningSettings::default()
         };
-        let at = |h: i64| t(FAILED).checked_add(SignedDuration::from_hours(h)).unwrap();
+        let at = |h: i64| {
+            t(FAILED)
+                .checked_add(SignedDuration::from_hours(h))
+                .unwrap()
+        };
         assert_eq!(
             dunning_action(t(FAILED), 1, Some(t(FAILED)), at(24), &s),
             DunningAction::Wait { until: at(48) }

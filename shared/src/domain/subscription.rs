@@ -263,7 +263,11 @@ impl SubscriptionInput {
             .transpose()?;
         let manage_url = web_url("manage_url", self.manage_url.as_deref())?;
         let updated_at = self.updated_at.unwrap_or(now);
-        if updated_at > now.saturating_add(SignedDuration::from_hours(1)).unwrap_or(now) {
+        if updated_at
+            > now
+                .saturating_add(SignedDuration::from_hours(1))
+                .unwrap_or(now)
+        {
             return Err(FieldError::new(
                 "updated_at",
                 "in_future",
@@ -335,7 +339,10 @@ impl RenewalSettings {
     /// Range checks; the error names the setting.
     pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
         let lists = [
-            ("settings.renewals.monthly_lead_days", &self.monthly_lead_days),
+            (
+                "settings.renewals.monthly_lead_days",
+                &self.monthly_lead_days,
+            ),
             ("settings.renewals.annual_lead_days", &self.annual_lead_days),
             ("settings.renewals.custom_lead_days", &self.custom_lead_days),
             (
@@ -547,7 +554,11 @@ pub fn plan(sub: &Subscription, settings: &RenewalSettings, now: Timestamp) -> N
 
 /// When a freshly stored subscription should first be looked at: its first notice still worth
 /// sending (now, if that notice's time has already passed), or never.
-pub fn first_due(sub: &Subscription, settings: &RenewalSettings, now: Timestamp) -> Option<Timestamp> {
+pub fn first_due(
+    sub: &Subscription,
+    settings: &RenewalSettings,
+    now: Timestamp,
+) -> Option<Timestamp> {
     notices(sub, settings)
         .iter()
         .filter(|n| now < n.relevant_until)
@@ -599,7 +610,11 @@ pub(crate) mod tests {
             ("price", serde_json::json!(-1), "price"),
             ("currency", serde_json::json!("EURO"), "currency"),
             ("status", serde_json::json!("gone"), "status"),
-            ("manage_url", serde_json::json!("javascript:x"), "manage_url"),
+            (
+                "manage_url",
+                serde_json::json!("javascript:x"),
+                "manage_url",
+            ),
             (
                 "payment_method",
                 serde_json::json!({"brand": "visa", "last4": "42", "exp_month": 1, "exp_year": 2027}),
@@ -610,7 +625,11 @@ pub(crate) mod tests {
                 serde_json::json!({"brand": "visa", "last4": "4242", "exp_month": 13, "exp_year": 2027}),
                 "payment_method.exp_month",
             ),
-            ("updated_at", serde_json::json!("2030-01-01T00:00:00Z"), "updated_at"),
+            (
+                "updated_at",
+                serde_json::json!("2030-01-01T00:00:00Z"),
+                "updated_at",
+            ),
         ];
         for (field, value, named) in cases {
             let mut v = sample_input();
@@ -696,7 +715,10 @@ pub(crate) mod tests {
             ]
         );
         let (kind, subject, step) = n[1].identity(&s);
-        assert_eq!((kind, subject.as_str(), step), ("renewal_reminder", "sub_1@20270103", 7));
+        assert_eq!(
+            (kind, subject.as_str(), step),
+            ("renewal_reminder", "sub_1@20270103", 7)
+        );
     }
 
     #[test]
@@ -712,7 +734,11 @@ pub(crate) mod tests {
         v["next_renewal_at"] = "2027-03-01T00:00:00Z".into();
         v["status"] = "cancelled".into();
         let n = notices(&sub(v), &RenewalSettings::default());
-        assert_eq!(n.len(), 1, "a cancelled plan gets the renew-now reminder, no card notice");
+        assert_eq!(
+            n.len(),
+            1,
+            "a cancelled plan gets the renew-now reminder, no card notice"
+        );
         assert_eq!(n[0].kind(), NoticeKind::RenewalReminder);
     }
 

@@ -10,10 +10,7 @@ use serde_json::{Value, json};
 
 /// The customer's zone for dates, else the merchant's.
 pub fn zone<'a>(customer: &'a CustomerRef, merchant: &'a Merchant) -> &'a str {
-    customer
-        .time_zone
-        .as_deref()
-        .unwrap_or(&merchant.time_zone)
+    customer.time_zone.as_deref().unwrap_or(&merchant.time_zone)
 }
 
 pub fn customer_value(customer: &CustomerRef) -> Value {
@@ -27,7 +24,11 @@ pub fn customer_value(customer: &CustomerRef) -> Value {
 pub fn card_value(card: &Card) -> Value {
     let mut brand = card.brand.clone();
     if let Some(first) = brand.get(..1) {
-        brand = format!("{}{}", first.to_uppercase(), brand.get(1..).unwrap_or_default());
+        brand = format!(
+            "{}{}",
+            first.to_uppercase(),
+            brand.get(1..).unwrap_or_default()
+        );
     }
     json!({"brand": brand, "last4": card.last4, "expires": card.expiry_short()})
 }
@@ -63,7 +64,9 @@ pub fn compose(
 ) -> Option<OutgoingEmail> {
     let rendered = renderer
         .render(kind, locale, merchant, data)
-        .inspect_err(|e| tracing::error!(error = ?e, kind = kind.as_str(), "billing email failed to render"))
+        .inspect_err(
+            |e| tracing::error!(error = ?e, kind = kind.as_str(), "billing email failed to render"),
+        )
         .ok()?;
     Some(OutgoingEmail::compose(
         merchant, to, kind, rendered, send_ref, None,

@@ -488,7 +488,7 @@ mod tests {
 
     fn data(name: &str) -> serde_json::Value {
         serde_json::json!({
-            "customer": {"greeting_name": name},
+            "customer": {"greeting_name": name, "name": "Ann Example", "email": "ann@example.com"},
             "order": {
                 "number": "SO-1001", "placed_on": "20 November 2026",
                 "items": [{"name": "Trail <b>tent</b>", "sku": "TENT-2", "quantity": 1, "line_total": "€199.00", "url": null}],
@@ -507,9 +507,60 @@ mod tests {
             "tips": [{"name": "Trail tent", "text": "Dry it before packing."}],
             "recommendations": [{"name": "Ground sheet", "url": "https://acme.example/p/GS", "image_url": null, "price": "€29.00"}],
             "feedback": {"score": 3, "max": 10, "scale": "nps", "comment": "Late <i>and</i> damp", "answered_at": "27 November 2026"},
-            "reply_url": "mailto:ann@example.com"
+            "reply_url": "mailto:ann@example.com",
+            "subscription": {
+                "id": "sub_1001", "plan_name": "Coffee club", "interval": "monthly", "price": "€19.90",
+                "renews_on": "1 December 2026", "status": "active", "offers_renewal": false,
+                "auto_renewal_notice": true
+            },
+            "card": {"brand": "Visa", "last4": "4242", "expires": "11/26"},
+            "links": {
+                "manage_url": "https://api.example/v1/subscription/tok",
+                "renew_url": "https://acme.example/renew/sub_1001",
+                "update_payment_url": "https://api.example/v1/billing/tok/payment"
+            },
+            "invoice": {
+                "id": "in_1001", "amount": "€19.90", "plan_name": "Coffee club",
+                "failed_on": "2 December 2026", "cancel_on": "30 December 2026", "reminder": 0,
+                "attempt_note": null
+            },
+            "dunning": {"emails_sent": 4}
         })
     }
+
+    /// The fact every email of `kind` must show (in both its HTML and its text).
+    fn key_fact(kind: EmailKind) -> &'static str {
+        match kind {
+            EmailKind::RenewalReminder | EmailKind::CardExpiring | EmailKind::RenewalAndCard => {
+                "Coffee club"
+            }
+            EmailKind::PaymentFailed
+            | EmailKind::PaymentFinalNotice
+            | EmailKind::PaymentRecovered
+            | EmailKind::MerchantDunningAlert => "in_1001",
+            _ => "SO-1001",
+        }
+    }
+
+    const PLACEHOLDERS: &[&str] = &[
+        "{order}",
+        "{carrier}",
+        "{date}",
+        "{name}",
+        "{merchant}",
+        "{points}",
+        "{location}",
+        "{plan}",
+        "{price}",
+        "{amount}",
+        "{card}",
+        "{last4}",
+        "{expires}",
+        "{invoice}",
+        "{score}",
+        "{max}",
+        "{email}",
+    ];
 
     #[test]
     fn every_kind_renders_in_every_locale_without_missing_strings() {
@@ -522,20 +573,13 @@ mod tests {
             for kind in EmailKind::ALL {
                 let out = r.render(*kind, locale, &merchant(), &data("Ann")).unwrap();
                 assert!(!out.subject.is_empty());
+                let fact = key_fact(*kind);
                 assert!(
-                    out.html.contains("SO-1001") && out.text.contains("SO-1001"),
-                    "{kind:?} {locale:?}"
+                    out.html.contains(fact) && out.text.contains(fact),
+                    "{kind:?} {locale:?} must show {fact}"
                 );
                 let all = format!("{}{}{}", out.subject, out.html, out.text);
-                for placeholder in [
-                    "{order}",
-                    "{carrier}",
-                    "{date}",
-                    "{name}",
-                    "{merchant}",
-                    "{points}",
-                    "{location}",
-                ] {
+                for placeholder in PLACEHOLDERS {
                     assert!(
                         !all.contains(placeholder),
                         "{kind:?} {locale:?} left {placeholder}"
@@ -628,5 +672,287 @@ mod tests {
             "runaway override falls back to the built-in"
         );
         assert!(out.text.contains("Cheers, Ann!"));
+    }
+
+    fn billing_kinds() -> impl Iterator<Item = EmailKind> {
+        EmailKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| matches!(k.template(), "billing" | "billing_alert"))
+    }
+
+    fn assert_no_placeholders(what: &str, out: &str) {
+        for placeholder in PLACEHOLDERS {
+            assert!(!out.contains(placeholder), "{what} left {placeholder}");
+        }
+    }
+
+    #[test]
+    fn renewal_and_card_names_the_renewal_date_and_the_card() {
+        let r = Renderer::new().unwrap();
+        for locale in Locale::ALL {
+            let out = r
+                .render(EmailKind::RenewalAndCard, locale, &merchant(), &data("Ann"))
+                .unwrap();
+            for part in [&out.html, &out.text] {
+                assert!(part.contains("1 December 2026"), "{locale:?} renewal date");
+                assert!(part.contains("4242"), "{locale:?} last4");
+                assert!(part.contains("https://api.example/v1/billing/tok/payment") || part.contains("https:&#x2f;&#x2f;api.example&#x2f;v1&#x2f;billing&#x2f;tok&#x2f;payment"), "{locale:?} update link");
+            }
+            assert!(out.subject.contains("1 December 2026"), "{locale:?}");
+        }
+    }
+
+    #[test]
+    fn payment_recovered_asks_for_nothing() {
+        let r = Renderer::new().unwrap();
+        for locale in Locale::ALL {
+            let failed = r
+                .render(EmailKind::PaymentFailed, locale, &merchant(), &data("Ann"))
+                .unwrap();
+            assert!(
+                failed
+                    .text
+                    .contains("https://api.example/v1/billing/tok/payment")
+            );
+            let out = r
+                .render(
+                    EmailKind::PaymentRecovered,
+                    locale,
+                    &merchant(),
+                    &data("Ann"),
+                )
+                .unwrap();
+            for part in [&out.html, &out.text] {
+                assert!(
+                    !part.contains("/v1/billing/tok")
+                        && !part.contains("&#x2f;v1&#x2f;billing&#x2f;tok"),
+                    "{locale:?} no update-payment link"
+                );
+                assert!(part.contains("€19.90"), "{locale:?} amount");
+            }
+        }
+    }
+
+    #[test]
+    fn billing_copy_follows_the_data() {
+        let r = Renderer::new().unwrap();
+        let m = merchant();
+        // The renewal reminder names the card it will charge and carries the auto-renewal
+        // disclosure with the manage link.
+        let out = r
+            .render(EmailKind::RenewalReminder, Locale::En, &m, &data("Ann"))
+            .unwrap();
+        assert_eq!(
+            out.subject,
+            "Your Coffee club subscription renews on 1 December 2026"
+        );
+        assert!(out.text.contains("Visa •••• 4242"));
+        assert!(
+            out.text
+                .contains("renews automatically on 1 December 2026 for €19.90 per month")
+        );
+        assert!(out.text.contains("https://api.example/v1/subscription/tok"));
+        assert!(!out.text.contains("acme.example/renew"));
+
+        // Cancelled: "ends on", a renew button, no manage button and no auto-renewal disclosure.
+        let mut d = data("Ann");
+        d["subscription"]["offers_renewal"] = true.into();
+        d["subscription"]["status"] = "cancelled".into();
+        let out = r
+            .render(EmailKind::RenewalReminder, Locale::En, &m, &d)
+            .unwrap();
+        assert_eq!(
+            out.subject,
+            "Your Coffee club subscription ends on 1 December 2026"
+        );
+        assert!(
+            out.text
+                .contains("Renew now: https://acme.example/renew/sub_1001")
+        );
+        assert!(!out.text.contains("v1/subscription/tok"));
+        assert!(!out.text.contains("renews automatically"));
+
+        // A dunning reminder reads as a reminder; the final notice names the cancellation date.
+        let mut d = data("Ann");
+        d["invoice"]["reminder"] = 2.into();
+        let out = r
+            .render(EmailKind::PaymentFailed, Locale::En, &m, &d)
+            .unwrap();
+        assert!(out.subject.starts_with("Reminder:"), "{}", out.subject);
+        let first = r
+            .render(EmailKind::PaymentFailed, Locale::En, &m, &data("Ann"))
+            .unwrap();
+        assert!(!first.subject.starts_with("Reminder:"));
+        assert!(first.text.contains("cards expire"));
+        let out = r
+            .render(EmailKind::PaymentFinalNotice, Locale::En, &m, &data("Ann"))
+            .unwrap();
+        assert!(out.subject.contains("30 December 2026"));
+        assert!(out.html.contains("30 December 2026"));
+
+        // No unsubscribe link on these transactional emails.
+        for kind in billing_kinds() {
+            let out = r.render(kind, Locale::En, &m, &data("Ann")).unwrap();
+            assert!(!out.html.contains("unsubscribe"), "{kind:?}");
+            assert!(!out.text.contains("unsubscribe"), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn billing_emails_cope_with_missing_data() {
+        let r = Renderer::new().unwrap();
+        let sparse = [
+            serde_json::json!({}),
+            serde_json::json!({
+                "customer": {"greeting_name": null, "name": null, "email": null},
+                "subscription": {"plan_name": "Coffee club", "interval": null, "price": null,
+                    "renews_on": null, "offers_renewal": null, "auto_renewal_notice": true},
+                "card": null, "links": null,
+                "invoice": {"id": "in_1001", "amount": null, "plan_name": null, "failed_on": null,
+                    "cancel_on": null, "reminder": null, "attempt_note": null},
+                "dunning": null
+            }),
+        ];
+        for locale in Locale::ALL {
+            for d in &sparse {
+                for kind in billing_kinds() {
+                    let out = r.render(kind, locale, &merchant(), d).unwrap();
+                    assert!(!out.subject.is_empty(), "{kind:?} {locale:?}");
+                    let all = format!("{}{}{}", out.subject, out.html, out.text);
+                    assert_no_placeholders(&format!("{kind:?} {locale:?}"), &all);
+                    // No `none` printed for a null (the HTML head's CSS says `display: none`).
+                    let body = &out.html[out.html.find("<body").unwrap_or(0)..];
+                    let shown = format!("{}{}{}", out.subject, body, out.text);
+                    assert!(
+                        !shown.replace("display:none", "").contains("none"),
+                        "{kind:?} {locale:?} printed a null: {shown}"
+                    );
+                    assert!(!all.contains("undefined"), "{kind:?} {locale:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn subscription_pages_render_in_every_locale() {
+        let r = Renderer::new().unwrap();
+        let m = merchant();
+        let manage = serde_json::json!({
+            "subscription": data("Ann")["subscription"].clone(),
+            "card": data("Ann")["card"].clone(),
+            "links": {"update_payment_url": "https://api.example/v1/billing/tok/payment"},
+            "action_url": "https://api.example/v1/subscription/tok",
+            "actions": [
+                {"value": "keep", "label_key": "subscription_page.keep", "primary": true},
+                {"value": "cancel", "label_key": "subscription_page.cancel", "primary": false}
+            ]
+        });
+        for locale in Locale::ALL {
+            let html = r
+                .render_page(
+                    "subscription",
+                    "subscription_page.title",
+                    locale,
+                    &m,
+                    &manage,
+                )
+                .unwrap();
+            assert!(html.contains(&format!("lang=\"{}\"", locale.as_str())));
+            assert!(html.contains("Coffee club") && html.contains("4242"));
+            assert_eq!(html.matches("<form").count(), 1, "one form");
+            assert!(html.contains("method=\"post\""));
+            assert!(html.contains("name=\"action\" value=\"keep\""));
+            assert!(html.contains("name=\"action\" value=\"cancel\""));
+            assert!(!html.contains("value=\"renew\""));
+            assert!(html.contains("Acme Outdoor"), "title names the merchant");
+            for external in ["<script", "<link", "<img", "src="] {
+                assert!(!html.contains(external), "{locale:?} {external}");
+            }
+            assert_no_placeholders(&format!("subscription {locale:?}"), &html);
+
+            // Without data, and with an action it has no label for.
+            let bare = r
+                .render_page(
+                    "subscription",
+                    "subscription_page.title",
+                    locale,
+                    &m,
+                    &serde_json::json!({"actions": [{"value": "pause", "label_key": "nope", "primary": true}]}),
+                )
+                .unwrap();
+            assert!(!bare.contains("<form"));
+            assert_no_placeholders(&format!("bare subscription {locale:?}"), &bare);
+
+            for done in ["cancel", "renew", "keep", "other"] {
+                let html = r
+                    .render_page(
+                        "subscription_done",
+                        "subscription_done.title",
+                        locale,
+                        &m,
+                        &serde_json::json!({
+                            "done": done,
+                            "subscription": {"plan_name": "Coffee club", "renews_on": "1 December 2026"}
+                        }),
+                    )
+                    .unwrap();
+                assert!(html.contains("Acme Outdoor") && html.contains("Coffee club"));
+                assert!(html.contains("role=\"status\""));
+                assert_no_placeholders(&format!("done {done} {locale:?}"), &html);
+            }
+            r.render_page(
+                "subscription_done",
+                "subscription_done.title",
+                locale,
+                &m,
+                &serde_json::json!({}),
+            )
+            .unwrap();
+        }
+        let en = r
+            .render_page(
+                "subscription_done",
+                "subscription_done.title",
+                Locale::En,
+                &m,
+                &serde_json::json!({"done": "cancel", "subscription": {"plan_name": "Coffee club"}}),
+            )
+            .unwrap();
+        assert!(
+            en.contains("let Acme Outdoor know"),
+            "honest: the merchant completes it"
+        );
+        assert!(en.contains("They will confirm by email."));
+        // "keep" is not passed on to the merchant, so the page must not say it was.
+        let keep = r
+            .render_page(
+                "subscription_done",
+                "subscription_done.title",
+                Locale::En,
+                &m,
+                &serde_json::json!({"done": "keep", "subscription": {"plan_name": "Coffee club"}}),
+            )
+            .unwrap();
+        assert!(!keep.contains("know") && !keep.contains("confirm"));
+        // A cancelled subscription: "ends on" and a single renew action.
+        let mut cancelled = manage.clone();
+        cancelled["subscription"]["offers_renewal"] = true.into();
+        cancelled["subscription"]["status"] = "cancelled".into();
+        cancelled["actions"] = serde_json::json!([
+            {"value": "renew", "label_key": "subscription_page.renew", "primary": true}
+        ]);
+        let html = r
+            .render_page(
+                "subscription",
+                "subscription_page.title",
+                Locale::En,
+                &m,
+                &cancelled,
+            )
+            .unwrap();
+        assert!(html.contains("ends on 1 December 2026"));
+        assert!(html.contains("name=\"action\" value=\"renew\" class=\"btn\">Renew subscription<"));
+        assert!(!html.contains("value=\"cancel\""));
     }
 }

@@ -175,7 +175,10 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         match self
-            .transact("TransactWriteItems billing event", vec![self.event_put(m, ev, now)?])
+            .transact(
+                "TransactWriteItems billing event",
+                vec![self.event_put(m, ev, now)?],
+            )
             .await?
         {
             Attempt::Done => Ok(true),
@@ -194,11 +197,18 @@ impl Store {
             .transpose()
     }
 
-    fn invoice_item(&self, record: &InvoiceRecord, due: Option<Timestamp>) -> Result<Item, StoreError> {
+    fn invoice_item(
+        &self,
+        record: &InvoiceRecord,
+        due: Option<Timestamp>,
+    ) -> Result<Item, StoreError> {
         let key = keys::invoice(&record.merchant_id, &record.invoice.id);
         let mut item = to_item(INVOICE, &key, record)?;
         if let Some(first) = record.first_failed_at {
-            item.insert(keys::GSI1PK.into(), s(keys::dunning_index(&record.merchant_id)));
+            item.insert(
+                keys::GSI1PK.into(),
+                s(keys::dunning_index(&record.merchant_id)),
+            );
             item.insert(
                 keys::GSI1SK.into(),
                 s(keys::time_sort_key(first, record.invoice.id.as_str())),
@@ -280,7 +290,10 @@ impl Store {
             .expression_attribute_values(":paid", s("paid"))
             .expression_attribute_values(":failed", s("failed"))
             .expression_attribute_values(":exhausted", s("exhausted"))
-            .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .expression_attribute_values(
+                ":true",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            )
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(now.to_string()))
             .build()
@@ -321,7 +334,10 @@ impl Store {
             )?,
             self.event_put(m, ev, now)?,
         ];
-        match self.transact("TransactWriteItems invoice paid", items).await? {
+        match self
+            .transact("TransactWriteItems invoice paid", items)
+            .await?
+        {
             Attempt::Done => Ok(PaymentOutcome::PaidFirst),
             Attempt::Cancelled(codes) if codes_failed(&codes, 1) => Ok(PaymentOutcome::Duplicate),
             Attempt::Cancelled(_) => Ok(if self.mark_billing_event(m, ev, now).await? {
@@ -469,7 +485,10 @@ impl Store {
             )?,
             self.event_put(m, ev, now)?,
         ];
-        match self.transact("TransactWriteItems refund reversal", items).await? {
+        match self
+            .transact("TransactWriteItems refund reversal", items)
+            .await?
+        {
             Attempt::Done => Ok(true),
             Attempt::Cancelled(codes) if !codes_failed(&codes, 1) => {
                 self.mark_billing_event(m, ev, now).await

@@ -5,6 +5,7 @@
 //! is transient, and nothing is stringified.
 
 pub mod apikeys;
+pub mod billing;
 pub mod claims;
 pub mod customers;
 pub mod followups;
@@ -14,7 +15,6 @@ pub mod orders;
 pub mod schema;
 pub mod shipments;
 pub mod subscriptions;
-pub mod billing;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

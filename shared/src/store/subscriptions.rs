@@ -234,7 +234,8 @@ impl Store {
         click: &SubscriptionClick,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let key = keys::subscription_click(m, &click.subscription_id, &crate::domain::ids::new_id());
+        let key =
+            keys::subscription_click(m, &click.subscription_id, &crate::domain::ids::new_id());
         let mut item: Item = to_item(CLICK, &key, click)?;
         item.insert(keys::TTL.into(), n(expires_at));
         self.client
