@@ -38,8 +38,8 @@ impl World {
         let mut config = env.config().with_signing_key(key.clone());
         config.public_base_url = Some(BASE.into());
         config.ses_max_send_rate = 1000;
-        let app =
-            billing_alert::App::with_parts(config, env.dynamodb(), env.ses(), clock.clone()).unwrap();
+        let app = billing_alert::App::with_parts(config, env.dynamodb(), env.ses(), clock.clone())
+            .unwrap();
         Self {
             links: billing_alert::Links::new(BASE, key),
             env,
@@ -109,11 +109,15 @@ impl World {
             .await
             .iter()
             .map(|m| {
-                ["payment_failed", "payment_final_notice", "payment_recovered"]
-                    .into_iter()
-                    .find(|k| m.raw.contains(&format!("#{k}#")))
-                    .unwrap_or("other")
-                    .to_owned()
+                [
+                    "payment_failed",
+                    "payment_final_notice",
+                    "payment_recovered",
+                ]
+                .into_iter()
+                .find(|k| m.raw.contains(&format!("#{k}#")))
+                .unwrap_or("other")
+                .to_owned()
             })
             .collect();
         kinds.sort();
@@ -129,7 +133,11 @@ fn body(resp: &Value) -> Value {
 async fn stripe_signatures_are_checked_as_stripe_documents_before_anything_is_stored() {
     let w = World::new().await;
     let ann = w.env.customer_email();
-    let body_text = w.stripe_body("evt_sig", "invoice.payment_failed", w.invoice(&ann, "in_sig"));
+    let body_text = w.stripe_body(
+        "evt_sig",
+        "invoice.payment_failed",
+        w.invoice(&ann, "in_sig"),
+    );
     let now = w.clock.now().as_second();
     let secret = w.env.webhook_secret();
     let good = signature::sign(secret.as_bytes(), now, body_text.as_bytes());
@@ -138,10 +146,25 @@ async fn stripe_signatures_are_checked_as_stripe_documents_before_anything_is_st
     let v1 = good.split_once(",v1=").unwrap().1.to_owned();
     let cases: Vec<(Option<String>, String, u16, &str)> = vec![
         (None, body_text.clone(), 401, "invalid_signature"),
-        (Some(wrong.clone()), body_text.clone(), 401, "invalid_signature"),
-        (Some(good.clone()), body_text.replace("1990", "1"), 401, "invalid_signature"),
+        (
+            Some(wrong.clone()),
+            body_text.clone(),
+            401,
+            "invalid_signature",
+        ),
+        (
+            Some(good.clone()),
+            body_text.replace("1990", "1"),
+            401,
+            "invalid_signature",
+        ),
         (Some(expired), body_text.clone(), 401, "stale_signature"),
-        (Some("t=abc,v1=zz".into()), body_text.clone(), 401, "invalid_signature"),
+        (
+            Some("t=abc,v1=zz".into()),
+            body_text.clone(),
+            401,
+            "invalid_signature",
+        ),
     ];
     for (header, body, status, code) in cases {
         let resp = w.deliver(w.stripe_event(&body, header.clone())).await;
@@ -149,14 +172,14 @@ async fn stripe_signatures_are_checked_as_stripe_documents_before_anything_is_st
         assert_eq!(body_of(&resp)["error"]["code"], code);
         assert_eq!(body_of(&resp)["error"]["field"], "Stripe-Signature");
     }
-    assert!(w.env.items_with_sk("INV#").await.is_empty(), "nothing stored");
+    assert!(
+        w.env.items_with_sk("INV#").await.is_empty(),
+        "nothing stored"
+    );
     assert!(w.env.items_with_sk("BEVT#").await.is_empty());
     assert!(w.env.emails_to(&ann).await.is_empty());
     // Several v1 (a secret rotation): one matching is enough.
-    let rotated = format!(
-        "t={now},v1={},v1={v1}",
-        wrong.split_once(",v1=").unwrap().1
-    );
+    let rotated = format!("t={now},v1={},v1={v1}", wrong.split_once(",v1=").unwrap().1);
     let resp = w.deliver(w.stripe_event(&body_text, Some(rotated))).await;
     assert_eq!(resp["statusCode"], 200, "{resp}");
     assert_eq!(body(&resp)["result"], "dunning_started");
@@ -190,7 +213,11 @@ async fn each_dunning_email_goes_once_under_100_concurrent_replays() {
         vec!["payment_failed", "payment_recovered"]
     );
     // Recovered: the cadence stopped.
-    for day in ["2026-11-05T11:00:00Z", "2026-11-10T11:00:00Z", "2026-11-20T11:00:00Z"] {
+    for day in [
+        "2026-11-05T11:00:00Z",
+        "2026-11-10T11:00:00Z",
+        "2026-11-20T11:00:00Z",
+    ] {
         w.sweep_at(day).await;
     }
     assert_eq!(w.kinds_to(&ann).await.len(), 2);
@@ -221,7 +248,9 @@ async fn the_cadence_runs_on_the_clock_and_ends_with_the_merchants_alert() {
     while at < t("2026-11-18T10:00:00Z") {
         w.sweep_at(&at.to_string()).await;
         w.sweep_at(&at.to_string()).await;
-        at = at.checked_add(jiff::SignedDuration::from_hours(12)).unwrap();
+        at = at
+            .checked_add(jiff::SignedDuration::from_hours(12))
+            .unwrap();
     }
     let mails = w.env.emails_to(&ann).await;
     let kinds = w.kinds_to(&ann).await;
@@ -284,7 +313,10 @@ async fn the_link_in_a_dunning_email_redirects_to_the_invoice() {
     );
     let resp = w.deliver(event).await;
     assert_eq!(resp["statusCode"], 303, "{resp}");
-    assert_eq!(resp["headers"]["location"], "https://invoice.stripe.test/in_4");
+    assert_eq!(
+        resp["headers"]["location"],
+        "https://invoice.stripe.test/in_4"
+    );
 }
 
 #[tokio::test]
@@ -299,9 +331,14 @@ async fn generic_events_refund_reversal_and_idempotency_conflicts() {
     )
     .unwrap();
     let order = w.env.order();
-    let resp = order_placed::handle(&orders, w.env.http_event(&order, Some(&w.env.api_key)), "t", deadline())
-        .await
-        .unwrap();
+    let resp = order_placed::handle(
+        &orders,
+        w.env.http_event(&order, Some(&w.env.api_key)),
+        "t",
+        deadline(),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp["statusCode"], 201, "{resp}");
     let earned = body(&resp)["loyalty"]["points_earned"].as_i64().unwrap();
     assert!(earned > 0);
@@ -325,13 +362,16 @@ async fn generic_events_refund_reversal_and_idempotency_conflicts() {
     for _ in 0..5 {
         assert_eq!(body(&w.deliver(post(&refund)).await)["result"], "duplicate");
     }
-    let entries = w.env.items_with_sk(&format!("CUST#")).await;
+    let entries = w.env.items_with_sk("CUST#").await;
     let reversals: Vec<_> = entries
         .iter()
         .filter(|i| s(i, "SK").contains("#LEDGER#refund:"))
         .collect();
     assert_eq!(reversals.len(), 1);
-    assert_eq!(num(reversals[0], "points"), -earned.min(first["points_reversed"].as_i64().unwrap()));
+    assert_eq!(
+        num(reversals[0], "points"),
+        -earned.min(first["points_reversed"].as_i64().unwrap())
+    );
 
     // The same id with different content is a conflict, not an overwrite.
     let changed = refund.replace("re_1", "re_2");
@@ -339,7 +379,8 @@ async fn generic_events_refund_reversal_and_idempotency_conflicts() {
     assert_eq!(resp["statusCode"], 409);
     assert_eq!(body(&resp)["error"]["field"], "id");
     // Bad input names the field.
-    let bad = json!({"id": "x", "type": "payment_failed", "customer": order["customer"]}).to_string();
+    let bad =
+        json!({"id": "x", "type": "payment_failed", "customer": order["customer"]}).to_string();
     let resp = w.deliver(post(&bad)).await;
     assert_eq!(resp["statusCode"], 400);
     assert_eq!(body(&resp)["error"]["field"], "invoice");

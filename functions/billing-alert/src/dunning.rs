@@ -81,7 +81,8 @@ fn invoice_email(
         .last()
         .map(|s| s.at)
         .unwrap_or(failed);
-    let update_url = (kind != EmailKind::PaymentRecovered).then(|| links.update_payment(&merchant.id, inv, cancel_on));
+    let update_url = (kind != EmailKind::PaymentRecovered)
+        .then(|| links.update_payment(&merchant.id, inv, cancel_on));
     let data = json!({
         "customer": customer_value(&inv.customer),
         "invoice": {
@@ -142,7 +143,9 @@ async fn send_or_resume(
         .await?;
     let outcome = if fresh {
         if suppressed {
-            courier.abandon(key, &claim.claim_token, "suppressed").await?
+            courier
+                .abandon(key, &claim.claim_token, "suppressed")
+                .await?
         } else {
             match build() {
                 Some(email) => {
@@ -150,7 +153,11 @@ async fn send_or_resume(
                         .send_claimed(key, &claim.claim_token, &email, deadline)
                         .await?
                 }
-                None => courier.abandon(key, &claim.claim_token, "not composed").await?,
+                None => {
+                    courier
+                        .abandon(key, &claim.claim_token, "not composed")
+                        .await?
+                }
             }
         }
     } else {
@@ -210,12 +217,16 @@ pub async fn process(
                 .await?;
             let email = match outcome {
                 FailureOutcome::Started => Some(
-                    send_or_resume(app, links, merchant, &record, kind, true, &claimed, deadline)
-                        .await?,
+                    send_or_resume(
+                        app, links, merchant, &record, kind, true, &claimed, deadline,
+                    )
+                    .await?,
                 ),
                 FailureOutcome::Duplicate => Some(
-                    send_or_resume(app, links, merchant, &record, kind, false, &claimed, deadline)
-                        .await?,
+                    send_or_resume(
+                        app, links, merchant, &record, kind, false, &claimed, deadline,
+                    )
+                    .await?,
                 ),
                 FailureOutcome::AlreadyDunning | FailureOutcome::AlreadyPaid => None,
             };
@@ -226,7 +237,9 @@ pub async fn process(
                 FailureOutcome::AlreadyPaid => "already_paid",
             };
             tracing::info!(invoice_id = %record.invoice.id, result, "payment failed");
-            Ok(json!({"result": result, "invoice_id": record.invoice.id, "email": email.as_ref().map(outcome_name)}))
+            Ok(
+                json!({"result": result, "invoice_id": record.invoice.id, "email": email.as_ref().map(outcome_name)}),
+            )
         }
         BillingEvent::PaymentSucceeded(inv) => {
             let record = InvoiceRecord {
@@ -260,12 +273,16 @@ pub async fn process(
                 .await?;
             let email = match outcome {
                 PaymentOutcome::Recovered => Some(
-                    send_or_resume(app, links, merchant, &record, kind, true, &claimed, deadline)
-                        .await?,
+                    send_or_resume(
+                        app, links, merchant, &record, kind, true, &claimed, deadline,
+                    )
+                    .await?,
                 ),
                 PaymentOutcome::Duplicate => Some(
-                    send_or_resume(app, links, merchant, &record, kind, false, &claimed, deadline)
-                        .await?,
+                    send_or_resume(
+                        app, links, merchant, &record, kind, false, &claimed, deadline,
+                    )
+                    .await?,
                 ),
                 PaymentOutcome::PaidFirst | PaymentOutcome::AlreadyPaid => None,
             };
@@ -276,7 +293,9 @@ pub async fn process(
                 PaymentOutcome::Duplicate => "duplicate",
             };
             tracing::info!(invoice_id = %record.invoice.id, result, "payment succeeded");
-            Ok(json!({"result": result, "invoice_id": record.invoice.id, "email": email.as_ref().map(outcome_name)}))
+            Ok(
+                json!({"result": result, "invoice_id": record.invoice.id, "email": email.as_ref().map(outcome_name)}),
+            )
         }
         BillingEvent::Refund(refund) => refund_reversal_entry(app, merchant, ev, &refund).await,
     }
@@ -306,7 +325,9 @@ async fn refund_reversal_entry(
         .unwrap_or(0);
     if points == 0 {
         let fresh = app.store.mark_billing_event(&merchant.id, ev, now).await?;
-        return Ok(json!({"result": if fresh { "no_points_to_reverse" } else { "duplicate" }, "points_reversed": 0}));
+        return Ok(
+            json!({"result": if fresh { "no_points_to_reverse" } else { "duplicate" }, "points_reversed": 0}),
+        );
     }
     let customer = order
         .as_ref()
@@ -357,7 +378,11 @@ enum Outcome {
 }
 
 /// The scheduled sweep over invoices in dunning.
-pub async fn sweep(app: &App, links: &Links, deadline: Deadline) -> Result<SweepReport, HandlerError> {
+pub async fn sweep(
+    app: &App,
+    links: &Links,
+    deadline: Deadline,
+) -> Result<SweepReport, HandlerError> {
     let now = app.clock.now();
     let (items, items_read) = app
         .store
@@ -397,7 +422,10 @@ pub async fn sweep(app: &App, links: &Links, deadline: Deadline) -> Result<Sweep
     if report.errors > 0 {
         return Err(HandlerError::new(
             "Transient",
-            format!("{} of {} invoices failed and stay due", report.errors, report.due),
+            format!(
+                "{} of {} invoices failed and stay due",
+                report.errors, report.due
+            ),
         ));
     }
     Ok(report)
@@ -418,13 +446,17 @@ async fn step(
     let held = |b: bool, o: Outcome| if b { o } else { Outcome::Taken };
     let Ok(record) = invoice_record(due.item.clone()) else {
         tracing::error!(key = %due.key.sk, "malformed invoice; taken out of the index");
-        app.store.move_invoice_due(&due.key, seen, None, None, now).await?;
+        app.store
+            .move_invoice_due(&due.key, seen, None, None, now)
+            .await?;
         return Ok(Outcome::Failed);
     };
     let merchant = match app.tenancy.merchant(&record.merchant_id).await {
         Ok(Some(m)) => m,
         Ok(None) => {
-            app.store.move_invoice_due(&due.key, seen, None, None, now).await?;
+            app.store
+                .move_invoice_due(&due.key, seen, None, None, now)
+                .await?;
             return Ok(Outcome::Failed);
         }
         Err(_) => {
@@ -445,7 +477,10 @@ async fn step(
     let inv = &record.invoice;
     match action {
         DunningAction::Done => {
-            let moved = app.store.move_invoice_due(&due.key, seen, None, None, now).await?;
+            let moved = app
+                .store
+                .move_invoice_due(&due.key, seen, None, None, now)
+                .await?;
             Ok(held(moved, Outcome::Waiting))
         }
         DunningAction::Wait { until } => {
@@ -465,8 +500,7 @@ async fn step(
             }
             if let Some(ops) = &merchant.ops_email {
                 let kind = EmailKind::MerchantDunningAlert;
-                let (key, claim) =
-                    claim(app, &merchant.id, inv, kind, 0, ops.as_str(), deadline);
+                let (key, claim) = claim(app, &merchant.id, inv, kind, 0, ops.as_str(), deadline);
                 let emails = record.emails_first + record.emails_reminder + record.emails_final;
                 let alert = || {
                     let locale = merchant.default_locale;
@@ -517,7 +551,11 @@ async fn step(
                     now,
                 )
                 .await?;
-            let reminder = if step.kind == StepKind::Reminder { step.index } else { 0 };
+            let reminder = if step.kind == StepKind::Reminder {
+                step.index
+            } else {
+                0
+            };
             let build = || invoice_email(app, links, &merchant, &record, kind, reminder, &key.sk);
             let courier = app.courier();
             let outcome = match claimed {
@@ -527,8 +565,14 @@ async fn step(
                     None => return Ok(Outcome::LeftDue),
                 },
                 StepClaim::Claimed => {
-                    if app.store.is_suppressed(&merchant.id, &inv.customer.email).await? {
-                        courier.abandon(&key, &claim.claim_token, "suppressed").await?
+                    if app
+                        .store
+                        .is_suppressed(&merchant.id, &inv.customer.email)
+                        .await?
+                    {
+                        courier
+                            .abandon(&key, &claim.claim_token, "suppressed")
+                            .await?
                     } else {
                         match build() {
                             Some(email) => {
@@ -536,7 +580,11 @@ async fn step(
                                     .send_claimed(&key, &claim.claim_token, &email, deadline)
                                     .await?
                             }
-                            None => courier.abandon(&key, &claim.claim_token, "not composed").await?,
+                            None => {
+                                courier
+                                    .abandon(&key, &claim.claim_token, "not composed")
+                                    .await?
+                            }
                         }
                     }
                 }
@@ -557,8 +605,16 @@ async fn step(
 
 /// `GET /v1/billing/recovery?from=&to=`: how dunning did for invoices that first failed in the
 /// period.
-pub async fn recovery(app: &App, merchant: &Merchant, from: Timestamp, to: Timestamp) -> Result<Value, ApiError> {
-    let invoices = app.store.invoices_failed_between(&merchant.id, from, to).await?;
+pub async fn recovery(
+    app: &App,
+    merchant: &Merchant,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Value, ApiError> {
+    let invoices = app
+        .store
+        .invoices_failed_between(&merchant.id, from, to)
+        .await?;
     let failed = invoices.len();
     let recovered: Vec<&InvoiceRecord> = invoices.iter().filter(|i| i.recovered).collect();
     let mut amounts: std::collections::BTreeMap<String, i64> = Default::default();

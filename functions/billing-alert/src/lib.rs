@@ -260,7 +260,9 @@ async fn stripe_webhook(
             };
             dunning::process(app, links, &merchant, &ev, billing, deadline).await?
         }
-        stripe::Parsed::Subscription(patch) => patch_subscription(app, &merchant, patch, at).await?,
+        stripe::Parsed::Subscription(patch) => {
+            patch_subscription(app, &merchant, patch, at).await?
+        }
         stripe::Parsed::Card { customer, card } => {
             update_cards(app, &merchant, &customer, card, at).await?
         }
@@ -301,7 +303,9 @@ async fn patch_subscription(
     sub.updated_at = at;
     let (outcome, _) =
         aftercare::subscriptions::apply(&app.store, merchant, sub, app.clock.now()).await?;
-    Ok(json!({"result": aftercare::subscriptions::outcome_name(&outcome), "subscription_id": patch.id}))
+    Ok(
+        json!({"result": aftercare::subscriptions::outcome_name(&outcome), "subscription_id": patch.id}),
+    )
 }
 
 /// A customer's card changed: every subscription of theirs gets it (and its card notices follow).
@@ -314,7 +318,11 @@ async fn update_cards(
 ) -> Result<Value, ApiError> {
     let customer = aftercare::domain::CustomerId::parse("data.object.customer", customer)?;
     let mut updated = 0;
-    for id in app.store.customer_subscriptions(&merchant.id, &customer).await? {
+    for id in app
+        .store
+        .customer_subscriptions(&merchant.id, &customer)
+        .await?
+    {
         let Some(stored) = app.store.get_subscription(&merchant.id, &id).await? else {
             continue;
         };
@@ -428,7 +436,11 @@ impl GenericEvent {
     fn validate(self) -> Result<(String, BillingEvent), FieldError> {
         let id = aftercare::domain::text::single_line("id", &self.id, 200)?;
         if id.contains('#') {
-            return Err(FieldError::new("id", "invalid_format", "id must not contain #"));
+            return Err(FieldError::new(
+                "id",
+                "invalid_format",
+                "id must not contain #",
+            ));
         }
         let customer = self.customer.validate().map_err(|e| e.within("customer"))?;
         let amount = |field: &str, amount: i64, currency: &str| -> Result<Money, FieldError> {

@@ -44,7 +44,10 @@ pub enum Parsed {
     Billing(BillingEvent),
     Subscription(SubscriptionPatch),
     /// A customer's card changed (updated, or automatically updated by the card network).
-    Card { customer: String, card: Card },
+    Card {
+        customer: String,
+        card: Card,
+    },
     /// An event type Aftercare does not act on (acknowledged, not stored).
     Ignored,
 }
@@ -293,7 +296,8 @@ mod tests {
             "current_period_end": 1_800_000_000,
             "items": {"data": [{"price": {"unit_amount": 2490, "currency": "eur", "nickname": "Coffee club+",
                 "recurring": {"interval": "year", "interval_count": 1}}}]}});
-        let Parsed::Subscription(p) = parse(&event("customer.subscription.updated", o)).unwrap() else {
+        let Parsed::Subscription(p) = parse(&event("customer.subscription.updated", o)).unwrap()
+        else {
             panic!()
         };
         assert_eq!(p.status, Some(SubscriptionStatus::Cancelled));

@@ -44,6 +44,9 @@ pub fn notice_email(
             "update_payment_url": notice.card_lead.map(|_| links.link(m, &sub.id, "update_payment", until)),
         },
     });
-    let to = Mailbox::new(sub.customer.display_name().as_deref(), sub.customer.email.clone());
+    let to = Mailbox::new(
+        sub.customer.display_name().as_deref(),
+        sub.customer.email.clone(),
+    );
     aftercare::mail::billing::compose(&app.renderer, merchant, kind, to, locale, &data, send_ref)
 }

@@ -85,7 +85,13 @@ impl Links {
         Ok(Self::new(base, config.signing_key()?.clone()))
     }
 
-    fn token(&self, merchant: &MerchantId, sub: &SubscriptionId, action: &str, until: Timestamp) -> String {
+    fn token(
+        &self,
+        merchant: &MerchantId,
+        sub: &SubscriptionId,
+        action: &str,
+        until: Timestamp,
+    ) -> String {
         let expires = until
             .saturating_add(jiff::SignedDuration::from_hours(24 * LINK_GRACE_DAYS))
             .unwrap_or(until);
@@ -102,7 +108,13 @@ impl Links {
     }
 
     /// A one-click link: `manage`, `renew` or `update_payment`.
-    pub fn link(&self, merchant: &MerchantId, sub: &SubscriptionId, action: &str, until: Timestamp) -> String {
+    pub fn link(
+        &self,
+        merchant: &MerchantId,
+        sub: &SubscriptionId,
+        action: &str,
+        until: Timestamp,
+    ) -> String {
         format!(
             "{}/v1/subscription-links/{}",
             self.base,
@@ -195,7 +207,11 @@ async fn http_inner(
     }
 }
 
-async fn api(app: &App, req: &ApiGatewayV2httpRequest, route: &str) -> Result<(u16, Value), ApiError> {
+async fn api(
+    app: &App,
+    req: &ApiGatewayV2httpRequest,
+    route: &str,
+) -> Result<(u16, Value), ApiError> {
     let merchant = app.tenancy.authenticate(req).await?;
     tracing::Span::current().record("merchant_id", merchant.id.as_str());
     let id = req
@@ -216,7 +232,8 @@ async fn api(app: &App, req: &ApiGatewayV2httpRequest, route: &str) -> Result<(u
     let input: SubscriptionInput = parse_json(&http::body_bytes(req)?)?;
     let now = app.clock.now();
     let sub = input.validate(id, now)?;
-    let (outcome, record) = aftercare::subscriptions::apply(&app.store, &merchant, sub, now).await?;
+    let (outcome, record) =
+        aftercare::subscriptions::apply(&app.store, &merchant, sub, now).await?;
     match outcome {
         UpsertOutcome::Created => Ok((201, view(&merchant, &record, Some("created")))),
         UpsertOutcome::Updated => Ok((200, view(&merchant, &record, Some("updated")))),
@@ -264,8 +281,9 @@ struct SubscriptionDetail {
 }
 
 async fn handle_event(app: &App, detail: Value) -> Result<Value, HandlerError> {
-    let invalid =
-        |e: FieldError| HandlerError::new("InvalidEvent", format!("detail.{}: {}", e.field, e.message));
+    let invalid = |e: FieldError| {
+        HandlerError::new("InvalidEvent", format!("detail.{}: {}", e.field, e.message))
+    };
     let detail: SubscriptionDetail = from_value(detail).map_err(invalid)?;
     let merchant_id = MerchantId::parse("merchant_id", &detail.merchant_id).map_err(invalid)?;
     let merchant = app
@@ -273,7 +291,9 @@ async fn handle_event(app: &App, detail: Value) -> Result<Value, HandlerError> {
         .merchant(&merchant_id)
         .await
         .map_err(|e| e.into_handler_error("detail"))?
-        .ok_or_else(|| HandlerError::new("UnknownMerchant", format!("no merchant {merchant_id}")))?;
+        .ok_or_else(|| {
+            HandlerError::new("UnknownMerchant", format!("no merchant {merchant_id}"))
+        })?;
     let id = SubscriptionId::parse("subscription_id", &detail.subscription_id).map_err(invalid)?;
     let input: SubscriptionInput =
         from_value(detail.subscription).map_err(|e| invalid(e.within("subscription")))?;
@@ -281,7 +301,8 @@ async fn handle_event(app: &App, detail: Value) -> Result<Value, HandlerError> {
     let sub = input
         .validate(id, now)
         .map_err(|e| invalid(e.within("subscription")))?;
-    let (outcome, record) = aftercare::subscriptions::apply(&app.store, &merchant, sub, now).await?;
+    let (outcome, record) =
+        aftercare::subscriptions::apply(&app.store, &merchant, sub, now).await?;
     // A stale update is an answer, not a failure: redelivering it would change nothing.
     Ok(view(
         &merchant,

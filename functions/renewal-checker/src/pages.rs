@@ -52,7 +52,8 @@ async fn resolve(app: &App, links: &Links, token: &str) -> Result<Resolved, Page
     let claims = links.verify(token, app.clock.now())?;
     let merchant_id = aftercare::domain::MerchantId::parse("merchant", &claims.merchant)
         .map_err(|_| PageError::Invalid)?;
-    let sub_id = SubscriptionId::parse("subscription", &claims.subject).map_err(|_| PageError::Invalid)?;
+    let sub_id =
+        SubscriptionId::parse("subscription", &claims.subject).map_err(|_| PageError::Invalid)?;
     let merchant = app
         .tenancy
         .merchant(&merchant_id)
@@ -123,7 +124,12 @@ async fn record_and_publish(
 }
 
 /// The merchant's portal URL with a query they can verify.
-fn portal_url(merchant: &Merchant, r: &SubscriptionRecord, action: &str, expires: i64) -> Option<String> {
+fn portal_url(
+    merchant: &Merchant,
+    r: &SubscriptionRecord,
+    action: &str,
+    expires: i64,
+) -> Option<String> {
     let base = r.subscription.manage_url.as_deref()?;
     let sub = &r.subscription;
     let mut query = format!(
@@ -165,8 +171,7 @@ pub async fn link(app: &App, links: &Links, token: &str, rid: &str) -> ApiGatewa
             .or_else(|| portal_url(&r.merchant, &r.record, &action, r.claims.expires)),
         _ => portal_url(&r.merchant, &r.record, &action, r.claims.expires),
     };
-    let target =
-        target.unwrap_or_else(|| format!("{}/v1/subscription-page/{token}", links.base()));
+    let target = target.unwrap_or_else(|| format!("{}/v1/subscription-page/{token}", links.base()));
     http::redirect_response(&target, rid)
 }
 
@@ -202,7 +207,11 @@ pub async fn page(app: &App, links: &Links, token: &str, rid: &str) -> ApiGatewa
         Ok(r) => r,
         Err(e) => return error_page(app, e, rid),
     };
-    let locale = r.record.subscription.customer.locale_or(r.merchant.default_locale);
+    let locale = r
+        .record
+        .subscription
+        .customer
+        .locale_or(r.merchant.default_locale);
     match app.renderer.render_page(
         "subscription",
         "subscription_page.title",

@@ -57,7 +57,11 @@ enum Outcome {
 }
 
 /// Sweeps the subscriptions due for a notice now.
-pub async fn sweep(app: &App, links: &Links, deadline: Deadline) -> Result<SweepReport, HandlerError> {
+pub async fn sweep(
+    app: &App,
+    links: &Links,
+    deadline: Deadline,
+) -> Result<SweepReport, HandlerError> {
     let now = app.clock.now();
     let (items, items_read) = app
         .store
@@ -100,7 +104,10 @@ pub async fn sweep(app: &App, links: &Links, deadline: Deadline) -> Result<Sweep
     if report.errors > 0 {
         return Err(HandlerError::new(
             "Transient",
-            format!("{} of {} subscriptions failed and stay due", report.errors, report.due),
+            format!(
+                "{} of {} subscriptions failed and stay due",
+                report.errors, report.due
+            ),
         ));
     }
     Ok(report)
@@ -136,10 +143,14 @@ async fn process(
         .strip_prefix("M#")
         .and_then(|m| MerchantId::parse("merchant", m).ok());
     let merchant = match merchant_id {
-        Some(id) => app.tenancy.merchant(&id).await.map_err(|_| StoreError::Transient {
-            operation: "GetItem merchant",
-            source: "merchant look-up failed".into(),
-        })?,
+        Some(id) => app
+            .tenancy
+            .merchant(&id)
+            .await
+            .map_err(|_| StoreError::Transient {
+                operation: "GetItem merchant",
+                source: "merchant look-up failed".into(),
+            })?,
         None => None,
     };
     let Some(merchant) = merchant else {
