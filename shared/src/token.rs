@@ -114,6 +114,48 @@ pub fn verify(
     Ok(claims)
 }
 
+/// Signs and verifies the links of one public API (what each function's `Links` wraps): the base
+/// URL and the key, read from config at init.
+#[derive(Clone)]
+pub struct LinkSigner {
+    base: String,
+    key: SigningKey,
+}
+
+impl LinkSigner {
+    pub fn new(base: &str, key: SigningKey) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+        }
+    }
+
+    /// From `AFTERCARE_PUBLIC_BASE_URL` and `AFTERCARE_SIGNING_KEY`; both required.
+    pub fn from_config(config: &crate::Config) -> Result<Self, crate::config::ConfigError> {
+        let base = config
+            .public_base_url
+            .as_deref()
+            .ok_or(crate::config::ConfigError::Missing(
+                crate::config::PUBLIC_BASE_URL,
+            ))?;
+        Ok(Self::new(base, config.signing_key()?.clone()))
+    }
+
+    /// `<base><path>/<signed claims>`, e.g. `path` = `/v1/survey`.
+    pub fn url(&self, path: &str, claims: &Claims) -> String {
+        format!("{}{path}/{}", self.base, sign(&self.key, claims))
+    }
+
+    pub fn verify(&self, token: &str, purpose: &str, now: Timestamp) -> Result<Claims, TokenError> {
+        verify(&self.key, token, purpose, now)
+    }
+
+    /// The base URL (pages post back to the same origin).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

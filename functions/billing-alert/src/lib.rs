@@ -33,7 +33,7 @@ use aftercare::http::signature::{self, SignatureError};
 use aftercare::http::{self, ApiError};
 use aftercare::send::Deadline;
 use aftercare::store::billing::EventKey;
-use aftercare::token::{self, Claims, SigningKey};
+use aftercare::token::{self, Claims, LinkSigner, SigningKey};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -58,25 +58,15 @@ pub const EVENT_LINK_CLICKED: &str = "Payment Link Clicked";
 const MAX_PERIOD_DAYS: i64 = 366;
 
 /// Signs and resolves the update-payment links in dunning emails.
-pub struct Links {
-    base: String,
-    key: SigningKey,
-}
+pub struct Links(LinkSigner);
 
 impl Links {
     pub fn new(base: &str, key: SigningKey) -> Self {
-        Self {
-            base: base.trim_end_matches('/').to_owned(),
-            key,
-        }
+        Self(LinkSigner::new(base, key))
     }
 
     pub fn from_config(config: &aftercare::Config) -> Result<Self, ConfigError> {
-        let base = config
-            .public_base_url
-            .as_deref()
-            .ok_or(ConfigError::Missing(aftercare::config::PUBLIC_BASE_URL))?;
-        Ok(Self::new(base, config.signing_key()?.clone()))
+        LinkSigner::from_config(config).map(Self)
     }
 
     /// The update-payment link for an invoice, valid until a week after the cancellation date.
@@ -84,8 +74,8 @@ impl Links {
         let expires = until
             .saturating_add(jiff::SignedDuration::from_hours(24 * 7))
             .unwrap_or(until);
-        let t = token::sign(
-            &self.key,
+        self.0.url(
+            "/v1/billing-links",
             &Claims {
                 merchant: m.to_string(),
                 purpose: LINK_PURPOSE.into(),
@@ -93,8 +83,11 @@ impl Links {
                 value: inv.payment_url.clone(),
                 expires: expires.as_second(),
             },
-        );
-        format!("{}/v1/billing-links/{t}", self.base)
+        )
+    }
+
+    fn verify(&self, token: &str, now: Timestamp) -> Result<Claims, token::TokenError> {
+        self.0.verify(token, LINK_PURPOSE, now)
     }
 }
 
@@ -114,7 +107,7 @@ pub async fn handle(
             let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
             let resp = async {
                 if http::route_key(&req) == ROUTE_LINK {
-                    return Box::pin(link(app, &req, &rid)).await;
+                    return Box::pin(link(app, links, &req, &rid)).await;
                 }
                 match Box::pin(http_inner(app, links, &req, deadline)).await {
                     Ok((status, body)) => http::json_response(status, &body, &rid),
@@ -347,6 +340,7 @@ async fn update_cards(
 /// `GET /v1/billing-links/{token}`: publish the click, redirect to where the card is updated.
 async fn link(
     app: &App,
+    links: &Links,
     req: &ApiGatewayV2httpRequest,
     rid: &str,
 ) -> aws_lambda_events::apigw::ApiGatewayV2httpResponse {
@@ -355,10 +349,7 @@ async fn link(
         .get("token")
         .map(String::as_str)
         .unwrap_or_default();
-    let Some(key) = app.config.signing_key().ok() else {
-        return http::error_page(&app.renderer, None, 503, "invalid", rid);
-    };
-    let claims = match token::verify(key, token, LINK_PURPOSE, app.clock.now()) {
+    let claims = match links.verify(token, app.clock.now()) {
         Ok(c) => c,
         Err(token::TokenError::Expired) => {
             return http::error_page(&app.renderer, None, 410, "expired", rid);

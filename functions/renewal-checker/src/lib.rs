@@ -31,7 +31,7 @@ use aftercare::error::HandlerError;
 use aftercare::http::{self, ApiError};
 use aftercare::send::Deadline;
 use aftercare::store::subscriptions::{SubscriptionRecord, UpsertOutcome};
-use aftercare::token::{self, Claims, SigningKey};
+use aftercare::token::{self, Claims, LinkSigner, SigningKey};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -64,28 +64,20 @@ pub const EVENT_ACTION_REQUESTED: &str = "Subscription Action Requested";
 pub const LINK_GRACE_DAYS: i64 = 60;
 
 /// Signs and builds the links in subscription emails.
-pub struct Links {
-    base: String,
-    key: SigningKey,
-}
+pub struct Links(LinkSigner);
 
 impl Links {
     pub fn new(base: &str, key: SigningKey) -> Self {
-        Self {
-            base: base.trim_end_matches('/').to_owned(),
-            key,
-        }
+        Self(LinkSigner::new(base, key))
     }
 
     pub fn from_config(config: &aftercare::Config) -> Result<Self, ConfigError> {
-        let base = config
-            .public_base_url
-            .as_deref()
-            .ok_or(ConfigError::Missing(aftercare::config::PUBLIC_BASE_URL))?;
-        Ok(Self::new(base, config.signing_key()?.clone()))
+        LinkSigner::from_config(config).map(Self)
     }
 
-    fn token(
+    /// A one-click link: `manage`, `renew` or `update_payment`. The hosted page takes the same
+    /// token (`/v1/subscription-page/{token}`).
+    pub fn link(
         &self,
         merchant: &MerchantId,
         sub: &SubscriptionId,
@@ -95,8 +87,8 @@ impl Links {
         let expires = until
             .saturating_add(jiff::SignedDuration::from_hours(24 * LINK_GRACE_DAYS))
             .unwrap_or(until);
-        token::sign(
-            &self.key,
+        self.0.url(
+            "/v1/subscription-links",
             &Claims {
                 merchant: merchant.to_string(),
                 purpose: LINK_PURPOSE.into(),
@@ -107,36 +99,12 @@ impl Links {
         )
     }
 
-    /// A one-click link: `manage`, `renew` or `update_payment`.
-    pub fn link(
-        &self,
-        merchant: &MerchantId,
-        sub: &SubscriptionId,
-        action: &str,
-        until: Timestamp,
-    ) -> String {
-        format!(
-            "{}/v1/subscription-links/{}",
-            self.base,
-            self.token(merchant, sub, action, until)
-        )
-    }
-
-    /// The hosted page for the subscription.
-    pub fn page(&self, merchant: &MerchantId, sub: &SubscriptionId, until: Timestamp) -> String {
-        format!(
-            "{}/v1/subscription-page/{}",
-            self.base,
-            self.token(merchant, sub, "manage", until)
-        )
-    }
-
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<Claims, token::TokenError> {
-        token::verify(&self.key, token, LINK_PURPOSE, now)
+        self.0.verify(token, LINK_PURPOSE, now)
     }
 
     pub fn base(&self) -> &str {
-        &self.base
+        self.0.base()
     }
 }
 

@@ -25,7 +25,7 @@ use aftercare::config::ConfigError;
 use aftercare::error::HandlerError;
 use aftercare::http::{self, ApiError};
 use aftercare::send::Deadline;
-use aftercare::token::{self, Claims, SigningKey};
+use aftercare::token::{self, Claims, LinkSigner, SigningKey};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -54,29 +54,15 @@ pub const UNSUBSCRIBE: &str = "unsubscribe";
 pub const UNSUBSCRIBE_LINK_DAYS: i64 = 400;
 
 /// Signs and builds the links in marketing mail.
-pub struct Links {
-    base: String,
-    key: SigningKey,
-}
+pub struct Links(LinkSigner);
 
 impl Links {
     pub fn new(base: &str, key: SigningKey) -> Self {
-        Self {
-            base: base.trim_end_matches('/').to_owned(),
-            key,
-        }
+        Self(LinkSigner::new(base, key))
     }
 
     pub fn from_config(config: &aftercare::Config) -> Result<Self, ConfigError> {
-        let base = config
-            .public_base_url
-            .as_deref()
-            .ok_or(ConfigError::Missing(aftercare::config::PUBLIC_BASE_URL))?;
-        Ok(Self::new(base, config.signing_key()?.clone()))
-    }
-
-    fn sign(&self, claims: &Claims) -> String {
-        token::sign(&self.key, claims)
+        LinkSigner::from_config(config).map(Self)
     }
 
     pub fn verify(
@@ -85,7 +71,7 @@ impl Links {
         purpose: &str,
         now: Timestamp,
     ) -> Result<Claims, token::TokenError> {
-        token::verify(&self.key, token, purpose, now)
+        self.0.verify(token, purpose, now)
     }
 
     /// A one-click score link for an order's survey.
@@ -97,14 +83,16 @@ impl Links {
         score: u8,
         expires: Timestamp,
     ) -> String {
-        let t = self.sign(&Claims {
-            merchant: merchant.to_owned(),
-            purpose: SURVEY.into(),
-            subject: format!("{customer}/{order}"),
-            value: Some(score.to_string()),
-            expires: expires.as_second(),
-        });
-        format!("{}/v1/survey/{t}", self.base)
+        self.0.url(
+            "/v1/survey",
+            &Claims {
+                merchant: merchant.to_owned(),
+                purpose: SURVEY.into(),
+                subject: format!("{customer}/{order}"),
+                value: Some(score.to_string()),
+                expires: expires.as_second(),
+            },
+        )
     }
 
     /// The unsubscribe link (also the RFC 8058 one-click URL). `masked` is shown on its page.
@@ -118,19 +106,21 @@ impl Links {
         let expires = now
             .saturating_add(SignedDuration::from_hours(24 * UNSUBSCRIBE_LINK_DAYS))
             .unwrap_or(now);
-        let t = self.sign(&Claims {
-            merchant: merchant.to_owned(),
-            purpose: UNSUBSCRIBE.into(),
-            subject: customer.to_owned(),
-            value: Some(masked.to_owned()),
-            expires: expires.as_second(),
-        });
-        format!("{}/v1/unsubscribe/{t}", self.base)
+        self.0.url(
+            "/v1/unsubscribe",
+            &Claims {
+                merchant: merchant.to_owned(),
+                purpose: UNSUBSCRIBE.into(),
+                subject: customer.to_owned(),
+                value: Some(masked.to_owned()),
+                expires: expires.as_second(),
+            },
+        )
     }
 
     /// The path a page's form posts back to (same origin as the page).
     pub fn base(&self) -> &str {
-        &self.base
+        self.0.base()
     }
 }
 
