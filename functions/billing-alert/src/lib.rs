@@ -29,7 +29,6 @@ use aftercare::domain::ids::{InvoiceId, SubscriptionId};
 use aftercare::domain::validation::parse_json;
 use aftercare::domain::{Currency, FieldError, Merchant, MerchantId, Money, OrderId};
 use aftercare::error::HandlerError;
-use aftercare::http::signature::{self, SignatureError};
 use aftercare::http::{self, ApiError};
 use aftercare::send::Deadline;
 use aftercare::store::billing::EventKey;
@@ -196,47 +195,16 @@ async fn stripe_webhook(
     req: &ApiGatewayV2httpRequest,
     deadline: Deadline,
 ) -> Result<(u16, Value), ApiError> {
-    let unauthorized = || {
-        ApiError::new(
-            401,
-            "invalid_signature",
-            "the Stripe-Signature header is missing or invalid",
-        )
-        .field("Stripe-Signature")
-    };
-    let raw_id = req
-        .path_parameters
-        .get("merchantId")
-        .map(String::as_str)
-        .unwrap_or_default();
-    let merchant_id = MerchantId::parse("merchantId", raw_id).map_err(|_| unauthorized())?;
-    // An unknown merchant looks exactly like a bad signature.
-    let merchant = app
+    let signed = app
         .tenancy
-        .merchant(&merchant_id)
-        .await?
-        .ok_or_else(unauthorized)?;
-    let body = http::body_bytes(req)?;
-    let secrets: Vec<&[u8]> = merchant
-        .webhook_secrets
-        .iter()
-        .map(|s| s.0.as_bytes())
-        .collect();
-    signature::verify(
-        http::header(req, STRIPE_SIGNATURE_HEADER),
-        &body,
-        &secrets,
-        app.clock.now(),
-    )
-    .map_err(|e| match e {
-        SignatureError::Stale => ApiError::new(
-            401,
-            "stale_signature",
-            "the signature timestamp is outside the 300-second tolerance",
+        .verify_webhook(
+            req,
+            STRIPE_SIGNATURE_HEADER,
+            "Stripe-Signature",
+            app.clock.now(),
         )
-        .field("Stripe-Signature"),
-        _ => unauthorized(),
-    })?;
+        .await?;
+    let (merchant, body) = (signed.merchant, signed.body);
     tracing::Span::current().record("merchant_id", merchant.id.as_str());
     let event: stripe::StripeEvent = parse_json(&body)?;
     let parsed = stripe::parse(&event)?;

@@ -25,7 +25,6 @@ use aftercare::domain::shipment::{
 use aftercare::domain::validation::{from_value, parse_json};
 use aftercare::domain::{FieldError, Merchant, MerchantId, OrderId};
 use aftercare::error::HandlerError;
-use aftercare::http::signature::{self, SignatureError};
 use aftercare::http::{self, ApiError};
 use aftercare::mail::format::long_date;
 use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
@@ -158,43 +157,19 @@ async fn webhook(
     req: &ApiGatewayV2httpRequest,
     deadline: Deadline,
 ) -> Result<(u16, Value), ApiError> {
-    let unauthorized = || {
-        ApiError::new(
-            401,
-            "invalid_signature",
-            "the webhook signature is missing or invalid",
-        )
-        .field("X-Aftercare-Signature")
-    };
-    let merchant_id = MerchantId::parse("merchantId", path_param(req, "merchantId")?)
-        .map_err(|_| unauthorized())?;
-    // An unknown merchant looks exactly like a bad signature: ids are not confirmed to strangers.
-    let merchant = app
+    let aftercare::http::auth::SignedWebhook {
+        merchant,
+        body,
+        verified,
+    } = app
         .tenancy
-        .merchant(&merchant_id)
-        .await?
-        .ok_or_else(unauthorized)?;
-    let body = http::body_bytes(req)?;
-    let secrets: Vec<&[u8]> = merchant
-        .webhook_secrets
-        .iter()
-        .map(|s| s.0.as_bytes())
-        .collect();
-    let verified = signature::verify(
-        http::header(req, SIGNATURE_HEADER),
-        &body,
-        &secrets,
-        app.clock.now(),
-    )
-    .map_err(|e| match e {
-        SignatureError::Stale => ApiError::new(
-            401,
-            "stale_signature",
-            "the signature timestamp is outside the 5-minute window",
+        .verify_webhook(
+            req,
+            SIGNATURE_HEADER,
+            "X-Aftercare-Signature",
+            app.clock.now(),
         )
-        .field("X-Aftercare-Signature"),
-        _ => unauthorized(),
-    })?;
+        .await?;
     tracing::Span::current().record("merchant_id", merchant.id.as_str());
     #[derive(Deserialize)]
     struct Payload {

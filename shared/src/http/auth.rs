@@ -82,4 +82,66 @@ impl Tenancy {
         }
         Ok(merchant)
     }
+
+    /// A signed webhook for the merchant named by the `merchantId` path parameter: the signature
+    /// in header `header` (shown to callers as `field`; Stripe's scheme, see [`super::signature`])
+    /// is verified against the merchant's webhook secrets before anything is parsed or stored. An
+    /// unknown merchant looks exactly like a bad signature: ids are not confirmed to strangers.
+    pub async fn verify_webhook(
+        &self,
+        req: &ApiGatewayV2httpRequest,
+        header_name: &str,
+        field: &str,
+        now: jiff::Timestamp,
+    ) -> Result<SignedWebhook, ApiError> {
+        use super::signature::{self, SignatureError};
+        let unauthorized = || {
+            ApiError::new(
+                401,
+                "invalid_signature",
+                format!("the {field} header is missing or invalid"),
+            )
+            .field(field)
+        };
+        let raw = req
+            .path_parameters
+            .get("merchantId")
+            .map(String::as_str)
+            .unwrap_or_default();
+        let id = MerchantId::parse("merchantId", raw).map_err(|_| unauthorized())?;
+        let merchant = self.merchant(&id).await?.ok_or_else(unauthorized)?;
+        let body = super::body_bytes(req)?;
+        let secrets: Vec<&[u8]> = merchant
+            .webhook_secrets
+            .iter()
+            .map(|s| s.0.as_bytes())
+            .collect();
+        let verified = signature::verify(header(req, header_name), &body, &secrets, now).map_err(
+            |e| match e {
+                SignatureError::Stale => ApiError::new(
+                    401,
+                    "stale_signature",
+                    format!(
+                        "the signature timestamp is more than {} seconds from now",
+                        signature::TOLERANCE_SECONDS
+                    ),
+                )
+                .field(field),
+                _ => unauthorized(),
+            },
+        )?;
+        Ok(SignedWebhook {
+            merchant,
+            body,
+            verified,
+        })
+    }
+}
+
+/// A webhook whose signature checked out.
+pub struct SignedWebhook {
+    pub merchant: Arc<Merchant>,
+    /// The raw body, exactly as signed.
+    pub body: Vec<u8>,
+    pub verified: super::signature::Verified,
 }
