@@ -25,6 +25,7 @@ pub mod retry;
 pub mod send;
 pub mod store;
 pub mod subscriptions;
+pub mod sweep;
 pub mod telemetry;
 pub mod token;
 pub mod trigger;

@@ -23,15 +23,12 @@ use aftercare::store::billing::{
 use aftercare::store::claims::{SendRecord, SendStatus};
 use aftercare::store::shipments::DueItem;
 use aftercare::store::{StoreError, keys};
-use futures_util::StreamExt;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 /// How many UTC days back the sweep looks (longer than any cadence step can be late).
 pub const LOOKBACK_DAYS: u32 = 14;
-const STOP_MARGIN: Duration = Duration::from_secs(5);
 
 fn email_kind(step: StepKind) -> EmailKind {
     match step {
@@ -137,12 +134,12 @@ async fn send_or_resume(
     let (key, claim) = claimed;
     let courier = app.courier();
     let build = || invoice_email(app, links, merchant, record, kind, 0, &key.sk);
-    let suppressed = app
-        .store
-        .is_suppressed(&merchant.id, &record.invoice.customer.email)
-        .await?;
     let outcome = if fresh {
-        if suppressed {
+        if app
+            .store
+            .is_suppressed(&merchant.id, &record.invoice.customer.email)
+            .await?
+        {
             courier
                 .abandon(key, &claim.claim_token, "suppressed")
                 .await?
@@ -185,21 +182,7 @@ pub async fn process(
         BillingEvent::PaymentFailed(inv) => {
             let settings = &merchant.settings.dunning;
             let schedule = dunning_schedule(now, settings);
-            let record = InvoiceRecord {
-                merchant_id: merchant.id.clone(),
-                status: InvoiceStatus::Failed,
-                first_failed_at: Some(now),
-                paid_at: None,
-                recovered: false,
-                next_step: 1,
-                last_email_ms: Some(now.as_millisecond()),
-                emails_first: 1,
-                emails_reminder: 0,
-                emails_final: 0,
-                emails_recovered: 0,
-                updated_at: now,
-                invoice: inv,
-            };
+            let record = InvoiceRecord::failed(merchant.id.clone(), inv, now);
             let kind = EmailKind::PaymentFailed;
             let claimed = claim(
                 app,
@@ -242,21 +225,7 @@ pub async fn process(
             )
         }
         BillingEvent::PaymentSucceeded(inv) => {
-            let record = InvoiceRecord {
-                merchant_id: merchant.id.clone(),
-                status: InvoiceStatus::Paid,
-                first_failed_at: None,
-                paid_at: Some(now),
-                recovered: false,
-                next_step: 0,
-                last_email_ms: None,
-                emails_first: 0,
-                emails_reminder: 0,
-                emails_final: 0,
-                emails_recovered: 0,
-                updated_at: now,
-                invoice: inv,
-            };
+            let record = InvoiceRecord::paid(merchant.id.clone(), inv, now);
             let kind = EmailKind::PaymentRecovered;
             let claimed = claim(
                 app,
@@ -383,52 +352,31 @@ pub async fn sweep(
     links: &Links,
     deadline: Deadline,
 ) -> Result<SweepReport, HandlerError> {
-    let now = app.clock.now();
-    let (items, items_read) = app
-        .store
-        .due_items_counted(DUNNING_GROUP, now, LOOKBACK_DAYS)
-        .await?;
-    let mut report = SweepReport {
-        due: items.len(),
-        items_read,
-        ..SweepReport::default()
-    };
     let pacer = Pacer::new(app.config.ses_max_send_rate);
     let pacer = &pacer;
-    let mut outcomes = futures_util::stream::iter(items)
-        .map(|due| async move {
-            if deadline.remaining() < STOP_MARGIN {
-                return Ok(Outcome::LeftDue);
-            }
-            step(app, links, pacer, &due, deadline).await.map_err(|e| {
-                tracing::error!(key = %due.key.sk, error = %e, "dunning step failed; it stays due");
-                e
-            })
-        })
-        .buffer_unordered(app.config.sweep_concurrency);
-    while let Some(outcome) = outcomes.next().await {
-        match outcome {
-            Ok(Outcome::Reminder) => report.reminders_sent += 1,
-            Ok(Outcome::Final) => report.final_notices_sent += 1,
-            Ok(Outcome::Exhausted) => report.exhausted += 1,
-            Ok(Outcome::Waiting) => report.waiting += 1,
-            Ok(Outcome::Failed) => report.failed += 1,
-            Ok(Outcome::Taken) => report.taken_by_other_sweep += 1,
-            Ok(Outcome::LeftDue) => report.left_for_next_run += 1,
-            Err(_) => report.errors += 1,
-        }
-    }
-    tracing::info!(?report, "dunning sweep done");
-    if report.errors > 0 {
-        return Err(HandlerError::new(
-            "Transient",
-            format!(
-                "{} of {} invoices failed and stay due",
-                report.errors, report.due
-            ),
-        ));
-    }
-    Ok(report)
+    let mut report = SweepReport::default();
+    let swept = aftercare::sweep::run(
+        app,
+        DUNNING_GROUP,
+        LOOKBACK_DAYS,
+        deadline,
+        Outcome::LeftDue,
+        |due| async move { step(app, links, pacer, &due, deadline).await },
+        |outcome| match outcome {
+            Outcome::Reminder => report.reminders_sent += 1,
+            Outcome::Final => report.final_notices_sent += 1,
+            Outcome::Exhausted => report.exhausted += 1,
+            Outcome::Waiting => report.waiting += 1,
+            Outcome::Failed => report.failed += 1,
+            Outcome::Taken => report.taken_by_other_sweep += 1,
+            Outcome::LeftDue => report.left_for_next_run += 1,
+        },
+    )
+    .await?;
+    report.due = swept.due;
+    report.items_read = swept.items_read;
+    report.errors = swept.errors;
+    swept.finish("invoices", report)
 }
 
 async fn step(

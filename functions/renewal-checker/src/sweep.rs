@@ -18,13 +18,10 @@ use aftercare::store::claims::{SendRecord, SendStatus};
 use aftercare::store::shipments::DueItem;
 use aftercare::store::subscriptions::{RENEWAL_GROUP, subscription_record};
 use aftercare::store::{StoreError, keys};
-use futures_util::StreamExt;
 use serde::Serialize;
-use std::time::Duration;
 
 /// How many UTC days back a sweep looks for subscriptions it has not handled (missed runs).
 pub const LOOKBACK_DAYS: u32 = 14;
-const STOP_MARGIN: Duration = Duration::from_secs(5);
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -62,55 +59,34 @@ pub async fn sweep(
     links: &Links,
     deadline: Deadline,
 ) -> Result<SweepReport, HandlerError> {
-    let now = app.clock.now();
-    let (items, items_read) = app
-        .store
-        .due_items_counted(RENEWAL_GROUP, now, LOOKBACK_DAYS)
-        .await?;
-    let mut report = SweepReport {
-        due: items.len(),
-        items_read,
-        ..SweepReport::default()
-    };
     let pacer = Pacer::new(app.config.ses_max_send_rate);
     let pacer = &pacer;
-    let mut outcomes = futures_util::stream::iter(items)
-        .map(|due| async move {
-            if deadline.remaining() < STOP_MARGIN {
-                return Ok(Outcome::LeftDue);
-            }
-            process(app, links, pacer, &due, deadline).await.map_err(|e| {
-                tracing::error!(key = %due.key.sk, error = %e, "subscription failed; it stays due");
-                e
-            })
-        })
-        .buffer_unordered(app.config.sweep_concurrency);
-    while let Some(outcome) = outcomes.next().await {
-        match outcome {
-            Ok(Outcome::Sent { combined }) => {
+    let mut report = SweepReport::default();
+    let swept = aftercare::sweep::run(
+        app,
+        RENEWAL_GROUP,
+        LOOKBACK_DAYS,
+        deadline,
+        Outcome::LeftDue,
+        |due| async move { process(app, links, pacer, &due, deadline).await },
+        |outcome| match outcome {
+            Outcome::Sent { combined } => {
                 report.sent += 1;
                 report.combined += usize::from(combined);
             }
-            Ok(Outcome::NothingDue) => report.nothing_due += 1,
-            Ok(Outcome::Suppressed) => report.suppressed += 1,
-            Ok(Outcome::Failed) => report.failed += 1,
-            Ok(Outcome::Ambiguous) => report.ambiguous += 1,
-            Ok(Outcome::Taken) => report.taken_by_other_sweep += 1,
-            Ok(Outcome::LeftDue) => report.left_for_next_run += 1,
-            Err(_) => report.errors += 1,
-        }
-    }
-    tracing::info!(?report, "renewal sweep done");
-    if report.errors > 0 {
-        return Err(HandlerError::new(
-            "Transient",
-            format!(
-                "{} of {} subscriptions failed and stay due",
-                report.errors, report.due
-            ),
-        ));
-    }
-    Ok(report)
+            Outcome::NothingDue => report.nothing_due += 1,
+            Outcome::Suppressed => report.suppressed += 1,
+            Outcome::Failed => report.failed += 1,
+            Outcome::Ambiguous => report.ambiguous += 1,
+            Outcome::Taken => report.taken_by_other_sweep += 1,
+            Outcome::LeftDue => report.left_for_next_run += 1,
+        },
+    )
+    .await?;
+    report.due = swept.due;
+    report.items_read = swept.items_read;
+    report.errors = swept.errors;
+    swept.finish("subscriptions", report)
 }
 
 async fn process(

@@ -18,15 +18,11 @@ use aftercare::store::claims::{SendRecord, SendStatus};
 use aftercare::store::followups::{ContactGuard, DecisionEntry, FollowUpClaim};
 use aftercare::store::shipments::{self as ship_store, DueItem, FOLLOW_UP_GROUP};
 use aftercare::store::{StoreError, keys};
-use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use std::time::Duration;
 
 /// How many UTC days back a sweep looks for follow-ups it has not finished (missed runs).
 pub const LOOKBACK_DAYS: u32 = 14;
-/// A sweep stops taking new items with less than this left before its deadline.
-const STOP_MARGIN: Duration = Duration::from_secs(5);
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -64,55 +60,31 @@ pub async fn sweep(
     links: &Links,
     deadline: Deadline,
 ) -> Result<SweepReport, HandlerError> {
-    let now = app.clock.now();
-    let (items, items_read) = app
-        .store
-        .due_items_counted(FOLLOW_UP_GROUP, now, LOOKBACK_DAYS)
-        .await
-        .map_err(HandlerError::from)?;
-    let mut report = SweepReport {
-        due: items.len(),
-        items_read,
-        ..SweepReport::default()
-    };
     let pacer = Pacer::new(app.config.ses_max_send_rate);
     let pacer = &pacer;
-    let mut outcomes = futures_util::stream::iter(items)
-        .map(|due| async move {
-            if deadline.remaining() < STOP_MARGIN {
-                return Ok(Outcome::LeftDue);
-            }
-            process(app, links, pacer, &due, deadline).await.map_err(|e| {
-                tracing::error!(key = %due.key.sk, error = %e, "follow-up failed; it stays due");
-                e
-            })
-        })
-        .buffer_unordered(app.config.sweep_concurrency);
-    while let Some(outcome) = outcomes.next().await {
-        match outcome {
-            Ok(Outcome::Sent) => report.sent += 1,
-            Ok(Outcome::Deferred) => report.deferred += 1,
-            Ok(Outcome::Skipped) => report.skipped += 1,
-            Ok(Outcome::Failed) => report.failed += 1,
-            Ok(Outcome::Ambiguous) => report.ambiguous += 1,
-            Ok(Outcome::Taken) => report.taken_by_other_sweep += 1,
-            Ok(Outcome::LeftDue) => report.left_for_next_run += 1,
-            Err(_) => report.errors += 1,
-        }
-    }
-    tracing::info!(?report, "follow-up sweep done");
-    if report.errors > 0 {
-        // The failed items stay due; failing the invocation makes the failure visible (alarm) and
-        // lets the schedule's retry pick them up.
-        return Err(HandlerError::new(
-            "Transient",
-            format!(
-                "{} of {} follow-ups failed and stay due",
-                report.errors, report.due
-            ),
-        ));
-    }
-    Ok(report)
+    let mut report = SweepReport::default();
+    let swept = aftercare::sweep::run(
+        app,
+        FOLLOW_UP_GROUP,
+        LOOKBACK_DAYS,
+        deadline,
+        Outcome::LeftDue,
+        |due| async move { process(app, links, pacer, &due, deadline).await },
+        |outcome| match outcome {
+            Outcome::Sent => report.sent += 1,
+            Outcome::Deferred => report.deferred += 1,
+            Outcome::Skipped => report.skipped += 1,
+            Outcome::Failed => report.failed += 1,
+            Outcome::Ambiguous => report.ambiguous += 1,
+            Outcome::Taken => report.taken_by_other_sweep += 1,
+            Outcome::LeftDue => report.left_for_next_run += 1,
+        },
+    )
+    .await?;
+    report.due = swept.due;
+    report.items_read = swept.items_read;
+    report.errors = swept.errors;
+    swept.finish("follow-ups", report)
 }
 
 async fn process(

@@ -66,6 +66,38 @@ pub struct InvoiceRecord {
 }
 
 impl InvoiceRecord {
+    /// An invoice entering dunning now, its first email (step 0) counted as sent.
+    pub fn failed(merchant_id: MerchantId, invoice: InvoiceFacts, now: Timestamp) -> Self {
+        Self {
+            status: InvoiceStatus::Failed,
+            first_failed_at: Some(now),
+            paid_at: None,
+            next_step: 1,
+            last_email_ms: Some(now.as_millisecond()),
+            emails_first: 1,
+            ..Self::paid(merchant_id, invoice, now)
+        }
+    }
+
+    /// An invoice paid now (before any failure we know of).
+    pub fn paid(merchant_id: MerchantId, invoice: InvoiceFacts, now: Timestamp) -> Self {
+        Self {
+            merchant_id,
+            invoice,
+            status: InvoiceStatus::Paid,
+            first_failed_at: None,
+            paid_at: Some(now),
+            recovered: false,
+            next_step: 0,
+            last_email_ms: None,
+            emails_first: 0,
+            emails_reminder: 0,
+            emails_final: 0,
+            emails_recovered: 0,
+            updated_at: now,
+        }
+    }
+
     pub fn last_email_at(&self) -> Option<Timestamp> {
         self.last_email_ms
             .and_then(|ms| Timestamp::from_millisecond(ms).ok())
