@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import email
 import json
+import math
 import os
 import re
 import sys
@@ -140,7 +141,8 @@ class Demo:
         return new
 
     def set_clock(self, target: datetime, tz: ZoneInfo, what: str) -> None:
-        offset = int(round(target.timestamp() - time.time()))
+        # Rounded up: a function reading its clock right after this sees `target` or later, never before.
+        offset = math.ceil(target.timestamp() - time.time())
         tmp = self.clock_file + ".tmp"
         with open(tmp, "w") as f:
             f.write(f"{offset}\n")
