@@ -37,13 +37,18 @@ fn trust_store() -> TrustStore {
     TrustStore::default()
 }
 
+/// TLS settings with the trust roots above (`None`: the provider's defaults).
+pub fn tls_context() -> Option<TlsContext> {
+    TlsContext::builder()
+        .with_trust_store(trust_store())
+        .build()
+        .ok()
+}
+
 /// The one HTTP client: hyper + rustls (ring), roots from a single bundle when available.
 pub fn http_client() -> SharedHttpClient {
-    let tls_context = TlsContext::builder()
-        .with_trust_store(trust_store())
-        .build();
     let mut builder = Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
-    if let Ok(ctx) = tls_context {
+    if let Some(ctx) = tls_context() {
         builder = builder.tls_context(ctx);
     }
     builder.build_https()

@@ -2,9 +2,14 @@
 //! subscription link, asked to cancel or renew on a hosted page. The merchant routes them with
 //! rules (to their billing system, a queue, an API destination).
 //!
-//! Publishing is at least once: every event carries an `event_id` receivers dedupe on.
+//! Publishing is at least once: every event carries an `event_id` receivers dedupe on. A merchant
+//! with `settings.webhook.url` also gets a signed copy by webhook ([`crate::webhooks`]).
 
+use jiff::Timestamp;
 use serde_json::Value;
+
+use crate::domain::merchant::Merchant;
+use crate::webhooks::{Delivery, Webhooks};
 
 /// The `source` of every event Aftercare publishes.
 pub const SOURCE: &str = "aftercare";
@@ -17,24 +22,57 @@ pub enum PublishError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Publishes to the configured bus; a no-op without one.
+/// Publishes to the configured bus (a no-op without one) and the merchant's webhook.
 #[derive(Clone, Debug)]
 pub struct Events {
     client: aws_sdk_eventbridge::Client,
     bus: Option<String>,
+    webhooks: Webhooks,
 }
 
 impl Events {
     pub fn new(client: aws_sdk_eventbridge::Client, bus: Option<String>) -> Self {
-        Self { client, bus }
+        Self {
+            client,
+            bus,
+            webhooks: Webhooks::default(),
+        }
     }
 
     pub fn enabled(&self) -> bool {
         self.bus.is_some()
     }
 
-    /// Publishes one event; `detail` should carry `merchant_id` and an `event_id`.
-    pub async fn publish(&self, detail_type: &str, detail: &Value) -> Result<(), PublishError> {
+    /// Publishes one event of `merchant`'s on the bus and to their webhook; `detail` carries
+    /// `merchant_id` and an `event_id`. The caller has already stored what happened, so a failure
+    /// here is logged (with the detail, for replay) rather than failing the customer's request.
+    pub async fn publish(
+        &self,
+        merchant: &Merchant,
+        detail_type: &str,
+        detail: &Value,
+        now: Timestamp,
+    ) {
+        let (bus, webhook) = tokio::join!(
+            self.put_event(detail_type, detail),
+            self.webhooks.deliver(merchant, detail_type, detail, now),
+        );
+        if let Err(e) = bus {
+            tracing::error!(error = %e, %detail_type, %detail, "could not publish the event");
+        }
+        match webhook {
+            Ok(Delivery::Delivered { status, attempts }) => {
+                tracing::info!(%detail_type, status, attempts, "webhook delivered");
+            }
+            Ok(Delivery::NotConfigured) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, %detail_type, %detail, "webhook not delivered");
+            }
+        }
+    }
+
+    /// Puts one event on the bus.
+    pub async fn put_event(&self, detail_type: &str, detail: &Value) -> Result<(), PublishError> {
         let Some(bus) = &self.bus else {
             return Ok(());
         };

@@ -29,6 +29,7 @@ pub mod sweep;
 pub mod telemetry;
 pub mod token;
 pub mod trigger;
+pub mod webhooks;
 
 pub use clock::{Clock, SystemClock};
 pub use config::Config;

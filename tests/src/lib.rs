@@ -8,6 +8,7 @@
 
 pub mod counter;
 pub mod infra;
+pub mod receiver;
 
 use aftercare::domain::Merchant;
 use aftercare::domain::apikey::{self, ApiKeyRecord, KeyStatus};

@@ -4,6 +4,7 @@
 //! 100,000 subscriptions of which 1,000 are due.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
+use aftercare::Clock;
 use aftercare::clock::ManualClock;
 use aftercare::domain::EmailAddress;
 use aftercare::domain::ids::SubscriptionId;
@@ -330,6 +331,72 @@ async fn links_are_recorded_redirected_and_the_hosted_page_takes_requests() {
         actions.contains(&"cancel_requested".to_owned()),
         "{actions:?}"
     );
+}
+
+#[tokio::test]
+async fn a_click_reaches_the_merchants_webhook_signed_and_a_failing_endpoint_never_blocks_it() {
+    // The endpoint fails once (retried), then accepts; later it refuses (400: not retried).
+    let hook = aftercare_tests::receiver::Receiver::start(vec![503, 200, 400]).await;
+    let w = World::new(None).await;
+    let mut merchant = w.env.merchant.clone();
+    merchant.settings.webhook.url = Some(hook.url.clone());
+    w.env
+        .store
+        .put_merchant(&merchant, Timestamp::now())
+        .await
+        .unwrap();
+    let sub = w.subscription(&w.env.customer_email());
+    w.put("sub_w", &sub).await;
+    let id = SubscriptionId::parse("s", "sub_w").unwrap();
+    let link = w
+        .links
+        .link(&merchant.id, &id, "manage", t("2026-12-20T09:00:00Z"));
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let click = || {
+        w.get(
+            renewal_checker::ROUTE_LINK,
+            "/v1/subscription-links/x",
+            &token,
+        )
+    };
+
+    assert_eq!(click().await["statusCode"], 303);
+    let got = hook.received();
+    assert_eq!(got.len(), 2, "one retry after the 503");
+    assert_eq!(got[0].body, got[1].body, "the retry is the same event");
+    let r = &got[1];
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/hooks/aftercare")
+    );
+    assert_eq!(r.headers["content-type"], "application/json");
+    let secret = w.env.webhook_secret();
+    let verified = aftercare::http::signature::verify(
+        r.headers.get("aftercare-signature").map(String::as_str),
+        &r.body,
+        &[secret.as_bytes()],
+        w.clock.now(),
+    );
+    assert!(verified.is_ok(), "{verified:?}");
+    let wrong = aftercare::http::signature::verify(
+        r.headers.get("aftercare-signature").map(String::as_str),
+        &r.body,
+        &[b"whsec_someone_else_0123456789abcdef".as_slice()],
+        w.clock.now(),
+    );
+    assert!(wrong.is_err());
+    let event: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(event["type"], "Subscription Link Clicked");
+    assert_eq!(event["merchant_id"], merchant.id.as_str());
+    assert_eq!(event["data"]["subscription_id"], "sub_w");
+    assert_eq!(event["data"]["action"], "manage");
+    assert_eq!(event["id"], event["data"]["event_id"]);
+
+    // A refusing endpoint gets one attempt; the customer is redirected all the same and the
+    // click is recorded.
+    assert_eq!(click().await["statusCode"], 303);
+    assert_eq!(hook.received().len(), 3);
+    assert_eq!(w.env.items_with_sk("SUB#sub_w#CLICK#").await.len(), 2);
 }
 
 #[tokio::test]

@@ -343,9 +343,9 @@ async fn link(
         "merchant_id": merchant.id, "invoice_id": claims.subject, "action": "update_payment",
         "at": app.clock.now(),
     });
-    if let Err(e) = app.events.publish(EVENT_LINK_CLICKED, &detail).await {
-        tracing::error!(error = %e, detail = %detail, "could not publish the event");
-    }
+    app.events
+        .publish(&merchant, EVENT_LINK_CLICKED, &detail, app.clock.now())
+        .await;
     tracing::info!(invoice_id = %claims.subject, "update-payment link clicked");
     http::redirect_response(&target, rid)
 }

@@ -116,10 +116,9 @@ async fn record_and_publish(
         "merchant_id": r.merchant.id, "subscription_id": sub.id, "customer_id": sub.customer.id,
         "action": action, "at": now,
     });
-    if let Err(e) = app.events.publish(detail_type, &detail).await {
-        // The click is recorded; the merchant's copy is best effort and logged for replay.
-        tracing::error!(error = %e, detail = %detail, "could not publish the event");
-    }
+    app.events
+        .publish(&r.merchant, detail_type, &detail, now)
+        .await;
     Ok(())
 }
 

@@ -106,6 +106,17 @@ pub struct MerchantSettings {
     pub renewals: super::subscription::RenewalSettings,
     /// The failed-payment cadence.
     pub dunning: super::billing::DunningSettings,
+    /// Where the merchant's signed copy of published events goes.
+    pub webhook: WebhookSettings,
+}
+
+/// The merchant's outbound webhook: events Aftercare publishes on EventBridge (link clicks, hosted
+/// page requests) are also POSTed here, signed with the first of `webhook_secrets`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhookSettings {
+    /// An `https://` URL (`http://` only for loopback hosts, for local development).
+    pub url: Option<String>,
 }
 
 /// Where customers write reviews.
@@ -354,6 +365,13 @@ impl MerchantInput {
                 ));
             }
         }
+        if settings.webhook.url.is_some() && self.webhook_secrets.is_empty() {
+            return Err(FieldError::new(
+                "settings.webhook.url",
+                "missing_secret",
+                "an outbound webhook is signed with the first of webhook_secrets; add one",
+            ));
+        }
         Ok(Merchant {
             id,
             name,
@@ -373,6 +391,32 @@ impl MerchantInput {
                 .collect(),
         })
     }
+}
+
+/// An outbound webhook URL: https, or http to a loopback host (local development only).
+fn webhook_url(url: Option<&str>) -> Result<(), FieldError> {
+    const FIELD: &str = "settings.webhook.url";
+    let Some(url) = web_url(FIELD, url)? else {
+        return Ok(());
+    };
+    let lower = url.to_ascii_lowercase();
+    let Some(rest) = lower.strip_prefix("http://") else {
+        return Ok(());
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    if matches!(host, "localhost" | "127.0.0.1" | "::1") {
+        return Ok(());
+    }
+    Err(FieldError::new(
+        FIELD,
+        "invalid_format",
+        "the webhook URL must be https:// (http:// only to localhost)",
+    ))
 }
 
 /// Range and format checks of the settings a merchant can change.
@@ -400,6 +444,7 @@ fn validate_settings(settings: &MerchantSettings) -> Result<(), FieldError> {
         "settings.dunning.update_payment_url",
         settings.dunning.update_payment_url.as_deref(),
     )?;
+    webhook_url(settings.webhook.url.as_deref())?;
     if let Some(t) = &settings.reviews.url_template {
         web_url("settings.reviews.url_template", Some(t))?;
     }
@@ -492,5 +537,47 @@ pub(crate) mod tests {
             let m: MerchantInput = serde_json::from_value(input).unwrap();
             assert_eq!(m.validate().unwrap_err().field, field);
         }
+    }
+
+    #[test]
+    fn webhook_urls_are_https_or_loopback_and_need_a_secret() {
+        let secret = "whsec_0123456789abcdef0123456789abcdef";
+        let with = |url: &str, secrets: &[&str]| {
+            let mut input = sample_input();
+            input["settings"] = serde_json::json!({"webhook": {"url": url}});
+            input["webhook_secrets"] = serde_json::json!(secrets);
+            serde_json::from_value::<MerchantInput>(input)
+                .unwrap()
+                .validate()
+        };
+        for ok in [
+            "https://hooks.acme.example/aftercare",
+            "http://127.0.0.1:8080/hook",
+            "http://localhost/hook",
+            "http://[::1]:9000/",
+        ] {
+            assert_eq!(
+                with(ok, &[secret]).unwrap().settings.webhook.url.as_deref(),
+                Some(ok)
+            );
+        }
+        for bad in [
+            "http://hooks.acme.example/aftercare",
+            "http://localhost.evil.example/",
+            "http://127.0.0.1@evil.example/",
+            "ftp://hooks.acme.example/",
+        ] {
+            let e = with(bad, &[secret]).unwrap_err();
+            assert_eq!(
+                (e.field.as_str(), e.code),
+                ("settings.webhook.url", "invalid_format"),
+                "{bad}"
+            );
+        }
+        let e = with("https://hooks.acme.example/", &[]).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.code),
+            ("settings.webhook.url", "missing_secret")
+        );
     }
 }
