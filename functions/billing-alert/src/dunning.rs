@@ -308,6 +308,8 @@ async fn refund_reversal_entry(
         source: format!("refund:{}", refund.id),
         created_at: now,
         available_at: None,
+        against: None,
+        reason: None,
     };
     let posted = app
         .store

@@ -33,18 +33,38 @@ pub enum LedgerKind {
     Expire,
 }
 
+impl LedgerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerKind::Earn => "earn",
+            LedgerKind::Redeem => "redeem",
+            LedgerKind::Reverse => "reverse",
+            LedgerKind::Adjust => "adjust",
+            LedgerKind::Expire => "expire",
+        }
+    }
+}
+
 /// One append-only ledger entry. Balances are derived from entries, never stored mutably alone.
+/// An entry's `source` is its identity (one entry per source, written with a condition), so a
+/// replayed order, refund or redemption can never post twice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     pub kind: LedgerKind,
-    /// Signed: earns positive, redemptions and reversals negative.
+    /// Signed: earns positive, redemptions, reversals and expiries negative; adjustments either.
     pub points: i64,
-    /// What caused it, e.g. `order:SO-1001`.
+    /// What caused it, e.g. `order:SO-1001`, `referral:<referee>`, `refund:re_1`, `redeem:<key>`.
     pub source: String,
     pub created_at: Timestamp,
     /// For earns: when the points stop being pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available_at: Option<Timestamp>,
+    /// For reversals: the earn (its `source`) they take back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub against: Option<String>,
+    /// For adjustments (the merchant's reason) and refused or clamped postings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl LedgerEntry {
@@ -57,15 +77,177 @@ impl LedgerEntry {
         (points > 0).then(|| LedgerEntry {
             kind: LedgerKind::Earn,
             points: i64::try_from(points).unwrap_or(i64::MAX),
-            source: format!("order:{}", order.id),
+            source: order_source(order.id.as_str()),
             created_at: now,
             available_at: Some(available_at(order.placed_at, settings)),
+            against: None,
+            reason: None,
         })
     }
 
     pub fn is_pending(&self, now: Timestamp) -> bool {
         self.available_at.is_some_and(|at| now < at)
     }
+}
+
+/// The ledger source of an order's earn.
+pub fn order_source(order_id: &str) -> String {
+    format!("order:{order_id}")
+}
+
+/// A customer's points, derived from their ledger at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    /// Spendable now: approved earns (net of their reversals) + adjustments − redemptions −
+    /// expiries − reversals of nothing in particular.
+    pub available: i64,
+    /// Earned but inside the return window (net of their reversals).
+    pub pending: i64,
+    /// Every point ever earned (before reversals).
+    pub earned: i64,
+    /// Every point redeemed.
+    pub redeemed: i64,
+}
+
+/// Derives the balance from `entries` at `now`. No sweep "approves" points: an earn counts as
+/// pending until its `available_at`, then as available.
+pub fn balance(entries: &[LedgerEntry], now: Timestamp) -> Balance {
+    let mut b = Balance::default();
+    let mut reversed: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for e in entries {
+        if e.kind == LedgerKind::Reverse
+            && let Some(target) = e.against.as_deref()
+            && entries
+                .iter()
+                .any(|x| x.kind == LedgerKind::Earn && x.source == target)
+        {
+            *reversed.entry(target).or_default() += -e.points;
+        }
+    }
+    for e in entries {
+        match e.kind {
+            LedgerKind::Earn => {
+                b.earned += e.points;
+                let taken = reversed.get(e.source.as_str()).copied().unwrap_or(0);
+                let net = e.points - taken;
+                if e.is_pending(now) {
+                    b.pending += net;
+                } else {
+                    b.available += net;
+                }
+            }
+            LedgerKind::Reverse => {
+                let attached = e.against.as_deref().is_some_and(|t| reversed.contains_key(t));
+                if !attached {
+                    b.available += e.points;
+                }
+            }
+            LedgerKind::Redeem => {
+                b.redeemed -= e.points;
+                b.available += e.points;
+            }
+            LedgerKind::Adjust | LedgerKind::Expire => b.available += e.points,
+        }
+    }
+    b
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error("points must be a positive whole number")]
+    NotPositive,
+    #[error("only {available} points are available")]
+    Insufficient { available: i64 },
+}
+
+/// A redemption of `points` keyed by the caller's idempotency key, if the balance allows it now.
+pub fn redeem(
+    entries: &[LedgerEntry],
+    now: Timestamp,
+    points: i64,
+    key: &str,
+) -> Result<LedgerEntry, LedgerError> {
+    debit(entries, now, points)?;
+    Ok(LedgerEntry {
+        kind: LedgerKind::Redeem,
+        points: -points,
+        source: format!("redeem:{key}"),
+        created_at: now,
+        available_at: None,
+        against: None,
+        reason: None,
+    })
+}
+
+/// A merchant's adjustment: credits always; debits only what is available.
+pub fn adjust(
+    entries: &[LedgerEntry],
+    now: Timestamp,
+    points: i64,
+    reason: &str,
+    key: &str,
+) -> Result<LedgerEntry, LedgerError> {
+    if points == 0 {
+        return Err(LedgerError::NotPositive);
+    }
+    if points < 0 {
+        debit(entries, now, -points)?;
+    }
+    Ok(LedgerEntry {
+        kind: LedgerKind::Adjust,
+        points,
+        source: format!("adjust:{key}"),
+        created_at: now,
+        available_at: None,
+        against: None,
+        reason: Some(reason.to_owned()),
+    })
+}
+
+fn debit(entries: &[LedgerEntry], now: Timestamp, points: i64) -> Result<(), LedgerError> {
+    if points <= 0 {
+        return Err(LedgerError::NotPositive);
+    }
+    let available = balance(entries, now).available;
+    if points > available {
+        return Err(LedgerError::Insufficient { available });
+    }
+    Ok(())
+}
+
+/// A reversal of up to `requested` points of the earn `against` (a refund or return). It takes
+/// back what is left of that earn: while the earn is pending, from pending; once available, never
+/// more than is still available (points already spent stay spent), so the balance never goes
+/// below zero. `None` when there is nothing to take back.
+pub fn reverse(
+    entries: &[LedgerEntry],
+    now: Timestamp,
+    against: &str,
+    requested: i64,
+    source: String,
+) -> Option<LedgerEntry> {
+    let earn = entries
+        .iter()
+        .find(|e| e.kind == LedgerKind::Earn && e.source == against)?;
+    let taken: i64 = entries
+        .iter()
+        .filter(|e| e.kind == LedgerKind::Reverse && e.against.as_deref() == Some(against))
+        .map(|e| -e.points)
+        .sum();
+    let mut points = requested.min(earn.points - taken);
+    if !earn.is_pending(now) {
+        points = points.min(balance(entries, now).available);
+    }
+    let clamped = points < requested;
+    (points > 0).then(|| LedgerEntry {
+        kind: LedgerKind::Reverse,
+        points: -points,
+        source,
+        created_at: now,
+        available_at: None,
+        against: Some(against.to_owned()),
+        reason: clamped.then(|| format!("{requested} requested, {points} left to take back")),
+    })
 }
 
 #[cfg(test)]
@@ -114,7 +296,101 @@ mod tests {
         assert!(!e.is_pending(o.placed_at.checked_add(day * 30).unwrap()));
     }
 
+    fn at(days: i64) -> Timestamp {
+        Timestamp::UNIX_EPOCH
+            .checked_add(SignedDuration::from_hours(24 * days))
+            .unwrap()
+    }
+
+    fn earn(source: &str, points: i64, available_day: i64) -> LedgerEntry {
+        LedgerEntry {
+            kind: LedgerKind::Earn,
+            points,
+            source: source.into(),
+            created_at: at(0),
+            available_at: Some(at(available_day)),
+            against: None,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn pending_becomes_available_without_a_sweep_and_reversals_follow_their_earn() {
+        let mut l = vec![earn("order:A", 100, 30), earn("order:B", 50, 10)];
+        assert_eq!(balance(&l, at(5)), Balance { available: 0, pending: 150, earned: 150, redeemed: 0 });
+        assert_eq!(balance(&l, at(10)).available, 50);
+        // A refund of A while it is pending takes from pending only.
+        l.push(reverse(&l, at(11), "order:A", 40, "refund:r1".into()).unwrap());
+        assert_eq!((balance(&l, at(11)).available, balance(&l, at(11)).pending), (50, 60));
+        // Spend B's points, then refund B: what was spent stays spent, nothing goes negative.
+        l.push(redeem(&l, at(12), 30, "k1").unwrap());
+        let r = reverse(&l, at(13), "order:B", 50, "refund:r2".into()).unwrap();
+        assert_eq!(r.points, -20);
+        assert!(r.reason.is_some());
+        l.push(r);
+        assert_eq!(balance(&l, at(13)).available, 0);
+        assert_eq!(reverse(&l, at(13), "order:B", 1, "refund:r3".into()), None);
+        assert_eq!(
+            redeem(&l, at(13), 1, "k2"),
+            Err(LedgerError::Insufficient { available: 0 })
+        );
+        assert_eq!(balance(&l, at(30)).available, 60);
+        assert_eq!(redeem(&l, at(30), 0, "k3"), Err(LedgerError::NotPositive));
+        assert!(adjust(&l, at(30), -61, "typo", "a1").is_err());
+        let credit = adjust(&l, at(30), 15, "goodwill", "a2").unwrap();
+        l.push(credit);
+        assert_eq!(balance(&l, at(30)).available, 75);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Earn(i64, i64),
+        Redeem(i64),
+        Reverse(usize, i64),
+        Adjust(i64),
+        Wait(i64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (1i64..500, 0i64..40).prop_map(|(p, d)| Op::Earn(p, d)),
+            (1i64..400).prop_map(Op::Redeem),
+            (0usize..8, 1i64..600).prop_map(|(i, p)| Op::Reverse(i, p)),
+            (-300i64..300).prop_map(Op::Adjust),
+            (0i64..20).prop_map(Op::Wait),
+        ]
+    }
+
     proptest! {
+        #[test]
+        fn any_interleaving_keeps_available_non_negative_and_equal_to_the_ledger(
+            ops in proptest::collection::vec(op(), 1..80)
+        ) {
+            let mut l: Vec<LedgerEntry> = Vec::new();
+            let mut day = 0i64;
+            let mut earns = 0usize;
+            for (n, op) in ops.into_iter().enumerate() {
+                let now = at(day);
+                let posted = match op {
+                    Op::Earn(p, d) => {
+                        earns += 1;
+                        Some(earn(&format!("order:{earns}"), p, day + d))
+                    }
+                    Op::Redeem(p) => redeem(&l, now, p, &n.to_string()).ok(),
+                    Op::Reverse(i, p) => reverse(&l, now, &format!("order:{}", i % (earns + 1)), p, format!("refund:{n}")),
+                    Op::Adjust(p) => adjust(&l, now, p, "test", &n.to_string()).ok(),
+                    Op::Wait(d) => { day += d; None }
+                };
+                l.extend(posted);
+                for probe in [at(day), at(day + 100)] {
+                    let b = balance(&l, probe);
+                    prop_assert!(b.available >= 0, "{b:?} {l:?}");
+                    prop_assert!(b.pending >= 0, "{b:?}");
+                    prop_assert_eq!(b.available + b.pending, l.iter().map(|e| e.points).sum::<i64>());
+                }
+            }
+        }
+
         #[test]
         fn points_scale_linearly(cents in 0i64..1_000_000_000, per in 0u32..100) {
             let s = LoyaltySettings { points_per_unit: per, ..LoyaltySettings::default() };
