@@ -8,7 +8,8 @@ use aftercare::domain::billing::{
     BillingEvent, DunningAction, InvoiceFacts, RefundFacts, StepKind, dunning_action,
     dunning_schedule, refund_reversal,
 };
-use aftercare::domain::loyalty::{LedgerEntry, LedgerKind};
+use aftercare::domain::loyalty::{order_source, reverse};
+use aftercare::store::loyalty::Decided;
 use aftercare::domain::{Merchant, MerchantId};
 use aftercare::error::HandlerError;
 use aftercare::http::ApiError;
@@ -298,28 +299,39 @@ async fn refund_reversal_entry(
             json!({"result": if fresh { "no_points_to_reverse" } else { "duplicate" }, "points_reversed": 0}),
         );
     }
-    let customer = order
-        .as_ref()
-        .map(|o| o.order.customer.id.clone())
-        .unwrap_or_else(|| refund.customer.id.clone());
-    let entry = LedgerEntry {
-        kind: LedgerKind::Reverse,
-        points: -i64::try_from(points).unwrap_or(i64::MAX),
-        source: format!("refund:{}", refund.id),
-        created_at: now,
-        available_at: None,
-        against: None,
-        reason: None,
+    let (Some(order), Some(order_id)) = (order.as_ref(), refund.order_id.as_ref()) else {
+        return Ok(json!({"result": "no_points_to_reverse", "points_reversed": 0}));
     };
-    let posted = app
+    let source = format!("refund:{}", refund.id);
+    let against = order_source(order_id.as_str());
+    let requested = i64::try_from(points).unwrap_or(i64::MAX);
+    let marker = [app.store.billing_event_marker(&merchant.id, ev, now)?];
+    let decided = app
         .store
-        .post_reversal(&merchant.id, &customer, &entry, ev, now)
+        .decide_and_post(&merchant.id, &order.order.customer.id, now, &marker, |state| {
+            reverse(&state.entries, now, &against, requested, source.clone())
+        })
         .await?;
-    tracing::info!(refund = %refund.id, points, posted, "refund reversal");
-    Ok(json!({
-        "result": if posted { "reversed" } else { "duplicate" },
-        "points_reversed": if posted { points } else { 0 },
-    }))
+    Ok(match decided {
+        Decided::Posted { entry, .. } => {
+            tracing::info!(refund = %refund.id, requested, reversed = -entry.points, "refund reversal");
+            json!({"result": "reversed", "points_reversed": -entry.points})
+        }
+        Decided::Declined(state) if state.entry(&source).is_none() => {
+            // Nothing left of that earn to take back (refunded or spent before).
+            let fresh = app.store.mark_billing_event(&merchant.id, ev, now).await?;
+            json!({"result": if fresh { "no_points_to_reverse" } else { "duplicate" }, "points_reversed": 0})
+        }
+        Decided::Declined(_) | Decided::Duplicate(_) | Decided::ExtraRefused(_) => {
+            app.store.mark_billing_event(&merchant.id, ev, now).await?;
+            json!({"result": "duplicate", "points_reversed": 0})
+        }
+        Decided::Busy => {
+            return Err(ApiError::unavailable(
+                "the customer's loyalty ledger is busy; the event will be retried",
+            ));
+        }
+    })
 }
 
 /// What one dunning sweep did.

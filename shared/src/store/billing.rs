@@ -11,15 +11,13 @@ use super::shipments::{Attempt, build_err, put, with_due};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::billing::InvoiceFacts;
 use crate::domain::ids::InvoiceId;
-use crate::domain::loyalty::LedgerEntry;
-use crate::domain::{CustomerId, MerchantId};
+use crate::domain::MerchantId;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 const INVOICE: &str = "invoice";
 const EVENT: &str = "billing_event";
-const LEDGER: &str = "ledger";
 /// Due-index group of invoices waiting for their next dunning step.
 pub const DUNNING_GROUP: &str = "dunning";
 /// How long a processed event id is remembered.
@@ -499,34 +497,14 @@ impl Store {
         items.into_iter().map(|i| from_item(INVOICE, i)).collect()
     }
 
-    /// Posts a refund's reversal to the customer's loyalty ledger with the event's marker, once.
-    /// False if either was there already.
-    pub async fn post_reversal(
+    /// The marker of a handled billing event, for a transaction of the caller's.
+    pub fn billing_event_marker(
         &self,
         m: &MerchantId,
-        c: &CustomerId,
-        entry: &LedgerEntry,
         ev: &EventKey<'_>,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let items = vec![
-            put(
-                &self.table,
-                to_item(LEDGER, &keys::ledger(m, c, &entry.source), entry)?,
-                Some("attribute_not_exists(PK)"),
-            )?,
-            self.event_put(m, ev, now)?,
-        ];
-        match self
-            .transact("TransactWriteItems refund reversal", items)
-            .await?
-        {
-            Attempt::Done => Ok(true),
-            Attempt::Cancelled(codes) if !codes_failed(&codes, 1) => {
-                self.mark_billing_event(m, ev, now).await
-            }
-            Attempt::Cancelled(_) => Ok(false),
-        }
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.event_put(m, ev, now)
     }
 }
 

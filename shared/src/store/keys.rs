@@ -14,6 +14,9 @@
 //! | customer spend/currency | `M#<m>`       | `CUST#<c>#SPEND#<ISO>`                  |                          |
 //! | customer's order index  | `M#<m>`       | `CUST#<c>#ORDER#<placedAt>#<orderId>`   |                          |
 //! | loyalty ledger entry    | `M#<m>`       | `CUST#<c>#LEDGER#<source>`              |                          |
+//! | loyalty balance + version | `M#<m>`     | `CUST#<c>#LEDGER`                       |                          |
+//! | referral code           | `M#<m>`       | `REFCODE#<code>`                        |                          |
+//! | referee (by email)      | `M#<m>`       | `REFEREE#<normalised email>`            |                          |
 //! | email send record/claim | `M#<m>`       | `SEND#<c>#<kind>#<subject>#<step>`      |                          |
 //! | shipment (+ state)      | `M#<m>`       | `SHIP#<s>`                              |                          |
 //! | tracking checkpoint     | `M#<m>`       | `SHIP#<s>#CP#<time>#<checkpointId>`     |                          |
@@ -144,6 +147,22 @@ pub fn customer_order(m: &MerchantId, c: &CustomerId, placed_at: Timestamp, o: &
 
 pub fn ledger(m: &MerchantId, c: &CustomerId, source: &str) -> Key {
     Key::new(tenant(m), format!("CUST#{c}#LEDGER#{source}"))
+}
+
+/// The customer's loyalty summary: the version every debit is conditioned on, and the balance as
+/// of the last write. Its SK is the ledger entries' prefix without the `#`, so one Query with
+/// `begins_with(SK, "CUST#<c>#LEDGER")` reads the summary and every entry.
+pub fn ledger_summary(m: &MerchantId, c: &CustomerId) -> Key {
+    Key::new(tenant(m), format!("CUST#{c}#LEDGER"))
+}
+
+pub fn referral_code(m: &MerchantId, code: &str) -> Key {
+    Key::new(tenant(m), format!("REFCODE#{code}"))
+}
+
+/// One referral per referee, by normalised email address.
+pub fn referee(m: &MerchantId, email: &str) -> Key {
+    Key::new(tenant(m), format!("REFEREE#{email}"))
 }
 
 /// Business identity of one email: who, what kind, about what, which step.

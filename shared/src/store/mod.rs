@@ -10,6 +10,7 @@ pub mod claims;
 pub mod customers;
 pub mod followups;
 pub mod keys;
+pub mod loyalty;
 pub mod merchants;
 pub mod orders;
 pub mod schema;

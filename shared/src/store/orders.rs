@@ -246,12 +246,8 @@ impl Store {
         )?);
 
         if let Some(entry) = new.ledger {
-            let key = keys::ledger(m, &c.id, &entry.source);
-            items.push(put(
-                to_item("ledger", &key, entry)?,
-                &self.table,
-                Some("attribute_not_exists(PK)"),
-            )?);
+            items.push(self.ledger_put(m, &c.id, entry)?);
+            items.push(self.ledger_credit(m, &c.id, entry.points, now)?);
         }
 
         let (claim_key, claim) = new.claim;

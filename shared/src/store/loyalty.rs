@@ -1,0 +1,260 @@
+//! The loyalty ledger: append-only entries (one per source, conditional put) and a summary item
+//! with a version. Every debit (redemption, negative adjustment, reversal) is one transaction of
+//! "put the entry if its source is new" + "bump the version if it is still the one the balance was
+//! computed from", so concurrent debits serialise and the balance can never be overdrawn; credits
+//! bump the version too, so a debit never commits on a balance it did not see.
+
+use super::shipments::{Attempt, put};
+use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
+use crate::domain::loyalty::{Balance, LedgerEntry};
+use crate::domain::{CustomerId, MerchantId};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use jiff::Timestamp;
+use std::collections::HashMap;
+
+const LEDGER: &str = "ledger";
+const SUMMARY: &str = "ledger_summary";
+
+/// A customer's ledger as read in one consistent Query.
+#[derive(Debug, Clone, Default)]
+pub struct LoyaltyState {
+    pub entries: Vec<LedgerEntry>,
+    /// The summary's version (0: never written).
+    pub version: u64,
+}
+
+impl LoyaltyState {
+    pub fn entry(&self, source: &str) -> Option<&LedgerEntry> {
+        self.entries.iter().find(|e| e.source == source)
+    }
+}
+
+/// What became of one posting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    Done,
+    /// An entry with this source exists already (a replay).
+    Duplicate,
+    /// Someone else wrote the ledger since it was read: read again and decide again.
+    Conflict,
+    /// One of the caller's extra items' conditions failed (its index among the extras).
+    ExtraRefused(usize),
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Unexpected {
+        operation: "build Update",
+        source: Box::new(e),
+    }
+}
+
+impl Store {
+    /// The ledger entries and summary version of one customer (one Query, paged by DynamoDB only).
+    pub async fn loyalty(&self, m: &MerchantId, c: &CustomerId) -> Result<LoyaltyState, StoreError> {
+        let summary = keys::ledger_summary(m, c);
+        let mut state = LoyaltyState::default();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(summary.pk.clone()))
+                .expression_attribute_values(":prefix", s(summary.sk.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Query ledger", e))?;
+            for item in out.items.unwrap_or_default() {
+                let is_summary = matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if *sk == summary.sk);
+                if is_summary {
+                    state.version = item
+                        .get("version")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                } else {
+                    state.entries.push(from_item(LEDGER, item)?);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        state.entries.sort_by(|a, b| {
+            (a.created_at, &a.source).cmp(&(b.created_at, &b.source))
+        });
+        Ok(state)
+    }
+
+    /// The summary update that moves the version on from `read` (the condition every debit rests
+    /// on) and caches `balance` as of `now`.
+    pub fn ledger_summary_update(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        read: u64,
+        balance: Balance,
+        now: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::ledger_summary(m, c).to_map()))
+            .update_expression(
+                "SET #type = :t, available = :a, pending = :p, as_of = :now ADD version :one",
+            )
+            // The summary only ever moves up from 1, so "absent" is version 0.
+            .condition_expression("attribute_not_exists(version) OR version = :v")
+            .expression_attribute_names("#type", keys::TYPE)
+            .expression_attribute_values(":t", s(SUMMARY))
+            .expression_attribute_values(":a", n(balance.available))
+            .expression_attribute_values(":p", n(balance.pending))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":v", n(read))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The summary update that goes with a new pending earn (an order, a referral): no condition
+    /// (a credit cannot overdraw), but the version moves on so no debit commits on a balance
+    /// computed without it.
+    pub fn ledger_credit(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        pending: i64,
+        now: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::ledger_summary(m, c).to_map()))
+            .update_expression("SET #type = :t, as_of = :now ADD version :one, pending :p")
+            .expression_attribute_names("#type", keys::TYPE)
+            .expression_attribute_values(":t", s(SUMMARY))
+            .expression_attribute_values(":p", n(pending))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The conditional put of one ledger entry.
+    pub fn ledger_put(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        entry: &LedgerEntry,
+    ) -> Result<TransactWriteItem, StoreError> {
+        put(
+            &self.table,
+            to_item(LEDGER, &keys::ledger(m, c, &entry.source), entry)?,
+            Some("attribute_not_exists(PK)"),
+        )
+    }
+
+    /// Posts `entry` if the ledger is still at `state.version` (with `extra` items in the same
+    /// transaction), caching the balance after it.
+    pub async fn post_ledger(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        state: &LoyaltyState,
+        entry: &LedgerEntry,
+        now: Timestamp,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<Posted, StoreError> {
+        let mut after = state.entries.clone();
+        after.push(entry.clone());
+        let balance = crate::domain::loyalty::balance(&after, now);
+        let mut items = vec![
+            self.ledger_put(m, c, entry)?,
+            self.ledger_summary_update(m, c, state.version, balance, now)?,
+        ];
+        items.extend(extra);
+        Ok(match self.transact("TransactWriteItems ledger", items).await? {
+            Attempt::Done => Posted::Done,
+            Attempt::Cancelled(codes) => {
+                let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+                if failed(0) {
+                    Posted::Duplicate
+                } else if failed(1) {
+                    Posted::Conflict
+                } else {
+                    (2..codes.len())
+                        .find(|&i| failed(i))
+                        .map_or(Posted::Conflict, |i| Posted::ExtraRefused(i - 2))
+                }
+            }
+        })
+    }
+
+    /// A stored item by key (for the referral lookups).
+    pub async fn get_item(&self, key: &keys::Key) -> Result<Option<Item>, StoreError> {
+        self.get("GetItem", key).await
+    }
+}
+
+/// How often a ledger write re-reads and decides again after losing a race.
+pub const LEDGER_ATTEMPTS: u32 = 10;
+
+/// What [`Store::decide_and_post`] ended with.
+#[derive(Debug, Clone)]
+pub enum Decided {
+    /// `entry` is on the ledger; `balance` is the balance right after it.
+    Posted { entry: LedgerEntry, balance: Balance },
+    /// `decide` chose nothing on this state (the caller tells why from it).
+    Declined(LoyaltyState),
+    /// The entry's source was on the ledger already.
+    Duplicate(LoyaltyState),
+    /// One of the extra items' conditions failed (its index).
+    ExtraRefused(usize),
+    /// Lost the race [`LEDGER_ATTEMPTS`] times.
+    Busy,
+}
+
+impl Store {
+    /// Reads the ledger, lets `decide` choose the entry to post on what it read, and posts it
+    /// conditioned on the version read (with `extra` items in the same transaction); after a lost
+    /// race it reads and decides again, so every decision is made on the state it commits on.
+    pub async fn decide_and_post(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        now: Timestamp,
+        extra: &[TransactWriteItem],
+        mut decide: impl FnMut(&LoyaltyState) -> Option<LedgerEntry>,
+    ) -> Result<Decided, StoreError> {
+        for attempt in 1..=LEDGER_ATTEMPTS {
+            let state = self.loyalty(m, c).await?;
+            let Some(entry) = decide(&state) else {
+                return Ok(Decided::Declined(state));
+            };
+            if state.entry(&entry.source).is_some() {
+                return Ok(Decided::Duplicate(state));
+            }
+            match self
+                .post_ledger(m, c, &state, &entry, now, extra.to_vec())
+                .await?
+            {
+                Posted::Done => {
+                    let mut after = state.entries;
+                    after.push(entry.clone());
+                    let balance = crate::domain::loyalty::balance(&after, now);
+                    return Ok(Decided::Posted { entry, balance });
+                }
+                Posted::Duplicate => return Ok(Decided::Duplicate(self.loyalty(m, c).await?)),
+                Posted::ExtraRefused(i) => return Ok(Decided::ExtraRefused(i)),
+                Posted::Conflict => {
+                    tokio::time::sleep(crate::retry::backoff(attempt)).await;
+                }
+            }
+        }
+        Ok(Decided::Busy)
+    }
+}
