@@ -33,6 +33,16 @@ impl SigningKey {
             .map_err(|_| "invalid signing key")
     }
 
+    /// A keyed digest of `data` under `domain` (kept apart from link signatures), e.g. for
+    /// identifiers that must be unguessable without the key.
+    pub fn digest(&self, domain: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut mac = self.mac();
+        mac.update(domain);
+        mac.update(&[0]);
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    }
+
     fn mac(&self) -> HmacSha256 {
         self.0.clone()
     }

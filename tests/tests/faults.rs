@@ -427,6 +427,7 @@ async fn die_after_claim(env: &Env, lease_until: jiff::Timestamp) {
     let new = NewOrder {
         record: &record,
         ledger: None,
+        referral_code: None,
         claim: (&key, &claim),
         send_expires_at: now.as_second() + 3600,
         now,

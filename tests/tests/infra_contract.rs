@@ -14,7 +14,10 @@ fn served() -> BTreeMap<&'static str, (Vec<&'static str>, Vec<&'static str>)> {
     BTreeMap::from([
         (
             "order-placed",
-            (vec![order_placed::ROUTE], vec![order_placed::DETAIL_TYPE]),
+            (
+                order_placed::ROUTES.to_vec(),
+                vec![order_placed::DETAIL_TYPE],
+            ),
         ),
         (
             "shipment-update",

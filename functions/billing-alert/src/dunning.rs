@@ -9,7 +9,6 @@ use aftercare::domain::billing::{
     dunning_schedule, refund_reversal,
 };
 use aftercare::domain::loyalty::{order_source, reverse};
-use aftercare::store::loyalty::Decided;
 use aftercare::domain::{Merchant, MerchantId};
 use aftercare::error::HandlerError;
 use aftercare::http::ApiError;
@@ -22,6 +21,7 @@ use aftercare::store::billing::{
     StepClaim, invoice_record,
 };
 use aftercare::store::claims::{SendRecord, SendStatus};
+use aftercare::store::loyalty::Decided;
 use aftercare::store::shipments::DueItem;
 use aftercare::store::{StoreError, keys};
 use jiff::Timestamp;
@@ -308,9 +308,13 @@ async fn refund_reversal_entry(
     let marker = [app.store.billing_event_marker(&merchant.id, ev, now)?];
     let decided = app
         .store
-        .decide_and_post(&merchant.id, &order.order.customer.id, now, &marker, |state| {
-            reverse(&state.entries, now, &against, requested, source.clone())
-        })
+        .decide_and_post(
+            &merchant.id,
+            &order.order.customer.id,
+            now,
+            &marker,
+            |state| reverse(&state.entries, now, &against, requested, source.clone()),
+        )
         .await?;
     Ok(match decided {
         Decided::Posted { entry, .. } => {

@@ -27,10 +27,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
+pub mod loyalty;
+
 /// The EventBridge `detail-type` this function handles.
 pub const DETAIL_TYPE: &str = "Order Placed";
-/// The HTTP route this function serves.
+/// The order route.
 pub const ROUTE: &str = "POST /v1/orders";
+/// Every HTTP route this function serves.
+pub const ROUTES: &[&str] = &[
+    ROUTE,
+    loyalty::ROUTE_GET,
+    loyalty::ROUTE_REDEEM,
+    loyalty::ROUTE_ADJUST,
+];
 const KIND: EmailKind = EmailKind::OrderThanks;
 
 /// Everything built once at init and borrowed by every invocation.
@@ -93,14 +102,17 @@ async fn http_inner(
     app: &App,
     req: &ApiGatewayV2httpRequest,
     deadline: Deadline,
-) -> Result<(u16, OrderResponse), ApiError> {
+) -> Result<(u16, Value), ApiError> {
     let route = http::route_key(req);
-    if route != ROUTE {
+    if !ROUTES.contains(&route.as_str()) {
         return Err(ApiError::not_found("the route"));
     }
     // Tenant first: nothing is parsed or stored for an unauthenticated caller.
     let merchant = app.tenancy.authenticate(req).await?;
     tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    if route != ROUTE {
+        return loyalty::serve(app, &merchant, req, &route).await;
+    }
     http::require_json(req)?;
     let body = http::body_bytes(req)?;
     let input: OrderInput = parse_json(&body)?;
@@ -111,7 +123,10 @@ async fn http_inner(
             "the order is stored but its confirmation email could not be sent yet; retry this request to finish",
         ));
     }
-    Ok((status, placed.response()))
+    Ok((
+        status,
+        serde_json::to_value(placed.response()).unwrap_or_default(),
+    ))
 }
 
 async fn handle_event(
@@ -166,6 +181,10 @@ pub struct Placed {
     pub created: bool,
     pub record: OrderRecord,
     pub outcome: SendOutcome,
+    /// What the order's referral code did.
+    pub referral: Option<loyalty::ReferralOutcome>,
+    /// The customer's own code to share.
+    pub referral_code: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -180,6 +199,10 @@ pub struct OrderResponse {
 pub struct LoyaltySummary {
     pub points_earned: u64,
     pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral: Option<loyalty::ReferralOutcome>,
 }
 
 #[derive(Debug, Serialize)]
@@ -208,6 +231,8 @@ impl Placed {
                 } else {
                     "none"
                 },
+                referral_code: self.referral_code.clone(),
+                referral: self.referral.clone(),
             },
             email: EmailSummary {
                 kind: KIND.as_str(),
@@ -215,6 +240,29 @@ impl Placed {
             },
         }
     }
+}
+
+/// The customer's referral code, when the merchant runs a referral programme (and a signing key
+/// is configured to derive codes with).
+fn referral_code_of(
+    app: &App,
+    merchant: &Merchant,
+    order: &Order,
+) -> Option<aftercare::store::loyalty::ReferralCodeOwner> {
+    let settings = &merchant.settings.loyalty;
+    if !settings.enabled || settings.referral_points == 0 {
+        return None;
+    }
+    let key = app.config.signing_key().ok()?;
+    let c = &order.customer;
+    let data = format!("{}\n{}", merchant.id, c.id);
+    Some(aftercare::store::loyalty::ReferralCodeOwner {
+        code: aftercare::domain::loyalty::referral_code(
+            &key.digest(b"referral-code", data.as_bytes()),
+        ),
+        customer_id: c.id.clone(),
+        email: c.email.as_str().to_ascii_lowercase(),
+    })
 }
 
 /// Validates and places an order for `merchant`, then sends (or resumes) its thank-you email.
@@ -256,9 +304,11 @@ pub async fn place(
         now,
         deadline.lease_until(app.clock.as_ref()),
     );
+    let code_owner = referral_code_of(app, merchant, &record.order);
     let new = NewOrder {
         record: &record,
         ledger: ledger.as_ref(),
+        referral_code: code_owner.as_ref(),
         claim: (&send_key, &claim),
         send_expires_at: keys::expires_at(now, app.config.email_retention),
         now,
@@ -301,6 +351,13 @@ pub async fn place(
             (ours, stored, if ours { None } else { replay.send })
         }
     };
+    let referral = match &stored.order.referral_code {
+        Some(code) => {
+            Some(loyalty::record_referral(app, merchant, &stored.order, code, now).await?)
+        }
+        None => None,
+    };
+    let code = code_owner.as_ref().map(|o| o.code.as_str());
     let courier = app.courier();
     let outcome = match (created, found) {
         (true, _) => {
@@ -309,7 +366,7 @@ pub async fn place(
                 items = stored.order.items.len(),
                 "order stored"
             );
-            match thank_you(app, merchant, &stored, &send_key) {
+            match thank_you(app, merchant, &stored, &send_key, code) {
                 Some(email) => {
                     courier
                         .send_claimed(&send_key, &claim.claim_token, &email, deadline)
@@ -329,7 +386,7 @@ pub async fn place(
         (false, Some(send)) => {
             courier
                 .resume(&send_key, &send, deadline, || {
-                    thank_you(app, merchant, &stored, &send_key)
+                    thank_you(app, merchant, &stored, &send_key, code)
                 })
                 .await?
         }
@@ -343,6 +400,8 @@ pub async fn place(
         created,
         record: stored,
         outcome,
+        referral,
+        referral_code: code_owner.map(|o| o.code),
     })
 }
 
@@ -352,6 +411,7 @@ fn thank_you(
     merchant: &Merchant,
     record: &OrderRecord,
     send_key: &keys::Key,
+    referral_code: Option<&str>,
 ) -> Option<OutgoingEmail> {
     let order = &record.order;
     let customer = &order.customer;
@@ -378,7 +438,10 @@ fn thank_you(
             "subtotal": fmt(order.subtotal), "shipping": fmt(order.shipping), "tax": nonzero(order.tax),
             "discount": nonzero(order.discount), "total": fmt(order.total),
         },
-        "loyalty": {"points": record.points_earned, "available_on": long_date(available_on, tz, locale)},
+        "loyalty": {
+            "points": record.points_earned, "available_on": long_date(available_on, tz, locale),
+            "referral_code": referral_code, "referral_points": merchant.settings.loyalty.referral_points,
+        },
     });
     let rendered = match app.renderer.render(KIND, locale, merchant, &data) {
         Ok(r) => r,

@@ -95,6 +95,103 @@ pub fn order_source(order_id: &str) -> String {
     format!("order:{order_id}")
 }
 
+/// Crockford's base 32: no I, L, O or U, so a code read aloud or typed is unambiguous.
+const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const CODE_CHARS: usize = 12;
+
+/// A customer's referral code from a keyed digest of (merchant, customer): 12 characters (60
+/// bits) shown as `XXXX-XXXX-XXXX`. Deterministic, so no read is needed to know it, and
+/// unguessable without the key.
+pub fn referral_code(digest: &[u8]) -> String {
+    let mut bits: u64 = 0;
+    for b in digest.iter().take(8) {
+        bits = (bits << 8) | u64::from(*b);
+    }
+    let mut out = String::with_capacity(CODE_CHARS + 2);
+    for i in 0..CODE_CHARS {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        let index = (bits >> (59 - 5 * i)) & 31;
+        out.push(char::from(
+            CODE_ALPHABET[usize::try_from(index).unwrap_or(0)],
+        ));
+    }
+    out
+}
+
+/// A code as typed by a person (any case, with or without dashes or spaces, O for 0, I or L for
+/// 1) in its canonical form; `None` if it cannot be one.
+pub fn normalize_referral_code(input: &str) -> Option<String> {
+    let mut chars = String::with_capacity(CODE_CHARS);
+    for c in input.chars() {
+        let c = match c.to_ascii_uppercase() {
+            '-' | ' ' => continue,
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        };
+        if !c.is_ascii() || !CODE_ALPHABET.contains(&(c as u8)) || chars.len() >= CODE_CHARS {
+            return None;
+        }
+        chars.push(c);
+    }
+    if chars.len() != CODE_CHARS {
+        return None;
+    }
+    let (a, rest) = chars.split_at(4);
+    let (b, c) = rest.split_at(4);
+    Some(format!("{a}-{b}-{c}"))
+}
+
+/// Why an order's referral code earned nobody anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralRefusal {
+    /// The merchant has no referral programme (or no loyalty programme).
+    ProgrammeOff,
+    /// Not a code of this merchant's.
+    UnknownCode,
+    /// The code's owner placed the order (same customer or same email address).
+    SelfReferral,
+    /// This customer (by email address) was referred before, by another order.
+    AlreadyReferred,
+}
+
+impl ReferralRefusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferralRefusal::ProgrammeOff => "programme_off",
+            ReferralRefusal::UnknownCode => "unknown_code",
+            ReferralRefusal::SelfReferral => "self_referral",
+            ReferralRefusal::AlreadyReferred => "already_referred",
+        }
+    }
+}
+
+/// The referrer's reward for `order` (placed by someone they referred): pending until the
+/// order's return window closes, like the order's own points.
+pub fn referral_reward(
+    order: &Order,
+    settings: &LoyaltySettings,
+    now: Timestamp,
+) -> Option<LedgerEntry> {
+    (settings.enabled && settings.referral_points > 0).then(|| LedgerEntry {
+        kind: LedgerKind::Earn,
+        points: i64::from(settings.referral_points),
+        source: referral_source(order.id.as_str()),
+        created_at: now,
+        available_at: Some(available_at(order.placed_at, settings)),
+        against: None,
+        reason: None,
+    })
+}
+
+/// The ledger source of a referral reward for the referee's order.
+pub fn referral_source(order_id: &str) -> String {
+    format!("referral:{order_id}")
+}
+
 /// A customer's points, derived from their ledger at one instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Balance {
@@ -137,7 +234,10 @@ pub fn balance(entries: &[LedgerEntry], now: Timestamp) -> Balance {
                 }
             }
             LedgerKind::Reverse => {
-                let attached = e.against.as_deref().is_some_and(|t| reversed.contains_key(t));
+                let attached = e
+                    .against
+                    .as_deref()
+                    .is_some_and(|t| reversed.contains_key(t));
                 if !attached {
                     b.available += e.points;
                 }
@@ -317,11 +417,22 @@ mod tests {
     #[test]
     fn pending_becomes_available_without_a_sweep_and_reversals_follow_their_earn() {
         let mut l = vec![earn("order:A", 100, 30), earn("order:B", 50, 10)];
-        assert_eq!(balance(&l, at(5)), Balance { available: 0, pending: 150, earned: 150, redeemed: 0 });
+        assert_eq!(
+            balance(&l, at(5)),
+            Balance {
+                available: 0,
+                pending: 150,
+                earned: 150,
+                redeemed: 0
+            }
+        );
         assert_eq!(balance(&l, at(10)).available, 50);
         // A refund of A while it is pending takes from pending only.
         l.push(reverse(&l, at(11), "order:A", 40, "refund:r1".into()).unwrap());
-        assert_eq!((balance(&l, at(11)).available, balance(&l, at(11)).pending), (50, 60));
+        assert_eq!(
+            (balance(&l, at(11)).available, balance(&l, at(11)).pending),
+            (50, 60)
+        );
         // Spend B's points, then refund B: what was spent stays spent, nothing goes negative.
         l.push(redeem(&l, at(12), 30, "k1").unwrap());
         let r = reverse(&l, at(13), "order:B", 50, "refund:r2".into()).unwrap();
@@ -340,6 +451,35 @@ mod tests {
         let credit = adjust(&l, at(30), 15, "goodwill", "a2").unwrap();
         l.push(credit);
         assert_eq!(balance(&l, at(30)).available, 75);
+    }
+
+    #[test]
+    fn referral_codes_are_short_canonical_and_forgiving_to_type() {
+        let code = referral_code(&[0xAB; 32]);
+        assert_eq!(code.len(), 14);
+        assert_eq!(
+            normalize_referral_code(&code).as_deref(),
+            Some(code.as_str())
+        );
+        let typed = code.to_lowercase().replace('-', " ");
+        assert_eq!(
+            normalize_referral_code(&typed).as_deref(),
+            Some(code.as_str())
+        );
+        assert_eq!(
+            normalize_referral_code("oooo-iiii-llll").as_deref(),
+            Some("0000-1111-1111")
+        );
+        for bad in [
+            "",
+            "ABCD-EFGH",
+            "ABCD-EFGH-JKMN-P",
+            "ABCD-EFGH-JKMU",
+            "ÄBCD-EFGH-JKMN",
+        ] {
+            assert_eq!(normalize_referral_code(bad), None, "{bad}");
+        }
+        assert_ne!(referral_code(&[1; 32]), referral_code(&[2; 32]));
     }
 
     #[derive(Debug, Clone)]

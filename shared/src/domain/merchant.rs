@@ -176,6 +176,9 @@ pub struct LoyaltySettings {
     pub points_per_unit: u32,
     /// Days after delivery (else after the order) before earned points become available.
     pub return_window_days: u32,
+    /// Points a customer earns when someone they referred places an order (pending until that
+    /// order's return window closes); 0 turns referrals off.
+    pub referral_points: u32,
 }
 
 impl Default for LoyaltySettings {
@@ -184,6 +187,7 @@ impl Default for LoyaltySettings {
             enabled: true,
             points_per_unit: 1,
             return_window_days: 30,
+            referral_points: 500,
         }
     }
 }

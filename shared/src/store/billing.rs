@@ -9,9 +9,9 @@
 use super::claims::{SendRecord, claim_item};
 use super::shipments::{Attempt, build_err, put, with_due};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
+use crate::domain::MerchantId;
 use crate::domain::billing::InvoiceFacts;
 use crate::domain::ids::InvoiceId;
-use crate::domain::MerchantId;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

@@ -17,6 +17,18 @@ pub struct CustomerAggregate {
 }
 
 impl Store {
+    /// The customer's profile item alone (no spend, orders or ledger).
+    pub async fn get_customer_profile(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+    ) -> Result<Option<CustomerProfile>, StoreError> {
+        self.get("GetItem customer", &keys::customer(m, c))
+            .await?
+            .map(|i| from_item("customer", i))
+            .transpose()
+    }
+
     pub async fn get_customer(
         &self,
         m: &MerchantId,

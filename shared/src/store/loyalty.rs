@@ -5,7 +5,7 @@
 //! bump the version too, so a debit never commits on a balance it did not see.
 
 use super::shipments::{Attempt, put};
-use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
+use super::{Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::loyalty::{Balance, LedgerEntry};
 use crate::domain::{CustomerId, MerchantId};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
@@ -50,7 +50,11 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 
 impl Store {
     /// The ledger entries and summary version of one customer (one Query, paged by DynamoDB only).
-    pub async fn loyalty(&self, m: &MerchantId, c: &CustomerId) -> Result<LoyaltyState, StoreError> {
+    pub async fn loyalty(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+    ) -> Result<LoyaltyState, StoreError> {
         let summary = keys::ledger_summary(m, c);
         let mut state = LoyaltyState::default();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
@@ -68,7 +72,8 @@ impl Store {
                 .await
                 .map_err(|e| classify("Query ledger", e))?;
             for item in out.items.unwrap_or_default() {
-                let is_summary = matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if *sk == summary.sk);
+                let is_summary =
+                    matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if *sk == summary.sk);
                 if is_summary {
                     state.version = item
                         .get("version")
@@ -84,9 +89,9 @@ impl Store {
                 _ => break,
             }
         }
-        state.entries.sort_by(|a, b| {
-            (a.created_at, &a.source).cmp(&(b.created_at, &b.source))
-        });
+        state
+            .entries
+            .sort_by(|a, b| (a.created_at, &a.source).cmp(&(b.created_at, &b.source)));
         Ok(state)
     }
 
@@ -177,26 +182,24 @@ impl Store {
             self.ledger_summary_update(m, c, state.version, balance, now)?,
         ];
         items.extend(extra);
-        Ok(match self.transact("TransactWriteItems ledger", items).await? {
-            Attempt::Done => Posted::Done,
-            Attempt::Cancelled(codes) => {
-                let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
-                if failed(0) {
-                    Posted::Duplicate
-                } else if failed(1) {
-                    Posted::Conflict
-                } else {
-                    (2..codes.len())
-                        .find(|&i| failed(i))
-                        .map_or(Posted::Conflict, |i| Posted::ExtraRefused(i - 2))
+        Ok(
+            match self.transact("TransactWriteItems ledger", items).await? {
+                Attempt::Done => Posted::Done,
+                Attempt::Cancelled(codes) => {
+                    let failed =
+                        |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+                    if failed(0) {
+                        Posted::Duplicate
+                    } else if failed(1) {
+                        Posted::Conflict
+                    } else {
+                        (2..codes.len())
+                            .find(|&i| failed(i))
+                            .map_or(Posted::Conflict, |i| Posted::ExtraRefused(i - 2))
+                    }
                 }
-            }
-        })
-    }
-
-    /// A stored item by key (for the referral lookups).
-    pub async fn get_item(&self, key: &keys::Key) -> Result<Option<Item>, StoreError> {
-        self.get("GetItem", key).await
+            },
+        )
     }
 }
 
@@ -207,7 +210,10 @@ pub const LEDGER_ATTEMPTS: u32 = 10;
 #[derive(Debug, Clone)]
 pub enum Decided {
     /// `entry` is on the ledger; `balance` is the balance right after it.
-    Posted { entry: LedgerEntry, balance: Balance },
+    Posted {
+        entry: LedgerEntry,
+        balance: Balance,
+    },
     /// `decide` chose nothing on this state (the caller tells why from it).
     Declined(LoyaltyState),
     /// The entry's source was on the ledger already.
@@ -256,5 +262,65 @@ impl Store {
             }
         }
         Ok(Decided::Busy)
+    }
+}
+
+/// Who owns a referral code.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReferralCodeOwner {
+    pub code: String,
+    pub customer_id: CustomerId,
+    pub email: String,
+}
+
+/// One referee (by email address), the order that referred them and who referred them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Referee {
+    pub email: String,
+    pub order_id: String,
+    pub referrer: CustomerId,
+    pub created_at: Timestamp,
+}
+
+impl Store {
+    /// The code's owner item, written with every order of theirs (the code is deterministic).
+    pub fn referral_code_put(
+        &self,
+        m: &MerchantId,
+        owner: &ReferralCodeOwner,
+    ) -> Result<TransactWriteItem, StoreError> {
+        put(
+            &self.table,
+            to_item("referral_code", &keys::referral_code(m, &owner.code), owner)?,
+            None,
+        )
+    }
+
+    pub async fn referral_code_owner(
+        &self,
+        m: &MerchantId,
+        code: &str,
+    ) -> Result<Option<ReferralCodeOwner>, StoreError> {
+        self.get("GetItem referral code", &keys::referral_code(m, code))
+            .await?
+            .map(|i| from_item("referral_code", i))
+            .transpose()
+    }
+
+    /// The referee's record, conditioned on being new or this same order's (a replay).
+    pub fn referee_put(
+        &self,
+        m: &MerchantId,
+        referee: &Referee,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let item = to_item("referee", &keys::referee(m, &referee.email), referee)?;
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR order_id = :o")
+            .expression_attribute_values(":o", s(referee.order_id.clone()))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 }

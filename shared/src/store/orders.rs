@@ -41,6 +41,8 @@ pub struct IdempotencyRecord {
 pub struct NewOrder<'a> {
     pub record: &'a OrderRecord,
     pub ledger: Option<&'a LedgerEntry>,
+    /// The customer's referral code (written with every order: it is deterministic).
+    pub referral_code: Option<&'a super::loyalty::ReferralCodeOwner>,
     /// The thank-you email's claim and its key.
     pub claim: (&'a keys::Key, &'a SendRecord),
     pub send_expires_at: i64,
@@ -245,6 +247,9 @@ impl Store {
             None,
         )?);
 
+        if let Some(owner) = new.referral_code {
+            items.push(self.referral_code_put(m, owner)?);
+        }
         if let Some(entry) = new.ledger {
             items.push(self.ledger_put(m, &c.id, entry)?);
             items.push(self.ledger_credit(m, &c.id, entry.points, now)?);
