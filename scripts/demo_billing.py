@@ -141,7 +141,8 @@ class Billing(Demo):
         print(f"→ Stripe redelivers the same event: {status} {body.get('result')}, nothing sent")
 
         # Day 3: the reminder.
-        self.at(failed_at + timedelta(days=3), "the hourly dunning sweep, 3 days after the failure")
+        # The failure was stored at the second the webhook arrived (a fraction after `failed_at`).
+        self.at(failed_at + timedelta(days=3, minutes=5), "the hourly dunning sweep, 3 days after the failure")
         report = self.invoke_schedule("billing-alert")
         print(f"→ billing-alert sweep: {report['due']} due, {report['reminders_sent']} reminder(s) sent")
         self.expect_emails([("payment_failed", self.addr)])
