@@ -39,10 +39,6 @@ impl Events {
         }
     }
 
-    pub fn enabled(&self) -> bool {
-        self.bus.is_some()
-    }
-
     /// Publishes one event of `merchant`'s on the bus and to their webhook; `detail` carries
     /// `merchant_id` and an `event_id`. The caller has already stored what happened, so a failure
     /// here is logged (with the detail, for replay) rather than failing the customer's request.

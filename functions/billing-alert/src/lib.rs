@@ -317,7 +317,8 @@ async fn link(
         .get("token")
         .map(String::as_str)
         .unwrap_or_default();
-    let claims = match links.verify(token, app.clock.now()) {
+    let now = app.clock.now();
+    let claims = match links.verify(token, now) {
         Ok(c) => c,
         Err(token::TokenError::Expired) => {
             return http::error_page(&app.renderer, None, 410, "expired", rid);
@@ -341,10 +342,10 @@ async fn link(
     let detail = json!({
         "event_id": hex::encode(&Sha256::digest(format!("{}|{}|{rid}", merchant.id, claims.subject).as_bytes())[..16]),
         "merchant_id": merchant.id, "invoice_id": claims.subject, "action": "update_payment",
-        "at": app.clock.now(),
+        "at": now,
     });
     app.events
-        .publish(&merchant, EVENT_LINK_CLICKED, &detail, app.clock.now())
+        .publish(&merchant, EVENT_LINK_CLICKED, &detail, now)
         .await;
     tracing::info!(invoice_id = %claims.subject, "update-payment link clicked");
     http::redirect_response(&target, rid)

@@ -7,7 +7,7 @@
 //! changes nothing and sends nothing.
 
 use super::claims::{SendRecord, claim_item};
-use super::shipments::{Attempt, build_err, put, with_due};
+use super::shipments::{Attempt, build_err, codes_failed, put, with_due};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::MerchantId;
 use crate::domain::billing::InvoiceFacts;
@@ -150,10 +150,6 @@ pub enum StepClaim {
     Moved,
     /// The step's email was claimed before.
     ClaimExists,
-}
-
-fn codes_failed(codes: &[String], i: usize) -> bool {
-    codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed")
 }
 
 impl Store {

@@ -2,11 +2,10 @@
 //! Query on the customer's key prefix.
 
 use super::orders::CustomerOrderRef;
-use super::{Item, Store, StoreError, classify, from_item, keys, s};
+use super::{Store, StoreError, from_item, keys};
 use crate::domain::loyalty::LedgerEntry;
 use crate::domain::{CustomerId, CustomerProfile, MerchantId};
 use aws_sdk_dynamodb::types::AttributeValue;
-use std::collections::HashMap;
 
 /// Everything stored about one customer of one merchant.
 #[derive(Debug, Clone, Default)]
@@ -35,27 +34,7 @@ impl Store {
         c: &CustomerId,
     ) -> Result<CustomerAggregate, StoreError> {
         let prefix = keys::customer_prefix(c);
-        let mut items: Vec<Item> = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(keys::tenant(m)))
-                .expression_attribute_values(":prefix", s(prefix.clone()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("Query customer", e))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
+        let items = self.query_prefix("Query customer", m, &prefix).await?;
         let mut agg = CustomerAggregate::default();
         let mut spend = std::collections::BTreeMap::new();
         let mut profile_item = None;

@@ -4,13 +4,12 @@
 //! computed from", so concurrent debits serialise and the balance can never be overdrawn; credits
 //! bump the version too, so a debit never commits on a balance it did not see.
 
-use super::shipments::{Attempt, put};
-use super::{Store, StoreError, classify, from_item, keys, n, s, to_item};
+use super::shipments::{Attempt, codes_failed, put};
+use super::{Store, StoreError, from_item, keys, n, s, to_item};
 use crate::domain::loyalty::{Balance, LedgerEntry};
 use crate::domain::{CustomerId, MerchantId};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use jiff::Timestamp;
-use std::collections::HashMap;
 
 const LEDGER: &str = "ledger";
 const SUMMARY: &str = "ledger_summary";
@@ -32,7 +31,8 @@ impl LoyaltyState {
 /// What became of one posting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Posted {
-    Done,
+    /// Posted; the balance right after it.
+    Done(Balance),
     /// An entry with this source exists already (a replay).
     Duplicate,
     /// Someone else wrote the ledger since it was read: read again and decide again.
@@ -49,7 +49,7 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 }
 
 impl Store {
-    /// The ledger entries and summary version of one customer (one Query, paged by DynamoDB only).
+    /// The ledger entries and summary version of one customer (one consistent Query, all pages).
     pub async fn loyalty(
         &self,
         m: &MerchantId,
@@ -57,36 +57,17 @@ impl Store {
     ) -> Result<LoyaltyState, StoreError> {
         let summary = keys::ledger_summary(m, c);
         let mut state = LoyaltyState::default();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(summary.pk.clone()))
-                .expression_attribute_values(":prefix", s(summary.sk.clone()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("Query ledger", e))?;
-            for item in out.items.unwrap_or_default() {
-                let is_summary =
-                    matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if *sk == summary.sk);
-                if is_summary {
-                    state.version = item
-                        .get("version")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                } else {
-                    state.entries.push(from_item(LEDGER, item)?);
-                }
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+        for item in self.query_prefix("Query ledger", m, &summary.sk).await? {
+            let is_summary =
+                matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if *sk == summary.sk);
+            if is_summary {
+                state.version = item
+                    .get("version")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+            } else {
+                state.entries.push(from_item(LEDGER, item)?);
             }
         }
         state
@@ -165,14 +146,14 @@ impl Store {
 
     /// Posts `entry` if the ledger is still at `state.version` (with `extra` items in the same
     /// transaction), caching the balance after it.
-    pub async fn post_ledger(
+    async fn post_ledger(
         &self,
         m: &MerchantId,
         c: &CustomerId,
         state: &LoyaltyState,
         entry: &LedgerEntry,
         now: Timestamp,
-        extra: Vec<TransactWriteItem>,
+        extra: &[TransactWriteItem],
     ) -> Result<Posted, StoreError> {
         let mut after = state.entries.clone();
         after.push(entry.clone());
@@ -181,23 +162,15 @@ impl Store {
             self.ledger_put(m, c, entry)?,
             self.ledger_summary_update(m, c, state.version, balance, now)?,
         ];
-        items.extend(extra);
+        items.extend_from_slice(extra);
         Ok(
             match self.transact("TransactWriteItems ledger", items).await? {
-                Attempt::Done => Posted::Done,
-                Attempt::Cancelled(codes) => {
-                    let failed =
-                        |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
-                    if failed(0) {
-                        Posted::Duplicate
-                    } else if failed(1) {
-                        Posted::Conflict
-                    } else {
-                        (2..codes.len())
-                            .find(|&i| failed(i))
-                            .map_or(Posted::Conflict, |i| Posted::ExtraRefused(i - 2))
-                    }
-                }
+                Attempt::Done => Posted::Done(balance),
+                Attempt::Cancelled(codes) if codes_failed(&codes, 0) => Posted::Duplicate,
+                Attempt::Cancelled(codes) if codes_failed(&codes, 1) => Posted::Conflict,
+                Attempt::Cancelled(codes) => (2..codes.len())
+                    .find(|&i| codes_failed(&codes, i))
+                    .map_or(Posted::Conflict, |i| Posted::ExtraRefused(i - 2)),
             },
         )
     }
@@ -244,16 +217,8 @@ impl Store {
             if state.entry(&entry.source).is_some() {
                 return Ok(Decided::Duplicate(state));
             }
-            match self
-                .post_ledger(m, c, &state, &entry, now, extra.to_vec())
-                .await?
-            {
-                Posted::Done => {
-                    let mut after = state.entries;
-                    after.push(entry.clone());
-                    let balance = crate::domain::loyalty::balance(&after, now);
-                    return Ok(Decided::Posted { entry, balance });
-                }
+            match self.post_ledger(m, c, &state, &entry, now, extra).await? {
+                Posted::Done(balance) => return Ok(Decided::Posted { entry, balance }),
                 Posted::Duplicate => return Ok(Decided::Duplicate(self.loyalty(m, c).await?)),
                 Posted::ExtraRefused(i) => return Ok(Decided::ExtraRefused(i)),
                 Posted::Conflict => {

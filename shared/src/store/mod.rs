@@ -17,6 +17,7 @@ pub mod schema;
 pub mod shipments;
 pub mod subscriptions;
 
+use crate::domain::MerchantId;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -147,6 +148,36 @@ impl Store {
         Self {
             client,
             table: table.into(),
+        }
+    }
+
+    /// Every item of `m`'s partition whose SK starts with `prefix` (consistent read, all pages).
+    pub(crate) async fn query_prefix(
+        &self,
+        operation: &'static str,
+        m: &MerchantId,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(keys::tenant(m)))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify(operation, e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
         }
     }
 

@@ -219,6 +219,11 @@ pub(super) enum Attempt {
     Cancelled(Vec<String>),
 }
 
+/// Whether the `i`th item's condition is what cancelled a transaction.
+pub(super) fn codes_failed(codes: &[String], i: usize) -> bool {
+    codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed")
+}
+
 impl Store {
     /// One transaction with bounded retries on conflicts and throttling.
     pub(super) async fn transact(
@@ -548,35 +553,6 @@ impl Store {
             .into_iter()
             .map(|i| from_item(CHECKPOINT, i))
             .collect()
-    }
-
-    async fn query_prefix(
-        &self,
-        operation: &'static str,
-        m: &MerchantId,
-        prefix: &str,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(keys::tenant(m)))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify(operation, e))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
     }
 
     /// The order's scheduled follow-ups.
