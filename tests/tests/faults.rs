@@ -410,6 +410,8 @@ async fn die_after_claim(env: &Env, lease_until: jiff::Timestamp) {
         merchant_id: env.merchant.id.clone(),
         content_hash: order.content_hash(),
         points_earned: 0,
+        tier: None,
+        referred_by: None,
         order,
         received_at: now,
     };
@@ -427,6 +429,7 @@ async fn die_after_claim(env: &Env, lease_until: jiff::Timestamp) {
     let new = NewOrder {
         record: &record,
         ledger: None,
+        expiry: None,
         referral_code: None,
         claim: (&key, &claim),
         send_expires_at: now.as_second() + 3600,

@@ -7,10 +7,12 @@
 //! * EventBridge: `detail-type: "Order Placed"`, `detail: {"merchant_id": ..., "order": {...}}`.
 //!
 //! AWS calls on the happy path: one `TransactWriteItems` (order, idempotency record, customer,
-//! spend, order index, loyalty earn, email claim), one `SendEmail`, one `UpdateItem` recording the
-//! SES message id; plus the API-key lookup and merchant read when a warm instance has not cached them.
+//! spend, order index, loyalty earn, expiry notice, email claim), one `SendEmail`, one
+//! `UpdateItem` recording the SES message id; plus the API-key lookup and merchant read when a
+//! warm instance has not cached them, one ledger Query when the programme has tiers, and the
+//! referral's reads and transaction when the order carries a code.
 
-use aftercare::domain::loyalty::LedgerEntry;
+use aftercare::domain::loyalty::{LedgerEntry, expires_at, expiry_notice_at, tier_status};
 use aftercare::domain::validation::{from_value, parse_json};
 use aftercare::domain::{FieldError, Merchant, MerchantId, Order, OrderInput};
 use aftercare::error::HandlerError;
@@ -20,6 +22,7 @@ use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
 use aftercare::send::{Deadline, SendOutcome};
 use aftercare::store::claims::{SendRecord, SendStatus};
 use aftercare::store::keys;
+use aftercare::store::loyalty::{LoyaltyNotice, NoticeKind};
 use aftercare::store::orders::{NewOrder, OrderRecord, PlaceOutcome};
 use aftercare::trigger::{EventEnvelope, Trigger};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -199,6 +202,9 @@ pub struct OrderResponse {
 pub struct LoyaltySummary {
     pub points_earned: u64,
     pub status: &'static str,
+    /// The tier the order was placed in (its multiplier applied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referral_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -231,6 +237,7 @@ impl Placed {
                 } else {
                     "none"
                 },
+                tier: self.record.tier.clone(),
                 referral_code: self.referral_code.clone(),
                 referral: self.referral.clone(),
             },
@@ -276,13 +283,32 @@ pub async fn place(
     tracing::Span::current().record("order_id", order.id.as_str());
     let now = app.clock.now();
     let content_hash = order.content_hash();
-    let ledger = LedgerEntry::earn_for_order(&order, &merchant.settings.loyalty, now);
+    let settings = &merchant.settings.loyalty;
+    // Tiers multiply the earn: the tier is the one the customer is in as they order (one Query
+    // of their ledger, only for programmes with tiers).
+    let tier = match settings.enabled && !settings.tiers.is_empty() {
+        true => {
+            let state = app.store.loyalty(&merchant.id, &order.customer.id).await?;
+            let tz = jiff::tz::TimeZone::get(&merchant.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+            tier_status(&state.entries, settings, now, &tz).and_then(|t| t.current)
+        }
+        false => None,
+    };
+    let ledger = LedgerEntry::earn_for_order(&order, settings, tier.as_ref(), now);
+    let expiry = expires_at(order.placed_at, settings).map(|expires| LoyaltyNotice {
+        customer_id: order.customer.id.clone(),
+        kind: NoticeKind::ExpiryNotice,
+        source: None,
+        due_at: expiry_notice_at(expires),
+    });
     let record = OrderRecord {
         merchant_id: merchant.id.clone(),
         points_earned: ledger
             .as_ref()
             .map(|l| u64::try_from(l.points).unwrap_or(0))
             .unwrap_or(0),
+        tier: tier.map(|t| t.name),
+        referred_by: None,
         order,
         content_hash,
         received_at: now,
@@ -308,6 +334,7 @@ pub async fn place(
     let new = NewOrder {
         record: &record,
         ledger: ledger.as_ref(),
+        expiry: expiry.as_ref(),
         referral_code: code_owner.as_ref(),
         claim: (&send_key, &claim),
         send_expires_at: keys::expires_at(now, app.config.email_retention),
@@ -441,6 +468,7 @@ fn thank_you(
         "loyalty": {
             "points": record.points_earned, "available_on": long_date(available_on, tz, locale),
             "referral_code": referral_code, "referral_points": merchant.settings.loyalty.referral_points,
+            "tier": record.tier,
         },
     });
     let rendered = match app.renderer.render(KIND, locale, merchant, &data) {

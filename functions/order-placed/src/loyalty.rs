@@ -20,7 +20,7 @@ use aftercare::domain::loyalty::{
 use aftercare::domain::validation::parse_json;
 use aftercare::domain::{CustomerId, Merchant, Order};
 use aftercare::http::{self, ApiError};
-use aftercare::store::loyalty::{Decided, Referee};
+use aftercare::store::loyalty::{Decided, LoyaltyNotice, NoticeKind, Referee};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -99,7 +99,20 @@ pub async fn record_referral(
         referrer: owner.customer_id.clone(),
         created_at: now,
     };
-    let extra = [app.store.referee_put(&merchant.id, &referee)?];
+    // The reward's notice (told when it becomes available) and the order's note of its
+    // referrer (so delivery can move the reward's window) go in the same transaction.
+    let notice = LoyaltyNotice {
+        customer_id: owner.customer_id.clone(),
+        kind: NoticeKind::ReferralReward,
+        source: Some(reward.source.clone()),
+        due_at: reward.available_at.unwrap_or(now),
+    };
+    let extra = [
+        app.store.referee_put(&merchant.id, &referee)?,
+        app.store.loyalty_notice_put(&merchant.id, &notice)?,
+        app.store
+            .order_referred_by(&merchant.id, &order.id, &owner.customer_id)?,
+    ];
     let decided = app
         .store
         .decide_and_post(&merchant.id, &owner.customer_id, now, &extra, |_| {
@@ -118,9 +131,12 @@ pub async fn record_referral(
             Ok(recorded)
         }
         Decided::Duplicate(_) => Ok(recorded),
-        Decided::ExtraRefused(_) => Ok(ReferralOutcome::refused(
+        Decided::ExtraRefused(0) => Ok(ReferralOutcome::refused(
             &code,
             ReferralRefusal::AlreadyReferred,
+        )),
+        Decided::ExtraRefused(_) => Err(ApiError::unavailable(
+            "the order changed while its referral was recorded; retry the order to finish",
         )),
         Decided::Declined(_) | Decided::Busy => Err(ApiError::unavailable(
             "the referrer's loyalty ledger is busy; retry the order to finish",

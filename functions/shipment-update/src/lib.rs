@@ -545,7 +545,38 @@ async fn order_delivered(
     {
         tracing::info!(order_id = %order_id, follow_ups = schedule.len(), "order delivered; journey scheduled");
     }
+    rebase_points(app, merchant, &order, last).await?;
     Ok(true)
+}
+
+/// Counts the return window of the order's points (and of the reward of whoever referred it)
+/// from delivery rather than the order date. Idempotent: a redelivered update changes nothing.
+async fn rebase_points(
+    app: &App,
+    merchant: &Merchant,
+    order: &aftercare::store::orders::OrderRecord,
+    delivered: Timestamp,
+) -> Result<(), ApiError> {
+    use aftercare::domain::loyalty::{available_at, order_source, referral_source};
+    let settings = &merchant.settings.loyalty;
+    if !settings.enabled {
+        return Ok(());
+    }
+    let until = available_at(delivered, settings);
+    let id = order.order.id.as_str();
+    let earns = [
+        (order.points_earned > 0).then(|| (&order.order.customer.id, order_source(id))),
+        order.referred_by.as_ref().map(|r| (r, referral_source(id))),
+    ];
+    for (customer, source) in earns.into_iter().flatten() {
+        let now = app.clock.now();
+        let rebased = app
+            .store
+            .rebase_earn(&merchant.id, customer, &source, until, now)
+            .await?;
+        tracing::info!(source, available_at = %until, outcome = ?rebased, "points' return window counted from delivery");
+    }
+    Ok(())
 }
 
 /// Renders a shipment email for its customer.

@@ -108,7 +108,9 @@ fn kind_data(
     }
 }
 
-/// The follow-up email of `kind` for `order`, or `None` if there is nothing worth sending.
+/// The follow-up email of `kind` for `order` (with the customer's newly available points, if
+/// any), or `None` if there is nothing worth sending.
+#[allow(clippy::too_many_arguments)]
 pub fn follow_up_email(
     app: &App,
     links: &Links,
@@ -116,6 +118,7 @@ pub fn follow_up_email(
     order: &OrderRecord,
     kind: FollowUpKind,
     send_ref: &str,
+    points: Option<&crate::loyalty::PointsNote>,
     now: Timestamp,
 ) -> Option<OutgoingEmail> {
     let o = &order.order;
@@ -141,7 +144,7 @@ pub fn follow_up_email(
         },
         "unsubscribe_url": unsubscribe,
         "preferences_url": Value::Null,
-        "points": Value::Null,
+        "points": points,
     });
     data[name] = specific;
     let email_kind = EmailKind::from(kind);

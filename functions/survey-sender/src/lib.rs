@@ -13,11 +13,15 @@
 //!   one-click) or resubscribes.
 //! * HTTP API (Bearer key): `GET /v1/feedback?from=&to=` — score, response rate, bands, answers.
 //!
+//! The same schedule then sweeps loyalty notices (see [`loyalty`]): referral rewards that became
+//! available, points about to expire (a notice 14 days before) and the expiry itself.
+//!
 //! A detractor answer alerts the merchant once per order and cancels the order's pending review
 //! request and cross-sell; a promoter answer brings the review request forward.
 
 mod compose;
 mod feedback;
+pub mod loyalty;
 mod pages;
 mod sweep;
 

@@ -8,6 +8,7 @@
 
 use crate::Links;
 use crate::compose::follow_up_email;
+use crate::loyalty::points_note;
 use aftercare::app::App;
 use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::marketing::{self, Decision, DeferReason, SkipReason};
@@ -41,6 +42,8 @@ pub struct SweepReport {
     /// Left due for the next run (SES asked us to slow down, the deadline came near, contention).
     pub left_for_next_run: usize,
     pub errors: usize,
+    /// The loyalty notices swept after the follow-ups.
+    pub loyalty: crate::loyalty::LoyaltyReport,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +87,14 @@ pub async fn sweep(
     report.due = swept.due;
     report.items_read = swept.items_read;
     report.errors = swept.errors;
-    swept.finish("follow-ups", report)
+    let (loyalty, loyalty_swept) = crate::loyalty::sweep(app, pacer, deadline).await?;
+    report.loyalty = loyalty;
+    let both = aftercare::sweep::Swept {
+        due: swept.due + loyalty_swept.due,
+        items_read: swept.items_read + loyalty_swept.items_read,
+        errors: swept.errors + loyalty_swept.errors,
+    };
+    both.finish("follow-up and loyalty", report)
 }
 
 async fn process(
@@ -178,12 +188,23 @@ async fn process(
 
     // An earlier attempt claimed the send: carry on from its record, never decide twice.
     if let Some(record) = &ctx.send {
+        let note = points_note(app, &merchant, &customer_id, now).await?;
         let outcome = courier
             .resume(&send_key, record, deadline, || {
-                follow_up_email(app, links, &merchant, &order, kind, &send_key.sk, now)
+                follow_up_email(
+                    app,
+                    links,
+                    &merchant,
+                    &order,
+                    kind,
+                    &send_key.sk,
+                    note.as_ref(),
+                    now,
+                )
             })
             .await?;
-        return settle(
+        let noted = note.is_some() && matches!(outcome, SendOutcome::Sent { .. });
+        let settled = settle(
             app,
             due,
             seen,
@@ -194,7 +215,13 @@ async fn process(
             record,
             now,
         )
-        .await;
+        .await?;
+        if noted {
+            app.store
+                .note_available(&merchant_id, &customer_id, now)
+                .await?;
+        }
+        return Ok(settled);
     }
 
     let tz = marketing::recipient_zone(
@@ -207,8 +234,17 @@ async fn process(
         Decision::Defer { until, reason } => return defer(until, reason).await,
         Decision::Send => {}
     }
-    let Some(email) = follow_up_email(app, links, &merchant, &order, kind, &send_key.sk, now)
-    else {
+    let note = points_note(app, &merchant, &customer_id, now).await?;
+    let Some(email) = follow_up_email(
+        app,
+        links,
+        &merchant,
+        &order,
+        kind,
+        &send_key.sk,
+        note.as_ref(),
+        now,
+    ) else {
         return skip(SkipReason::NothingToSend).await;
     };
     if !pacer.slot(deadline).await {
@@ -273,7 +309,8 @@ async fn process(
             };
         }
     };
-    settle(
+    let noted = note.is_some() && matches!(outcome, SendOutcome::Sent { .. });
+    let settled = settle(
         app,
         due,
         seen,
@@ -284,7 +321,13 @@ async fn process(
         &record,
         now,
     )
-    .await
+    .await?;
+    if noted {
+        app.store
+            .note_available(&merchant_id, &customer_id, now)
+            .await?;
+    }
+    Ok(settled)
 }
 
 /// Records what became of the send on the follow-up and takes it out of the due index.

@@ -1,19 +1,107 @@
-//! Loyalty points: what an order earns and when the points become available.
+//! Loyalty points: what an order earns and when the points become available, the ledger and the
+//! balance derived from it, tiers, expiry and referral codes.
 
 use super::Order;
 use super::merchant::LoyaltySettings;
-use jiff::{SignedDuration, Timestamp};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Span, Timestamp};
 use serde::{Deserialize, Serialize};
 
-/// Points an order earns: `points_per_unit` per whole currency unit of merchandise value.
+/// Days before expiry that the customer is told.
+pub const EXPIRY_NOTICE_DAYS: i64 = 14;
+const MAX_TIERS: usize = 10;
+
+/// One tier of a merchant's programme: reached at `threshold` (points or whole currency units,
+/// by the programme's [`TierBasis`]) over a calendar year; orders placed in it earn
+/// `multiplier_percent` / 100 times the points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tier {
+    pub name: String,
+    pub threshold: u64,
+    #[serde(default = "par")]
+    pub multiplier_percent: u32,
+}
+
+fn par() -> u32 {
+    100
+}
+
+/// What tier thresholds count over the calendar year (in the merchant's time zone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierBasis {
+    /// Points earned (orders and referrals), net of reversals.
+    #[default]
+    Points,
+    /// Merchandise value of orders in whole currency units, net of refunds (pro rata).
+    Spend,
+}
+
+impl LoyaltySettings {
+    /// The settings' own rules: `Err((field, message))` on the first one broken.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let out = |field: &str, message: &str| Err((field.to_owned(), message.to_owned()));
+        if self.points_per_unit > 1000 {
+            return out(
+                "settings.loyalty.points_per_unit",
+                "points_per_unit must be at most 1000",
+            );
+        }
+        if self.return_window_days > 365 {
+            return out(
+                "settings.loyalty.return_window_days",
+                "return_window_days must be at most 365",
+            );
+        }
+        if self.expire_after_months > 120 {
+            return out(
+                "settings.loyalty.expire_after_months",
+                "expire_after_months must be at most 120 (0: points never expire)",
+            );
+        }
+        if self.tiers.len() > MAX_TIERS {
+            return out("settings.loyalty.tiers", "at most 10 tiers");
+        }
+        let mut previous: Option<u64> = None;
+        for (i, tier) in self.tiers.iter().enumerate() {
+            let name = tier.name.trim();
+            if name.is_empty() || name.chars().count() > 40 || name.chars().any(char::is_control) {
+                return out(
+                    &format!("settings.loyalty.tiers[{i}].name"),
+                    "a tier name is 1 to 40 printable characters",
+                );
+            }
+            if previous.is_some_and(|p| tier.threshold <= p) {
+                return out(
+                    &format!("settings.loyalty.tiers[{i}].threshold"),
+                    "tier thresholds must rise strictly, lowest first",
+                );
+            }
+            if !(100..=1000).contains(&tier.multiplier_percent) {
+                return out(
+                    &format!("settings.loyalty.tiers[{i}].multiplier_percent"),
+                    "multiplier_percent must be 100 (×1) to 1000 (×10)",
+                );
+            }
+            previous = Some(tier.threshold);
+        }
+        Ok(())
+    }
+}
+
+/// Points an order earns at ×1: `points_per_unit` per whole currency unit of merchandise value.
 pub fn points_for(order: &Order, settings: &LoyaltySettings) -> u64 {
     if !settings.enabled {
         return 0;
     }
-    let whole_units = order.merchandise_value().max(0) / order.currency.minor_per_unit();
-    u64::try_from(whole_units)
+    u64::try_from(whole_units(order))
         .unwrap_or(0)
         .saturating_mul(u64::from(settings.points_per_unit))
+}
+
+/// The order's merchandise value in whole units of its currency.
+fn whole_units(order: &Order) -> i64 {
+    order.merchandise_value().max(0) / order.currency.minor_per_unit()
 }
 
 /// When earned points stop being pending: the return window after `anchor` (delivery when known,
@@ -62,18 +150,25 @@ pub struct LedgerEntry {
     /// For reversals: the earn (its `source`) they take back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub against: Option<String>,
-    /// For adjustments (the merchant's reason) and refused or clamped postings.
+    /// For adjustments (the merchant's reason), tier bonuses and clamped postings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For order earns: the merchandise value in whole currency units (what spend tiers count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<i64>,
 }
 
 impl LedgerEntry {
+    /// The order's earn, `tier` multiplying it (the tier the customer was in when they ordered).
     pub fn earn_for_order(
         order: &Order,
         settings: &LoyaltySettings,
+        tier: Option<&Tier>,
         now: Timestamp,
     ) -> Option<Self> {
-        let points = points_for(order, settings);
+        let base = points_for(order, settings);
+        let percent = tier.map_or(100, |t| t.multiplier_percent);
+        let points = base.saturating_mul(u64::from(percent)) / 100;
         (points > 0).then(|| LedgerEntry {
             kind: LedgerKind::Earn,
             points: i64::try_from(points).unwrap_or(i64::MAX),
@@ -81,7 +176,10 @@ impl LedgerEntry {
             created_at: now,
             available_at: Some(available_at(order.placed_at, settings)),
             against: None,
-            reason: None,
+            reason: tier
+                .filter(|t| t.multiplier_percent != 100)
+                .map(|t| format!("{} tier: {base} points ×{}", t.name, multiplier(t))),
+            spend: Some(whole_units(order)),
         })
     }
 
@@ -184,6 +282,7 @@ pub fn referral_reward(
         available_at: Some(available_at(order.placed_at, settings)),
         against: None,
         reason: None,
+        spend: None,
     })
 }
 
@@ -276,6 +375,7 @@ pub fn redeem(
         available_at: None,
         against: None,
         reason: None,
+        spend: None,
     })
 }
 
@@ -301,6 +401,7 @@ pub fn adjust(
         available_at: None,
         against: None,
         reason: Some(reason.to_owned()),
+        spend: None,
     })
 }
 
@@ -347,7 +448,155 @@ pub fn reverse(
         available_at: None,
         against: Some(against.to_owned()),
         reason: clamped.then(|| format!("{requested} requested, {points} left to take back")),
+        spend: None,
     })
+}
+
+/// How much of each earn is left after the reversals against it, by earn source.
+fn reversed(entries: &[LedgerEntry]) -> std::collections::HashMap<&str, i64> {
+    let mut out: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for e in entries {
+        if e.kind == LedgerKind::Reverse
+            && let Some(target) = e.against.as_deref()
+        {
+            *out.entry(target).or_default() += -e.points;
+        }
+    }
+    out
+}
+
+/// An earn's points net of the reversals against it.
+pub fn net_points(entries: &[LedgerEntry], earn: &LedgerEntry) -> i64 {
+    earn.points
+        - reversed(entries)
+            .get(earn.source.as_str())
+            .copied()
+            .unwrap_or(0)
+}
+
+/// A multiplier as people read it: `1.5`, `2`.
+pub fn multiplier(tier: &Tier) -> String {
+    let (whole, part) = (tier.multiplier_percent / 100, tier.multiplier_percent % 100);
+    match part {
+        0 => whole.to_string(),
+        p if p % 10 == 0 => format!("{whole}.{}", p / 10),
+        p => format!("{whole}.{p:02}"),
+    }
+}
+
+/// Where a customer stands in the merchant's tiers this calendar year.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TierStatus {
+    /// The tier reached (none: below the first threshold).
+    pub current: Option<Tier>,
+    pub basis: TierBasis,
+    /// The calendar year counted.
+    pub year: i16,
+    /// What the customer has towards the thresholds this year.
+    pub qualifying: i64,
+    /// The next tier and how much more it takes.
+    pub next: Option<(Tier, i64)>,
+}
+
+/// The customer's tier at `now` from the earns dated in the calendar year of `now` in `tz`;
+/// `None` when the programme has no tiers.
+pub fn tier_status(
+    entries: &[LedgerEntry],
+    settings: &LoyaltySettings,
+    now: Timestamp,
+    tz: &TimeZone,
+) -> Option<TierStatus> {
+    if !settings.enabled || settings.tiers.is_empty() {
+        return None;
+    }
+    let year = now.to_zoned(tz.clone()).year();
+    let taken = reversed(entries);
+    let qualifying: i64 = entries
+        .iter()
+        .filter(|e| e.kind == LedgerKind::Earn && e.created_at.to_zoned(tz.clone()).year() == year)
+        .map(|e| {
+            let net = e.points - taken.get(e.source.as_str()).copied().unwrap_or(0);
+            match settings.tier_basis {
+                TierBasis::Points => net,
+                // Refunds take back spend in the proportion they take back points.
+                TierBasis::Spend => match e.spend {
+                    Some(spend) if e.points > 0 => spend.saturating_mul(net.max(0)) / e.points,
+                    _ => 0,
+                },
+            }
+        })
+        .sum();
+    let reached = |t: &&Tier| i64::try_from(t.threshold).unwrap_or(i64::MAX) <= qualifying;
+    let current = settings.tiers.iter().rev().find(reached).cloned();
+    let next = settings.tiers.iter().find(|t| !reached(t)).map(|t| {
+        let needed = i64::try_from(t.threshold).unwrap_or(i64::MAX) - qualifying;
+        (t.clone(), needed)
+    });
+    Some(TierStatus {
+        current,
+        basis: settings.tier_basis,
+        year,
+        qualifying,
+        next,
+    })
+}
+
+/// When the points of a customer whose last order was at `last_order` expire; `None` if they
+/// never do.
+pub fn expires_at(last_order: Timestamp, settings: &LoyaltySettings) -> Option<Timestamp> {
+    if !settings.enabled || settings.expire_after_months == 0 {
+        return None;
+    }
+    let months = Span::new().months(i64::from(settings.expire_after_months));
+    last_order
+        .to_zoned(TimeZone::UTC)
+        .checked_add(months)
+        .ok()
+        .map(|z| z.timestamp())
+}
+
+/// When the customer is told their points expire at `expires`.
+pub fn expiry_notice_at(expires: Timestamp) -> Timestamp {
+    expires
+        .checked_sub(SignedDuration::from_hours(24 * EXPIRY_NOTICE_DAYS))
+        .unwrap_or(expires)
+}
+
+/// The ledger source of the expiry that follows the last order at `last_order`: one per
+/// inactivity period, so a replayed sweep cannot expire twice.
+pub fn expiry_source(last_order: Timestamp) -> String {
+    format!("expire:{}", last_order.as_second())
+}
+
+/// The expiry of everything available at `now`; `None` if nothing is.
+pub fn expire(entries: &[LedgerEntry], now: Timestamp, source: String) -> Option<LedgerEntry> {
+    let available = balance(entries, now).available;
+    (available > 0).then(|| LedgerEntry {
+        kind: LedgerKind::Expire,
+        points: -available,
+        source,
+        created_at: now,
+        available_at: None,
+        against: None,
+        reason: Some("no order within the expiry period".into()),
+        spend: None,
+    })
+}
+
+/// Points (net of reversals) that became available after `since` and by `now`: what the next
+/// marketing email tells the customer about.
+pub fn newly_available(entries: &[LedgerEntry], since: Option<Timestamp>, now: Timestamp) -> i64 {
+    let taken = reversed(entries);
+    entries
+        .iter()
+        .filter(|e| e.kind == LedgerKind::Earn)
+        .filter(|e| {
+            e.available_at
+                .is_some_and(|at| at <= now && since.is_none_or(|s| at > s))
+        })
+        .map(|e| e.points - taken.get(e.source.as_str()).copied().unwrap_or(0))
+        .filter(|net| *net > 0)
+        .sum()
 }
 
 #[cfg(test)]
@@ -382,7 +631,8 @@ mod tests {
         };
         assert_eq!(points_for(&order(20_899, "EUR"), &off), 0);
         assert!(
-            LedgerEntry::earn_for_order(&order(99, "USD"), &s, Timestamp::UNIX_EPOCH).is_none()
+            LedgerEntry::earn_for_order(&order(99, "USD"), &s, None, Timestamp::UNIX_EPOCH)
+                .is_none()
         );
     }
 
@@ -390,7 +640,7 @@ mod tests {
     fn earn_is_pending_through_the_return_window() {
         let s = LoyaltySettings::default();
         let o = order(5_000, "EUR");
-        let e = LedgerEntry::earn_for_order(&o, &s, o.placed_at).unwrap();
+        let e = LedgerEntry::earn_for_order(&o, &s, None, o.placed_at).unwrap();
         let day = SignedDuration::from_hours(24);
         assert!(e.is_pending(o.placed_at.checked_add(day * 29).unwrap()));
         assert!(!e.is_pending(o.placed_at.checked_add(day * 30).unwrap()));
@@ -411,6 +661,7 @@ mod tests {
             available_at: Some(at(available_day)),
             against: None,
             reason: None,
+            spend: None,
         }
     }
 
@@ -480,6 +731,171 @@ mod tests {
             assert_eq!(normalize_referral_code(bad), None, "{bad}");
         }
         assert_ne!(referral_code(&[1; 32]), referral_code(&[2; 32]));
+    }
+
+    fn tiers(basis: TierBasis) -> LoyaltySettings {
+        LoyaltySettings {
+            tiers: vec![
+                Tier {
+                    name: "Silver".into(),
+                    threshold: 100,
+                    multiplier_percent: 100,
+                },
+                Tier {
+                    name: "Gold".into(),
+                    threshold: 500,
+                    multiplier_percent: 150,
+                },
+            ],
+            tier_basis: basis,
+            ..LoyaltySettings::default()
+        }
+    }
+
+    #[test]
+    fn tiers_count_the_calendar_year_net_of_refunds_and_multiply_the_next_earn() {
+        let s = tiers(TierBasis::Points);
+        let utc = TimeZone::UTC;
+        // 1970-12-31T13:00 in UTC is 1971-01-01 in Auckland: the year follows the merchant's zone.
+        let mut last_year = earn("order:old", 900, 0);
+        last_year.created_at = at(364).checked_add(SignedDuration::from_hours(13)).unwrap();
+        let mut l = vec![last_year, earn("order:A", 300, 400)];
+        l[1].created_at = at(370);
+        let st = tier_status(&l, &s, at(380), &utc).unwrap();
+        assert_eq!((st.year, st.qualifying), (1971, 300));
+        assert_eq!(st.current.as_ref().map(|t| t.name.as_str()), Some("Silver"));
+        assert_eq!(
+            st.next.as_ref().map(|(t, n)| (t.name.as_str(), *n)),
+            Some(("Gold", 200))
+        );
+        let auckland = TimeZone::get("Pacific/Auckland").unwrap();
+        assert_eq!(
+            tier_status(&l, &s, at(380), &auckland).unwrap().qualifying,
+            1200
+        );
+        // A refund takes its points out of the count.
+        l.push(reverse(&l, at(381), "order:A", 250, "refund:r".into()).unwrap());
+        let st = tier_status(&l, &s, at(381), &utc).unwrap();
+        assert_eq!((st.qualifying, st.current), (50, None));
+
+        let gold = &s.tiers[1];
+        let o = order(20_000, "EUR");
+        let e = LedgerEntry::earn_for_order(&o, &s, Some(gold), at(0)).unwrap();
+        assert_eq!((e.points, e.spend), (300, Some(200)));
+        assert_eq!(e.reason.as_deref(), Some("Gold tier: 200 points ×1.5"));
+        assert_eq!(
+            tier_status(&[], &LoyaltySettings::default(), at(0), &utc),
+            None
+        );
+    }
+
+    #[test]
+    fn spend_tiers_count_whole_units_and_refunds_pro_rata() {
+        let s = tiers(TierBasis::Spend);
+        let o = order(60_000, "EUR");
+        let mut l = vec![LedgerEntry::earn_for_order(&o, &s, None, at(1)).unwrap()];
+        let st = tier_status(&l, &s, at(2), &TimeZone::UTC).unwrap();
+        assert_eq!(st.qualifying, 600);
+        assert_eq!(st.current.unwrap().name, "Gold");
+        l.push(reverse(&l, at(3), "order:SO-1001", 150, "refund:r".into()).unwrap());
+        assert_eq!(
+            tier_status(&l, &s, at(3), &TimeZone::UTC)
+                .unwrap()
+                .qualifying,
+            450
+        );
+    }
+
+    #[test]
+    fn settings_refuse_tiers_out_of_order_and_name_the_field() {
+        let mut s = tiers(TierBasis::Points);
+        assert_eq!(s.validate(), Ok(()));
+        s.tiers[1].threshold = 100;
+        assert_eq!(
+            s.validate().unwrap_err().0,
+            "settings.loyalty.tiers[1].threshold"
+        );
+        s.tiers[1].threshold = 500;
+        s.tiers[0].multiplier_percent = 50;
+        assert_eq!(
+            s.validate().unwrap_err().0,
+            "settings.loyalty.tiers[0].multiplier_percent"
+        );
+        s.tiers[0].multiplier_percent = 100;
+        s.tiers[0].name = " ".into();
+        assert_eq!(
+            s.validate().unwrap_err().0,
+            "settings.loyalty.tiers[0].name"
+        );
+        let s = LoyaltySettings {
+            expire_after_months: 121,
+            ..LoyaltySettings::default()
+        };
+        assert_eq!(
+            s.validate().unwrap_err().0,
+            "settings.loyalty.expire_after_months"
+        );
+        assert_eq!(
+            multiplier(&Tier {
+                name: "x".into(),
+                threshold: 0,
+                multiplier_percent: 125
+            }),
+            "1.25"
+        );
+        assert_eq!(
+            multiplier(&Tier {
+                name: "x".into(),
+                threshold: 0,
+                multiplier_percent: 200
+            }),
+            "2"
+        );
+    }
+
+    #[test]
+    fn expiry_counts_calendar_months_from_the_last_order_and_takes_only_what_is_available() {
+        let s = LoyaltySettings {
+            expire_after_months: 12,
+            ..LoyaltySettings::default()
+        };
+        let last: Timestamp = "2026-02-28T10:00:00Z".parse().unwrap();
+        let expires = expires_at(last, &s).unwrap();
+        assert_eq!(expires.to_string(), "2027-02-28T10:00:00Z");
+        assert_eq!(
+            expiry_notice_at(expires).to_string(),
+            "2027-02-14T10:00:00Z"
+        );
+        assert_eq!(expires_at(last, &LoyaltySettings::default()), None);
+        let l = vec![earn("order:A", 100, 0), earn("order:B", 40, 500)];
+        let e = expire(&l, at(10), expiry_source(last)).unwrap();
+        assert_eq!((e.kind, e.points), (LedgerKind::Expire, -100));
+        let mut after = l.clone();
+        after.push(e);
+        assert_eq!(
+            balance(&after, at(10)),
+            Balance {
+                available: 0,
+                pending: 40,
+                earned: 140,
+                redeemed: 0
+            }
+        );
+        assert_eq!(expire(&after, at(10), "expire:again".into()), None);
+    }
+
+    #[test]
+    fn newly_available_counts_what_crossed_since_the_last_note() {
+        let mut l = vec![
+            earn("order:A", 100, 10),
+            earn("order:B", 40, 20),
+            earn("order:C", 7, 40),
+        ];
+        assert_eq!(newly_available(&l, None, at(5)), 0);
+        assert_eq!(newly_available(&l, None, at(25)), 140);
+        assert_eq!(newly_available(&l, Some(at(15)), at(25)), 40);
+        l.push(reverse(&l, at(1), "order:B", 40, "refund:r".into()).unwrap());
+        assert_eq!(newly_available(&l, Some(at(15)), at(25)), 0);
     }
 
     #[derive(Debug, Clone)]

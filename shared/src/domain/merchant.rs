@@ -179,6 +179,14 @@ pub struct LoyaltySettings {
     /// Points a customer earns when someone they referred places an order (pending until that
     /// order's return window closes); 0 turns referrals off.
     pub referral_points: u32,
+    /// Months after a customer's last order when their available points expire (a notice goes
+    /// out 14 days before); 0: points never expire.
+    pub expire_after_months: u32,
+    /// Tiers by what a customer qualifies with over the calendar year, lowest threshold first;
+    /// none: no tiers.
+    pub tiers: Vec<super::loyalty::Tier>,
+    /// What tier thresholds count.
+    pub tier_basis: super::loyalty::TierBasis,
 }
 
 impl Default for LoyaltySettings {
@@ -188,6 +196,9 @@ impl Default for LoyaltySettings {
             points_per_unit: 1,
             return_window_days: 30,
             referral_points: 500,
+            expire_after_months: 0,
+            tiers: Vec::new(),
+            tier_basis: super::loyalty::TierBasis::Points,
         }
     }
 }
@@ -344,20 +355,10 @@ impl MerchantInput {
             .map(|e| EmailAddress::parse("ops_email", e))
             .transpose()?;
         let settings = self.settings.unwrap_or_default();
-        if settings.loyalty.points_per_unit > 1000 {
-            return Err(FieldError::new(
-                "settings.loyalty.points_per_unit",
-                "out_of_range",
-                "points_per_unit must be at most 1000",
-            ));
-        }
-        if settings.loyalty.return_window_days > 365 {
-            return Err(FieldError::new(
-                "settings.loyalty.return_window_days",
-                "out_of_range",
-                "return_window_days must be at most 365",
-            ));
-        }
+        settings
+            .loyalty
+            .validate()
+            .map_err(|(field, message)| FieldError::new(field, "out_of_range", message))?;
         validate_settings(&settings)?;
         for (i, secret) in self.webhook_secrets.iter().enumerate() {
             if !(32..=256).contains(&secret.len()) || !secret.chars().all(|c| c.is_ascii_graphic())

@@ -51,6 +51,10 @@ pub enum EmailKind {
     PaymentRecovered,
     /// To the merchant's operations address: dunning ran out without recovery.
     MerchantDunningAlert,
+    /// A referral reward became available.
+    LoyaltyReferralReward,
+    /// The customer's points expire in 14 days.
+    LoyaltyPointsExpiring,
 }
 
 impl EmailKind {
@@ -76,6 +80,8 @@ impl EmailKind {
         EmailKind::PaymentFinalNotice,
         EmailKind::PaymentRecovered,
         EmailKind::MerchantDunningAlert,
+        EmailKind::LoyaltyReferralReward,
+        EmailKind::LoyaltyPointsExpiring,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -101,6 +107,8 @@ impl EmailKind {
             EmailKind::PaymentFinalNotice => "payment_final_notice",
             EmailKind::PaymentRecovered => "payment_recovered",
             EmailKind::MerchantDunningAlert => "merchant_dunning_alert",
+            EmailKind::LoyaltyReferralReward => "loyalty_referral_reward",
+            EmailKind::LoyaltyPointsExpiring => "loyalty_points_expiring",
         }
     }
 
@@ -121,6 +129,7 @@ impl EmailKind {
             | EmailKind::PaymentFinalNotice
             | EmailKind::PaymentRecovered => "billing",
             EmailKind::MerchantDunningAlert => "billing_alert",
+            EmailKind::LoyaltyReferralReward | EmailKind::LoyaltyPointsExpiring => "loyalty",
             _ => "shipment",
         }
     }
@@ -193,6 +202,10 @@ const BUILTIN: &[(&str, &str)] = templates![
     "billing_alert.txt",
     "billing_alert.subject.txt",
     "billing_alert.preheader.txt",
+    "loyalty.html",
+    "loyalty.txt",
+    "loyalty.subject.txt",
+    "loyalty.preheader.txt",
     "pages/layout.html",
     "pages/subscription.html",
     "pages/subscription_done.html",
@@ -524,7 +537,10 @@ mod tests {
                 "failed_on": "2 December 2026", "cancel_on": "30 December 2026", "reminder": 0,
                 "attempt_note": null
             },
-            "dunning": {"emails_sent": 4}
+            "dunning": {"emails_sent": 4},
+            "reward": {"points": 500},
+            "expiry": {"points": 340, "expires_on": "14 December 2027"},
+            "balance": {"available": 840, "tier": "Gold"}
         })
     }
 
@@ -538,6 +554,8 @@ mod tests {
             | EmailKind::PaymentFinalNotice
             | EmailKind::PaymentRecovered
             | EmailKind::MerchantDunningAlert => "in_1001",
+            EmailKind::LoyaltyReferralReward => "500",
+            EmailKind::LoyaltyPointsExpiring => "14 December 2027",
             _ => "SO-1001",
         }
     }

@@ -15,6 +15,7 @@
 //! | customer's order index  | `M#<m>`       | `CUST#<c>#ORDER#<placedAt>#<orderId>`   |                          |
 //! | loyalty ledger entry    | `M#<m>`       | `CUST#<c>#LEDGER#<source>`              |                          |
 //! | loyalty balance + version | `M#<m>`     | `CUST#<c>#LEDGER`                       |                          |
+//! | loyalty notice          | `M#<m>`       | `CUST#<c>#NOTICE#<referral source|expiry>` | DUEPK / DUESK (sparse) |
 //! | referral code           | `M#<m>`       | `REFCODE#<code>`                        |                          |
 //! | referee (by email)      | `M#<m>`       | `REFEREE#<normalised email>`            |                          |
 //! | email send record/claim | `M#<m>`       | `SEND#<c>#<kind>#<subject>#<step>`      |                          |
@@ -154,6 +155,11 @@ pub fn ledger(m: &MerchantId, c: &CustomerId, source: &str) -> Key {
 /// `begins_with(SK, "CUST#<c>#LEDGER")` reads the summary and every entry.
 pub fn ledger_summary(m: &MerchantId, c: &CustomerId) -> Key {
     Key::new(tenant(m), format!("CUST#{c}#LEDGER"))
+}
+
+/// A loyalty notice of one customer: a referral reward's (by its ledger source) or `expiry`.
+pub fn loyalty_notice(m: &MerchantId, c: &CustomerId, what: &str) -> Key {
+    Key::new(tenant(m), format!("CUST#{c}#NOTICE#{what}"))
 }
 
 pub fn referral_code(m: &MerchantId, code: &str) -> Key {

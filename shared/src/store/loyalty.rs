@@ -4,15 +4,19 @@
 //! computed from", so concurrent debits serialise and the balance can never be overdrawn; credits
 //! bump the version too, so a debit never commits on a balance it did not see.
 
-use super::shipments::{Attempt, codes_failed, put};
-use super::{Store, StoreError, from_item, keys, n, s, to_item};
-use crate::domain::loyalty::{Balance, LedgerEntry};
+use super::shipments::{Attempt, codes_failed, put, with_due};
+use super::{Store, StoreError, classify, from_item, keys, n, s, to_item};
+use crate::domain::loyalty::{Balance, LedgerEntry, LedgerKind, balance};
 use crate::domain::{CustomerId, MerchantId};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
 const LEDGER: &str = "ledger";
 const SUMMARY: &str = "ledger_summary";
+const NOTICE: &str = "loyalty_notice";
+/// The due-index group of loyalty notices (referral rewards, expiry).
+pub const LOYALTY_GROUP: &str = "loyalty";
 
 /// A customer's ledger as read in one consistent Query.
 #[derive(Debug, Clone, Default)]
@@ -20,6 +24,8 @@ pub struct LoyaltyState {
     pub entries: Vec<LedgerEntry>,
     /// The summary's version (0: never written).
     pub version: u64,
+    /// Points that became available by this instant were told of in a marketing email.
+    pub noted_through: Option<Timestamp>,
 }
 
 impl LoyaltyState {
@@ -66,6 +72,10 @@ impl Store {
                     .and_then(|v| v.as_n().ok())
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
+                state.noted_through = item
+                    .get("available_noted_at")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|v| v.parse().ok());
             } else {
                 state.entries.push(from_item(LEDGER, item)?);
             }
@@ -157,7 +167,7 @@ impl Store {
     ) -> Result<Posted, StoreError> {
         let mut after = state.entries.clone();
         after.push(entry.clone());
-        let balance = crate::domain::loyalty::balance(&after, now);
+        let balance = balance(&after, now);
         let mut items = vec![
             self.ledger_put(m, c, entry)?,
             self.ledger_summary_update(m, c, state.version, balance, now)?,
@@ -288,4 +298,206 @@ impl Store {
             .map_err(build_err)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
+}
+
+/// What [`Store::rebase_earn`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rebased {
+    /// The earn now becomes available at the new instant.
+    Moved,
+    /// It already did.
+    Unchanged,
+    /// The earn is available already (its window closed before the new anchor was known):
+    /// points a customer could have spent are never taken back into pending.
+    AlreadyAvailable,
+    /// No such earn (nothing was earned, or it was erased).
+    Missing,
+    Busy,
+}
+
+impl Store {
+    /// Moves a still-pending earn's `available_at` (its return window counted from delivery
+    /// instead of the order date), conditioned on the ledger version like every other write,
+    /// with the cached balance brought up to date.
+    pub async fn rebase_earn(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        source: &str,
+        available_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Rebased, StoreError> {
+        for attempt in 1..=LEDGER_ATTEMPTS {
+            let state = self.loyalty(m, c).await?;
+            let Some(earn) = state
+                .entries
+                .iter()
+                .find(|e| e.kind == LedgerKind::Earn && e.source == source)
+            else {
+                return Ok(Rebased::Missing);
+            };
+            if earn.available_at == Some(available_at) {
+                return Ok(Rebased::Unchanged);
+            }
+            if !earn.is_pending(now) {
+                return Ok(Rebased::AlreadyAvailable);
+            }
+            let after: Vec<LedgerEntry> = state
+                .entries
+                .iter()
+                .map(|e| {
+                    let mut e = e.clone();
+                    if e.source == source {
+                        e.available_at = Some(available_at);
+                    }
+                    e
+                })
+                .collect();
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::ledger(m, c, source).to_map()))
+                .update_expression("SET available_at = :at")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_values(":at", s(available_at.to_string()))
+                .build()
+                .map_err(build_err)?;
+            let items = vec![
+                TransactWriteItem::builder().update(update).build(),
+                self.ledger_summary_update(m, c, state.version, balance(&after, now), now)?,
+            ];
+            match self.transact("TransactWriteItems rebase earn", items).await? {
+                Attempt::Done => return Ok(Rebased::Moved),
+                Attempt::Cancelled(codes) if codes_failed(&codes, 0) => {
+                    return Ok(Rebased::Missing);
+                }
+                Attempt::Cancelled(_) => {
+                    tokio::time::sleep(crate::retry::backoff(attempt)).await;
+                }
+            }
+        }
+        Ok(Rebased::Busy)
+    }
+
+    /// Records that points available by `now` were told of (the next marketing email's note).
+    /// Never moves backwards; does not touch the version (the balance is unchanged).
+    pub async fn note_available(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::ledger_summary(m, c).to_map()))
+            .update_expression("SET available_noted_at = :now")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(available_noted_at) OR available_noted_at < :now)",
+            )
+            .expression_attribute_values(":now", s(now.to_string()))
+            .send()
+            .await;
+        super::condition_held(result.map_err(|e| classify("UpdateItem note available", e)))
+            .map(|_| ())
+    }
+}
+
+/// What a loyalty notice is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// The referral reward `source` on the customer's ledger becomes available: tell them.
+    ReferralReward,
+    /// Their points expire 14 days from now (if they have any): tell them.
+    ExpiryNotice,
+    /// Their points expire now: post the expiry.
+    Expiry,
+}
+
+impl NoticeKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NoticeKind::ReferralReward => "referral_reward",
+            NoticeKind::ExpiryNotice => "expiry_notice",
+            NoticeKind::Expiry => "expiry",
+        }
+    }
+}
+
+/// A scheduled loyalty notice, in the `loyalty` group of the due index. The sweep re-derives
+/// everything from the ledger and profile when it comes due, so a notice scheduled on a state
+/// that changed since (a later delivery, a newer order) is moved, not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoyaltyNotice {
+    pub customer_id: CustomerId,
+    pub kind: NoticeKind,
+    /// For referral rewards: the reward's ledger source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    pub due_at: Timestamp,
+}
+
+impl LoyaltyNotice {
+    /// The item's key: one per referral reward, one expiry item per customer.
+    pub fn key(&self, m: &MerchantId) -> keys::Key {
+        let what = match (&self.kind, &self.source) {
+            (NoticeKind::ReferralReward, Some(source)) => source.as_str(),
+            _ => "expiry",
+        };
+        keys::loyalty_notice(m, &self.customer_id, what)
+    }
+}
+
+impl Store {
+    /// The (unconditional) put that schedules `notice`: a newer schedule replaces an older one.
+    pub fn loyalty_notice_put(
+        &self,
+        m: &MerchantId,
+        notice: &LoyaltyNotice,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let key = notice.key(m);
+        put(
+            &self.table,
+            with_due(
+                to_item(NOTICE, &key, notice)?,
+                LOYALTY_GROUP,
+                notice.due_at,
+                &key,
+            ),
+            None,
+        )
+    }
+
+    /// Moves a notice to `at` as `kind`, if it is still where the sweep saw it (`seen` DUESK).
+    /// False if something moved or replaced it first.
+    pub async fn reschedule_notice(
+        &self,
+        key: &keys::Key,
+        seen: &str,
+        kind: &NoticeKind,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::due(LOYALTY_GROUP, at, key);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+            .update_expression("SET DUEPK = :pk, DUESK = :sk, due_at = :at, kind = :kind")
+            .condition_expression("DUESK = :seen")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":sk", s(sk))
+            .expression_attribute_values(":at", s(at.to_string()))
+            .expression_attribute_values(":kind", s(kind.as_str()))
+            .expression_attribute_values(":seen", s(seen))
+            .send()
+            .await;
+        super::condition_held(result.map_err(|e| classify("UpdateItem reschedule notice", e)))
+    }
+}
+
+/// Parses a loyalty notice due item.
+pub fn loyalty_notice(item: super::Item) -> Result<LoyaltyNotice, StoreError> {
+    from_item(NOTICE, item)
 }

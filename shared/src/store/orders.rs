@@ -26,6 +26,12 @@ pub struct OrderRecord {
     pub content_hash: String,
     pub received_at: Timestamp,
     pub points_earned: u64,
+    /// The loyalty tier the order was placed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// The customer whose referral code the order carried (recorded with the referral).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referred_by: Option<crate::domain::CustomerId>,
 }
 
 /// The idempotency record of an inbound event.
@@ -41,6 +47,8 @@ pub struct IdempotencyRecord {
 pub struct NewOrder<'a> {
     pub record: &'a OrderRecord,
     pub ledger: Option<&'a LedgerEntry>,
+    /// The customer's points-expiry notice, rescheduled from this order.
+    pub expiry: Option<&'a super::loyalty::LoyaltyNotice>,
     /// The customer's referral code (written with every order: it is deterministic).
     pub referral_code: Option<&'a super::loyalty::ReferralCodeOwner>,
     /// The thank-you email's claim and its key.
@@ -254,6 +262,9 @@ impl Store {
             items.push(self.ledger_put(m, &c.id, entry)?);
             items.push(self.ledger_credit(m, &c.id, entry.points, now)?);
         }
+        if let Some(notice) = new.expiry {
+            items.push(self.loyalty_notice_put(m, notice)?);
+        }
 
         let (claim_key, claim) = new.claim;
         items.push(put(
@@ -302,6 +313,27 @@ impl Store {
             order: next().map(|i| from_item(ORDER, i)).transpose()?,
             send: next().map(|i| from_item("send", i)).transpose()?,
         })
+    }
+
+    /// The update that records on an order who referred it (with the referral).
+    pub fn order_referred_by(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        referrer: &crate::domain::CustomerId,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::order(m, o).to_map()))
+            .update_expression("SET referred_by = :r")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":r", s(referrer.as_str()))
+            .build()
+            .map_err(|e| StoreError::Unexpected {
+                operation: "build Update",
+                source: Box::new(e),
+            })?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     pub async fn get_order(
