@@ -8,7 +8,7 @@ use aftercare::domain::billing::{
     BillingEvent, DunningAction, InvoiceFacts, RefundFacts, StepKind, dunning_action,
     dunning_schedule, refund_reversal,
 };
-use aftercare::domain::loyalty::{order_source, reverse};
+use aftercare::domain::loyalty::{LedgerKind, net_points, order_source, referral_source, reverse};
 use aftercare::domain::{Merchant, MerchantId};
 use aftercare::error::HandlerError;
 use aftercare::http::ApiError;
@@ -271,6 +271,14 @@ pub async fn process(
     }
 }
 
+/// Whether nothing is left of the earn `source` on `entries` (the order came back in full).
+fn fully_reversed(entries: &[aftercare::domain::loyalty::LedgerEntry], source: &str) -> bool {
+    entries
+        .iter()
+        .find(|e| e.kind == LedgerKind::Earn && e.source == source)
+        .is_some_and(|earn| net_points(entries, earn) <= 0)
+}
+
 async fn refund_reversal_entry(
     app: &App,
     merchant: &Merchant,
@@ -306,6 +314,7 @@ async fn refund_reversal_entry(
     let against = order_source(order_id.as_str());
     let requested = i64::try_from(points).unwrap_or(i64::MAX);
     let marker = [app.store.billing_event_marker(&merchant.id, ev, now)?];
+    let mut returned = false;
     let decided = app
         .store
         .decide_and_post(
@@ -313,9 +322,40 @@ async fn refund_reversal_entry(
             &order.order.customer.id,
             now,
             &marker,
-            |state| reverse(&state.entries, now, &against, requested, source.clone()),
+            |state| {
+                let entry = reverse(&state.entries, now, &against, requested, source.clone());
+                returned = entry.as_ref().is_some_and(|e| {
+                    let mut after = state.entries.clone();
+                    after.push(e.clone());
+                    fully_reversed(&after, &against)
+                });
+                entry
+            },
         )
         .await?;
+    // A referee's order refunded in full takes the referrer's reward back too (from pending while
+    // the window is open; never below zero). Also on a replay, in case the first run stopped here.
+    let referral_back = match &decided {
+        Decided::Posted { .. } => returned,
+        Decided::Duplicate(state) | Decided::Declined(state) => {
+            fully_reversed(&state.entries, &against)
+        }
+        _ => false,
+    };
+    if referral_back && let Some(referrer) = &order.referred_by {
+        let reward = referral_source(order_id.as_str());
+        let source = format!("refund:{}:referral", refund.id);
+        let taken = app
+            .store
+            .decide_and_post(&merchant.id, referrer, now, &[], |state| {
+                let points = state.entry(&reward)?.points;
+                reverse(&state.entries, now, &reward, points, source.clone())
+            })
+            .await?;
+        if let Decided::Posted { entry, .. } = taken {
+            tracing::info!(refund = %refund.id, referrer = %referrer, reversed = -entry.points, "referral reward taken back");
+        }
+    }
     Ok(match decided {
         Decided::Posted { entry, .. } => {
             tracing::info!(refund = %refund.id, requested, reversed = -entry.points, "refund reversal");

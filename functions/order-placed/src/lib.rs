@@ -289,7 +289,8 @@ pub async fn place(
     let tier = match settings.enabled && !settings.tiers.is_empty() {
         true => {
             let state = app.store.loyalty(&merchant.id, &order.customer.id).await?;
-            let tz = jiff::tz::TimeZone::get(&merchant.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+            let tz =
+                jiff::tz::TimeZone::get(&merchant.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
             tier_status(&state.entries, settings, now, &tz).and_then(|t| t.current)
         }
         false => None,

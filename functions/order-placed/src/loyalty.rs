@@ -15,7 +15,7 @@
 
 use aftercare::domain::loyalty::{
     Balance, LedgerEntry, LedgerError, ReferralRefusal, adjust, balance, normalize_referral_code,
-    redeem, referral_reward,
+    redeem, referral_reward, tier_status,
 };
 use aftercare::domain::validation::parse_json;
 use aftercare::domain::{CustomerId, Merchant, Order};
@@ -249,9 +249,24 @@ async fn get(
         json!({
             "customer_id": customer, "as_of": now,
             "balance": BalanceView::from(balance(&state.entries, now)),
+            "tier": tier_view(&state.entries, merchant, now),
             "history": page, "next_cursor": next_cursor,
         }),
     ))
+}
+
+/// Where the customer stands in the merchant's tiers (null without tiers).
+fn tier_view(entries: &[LedgerEntry], merchant: &Merchant, now: Timestamp) -> Value {
+    let tz = jiff::tz::TimeZone::get(&merchant.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    match tier_status(entries, &merchant.settings.loyalty, now, &tz) {
+        None => Value::Null,
+        Some(t) => json!({
+            "name": t.current.as_ref().map(|c| &c.name),
+            "multiplier_percent": t.current.as_ref().map_or(100, |c| c.multiplier_percent),
+            "basis": t.basis, "year": t.year, "qualifying": t.qualifying,
+            "next": t.next.map(|(n, needed)| json!({"name": n.name, "needed": needed})),
+        }),
+    }
 }
 
 #[derive(Debug, Deserialize)]

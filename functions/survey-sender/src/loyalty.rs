@@ -172,7 +172,10 @@ async fn process(
     let merchant = match app.tenancy.merchant(&merchant_id).await {
         Ok(Some(m)) => m,
         Ok(None) => {
-            let closed = app.store.complete_due(&item.key, "no_merchant", now).await?;
+            let closed = app
+                .store
+                .complete_due(&item.key, "no_merchant", now)
+                .await?;
             return Ok(if closed {
                 Outcome::Closed
             } else {
@@ -282,7 +285,8 @@ async fn expiry(
                 .as_deref()
                 .and_then(aftercare::domain::Locale::from_tag)
                 .unwrap_or(due.merchant.default_locale);
-            let data = json!({"expiry": {"points": points, "expires_on": long_date(expires, tz, locale)}});
+            let data =
+                json!({"expiry": {"points": points, "expires_on": long_date(expires, tz, locale)}});
             let subject = expiry_source(profile.last_order_at);
             let told = tell(
                 app,
@@ -313,7 +317,9 @@ async fn expiry(
         .store
         .decide_and_post(m, c, now, &[], |state| {
             let ordered_since = state.entries.iter().any(|e| {
-                e.kind == LedgerKind::Earn && e.source.starts_with("order:") && e.created_at >= expires
+                e.kind == LedgerKind::Earn
+                    && e.source.starts_with("order:")
+                    && e.created_at >= expires
             });
             (!ordered_since)
                 .then(|| expire(&state.entries, now, source.clone()))
@@ -406,7 +412,11 @@ async fn tell(
             Told::Settled
         }
         SendOutcome::RetryLater { reason } => {
-            tracing::warn!(reason, kind = kind.as_str(), "loyalty notice not sent now; stays due");
+            tracing::warn!(
+                reason,
+                kind = kind.as_str(),
+                "loyalty notice not sent now; stays due"
+            );
             Told::Later(Outcome::LeftDue)
         }
     })
@@ -428,7 +438,9 @@ fn compose(
     let rendered = app
         .renderer
         .render(kind, locale, merchant, data)
-        .inspect_err(|e| tracing::error!(error = ?e, kind = kind.as_str(), "loyalty email failed to render"))
+        .inspect_err(
+            |e| tracing::error!(error = ?e, kind = kind.as_str(), "loyalty email failed to render"),
+        )
         .ok()?;
     let name = match (&profile.first_name, &profile.last_name) {
         (Some(f), Some(l)) => Some(format!("{f} {l}")),

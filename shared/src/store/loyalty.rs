@@ -365,7 +365,10 @@ impl Store {
                 TransactWriteItem::builder().update(update).build(),
                 self.ledger_summary_update(m, c, state.version, balance(&after, now), now)?,
             ];
-            match self.transact("TransactWriteItems rebase earn", items).await? {
+            match self
+                .transact("TransactWriteItems rebase earn", items)
+                .await?
+            {
                 Attempt::Done => return Ok(Rebased::Moved),
                 Attempt::Cancelled(codes) if codes_failed(&codes, 0) => {
                     return Ok(Rebased::Missing);
