@@ -261,10 +261,10 @@ async fn expiry(
     let m = &due.merchant.id;
     let c = &due.notice.customer_id;
     let settings = &due.merchant.settings.loyalty;
-    let Some(profile) = app.store.get_customer_profile(m, c).await? else {
-        return due.close(app, "no_customer").await;
+    let Some(last_order) = app.store.last_order_at(m, c).await? else {
+        return due.close(app, "no_orders").await;
     };
-    let Some(expires) = expires_at(profile.last_order_at, settings) else {
+    let Some(expires) = expires_at(last_order, settings) else {
         return due.close(app, "expiry_off").await;
     };
     let notice_at = expiry_notice_at(expires);
@@ -279,15 +279,8 @@ async fn expiry(
         let state = app.store.loyalty(m, c).await?;
         let points = balance(&state.entries, now).available;
         if points > 0 {
-            let tz = customer_zone(&profile, &due.merchant);
-            let locale = profile
-                .locale
-                .as_deref()
-                .and_then(aftercare::domain::Locale::from_tag)
-                .unwrap_or(due.merchant.default_locale);
-            let data =
-                json!({"expiry": {"points": points, "expires_on": long_date(expires, tz, locale)}});
-            let subject = expiry_source(profile.last_order_at);
+            let data = json!({"expiry": {"points": points, "expires_at": expires}});
+            let subject = expiry_source(last_order);
             let told = tell(
                 app,
                 pacer,
@@ -312,7 +305,7 @@ async fn expiry(
     }
     // Expiry: everything available now goes, unless an order earned after the expiry instant
     // shows up on the ledger (it was placed while this sweep read the profile).
-    let source = expiry_source(profile.last_order_at);
+    let source = expiry_source(last_order);
     let decided = app
         .store
         .decide_and_post(m, c, now, &[], |state| {
@@ -338,8 +331,12 @@ async fn expiry(
     }
 }
 
-fn customer_zone<'a>(profile: &'a CustomerProfile, merchant: &'a Merchant) -> &'a str {
-    profile.time_zone.as_deref().unwrap_or(&merchant.time_zone)
+fn locale_of(profile: &CustomerProfile, merchant: &Merchant) -> aftercare::domain::Locale {
+    profile
+        .locale
+        .as_deref()
+        .and_then(aftercare::domain::Locale::from_tag)
+        .unwrap_or(merchant.default_locale)
 }
 
 /// What became of telling the customer.
@@ -383,6 +380,13 @@ async fn tell(
     let tz = jiff::tz::TimeZone::get(&merchant.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
     let status = tier_status(&state.entries, &merchant.settings.loyalty, now, &tz);
     data["customer"] = json!({"greeting_name": profile.first_name});
+    if let Some(at) = data["expiry"]["expires_at"]
+        .as_str()
+        .and_then(|a| a.parse::<Timestamp>().ok())
+    {
+        let zone = profile.time_zone.as_deref().unwrap_or(&merchant.time_zone);
+        data["expiry"]["expires_on"] = long_date(at, zone, locale_of(&profile, merchant)).into();
+    }
     data["balance"] = json!({
         "available": balance(&state.entries, now).available,
         "tier": status.and_then(|s| s.current).map(|t| t.name),
@@ -430,11 +434,7 @@ fn compose(
     data: &Value,
     send_ref: &str,
 ) -> Option<OutgoingEmail> {
-    let locale = profile
-        .locale
-        .as_deref()
-        .and_then(aftercare::domain::Locale::from_tag)
-        .unwrap_or(merchant.default_locale);
+    let locale = locale_of(profile, merchant);
     let rendered = app
         .renderer
         .render(kind, locale, merchant, data)

@@ -5,6 +5,7 @@ pub mod apikey;
 pub mod billing;
 pub mod customer;
 pub mod email;
+pub mod email_event;
 pub mod followup;
 pub mod ids;
 pub mod locale;

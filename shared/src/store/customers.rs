@@ -71,4 +71,36 @@ impl Store {
         }
         Ok(agg)
     }
+
+    /// When the customer's latest order was placed, from their order index (sorted by placing
+    /// time, so an order whose event arrived late never counts as the latest): one Query of one
+    /// item, newest first.
+    pub async fn last_order_at(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+    ) -> Result<Option<jiff::Timestamp>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::tenant(m)))
+            .expression_attribute_values(
+                ":prefix",
+                AttributeValue::S(format!("{}ORDER#", keys::customer_prefix(c))),
+            )
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| super::classify("Query last order", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(|i| from_item::<CustomerOrderRef>("customer_order", i).map(|o| o.placed_at))
+            .transpose()
+    }
 }
