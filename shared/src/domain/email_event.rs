@@ -88,6 +88,11 @@ pub struct EmailEvent {
     /// The addresses the event is about (bounced or complaining recipients; else every
     /// destination), lower-cased.
     pub recipients: Vec<String>,
+    /// The merchant the message was sent for (its `X-Aftercare-Merchant` header, else its
+    /// `merchant` message tag).
+    pub merchant: Option<String>,
+    /// The send record's sort key (its `X-Aftercare-Ref` header).
+    pub send_ref: Option<String>,
 }
 
 /// Why an address is suppressed.
@@ -250,12 +255,31 @@ pub fn parse(detail: &Value) -> Result<EmailEvent, FieldError> {
     if recipients.is_empty() {
         return Err(FieldError::required("detail.mail.destination"));
     }
+    let header = |name: &str| {
+        detail["mail"]["headers"].as_array().and_then(|hs| {
+            hs.iter()
+                .find(|h| {
+                    h["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
+                .and_then(|h| h["value"].as_str())
+                .map(str::to_owned)
+        })
+    };
+    let merchant = header("X-Aftercare-Merchant").or_else(|| {
+        detail["mail"]["tags"]["merchant"][0]
+            .as_str()
+            .map(str::to_owned)
+    });
     Ok(EmailEvent {
         kind,
         message_id,
         at,
         sent_at,
         recipients,
+        merchant,
+        send_ref: header("X-Aftercare-Ref"),
     })
 }
 
@@ -273,7 +297,9 @@ mod tests {
             "timestamp": "2026-11-20T10:00:00.000Z", "source": "Acme <orders@acme.example>",
             "sendingAccountId": "123456789012", "messageId": "0100019a-abc-000000",
             "destination": ["Ann.Lee@example.com"], "headersTruncated": false,
-            "tags": {"ses:configuration-set": ["aftercare"]}
+            "headers": [{"name": "From", "value": "Acme <orders@acme.example>"},
+                {"name": "X-Aftercare-Ref", "value": "SEND#cust-1#order_thanks#SO-1#0"}],
+            "tags": {"ses:configuration-set": ["aftercare"], "merchant": ["acme"]}
         })
     }
 
@@ -289,6 +315,11 @@ mod tests {
         assert_eq!(e.recipients, vec!["ann.lee@example.com"]);
         assert_eq!(e.at.to_string(), "2026-11-20T10:00:02Z");
         assert_eq!(e.message_id, "0100019a-abc-000000");
+        assert_eq!(e.merchant.as_deref(), Some("acme"));
+        assert_eq!(
+            e.send_ref.as_deref(),
+            Some("SEND#cust-1#order_thanks#SO-1#0")
+        );
 
         let soft = json!({"eventType": "Bounce", "mail": mail(), "bounce": {
             "bounceType": "Transient", "bounceSubType": "MailboxFull", "bouncedRecipients": []}});

@@ -32,6 +32,7 @@
 //! | billing event seen      | `M#<m>`       | `BEVT#<provider>#<eventId>`             |                          |
 //! | customer contact state  | `M#<m>`       | `CUST#<c>#CONTACT`                      |                          |
 //! | suppressed address      | `M#<m>`       | `SUPPRESS#<normalised email>`           |                          |
+//! | soft-bounce streak      | `M#<m>`       | `BOUNCE#<normalised email>`             |                          |
 //! | survey answer           | `M#<m>`       | `FEEDBACK#<orderId>`                    | `M#<m>#FEEDBACK` / `<answered ms>#<o>` |
 //! | (follow-up, survey sent)|               |                                         | `M#<m>#SURVEYSENT` / `<sent ms>#<o>`   |
 //!
@@ -218,6 +219,16 @@ pub fn follow_up(m: &MerchantId, o: &OrderId, kind: &str) -> Key {
 /// What a customer told us about marketing mail and when they last got some.
 pub fn contact(m: &MerchantId, c: &CustomerId) -> Key {
     Key::new(tenant(m), format!("CUST#{c}#CONTACT"))
+}
+
+/// The send record an SES event names (its `X-Aftercare-Ref` header: the record's sort key).
+pub fn send_ref(m: &MerchantId, sk: &str) -> Key {
+    Key::new(tenant(m), sk.to_owned())
+}
+
+/// The run of soft bounces of one address.
+pub fn bounce_streak(m: &MerchantId, email: &crate::domain::EmailAddress) -> Key {
+    Key::new(tenant(m), format!("BOUNCE#{}", email.normalized()))
 }
 
 /// A suppressed address (bounced, complained, or suppressed by the merchant).

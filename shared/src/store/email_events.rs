@@ -1,0 +1,200 @@
+//! SES email events against the send records they belong to, and the suppressions they cause.
+//!
+//! * An event is recorded on its send record once: the update is conditioned on the record
+//!   holding the event's SES message id (an event can never land on another email's record) and
+//!   on the event's id not being there yet (EventBridge redelivers). Events may arrive in any
+//!   order; each keeps its own timestamp, and the message's state is their highest rank.
+//! * A soft bounce extends the address's streak; a delivery that happened after the streak's last
+//!   bounce ends it (a delivery reported late does not). A hard bounce, a complaint, or a soft
+//!   bounce after [`crate::domain::email_event::SOFT_BOUNCE_LIMIT`] in a row suppress the address for the merchant at once.
+
+use super::{Store, StoreError, classify, keys, n, s};
+use crate::domain::email_event::{EmailEvent, EmailEventKind, SuppressionReason, suppression};
+use crate::domain::{EmailAddress, MerchantId};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use jiff::Timestamp;
+use std::collections::HashMap;
+
+/// Most events kept on one send record (opens and clicks can repeat without end).
+pub const MAX_EVENTS_PER_SEND: usize = 100;
+
+/// What became of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Recorded now, with the addresses it suppressed.
+    Recorded {
+        suppressed: Vec<(String, SuppressionReason)>,
+    },
+    /// Recorded before (a redelivery): nothing changed.
+    Duplicate,
+    /// No send record of ours holds this message id (another sender on the account, or a record
+    /// erased since): nothing recorded.
+    Unmatched,
+}
+
+fn event_value(event_id: &str, event: &EmailEvent) -> AttributeValue {
+    let mut m = HashMap::from([
+        ("id".to_owned(), s(event_id)),
+        ("type".to_owned(), s(event.kind.as_str())),
+        ("at".to_owned(), s(event.at.to_string())),
+        ("rank".to_owned(), n(event.kind.rank())),
+    ]);
+    let detail = match &event.kind {
+        EmailEventKind::Bounce { sub_type, .. } => Some(sub_type.clone()),
+        EmailEventKind::Complaint { feedback_type } => feedback_type.clone(),
+        EmailEventKind::Reject { reason } => Some(reason.clone()),
+        EmailEventKind::Click { link } => Some(link.clone()),
+        EmailEventKind::DeliveryDelay { delay_type } => Some(delay_type.clone()),
+        _ => None,
+    };
+    if let Some(d) = detail {
+        m.insert("detail".into(), s(d));
+    }
+    AttributeValue::M(m)
+}
+
+impl Store {
+    /// Records `event` (EventBridge id `event_id`) on the send record `send_ref` of merchant `m`,
+    /// and applies the suppressions it causes. Idempotent.
+    pub async fn apply_email_event(
+        &self,
+        m: &MerchantId,
+        send_ref: &str,
+        event_id: &str,
+        event: &EmailEvent,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        if !send_ref.starts_with("SEND#") {
+            return Ok(Applied::Unmatched);
+        }
+        let key = keys::send_ref(m, send_ref);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+            .update_expression(
+                "SET events = list_append(if_not_exists(events, :empty), :ev), \
+                 event_rank = if_not_exists(event_rank, :zero) ADD event_ids :ids",
+            )
+            .condition_expression(
+                "message_id = :mid AND NOT contains(event_ids, :id) \
+                 AND (attribute_not_exists(events) OR size(events) < :cap)",
+            )
+            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+            .expression_attribute_values(
+                ":ev",
+                AttributeValue::L(vec![event_value(event_id, event)]),
+            )
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":ids", AttributeValue::Ss(vec![event_id.to_owned()]))
+            .expression_attribute_values(":id", s(event_id))
+            .expression_attribute_values(":mid", s(event.message_id.clone()))
+            .expression_attribute_values(":cap", n(MAX_EVENTS_PER_SEND))
+            .send()
+            .await;
+        let fresh =
+            super::condition_held(result.map_err(|e| classify("UpdateItem email event", e)))?;
+        if !fresh {
+            return Ok(match self.get("GetItem send", &key).await? {
+                Some(item)
+                    if item.get("message_id").and_then(|v| v.as_s().ok())
+                        == Some(&event.message_id) =>
+                {
+                    Applied::Duplicate
+                }
+                _ => Applied::Unmatched,
+            });
+        }
+        // The state moves up only (events arrive in any order).
+        let raised = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+            .update_expression("SET event_rank = :r, delivery_state = :t")
+            .condition_expression("event_rank < :r")
+            .expression_attribute_values(":r", n(event.kind.rank()))
+            .expression_attribute_values(":t", s(event.kind.as_str()))
+            .send()
+            .await;
+        super::condition_held(raised.map_err(|e| classify("UpdateItem email state", e)))?;
+
+        let mut suppressed = Vec::new();
+        for address in &event.recipients {
+            let Ok(email) = EmailAddress::parse("recipient", address) else {
+                continue;
+            };
+            let before = match &event.kind {
+                EmailEventKind::Bounce { hard: false, .. } => {
+                    self.extend_bounce_streak(m, &email, event.at).await?
+                }
+                EmailEventKind::Delivery => {
+                    self.end_bounce_streak(m, &email, event.at).await?;
+                    0
+                }
+                _ => 0,
+            };
+            if let Some(reason) = suppression(&event.kind, before) {
+                self.put_suppression(m, &email, reason.as_str(), now)
+                    .await?;
+                tracing::warn!(reason = reason.as_str(), "address suppressed");
+                suppressed.push((email.normalized(), reason));
+            }
+        }
+        Ok(Applied::Recorded { suppressed })
+    }
+
+    /// Adds a soft bounce to the address's streak; returns the streak before it.
+    async fn extend_bounce_streak(
+        &self,
+        m: &MerchantId,
+        email: &EmailAddress,
+        at: Timestamp,
+    ) -> Result<u32, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::bounce_streak(m, email).to_map()))
+            .update_expression("SET #type = :t, last_soft_ms = :at ADD soft_bounces :one")
+            .expression_attribute_names("#type", keys::TYPE)
+            .expression_attribute_values(":t", s("bounce_streak"))
+            .expression_attribute_values(":at", n(at.as_millisecond()))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem bounce streak", e))?;
+        let after = out
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("soft_bounces"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(1);
+        Ok(after.saturating_sub(1))
+    }
+
+    /// Ends the streak if the delivery happened after its last bounce.
+    async fn end_bounce_streak(
+        &self,
+        m: &MerchantId,
+        email: &EmailAddress,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::bounce_streak(m, email).to_map()))
+            .update_expression("SET soft_bounces = :zero, last_delivery_ms = :at")
+            .condition_expression("attribute_exists(PK) AND last_soft_ms < :at")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":at", n(at.as_millisecond()))
+            .send()
+            .await;
+        super::condition_held(result.map_err(|e| classify("UpdateItem bounce streak", e)))
+            .map(|_| ())
+    }
+}

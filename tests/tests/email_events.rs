@@ -1,0 +1,214 @@
+//! SES email events (fixtures in the shape SES publishes to EventBridge) against the send records
+//! a real handler wrote in moto: each event recorded once on its own email's record, a state that
+//! never moves backwards, and the suppressions: hard bounce and complaint at once, the eighth soft
+//! bounce in a row, a delivery in between ending the streak (one reported late does not).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+use aftercare::domain::EmailAddress;
+use aftercare::domain::email_event::{SuppressionReason, parse};
+use aftercare::store::email_events::Applied;
+use aftercare_tests::{Env, deadline, fixture, s};
+use jiff::Timestamp;
+use serde_json::Value;
+
+struct Sent {
+    env: Env,
+    message_id: String,
+    send_ref: String,
+}
+
+/// Places the example order; its thank-you email's send record holds the SES message id.
+async fn sent() -> Sent {
+    let env = Env::new().await;
+    let app = order_placed::App::with_parts(
+        env.config(),
+        env.dynamodb(),
+        env.ses(),
+        std::sync::Arc::new(aftercare::clock::SystemClock),
+    )
+    .unwrap();
+    let resp = order_placed::handle(
+        &app,
+        env.http_event(&env.order(), Some(&env.api_key)),
+        "t",
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp["statusCode"], 201);
+    let record = env.items_with_sk("SEND#").await.pop().unwrap();
+    let message_id = s(&record, "message_id");
+    assert!(!message_id.is_empty());
+    let send_ref = s(&record, "SK");
+    Sent {
+        env,
+        message_id,
+        send_ref,
+    }
+}
+
+impl Sent {
+    /// The fixture `name` as SES would publish it for this email, with event id `id` at `at`.
+    fn event(&self, name: &str, id: &str, at: &str) -> Value {
+        let text = serde_json::to_string(&fixture(name))
+            .unwrap()
+            .replace("MESSAGE_ID", &self.message_id)
+            .replace("RECIPIENT", &self.env.customer_email())
+            .replace("MERCHANT", self.env.merchant.id.as_str())
+            .replace("SEND_REF", &self.send_ref)
+            .replace("EVENT_ID", id)
+            .replace("\"AT\"", &format!("\"{at}\""));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    async fn apply(&self, envelope: &Value) -> Applied {
+        let event = parse(&envelope["detail"]).unwrap();
+        assert_eq!(
+            event.merchant.as_deref(),
+            Some(self.env.merchant.id.as_str())
+        );
+        self.env
+            .store
+            .apply_email_event(
+                &self.env.merchant.id,
+                event.send_ref.as_deref().unwrap(),
+                envelope["id"].as_str().unwrap(),
+                &event,
+                Timestamp::now(),
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn record(&self) -> aftercare_tests::Item {
+        self.env.items_with_sk(&self.send_ref).await.pop().unwrap()
+    }
+
+    async fn suppressed(&self) -> bool {
+        let email = EmailAddress::parse("e", &self.env.customer_email()).unwrap();
+        self.env
+            .store
+            .is_suppressed(&self.env.merchant.id, &email)
+            .await
+            .unwrap()
+    }
+}
+
+fn recorded(suppressed: &[SuppressionReason]) -> Applied {
+    Applied::Recorded {
+        suppressed: suppressed.iter().map(|r| (String::new(), *r)).collect(),
+    }
+}
+
+/// `Applied` with the addresses blanked (the reason is what the tests compare).
+fn reasons(a: Applied) -> Applied {
+    match a {
+        Applied::Recorded { suppressed } => Applied::Recorded {
+            suppressed: suppressed
+                .into_iter()
+                .map(|(_, r)| (String::new(), r))
+                .collect(),
+        },
+        other => other,
+    }
+}
+
+#[tokio::test]
+async fn events_are_recorded_once_on_their_own_email_and_the_state_never_moves_back() {
+    let w = sent().await;
+    let delivered = w.event("ses-delivery.json", "ev-1", "2026-11-20T10:00:02.000Z");
+    assert_eq!(w.apply(&delivered).await, recorded(&[]));
+    for _ in 0..3 {
+        assert_eq!(w.apply(&delivered).await, Applied::Duplicate);
+    }
+    let opened = w.event("ses-open.json", "ev-2", "2026-11-20T18:00:00.000Z");
+    assert_eq!(w.apply(&opened).await, recorded(&[]));
+    // The Send event arrives last: recorded, but the state stays "open".
+    let send = w.event("ses-send.json", "ev-3", "2026-11-20T10:00:00.123Z");
+    assert_eq!(w.apply(&send).await, recorded(&[]));
+    let record = w.record().await;
+    assert_eq!(s(&record, "delivery_state"), "open");
+    let events = record["events"].as_l().unwrap();
+    let types: Vec<_> = events
+        .iter()
+        .map(|e| e.as_m().unwrap()["type"].as_s().unwrap().clone())
+        .collect();
+    assert_eq!(types, ["delivery", "open", "send"]);
+
+    // An event naming this record but another message id is never recorded on it.
+    let mut forged = w.event("ses-complaint.json", "ev-4", "2026-11-21T08:00:00.000Z");
+    forged["detail"]["mail"]["messageId"] = "someone-elses-message".into();
+    assert_eq!(w.apply(&forged).await, Applied::Unmatched);
+    assert!(!w.suppressed().await);
+    assert_eq!(w.record().await["events"].as_l().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_hard_bounce_or_a_complaint_suppresses_at_once_and_once() {
+    for (fixture, reason) in [
+        ("ses-bounce-permanent.json", SuppressionReason::HardBounce),
+        ("ses-complaint.json", SuppressionReason::Complaint),
+    ] {
+        let w = sent().await;
+        let event = w.event(fixture, "ev-1", "2026-11-20T10:00:03.000Z");
+        assert_eq!(
+            reasons(w.apply(&event).await),
+            recorded(&[reason]),
+            "{fixture}"
+        );
+        assert!(w.suppressed().await);
+        let item = w.env.items_with_sk("SUPPRESS#").await.pop().unwrap();
+        assert_eq!(s(&item, "reason"), reason.as_str());
+        assert_eq!(s(&item, "email"), w.env.customer_email());
+        assert_eq!(w.apply(&event).await, Applied::Duplicate);
+        assert_eq!(s(&w.record().await, "delivery_state"), event_state(fixture));
+    }
+}
+
+fn event_state(fixture: &str) -> &'static str {
+    if fixture.contains("complaint") {
+        "complaint"
+    } else {
+        "hard_bounce"
+    }
+}
+
+#[tokio::test]
+async fn the_eighth_soft_bounce_in_a_row_suppresses_and_a_later_delivery_ends_the_streak() {
+    let w = sent().await;
+    let soft = |i: u32, minute: u32| {
+        w.event(
+            "ses-bounce-transient.json",
+            &format!("soft-{i}"),
+            &format!("2026-11-2{}T10:{minute:02}:00.000Z", 1 + i / 60),
+        )
+    };
+    for i in 0..7 {
+        assert_eq!(w.apply(&soft(i, i)).await, recorded(&[]), "bounce {i}");
+    }
+    // A delivery that happened before the last bounce (reported late) does not end the streak…
+    let early = w.event(
+        "ses-delivery.json",
+        "late-delivery",
+        "2026-11-21T10:03:30.000Z",
+    );
+    assert_eq!(w.apply(&early).await, recorded(&[]));
+    // …a delivery after it does.
+    let after = w.event("ses-delivery.json", "delivery", "2026-11-21T10:30:00.000Z");
+    assert_eq!(w.apply(&after).await, recorded(&[]));
+    for i in 0..7 {
+        assert_eq!(
+            w.apply(&soft(100 + i, 40 + i)).await,
+            recorded(&[]),
+            "bounce {i} after delivery"
+        );
+    }
+    assert!(!w.suppressed().await);
+    // A redelivered bounce does not count twice.
+    assert_eq!(w.apply(&soft(106, 46)).await, Applied::Duplicate);
+    assert_eq!(
+        reasons(w.apply(&soft(107, 47)).await),
+        recorded(&[SuppressionReason::RepeatedSoftBounces])
+    );
+    assert!(w.suppressed().await);
+}
