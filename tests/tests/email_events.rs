@@ -212,3 +212,94 @@ async fn the_eighth_soft_bounce_in_a_row_suppresses_and_a_later_delivery_ends_th
     );
     assert!(w.suppressed().await);
 }
+
+fn app(env: &Env) -> email_events::App {
+    email_events::App::with_parts(
+        env.config(),
+        env.dynamodb(),
+        env.ses(),
+        std::sync::Arc::new(aftercare::clock::SystemClock),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_function_records_ses_events_and_the_merchant_reads_and_lifts_suppressions() {
+    let w = sent().await;
+    let app = app(&w.env);
+    let call = |event: Value| {
+        let app = &app;
+        async move { email_events::handle(app, event, "t").await }
+    };
+    let bounce = w.event(
+        "ses-bounce-permanent.json",
+        "ev-9",
+        "2026-11-20T10:00:03.000Z",
+    );
+    let out = call(bounce.clone()).await.unwrap();
+    assert_eq!(out["result"], "recorded", "{out}");
+    assert_eq!(out["suppressed"][0]["reason"], "hard_bounce");
+    assert_eq!(call(bounce.clone()).await.unwrap()["result"], "duplicate");
+    // Mail someone else sent through the account: answered, nothing stored, never retried.
+    let mut foreign = bounce.clone();
+    foreign["id"] = "ev-10".into();
+    foreign["detail"]["mail"]["headers"] = serde_json::json!([]);
+    foreign["detail"]["mail"]["tags"] = serde_json::json!({});
+    assert_eq!(call(foreign).await.unwrap()["result"], "unmatched");
+    let mut malformed = bounce.clone();
+    malformed["detail"]["mail"]["messageId"] = Value::Null;
+    let out = call(malformed).await.unwrap();
+    assert_eq!(
+        (out["result"].as_str(), out["field"].as_str()),
+        (Some("invalid"), Some("detail.mail.messageId"))
+    );
+    let mut stranger = bounce.clone();
+    stranger["source"] = "acme.orders".into();
+    assert!(call(stranger).await.is_err());
+
+    let email = w.env.customer_email();
+    let api = |route: &str, key: Option<&str>, address: &str| {
+        w.env.api_event(
+            route,
+            &format!("/v1/suppressions/{address}"),
+            &[("email", address)],
+            None,
+            key,
+        )
+    };
+    let key = Some(w.env.api_key.as_str());
+    let status = |resp: &Value| resp["statusCode"].as_i64().unwrap();
+    let body =
+        |resp: &Value| -> Value { serde_json::from_str(resp["body"].as_str().unwrap()).unwrap() };
+    let resp = call(api(email_events::ROUTE_GET, None, &email))
+        .await
+        .unwrap();
+    assert_eq!(status(&resp), 401);
+    let encoded = email.replace('@', "%40");
+    let resp = call(api(email_events::ROUTE_GET, key, &encoded))
+        .await
+        .unwrap();
+    assert_eq!(status(&resp), 200, "{resp}");
+    assert_eq!(body(&resp)["reason"], "hard_bounce");
+    assert_eq!(body(&resp)["email"], email.as_str());
+    let resp = call(api(email_events::ROUTE_GET, key, "not-an-address"))
+        .await
+        .unwrap();
+    assert_eq!(body(&resp)["error"]["field"], "email", "{resp}");
+    let resp = call(api(email_events::ROUTE_DELETE, key, &email))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status(&resp), body(&resp)["lifted"].clone()),
+        (200, Value::Bool(true))
+    );
+    assert!(!w.suppressed().await);
+    let resp = call(api(email_events::ROUTE_GET, key, &email))
+        .await
+        .unwrap();
+    assert_eq!(status(&resp), 404);
+    let resp = call(api(email_events::ROUTE_DELETE, key, &email))
+        .await
+        .unwrap();
+    assert_eq!(status(&resp), 404);
+}

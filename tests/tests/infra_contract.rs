@@ -13,6 +13,13 @@ use std::collections::{BTreeMap, BTreeSet};
 fn served() -> BTreeMap<&'static str, (Vec<&'static str>, Vec<&'static str>)> {
     BTreeMap::from([
         (
+            "email-events",
+            (
+                email_events::ROUTES.to_vec(),
+                email_events::DETAIL_TYPES.to_vec(),
+            ),
+        ),
+        (
             "order-placed",
             (
                 order_placed::ROUTES.to_vec(),

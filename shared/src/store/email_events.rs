@@ -198,3 +198,46 @@ impl Store {
             .map(|_| ())
     }
 }
+
+impl Store {
+    /// The merchant's suppression of `email`, if any.
+    pub async fn get_suppression(
+        &self,
+        m: &MerchantId,
+        email: &EmailAddress,
+    ) -> Result<Option<super::followups::Suppression>, StoreError> {
+        self.get("GetItem suppression", &keys::suppression(m, email))
+            .await?
+            .map(|i| super::from_item("suppression", i))
+            .transpose()
+    }
+
+    /// Lifts the merchant's suppression of `email` (and forgets its soft-bounce streak); the
+    /// suppression that was lifted, or `None` if there was none.
+    pub async fn lift_suppression(
+        &self,
+        m: &MerchantId,
+        email: &EmailAddress,
+    ) -> Result<Option<super::followups::Suppression>, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::suppression(m, email).to_map()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| classify("DeleteItem suppression", e))?;
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::bounce_streak(m, email).to_map()))
+            .send()
+            .await
+            .map_err(|e| classify("DeleteItem bounce streak", e))?;
+        out.attributes
+            .filter(|a| !a.is_empty())
+            .map(|i| super::from_item("suppression", i))
+            .transpose()
+    }
+}

@@ -1,0 +1,164 @@
+//! email-events: what happened to every email after SES took it, and the suppressions that follow.
+//!
+//! Triggers (one code path after parsing):
+//! * EventBridge (default bus, `source: aws.ses`): the configuration set's event destination
+//!   publishes `Email Sent`, `Email Delivered`, `Email Bounced`, `Email Complaint Received`,
+//!   `Email Rejected`, `Email Opened`, `Email Clicked`, `Email Rendering Failed` and
+//!   `Email Delivery Delayed`. Each is recorded once on the send record it belongs to (found by
+//!   the `X-Aftercare-Ref` header every message carries, checked against the SES message id);
+//!   a hard bounce or complaint suppresses the address for the merchant at once, the eighth soft
+//!   bounce in a row does too. Redeliveries and any arrival order change nothing.
+//! * HTTP API (Bearer key): `GET /v1/suppressions/{email}` → the suppression (reason, time) or
+//!   404; `DELETE /v1/suppressions/{email}` lifts it (and forgets the soft-bounce streak).
+//!
+//! Its own function rather than the senders': one configuration set feeds one rule, its IAM grant
+//! is narrow (no SES send), and a burst of opens never competes with customer-facing work.
+
+use aftercare::domain::EmailAddress;
+use aftercare::domain::MerchantId;
+use aftercare::domain::email_event::parse;
+use aftercare::error::HandlerError;
+use aftercare::http::{self, ApiError};
+use aftercare::store::email_events::Applied;
+use aftercare::store::followups::Suppression;
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+pub use aftercare::app::{App, InitError};
+
+/// The SES event source on the default bus.
+pub const SOURCE: &str = "aws.ses";
+/// The detail-types this function records.
+pub const DETAIL_TYPES: [&str; 9] = [
+    "Email Sent",
+    "Email Delivered",
+    "Email Bounced",
+    "Email Complaint Received",
+    "Email Rejected",
+    "Email Opened",
+    "Email Clicked",
+    "Email Rendering Failed",
+    "Email Delivery Delayed",
+];
+pub const ROUTE_GET: &str = "GET /v1/suppressions/{email}";
+pub const ROUTE_DELETE: &str = "DELETE /v1/suppressions/{email}";
+pub const ROUTES: [&str; 2] = [ROUTE_GET, ROUTE_DELETE];
+
+/// Handles one invocation.
+pub async fn handle(app: &App, payload: Value, request_id: &str) -> Result<Value, HandlerError> {
+    let trigger = aftercare::trigger::Trigger::parse(payload)
+        .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
+    match trigger {
+        aftercare::trigger::Trigger::Http(req) => {
+            let rid = http::request_id(&req, request_id).to_owned();
+            let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
+            let resp = async {
+                match suppressions(app, &req).await {
+                    Ok((status, body)) => http::json_response(status, &body, &rid),
+                    Err(err) => {
+                        tracing::info!(status = err.status, code = err.code, field = ?err.field, "request refused");
+                        err.into_response(&rid)
+                    }
+                }
+            }
+            .instrument(span)
+            .await;
+            Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
+        }
+        aftercare::trigger::Trigger::Event(event) => {
+            let span = tracing::info_span!("event", request_id, event_id = %event.id, detail_type = %event.detail_type);
+            async {
+                if event.source != SOURCE || !DETAIL_TYPES.contains(&event.detail_type.as_str()) {
+                    return Err(HandlerError::new(
+                        "InvalidEvent",
+                        format!(
+                            "unexpected event {:?} from {:?}",
+                            event.detail_type, event.source
+                        ),
+                    ));
+                }
+                email_event(app, &event.id, &event.detail).await
+            }
+            .instrument(span)
+            .await
+        }
+    }
+}
+
+/// Records one SES event. An event that is not ours, or not well-formed, is answered (and
+/// logged), never retried: retrying cannot make it ours.
+async fn email_event(app: &App, event_id: &str, detail: &Value) -> Result<Value, HandlerError> {
+    let event = match parse(detail) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(field = %e.field, error = %e.message, "malformed SES event ignored");
+            return Ok(json!({"result": "invalid", "field": e.field}));
+        }
+    };
+    let merchant = event
+        .merchant
+        .as_deref()
+        .and_then(|m| MerchantId::parse("merchant", m).ok());
+    let (Some(merchant), Some(send_ref)) = (merchant, event.send_ref.as_deref()) else {
+        tracing::info!(message_id = %event.message_id, "SES event of a message Aftercare did not send");
+        return Ok(json!({"result": "unmatched"}));
+    };
+    let now = app.clock.now();
+    let applied = app
+        .store
+        .apply_email_event(&merchant, send_ref, event_id, &event, now)
+        .await?;
+    Ok(match applied {
+        Applied::Recorded { suppressed } => {
+            tracing::info!(
+                kind = event.kind.as_str(),
+                suppressed = suppressed.len(),
+                "email event recorded"
+            );
+            json!({
+                "result": "recorded", "event": event.kind.as_str(),
+                "suppressed": suppressed.iter().map(|(email, why)| json!({"email": email, "reason": why.as_str()})).collect::<Vec<_>>(),
+            })
+        }
+        Applied::Duplicate => json!({"result": "duplicate"}),
+        Applied::Unmatched => {
+            tracing::info!(message_id = %event.message_id, "no send record holds this message");
+            json!({"result": "unmatched"})
+        }
+    })
+}
+
+fn view(s: &Suppression) -> Value {
+    json!({"email": s.email, "reason": s.reason, "suppressed_at": s.at})
+}
+
+async fn suppressions(app: &App, req: &ApiGatewayV2httpRequest) -> Result<(u16, Value), ApiError> {
+    let merchant = app.tenancy.authenticate(req).await?;
+    tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    let raw = req
+        .path_parameters
+        .get("email")
+        .map(|e| http::percent_decode(e))
+        .unwrap_or_default();
+    let email = EmailAddress::parse("email", &raw)?;
+    let route = http::route_key(req);
+    let found = match route.as_str() {
+        ROUTE_GET => app.store.get_suppression(&merchant.id, &email).await?,
+        ROUTE_DELETE => {
+            let lifted = app.store.lift_suppression(&merchant.id, &email).await?;
+            if lifted.is_some() {
+                tracing::info!("suppression lifted by the merchant");
+            }
+            lifted
+        }
+        _ => return Err(ApiError::not_found("the route")),
+    };
+    match found {
+        Some(s) if route == ROUTE_DELETE => {
+            Ok((200, json!({"lifted": true, "suppression": view(&s)})))
+        }
+        Some(s) => Ok((200, view(&s))),
+        None => Err(ApiError::not_found("a suppression of this address")),
+    }
+}

@@ -1,0 +1,18 @@
+//! email-events: composition only. Telemetry → config → clients → run.
+
+use aftercare::Config;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    aftercare::telemetry::init();
+    let config = Config::from_env()?;
+    let sdk = aftercare::aws::load_config().await;
+    let app = email_events::App::new(config, &sdk)?;
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        email_events::handle(app, event.payload, &event.context.request_id).await
+    }))
+    .await
+}
