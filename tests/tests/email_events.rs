@@ -213,6 +213,34 @@ async fn the_eighth_soft_bounce_in_a_row_suppresses_and_a_later_delivery_ends_th
     assert!(w.suppressed().await);
 }
 
+#[tokio::test]
+async fn a_complaint_after_the_event_list_is_full_still_suppresses_once() {
+    let w = sent().await;
+    let max = aftercare::store::email_events::MAX_EVENTS_PER_SEND;
+    for i in 0..max {
+        let open = w.event(
+            "ses-open.json",
+            &format!("open-{i}"),
+            "2026-11-20T18:00:00.000Z",
+        );
+        assert_eq!(w.apply(&open).await, recorded(&[]), "open {i}");
+    }
+    let complaint = w.event(
+        "ses-complaint.json",
+        "complaint",
+        "2026-11-21T08:00:00.000Z",
+    );
+    assert_eq!(
+        reasons(w.apply(&complaint).await),
+        recorded(&[SuppressionReason::Complaint])
+    );
+    assert!(w.suppressed().await);
+    assert_eq!(w.apply(&complaint).await, Applied::Duplicate);
+    let record = w.record().await;
+    assert_eq!(record["events"].as_l().unwrap().len(), max);
+    assert_eq!(s(&record, "delivery_state"), "complaint");
+}
+
 fn app(env: &Env) -> email_events::App {
     email_events::App::with_parts(
         env.config(),

@@ -3,7 +3,8 @@
 //! * An event is recorded on its send record once: the update is conditioned on the record
 //!   holding the event's SES message id (an event can never land on another email's record) and
 //!   on the event's id not being there yet (EventBridge redelivers). Events may arrive in any
-//!   order; each keeps its own timestamp, and the message's state is their highest rank.
+//!   order; each keeps its own timestamp, and the message's state is their highest rank. The
+//!   list keeps the first [`MAX_EVENTS_PER_SEND`]; later events still count (state, suppression).
 //! * A soft bounce extends the address's streak; a delivery that happened after the streak's last
 //!   bounce ends it (a delivery reported late does not). A hard bounce, a complaint, or a soft
 //!   bounce after [`crate::domain::email_event::SOFT_BOUNCE_LIMIT`] in a row suppress the address for the merchant at once.
@@ -68,43 +69,22 @@ impl Store {
             return Ok(Applied::Unmatched);
         }
         let key = keys::send_ref(m, send_ref);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
-            .update_expression(
-                "SET events = list_append(if_not_exists(events, :empty), :ev), \
-                 event_rank = if_not_exists(event_rank, :zero) ADD event_ids :ids",
-            )
-            .condition_expression(
-                "message_id = :mid AND NOT contains(event_ids, :id) \
-                 AND (attribute_not_exists(events) OR size(events) < :cap)",
-            )
-            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
-            .expression_attribute_values(
-                ":ev",
-                AttributeValue::L(vec![event_value(event_id, event)]),
-            )
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":ids", AttributeValue::Ss(vec![event_id.to_owned()]))
-            .expression_attribute_values(":id", s(event_id))
-            .expression_attribute_values(":mid", s(event.message_id.clone()))
-            .expression_attribute_values(":cap", n(MAX_EVENTS_PER_SEND))
-            .send()
-            .await;
-        let fresh =
-            super::condition_held(result.map_err(|e| classify("UpdateItem email event", e)))?;
-        if !fresh {
-            return Ok(match self.get("GetItem send", &key).await? {
-                Some(item)
-                    if item.get("message_id").and_then(|v| v.as_s().ok())
-                        == Some(&event.message_id) =>
-                {
-                    Applied::Duplicate
-                }
-                _ => Applied::Unmatched,
-            });
+        if !self.record_event(&key, event_id, event, true).await? {
+            let Some(item) = self.get("GetItem send", &key).await? else {
+                return Ok(Applied::Unmatched);
+            };
+            if item.get("message_id").and_then(|v| v.as_s().ok()) != Some(&event.message_id) {
+                return Ok(Applied::Unmatched);
+            }
+            let seen = item
+                .get("event_ids")
+                .and_then(|v| v.as_ss().ok())
+                .is_some_and(|ids| ids.iter().any(|i| i == event_id));
+            // Not seen: the record's event list is full. The event still counts (its id, the
+            // state, a suppression); only its entry in the list is left out.
+            if seen || !self.record_event(&key, event_id, event, false).await? {
+                return Ok(Applied::Duplicate);
+            }
         }
         // The state moves up only (events arrive in any order).
         let raised = self
@@ -143,6 +123,56 @@ impl Store {
             }
         }
         Ok(Applied::Recorded { suppressed })
+    }
+
+    /// Marks `event_id` seen on the send record and, with `listed` (while the list has room),
+    /// appends the event to its list; false if the record does not hold the event's message id,
+    /// has seen the event, or (listed) has a full list.
+    async fn record_event(
+        &self,
+        key: &keys::Key,
+        event_id: &str,
+        event: &EmailEvent,
+        listed: bool,
+    ) -> Result<bool, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":ids", AttributeValue::Ss(vec![event_id.to_owned()]))
+            .expression_attribute_values(":id", s(event_id))
+            .expression_attribute_values(":mid", s(event.message_id.clone()));
+        let seen_once = "message_id = :mid AND NOT contains(event_ids, :id)";
+        update = if listed {
+            update
+                .update_expression(
+                    "SET events = list_append(if_not_exists(events, :empty), :ev), \
+                     event_rank = if_not_exists(event_rank, :zero) ADD event_ids :ids",
+                )
+                .condition_expression(format!(
+                    "{seen_once} AND (attribute_not_exists(events) OR size(events) < :cap)"
+                ))
+                .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+                .expression_attribute_values(
+                    ":ev",
+                    AttributeValue::L(vec![event_value(event_id, event)]),
+                )
+                .expression_attribute_values(":cap", n(MAX_EVENTS_PER_SEND))
+        } else {
+            update
+                .update_expression(
+                    "SET event_rank = if_not_exists(event_rank, :zero) ADD event_ids :ids",
+                )
+                .condition_expression(seen_once)
+        };
+        super::condition_held(
+            update
+                .send()
+                .await
+                .map_err(|e| classify("UpdateItem email event", e)),
+        )
     }
 
     /// Adds a soft bounce to the address's streak; returns the streak before it.
