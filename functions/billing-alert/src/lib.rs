@@ -108,13 +108,7 @@ pub async fn handle(
                 if http::route_key(&req) == ROUTE_LINK {
                     return Box::pin(link(app, links, &req, &rid)).await;
                 }
-                match Box::pin(http_inner(app, links, &req, deadline)).await {
-                    Ok((status, body)) => http::json_response(status, &body, &rid),
-                    Err(err) => {
-                        tracing::info!(status = err.status, code = err.code, field = ?err.field, "request refused");
-                        err.into_response(&rid)
-                    }
-                }
+                http::respond(Box::pin(http_inner(app, links, &req, deadline)).await, &rid)
             }
             .instrument(span)
             .await;

@@ -53,17 +53,9 @@ pub async fn handle(app: &App, payload: Value, request_id: &str) -> Result<Value
         aftercare::trigger::Trigger::Http(req) => {
             let rid = http::request_id(&req, request_id).to_owned();
             let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
-            let resp = async {
-                match suppressions(app, &req).await {
-                    Ok((status, body)) => http::json_response(status, &body, &rid),
-                    Err(err) => {
-                        tracing::info!(status = err.status, code = err.code, field = ?err.field, "request refused");
-                        err.into_response(&rid)
-                    }
-                }
-            }
-            .instrument(span)
-            .await;
+            let resp = async { http::respond(suppressions(app, &req).await, &rid) }
+                .instrument(span)
+                .await;
             Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
         }
         aftercare::trigger::Trigger::Event(event) => {

@@ -88,17 +88,7 @@ async fn handle_http(
     rid: &str,
     deadline: Deadline,
 ) -> ApiGatewayV2httpResponse {
-    match http_inner(app, req, deadline).await {
-        Ok((status, body)) => http::json_response(status, &body, rid),
-        Err(err) => {
-            if err.status >= 500 {
-                tracing::warn!(status = err.status, code = err.code, "request failed");
-            } else {
-                tracing::info!(status = err.status, code = err.code, field = ?err.field, "request refused");
-            }
-            err.into_response(rid)
-        }
-    }
+    http::respond(http_inner(app, req, deadline).await, rid)
 }
 
 async fn http_inner(
@@ -289,9 +279,7 @@ pub async fn place(
     let tier = match settings.enabled && !settings.tiers.is_empty() {
         true => {
             let state = app.store.loyalty(&merchant.id, &order.customer.id).await?;
-            let tz =
-                jiff::tz::TimeZone::get(&merchant.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-            tier_status(&state.entries, settings, now, &tz).and_then(|t| t.current)
+            tier_status(&state.entries, settings, now, &merchant.zone()).and_then(|t| t.current)
         }
         false => None,
     };

@@ -257,8 +257,7 @@ async fn get(
 
 /// Where the customer stands in the merchant's tiers (null without tiers).
 fn tier_view(entries: &[LedgerEntry], merchant: &Merchant, now: Timestamp) -> Value {
-    let tz = jiff::tz::TimeZone::get(&merchant.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    match tier_status(entries, &merchant.settings.loyalty, now, &tz) {
+    match tier_status(entries, &merchant.settings.loyalty, now, &merchant.zone()) {
         None => Value::Null,
         Some(t) => json!({
             "name": t.current.as_ref().map(|c| &c.name),

@@ -164,13 +164,7 @@ async fn http_inner(
         ROUTE_LINK => pages::link(app, links, token, rid).await,
         ROUTE_PAGE => pages::page(app, links, token, rid).await,
         ROUTE_PAGE_POST => pages::request(app, links, req, token, rid).await,
-        ROUTE_PUT | ROUTE_GET => match api(app, req, &route).await {
-            Ok((status, body)) => http::json_response(status, &body, rid),
-            Err(err) => {
-                tracing::info!(status = err.status, code = err.code, field = ?err.field, "request refused");
-                err.into_response(rid)
-            }
-        },
+        ROUTE_PUT | ROUTE_GET => http::respond(api(app, req, &route).await, rid),
         _ => ApiError::not_found("the route").into_response(rid),
     }
 }

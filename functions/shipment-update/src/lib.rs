@@ -75,13 +75,7 @@ pub async fn handle(
             let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
             let resp = async {
                 // Boxed: keeps the invocation future shallow (the routes' futures are large).
-                match Box::pin(http_inner(app, &req, deadline)).await {
-                    Ok((status, body)) => http::json_response(status, &body, &rid),
-                    Err(err) => {
-                        tracing::info!(status = err.status, code = err.code, field = ?err.field, "request refused");
-                        err.into_response(&rid)
-                    }
-                }
+                http::respond(Box::pin(http_inner(app, &req, deadline)).await, &rid)
             }
             .instrument(span)
             .await;

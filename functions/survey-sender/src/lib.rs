@@ -185,13 +185,7 @@ async fn http_inner(
         ROUTE_SURVEY_ANSWER => pages::survey_answer(app, links, req, token, rid, deadline).await,
         ROUTE_UNSUBSCRIBE_PAGE => pages::unsubscribe_page(app, links, token, rid).await,
         ROUTE_UNSUBSCRIBE => pages::unsubscribe(app, links, req, token, rid).await,
-        ROUTE_FEEDBACK => match feedback::feedback(app, req).await {
-            Ok(body) => http::json_response(200, &body, rid),
-            Err(err) => {
-                tracing::info!(status = err.status, code = err.code, field = ?err.field, "request refused");
-                err.into_response(rid)
-            }
-        },
+        ROUTE_FEEDBACK => http::respond(feedback::feedback(app, req).await.map(|b| (200, b)), rid),
         _ => ApiError::not_found("the route").into_response(rid),
     }
 }

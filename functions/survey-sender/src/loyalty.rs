@@ -106,15 +106,18 @@ struct Due<'a> {
     merchant: std::sync::Arc<Merchant>,
 }
 
+/// Takes `item` out of the due index with nothing (more) to do, saying why.
+async fn close(app: &App, item: &DueItem, why: &str) -> Result<Outcome, StoreError> {
+    let now = app.clock.now();
+    Ok(match app.store.complete_due(&item.key, why, now).await? {
+        true => Outcome::Closed,
+        false => Outcome::Taken,
+    })
+}
+
 impl Due<'_> {
     async fn close(&self, app: &App, why: &str) -> Result<Outcome, StoreError> {
-        let now = app.clock.now();
-        Ok(
-            match app.store.complete_due(&self.item.key, why, now).await? {
-                true => Outcome::Closed,
-                false => Outcome::Taken,
-            },
-        )
+        close(app, self.item, why).await
     }
 
     async fn finish(&self, app: &App, why: &str, done: Outcome) -> Result<Outcome, StoreError> {
@@ -148,7 +151,6 @@ async fn process(
     item: &DueItem,
     deadline: Deadline,
 ) -> Result<Outcome, StoreError> {
-    let now = app.clock.now();
     let Some(seen) = item.item.get(keys::DUESK).and_then(|v| v.as_s().ok()) else {
         return Ok(Outcome::Taken);
     };
@@ -161,27 +163,12 @@ async fn process(
         (Ok(n), Some(m)) => (n, m),
         _ => {
             tracing::error!(key = %item.key.sk, "malformed loyalty notice; closed");
-            let closed = app.store.complete_due(&item.key, "malformed", now).await?;
-            return Ok(if closed {
-                Outcome::Closed
-            } else {
-                Outcome::Taken
-            });
+            return close(app, item, "malformed").await;
         }
     };
     let merchant = match app.tenancy.merchant(&merchant_id).await {
         Ok(Some(m)) => m,
-        Ok(None) => {
-            let closed = app
-                .store
-                .complete_due(&item.key, "no_merchant", now)
-                .await?;
-            return Ok(if closed {
-                Outcome::Closed
-            } else {
-                Outcome::Taken
-            });
-        }
+        Ok(None) => return close(app, item, "no_merchant").await,
         Err(_) => {
             return Err(StoreError::Transient {
                 operation: "GetItem merchant",
@@ -377,8 +364,12 @@ async fn tell(
         return Ok(Told::Later(Outcome::LeftDue));
     }
     let merchant = &due.merchant;
-    let tz = jiff::tz::TimeZone::get(&merchant.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let status = tier_status(&state.entries, &merchant.settings.loyalty, now, &tz);
+    let status = tier_status(
+        &state.entries,
+        &merchant.settings.loyalty,
+        now,
+        &merchant.zone(),
+    );
     data["customer"] = json!({"greeting_name": profile.first_name});
     if let Some(at) = data["expiry"]["expires_at"]
         .as_str()
@@ -478,8 +469,7 @@ pub async fn points_note(
     if newly <= 0 || available <= 0 {
         return Ok(None);
     }
-    let tz = jiff::tz::TimeZone::get(&merchant.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let tier = tier_status(&state.entries, settings, now, &tz)
+    let tier = tier_status(&state.entries, settings, now, &merchant.zone())
         .and_then(|s| s.current)
         .map(|t| t.name);
     Ok(Some(PointsNote {

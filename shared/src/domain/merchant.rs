@@ -30,6 +30,13 @@ pub struct Merchant {
     pub webhook_secrets: Vec<WebhookSecret>,
 }
 
+impl Merchant {
+    /// The merchant's time zone (validated on input; UTC if a stored name is no longer known).
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+}
+
 /// A webhook signing secret; never printed.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]

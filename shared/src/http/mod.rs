@@ -146,6 +146,25 @@ impl From<FieldError> for ApiError {
     }
 }
 
+/// The response to an API route's outcome: its JSON body, or its error (logged: refusals at
+/// info with the field, failures at warn).
+pub fn respond<T: Serialize>(
+    outcome: Result<(u16, T), ApiError>,
+    request_id: &str,
+) -> ApiGatewayV2httpResponse {
+    match outcome {
+        Ok((status, body)) => json_response(status, &body, request_id),
+        Err(err) => {
+            if err.status >= 500 {
+                tracing::warn!(status = err.status, code = err.code, "request failed");
+            } else {
+                tracing::info!(status = err.status, code = err.code, field = ?err.field, "request refused");
+            }
+            err.into_response(request_id)
+        }
+    }
+}
+
 /// A JSON response with the standard headers.
 pub fn json_response<T: Serialize>(
     status: u16,
