@@ -7,6 +7,10 @@ serialises transactions. Handling one request at a time (connections stay concur
 processing is serialised) gives the tests DynamoDB's isolation, so a concurrency test fails only when
 our own code is wrong.
 
+``GET /_test/emails?to=TEXT`` lists the emails SES accepted whose recipients contain TEXT (all of
+them without ``to``), straight from moto's SES backend: what ``/moto-api/data.json`` answers too, but
+without serialising every DynamoDB table, which grows slow once a test has stored 100,000 items.
+
 With AFTERCARE_MOTO_COUNT=1 it also counts the AWS calls it serves, by service and operation, for
 the benchmark harness: ``GET /_bench/calls`` reads the counts, ``POST /_bench/reset`` clears them.
 
@@ -18,10 +22,29 @@ import os
 import sys
 import threading
 from collections import Counter
+from urllib.parse import parse_qs
 
 from werkzeug.serving import run_simple
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+
+def sent_emails(to: str) -> list[dict]:
+    """Every email moto's SES backends hold whose recipients contain ``to``, in sending order."""
+    from moto.ses import ses_backends
+
+    out = []
+    for regions in list(ses_backends.values()):
+        for backend in list(regions.values()):
+            for m in list(backend.sent_messages):
+                destinations = m.destinations
+                if isinstance(destinations, dict):  # Message: {"ToAddresses": [...], ...}
+                    destinations = [a for group in destinations.values() for a in group]
+                if to and not any(to in d for d in destinations):
+                    continue
+                out.append({"id": m.id, "source": m.source, "destinations": destinations,
+                            "raw_data": getattr(m, "raw_data", "")})
+    return out
 
 
 def main() -> None:
@@ -46,6 +69,12 @@ def main() -> None:
             if path == "/_bench/reset":
                 calls.clear()
             body = json.dumps(dict(calls)).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        if path == "/_test/emails":
+            to = parse_qs(environ.get("QUERY_STRING", "")).get("to", [""])[0]
+            with lock:
+                body = json.dumps(sent_emails(to)).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         with lock:

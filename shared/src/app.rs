@@ -85,6 +85,18 @@ impl App {
         self
     }
 
+    /// When a send record written `now` for `merchant` expires (its TTL): the merchant's
+    /// message-log retention, else the deployment's.
+    pub fn send_expiry(&self, merchant: &crate::domain::Merchant, now: jiff::Timestamp) -> i64 {
+        let retention = merchant
+            .settings
+            .retention
+            .message_log_days
+            .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400))
+            .unwrap_or(self.config.email_retention);
+        crate::store::keys::expires_at(now, retention)
+    }
+
     pub fn courier(&self) -> Courier<'_> {
         Courier {
             store: &self.store,

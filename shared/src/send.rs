@@ -8,7 +8,7 @@
 
 use crate::clock::Clock;
 use crate::mail::{OutgoingEmail, SendFailure, SesMailer};
-use crate::store::claims::{SendRecord, SendStatus};
+use crate::store::claims::{Reclaim, SendRecord, SendStatus};
 use crate::store::keys::Key;
 use crate::store::{Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
@@ -98,9 +98,24 @@ pub enum SendOutcome {
     Rejected { code: String },
     /// Not sent; the record is released so a redelivery can try again.
     RetryLater { reason: String },
+    /// Not sent, now or ever: the recipient is suppressed (the record says so).
+    Suppressed,
 }
 
 impl SendOutcome {
+    /// The email's state as reported to callers (`sent`, `suppressed`, `in_progress`, …).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SendOutcome::Sent { .. } => "sent",
+            SendOutcome::Settled(s) => s.as_str(),
+            SendOutcome::InProgress => "in_progress",
+            SendOutcome::Ambiguous => "ambiguous",
+            SendOutcome::Rejected { .. } => "failed",
+            SendOutcome::RetryLater { .. } => "retry",
+            SendOutcome::Suppressed => "suppressed",
+        }
+    }
+
     /// Whether the caller should report a retryable failure so its trigger redelivers.
     pub fn wants_redelivery(&self) -> bool {
         matches!(self, SendOutcome::RetryLater { .. })
@@ -273,9 +288,10 @@ impl Courier<'_> {
     {
         let now = self.clock.now();
         match record.status {
-            SendStatus::Sent | SendStatus::Failed | SendStatus::Ambiguous => {
-                Ok(SendOutcome::Settled(record.status))
-            }
+            SendStatus::Sent
+            | SendStatus::Failed
+            | SendStatus::Ambiguous
+            | SendStatus::Suppressed => Ok(SendOutcome::Settled(record.status)),
             SendStatus::InProgress if !record.lease_expired(now) => Ok(SendOutcome::InProgress),
             SendStatus::InProgress => {
                 if self.store.mark_abandoned_send(key, now).await? {
@@ -287,12 +303,14 @@ impl Courier<'_> {
             }
             SendStatus::Retry => {
                 let token = crate::domain::ids::new_id();
-                if !self
+                match self
                     .store
-                    .reclaim_send(key, &token, deadline.lease_until(self.clock))
+                    .reclaim_send(key, record, &token, deadline.lease_until(self.clock))
                     .await?
                 {
-                    return Ok(SendOutcome::InProgress);
+                    Reclaim::Claimed => {}
+                    Reclaim::Lost => return Ok(SendOutcome::InProgress),
+                    Reclaim::Suppressed => return Ok(SendOutcome::Suppressed),
                 }
                 match build() {
                     Some(email) => self.send_claimed(key, &token, &email, deadline).await,
@@ -336,6 +354,7 @@ impl Courier<'_> {
                 SendStatus::InProgress => Ok(SendOutcome::InProgress),
                 other => Ok(SendOutcome::Settled(other)),
             },
+            ClaimResult::Suppressed => Ok(SendOutcome::Suppressed),
         }
     }
 }

@@ -97,17 +97,6 @@ fn invoice_email(
     compose(&app.renderer, merchant, kind, to, locale, &data, send_ref)
 }
 
-fn outcome_name(o: &SendOutcome) -> &'static str {
-    match o {
-        SendOutcome::Sent { .. } => "sent",
-        SendOutcome::Settled(s) => s.as_str(),
-        SendOutcome::InProgress => "in_progress",
-        SendOutcome::Ambiguous => "ambiguous",
-        SendOutcome::Rejected { .. } => "failed",
-        SendOutcome::RetryLater { .. } => "retry",
-    }
-}
-
 /// Not sent yet and worth another try: the provider should redeliver.
 fn redelivery(outcome: &SendOutcome) -> Result<(), ApiError> {
     if outcome.wants_redelivery() {
@@ -119,6 +108,17 @@ fn redelivery(outcome: &SendOutcome) -> Result<(), ApiError> {
     }
 }
 
+/// Where a billing event left its email's claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// This event took it: send now.
+    Ours,
+    /// This event took it, recorded as suppressed: nothing to send.
+    Suppressed,
+    /// An earlier delivery of the event took it: carry on from its record.
+    Earlier,
+}
+
 /// Sends the email whose claim a billing event just took, or carries on from an earlier
 /// delivery's claim (a redelivery after a crash or an SES refusal to send now).
 #[allow(clippy::too_many_arguments)]
@@ -128,41 +128,31 @@ async fn send_or_resume(
     merchant: &Merchant,
     record: &InvoiceRecord,
     kind: EmailKind,
-    fresh: bool,
+    claim: Claim,
     claimed: &(keys::Key, SendRecord),
     deadline: Deadline,
 ) -> Result<SendOutcome, ApiError> {
-    let (key, claim) = claimed;
+    let (key, record_of_claim) = claimed;
     let courier = app.courier();
     let build = || invoice_email(app, links, merchant, record, kind, 0, &key.sk);
-    let outcome = if fresh {
-        if app
-            .store
-            .is_suppressed(&merchant.id, &record.invoice.customer.email)
-            .await?
-        {
-            courier
-                .abandon(key, &claim.claim_token, "suppressed")
-                .await?
-        } else {
-            match build() {
-                Some(email) => {
-                    courier
-                        .send_claimed(key, &claim.claim_token, &email, deadline)
-                        .await?
-                }
-                None => {
-                    courier
-                        .abandon(key, &claim.claim_token, "not composed")
-                        .await?
-                }
+    let outcome = match claim {
+        Claim::Suppressed => SendOutcome::Suppressed,
+        Claim::Ours => match build() {
+            Some(email) => {
+                courier
+                    .send_claimed(key, &record_of_claim.claim_token, &email, deadline)
+                    .await?
             }
-        }
-    } else {
-        match app.store.get_send(key).await? {
+            None => {
+                courier
+                    .abandon(key, &record_of_claim.claim_token, "not composed")
+                    .await?
+            }
+        },
+        Claim::Earlier => match app.store.get_send(key).await? {
             Some(theirs) => courier.resume(key, &theirs, deadline, build).await?,
             None => SendOutcome::Settled(SendStatus::Sent),
-        }
+        },
     };
     redelivery(&outcome)?;
     Ok(outcome)
@@ -178,7 +168,7 @@ pub async fn process(
     deadline: Deadline,
 ) -> Result<Value, ApiError> {
     let now = app.clock.now();
-    let expires = keys::expires_at(now, app.config.email_retention);
+    let expires = app.send_expiry(merchant, now);
     match event {
         BillingEvent::PaymentFailed(inv) => {
             let settings = &merchant.settings.dunning;
@@ -199,30 +189,30 @@ pub async fn process(
                 .store
                 .record_payment_failed(&record, ev, (&claimed.0, &claimed.1), expires, next, now)
                 .await?;
-            let email = match outcome {
-                FailureOutcome::Started => Some(
-                    send_or_resume(
-                        app, links, merchant, &record, kind, true, &claimed, deadline,
-                    )
-                    .await?,
-                ),
-                FailureOutcome::Duplicate => Some(
-                    send_or_resume(
-                        app, links, merchant, &record, kind, false, &claimed, deadline,
-                    )
-                    .await?,
-                ),
+            let claim = match outcome {
+                FailureOutcome::Started { suppressed: false } => Some(Claim::Ours),
+                FailureOutcome::Started { suppressed: true } => Some(Claim::Suppressed),
+                FailureOutcome::Duplicate => Some(Claim::Earlier),
                 FailureOutcome::AlreadyDunning | FailureOutcome::AlreadyPaid => None,
             };
+            let email = match claim {
+                Some(claim) => Some(
+                    send_or_resume(
+                        app, links, merchant, &record, kind, claim, &claimed, deadline,
+                    )
+                    .await?,
+                ),
+                None => None,
+            };
             let result = match outcome {
-                FailureOutcome::Started => "dunning_started",
+                FailureOutcome::Started { .. } => "dunning_started",
                 FailureOutcome::Duplicate => "duplicate",
                 FailureOutcome::AlreadyDunning => "already_in_dunning",
                 FailureOutcome::AlreadyPaid => "already_paid",
             };
             tracing::info!(invoice_id = %record.invoice.id, result, "payment failed");
             Ok(
-                json!({"result": result, "invoice_id": record.invoice.id, "email": email.as_ref().map(outcome_name)}),
+                json!({"result": result, "invoice_id": record.invoice.id, "email": email.as_ref().map(SendOutcome::as_str)}),
             )
         }
         BillingEvent::PaymentSucceeded(inv) => {
@@ -241,30 +231,30 @@ pub async fn process(
                 .store
                 .record_payment_succeeded(&record, ev, (&claimed.0, &claimed.1), expires, now)
                 .await?;
-            let email = match outcome {
-                PaymentOutcome::Recovered => Some(
-                    send_or_resume(
-                        app, links, merchant, &record, kind, true, &claimed, deadline,
-                    )
-                    .await?,
-                ),
-                PaymentOutcome::Duplicate => Some(
-                    send_or_resume(
-                        app, links, merchant, &record, kind, false, &claimed, deadline,
-                    )
-                    .await?,
-                ),
+            let claim = match outcome {
+                PaymentOutcome::Recovered { suppressed: false } => Some(Claim::Ours),
+                PaymentOutcome::Recovered { suppressed: true } => Some(Claim::Suppressed),
+                PaymentOutcome::Duplicate => Some(Claim::Earlier),
                 PaymentOutcome::PaidFirst | PaymentOutcome::AlreadyPaid => None,
             };
+            let email = match claim {
+                Some(claim) => Some(
+                    send_or_resume(
+                        app, links, merchant, &record, kind, claim, &claimed, deadline,
+                    )
+                    .await?,
+                ),
+                None => None,
+            };
             let result = match outcome {
-                PaymentOutcome::Recovered => "recovered",
+                PaymentOutcome::Recovered { .. } => "recovered",
                 PaymentOutcome::PaidFirst => "paid",
                 PaymentOutcome::AlreadyPaid => "already_paid",
                 PaymentOutcome::Duplicate => "duplicate",
             };
             tracing::info!(invoice_id = %record.invoice.id, result, "payment succeeded");
             Ok(
-                json!({"result": result, "invoice_id": record.invoice.id, "email": email.as_ref().map(outcome_name)}),
+                json!({"result": result, "invoice_id": record.invoice.id, "email": email.as_ref().map(SendOutcome::as_str)}),
             )
         }
         BillingEvent::Refund(refund) => refund_reversal_entry(app, merchant, ev, &refund).await,
@@ -387,6 +377,8 @@ pub struct SweepReport {
     pub final_notices_sent: usize,
     pub exhausted: usize,
     pub waiting: usize,
+    /// Steps taken without an email: the customer's address is suppressed.
+    pub suppressed: usize,
     pub failed: usize,
     pub taken_by_other_sweep: usize,
     pub left_for_next_run: usize,
@@ -399,6 +391,7 @@ enum Outcome {
     Final,
     Exhausted,
     Waiting,
+    Suppressed,
     Failed,
     Taken,
     LeftDue,
@@ -425,6 +418,7 @@ pub async fn sweep(
             Outcome::Final => report.final_notices_sent += 1,
             Outcome::Exhausted => report.exhausted += 1,
             Outcome::Waiting => report.waiting += 1,
+            Outcome::Suppressed => report.suppressed += 1,
             Outcome::Failed => report.failed += 1,
             Outcome::Taken => report.taken_by_other_sweep += 1,
             Outcome::LeftDue => report.left_for_next_run += 1,
@@ -522,7 +516,7 @@ async fn step(
                     let to = Mailbox::new(Some(&merchant.name), ops.clone());
                     compose(&app.renderer, &merchant, kind, to, locale, &data, &key.sk)
                 };
-                let expires = keys::expires_at(now, app.config.email_retention);
+                let expires = app.send_expiry(&merchant, now);
                 app.courier()
                     .claim_and_send(&key, &claim, expires, deadline, alert)
                     .await?;
@@ -543,7 +537,7 @@ async fn step(
                 inv.customer.email.as_str(),
                 deadline,
             );
-            let expires = keys::expires_at(now, app.config.email_retention);
+            let expires = app.send_expiry(&merchant, now);
             let claimed = app
                 .store
                 .claim_dunning_step(
@@ -570,30 +564,19 @@ async fn step(
                     Some(theirs) => courier.resume(&key, &theirs, deadline, build).await?,
                     None => return Ok(Outcome::LeftDue),
                 },
-                StepClaim::Claimed => {
-                    if app
-                        .store
-                        .is_suppressed(&merchant.id, &inv.customer.email)
-                        .await?
-                    {
+                StepClaim::Suppressed => SendOutcome::Suppressed,
+                StepClaim::Claimed => match build() {
+                    Some(email) => {
                         courier
-                            .abandon(&key, &claim.claim_token, "suppressed")
+                            .send_claimed(&key, &claim.claim_token, &email, deadline)
                             .await?
-                    } else {
-                        match build() {
-                            Some(email) => {
-                                courier
-                                    .send_claimed(&key, &claim.claim_token, &email, deadline)
-                                    .await?
-                            }
-                            None => {
-                                courier
-                                    .abandon(&key, &claim.claim_token, "not composed")
-                                    .await?
-                            }
-                        }
                     }
-                }
+                    None => {
+                        courier
+                            .abandon(&key, &claim.claim_token, "not composed")
+                            .await?
+                    }
+                },
             };
             Ok(match outcome {
                 SendOutcome::Sent { .. } if step.kind == StepKind::Final => Outcome::Final,
@@ -603,6 +586,9 @@ async fn step(
                     Outcome::LeftDue
                 }
                 SendOutcome::InProgress | SendOutcome::Settled(SendStatus::Sent) => Outcome::Taken,
+                SendOutcome::Suppressed | SendOutcome::Settled(SendStatus::Suppressed) => {
+                    Outcome::Suppressed
+                }
                 _ => Outcome::Failed,
             })
         }

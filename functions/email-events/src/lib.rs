@@ -9,7 +9,9 @@
 //!   a hard bounce or complaint suppresses the address for the merchant at once, the eighth soft
 //!   bounce in a row does too. Redeliveries and any arrival order change nothing.
 //! * HTTP API (Bearer key): `GET /v1/suppressions/{email}` → the suppression (reason, time) or
-//!   404; `DELETE /v1/suppressions/{email}` lifts it (and forgets the soft-bounce streak).
+//!   404; `DELETE /v1/suppressions/{email}` lifts it (and forgets the soft-bounce streak);
+//!   `GET /v1/customers/{customerId}/messages` and `…/explain` (see [`log`]): the message log and
+//!   the decision trace of one touchpoint; `GET /v1/analytics/email` (see [`analytics`]).
 //!
 //! Its own function rather than the senders': one configuration set feeds one rule, its IAM grant
 //! is narrow (no SES send), and a burst of opens never competes with customer-facing work.
@@ -43,7 +45,18 @@ pub const DETAIL_TYPES: [&str; 9] = [
 ];
 pub const ROUTE_GET: &str = "GET /v1/suppressions/{email}";
 pub const ROUTE_DELETE: &str = "DELETE /v1/suppressions/{email}";
-pub const ROUTES: [&str; 2] = [ROUTE_GET, ROUTE_DELETE];
+pub use analytics::ROUTE_ANALYTICS;
+pub use log::{ROUTE_EXPLAIN, ROUTE_MESSAGES};
+pub const ROUTES: [&str; 5] = [
+    ROUTE_GET,
+    ROUTE_DELETE,
+    ROUTE_MESSAGES,
+    ROUTE_EXPLAIN,
+    ROUTE_ANALYTICS,
+];
+
+mod analytics;
+mod log;
 
 /// Handles one invocation.
 pub async fn handle(app: &App, payload: Value, request_id: &str) -> Result<Value, HandlerError> {
@@ -53,7 +66,7 @@ pub async fn handle(app: &App, payload: Value, request_id: &str) -> Result<Value
         aftercare::trigger::Trigger::Http(req) => {
             let rid = http::request_id(&req, request_id).to_owned();
             let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
-            let resp = async { http::respond(suppressions(app, &req).await, &rid) }
+            let resp = async { http::respond(http_inner(app, &req).await, &rid) }
                 .instrument(span)
                 .await;
             Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
@@ -125,9 +138,26 @@ fn view(s: &Suppression) -> Value {
     json!({"email": s.email, "reason": s.reason, "suppressed_at": s.at})
 }
 
-async fn suppressions(app: &App, req: &ApiGatewayV2httpRequest) -> Result<(u16, Value), ApiError> {
+async fn http_inner(app: &App, req: &ApiGatewayV2httpRequest) -> Result<(u16, Value), ApiError> {
+    let route = http::route_key(req);
+    if !ROUTES.contains(&route.as_str()) {
+        return Err(ApiError::not_found("the route"));
+    }
     let merchant = app.tenancy.authenticate(req).await?;
     tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    match route.as_str() {
+        ROUTE_MESSAGES => log::messages(app, &merchant, req).await,
+        ROUTE_EXPLAIN => log::explain(app, &merchant, req).await,
+        ROUTE_ANALYTICS => analytics::email(app, &merchant, req).await,
+        _ => suppressions(app, &merchant, req).await,
+    }
+}
+
+async fn suppressions(
+    app: &App,
+    merchant: &aftercare::domain::Merchant,
+    req: &ApiGatewayV2httpRequest,
+) -> Result<(u16, Value), ApiError> {
     let raw = req
         .path_parameters
         .get("email")

@@ -209,14 +209,7 @@ pub struct EmailSummary {
 
 impl Placed {
     fn response(&self) -> OrderResponse {
-        let status = match &self.outcome {
-            SendOutcome::Sent { .. } => "sent",
-            SendOutcome::Settled(s) => s.as_str(),
-            SendOutcome::InProgress => "in_progress",
-            SendOutcome::Ambiguous => "ambiguous",
-            SendOutcome::Rejected { .. } => "failed",
-            SendOutcome::RetryLater { .. } => "retry",
-        };
+        let status = self.outcome.as_str();
         OrderResponse {
             order: self.record.order.clone(),
             received_at: self.record.received_at,
@@ -326,11 +319,11 @@ pub async fn place(
         expiry: expiry.as_ref(),
         referral_code: code_owner.as_ref(),
         claim: (&send_key, &claim),
-        send_expires_at: keys::expires_at(now, app.config.email_retention),
+        send_expires_at: app.send_expiry(merchant, now),
         now,
     };
-    let (created, stored, found) = match app.store.place_order(&new).await? {
-        PlaceOutcome::Created => (true, record, None),
+    let (created, suppressed, stored, found) = match app.store.place_order(&new).await? {
+        PlaceOutcome::Created { suppressed } => (true, suppressed, record, None),
         PlaceOutcome::AlreadyExists => {
             let replay = app
                 .store
@@ -364,7 +357,7 @@ pub async fn place(
             let ours = replay.send.as_ref().is_some_and(|s| {
                 s.claim_token == claim.claim_token && s.status == SendStatus::InProgress
             });
-            (ours, stored, if ours { None } else { replay.send })
+            (ours, false, stored, if ours { None } else { replay.send })
         }
     };
     let referral = match &stored.order.referral_code {
@@ -376,6 +369,10 @@ pub async fn place(
     let code = code_owner.as_ref().map(|o| o.code.as_str());
     let courier = app.courier();
     let outcome = match (created, found) {
+        (true, _) if suppressed => {
+            tracing::info!("order stored; its thank-you email's recipient is suppressed");
+            SendOutcome::Suppressed
+        }
         (true, _) => {
             tracing::info!(
                 points = stored.points_earned,

@@ -16,7 +16,6 @@ use aftercare::domain::ids::SubscriptionId;
 use aftercare::domain::merchant::url_component;
 use aftercare::http;
 use aftercare::mail::billing::{card_value, subscription_value};
-use aftercare::store::keys;
 use aftercare::store::subscriptions::{SubscriptionClick, SubscriptionRecord};
 use aftercare::token::{Claims, TokenError};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -104,11 +103,7 @@ async fn record_and_publish(
         at: now,
     };
     app.store
-        .record_subscription_click(
-            &r.merchant.id,
-            &click,
-            keys::expires_at(now, app.config.email_retention),
-        )
+        .record_subscription_click(&r.merchant.id, &click, app.send_expiry(&r.merchant, now))
         .await
         .map_err(|_| PageError::Unavailable)?;
     let detail = json!({

@@ -144,14 +144,6 @@ async fn process(
     };
     let (kind, subject, step) = notice.identity(sub);
     let handled = format!("{}:{}", notice.kind().as_str(), step);
-    if app
-        .store
-        .is_suppressed(&merchant.id, &sub.customer.email)
-        .await?
-    {
-        moved(plan.next_due, Some(format!("{handled}:suppressed"))).await?;
-        return Ok(Outcome::Suppressed);
-    }
     let key = keys::send(&merchant.id, &sub.customer.id, kind, &subject, step);
     if !pacer.slot(deadline).await {
         return Ok(Outcome::LeftDue);
@@ -165,7 +157,7 @@ async fn process(
         now,
         deadline.lease_until(app.clock.as_ref()),
     );
-    let expires = keys::expires_at(now, app.config.email_retention);
+    let expires = app.send_expiry(&merchant, now);
     let outcome = app
         .courier()
         .claim_and_send(&key, &claim, expires, deadline, || {
@@ -178,6 +170,11 @@ async fn process(
         },
         SendOutcome::Settled(SendStatus::Sent) => Outcome::Taken,
         SendOutcome::Settled(SendStatus::Ambiguous) | SendOutcome::Ambiguous => Outcome::Ambiguous,
+        // The claim's guard found the address suppressed: the notice is handled, unsent.
+        SendOutcome::Suppressed | SendOutcome::Settled(SendStatus::Suppressed) => {
+            moved(plan.next_due, Some(format!("{handled}:suppressed"))).await?;
+            return Ok(Outcome::Suppressed);
+        }
         SendOutcome::Settled(_) | SendOutcome::Rejected { .. } => Outcome::Failed,
         SendOutcome::InProgress => return Ok(Outcome::Taken),
         SendOutcome::RetryLater { reason } => {

@@ -335,23 +335,27 @@ async fn create_shipment(
         customer.email.as_str(),
         deadline,
     );
-    let expires = keys::expires_at(now, app.config.email_retention);
+    let expires = app.send_expiry(merchant, now);
     let courier = app.courier();
     match app
         .store
         .create_shipment(&record, &due, (&key, &claim), expires)
         .await?
     {
-        CreateOutcome::Created => {
-            tracing::info!(shipment_id = %sh.id, order_id = %order_id, "shipment created");
-            let email = shipment_email(app, merchant, &record, kind, None);
+        CreateOutcome::Created { suppressed } => {
+            tracing::info!(shipment_id = %sh.id, order_id = %order_id, suppressed, "shipment created");
+            let email = match suppressed {
+                true => None,
+                false => Some(shipment_email(app, merchant, &record, kind, None)),
+            };
             let outcome = match email {
-                Some(email) => {
+                None => SendOutcome::Suppressed,
+                Some(Some(email)) => {
                     courier
                         .send_claimed(&key, &claim.claim_token, &email, deadline)
                         .await?
                 }
-                None => {
+                Some(None) => {
                     courier
                         .abandon(&key, &claim.claim_token, "the email could not be rendered")
                         .await?
@@ -448,7 +452,7 @@ async fn checkpoint(
         shipment_id,
         checkpoint: &cp,
         claim: claimed.as_ref().map(|(k, r)| (k, r)),
-        send_expires_at: keys::expires_at(now, app.config.email_retention),
+        send_expires_at: app.send_expiry(merchant, now),
         delivered_order: delivered.then_some(&record.shipment.order_id),
         webhook_replay_key,
         now,
@@ -475,11 +479,17 @@ async fn checkpoint(
             )
             .field("X-Aftercare-Signature"));
         }
-        CheckpointOutcome::Advanced { claimed: holds } => {
+        CheckpointOutcome::Advanced {
+            claimed: holds,
+            suppressed,
+        } => {
             state.apply(cp.status, cp.occurred_at);
             result.result = "applied";
             result.status = state.status();
-            tracing::info!(shipment_id = %shipment_id, status = cp.status.as_str(), "checkpoint applied");
+            tracing::info!(shipment_id = %shipment_id, status = cp.status.as_str(), suppressed, "checkpoint applied");
+            if suppressed {
+                result.email = Some(SendOutcome::Suppressed.as_str());
+            }
             if let (true, Some(kind), Some((key, claim))) = (holds, milestone, &claimed) {
                 let courier = app.courier();
                 let sent = match shipment_email(app, merchant, &record, kind, Some(&cp)) {
@@ -494,7 +504,7 @@ async fn checkpoint(
                             .await?
                     }
                 };
-                result.email = Some(outcome_name(&sent));
+                result.email = Some(sent.as_str());
                 redelivery(&sent)?;
             }
             if delivered {
@@ -504,17 +514,6 @@ async fn checkpoint(
         }
     }
     Ok(result)
-}
-
-fn outcome_name(o: &SendOutcome) -> &'static str {
-    match o {
-        SendOutcome::Sent { .. } => "sent",
-        SendOutcome::Settled(s) => s.as_str(),
-        SendOutcome::InProgress => "in_progress",
-        SendOutcome::Ambiguous => "ambiguous",
-        SendOutcome::Rejected { .. } => "failed",
-        SendOutcome::RetryLater { .. } => "retry",
-    }
 }
 
 /// When every shipment of the order is delivered, anchors the journey at the last delivery.
@@ -661,8 +660,7 @@ fn shipment_view(
         "history": history,
     });
     if let Some(e) = email {
-        v["email"] =
-            json!({"kind": EmailKind::ShipmentShipped.as_str(), "status": outcome_name(e)});
+        v["email"] = json!({"kind": EmailKind::ShipmentShipped.as_str(), "status": e.as_str()});
     }
     v
 }
@@ -796,7 +794,7 @@ async fn late_check(
         return Ok("not_needed");
     }
     let courier = app.courier();
-    let expires = keys::expires_at(app.clock.now(), app.config.email_retention);
+    let expires = app.send_expiry(merchant, app.clock.now());
     let kind = EmailKind::ShipmentLate;
     let (key, claim) = milestone_claim(
         app,

@@ -357,9 +357,6 @@ async fn tell(
     let Some(profile) = app.store.get_customer_profile(m, c).await? else {
         return Ok(Told::Nobody("no_customer"));
     };
-    if app.store.is_suppressed(m, &profile.email).await? {
-        return Ok(Told::Nobody("suppressed"));
-    }
     if !pacer.slot(deadline).await {
         return Ok(Told::Later(Outcome::LeftDue));
     }
@@ -392,7 +389,7 @@ async fn tell(
         now,
         deadline.lease_until(app.clock.as_ref()),
     );
-    let expires = keys::expires_at(now, app.config.email_retention);
+    let expires = app.send_expiry(&due.merchant, now);
     let build = || compose(app, merchant, &profile, kind, &data, &key.sk);
     let outcome = app
         .courier()
@@ -400,6 +397,9 @@ async fn tell(
         .await?;
     Ok(match outcome {
         SendOutcome::Sent { .. } => Told::Sent,
+        SendOutcome::Suppressed | SendOutcome::Settled(SendStatus::Suppressed) => {
+            Told::Nobody("suppressed")
+        }
         SendOutcome::Settled(SendStatus::InProgress) | SendOutcome::InProgress => {
             Told::Later(Outcome::Taken)
         }

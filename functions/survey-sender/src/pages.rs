@@ -346,7 +346,7 @@ async fn close_the_loop(
                 now,
                 deadline.lease_until(app.clock.as_ref()),
             );
-            let expires = keys::expires_at(now, app.config.email_retention);
+            let expires = app.send_expiry(merchant, now);
             let outcome = app
                 .courier()
                 .claim_and_send(&key, &record, expires, deadline, || {

@@ -269,7 +269,7 @@ async fn process(
         now,
         deadline.lease_until(app.clock.as_ref()),
     );
-    let expires = keys::expires_at(now, app.config.email_retention);
+    let expires = app.send_expiry(&merchant, now);
     let claimed = app
         .store
         .claim_follow_up(
@@ -352,6 +352,10 @@ async fn settle(
         SendOutcome::Settled(SendStatus::Ambiguous) | SendOutcome::Ambiguous => {
             ("ambiguous", None, Outcome::Ambiguous)
         }
+        // Suppressed since an earlier attempt was told to retry.
+        SendOutcome::Suppressed | SendOutcome::Settled(SendStatus::Suppressed) => {
+            ("skipped", None, Outcome::Skipped)
+        }
         SendOutcome::Settled(_) | SendOutcome::Rejected { .. } => ("failed", None, Outcome::Failed),
         SendOutcome::InProgress => return Ok(Outcome::Taken),
         SendOutcome::RetryLater { reason } => {
@@ -361,6 +365,9 @@ async fn settle(
     };
     let reason = match &outcome {
         SendOutcome::Rejected { code } => Some(code.as_str()),
+        SendOutcome::Suppressed | SendOutcome::Settled(SendStatus::Suppressed) => {
+            Some(SkipReason::Suppressed.as_str())
+        }
         _ => None,
     };
     let decision = DecisionEntry::new(now, status, reason);

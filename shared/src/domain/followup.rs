@@ -24,6 +24,11 @@ impl FollowUpKind {
         FollowUpKind::ReviewRequest,
     ];
 
+    /// The kind named `name` (its `as_str`), if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             FollowUpKind::UsageTips => "usage_tips",

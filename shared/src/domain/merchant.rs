@@ -115,6 +115,23 @@ pub struct MerchantSettings {
     pub dunning: super::billing::DunningSettings,
     /// Where the merchant's signed copy of published events goes.
     pub webhook: WebhookSettings,
+    /// How long the message log is kept.
+    pub retention: RetentionSettings,
+}
+
+/// How long what Aftercare keeps about emails lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetentionSettings {
+    /// Days the message log (each email's record, its SES events and the decisions about it)
+    /// is kept before DynamoDB's TTL removes it; none: the deployment's default (400 days).
+    /// It is also how long a replayed event is recognised, so at least 30.
+    pub message_log_days: Option<u32>,
+}
+
+impl RetentionSettings {
+    pub const MIN_DAYS: u32 = 30;
+    pub const MAX_DAYS: u32 = 3_650;
 }
 
 /// The merchant's outbound webhook: events Aftercare publishes on EventBridge (link clicks, hosted
@@ -433,6 +450,19 @@ fn webhook_url(url: Option<&str>) -> Result<(), FieldError> {
 
 /// Range and format checks of the settings a merchant can change.
 fn validate_settings(settings: &MerchantSettings) -> Result<(), FieldError> {
+    if let Some(days) = settings.retention.message_log_days
+        && !(RetentionSettings::MIN_DAYS..=RetentionSettings::MAX_DAYS).contains(&days)
+    {
+        return Err(FieldError::new(
+            "settings.retention.message_log_days",
+            "out_of_range",
+            format!(
+                "must be {} to {} days",
+                RetentionSettings::MIN_DAYS,
+                RetentionSettings::MAX_DAYS
+            ),
+        ));
+    }
     settings
         .marketing
         .validate()
@@ -511,6 +541,31 @@ pub(crate) mod tests {
             "time_zone": "Europe/Berlin",
             "ops_email": "ops@acme.example"
         })
+    }
+
+    #[test]
+    fn the_message_log_retention_is_bounded_and_named_on_refusal() {
+        for (days, ok) in [
+            (29, false),
+            (30, true),
+            (400, true),
+            (3_650, true),
+            (3_651, false),
+        ] {
+            let mut input = sample_input();
+            input["settings"]["retention"] = serde_json::json!({"message_log_days": days});
+            let m: MerchantInput = serde_json::from_value(input).unwrap();
+            match m.validate() {
+                Ok(m) => {
+                    assert!(ok, "{days}");
+                    assert_eq!(m.settings.retention.message_log_days, Some(days));
+                }
+                Err(e) => {
+                    assert!(!ok, "{days}");
+                    assert_eq!(e.field, "settings.retention.message_log_days");
+                }
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! send claim. Out-of-order delivery is settled by the invoice's state: once paid, a late failure
 //! changes nothing and sends nothing.
 
-use super::claims::{SendRecord, claim_item};
+use super::claims::{ClaimGuard, Guarded, SendRecord, claim_item};
 use super::shipments::{Attempt, build_err, codes_failed, put, with_due};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::MerchantId;
@@ -122,8 +122,9 @@ pub struct EventKey<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureOutcome {
-    /// First failure: dunning started and we hold the first email's claim.
-    Started,
+    /// First failure: dunning started and we hold the first email's claim (or, `suppressed`, the
+    /// claim was recorded as suppressed: nothing to send).
+    Started { suppressed: bool },
     /// The invoice was already in dunning (a provider retry failed again): nothing to send now.
     AlreadyDunning,
     /// Already paid (a late failure): nothing changes, nothing is sent.
@@ -134,8 +135,11 @@ pub enum FailureOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentOutcome {
-    /// Paid after failing: dunning stopped and we hold the "all set" email's claim.
-    Recovered,
+    /// Paid after failing: dunning stopped and we hold the "all set" email's claim (unless the
+    /// recipient is `suppressed`).
+    Recovered {
+        suppressed: bool,
+    },
     /// Paid without a failure we knew of: recorded so a late failure is ignored.
     PaidFirst,
     AlreadyPaid,
@@ -146,6 +150,8 @@ pub enum PaymentOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepClaim {
     Claimed,
+    /// The invoice advanced; the step's email was recorded as suppressed (nothing to send).
+    Suppressed,
     /// The invoice moved (paid, or another sweep took the step).
     Moved,
     /// The step's email was claimed before.
@@ -271,13 +277,15 @@ impl Store {
                 Some("attribute_not_exists(PK)"),
             )?,
         ];
+        let guard = ClaimGuard::for_claim(&self.table, 2, claim.0, claim.1, send_expires_at)?;
         match self
-            .transact("TransactWriteItems payment failed", items)
+            .transact_guarded("TransactWriteItems payment failed", items, guard)
             .await?
         {
-            Attempt::Done => Ok(FailureOutcome::Started),
-            Attempt::Cancelled(codes) if codes_failed(&codes, 1) => Ok(FailureOutcome::Duplicate),
-            Attempt::Cancelled(_) => {
+            Guarded::Done => Ok(FailureOutcome::Started { suppressed: false }),
+            Guarded::Suppressed => Ok(FailureOutcome::Started { suppressed: true }),
+            Guarded::Cancelled(codes) if codes_failed(&codes, 1) => Ok(FailureOutcome::Duplicate),
+            Guarded::Cancelled(_) => {
                 // The invoice exists: remember the event, and report what state it is in.
                 if !self.mark_billing_event(m, ev, now).await? {
                     return Ok(FailureOutcome::Duplicate);
@@ -333,15 +341,17 @@ impl Store {
                 Some("attribute_not_exists(PK)"),
             )?,
         ];
+        let guard = ClaimGuard::for_claim(&self.table, 2, claim.0, claim.1, send_expires_at)?;
         match self
-            .transact("TransactWriteItems payment recovered", items)
+            .transact_guarded("TransactWriteItems payment recovered", items, guard)
             .await?
         {
-            Attempt::Done => return Ok(PaymentOutcome::Recovered),
-            Attempt::Cancelled(codes) if codes_failed(&codes, 1) => {
+            Guarded::Done => return Ok(PaymentOutcome::Recovered { suppressed: false }),
+            Guarded::Suppressed => return Ok(PaymentOutcome::Recovered { suppressed: true }),
+            Guarded::Cancelled(codes) if codes_failed(&codes, 1) => {
                 return Ok(PaymentOutcome::Duplicate);
             }
-            Attempt::Cancelled(codes) if !codes_failed(&codes, 0) => {
+            Guarded::Cancelled(codes) if !codes_failed(&codes, 0) => {
                 // Recovered before by another event (its claim exists): remember this one.
                 return Ok(if self.mark_billing_event(m, ev, now).await? {
                     PaymentOutcome::AlreadyPaid
@@ -349,7 +359,7 @@ impl Store {
                     PaymentOutcome::Duplicate
                 });
             }
-            Attempt::Cancelled(_) => {}
+            Guarded::Cancelled(_) => {}
         }
         // Not in dunning: record it paid (unless it exists, i.e. already paid).
         let items = vec![
@@ -429,13 +439,15 @@ impl Store {
                 Some("attribute_not_exists(PK)"),
             )?,
         ];
+        let guard = ClaimGuard::for_claim(&self.table, 1, claim.0, claim.1, send_expires_at)?;
         match self
-            .transact("TransactWriteItems dunning step", items)
+            .transact_guarded("TransactWriteItems dunning step", items, guard)
             .await?
         {
-            Attempt::Done => Ok(StepClaim::Claimed),
-            Attempt::Cancelled(codes) if codes_failed(&codes, 1) => Ok(StepClaim::ClaimExists),
-            Attempt::Cancelled(_) => Ok(StepClaim::Moved),
+            Guarded::Done => Ok(StepClaim::Claimed),
+            Guarded::Suppressed => Ok(StepClaim::Suppressed),
+            Guarded::Cancelled(codes) if codes_failed(&codes, 1) => Ok(StepClaim::ClaimExists),
+            Guarded::Cancelled(_) => Ok(StepClaim::Moved),
         }
     }
 

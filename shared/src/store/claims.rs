@@ -14,8 +14,16 @@
 //!
 //! A record is never deleted after a send attempt, and `in_progress` is never re-claimed blindly
 //! once its lease has run out: the owner may have reached SES. Such a record is marked `ambiguous`.
+//!
+//! Every claim is conditioned, in the same write, on its recipient not being suppressed for the
+//! merchant (a `ConditionCheck` on the `SUPPRESS#<email>` item; see [`ClaimGuard`]). When only that
+//! check fails, the claim is written as `suppressed` instead: the email is never sent, the
+//! decision is on record for the message log, and a redelivery settles on it. So no send path can
+//! forget the check, and it costs no extra call.
 
+use super::shipments::{Attempt, build_err, put};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +37,8 @@ pub enum SendStatus {
     Retry,
     Failed,
     Ambiguous,
+    /// Never sent: the recipient was suppressed when the claim was taken.
+    Suppressed,
 }
 
 impl SendStatus {
@@ -39,6 +49,7 @@ impl SendStatus {
             SendStatus::Retry => "retry",
             SendStatus::Failed => "failed",
             SendStatus::Ambiguous => "ambiguous",
+            SendStatus::Suppressed => "suppressed",
         }
     }
 }
@@ -110,6 +121,110 @@ pub(crate) fn claim_item(
     Ok(item)
 }
 
+/// Why a claim was written as `suppressed`.
+pub const SUPPRESSED_REASON: &str = "the recipient is suppressed";
+
+/// The record written in place of a claim whose recipient is suppressed.
+pub(crate) fn suppressed_item(
+    key: &keys::Key,
+    record: &SendRecord,
+    expires_at: i64,
+) -> Result<Item, StoreError> {
+    let mut skipped = record.clone();
+    skipped.status = SendStatus::Suppressed;
+    skipped.attempts = 0;
+    skipped.last_error = Some(SUPPRESSED_REASON.to_owned());
+    claim_item(key, &skipped, expires_at)
+}
+
+/// The suppression item of a claim's recipient, in the claim's merchant partition.
+fn suppression_key(key: &keys::Key, record: &SendRecord) -> keys::Key {
+    keys::suppression_beside(key, &record.recipient)
+}
+
+/// A check, inside a transaction, that a claim's recipient is not suppressed.
+pub(crate) fn suppression_check(
+    table: &str,
+    key: &keys::Key,
+    record: &SendRecord,
+) -> Result<TransactWriteItem, StoreError> {
+    suppression_condition(table, key, record, "attribute_not_exists(PK)")
+}
+
+fn suppression_condition(
+    table: &str,
+    key: &keys::Key,
+    record: &SendRecord,
+    condition: &str,
+) -> Result<TransactWriteItem, StoreError> {
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(suppression_key(key, record).to_map()))
+        .condition_expression(condition)
+        .build()
+        .map_err(build_err("build ConditionCheck"))?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
+}
+
+/// The suppression check that guards a claim inside a transaction, and what replaces the claim
+/// when the check is what failed.
+pub(crate) struct ClaimGuard {
+    /// Position of the claim's write in the transaction.
+    at: usize,
+    /// `attribute_not_exists` on the recipient's suppression item (appended last).
+    clear: TransactWriteItem,
+    /// `attribute_exists` on it: the second attempt asserts the suppression still stands.
+    held: TransactWriteItem,
+    /// The write that replaces the claim's.
+    instead: TransactWriteItem,
+}
+
+impl ClaimGuard {
+    /// Guards the claim written at position `at` of a transaction; `instead` replaces that write
+    /// when the recipient is suppressed.
+    pub(crate) fn new(
+        table: &str,
+        at: usize,
+        key: &keys::Key,
+        record: &SendRecord,
+        instead: TransactWriteItem,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            at,
+            clear: suppression_check(table, key, record)?,
+            held: suppression_condition(table, key, record, "attribute_exists(PK)")?,
+            instead,
+        })
+    }
+
+    /// Guards a new claim's Put at position `at`; a suppressed recipient gets the `suppressed`
+    /// record instead.
+    pub(crate) fn for_claim(
+        table: &str,
+        at: usize,
+        key: &keys::Key,
+        record: &SendRecord,
+        expires_at: i64,
+    ) -> Result<Self, StoreError> {
+        let instead = put(
+            table,
+            suppressed_item(key, record, expires_at)?,
+            Some("attribute_not_exists(PK)"),
+        )?;
+        Self::new(table, at, key, record, instead)
+    }
+}
+
+/// How a transaction holding a guarded claim ended.
+pub(crate) enum Guarded {
+    /// Everything was written; the claim is ours.
+    Done,
+    /// Everything else was written; the claim was recorded as `suppressed`.
+    Suppressed,
+    /// A condition other than the guard failed: codes by position (the guard's left out).
+    Cancelled(Vec<String>),
+}
+
 /// What happened when a claim was attempted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimResult {
@@ -117,6 +232,18 @@ pub enum ClaimResult {
     Claimed(SendRecord),
     /// Someone else holds or held it; this is their record.
     Taken(SendRecord),
+    /// The recipient is suppressed: the record says so and nothing may be sent.
+    Suppressed,
+}
+
+/// What re-claiming a record left in `retry` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reclaim {
+    Claimed,
+    /// Another attempt moved the record first.
+    Lost,
+    /// The recipient was suppressed since: the record is now `suppressed`.
+    Suppressed,
 }
 
 impl Store {
@@ -127,58 +254,124 @@ impl Store {
             .transpose()
     }
 
-    /// Creates the claim, or takes over a record left in `retry`.
+    /// Runs a transaction holding a claim guarded by `guard` (see [`ClaimGuard`]): the guard's
+    /// check goes last; when it alone fails, the claim's write is swapped for the guard's
+    /// replacement and the transaction runs once more.
+    pub(crate) async fn transact_guarded(
+        &self,
+        operation: &'static str,
+        mut items: Vec<TransactWriteItem>,
+        guard: ClaimGuard,
+    ) -> Result<Guarded, StoreError> {
+        const FAILED: &str = "ConditionalCheckFailed";
+        items.push(guard.clear);
+        let mut codes = match self.transact(operation, items.clone()).await? {
+            Attempt::Done => return Ok(Guarded::Done),
+            Attempt::Cancelled(codes) => codes,
+        };
+        let guard_failed = codes.pop().is_some_and(|c| c == FAILED);
+        if !guard_failed || codes.iter().any(|c| c == FAILED) {
+            return Ok(Guarded::Cancelled(codes));
+        }
+        if let Some(slot) = items.get_mut(guard.at) {
+            *slot = guard.instead;
+        }
+        if let Some(last) = items.last_mut() {
+            *last = guard.held;
+        }
+        match self.transact(operation, items).await? {
+            Attempt::Done => Ok(Guarded::Suppressed),
+            Attempt::Cancelled(mut codes) => {
+                if codes.pop().is_some_and(|c| c == FAILED) {
+                    // Lifted between the two attempts: let the trigger redeliver and decide again.
+                    return Err(StoreError::Transient {
+                        operation,
+                        source: "the suppression was lifted during the write".into(),
+                    });
+                }
+                Ok(Guarded::Cancelled(codes))
+            }
+        }
+    }
+
+    /// Creates the claim, or takes over a record left in `retry`; provided the recipient is not
+    /// suppressed (then the record says `suppressed`).
     pub async fn claim_send(
         &self,
         key: &keys::Key,
         record: &SendRecord,
         expires_at: i64,
     ) -> Result<ClaimResult, StoreError> {
-        let item = claim_item(key, record, expires_at)?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK) OR #status = :retry")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":retry", s(SendStatus::Retry.as_str()))
-            .send()
-            .await;
-        match result.map_err(|e| classify("PutItem send claim", e)) {
-            Ok(_) => Ok(ClaimResult::Claimed(record.clone())),
-            Err(StoreError::ConditionFailed) => match self.get_send(key).await? {
+        let claim = put(
+            &self.table,
+            claim_item(key, record, expires_at)?,
+            Some("attribute_not_exists(PK)"),
+        )?;
+        let guard = ClaimGuard::for_claim(&self.table, 0, key, record, expires_at)?;
+        match self
+            .transact_guarded("TransactWriteItems send claim", vec![claim], guard)
+            .await?
+        {
+            Guarded::Done => Ok(ClaimResult::Claimed(record.clone())),
+            Guarded::Suppressed => Ok(ClaimResult::Suppressed),
+            Guarded::Cancelled(_) => match self.get_send(key).await? {
                 Some(existing) => Ok(ClaimResult::Taken(existing)),
                 // Gone between the two calls (TTL); treat as taken by nobody we know: do not send.
                 None => Err(StoreError::ConditionFailed),
             },
-            Err(e) => Err(e),
         }
     }
 
-    /// Re-claims a record in `retry` for a new attempt.
+    /// Re-claims a record in `retry` for a new attempt, unless its recipient has been suppressed
+    /// since (then the record becomes `suppressed`).
     pub async fn reclaim_send(
         &self,
         key: &keys::Key,
+        record: &SendRecord,
         token: &str,
         lease_until: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
-            .update_expression("SET #status = :ip, claim_token = :token, lease_until_ms = :lease ADD attempts :one")
-            .condition_expression("#status = :retry")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":ip", s(SendStatus::InProgress.as_str()))
-            .expression_attribute_values(":retry", s(SendStatus::Retry.as_str()))
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":lease", n(lease_until.as_millisecond()))
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem reclaim send", e)))
+    ) -> Result<Reclaim, StoreError> {
+        let update = |expression: &str| {
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key.to_map()))
+                .update_expression(expression)
+                .condition_expression("#status = :retry")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":retry", s(SendStatus::Retry.as_str()))
+        };
+        let reclaim = update(
+            "SET #status = :ip, claim_token = :token, lease_until_ms = :lease ADD attempts :one",
+        )
+        .expression_attribute_values(":ip", s(SendStatus::InProgress.as_str()))
+        .expression_attribute_values(":token", s(token))
+        .expression_attribute_values(":lease", n(lease_until.as_millisecond()))
+        .expression_attribute_values(":one", n(1))
+        .build()
+        .map_err(build_err("build Update"))?;
+        let settle = update("SET #status = :sup, last_error = :why")
+            .expression_attribute_values(":sup", s(SendStatus::Suppressed.as_str()))
+            .expression_attribute_values(":why", s(SUPPRESSED_REASON))
+            .build()
+            .map_err(build_err("build Update"))?;
+        let guard = ClaimGuard::new(
+            &self.table,
+            0,
+            key,
+            record,
+            TransactWriteItem::builder().update(settle).build(),
+        )?;
+        let items = vec![TransactWriteItem::builder().update(reclaim).build()];
+        Ok(
+            match self
+                .transact_guarded("TransactWriteItems reclaim send", items, guard)
+                .await?
+            {
+                Guarded::Done => Reclaim::Claimed,
+                Guarded::Suppressed => Reclaim::Suppressed,
+                Guarded::Cancelled(_) => Reclaim::Lost,
+            },
+        )
     }
 
     /// Moves a claim we hold (`token`) to `status`. Returns false if we no longer hold it.

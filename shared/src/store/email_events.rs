@@ -9,7 +9,8 @@
 //!   bounce ends it (a delivery reported late does not). A hard bounce, a complaint, or a soft
 //!   bounce after [`crate::domain::email_event::SOFT_BOUNCE_LIMIT`] in a row suppress the address for the merchant at once.
 
-use super::{Store, StoreError, classify, keys, n, s};
+use super::stats::metric_of;
+use super::{Item, Store, StoreError, classify, keys, n, s};
 use crate::domain::email_event::{EmailEvent, EmailEventKind, SuppressionReason, suppression};
 use crate::domain::{EmailAddress, MerchantId};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -69,7 +70,8 @@ impl Store {
             return Ok(Applied::Unmatched);
         }
         let key = keys::send_ref(m, send_ref);
-        if !self.record_event(&key, event_id, event, true).await? {
+        let mut before = self.record_event(&key, event_id, event, true).await?;
+        if before.is_none() {
             let Some(item) = self.get("GetItem send", &key).await? else {
                 return Ok(Applied::Unmatched);
             };
@@ -82,8 +84,24 @@ impl Store {
                 .is_some_and(|ids| ids.iter().any(|i| i == event_id));
             // Not seen: the record's event list is full. The event still counts (its id, the
             // state, a suppression); only its entry in the list is left out.
-            if seen || !self.record_event(&key, event_id, event, false).await? {
+            if seen {
                 return Ok(Applied::Duplicate);
+            }
+            before = self.record_event(&key, event_id, event, false).await?;
+            if before.is_none() {
+                return Ok(Applied::Duplicate);
+            }
+        }
+        // Analytics: the first event of each metric on a message counts it, on the event's day.
+        if let (Some(before), Some(metric)) = (&before, metric_of(event.kind.as_str())) {
+            let counted_before = before
+                .get("counted")
+                .and_then(|v| v.as_ss().ok())
+                .is_some_and(|c| c.iter().any(|x| x == metric));
+            let kind = before.get("kind").and_then(|v| v.as_s().ok());
+            if let (false, Some(kind)) = (counted_before, kind) {
+                let day = event.at.to_zoned(jiff::tz::TimeZone::UTC).date();
+                self.count_email_metric(m, day, kind, metric, now).await?;
             }
         }
         // The state moves up only (events arrive in any order).
@@ -125,16 +143,21 @@ impl Store {
         Ok(Applied::Recorded { suppressed })
     }
 
-    /// Marks `event_id` seen on the send record and, with `listed` (while the list has room),
-    /// appends the event to its list; false if the record does not hold the event's message id,
-    /// has seen the event, or (listed) has a full list.
+    /// Marks `event_id` seen on the send record (and its metric counted) and, with `listed` (while
+    /// the list has room), appends the event to its list. Answers the record as it was before, or
+    /// none if the record does not hold the event's message id, has seen the event, or (listed)
+    /// has a full list.
     async fn record_event(
         &self,
         key: &keys::Key,
         event_id: &str,
         event: &EmailEvent,
         listed: bool,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Item>, StoreError> {
+        let counted = match metric_of(event.kind.as_str()) {
+            Some(metric) => format!(", counted :m_{metric}"),
+            None => String::new(),
+        };
         let mut update = self
             .client
             .update_item()
@@ -147,10 +170,10 @@ impl Store {
         let seen_once = "message_id = :mid AND NOT contains(event_ids, :id)";
         update = if listed {
             update
-                .update_expression(
+                .update_expression(format!(
                     "SET events = list_append(if_not_exists(events, :empty), :ev), \
-                     event_rank = if_not_exists(event_rank, :zero) ADD event_ids :ids",
-                )
+                     event_rank = if_not_exists(event_rank, :zero) ADD event_ids :ids{counted}"
+                ))
                 .condition_expression(format!(
                     "{seen_once} AND (attribute_not_exists(events) OR size(events) < :cap)"
                 ))
@@ -162,17 +185,27 @@ impl Store {
                 .expression_attribute_values(":cap", n(MAX_EVENTS_PER_SEND))
         } else {
             update
-                .update_expression(
-                    "SET event_rank = if_not_exists(event_rank, :zero) ADD event_ids :ids",
-                )
+                .update_expression(format!(
+                    "SET event_rank = if_not_exists(event_rank, :zero) ADD event_ids :ids{counted}"
+                ))
                 .condition_expression(seen_once)
         };
-        super::condition_held(
-            update
-                .send()
-                .await
-                .map_err(|e| classify("UpdateItem email event", e)),
-        )
+        if let Some(metric) = metric_of(event.kind.as_str()) {
+            update = update.expression_attribute_values(
+                format!(":m_{metric}"),
+                AttributeValue::Ss(vec![metric.to_owned()]),
+            );
+        }
+        let result = update
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem email event", e));
+        match result {
+            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+            Err(StoreError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Adds a soft bounce to the address's streak; returns the streak before it.

@@ -7,7 +7,7 @@
 //! contact state, whose condition re-checks the frequency cap and survey throttle, so two sweeps
 //! racing for *different* follow-ups of one customer cannot both pass the cap either.
 
-use super::claims::{SendRecord, claim_item};
+use super::claims::{SendRecord, claim_item, suppression_check};
 use super::orders::OrderRecord;
 use super::shipments::{Attempt, FOLLOW_UP_GROUP, FollowUp, build_err, put};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
@@ -184,7 +184,7 @@ impl Store {
     }
 
     /// Consistent BatchGetItem of up to 100 keys, retrying unprocessed keys.
-    async fn batch_get(
+    pub(crate) async fn batch_get(
         &self,
         operation: &'static str,
         keys_wanted: Vec<HashMap<String, AttributeValue>>,
@@ -386,7 +386,8 @@ impl Store {
                 &self.table,
                 claim_item(claim_key, record, send_expires_at)?,
                 Some("attribute_not_exists(PK)"),
-            )?,
+            )?, // The recipient is not suppressed (a failure here means: decide again, reading it).
+            suppression_check(&self.table, claim_key, record)?,
         ];
         match self
             .transact("TransactWriteItems claim follow-up", items)

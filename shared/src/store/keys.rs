@@ -226,6 +226,26 @@ pub fn send_ref(m: &MerchantId, sk: &str) -> Key {
     Key::new(tenant(m), sk.to_owned())
 }
 
+/// One day's email counters of one kind (`day` as `YYYY-MM-DD`).
+pub fn email_stats(m: &MerchantId, day: &str, kind: &str) -> Key {
+    Key::new(tenant(m), format!("STATS#{day}#{kind}"))
+}
+
+/// The lowest sort key of the counters of `day` (inclusive bound of a range).
+pub fn email_stats_from(day: &str) -> String {
+    format!("STATS#{day}#")
+}
+
+/// The highest sort key of the counters of `day` (inclusive bound of a range).
+pub fn email_stats_to(day: &str) -> String {
+    format!("STATS#{day}#~")
+}
+
+/// A once-per-`period` alert to the merchant about `what` (its own claim, outside any customer).
+pub fn merchant_alert(m: &MerchantId, what: &str, period: &str) -> Key {
+    Key::new(tenant(m), format!("ALERT#{what}#{period}"))
+}
+
 /// The run of soft bounces of one address.
 pub fn bounce_streak(m: &MerchantId, email: &crate::domain::EmailAddress) -> Key {
     Key::new(tenant(m), format!("BOUNCE#{}", email.normalized()))
@@ -233,7 +253,15 @@ pub fn bounce_streak(m: &MerchantId, email: &crate::domain::EmailAddress) -> Key
 
 /// A suppressed address (bounced, complained, or suppressed by the merchant).
 pub fn suppression(m: &MerchantId, email: &crate::domain::EmailAddress) -> Key {
-    Key::new(tenant(m), format!("SUPPRESS#{}", email.normalized()))
+    suppression_beside(&merchant(m), &email.normalized())
+}
+
+/// The suppression item of `email` (normalised) in the merchant partition `beside` belongs to.
+pub fn suppression_beside(beside: &Key, email: &str) -> Key {
+    Key::new(
+        beside.pk.clone(),
+        format!("SUPPRESS#{}", email.to_lowercase()),
+    )
 }
 
 pub fn feedback(m: &MerchantId, o: &OrderId) -> Key {

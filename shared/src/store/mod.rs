@@ -13,9 +13,11 @@ pub mod followups;
 pub mod keys;
 pub mod loyalty;
 pub mod merchants;
+pub mod messages;
 pub mod orders;
 pub mod schema;
 pub mod shipments;
+pub mod stats;
 pub mod subscriptions;
 
 use crate::domain::MerchantId;

@@ -1,11 +1,9 @@
 //! Orders: the one-transaction write of an order with everything that belongs to it.
 
-use super::claims::{SendRecord, claim_item};
+use super::claims::{ClaimGuard, Guarded, SendRecord, claim_item};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::loyalty::LedgerEntry;
 use crate::domain::{MerchantId, Order, OrderId};
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Get, Put, TransactGetItem, TransactWriteItem, Update};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -15,8 +13,6 @@ const ORDER: &str = "order";
 const IDEMPOTENCY: &str = "idempotency";
 /// How long the idempotency record of an order outlives it being placed.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(30 * 86_400);
-/// Attempts of a transaction that lost to a concurrent one (`TransactionConflict`) or was throttled.
-const TRANSACT_ATTEMPTS: u32 = 5;
 
 /// An order as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +55,9 @@ pub struct NewOrder<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlaceOutcome {
-    Created,
+    /// Stored; `suppressed` when the thank-you email's recipient is suppressed (its record says so
+    /// and it must not be sent).
+    Created { suppressed: bool },
     /// The idempotency record or the order already exists: this is a replay or a race we lost.
     AlreadyExists,
 }
@@ -91,58 +89,25 @@ impl Store {
     /// earn and the thank-you email's claim. All or nothing.
     pub async fn place_order(&self, new: &NewOrder<'_>) -> Result<PlaceOutcome, StoreError> {
         let items = self.order_transaction(new)?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(PlaceOutcome::Created),
-                Err(err) => err,
-            };
-            let retry = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(tce)) => {
-                    let codes: Vec<&str> = tce
-                        .cancellation_reasons()
-                        .iter()
-                        .filter_map(|r| r.code())
-                        .collect();
-                    if codes.contains(&"ConditionalCheckFailed") {
-                        return Ok(PlaceOutcome::AlreadyExists);
-                    }
-                    codes.iter().any(|c| {
-                        matches!(
-                            *c,
-                            "TransactionConflict"
-                                | "ThrottlingError"
-                                | "ProvisionedThroughputExceeded"
-                        )
-                    })
-                }
-                Some(
-                    TransactWriteItemsError::ProvisionedThroughputExceededException(_)
-                    | TransactWriteItemsError::ThrottlingException(_)
-                    | TransactWriteItemsError::RequestLimitExceeded(_)
-                    | TransactWriteItemsError::InternalServerError(_)
-                    | TransactWriteItemsError::TransactionInProgressException(_),
-                ) => true,
-                Some(other) => other.code().is_some_and(super::is_transient_code),
-                None => false,
-            };
-            if !retry || attempt >= TRANSACT_ATTEMPTS {
-                return Err(match classify("TransactWriteItems order", err) {
-                    StoreError::Unexpected { operation, source } if retry => {
-                        StoreError::Transient { operation, source }
-                    }
-                    other => other,
-                });
-            }
-            tokio::time::sleep(crate::retry::backoff(attempt)).await;
-        }
+        let (claim_key, claim) = new.claim;
+        // The claim is the transaction's last write (see `order_transaction`).
+        let guard = ClaimGuard::for_claim(
+            &self.table,
+            items.len().saturating_sub(1),
+            claim_key,
+            claim,
+            new.send_expires_at,
+        )?;
+        Ok(
+            match self
+                .transact_guarded("TransactWriteItems order", items, guard)
+                .await?
+            {
+                Guarded::Done => PlaceOutcome::Created { suppressed: false },
+                Guarded::Suppressed => PlaceOutcome::Created { suppressed: true },
+                Guarded::Cancelled(_) => PlaceOutcome::AlreadyExists,
+            },
+        )
     }
 
     fn order_transaction(&self, new: &NewOrder<'_>) -> Result<Vec<TransactWriteItem>, StoreError> {

@@ -7,7 +7,7 @@
 //! email's claim and, for webhooks, the signature's replay marker. Only a late checkpoint (history
 //! but no advance) or a milestone already emailed takes a second, smaller write.
 
-use super::claims::{SendRecord, claim_item};
+use super::claims::{ClaimGuard, Guarded, SendRecord, claim_item};
 use super::orders::OrderRecord;
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::customer::CustomerRef;
@@ -134,14 +134,18 @@ pub struct DueItem {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateOutcome {
-    Created,
+    /// Stored; `suppressed` when the "shipped" email's recipient is suppressed (not to be sent).
+    Created {
+        suppressed: bool,
+    },
     AlreadyExists,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckpointOutcome {
-    /// The state advanced; `claimed` says whether this invocation holds the milestone email's claim.
-    Advanced { claimed: bool },
+    /// The state advanced; `claimed` says whether this invocation holds the milestone email's
+    /// claim, `suppressed` whether the claim was recorded as suppressed instead (nothing to send).
+    Advanced { claimed: bool, suppressed: bool },
     /// Recorded in history; the state already reflects something newer.
     HistoryOnly,
     /// This checkpoint was seen before.
@@ -255,15 +259,18 @@ impl Store {
                         "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
                     )
                 }),
-                None => matches!(
-                    err.as_service_error(),
+                None => match err.as_service_error() {
                     Some(
                         TransactWriteItemsError::ProvisionedThroughputExceededException(_)
-                            | TransactWriteItemsError::ThrottlingException(_)
-                            | TransactWriteItemsError::RequestLimitExceeded(_)
-                            | TransactWriteItemsError::InternalServerError(_)
-                    )
-                ),
+                        | TransactWriteItemsError::ThrottlingException(_)
+                        | TransactWriteItemsError::RequestLimitExceeded(_)
+                        | TransactWriteItemsError::InternalServerError(_)
+                        | TransactWriteItemsError::TransactionInProgressException(_),
+                    ) => true,
+                    Some(other) => aws_sdk_dynamodb::error::ProvideErrorMetadata::code(other)
+                        .is_some_and(super::is_transient_code),
+                    None => false,
+                },
             };
             if !retry || attempt >= 5 {
                 return Err(match classify(operation, err) {
@@ -329,13 +336,23 @@ impl Store {
             claim_item(claim.0, claim.1, send_expires_at)?,
             Some("attribute_not_exists(PK)"),
         )?);
-        match self
-            .transact("TransactWriteItems create shipment", items)
-            .await?
-        {
-            Attempt::Done => Ok(CreateOutcome::Created),
-            Attempt::Cancelled(_) => Ok(CreateOutcome::AlreadyExists),
-        }
+        let guard = ClaimGuard::for_claim(
+            &self.table,
+            items.len() - 1,
+            claim.0,
+            claim.1,
+            send_expires_at,
+        )?;
+        Ok(
+            match self
+                .transact_guarded("TransactWriteItems create shipment", items, guard)
+                .await?
+            {
+                Guarded::Done => CreateOutcome::Created { suppressed: false },
+                Guarded::Suppressed => CreateOutcome::Created { suppressed: true },
+                Guarded::Cancelled(_) => CreateOutcome::AlreadyExists,
+            },
+        )
     }
 
     pub async fn get_shipment(
@@ -446,16 +463,43 @@ impl Store {
         let claim_at = claim.as_ref().map(|_| items.len());
         items.extend(claim);
         items.extend(pointer.clone());
-        let codes = match self
-            .transact("TransactWriteItems checkpoint", items)
-            .await?
-        {
-            Attempt::Done => {
+        let guard = match (new.claim, claim_at) {
+            (Some((key, record)), Some(at)) => Some(ClaimGuard::for_claim(
+                &self.table,
+                at,
+                key,
+                record,
+                new.send_expires_at,
+            )?),
+            _ => None,
+        };
+        let attempt = match guard {
+            Some(guard) => {
+                self.transact_guarded("TransactWriteItems checkpoint", items, guard)
+                    .await?
+            }
+            None => match self
+                .transact("TransactWriteItems checkpoint", items)
+                .await?
+            {
+                Attempt::Done => Guarded::Done,
+                Attempt::Cancelled(codes) => Guarded::Cancelled(codes),
+            },
+        };
+        let codes = match attempt {
+            Guarded::Done => {
                 return Ok(CheckpointOutcome::Advanced {
                     claimed: new.claim.is_some(),
+                    suppressed: false,
                 });
             }
-            Attempt::Cancelled(codes) => codes,
+            Guarded::Suppressed => {
+                return Ok(CheckpointOutcome::Advanced {
+                    claimed: false,
+                    suppressed: true,
+                });
+            }
+            Guarded::Cancelled(codes) => codes,
         };
         let failed = |i: Option<usize>| {
             i.and_then(|i| codes.get(i))
@@ -481,7 +525,10 @@ impl Store {
                 .transact("TransactWriteItems checkpoint", retry)
                 .await?
             {
-                Attempt::Done => Ok(CheckpointOutcome::Advanced { claimed: false }),
+                Attempt::Done => Ok(CheckpointOutcome::Advanced {
+                    claimed: false,
+                    suppressed: false,
+                }),
                 Attempt::Cancelled(_) => self.history_only(&history, &ship_key, None).await,
             };
         }

@@ -1,0 +1,190 @@
+//! The message log: what the merchant sees of every email to one customer, and why a touchpoint
+//! did or did not go.
+//!
+//! Nothing is written for it: it reads what the send path already keeps. Every email has a send
+//! record (`SEND#<customer>#<kind>#<subject>#<step>`, the exactly-once claim) carrying its status,
+//! SES message id and the events SES reported; a claim refused because the recipient is suppressed
+//! is a record too. Follow-ups keep every decision (deferrals, skips, cancellation) on their own
+//! item. So the log of one customer is one Query of their send records plus the follow-ups of their
+//! orders (one Query of the order index, one BatchGetItem per 25 orders), and the trace of one
+//! touchpoint is a GetItem and a Query. Both expire with the records' TTL (the merchant's
+//! `retention.message_log_days`).
+
+use super::claims::SendStatus;
+use super::shipments::FollowUp;
+use super::{Item, Store, StoreError, classify, from_item, keys, s};
+use crate::domain::followup::FollowUpKind;
+use crate::domain::{CustomerId, MerchantId, OrderId};
+use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Most send records one log read collects (a customer with more sees the newest of these).
+pub const MAX_LOGGED_SENDS: usize = 2_000;
+/// Most orders whose follow-ups one log read collects (the newest).
+pub const MAX_LOGGED_ORDERS: usize = 100;
+
+/// One SES event as kept on a send record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedEvent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A send record as the log shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LoggedSend {
+    pub kind: String,
+    pub subject: String,
+    pub step: u32,
+    pub customer_id: String,
+    pub recipient: String,
+    pub status: SendStatus,
+    #[serde(default)]
+    pub message_id: Option<String>,
+    #[serde(default)]
+    pub sent_at: Option<Timestamp>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    /// The furthest SES state reported (`send`, `delivery`, `open`, `click`, `bounce`, …).
+    #[serde(default)]
+    pub delivery_state: Option<String>,
+    #[serde(default)]
+    pub events: Vec<LoggedEvent>,
+}
+
+/// One customer's sends and follow-ups, as stored.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerLog {
+    pub sends: Vec<LoggedSend>,
+    pub follow_ups: Vec<FollowUp>,
+}
+
+/// One touchpoint's records: its follow-up (for journey kinds) and its send records (one per step).
+#[derive(Debug, Clone, Default)]
+pub struct Touchpoint {
+    pub follow_up: Option<FollowUp>,
+    pub sends: Vec<LoggedSend>,
+}
+
+impl Store {
+    /// Every send record whose sort key starts with `prefix` in the merchant's partition.
+    async fn sends_with_prefix(
+        &self,
+        m: &MerchantId,
+        prefix: &str,
+    ) -> Result<Vec<LoggedSend>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(keys::tenant(m)))
+                .expression_attribute_values(":prefix", s(prefix))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("Query message log", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item::<LoggedSend>("send", item)?);
+            }
+            start = page.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() || out.len() >= MAX_LOGGED_SENDS {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The customer's send records and the follow-ups of their newest orders.
+    pub async fn customer_log(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+    ) -> Result<CustomerLog, StoreError> {
+        let sends = self.sends_with_prefix(m, &format!("SEND#{c}#")).await?;
+        let orders = self.customer_order_ids(m, c, MAX_LOGGED_ORDERS).await?;
+        let mut wanted = Vec::new();
+        for o in &orders {
+            for kind in FollowUpKind::ALL {
+                wanted.push(keys::follow_up(m, o, kind.as_str()).to_map());
+            }
+        }
+        let mut follow_ups = Vec::new();
+        for chunk in wanted.chunks(100) {
+            let found = self
+                .batch_get("BatchGetItem follow-ups", chunk.to_vec())
+                .await?;
+            for item in found.into_values() {
+                follow_ups.push(super::shipments::follow_up(item)?);
+            }
+        }
+        // The order index is by customer; the follow-up must say so too (defence in depth).
+        follow_ups.retain(|f| f.customer_id == c.as_str());
+        Ok(CustomerLog { sends, follow_ups })
+    }
+
+    /// The ids of the customer's newest `limit` orders (the order index, newest first).
+    async fn customer_order_ids(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        limit: usize,
+    ) -> Result<Vec<OrderId>, StoreError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(keys::tenant(m)))
+            .expression_attribute_values(":prefix", s(format!("CUST#{c}#ORDER#")))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(100))
+            .projection_expression("order_id")
+            .send()
+            .await
+            .map_err(|e| classify("Query customer orders", e))?;
+        Ok(page
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i: &Item| i.get("order_id").and_then(|v| v.as_s().ok()))
+            .filter_map(|id| OrderId::parse("order_id", id).ok())
+            .collect())
+    }
+
+    /// The records of one touchpoint: `kind` (an email kind) about `subject` (an order id, a
+    /// subscription id, an invoice id) for customer `c`.
+    pub async fn touchpoint(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        kind: &str,
+        subject: &str,
+    ) -> Result<Touchpoint, StoreError> {
+        let follow_up = match (
+            FollowUpKind::parse(kind),
+            OrderId::parse("order", subject).ok(),
+        ) {
+            (Some(k), Some(o)) => self
+                .get("GetItem follow-up", &keys::follow_up(m, &o, k.as_str()))
+                .await?
+                .map(super::shipments::follow_up)
+                .transpose()?
+                .filter(|f| f.customer_id == c.as_str()),
+            _ => None,
+        };
+        let mut sends = self
+            .sends_with_prefix(m, &format!("SEND#{c}#{kind}#{subject}#"))
+            .await?;
+        sends.sort_by_key(|s| s.step);
+        Ok(Touchpoint { follow_up, sends })
+    }
+}
