@@ -11,6 +11,11 @@ our own code is wrong.
 them without ``to``), straight from moto's SES backend: what ``/moto-api/data.json`` answers too, but
 without serialising every DynamoDB table, which grows slow once a test has stored 100,000 items.
 
+moto backs each TransactWriteItems with a deep copy of every table it touches, to restore on
+cancellation: with 100,000 items stored, each transaction copies them all. Here a transaction saves
+only the items it names and puts them back if it is cancelled (requests are serialised, so no one
+else can see the partial state in between).
+
 With AFTERCARE_MOTO_COUNT=1 it also counts the AWS calls it serves, by service and operation, for
 the benchmark harness: ``GET /_bench/calls`` reads the counts, ``POST /_bench/reset`` clears them.
 
@@ -47,8 +52,69 @@ def sent_emails(to: str) -> list[dict]:
     return out
 
 
+def item_scoped_transactions() -> None:
+    """Makes moto's transaction rollback save and restore the named items, not whole tables."""
+    import copy
+    import types
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    original = DynamoDBBackend.transact_write_items
+
+    def deepcopy_but_tables(x, memo=None):
+        return x if isinstance(x, Table) else copy.deepcopy(x, memo)
+
+    def saved_items(backend, transact_items):
+        saved = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table = backend.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            key = op.get("Key") or op.get("Item") or {}
+            if table.hash_key_attr not in key or (table.range_key_attr and table.range_key_attr not in key):
+                continue
+            h = DynamoType(key[table.hash_key_attr])
+            r = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            old = table.items.get(h, {}).get(r) if r is not None else table.items.get(h)
+            saved.append((table, h, r, copy.deepcopy(old)))
+        return saved
+
+    def restore(saved):
+        for table, h, r, old in reversed(saved):
+            if r is None:
+                if old is None:
+                    table.items.pop(h, None)
+                else:
+                    table.items[h] = old
+            elif old is None:
+                table.items.get(h, {}).pop(r, None)
+                if h in table.items and not table.items[h]:
+                    del table.items[h]
+            else:
+                table.items[h][r] = old
+
+    def transact_write_items(self, transact_items):
+        saved = saved_items(self, transact_items)
+        module_copy = models.copy
+        models.copy = types.SimpleNamespace(deepcopy=deepcopy_but_tables, copy=copy.copy)
+        try:
+            return original(self, transact_items)
+        except Exception:
+            restore(saved)
+            raise
+        finally:
+            models.copy = module_copy
+
+    DynamoDBBackend.transact_write_items = transact_write_items
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
+    item_scoped_transactions()
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
     counting = os.environ.get("AFTERCARE_MOTO_COUNT") == "1"

@@ -5,6 +5,7 @@
 use crate::Links;
 use aftercare::app::App;
 use aftercare::domain::followup::FollowUpKind;
+use aftercare::domain::marketing::ContactState;
 use aftercare::domain::survey::SurveyScale;
 use aftercare::domain::{Currency, Locale, Merchant, Money};
 use aftercare::mail::format::long_date;
@@ -109,32 +110,33 @@ fn kind_data(
 }
 
 /// The follow-up email of `kind` for `order` (with the customer's newly available points, if
-/// any), or `None` if there is nothing worth sending.
+/// any), in the language and time zone the customer chose (`contact`) over their order's, or
+/// `None` if there is nothing worth sending.
 #[allow(clippy::too_many_arguments)]
 pub fn follow_up_email(
     app: &App,
     links: &Links,
     merchant: &Merchant,
     order: &OrderRecord,
+    contact: &ContactState,
     kind: FollowUpKind,
     send_ref: &str,
     points: Option<&crate::loyalty::PointsNote>,
     now: Timestamp,
 ) -> Option<OutgoingEmail> {
     let o = &order.order;
-    let locale = o.customer.locale_or(merchant.default_locale);
-    let tz = o
-        .customer
+    let locale = contact
+        .locale
+        .unwrap_or_else(|| o.customer.locale_or(merchant.default_locale));
+    let tz = contact
         .time_zone
         .as_deref()
+        .or(o.customer.time_zone.as_deref())
         .unwrap_or(&merchant.time_zone);
     let (name, specific) = kind_data(links, merchant, order, kind, locale, now)?;
-    let unsubscribe = links.unsubscribe(
-        merchant.id.as_str(),
-        o.customer.id.as_str(),
-        &mask_email(o.customer.email.as_str()),
-        now,
-    );
+    let masked = mask_email(o.customer.email.as_str());
+    let unsubscribe = links.unsubscribe(merchant.id.as_str(), o.customer.id.as_str(), &masked, now);
+    let preferences = links.preferences(merchant.id.as_str(), o.customer.id.as_str(), &masked, now);
     let mut data = json!({
         "customer": {"greeting_name": o.customer.first_name, "email": o.customer.email},
         "order": {
@@ -143,7 +145,7 @@ pub fn follow_up_email(
             "items": o.items.iter().map(|i| json!({"sku": i.sku, "name": i.name, "quantity": i.quantity})).collect::<Vec<_>>(),
         },
         "unsubscribe_url": unsubscribe,
-        "preferences_url": Value::Null,
+        "preferences_url": preferences,
         "points": points,
     });
     data[name] = specific;

@@ -23,6 +23,7 @@ mod compose;
 mod feedback;
 pub mod loyalty;
 mod pages;
+mod prefs;
 mod sweep;
 
 use aftercare::config::ConfigError;
@@ -44,16 +45,24 @@ pub const ROUTE_SURVEY_PAGE: &str = "GET /v1/survey/{token}";
 pub const ROUTE_SURVEY_ANSWER: &str = "POST /v1/survey/{token}";
 pub const ROUTE_UNSUBSCRIBE_PAGE: &str = "GET /v1/unsubscribe/{token}";
 pub const ROUTE_UNSUBSCRIBE: &str = "POST /v1/unsubscribe/{token}";
-pub const ROUTES: [&str; 5] = [
+pub const ROUTE_PREFERENCES_PAGE: &str = "GET /v1/preferences/{token}";
+pub const ROUTE_PREFERENCES_SAVE: &str = "POST /v1/preferences/{token}";
+pub use prefs::{ROUTE_GET_PREFERENCES, ROUTE_PUT_PREFERENCES};
+pub const ROUTES: [&str; 9] = [
     ROUTE_FEEDBACK,
     ROUTE_SURVEY_PAGE,
     ROUTE_SURVEY_ANSWER,
     ROUTE_UNSUBSCRIBE_PAGE,
     ROUTE_UNSUBSCRIBE,
+    ROUTE_PREFERENCES_PAGE,
+    ROUTE_PREFERENCES_SAVE,
+    ROUTE_GET_PREFERENCES,
+    ROUTE_PUT_PREFERENCES,
 ];
 /// Token purposes.
 pub const SURVEY: &str = "survey";
 pub const UNSUBSCRIBE: &str = "unsubscribe";
+pub const PREFERENCES: &str = "preferences";
 /// How long an unsubscribe link works.
 pub const UNSUBSCRIBE_LINK_DAYS: i64 = 400;
 
@@ -115,6 +124,29 @@ impl Links {
             &Claims {
                 merchant: merchant.to_owned(),
                 purpose: UNSUBSCRIBE.into(),
+                subject: customer.to_owned(),
+                value: Some(masked.to_owned()),
+                expires: expires.as_second(),
+            },
+        )
+    }
+
+    /// The signed preference page of a customer (as long-lived as the unsubscribe link).
+    pub fn preferences(
+        &self,
+        merchant: &str,
+        customer: &str,
+        masked: &str,
+        now: Timestamp,
+    ) -> String {
+        let expires = now
+            .saturating_add(SignedDuration::from_hours(24 * UNSUBSCRIBE_LINK_DAYS))
+            .unwrap_or(now);
+        self.0.url(
+            "/v1/preferences",
+            &Claims {
+                merchant: merchant.to_owned(),
+                purpose: PREFERENCES.into(),
                 subject: customer.to_owned(),
                 value: Some(masked.to_owned()),
                 expires: expires.as_second(),
@@ -185,6 +217,11 @@ async fn http_inner(
         ROUTE_SURVEY_ANSWER => pages::survey_answer(app, links, req, token, rid, deadline).await,
         ROUTE_UNSUBSCRIBE_PAGE => pages::unsubscribe_page(app, links, token, rid).await,
         ROUTE_UNSUBSCRIBE => pages::unsubscribe(app, links, req, token, rid).await,
+        ROUTE_PREFERENCES_PAGE => pages::preferences_page(app, links, token, rid).await,
+        ROUTE_PREFERENCES_SAVE => pages::preferences_save(app, links, req, token, rid).await,
+        ROUTE_GET_PREFERENCES | ROUTE_PUT_PREFERENCES => {
+            http::respond(prefs::preferences(app, req).await, rid)
+        }
         ROUTE_FEEDBACK => http::respond(feedback::feedback(app, req).await.map(|b| (200, b)), rid),
         _ => ApiError::not_found("the route").into_response(rid),
     }

@@ -196,6 +196,7 @@ async fn process(
                     links,
                     &merchant,
                     &order,
+                    &ctx.contact,
                     kind,
                     &send_key.sk,
                     note.as_ref(),
@@ -224,8 +225,12 @@ async fn process(
         return Ok(settled);
     }
 
+    // Quiet hours in the zone the customer chose, else their order's, else the merchant's.
     let tz = marketing::recipient_zone(
-        order.order.customer.time_zone.as_deref(),
+        ctx.contact
+            .time_zone
+            .as_deref()
+            .or(order.order.customer.time_zone.as_deref()),
         &merchant.time_zone,
     );
     let rules = &merchant.settings.marketing;
@@ -240,6 +245,7 @@ async fn process(
         links,
         &merchant,
         &order,
+        &ctx.contact,
         kind,
         &send_key.sk,
         note.as_ref(),

@@ -23,6 +23,15 @@ impl Locale {
         }
     }
 
+    /// The language's own name, for a language picker.
+    pub fn native_name(&self) -> &'static str {
+        match self {
+            Locale::En => "English",
+            Locale::De => "Deutsch",
+            Locale::Fr => "Français",
+        }
+    }
+
     /// Matches a BCP 47 tag (`de`, `de-AT`, `fr_CA`) to a supported locale, if any.
     pub fn from_tag(tag: &str) -> Option<Self> {
         let lang = tag.split(['-', '_']).next()?.to_ascii_lowercase();

@@ -110,6 +110,89 @@ pub struct ContactState {
     pub last_marketing_at: Option<Timestamp>,
     #[serde(default)]
     pub last_survey_at: Option<Timestamp>,
+    /// The language the customer chose for email (over the one their orders carry).
+    #[serde(default)]
+    pub locale: Option<crate::domain::Locale>,
+    /// The time zone the customer chose (over the one their orders carry): quiet hours and dates.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+}
+
+impl ContactState {
+    /// What the customer chose, as the preference page and API show it.
+    pub fn preferences(&self) -> Preferences {
+        Preferences {
+            subscribed: !self.unsubscribed,
+            opted_out: self.opted_out.clone(),
+            locale: self.locale,
+            time_zone: self.time_zone.clone(),
+        }
+    }
+}
+
+/// A customer's own choices about email from one merchant: marketing mail at all, each marketing
+/// kind, and the language and time zone to use over what their orders say. Every sender of
+/// marketing mail honours them; transactional mail (orders, shipping, billing) is not opt-out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preferences {
+    pub subscribed: bool,
+    pub opted_out: BTreeSet<FollowUpKind>,
+    pub locale: Option<crate::domain::Locale>,
+    pub time_zone: Option<String>,
+}
+
+/// A change of preferences (merchant API `PUT`): absent fields keep their value; an empty
+/// `locale` or `time_zone` clears the override.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreferencesInput {
+    pub subscribed: Option<bool>,
+    pub opted_out: Option<Vec<String>>,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+}
+
+impl PreferencesInput {
+    /// Applies the change to `current`, naming the field it refuses.
+    pub fn apply(self, current: Preferences) -> Result<Preferences, crate::domain::FieldError> {
+        use crate::domain::FieldError;
+        let mut next = current;
+        if let Some(s) = self.subscribed {
+            next.subscribed = s;
+        }
+        if let Some(kinds) = self.opted_out {
+            next.opted_out = BTreeSet::new();
+            for (i, k) in kinds.iter().enumerate() {
+                let kind = FollowUpKind::parse(k).ok_or_else(|| {
+                    FieldError::new(
+                        format!("opted_out[{i}]"),
+                        "invalid_value",
+                        "one of usage_tips, feedback_survey, review_request, cross_sell",
+                    )
+                })?;
+                next.opted_out.insert(kind);
+            }
+        }
+        if let Some(l) = self.locale {
+            next.locale = match l.trim() {
+                "" => None,
+                tag => Some(crate::domain::Locale::from_tag(tag).ok_or_else(|| {
+                    FieldError::new(
+                        "locale",
+                        "unsupported_locale",
+                        "one of en, de, fr (or empty)",
+                    )
+                })?),
+            };
+        }
+        if let Some(z) = self.time_zone {
+            next.time_zone = match z.trim() {
+                "" => None,
+                zone => Some(crate::domain::merchant::time_zone("time_zone", zone)?),
+            };
+        }
+        Ok(next)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -212,6 +212,7 @@ const BUILTIN: &[(&str, &str)] = templates![
     "pages/survey.html",
     "pages/survey_thanks.html",
     "pages/unsubscribe.html",
+    "pages/preferences.html",
     "pages/error.html",
 ];
 

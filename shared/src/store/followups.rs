@@ -62,6 +62,10 @@ struct ContactItem {
     last_marketing_ms: Option<i64>,
     #[serde(default)]
     last_survey_ms: Option<i64>,
+    #[serde(default)]
+    locale: Option<crate::domain::Locale>,
+    #[serde(default)]
+    time_zone: Option<String>,
 }
 
 impl From<ContactItem> for ContactState {
@@ -73,6 +77,8 @@ impl From<ContactItem> for ContactState {
             opted_out: c.opted_out.into_iter().collect(),
             last_marketing_at: at(c.last_marketing_ms),
             last_survey_at: at(c.last_survey_ms),
+            locale: c.locale,
+            time_zone: c.time_zone,
         }
     }
 }
@@ -318,6 +324,62 @@ impl Store {
             .send()
             .await
             .map_err(|e| classify("UpdateItem unsubscribe", e))?;
+        Ok(())
+    }
+
+    /// Stores the customer's preferences (the contact state's send history is left as it is).
+    pub async fn set_preferences(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        prefs: &crate::domain::marketing::Preferences,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut set = vec![
+            "unsubscribed = :u",
+            "opted_out = :kinds",
+            "updated_at = :now",
+            "#type = :t",
+        ];
+        let mut remove = Vec::new();
+        let kinds: Vec<AttributeValue> = prefs.opted_out.iter().map(|k| s(k.as_str())).collect();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::contact(m, c).to_map()))
+            .expression_attribute_names("#type", keys::TYPE)
+            .expression_attribute_values(":u", AttributeValue::Bool(!prefs.subscribed))
+            .expression_attribute_values(":kinds", AttributeValue::L(kinds))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":t", s(CONTACT));
+        if prefs.subscribed {
+            remove.push("unsubscribed_at");
+        } else {
+            set.push("unsubscribed_at = if_not_exists(unsubscribed_at, :now)");
+        }
+        match prefs.locale {
+            Some(l) => {
+                set.push("locale = :locale");
+                req = req.expression_attribute_values(":locale", s(l.as_str()));
+            }
+            None => remove.push("locale"),
+        }
+        match &prefs.time_zone {
+            Some(z) => {
+                set.push("time_zone = :tz");
+                req = req.expression_attribute_values(":tz", s(z));
+            }
+            None => remove.push("time_zone"),
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        req.update_expression(expression)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem preferences", e))?;
         Ok(())
     }
 
