@@ -257,7 +257,7 @@ async fn the_function_records_ses_events_and_the_merchant_reads_and_lifts_suppre
     let app = app(&w.env);
     let call = |event: Value| {
         let app = &app;
-        async move { email_events::handle(app, event, "t").await }
+        async move { email_events::handle(app, event, "t", deadline()).await }
     };
     let bounce = w.event(
         "ses-bounce-permanent.json",

@@ -124,7 +124,9 @@ impl World {
             .map(|(k, v)| (k.to_owned(), Value::from(v)))
             .collect::<serde_json::Map<_, _>>()
             .into();
-        let resp = email_events::handle(&self.app, event, "t").await.unwrap();
+        let resp = email_events::handle(&self.app, event, "t", deadline())
+            .await
+            .unwrap();
         let body = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
         (resp["statusCode"].as_i64().unwrap(), body)
     }
@@ -154,9 +156,14 @@ impl World {
             .replace("SEND_REF", send_ref)
             .replace("EVENT_ID", id)
             .replace("\"AT\"", "\"2026-11-20T08:00:05.000Z\"");
-        let out = email_events::handle(&self.app, serde_json::from_str(&text).unwrap(), "t")
-            .await
-            .unwrap();
+        let out = email_events::handle(
+            &self.app,
+            serde_json::from_str(&text).unwrap(),
+            "t",
+            deadline(),
+        )
+        .await
+        .unwrap();
         out["result"].as_str().unwrap().to_owned()
     }
 }
@@ -411,6 +418,7 @@ async fn analytics_count_each_email_once_per_metric_by_kind_and_day() {
     assert_eq!(w.place("bob", "SO-B").await, "sent");
     let ann = "SEND#ann#order_thanks#SO-A#0";
     let bob = "SEND#bob#order_thanks#SO-B#0";
+    w.clock.set(t("2026-11-20T09:00:00Z"));
     for (who, send_ref, fixture, id) in [
         ("ann", ann, "ses-send.json", "a-1"),
         ("ann", ann, "ses-delivery.json", "a-2"),
@@ -446,6 +454,26 @@ async fn analytics_count_each_email_once_per_metric_by_kind_and_day() {
     assert_eq!(totals["bounce_rate"], 0.5, "{body}");
     assert_eq!(totals["open_rate"], 1.0, "{body}");
     assert_eq!(body["by_kind"][0]["kind"], "order_thanks", "{body}");
+
+    // 1 complaint in 2 emails is above 0.1%: the merchant's operations address hears it, once a
+    // day however many complaints follow.
+    assert_eq!(
+        w.ses_event("ses-complaint.json", "bob", bob, "b-3").await,
+        "recorded"
+    );
+    let ops = w.env.merchant.ops_email.as_ref().unwrap().to_string();
+    let alerts: Vec<_> = w
+        .env
+        .emails_to(&ops)
+        .await
+        .into_iter()
+        .filter(|e| e.header("X-Aftercare-Kind").as_deref() == Some("merchant_complaint_alert"))
+        .collect();
+    assert_eq!(alerts.len(), 1);
+    let text = alerts[0].part("text/plain").unwrap();
+    // Sent at Ann's complaint, when it was 1 in 1.
+    assert!(text.contains("Complaint rate: 100%"), "{text}");
+    assert!(text.contains("order_thanks: 1 / 1 (100%)"), "{text}");
     assert_eq!(body["by_day"][0]["day"], "2026-11-20", "{body}");
     // Another kind, another range: nothing.
     let (_, body) = w

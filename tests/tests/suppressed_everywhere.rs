@@ -96,9 +96,14 @@ impl World {
             .replace("SEND_REF", send_ref)
             .replace("EVENT_ID", "ev-suppress")
             .replace("\"AT\"", "\"2026-11-20T10:05:00.000Z\"");
-        let out = email_events::handle(&self.app, serde_json::from_str(&text).unwrap(), "t")
-            .await
-            .unwrap();
+        let out = email_events::handle(
+            &self.app,
+            serde_json::from_str(&text).unwrap(),
+            "t",
+            deadline(),
+        )
+        .await
+        .unwrap();
         assert_eq!(out["result"], "recorded", "{out}");
     }
 

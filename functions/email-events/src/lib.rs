@@ -7,20 +7,24 @@
 //!   `Email Delivery Delayed`. Each is recorded once on the send record it belongs to (found by
 //!   the `X-Aftercare-Ref` header every message carries, checked against the SES message id);
 //!   a hard bounce or complaint suppresses the address for the merchant at once, the eighth soft
-//!   bounce in a row does too. Redeliveries and any arrival order change nothing.
+//!   bounce in a row does too. Redeliveries and any arrival order change nothing. A complaint
+//!   that takes the merchant's 7-day complaint rate above 0.1% alerts their operations address
+//!   once that day (see [`alert`]).
 //! * HTTP API (Bearer key): `GET /v1/suppressions/{email}` → the suppression (reason, time) or
 //!   404; `DELETE /v1/suppressions/{email}` lifts it (and forgets the soft-bounce streak);
 //!   `GET /v1/customers/{customerId}/messages` and `…/explain` (see [`log`]): the message log and
 //!   the decision trace of one touchpoint; `GET /v1/analytics/email` (see [`analytics`]).
 //!
 //! Its own function rather than the senders': one configuration set feeds one rule, its IAM grant
-//! is narrow (no SES send), and a burst of opens never competes with customer-facing work.
+//! is narrow (SES send only for the complaint-rate alert), and a burst of opens never competes
+//! with customer-facing work.
 
 use aftercare::domain::EmailAddress;
 use aftercare::domain::MerchantId;
-use aftercare::domain::email_event::parse;
+use aftercare::domain::email_event::{EmailEventKind, parse};
 use aftercare::error::HandlerError;
 use aftercare::http::{self, ApiError};
+use aftercare::send::{Deadline, SendOutcome};
 use aftercare::store::email_events::Applied;
 use aftercare::store::followups::Suppression;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
@@ -55,11 +59,17 @@ pub const ROUTES: [&str; 5] = [
     ROUTE_ANALYTICS,
 ];
 
+mod alert;
 mod analytics;
 mod log;
 
-/// Handles one invocation.
-pub async fn handle(app: &App, payload: Value, request_id: &str) -> Result<Value, HandlerError> {
+/// Handles one invocation (`deadline`: the invocation's, for the complaint-rate alert's send).
+pub async fn handle(
+    app: &App,
+    payload: Value,
+    request_id: &str,
+    deadline: Deadline,
+) -> Result<Value, HandlerError> {
     let trigger = aftercare::trigger::Trigger::parse(payload)
         .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
     match trigger {
@@ -83,7 +93,7 @@ pub async fn handle(app: &App, payload: Value, request_id: &str) -> Result<Value
                         ),
                     ));
                 }
-                email_event(app, &event.id, &event.detail).await
+                email_event(app, &event.id, &event.detail, deadline).await
             }
             .instrument(span)
             .await
@@ -93,7 +103,12 @@ pub async fn handle(app: &App, payload: Value, request_id: &str) -> Result<Value
 
 /// Records one SES event. An event that is not ours, or not well-formed, is answered (and
 /// logged), never retried: retrying cannot make it ours.
-async fn email_event(app: &App, event_id: &str, detail: &Value) -> Result<Value, HandlerError> {
+async fn email_event(
+    app: &App,
+    event_id: &str,
+    detail: &Value,
+    deadline: Deadline,
+) -> Result<Value, HandlerError> {
     let event = match parse(detail) {
         Ok(e) => e,
         Err(e) => {
@@ -121,9 +136,16 @@ async fn email_event(app: &App, event_id: &str, detail: &Value) -> Result<Value,
                 suppressed = suppressed.len(),
                 "email event recorded"
             );
+            let alert = match event.kind {
+                EmailEventKind::Complaint { .. } => {
+                    alert::after_complaint(app, &merchant, now, deadline).await?
+                }
+                _ => None,
+            };
             json!({
                 "result": "recorded", "event": event.kind.as_str(),
                 "suppressed": suppressed.iter().map(|(email, why)| json!({"email": email, "reason": why.as_str()})).collect::<Vec<_>>(),
+                "complaint_alert": alert.as_ref().map(SendOutcome::as_str),
             })
         }
         Applied::Duplicate => json!({"result": "duplicate"}),

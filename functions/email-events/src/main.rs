@@ -12,7 +12,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = email_events::App::new(config, &sdk)?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        email_events::handle(app, event.payload, &event.context.request_id).await
+        let deadline = aftercare::send::Deadline::from_epoch_ms(event.context.deadline);
+        email_events::handle(app, event.payload, &event.context.request_id, deadline).await
     }))
     .await
 }

@@ -55,6 +55,8 @@ pub enum EmailKind {
     LoyaltyReferralReward,
     /// The customer's points expire in 14 days.
     LoyaltyPointsExpiring,
+    /// To the merchant's operations address: the 7-day spam complaint rate is above 0.1%.
+    MerchantComplaintAlert,
 }
 
 impl EmailKind {
@@ -82,6 +84,7 @@ impl EmailKind {
         EmailKind::MerchantDunningAlert,
         EmailKind::LoyaltyReferralReward,
         EmailKind::LoyaltyPointsExpiring,
+        EmailKind::MerchantComplaintAlert,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -109,6 +112,7 @@ impl EmailKind {
             EmailKind::MerchantDunningAlert => "merchant_dunning_alert",
             EmailKind::LoyaltyReferralReward => "loyalty_referral_reward",
             EmailKind::LoyaltyPointsExpiring => "loyalty_points_expiring",
+            EmailKind::MerchantComplaintAlert => "merchant_complaint_alert",
         }
     }
 
@@ -129,6 +133,7 @@ impl EmailKind {
             | EmailKind::PaymentFinalNotice
             | EmailKind::PaymentRecovered => "billing",
             EmailKind::MerchantDunningAlert => "billing_alert",
+            EmailKind::MerchantComplaintAlert => "complaint_alert",
             EmailKind::LoyaltyReferralReward | EmailKind::LoyaltyPointsExpiring => "loyalty",
             _ => "shipment",
         }
@@ -151,6 +156,7 @@ impl EmailKind {
             EmailKind::MerchantLateAlert
                 | EmailKind::MerchantDetractorAlert
                 | EmailKind::MerchantDunningAlert
+                | EmailKind::MerchantComplaintAlert
         )
     }
 }
@@ -202,6 +208,10 @@ const BUILTIN: &[(&str, &str)] = templates![
     "billing_alert.txt",
     "billing_alert.subject.txt",
     "billing_alert.preheader.txt",
+    "complaint_alert.html",
+    "complaint_alert.txt",
+    "complaint_alert.subject.txt",
+    "complaint_alert.preheader.txt",
     "loyalty.html",
     "loyalty.txt",
     "loyalty.subject.txt",
@@ -539,6 +549,11 @@ mod tests {
                 "attempt_note": null
             },
             "dunning": {"emails_sent": 4},
+            "complaints": {
+                "rate": "0.25%", "threshold": "0.1%", "sent": 1200, "complained": 3,
+                "from": "14 November 2026", "to": "20 November 2026",
+                "kinds": [{"kind": "feedback_survey", "complained": 2, "sent": 400, "rate": "0.5%"}]
+            },
             "reward": {"points": 500},
             "expiry": {"points": 340, "expires_on": "14 December 2027"},
             "balance": {"available": 840, "tier": "Gold"}
@@ -557,6 +572,7 @@ mod tests {
             | EmailKind::MerchantDunningAlert => "in_1001",
             EmailKind::LoyaltyReferralReward => "500",
             EmailKind::LoyaltyPointsExpiring => "14 December 2027",
+            EmailKind::MerchantComplaintAlert => "0.25%",
             _ => "SO-1001",
         }
     }
@@ -579,6 +595,12 @@ mod tests {
         "{score}",
         "{max}",
         "{email}",
+        "{rate}",
+        "{threshold}",
+        "{complained}",
+        "{sent}",
+        "{from}",
+        "{to}",
     ];
 
     #[test]

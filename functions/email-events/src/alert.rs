@@ -1,0 +1,140 @@
+//! The merchant's complaint-rate alert: when a complaint is recorded and the spam complaint rate
+//! of the merchant's email over the last 7 days (UTC days, from the daily counters) is above
+//! [`COMPLAINT_ALERT_RATE`], the operations address hears it once that day, with the rate per
+//! kind of email. Gmail and Yahoo filter senders above 0.3%; SES reviews accounts above about
+//! 0.1%: the alert comes while there is still room to act.
+
+use aftercare::app::App;
+use aftercare::domain::{Merchant, MerchantId};
+use aftercare::error::HandlerError;
+use aftercare::mail::format::long_date;
+use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
+use aftercare::send::{Deadline, SendOutcome};
+use aftercare::store::claims::SendRecord;
+use aftercare::store::keys;
+use aftercare::store::stats::DailyStats;
+use jiff::{Span, Timestamp};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// Complaints per email sent, over 7 days, above which the merchant is alerted.
+pub const COMPLAINT_ALERT_RATE: f64 = 0.001;
+/// Days the rate is measured over (today included).
+pub const WINDOW_DAYS: i64 = 7;
+
+fn percent(rate: f64) -> String {
+    let p = rate * 100.0;
+    let text = format!("{p:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}%")
+}
+
+/// Checks the merchant's 7-day complaint rate after a complaint; alerts once a day above the
+/// limit. Answers what became of the alert, if one was due.
+pub async fn after_complaint(
+    app: &App,
+    merchant_id: &MerchantId,
+    now: Timestamp,
+    deadline: Deadline,
+) -> Result<Option<SendOutcome>, HandlerError> {
+    let Some(merchant) = app
+        .tenancy
+        .merchant(merchant_id)
+        .await
+        .map_err(|_| HandlerError::new("Unavailable", "merchant look-up failed"))?
+    else {
+        return Ok(None);
+    };
+    let Some(ops) = merchant.ops_email.clone() else {
+        return Ok(None);
+    };
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let from = today
+        .checked_sub(Span::new().days(WINDOW_DAYS - 1))
+        .unwrap_or(today);
+    let rows = app.store.email_stats(merchant_id, from, today).await?;
+    let mut total = DailyStats::default();
+    let mut by_kind: BTreeMap<String, DailyStats> = BTreeMap::new();
+    for r in &rows {
+        total.add(r);
+        by_kind.entry(r.kind.clone()).or_default().add(r);
+    }
+    if total.sent == 0 || total.complaint_rate() <= COMPLAINT_ALERT_RATE {
+        return Ok(None);
+    }
+    tracing::warn!(
+        rate = total.complaint_rate(),
+        sent = total.sent,
+        complained = total.complained,
+        "complaint rate above the limit"
+    );
+    let kind = EmailKind::MerchantComplaintAlert;
+    let day = today.to_string();
+    let key = keys::merchant_alert(merchant_id, "complaint_rate", &day);
+    let record = SendRecord::new_claim(
+        kind.as_str(),
+        &day,
+        0,
+        "merchant",
+        ops.as_str(),
+        now,
+        deadline.lease_until(app.clock.as_ref()),
+    );
+    let at = |d: jiff::civil::Date| {
+        d.to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| long_date(z.timestamp(), "UTC", merchant.default_locale))
+            .unwrap_or_else(|_| d.to_string())
+    };
+    let kinds: Vec<Value> = by_kind
+        .iter()
+        .filter(|(_, s)| s.complained > 0)
+        .map(|(k, s)| {
+            json!({"kind": k, "complained": s.complained, "sent": s.sent,
+                   "rate": percent(s.complaint_rate())})
+        })
+        .collect();
+    let data = json!({"complaints": {
+        "rate": percent(total.complaint_rate()), "threshold": percent(COMPLAINT_ALERT_RATE),
+        "sent": total.sent, "complained": total.complained, "from": at(from), "to": at(today),
+        "kinds": kinds,
+    }});
+    let expires = app.send_expiry(&merchant, now);
+    let outcome = app
+        .courier()
+        .claim_and_send(&key, &record, expires, deadline, || {
+            compose(app, &merchant, ops.clone(), &data, &key.sk)
+        })
+        .await?;
+    Ok(Some(outcome))
+}
+
+fn compose(
+    app: &App,
+    merchant: &Merchant,
+    ops: aftercare::domain::EmailAddress,
+    data: &Value,
+    send_ref: &str,
+) -> Option<OutgoingEmail> {
+    let kind = EmailKind::MerchantComplaintAlert;
+    let rendered = app
+        .renderer
+        .render(kind, merchant.default_locale, merchant, data)
+        .inspect_err(|e| tracing::error!(error = ?e, "complaint alert failed to render"))
+        .ok()?;
+    let to = Mailbox::new(Some(&merchant.name), ops);
+    Some(OutgoingEmail::compose(
+        merchant, to, kind, rendered, send_ref, None,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn rates_read_as_short_percentages() {
+        assert_eq!(percent(0.0025), "0.25%");
+        assert_eq!(percent(0.001), "0.1%");
+        assert_eq!(percent(0.5), "50%");
+    }
+}
