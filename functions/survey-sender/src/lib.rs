@@ -116,18 +116,13 @@ impl Links {
         masked: &str,
         now: Timestamp,
     ) -> String {
-        let expires = now
-            .saturating_add(SignedDuration::from_hours(24 * UNSUBSCRIBE_LINK_DAYS))
-            .unwrap_or(now);
-        self.0.url(
+        self.customer_page(
             "/v1/unsubscribe",
-            &Claims {
-                merchant: merchant.to_owned(),
-                purpose: UNSUBSCRIBE.into(),
-                subject: customer.to_owned(),
-                value: Some(masked.to_owned()),
-                expires: expires.as_second(),
-            },
+            UNSUBSCRIBE,
+            merchant,
+            customer,
+            masked,
+            now,
         )
     }
 
@@ -139,14 +134,34 @@ impl Links {
         masked: &str,
         now: Timestamp,
     ) -> String {
+        self.customer_page(
+            "/v1/preferences",
+            PREFERENCES,
+            merchant,
+            customer,
+            masked,
+            now,
+        )
+    }
+
+    /// A signed link to one of a customer's own pages, valid [`UNSUBSCRIBE_LINK_DAYS`].
+    fn customer_page(
+        &self,
+        path: &str,
+        purpose: &str,
+        merchant: &str,
+        customer: &str,
+        masked: &str,
+        now: Timestamp,
+    ) -> String {
         let expires = now
             .saturating_add(SignedDuration::from_hours(24 * UNSUBSCRIBE_LINK_DAYS))
             .unwrap_or(now);
         self.0.url(
-            "/v1/preferences",
+            path,
             &Claims {
                 merchant: merchant.to_owned(),
-                purpose: PREFERENCES.into(),
+                purpose: purpose.into(),
                 subject: customer.to_owned(),
                 value: Some(masked.to_owned()),
                 expires: expires.as_second(),

@@ -15,10 +15,8 @@ use super::shipments::FollowUp;
 use super::{Item, Store, StoreError, classify, from_item, keys, s};
 use crate::domain::followup::FollowUpKind;
 use crate::domain::{CustomerId, MerchantId, OrderId};
-use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// Most send records one log read collects (a customer with more sees the newest of these).
 pub const MAX_LOGGED_SENDS: usize = 2_000;
@@ -79,28 +77,11 @@ impl Store {
         m: &MerchantId,
         prefix: &str,
     ) -> Result<Vec<LoggedSend>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(keys::tenant(m)))
-                .expression_attribute_values(":prefix", s(prefix))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| classify("Query message log", e))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item::<LoggedSend>("send", item)?);
-            }
-            start = page.last_evaluated_key.filter(|k| !k.is_empty());
-            if start.is_none() || out.len() >= MAX_LOGGED_SENDS {
-                return Ok(out);
-            }
-        }
+        self.query_prefix_upto("Query message log", m, prefix, MAX_LOGGED_SENDS)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<LoggedSend>("send", item))
+            .collect()
     }
 
     /// The customer's send records and the follow-ups of their newest orders.

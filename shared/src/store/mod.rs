@@ -161,6 +161,18 @@ impl Store {
         m: &MerchantId,
         prefix: &str,
     ) -> Result<Vec<Item>, StoreError> {
+        self.query_prefix_upto(operation, m, prefix, usize::MAX)
+            .await
+    }
+
+    /// As [`Store::query_prefix`], but reads no further page once `max` items are in hand.
+    pub(crate) async fn query_prefix_upto(
+        &self,
+        operation: &'static str,
+        m: &MerchantId,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -178,7 +190,7 @@ impl Store {
                 .map_err(|e| classify(operation, e))?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
+                Some(k) if !k.is_empty() && items.len() < max => start = Some(k),
                 _ => return Ok(items),
             }
         }
