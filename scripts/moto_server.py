@@ -10,6 +10,7 @@ our own code is wrong.
 ``GET /_test/emails?to=TEXT`` lists the emails SES accepted whose recipients contain TEXT (all of
 them without ``to``), straight from moto's SES backend: what ``/moto-api/data.json`` answers too, but
 without serialising every DynamoDB table, which grows slow once a test has stored 100,000 items.
+Each one carries the SES configuration set it was sent with (moto accepts the name and drops it).
 
 moto backs each TransactWriteItems with a deep copy of every table it touches, to restore on
 cancellation: with 100,000 items stored, each transaction copies them all. Here a transaction saves
@@ -34,6 +35,24 @@ from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
 
+# SES message id -> the ConfigurationSetName its SendEmail named.
+CONFIGURATION_SETS: dict[str, str | None] = {}
+
+
+def recorded_configuration_sets() -> None:
+    """Makes SES v2 SendEmail remember the configuration set each message was sent with."""
+    from moto.sesv2.responses import SESV2Response
+
+    original = SESV2Response.send_email
+
+    def send_email(self) -> str:
+        out = original(self)
+        CONFIGURATION_SETS[json.loads(out)["MessageId"]] = json.loads(self.body).get("ConfigurationSetName")
+        return out
+
+    SESV2Response.send_email = send_email
+
+
 def sent_emails(to: str) -> list[dict]:
     """Every email moto's SES backends hold whose recipients contain ``to``, in sending order."""
     from moto.ses import ses_backends
@@ -48,7 +67,8 @@ def sent_emails(to: str) -> list[dict]:
                 if to and not any(to in d for d in destinations):
                     continue
                 out.append({"id": m.id, "source": m.source, "destinations": destinations,
-                            "raw_data": getattr(m, "raw_data", "")})
+                            "raw_data": getattr(m, "raw_data", ""),
+                            "configuration_set": CONFIGURATION_SETS.get(m.id)})
     return out
 
 
@@ -115,6 +135,7 @@ def item_scoped_transactions() -> None:
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     item_scoped_transactions()
+    recorded_configuration_sets()
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
     counting = os.environ.get("AFTERCARE_MOTO_COUNT") == "1"

@@ -308,6 +308,8 @@ pub struct SentEmail {
     pub source: String,
     pub destinations: Vec<String>,
     pub raw: String,
+    /// The SES configuration set named on the send.
+    pub configuration_set: Option<String>,
 }
 
 impl SentEmail {
@@ -324,6 +326,39 @@ impl SentEmail {
     /// The decoded body of the first part with this content type.
     pub fn part(&self, content_type: &str) -> Option<String> {
         mime_part(&self.raw, content_type)
+    }
+
+    /// The Subject as a reader sees it: RFC 2047 encoded words (UTF-8, Q or B) decoded.
+    pub fn subject(&self) -> Option<String> {
+        let header = self.header("Subject")?;
+        let mut out = String::new();
+        let mut last_encoded = false;
+        for word in header.split(' ') {
+            let encoded = word
+                .strip_prefix("=?")
+                .and_then(|w| w.strip_suffix("?="))
+                .and_then(|w| {
+                    let mut parts = w.splitn(3, '?');
+                    let (_charset, encoding, text) = (parts.next()?, parts.next()?, parts.next()?);
+                    match encoding {
+                        "Q" | "q" => Some(decode_qp(&text.replace('_', " "))),
+                        "B" | "b" => {
+                            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text)
+                                .ok()
+                                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        }
+                        _ => None,
+                    }
+                });
+            // Whitespace between adjacent encoded words is not part of the text.
+            let joins_encoded = last_encoded && encoded.is_some();
+            if !out.is_empty() && !joins_encoded {
+                out.push(' ');
+            }
+            last_encoded = encoded.is_some();
+            out.push_str(encoded.as_deref().unwrap_or(word));
+        }
+        Some(out)
     }
 }
 
@@ -417,6 +452,7 @@ pub async fn sent_emails_matching(endpoint: &str, to: &str) -> Vec<SentEmail> {
                 })
                 .unwrap_or_default(),
             raw: m["raw_data"].as_str().unwrap_or_default().to_owned(),
+            configuration_set: m["configuration_set"].as_str().map(str::to_owned),
         })
         .collect()
 }

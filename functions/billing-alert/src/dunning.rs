@@ -97,6 +97,19 @@ fn invoice_email(
     compose(&app.renderer, merchant, kind, to, locale, &data, send_ref)
 }
 
+/// `record` with the customer's chosen language and time zone over the payment provider's.
+async fn personalised(
+    app: &App,
+    merchant: &Merchant,
+    record: &InvoiceRecord,
+) -> Result<InvoiceRecord, StoreError> {
+    let customer = &record.invoice.customer;
+    let contact = app.store.get_contact(&merchant.id, &customer.id).await?;
+    let mut personal = record.clone();
+    personal.invoice.customer = contact.personalise(customer);
+    Ok(personal)
+}
+
 /// Not sent yet and worth another try: the provider should redeliver.
 fn redelivery(outcome: &SendOutcome) -> Result<(), ApiError> {
     if outcome.wants_redelivery() {
@@ -134,6 +147,10 @@ async fn send_or_resume(
 ) -> Result<SendOutcome, ApiError> {
     let (key, record_of_claim) = claimed;
     let courier = app.courier();
+    let record = &match claim {
+        Claim::Suppressed => record.clone(),
+        Claim::Ours | Claim::Earlier => personalised(app, merchant, record).await?,
+    };
     let build = || invoice_email(app, links, merchant, record, kind, 0, &key.sk);
     let outcome = match claim {
         Claim::Suppressed => SendOutcome::Suppressed,
@@ -555,6 +572,12 @@ async fn step(
                 step.index
             } else {
                 0
+            };
+            let record = match claimed {
+                StepClaim::Moved | StepClaim::Suppressed => record.clone(),
+                StepClaim::ClaimExists | StepClaim::Claimed => {
+                    personalised(app, &merchant, &record).await?
+                }
             };
             let build = || invoice_email(app, links, &merchant, &record, kind, reminder, &key.sk);
             let courier = app.courier();

@@ -2,9 +2,10 @@
 //!
 //! Reads only the renewal group of the due index (`DUESK <= now`, each (day, shard) partition of
 //! the look-back window), so the items it reads are the subscriptions due, however many are not.
-//! For each, with bounded concurrency: the plan (the latest notice due, the next one), a
-//! suppression look-up, the claim on the notice's identity and the SES call (paced), then one
-//! conditional update moving the subscription to its next notice. A subscription updated while
+//! For each, with bounded concurrency: the plan (the latest notice due, the next one), the
+//! customer's chosen language and time zone, the claim on the notice's identity (guarded against
+//! suppression) and the SES call (paced), then one conditional update moving the subscription to
+//! its next notice. A subscription updated while
 //! the sweep worked on it keeps its new place; the claim keeps the notice single.
 
 use crate::Links;
@@ -143,6 +144,13 @@ async fn process(
         });
     };
     let (kind, subject, step) = notice.identity(sub);
+    // The language and time zone the customer chose win over the payment provider's.
+    let contact = app
+        .store
+        .get_contact(&merchant.id, &sub.customer.id)
+        .await?;
+    let mut personal = record.clone();
+    personal.subscription.customer = contact.personalise(&sub.customer);
     let handled = format!("{}:{}", notice.kind().as_str(), step);
     let key = keys::send(&merchant.id, &sub.customer.id, kind, &subject, step);
     if !pacer.slot(deadline).await {
@@ -161,7 +169,7 @@ async fn process(
     let outcome = app
         .courier()
         .claim_and_send(&key, &claim, expires, deadline, || {
-            notice_email(app, links, &merchant, &record, &notice, &key.sk)
+            notice_email(app, links, &merchant, &personal, &notice, &key.sk)
         })
         .await?;
     let result = match &outcome {

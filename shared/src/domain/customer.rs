@@ -84,7 +84,6 @@ impl CustomerInput {
 }
 
 impl CustomerRef {
-    /// The locale to write to this customer in.
     /// "First Last", or whichever part is known.
     pub fn display_name(&self) -> Option<String> {
         match (&self.first_name, &self.last_name) {
@@ -95,6 +94,7 @@ impl CustomerRef {
         }
     }
 
+    /// The locale to write to this customer in.
     pub fn locale_or(&self, fallback: Locale) -> Locale {
         self.locale
             .as_deref()

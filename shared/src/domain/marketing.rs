@@ -128,6 +128,22 @@ impl ContactState {
             time_zone: self.time_zone.clone(),
         }
     }
+
+    /// `customer` as the customer asked to be written to: their chosen language and time zone
+    /// over the ones the order or the payment provider gave.
+    pub fn personalise(
+        &self,
+        customer: &super::customer::CustomerRef,
+    ) -> super::customer::CustomerRef {
+        let mut chosen = customer.clone();
+        if let Some(l) = self.locale {
+            chosen.locale = Some(l.as_str().to_owned());
+        }
+        if let Some(z) = &self.time_zone {
+            chosen.time_zone = Some(z.clone());
+        }
+        chosen
+    }
 }
 
 /// A customer's own choices about email from one merchant: marketing mail at all, each marketing

@@ -83,6 +83,29 @@ pub struct Sender {
     pub from_name: String,
     #[serde(default)]
     pub reply_to: Option<EmailAddress>,
+    /// The merchant's own SES configuration set (its own event destination, dedicated IPs or
+    /// reputation), used instead of the deployment's. Its events must reach the default event bus
+    /// like the deployment's, and the functions' IAM grant covers names that start with the
+    /// deployment's set and a dash (`aftercare-prod-acme`).
+    #[serde(default)]
+    pub configuration_set: Option<String>,
+}
+
+/// SES configuration set names: 1 to 64 ASCII letters, digits, `_` and `-`.
+fn configuration_set_name(field: &str, name: &str) -> Result<String, FieldError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(FieldError::new(
+            field,
+            "invalid_format",
+            "a configuration set name is 1 to 64 letters, digits, '_' or '-'",
+        ))
+    }
 }
 
 /// The merchant's contact card shown in every email.
@@ -277,6 +300,8 @@ pub struct SenderInput {
     pub from_email: String,
     pub from_name: Option<String>,
     pub reply_to: Option<String>,
+    #[serde(default)]
+    pub configuration_set: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -347,6 +372,14 @@ impl MerchantInput {
                 .reply_to
                 .as_deref()
                 .map(|r| EmailAddress::parse("sender.reply_to", r))
+                .transpose()?,
+            configuration_set: self
+                .sender
+                .configuration_set
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|c| configuration_set_name("sender.configuration_set", c))
                 .transpose()?,
         };
         let support = match self.support {
@@ -603,6 +636,35 @@ pub(crate) mod tests {
             *input.pointer_mut(ptr).unwrap() = value;
             let m: MerchantInput = serde_json::from_value(input).unwrap();
             assert_eq!(m.validate().unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn a_merchant_configuration_set_is_an_ses_name() {
+        let with = |name: &str| {
+            let mut input = sample_input();
+            input["sender"]["configuration_set"] = name.into();
+            serde_json::from_value::<MerchantInput>(input)
+                .unwrap()
+                .validate()
+        };
+        let m = with("aftercare-prod-acme_1").unwrap();
+        assert_eq!(
+            m.sender.configuration_set.as_deref(),
+            Some("aftercare-prod-acme_1")
+        );
+        assert_eq!(with("  ").unwrap().sender.configuration_set, None);
+        for bad in [
+            "acme.events",
+            "acme events",
+            "a\r\nX-Injected: 1",
+            &"x".repeat(65),
+        ] {
+            assert_eq!(
+                with(bad).unwrap_err().field,
+                "sender.configuration_set",
+                "{bad}"
+            );
         }
     }
 

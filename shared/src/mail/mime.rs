@@ -53,6 +53,8 @@ pub struct OutgoingEmail {
     pub send_ref: String,
     /// RFC 8058 one-click unsubscribe URL (marketing-class mail).
     pub list_unsubscribe: Option<String>,
+    /// The merchant's own SES configuration set, over the deployment's.
+    pub configuration_set: Option<String>,
 }
 
 impl OutgoingEmail {
@@ -81,6 +83,7 @@ impl OutgoingEmail {
             merchant_id: merchant.id.to_string(),
             send_ref: send_ref.to_owned(),
             list_unsubscribe,
+            configuration_set: merchant.sender.configuration_set.clone(),
         }
     }
 }
@@ -171,6 +174,7 @@ mod tests {
             merchant_id: "acme".into(),
             send_ref: "SEND#c1#order_thanks#SO-1#0".into(),
             list_unsubscribe: None,
+            configuration_set: None,
         }
     }
 

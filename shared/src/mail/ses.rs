@@ -95,7 +95,12 @@ impl SesMailer {
                     .build(),
             )
             .content(content)
-            .set_configuration_set_name(self.configuration_set.clone());
+            .set_configuration_set_name(
+                email
+                    .configuration_set
+                    .clone()
+                    .or_else(|| self.configuration_set.clone()),
+            );
         for t in [
             tag("kind", &email.kind),
             tag("merchant", &email.merchant_id),

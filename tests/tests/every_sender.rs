@@ -6,9 +6,14 @@
 //! billing-alert (payment failed, dunning reminders, payment recovered). Exactly one email reaches
 //! the address: the one that bounced or was complained about. Every email that was due is on record
 //! as suppressed or skipped for that reason, so the message log can say why it did not go.
+//!
+//! And the customer's chosen language and time zone reach the senders whose provider data would
+//! say otherwise (renewal-checker, billing-alert), through the merchant's own SES configuration set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 use aftercare::clock::ManualClock;
+use aftercare::domain::marketing::Preferences;
+use aftercare::domain::{CustomerId, Locale};
 use aftercare::http::signature;
 use aftercare::token::SigningKey;
 use aftercare_tests::{Env, fixture, s};
@@ -350,4 +355,69 @@ async fn after_a_complaint_no_function_sends_to_the_address_again() {
 #[tokio::test]
 async fn after_a_hard_bounce_no_function_sends_to_the_address_again() {
     nothing_reaches_the_address_after("ses-bounce-permanent.json").await;
+}
+
+/// A customer's chosen language and time zone win over what the payment provider said (English,
+/// no zone) in the renewal reminder and every dunning email, and a merchant with its own SES
+/// configuration set has every email sent through it.
+#[tokio::test]
+async fn renewal_and_dunning_mail_speaks_the_chosen_language_through_the_merchants_configuration_set()
+ {
+    let mut w = World::new().await;
+    w.env.merchant.sender.configuration_set = Some("aftercare-test-acme".into());
+    w.env
+        .store
+        .put_merchant(&w.env.merchant, Timestamp::now())
+        .await
+        .unwrap();
+    let chosen = Preferences {
+        subscribed: true,
+        opted_out: Default::default(),
+        locale: Some(Locale::De),
+        time_zone: Some("Europe/Berlin".into()),
+    };
+    // The merchant's id for the subscription's customer, and Stripe's for the invoice's.
+    for c in ["c-ann", "cus_1"] {
+        w.app
+            .store
+            .set_preferences(
+                &w.env.merchant.id,
+                &CustomerId::parse("customer", c).unwrap(),
+                &chosen,
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
+    }
+
+    let resp = w.subscription().await;
+    assert!(
+        resp["statusCode"] == 201 || resp["statusCode"] == 200,
+        "{resp}"
+    );
+    let r = w.renewal_sweep_at("2026-12-13T09:00:00Z").await;
+    assert_eq!(r.sent, 1, "{r:?}");
+    w.clock.set(t("2027-03-01T10:00:00Z"));
+    let failed = w.stripe("evt_1", "invoice.payment_failed").await;
+    assert_eq!(failed["email"], "sent", "{failed}");
+    let swept = w.dunning_sweep_at("2027-03-04T10:00:00Z").await;
+    assert_eq!(swept["reminders_sent"], 1, "{swept}");
+
+    let emails = w.env.emails_to(&w.email()).await;
+    let subjects: Vec<_> = emails.iter().filter_map(|e| e.subject()).collect();
+    assert_eq!(emails.len(), 3, "{subjects:?}");
+    for (email, opening) in emails
+        .iter()
+        .zip(["Ihr Abo", "Ihre Zahlung", "Erinnerung:"])
+    {
+        let subject = email.subject().unwrap_or_default();
+        assert!(subject.starts_with(opening), "{subject}");
+        let html = email.part("text/html").unwrap();
+        assert!(html.contains(r#"<html lang="de""#), "{subject}");
+        assert_eq!(
+            email.configuration_set.as_deref(),
+            Some("aftercare-test-acme"),
+            "{subject}"
+        );
+    }
 }
