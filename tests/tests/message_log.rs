@@ -270,10 +270,7 @@ async fn explain_traces_sent_deferred_unsubscribed_suppressed_and_cancelled() {
         (&"skipped".into(), &"suppressed".into()),
         "{thanks}"
     );
-    assert_eq!(
-        steps(&thanks),
-        [pair("claimed", ""), pair("skipped", "suppressed")]
-    );
+    assert_eq!(steps(&thanks), [pair("skipped", "suppressed")]);
 
     // Cancelled by the detractor's answer.
     let dan = w.explain("dan", "review_request", "SO-D").await;

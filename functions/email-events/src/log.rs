@@ -299,10 +299,13 @@ fn trace(customer: &CustomerId, kind: &str, subject: &str, t: &Touchpoint) -> Va
         }
     }
     for s in &t.sends {
-        steps.push((
-            s.created_at,
-            json!({"step": "claimed", "at": s.created_at, "send_step": s.step}),
-        ));
+        // A suppressed record was never a claim on a send: the guard turned it down.
+        if s.status != SendStatus::Suppressed {
+            steps.push((
+                s.created_at,
+                json!({"step": "claimed", "at": s.created_at, "send_step": s.step}),
+            ));
+        }
         match s.status {
             SendStatus::Sent => {
                 let at = s.sent_at.unwrap_or(s.created_at);
