@@ -59,7 +59,8 @@ pub fn verify(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now.as_second() - t).abs() > TOLERANCE_SECONDS {
+    // abs_diff: a timestamp near i64::MIN or MAX must not overflow the subtraction.
+    if now.as_second().abs_diff(t) > TOLERANCE_SECONDS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     for secret in secrets {
@@ -157,6 +158,18 @@ mod tests {
                 verify(Some(bad), BODY, &[SECRET], now()),
                 Err(SignatureError::Malformed),
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+            let h = format!("t={t},v1=00");
+            assert_eq!(
+                verify(Some(&h), BODY, &[SECRET], now()),
+                Err(SignatureError::Stale),
+                "{t}"
             );
         }
     }
