@@ -4,6 +4,7 @@ pub mod billing;
 pub mod format;
 pub mod mime;
 pub mod render;
+pub mod samples;
 pub mod ses;
 
 pub use mime::{Mailbox, OutgoingEmail};

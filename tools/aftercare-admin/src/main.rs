@@ -8,10 +8,13 @@
 //! aftercare-admin key list --merchant acme
 //! aftercare-admin key revoke --merchant acme key_01j...
 //! aftercare-admin identity create acme.example
+//! aftercare-admin gallery --out outbox/gallery --merchant examples/merchant.json   # no AWS
 //! ```
 //!
 //! Uses the standard AWS configuration (profile, region, `AWS_ENDPOINT_URL` for a local endpoint)
-//! and `AFTERCARE_TABLE` (or `--table`).
+//! and `AFTERCARE_TABLE` (or `--table`); `gallery` uses neither.
+
+mod gallery;
 
 use aftercare::domain::MerchantId;
 use aftercare::domain::apikey::{self, ApiKeyRecord, KeyStatus};
@@ -63,6 +66,17 @@ enum Command {
     Identity {
         #[command(subcommand)]
         action: IdentityAction,
+    },
+    /// Renders every email kind in every locale with sample data as `<kind>.<locale>.html` and
+    /// `.txt`, plus an `index.html` (no AWS needed). `scripts/gallery` screenshots and checks them.
+    Gallery {
+        /// Output directory (created; files of an earlier gallery run in it are replaced).
+        #[arg(long, default_value = "outbox/gallery")]
+        out: std::path::PathBuf,
+        /// Merchant JSON file for branding and contact card (see examples/merchant.json); the
+        /// built-in sample merchant when omitted.
+        #[arg(long)]
+        merchant: Option<std::path::PathBuf>,
     },
 }
 
@@ -136,6 +150,9 @@ fn merchant_id(id: &str) -> Result<MerchantId, Error> {
 }
 
 async fn run(cli: Cli) -> Result<(), Error> {
+    if let Command::Gallery { out, merchant } = &cli.command {
+        return gallery::run(out, merchant.as_deref());
+    }
     let sdk = aftercare::aws::load_config().await;
     let store = Store::new(aftercare::aws::dynamodb_client(&sdk), cli.table.clone());
     let now = jiff::Timestamp::now();
@@ -215,6 +232,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 .await?;
             println!("{}", json!({"identity": identity, "status": "created"}));
         }
+        // Rendered above, before the AWS configuration is loaded.
+        Command::Gallery { .. } => {}
     }
     Ok(())
 }
