@@ -7,7 +7,7 @@
 use aftercare::app::App;
 use aftercare::domain::{Merchant, MerchantId};
 use aftercare::error::HandlerError;
-use aftercare::mail::format::long_date;
+use aftercare::mail::format::{long_date, percent};
 use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
 use aftercare::send::{Deadline, SendOutcome};
 use aftercare::store::claims::SendRecord;
@@ -21,13 +21,6 @@ use std::collections::BTreeMap;
 pub const COMPLAINT_ALERT_RATE: f64 = 0.001;
 /// Days the rate is measured over (today included).
 pub const WINDOW_DAYS: i64 = 7;
-
-fn percent(rate: f64) -> String {
-    let p = rate * 100.0;
-    let text = format!("{p:.2}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    format!("{text}%")
-}
 
 /// Checks the merchant's 7-day complaint rate after a complaint; alerts once a day above the
 /// limit. Answers what became of the alert, if one was due.
@@ -90,11 +83,12 @@ pub async fn after_complaint(
         .filter(|(_, s)| s.complained > 0)
         .map(|(k, s)| {
             json!({"kind": k, "complained": s.complained, "sent": s.sent,
-                   "rate": percent(s.complaint_rate())})
+                   "rate": percent(s.complaint_rate(), merchant.default_locale)})
         })
         .collect();
     let data = json!({"complaints": {
-        "rate": percent(total.complaint_rate()), "threshold": percent(COMPLAINT_ALERT_RATE),
+        "rate": percent(total.complaint_rate(), merchant.default_locale),
+        "threshold": percent(COMPLAINT_ALERT_RATE, merchant.default_locale),
         "sent": total.sent, "complained": total.complained, "from": at(from), "to": at(today),
         "kinds": kinds,
     }});
@@ -125,16 +119,4 @@ fn compose(
     Some(OutgoingEmail::compose(
         merchant, to, kind, rendered, send_ref, None,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percent;
-
-    #[test]
-    fn rates_read_as_short_percentages() {
-        assert_eq!(percent(0.0025), "0.25%");
-        assert_eq!(percent(0.001), "0.1%");
-        assert_eq!(percent(0.5), "50%");
-    }
 }

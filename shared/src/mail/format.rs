@@ -48,6 +48,19 @@ const MONTHS_FR: [&str; 12] = [
 ];
 
 /// A long date in `tz`: "20 November 2026", "20. November 2026", "20 novembre 2026".
+/// A rate (0.0025) as a short percentage the locale's way: `0.25%` in English, `0,25 %` in German
+/// and French (decimal comma; a no-break space before the sign, narrow in French). At most two
+/// decimals, trailing zeros dropped.
+pub fn percent(rate: f64, locale: Locale) -> String {
+    let fixed = format!("{:.2}", rate * 100.0);
+    let short = fixed.trim_end_matches('0').trim_end_matches('.');
+    match locale {
+        Locale::En => format!("{short}%"),
+        Locale::De => format!("{}\u{a0}%", short.replace('.', ",")),
+        Locale::Fr => format!("{}\u{202f}%", short.replace('.', ",")),
+    }
+}
+
 pub fn long_date(at: Timestamp, tz: &str, locale: Locale) -> String {
     let zone = TimeZone::get(tz).unwrap_or(TimeZone::UTC);
     let date = at.to_zoned(zone).date();
@@ -64,6 +77,15 @@ pub fn long_date(at: Timestamp, tz: &str, locale: Locale) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentages_follow_the_locale() {
+        assert_eq!(percent(0.0025, Locale::En), "0.25%");
+        assert_eq!(percent(0.001, Locale::En), "0.1%");
+        assert_eq!(percent(0.5, Locale::En), "50%");
+        assert_eq!(percent(0.0025, Locale::De), "0,25\u{a0}%");
+        assert_eq!(percent(0.001, Locale::Fr), "0,1\u{202f}%");
+    }
 
     #[test]
     fn dates_follow_locale_and_zone() {

@@ -10,7 +10,7 @@
 //! Customers are localised: Ann in English, Jörg in German, Élodie in French.
 
 use super::EmailKind;
-use super::format::long_date;
+use super::format::{long_date, percent};
 use crate::domain::merchant::MerchantInput;
 use crate::domain::{Currency, FieldError, Locale, Merchant, Money};
 use crate::token::{Claims, LinkSigner, SigningKey};
@@ -396,11 +396,12 @@ fn loyalty(kind: EmailKind, p: &Persona, locale: Locale) -> Value {
 /// email-events' complaint-rate alert.
 fn complaint_alert(locale: Locale) -> Value {
     json!({"complaints": {
-        "rate": "0.25%", "threshold": "0.1%", "sent": 1200, "complained": 3,
+        "rate": percent(0.0025, locale), "threshold": percent(0.001, locale),
+        "sent": 1200, "complained": 3,
         "from": day(2026, 11, 14, locale), "to": day(2026, 11, 20, locale),
         "kinds": [
-            {"kind": "feedback_survey", "complained": 2, "sent": 400, "rate": "0.5%"},
-            {"kind": "cross_sell", "complained": 1, "sent": 250, "rate": "0.4%"},
+            {"kind": "feedback_survey", "complained": 2, "sent": 400, "rate": percent(0.005, locale)},
+            {"kind": "cross_sell", "complained": 1, "sent": 250, "rate": percent(0.004, locale)},
         ],
     }})
 }
