@@ -1,4 +1,4 @@
-# Shared helpers for scripts/test and scripts/local-demo. Sourced, not executed.
+# Shared helpers for scripts/test, scripts/local-demo and scripts/api-conformance. Sourced, not executed.
 
 VENV="${AFTERCARE_VENV:-$PWD/.venv}"
 RUN_DIR="${AFTERCARE_RUN_DIR:-$PWD/.local/run}"
@@ -6,6 +6,7 @@ MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"
 SELENIUM_VERSION="4.51.0"
 TZDATA_VERSION="2026.6"
+SCHEMATHESIS_VERSION="4.32.5"
 mkdir -p "$RUN_DIR"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -20,6 +21,17 @@ ensure_venv() {
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" \
       "selenium==$SELENIUM_VERSION" "tzdata==$TZDATA_VERSION" pyyaml
+    touch "$stamp"
+  fi
+}
+
+# Schemathesis (scripts/api-conformance), pinned, into the same virtualenv; only that script needs it.
+ensure_schemathesis() {
+  ensure_venv
+  local stamp="$VENV/.aftercare-schemathesis-$SCHEMATHESIS_VERSION"
+  if [[ ! -f "$stamp" ]]; then
+    step "installing schemathesis==$SCHEMATHESIS_VERSION into $VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
     touch "$stamp"
   fi
 }
@@ -73,4 +85,80 @@ start_moto() {
   wait_http "$MOTO_ENDPOINT/moto-api/" 60
   echo "moto server on $MOTO_ENDPOINT"
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+}
+
+# The local stack of README command 1 (./scripts/local-demo), shared with scripts/api-conformance:
+# builds the functions and the operator tool (debug), starts moto server, creates the table, the
+# sender identity, the merchant of examples/merchant.json and an API key (labelled $1) with
+# aftercare-admin, then runs the real function binaries under the Lambda emulator, which plays API
+# Gateway (HTTP API, payload v2, routes from infra/template.yaml) and EventBridge. Sets BIN,
+# MOTO_ENDPOINT, AWS_ENDPOINT_URL, AFTERCARE_TABLE, MERCHANT_ID, SENDER_DOMAIN, API_KEY, API (the
+# emulator's base URL) and CLOCK_FILE (the virtual clock: seconds added to every function's clock).
+start_local_stack() {
+  local label="${1:-local-demo}"
+  step "building the functions and the operator tool"
+  cargo build --quiet --locked -p order-placed -p shipment-update -p survey-sender -p renewal-checker \
+    -p billing-alert -p email-events -p aftercare-admin
+  BIN="$PWD/target/debug"
+
+  start_moto
+  export AWS_ENDPOINT_URL="$MOTO_ENDPOINT"
+  export AFTERCARE_TABLE="aftercare-local"
+
+  step "creating the table, the sender identity, the merchant and an API key"
+  "$BIN/aftercare-admin" table create >/dev/null
+  MERCHANT_ID="$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' examples/merchant.json)"
+  SENDER_DOMAIN="$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["sender"]["from_email"].split("@")[1])' examples/merchant.json)"
+  "$BIN/aftercare-admin" identity create "$SENDER_DOMAIN" >/dev/null
+  "$BIN/aftercare-admin" merchant put --file examples/merchant.json >/dev/null
+  API_KEY="$("$BIN/aftercare-admin" key issue --merchant "$MERCHANT_ID" --label "$label" 2>/dev/null | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')"
+  echo "merchant $MERCHANT_ID, sender domain $SENDER_DOMAIN, API key ${API_KEY:0:10}…"
+
+  step "starting the real function binaries under the Lambda emulator"
+  # Links in emails point at the emulator, so its port is chosen before the functions start. Every
+  # function reads its clock as the system clock plus the seconds in the virtual clock file (absent: 0).
+  local ready_file="$RUN_DIR/emulator.port" port attempt emulator_pid
+  local signing_key="local-demo-signing-key-not-a-secret-0123456789"
+  CLOCK_FILE="$RUN_DIR/virtual-clock"
+  rm -f "$CLOCK_FILE"
+  for attempt in 1 2 3; do
+    port="$(free_port)"
+    rm -f "$ready_file"
+    "$VENV/bin/python" scripts/lambda_emulator.py \
+      --function "order-placed=$BIN/order-placed" \
+      --function "shipment-update=$BIN/shipment-update" \
+      --function "survey-sender=$BIN/survey-sender" \
+      --function "renewal-checker=$BIN/renewal-checker" \
+      --function "billing-alert=$BIN/billing-alert" \
+      --function "email-events=$BIN/email-events" \
+      --routes-from-template infra/template.yaml \
+      --http-port "$port" --ready-file "$ready_file" \
+      --env "AFTERCARE_TABLE=$AFTERCARE_TABLE" --env "AWS_ENDPOINT_URL=$MOTO_ENDPOINT" \
+      --env "AFTERCARE_PUBLIC_BASE_URL=http://127.0.0.1:$port" \
+      --env "AFTERCARE_SIGNING_KEY=$signing_key" \
+      --env "AFTERCARE_EVENT_BUS=default" \
+      --env "AFTERCARE_VIRTUAL_CLOCK_FILE=$CLOCK_FILE" >"$RUN_DIR/emulator.log" 2>&1 &
+    emulator_pid=$!
+    PIDS+=($emulator_pid)
+    for _ in $(seq 1 300); do
+      [[ -s "$ready_file" ]] && break
+      kill -0 "$emulator_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    [[ -s "$ready_file" ]] && break
+    # The port was taken between choosing and binding it: try another one.
+    if ! kill -0 "$emulator_pid" 2>/dev/null && grep -q "Address already in use" "$RUN_DIR/emulator.log" && (( attempt < 3 )); then
+      continue
+    fi
+    echo "the emulator did not become ready; see $RUN_DIR/emulator.log" >&2
+    tail -n 20 "$RUN_DIR/emulator.log" >&2
+    return 1
+  done
+  API="http://127.0.0.1:$port"
+  [[ "$(cat "$ready_file")" == "$port" ]] || { echo "the emulator listens on $(cat "$ready_file"), not $port" >&2; return 1; }
+  if ! grep -q "GET /v1/survey/{token}" "$RUN_DIR/emulator.log"; then
+    echo "infra/template.yaml routes nothing to survey-sender; see $RUN_DIR/emulator.log" >&2
+    return 1
+  fi
+  echo "API Gateway (HTTP API) emulated at $API: order-placed, shipment-update, survey-sender, renewal-checker, billing-alert, email-events"
 }

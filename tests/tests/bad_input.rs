@@ -374,3 +374,152 @@ async fn a_key_whose_merchant_is_gone_is_unauthorised() {
     assert_eq!(resp["statusCode"], 401);
     assert_eq!(env.items().await, before);
 }
+
+/// `POST /v1/billing-events` bounds amounts as orders do: an invoice or refund amount past
+/// `MAX_AMOUNT` is refused naming the field and stores nothing. (Found while testing the API
+/// against docs/openapi.yaml: two recovered invoices of `i64::MAX` made `GET
+/// /v1/billing/recovery` overflow its per-currency sum and answer 502.) Amounts up to the bound
+/// sum in the recovery report.
+#[tokio::test]
+async fn billing_event_amounts_are_bounded_and_the_recovery_report_sums_them() {
+    use aftercare::domain::money::MAX_AMOUNT;
+    let env = Env::new().await;
+    let key = aftercare::token::SigningKey::new(&[9u8; 32]).unwrap();
+    let mut config = env.config().with_signing_key(key.clone());
+    config.public_base_url = Some("https://api.test".into());
+    let app =
+        billing_alert::App::with_parts(config, env.dynamodb(), env.ses(), Arc::new(SystemClock))
+            .unwrap();
+    let links = billing_alert::Links::new("https://api.test", key);
+    let post = |body: Value| {
+        env.api_event(
+            billing_alert::ROUTE_EVENTS,
+            "/v1/billing-events",
+            &[],
+            Some(&body.to_string()),
+            Some(&env.api_key),
+        )
+    };
+    let event = |id: &str, kind: &str, invoice: &str, amount: i64| {
+        json!({"id": id, "type": kind,
+               "customer": {"id": "cus_big", "email": env.customer_email()},
+               "invoice": {"id": invoice, "amount": amount, "currency": "EUR"}})
+    };
+    let answer = |resp: Value| -> (i64, Value) {
+        let body = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
+        (resp["statusCode"].as_i64().unwrap(), body)
+    };
+
+    let before = env.items().await;
+    let refund = json!({"id": "ev-refund-big", "type": "refund",
+        "customer": {"id": "cus_big", "email": env.customer_email()},
+        "refund": {"id": "re_big", "amount": i64::MAX, "currency": "EUR", "order_id": "SO-1001"}});
+    for (body, field) in [
+        (
+            event("ev-big", "payment_failed", "inv-big", i64::MAX),
+            "invoice.amount",
+        ),
+        (
+            event("ev-big-2", "payment_succeeded", "inv-big", MAX_AMOUNT + 1),
+            "invoice.amount",
+        ),
+        (refund, "refund.amount"),
+    ] {
+        let resp = billing_alert::handle(&app, &links, post(body), "big", deadline())
+            .await
+            .unwrap();
+        let (status, body) = answer(resp);
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "out_of_range", "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+    assert_eq!(env.items().await, before, "nothing stored");
+
+    // Two invoices of the largest amount, failed then paid: the report adds them up.
+    for n in 1..=2 {
+        let invoice = format!("inv-max-{n}");
+        for kind in ["payment_failed", "payment_succeeded"] {
+            let body = event(&format!("ev-{kind}-{n}"), kind, &invoice, MAX_AMOUNT);
+            let resp = billing_alert::handle(&app, &links, post(body), "max", deadline())
+                .await
+                .unwrap();
+            let (status, body) = answer(resp);
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+    let report = env.api_event(
+        billing_alert::ROUTE_RECOVERY,
+        "/v1/billing/recovery",
+        &[],
+        None,
+        Some(&env.api_key),
+    );
+    let resp = billing_alert::handle(&app, &links, report, "report", deadline())
+        .await
+        .unwrap();
+    let (status, body) = answer(resp);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["recovered"], 2, "{body}");
+    assert_eq!(
+        body["recovered_amount"],
+        json!([{"currency": "EUR", "amount": 2 * MAX_AMOUNT}]),
+        "{body}"
+    );
+}
+
+/// Report periods never reach before year 0: RFC 3339 (and the spec's `date-time` / `date`) has no
+/// room for jiff's signed six-digit years, which `GET /v1/feedback`, `/v1/billing/recovery` and
+/// `/v1/analytics/email` used to answer (`"from": "-000001-12-06T00:00:00Z"` for `?to=0000-01-05`,
+/// found testing against docs/openapi.yaml). A default start is clamped to 0000-01-01; an explicit
+/// one before it is refused naming the field.
+#[tokio::test]
+async fn report_periods_stay_within_rfc3339_years() {
+    let env = Env::new().await;
+    let key = aftercare::token::SigningKey::new(&[9u8; 32]).unwrap();
+    let mut config = env.config().with_signing_key(key.clone());
+    config.public_base_url = Some("https://api.test".into());
+    let app = App::with_parts(config, env.dynamodb(), env.ses(), Arc::new(SystemClock)).unwrap();
+    let billing_links = billing_alert::Links::new("https://api.test", key.clone());
+    let survey_links = survey_sender::Links::new("https://api.test", key);
+    let get = |route: &str, query: &[(&str, &str)]| {
+        let (_, path) = route.split_once(' ').unwrap();
+        let mut event = env.api_event(route, path, &[], None, Some(&env.api_key));
+        event["queryStringParameters"] = query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        event
+    };
+    let call = async |route: &str, query: &[(&str, &str)]| -> (i64, Value) {
+        let event = get(route, query);
+        let resp = match route {
+            billing_alert::ROUTE_RECOVERY => {
+                billing_alert::handle(&app, &billing_links, event, "p", deadline()).await
+            }
+            survey_sender::ROUTE_FEEDBACK => {
+                survey_sender::handle(&app, &survey_links, event, "p", deadline()).await
+            }
+            _ => email_events::handle(&app, event, "p", deadline()).await,
+        }
+        .unwrap();
+        let body = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
+        (resp["statusCode"].as_i64().unwrap(), body)
+    };
+    for (route, earliest) in [
+        (billing_alert::ROUTE_RECOVERY, "0000-01-01T00:00:00Z"),
+        (survey_sender::ROUTE_FEEDBACK, "0000-01-01T00:00:00Z"),
+        (email_events::ROUTE_ANALYTICS, "0000-01-01"),
+    ] {
+        let (status, body) = call(route, &[("to", "0000-01-05")]).await;
+        assert_eq!(status, 200, "{route}: {body}");
+        assert_eq!(body["from"], earliest, "{route}: {body}");
+        let (status, body) = call(route, &[("from", "-000001-12-06"), ("to", "0000-01-05")]).await;
+        assert_eq!(status, 400, "{route}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_format", "{route}: {body}");
+        assert_eq!(body["error"]["field"], "from", "{route}: {body}");
+    }
+    let (status, body) = call(billing_alert::ROUTE_RECOVERY, &[("to", "0000-01-01")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "to", "{body}");
+}

@@ -226,3 +226,100 @@ fn the_table_is_the_one_the_store_uses() {
     assert_eq!(indexes, expected);
     assert_eq!(ttl, keys::TTL);
 }
+
+/// `docs/openapi.yaml` describes exactly the template's HTTP API: one operation per route, no
+/// more, no less; the signed routes (links carrying `{token}`, provider webhooks) without the
+/// Bearer key and every other route with it; and each path's parameters are the ones it names.
+#[test]
+fn the_openapi_spec_describes_exactly_the_templates_routes() {
+    let t = template();
+    let mut t_routes = BTreeSet::new();
+    for (binary, f) in functions(&t) {
+        for (_, ev) in f["Properties"]["Events"]
+            .as_mapping()
+            .cloned()
+            .unwrap_or_default()
+        {
+            if ev["Type"].as_str() == Some("HttpApi") {
+                let p = &ev["Properties"];
+                let method = p["Method"].as_str().unwrap().to_uppercase();
+                let path = p["Path"].as_str().unwrap().to_owned();
+                assert!(
+                    t_routes.insert((method.clone(), path.clone())),
+                    "{binary}: {method} {path} routed twice"
+                );
+            }
+        }
+    }
+
+    let path = root().join("docs/openapi.yaml");
+    let spec: Value = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(spec["openapi"].as_str(), Some("3.1.0"));
+    let bearer = spec["security"][0]
+        .as_mapping()
+        .is_some_and(|m| m.contains_key("bearerAuth"));
+    assert!(bearer, "the Bearer key is the default");
+    assert!(spec["components"]["securitySchemes"]["bearerAuth"].is_mapping());
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "patch", "head", "options", "trace",
+    ];
+    let resolve = |p: &Value| -> Value {
+        match p["$ref"].as_str() {
+            Some(r) => {
+                let name = r.strip_prefix("#/components/parameters/").unwrap();
+                spec["components"]["parameters"][name].clone()
+            }
+            None => p.clone(),
+        }
+    };
+    let mut s_routes = BTreeSet::new();
+    for (path, item) in spec["paths"].as_mapping().unwrap() {
+        let path = path.as_str().unwrap();
+        let named: BTreeSet<String> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(str::to_owned)
+            .collect();
+        let shared = item["parameters"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        for (method, op) in item.as_mapping().unwrap() {
+            let method = method.as_str().unwrap();
+            if !METHODS.contains(&method) {
+                continue;
+            }
+            let route = format!("{} {path}", method.to_uppercase());
+            s_routes.insert((method.to_uppercase(), path.to_owned()));
+            let params = op["parameters"].as_sequence().cloned().unwrap_or_default();
+            let in_path: BTreeSet<String> = shared
+                .iter()
+                .chain(params.iter())
+                .map(&resolve)
+                .filter(|p| p["in"].as_str() == Some("path"))
+                .map(|p| {
+                    assert_eq!(p["required"].as_bool(), Some(true), "{route}");
+                    p["name"].as_str().unwrap().to_owned()
+                })
+                .collect();
+            assert_eq!(in_path, named, "{route}: path parameters");
+            let signed = named.contains("token") || path.starts_with("/v1/webhooks/");
+            let anonymous = op["security"].as_sequence().is_some_and(|s| s.is_empty());
+            assert_eq!(
+                anonymous, signed,
+                "{route}: signed links and webhooks take no Bearer key, everything else does"
+            );
+            assert!(
+                op["responses"].as_mapping().is_some_and(|r| !r.is_empty()),
+                "{route}: responses"
+            );
+        }
+    }
+    let only_spec: Vec<_> = s_routes.difference(&t_routes).collect();
+    let only_template: Vec<_> = t_routes.difference(&s_routes).collect();
+    assert!(
+        only_spec.is_empty() && only_template.is_empty(),
+        "docs/openapi.yaml and infra/template.yaml disagree: only in the spec {only_spec:?}, \
+         only in the template {only_template:?}"
+    );
+}

@@ -634,9 +634,11 @@ pub async fn recovery(
     let recovered: Vec<&InvoiceRecord> = invoices.iter().filter(|i| i.recovered).collect();
     let mut amounts: std::collections::BTreeMap<String, i64> = Default::default();
     for r in &recovered {
-        *amounts
+        // Saturating: invoices stored before amounts were bounded must not overflow the sum.
+        let sum = amounts
             .entry(r.invoice.amount.currency.code().to_owned())
-            .or_default() += r.invoice.amount.amount;
+            .or_default();
+        *sum = sum.saturating_add(r.invoice.amount.amount);
     }
     let count = |s: InvoiceStatus| invoices.iter().filter(|i| i.status == s).count();
     let sum = |f: fn(&InvoiceRecord) -> u32| invoices.iter().map(f).sum::<u32>();

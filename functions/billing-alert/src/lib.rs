@@ -26,6 +26,7 @@ use aftercare::config::ConfigError;
 use aftercare::domain::billing::{BillingEvent, InvoiceFacts, RefundFacts};
 use aftercare::domain::customer::CustomerInput;
 use aftercare::domain::ids::{InvoiceId, SubscriptionId};
+use aftercare::domain::money::MAX_AMOUNT;
 use aftercare::domain::validation::parse_json;
 use aftercare::domain::{Currency, FieldError, Merchant, MerchantId, Money, OrderId};
 use aftercare::error::HandlerError;
@@ -403,6 +404,15 @@ impl GenericEvent {
                     format!("{field}.amount"),
                     "out_of_range",
                     "amount must not be negative",
+                ));
+            }
+            // As for orders: far above any invoice, far below what the recovery report's sums
+            // could overflow on.
+            if amount > MAX_AMOUNT {
+                return Err(FieldError::new(
+                    format!("{field}.amount"),
+                    "out_of_range",
+                    "amount is larger than any accepted amount",
                 ));
             }
             Ok(Money::new(

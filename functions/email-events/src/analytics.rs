@@ -42,12 +42,19 @@ fn view(s: &DailyStats) -> Value {
     })
 }
 
+/// The first day a `YYYY-MM-DD` date can name (jiff also reads signed six-digit years).
+const EARLIEST: Date = jiff::civil::date(0, 1, 1);
+
 fn date_param(req: &ApiGatewayV2httpRequest, field: &str) -> Result<Option<Date>, ApiError> {
     http::query_param(req, field)
         .map(|v| {
-            v.parse::<Date>().map_err(|_| {
-                ApiError::new(400, "invalid_format", "expected a date as YYYY-MM-DD").field(field)
-            })
+            v.parse::<Date>()
+                .ok()
+                .filter(|d| *d >= EARLIEST)
+                .ok_or_else(|| {
+                    ApiError::new(400, "invalid_format", "expected a date as YYYY-MM-DD")
+                        .field(field)
+                })
         })
         .transpose()
 }
@@ -63,7 +70,8 @@ pub async fn email(
         Some(d) => d,
         None => to
             .checked_sub(jiff::Span::new().days(DEFAULT_DAYS))
-            .unwrap_or(to),
+            .unwrap_or(to)
+            .max(EARLIEST),
     };
     let days = (to - from).get_days();
     if days < 0 {

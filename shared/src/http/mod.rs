@@ -220,22 +220,31 @@ pub fn html_response(status: u16, html: String, request_id: &str) -> ApiGatewayV
     resp
 }
 
-fn parse_time(field: &'static str, raw: &str) -> Result<jiff::Timestamp, ApiError> {
-    if let Ok(t) = raw.parse::<jiff::Timestamp>() {
-        return Ok(t);
-    }
-    raw.parse::<jiff::civil::Date>()
-        .ok()
-        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+/// The first instant an RFC 3339 time can name (`0000-01-01T00:00:00Z`): jiff also reads and
+/// writes signed six-digit years (`-000001-…`), which RFC 3339 has no room for, so a period never
+/// reaches before it.
+fn earliest_rfc3339() -> jiff::Timestamp {
+    jiff::civil::date(0, 1, 1)
+        .to_zoned(jiff::tz::TimeZone::UTC)
         .map(|z| z.timestamp())
-        .ok_or_else(|| {
-            ApiError::new(
-                400,
-                "invalid_format",
-                format!("{field} must be an RFC 3339 time or a YYYY-MM-DD date"),
-            )
-            .field(field)
-        })
+        .unwrap_or(jiff::Timestamp::MIN)
+}
+
+fn parse_time(field: &'static str, raw: &str) -> Result<jiff::Timestamp, ApiError> {
+    let parsed = raw.parse::<jiff::Timestamp>().ok().or_else(|| {
+        raw.parse::<jiff::civil::Date>()
+            .ok()
+            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+            .map(|z| z.timestamp())
+    });
+    parsed.filter(|t| *t >= earliest_rfc3339()).ok_or_else(|| {
+        ApiError::new(
+            400,
+            "invalid_format",
+            format!("{field} must be an RFC 3339 time or a YYYY-MM-DD date"),
+        )
+        .field(field)
+    })
 }
 
 /// The report period `[from, to)` of a request's `from` and `to` query parameters (RFC 3339
@@ -254,10 +263,19 @@ pub fn period(
     };
     let from = match query_param(req, "from") {
         Some(raw) => parse_time("from", raw)?,
-        None => to.saturating_sub(days(default_days)).unwrap_or(to),
+        None => to
+            .saturating_sub(days(default_days))
+            .unwrap_or(to)
+            .max(earliest_rfc3339()),
     };
     if from >= to {
-        return Err(ApiError::new(400, "invalid_range", "from must be before to").field("from"));
+        // Without `from`, only `to` can have put the period's start at or after its end.
+        let field = if query_param(req, "from").is_some() {
+            "from"
+        } else {
+            "to"
+        };
+        return Err(ApiError::new(400, "invalid_range", "from must be before to").field(field));
     }
     if to.duration_since(from) > days(max_days) {
         return Err(ApiError::new(
