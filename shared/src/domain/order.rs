@@ -143,6 +143,7 @@ impl OrderInput {
                 "placed_at must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z",
             )
         })?;
+        let placed_at = super::validation::plausible_time("placed_at", placed_at)?;
         let currency = Currency::parse("currency", &self.currency)?;
         let customer = self.customer.validate().map_err(|e| e.within("customer"))?;
         if self.items.is_empty() {
@@ -253,6 +254,32 @@ pub(crate) mod tests {
 
     fn validate(v: serde_json::Value) -> Result<Order, FieldError> {
         from_value::<OrderInput>(v)?.validate()
+    }
+
+    #[test]
+    fn placed_at_outside_1970_to_9999_is_refused_naming_it() {
+        for (at, ok) in [
+            ("0000-01-01T00:00:00+01:00", false),
+            ("1969-12-31T23:59:59Z", false),
+            ("1970-01-01T00:00:00Z", true),
+            // jiff's timestamps end on 9999-12-30 (offsets reach ±26 h).
+            ("9999-12-30T21:00:00Z", true),
+        ] {
+            let mut input = sample();
+            input["placed_at"] = at.into();
+            let order: OrderInput = serde_json::from_value(input).unwrap();
+            match order.validate() {
+                Ok(_) => assert!(ok, "{at} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{at} refused: {e:?}");
+                    assert_eq!(
+                        (e.field.as_str(), e.code),
+                        ("placed_at", "out_of_range"),
+                        "{at}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

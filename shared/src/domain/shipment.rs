@@ -357,13 +357,16 @@ impl ShipmentInput {
             None => None,
         };
         let shipped_at = match optional_line("shipped_at", self.shipped_at.as_deref(), 40)? {
-            Some(t) => t.parse::<Timestamp>().map_err(|_| {
-                FieldError::new(
-                    "shipped_at",
-                    "invalid_format",
-                    "shipped_at must be an RFC 3339 timestamp",
-                )
-            })?,
+            Some(t) => t
+                .parse::<Timestamp>()
+                .map_err(|_| {
+                    FieldError::new(
+                        "shipped_at",
+                        "invalid_format",
+                        "shipped_at must be an RFC 3339 timestamp",
+                    )
+                })
+                .and_then(|at| super::validation::plausible_time("shipped_at", at))?,
             None => now,
         };
         Ok(Shipment {
@@ -402,6 +405,7 @@ impl CheckpointInput {
                 "occurred_at must be an RFC 3339 timestamp",
             )
         })?;
+        let occurred_at = super::validation::plausible_time("occurred_at", occurred_at)?;
         let location = optional_line("location", self.location.as_deref(), 200)?;
         let message = optional_line("message", self.message.as_deref(), 500)?;
         let id = match optional_line("id", self.id.as_deref(), 128)? {

@@ -222,6 +222,10 @@ impl SubscriptionInput {
     pub fn validate(self, id: SubscriptionId, now: Timestamp) -> Result<Subscription, FieldError> {
         let customer = self.customer.validate().map_err(|e| e.within("customer"))?;
         let plan_name = single_line("plan_name", &self.plan_name, 200)?;
+        super::validation::plausible_time("next_renewal_at", self.next_renewal_at)?;
+        if let Some(at) = self.updated_at {
+            super::validation::plausible_time("updated_at", at)?;
+        }
         let interval = match (self.interval.as_str(), self.interval_days) {
             ("monthly", None) => Interval::Monthly,
             ("annual" | "yearly", None) => Interval::Annual,

@@ -114,6 +114,22 @@ fn from_serde(path: &str, err: &serde_json::Error) -> FieldError {
     }
 }
 
+/// The earliest and latest instants a business time may name: 1970-01-01 to 9999-12-31 UTC (jiff's
+/// own range ends on 9999-12-30). jiff reads signed six-digit years (`-000001-…`) that RFC 3339
+/// cannot write back, and nothing a merchant sends is from before the epoch.
+pub fn plausible_time(field: &str, at: jiff::Timestamp) -> Result<jiff::Timestamp, FieldError> {
+    let latest = jiff::Timestamp::from_second(253_402_300_799).unwrap_or(jiff::Timestamp::MAX);
+    if at < jiff::Timestamp::UNIX_EPOCH || at > latest {
+        Err(FieldError::new(
+            field,
+            "out_of_range",
+            format!("{field} must be between 1970-01-01 and 9999-12-31"),
+        ))
+    } else {
+        Ok(at)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
