@@ -15,8 +15,8 @@ scripts/moto_server.py, counting AWS calls at the endpoint, with a faster Query)
 * warm handler CPU per event, AWS calls per event, and the error responses moto served (an SDK
   retry needs an error first);
 * bootstrap size (native release build; arm64 from `./scripts/build-arm64` when present);
-* the first TLS handshake's CPU (a local TLS proxy in front of moto, trusted through
-  AFTERCARE_CA_BUNDLE).
+* the first TLS handshake's CPU (a local TLS proxy in front of moto, its CA added to the built-in
+  Amazon roots through AFTERCARE_CA_BUNDLE).
 
 Sweep scaling. survey-sender and renewal-checker with N stored records (N in --sizes) of which D
 (--due) are due now, seeded straight into moto with BatchWriteItem using the key layout of
@@ -61,6 +61,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+AMAZON_ROOTS = ROOT / "shared" / "certs" / "amazon-trust-services.pem"
 sys.path.insert(0, str(ROOT / "scripts"))
 import lambda_emulator  # noqa: E402
 
@@ -533,8 +534,9 @@ class Items:
 
 def make_certificates(workdir: Path) -> tuple[Path, Path, Path, Path]:
     """A CA and an RSA-2048 leaf for 127.0.0.1 (AWS endpoints serve RSA-2048 leaves); returns the
-    leaf chain, its key, the system bundle with the CA appended (so the function parses as many
-    roots as on Lambda) and a bundle of the CA alone."""
+    leaf chain, its key, the built-in Amazon Trust Services roots with the CA appended (what the
+    functions trust on Lambda, plus the bench's CA) and the system bundle with the CA appended (the
+    ~140 roots they used to parse)."""
     import ipaddress
 
     from cryptography import x509
@@ -564,15 +566,15 @@ def make_certificates(workdir: Path) -> tuple[Path, Path, Path, Path]:
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256()))
     pem = serialization.Encoding.PEM
-    chain, key_file, bundle, alone = (workdir / "leaf.pem", workdir / "leaf.key", workdir / "bundle.pem",
-                                      workdir / "ca.pem")
-    alone.write_bytes(ca.public_bytes(pem))
+    chain, key_file, amazon, bundle = (workdir / "leaf.pem", workdir / "leaf.key", workdir / "amazon.pem",
+                                       workdir / "bundle.pem")
+    amazon.write_bytes(AMAZON_ROOTS.read_bytes() + ca.public_bytes(pem))
     chain.write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
     key_file.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
                                            serialization.NoEncryption()))
     system = Path("/etc/ssl/certs/ca-certificates.crt")
     bundle.write_bytes((system.read_bytes() if system.exists() else b"") + ca.public_bytes(pem))
-    return chain, key_file, bundle, alone
+    return chain, key_file, amazon, bundle
 
 
 class Proxy:
@@ -665,14 +667,14 @@ class Proxy:
 
 def first_tls_cost(binary: str, env: dict, moto: Moto, merchant: dict, workdir: Path, samples: int) -> dict:
     """CPU of order-placed's first invocation over TLS minus over plain HTTP, through the same
-    keep-alive proxy in front of moto, with the system trust bundle (as on Lambda) and with a bundle
-    of one CA; init CPU with each bundle too."""
+    keep-alive proxy in front of moto, trusting the Amazon roots (as on Lambda) and the system
+    bundle; init CPU with each bundle too."""
     log("measuring the first TLS handshake")
-    chain, key, bundle, alone = make_certificates(workdir)
+    chain, key, amazon, bundle = make_certificates(workdir)
     tls_proxy = Proxy(moto.port, (chain, key))
     plain_proxy = Proxy(moto.port)
     modes = {}
-    for label, trust in (("system", bundle), ("one CA", alone)):
+    for label, trust in (("amazon", amazon), ("system", bundle)):
         plain = dict(env, AFTERCARE_CA_BUNDLE=str(trust), AWS_ENDPOINT_URL=f"http://127.0.0.1:{plain_proxy.port}")
         modes[("plain", label)] = plain
         modes[("tls", label)] = dict(plain, AWS_ENDPOINT_URL=f"https://127.0.0.1:{tls_proxy.port}")
@@ -697,10 +699,10 @@ def first_tls_cost(binary: str, env: dict, moto: Moto, merchant: dict, workdir: 
     med_ = {f"{s} {lab}": statistics.median(v) for (s, lab), v in first.items()}
     return {"samples": samples, "first_ms": {f"{s} {lab}": v for (s, lab), v in first.items()},
             "init_ms": {f"{s} {lab}": v for (s, lab), v in init.items()},
-            "handshakes": handshakes, "cost_ms": med_["tls system"] - med_["plain system"],
-            "cost_one_ca_ms": med_["tls one CA"] - med_["plain one CA"],
-            "init_system_ms": statistics.median(init[("plain", "system")] + init[("tls", "system")]),
-            "init_one_ca_ms": statistics.median(init[("plain", "one CA")] + init[("tls", "one CA")])}
+            "handshakes": handshakes, "cost_ms": med_["tls amazon"] - med_["plain amazon"],
+            "cost_system_ms": med_["tls system"] - med_["plain system"],
+            "init_amazon_ms": statistics.median(init[("plain", "amazon")] + init[("tls", "amazon")]),
+            "init_system_ms": statistics.median(init[("plain", "system")] + init[("tls", "system")])}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1085,19 +1087,13 @@ def analysis(r, sizes, size_ratio, init_ratio, rss_ratio, cold_ratio, hc, h, tls
     if dup_http:
         out.append(
             "* **Duplicate crates**: " + ", ".join(f"`{c}` {' and '.join(v)}" for c, v in dup_http.items())
-            + ". aws-sdk-eventbridge is locked at " + next((p.split(' v')[1] for k, ps in tree['why'].items()
-                                                           for p in ps if p.startswith('aws-sdk-eventbridge')), "?")
-            + ", an older release than aws-sdk-dynamodb and aws-sdk-sesv2, and brings its own `http` 0.2, "
-            "aws-smithy-http, aws-smithy-json and aws-smithy-observability; `cargo update -p aws-sdk-eventbridge` "
-            "to the same release train as the other SDK crates removes all four duplicates.")
+            + " (brought in by " + "; ".join(f"`{k}` ← {', '.join(v)}" for k, v in tree["why"].items())
+            + "): one SDK crate on an older release train than the others; `cargo update -p` it.")
     init_note = ""
     if "init_system_ms" in tls:
-        init_note = (f" Of order-placed's init CPU, {tls['init_system_ms'] - tls['init_one_ca_ms']:.1f} ms is reading and "
-                     f"parsing the system CA bundle (~140 roots) in `aws::http_client` ({tls['init_system_ms']:.1f} ms with "
-                     f"it, {tls['init_one_ca_ms']:.1f} ms with a one-certificate bundle): AWS endpoints chain to the Amazon "
-                     "Trust Services roots, so shipping just those (Amazon Root CA 1–4 and Starfield Services Root "
-                     "G2) as `AFTERCARE_CA_BUNDLE`, or building the root store lazily at the first connection, is "
-                     "the biggest single lever.")
+        init_note = (f" The functions trust only the five Amazon Trust Services roots, compiled in: with the system "
+                     f"CA bundle (~140 roots) order-placed's init CPU is {tls['init_system_ms']:.1f} ms, with the "
+                     f"Amazon roots {tls['init_amazon_ms']:.1f} ms.")
     out.append(
         f"* **Init CPU** ({'met' if max(init_ratio.values()) <= 4 else 'missed'}: {rng(init_ratio)} hello; hello's "
         f"init is {hc:.1f} ms, so a few ms of absolute cost is a large ratio).{init_note} The rest: loading the SDK "
@@ -1107,15 +1103,12 @@ def analysis(r, sizes, size_ratio, init_ratio, rss_ratio, cold_ratio, hc, h, tls
             f"* **Cold page cache** ({'met' if max(cold_ratio.values()) <= 3 else 'missed'}: {rng(cold_ratio)} hello): "
             "reading a ~7 MB bootstrap from disk against hello's 1 MB; the same levers as the size.")
     if "cost_ms" in tls:
-        store = tls["cost_ms"] - tls["cost_one_ca_ms"]
-        if store > 0.1:
-            why = (f"with a one-CA store the first connection costs {tls['cost_one_ca_ms']:.2f} ms, so about "
-                   f"{store:.2f} ms is building the trust store from the bundle's ~140 roots at the first TLS "
-                   "connection; a bundle of only the Amazon roots would take that away (the same lever as init CPU)")
-        else:
-            why = (f"with a one-CA store it is {tls['cost_one_ca_ms']:.2f} ms, so the bundle's size does not show at "
-                   "this resolution: what is left is the handshake itself (X25519, an RSA-2048 chain verification) "
-                   "and the records' encryption")
+        store = tls["cost_system_ms"] - tls["cost_ms"]
+        why = (f"with the system bundle's ~140 roots it was {tls['cost_system_ms']:.2f} ms"
+               + (f", so about {store:.2f} ms was building the larger trust store at the first connection"
+                  if store > 0.1 else ", so the store's size does not show at this resolution")
+               + "; what is left is the handshake itself (X25519, an RSA-2048 chain verification) and the "
+               "records' encryption")
         out.append(
             f"* **First TLS** ({'met' if tls['cost_ms'] <= 1 else 'missed'}: {tls['cost_ms']:.2f} ms): rustls with ring "
             f"has no jitter-entropy start-up (aws-lc's costs ≈ 23 ms); {why}.")
@@ -1387,13 +1380,13 @@ ScannedCount).
         tls_line = (
             f"order-placed's first invocation (merchant read, transaction, SendEmail, update) through a local "
             f"keep-alive proxy in front of moto, over TLS ({statistics.median(tls['handshakes']):.0f} handshake, "
-            f"RSA-2048 leaf under a CA appended to the system bundle, as AWS endpoints serve) and over plain HTTP, "
-            f"{tls['samples']} alternating cold processes each (medians): {fm['tls system']:.2f} ms CPU against "
-            f"{fm['plain system']:.2f} ms, so **{tls['cost_ms']:.2f} ms** for the handshake, the certificate "
-            f"verification and the records' encryption. With a bundle of the one CA instead: {fm['tls one CA']:.2f} "
-            f"against {fm['plain one CA']:.2f} ms ({tls['cost_one_ca_ms']:.2f} ms). The bundle costs init too: "
-            f"order-placed's init CPU is {tls['init_system_ms']:.1f} ms with the system bundle and "
-            f"{tls['init_one_ca_ms']:.1f} ms with one CA (the bundle is read and parsed in `aws::http_client`)")
+            f"RSA-2048 leaf, as AWS endpoints serve, under a CA added to the Amazon roots the functions trust) and "
+            f"over plain HTTP, {tls['samples']} alternating cold processes each (medians): {fm['tls amazon']:.2f} ms "
+            f"CPU against {fm['plain amazon']:.2f} ms, so **{tls['cost_ms']:.2f} ms** for the handshake, the "
+            f"certificate verification and the records' encryption. With the system bundle (~140 roots) instead: "
+            f"{fm['tls system']:.2f} against {fm['plain system']:.2f} ms ({tls['cost_system_ms']:.2f} ms). The "
+            f"bundle costs init too: order-placed's init CPU is {tls['init_amazon_ms']:.1f} ms with the Amazon roots "
+            f"and {tls['init_system_ms']:.1f} ms with the system bundle (read and parsed in `aws::http_client`)")
     else:
         tls_line = f"not measured ({tls.get('error')})"
     duration = extra["duration_s"] / 60

@@ -20,7 +20,8 @@ pub const KEY_CACHE_TTL_SECONDS: &str = "AFTERCARE_KEY_CACHE_TTL_SECONDS";
 pub const MERCHANT_CACHE_TTL_SECONDS: &str = "AFTERCARE_MERCHANT_CACHE_TTL_SECONDS";
 /// How long send records (claims, message log) are kept before TTL removes them.
 pub const EMAIL_RETENTION_DAYS: &str = "AFTERCARE_EMAIL_RETENTION_DAYS";
-/// A single PEM bundle of trusted roots; avoids opening every file of the CA directory at init.
+/// A PEM bundle of trusted roots used instead of the built-in Amazon Trust Services roots (an
+/// endpoint behind a private CA, e.g. an HTTPS emulator or a TLS-inspecting proxy).
 pub const CA_BUNDLE: &str = "AFTERCARE_CA_BUNDLE";
 
 /// Most SES sends per second one sweep makes (stay under the account's sending rate).
