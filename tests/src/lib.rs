@@ -10,11 +10,13 @@ pub mod counter;
 pub mod infra;
 pub mod receiver;
 
+use aftercare::clock::ManualClock;
 use aftercare::domain::Merchant;
 use aftercare::domain::apikey::{self, ApiKeyRecord, KeyStatus};
 use aftercare::domain::merchant::MerchantInput;
 use aftercare::send::Deadline;
 use aftercare::store::Store;
+use aftercare::token::SigningKey;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -22,12 +24,16 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub type Item = HashMap<String, AttributeValue>;
 
 /// Environment variable naming the moto server the test command started.
 pub const MOTO_ENDPOINT: &str = "AFTERCARE_TEST_MOTO_ENDPOINT";
+
+/// Base URL of the public API in the links of test emails.
+pub const BASE: &str = "https://api.test";
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -194,6 +200,27 @@ impl Env {
 
     pub fn config(&self) -> aftercare::Config {
         aftercare::Config::for_table(&self.table)
+    }
+
+    /// The one App every function builds, over this world's moto: a manual clock at `now`,
+    /// one-click links signed with `key` under [`BASE`], and SES pacing out of the way.
+    pub fn app_at(&self, now: &str, key: &SigningKey) -> (Arc<ManualClock>, aftercare::app::App) {
+        let clock = Arc::new(ManualClock::new(now.parse().unwrap()));
+        let mut config = self.config().with_signing_key(key.clone());
+        config.public_base_url = Some(BASE.into());
+        config.ses_max_send_rate = 1000;
+        let app =
+            aftercare::app::App::with_parts(config, self.dynamodb(), self.ses(), clock.clone())
+                .unwrap();
+        (clock, app)
+    }
+
+    /// Stores `self.merchant` again after a test changed its settings.
+    pub async fn save_merchant(&self) {
+        self.store
+            .put_merchant(&self.merchant, jiff::Timestamp::now())
+            .await
+            .unwrap();
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {

@@ -8,12 +8,10 @@ use aftercare::Clock;
 use aftercare::clock::ManualClock;
 use aftercare::http::signature;
 use aftercare::token::SigningKey;
-use aftercare_tests::{Env, num, s};
+use aftercare_tests::{BASE, Env, num, s};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-const BASE: &str = "https://api.test";
 
 fn deadline() -> aftercare::send::Deadline {
     aftercare::send::Deadline::after(std::time::Duration::from_secs(900))
@@ -33,13 +31,8 @@ struct World {
 impl World {
     async fn new() -> Self {
         let env = Env::new().await;
-        let clock = Arc::new(ManualClock::new(t("2026-11-02T10:00:00Z")));
         let key = SigningKey::new(&[9u8; 32]).unwrap();
-        let mut config = env.config().with_signing_key(key.clone());
-        config.public_base_url = Some(BASE.into());
-        config.ses_max_send_rate = 1000;
-        let app = billing_alert::App::with_parts(config, env.dynamodb(), env.ses(), clock.clone())
-            .unwrap();
+        let (clock, app) = env.app_at("2026-11-02T10:00:00Z", &key);
         Self {
             links: billing_alert::Links::new(BASE, key),
             env,

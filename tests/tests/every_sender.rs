@@ -16,12 +16,10 @@ use aftercare::domain::marketing::Preferences;
 use aftercare::domain::{CustomerId, Locale};
 use aftercare::http::signature;
 use aftercare::token::SigningKey;
-use aftercare_tests::{Env, fixture, s};
+use aftercare_tests::{BASE, Env, fixture, s};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-const BASE: &str = "https://api.test";
 
 fn deadline() -> aftercare::send::Deadline {
     aftercare::send::Deadline::after(std::time::Duration::from_secs(900))
@@ -44,17 +42,9 @@ impl World {
         let mut env = Env::new().await;
         env.merchant.settings.loyalty.expire_after_months = 3;
         env.merchant.settings.reviews.url_template = Some("https://shop.test/r/{sku}".into());
-        env.store
-            .put_merchant(&env.merchant, Timestamp::now())
-            .await
-            .unwrap();
-        let clock = Arc::new(ManualClock::new(t("2026-11-20T10:00:00Z")));
+        env.save_merchant().await;
         let key = SigningKey::new(&[5u8; 32]).unwrap();
-        let mut config = env.config().with_signing_key(key.clone());
-        config.public_base_url = Some(BASE.into());
-        config.ses_max_send_rate = 1000;
-        let app = aftercare::app::App::with_parts(config, env.dynamodb(), env.ses(), clock.clone())
-            .unwrap();
+        let (clock, app) = env.app_at("2026-11-20T10:00:00Z", &key);
         Self {
             env,
             clock,

@@ -9,13 +9,11 @@
 use aftercare::clock::ManualClock;
 use aftercare::domain::loyalty::{Tier, TierBasis};
 use aftercare::token::SigningKey;
-use aftercare_tests::{Env, SentEmail, s};
+use aftercare_tests::{BASE, Env, SentEmail, s};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use survey_sender::SweepReport;
-
-const BASE: &str = "https://api.test";
 
 fn deadline() -> aftercare::send::Deadline {
     aftercare::send::Deadline::after(std::time::Duration::from_secs(300))
@@ -36,10 +34,8 @@ fn body(resp: &Value) -> Value {
 struct World {
     env: Env,
     clock: Arc<ManualClock>,
-    orders: order_placed::App,
-    shipments: shipment_update::App,
-    billing: billing_alert::App,
-    sweeper: survey_sender::App,
+    /// One App serves every function (they share the crate's App).
+    app: aftercare::app::App,
     links: survey_sender::Links,
 }
 
@@ -47,31 +43,13 @@ impl World {
     async fn new(tune: impl FnOnce(&mut aftercare::domain::Merchant)) -> Self {
         let mut env = Env::new().await;
         tune(&mut env.merchant);
-        env.store
-            .put_merchant(&env.merchant, Timestamp::now())
-            .await
-            .unwrap();
-        let clock = Arc::new(ManualClock::new(t("2026-11-20T10:00:00Z")));
-        let mut config = env.config().with_signing_key(key());
-        config.public_base_url = Some(BASE.into());
-        config.ses_max_send_rate = 1000;
-        let app = |c: aftercare::Config| (c, env.dynamodb(), env.ses(), clock.clone());
-        let (c, d, m, k) = app(config.clone());
-        let orders = order_placed::App::with_parts(c, d, m, k).unwrap();
-        let (c, d, m, k) = app(config.clone());
-        let shipments = shipment_update::App::with_parts(c, d, m, k).unwrap();
-        let (c, d, m, k) = app(config.clone());
-        let billing = billing_alert::App::with_parts(c, d, m, k).unwrap();
-        let (c, d, m, k) = app(config);
-        let sweeper = survey_sender::App::with_parts(c, d, m, k).unwrap();
+        env.save_merchant().await;
+        let (clock, app) = env.app_at("2026-11-20T10:00:00Z", &key());
         Self {
             links: survey_sender::Links::new(BASE, key()),
             env,
             clock,
-            orders,
-            shipments,
-            billing,
-            sweeper,
+            app,
         }
     }
 
@@ -92,7 +70,7 @@ impl World {
 
     async fn place(&self, order: &Value) -> Value {
         let resp = order_placed::handle(
-            &self.orders,
+            &self.app,
             self.env.http_event(order, Some(&self.env.api_key)),
             "t",
             deadline(),
@@ -111,7 +89,7 @@ impl World {
             Some(&b.to_string()),
             Some(&self.env.api_key),
         );
-        let resp = shipment_update::handle(&self.shipments, event, "t", deadline())
+        let resp = shipment_update::handle(&self.app, event, "t", deadline())
             .await
             .unwrap();
         assert!(
@@ -149,7 +127,7 @@ impl World {
 
     async fn sweep_at(&self, at: &str) -> SweepReport {
         self.clock.set(t(at));
-        survey_sender::sweep(&self.sweeper, &self.links, deadline())
+        survey_sender::sweep(&self.app, &self.links, deadline())
             .await
             .unwrap()
     }
@@ -177,7 +155,7 @@ impl World {
             None,
             Some(&self.env.api_key),
         );
-        let resp = order_placed::handle(&self.orders, event, "t", deadline())
+        let resp = order_placed::handle(&self.app, event, "t", deadline())
             .await
             .unwrap();
         assert_eq!(resp["statusCode"], 200, "{resp}");
@@ -230,8 +208,8 @@ async fn delivery_moves_the_window_and_the_referrer_hears_once_when_the_reward_i
     // Final: two overlapping sweeps tell Ann once.
     w.clock.set(t("2026-12-25T12:01:00Z"));
     let (a, b) = tokio::join!(
-        survey_sender::sweep(&w.sweeper, &w.links, deadline()),
-        survey_sender::sweep(&w.sweeper, &w.links, deadline()),
+        survey_sender::sweep(&w.app, &w.links, deadline()),
+        survey_sender::sweep(&w.app, &w.links, deadline()),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.loyalty.sent + b.loyalty.sent, 1, "{a:?} {b:?}");
@@ -271,7 +249,7 @@ async fn a_referees_order_refunded_in_full_takes_the_reward_back_and_nobody_is_t
     };
     let deliver = |event: Value| async {
         let links = billing_alert::Links::new(BASE, key());
-        let resp = billing_alert::handle(&w.billing, &links, event, "t", deadline())
+        let resp = billing_alert::handle(&w.app, &links, event, "t", deadline())
             .await
             .unwrap();
         body(&resp)

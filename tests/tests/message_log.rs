@@ -8,12 +8,10 @@ use aftercare::clock::ManualClock;
 use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::{CustomerId, EmailAddress, OrderId};
 use aftercare::token::SigningKey;
-use aftercare_tests::{Env, fixture, s};
+use aftercare_tests::{BASE, Env, fixture, s};
 use jiff::Timestamp;
 use serde_json::Value;
 use std::sync::Arc;
-
-const BASE: &str = "https://api.test";
 
 fn deadline() -> aftercare::send::Deadline {
     aftercare::send::Deadline::after(std::time::Duration::from_secs(900))
@@ -37,17 +35,9 @@ impl World {
         j.usage_tips.enabled = false;
         j.cross_sell.enabled = false;
         env.merchant.settings.reviews.url_template = Some("https://shop.test/r/{sku}".into());
-        env.store
-            .put_merchant(&env.merchant, Timestamp::now())
-            .await
-            .unwrap();
-        let clock = Arc::new(ManualClock::new(t("2026-11-12T10:00:00Z")));
+        env.save_merchant().await;
         let key = SigningKey::new(&[3u8; 32]).unwrap();
-        let mut config = env.config().with_signing_key(key.clone());
-        config.public_base_url = Some(BASE.into());
-        config.ses_max_send_rate = 1000;
-        let app = aftercare::app::App::with_parts(config, env.dynamodb(), env.ses(), clock.clone())
-            .unwrap();
+        let (clock, app) = env.app_at("2026-11-12T10:00:00Z", &key);
         Self {
             links: survey_sender::Links::new(BASE, key),
             env,

@@ -8,12 +8,10 @@
 use aftercare::clock::ManualClock;
 use aftercare::domain::{CustomerId, OrderId};
 use aftercare::token::SigningKey;
-use aftercare_tests::{Env, SentEmail, s};
+use aftercare_tests::{BASE, Env, SentEmail, s};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-const BASE: &str = "https://api.test";
 
 fn deadline() -> aftercare::send::Deadline {
     aftercare::send::Deadline::after(std::time::Duration::from_secs(900))
@@ -39,17 +37,9 @@ impl World {
         env.merchant.settings.marketing.survey_throttle_days = 0;
         env.merchant.settings.marketing.frequency_cap_hours = 0;
         env.merchant.settings.reviews.url_template = Some("https://shop.test/r/{sku}".into());
-        env.store
-            .put_merchant(&env.merchant, Timestamp::now())
-            .await
-            .unwrap();
-        let clock = Arc::new(ManualClock::new(t("2026-11-12T10:00:00Z")));
+        env.save_merchant().await;
         let key = SigningKey::new(&[11u8; 32]).unwrap();
-        let mut config = env.config().with_signing_key(key.clone());
-        config.public_base_url = Some(BASE.into());
-        config.ses_max_send_rate = 1000;
-        let app = aftercare::app::App::with_parts(config, env.dynamodb(), env.ses(), clock.clone())
-            .unwrap();
+        let (clock, app) = env.app_at("2026-11-12T10:00:00Z", &key);
         Self {
             links: survey_sender::Links::new(BASE, key),
             env,

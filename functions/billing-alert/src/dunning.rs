@@ -27,6 +27,7 @@ use aftercare::store::{StoreError, keys};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 
 /// How many UTC days back the sweep looks (longer than any cadence step can be late).
 pub const LOOKBACK_DAYS: u32 = 14;
@@ -147,10 +148,12 @@ async fn send_or_resume(
 ) -> Result<SendOutcome, ApiError> {
     let (key, record_of_claim) = claimed;
     let courier = app.courier();
-    let record = &match claim {
-        Claim::Suppressed => record.clone(),
-        Claim::Ours | Claim::Earlier => personalised(app, merchant, record).await?,
+    // Only an email about to be built needs the customer's choices (one read of their contact).
+    let personal: Cow<'_, InvoiceRecord> = match claim {
+        Claim::Suppressed => Cow::Borrowed(record),
+        Claim::Ours | Claim::Earlier => Cow::Owned(personalised(app, merchant, record).await?),
     };
+    let record = &*personal;
     let build = || invoice_email(app, links, merchant, record, kind, 0, &key.sk);
     let outcome = match claim {
         Claim::Suppressed => SendOutcome::Suppressed,
@@ -573,13 +576,14 @@ async fn step(
             } else {
                 0
             };
-            let record = match claimed {
-                StepClaim::Moved | StepClaim::Suppressed => record.clone(),
+            let personal: Cow<'_, InvoiceRecord> = match claimed {
+                StepClaim::Moved | StepClaim::Suppressed => Cow::Borrowed(&record),
                 StepClaim::ClaimExists | StepClaim::Claimed => {
-                    personalised(app, &merchant, &record).await?
+                    Cow::Owned(personalised(app, &merchant, &record).await?)
                 }
             };
-            let build = || invoice_email(app, links, &merchant, &record, kind, reminder, &key.sk);
+            let record = &*personal;
+            let build = || invoice_email(app, links, &merchant, record, kind, reminder, &key.sk);
             let courier = app.courier();
             let outcome = match claimed {
                 StepClaim::Moved => return Ok(Outcome::Taken),

@@ -5,8 +5,8 @@
 //! For each, with bounded concurrency: the plan (the latest notice due, the next one), the
 //! customer's chosen language and time zone, the claim on the notice's identity (guarded against
 //! suppression) and the SES call (paced), then one conditional update moving the subscription to
-//! its next notice. A subscription updated while
-//! the sweep worked on it keeps its new place; the claim keeps the notice single.
+//! its next notice. A subscription updated while the sweep worked on it keeps its new place; the
+//! claim keeps the notice single.
 
 use crate::Links;
 use crate::compose::notice_email;

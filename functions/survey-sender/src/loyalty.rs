@@ -357,14 +357,10 @@ async fn tell(
     let Some(mut profile) = app.store.get_customer_profile(m, c).await? else {
         return Ok(Told::Nobody("no_customer"));
     };
-    // The language and time zone the customer chose win over those of their orders.
-    let contact = app.store.get_contact(m, c).await?;
-    if let Some(l) = contact.locale {
-        profile.locale = Some(l.as_str().to_owned());
-    }
-    if contact.time_zone.is_some() {
-        profile.time_zone = contact.time_zone;
-    }
+    app.store
+        .get_contact(m, c)
+        .await?
+        .choose(&mut profile.locale, &mut profile.time_zone);
     if !pacer.slot(deadline).await {
         return Ok(Told::Later(Outcome::LeftDue));
     }

@@ -129,19 +129,24 @@ impl ContactState {
         }
     }
 
-    /// `customer` as the customer asked to be written to: their chosen language and time zone
-    /// over the ones the order or the payment provider gave.
+    /// Lays the customer's chosen language and time zone over the ones an order or the payment
+    /// provider gave: a choice wins, no choice keeps what is there. The one place that decides it.
+    pub fn choose(&self, locale: &mut Option<String>, time_zone: &mut Option<String>) {
+        if let Some(l) = self.locale {
+            *locale = Some(l.as_str().to_owned());
+        }
+        if let Some(z) = &self.time_zone {
+            *time_zone = Some(z.clone());
+        }
+    }
+
+    /// `customer` as the customer asked to be written to (see [`Self::choose`]).
     pub fn personalise(
         &self,
         customer: &super::customer::CustomerRef,
     ) -> super::customer::CustomerRef {
         let mut chosen = customer.clone();
-        if let Some(l) = self.locale {
-            chosen.locale = Some(l.as_str().to_owned());
-        }
-        if let Some(z) = &self.time_zone {
-            chosen.time_zone = Some(z.clone());
-        }
+        self.choose(&mut chosen.locale, &mut chosen.time_zone);
         chosen
     }
 }
