@@ -115,3 +115,26 @@ pub fn table_shape() -> (Vec<String>, Vec<(String, String, String)>, String) {
         .to_owned();
     (keys, indexes, ttl)
 }
+
+/// Every route of the deployed HTTP API, as `"METHOD /path"` (the template's `HttpApi` events).
+pub fn api_routes() -> std::collections::BTreeSet<String> {
+    let t = template();
+    resources_of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .flat_map(|(_, f)| {
+            f["Properties"]["Events"]
+                .as_mapping()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|(_, ev)| ev["Type"].as_str() == Some("HttpApi"))
+        .map(|(_, ev)| {
+            let p = &ev["Properties"];
+            format!(
+                "{} {}",
+                p["Method"].as_str().unwrap().to_uppercase(),
+                p["Path"].as_str().unwrap()
+            )
+        })
+        .collect()
+}

@@ -88,6 +88,56 @@ pub fn unique() -> String {
     aftercare::domain::ids::new_id()
 }
 
+/// A merchant of a test world: its settings, API key and tracking-webhook secret.
+pub struct Tenant {
+    pub merchant: Merchant,
+    pub api_key: String,
+    pub webhook_secret: String,
+}
+
+/// Stores the example merchant as `m-<tag>`, sending from its own verified domain (so its emails
+/// are told apart from other tests'), with an active API key.
+async fn register_merchant(store: &Store, sdk: &SdkConfig, tag: &str) -> Tenant {
+    let domain = format!("{tag}.shop.example");
+    let webhook_secret = Env::webhook_secret_for(tag);
+    let mut input = example("merchant.json");
+    input["id"] = format!("m-{tag}").into();
+    input["sender"]["from_email"] = format!("hello@{domain}").into();
+    input["sender"]["reply_to"] = format!("care@{domain}").into();
+    input["support"]["email"] = format!("care@{domain}").into();
+    input["ops_email"] = format!("ops@{domain}").into();
+    input["webhook_secrets"] = serde_json::json!([webhook_secret]);
+    let merchant = serde_json::from_value::<MerchantInput>(input)
+        .unwrap()
+        .validate()
+        .unwrap();
+    store
+        .put_merchant(&merchant, jiff::Timestamp::now())
+        .await
+        .unwrap();
+    aws_sdk_sesv2::Client::new(sdk)
+        .create_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .unwrap();
+    let issued = apikey::issue().unwrap();
+    let record = ApiKeyRecord {
+        key_id: issued.key_id.clone(),
+        merchant_id: merchant.id.clone(),
+        status: KeyStatus::Active,
+        created_at: jiff::Timestamp::now(),
+        revoked_at: None,
+        label: Some("tests".into()),
+    };
+    store.put_api_key(&record, &issued.hash).await.unwrap();
+    Tenant {
+        merchant,
+        api_key: issued.secret,
+        webhook_secret,
+    }
+}
+
 /// An isolated world for one test.
 pub struct Env {
     pub endpoint: String,
@@ -109,53 +159,28 @@ impl Env {
         infra::create_table_from_template(&dynamodb, &table).await;
         let store = Store::new(dynamodb, table.clone());
 
-        // A merchant with its own sending domain, so its emails are told apart from other tests'.
-        let domain = format!("{tag}.shop.example");
-        let mut input = example("merchant.json");
-        input["id"] = format!("m-{tag}").into();
-        input["sender"]["from_email"] = format!("hello@{domain}").into();
-        input["sender"]["reply_to"] = format!("care@{domain}").into();
-        input["support"]["email"] = format!("care@{domain}").into();
-        input["ops_email"] = format!("ops@{domain}").into();
-        input["webhook_secrets"] = serde_json::json!([Self::webhook_secret_for(&tag)]);
-        let merchant = serde_json::from_value::<MerchantInput>(input)
-            .unwrap()
-            .validate()
-            .unwrap();
-        store
-            .put_merchant(&merchant, jiff::Timestamp::now())
-            .await
-            .unwrap();
-        aws_sdk_sesv2::Client::new(&sdk)
-            .create_email_identity()
-            .email_identity(&domain)
-            .send()
-            .await
-            .unwrap();
-
-        let issued = apikey::issue().unwrap();
-        let record = ApiKeyRecord {
-            key_id: issued.key_id.clone(),
-            merchant_id: merchant.id.clone(),
-            status: KeyStatus::Active,
-            created_at: jiff::Timestamp::now(),
-            revoked_at: None,
-            label: Some("tests".into()),
-        };
-        store.put_api_key(&record, &issued.hash).await.unwrap();
+        let Tenant {
+            merchant, api_key, ..
+        } = register_merchant(&store, &sdk, &tag).await;
         Self {
             endpoint,
             sdk,
             table,
             store,
             merchant,
-            api_key: issued.secret,
+            api_key,
             tag,
         }
     }
 
     fn webhook_secret_for(tag: &str) -> String {
         format!("whsec_{tag}_0123456789abcdef")
+    }
+
+    /// Another merchant in this world's table (id `m-<tag>-<name>`), with its own sending domain,
+    /// API key and webhook secret.
+    pub async fn add_merchant(&self, name: &str) -> Tenant {
+        register_merchant(&self.store, &self.sdk, &format!("{}-{name}", self.tag)).await
     }
 
     /// The merchant's tracking-webhook secret.

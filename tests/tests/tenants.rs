@@ -1,0 +1,1056 @@
+//! Tenant isolation (RELIABILITY.md §7): with merchant A's credentials nothing of merchant B can be
+//! read, listed, changed or inferred, over every route of the API.
+//!
+//! Merchant B gets one of everything through its own key (an order with loyalty points, a
+//! delivered shipment, a subscription, preferences, an invoice in dunning, a survey answer, a
+//! suppressed address). Then every route is called as merchant A, naming B's ids: in paths, in
+//! bodies, in A-signed links, in webhooks to B's URL signed with A's secret. Each answer must equal,
+//! id for id, the answer for ids that exist nowhere (so it cannot tell B's ids exist), no answer
+//! may carry B's data, and B's items and mail must be exactly as they were.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+use aftercare::domain::EmailAddress;
+use aftercare::http::signature;
+use aftercare::token::{self, Claims, SigningKey};
+use aftercare_tests::{BASE, Env, Tenant, deadline};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+const NOW: &str = "2026-11-20T10:00:00Z";
+
+/// The ids one probe names.
+#[derive(Debug, Clone)]
+struct Ids {
+    order: String,
+    customer: String,
+    shipment: String,
+    subscription: String,
+    invoice: String,
+    email: String,
+}
+
+impl Ids {
+    fn all(&self) -> [&str; 6] {
+        [
+            &self.order,
+            &self.customer,
+            &self.shipment,
+            &self.subscription,
+            &self.invoice,
+            &self.email,
+        ]
+    }
+}
+
+struct World {
+    env: Env,
+    app: aftercare::app::App,
+    key: SigningKey,
+    surveys: survey_sender::Links,
+    renewals: renewal_checker::Links,
+    billing: billing_alert::Links,
+    b: Tenant,
+}
+
+/// A route's answer: status and body (JSON when it is JSON, else the text).
+#[derive(Debug, Clone, PartialEq)]
+struct Answer {
+    status: i64,
+    body: String,
+}
+
+impl World {
+    async fn new() -> Self {
+        let env = Env::new().await;
+        let b = env.add_merchant("b").await;
+        let key = SigningKey::new(&[21u8; 32]).unwrap();
+        let (_clock, app) = env.app_at(NOW, &key);
+        Self {
+            surveys: survey_sender::Links::new(BASE, key.clone()),
+            renewals: renewal_checker::Links::new(BASE, key.clone()),
+            billing: billing_alert::Links::new(BASE, key.clone()),
+            key,
+            env,
+            app,
+            b,
+        }
+    }
+
+    fn a_id(&self) -> String {
+        self.env.merchant.id.to_string()
+    }
+
+    fn b_id(&self) -> String {
+        self.b.merchant.id.to_string()
+    }
+
+    /// Routes `event` to the function that serves its route, as API Gateway would.
+    async fn call(&self, event: Value) -> Answer {
+        let route = event["routeKey"].as_str().unwrap().to_owned();
+        let r = route.as_str();
+        let (app, d) = (&self.app, deadline());
+        let resp = if order_placed::ROUTES.contains(&r) {
+            order_placed::handle(app, event, "t", d).await
+        } else if shipment_update::ROUTES.contains(&r) {
+            shipment_update::handle(app, event, "t", d).await
+        } else if survey_sender::ROUTES.contains(&r) {
+            survey_sender::handle(app, &self.surveys, event, "t", d).await
+        } else if renewal_checker::ROUTES.contains(&r) {
+            renewal_checker::handle(app, &self.renewals, event, "t", d).await
+        } else if billing_alert::ROUTES.contains(&r) {
+            billing_alert::handle(app, &self.billing, event, "t", d).await
+        } else if email_events::ROUTES.contains(&r) {
+            email_events::handle(app, event, "t", d).await
+        } else {
+            panic!("no function serves {r}")
+        }
+        .unwrap();
+        Answer {
+            status: resp["statusCode"].as_i64().unwrap(),
+            body: resp["body"].as_str().unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// `route` at `path` (path parameters `params`) with `key`'s authority.
+    fn request(
+        &self,
+        route: &str,
+        path: &str,
+        params: &[(&str, &str)],
+        body: Option<&str>,
+        key: Option<&str>,
+    ) -> Value {
+        let mut event = self.env.api_event(route, path, params, body, key);
+        if let Some(b) = body
+            && !b.starts_with('{')
+        {
+            event["headers"]["content-type"] = "application/x-www-form-urlencoded".into();
+        }
+        event
+    }
+
+    /// Merchant A's API call.
+    fn as_a(&self, route: &str, path: &str, params: &[(&str, &str)], body: Option<&str>) -> Value {
+        self.request(route, path, params, body, Some(&self.env.api_key))
+    }
+
+    fn link(&self, merchant: &str, purpose: &str, subject: &str, value: Option<&str>) -> String {
+        token::sign(
+            &self.key,
+            &Claims {
+                merchant: merchant.to_owned(),
+                purpose: purpose.to_owned(),
+                subject: subject.to_owned(),
+                value: value.map(str::to_owned),
+                expires: NOW.parse::<jiff::Timestamp>().unwrap().as_second() + 86_400 * 30,
+            },
+        )
+    }
+
+    /// Merchant B's own history, made through B's key and B's links.
+    async fn give_b_one_of_everything(&self, b: &Ids) {
+        let key = Some(self.b.api_key.as_str());
+        let mut order = self.env.order();
+        order["id"] = b.order.clone().into();
+        order["customer"]["id"] = b.customer.clone().into();
+        order["customer"]["email"] = b.email.clone().into();
+        let created = self.call(self.env.http_event(&order, key)).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        let ship = json!({"id": b.shipment, "carrier": "DHL", "tracking_number": "JDB77",
+            "tracking_url": "https://track.example/b77"})
+        .to_string();
+        let path = format!("/v1/orders/{}/shipments", b.order);
+        let shipped = self
+            .call(self.request(
+                shipment_update::ROUTE_CREATE,
+                &path,
+                &[("orderId", &b.order)],
+                Some(&ship),
+                key,
+            ))
+            .await;
+        assert_eq!(shipped.status, 201, "{shipped:?}");
+        let delivered =
+            json!({"status": "delivered", "occurred_at": "2026-11-19T10:00:00Z"}).to_string();
+        let path = format!("/v1/shipments/{}/events", b.shipment);
+        let done = self
+            .call(self.request(
+                shipment_update::ROUTE_CHECKPOINT,
+                &path,
+                &[("shipmentId", &b.shipment)],
+                Some(&delivered),
+                key,
+            ))
+            .await;
+        assert!(done.status < 300, "{done:?}");
+        let sub = subscription_body(b).to_string();
+        let path = format!("/v1/subscriptions/{}", b.subscription);
+        let put = self
+            .call(self.request(
+                renewal_checker::ROUTE_PUT,
+                &path,
+                &[("subscriptionId", &b.subscription)],
+                Some(&sub),
+                key,
+            ))
+            .await;
+        assert!(put.status < 300, "{put:?}");
+        let prefs = json!({"subscribed": true, "locale": "de"}).to_string();
+        let path = format!("/v1/customers/{}/preferences", b.customer);
+        let put = self
+            .call(self.request(
+                survey_sender::ROUTE_PUT_PREFERENCES,
+                &path,
+                &[("customerId", &b.customer)],
+                Some(&prefs),
+                key,
+            ))
+            .await;
+        assert_eq!(put.status, 200, "{put:?}");
+        let path = format!("/v1/customers/{}/loyalty/adjustments", b.customer);
+        let mut adjust = self.request(
+            order_placed::loyalty::ROUTE_ADJUST,
+            &path,
+            &[("customerId", &b.customer)],
+            Some(r#"{"points": 500, "reason": "welcome"}"#),
+            key,
+        );
+        adjust["headers"]["idempotency-key"] = "b-welcome".into();
+        let adjusted = self.call(adjust).await;
+        assert_eq!(adjusted.status, 201, "{adjusted:?}");
+        let failed = billing_body(b, "payment_failed").to_string();
+        let billed = self
+            .call(self.request(
+                billing_alert::ROUTE_EVENTS,
+                "/v1/billing-events",
+                &[],
+                Some(&failed),
+                key,
+            ))
+            .await;
+        assert_eq!(billed.status, 200, "{billed:?}");
+        let survey = self.link(
+            &self.b_id(),
+            survey_sender::SURVEY,
+            &format!("{}/{}", b.customer, b.order),
+            Some("3"),
+        );
+        let path = format!("/v1/survey/{survey}");
+        let answered = self
+            .call(self.request(
+                survey_sender::ROUTE_SURVEY_ANSWER,
+                &path,
+                &[("token", &survey)],
+                Some("score=3&comment=B+only"),
+                None,
+            ))
+            .await;
+        assert_eq!(answered.status, 200, "{answered:?}");
+        self.env
+            .store
+            .put_suppression(
+                &self.b.merchant.id,
+                &EmailAddress::parse("email", &format!("bounced.{}", b.email)).unwrap(),
+                "hard_bounce",
+                self.app.clock.now(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Every item of merchant B's partitions, and every email to B's customer or from B's domain.
+    async fn b_state(&self, b: &Ids) -> (Vec<String>, usize) {
+        let prefix = format!("M#{}", self.b_id());
+        let mut items: Vec<String> = self
+            .env
+            .items()
+            .await
+            .into_iter()
+            .filter(|i| {
+                i.values().any(|v| {
+                    v.as_s()
+                        .is_ok_and(|s| s.starts_with(&prefix) || s.contains(&format!("#{prefix}")))
+                })
+            })
+            .map(|i| canonical(serde_dynamo::from_item::<_, Value>(i).unwrap()).to_string())
+            .collect();
+        items.sort();
+        let mail = aftercare_tests::sent_emails(&self.env.endpoint)
+            .await
+            .into_iter()
+            .filter(|e| e.raw.contains(&b.email) || e.raw.contains(&self.b_id()))
+            .count();
+        (items, mail)
+    }
+}
+
+/// `v` with every object's keys in order (items' attribute maps come in any order).
+fn canonical(v: Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let sorted: std::collections::BTreeMap<String, Value> =
+                map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
+            Value::Object(sorted.into_iter().collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+/// Fails naming what changed in B's state since `before`.
+fn assert_untouched(before: &(Vec<String>, usize), after: &(Vec<String>, usize)) {
+    let gone: Vec<_> = before.0.iter().filter(|i| !after.0.contains(i)).collect();
+    let new: Vec<_> = after.0.iter().filter(|i| !before.0.contains(i)).collect();
+    assert!(
+        gone.is_empty() && new.is_empty(),
+        "merchant B's items changed:\n  before: {gone:#?}\n  after: {new:#?}"
+    );
+    assert_eq!(
+        before.1, after.1,
+        "emails to merchant B's customers or from its domain"
+    );
+}
+
+fn subscription_body(ids: &Ids) -> Value {
+    json!({
+        "customer": {"id": ids.customer, "email": ids.email, "first_name": "Bea"},
+        "plan_name": "Tea club", "interval": "monthly", "price": 1490, "currency": "EUR",
+        "status": "active", "next_renewal_at": "2026-12-20T09:00:00Z",
+        "payment_method": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030},
+        "manage_url": "https://shop.test/account/subscriptions",
+        "updated_at": "2026-11-20T08:00:00Z"
+    })
+}
+
+fn billing_body(ids: &Ids, kind: &str) -> Value {
+    json!({
+        "id": format!("ev-{kind}-{}", ids.invoice), "type": kind,
+        "customer": {"id": ids.customer, "email": ids.email, "first_name": "Bea"},
+        "invoice": {"id": ids.invoice, "amount": 1490, "currency": "EUR",
+            "subscription_id": ids.subscription, "payment_url": format!("https://pay.test/{}", ids.invoice),
+            "plan_name": "Tea club"}
+    })
+}
+
+/// Values drawn at random for each new record (not ids the caller named).
+const RANDOM: [&str; 2] = ["referral_code", "message_id"];
+
+fn blank_random(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if RANDOM.contains(&k.as_str()) {
+                    *v = "{random}".into();
+                } else {
+                    blank_random(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(blank_random),
+        _ => {}
+    }
+}
+
+/// `answer` with every id of the probe (and the links made for it) replaced by a placeholder.
+fn normalised(answer: &Answer, names: &[&str]) -> Answer {
+    let answer = &match serde_json::from_str::<Value>(&answer.body) {
+        Ok(mut json) => {
+            blank_random(&mut json);
+            Answer {
+                status: answer.status,
+                body: json.to_string(),
+            }
+        }
+        Err(_) => answer.clone(),
+    };
+    let mut names: Vec<&str> = names.to_vec();
+    // Longer first, so an id inside a token or an address is replaced as part of it.
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let mut body = answer.body.clone();
+    for n in names {
+        body = body.replace(n, "{id}");
+        body = body.replace(&n.replace('@', "%40"), "{id}");
+    }
+    Answer {
+        status: answer.status,
+        body,
+    }
+}
+
+/// One probe of one route: the request for a set of ids, and the strings naming them in answers.
+type Probe<'a> = Box<dyn Fn(&World, &Ids) -> (Value, Vec<String>) + 'a>;
+
+/// Every route of the HTTP API, called as merchant A with the given ids.
+fn probes<'a>() -> Vec<(&'static str, Probe<'a>)> {
+    fn p<'a>(f: impl Fn(&World, &Ids) -> (Value, Vec<String>) + 'a) -> Probe<'a> {
+        Box::new(f)
+    }
+    let a_link = |purpose: &'static str,
+                  subject: fn(&Ids) -> String,
+                  value: Option<&'static str>| {
+        move |w: &World, ids: &Ids| -> String { w.link(&w.a_id(), purpose, &subject(ids), value) }
+    };
+    vec![
+        (
+            order_placed::ROUTE,
+            p(|w, ids| {
+                let mut o = w.env.order();
+                o["id"] = ids.order.clone().into();
+                o["customer"]["id"] = ids.customer.clone().into();
+                (w.env.http_event(&o, Some(&w.env.api_key)), vec![])
+            }),
+        ),
+        (
+            order_placed::loyalty::ROUTE_GET,
+            p(|w, ids| {
+                let path = format!("/v1/customers/{}/loyalty", ids.customer);
+                (
+                    w.as_a(
+                        order_placed::loyalty::ROUTE_GET,
+                        &path,
+                        &[("customerId", &ids.customer)],
+                        None,
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            order_placed::loyalty::ROUTE_REDEEM,
+            p(|w, ids| {
+                let path = format!("/v1/customers/{}/loyalty/redemptions", ids.customer);
+                let mut e = w.as_a(
+                    order_placed::loyalty::ROUTE_REDEEM,
+                    &path,
+                    &[("customerId", &ids.customer)],
+                    Some(r#"{"points": 10}"#),
+                );
+                e["headers"]["idempotency-key"] = format!("redeem-{}", ids.customer).into();
+                (e, vec![format!("redeem-{}", ids.customer)])
+            }),
+        ),
+        (
+            order_placed::loyalty::ROUTE_ADJUST,
+            p(|w, ids| {
+                let path = format!("/v1/customers/{}/loyalty/adjustments", ids.customer);
+                let mut e = w.as_a(
+                    order_placed::loyalty::ROUTE_ADJUST,
+                    &path,
+                    &[("customerId", &ids.customer)],
+                    Some(r#"{"points": -10, "reason": "probe"}"#),
+                );
+                e["headers"]["idempotency-key"] = format!("adjust-{}", ids.customer).into();
+                (e, vec![format!("adjust-{}", ids.customer)])
+            }),
+        ),
+        (
+            shipment_update::ROUTE_CREATE,
+            p(|w, ids| {
+                let body = json!({"id": format!("{}-x", ids.shipment), "carrier": "DHL", "tracking_number": "JD1"}).to_string();
+                let path = format!("/v1/orders/{}/shipments", ids.order);
+                (
+                    w.as_a(
+                        shipment_update::ROUTE_CREATE,
+                        &path,
+                        &[("orderId", &ids.order)],
+                        Some(&body),
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            shipment_update::ROUTE_CHECKPOINT,
+            p(|w, ids| {
+                let body = json!({"status": "exception", "occurred_at": "2026-11-20T09:00:00Z"})
+                    .to_string();
+                let path = format!("/v1/shipments/{}/events", ids.shipment);
+                (
+                    w.as_a(
+                        shipment_update::ROUTE_CHECKPOINT,
+                        &path,
+                        &[("shipmentId", &ids.shipment)],
+                        Some(&body),
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            shipment_update::ROUTE_GET_ORDER,
+            p(|w, ids| {
+                let path = format!("/v1/orders/{}", ids.order);
+                (
+                    w.as_a(
+                        shipment_update::ROUTE_GET_ORDER,
+                        &path,
+                        &[("orderId", &ids.order)],
+                        None,
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            shipment_update::ROUTE_WEBHOOK,
+            p(|w, ids| {
+                // B's webhook URL, signed with A's secret (the merchant id is the probed id here).
+                let m = if ids.order.starts_with("SO-B") {
+                    w.b_id()
+                } else {
+                    format!("m-{}", ids.customer)
+                };
+                let body = json!({"shipment_id": ids.shipment, "id": "cp-x", "status": "exception",
+                "occurred_at": "2026-11-20T09:00:00Z"})
+                .to_string();
+                let mut e = w.request(
+                    shipment_update::ROUTE_WEBHOOK,
+                    &format!("/v1/webhooks/tracking/{m}"),
+                    &[("merchantId", &m)],
+                    Some(&body),
+                    None,
+                );
+                e["headers"]["x-aftercare-signature"] = signature::sign(
+                    w.env.webhook_secret().as_bytes(),
+                    w.app.clock.now().as_second(),
+                    body.as_bytes(),
+                )
+                .into();
+                (e, vec![m])
+            }),
+        ),
+        (
+            email_events::ROUTE_GET,
+            p(|w, ids| {
+                let email = format!("bounced.{}", ids.email);
+                let path = format!("/v1/suppressions/{email}");
+                (
+                    w.as_a(email_events::ROUTE_GET, &path, &[("email", &email)], None),
+                    vec![email],
+                )
+            }),
+        ),
+        (
+            email_events::ROUTE_DELETE,
+            p(|w, ids| {
+                let email = format!("bounced.{}", ids.email);
+                let path = format!("/v1/suppressions/{email}");
+                (
+                    w.as_a(
+                        email_events::ROUTE_DELETE,
+                        &path,
+                        &[("email", &email)],
+                        None,
+                    ),
+                    vec![email],
+                )
+            }),
+        ),
+        (
+            email_events::ROUTE_MESSAGES,
+            p(|w, ids| {
+                let path = format!("/v1/customers/{}/messages", ids.customer);
+                (
+                    w.as_a(
+                        email_events::ROUTE_MESSAGES,
+                        &path,
+                        &[("customerId", &ids.customer)],
+                        None,
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            email_events::ROUTE_EXPLAIN,
+            p(|w, ids| {
+                let path = format!("/v1/customers/{}/explain", ids.customer);
+                let mut e = w.as_a(
+                    email_events::ROUTE_EXPLAIN,
+                    &path,
+                    &[("customerId", &ids.customer)],
+                    None,
+                );
+                e["queryStringParameters"] = json!({"order_id": ids.order});
+                (e, vec![])
+            }),
+        ),
+        (
+            email_events::ROUTE_ANALYTICS,
+            p(|w, _| {
+                (
+                    w.as_a(
+                        email_events::ROUTE_ANALYTICS,
+                        "/v1/analytics/email",
+                        &[],
+                        None,
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            survey_sender::ROUTE_FEEDBACK,
+            p(|w, _| {
+                (
+                    w.as_a(survey_sender::ROUTE_FEEDBACK, "/v1/feedback", &[], None),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            survey_sender::ROUTE_GET_PREFERENCES,
+            p(|w, ids| {
+                let path = format!("/v1/customers/{}/preferences", ids.customer);
+                (
+                    w.as_a(
+                        survey_sender::ROUTE_GET_PREFERENCES,
+                        &path,
+                        &[("customerId", &ids.customer)],
+                        None,
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            survey_sender::ROUTE_PUT_PREFERENCES,
+            p(|w, ids| {
+                let path = format!("/v1/customers/{}/preferences", ids.customer);
+                (
+                    w.as_a(
+                        survey_sender::ROUTE_PUT_PREFERENCES,
+                        &path,
+                        &[("customerId", &ids.customer)],
+                        Some(r#"{"subscribed": false}"#),
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            survey_sender::ROUTE_SURVEY_PAGE,
+            p(move |w, ids| {
+                let t = a_link(
+                    survey_sender::SURVEY,
+                    |i| format!("{}/{}", i.customer, i.order),
+                    Some("9"),
+                )(w, ids);
+                (
+                    w.request(
+                        survey_sender::ROUTE_SURVEY_PAGE,
+                        &format!("/v1/survey/{t}"),
+                        &[("token", &t)],
+                        None,
+                        None,
+                    ),
+                    vec![t],
+                )
+            }),
+        ),
+        (
+            survey_sender::ROUTE_SURVEY_ANSWER,
+            p(move |w, ids| {
+                let t = a_link(
+                    survey_sender::SURVEY,
+                    |i| format!("{}/{}", i.customer, i.order),
+                    Some("9"),
+                )(w, ids);
+                (
+                    w.request(
+                        survey_sender::ROUTE_SURVEY_ANSWER,
+                        &format!("/v1/survey/{t}"),
+                        &[("token", &t)],
+                        Some("score=10&comment=probe"),
+                        None,
+                    ),
+                    vec![t],
+                )
+            }),
+        ),
+        (
+            survey_sender::ROUTE_UNSUBSCRIBE_PAGE,
+            p(move |w, ids| {
+                let t = a_link(
+                    survey_sender::UNSUBSCRIBE,
+                    |i| i.customer.clone(),
+                    Some("b***@example.com"),
+                )(w, ids);
+                (
+                    w.request(
+                        survey_sender::ROUTE_UNSUBSCRIBE_PAGE,
+                        &format!("/v1/unsubscribe/{t}"),
+                        &[("token", &t)],
+                        None,
+                        None,
+                    ),
+                    vec![t],
+                )
+            }),
+        ),
+        (
+            survey_sender::ROUTE_UNSUBSCRIBE,
+            p(move |w, ids| {
+                let t = a_link(
+                    survey_sender::UNSUBSCRIBE,
+                    |i| i.customer.clone(),
+                    Some("b***@example.com"),
+                )(w, ids);
+                (
+                    w.request(
+                        survey_sender::ROUTE_UNSUBSCRIBE,
+                        &format!("/v1/unsubscribe/{t}"),
+                        &[("token", &t)],
+                        Some("List-Unsubscribe=One-Click"),
+                        None,
+                    ),
+                    vec![t],
+                )
+            }),
+        ),
+        (
+            survey_sender::ROUTE_PREFERENCES_PAGE,
+            p(move |w, ids| {
+                let t = a_link(
+                    survey_sender::PREFERENCES,
+                    |i| i.customer.clone(),
+                    Some("b***@example.com"),
+                )(w, ids);
+                (
+                    w.request(
+                        survey_sender::ROUTE_PREFERENCES_PAGE,
+                        &format!("/v1/preferences/{t}"),
+                        &[("token", &t)],
+                        None,
+                        None,
+                    ),
+                    vec![t],
+                )
+            }),
+        ),
+        (
+            survey_sender::ROUTE_PREFERENCES_SAVE,
+            p(move |w, ids| {
+                let t = a_link(
+                    survey_sender::PREFERENCES,
+                    |i| i.customer.clone(),
+                    Some("b***@example.com"),
+                )(w, ids);
+                (
+                    w.request(
+                        survey_sender::ROUTE_PREFERENCES_SAVE,
+                        &format!("/v1/preferences/{t}"),
+                        &[("token", &t)],
+                        Some("form=preferences&time_zone=Europe%2FParis"),
+                        None,
+                    ),
+                    vec![t],
+                )
+            }),
+        ),
+        (
+            renewal_checker::ROUTE_PUT,
+            p(|w, ids| {
+                let path = format!("/v1/subscriptions/{}", ids.subscription);
+                let mut body = subscription_body(ids);
+                body["customer"]["email"] = w.env.customer_email().into();
+                body["plan_name"] = "Probe plan".into();
+                (
+                    w.as_a(
+                        renewal_checker::ROUTE_PUT,
+                        &path,
+                        &[("subscriptionId", &ids.subscription)],
+                        Some(&body.to_string()),
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            renewal_checker::ROUTE_GET,
+            p(|w, ids| {
+                let path = format!("/v1/subscriptions/{}", ids.subscription);
+                (
+                    w.as_a(
+                        renewal_checker::ROUTE_GET,
+                        &path,
+                        &[("subscriptionId", &ids.subscription)],
+                        None,
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            renewal_checker::ROUTE_LINK,
+            p(move |w, ids| {
+                let t = a_link(
+                    renewal_checker::LINK_PURPOSE,
+                    |i| i.subscription.clone(),
+                    Some("manage"),
+                )(w, ids);
+                (
+                    w.request(
+                        renewal_checker::ROUTE_LINK,
+                        &format!("/v1/subscription-links/{t}"),
+                        &[("token", &t)],
+                        None,
+                        None,
+                    ),
+                    vec![t],
+                )
+            }),
+        ),
+        (
+            renewal_checker::ROUTE_PAGE,
+            p(move |w, ids| {
+                let t = a_link(
+                    renewal_checker::LINK_PURPOSE,
+                    |i| i.subscription.clone(),
+                    Some("manage"),
+                )(w, ids);
+                (
+                    w.request(
+                        renewal_checker::ROUTE_PAGE,
+                        &format!("/v1/subscription-page/{t}"),
+                        &[("token", &t)],
+                        None,
+                        None,
+                    ),
+                    vec![t],
+                )
+            }),
+        ),
+        (
+            renewal_checker::ROUTE_PAGE_POST,
+            p(move |w, ids| {
+                let t = a_link(
+                    renewal_checker::LINK_PURPOSE,
+                    |i| i.subscription.clone(),
+                    Some("manage"),
+                )(w, ids);
+                (
+                    w.request(
+                        renewal_checker::ROUTE_PAGE_POST,
+                        &format!("/v1/subscription-page/{t}"),
+                        &[("token", &t)],
+                        Some("action=cancel"),
+                        None,
+                    ),
+                    vec![t],
+                )
+            }),
+        ),
+        (
+            billing_alert::ROUTE_STRIPE,
+            p(|w, ids| {
+                let m = if ids.order.starts_with("SO-B") {
+                    w.b_id()
+                } else {
+                    format!("m-{}", ids.customer)
+                };
+                let body = json!({"id": format!("evt_{}", ids.invoice), "object": "event", "type": "invoice.payment_succeeded",
+                "created": w.app.clock.now().as_second(), "data": {"object": {"id": ids.invoice, "object": "invoice",
+                "customer": ids.customer, "customer_email": ids.email, "amount_due": 1490, "amount_paid": 1490,
+                "currency": "eur", "subscription": ids.subscription}}}).to_string();
+                let mut e = w.request(
+                    billing_alert::ROUTE_STRIPE,
+                    &format!("/v1/webhooks/stripe/{m}"),
+                    &[("merchantId", &m)],
+                    Some(&body),
+                    None,
+                );
+                e["headers"]["stripe-signature"] = signature::sign(
+                    w.env.webhook_secret().as_bytes(),
+                    w.app.clock.now().as_second(),
+                    body.as_bytes(),
+                )
+                .into();
+                (e, vec![m])
+            }),
+        ),
+        (
+            billing_alert::ROUTE_EVENTS,
+            p(|w, ids| {
+                let mut body = billing_body(ids, "payment_succeeded");
+                body["customer"]["email"] = w.env.customer_email().into();
+                body["invoice"]["plan_name"] = "Probe plan".into();
+                (
+                    w.as_a(
+                        billing_alert::ROUTE_EVENTS,
+                        "/v1/billing-events",
+                        &[],
+                        Some(&body.to_string()),
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            billing_alert::ROUTE_RECOVERY,
+            p(|w, _| {
+                (
+                    w.as_a(
+                        billing_alert::ROUTE_RECOVERY,
+                        "/v1/billing/recovery",
+                        &[],
+                        None,
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            billing_alert::ROUTE_LINK,
+            p(move |w, ids| {
+                let t = a_link(
+                    billing_alert::LINK_PURPOSE,
+                    |i| i.invoice.clone(),
+                    Some("https://pay.test/x"),
+                )(w, ids);
+                (
+                    w.request(
+                        billing_alert::ROUTE_LINK,
+                        &format!("/v1/billing-links/{t}"),
+                        &[("token", &t)],
+                        None,
+                        None,
+                    ),
+                    vec![t],
+                )
+            }),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn merchant_a_can_neither_read_change_nor_infer_anything_of_merchant_b_on_any_route() {
+    let w = World::new().await;
+    let tag = &w.env.tag;
+    let b = Ids {
+        order: "SO-B77".into(),
+        customer: "cust-b77".into(),
+        shipment: "SH-B77".into(),
+        subscription: "sub_b77".into(),
+        invoice: "in_b77".into(),
+        email: format!("bea.{tag}@example.com"),
+    };
+    let nobody = Ids {
+        order: "SO-Z99".into(),
+        customer: "cust-z99".into(),
+        shipment: "SH-Z99".into(),
+        subscription: "sub_z99".into(),
+        invoice: "in_z99".into(),
+        email: format!("zed.{tag}@example.com"),
+    };
+    w.give_b_one_of_everything(&b).await;
+    let before = w.b_state(&b).await;
+    assert!(
+        before.0.len() > 15,
+        "B has data to protect: {}",
+        before.0.len()
+    );
+    assert!(before.1 > 0, "B's customer was mailed");
+
+    // Every route of the spec is probed.
+    let probes = probes();
+    let probed: BTreeSet<&str> = probes.iter().map(|(r, _)| *r).collect();
+    let spec: BTreeSet<String> = aftercare_tests::infra::api_routes();
+    assert_eq!(
+        probed
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<BTreeSet<_>>(),
+        spec,
+        "every route of the API is probed"
+    );
+
+    // B's data must not appear in any answer: its customer's address, its merchant id, its
+    // survey comment, its subscription's plan.
+    let b_only = [
+        b.email.as_str(),
+        &w.b_id(),
+        "B only",
+        "Tea club",
+        "pay.test/in_b77",
+    ];
+    for (route, probe) in &probes {
+        let (event, mut names) = probe(&w, &b);
+        let theirs = w.call(event).await;
+        let (event, mut other) = probe(&w, &nobody);
+        let unknown = w.call(event).await;
+        names.extend(b.all().iter().map(|s| s.to_string()));
+        other.extend(nobody.all().iter().map(|s| s.to_string()));
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let other: Vec<&str> = other.iter().map(String::as_str).collect();
+        assert_eq!(
+            normalised(&theirs, &names),
+            normalised(&unknown, &other),
+            "{route}: B's ids answer differently from ids that exist nowhere"
+        );
+        for marker in b_only {
+            let shown = normalised(&theirs, &names).body;
+            assert!(
+                !shown.contains(marker),
+                "{route} shows B's {marker}: {shown}"
+            );
+        }
+    }
+
+    assert_untouched(&before, &w.b_state(&b).await);
+}
+
+/// A link signed for merchant A whose merchant is then changed to B (or the reverse) is refused on
+/// every link route, like any tampered link, and changes nothing of either.
+#[tokio::test]
+async fn a_link_moved_to_another_merchant_is_refused_on_every_link_route() {
+    let w = World::new().await;
+    let tag = &w.env.tag;
+    let b = Ids {
+        order: "SO-B77".into(),
+        customer: "cust-b77".into(),
+        shipment: "SH-B77".into(),
+        subscription: "sub_b77".into(),
+        invoice: "in_b77".into(),
+        email: format!("bea.{tag}@example.com"),
+    };
+    w.give_b_one_of_everything(&b).await;
+    let before = w.b_state(&b).await;
+    let mut links = 0;
+    for (route, probe) in probes() {
+        if !route.contains("{token}") {
+            continue;
+        }
+        let (mut event, _) = probe(&w, &b);
+        let genuine = event["pathParameters"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (payload, sig) = genuine.split_once('.').unwrap();
+        let mut claims: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
+        )
+        .unwrap();
+        claims["m"] = w.b_id().into();
+        let moved = format!(
+            "{}.{sig}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                serde_json::to_vec(&claims).unwrap()
+            )
+        );
+        event["pathParameters"]["token"] = moved.clone().into();
+        let path = event["rawPath"].as_str().unwrap().replace(&genuine, &moved);
+        event["rawPath"] = path.clone().into();
+        event["requestContext"]["http"]["path"] = path.into();
+        let answer = w.call(event).await;
+        assert!(
+            (400..500).contains(&answer.status),
+            "{route}: a moved link answered {answer:?}"
+        );
+        links += 1;
+    }
+    assert_eq!(links, 10, "every link route was tried");
+    assert_untouched(&before, &w.b_state(&b).await);
+}
