@@ -468,17 +468,14 @@ async fn checkpoint(
         order_delivered: None,
     };
     match outcome {
-        CheckpointOutcome::Duplicate => result.result = "duplicate",
+        // A signed request seen before is the sender's redelivery (or a captured copy): it
+        // changes nothing and answers like any duplicate, so a sender retrying after a lost
+        // answer sees success instead of an authentication failure that would page someone.
+        CheckpointOutcome::Duplicate | CheckpointOutcome::ReplayedSignature => {
+            result.result = "duplicate"
+        }
         CheckpointOutcome::HistoryOnly => {}
         CheckpointOutcome::UnknownShipment => return Err(ApiError::not_found("the shipment")),
-        CheckpointOutcome::ReplayedSignature => {
-            return Err(ApiError::new(
-                401,
-                "replayed_signature",
-                "this webhook signature was already used",
-            )
-            .field("X-Aftercare-Signature"));
-        }
         CheckpointOutcome::Advanced {
             claimed: holds,
             suppressed,

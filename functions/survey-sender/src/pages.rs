@@ -260,25 +260,33 @@ pub async fn survey_answer(
             .await
             .map_err(|e| link.fail(e))?;
         let band = scale.band(score);
-        let answer = FeedbackRecord {
-            merchant_id: merchant.id.clone(),
-            order_id: order.order.id.clone(),
-            customer_id: customer,
-            customer_email: order.order.customer.email.to_string(),
-            customer_name: order.order.customer.display_name(),
-            scale,
-            score,
-            band,
-            comment,
-            answered_at: now,
-            first_answered_at: earlier.as_ref().map_or(now, |e| e.first_answered_at),
-            answers: earlier.as_ref().map_or(1, |e| e.answers.saturating_add(1)),
+        let answer = match earlier {
+            // The same answer again (a double click, a resent form, a replayed request): it
+            // changes nothing, not even the count of answers.
+            Some(e) if e.score == score && e.comment == comment => e,
+            earlier => {
+                let answer = FeedbackRecord {
+                    merchant_id: merchant.id.clone(),
+                    order_id: order.order.id.clone(),
+                    customer_id: customer,
+                    customer_email: order.order.customer.email.to_string(),
+                    customer_name: order.order.customer.display_name(),
+                    scale,
+                    score,
+                    band,
+                    comment,
+                    answered_at: now,
+                    first_answered_at: earlier.as_ref().map_or(now, |e| e.first_answered_at),
+                    answers: earlier.as_ref().map_or(1, |e| e.answers.saturating_add(1)),
+                };
+                app.store
+                    .put_feedback(&answer)
+                    .await
+                    .map_err(|e| link.fail(e))?;
+                tracing::info!(order_id = %answer.order_id, score, ?band, "survey answered");
+                answer
+            }
         };
-        app.store
-            .put_feedback(&answer)
-            .await
-            .map_err(|e| link.fail(e))?;
-        tracing::info!(order_id = %answer.order_id, score, ?band, "survey answered");
         if let Err(e) = close_the_loop(app, merchant, &answer, deadline).await {
             // The answer is stored; the loop closes on the customer's next answer or an operator's
             // look at the log. The customer still gets their thank-you.
