@@ -17,6 +17,10 @@ cancellation: with 100,000 items stored, each transaction copies them all. Here 
 only the items it names and puts them back if it is cancelled (requests are serialised, so no one
 else can see the partial state in between).
 
+moto answers SES v2 GetConfigurationSet with ``"SendingEnabled": {}`` (the whole SendingOptions
+object, or an empty one, where SES answers a boolean), which no SDK can parse: here it is the
+boolean, true unless the set was created with sending disabled, as on SES.
+
 With AFTERCARE_MOTO_COUNT=1 it also counts the AWS calls it serves, by service and operation, for
 the benchmark harness: ``GET /_bench/calls`` reads the counts, ``POST /_bench/reset`` clears them.
 
@@ -70,6 +74,23 @@ def sent_emails(to: str) -> list[dict]:
                             "raw_data": getattr(m, "raw_data", ""),
                             "configuration_set": CONFIGURATION_SETS.get(m.id)})
     return out
+
+
+def configuration_sets_answer_a_boolean() -> None:
+    """SES v2 GetConfigurationSet answers SendingOptions.SendingEnabled as a boolean."""
+    from moto.ses.models import ConfigurationSet
+
+    original = ConfigurationSet.to_dict_v2
+
+    def to_dict_v2(self):
+        out = original(self)
+        enabled = self.enabled
+        if isinstance(enabled, dict):
+            enabled = enabled.get("SendingEnabled", True)
+        out["SendingOptions"] = {"SendingEnabled": bool(enabled)}
+        return out
+
+    ConfigurationSet.to_dict_v2 = to_dict_v2
 
 
 def item_scoped_transactions() -> None:
@@ -136,6 +157,7 @@ def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     item_scoped_transactions()
     recorded_configuration_sets()
+    configuration_sets_answer_a_boolean()
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
     counting = os.environ.get("AFTERCARE_MOTO_COUNT") == "1"

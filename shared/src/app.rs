@@ -19,6 +19,16 @@ pub struct App {
     pub config: Config,
 }
 
+/// How long the init-time warm-up waits for each service before giving up on it.
+pub const WARM_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What [`App::warm_up`] did per service: `None` not attempted, else whether it answered.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct WarmUp {
+    pub dynamodb: Option<Result<(), String>>,
+    pub ses: Option<Result<(), String>>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error(transparent)]
@@ -95,6 +105,46 @@ impl App {
             .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400))
             .unwrap_or(self.config.email_retention);
         crate::store::keys::expires_at(now, retention)
+    }
+
+    /// With `AFTERCARE_WARM_UP=on`, opens the DynamoDB and SES connections during init, both at
+    /// once and each bounded by [`WARM_UP_LIMIT`], so the first event finds them in the pool. A
+    /// failure is logged and changes nothing: the first event connects as it would have.
+    pub async fn warm_up(&self) -> WarmUp {
+        if !self.config.warm_up {
+            return WarmUp::default();
+        }
+        let started = std::time::Instant::now();
+        let (table, ses) = tokio::join!(
+            tokio::time::timeout(WARM_UP_LIMIT, self.store.warm_up()),
+            tokio::time::timeout(WARM_UP_LIMIT, self.mailer.warm_up())
+        );
+        let outcome = WarmUp {
+            dynamodb: Some(match table {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {WARM_UP_LIMIT:?}")),
+            }),
+            ses: match ses {
+                Ok(Ok(true)) => Some(Ok(())),
+                Ok(Ok(false)) => None,
+                Ok(Err(e)) => Some(Err(e)),
+                Err(_) => Some(Err(format!("no answer within {WARM_UP_LIMIT:?}"))),
+            },
+        };
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match (&outcome.dynamodb, &outcome.ses) {
+            (Some(Ok(())), None | Some(Ok(()))) => {
+                tracing::info!(ms, ses = outcome.ses.is_some(), "connections warmed");
+            }
+            (table, ses) => tracing::warn!(
+                ms,
+                dynamodb = ?table.as_ref().and_then(|r| r.as_ref().err()),
+                ses = ?ses.as_ref().and_then(|r| r.as_ref().err()),
+                "warm-up incomplete; the first event connects instead"
+            ),
+        }
+        outcome
     }
 
     pub fn courier(&self) -> Courier<'_> {

@@ -36,6 +36,10 @@ pub const VIRTUAL_CLOCK_FILE: &str = "AFTERCARE_VIRTUAL_CLOCK_FILE";
 /// on hosted pages). Unset: events are not published.
 pub const EVENT_BUS: &str = "AFTERCARE_EVENT_BUS";
 
+/// `on`: open the DynamoDB and SES connections during init (one GetItem of a reserved key, one
+/// GetConfigurationSet), so the first event does not pay for DNS, TCP and TLS. `off` (default).
+pub const WARM_UP: &str = "AFTERCARE_WARM_UP";
+
 /// Every environment key the project reads (besides the AWS SDK's and Lambda's own).
 pub const ENV_KEYS: &[&str] = &[
     TABLE,
@@ -50,6 +54,7 @@ pub const ENV_KEYS: &[&str] = &[
     SWEEP_CONCURRENCY,
     VIRTUAL_CLOCK_FILE,
     EVENT_BUS,
+    WARM_UP,
 ];
 
 #[derive(Debug, Error)]
@@ -76,6 +81,8 @@ pub struct Config {
     pub sweep_concurrency: usize,
     pub virtual_clock_file: Option<String>,
     pub event_bus: Option<String>,
+    /// Open the AWS connections during init (see [`WARM_UP`]).
+    pub warm_up: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -92,6 +99,7 @@ impl std::fmt::Debug for Config {
             .field("sweep_concurrency", &self.sweep_concurrency)
             .field("virtual_clock_file", &self.virtual_clock_file)
             .field("event_bus", &self.event_bus)
+            .field("warm_up", &self.warm_up)
             .finish()
     }
 }
@@ -179,6 +187,16 @@ impl Config {
             sweep_concurrency: usize::try_from(positive(SWEEP_CONCURRENCY, 8, 64)?).unwrap_or(8),
             virtual_clock_file: get(VIRTUAL_CLOCK_FILE),
             event_bus: get(EVENT_BUS),
+            warm_up: match get(WARM_UP).as_deref() {
+                None | Some("off") => false,
+                Some("on") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        key: WARM_UP,
+                        reason: format!("expected on or off, got {other:?}"),
+                    });
+                }
+            },
         })
     }
 
@@ -196,6 +214,7 @@ impl Config {
             sweep_concurrency: 8,
             virtual_clock_file: None,
             event_bus: None,
+            warm_up: false,
         }
     }
 
@@ -229,6 +248,19 @@ mod tests {
     fn table_is_required() {
         let err = Config::from_lookup(lookup(&[])).unwrap_err();
         assert!(matches!(err, ConfigError::Missing(TABLE)));
+    }
+
+    #[test]
+    fn warm_up_is_off_unless_asked_for_and_anything_else_is_refused() {
+        let c = |v: &[(&str, &str)]| Config::from_lookup(lookup(v));
+        assert!(!c(&[(TABLE, "t")]).unwrap().warm_up);
+        assert!(!c(&[(TABLE, "t"), (WARM_UP, "off")]).unwrap().warm_up);
+        assert!(c(&[(TABLE, "t"), (WARM_UP, " on ")]).unwrap().warm_up);
+        let err = c(&[(TABLE, "t"), (WARM_UP, "yes")]).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Invalid { key: WARM_UP, .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let sdk = aftercare::aws::load_config().await;
     let app = renewal_checker::App::new(config, &sdk)?;
+    app.warm_up().await;
     // Links in renewal mail need both; fail at init rather than on the first email.
     let links = renewal_checker::Links::from_config(&app.config)?;
     let (app, links) = (&app, &links);

@@ -10,6 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let sdk = aftercare::aws::load_config().await;
     let app = shipment_update::App::new(config, &sdk)?;
+    app.warm_up().await;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = aftercare::send::Deadline::from_epoch_ms(event.context.deadline);

@@ -66,6 +66,29 @@ impl SesMailer {
         }
     }
 
+    /// Opens the connection to SES without sending: one `GetConfigurationSet` of the deployment's
+    /// configuration set (IAM scopes it to that set). `Ok(false)`: no set configured, nothing to
+    /// ask. Any answer from SES, a missing set included, leaves the connection open.
+    pub async fn warm_up(&self) -> Result<bool, String> {
+        let Some(name) = &self.configuration_set else {
+            return Ok(false);
+        };
+        match self
+            .client
+            .get_configuration_set()
+            .configuration_set_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().code().is_some() => Err(format!(
+                "SES answered {}",
+                e.err().code().unwrap_or_default()
+            )),
+            Err(e) => Err(aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string()),
+        }
+    }
+
     /// One `SendEmail` call with the raw MIME message. Returns the SES message id.
     pub async fn send(&self, email: &OutgoingEmail, now: Timestamp) -> Result<String, SendFailure> {
         let raw = email

@@ -104,6 +104,12 @@ pub fn tenant(m: &MerchantId) -> String {
     format!("M#{m}")
 }
 
+/// A key no item is ever written under (no merchant partition starts with `WARMUP`): read at
+/// init to open the connection.
+pub fn warm_up() -> Key {
+    Key::new("WARMUP".into(), "WARMUP".into())
+}
+
 pub fn merchant(m: &MerchantId) -> Key {
     Key::new(tenant(m), "MERCHANT".into())
 }

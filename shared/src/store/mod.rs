@@ -204,6 +204,21 @@ impl Store {
         &self.client
     }
 
+    /// One eventually consistent read of a key that holds nothing ([`keys::warm_up`]): opens the
+    /// connection (DNS, TCP, TLS, credentials) without touching any item. Returns whether the
+    /// table answered.
+    pub async fn warm_up(&self) -> Result<(), StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::warm_up().to_map()))
+            .projection_expression("PK")
+            .send()
+            .await
+            .map_err(|e| classify("warm-up", e))?;
+        Ok(())
+    }
+
     async fn get(&self, operation: &'static str, key: &Key) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
