@@ -7,7 +7,7 @@ serialises transactions. Handling one request at a time (connections stay concur
 processing is serialised) gives the tests DynamoDB's isolation, so a concurrency test fails only when
 our own code is wrong.
 
-``GET /_test/emails?to=TEXT`` lists the emails SES accepted whose recipients contain TEXT (all of
+``GET /_test/emails?to=TEXT[&brief=1]`` lists the emails SES accepted whose recipients contain TEXT (all of
 them without ``to``), straight from moto's SES backend: what ``/moto-api/data.json`` answers too, but
 without serialising every DynamoDB table, which grows slow once a test has stored 100,000 items.
 Each one carries the SES configuration set it was sent with (moto accepts the name and drops it).
@@ -57,8 +57,9 @@ def recorded_configuration_sets() -> None:
     SESV2Response.send_email = send_email
 
 
-def sent_emails(to: str) -> list[dict]:
-    """Every email moto's SES backends hold whose recipients contain ``to``, in sending order."""
+def sent_emails(to: str, brief: bool = False) -> list[dict]:
+    """Every email moto's SES backends hold whose recipients contain ``to``, in sending order
+    (``brief``: without the raw message, for counting thousands)."""
     from moto.ses import ses_backends
 
     out = []
@@ -71,7 +72,7 @@ def sent_emails(to: str) -> list[dict]:
                 if to and not any(to in d for d in destinations):
                     continue
                 out.append({"id": m.id, "source": m.source, "destinations": destinations,
-                            "raw_data": getattr(m, "raw_data", ""),
+                            "raw_data": "" if brief else getattr(m, "raw_data", ""),
                             "configuration_set": CONFIGURATION_SETS.get(m.id)})
     return out
 
@@ -181,9 +182,10 @@ def main() -> None:
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         if path == "/_test/emails":
-            to = parse_qs(environ.get("QUERY_STRING", "")).get("to", [""])[0]
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            to, brief = query.get("to", [""])[0], query.get("brief", [""])[0] == "1"
             with lock:
-                body = json.dumps(sent_emails(to)).encode()
+                body = json.dumps(sent_emails(to, brief)).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         with lock:

@@ -28,6 +28,9 @@ pub const CA_BUNDLE: &str = "AFTERCARE_CA_BUNDLE";
 pub const SES_MAX_SEND_RATE: &str = "AFTERCARE_SES_MAX_SEND_RATE";
 /// How many due items one sweep works on at once.
 pub const SWEEP_CONCURRENCY: &str = "AFTERCARE_SWEEP_CONCURRENCY";
+/// Most due items of one merchant one sweep run works on; the rest stay due for the next run
+/// (unset: no cap). Merchants are served in turn either way.
+pub const SWEEP_MERCHANT_QUOTA: &str = "AFTERCARE_SWEEP_MERCHANT_QUOTA";
 /// Local scenarios only: a file holding a number of seconds added to the system clock, re-read on
 /// every reading, so a run of real binaries can be moved through days. Never set on Lambda.
 pub const VIRTUAL_CLOCK_FILE: &str = "AFTERCARE_VIRTUAL_CLOCK_FILE";
@@ -52,6 +55,7 @@ pub const ENV_KEYS: &[&str] = &[
     CA_BUNDLE,
     SES_MAX_SEND_RATE,
     SWEEP_CONCURRENCY,
+    SWEEP_MERCHANT_QUOTA,
     VIRTUAL_CLOCK_FILE,
     EVENT_BUS,
     WARM_UP,
@@ -79,6 +83,8 @@ pub struct Config {
     pub ses_max_send_rate: u32,
     /// Due items a sweep works on at once.
     pub sweep_concurrency: usize,
+    /// Due items of one merchant a sweep run works on (`None`: all).
+    pub sweep_merchant_quota: Option<usize>,
     pub virtual_clock_file: Option<String>,
     pub event_bus: Option<String>,
     /// Open the AWS connections during init (see [`WARM_UP`]).
@@ -97,6 +103,7 @@ impl std::fmt::Debug for Config {
             .field("email_retention", &self.email_retention)
             .field("ses_max_send_rate", &self.ses_max_send_rate)
             .field("sweep_concurrency", &self.sweep_concurrency)
+            .field("sweep_merchant_quota", &self.sweep_merchant_quota)
             .field("virtual_clock_file", &self.virtual_clock_file)
             .field("event_bus", &self.event_bus)
             .field("warm_up", &self.warm_up)
@@ -185,6 +192,10 @@ impl Config {
             email_retention: Duration::from_secs(retention_days * 86_400),
             ses_max_send_rate: positive(SES_MAX_SEND_RATE, 10, 10_000)?,
             sweep_concurrency: usize::try_from(positive(SWEEP_CONCURRENCY, 8, 64)?).unwrap_or(8),
+            sweep_merchant_quota: match get(SWEEP_MERCHANT_QUOTA) {
+                None => None,
+                Some(_) => usize::try_from(positive(SWEEP_MERCHANT_QUOTA, 1, 1_000_000)?).ok(),
+            },
             virtual_clock_file: get(VIRTUAL_CLOCK_FILE),
             event_bus: get(EVENT_BUS),
             warm_up: match get(WARM_UP).as_deref() {
@@ -212,6 +223,7 @@ impl Config {
             email_retention: Duration::from_secs(400 * 86_400),
             ses_max_send_rate: 10,
             sweep_concurrency: 8,
+            sweep_merchant_quota: None,
             virtual_clock_file: None,
             event_bus: None,
             warm_up: false,
@@ -248,6 +260,27 @@ mod tests {
     fn table_is_required() {
         let err = Config::from_lookup(lookup(&[])).unwrap_err();
         assert!(matches!(err, ConfigError::Missing(TABLE)));
+    }
+
+    #[test]
+    fn the_sweep_merchant_quota_is_unset_or_a_positive_number() {
+        let c = |v: &[(&str, &str)]| Config::from_lookup(lookup(v));
+        assert_eq!(c(&[(TABLE, "t")]).unwrap().sweep_merchant_quota, None);
+        let q = c(&[(TABLE, "t"), (SWEEP_MERCHANT_QUOTA, "50")]).unwrap();
+        assert_eq!(q.sweep_merchant_quota, Some(50));
+        for bad in ["0", "-1", "lots"] {
+            let err = c(&[(TABLE, "t"), (SWEEP_MERCHANT_QUOTA, bad)]).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        key: SWEEP_MERCHANT_QUOTA,
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -479,6 +479,16 @@ pub async fn sent_emails(endpoint: &str) -> Vec<SentEmail> {
 /// Emails moto's SES accepted whose recipients contain `to` (served by `scripts/moto_server.py`
 /// straight from the SES backend, so the cost does not grow with the DynamoDB tables).
 pub async fn sent_emails_matching(endpoint: &str, to: &str) -> Vec<SentEmail> {
+    fetch_sent(endpoint, to, false).await
+}
+
+/// Like [`sent_emails_matching`] without the raw messages (`raw` is empty): for counting
+/// thousands of emails.
+pub async fn sent_envelopes_matching(endpoint: &str, to: &str) -> Vec<SentEmail> {
+    fetch_sent(endpoint, to, true).await
+}
+
+async fn fetch_sent(endpoint: &str, to: &str, brief: bool) -> Vec<SentEmail> {
     let query: String = to
         .bytes()
         .map(|b| match b {
@@ -488,7 +498,8 @@ pub async fn sent_emails_matching(endpoint: &str, to: &str) -> Vec<SentEmail> {
             _ => format!("%{b:02X}"),
         })
         .collect();
-    let body = http_get(endpoint, &format!("/_test/emails?to={query}")).await;
+    let brief = if brief { "&brief=1" } else { "" };
+    let body = http_get(endpoint, &format!("/_test/emails?to={query}{brief}")).await;
     let messages: Vec<Value> = serde_json::from_slice(&body).unwrap();
     messages
         .into_iter()

@@ -93,6 +93,7 @@ pub async fn sweep(
         due: swept.due + loyalty_swept.due,
         items_read: swept.items_read + loyalty_swept.items_read,
         errors: swept.errors + loyalty_swept.errors,
+        over_quota: swept.over_quota + loyalty_swept.over_quota,
     };
     both.finish("follow-up and loyalty", report)
 }
