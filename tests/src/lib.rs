@@ -9,6 +9,7 @@
 pub mod counter;
 pub mod infra;
 pub mod receiver;
+pub mod wire;
 
 use aftercare::clock::ManualClock;
 use aftercare::domain::Merchant;

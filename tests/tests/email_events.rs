@@ -8,6 +8,7 @@ use aftercare::domain::EmailAddress;
 use aftercare::domain::email_event::{SuppressionReason, parse};
 use aftercare::store::email_events::Applied;
 use aftercare_tests::{Env, deadline, fixture, s};
+use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -141,6 +142,42 @@ async fn events_are_recorded_once_on_their_own_email_and_the_state_never_moves_b
     assert_eq!(w.apply(&forged).await, Applied::Unmatched);
     assert!(!w.suppressed().await);
     assert_eq!(w.record().await["events"].as_l().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn an_email_whose_send_was_never_recorded_is_reconciled_by_its_ses_event() {
+    let w = sent().await;
+    // As if SES's answer had been lost: the claim holds no message id and was parked.
+    w.env
+        .dynamodb()
+        .update_item()
+        .table_name(&w.env.table)
+        .key("PK", AttributeValue::S(format!("M#{}", w.env.merchant.id)))
+        .key("SK", AttributeValue::S(w.send_ref.clone()))
+        .update_expression("SET #s = :amb, message_id = :null")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":amb", AttributeValue::S("ambiguous".into()))
+        .expression_attribute_values(":null", AttributeValue::Null(true))
+        .send()
+        .await
+        .unwrap();
+    // An event about someone else's email naming this record adopts nothing.
+    let mut stranger = w.event("ses-send.json", "ev-x", "2026-11-20T10:00:00.123Z");
+    stranger["detail"]["mail"]["destination"] = serde_json::json!(["mallory@example.com"]);
+    assert_eq!(w.apply(&stranger).await, Applied::Unmatched);
+    assert_eq!(s(&w.record().await, "status"), "ambiguous");
+
+    let send = w.event("ses-send.json", "ev-1", "2026-11-20T10:00:00.123Z");
+    assert_eq!(w.apply(&send).await, recorded(&[]));
+    let record = w.record().await;
+    assert_eq!(s(&record, "status"), "sent");
+    assert_eq!(s(&record, "message_id"), w.message_id);
+    assert!(record.contains_key("reconciled_at"));
+    assert_eq!(w.apply(&send).await, Applied::Duplicate);
+    // Later events land as on any sent email.
+    let delivered = w.event("ses-delivery.json", "ev-2", "2026-11-20T10:00:02.000Z");
+    assert_eq!(w.apply(&delivered).await, recorded(&[]));
+    assert_eq!(s(&w.record().await, "delivery_state"), "delivery");
 }
 
 #[tokio::test]

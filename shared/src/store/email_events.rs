@@ -5,10 +5,15 @@
 //!   on the event's id not being there yet (EventBridge redelivers). Events may arrive in any
 //!   order; each keeps its own timestamp, and the message's state is their highest rank. The
 //!   list keeps the first [`MAX_EVENTS_PER_SEND`]; later events still count (state, suppression).
+//! * An event for a send whose outcome was never recorded (SES accepted it but the answer was lost,
+//!   or recording it failed: the record is still `in_progress`, or parked `ambiguous`, without a
+//!   message id) proves SES took the email: the record adopts the event's message id and becomes
+//!   `sent` (once, addressed to one of the event's recipients), then records the event as usual.
 //! * A soft bounce extends the address's streak; a delivery that happened after the streak's last
 //!   bounce ends it (a delivery reported late does not). A hard bounce, a complaint, or a soft
 //!   bounce after [`crate::domain::email_event::SOFT_BOUNCE_LIMIT`] in a row suppress the address for the merchant at once.
 
+use super::claims::SendStatus;
 use super::stats::metric_of;
 use super::{Item, Store, StoreError, classify, keys, n, s};
 use crate::domain::email_event::{EmailEvent, EmailEventKind, SuppressionReason, suppression};
@@ -75,7 +80,22 @@ impl Store {
             let Some(item) = self.get("GetItem send", &key).await? else {
                 return Ok(Applied::Unmatched);
             };
-            if item.get("message_id").and_then(|v| v.as_s().ok()) != Some(&event.message_id) {
+            let held = item.get("message_id").and_then(|v| v.as_s().ok());
+            if held.is_none() {
+                let adopted = self.adopt_message(&key, event, now).await?;
+                if adopted {
+                    tracing::warn!(send = %key.sk, message_id = %event.message_id,
+                        "reconciled: SES reports an email whose send was never recorded");
+                }
+                // Adopted now, or by a concurrent event of the same message: record as usual.
+                before = self.record_event(&key, event_id, event, true).await?;
+                return match before {
+                    Some(_) => self.apply_recorded(m, &key, event, before, now).await,
+                    None if adopted => Ok(Applied::Duplicate),
+                    None => Ok(Applied::Unmatched),
+                };
+            }
+            if held != Some(&event.message_id) {
                 return Ok(Applied::Unmatched);
             }
             let seen = item
@@ -92,6 +112,19 @@ impl Store {
                 return Ok(Applied::Duplicate);
             }
         }
+        self.apply_recorded(m, &key, event, before, now).await
+    }
+
+    /// What follows recording an event on its send record (`before`: the record as it was): the
+    /// analytics count, the message's state, bounce streaks and suppressions.
+    async fn apply_recorded(
+        &self,
+        m: &MerchantId,
+        key: &keys::Key,
+        event: &EmailEvent,
+        before: Option<Item>,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
         // Analytics: the first event of each metric on a message counts it, on the event's day.
         if let (Some(before), Some(metric)) = (&before, metric_of(event.kind.as_str())) {
             let counted_before = before
@@ -141,6 +174,61 @@ impl Store {
             }
         }
         Ok(Applied::Recorded { suppressed })
+    }
+
+    /// Makes a send record without a message id (`in_progress` or `ambiguous`) `sent` with the
+    /// event's message id, if the event was addressed to the record's recipient. Returns whether it
+    /// did (false: the record moved on, or the event is about someone else).
+    async fn adopt_message(
+        &self,
+        key: &keys::Key,
+        event: &EmailEvent,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut recipients: Vec<String> = event
+            .recipients
+            .iter()
+            .flat_map(|r| [r.clone(), r.to_lowercase()])
+            .collect();
+        recipients.sort();
+        recipients.dedup();
+        recipients.truncate(90);
+        if recipients.is_empty() {
+            return Ok(false);
+        }
+        let names: Vec<String> = (0..recipients.len()).map(|i| format!(":r{i}")).collect();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+            .update_expression(
+                "SET #status = :sent, message_id = :mid, sent_at = :at, updated_at = :now, \
+                 reconciled_at = :now",
+            )
+            .condition_expression(format!(
+                "(attribute_not_exists(message_id) OR attribute_type(message_id, :null)) \
+                 AND #status IN (:ip, :amb) AND recipient IN ({})",
+                names.join(", ")
+            ))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":sent", s(SendStatus::Sent.as_str()))
+            // A claim stores "no message id yet" as a NULL attribute.
+            .expression_attribute_values(":null", s("NULL"))
+            .expression_attribute_values(":ip", s(SendStatus::InProgress.as_str()))
+            .expression_attribute_values(":amb", s(SendStatus::Ambiguous.as_str()))
+            .expression_attribute_values(":mid", s(event.message_id.clone()))
+            .expression_attribute_values(":at", s(event.at.to_string()))
+            .expression_attribute_values(":now", s(now.to_string()));
+        for (name, value) in names.iter().zip(recipients) {
+            update = update.expression_attribute_values(name, s(value));
+        }
+        super::condition_held(
+            update
+                .send()
+                .await
+                .map_err(|e| classify("UpdateItem adopt message", e)),
+        )
     }
 
     /// Marks `event_id` seen on the send record (and its metric counted) and, with `listed` (while
