@@ -193,7 +193,10 @@ pub async fn messages(
                     .field("cursor")
             })?,
     };
-    let log = app.store.customer_log(&merchant.id, &customer).await?;
+    let log = app
+        .store
+        .customer_log(&merchant.id, &customer, app.clock.now())
+        .await?;
     let mut lines: Vec<Line> = log
         .sends
         .iter()
@@ -272,7 +275,7 @@ pub async fn explain(
     aftercare::domain::OrderId::parse(field, subject)?;
     let touchpoint = app
         .store
-        .touchpoint(&merchant.id, &customer, &kind, subject)
+        .touchpoint(&merchant.id, &customer, &kind, subject, app.clock.now())
         .await?;
     if touchpoint.follow_up.is_none() && touchpoint.sends.is_empty() {
         return Err(ApiError::not_found("this touchpoint"));

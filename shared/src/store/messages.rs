@@ -8,7 +8,8 @@
 //! item. So the log of one customer is one Query of their send records plus the follow-ups of their
 //! orders (one Query of the order index, one BatchGetItem per 25 orders), and the trace of one
 //! touchpoint is a GetItem and a Query. Both expire with the records' TTL (the merchant's
-//! `retention.message_log_days`).
+//! `retention.message_log_days`): a record past its expiry is left out at once, although DynamoDB
+//! deletes expired items only some time later.
 
 use super::claims::SendStatus;
 use super::shipments::FollowUp;
@@ -54,6 +55,16 @@ pub struct LoggedSend {
     pub delivery_state: Option<String>,
     #[serde(default)]
     pub events: Vec<LoggedEvent>,
+    /// Epoch seconds after which the record is gone (its TTL).
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
+impl LoggedSend {
+    /// Whether the record's retention ran out by `now` (DynamoDB may not have deleted it yet).
+    pub fn expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| at <= now.as_second())
+    }
 }
 
 /// One customer's sends and follow-ups, as stored.
@@ -71,17 +82,25 @@ pub struct Touchpoint {
 }
 
 impl Store {
-    /// Every send record whose sort key starts with `prefix` in the merchant's partition.
+    /// Every send record whose sort key starts with `prefix` in the merchant's partition, but
+    /// those past their expiry at `now`.
     async fn sends_with_prefix(
         &self,
         m: &MerchantId,
         prefix: &str,
+        now: Timestamp,
     ) -> Result<Vec<LoggedSend>, StoreError> {
-        self.query_prefix_upto("Query message log", m, prefix, MAX_LOGGED_SENDS)
+        let mut sends = Vec::new();
+        for item in self
+            .query_prefix_upto("Query message log", m, prefix, MAX_LOGGED_SENDS)
             .await?
-            .into_iter()
-            .map(|item| from_item::<LoggedSend>("send", item))
-            .collect()
+        {
+            let send = from_item::<LoggedSend>("send", item)?;
+            if !send.expired(now) {
+                sends.push(send);
+            }
+        }
+        Ok(sends)
     }
 
     /// The customer's send records and the follow-ups of their newest orders.
@@ -89,8 +108,11 @@ impl Store {
         &self,
         m: &MerchantId,
         c: &CustomerId,
+        now: Timestamp,
     ) -> Result<CustomerLog, StoreError> {
-        let sends = self.sends_with_prefix(m, &format!("SEND#{c}#")).await?;
+        let sends = self
+            .sends_with_prefix(m, &format!("SEND#{c}#"), now)
+            .await?;
         let orders = self.customer_order_ids(m, c, MAX_LOGGED_ORDERS).await?;
         let mut wanted = Vec::new();
         for o in &orders {
@@ -149,6 +171,7 @@ impl Store {
         c: &CustomerId,
         kind: &str,
         subject: &str,
+        now: Timestamp,
     ) -> Result<Touchpoint, StoreError> {
         let follow_up = match (
             FollowUpKind::parse(kind),
@@ -163,7 +186,7 @@ impl Store {
             _ => None,
         };
         let mut sends = self
-            .sends_with_prefix(m, &format!("SEND#{c}#{kind}#{subject}#"))
+            .sends_with_prefix(m, &format!("SEND#{c}#{kind}#{subject}#"), now)
             .await?;
         sends.sort_by_key(|s| s.step);
         Ok(Touchpoint { follow_up, sends })
