@@ -10,7 +10,9 @@
 //! outcome is unknown is never repeated).
 //!
 //! Definitive refusals (throttling, paused or suspended sending, a rejection) are injected before
-//! the request arrives only: SES does not accept a message and answer that it refused it.
+//! the request arrives only: SES does not accept a message and answer that it refused it. After a
+//! refusal that means "not now" the email must still go on a redelivery; only a rejection, or an
+//! outcome no one can know (see the test), may leave it unsent.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 use aftercare::clock::{Clock, ManualClock};
@@ -191,6 +193,20 @@ async fn every_request_of_an_order_failing_every_way_loses_nothing_and_sends_at_
                         && record != "failed"
                     {
                         violations.push(format!("{case}: a rejected email recorded as {record}"));
+                    }
+                    // An email may stay unsent only when SES refused it, or when no one can know
+                    // whether SES got it: a timeout or 5xx on SendEmail, or the claim written but
+                    // its answer lost for the whole invocation. Anything SES or DynamoDB answered
+                    // with "not done" (throttled, paused, suspended) is retried until it goes.
+                    let may_stay_unsent = fault == Fault::MessageRejected
+                        || (op.as_str() == "SES.outbound-emails"
+                            && when == When::Before
+                            && matches!(fault, Fault::Timeout | Fault::ServerError))
+                        || (op.as_str() == "DynamoDB.TransactWriteItems"
+                            && when == When::After
+                            && persist);
+                    if emails == 0 && !may_stay_unsent {
+                        violations.push(format!("{case}: the email never went"));
                     }
                 }
             }
