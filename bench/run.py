@@ -1061,18 +1061,13 @@ def main() -> int:
         if (ROOT / "bench/peers/node/node_modules").exists():
             results["node-sdk-v3"] = measure("node-sdk-v3", str(ROOT / "bench/peers/node/bootstrap"), env,
                                              lambda i: order_event(mid, sender, i, "JS"), moto, cs, n)
-        try:
-            extra["tls"] = first_tls_cost(str(release / "order-placed"), env, moto, merchant, workdir,
-                                          args.tls_samples)
-        except Exception as e:  # noqa: BLE001 — reported, not fatal
-            log(f"first-TLS measurement failed: {e}")
-            extra["tls"] = {"error": str(e)[:300]}
-        try:
-            extra["warm_up"] = warm_up_cost(str(release / "order-placed"), env, moto, merchant, workdir,
-                                            args.tls_samples)
-        except Exception as e:  # noqa: BLE001 — reported, not fatal
-            log(f"warm-up measurement failed: {e}")
-            extra["warm_up"] = {"error": str(e)[:300]}
+        for key, label, measurement in (("tls", "first-TLS", first_tls_cost), ("warm_up", "warm-up", warm_up_cost)):
+            try:
+                extra[key] = measurement(str(release / "order-placed"), env, moto, merchant, workdir,
+                                         args.tls_samples)
+            except Exception as e:  # noqa: BLE001 — reported, not fatal
+                log(f"{label} measurement failed: {e}")
+                extra[key] = {"error": str(e)[:300]}
         extra["due_keys"] = verify_due_keys(moto)
     finally:
         moto.stop()

@@ -521,6 +521,26 @@ async fn fetch_sent(endpoint: &str, to: &str, brief: bool) -> Vec<SentEmail> {
         .collect()
 }
 
+/// Sets an API Gateway event's query string, `rawQueryString` and `queryStringParameters` alike,
+/// from `a=1&b=2`.
+pub fn with_query(event: &mut Value, query: &str) {
+    event["rawQueryString"] = query.into();
+    event["queryStringParameters"] = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), Value::from(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+}
+
+/// An API Gateway answer as (status, JSON body).
+pub fn answer(resp: &Value) -> (i64, Value) {
+    (
+        resp["statusCode"].as_i64().unwrap(),
+        serde_json::from_str(resp["body"].as_str().unwrap()).unwrap(),
+    )
+}
+
 /// A minimal HTTP/1.0 GET over loopback (no HTTP client dependency for one JSON document).
 pub async fn http_get(endpoint: &str, path: &str) -> Vec<u8> {
     let hostport = endpoint

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 use aftercare::clock::ManualClock;
-use aftercare_tests::{Env, deadline, s};
+use aftercare_tests::{Env, answer, deadline, s, with_query};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -23,8 +23,7 @@ async fn post(env: &Env, app: &order_placed::App, order: &Value) -> (i64, Value)
     )
     .await
     .unwrap();
-    let body = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
-    (resp["statusCode"].as_i64().unwrap(), body)
+    answer(&resp)
 }
 
 async fn get(
@@ -41,13 +40,7 @@ async fn get(
         None,
         Some(&env.api_key),
     );
-    event["rawQueryString"] = query.into();
-    event["queryStringParameters"] = query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), Value::from(v)))
-        .collect::<serde_json::Map<_, _>>()
-        .into();
+    with_query(&mut event, query);
     let resp = email_events::handle(app, event, "t", deadline())
         .await
         .unwrap();

@@ -98,10 +98,7 @@ async fn post(app: &App, env: &Env, order: &Value, deadline: Deadline) -> (i64, 
     )
     .await
     .unwrap();
-    (
-        resp["statusCode"].as_i64().unwrap(),
-        serde_json::from_str(resp["body"].as_str().unwrap()).unwrap(),
-    )
+    aftercare_tests::answer(&resp)
 }
 
 async fn send_record(env: &Env) -> aftercare_tests::Item {

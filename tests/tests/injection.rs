@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 use aftercare::clock::SystemClock;
-use aftercare_tests::{Env, deadline};
+use aftercare_tests::{Env, answer, deadline};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -32,8 +32,7 @@ async fn post(env: &Env, app: &order_placed::App, order: &Value) -> (i64, Value)
     )
     .await
     .unwrap();
-    let body = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
-    (resp["statusCode"].as_i64().unwrap(), body)
+    answer(&resp)
 }
 
 #[tokio::test]

@@ -107,13 +107,7 @@ impl World {
             None,
             Some(&self.env.api_key),
         );
-        event["rawQueryString"] = query.into();
-        event["queryStringParameters"] = query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_owned(), Value::from(v)))
-            .collect::<serde_json::Map<_, _>>()
-            .into();
+        aftercare_tests::with_query(&mut event, query);
         let resp = email_events::handle(&self.app, event, "t", deadline())
             .await
             .unwrap();

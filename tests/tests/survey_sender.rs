@@ -192,13 +192,7 @@ impl World {
         }
         if let Some((p, q)) = path.split_once('?') {
             event["rawPath"] = p.into();
-            event["rawQueryString"] = q.into();
-            let map: serde_json::Map<String, Value> = q
-                .split('&')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_owned(), Value::from(v)))
-                .collect();
-            event["queryStringParameters"] = map.into();
+            aftercare_tests::with_query(&mut event, q);
         }
         let resp = survey_sender::handle(&self.app, &self.links, event, "t", long_deadline())
             .await
