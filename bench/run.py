@@ -1583,7 +1583,12 @@ at once (a partition's limit), far above what one day's schedule writes; more wo
 ## What the numbers say, and what would close the missed budgets
 
 """ + "\n".join(analysis(r, sizes, size_ratio, init_ratio, rss_ratio, cold_ratio, hc, h, tls, tree, sweeps)) + "\n"
-    (ROOT / "BENCHMARKS.md").write_text(text)
+    # The full-size scale tests (bench/scale_tests.py) have a block of their own: keep it.
+    report = ROOT / "BENCHMARKS.md"
+    kept = re.search(r"<!-- scale-tests -->.*?<!-- /scale-tests -->\n?", report.read_text() if report.exists() else "", re.S)
+    if kept:
+        text = text.rstrip("\n") + "\n\n" + kept.group(0)
+    report.write_text(text)
     print(text)
 
 

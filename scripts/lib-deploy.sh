@@ -10,7 +10,7 @@ ensure_deploy_tools() {
   local stamp="$DEPLOY_VENV/.aftercare-cargo-lambda-$CARGO_LAMBDA_VERSION-checkov-$CHECKOV_VERSION"
   if [[ ! -f "$stamp" ]]; then
     step "installing cargo-lambda==$CARGO_LAMBDA_VERSION and checkov==$CHECKOV_VERSION into $DEPLOY_VENV"
-    python3 -m venv "$DEPLOY_VENV"
+    python3 -m venv "$(realpath "$DEPLOY_VENV")"
     "$DEPLOY_VENV/bin/pip" install --quiet --disable-pip-version-check \
       "cargo-lambda==$CARGO_LAMBDA_VERSION" "checkov==$CHECKOV_VERSION"
     touch "$stamp"

@@ -1,6 +1,39 @@
 # Shared helpers for scripts/test, scripts/local-demo and scripts/api-conformance. Sourced, not executed.
 
+# What a run builds and installs lives outside the clone, so a new clone on the same machine (CI's)
+# starts warm: AFTERCARE_CACHE (default ~/.cache/aftercare) holds the cargo target directory, one per
+# toolchain (cargo's own fingerprints decide what a changed Cargo.lock or source rebuilds; keying the
+# directory by the lock file too would throw the whole cache away for one bumped crate), and the
+# Python virtualenvs, one per Python version (their stamps below say which pinned tools they hold).
+# The clone reaches them through the links ./target, ./.venv and ./.venv-deploy, so every path in the
+# scripts and docs stays as it was; a real directory of that name is used as it is. Crates and wheels
+# are cached by cargo (~/.cargo/registry) and pip (~/.cache/pip) themselves.
+AFTERCARE_CACHE="${AFTERCARE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aftercare}"
+
+# Points ./NAME at DIR (created), unless ./NAME is a real directory already.
+link_cached() { # name dir
+  mkdir -p "$2"
+  if [[ -L "$1" || ! -e "$1" ]]; then
+    ln -sfn "$2" "$1"
+  fi
+}
+
+cache_links() {
+  local toolchain python
+  toolchain="$(rustc -vV 2>/dev/null | sha256sum | cut -c1-12)"
+  python="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo none)"
+  if [[ -z "${CARGO_TARGET_DIR:-}" ]]; then
+    link_cached target "$AFTERCARE_CACHE/target-$toolchain"
+  fi
+  if [[ -z "${AFTERCARE_VENV:-}" ]]; then
+    link_cached .venv "$AFTERCARE_CACHE/venv-py$python"
+    link_cached .venv-deploy "$AFTERCARE_CACHE/venv-deploy-py$python"
+  fi
+}
+cache_links
+
 VENV="${AFTERCARE_VENV:-$PWD/.venv}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 RUN_DIR="${AFTERCARE_RUN_DIR:-$PWD/.local/run}"
 MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"
@@ -18,7 +51,8 @@ ensure_venv() {
   local stamp="$VENV/.aftercare-$MOTO_VERSION-$CFN_LINT_VERSION-selenium-$SELENIUM_VERSION-tzdata-$TZDATA_VERSION"
   if [[ ! -f "$stamp" ]]; then
     step "installing moto[server]==$MOTO_VERSION, cfn-lint==$CFN_LINT_VERSION, selenium==$SELENIUM_VERSION and tzdata into $VENV"
-    python3 -m venv "$VENV"
+    # The real path: the scripts pip writes name their interpreter by it, and it outlives this clone.
+    python3 -m venv "$(realpath "$VENV")"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" \
       "selenium==$SELENIUM_VERSION" "tzdata==$TZDATA_VERSION" pyyaml
     touch "$stamp"
@@ -53,6 +87,20 @@ ensure_chromium() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 }
 
+# Builds the debug binaries of these packages, unless AFTERCARE_PREBUILT=1 says the caller built the
+# whole workspace already (the test command builds every target once, tests included, and the
+# demo, the gallery and the conformance run use those binaries: building a subset of packages would
+# resolve the SDK crates' features without the tests' and compile them a second time).
+build_debug() { # package...
+  if [[ "${AFTERCARE_PREBUILT:-}" == 1 ]]; then
+    return 0
+  fi
+  local packages=() p
+  for p in "$@"; do packages+=(-p "$p"); done
+  step "building ${*}"
+  cargo build --quiet --locked "${packages[@]}"
+}
+
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
@@ -76,10 +124,10 @@ trap cleanup EXIT INT TERM
 
 # Starts moto server (requests handled atomically, see scripts/moto_server.py) on a free loopback
 # port; sets MOTO_ENDPOINT.
-start_moto() {
+start_moto() { # [log file name under $RUN_DIR, default moto.log]
   local port
   port="$(free_port)"
-  "$VENV/bin/python" scripts/moto_server.py 127.0.0.1 "$port" >"$RUN_DIR/moto.log" 2>&1 &
+  "$VENV/bin/python" scripts/moto_server.py 127.0.0.1 "$port" >"$RUN_DIR/${1:-moto.log}" 2>&1 &
   PIDS+=($!)
   MOTO_ENDPOINT="http://127.0.0.1:$port"
   wait_http "$MOTO_ENDPOINT/moto-api/" 60
@@ -96,10 +144,8 @@ start_moto() {
 # emulator's base URL) and CLOCK_FILE (the virtual clock: seconds added to every function's clock).
 start_local_stack() {
   local label="${1:-local-demo}"
-  step "building the functions and the operator tool"
-  cargo build --quiet --locked -p order-placed -p shipment-update -p survey-sender -p renewal-checker \
-    -p billing-alert -p email-events -p aftercare-admin
-  BIN="$PWD/target/debug"
+  build_debug order-placed shipment-update survey-sender renewal-checker billing-alert email-events aftercare-admin
+  BIN="$TARGET_DIR/debug"
 
   start_moto
   export AWS_ENDPOINT_URL="$MOTO_ENDPOINT"

@@ -17,6 +17,20 @@ cancellation: with 100,000 items stored, each transaction copies them all. Here 
 only the items it names and puts them back if it is cancelled (requests are serialised, so no one
 else can see the partial state in between).
 
+moto answers every Query by sorting *all* items of the table by key (DynamoType comparisons in
+Python) and then testing each against the key condition: about 2 s per Query at 100,000 items, and
+a sweep makes 112–224 of them (14 days × 8 shards per group). Real DynamoDB reads only the
+partition. Two changes, both outside what a client observes (results, order, ScannedCount and
+pages are moto's own):
+
+* the candidate list moto walks is no longer pre-sorted (moto sorts the matches afterwards anyway,
+  by the index or table key, so the result order is the same);
+* for a Query on an index, the candidates are the items whose index partition key equals the
+  condition's, from a map built once and dropped on every request that is not a read
+  (GetItem, BatchGetItem, Query, Scan, Describe/List); for a Query on the table, the items of the
+  partition, narrowed to the sort-key prefix of a `begins_with`. moto still checks each candidate
+  against the whole key condition, counts ScannedCount and pages exactly as before.
+
 moto answers SES v2 GetConfigurationSet with ``"SendingEnabled": {}`` (the whole SendingOptions
 object, or an empty one, where SES answers a boolean), which no SDK can parse: here it is the
 boolean, true unless the set was created with sending disabled, as on SES.
@@ -154,9 +168,103 @@ def item_scoped_transactions() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items
 
 
+READ_ONLY = {"GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable", "ListTables",
+             "DescribeTimeToLive", "DescribeContinuousBackups", "ListTagsOfResource"}
+
+
+def faster_queries() -> None:
+    from moto.dynamodb.models.table import Table
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    sorted_items = Table.all_items
+    original_query = Table.query
+    # (id(table), attribute) -> {(type, value): [items]}; valid while only reads are served.
+    buckets: dict[tuple[int, str], dict[tuple[str, object], list]] = {}
+    state: dict[str, object] = {"candidates": None}
+
+    def every_item(table) -> list:
+        if table.range_key_attr:
+            return [item for partition in table.items.values() for item in partition.values()]
+        return list(table.items.values())
+
+    def all_items(self) -> list:
+        candidates = state["candidates"]
+        if candidates is None:
+            return sorted_items(self)
+        return candidates(self)  # type: ignore[operator]
+
+    def index_bucket(table, attr: str, value) -> list | None:
+        try:
+            wanted = (value.type, value.value)
+            hash(wanted)
+        except (AttributeError, TypeError):
+            return None
+        key = (id(table), attr)
+        by_value = buckets.get(key)
+        if by_value is None:
+            by_value = {}
+            for item in every_item(table):
+                v = item.attrs.get(attr)
+                if v is None:
+                    continue
+                try:
+                    by_value.setdefault((v.type, v.value), []).append(item)
+                except TypeError:  # an unhashable value: no map for this attribute
+                    return None
+            buckets[key] = by_value
+        return list(by_value.get(wanted, []))
+
+    def query(self, *args, **kwargs):
+        def arg(i: int, name: str):
+            return args[i] if len(args) > i else kwargs.get(name)
+        hash_key, comparison, range_objs, index_name = (arg(0, "hash_key"), arg(1, "range_comparison"),
+                                                        arg(2, "range_objs"), arg(7, "index_name"))
+        conditions = kwargs.get("hash_key_conditions") or []
+
+        def candidates(table):
+            if index_name:
+                if len(conditions) == 1:
+                    attr, value = conditions[0]
+                    found = index_bucket(table, attr, value)
+                    if found is not None:
+                        return found
+                return every_item(table)
+            if hash_key is None or not table.range_key_attr:
+                return every_item(table)
+            try:
+                partition = table.items.get(hash_key)
+            except TypeError:
+                return every_item(table)
+            found = list(partition.values()) if partition else []
+            if comparison == "BEGINS_WITH" and range_objs and getattr(range_objs[0], "type", None) == "S":
+                prefix = range_objs[0].value
+                found = [i for i in found if i.range_key is not None and i.range_key.type == "S"
+                         and i.range_key.value.startswith(prefix)]
+            return found
+
+        state["candidates"] = candidates
+        try:
+            return original_query(self, *args, **kwargs)
+        finally:
+            state["candidates"] = None
+
+    dispatch = DomainDispatcherApplication.__call__
+
+    def call(self, environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("DynamoDB") or target.rsplit(".", 1)[-1] not in READ_ONLY:
+            buckets.clear()
+        return dispatch(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = call
+    Table.all_items = all_items
+    Table.query = query
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     item_scoped_transactions()
+    faster_queries()
     recorded_configuration_sets()
     configuration_sets_answer_a_boolean()
     app = DomainDispatcherApplication(create_backend_app)

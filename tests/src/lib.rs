@@ -30,7 +30,9 @@ use std::time::Duration;
 
 pub type Item = HashMap<String, AttributeValue>;
 
-/// Environment variable naming the moto server the test command started.
+/// Environment variable naming the moto server the test command started, or several, separated by
+/// commas: moto serves one request at a time, so the test command starts one per core and spreads
+/// the test processes over them.
 pub const MOTO_ENDPOINT: &str = "AFTERCARE_TEST_MOTO_ENDPOINT";
 
 /// Base URL of the public API in the links of test emails.
@@ -56,16 +58,69 @@ pub fn example(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(root().join("examples").join(name)).unwrap()).unwrap()
 }
 
-/// The moto endpoint; the scenario tests need it and fail loudly (never skip) without it.
+/// The nextest test group (`.config/nextest.toml`) of the tests that load moto with many requests
+/// at once: a burst, 64 concurrent deliveries, seeding 100,000 items. They take turns on the first
+/// server, so the latency every other test sees (sweeps, the warm-up's 2 s bound) does not depend on
+/// them.
+pub const HEAVY_GROUP: &str = "moto-heavy";
+
+/// The moto endpoint of this test process; the scenario tests need it and fail loudly (never skip)
+/// without it. With several servers, the [`HEAVY_GROUP`] gets the first one to itself and every
+/// other test one of the rest, picked by nextest's slot number (unique among the tests running at
+/// one time) so concurrent tests spread evenly; under `cargo test` the process id picks. Every
+/// [`Env`] of one process uses the same server.
 pub fn moto_endpoint() -> String {
-    std::env::var(MOTO_ENDPOINT).unwrap_or_else(|_| {
+    let all = std::env::var(MOTO_ENDPOINT).unwrap_or_else(|_| {
         panic!("{MOTO_ENDPOINT} is not set: run the tests with ./scripts/test, which starts moto server")
-    })
+    });
+    let servers: Vec<&str> = all
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let group = std::env::var("NEXTEST_TEST_GROUP").unwrap_or_default();
+    let slot = std::env::var("NEXTEST_TEST_GLOBAL_SLOT")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or_else(|| std::process::id() as usize);
+    pick_server(&servers, group == HEAVY_GROUP, slot).to_owned()
 }
 
-/// SDK configuration pointing at moto with test credentials.
+fn pick_server<'a>(servers: &[&'a str], heavy: bool, slot: usize) -> &'a str {
+    match (servers, heavy) {
+        ([], _) => panic!("{MOTO_ENDPOINT} names no server"),
+        ([only], _) => only,
+        ([first, ..], true) => first,
+        ([_, rest @ ..], false) => rest[slot % rest.len()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_server;
+
+    #[test]
+    fn heavy_tests_get_the_first_server_and_the_others_share_the_rest() {
+        let servers = ["a", "b", "c"];
+        assert_eq!(pick_server(&servers, true, 5), "a");
+        let light: Vec<_> = (0..4)
+            .map(|slot| pick_server(&servers, false, slot))
+            .collect();
+        assert_eq!(light, ["b", "c", "b", "c"]);
+        assert_eq!(pick_server(&["only"], true, 3), "only");
+        assert_eq!(pick_server(&["only"], false, 3), "only");
+    }
+}
+
+/// SDK configuration pointing at moto with test credentials. The SDK's standard retries stay as in
+/// production (attempts, which errors, the retry quota), but its backoff starts at 5 ms instead of
+/// 1 s: a test waits for the outcome of a retry, not for real time to pass.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aftercare::aws::loader()
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_initial_backoff(Duration::from_millis(5)),
+        )
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new(
@@ -77,6 +132,20 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         ))
         .load()
         .await
+}
+
+/// Environment variable that runs the scale tests at the benchmark's full size
+/// (`AFTERCARE_TEST_SCALE=full`, set by `bench/scale_tests.py`).
+pub const SCALE: &str = "AFTERCARE_TEST_SCALE";
+
+/// A scale test's size: `test` in the test command, `full` under `AFTERCARE_TEST_SCALE=full`. The
+/// property a scale test asserts (no loss, no duplicate, reads ÷ due) holds at either size; the
+/// full size is a figure for BENCHMARKS.md, not a stronger check.
+pub fn scaled(test: usize, full: usize) -> usize {
+    match std::env::var(SCALE).as_deref() {
+        Ok("full") => full,
+        _ => test,
+    }
 }
 
 /// A generous deadline for handler calls in tests.

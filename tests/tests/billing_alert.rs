@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 fn deadline() -> aftercare::send::Deadline {
-    aftercare::send::Deadline::after(std::time::Duration::from_secs(900))
+    aftercare::send::Deadline::after(std::time::Duration::from_secs(120))
 }
 
 fn t(s: &str) -> Timestamp {

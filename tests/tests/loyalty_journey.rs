@@ -16,7 +16,7 @@ use std::sync::Arc;
 use survey_sender::SweepReport;
 
 fn deadline() -> aftercare::send::Deadline {
-    aftercare::send::Deadline::after(std::time::Duration::from_secs(300))
+    aftercare::send::Deadline::after(std::time::Duration::from_secs(120))
 }
 
 fn t(s: &str) -> Timestamp {

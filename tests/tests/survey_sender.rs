@@ -1,7 +1,7 @@
 //! survey-sender over the real SDK against moto: the post-delivery journey, marketing rules (quiet
 //! hours across zones and a DST change, frequency cap, survey throttle, unsubscribe, suppression),
-//! overlapping sweeps, sweep read cost at 10,000 due items, the one-click feedback loop and the
-//! feedback API.
+//! overlapping sweeps, sweep read cost at 2,000 due items (10,000 under `AFTERCARE_TEST_SCALE=full`),
+//! the one-click feedback loop and the feedback API.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 use aftercare::clock::ManualClock;
@@ -20,10 +20,10 @@ use survey_sender::SweepReport;
 
 const BASE: &str = "https://api.test";
 
-/// The invocation budget in these tests: generous, because the tests share one moto server
-/// (which serves one request at a time) with the 10,000-item sweep.
+/// The invocation budget in these tests: a Lambda's longest in the test command (the scale test has
+/// its own).
 fn long_deadline() -> aftercare::send::Deadline {
-    aftercare::send::Deadline::after(std::time::Duration::from_secs(900))
+    aftercare::send::Deadline::after(std::time::Duration::from_secs(120))
 }
 
 fn key() -> SigningKey {
@@ -575,7 +575,7 @@ async fn overlapping_sweeps_send_each_follow_up_once() {
 }
 
 #[tokio::test]
-async fn a_sweep_of_ten_thousand_due_items_reads_only_what_is_due() {
+async fn a_sweep_of_many_due_items_reads_only_what_is_due() {
     let counter = CallCounter::default();
     let w = World::build(Some(&counter), |_| {}).await;
     let ann = w.env.customer_email();
@@ -600,7 +600,7 @@ async fn a_sweep_of_ten_thousand_due_items_reads_only_what_is_due() {
     let later = t("2026-12-20T14:00:00Z");
     let ddb = w.env.dynamodb();
     let mut batch = Vec::new();
-    let total_due = 10_000;
+    let total_due = aftercare_tests::scaled(2_000, 10_000);
     for i in 0..(total_due + 1_000) {
         let order_id = OrderId::parse("o", &format!("BULK-{i}")).unwrap();
         let mut order = template.clone();
@@ -660,7 +660,10 @@ async fn a_sweep_of_ten_thousand_due_items_reads_only_what_is_due() {
     let r = survey_sender::sweep(
         &w.app,
         &w.links,
-        aftercare::send::Deadline::after(std::time::Duration::from_secs(1800)),
+        // At full scale the sweep gets a Lambda's longest timeout (15 minutes).
+        aftercare::send::Deadline::after(std::time::Duration::from_secs(aftercare_tests::scaled(
+            120, 900,
+        ) as u64)),
     )
     .await
     .unwrap();
@@ -684,7 +687,10 @@ async fn a_sweep_of_ten_thousand_due_items_reads_only_what_is_due() {
         Some(&(total_due as u32)),
         "{calls:?}"
     );
-    println!("10,000 due items: {} read, calls {calls:?}", r.items_read);
+    println!(
+        "{total_due} due items: {} read, calls {calls:?}",
+        r.items_read
+    );
     let again = w.sweep_at("2026-11-30T15:00:00Z").await;
     assert_eq!(again.due, 0);
 }

@@ -114,10 +114,18 @@ impl CustomerId {
 /// sort by creation time and cannot be guessed. (Built here instead of enabling `ulid`'s own
 /// generator, which would link a second random number generator.)
 pub fn new_ulid() -> ulid::Ulid {
-    let ms = std::time::SystemTime::now()
+    ulid_at(epoch_ms())
+}
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// A ULID for the millisecond `ms`, its random part from the operating system.
+fn ulid_at(ms: u64) -> ulid::Ulid {
     let mut bytes = [0u8; 16];
     // If the OS generator fails the id is still unique enough for a token, but never guessable
     // ids are the point: fall back to the clock's nanoseconds mixed in rather than zeros.
@@ -142,11 +150,15 @@ mod tests {
 
     #[test]
     fn ulids_are_unique_and_time_ordered() {
+        let before = epoch_ms();
         let a = new_ulid();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let b = new_ulid();
-        assert_ne!(a, b);
-        assert!(a.timestamp_ms() < b.timestamp_ms());
+        let after = epoch_ms();
+        assert!((before..=after).contains(&a.timestamp_ms()));
+        // Two ids of one millisecond differ; an id of a later millisecond sorts after.
+        assert_ne!(a, ulid_at(a.timestamp_ms()));
+        let b = ulid_at(a.timestamp_ms() + 2);
+        assert!(a < b && a.to_string() < b.to_string());
+        assert_eq!(b.timestamp_ms(), a.timestamp_ms() + 2);
         assert_eq!(new_id().len(), 26);
     }
 
