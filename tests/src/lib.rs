@@ -148,6 +148,12 @@ pub fn scaled(test: usize, full: usize) -> usize {
     }
 }
 
+/// A Lambda's longest budget in the test command, for sweeps and journeys over many items. A test
+/// waits for outcomes, never for this budget to run out.
+pub fn long_deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(120))
+}
+
 /// A generous deadline for handler calls in tests.
 pub fn deadline() -> Deadline {
     Deadline::after(Duration::from_secs(60))

@@ -14,7 +14,7 @@ use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::{Merchant, OrderId};
 use aftercare::token::SigningKey;
 use aftercare_tests::{
-    BASE, Env, deadline, s, scaled, sent_emails_matching, sent_envelopes_matching,
+    BASE, Env, deadline, long_deadline, s, scaled, sent_emails_matching, sent_envelopes_matching,
 };
 use futures_util::StreamExt;
 use jiff::Timestamp;
@@ -121,8 +121,9 @@ async fn delivered_orders(
         order["customer"]["time_zone"] = "Europe/London".into();
         let mut event = env.order_event(&order);
         event["detail"]["merchant_id"] = merchant.id.as_str().into();
-        let long = aftercare::send::Deadline::after(std::time::Duration::from_secs(120));
-        let out: Value = order_placed::handle(app, event, "t", long).await.unwrap();
+        let out: Value = order_placed::handle(app, event, "t", long_deadline())
+            .await
+            .unwrap();
         assert_ne!(out["outcome"], "failed", "{out}");
         let stored = env
             .store
@@ -170,9 +171,8 @@ async fn one_noisy_merchant_does_not_delay_the_others() {
     clock.set(t("2026-11-23T14:00:00Z"));
     // A Lambda's longest budget: a sweep near its deadline rightly leaves work due, which is not
     // what this test is about.
-    let long = || aftercare::send::Deadline::after(std::time::Duration::from_secs(120));
     let sweep = || async {
-        survey_sender::sweep(&sweeper, &links, long())
+        survey_sender::sweep(&sweeper, &links, long_deadline())
             .await
             .unwrap()
     };

@@ -15,9 +15,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use survey_sender::SweepReport;
 
-fn deadline() -> aftercare::send::Deadline {
-    aftercare::send::Deadline::after(std::time::Duration::from_secs(120))
-}
+// Every handler call and sweep here gets a Lambda's longest budget.
+use aftercare_tests::long_deadline as deadline;
 
 fn t(s: &str) -> Timestamp {
     s.parse().unwrap()

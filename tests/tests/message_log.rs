@@ -13,9 +13,8 @@ use jiff::Timestamp;
 use serde_json::Value;
 use std::sync::Arc;
 
-fn deadline() -> aftercare::send::Deadline {
-    aftercare::send::Deadline::after(std::time::Duration::from_secs(120))
-}
+// Every handler call and sweep here gets a Lambda's longest budget.
+use aftercare_tests::long_deadline as deadline;
 
 fn t(s: &str) -> Timestamp {
     s.parse().unwrap()

@@ -20,9 +20,8 @@ use std::sync::Arc;
 
 const BASE: &str = "https://api.test";
 
-fn deadline() -> aftercare::send::Deadline {
-    aftercare::send::Deadline::after(std::time::Duration::from_secs(120))
-}
+// Every handler call and sweep here gets a Lambda's longest budget.
+use aftercare_tests::long_deadline as deadline;
 
 fn key() -> SigningKey {
     SigningKey::new(&[7u8; 32]).unwrap()

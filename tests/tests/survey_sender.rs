@@ -20,11 +20,7 @@ use survey_sender::SweepReport;
 
 const BASE: &str = "https://api.test";
 
-/// The invocation budget in these tests: a Lambda's longest in the test command (the scale test has
-/// its own).
-fn long_deadline() -> aftercare::send::Deadline {
-    aftercare::send::Deadline::after(std::time::Duration::from_secs(120))
-}
+use aftercare_tests::long_deadline;
 
 fn key() -> SigningKey {
     SigningKey::new(&[42u8; 32]).unwrap()
