@@ -1584,10 +1584,12 @@ at once (a partition's limit), far above what one day's schedule writes; more wo
 
 """ + "\n".join(analysis(r, sizes, size_ratio, init_ratio, rss_ratio, cold_ratio, hc, h, tls, tree, sweeps)) + "\n"
     # The full-size scale tests (bench/scale_tests.py) have a block of their own: keep it.
+    from scale_tests import kept_block
+
     report = ROOT / "BENCHMARKS.md"
-    kept = re.search(r"<!-- scale-tests -->.*?<!-- /scale-tests -->\n?", report.read_text() if report.exists() else "", re.S)
+    kept = kept_block(report)
     if kept:
-        text = text.rstrip("\n") + "\n\n" + kept.group(0)
+        text = text.rstrip("\n") + "\n\n" + kept
     report.write_text(text)
     print(text)
 

@@ -5,7 +5,7 @@ The test command runs three scale tests with a smaller N: the properties they as
 or sent twice under a burst with concurrent duplicates; a sweep reads only what is due, one
 BatchGetItem and one update per due item) hold at either size. This runs the same tests, with the
 same assertions, at the full N (AFTERCARE_TEST_SCALE=full, see tests/src/lib.rs `scaled`) against a
-moto server of their own (scripts/moto_server.py), one at a time, and writes what each took and
+moto server of their own (bench/run.py's `Moto`), one at a time, and writes what each took and
 printed into BENCHMARKS.md between the `scale-tests` markers (bench/run.py keeps that block when it
 rewrites the report).
 
@@ -17,16 +17,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- scale-tests -->", "<!-- /scale-tests -->"
+BLOCK = re.compile(re.escape(START) + r".*?" + re.escape(END) + r"\n?", re.S)
 
 # (test binary, test name, what it proves, N in the test command, N here)
 TESTS = [
@@ -40,29 +39,6 @@ TESTS = [
      "follow-up sweep, 1,000 more not due: items read ÷ due ≤ 1.05, one BatchGetItem and one UpdateItem per due item, no Scan",
      "2,000 due", "10,000 due"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_moto(log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts/moto_server.py"), "127.0.0.1", str(port)],
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)
-            return proc, endpoint
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise SystemExit(f"moto did not start; see {log}")
-            time.sleep(0.2)
 
 
 def run(binary: str, name: str, endpoint: str) -> dict:
@@ -104,11 +80,17 @@ back what moto recorded; moto serves one request at a time, so it is moto's spee
 """
 
 
+def kept_block(report: Path) -> str | None:
+    """This script's block of an existing report (bench/run.py carries it over when it rewrites the
+    report)."""
+    found = BLOCK.search(report.read_text()) if report.exists() else None
+    return found.group(0) if found else None
+
+
 def write(text: str) -> None:
     path = ROOT / "BENCHMARKS.md"
     old = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END) + r"\n?", re.S)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
+    new = BLOCK.sub(lambda _: text, old) if BLOCK.search(old) else old.rstrip("\n") + "\n\n" + text
     path.write_text(new)
 
 
@@ -121,14 +103,15 @@ def main() -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cargo", "build", "--workspace", "--all-targets", "--locked", "--quiet"], cwd=ROOT, check=True)
     results = []
+    from run import Moto  # the benchmark's moto server (bench/moto_fast.py) and its start-up
+
     for test in chosen:
-        proc, endpoint = start_moto(run_dir / f"scale-moto-{test[0]}.log")
+        moto = Moto(sys.executable, run_dir)
         try:
             print(f"{test[0]}::{test[1]} at {test[4]} …", flush=True)
-            r = run(test[0], test[1], endpoint)
+            r = run(test[0], test[1], moto.url)
         finally:
-            proc.terminate()
-            proc.wait(10)
+            moto.stop()
         print(f"  {'passed' if r['passed'] else 'FAILED'} in {r['wall']:.0f} s {r['figures']}", flush=True)
         if not r["passed"]:
             print("\n".join(r["tail"]), file=sys.stderr)
