@@ -31,8 +31,8 @@ use std::time::Duration;
 pub type Item = HashMap<String, AttributeValue>;
 
 /// Environment variable naming the moto server the test command started, or several, separated by
-/// commas: moto serves one request at a time, so the test command starts one per core and spreads
-/// the test processes over them.
+/// commas: moto serves one request at a time, so the test command starts three and spreads the test
+/// processes over them ([`moto_endpoint`]).
 pub const MOTO_ENDPOINT: &str = "AFTERCARE_TEST_MOTO_ENDPOINT";
 
 /// Base URL of the public API in the links of test emails.
@@ -58,9 +58,9 @@ pub fn example(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(root().join("examples").join(name)).unwrap()).unwrap()
 }
 
-/// The nextest test group (`.config/nextest.toml`) of the tests that load moto with many requests
-/// at once: a burst, 64 concurrent deliveries, seeding 100,000 items. They take turns on the first
-/// server, so the latency every other test sees (sweeps, the warm-up's 2 s bound) does not depend on
+/// The nextest test group (`.config/nextest.toml`) of the tests that load moto most: the burst with
+/// 64 deliveries in flight, and the two sweeps that seed thousands of items. They take turns on the
+/// first server, so the latency every other test sees (sweeps, the warm-up's 2 s bound) does not depend on
 /// them.
 pub const HEAVY_GROUP: &str = "moto-heavy";
 
