@@ -20,7 +20,7 @@ scripts/moto_server.py, counting AWS calls at the endpoint, with a faster Query)
 
 Sweep scaling. survey-sender and renewal-checker with N stored records (N in --sizes) of which D
 (--due) are due now, seeded straight into moto with BatchWriteItem using the key layout of
-shared/src/store/keys.rs; one scheduled sweep through the release binary records DynamoDB calls by
+shared/src/adapters/store/keys.rs; one scheduled sweep through the release binary records DynamoDB calls by
 operation, items read (the sweep report's ScannedCount), handler CPU, SES calls and pacing; then 2D
 at the largest N. Write sharding: how one day's due writes spread over the due index's partition
 keys (keys::due, reimplemented here and checked against every key the Rust code wrote in the run).
@@ -201,15 +201,15 @@ class Moto:
 
 
 # --------------------------------------------------------------------------------------------------
-# The due index's key, as shared/src/store/keys.rs builds it.
+# The due index's key, as shared/src/adapters/store/keys.rs builds it.
 
-KEYS_RS = ROOT / "shared/src/store/keys.rs"
+KEYS_RS = ROOT / "shared/src/adapters/store/keys.rs"
 
 
 def due_shards() -> int:
     m = re.search(r"pub const DUE_SHARDS: u32 = (\d+);", KEYS_RS.read_text())
     if not m:
-        raise RuntimeError("DUE_SHARDS not found in shared/src/store/keys.rs")
+        raise RuntimeError("DUE_SHARDS not found in shared/src/adapters/store/keys.rs")
     return int(m.group(1))
 
 
@@ -1561,7 +1561,7 @@ How the less obvious rows are measured:
 {sweep_text}
 ## Write sharding
 
-`keys::due` (shared/src/store/keys.rs) puts an item due on a UTC day in partition
+`keys::due` (shared/src/adapters/store/keys.rs) puts an item due on a UTC day in partition
 `DUE#<group>#<yyyymmdd>#<shard>`, shard = first 4 bytes (big-endian) of SHA-256(`"<PK>|<SK>"`) mod
 `DUE_SHARDS` = {shard['shards']}. The bench reimplements it (`due_key` in bench/run.py; the source still
 matches the reimplemented expression: {'yes' if shard['reimplementation_matches_source'] else '**no — update bench/run.py**'}) and checked it against

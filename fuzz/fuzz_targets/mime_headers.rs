@@ -4,8 +4,8 @@
 #![no_main]
 
 use aftercare::domain::EmailAddress;
-use aftercare::mail::MailClass;
-use aftercare::mail::{Mailbox, OutgoingEmail};
+use aftercare::adapters::mail::MailClass;
+use aftercare::adapters::mail::{Mailbox, OutgoingEmail};
 use libfuzzer_sys::fuzz_target;
 
 const HEADERS: &[&str] = &[

@@ -3,7 +3,7 @@
 //! panics. The input is `header \n body`.
 #![no_main]
 
-use aftercare::http::signature::{self, SignatureError};
+use aftercare::signature::{self, SignatureError};
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &[u8] = b"whsec_fuzz_fuzz_fuzz_fuzz_fuzz_fuzz_0";

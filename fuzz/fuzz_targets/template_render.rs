@@ -5,7 +5,7 @@
 
 use aftercare::domain::Merchant;
 use aftercare::domain::merchant::MerchantInput;
-use aftercare::mail::{EmailKind, Renderer};
+use aftercare::adapters::mail::{EmailKind, Renderer};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

@@ -1,12 +1,12 @@
 //! What every function builds once at init and borrows in every invocation: the store, the mailer,
 //! the renderer, tenancy (API keys and merchants, cached) and the clock.
 
+use crate::adapters::mail::{Renderer, SesMailer};
+use crate::adapters::store::Store;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::http::auth::Tenancy;
-use crate::mail::{Renderer, SesMailer};
-use crate::send::Courier;
-use crate::store::Store;
+use crate::usecases::send::Courier;
 use std::sync::Arc;
 
 pub struct App {
@@ -15,7 +15,7 @@ pub struct App {
     pub renderer: Renderer,
     pub tenancy: Tenancy,
     pub clock: Arc<dyn Clock>,
-    pub events: crate::events::Events,
+    pub events: crate::adapters::events::Events,
     pub config: Config,
 }
 
@@ -34,7 +34,7 @@ pub enum InitError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("built-in templates failed to load: {0}")]
-    Templates(#[from] crate::mail::render::RenderError),
+    Templates(#[from] crate::adapters::mail::render::RenderError),
 }
 
 impl App {
@@ -44,14 +44,14 @@ impl App {
             Some(path) => Arc::new(crate::clock::FileOffsetClock::new(path)),
             None => Arc::new(SystemClock),
         };
-        let events = crate::events::Events::new(
-            crate::aws::eventbridge_client(sdk),
+        let events = crate::adapters::events::Events::new(
+            crate::adapters::aws::eventbridge_client(sdk),
             config.event_bus.clone(),
         );
         Self::with_parts(
             config,
-            crate::aws::dynamodb_client(sdk),
-            crate::aws::ses_client(sdk),
+            crate::adapters::aws::dynamodb_client(sdk),
+            crate::adapters::aws::ses_client(sdk),
             clock,
         )
         .map(|app| app.with_events(events))
@@ -66,7 +66,7 @@ impl App {
     ) -> Result<Self, InitError> {
         let store = Store::new(dynamodb, config.table_name.clone());
         // Without an SDK configuration of their own, tests get a publisher with no bus.
-        let events = crate::events::Events::new(
+        let events = crate::adapters::events::Events::new(
             aws_sdk_eventbridge::Client::from_conf(
                 aws_sdk_eventbridge::Config::builder()
                     .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
@@ -90,7 +90,7 @@ impl App {
     }
 
     /// Publishes merchant-facing events with `events` (tests pass one pointed at the emulator).
-    pub fn with_events(mut self, events: crate::events::Events) -> Self {
+    pub fn with_events(mut self, events: crate::adapters::events::Events) -> Self {
         self.events = events;
         self
     }
@@ -104,7 +104,7 @@ impl App {
             .message_log_days
             .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400))
             .unwrap_or(self.config.email_retention);
-        crate::store::keys::expires_at(now, retention)
+        crate::adapters::store::keys::expires_at(now, retention)
     }
 
     /// With `AFTERCARE_WARM_UP=on`, opens the DynamoDB and SES connections during init, both at
@@ -152,6 +152,16 @@ impl App {
             store: &self.store,
             mailer: &self.mailer,
             clock: self.clock.as_ref(),
+        }
+    }
+
+    /// What the shared sweep driver runs with.
+    pub fn sweeper(&self) -> crate::usecases::sweep::Sweeper<'_> {
+        crate::usecases::sweep::Sweeper {
+            store: &self.store,
+            clock: self.clock.as_ref(),
+            merchant_quota: self.config.sweep_merchant_quota,
+            concurrency: self.config.sweep_concurrency,
         }
     }
 }

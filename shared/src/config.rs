@@ -231,6 +231,19 @@ impl Config {
     }
 
     /// The link-signing key, for functions that need one.
+    /// The signer of link tokens, from `AFTERCARE_PUBLIC_BASE_URL` and `AFTERCARE_SIGNING_KEY`;
+    /// both required.
+    pub fn link_signer(&self) -> Result<crate::token::LinkSigner, ConfigError> {
+        let base = self
+            .public_base_url
+            .as_deref()
+            .ok_or(ConfigError::Missing(PUBLIC_BASE_URL))?;
+        Ok(crate::token::LinkSigner::new(
+            base,
+            self.signing_key()?.clone(),
+        ))
+    }
+
     pub fn signing_key(&self) -> Result<&crate::token::SigningKey, ConfigError> {
         self.signing_key
             .as_ref()

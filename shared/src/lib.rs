@@ -1,35 +1,34 @@
-//! Aftercare's common crate.
+//! Aftercare's common crate, in layers that import only downwards (see the README's architecture
+//! section):
 //!
-//! * [`domain`]: plain types and decisions (orders, customers, merchants, money, loyalty). No AWS or
-//!   Lambda imports; time is an argument, so every decision is testable.
-//! * [`store`]: the DynamoDB single-table adapter. [`store::keys`] is the only place the key schema
-//!   lives.
-//! * [`mail`]: rendering (templates → HTML + text), MIME building and the SES v2 sender.
-//! * [`send`]: the claim → send → record protocol that makes every email exactly-once where a person
-//!   would notice.
+//! * [`domain`]: plain types and decisions (orders, customers, merchants, money, loyalty, the
+//!   persisted state machines). No AWS, Lambda or HTTP imports; time is an argument.
+//! * [`usecases`]: what the functions do, over the domain and the adapters: the claim → send →
+//!   record protocol ([`usecases::send`]), the sweep driver ([`usecases::sweep`]), storing a
+//!   subscription.
+//! * [`adapters`]: the outside world. [`adapters::store`] is the DynamoDB single-table adapter
+//!   ([`adapters::store::keys`] is the only place the key schema lives); [`adapters::mail`] renders,
+//!   builds MIME and sends through SES v2; [`adapters::events`] and [`adapters::webhooks`] publish
+//!   to the merchant; [`adapters::aws`] builds the SDK clients.
 //! * [`http`]: API Gateway HTTP API plumbing: JSON errors, bearer-key authentication, responses.
-//! * [`trigger`]: one entry point for the event shapes a function receives.
-//! * [`config`], [`telemetry`], [`aws`]: read once at init in every function's `main`.
+//! * [`lambda`]: the Lambda edge: the event shapes a function receives and the errors it returns.
+//! * [`app`]: the composition root every function's `main` builds once.
+//! * [`config`], [`telemetry`], [`clock`], [`token`], [`cache`], [`retry`]: read once at init or
+//!   used by every layer.
 
+pub mod adapters;
 pub mod app;
-pub mod aws;
 pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod domain;
-pub mod error;
-pub mod events;
 pub mod http;
-pub mod mail;
+pub mod lambda;
 pub mod retry;
-pub mod send;
-pub mod store;
-pub mod subscriptions;
-pub mod sweep;
+pub mod signature;
 pub mod telemetry;
 pub mod token;
-pub mod trigger;
-pub mod webhooks;
+pub mod usecases;
 
 pub use clock::{Clock, SystemClock};
 pub use config::Config;

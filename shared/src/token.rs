@@ -140,17 +140,6 @@ impl LinkSigner {
         }
     }
 
-    /// From `AFTERCARE_PUBLIC_BASE_URL` and `AFTERCARE_SIGNING_KEY`; both required.
-    pub fn from_config(config: &crate::Config) -> Result<Self, crate::config::ConfigError> {
-        let base = config
-            .public_base_url
-            .as_deref()
-            .ok_or(crate::config::ConfigError::Missing(
-                crate::config::PUBLIC_BASE_URL,
-            ))?;
-        Ok(Self::new(base, config.signing_key()?.clone()))
-    }
-
     /// `<base><path>/<signed claims>`, e.g. `path` = `/v1/survey`.
     pub fn url(&self, path: &str, claims: &Claims) -> String {
         format!("{}{path}/{}", self.base, sign(&self.key, claims))

@@ -11,13 +11,13 @@ pub mod infra;
 pub mod receiver;
 pub mod wire;
 
+use aftercare::adapters::store::Store;
 use aftercare::clock::ManualClock;
 use aftercare::domain::Merchant;
 use aftercare::domain::apikey::{self, ApiKeyRecord, KeyStatus};
 use aftercare::domain::merchant::MerchantInput;
-use aftercare::send::Deadline;
-use aftercare::store::Store;
 use aftercare::token::SigningKey;
+use aftercare::usecases::send::Deadline;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -116,7 +116,7 @@ mod tests {
 /// production (attempts, which errors, the retry quota), but its backoff starts at 5 ms instead of
 /// 1 s: a test waits for the outcome of a retry, not for real time to pass.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
-    aftercare::aws::loader()
+    aftercare::adapters::aws::loader()
         .retry_config(
             aws_config::retry::RetryConfig::standard()
                 .with_initial_backoff(Duration::from_millis(5)),
@@ -231,7 +231,7 @@ impl Env {
         let sdk = sdk_config(&endpoint).await;
         let tag = unique();
         let table = format!("aftercare-test-{tag}");
-        let dynamodb = aftercare::aws::dynamodb_client(&sdk);
+        let dynamodb = aftercare::adapters::aws::dynamodb_client(&sdk);
         infra::create_table_from_template(&dynamodb, &table).await;
         let store = Store::new(dynamodb, table.clone());
 
@@ -325,11 +325,11 @@ impl Env {
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aftercare::aws::dynamodb_client(&self.sdk)
+        aftercare::adapters::aws::dynamodb_client(&self.sdk)
     }
 
     pub fn ses(&self) -> aws_sdk_sesv2::Client {
-        aftercare::aws::ses_client(&self.sdk)
+        aftercare::adapters::aws::ses_client(&self.sdk)
     }
 
     /// The example order with a customer email unique to this test.

@@ -6,7 +6,7 @@
 
 use aftercare::Clock;
 use aftercare::clock::ManualClock;
-use aftercare::http::signature;
+use aftercare::signature;
 use aftercare::token::SigningKey;
 use aftercare_tests::{BASE, Env, num, s};
 use jiff::Timestamp;

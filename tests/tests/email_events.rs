@@ -4,9 +4,9 @@
 //! bounce in a row, a delivery in between ending the streak (one reported late does not).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
+use aftercare::adapters::store::email_events::Applied;
 use aftercare::domain::EmailAddress;
 use aftercare::domain::email_event::{SuppressionReason, parse};
-use aftercare::store::email_events::Applied;
 use aftercare_tests::{Env, deadline, fixture, s};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
@@ -253,7 +253,7 @@ async fn the_eighth_soft_bounce_in_a_row_suppresses_and_a_later_delivery_ends_th
 #[tokio::test]
 async fn a_complaint_after_the_event_list_is_full_still_suppresses_once() {
     let w = sent().await;
-    let max = aftercare::store::email_events::MAX_EVENTS_PER_SEND;
+    let max = aftercare::adapters::store::email_events::MAX_EVENTS_PER_SEND;
     for i in 0..max {
         let open = w.event(
             "ses-open.json",

@@ -14,7 +14,7 @@
 use aftercare::clock::ManualClock;
 use aftercare::domain::marketing::Preferences;
 use aftercare::domain::{CustomerId, Locale};
-use aftercare::http::signature;
+use aftercare::signature;
 use aftercare::token::SigningKey;
 use aftercare_tests::{BASE, Env, fixture, s};
 use jiff::Timestamp;

@@ -57,7 +57,7 @@ fn event(env: &Env, n: usize) -> serde_json::Value {
 #[tokio::test]
 async fn every_request_of_an_order_failing_every_way_loses_nothing_and_sends_at_most_once() {
     let env = Env::new().await;
-    let faults = WireFaults::new(aftercare::aws::http_client());
+    let faults = WireFaults::new(aftercare::adapters::aws::http_client());
     let clock = Arc::new(ManualClock::new("2026-11-20T10:00:00Z".parse().unwrap()));
     let clean = app(&env, &clock, (env.dynamodb(), env.ses()));
     let events =

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 use aftercare::clock::SystemClock;
-use aftercare::send::Deadline;
+use aftercare::usecases::send::Deadline;
 use aftercare_tests::{Env, deadline, s};
 use aws_config::retry::RetryConfig;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -320,7 +320,7 @@ async fn dynamodb_throttling_and_conflicts_are_retried_then_one_email() {
     assert!(placed.created);
     assert_eq!(
         placed.outcome,
-        aftercare::send::SendOutcome::Sent {
+        aftercare::usecases::send::SendOutcome::Sent {
             message_id: "ses-msg-7".into()
         }
     );
@@ -394,10 +394,10 @@ async fn no_send_is_started_that_cannot_finish_before_the_deadline() {
 
 /// An invocation that stored the order and its claim, then died before recording the send.
 async fn die_after_claim(env: &Env, lease_until: jiff::Timestamp) {
+    use aftercare::adapters::store::claims::SendRecord;
+    use aftercare::adapters::store::keys;
+    use aftercare::adapters::store::orders::{NewOrder, OrderRecord};
     use aftercare::domain::validation::from_value;
-    use aftercare::store::claims::SendRecord;
-    use aftercare::store::keys;
-    use aftercare::store::orders::{NewOrder, OrderRecord};
     let order = from_value::<aftercare::domain::OrderInput>(env.order())
         .unwrap()
         .validate()
@@ -514,20 +514,21 @@ async fn the_sdk_never_retries_send_email_by_itself() {
         }
     });
     let sdk = aftercare_tests::sdk_config(&format!("http://{addr}")).await;
-    let mailer = aftercare::mail::SesMailer::new(aftercare::aws::ses_client(&sdk), None);
+    let mailer =
+        aftercare::adapters::mail::SesMailer::new(aftercare::adapters::aws::ses_client(&sdk), None);
     let env_merchant = {
         let input: aftercare::domain::merchant::MerchantInput =
             serde_json::from_value(aftercare_tests::example("merchant.json")).unwrap();
         input.validate().unwrap()
     };
-    let email = aftercare::mail::OutgoingEmail::compose(
+    let email = aftercare::adapters::mail::OutgoingEmail::compose(
         &env_merchant,
-        aftercare::mail::Mailbox::new(
+        aftercare::adapters::mail::Mailbox::new(
             None,
             aftercare::domain::EmailAddress::parse("to", "x@example.com").unwrap(),
         ),
-        aftercare::mail::EmailKind::OrderThanks,
-        aftercare::mail::Rendered {
+        aftercare::adapters::mail::EmailKind::OrderThanks,
+        aftercare::adapters::mail::Rendered {
             subject: "s".into(),
             html: "<p>h</p>".into(),
             text: "t".into(),
@@ -539,7 +540,7 @@ async fn the_sdk_never_retries_send_email_by_itself() {
     assert!(
         matches!(
             result,
-            Err(aftercare::mail::SendFailure::NotSentRetryable { .. })
+            Err(aftercare::adapters::mail::SendFailure::NotSentRetryable { .. })
         ),
         "{result:?}"
     );

@@ -213,7 +213,7 @@ fn routes_and_event_patterns_match_the_handlers() {
 
 #[test]
 fn the_table_is_the_one_the_store_uses() {
-    use aftercare::store::{keys, schema};
+    use aftercare::adapters::store::{keys, schema};
     let (primary, indexes, ttl) = table_shape();
     assert_eq!(
         primary,

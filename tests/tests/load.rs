@@ -138,7 +138,13 @@ async fn delivered_orders(
         let schedule = merchant.settings.journey.schedule(at);
         assert!(
             env.store
-                .anchor_journey(&stored, at, "delivered", &schedule, at)
+                .anchor_journey(
+                    &stored,
+                    at,
+                    aftercare::domain::followup::AnchorReason::Delivered,
+                    &schedule,
+                    at
+                )
                 .await
                 .unwrap()
         );

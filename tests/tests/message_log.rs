@@ -84,7 +84,13 @@ impl World {
         assert!(
             self.env
                 .store
-                .anchor_journey(&order, at, "delivered", &schedule, at)
+                .anchor_journey(
+                    &order,
+                    at,
+                    aftercare::domain::followup::AnchorReason::Delivered,
+                    &schedule,
+                    at
+                )
                 .await
                 .unwrap()
         );

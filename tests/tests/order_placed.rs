@@ -19,7 +19,7 @@ fn app(env: &Env) -> App {
     .unwrap()
 }
 
-async fn call(app: &App, event: Value) -> Result<Value, aftercare::error::HandlerError> {
+async fn call(app: &App, event: Value) -> Result<Value, aftercare::lambda::error::HandlerError> {
     order_placed::handle(app, event, "test-request", deadline()).await
 }
 

@@ -73,7 +73,13 @@ impl World {
         let schedule = self.env.merchant.settings.journey.schedule(at);
         self.env
             .store
-            .anchor_journey(&order, at, "delivered", &schedule, at)
+            .anchor_journey(
+                &order,
+                at,
+                aftercare::domain::followup::AnchorReason::Delivered,
+                &schedule,
+                at,
+            )
             .await
             .unwrap();
     }

@@ -5,12 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 use aftercare::Clock;
+use aftercare::adapters::store::keys;
+use aftercare::adapters::store::subscriptions::SubscriptionRecord;
 use aftercare::clock::ManualClock;
 use aftercare::domain::EmailAddress;
 use aftercare::domain::ids::SubscriptionId;
 use aftercare::domain::subscription::SubscriptionInput;
-use aftercare::store::keys;
-use aftercare::store::subscriptions::SubscriptionRecord;
 use aftercare::token::SigningKey;
 use aftercare_tests::counter::{CallCounter, counted_clients};
 use aftercare_tests::{Env, Item, s};
@@ -370,14 +370,14 @@ async fn a_click_reaches_the_merchants_webhook_signed_and_a_failing_endpoint_nev
     );
     assert_eq!(r.headers["content-type"], "application/json");
     let secret = w.env.webhook_secret();
-    let verified = aftercare::http::signature::verify(
+    let verified = aftercare::signature::verify(
         r.headers.get("aftercare-signature").map(String::as_str),
         &r.body,
         &[secret.as_bytes()],
         w.clock.now(),
     );
     assert!(verified.is_ok(), "{verified:?}");
-    let wrong = aftercare::http::signature::verify(
+    let wrong = aftercare::signature::verify(
         r.headers.get("aftercare-signature").map(String::as_str),
         &r.body,
         &[b"whsec_someone_else_0123456789abcdef".as_slice()],

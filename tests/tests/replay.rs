@@ -9,8 +9,8 @@
 
 use aftercare::Clock;
 use aftercare::clock::ManualClock;
-use aftercare::error::HandlerError;
-use aftercare::http::signature;
+use aftercare::lambda::error::HandlerError;
+use aftercare::signature;
 use aftercare::token::SigningKey;
 use aftercare_tests::{BASE, Env, deadline, fixture, s};
 use futures_util::future::join_all;

@@ -406,7 +406,7 @@ async fn without_a_delivery_scan_the_journey_is_anchored_to_shipping_plus_ten_da
 }
 
 fn sign(env: &Env, body: &str, at: Timestamp) -> String {
-    aftercare::http::signature::sign(
+    aftercare::signature::sign(
         env.webhook_secret().as_bytes(),
         at.as_second(),
         body.as_bytes(),
@@ -444,7 +444,7 @@ async fn webhooks_are_verified_before_anything_is_stored() {
                 &w.env,
                 &m,
                 &body,
-                Some(&aftercare::http::signature::sign(
+                Some(&aftercare::signature::sign(
                     b"whsec_wrong_wrong_wrong_wrong_wrong_00",
                     now.as_second(),
                     body.as_bytes(),

@@ -4,12 +4,12 @@
 //! the one-click feedback loop and the feedback API.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
+use aftercare::adapters::store::keys;
 use aftercare::clock::ManualClock;
 use aftercare::domain::EmailAddress;
 use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::merchant::CatalogueItem;
 use aftercare::domain::{MerchantId, OrderId};
-use aftercare::store::keys;
 use aftercare::token::SigningKey;
 use aftercare_tests::counter::{CallCounter, counted_clients};
 use aftercare_tests::{Env, Item, SentEmail, num, s};
@@ -136,7 +136,13 @@ impl World {
         assert!(
             self.env
                 .store
-                .anchor_journey(&order, at, "delivered", &schedule, at)
+                .anchor_journey(
+                    &order,
+                    at,
+                    aftercare::domain::followup::AnchorReason::Delivered,
+                    &schedule,
+                    at
+                )
                 .await
                 .unwrap()
         );
@@ -657,9 +663,9 @@ async fn a_sweep_of_many_due_items_reads_only_what_is_due() {
         &w.app,
         &w.links,
         // At full scale the sweep gets a Lambda's longest timeout (15 minutes).
-        aftercare::send::Deadline::after(std::time::Duration::from_secs(aftercare_tests::scaled(
-            120, 900,
-        ) as u64)),
+        aftercare::usecases::send::Deadline::after(std::time::Duration::from_secs(
+            aftercare_tests::scaled(120, 900) as u64,
+        )),
     )
     .await
     .unwrap();

@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 use aftercare::domain::EmailAddress;
-use aftercare::http::signature;
+use aftercare::signature;
 use aftercare::token::{self, Claims, SigningKey};
 use aftercare_tests::{BASE, Env, Tenant, deadline};
 use serde_json::{Value, json};

@@ -15,8 +15,8 @@ fn app(env: &Env, sdk: &aws_config::SdkConfig, warm_up: bool, set: Option<&str>)
     config.ses_configuration_set = set.map(str::to_owned);
     App::with_parts(
         config,
-        aftercare::aws::dynamodb_client(sdk),
-        aftercare::aws::ses_client(sdk),
+        aftercare::adapters::aws::dynamodb_client(sdk),
+        aftercare::adapters::aws::ses_client(sdk),
         Arc::new(SystemClock),
     )
     .unwrap()

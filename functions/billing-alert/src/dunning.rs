@@ -3,6 +3,17 @@
 //! out, and refund reversals on the loyalty ledger.
 
 use crate::Links;
+use aftercare::adapters::mail::billing::{compose, customer_value, zone};
+use aftercare::adapters::mail::format::long_date;
+use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
+use aftercare::adapters::store::billing::{
+    DUNNING_GROUP, EventKey, FailureOutcome, InvoiceRecord, InvoiceStatus, PaymentOutcome,
+    StepClaim, invoice_record,
+};
+use aftercare::adapters::store::claims::{SendRecord, SendStatus};
+use aftercare::adapters::store::loyalty::Decided;
+use aftercare::adapters::store::write::DueItem;
+use aftercare::adapters::store::{StoreError, keys};
 use aftercare::app::App;
 use aftercare::domain::billing::{
     BillingEvent, DunningAction, InvoiceFacts, RefundFacts, StepKind, dunning_action,
@@ -10,20 +21,9 @@ use aftercare::domain::billing::{
 };
 use aftercare::domain::loyalty::{LedgerKind, net_points, order_source, referral_source, reverse};
 use aftercare::domain::{Merchant, MerchantId};
-use aftercare::error::HandlerError;
 use aftercare::http::ApiError;
-use aftercare::mail::billing::{compose, customer_value, zone};
-use aftercare::mail::format::long_date;
-use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::send::{Deadline, Pacer, SendOutcome};
-use aftercare::store::billing::{
-    DUNNING_GROUP, EventKey, FailureOutcome, InvoiceRecord, InvoiceStatus, PaymentOutcome,
-    StepClaim, invoice_record,
-};
-use aftercare::store::claims::{SendRecord, SendStatus};
-use aftercare::store::loyalty::Decided;
-use aftercare::store::shipments::DueItem;
-use aftercare::store::{StoreError, keys};
+use aftercare::lambda::error::HandlerError;
+use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -426,8 +426,8 @@ pub async fn sweep(
     let pacer = Pacer::new(app.config.ses_max_send_rate);
     let pacer = &pacer;
     let mut report = SweepReport::default();
-    let swept = aftercare::sweep::run(
-        app,
+    let swept = aftercare::usecases::sweep::run(
+        app.sweeper(),
         DUNNING_GROUP,
         LOOKBACK_DAYS,
         deadline,

@@ -22,6 +22,7 @@
 mod dunning;
 mod stripe;
 
+use aftercare::adapters::store::billing::EventKey;
 use aftercare::config::ConfigError;
 use aftercare::domain::billing::{BillingEvent, InvoiceFacts, RefundFacts};
 use aftercare::domain::customer::CustomerInput;
@@ -29,11 +30,10 @@ use aftercare::domain::ids::{InvoiceId, SubscriptionId};
 use aftercare::domain::money::MAX_AMOUNT;
 use aftercare::domain::validation::parse_json;
 use aftercare::domain::{Currency, FieldError, Merchant, MerchantId, Money, OrderId};
-use aftercare::error::HandlerError;
 use aftercare::http::{self, ApiError};
-use aftercare::send::Deadline;
-use aftercare::store::billing::EventKey;
+use aftercare::lambda::error::HandlerError;
 use aftercare::token::{self, Claims, LinkSigner, SigningKey};
+use aftercare::usecases::send::Deadline;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -66,7 +66,7 @@ impl Links {
     }
 
     pub fn from_config(config: &aftercare::Config) -> Result<Self, ConfigError> {
-        LinkSigner::from_config(config).map(Self)
+        config.link_signer().map(Self)
     }
 
     /// The update-payment link for an invoice, valid until a week after the cancellation date.
@@ -99,10 +99,10 @@ pub async fn handle(
     request_id: &str,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
-    let trigger = aftercare::trigger::Trigger::parse(payload)
+    let trigger = aftercare::lambda::trigger::Trigger::parse(payload)
         .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
     match trigger {
-        aftercare::trigger::Trigger::Http(req) => {
+        aftercare::lambda::trigger::Trigger::Http(req) => {
             let rid = http::request_id(&req, request_id).to_owned();
             let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
             let resp = async {
@@ -115,7 +115,7 @@ pub async fn handle(
             .await;
             Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
         }
-        aftercare::trigger::Trigger::Event(event) => {
+        aftercare::lambda::trigger::Trigger::Event(event) => {
             let span = tracing::info_span!("event", request_id, event_id = %event.id, detail_type = %event.detail_type);
             async {
                 match event.detail_type.as_str() {
@@ -258,9 +258,10 @@ async fn patch_subscription(
     }
     sub.updated_at = at;
     let (outcome, _) =
-        aftercare::subscriptions::apply(&app.store, merchant, sub, app.clock.now()).await?;
+        aftercare::usecases::subscriptions::apply(&app.store, merchant, sub, app.clock.now())
+            .await?;
     Ok(
-        json!({"result": aftercare::subscriptions::outcome_name(&outcome), "subscription_id": patch.id}),
+        json!({"result": aftercare::usecases::subscriptions::outcome_name(&outcome), "subscription_id": patch.id}),
     )
 }
 
@@ -289,10 +290,11 @@ async fn update_cards(
         sub.card = Some(card.clone());
         sub.updated_at = at;
         let (outcome, _) =
-            aftercare::subscriptions::apply(&app.store, merchant, sub, app.clock.now()).await?;
+            aftercare::usecases::subscriptions::apply(&app.store, merchant, sub, app.clock.now())
+                .await?;
         if matches!(
             outcome,
-            aftercare::store::subscriptions::UpsertOutcome::Updated
+            aftercare::adapters::store::subscriptions::UpsertOutcome::Updated
         ) {
             updated += 1;
         }

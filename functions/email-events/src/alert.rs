@@ -4,15 +4,15 @@
 //! kind of email. Gmail and Yahoo filter senders above 0.3%; SES reviews accounts above about
 //! 0.1%: the alert comes while there is still room to act.
 
+use aftercare::adapters::mail::format::{long_date, percent};
+use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
+use aftercare::adapters::store::claims::SendRecord;
+use aftercare::adapters::store::keys;
+use aftercare::adapters::store::stats::DailyStats;
 use aftercare::app::App;
 use aftercare::domain::{Merchant, MerchantId};
-use aftercare::error::HandlerError;
-use aftercare::mail::format::{long_date, percent};
-use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::send::{Deadline, SendOutcome};
-use aftercare::store::claims::SendRecord;
-use aftercare::store::keys;
-use aftercare::store::stats::DailyStats;
+use aftercare::lambda::error::HandlerError;
+use aftercare::usecases::send::{Deadline, SendOutcome};
 use jiff::{Span, Timestamp};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

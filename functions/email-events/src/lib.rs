@@ -19,14 +19,14 @@
 //! is narrow (SES send only for the complaint-rate alert), and a burst of opens never competes
 //! with customer-facing work.
 
+use aftercare::adapters::store::email_events::Applied;
+use aftercare::adapters::store::followups::Suppression;
 use aftercare::domain::EmailAddress;
 use aftercare::domain::MerchantId;
 use aftercare::domain::email_event::{EmailEventKind, parse};
-use aftercare::error::HandlerError;
 use aftercare::http::{self, ApiError};
-use aftercare::send::{Deadline, SendOutcome};
-use aftercare::store::email_events::Applied;
-use aftercare::store::followups::Suppression;
+use aftercare::lambda::error::HandlerError;
+use aftercare::usecases::send::{Deadline, SendOutcome};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use serde_json::{Value, json};
 use tracing::Instrument;
@@ -70,10 +70,10 @@ pub async fn handle(
     request_id: &str,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
-    let trigger = aftercare::trigger::Trigger::parse(payload)
+    let trigger = aftercare::lambda::trigger::Trigger::parse(payload)
         .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
     match trigger {
-        aftercare::trigger::Trigger::Http(req) => {
+        aftercare::lambda::trigger::Trigger::Http(req) => {
             let rid = http::request_id(&req, request_id).to_owned();
             let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
             let resp = async { http::respond(http_inner(app, &req).await, &rid) }
@@ -81,7 +81,7 @@ pub async fn handle(
                 .await;
             Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
         }
-        aftercare::trigger::Trigger::Event(event) => {
+        aftercare::lambda::trigger::Trigger::Event(event) => {
             let span = tracing::info_span!("event", request_id, event_id = %event.id, detail_type = %event.detail_type);
             async {
                 if event.source != SOURCE || !DETAIL_TYPES.contains(&event.detail_type.as_str()) {

@@ -9,17 +9,17 @@
 //!   hours, frequency cap), each skip (unsubscribed, suppressed, opted out), a cancellation (a
 //!   detractor's answer), the claim, the send and every SES event after it.
 //!
-//! Both read only what the send path keeps (see `aftercare::store::messages`); another merchant's
+//! Both read only what the send path keeps (see `aftercare::adapters::store::messages`); another merchant's
 //! customer reads as absent.
 
+use aftercare::adapters::mail::EmailKind;
+use aftercare::adapters::store::claims::SendStatus;
+use aftercare::adapters::store::messages::{LoggedSend, Touchpoint};
 use aftercare::app::App;
 use aftercare::domain::CustomerId;
-use aftercare::domain::followup::FollowUpKind;
+use aftercare::domain::followup::FollowUp;
+use aftercare::domain::followup::{DecisionAction, FollowUpKind, FollowUpStatus};
 use aftercare::http::{self, ApiError};
-use aftercare::mail::EmailKind;
-use aftercare::store::claims::SendStatus;
-use aftercare::store::messages::{LoggedSend, Touchpoint};
-use aftercare::store::shipments::FollowUp;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -69,15 +69,17 @@ fn send_state(s: &LoggedSend) -> (&'static str, Option<String>) {
 fn follow_up_state(f: &FollowUp) -> (&'static str, Option<String>, Option<Timestamp>) {
     let last = f.decisions.last();
     let reason = last.and_then(|d| d.reason.clone()).or(f.outcome.clone());
-    match f.status.as_str() {
-        "skipped" => ("skipped", reason, None),
-        "cancelled" => ("cancelled", reason, None),
-        "scheduled" if last.is_some_and(|d| d.action == "deferred") => {
+    match f.status {
+        FollowUpStatus::Skipped => ("skipped", reason, None),
+        FollowUpStatus::Cancelled => ("cancelled", reason, None),
+        FollowUpStatus::Scheduled if last.is_some_and(|d| d.action == DecisionAction::Deferred) => {
             ("deferred", reason, Some(f.due_at))
         }
-        "scheduled" => ("scheduled", None, Some(f.due_at)),
-        "failed" => ("failed", reason, None),
-        _ => ("sending", reason, None),
+        FollowUpStatus::Scheduled => ("scheduled", None, Some(f.due_at)),
+        FollowUpStatus::Failed => ("failed", reason, None),
+        FollowUpStatus::Sending | FollowUpStatus::Sent | FollowUpStatus::Ambiguous => {
+            ("sending", reason, None)
+        }
     }
 }
 
@@ -292,8 +294,13 @@ fn trace(customer: &CustomerId, kind: &str, subject: &str, t: &Touchpoint) -> Va
             json!({"step": "scheduled", "at": f.anchor, "reason": f.anchor_reason}),
         ));
         // Once a send record exists it tells the send and its outcome.
-        let told_by_send =
-            |action: &str| !t.sends.is_empty() && matches!(action, "sent" | "failed" | "ambiguous");
+        let told_by_send = |action: &DecisionAction| {
+            !t.sends.is_empty()
+                && matches!(
+                    action,
+                    DecisionAction::Sent | DecisionAction::Failed | DecisionAction::Ambiguous
+                )
+        };
         for d in f.decisions.iter().filter(|d| !told_by_send(&d.action)) {
             steps.push((
                 d.at,

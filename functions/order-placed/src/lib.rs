@@ -12,19 +12,19 @@
 //! warm instance has not cached them, one ledger Query when the programme has tiers, and the
 //! referral's reads and transaction when the order carries a code.
 
+use aftercare::adapters::mail::format::long_date;
+use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
+use aftercare::adapters::store::claims::{SendRecord, SendStatus};
+use aftercare::adapters::store::keys;
+use aftercare::adapters::store::loyalty::{LoyaltyNotice, NoticeKind};
+use aftercare::adapters::store::orders::{NewOrder, OrderRecord, PlaceOutcome};
 use aftercare::domain::loyalty::{LedgerEntry, expires_at, expiry_notice_at, tier_status};
 use aftercare::domain::validation::{from_value, parse_json};
 use aftercare::domain::{FieldError, Merchant, MerchantId, Order, OrderInput};
-use aftercare::error::HandlerError;
 use aftercare::http::{self, ApiError};
-use aftercare::mail::format::long_date;
-use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::send::{Deadline, SendOutcome};
-use aftercare::store::claims::{SendRecord, SendStatus};
-use aftercare::store::keys;
-use aftercare::store::loyalty::{LoyaltyNotice, NoticeKind};
-use aftercare::store::orders::{NewOrder, OrderRecord, PlaceOutcome};
-use aftercare::trigger::{EventEnvelope, Trigger};
+use aftercare::lambda::error::HandlerError;
+use aftercare::lambda::trigger::{EventEnvelope, Trigger};
+use aftercare::usecases::send::{Deadline, SendOutcome};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -238,7 +238,7 @@ fn referral_code_of(
     app: &App,
     merchant: &Merchant,
     order: &Order,
-) -> Option<aftercare::store::loyalty::ReferralCodeOwner> {
+) -> Option<aftercare::adapters::store::loyalty::ReferralCodeOwner> {
     let settings = &merchant.settings.loyalty;
     if !settings.enabled || settings.referral_points == 0 {
         return None;
@@ -246,7 +246,7 @@ fn referral_code_of(
     let key = app.config.signing_key().ok()?;
     let c = &order.customer;
     let data = format!("{}\n{}", merchant.id, c.id);
-    Some(aftercare::store::loyalty::ReferralCodeOwner {
+    Some(aftercare::adapters::store::loyalty::ReferralCodeOwner {
         code: aftercare::domain::loyalty::referral_code(
             &key.digest(b"referral-code", data.as_bytes()),
         ),

@@ -13,6 +13,7 @@
 //! `settings.loyalty.referral_points`, pending until the order's return window closes, once per
 //! referred email address; self-referral and repeat referral are refused with a reason.
 
+use aftercare::adapters::store::loyalty::{Decided, LoyaltyNotice, NoticeKind, Referee};
 use aftercare::domain::loyalty::{
     Balance, LedgerEntry, LedgerError, ReferralRefusal, adjust, balance, normalize_referral_code,
     redeem, referral_reward, tier_status,
@@ -20,7 +21,6 @@ use aftercare::domain::loyalty::{
 use aftercare::domain::validation::parse_json;
 use aftercare::domain::{CustomerId, Merchant, Order};
 use aftercare::http::{self, ApiError};
-use aftercare::store::loyalty::{Decided, LoyaltyNotice, NoticeKind, Referee};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -8,12 +8,12 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     aftercare::telemetry::init();
     let config = Config::from_env()?;
-    let sdk = aftercare::aws::load_config().await;
+    let sdk = aftercare::adapters::aws::load_config().await;
     let app = order_placed::App::new(config, &sdk)?;
     app.warm_up().await;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = aftercare::send::Deadline::from_epoch_ms(event.context.deadline);
+        let deadline = aftercare::usecases::send::Deadline::from_epoch_ms(event.context.deadline);
         order_placed::handle(app, event.payload, &event.context.request_id, deadline).await
     }))
     .await

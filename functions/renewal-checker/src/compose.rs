@@ -2,12 +2,12 @@
 //! signed links (manage, renew now, update the card).
 
 use crate::Links;
+use aftercare::adapters::mail::billing::{card_value, customer_value, subscription_value};
+use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
+use aftercare::adapters::store::subscriptions::SubscriptionRecord;
 use aftercare::app::App;
 use aftercare::domain::Merchant;
 use aftercare::domain::subscription::{Notice, NoticeKind};
-use aftercare::mail::billing::{card_value, customer_value, subscription_value};
-use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::store::subscriptions::SubscriptionRecord;
 use serde_json::json;
 
 pub fn email_kind(kind: NoticeKind) -> EmailKind {
@@ -48,5 +48,13 @@ pub fn notice_email(
         sub.customer.display_name().as_deref(),
         sub.customer.email.clone(),
     );
-    aftercare::mail::billing::compose(&app.renderer, merchant, kind, to, locale, &data, send_ref)
+    aftercare::adapters::mail::billing::compose(
+        &app.renderer,
+        merchant,
+        kind,
+        to,
+        locale,
+        &data,
+        send_ref,
+    )
 }

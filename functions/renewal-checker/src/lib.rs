@@ -22,16 +22,16 @@ mod compose;
 mod pages;
 mod sweep;
 
+use aftercare::adapters::store::subscriptions::{SubscriptionRecord, UpsertOutcome};
 use aftercare::config::ConfigError;
 use aftercare::domain::ids::SubscriptionId;
 use aftercare::domain::subscription::{SubscriptionInput, notices};
 use aftercare::domain::validation::{from_value, parse_json};
 use aftercare::domain::{FieldError, Merchant, MerchantId};
-use aftercare::error::HandlerError;
 use aftercare::http::{self, ApiError};
-use aftercare::send::Deadline;
-use aftercare::store::subscriptions::{SubscriptionRecord, UpsertOutcome};
+use aftercare::lambda::error::HandlerError;
 use aftercare::token::{self, Claims, LinkSigner, SigningKey};
+use aftercare::usecases::send::Deadline;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -72,7 +72,7 @@ impl Links {
     }
 
     pub fn from_config(config: &aftercare::Config) -> Result<Self, ConfigError> {
-        LinkSigner::from_config(config).map(Self)
+        config.link_signer().map(Self)
     }
 
     /// A one-click link: `manage`, `renew` or `update_payment`. The hosted page takes the same
@@ -116,10 +116,10 @@ pub async fn handle(
     request_id: &str,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
-    let trigger = aftercare::trigger::Trigger::parse(payload)
+    let trigger = aftercare::lambda::trigger::Trigger::parse(payload)
         .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
     match trigger {
-        aftercare::trigger::Trigger::Http(req) => {
+        aftercare::lambda::trigger::Trigger::Http(req) => {
             let rid = http::request_id(&req, request_id).to_owned();
             let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
             let resp = async { Box::pin(http_inner(app, links, &req, &rid)).await }
@@ -127,7 +127,7 @@ pub async fn handle(
                 .await;
             Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
         }
-        aftercare::trigger::Trigger::Event(event) => {
+        aftercare::lambda::trigger::Trigger::Event(event) => {
             let span = tracing::info_span!("event", request_id, event_id = %event.id, detail_type = %event.detail_type);
             async {
                 match event.detail_type.as_str() {
@@ -195,7 +195,7 @@ async fn api(
     let now = app.clock.now();
     let sub = input.validate(id, now)?;
     let (outcome, record) =
-        aftercare::subscriptions::apply(&app.store, &merchant, sub, now).await?;
+        aftercare::usecases::subscriptions::apply(&app.store, &merchant, sub, now).await?;
     match outcome {
         UpsertOutcome::Created => Ok((201, view(&merchant, &record, Some("created")))),
         UpsertOutcome::Updated => Ok((200, view(&merchant, &record, Some("updated")))),
@@ -264,11 +264,11 @@ async fn handle_event(app: &App, detail: Value) -> Result<Value, HandlerError> {
         .validate(id, now)
         .map_err(|e| invalid(e.within("subscription")))?;
     let (outcome, record) =
-        aftercare::subscriptions::apply(&app.store, &merchant, sub, now).await?;
+        aftercare::usecases::subscriptions::apply(&app.store, &merchant, sub, now).await?;
     // A stale update is an answer, not a failure: redelivering it would change nothing.
     Ok(view(
         &merchant,
         &record,
-        Some(aftercare::subscriptions::outcome_name(&outcome)),
+        Some(aftercare::usecases::subscriptions::outcome_name(&outcome)),
     ))
 }

@@ -10,13 +10,13 @@
 //! stays the system of record.
 
 use crate::{EVENT_ACTION_REQUESTED, EVENT_LINK_CLICKED, Links};
+use aftercare::adapters::mail::billing::{card_value, subscription_value};
+use aftercare::adapters::store::subscriptions::{SubscriptionClick, SubscriptionRecord};
 use aftercare::app::App;
 use aftercare::domain::Merchant;
 use aftercare::domain::ids::SubscriptionId;
 use aftercare::domain::merchant::url_component;
 use aftercare::http;
-use aftercare::mail::billing::{card_value, subscription_value};
-use aftercare::store::subscriptions::{SubscriptionClick, SubscriptionRecord};
 use aftercare::token::{Claims, TokenError};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use hmac::{Hmac, KeyInit, Mac};

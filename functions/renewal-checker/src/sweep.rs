@@ -10,15 +10,15 @@
 
 use crate::Links;
 use crate::compose::notice_email;
+use aftercare::adapters::store::claims::{SendRecord, SendStatus};
+use aftercare::adapters::store::subscriptions::{RENEWAL_GROUP, subscription_record};
+use aftercare::adapters::store::write::DueItem;
+use aftercare::adapters::store::{StoreError, keys};
 use aftercare::app::App;
 use aftercare::domain::MerchantId;
 use aftercare::domain::subscription::plan;
-use aftercare::error::HandlerError;
-use aftercare::send::{Deadline, Pacer, SendOutcome};
-use aftercare::store::claims::{SendRecord, SendStatus};
-use aftercare::store::shipments::DueItem;
-use aftercare::store::subscriptions::{RENEWAL_GROUP, subscription_record};
-use aftercare::store::{StoreError, keys};
+use aftercare::lambda::error::HandlerError;
+use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
 use serde::Serialize;
 
 /// How many UTC days back a sweep looks for subscriptions it has not handled (missed runs).
@@ -63,8 +63,8 @@ pub async fn sweep(
     let pacer = Pacer::new(app.config.ses_max_send_rate);
     let pacer = &pacer;
     let mut report = SweepReport::default();
-    let swept = aftercare::sweep::run(
-        app,
+    let swept = aftercare::usecases::sweep::run(
+        app.sweeper(),
         RENEWAL_GROUP,
         LOOKBACK_DAYS,
         deadline,

@@ -17,24 +17,25 @@
 //! Delivery of the whole order (every shipment delivered) anchors the journey: usage tips, survey,
 //! cross-sell and review request are written to the due index once, for survey-sender to send.
 
+use aftercare::adapters::mail::format::long_date;
+use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
+use aftercare::adapters::store::claims::{SendRecord, SendStatus};
+use aftercare::adapters::store::keys;
+use aftercare::adapters::store::orders::OrderRecord;
+use aftercare::adapters::store::shipments::{
+    self as ship_store, CheckpointOutcome, CreateOutcome, NewCheckpoint, ShipmentRecord,
+};
 use aftercare::domain::customer::CustomerRef;
+use aftercare::domain::followup::AnchorReason;
 use aftercare::domain::ids::ShipmentId;
 use aftercare::domain::shipment::{
     Checkpoint, CheckpointInput, Milestone, ShipmentInput, TrackingStatus,
 };
 use aftercare::domain::validation::{from_value, parse_json};
 use aftercare::domain::{FieldError, Merchant, MerchantId, OrderId};
-use aftercare::error::HandlerError;
 use aftercare::http::{self, ApiError};
-use aftercare::mail::format::long_date;
-use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::send::{Deadline, SendOutcome};
-use aftercare::store::claims::{SendRecord, SendStatus};
-use aftercare::store::keys;
-use aftercare::store::orders::OrderRecord;
-use aftercare::store::shipments::{
-    self as ship_store, CheckpointOutcome, CreateOutcome, NewCheckpoint, ShipmentRecord,
-};
+use aftercare::lambda::error::HandlerError;
+use aftercare::usecases::send::{Deadline, SendOutcome};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -67,10 +68,10 @@ pub async fn handle(
     request_id: &str,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
-    let trigger = aftercare::trigger::Trigger::parse(payload)
+    let trigger = aftercare::lambda::trigger::Trigger::parse(payload)
         .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
     match trigger {
-        aftercare::trigger::Trigger::Http(req) => {
+        aftercare::lambda::trigger::Trigger::Http(req) => {
             let rid = http::request_id(&req, request_id).to_owned();
             let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
             let resp = async {
@@ -81,7 +82,7 @@ pub async fn handle(
             .await;
             Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
         }
-        aftercare::trigger::Trigger::Event(event) => {
+        aftercare::lambda::trigger::Trigger::Event(event) => {
             let span = tracing::info_span!("event", request_id, event_id = %event.id, detail_type = %event.detail_type);
             async {
                 match event.detail_type.as_str() {
@@ -530,7 +531,13 @@ async fn order_delivered(
     let schedule = merchant.settings.journey.schedule(last);
     if app
         .store
-        .anchor_journey(&order, last, "delivered", &schedule, app.clock.now())
+        .anchor_journey(
+            &order,
+            last,
+            AnchorReason::Delivered,
+            &schedule,
+            app.clock.now(),
+        )
         .await?
     {
         tracing::info!(order_id = %order_id, follow_ups = schedule.len(), "order delivered; journey scheduled");
@@ -544,7 +551,7 @@ async fn order_delivered(
 async fn rebase_points(
     app: &App,
     merchant: &Merchant,
-    order: &aftercare::store::orders::OrderRecord,
+    order: &aftercare::adapters::store::orders::OrderRecord,
     delivered: Timestamp,
 ) -> Result<(), ApiError> {
     use aftercare::domain::loyalty::{available_at, order_source, referral_source};
@@ -862,7 +869,7 @@ async fn fallback_anchor(
         .anchor_journey(
             &order,
             anchor,
-            "no_delivery_scan",
+            AnchorReason::NoDeliveryScan,
             &schedule,
             app.clock.now(),
         )

@@ -3,15 +3,15 @@
 //! recommend), which the sweep records as a skip.
 
 use crate::Links;
+use aftercare::adapters::mail::format::long_date;
+use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
+use aftercare::adapters::store::followups::FeedbackRecord;
+use aftercare::adapters::store::orders::OrderRecord;
 use aftercare::app::App;
 use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::marketing::ContactState;
 use aftercare::domain::survey::SurveyScale;
 use aftercare::domain::{Currency, Locale, Merchant, Money};
-use aftercare::mail::format::long_date;
-use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::store::followups::FeedbackRecord;
-use aftercare::store::orders::OrderRecord;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

@@ -27,10 +27,10 @@ mod prefs;
 mod sweep;
 
 use aftercare::config::ConfigError;
-use aftercare::error::HandlerError;
 use aftercare::http::{self, ApiError};
-use aftercare::send::Deadline;
+use aftercare::lambda::error::HandlerError;
 use aftercare::token::{self, Claims, LinkSigner, SigningKey};
+use aftercare::usecases::send::Deadline;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -75,7 +75,7 @@ impl Links {
     }
 
     pub fn from_config(config: &aftercare::Config) -> Result<Self, ConfigError> {
-        LinkSigner::from_config(config).map(Self)
+        config.link_signer().map(Self)
     }
 
     pub fn verify(
@@ -183,10 +183,10 @@ pub async fn handle(
     request_id: &str,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
-    let trigger = aftercare::trigger::Trigger::parse(payload)
+    let trigger = aftercare::lambda::trigger::Trigger::parse(payload)
         .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
     match trigger {
-        aftercare::trigger::Trigger::Http(req) => {
+        aftercare::lambda::trigger::Trigger::Http(req) => {
             let rid = http::request_id(&req, request_id).to_owned();
             let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
             let resp = async { Box::pin(http_inner(app, links, &req, &rid, deadline)).await }
@@ -194,7 +194,7 @@ pub async fn handle(
                 .await;
             Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
         }
-        aftercare::trigger::Trigger::Event(event) => {
+        aftercare::lambda::trigger::Trigger::Event(event) => {
             let span = tracing::info_span!("event", request_id, event_id = %event.id, detail_type = %event.detail_type);
             async {
                 match event.detail_type.as_str() {

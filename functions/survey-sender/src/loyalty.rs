@@ -15,6 +15,14 @@
 //!
 //! Also here: the "points now available" note of the next marketing email.
 
+use aftercare::adapters::mail::format::long_date;
+use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
+use aftercare::adapters::store::claims::{SendRecord, SendStatus};
+use aftercare::adapters::store::loyalty::{
+    Decided, LOYALTY_GROUP, LoyaltyNotice, LoyaltyState, NoticeKind, loyalty_notice,
+};
+use aftercare::adapters::store::write::DueItem;
+use aftercare::adapters::store::{StoreError, keys};
 use aftercare::app::App;
 use aftercare::domain::customer::CustomerProfile;
 use aftercare::domain::loyalty::{
@@ -22,17 +30,9 @@ use aftercare::domain::loyalty::{
     newly_available, tier_status,
 };
 use aftercare::domain::{CustomerId, Merchant, MerchantId};
-use aftercare::error::HandlerError;
-use aftercare::mail::format::long_date;
-use aftercare::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::send::{Deadline, Pacer, SendOutcome};
-use aftercare::store::claims::{SendRecord, SendStatus};
-use aftercare::store::loyalty::{
-    Decided, LOYALTY_GROUP, LoyaltyNotice, LoyaltyState, NoticeKind, loyalty_notice,
-};
-use aftercare::store::shipments::DueItem;
-use aftercare::store::{StoreError, keys};
-use aftercare::sweep::Swept;
+use aftercare::lambda::error::HandlerError;
+use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
+use aftercare::usecases::sweep::Swept;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -75,8 +75,8 @@ pub async fn sweep(
     deadline: Deadline,
 ) -> Result<(LoyaltyReport, Swept), HandlerError> {
     let mut report = LoyaltyReport::default();
-    let swept = aftercare::sweep::run(
-        app,
+    let swept = aftercare::usecases::sweep::run(
+        app.sweeper(),
         LOYALTY_GROUP,
         LOOKBACK_DAYS,
         deadline,

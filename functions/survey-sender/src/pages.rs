@@ -6,18 +6,18 @@
 //! nothing: mail filters that prefetch every link cannot vote. Only the form's POST records.
 
 use crate::{Links, PREFERENCES, SURVEY, UNSUBSCRIBE, compose};
+use aftercare::adapters::mail::EmailKind;
+use aftercare::adapters::store::claims::SendRecord;
+use aftercare::adapters::store::followups::FeedbackRecord;
+use aftercare::adapters::store::keys;
+use aftercare::adapters::store::orders::OrderRecord;
 use aftercare::app::App;
 use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::survey::{Band, clean_comment};
 use aftercare::domain::{CustomerId, Locale, Merchant, MerchantId, OrderId};
 use aftercare::http;
-use aftercare::mail::EmailKind;
-use aftercare::send::Deadline;
-use aftercare::store::claims::SendRecord;
-use aftercare::store::followups::FeedbackRecord;
-use aftercare::store::keys;
-use aftercare::store::orders::OrderRecord;
 use aftercare::token::{Claims, TokenError};
+use aftercare::usecases::send::Deadline;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use jiff::SignedDuration;
 use serde_json::json;
@@ -60,8 +60,8 @@ impl From<TokenError> for PageError {
     }
 }
 
-impl From<aftercare::store::StoreError> for PageError {
-    fn from(e: aftercare::store::StoreError) -> Self {
+impl From<aftercare::adapters::store::StoreError> for PageError {
+    fn from(e: aftercare::adapters::store::StoreError) -> Self {
         tracing::error!(error = %e, "store failure behind a page");
         PageError::Unavailable
     }
@@ -319,7 +319,7 @@ async fn close_the_loop(
     merchant: &Merchant,
     answer: &FeedbackRecord,
     deadline: Deadline,
-) -> Result<(), aftercare::store::StoreError> {
+) -> Result<(), aftercare::adapters::store::StoreError> {
     let now = answer.answered_at;
     match answer.band {
         Band::Detractor => {

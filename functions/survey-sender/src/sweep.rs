@@ -9,16 +9,18 @@
 use crate::Links;
 use crate::compose::follow_up_email;
 use crate::loyalty::points_note;
+use aftercare::adapters::store::claims::{SendRecord, SendStatus};
+use aftercare::adapters::store::followups::{ContactGuard, FollowUpClaim};
+use aftercare::adapters::store::shipments::{self as ship_store, FOLLOW_UP_GROUP};
+use aftercare::adapters::store::write::DueItem;
+use aftercare::adapters::store::{StoreError, keys};
 use aftercare::app::App;
 use aftercare::domain::followup::FollowUpKind;
+use aftercare::domain::followup::{DecisionAction, DecisionEntry, FollowUpStatus};
 use aftercare::domain::marketing::{self, Decision, DeferReason, SkipReason};
 use aftercare::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
-use aftercare::error::HandlerError;
-use aftercare::send::{Deadline, Pacer, SendOutcome};
-use aftercare::store::claims::{SendRecord, SendStatus};
-use aftercare::store::followups::{ContactGuard, DecisionEntry, FollowUpClaim};
-use aftercare::store::shipments::{self as ship_store, DueItem, FOLLOW_UP_GROUP};
-use aftercare::store::{StoreError, keys};
+use aftercare::lambda::error::HandlerError;
+use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -66,8 +68,8 @@ pub async fn sweep(
     let pacer = Pacer::new(app.config.ses_max_send_rate);
     let pacer = &pacer;
     let mut report = SweepReport::default();
-    let swept = aftercare::sweep::run(
-        app,
+    let swept = aftercare::usecases::sweep::run(
+        app.sweeper(),
         FOLLOW_UP_GROUP,
         LOOKBACK_DAYS,
         deadline,
@@ -89,7 +91,7 @@ pub async fn sweep(
     report.errors = swept.errors;
     let (loyalty, loyalty_swept) = crate::loyalty::sweep(app, pacer, deadline).await?;
     report.loyalty = loyalty;
-    let both = aftercare::sweep::Swept {
+    let both = aftercare::usecases::sweep::Swept {
         due: swept.due + loyalty_swept.due,
         items_read: swept.items_read + loyalty_swept.items_read,
         errors: swept.errors + loyalty_swept.errors,
@@ -111,10 +113,17 @@ async fn process(
     };
     let seen: &str = seen;
     let skip = |reason: SkipReason| async move {
-        let decision = DecisionEntry::new(now, "skipped", Some(reason.as_str()));
+        let decision = DecisionEntry::new(now, DecisionAction::Skipped, Some(reason.as_str()));
         let moved = app
             .store
-            .settle_follow_up(&due.key, Some(seen), "skipped", &decision, None, None)
+            .settle_follow_up(
+                &due.key,
+                Some(seen),
+                FollowUpStatus::Skipped,
+                &decision,
+                None,
+                None,
+            )
             .await?;
         Ok::<_, StoreError>(if moved {
             Outcome::Skipped
@@ -123,7 +132,7 @@ async fn process(
         })
     };
     let defer = |until: Timestamp, reason: DeferReason| async move {
-        let mut decision = DecisionEntry::new(now, "deferred", Some(reason.as_str()));
+        let mut decision = DecisionEntry::new(now, DecisionAction::Deferred, Some(reason.as_str()));
         decision.until = Some(until);
         let moved = app
             .store
@@ -159,7 +168,7 @@ async fn process(
         }
     };
     let kind = follow_up.kind;
-    let email_kind = aftercare::mail::EmailKind::from(kind);
+    let email_kind = aftercare::adapters::mail::EmailKind::from(kind);
     let order_id: &OrderId = &follow_up.order_id;
     let send_key = keys::send(
         &merchant_id,
@@ -350,20 +359,28 @@ async fn settle(
     record: &SendRecord,
     now: Timestamp,
 ) -> Result<Outcome, StoreError> {
-    let (status, message_id, result) = match &outcome {
-        SendOutcome::Sent { message_id } => ("sent", Some(message_id.clone()), Outcome::Sent),
+    let (action, message_id, result) = match &outcome {
+        SendOutcome::Sent { message_id } => (
+            DecisionAction::Sent,
+            Some(message_id.clone()),
+            Outcome::Sent,
+        ),
         // Sent by an earlier attempt (or another sweep): settle it, but it is not this sweep's send.
-        SendOutcome::Settled(SendStatus::Sent) => {
-            ("sent", record.message_id.clone(), Outcome::Taken)
-        }
+        SendOutcome::Settled(SendStatus::Sent) => (
+            DecisionAction::Sent,
+            record.message_id.clone(),
+            Outcome::Taken,
+        ),
         SendOutcome::Settled(SendStatus::Ambiguous) | SendOutcome::Ambiguous => {
-            ("ambiguous", None, Outcome::Ambiguous)
+            (DecisionAction::Ambiguous, None, Outcome::Ambiguous)
         }
         // Suppressed since an earlier attempt was told to retry.
         SendOutcome::Suppressed | SendOutcome::Settled(SendStatus::Suppressed) => {
-            ("skipped", None, Outcome::Skipped)
+            (DecisionAction::Skipped, None, Outcome::Skipped)
         }
-        SendOutcome::Settled(_) | SendOutcome::Rejected { .. } => ("failed", None, Outcome::Failed),
+        SendOutcome::Settled(_) | SendOutcome::Rejected { .. } => {
+            (DecisionAction::Failed, None, Outcome::Failed)
+        }
         SendOutcome::InProgress => return Ok(Outcome::Taken),
         SendOutcome::RetryLater { reason } => {
             tracing::warn!(key = %due.key.sk, reason, "not sent now; stays due");
@@ -377,13 +394,20 @@ async fn settle(
         }
         _ => None,
     };
-    let decision = DecisionEntry::new(now, status, reason);
-    let survey_sent = (status == "sent" && kind == FollowUpKind::FeedbackSurvey).then(|| {
-        (
-            keys::surveys_sent_index(merchant_id),
-            keys::time_sort_key(now, order_id.as_str()),
-        )
-    });
+    let decision = DecisionEntry::new(now, action, reason);
+    let status = match action {
+        DecisionAction::Sent => FollowUpStatus::Sent,
+        DecisionAction::Ambiguous => FollowUpStatus::Ambiguous,
+        DecisionAction::Skipped => FollowUpStatus::Skipped,
+        _ => FollowUpStatus::Failed,
+    };
+    let survey_sent = (status == FollowUpStatus::Sent && kind == FollowUpKind::FeedbackSurvey)
+        .then(|| {
+            (
+                keys::surveys_sent_index(merchant_id),
+                keys::time_sort_key(now, order_id.as_str()),
+            )
+        });
     let moved = app
         .store
         .settle_follow_up(

@@ -1,7 +1,7 @@
 //! Customers: the customer part of an order, and the profile kept per merchant.
 
-use super::merchant::time_zone;
 use super::text::optional_line;
+use super::text::time_zone;
 use super::{CustomerId, EmailAddress, FieldError, Locale};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

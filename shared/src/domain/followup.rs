@@ -4,6 +4,7 @@
 //! arrives within `fallback_after_days` of shipping, the journey is anchored to shipping + that many
 //! days instead.
 
+use super::OrderId;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +121,151 @@ impl JourneySettings {
             ))
             .unwrap_or(shipped_at)
     }
+}
+
+/// Where a follow-up stands. Stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUpStatus {
+    /// In the due index, waiting for its time.
+    Scheduled,
+    /// A sweep holds it and is sending.
+    Sending,
+    Sent,
+    /// Decided against for good (unsubscribed, opted out, answered already, ...).
+    Skipped,
+    /// Withdrawn before it started (a return, a cancellation).
+    Cancelled,
+    Failed,
+    /// SES may or may not have sent it; reconciled from SES events.
+    Ambiguous,
+}
+
+impl FollowUpStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FollowUpStatus::Scheduled => "scheduled",
+            FollowUpStatus::Sending => "sending",
+            FollowUpStatus::Sent => "sent",
+            FollowUpStatus::Skipped => "skipped",
+            FollowUpStatus::Cancelled => "cancelled",
+            FollowUpStatus::Failed => "failed",
+            FollowUpStatus::Ambiguous => "ambiguous",
+        }
+    }
+}
+
+impl std::fmt::Display for FollowUpStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What anchored an order's journey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnchorReason {
+    /// Every shipment of the order was delivered.
+    Delivered,
+    /// No delivery scan arrived within the fallback window; anchored to shipping + the window.
+    NoDeliveryScan,
+}
+
+impl AnchorReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AnchorReason::Delivered => "delivered",
+            AnchorReason::NoDeliveryScan => "no_delivery_scan",
+        }
+    }
+}
+
+/// What was decided about a follow-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionAction {
+    /// Not now (quiet hours, frequency cap); due again at `until`.
+    Deferred,
+    Skipped,
+    Sent,
+    Cancelled,
+    /// Moved to another time by an event (brought forward).
+    Rescheduled,
+    Failed,
+    Ambiguous,
+}
+
+impl DecisionAction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DecisionAction::Deferred => "deferred",
+            DecisionAction::Skipped => "skipped",
+            DecisionAction::Sent => "sent",
+            DecisionAction::Cancelled => "cancelled",
+            DecisionAction::Rescheduled => "rescheduled",
+            DecisionAction::Failed => "failed",
+            DecisionAction::Ambiguous => "ambiguous",
+        }
+    }
+}
+
+/// The final status a follow-up settles in after `action` (`None` for actions that keep it due).
+impl DecisionAction {
+    pub fn settles_as(&self) -> Option<FollowUpStatus> {
+        match self {
+            DecisionAction::Deferred | DecisionAction::Rescheduled => None,
+            DecisionAction::Skipped => Some(FollowUpStatus::Skipped),
+            DecisionAction::Sent => Some(FollowUpStatus::Sent),
+            DecisionAction::Cancelled => Some(FollowUpStatus::Cancelled),
+            DecisionAction::Failed => Some(FollowUpStatus::Failed),
+            DecisionAction::Ambiguous => Some(FollowUpStatus::Ambiguous),
+        }
+    }
+}
+
+/// One decision about a follow-up, kept on it for the merchant (why did it or did it not go).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionEntry {
+    pub at: Timestamp,
+    pub action: DecisionAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+}
+
+impl DecisionEntry {
+    pub fn new(at: Timestamp, action: DecisionAction, reason: Option<&str>) -> Self {
+        Self {
+            at,
+            action,
+            reason: reason.map(str::to_owned),
+            until: None,
+        }
+    }
+}
+
+/// A scheduled follow-up email and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    pub order_id: OrderId,
+    pub customer_id: String,
+    /// The customer's address when the journey was anchored (for the suppression look-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    pub kind: FollowUpKind,
+    pub due_at: Timestamp,
+    pub anchor: Timestamp,
+    pub anchor_reason: AnchorReason,
+    pub status: FollowUpStatus,
+    /// Every decision taken about it (deferrals, skips, the send), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<DecisionEntry>,
+    /// Why it settled as it did (the last decision's reason, else its status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
 }
 
 #[cfg(test)]

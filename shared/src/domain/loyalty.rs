@@ -2,7 +2,6 @@
 //! balance derived from it, tiers, expiry and referral codes.
 
 use super::Order;
-use super::merchant::LoyaltySettings;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Span, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -35,6 +34,41 @@ pub enum TierBasis {
     Points,
     /// Merchandise value of orders in whole currency units, net of refunds (pro rata).
     Spend,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoyaltySettings {
+    pub enabled: bool,
+    /// Points per whole currency unit of the order's merchandise value.
+    pub points_per_unit: u32,
+    /// Days after delivery (else after the order) before earned points become available.
+    pub return_window_days: u32,
+    /// Points a customer earns when someone they referred places an order (pending until that
+    /// order's return window closes); 0 turns referrals off.
+    pub referral_points: u32,
+    /// Months after a customer's last order when their available points expire (a notice goes
+    /// out 14 days before); 0: points never expire.
+    pub expire_after_months: u32,
+    /// Tiers by what a customer qualifies with over the calendar year, lowest threshold first;
+    /// none: no tiers.
+    pub tiers: Vec<Tier>,
+    /// What tier thresholds count.
+    pub tier_basis: TierBasis,
+}
+
+impl Default for LoyaltySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            points_per_unit: 1,
+            return_window_days: 30,
+            referral_points: 500,
+            expire_after_months: 0,
+            tiers: Vec::new(),
+            tier_basis: TierBasis::Points,
+        }
+    }
 }
 
 impl LoyaltySettings {

@@ -209,7 +209,7 @@ impl PreferencesInput {
         if let Some(z) = self.time_zone {
             next.time_zone = match z.trim() {
                 "" => None,
-                zone => Some(crate::domain::merchant::time_zone("time_zone", zone)?),
+                zone => Some(crate::domain::text::time_zone("time_zone", zone)?),
             };
         }
         Ok(next)

@@ -1,5 +1,7 @@
 //! A merchant: the tenant, its brand and its "digital business card", and its settings.
 
+use super::loyalty::LoyaltySettings;
+pub use super::text::time_zone;
 use super::text::{optional_line, single_line, web_url};
 use super::{EmailAddress, FieldError, Locale, MerchantId};
 use serde::{Deserialize, Serialize};
@@ -215,41 +217,6 @@ pub struct CatalogueItem {
     pub related: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LoyaltySettings {
-    pub enabled: bool,
-    /// Points per whole currency unit of the order's merchandise value.
-    pub points_per_unit: u32,
-    /// Days after delivery (else after the order) before earned points become available.
-    pub return_window_days: u32,
-    /// Points a customer earns when someone they referred places an order (pending until that
-    /// order's return window closes); 0 turns referrals off.
-    pub referral_points: u32,
-    /// Months after a customer's last order when their available points expire (a notice goes
-    /// out 14 days before); 0: points never expire.
-    pub expire_after_months: u32,
-    /// Tiers by what a customer qualifies with over the calendar year, lowest threshold first;
-    /// none: no tiers.
-    pub tiers: Vec<super::loyalty::Tier>,
-    /// What tier thresholds count.
-    pub tier_basis: super::loyalty::TierBasis,
-}
-
-impl Default for LoyaltySettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            points_per_unit: 1,
-            return_window_days: 30,
-            referral_points: 500,
-            expire_after_months: 0,
-            tiers: Vec::new(),
-            tier_basis: super::loyalty::TierBasis::Points,
-        }
-    }
-}
-
 /// A merchant's replacement for a built-in email: minijinja templates for subject, HTML and text.
 /// Any part left out falls back to the built-in one. `strings` overrides catalogue entries per locale.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -326,20 +293,6 @@ fn color(field: &str, value: Option<&str>, default: &str) -> Result<String, Fiel
             format!("{field} must be a colour like #1a2b3c"),
         ))
     }
-}
-
-/// Checks an IANA time zone name against the bundled database.
-pub fn time_zone(field: &str, value: &str) -> Result<String, FieldError> {
-    let value = single_line(field, value, 64)?;
-    jiff::tz::TimeZone::get(&value)
-        .map(|_| value.clone())
-        .map_err(|_| {
-            FieldError::new(
-                field,
-                "invalid_time_zone",
-                format!("{field} must be an IANA time zone such as Europe/Berlin"),
-            )
-        })
 }
 
 impl MerchantInput {

@@ -74,6 +74,20 @@ pub fn web_url(field: &str, value: Option<&str>) -> Result<Option<String>, Field
     }
 }
 
+/// Checks an IANA time zone name against the bundled database.
+pub fn time_zone(field: &str, value: &str) -> Result<String, FieldError> {
+    let value = single_line(field, value, 64)?;
+    jiff::tz::TimeZone::get(&value)
+        .map(|_| value.clone())
+        .map_err(|_| {
+            FieldError::new(
+                field,
+                "invalid_time_zone",
+                format!("{field} must be an IANA time zone such as Europe/Berlin"),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,11 +6,11 @@
 //! everywhere within that time. Merchants are cached likewise.
 
 use super::{ApiError, header};
+use crate::adapters::store::Store;
 use crate::cache::TtlCache;
 use crate::domain::apikey;
 use crate::domain::merchant::MerchantStatus;
 use crate::domain::{Merchant, MerchantId};
-use crate::store::Store;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,7 +84,7 @@ impl Tenancy {
     }
 
     /// A signed webhook for the merchant named by the `merchantId` path parameter: the signature
-    /// in header `header` (shown to callers as `field`; Stripe's scheme, see [`super::signature`])
+    /// in header `header` (shown to callers as `field`; Stripe's scheme, see [`crate::signature`])
     /// is verified against the merchant's webhook secrets before anything is parsed or stored. An
     /// unknown merchant looks exactly like a bad signature: ids are not confirmed to strangers.
     pub async fn verify_webhook(
@@ -94,7 +94,7 @@ impl Tenancy {
         field: &str,
         now: jiff::Timestamp,
     ) -> Result<SignedWebhook, ApiError> {
-        use super::signature::{self, SignatureError};
+        use crate::signature::{self, SignatureError};
         let unauthorized = || {
             ApiError::new(
                 401,
@@ -143,5 +143,5 @@ pub struct SignedWebhook {
     pub merchant: Arc<Merchant>,
     /// The raw body, exactly as signed.
     pub body: Vec<u8>,
-    pub verified: super::signature::Verified,
+    pub verified: crate::signature::Verified,
 }

@@ -2,7 +2,6 @@
 //! field, request ids, body limits, and bearer-key authentication ([`auth`]).
 
 pub mod auth;
-pub mod signature;
 
 use crate::domain::FieldError;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -106,8 +105,8 @@ impl ApiError {
 impl ApiError {
     /// The same failure for an event trigger (EventBridge, schedules): a typed invocation error.
     /// Field paths are given relative to `detail_path` (e.g. `detail.order`).
-    pub fn into_handler_error(self, detail_path: &str) -> crate::error::HandlerError {
-        use crate::error::HandlerError;
+    pub fn into_handler_error(self, detail_path: &str) -> crate::lambda::error::HandlerError {
+        use crate::lambda::error::HandlerError;
         let where_ = match &self.field {
             Some(f) if !f.is_empty() => format!("{detail_path}.{f}: "),
             _ => String::new(),
@@ -122,9 +121,9 @@ impl ApiError {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
+impl From<crate::adapters::store::StoreError> for ApiError {
     /// Transient store failures become 503 (retry the same request); anything else a bare 500.
-    fn from(e: crate::store::StoreError) -> Self {
+    fn from(e: crate::adapters::store::StoreError) -> Self {
         if e.is_transient() {
             tracing::warn!(error = %e, "store temporarily unavailable");
             ApiError::unavailable("storage is busy; retry the request")
@@ -292,7 +291,7 @@ pub fn period(
 /// bare page revealing nothing about which tokens or merchants exist. `reason`: `invalid`,
 /// `expired`, `not_found`.
 pub fn error_page(
-    renderer: &crate::mail::Renderer,
+    renderer: &crate::adapters::mail::Renderer,
     merchant: Option<&crate::domain::Merchant>,
     status: u16,
     reason: &str,

@@ -2,11 +2,11 @@
 //! the functions' renderer, written as `<kind>.<locale>.html` and `.txt` with an `index.html`
 //! linking them. Needs no AWS; `scripts/gallery` screenshots and checks the result.
 
+use aftercare::adapters::mail::samples::{sample_data, sample_merchant};
+use aftercare::adapters::mail::{EmailKind, Renderer};
 use aftercare::domain::merchant::MerchantInput;
 use aftercare::domain::validation::parse_json;
 use aftercare::domain::{Locale, Merchant};
-use aftercare::mail::samples::{sample_data, sample_merchant};
-use aftercare::mail::{EmailKind, Renderer};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

@@ -16,12 +16,12 @@
 
 mod gallery;
 
+use aftercare::adapters::store::Store;
 use aftercare::domain::MerchantId;
 use aftercare::domain::apikey::{self, ApiKeyRecord, KeyStatus};
 use aftercare::domain::ids::KeyId;
 use aftercare::domain::merchant::MerchantInput;
 use aftercare::domain::validation::parse_json;
-use aftercare::store::Store;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::process::ExitCode;
@@ -153,14 +153,17 @@ async fn run(cli: Cli) -> Result<(), Error> {
     if let Command::Gallery { out, merchant } = &cli.command {
         return gallery::run(out, merchant.as_deref());
     }
-    let sdk = aftercare::aws::load_config().await;
-    let store = Store::new(aftercare::aws::dynamodb_client(&sdk), cli.table.clone());
+    let sdk = aftercare::adapters::aws::load_config().await;
+    let store = Store::new(
+        aftercare::adapters::aws::dynamodb_client(&sdk),
+        cli.table.clone(),
+    );
     let now = jiff::Timestamp::now();
     match cli.command {
         Command::Table {
             action: TableAction::Create,
         } => {
-            aftercare::store::schema::create_table(store.client(), &cli.table).await?;
+            aftercare::adapters::store::schema::create_table(store.client(), &cli.table).await?;
             println!("{}", json!({"table": cli.table, "status": "created"}));
         }
         Command::Merchant {

@@ -7,12 +7,12 @@
 //! every other merchant with items left has had its turn, so one merchant's backlog never delays
 //! another's first email. `AFTERCARE_SWEEP_MERCHANT_QUOTA` caps what one merchant gets per run.
 
-use crate::app::App;
-use crate::error::HandlerError;
-use crate::send::Deadline;
-use crate::store::StoreError;
-use crate::store::keys;
-use crate::store::shipments::DueItem;
+use crate::adapters::store::StoreError;
+use crate::adapters::store::keys;
+use crate::adapters::store::write::DueItem;
+use crate::clock::Clock;
+use crate::lambda::error::HandlerError;
+use crate::usecases::send::Deadline;
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
@@ -47,10 +47,21 @@ impl Swept {
     }
 }
 
+/// What a sweep runs with: where due work is read and the deployment's sweep settings.
+#[derive(Clone, Copy)]
+pub struct Sweeper<'a> {
+    pub store: &'a crate::adapters::store::Store,
+    pub clock: &'a dyn Clock,
+    /// Items one merchant gets per run (`AFTERCARE_SWEEP_MERCHANT_QUOTA`); `None` is no cap.
+    pub merchant_quota: Option<usize>,
+    /// Items worked on at once (`AFTERCARE_SWEEP_CONCURRENCY`).
+    pub concurrency: usize,
+}
+
 /// Runs `work` on every item of `group` due now (looking `lookback_days` UTC days back) and hands
 /// each outcome to `tally`; items not started before the deadline margin count as `left_due`.
 pub async fn run<O, F, Fut>(
-    app: &App,
+    app: Sweeper<'_>,
     group: &str,
     lookback_days: u32,
     deadline: Deadline,
@@ -69,7 +80,7 @@ where
         .due_items_counted(group, now, lookback_days)
         .await?;
     let due = items.len();
-    let (items, held) = take_turns(items, app.config.sweep_merchant_quota);
+    let (items, held) = take_turns(items, app.merchant_quota);
     let over_quota = held.len();
     for _ in &held {
         tally(left_due);
@@ -78,7 +89,7 @@ where
         tracing::warn!(
             group,
             over_quota,
-            quota = app.config.sweep_merchant_quota,
+            quota = app.merchant_quota,
             "merchants over their sweep quota: the rest stay due for the next run"
         );
     }
@@ -94,7 +105,7 @@ where
                 e
             })
         })
-        .buffer_unordered(app.config.sweep_concurrency);
+        .buffer_unordered(app.concurrency);
     let mut errors = 0;
     while let Some(outcome) = outcomes.next().await {
         match outcome {
@@ -157,7 +168,7 @@ mod tests {
     use aws_sdk_dynamodb::types::AttributeValue;
 
     fn due(merchant: &str, n: u32, at: &str) -> DueItem {
-        let mut item = crate::store::Item::new();
+        let mut item = crate::adapters::store::Item::new();
         item.insert(keys::DUESK.into(), AttributeValue::S(at.into()));
         DueItem {
             key: keys::Key {

@@ -9,13 +9,13 @@
 
 use super::claims::{ClaimGuard, Guarded, SendRecord, claim_item};
 use super::orders::OrderRecord;
+use super::write::{Attempt, DueItem, build_err, put, with_due};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::customer::CustomerRef;
-use crate::domain::followup::FollowUpKind;
+use crate::domain::followup::{AnchorReason, FollowUp, FollowUpKind, FollowUpStatus};
 use crate::domain::shipment::{Checkpoint, Shipment, ShipmentState, TrackingStatus};
 use crate::domain::{MerchantId, OrderId, ids::ShipmentId};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -102,36 +102,6 @@ pub struct ShipmentDue {
     pub due_at: Timestamp,
 }
 
-/// A scheduled follow-up email and what became of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FollowUp {
-    pub order_id: OrderId,
-    pub customer_id: String,
-    /// The customer's address when the journey was anchored (for the suppression look-up).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recipient: Option<String>,
-    pub kind: FollowUpKind,
-    pub due_at: Timestamp,
-    pub anchor: Timestamp,
-    pub anchor_reason: String,
-    /// `scheduled`, `sending`, `sent`, `skipped`, `cancelled`, `failed`, `ambiguous`.
-    pub status: String,
-    /// Every decision taken about it (deferrals, skips, the send), oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub decisions: Vec<super::followups::DecisionEntry>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
-}
-
-/// A due-index item with its key.
-#[derive(Debug, Clone)]
-pub struct DueItem {
-    pub key: keys::Key,
-    pub item: Item,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateOutcome {
     /// Stored; `suppressed` when the "shipped" email's recipient is suppressed (not to be sent).
@@ -169,121 +139,7 @@ pub struct NewCheckpoint<'a> {
     pub now: Timestamp,
 }
 
-pub(super) fn build_err(
-    operation: &'static str,
-) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    move |e| StoreError::Unexpected {
-        operation,
-        source: Box::new(e),
-    }
-}
-
-pub(super) fn put(
-    table: &str,
-    item: Item,
-    condition: Option<&str>,
-) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .set_condition_expression(condition.map(str::to_owned))
-        .build()
-        .map_err(build_err("build Put"))?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
-/// Adds the due-index attributes to `item`.
-pub(super) fn with_due(mut item: Item, group: &str, at: Timestamp, key: &keys::Key) -> Item {
-    let (pk, sk) = keys::due(group, at, key);
-    item.insert(keys::DUEPK.into(), s(pk));
-    item.insert(keys::DUESK.into(), s(sk));
-    item
-}
-
-/// Cancellation codes of a failed transaction, by item position.
-fn cancellation_codes(
-    err: &aws_sdk_dynamodb::error::SdkError<
-        TransactWriteItemsError,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-) -> Option<Vec<String>> {
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(tce)) => Some(
-            tce.cancellation_reasons()
-                .iter()
-                .map(|r| r.code().unwrap_or("None").to_owned())
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-pub(super) enum Attempt {
-    Done,
-    Cancelled(Vec<String>),
-}
-
-/// Whether the `i`th item's condition is what cancelled a transaction.
-pub(super) fn codes_failed(codes: &[String], i: usize) -> bool {
-    codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed")
-}
-
 impl Store {
-    /// One transaction with bounded retries on conflicts and throttling.
-    pub(super) async fn transact(
-        &self,
-        operation: &'static str,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<Attempt, StoreError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let err = match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(Attempt::Done),
-                Err(err) => err,
-            };
-            let codes = cancellation_codes(&err);
-            let retry = match &codes {
-                Some(c) if c.iter().any(|c| c == "ConditionalCheckFailed") => {
-                    return Ok(Attempt::Cancelled(c.clone()));
-                }
-                Some(c) => c.iter().any(|c| {
-                    matches!(
-                        c.as_str(),
-                        "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
-                    )
-                }),
-                None => match err.as_service_error() {
-                    Some(
-                        TransactWriteItemsError::ProvisionedThroughputExceededException(_)
-                        | TransactWriteItemsError::ThrottlingException(_)
-                        | TransactWriteItemsError::RequestLimitExceeded(_)
-                        | TransactWriteItemsError::InternalServerError(_)
-                        | TransactWriteItemsError::TransactionInProgressException(_),
-                    ) => true,
-                    Some(other) => aws_sdk_dynamodb::error::ProvideErrorMetadata::code(other)
-                        .is_some_and(super::is_transient_code),
-                    None => false,
-                },
-            };
-            if !retry || attempt >= 5 {
-                return Err(match classify(operation, err) {
-                    StoreError::Unexpected { operation, source } if retry => {
-                        StoreError::Transient { operation, source }
-                    }
-                    other => other,
-                });
-            }
-            tokio::time::sleep(crate::retry::backoff(attempt)).await;
-        }
-    }
-
     /// Creates a shipment with its order pointer, its due checks and the "shipped" email's claim.
     pub async fn create_shipment(
         &self,
@@ -625,7 +481,7 @@ impl Store {
         &self,
         order: &OrderRecord,
         anchor: Timestamp,
-        reason: &str,
+        reason: AnchorReason,
         follow_ups: &[(FollowUpKind, Timestamp)],
         now: Timestamp,
     ) -> Result<bool, StoreError> {
@@ -637,7 +493,7 @@ impl Store {
             .update_expression("SET journey_anchor = :a, journey_reason = :why, updated_at = :now")
             .condition_expression("attribute_exists(PK) AND attribute_not_exists(journey_anchor)")
             .expression_attribute_values(":a", s(anchor.to_string()))
-            .expression_attribute_values(":why", s(reason))
+            .expression_attribute_values(":why", s(reason.as_str()))
             .expression_attribute_values(":now", s(now.to_string()))
             .build()
             .map_err(build_err("build Update"))?;
@@ -651,8 +507,8 @@ impl Store {
                 kind: *kind,
                 due_at: *due_at,
                 anchor,
-                anchor_reason: reason.to_owned(),
-                status: "scheduled".into(),
+                anchor_reason: reason,
+                status: FollowUpStatus::Scheduled,
                 decisions: Vec::new(),
                 outcome: None,
                 message_id: None,

@@ -1,9 +1,9 @@
 //! The SES v2 sender.
 //!
 //! SES `SendEmail` has no idempotency token, so the client given here must have the SDK's
-//! automatic retries **disabled** (see [`crate::aws::ses_client`]): a retry after a lost response
+//! automatic retries **disabled** (see [`crate::adapters::aws::ses_client`]): a retry after a lost response
 //! would send twice. [`SesMailer::send`] makes exactly one call and classifies the outcome;
-//! [`crate::send`] retries under the claim only when SES said the message was not sent.
+//! [`crate::usecases::send`] retries under the claim only when SES said the message was not sent.
 
 use super::OutgoingEmail;
 use aws_sdk_sesv2::Client;

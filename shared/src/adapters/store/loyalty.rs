@@ -4,7 +4,7 @@
 //! computed from", so concurrent debits serialise and the balance can never be overdrawn; credits
 //! bump the version too, so a debit never commits on a balance it did not see.
 
-use super::shipments::{Attempt, codes_failed, put, with_due};
+use super::write::{Attempt, codes_failed, put, with_due};
 use super::{Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::loyalty::{Balance, LedgerEntry, LedgerKind, balance};
 use crate::domain::{CustomerId, MerchantId};

@@ -9,7 +9,7 @@
 //! * Endpoints follow the SDK's standard `AWS_ENDPOINT_URL` (a local emulator in tests and the
 //!   local demo); there is no "is local" switch in the code.
 //! * The SES client has automatic retries **off**: `SendEmail` has no idempotency token, so only
-//!   our own code retries it, under a claim (see [`crate::send`]).
+//!   our own code retries it, under a claim (see [`crate::usecases::send`]).
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
@@ -18,7 +18,7 @@ use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider:
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 /// Amazon Root CA 1–4 and Starfield Services Root CA G2 (see the file for fingerprints).
-const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../../certs/amazon-trust-services.pem");
 
 /// Why an operator-supplied bundle was not used.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,10 @@
 //! Storing a subscription update, whoever sends it (the merchant API, an EventBridge event, a
 //! Stripe webhook): validate at the edge, then this one path computes its first notice and writes.
 
+use crate::adapters::store::subscriptions::{SubscriptionRecord, UpsertOutcome};
+use crate::adapters::store::{Store, StoreError};
 use crate::domain::Merchant;
 use crate::domain::subscription::{Subscription, first_due};
-use crate::store::subscriptions::{SubscriptionRecord, UpsertOutcome};
-use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 
 /// Stores `sub` for `merchant` unless newer state is stored, placing it in the renewal index at

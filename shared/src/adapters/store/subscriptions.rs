@@ -5,7 +5,7 @@
 //! newer state) and the customer's pointer to it. The subscription carries its own place in the
 //! due index (its next notice), so the renewal sweep reads exactly the subscriptions due.
 
-use super::shipments::with_due;
+use super::write::with_due;
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::ids::SubscriptionId;
 use crate::domain::subscription::Subscription;

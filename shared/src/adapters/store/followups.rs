@@ -9,9 +9,11 @@
 
 use super::claims::{SendRecord, claim_item, suppression_check};
 use super::orders::OrderRecord;
-use super::shipments::{Attempt, FOLLOW_UP_GROUP, FollowUp, build_err, put};
+use super::shipments::FOLLOW_UP_GROUP;
+use super::write::{Attempt, build_err, put};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::followup::FollowUpKind;
+use crate::domain::followup::{DecisionAction, DecisionEntry, FollowUp, FollowUpStatus};
 use crate::domain::marketing::ContactState;
 use crate::domain::survey::{Band, SurveyScale};
 use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
@@ -25,29 +27,6 @@ use std::collections::HashMap;
 const CONTACT: &str = "contact";
 const FEEDBACK: &str = "feedback";
 const SUPPRESSION: &str = "suppression";
-
-/// One decision about a follow-up, kept on it for the merchant (why did it or did it not go).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DecisionEntry {
-    pub at: Timestamp,
-    /// `deferred`, `skipped`, `sent`, `cancelled`, `rescheduled`, `failed`, `ambiguous`.
-    pub action: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until: Option<Timestamp>,
-}
-
-impl DecisionEntry {
-    pub fn new(at: Timestamp, action: &str, reason: Option<&str>) -> Self {
-        Self {
-            at,
-            action: action.to_owned(),
-            reason: reason.map(str::to_owned),
-            until: None,
-        }
-    }
-}
 
 /// The contact-state item as stored: times as epoch milliseconds so conditions can compare them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -403,7 +382,7 @@ impl Store {
             .update_expression("SET #status = :sending, claimed_at = :now")
             .condition_expression("DUESK = :seen")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":sending", s(FollowUpStatus::Sending.as_str()))
             .expression_attribute_values(":seen", s(seen_due_sk))
             .expression_attribute_values(":now", s(now.to_string()))
             .build()
@@ -493,7 +472,7 @@ impl Store {
             .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":sk", s(sk))
             .expression_attribute_values(":until", s(until.to_string()))
-            .expression_attribute_values(":scheduled", s("scheduled"))
+            .expression_attribute_values(":scheduled", s(FollowUpStatus::Scheduled.as_str()))
             .expression_attribute_values(":seen", s(seen_due_sk))
             .expression_attribute_values(":empty", AttributeValue::L(vec![]))
             .expression_attribute_values(":d", decision_list(decision)?)
@@ -510,7 +489,7 @@ impl Store {
         &self,
         key: &keys::Key,
         seen_due_sk: Option<&str>,
-        status: &str,
+        status: FollowUpStatus,
         decision: &DecisionEntry,
         message_id: Option<&str>,
         survey_sent: Option<(String, String)>,
@@ -524,10 +503,13 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key.to_map()))
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(
                 ":outcome",
-                s(decision.reason.clone().unwrap_or_else(|| status.to_owned())),
+                s(decision
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| status.as_str().to_owned())),
             )
             .expression_attribute_values(":now", s(decision.at.to_string()))
             .expression_attribute_values(":empty", AttributeValue::L(vec![]))
@@ -565,7 +547,7 @@ impl Store {
         reason: &str,
         now: Timestamp,
     ) -> Result<Vec<FollowUpKind>, StoreError> {
-        let decision = DecisionEntry::new(now, "cancelled", Some(reason));
+        let decision = DecisionEntry::new(now, DecisionAction::Cancelled, Some(reason));
         let mut cancelled = Vec::new();
         for kind in kinds {
             let result = self
@@ -580,8 +562,8 @@ impl Store {
                 )
                 .condition_expression("attribute_exists(DUEPK) AND #status = :scheduled")
                 .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":cancelled", s("cancelled"))
-                .expression_attribute_values(":scheduled", s("scheduled"))
+                .expression_attribute_values(":cancelled", s(FollowUpStatus::Cancelled.as_str()))
+                .expression_attribute_values(":scheduled", s(FollowUpStatus::Scheduled.as_str()))
                 .expression_attribute_values(":reason", s(reason))
                 .expression_attribute_values(":now", s(now.to_string()))
                 .expression_attribute_values(":empty", AttributeValue::L(vec![]))
@@ -614,10 +596,10 @@ impl Store {
             return Ok(false);
         };
         let follow_up: FollowUp = from_item("follow_up", item)?;
-        if follow_up.status != "scheduled" || follow_up.due_at <= at {
+        if follow_up.status != FollowUpStatus::Scheduled || follow_up.due_at <= at {
             return Ok(false);
         }
-        let mut decision = DecisionEntry::new(at, "rescheduled", Some(reason));
+        let mut decision = DecisionEntry::new(at, DecisionAction::Rescheduled, Some(reason));
         decision.until = Some(at);
         self.defer_follow_up(&key, &seen, at, &decision).await
     }

@@ -27,9 +27,9 @@ impl std::fmt::Display for HandlerError {
 
 impl std::error::Error for HandlerError {}
 
-impl From<crate::store::StoreError> for HandlerError {
+impl From<crate::adapters::store::StoreError> for HandlerError {
     /// A store failure ends the invocation: `Transient` (retry later) or `Internal`.
-    fn from(e: crate::store::StoreError) -> Self {
+    fn from(e: crate::adapters::store::StoreError) -> Self {
         let error_type = if e.is_transient() {
             "Transient"
         } else {

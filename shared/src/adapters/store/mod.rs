@@ -19,6 +19,7 @@ pub mod schema;
 pub mod shipments;
 pub mod stats;
 pub mod subscriptions;
+pub mod write;
 
 use crate::domain::MerchantId;
 use aws_sdk_dynamodb::Client;

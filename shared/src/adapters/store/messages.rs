@@ -12,8 +12,8 @@
 //! deletes expired items only some time later.
 
 use super::claims::SendStatus;
-use super::shipments::FollowUp;
 use super::{Item, Store, StoreError, classify, from_item, keys, s};
+use crate::domain::followup::FollowUp;
 use crate::domain::followup::FollowUpKind;
 use crate::domain::{CustomerId, MerchantId, OrderId};
 use jiff::Timestamp;

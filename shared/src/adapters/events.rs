@@ -3,13 +3,13 @@
 //! rules (to their billing system, a queue, an API destination).
 //!
 //! Publishing is at least once: every event carries an `event_id` receivers dedupe on. A merchant
-//! with `settings.webhook.url` also gets a signed copy by webhook ([`crate::webhooks`]).
+//! with `settings.webhook.url` also gets a signed copy by webhook ([`crate::adapters::webhooks`]).
 
 use jiff::Timestamp;
 use serde_json::Value;
 
+use crate::adapters::webhooks::{Delivery, Webhooks};
 use crate::domain::merchant::Merchant;
-use crate::webhooks::{Delivery, Webhooks};
 
 /// The `source` of every event Aftercare publishes.
 pub const SOURCE: &str = "aftercare";

@@ -23,7 +23,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::domain::merchant::Merchant;
-use crate::http::signature;
+use crate::signature;
 
 /// The signature header on every outbound webhook.
 pub const SIGNATURE_HEADER: &str = "Aftercare-Signature";
@@ -92,7 +92,7 @@ impl Webhooks {
             let builder = Connector::builder()
                 .connector_settings(settings)
                 .tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
-            match crate::aws::tls_context() {
+            match crate::adapters::aws::tls_context() {
                 Some(ctx) => builder.tls_context(ctx).build(),
                 None => builder.build(),
             }

@@ -21,7 +21,7 @@
 //! decision is on record for the message log, and a redelivery settles on it. So no send path can
 //! forget the check, and it costs no extra call.
 
-use super::shipments::{Attempt, build_err, put};
+use super::write::{Attempt, build_err, put};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use jiff::Timestamp;

@@ -1,16 +1,16 @@
 //! Claim → send → record: how every email is sent at most once and, barring an unknowable
 //! outcome, exactly once.
 //!
-//! The claim ([`crate::store::claims`]) is taken before SES is called. [`Courier::send_claimed`]
+//! The claim ([`crate::adapters::store::claims`]) is taken before SES is called. [`Courier::send_claimed`]
 //! then makes at most [`MAX_SEND_ATTEMPTS`] calls, retrying only when SES said the message was
 //! *not* sent (throttling, paused sending), never after an ambiguous outcome, and never starting a
 //! call it may not be able to finish before the invocation's deadline.
 
+use crate::adapters::mail::{OutgoingEmail, SendFailure, SesMailer};
+use crate::adapters::store::claims::{Reclaim, SendRecord, SendStatus};
+use crate::adapters::store::keys::Key;
+use crate::adapters::store::{Store, StoreError};
 use crate::clock::Clock;
-use crate::mail::{OutgoingEmail, SendFailure, SesMailer};
-use crate::store::claims::{Reclaim, SendRecord, SendStatus};
-use crate::store::keys::Key;
-use crate::store::{Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use std::time::{Duration, Instant};
 
@@ -335,7 +335,7 @@ impl Courier<'_> {
     where
         F: FnOnce() -> Option<OutgoingEmail>,
     {
-        use crate::store::claims::ClaimResult;
+        use crate::adapters::store::claims::ClaimResult;
         match self.store.claim_send(key, record, expires_at).await? {
             ClaimResult::Claimed(mine) => match build() {
                 Some(email) => {

@@ -9,8 +9,8 @@
 //!   Override templates run with a fuel limit and no file access; a part that fails to render
 //!   falls back to the built-in one, so a broken override never loses an email.
 
+use crate::adapters::mail::MailClass;
 use crate::domain::{Locale, Merchant};
-use crate::mail::MailClass;
 use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, Error, ErrorKind, State};
 use serde::Serialize;

@@ -7,7 +7,7 @@
 //! changes nothing and sends nothing.
 
 use super::claims::{ClaimGuard, Guarded, SendRecord, claim_item};
-use super::shipments::{Attempt, build_err, codes_failed, put, with_due};
+use super::write::{Attempt, build_err, codes_failed, put, with_due};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::MerchantId;
 use crate::domain::billing::InvoiceFacts;

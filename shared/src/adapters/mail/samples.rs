@@ -409,7 +409,7 @@ fn complaint_alert(locale: Locale) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::Renderer;
+    use crate::adapters::mail::Renderer;
 
     /// Fails to compile when a variant is added: give it the next ordinal, bump `COUNT` and add it
     /// to `EmailKind::ALL` (the gallery and these tests iterate that list).

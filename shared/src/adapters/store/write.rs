@@ -1,0 +1,130 @@
+//! What every store write shares: building transaction items, the due-index attributes, and one
+//! `TransactWriteItems` with bounded retries that reports which condition cancelled it.
+
+use super::{Item, Store, StoreError, classify, keys, s};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use jiff::Timestamp;
+
+/// A due-index item with its key.
+#[derive(Debug, Clone)]
+pub struct DueItem {
+    pub key: keys::Key,
+    pub item: Item,
+}
+
+pub(crate) fn build_err(
+    operation: &'static str,
+) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    move |e| StoreError::Unexpected {
+        operation,
+        source: Box::new(e),
+    }
+}
+
+pub(crate) fn put(
+    table: &str,
+    item: Item,
+    condition: Option<&str>,
+) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned))
+        .build()
+        .map_err(build_err("build Put"))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Adds the due-index attributes to `item`.
+pub(crate) fn with_due(mut item: Item, group: &str, at: Timestamp, key: &keys::Key) -> Item {
+    let (pk, sk) = keys::due(group, at, key);
+    item.insert(keys::DUEPK.into(), s(pk));
+    item.insert(keys::DUESK.into(), s(sk));
+    item
+}
+
+/// Cancellation codes of a failed transaction, by item position.
+fn cancellation_codes(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        TransactWriteItemsError,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> Option<Vec<String>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(tce)) => Some(
+            tce.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+pub(crate) enum Attempt {
+    Done,
+    Cancelled(Vec<String>),
+}
+
+/// Whether the `i`th item's condition is what cancelled a transaction.
+pub(crate) fn codes_failed(codes: &[String], i: usize) -> bool {
+    codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed")
+}
+
+impl Store {
+    /// One transaction with bounded retries on conflicts and throttling.
+    pub(crate) async fn transact(
+        &self,
+        operation: &'static str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Attempt, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let err = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(Attempt::Done),
+                Err(err) => err,
+            };
+            let codes = cancellation_codes(&err);
+            let retry = match &codes {
+                Some(c) if c.iter().any(|c| c == "ConditionalCheckFailed") => {
+                    return Ok(Attempt::Cancelled(c.clone()));
+                }
+                Some(c) => c.iter().any(|c| {
+                    matches!(
+                        c.as_str(),
+                        "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+                    )
+                }),
+                None => match err.as_service_error() {
+                    Some(
+                        TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+                        | TransactWriteItemsError::ThrottlingException(_)
+                        | TransactWriteItemsError::RequestLimitExceeded(_)
+                        | TransactWriteItemsError::InternalServerError(_)
+                        | TransactWriteItemsError::TransactionInProgressException(_),
+                    ) => true,
+                    Some(other) => aws_sdk_dynamodb::error::ProvideErrorMetadata::code(other)
+                        .is_some_and(super::is_transient_code),
+                    None => false,
+                },
+            };
+            if !retry || attempt >= 5 {
+                return Err(match classify(operation, err) {
+                    StoreError::Unexpected { operation, source } if retry => {
+                        StoreError::Transient { operation, source }
+                    }
+                    other => other,
+                });
+            }
+            tokio::time::sleep(crate::retry::backoff(attempt)).await;
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! What the functions do, independent of the trigger that asked: the send protocol every email
+//! goes through ([`send`]), the driver every scheduled sweep runs under ([`sweep`]) and storing a
+//! subscription update whoever sent it ([`subscriptions`]).
+
+pub mod send;
+pub mod subscriptions;
+pub mod sweep;
