@@ -394,9 +394,8 @@ async fn no_send_is_started_that_cannot_finish_before_the_deadline() {
 
 /// An invocation that stored the order and its claim, then died before recording the send.
 async fn die_after_claim(env: &Env, lease_until: jiff::Timestamp) {
-    use aftercare::adapters::store::claims::SendRecord;
-    use aftercare::adapters::store::keys;
     use aftercare::adapters::store::orders::{NewOrder, OrderRecord};
+    use aftercare::domain::send::{EmailKind, SendIdentity};
     use aftercare::domain::validation::from_value;
     let order = from_value::<aftercare::domain::OrderInput>(env.order())
         .unwrap()
@@ -413,16 +412,14 @@ async fn die_after_claim(env: &Env, lease_until: jiff::Timestamp) {
         received_at: now,
     };
     let c = &record.order.customer;
-    let key = keys::send(&env.merchant.id, &c.id, "order_thanks", "SO-1001", 0);
-    let claim = SendRecord::new_claim(
-        "order_thanks",
+    let key = SendIdentity::new(
+        &env.merchant.id,
+        &c.id,
+        EmailKind::OrderThanks,
         "SO-1001",
         0,
-        c.id.as_str(),
-        c.email.as_str(),
-        now,
-        lease_until,
     );
+    let claim = key.claim(c.email.as_str(), now, lease_until);
     let new = NewOrder {
         record: &record,
         ledger: None,

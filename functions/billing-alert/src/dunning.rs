@@ -10,7 +10,6 @@ use aftercare::adapters::store::billing::{
     DUNNING_GROUP, EventKey, FailureOutcome, InvoiceRecord, InvoiceStatus, PaymentOutcome,
     StepClaim, invoice_record,
 };
-use aftercare::adapters::store::claims::{SendRecord, SendStatus};
 use aftercare::adapters::store::loyalty::Decided;
 use aftercare::adapters::store::write::DueItem;
 use aftercare::adapters::store::{StoreError, keys};
@@ -20,6 +19,7 @@ use aftercare::domain::billing::{
     dunning_schedule, refund_reversal,
 };
 use aftercare::domain::loyalty::{LedgerKind, net_points, order_source, referral_source, reverse};
+use aftercare::domain::send::{SendIdentity, SendRecord, SendStatus};
 use aftercare::domain::{Merchant, MerchantId};
 use aftercare::http::ApiError;
 use aftercare::lambda::error::HandlerError;
@@ -48,18 +48,14 @@ fn claim(
     step: u32,
     to: &str,
     deadline: Deadline,
-) -> (keys::Key, SendRecord) {
-    let key = keys::send(m, &inv.customer.id, kind.as_str(), inv.id.as_str(), step);
-    let record = SendRecord::new_claim(
-        kind.as_str(),
-        inv.id.as_str(),
-        step,
-        inv.customer.id.as_str(),
+) -> (SendIdentity, SendRecord) {
+    let id = SendIdentity::new(m, &inv.customer.id, kind, inv.id.as_str(), step);
+    let record = id.claim(
         to,
         app.clock.now(),
         deadline.lease_until(app.clock.as_ref()),
     );
-    (key, record)
+    (id, record)
 }
 
 /// The email of `kind` about `record`'s invoice.
@@ -143,7 +139,7 @@ async fn send_or_resume(
     record: &InvoiceRecord,
     kind: EmailKind,
     claim: Claim,
-    claimed: &(keys::Key, SendRecord),
+    claimed: &(SendIdentity, SendRecord),
     deadline: Deadline,
 ) -> Result<SendOutcome, ApiError> {
     let (key, record_of_claim) = claimed;
@@ -154,7 +150,7 @@ async fn send_or_resume(
         Claim::Ours | Claim::Earlier => Cow::Owned(personalised(app, merchant, record).await?),
     };
     let record = &*personal;
-    let build = || invoice_email(app, links, merchant, record, kind, 0, &key.sk);
+    let build = || invoice_email(app, links, merchant, record, kind, 0, &key.reference());
     let outcome = match claim {
         Claim::Suppressed => SendOutcome::Suppressed,
         Claim::Ours => match build() {
@@ -534,7 +530,15 @@ async fn step(
                         "dunning": {"emails_sent": emails},
                     });
                     let to = Mailbox::new(Some(&merchant.name), ops.clone());
-                    compose(&app.renderer, &merchant, kind, to, locale, &data, &key.sk)
+                    compose(
+                        &app.renderer,
+                        &merchant,
+                        kind,
+                        to,
+                        locale,
+                        &data,
+                        &key.reference(),
+                    )
                 };
                 let expires = app.send_expiry(&merchant, now);
                 app.courier()
@@ -583,7 +587,17 @@ async fn step(
                 }
             };
             let record = &*personal;
-            let build = || invoice_email(app, links, &merchant, record, kind, reminder, &key.sk);
+            let build = || {
+                invoice_email(
+                    app,
+                    links,
+                    &merchant,
+                    record,
+                    kind,
+                    reminder,
+                    &key.reference(),
+                )
+            };
             let courier = app.courier();
             let outcome = match claimed {
                 StepClaim::Moved => return Ok(Outcome::Taken),

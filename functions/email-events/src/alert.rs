@@ -6,10 +6,9 @@
 
 use aftercare::adapters::mail::format::{long_date, percent};
 use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::adapters::store::claims::SendRecord;
-use aftercare::adapters::store::keys;
 use aftercare::adapters::store::stats::DailyStats;
 use aftercare::app::App;
+use aftercare::domain::send::SendIdentity;
 use aftercare::domain::{Merchant, MerchantId};
 use aftercare::lambda::error::HandlerError;
 use aftercare::usecases::send::{Deadline, SendOutcome};
@@ -63,16 +62,8 @@ pub async fn after_complaint(
     );
     let kind = EmailKind::MerchantComplaintAlert;
     let day = today.to_string();
-    let key = keys::merchant_alert(merchant_id, "complaint_rate", &day);
-    let record = SendRecord::new_claim(
-        kind.as_str(),
-        &day,
-        0,
-        "merchant",
-        ops.as_str(),
-        now,
-        deadline.lease_until(app.clock.as_ref()),
-    );
+    let key = SendIdentity::merchant_alert(merchant_id, kind, &day);
+    let record = key.claim(ops.as_str(), now, deadline.lease_until(app.clock.as_ref()));
     let at = |d: jiff::civil::Date| {
         d.to_zoned(jiff::tz::TimeZone::UTC)
             .map(|z| long_date(z.timestamp(), "UTC", merchant.default_locale))
@@ -96,7 +87,7 @@ pub async fn after_complaint(
     let outcome = app
         .courier()
         .claim_and_send(&key, &record, expires, deadline, || {
-            compose(app, &merchant, ops.clone(), &data, &key.sk)
+            compose(app, &merchant, ops.clone(), &data, &key.reference())
         })
         .await?;
     Ok(Some(outcome))

@@ -13,12 +13,12 @@
 //! customer reads as absent.
 
 use aftercare::adapters::mail::EmailKind;
-use aftercare::adapters::store::claims::SendStatus;
 use aftercare::adapters::store::messages::{LoggedSend, Touchpoint};
 use aftercare::app::App;
 use aftercare::domain::CustomerId;
 use aftercare::domain::followup::FollowUp;
 use aftercare::domain::followup::{DecisionAction, FollowUpKind, FollowUpStatus};
+use aftercare::domain::send::SendStatus;
 use aftercare::http::{self, ApiError};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use base64::Engine;

@@ -14,11 +14,10 @@
 
 use aftercare::adapters::mail::format::long_date;
 use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::adapters::store::claims::{SendRecord, SendStatus};
-use aftercare::adapters::store::keys;
 use aftercare::adapters::store::loyalty::{LoyaltyNotice, NoticeKind};
 use aftercare::adapters::store::orders::{NewOrder, OrderRecord, PlaceOutcome};
 use aftercare::domain::loyalty::{LedgerEntry, expires_at, expiry_notice_at, tier_status};
+use aftercare::domain::send::{SendIdentity, SendStatus};
 use aftercare::domain::validation::{from_value, parse_json};
 use aftercare::domain::{FieldError, Merchant, MerchantId, Order, OrderInput};
 use aftercare::http::{self, ApiError};
@@ -296,18 +295,14 @@ pub async fn place(
         received_at: now,
     };
     let customer = &record.order.customer;
-    let send_key = keys::send(
+    let send_key = SendIdentity::new(
         &merchant.id,
         &customer.id,
-        KIND.as_str(),
+        KIND,
         record.order.id.as_str(),
         0,
     );
-    let claim = SendRecord::new_claim(
-        KIND.as_str(),
-        record.order.id.as_str(),
-        0,
-        customer.id.as_str(),
+    let claim = send_key.claim(
         customer.email.as_str(),
         now,
         deadline.lease_until(app.clock.as_ref()),
@@ -423,7 +418,7 @@ fn thank_you(
     app: &App,
     merchant: &Merchant,
     record: &OrderRecord,
-    send_key: &keys::Key,
+    send_key: &SendIdentity,
     referral_code: Option<&str>,
 ) -> Option<OutgoingEmail> {
     let order = &record.order;
@@ -476,7 +471,7 @@ fn thank_you(
         to,
         KIND,
         rendered,
-        &send_key.sk,
+        &send_key.reference(),
         None,
     ))
 }

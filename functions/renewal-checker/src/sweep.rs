@@ -10,12 +10,12 @@
 
 use crate::Links;
 use crate::compose::notice_email;
-use aftercare::adapters::store::claims::{SendRecord, SendStatus};
 use aftercare::adapters::store::subscriptions::{RENEWAL_GROUP, subscription_record};
 use aftercare::adapters::store::write::DueItem;
 use aftercare::adapters::store::{StoreError, keys};
 use aftercare::app::App;
 use aftercare::domain::MerchantId;
+use aftercare::domain::send::{SendIdentity, SendStatus};
 use aftercare::domain::subscription::plan;
 use aftercare::lambda::error::HandlerError;
 use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
@@ -152,15 +152,11 @@ async fn process(
     let mut personal = record.clone();
     personal.subscription.customer = contact.personalise(&sub.customer);
     let handled = format!("{}:{}", notice.kind().as_str(), step);
-    let key = keys::send(&merchant.id, &sub.customer.id, kind, &subject, step);
+    let id = SendIdentity::new(&merchant.id, &sub.customer.id, kind, &subject, step);
     if !pacer.slot(deadline).await {
         return Ok(Outcome::LeftDue);
     }
-    let claim = SendRecord::new_claim(
-        kind,
-        &subject,
-        step,
-        sub.customer.id.as_str(),
+    let claim = id.claim(
         sub.customer.email.as_str(),
         now,
         deadline.lease_until(app.clock.as_ref()),
@@ -168,8 +164,8 @@ async fn process(
     let expires = app.send_expiry(&merchant, now);
     let outcome = app
         .courier()
-        .claim_and_send(&key, &claim, expires, deadline, || {
-            notice_email(app, links, &merchant, &personal, &notice, &key.sk)
+        .claim_and_send(&id, &claim, expires, deadline, || {
+            notice_email(app, links, &merchant, &personal, &notice, &id.reference())
         })
         .await?;
     let result = match &outcome {

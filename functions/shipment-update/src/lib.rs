@@ -19,8 +19,6 @@
 
 use aftercare::adapters::mail::format::long_date;
 use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::adapters::store::claims::{SendRecord, SendStatus};
-use aftercare::adapters::store::keys;
 use aftercare::adapters::store::orders::OrderRecord;
 use aftercare::adapters::store::shipments::{
     self as ship_store, CheckpointOutcome, CreateOutcome, NewCheckpoint, ShipmentRecord,
@@ -28,6 +26,7 @@ use aftercare::adapters::store::shipments::{
 use aftercare::domain::customer::CustomerRef;
 use aftercare::domain::followup::AnchorReason;
 use aftercare::domain::ids::ShipmentId;
+use aftercare::domain::send::{SendIdentity, SendRecord, SendStatus};
 use aftercare::domain::shipment::{
     Checkpoint, CheckpointInput, Milestone, ShipmentInput, TrackingStatus,
 };
@@ -267,18 +266,14 @@ fn milestone_claim(
     shipment: &ShipmentId,
     to: &str,
     deadline: Deadline,
-) -> (keys::Key, SendRecord) {
-    let key = keys::send(merchant, &customer.id, kind.as_str(), shipment.as_str(), 0);
-    let record = SendRecord::new_claim(
-        kind.as_str(),
-        shipment.as_str(),
-        0,
-        customer.id.as_str(),
+) -> (SendIdentity, SendRecord) {
+    let id = SendIdentity::new(merchant, &customer.id, kind, shipment.as_str(), 0);
+    let record = id.claim(
         to,
         app.clock.now(),
         deadline.lease_until(app.clock.as_ref()),
     );
-    (key, record)
+    (id, record)
 }
 
 /// When the promised date has passed: the start of the next day in the merchant's time zone.
@@ -593,15 +588,20 @@ fn shipment_email(
         .inspect_err(|e| tracing::error!(error = ?e, "shipment email failed to render"))
         .ok()?;
     let to = Mailbox::new(customer.display_name().as_deref(), customer.email.clone());
-    let key = keys::send(
+    let id = SendIdentity::new(
         &merchant.id,
         &customer.id,
-        kind.as_str(),
+        kind,
         record.shipment.id.as_str(),
         0,
     );
     Some(OutgoingEmail::compose(
-        merchant, to, kind, rendered, &key.sk, None,
+        merchant,
+        to,
+        kind,
+        rendered,
+        &id.reference(),
+        None,
     ))
 }
 
@@ -832,7 +832,12 @@ async fn late_check(
             let rendered = app.renderer.render(kind, locale, merchant, &data).ok()?;
             let to = Mailbox::new(Some(&merchant.name), ops.clone());
             Some(OutgoingEmail::compose(
-                merchant, to, kind, rendered, &key.sk, None,
+                merchant,
+                to,
+                kind,
+                rendered,
+                &key.reference(),
+                None,
             ))
         };
         let alerted = courier

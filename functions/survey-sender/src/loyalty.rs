@@ -17,7 +17,6 @@
 
 use aftercare::adapters::mail::format::long_date;
 use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::adapters::store::claims::{SendRecord, SendStatus};
 use aftercare::adapters::store::loyalty::{
     Decided, LOYALTY_GROUP, LoyaltyNotice, LoyaltyState, NoticeKind, loyalty_notice,
 };
@@ -29,6 +28,7 @@ use aftercare::domain::loyalty::{
     self, LedgerKind, balance, expire, expires_at, expiry_notice_at, expiry_source,
     newly_available, tier_status,
 };
+use aftercare::domain::send::{SendIdentity, SendStatus};
 use aftercare::domain::{CustomerId, Merchant, MerchantId};
 use aftercare::lambda::error::HandlerError;
 use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
@@ -383,18 +383,14 @@ async fn tell(
         "available": balance(&state.entries, now).available,
         "tier": status.and_then(|s| s.current).map(|t| t.name),
     });
-    let key = keys::send(m, c, kind.as_str(), subject, 0);
-    let record = SendRecord::new_claim(
-        kind.as_str(),
-        subject,
-        0,
-        c.as_str(),
+    let key = SendIdentity::new(m, c, kind, subject, 0);
+    let record = key.claim(
         profile.email.as_str(),
         now,
         deadline.lease_until(app.clock.as_ref()),
     );
     let expires = app.send_expiry(&due.merchant, now);
-    let build = || compose(app, merchant, &profile, kind, &data, &key.sk);
+    let build = || compose(app, merchant, &profile, kind, &data, &key.reference());
     let outcome = app
         .courier()
         .claim_and_send(&key, &record, expires, deadline, build)

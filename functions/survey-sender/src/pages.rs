@@ -7,12 +7,11 @@
 
 use crate::{Links, PREFERENCES, SURVEY, UNSUBSCRIBE, compose};
 use aftercare::adapters::mail::EmailKind;
-use aftercare::adapters::store::claims::SendRecord;
 use aftercare::adapters::store::followups::FeedbackRecord;
-use aftercare::adapters::store::keys;
 use aftercare::adapters::store::orders::OrderRecord;
 use aftercare::app::App;
 use aftercare::domain::followup::FollowUpKind;
+use aftercare::domain::send::SendIdentity;
 use aftercare::domain::survey::{Band, clean_comment};
 use aftercare::domain::{CustomerId, Locale, Merchant, MerchantId, OrderId};
 use aftercare::http;
@@ -338,27 +337,19 @@ async fn close_the_loop(
                 return Ok(());
             };
             let kind = EmailKind::MerchantDetractorAlert;
-            let key = keys::send(
+            let key = SendIdentity::new(
                 &merchant.id,
                 &answer.customer_id,
-                kind.as_str(),
+                kind,
                 answer.order_id.as_str(),
                 0,
             );
-            let record = SendRecord::new_claim(
-                kind.as_str(),
-                answer.order_id.as_str(),
-                0,
-                answer.customer_id.as_str(),
-                ops.as_str(),
-                now,
-                deadline.lease_until(app.clock.as_ref()),
-            );
+            let record = key.claim(ops.as_str(), now, deadline.lease_until(app.clock.as_ref()));
             let expires = app.send_expiry(merchant, now);
             let outcome = app
                 .courier()
                 .claim_and_send(&key, &record, expires, deadline, || {
-                    compose::detractor_alert(app, merchant, answer, &key.sk)
+                    compose::detractor_alert(app, merchant, answer, &key.reference())
                 })
                 .await?;
             tracing::info!(?outcome, "detractor alert");

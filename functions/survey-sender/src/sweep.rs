@@ -9,7 +9,6 @@
 use crate::Links;
 use crate::compose::follow_up_email;
 use crate::loyalty::points_note;
-use aftercare::adapters::store::claims::{SendRecord, SendStatus};
 use aftercare::adapters::store::followups::{ContactGuard, FollowUpClaim};
 use aftercare::adapters::store::shipments::{self as ship_store, FOLLOW_UP_GROUP};
 use aftercare::adapters::store::write::DueItem;
@@ -18,6 +17,7 @@ use aftercare::app::App;
 use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::followup::{DecisionAction, DecisionEntry, FollowUpStatus};
 use aftercare::domain::marketing::{self, Decision, DeferReason, SkipReason};
+use aftercare::domain::send::{SendIdentity, SendRecord, SendStatus};
 use aftercare::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
 use aftercare::lambda::error::HandlerError;
 use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
@@ -170,13 +170,7 @@ async fn process(
     let kind = follow_up.kind;
     let email_kind = aftercare::adapters::mail::EmailKind::from(kind);
     let order_id: &OrderId = &follow_up.order_id;
-    let send_key = keys::send(
-        &merchant_id,
-        &customer_id,
-        email_kind.as_str(),
-        order_id.as_str(),
-        0,
-    );
+    let send_key = SendIdentity::new(&merchant_id, &customer_id, email_kind, order_id.as_str(), 0);
     let recipient = follow_up
         .recipient
         .as_deref()
@@ -208,7 +202,7 @@ async fn process(
                     &order,
                     &ctx.contact,
                     kind,
-                    &send_key.sk,
+                    &send_key.reference(),
                     note.as_ref(),
                     now,
                 )
@@ -257,7 +251,7 @@ async fn process(
         &order,
         &ctx.contact,
         kind,
-        &send_key.sk,
+        &send_key.reference(),
         note.as_ref(),
         now,
     ) else {
@@ -276,11 +270,7 @@ async fn process(
             .flatten(),
         is_survey: kind == FollowUpKind::FeedbackSurvey,
     };
-    let record = SendRecord::new_claim(
-        email_kind.as_str(),
-        order_id.as_str(),
-        0,
-        customer_id.as_str(),
+    let record = send_key.claim(
         order.order.customer.email.as_str(),
         now,
         deadline.lease_until(app.clock.as_ref()),

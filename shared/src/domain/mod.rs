@@ -14,6 +14,7 @@ pub mod marketing;
 pub mod merchant;
 pub mod money;
 pub mod order;
+pub mod send;
 pub mod shipment;
 pub mod subscription;
 pub mod survey;

@@ -8,6 +8,7 @@
 
 use super::customer::{CustomerInput, CustomerRef};
 use super::ids::SubscriptionId;
+use super::send::EmailKind;
 use super::text::{single_line, web_url};
 use super::{Currency, FieldError, Money};
 use jiff::civil::Date;
@@ -446,19 +447,19 @@ impl Notice {
 
     /// The send claim's identity: `(kind, subject, step)`. A combined notice keeps its renewal
     /// reminder's identity, so the reminder can never go out a second time on its own.
-    pub fn identity(&self, sub: &Subscription) -> (&'static str, String, u32) {
+    pub fn identity(&self, sub: &Subscription) -> (EmailKind, String, u32) {
         match (self.renewal_lead, &sub.card) {
             (Some(lead), _) => (
-                NoticeKind::RenewalReminder.as_str(),
+                EmailKind::RenewalReminder,
                 format!("{}@{}", sub.id, sub.next_renewal_at.strftime("%Y%m%d")),
                 lead,
             ),
             (None, Some(card)) => (
-                NoticeKind::CardExpiring.as_str(),
+                EmailKind::CardExpiring,
                 format!("{}@{}", sub.id, card.expiry_label()),
                 self.card_lead.unwrap_or(0),
             ),
-            (None, None) => (NoticeKind::CardExpiring.as_str(), sub.id.to_string(), 0),
+            (None, None) => (EmailKind::CardExpiring, sub.id.to_string(), 0),
         }
     }
 }
@@ -720,7 +721,7 @@ pub(crate) mod tests {
         );
         let (kind, subject, step) = n[1].identity(&s);
         assert_eq!(
-            (kind, subject.as_str(), step),
+            (kind.as_str(), subject.as_str(), step),
             ("renewal_reminder", "sub_1@20270103", 7)
         );
     }

@@ -8,9 +8,9 @@
 
 use crate::adapters::mail::{OutgoingEmail, SendFailure, SesMailer};
 use crate::adapters::store::claims::{Reclaim, SendRecord, SendStatus};
-use crate::adapters::store::keys::Key;
 use crate::adapters::store::{Store, StoreError};
 use crate::clock::Clock;
+use crate::domain::send::SendIdentity;
 use jiff::{SignedDuration, Timestamp};
 use std::time::{Duration, Instant};
 
@@ -132,7 +132,7 @@ impl Courier<'_> {
     /// Sends `email` under the claim `token` we hold on `key`.
     pub async fn send_claimed(
         &self,
-        key: &Key,
+        id: &SendIdentity,
         token: &str,
         email: &OutgoingEmail,
         deadline: Deadline,
@@ -141,7 +141,7 @@ impl Courier<'_> {
         for attempt in 1..=MAX_SEND_ATTEMPTS {
             if deadline.remaining() < MIN_SEND_BUDGET {
                 return self
-                    .release(key, token, "not enough time left in the invocation")
+                    .release(id, token, "not enough time left in the invocation")
                     .await;
             }
             match self.mailer.send(email, self.clock.now()).await {
@@ -149,7 +149,7 @@ impl Courier<'_> {
                     let recorded = self
                         .store
                         .finish_send(
-                            key,
+                            id,
                             token,
                             SendStatus::Sent,
                             Some(&message_id),
@@ -160,19 +160,19 @@ impl Courier<'_> {
                     match recorded {
                         Ok(true) => {}
                         Ok(false) => {
-                            tracing::warn!(send = %key.sk, "sent, but the claim had moved on")
+                            tracing::warn!(send = %id.reference(), "sent, but the claim had moved on")
                         }
                         // The email went out; the record stays in_progress until its lease ends and
                         // is then reconciled from the SES send event. Never resend.
                         Err(e) => {
-                            tracing::error!(send = %key.sk, error = %e, "sent, but recording it failed")
+                            tracing::error!(send = %id.reference(), error = %e, "sent, but recording it failed")
                         }
                     }
-                    tracing::info!(send = %key.sk, message_id, attempt, "email sent");
+                    tracing::info!(send = %id.reference(), message_id, attempt, "email sent");
                     return Ok(SendOutcome::Sent { message_id });
                 }
                 Err(SendFailure::NotSentRetryable { code }) => {
-                    tracing::warn!(send = %key.sk, code, attempt, "SES did not send; will retry");
+                    tracing::warn!(send = %id.reference(), code, attempt, "SES did not send; will retry");
                     last_code = code;
                     if attempt < MAX_SEND_ATTEMPTS {
                         let pause = crate::retry::backoff(attempt).max(Duration::from_millis(50));
@@ -182,10 +182,10 @@ impl Courier<'_> {
                     }
                 }
                 Err(SendFailure::Rejected { code }) => {
-                    tracing::error!(send = %key.sk, code, "SES refused the email");
+                    tracing::error!(send = %id.reference(), code, "SES refused the email");
                     self.store
                         .finish_send(
-                            key,
+                            id,
                             token,
                             SendStatus::Failed,
                             None,
@@ -196,10 +196,10 @@ impl Courier<'_> {
                     return Ok(SendOutcome::Rejected { code });
                 }
                 Err(SendFailure::Invalid(reason)) => {
-                    tracing::error!(send = %key.sk, reason, "the email could not be built");
+                    tracing::error!(send = %id.reference(), reason, "the email could not be built");
                     self.store
                         .finish_send(
-                            key,
+                            id,
                             token,
                             SendStatus::Failed,
                             None,
@@ -212,10 +212,10 @@ impl Courier<'_> {
                     });
                 }
                 Err(SendFailure::Ambiguous { reason }) => {
-                    tracing::error!(send = %key.sk, reason, "send outcome unknown; parked for reconciliation");
+                    tracing::error!(send = %id.reference(), reason, "send outcome unknown; parked for reconciliation");
                     self.store
                         .finish_send(
-                            key,
+                            id,
                             token,
                             SendStatus::Ambiguous,
                             None,
@@ -227,21 +227,21 @@ impl Courier<'_> {
                 }
             }
         }
-        self.release(key, token, &format!("SES kept answering {last_code}"))
+        self.release(id, token, &format!("SES kept answering {last_code}"))
             .await
     }
 
     /// Gives up, for good, on an email whose claim we hold (it cannot be composed).
     pub async fn abandon(
         &self,
-        key: &Key,
+        id: &SendIdentity,
         token: &str,
         reason: &str,
     ) -> Result<SendOutcome, StoreError> {
-        tracing::error!(send = %key.sk, reason, "email abandoned");
+        tracing::error!(send = %id.reference(), reason, "email abandoned");
         self.store
             .finish_send(
-                key,
+                id,
                 token,
                 SendStatus::Failed,
                 None,
@@ -256,13 +256,13 @@ impl Courier<'_> {
 
     async fn release(
         &self,
-        key: &Key,
+        id: &SendIdentity,
         token: &str,
         reason: &str,
     ) -> Result<SendOutcome, StoreError> {
         self.store
             .finish_send(
-                key,
+                id,
                 token,
                 SendStatus::Retry,
                 None,
@@ -278,7 +278,7 @@ impl Courier<'_> {
     /// Carries on from a record found on redelivery. `build` is called only if a send is due.
     pub async fn resume<F>(
         &self,
-        key: &Key,
+        id: &SendIdentity,
         record: &SendRecord,
         deadline: Deadline,
         build: F,
@@ -294,8 +294,8 @@ impl Courier<'_> {
             | SendStatus::Suppressed => Ok(SendOutcome::Settled(record.status)),
             SendStatus::InProgress if !record.lease_expired(now) => Ok(SendOutcome::InProgress),
             SendStatus::InProgress => {
-                if self.store.mark_abandoned_send(key, now).await? {
-                    tracing::warn!(send = %key.sk, "claim abandoned by a dead invocation; parked as ambiguous");
+                if self.store.mark_abandoned_send(id, now).await? {
+                    tracing::warn!(send = %id.reference(), "claim abandoned by a dead invocation; parked as ambiguous");
                     Ok(SendOutcome::Ambiguous)
                 } else {
                     Ok(SendOutcome::InProgress)
@@ -305,7 +305,7 @@ impl Courier<'_> {
                 let token = crate::domain::ids::new_id();
                 match self
                     .store
-                    .reclaim_send(key, record, &token, deadline.lease_until(self.clock))
+                    .reclaim_send(id, record, &token, deadline.lease_until(self.clock))
                     .await?
                 {
                     Reclaim::Claimed => {}
@@ -313,9 +313,9 @@ impl Courier<'_> {
                     Reclaim::Suppressed => return Ok(SendOutcome::Suppressed),
                 }
                 match build() {
-                    Some(email) => self.send_claimed(key, &token, &email, deadline).await,
+                    Some(email) => self.send_claimed(id, &token, &email, deadline).await,
                     None => {
-                        self.abandon(key, &token, "the email could not be composed")
+                        self.abandon(id, &token, "the email could not be composed")
                             .await
                     }
                 }
@@ -326,7 +326,7 @@ impl Courier<'_> {
     /// Claims `record` on `key` and sends, for emails whose claim is not part of a larger write.
     pub async fn claim_and_send<F>(
         &self,
-        key: &Key,
+        id: &SendIdentity,
         record: &SendRecord,
         expires_at: i64,
         deadline: Deadline,
@@ -336,20 +336,20 @@ impl Courier<'_> {
         F: FnOnce() -> Option<OutgoingEmail>,
     {
         use crate::adapters::store::claims::ClaimResult;
-        match self.store.claim_send(key, record, expires_at).await? {
+        match self.store.claim_send(id, record, expires_at).await? {
             ClaimResult::Claimed(mine) => match build() {
                 Some(email) => {
-                    self.send_claimed(key, &mine.claim_token, &email, deadline)
+                    self.send_claimed(id, &mine.claim_token, &email, deadline)
                         .await
                 }
                 None => {
-                    self.abandon(key, &mine.claim_token, "the email could not be composed")
+                    self.abandon(id, &mine.claim_token, "the email could not be composed")
                         .await
                 }
             },
             ClaimResult::Taken(theirs) => match theirs.status {
                 SendStatus::InProgress if theirs.lease_expired(self.clock.now()) => {
-                    self.resume(key, &theirs, deadline, || None).await
+                    self.resume(id, &theirs, deadline, || None).await
                 }
                 SendStatus::InProgress => Ok(SendOutcome::InProgress),
                 other => Ok(SendOutcome::Settled(other)),

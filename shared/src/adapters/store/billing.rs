@@ -6,7 +6,7 @@
 //! send claim. Out-of-order delivery is settled by the invoice's state: once paid, a late failure
 //! changes nothing and sends nothing.
 
-use super::claims::{ClaimGuard, Guarded, SendRecord, claim_item};
+use super::claims::{ClaimGuard, Guarded, SendIdentity, SendRecord, claim_item};
 use super::write::{Attempt, build_err, codes_failed, put, with_due};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::MerchantId;
@@ -258,11 +258,13 @@ impl Store {
         &self,
         record: &InvoiceRecord,
         ev: &EventKey<'_>,
-        claim: (&keys::Key, &SendRecord),
+        claim: (&SendIdentity, &SendRecord),
         send_expires_at: i64,
         next_due: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<FailureOutcome, StoreError> {
+        let claim_key = keys::send(claim.0);
+        let claim = (&claim_key, claim.1);
         let m = &record.merchant_id;
         let items = vec![
             put(
@@ -306,10 +308,12 @@ impl Store {
         &self,
         paid: &InvoiceRecord,
         ev: &EventKey<'_>,
-        claim: (&keys::Key, &SendRecord),
+        claim: (&SendIdentity, &SendRecord),
         send_expires_at: i64,
         now: Timestamp,
     ) -> Result<PaymentOutcome, StoreError> {
+        let claim_key = keys::send(claim.0);
+        let claim = (&claim_key, claim.1);
         let m = &paid.merchant_id;
         let key = keys::invoice(m, &paid.invoice.id);
         let recover = Update::builder()
@@ -394,10 +398,12 @@ impl Store {
         step: u32,
         step_kind: &str,
         next: Option<Timestamp>,
-        claim: (&keys::Key, &SendRecord),
+        claim: (&SendIdentity, &SendRecord),
         send_expires_at: i64,
         now: Timestamp,
     ) -> Result<StepClaim, StoreError> {
+        let claim_key = keys::send(claim.0);
+        let claim = (&claim_key, claim.1);
         let counter = match step_kind {
             "first" => "emails_first",
             "final" => "emails_final",

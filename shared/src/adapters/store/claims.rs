@@ -23,92 +23,11 @@
 
 use super::write::{Attempt, build_err, put};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
+pub use crate::domain::send::{SendIdentity, SendRecord, SendStatus};
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
 const ENTITY: &str = "send";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SendStatus {
-    InProgress,
-    Sent,
-    Retry,
-    Failed,
-    Ambiguous,
-    /// Never sent: the recipient was suppressed when the claim was taken.
-    Suppressed,
-}
-
-impl SendStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SendStatus::InProgress => "in_progress",
-            SendStatus::Sent => "sent",
-            SendStatus::Retry => "retry",
-            SendStatus::Failed => "failed",
-            SendStatus::Ambiguous => "ambiguous",
-            SendStatus::Suppressed => "suppressed",
-        }
-    }
-}
-
-/// One email's send record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SendRecord {
-    pub kind: String,
-    /// What the email is about (an order id, a subscription id).
-    pub subject: String,
-    pub step: u32,
-    pub customer_id: String,
-    pub recipient: String,
-    pub status: SendStatus,
-    /// Random token of the attempt that holds the claim.
-    pub claim_token: String,
-    /// Epoch milliseconds until which the holder may still be sending.
-    pub lease_until_ms: i64,
-    pub attempts: u32,
-    #[serde(default)]
-    pub message_id: Option<String>,
-    #[serde(default)]
-    pub sent_at: Option<Timestamp>,
-    #[serde(default)]
-    pub last_error: Option<String>,
-    pub created_at: Timestamp,
-}
-
-impl SendRecord {
-    pub fn new_claim(
-        kind: &str,
-        subject: &str,
-        step: u32,
-        customer_id: &str,
-        recipient: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Self {
-        Self {
-            kind: kind.to_owned(),
-            subject: subject.to_owned(),
-            step,
-            customer_id: customer_id.to_owned(),
-            recipient: recipient.to_owned(),
-            status: SendStatus::InProgress,
-            claim_token: crate::domain::ids::new_id(),
-            lease_until_ms: lease_until.as_millisecond(),
-            attempts: 1,
-            message_id: None,
-            sent_at: None,
-            last_error: None,
-            created_at: now,
-        }
-    }
-
-    pub fn lease_expired(&self, now: Timestamp) -> bool {
-        now.as_millisecond() >= self.lease_until_ms
-    }
-}
 
 /// Builds the item for a new claim (also used inside other transactions).
 pub(crate) fn claim_item(
@@ -247,7 +166,14 @@ pub enum Reclaim {
 }
 
 impl Store {
-    pub async fn get_send(&self, key: &keys::Key) -> Result<Option<SendRecord>, StoreError> {
+    pub async fn get_send(&self, id: &SendIdentity) -> Result<Option<SendRecord>, StoreError> {
+        self.get_send_at(&keys::send(id)).await
+    }
+
+    pub(crate) async fn get_send_at(
+        &self,
+        key: &keys::Key,
+    ) -> Result<Option<SendRecord>, StoreError> {
         self.get("GetItem send", key)
             .await?
             .map(|i| from_item(ENTITY, i))
@@ -298,10 +224,11 @@ impl Store {
     /// suppressed (then the record says `suppressed`).
     pub async fn claim_send(
         &self,
-        key: &keys::Key,
+        id: &SendIdentity,
         record: &SendRecord,
         expires_at: i64,
     ) -> Result<ClaimResult, StoreError> {
+        let key = &keys::send(id);
         let claim = put(
             &self.table,
             claim_item(key, record, expires_at)?,
@@ -314,7 +241,7 @@ impl Store {
         {
             Guarded::Done => Ok(ClaimResult::Claimed(record.clone())),
             Guarded::Suppressed => Ok(ClaimResult::Suppressed),
-            Guarded::Cancelled(_) => match self.get_send(key).await? {
+            Guarded::Cancelled(_) => match self.get_send_at(key).await? {
                 Some(existing) => Ok(ClaimResult::Taken(existing)),
                 // Gone between the two calls (TTL); treat as taken by nobody we know: do not send.
                 None => Err(StoreError::ConditionFailed),
@@ -326,11 +253,12 @@ impl Store {
     /// since (then the record becomes `suppressed`).
     pub async fn reclaim_send(
         &self,
-        key: &keys::Key,
+        id: &SendIdentity,
         record: &SendRecord,
         token: &str,
         lease_until: Timestamp,
     ) -> Result<Reclaim, StoreError> {
+        let key = &keys::send(id);
         let update = |expression: &str| {
             Update::builder()
                 .table_name(&self.table)
@@ -377,13 +305,14 @@ impl Store {
     /// Moves a claim we hold (`token`) to `status`. Returns false if we no longer hold it.
     pub async fn finish_send(
         &self,
-        key: &keys::Key,
+        id: &SendIdentity,
         token: &str,
         status: SendStatus,
         message_id: Option<&str>,
         error: Option<&str>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        let key = &keys::send(id);
         let mut update = String::from("SET #status = :status, updated_at = :now");
         let mut req = self
             .client
@@ -416,9 +345,10 @@ impl Store {
     /// reached SES). Returns false if the record moved on meanwhile.
     pub async fn mark_abandoned_send(
         &self,
-        key: &keys::Key,
+        id: &SendIdentity,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        let key = &keys::send(id);
         let result = self
             .client
             .update_item()

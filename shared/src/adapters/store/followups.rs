@@ -7,7 +7,7 @@
 //! contact state, whose condition re-checks the frequency cap and survey throttle, so two sweeps
 //! racing for *different* follow-ups of one customer cannot both pass the cap either.
 
-use super::claims::{SendRecord, claim_item, suppression_check};
+use super::claims::{SendIdentity, SendRecord, claim_item, suppression_check};
 use super::orders::OrderRecord;
 use super::shipments::FOLLOW_UP_GROUP;
 use super::write::{Attempt, build_err, put};
@@ -133,10 +133,11 @@ impl Store {
         order_id: &OrderId,
         customer: &CustomerId,
         recipient: Option<&EmailAddress>,
-        send_key: &keys::Key,
+        send: &SendIdentity,
     ) -> Result<FollowUpContext, StoreError> {
         let order_key = keys::order(m, order_id);
         let contact_key = keys::contact(m, customer);
+        let send_key = &keys::send(send);
         let mut wanted = vec![order_key.to_map(), contact_key.to_map(), send_key.to_map()];
         if let Some(email) = recipient {
             wanted.push(keys::suppression(m, email).to_map());
@@ -372,10 +373,12 @@ impl Store {
         seen_due_sk: &str,
         contact: &keys::Key,
         guard: ContactGuard,
-        claim: (&keys::Key, &SendRecord),
+        claim: (&SendIdentity, &SendRecord),
         send_expires_at: i64,
         now: Timestamp,
     ) -> Result<FollowUpClaim, StoreError> {
+        let claim_key = keys::send(claim.0);
+        let claim = (&claim_key, claim.1);
         let mark = Update::builder()
             .table_name(&self.table)
             .set_key(Some(follow_up.to_map()))

@@ -178,9 +178,12 @@ pub fn referee(m: &MerchantId, email: &str) -> Key {
     Key::new(tenant(m), format!("REFEREE#{email}"))
 }
 
-/// Business identity of one email: who, what kind, about what, which step.
-pub fn send(m: &MerchantId, c: &CustomerId, kind: &str, subject: &str, step: u32) -> Key {
-    Key::new(tenant(m), format!("SEND#{c}#{kind}#{subject}#{step}"))
+/// An email's send record (the exactly-once claim): `SEND#<customer>#<kind>#<subject>#<step>`, or
+/// `ALERT#<topic>#<period>` for a periodic alert to the merchant; see
+/// [`SendIdentity::reference`](crate::domain::send::SendIdentity::reference), the one place that
+/// spells it.
+pub fn send(id: &crate::domain::send::SendIdentity) -> Key {
+    Key::new(tenant(&id.merchant), id.reference())
 }
 
 pub const DUE: &str = "due";
@@ -245,11 +248,6 @@ pub fn email_stats_from(day: &str) -> String {
 /// The highest sort key of the counters of `day` (inclusive bound of a range).
 pub fn email_stats_to(day: &str) -> String {
     format!("STATS#{day}#~")
-}
-
-/// A once-per-`period` alert to the merchant about `what` (its own claim, outside any customer).
-pub fn merchant_alert(m: &MerchantId, what: &str, period: &str) -> Key {
-    Key::new(tenant(m), format!("ALERT#{what}#{period}"))
 }
 
 /// The run of soft bounces of one address.
@@ -375,7 +373,13 @@ mod tests {
             customer_spend(&m(), &c, eur),
             customer_order(&m(), &c, Timestamp::UNIX_EPOCH, &o),
             ledger(&m(), &c, "order:o1"),
-            send(&m(), &c, "order_thanks", "o1", 0),
+            send(&crate::domain::send::SendIdentity::new(
+                &m(),
+                &c,
+                crate::domain::send::EmailKind::OrderThanks,
+                "o1",
+                0,
+            )),
             idempotency(&m(), "order", "o1"),
         ];
         for k in keys {

@@ -1,6 +1,6 @@
 //! Orders: the one-transaction write of an order with everything that belongs to it.
 
-use super::claims::{ClaimGuard, Guarded, SendRecord, claim_item};
+use super::claims::{ClaimGuard, Guarded, SendIdentity, SendRecord, claim_item};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::loyalty::LedgerEntry;
 use crate::domain::{MerchantId, Order, OrderId};
@@ -48,7 +48,7 @@ pub struct NewOrder<'a> {
     /// The customer's referral code (written with every order: it is deterministic).
     pub referral_code: Option<&'a super::loyalty::ReferralCodeOwner>,
     /// The thank-you email's claim and its key.
-    pub claim: (&'a keys::Key, &'a SendRecord),
+    pub claim: (&'a SendIdentity, &'a SendRecord),
     pub send_expires_at: i64,
     pub now: Timestamp,
 }
@@ -89,7 +89,8 @@ impl Store {
     /// earn and the thank-you email's claim. All or nothing.
     pub async fn place_order(&self, new: &NewOrder<'_>) -> Result<PlaceOutcome, StoreError> {
         let items = self.order_transaction(new)?;
-        let (claim_key, claim) = new.claim;
+        let (claim_id, claim) = new.claim;
+        let claim_key = &keys::send(claim_id);
         // The claim is the transaction's last write (see `order_transaction`).
         let guard = ClaimGuard::for_claim(
             &self.table,
@@ -231,7 +232,8 @@ impl Store {
             items.push(self.loyalty_notice_put(m, notice)?);
         }
 
-        let (claim_key, claim) = new.claim;
+        let (claim_id, claim) = new.claim;
+        let claim_key = &keys::send(claim_id);
         items.push(put(
             claim_item(claim_key, claim, new.send_expires_at)?,
             &self.table,
@@ -245,7 +247,7 @@ impl Store {
         &self,
         m: &MerchantId,
         order_id: &OrderId,
-        send_key: &keys::Key,
+        send: &SendIdentity,
     ) -> Result<OrderReplay, StoreError> {
         let get = |key: keys::Key| -> Result<TransactGetItem, StoreError> {
             let get = Get::builder()
@@ -263,7 +265,7 @@ impl Store {
             .transact_get_items()
             .transact_items(get(keys::idempotency(m, ORDER, order_id.as_str()))?)
             .transact_items(get(keys::order(m, order_id))?)
-            .transact_items(get(send_key.clone())?)
+            .transact_items(get(keys::send(send))?)
             .send()
             .await
             .map_err(|e| classify("TransactGetItems order replay", e))?;

@@ -7,7 +7,7 @@
 //! email's claim and, for webhooks, the signature's replay marker. Only a late checkpoint (history
 //! but no advance) or a milestone already emailed takes a second, smaller write.
 
-use super::claims::{ClaimGuard, Guarded, SendRecord, claim_item};
+use super::claims::{ClaimGuard, Guarded, SendIdentity, SendRecord, claim_item};
 use super::orders::OrderRecord;
 use super::write::{Attempt, DueItem, build_err, put, with_due};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
@@ -131,7 +131,7 @@ pub struct NewCheckpoint<'a> {
     pub merchant_id: &'a MerchantId,
     pub shipment_id: &'a ShipmentId,
     pub checkpoint: &'a Checkpoint,
-    pub claim: Option<(&'a keys::Key, &'a SendRecord)>,
+    pub claim: Option<(&'a SendIdentity, &'a SendRecord)>,
     pub send_expires_at: i64,
     /// For a delivery: the order whose shipment pointer gets the delivery time.
     pub delivered_order: Option<&'a OrderId>,
@@ -145,9 +145,11 @@ impl Store {
         &self,
         record: &ShipmentRecord,
         due: &[(&str, Timestamp)],
-        claim: (&keys::Key, &SendRecord),
+        claim: (&SendIdentity, &SendRecord),
         send_expires_at: i64,
     ) -> Result<CreateOutcome, StoreError> {
+        let claim_key = keys::send(claim.0);
+        let claim = (&claim_key, claim.1);
         let m = &record.merchant_id;
         let sh = &record.shipment;
         let mut items = vec![put(
@@ -300,7 +302,8 @@ impl Store {
             ),
             None => None,
         };
-        let claim = match new.claim {
+        let claim_key = new.claim.map(|(id, record)| (keys::send(id), record));
+        let claim = match &claim_key {
             Some((key, record)) => Some(put(
                 &self.table,
                 claim_item(key, record, new.send_expires_at)?,
@@ -319,7 +322,7 @@ impl Store {
         let claim_at = claim.as_ref().map(|_| items.len());
         items.extend(claim);
         items.extend(pointer.clone());
-        let guard = match (new.claim, claim_at) {
+        let guard = match (&claim_key, claim_at) {
             (Some((key, record)), Some(at)) => Some(ClaimGuard::for_claim(
                 &self.table,
                 at,
