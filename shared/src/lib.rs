@@ -24,9 +24,12 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod lambda;
+pub mod ports;
 pub mod retry;
 pub mod signature;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod token;
 pub mod usecases;
 

@@ -321,3 +321,24 @@ impl SendRecord {
         now.as_millisecond() >= self.lease_until_ms
     }
 }
+
+/// What happened when a claim was attempted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimResult {
+    /// We hold the claim with this record.
+    Claimed(SendRecord),
+    /// Someone else holds or held it; this is their record.
+    Taken(SendRecord),
+    /// The recipient is suppressed: the record says so and nothing may be sent.
+    Suppressed,
+}
+
+/// What re-claiming a record left in `retry` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reclaim {
+    Claimed,
+    /// Another attempt moved the record first.
+    Lost,
+    /// The recipient was suppressed since: the record is now `suppressed`.
+    Suppressed,
+}

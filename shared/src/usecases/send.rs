@@ -6,11 +6,9 @@
 //! *not* sent (throttling, paused sending), never after an ambiguous outcome, and never starting a
 //! call it may not be able to finish before the invocation's deadline.
 
-use crate::adapters::mail::{OutgoingEmail, SendFailure, SesMailer};
-use crate::adapters::store::claims::{Reclaim, SendRecord, SendStatus};
-use crate::adapters::store::{Store, StoreError};
 use crate::clock::Clock;
-use crate::domain::send::SendIdentity;
+use crate::domain::send::{ClaimResult, Reclaim, SendIdentity, SendRecord, SendStatus};
+use crate::ports::{Mailer, SendFailure, SendLedger, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use std::time::{Duration, Instant};
 
@@ -122,19 +120,21 @@ impl SendOutcome {
     }
 }
 
-pub struct Courier<'a> {
-    pub store: &'a Store,
-    pub mailer: &'a SesMailer,
+/// The send protocol over a send ledger `L` and a mail transport `M` (in production the DynamoDB
+/// store and SES; in the fast tests their in-memory twins).
+pub struct Courier<'a, L = crate::adapters::store::Store, M = crate::adapters::mail::SesMailer> {
+    pub store: &'a L,
+    pub mailer: &'a M,
     pub clock: &'a dyn Clock,
 }
 
-impl Courier<'_> {
+impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
     /// Sends `email` under the claim `token` we hold on `key`.
     pub async fn send_claimed(
         &self,
         id: &SendIdentity,
         token: &str,
-        email: &OutgoingEmail,
+        email: &M::Message,
         deadline: Deadline,
     ) -> Result<SendOutcome, StoreError> {
         let mut last_code = String::new();
@@ -284,7 +284,7 @@ impl Courier<'_> {
         build: F,
     ) -> Result<SendOutcome, StoreError>
     where
-        F: FnOnce() -> Option<OutgoingEmail>,
+        F: FnOnce() -> Option<M::Message>,
     {
         let now = self.clock.now();
         match record.status {
@@ -333,9 +333,8 @@ impl Courier<'_> {
         build: F,
     ) -> Result<SendOutcome, StoreError>
     where
-        F: FnOnce() -> Option<OutgoingEmail>,
+        F: FnOnce() -> Option<M::Message>,
     {
-        use crate::adapters::store::claims::ClaimResult;
         match self.store.claim_send(id, record, expires_at).await? {
             ClaimResult::Claimed(mine) => match build() {
                 Some(email) => {
@@ -356,5 +355,317 @@ impl Courier<'_> {
             },
             ClaimResult::Suppressed => Ok(SendOutcome::Suppressed),
         }
+    }
+}
+
+/// The send protocol on the in-memory ledger and mailer: every decision and error path, no
+/// network.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::domain::send::EmailKind;
+    use crate::domain::{CustomerId, MerchantId};
+    use crate::testing::{MemSendLedger, ScriptedMailer};
+
+    const TO: &str = "ada@example.com";
+
+    struct World {
+        ledger: MemSendLedger,
+        mailer: ScriptedMailer<String>,
+        clock: ManualClock,
+    }
+
+    impl World {
+        fn new() -> Self {
+            Self::with(ScriptedMailer::new())
+        }
+
+        fn with(mailer: ScriptedMailer<String>) -> Self {
+            Self {
+                ledger: MemSendLedger::new(),
+                mailer,
+                clock: ManualClock::new("2026-12-01T10:00:00Z".parse().unwrap()),
+            }
+        }
+
+        fn courier(&self) -> Courier<'_, MemSendLedger, ScriptedMailer<String>> {
+            Courier {
+                store: &self.ledger,
+                mailer: &self.mailer,
+                clock: &self.clock,
+            }
+        }
+
+        fn claim(&self, id: &SendIdentity, deadline: Deadline) -> SendRecord {
+            id.claim(TO, self.clock.now(), deadline.lease_until(&self.clock))
+        }
+
+        async fn send(&self, id: &SendIdentity) -> SendOutcome {
+            let deadline = Deadline::after(Duration::from_secs(30));
+            let record = self.claim(id, deadline);
+            self.courier()
+                .claim_and_send(id, &record, 0, deadline, || Some(id.reference()))
+                .await
+                .unwrap()
+        }
+
+        fn status(&self, id: &SendIdentity) -> Option<SendStatus> {
+            self.ledger.record(id).map(|r| r.status)
+        }
+    }
+
+    fn merchant() -> MerchantId {
+        MerchantId::parse("m", "acme").unwrap()
+    }
+
+    fn identity() -> SendIdentity {
+        let customer = CustomerId::parse("c", "cust-1").unwrap();
+        SendIdentity::new(&merchant(), &customer, EmailKind::OrderThanks, "SO-1", 0)
+    }
+
+    fn throttled() -> SendFailure {
+        SendFailure::NotSentRetryable {
+            code: "TooManyRequestsException".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_email_is_sent_once_however_often_it_is_asked_for() {
+        let w = World::new();
+        let id = identity();
+        let first = w.send(&id).await;
+        assert!(matches!(first, SendOutcome::Sent { .. }), "{first:?}");
+        assert_eq!(
+            w.send(&id).await,
+            SendOutcome::Settled(SendStatus::Sent),
+            "a replay settles on the record"
+        );
+        assert_eq!(w.mailer.accepted(), [id.reference()]);
+        let record = w.ledger.record(&id).unwrap();
+        assert_eq!(record.status, SendStatus::Sent);
+        assert_eq!(record.message_id.as_deref(), Some("mem-0001"));
+    }
+
+    #[tokio::test]
+    async fn of_two_concurrent_claims_one_sends() {
+        let w = World::new();
+        let id = identity();
+        let (a, b) = tokio::join!(w.send(&id), w.send(&id));
+        let sent = [&a, &b]
+            .iter()
+            .filter(|o| matches!(o, SendOutcome::Sent { .. }))
+            .count();
+        assert_eq!(sent, 1, "{a:?} {b:?}");
+        assert_eq!(w.mailer.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_suppressed_recipient_gets_nothing_and_the_record_says_why() {
+        let w = World::new();
+        let id = identity();
+        w.ledger.suppress(&merchant(), TO);
+        assert_eq!(w.send(&id).await, SendOutcome::Suppressed);
+        assert_eq!(w.mailer.calls(), 0);
+        let record = w.ledger.record(&id).unwrap();
+        assert_eq!(record.status, SendStatus::Suppressed);
+        assert_eq!(record.attempts, 0);
+        // Lifting the suppression later does not resend a decided email.
+        w.ledger.lift(&merchant(), TO);
+        assert_eq!(
+            w.send(&id).await,
+            SendOutcome::Settled(SendStatus::Suppressed)
+        );
+        assert_eq!(w.mailer.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_under_the_claim() {
+        let w = World::with(ScriptedMailer::new().then_fail([throttled(), throttled()]));
+        let id = identity();
+        assert!(matches!(w.send(&id).await, SendOutcome::Sent { .. }));
+        assert_eq!(w.mailer.calls(), MAX_SEND_ATTEMPTS);
+        assert_eq!(w.mailer.accepted().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_send_still_throttled_is_released_and_resumed_on_redelivery() {
+        let w =
+            World::with(ScriptedMailer::new().then_fail([throttled(), throttled(), throttled()]));
+        let id = identity();
+        let outcome = w.send(&id).await;
+        assert!(outcome.wants_redelivery(), "{outcome:?}");
+        assert_eq!(w.status(&id), Some(SendStatus::Retry));
+        assert!(w.mailer.accepted().is_empty());
+
+        // The redelivery finds the record in `retry`, re-claims it and sends.
+        let record = w.ledger.record(&id).unwrap();
+        let deadline = Deadline::after(Duration::from_secs(30));
+        let resumed = w
+            .courier()
+            .resume(&id, &record, deadline, || Some(id.reference()))
+            .await
+            .unwrap();
+        assert!(matches!(resumed, SendOutcome::Sent { .. }), "{resumed:?}");
+        let record = w.ledger.record(&id).unwrap();
+        assert_eq!((record.status, record.attempts), (SendStatus::Sent, 2));
+        assert_eq!(w.mailer.accepted().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_recipient_suppressed_while_the_send_waited_is_not_resent() {
+        let w =
+            World::with(ScriptedMailer::new().then_fail([throttled(), throttled(), throttled()]));
+        let id = identity();
+        assert!(w.send(&id).await.wants_redelivery());
+        w.ledger.suppress(&merchant(), TO);
+        let record = w.ledger.record(&id).unwrap();
+        let resumed = w
+            .courier()
+            .resume(
+                &id,
+                &record,
+                Deadline::after(Duration::from_secs(30)),
+                || Some(id.reference()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resumed, SendOutcome::Suppressed);
+        assert_eq!(w.status(&id), Some(SendStatus::Suppressed));
+        assert!(w.mailer.accepted().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_final() {
+        let refused = SendFailure::Rejected {
+            code: "MessageRejected".into(),
+        };
+        let w = World::with(ScriptedMailer::new().then_fail([refused]));
+        let id = identity();
+        assert_eq!(
+            w.send(&id).await,
+            SendOutcome::Rejected {
+                code: "MessageRejected".into()
+            }
+        );
+        assert_eq!(w.status(&id), Some(SendStatus::Failed));
+        assert_eq!(w.send(&id).await, SendOutcome::Settled(SendStatus::Failed));
+        assert_eq!(w.mailer.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_outcome_is_parked_and_never_resent() {
+        let lost = SendFailure::Ambiguous {
+            reason: "timeout".into(),
+        };
+        let w = World::with(ScriptedMailer::new().then_fail([lost]));
+        let id = identity();
+        assert_eq!(w.send(&id).await, SendOutcome::Ambiguous);
+        assert_eq!(w.status(&id), Some(SendStatus::Ambiguous));
+        assert_eq!(
+            w.send(&id).await,
+            SendOutcome::Settled(SendStatus::Ambiguous)
+        );
+        assert_eq!(w.mailer.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_live_claim_waits_and_an_expired_one_is_marked_ambiguous_not_resent() {
+        let w = World::new();
+        let id = identity();
+        // An invocation claimed the email and died before recording anything.
+        let deadline = Deadline::after(Duration::from_secs(30));
+        let dead = w.claim(&id, deadline);
+        let claimed = w.ledger.claim_send(&id, &dead, 0).await.unwrap();
+        assert!(matches!(claimed, ClaimResult::Claimed(_)));
+
+        assert_eq!(w.send(&id).await, SendOutcome::InProgress);
+        w.clock.advance(jiff::SignedDuration::from_mins(5));
+        assert_eq!(w.send(&id).await, SendOutcome::Ambiguous);
+        assert_eq!(w.status(&id), Some(SendStatus::Ambiguous));
+        assert_eq!(w.mailer.calls(), 0, "the dead holder may have sent it");
+    }
+
+    #[tokio::test]
+    async fn an_email_that_cannot_be_composed_is_failed_for_good() {
+        let w = World::new();
+        let id = identity();
+        let deadline = Deadline::after(Duration::from_secs(30));
+        let record = w.claim(&id, deadline);
+        let outcome = w
+            .courier()
+            .claim_and_send(&id, &record, 0, deadline, || None)
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            SendOutcome::Rejected {
+                code: "NotComposed".into()
+            }
+        );
+        assert_eq!(w.status(&id), Some(SendStatus::Failed));
+        assert_eq!(w.mailer.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn no_send_is_started_without_time_to_finish_it() {
+        let w = World::new();
+        let id = identity();
+        let deadline = Deadline::after(MIN_SEND_BUDGET / 2);
+        let record = w.claim(&id, deadline);
+        let outcome = w
+            .courier()
+            .claim_and_send(&id, &record, 0, deadline, || Some(id.reference()))
+            .await
+            .unwrap();
+        assert!(outcome.wants_redelivery(), "{outcome:?}");
+        assert_eq!(w.status(&id), Some(SendStatus::Retry));
+        assert_eq!(w.mailer.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_send_whose_record_could_not_be_written_is_never_resent() {
+        let w = World::new();
+        let id = identity();
+        let deadline = Deadline::after(Duration::from_secs(30));
+        let record = w.claim(&id, deadline);
+        assert!(matches!(
+            w.ledger.claim_send(&id, &record, 0).await.unwrap(),
+            ClaimResult::Claimed(_)
+        ));
+        // SES accepts; recording the message id fails.
+        w.ledger.table.fail_next_writes(1, "UpdateItem finish send");
+        let outcome = w
+            .courier()
+            .send_claimed(&id, &record.claim_token, &id.reference(), deadline)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, SendOutcome::Sent { .. }), "{outcome:?}");
+        // The record still says in progress: a redelivery waits, and after the lease it is
+        // parked as ambiguous, never sent again.
+        assert_eq!(w.status(&id), Some(SendStatus::InProgress));
+        assert_eq!(w.send(&id).await, SendOutcome::InProgress);
+        w.clock.advance(jiff::SignedDuration::from_mins(5));
+        assert_eq!(w.send(&id).await, SendOutcome::Ambiguous);
+        assert_eq!(w.mailer.accepted().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_when_taking_the_claim_sends_nothing() {
+        let w = World::new();
+        let id = identity();
+        w.ledger
+            .table
+            .fail_next_writes(1, "TransactWriteItems send claim");
+        let deadline = Deadline::after(Duration::from_secs(30));
+        let record = w.claim(&id, deadline);
+        let err = w
+            .courier()
+            .claim_and_send(&id, &record, 0, deadline, || Some(id.reference()))
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        assert_eq!(w.mailer.calls(), 0);
+        assert_eq!(w.status(&id), None);
     }
 }

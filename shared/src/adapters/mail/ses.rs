@@ -6,6 +6,7 @@
 //! [`crate::usecases::send`] retries under the claim only when SES said the message was not sent.
 
 use super::OutgoingEmail;
+pub use crate::ports::SendFailure;
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
@@ -13,23 +14,6 @@ use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use jiff::Timestamp;
-use thiserror::Error;
-
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum SendFailure {
-    /// SES answered and did not send; trying again later may work (throttling, paused sending).
-    #[error("SES did not send the message ({code}); it may be retried")]
-    NotSentRetryable { code: String },
-    /// SES answered and will not send this message (rejected, unverified identity, bad request).
-    #[error("SES refused the message ({code})")]
-    Rejected { code: String },
-    /// We cannot know whether SES sent it (timeout, connection lost, server error).
-    #[error("the outcome of the send is unknown ({reason})")]
-    Ambiguous { reason: String },
-    /// The message could not be built; nothing was sent.
-    #[error("the message could not be built: {0}")]
-    Invalid(String),
-}
 
 /// Tag values may hold only ASCII letters, digits, `_` and `-`.
 fn tag_value(v: &str) -> String {
@@ -216,5 +200,13 @@ fn variant_name(e: &SendEmailError) -> &'static str {
         SendEmailError::BadRequestException(_) => "BadRequestException",
         SendEmailError::NotFoundException(_) => "NotFoundException",
         _ => "Unknown",
+    }
+}
+
+impl crate::ports::Mailer for SesMailer {
+    type Message = OutgoingEmail;
+
+    async fn send(&self, message: &OutgoingEmail, now: Timestamp) -> Result<String, SendFailure> {
+        SesMailer::send(self, message, now).await
     }
 }

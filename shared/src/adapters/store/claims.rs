@@ -23,7 +23,7 @@
 
 use super::write::{Attempt, build_err, put};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
-pub use crate::domain::send::{SendIdentity, SendRecord, SendStatus};
+pub use crate::domain::send::{ClaimResult, Reclaim, SendIdentity, SendRecord, SendStatus};
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use jiff::Timestamp;
 
@@ -142,27 +142,6 @@ pub(crate) enum Guarded {
     Suppressed,
     /// A condition other than the guard failed: codes by position (the guard's left out).
     Cancelled(Vec<String>),
-}
-
-/// What happened when a claim was attempted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimResult {
-    /// We hold the claim with this record.
-    Claimed(SendRecord),
-    /// Someone else holds or held it; this is their record.
-    Taken(SendRecord),
-    /// The recipient is suppressed: the record says so and nothing may be sent.
-    Suppressed,
-}
-
-/// What re-claiming a record left in `retry` found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reclaim {
-    Claimed,
-    /// Another attempt moved the record first.
-    Lost,
-    /// The recipient was suppressed since: the record is now `suppressed`.
-    Suppressed,
 }
 
 impl Store {
@@ -368,5 +347,50 @@ impl Store {
             .send()
             .await;
         super::condition_held(result.map_err(|e| classify("UpdateItem abandon send", e)))
+    }
+}
+
+impl crate::ports::SendLedger for Store {
+    async fn get_send(&self, id: &SendIdentity) -> Result<Option<SendRecord>, StoreError> {
+        Store::get_send(self, id).await
+    }
+
+    async fn claim_send(
+        &self,
+        id: &SendIdentity,
+        record: &SendRecord,
+        expires_at: i64,
+    ) -> Result<ClaimResult, StoreError> {
+        Store::claim_send(self, id, record, expires_at).await
+    }
+
+    async fn reclaim_send(
+        &self,
+        id: &SendIdentity,
+        record: &SendRecord,
+        token: &str,
+        lease_until: Timestamp,
+    ) -> Result<Reclaim, StoreError> {
+        Store::reclaim_send(self, id, record, token, lease_until).await
+    }
+
+    async fn finish_send(
+        &self,
+        id: &SendIdentity,
+        token: &str,
+        status: SendStatus,
+        message_id: Option<&str>,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Store::finish_send(self, id, token, status, message_id, error, now).await
+    }
+
+    async fn mark_abandoned_send(
+        &self,
+        id: &SendIdentity,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Store::mark_abandoned_send(self, id, now).await
     }
 }

@@ -22,6 +22,7 @@ pub mod subscriptions;
 pub mod write;
 
 use crate::domain::MerchantId;
+pub use crate::ports::StoreError;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -29,51 +30,8 @@ use keys::Key;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
-use thiserror::Error;
 
 pub type Item = HashMap<String, AttributeValue>;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-#[derive(Debug, Error)]
-pub enum StoreError {
-    /// A condition did not hold: someone else got there first (a duplicate, a lost race).
-    #[error("the write's condition did not hold")]
-    ConditionFailed,
-    /// Throttling, a transaction conflict that outlasted our retries, a timeout, a 5xx: try later.
-    #[error("DynamoDB is temporarily unavailable ({operation})")]
-    Transient {
-        operation: &'static str,
-        #[source]
-        source: BoxError,
-    },
-    /// DynamoDB refused the request as invalid (item too large, bad expression).
-    #[error("DynamoDB rejected {operation}")]
-    Rejected {
-        operation: &'static str,
-        #[source]
-        source: BoxError,
-    },
-    /// A stored item does not have the expected shape.
-    #[error("a stored {entity} item is malformed")]
-    Corrupt {
-        entity: &'static str,
-        #[source]
-        source: serde_dynamo::Error,
-    },
-    #[error("unexpected DynamoDB failure in {operation}")]
-    Unexpected {
-        operation: &'static str,
-        #[source]
-        source: BoxError,
-    },
-}
-
-impl StoreError {
-    pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Transient { .. })
-    }
-}
-
 /// Error codes DynamoDB uses for "slow down / try again".
 pub(crate) fn is_transient_code(code: &str) -> bool {
     matches!(

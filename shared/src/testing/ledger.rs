@@ -1,0 +1,239 @@
+//! The send ledger in memory: the same keys, conditions and suppression guard as the DynamoDB
+//! store's claims (`adapters::store::claims`), over a [`MemTable`].
+
+use super::table::{Condition, MemTable, RowKey, Write, absent, present};
+use crate::adapters::store::claims::SUPPRESSED_REASON;
+use crate::adapters::store::keys;
+use crate::domain::MerchantId;
+use crate::domain::send::{ClaimResult, Reclaim, SendIdentity, SendRecord, SendStatus};
+use crate::ports::{SendLedger, StoreError};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+/// What a claim replaced by the abandon path records.
+const LEASE_EXPIRED: &str = "claim lease expired before the outcome was recorded";
+
+#[derive(Clone, Default)]
+pub struct MemSendLedger {
+    pub table: MemTable,
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Unexpected {
+        operation: "decode send record",
+        source: Box::new(e),
+    }
+}
+
+fn row_of(record: &SendRecord) -> Result<Value, StoreError> {
+    serde_json::to_value(record).map_err(corrupt)
+}
+
+fn record_of(row: Value) -> Result<SendRecord, StoreError> {
+    serde_json::from_value(row).map_err(corrupt)
+}
+
+fn status_is(status: SendStatus) -> impl Fn(Option<&Value>) -> bool + Send + Sync {
+    move |row| row.is_some_and(|r| r["status"] == json!(status.as_str()))
+}
+
+impl MemSendLedger {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn key(id: &SendIdentity) -> RowKey {
+        RowKey::from(&keys::send(id))
+    }
+
+    fn suppression(id: &SendIdentity, recipient: &str) -> RowKey {
+        RowKey::from(&keys::suppression_beside(&keys::send(id), recipient))
+    }
+
+    fn suppressed(m: &MerchantId, email: &str) -> RowKey {
+        RowKey::from(&keys::suppression_beside(&keys::merchant(m), email))
+    }
+
+    /// Suppresses `email` for merchant `m` (a hard bounce or complaint arrived).
+    pub fn suppress(&self, m: &MerchantId, email: &str) {
+        let key = Self::suppressed(m, email);
+        let _ = self.table.write(Write::Put {
+            key,
+            row: json!({"email": email}),
+            condition: Box::new(|_| true),
+        });
+    }
+
+    /// Lifts the suppression of `email`.
+    pub fn lift(&self, m: &MerchantId, email: &str) {
+        self.table.remove(&Self::suppressed(m, email));
+    }
+
+    /// The record of `id` as stored (for assertions).
+    pub fn record(&self, id: &SendIdentity) -> Option<SendRecord> {
+        self.table
+            .get(&Self::key(id))
+            .and_then(|row| record_of(row).ok())
+    }
+
+    /// Runs `writes` guarded by the suppression check of `id`'s recipient; when only that check
+    /// fails, runs `instead` guarded by the suppression still standing (the store's
+    /// `transact_guarded`).
+    fn guarded(
+        &self,
+        id: &SendIdentity,
+        recipient: &str,
+        write: Write,
+        instead: impl FnOnce() -> Write,
+    ) -> Result<Guarded, StoreError> {
+        let check = |condition: Condition| Write::Check {
+            key: Self::suppression(id, recipient),
+            condition,
+        };
+        match self.table.transact(vec![write, check(absent())])? {
+            Ok(()) => Ok(Guarded::Done),
+            Err(c) if c.failed(0) => Ok(Guarded::Lost),
+            Err(_) => match self.table.transact(vec![instead(), check(present())])? {
+                Ok(()) => Ok(Guarded::Suppressed),
+                Err(c) if c.failed(1) => Err(StoreError::Transient {
+                    operation: "TransactWriteItems send claim",
+                    source: "the suppression was lifted during the write".into(),
+                }),
+                Err(_) => Ok(Guarded::Lost),
+            },
+        }
+    }
+}
+
+enum Guarded {
+    Done,
+    Suppressed,
+    Lost,
+}
+
+impl SendLedger for MemSendLedger {
+    async fn get_send(&self, id: &SendIdentity) -> Result<Option<SendRecord>, StoreError> {
+        self.table.get(&Self::key(id)).map(record_of).transpose()
+    }
+
+    async fn claim_send(
+        &self,
+        id: &SendIdentity,
+        record: &SendRecord,
+        _expires_at: i64,
+    ) -> Result<ClaimResult, StoreError> {
+        let mut skipped = record.clone();
+        skipped.status = SendStatus::Suppressed;
+        skipped.attempts = 0;
+        skipped.last_error = Some(SUPPRESSED_REASON.to_owned());
+        let (claim, instead) = (row_of(record)?, row_of(&skipped)?);
+        let put = |row| Write::Put {
+            key: Self::key(id),
+            row,
+            condition: absent(),
+        };
+        match self.guarded(id, &record.recipient, put(claim), || put(instead))? {
+            Guarded::Done => Ok(ClaimResult::Claimed(record.clone())),
+            Guarded::Suppressed => Ok(ClaimResult::Suppressed),
+            Guarded::Lost => match self.get_send(id).await? {
+                Some(existing) => Ok(ClaimResult::Taken(existing)),
+                None => Err(StoreError::ConditionFailed),
+            },
+        }
+    }
+
+    async fn reclaim_send(
+        &self,
+        id: &SendIdentity,
+        record: &SendRecord,
+        token: &str,
+        lease_until: Timestamp,
+    ) -> Result<Reclaim, StoreError> {
+        let token = token.to_owned();
+        let reclaim = Write::Update {
+            key: Self::key(id),
+            condition: Box::new(status_is(SendStatus::Retry)),
+            apply: Box::new(move |row| {
+                let mut row = row.unwrap_or(Value::Null);
+                let attempts = row["attempts"].as_u64().unwrap_or(0) + 1;
+                row["status"] = json!(SendStatus::InProgress.as_str());
+                row["claim_token"] = json!(token);
+                row["lease_until_ms"] = json!(lease_until.as_millisecond());
+                row["attempts"] = json!(attempts);
+                row
+            }),
+        };
+        let settle = || Write::Update {
+            key: Self::key(id),
+            condition: Box::new(status_is(SendStatus::Retry)),
+            apply: Box::new(|row| {
+                let mut row = row.unwrap_or(Value::Null);
+                row["status"] = json!(SendStatus::Suppressed.as_str());
+                row["last_error"] = json!(SUPPRESSED_REASON);
+                row
+            }),
+        };
+        Ok(
+            match self.guarded(id, &record.recipient, reclaim, settle)? {
+                Guarded::Done => Reclaim::Claimed,
+                Guarded::Suppressed => Reclaim::Suppressed,
+                Guarded::Lost => Reclaim::Lost,
+            },
+        )
+    }
+
+    async fn finish_send(
+        &self,
+        id: &SendIdentity,
+        token: &str,
+        status: SendStatus,
+        message_id: Option<&str>,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let holder = token.to_owned();
+        let (message_id, error) = (message_id.map(str::to_owned), error.map(str::to_owned));
+        self.table.write(Write::Update {
+            key: Self::key(id),
+            condition: Box::new(move |row| {
+                status_is(SendStatus::InProgress)(row)
+                    && row.is_some_and(|r| r["claim_token"] == json!(holder))
+            }),
+            apply: Box::new(move |row| {
+                let mut row = row.unwrap_or(Value::Null);
+                row["status"] = json!(status.as_str());
+                row["updated_at"] = json!(now);
+                if let Some(id) = message_id {
+                    row["message_id"] = json!(id);
+                    row["sent_at"] = json!(now);
+                }
+                if let Some(e) = error {
+                    row["last_error"] = json!(e);
+                }
+                row
+            }),
+        })
+    }
+
+    async fn mark_abandoned_send(
+        &self,
+        id: &SendIdentity,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let now_ms = now.as_millisecond();
+        self.table.write(Write::Update {
+            key: Self::key(id),
+            condition: Box::new(move |row| {
+                status_is(SendStatus::InProgress)(row)
+                    && row.is_some_and(|r| r["lease_until_ms"].as_i64().unwrap_or(0) <= now_ms)
+            }),
+            apply: Box::new(move |row| {
+                let mut row = row.unwrap_or(Value::Null);
+                row["status"] = json!(SendStatus::Ambiguous.as_str());
+                row["updated_at"] = json!(now);
+                row["last_error"] = json!(LEASE_EXPIRED);
+                row
+            }),
+        })
+    }
+}
