@@ -132,3 +132,75 @@ pub trait Mailer: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<String, SendFailure>> + Send;
 }
+
+/// The kinds of scheduled work, each a group of the sparse due index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DueGroup {
+    /// Follow-up emails after delivery (survey-sender).
+    FollowUps,
+    /// A shipment's late and fallback checks (shipment-update).
+    ShipmentChecks,
+    /// Subscription renewal and card-expiry notices (renewal-checker).
+    Renewals,
+    /// The next step of a failed invoice's dunning cadence (billing-alert).
+    Dunning,
+    /// Loyalty notices: rewards available, points expiring (survey-sender).
+    Loyalty,
+}
+
+impl DueGroup {
+    /// The group's name in the index.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DueGroup::FollowUps => "followup",
+            DueGroup::ShipmentChecks => "shipment",
+            DueGroup::Renewals => "renewal",
+            DueGroup::Dunning => "dunning",
+            DueGroup::Loyalty => "loyalty",
+        }
+    }
+}
+
+/// Where a sweep found an item of due work: enough for the store to change it only if it is still
+/// where the sweep saw it (another sweep may have moved it since). Opaque outside this crate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueToken {
+    pub(crate) pk: String,
+    pub(crate) sk: String,
+    /// The item's due sort key when it was read: its due time first, so it orders the work.
+    pub(crate) seen: String,
+}
+
+impl DueToken {
+    /// Orders due work by due time (then by item).
+    pub fn due_order(&self) -> &str {
+        &self.seen
+    }
+}
+
+impl std::fmt::Display for DueToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.sk)
+    }
+}
+
+/// One item of due work: whose it is, where it was found, and what it is (an error if the stored
+/// item does not parse, so the sweep can take it out of the index instead of retrying it forever).
+#[derive(Debug)]
+pub struct Due<T> {
+    pub merchant: crate::domain::MerchantId,
+    pub token: DueToken,
+    pub entry: Result<T, StoreError>,
+}
+
+/// The due index: what is due now, never the whole table.
+pub trait DueWork: Send + Sync {
+    /// The items of `group` due at `now`, looking `lookback_days` UTC days back, with the number of
+    /// index items read to find them (the sweep's read cost).
+    fn due<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        group: DueGroup,
+        now: Timestamp,
+        lookback_days: u32,
+    ) -> impl Future<Output = Result<(Vec<Due<T>>, u64), StoreError>> + Send;
+}

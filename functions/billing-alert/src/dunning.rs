@@ -7,12 +7,9 @@ use aftercare::adapters::mail::billing::{compose, customer_value, zone};
 use aftercare::adapters::mail::format::long_date;
 use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
 use aftercare::adapters::store::billing::{
-    DUNNING_GROUP, EventKey, FailureOutcome, InvoiceRecord, InvoiceStatus, PaymentOutcome,
-    StepClaim, invoice_record,
+    EventKey, FailureOutcome, InvoiceRecord, InvoiceStatus, PaymentOutcome, StepClaim,
 };
 use aftercare::adapters::store::loyalty::Decided;
-use aftercare::adapters::store::write::DueItem;
-use aftercare::adapters::store::{StoreError, keys};
 use aftercare::app::App;
 use aftercare::domain::billing::{
     BillingEvent, DunningAction, InvoiceFacts, RefundFacts, StepKind, dunning_action,
@@ -23,6 +20,7 @@ use aftercare::domain::send::{SendIdentity, SendRecord, SendStatus};
 use aftercare::domain::{Merchant, MerchantId};
 use aftercare::http::ApiError;
 use aftercare::lambda::error::HandlerError;
+use aftercare::ports::{Due, DueGroup, StoreError};
 use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
 use jiff::Timestamp;
 use serde::Serialize;
@@ -424,7 +422,7 @@ pub async fn sweep(
     let mut report = SweepReport::default();
     let swept = aftercare::usecases::sweep::run(
         app.sweeper(),
-        DUNNING_GROUP,
+        DueGroup::Dunning,
         LOOKBACK_DAYS,
         deadline,
         Outcome::LeftDue,
@@ -451,36 +449,23 @@ async fn step(
     app: &App,
     links: &Links,
     pacer: &Pacer,
-    due: &DueItem,
+    due: &Due<InvoiceRecord>,
     deadline: Deadline,
 ) -> Result<Outcome, StoreError> {
     let now = app.clock.now();
-    let Some(seen) = due.item.get(keys::DUESK).and_then(|v| v.as_s().ok()) else {
-        return Ok(Outcome::Taken);
-    };
-    let seen: &str = seen;
     let held = |b: bool, o: Outcome| if b { o } else { Outcome::Taken };
-    let Ok(record) = invoice_record(due.item.clone()) else {
-        tracing::error!(key = %due.key.sk, "malformed invoice; taken out of the index");
+    let Ok(record) = &due.entry else {
+        tracing::error!(key = %due.token, "malformed invoice; taken out of the index");
         app.store
-            .move_invoice_due(&due.key, seen, None, None, now)
+            .move_invoice_due(&due.token, None, None, now)
             .await?;
         return Ok(Outcome::Failed);
     };
-    let merchant = match app.tenancy.merchant(&record.merchant_id).await {
-        Ok(Some(m)) => m,
-        Ok(None) => {
-            app.store
-                .move_invoice_due(&due.key, seen, None, None, now)
-                .await?;
-            return Ok(Outcome::Failed);
-        }
-        Err(_) => {
-            return Err(StoreError::Transient {
-                operation: "GetItem merchant",
-                source: "merchant look-up failed".into(),
-            });
-        }
+    let Some(merchant) = app.tenancy.merchant(&record.merchant_id).await? else {
+        app.store
+            .move_invoice_due(&due.token, None, None, now)
+            .await?;
+        return Ok(Outcome::Failed);
     };
     let first = record.first_failed_at.unwrap_or(record.updated_at);
     let action = dunning_action(
@@ -495,21 +480,21 @@ async fn step(
         DunningAction::Done => {
             let moved = app
                 .store
-                .move_invoice_due(&due.key, seen, None, None, now)
+                .move_invoice_due(&due.token, None, None, now)
                 .await?;
             Ok(held(moved, Outcome::Waiting))
         }
         DunningAction::Wait { until } => {
             let moved = app
                 .store
-                .move_invoice_due(&due.key, seen, Some(until), None, now)
+                .move_invoice_due(&due.token, Some(until), None, now)
                 .await?;
             Ok(held(moved, Outcome::Waiting))
         }
         DunningAction::Exhaust { step } => {
             let moved = app
                 .store
-                .move_invoice_due(&due.key, seen, None, Some(step.index), now)
+                .move_invoice_due(&due.token, None, Some(step.index), now)
                 .await?;
             if !moved {
                 return Ok(Outcome::Taken);
@@ -565,8 +550,7 @@ async fn step(
             let claimed = app
                 .store
                 .claim_dunning_step(
-                    &due.key,
-                    seen,
+                    &due.token,
                     step.index,
                     step.kind.as_str(),
                     next,
@@ -581,9 +565,9 @@ async fn step(
                 0
             };
             let personal: Cow<'_, InvoiceRecord> = match claimed {
-                StepClaim::Moved | StepClaim::Suppressed => Cow::Borrowed(&record),
+                StepClaim::Moved | StepClaim::Suppressed => Cow::Borrowed(record),
                 StepClaim::ClaimExists | StepClaim::Claimed => {
-                    Cow::Owned(personalised(app, &merchant, &record).await?)
+                    Cow::Owned(personalised(app, &merchant, record).await?)
                 }
             };
             let record = &*personal;

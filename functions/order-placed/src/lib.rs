@@ -142,7 +142,7 @@ async fn handle_event(
         .tenancy
         .merchant(&merchant_id)
         .await
-        .map_err(|e| e.into_handler_error("detail"))?
+        .map_err(HandlerError::from)?
         .ok_or_else(|| {
             HandlerError::new("UnknownMerchant", format!("no merchant {merchant_id}"))
         })?;

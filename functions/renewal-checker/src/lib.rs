@@ -252,7 +252,7 @@ async fn handle_event(app: &App, detail: Value) -> Result<Value, HandlerError> {
         .tenancy
         .merchant(&merchant_id)
         .await
-        .map_err(|e| e.into_handler_error("detail"))?
+        .map_err(HandlerError::from)?
         .ok_or_else(|| {
             HandlerError::new("UnknownMerchant", format!("no merchant {merchant_id}"))
         })?;

@@ -1,7 +1,7 @@
 //! The daily sweep: every subscription due for a notice, once.
 //!
-//! Reads only the renewal group of the due index (`DUESK <= now`, each (day, shard) partition of
-//! the look-back window), so the items it reads are the subscriptions due, however many are not.
+//! Reads only the renewal group of the due index (what is due by now, in each (day, shard)
+//! partition of the look-back window), so the items it reads are the subscriptions due, however many are not.
 //! For each, with bounded concurrency: the plan (the latest notice due, the next one), the
 //! customer's chosen language and time zone, the claim on the notice's identity (guarded against
 //! suppression) and the SES call (paced), then one conditional update moving the subscription to
@@ -10,14 +10,12 @@
 
 use crate::Links;
 use crate::compose::notice_email;
-use aftercare::adapters::store::subscriptions::{RENEWAL_GROUP, subscription_record};
-use aftercare::adapters::store::write::DueItem;
-use aftercare::adapters::store::{StoreError, keys};
+use aftercare::adapters::store::subscriptions::SubscriptionRecord;
 use aftercare::app::App;
-use aftercare::domain::MerchantId;
 use aftercare::domain::send::{SendIdentity, SendStatus};
 use aftercare::domain::subscription::plan;
 use aftercare::lambda::error::HandlerError;
+use aftercare::ports::{Due, DueGroup, StoreError};
 use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
 use serde::Serialize;
 
@@ -65,7 +63,7 @@ pub async fn sweep(
     let mut report = SweepReport::default();
     let swept = aftercare::usecases::sweep::run(
         app.sweeper(),
-        RENEWAL_GROUP,
+        DueGroup::Renewals,
         LOOKBACK_DAYS,
         deadline,
         Outcome::LeftDue,
@@ -94,43 +92,23 @@ async fn process(
     app: &App,
     links: &Links,
     pacer: &Pacer,
-    due: &DueItem,
+    due: &Due<SubscriptionRecord>,
     deadline: Deadline,
 ) -> Result<Outcome, StoreError> {
     let now = app.clock.now();
-    let Some(seen) = due.item.get(keys::DUESK).and_then(|v| v.as_s().ok()) else {
-        return Ok(Outcome::Taken);
-    };
-    let seen: &str = seen;
     let moved = |next, handled: Option<String>| async move {
         let held = app
             .store
-            .move_subscription_due(&due.key, seen, next, handled.as_deref(), now)
+            .move_subscription_due(&due.token, next, handled.as_deref(), now)
             .await?;
         Ok::<bool, StoreError>(held)
     };
-    let Ok(record) = subscription_record(due.item.clone()) else {
-        tracing::error!(key = %due.key.sk, "malformed subscription; taken out of the index");
+    let Ok(record) = &due.entry else {
+        tracing::error!(key = %due.token, "malformed subscription; taken out of the index");
         moved(None, None).await?;
         return Ok(Outcome::NothingDue);
     };
-    let merchant_id = due
-        .key
-        .pk
-        .strip_prefix("M#")
-        .and_then(|m| MerchantId::parse("merchant", m).ok());
-    let merchant = match merchant_id {
-        Some(id) => app
-            .tenancy
-            .merchant(&id)
-            .await
-            .map_err(|_| StoreError::Transient {
-                operation: "GetItem merchant",
-                source: "merchant look-up failed".into(),
-            })?,
-        None => None,
-    };
-    let Some(merchant) = merchant else {
+    let Some(merchant) = app.tenancy.merchant(&due.merchant).await? else {
         moved(None, None).await?;
         return Ok(Outcome::NothingDue);
     };
@@ -182,7 +160,7 @@ async fn process(
         SendOutcome::Settled(_) | SendOutcome::Rejected { .. } => Outcome::Failed,
         SendOutcome::InProgress => return Ok(Outcome::Taken),
         SendOutcome::RetryLater { reason } => {
-            tracing::warn!(key = %due.key.sk, reason, "not sent now; stays due");
+            tracing::warn!(key = %due.token, reason, "not sent now; stays due");
             return Ok(Outcome::LeftDue);
         }
     };

@@ -21,7 +21,7 @@ use aftercare::adapters::mail::format::long_date;
 use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
 use aftercare::adapters::store::orders::OrderRecord;
 use aftercare::adapters::store::shipments::{
-    self as ship_store, CheckpointOutcome, CreateOutcome, NewCheckpoint, ShipmentRecord,
+    CheckpointOutcome, CreateOutcome, NewCheckpoint, ShipmentRecord,
 };
 use aftercare::domain::customer::CustomerRef;
 use aftercare::domain::followup::AnchorReason;
@@ -42,6 +42,9 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 pub use aftercare::app::{App, InitError};
+pub use sweep::{SweepReport, sweep};
+
+pub mod sweep;
 
 pub const DETAIL_TYPE: &str = "Shipment Updated";
 pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
@@ -205,14 +208,9 @@ async fn handle_event(app: &App, detail: Value, deadline: Deadline) -> Result<Va
     let failed = |e: ApiError| e.into_handler_error("detail");
     let detail: ShipmentDetail = from_value(detail).map_err(invalid)?;
     let merchant_id = MerchantId::parse("merchant_id", &detail.merchant_id).map_err(invalid)?;
-    let merchant = app
-        .tenancy
-        .merchant(&merchant_id)
-        .await
-        .map_err(failed)?
-        .ok_or_else(|| {
-            HandlerError::new("UnknownMerchant", format!("no merchant {merchant_id}"))
-        })?;
+    let merchant = app.tenancy.merchant(&merchant_id).await?.ok_or_else(|| {
+        HandlerError::new("UnknownMerchant", format!("no merchant {merchant_id}"))
+    })?;
     match (detail.shipment, detail.checkpoint) {
         (Some(shipment), None) => {
             let order_id =
@@ -258,7 +256,7 @@ fn milestone_kind(m: Milestone) -> EmailKind {
 }
 
 /// The claim of a milestone email: one per (customer, kind, shipment).
-fn milestone_claim(
+pub(crate) fn milestone_claim(
     app: &App,
     merchant: &MerchantId,
     customer: &CustomerRef,
@@ -572,7 +570,7 @@ async fn rebase_points(
 }
 
 /// Renders a shipment email for its customer.
-fn shipment_email(
+pub(crate) fn shipment_email(
     app: &App,
     merchant: &Merchant,
     record: &ShipmentRecord,
@@ -605,7 +603,7 @@ fn shipment_email(
     ))
 }
 
-fn email_data(
+pub(crate) fn email_data(
     merchant: &Merchant,
     record: &ShipmentRecord,
     cp: Option<&Checkpoint>,
@@ -708,180 +706,4 @@ async fn order_view(
             "kind": f.kind.as_str(), "due_at": f.due_at, "status": f.status, "anchor_reason": f.anchor_reason,
         })).collect::<Vec<_>>(),
     }))
-}
-
-/// What a sweep did.
-#[derive(Debug, Default, Serialize)]
-pub struct SweepReport {
-    pub due: usize,
-    pub late_notices: usize,
-    pub journeys_anchored: usize,
-    pub not_needed: usize,
-    pub skipped_by_other_sweep: usize,
-}
-
-/// The scheduled sweep over the shipment group of the due index.
-pub async fn sweep(app: &App, deadline: Deadline) -> Result<Value, HandlerError> {
-    let now = app.clock.now();
-    let items = app
-        .store
-        .due_items(ship_store::SHIPMENT_GROUP, now, SWEEP_LOOKBACK_DAYS)
-        .await
-        .map_err(HandlerError::from)?;
-    let mut report = SweepReport {
-        due: items.len(),
-        ..SweepReport::default()
-    };
-    for due in items {
-        if deadline.remaining() < std::time::Duration::from_secs(3) {
-            tracing::warn!(
-                "sweep stopped early to finish before the deadline; the next run continues"
-            );
-            break;
-        }
-        let Ok(check) = ship_store::shipment_due(due.item.clone()) else {
-            tracing::error!(key = %due.key.sk, "malformed due item; left for an operator");
-            continue;
-        };
-        let merchant_id = match due
-            .key
-            .pk
-            .strip_prefix("M#")
-            .map(|m| MerchantId::parse("merchant", m))
-        {
-            Some(Ok(m)) => m,
-            _ => continue,
-        };
-        let merchant = match app.tenancy.merchant(&merchant_id).await {
-            Ok(Some(m)) => m,
-            Ok(None) => continue,
-            Err(e) => return Err(e.into_handler_error("detail")),
-        };
-        let outcome = match check.check.as_str() {
-            "late" => late_check(app, &merchant, &check.shipment_id, deadline).await,
-            "fallback" => {
-                fallback_anchor(app, &merchant, &check.order_id, &check.shipment_id).await
-            }
-            _ => Ok("unknown_check"),
-        }
-        .map_err(|e| e.into_handler_error("detail"))?;
-        match outcome {
-            "late_notice" => report.late_notices += 1,
-            "anchored" => report.journeys_anchored += 1,
-            _ => report.not_needed += 1,
-        }
-        if !app
-            .store
-            .complete_due(&due.key, outcome, app.clock.now())
-            .await
-            .map_err(HandlerError::from)?
-        {
-            report.skipped_by_other_sweep += 1;
-        }
-    }
-    tracing::info!(?report, "shipment sweep done");
-    Ok(serde_json::to_value(report).unwrap_or_default())
-}
-
-/// The promised date passed: unless the parcel is out for delivery (or further), tell the customer
-/// it is running late and alert the merchant, once each.
-async fn late_check(
-    app: &App,
-    merchant: &Merchant,
-    shipment_id: &ShipmentId,
-    deadline: Deadline,
-) -> Result<&'static str, ApiError> {
-    let Some(record) = app.store.get_shipment(&merchant.id, shipment_id).await? else {
-        return Ok("not_needed");
-    };
-    if record.state().reached_final_mile() {
-        return Ok("not_needed");
-    }
-    let courier = app.courier();
-    let expires = app.send_expiry(merchant, app.clock.now());
-    let kind = EmailKind::ShipmentLate;
-    let (key, claim) = milestone_claim(
-        app,
-        &merchant.id,
-        &record.customer,
-        kind,
-        shipment_id,
-        record.customer.email.as_str(),
-        deadline,
-    );
-    let sent = courier
-        .claim_and_send(&key, &claim, expires, deadline, || {
-            shipment_email(app, merchant, &record, kind, None)
-        })
-        .await?;
-    redelivery(&sent)?;
-    if let Some(ops) = &merchant.ops_email {
-        let kind = EmailKind::MerchantLateAlert;
-        let (key, claim) = milestone_claim(
-            app,
-            &merchant.id,
-            &record.customer,
-            kind,
-            shipment_id,
-            ops.as_str(),
-            deadline,
-        );
-        let alert = || {
-            let locale = merchant.default_locale;
-            let data = email_data(merchant, &record, None, locale);
-            let rendered = app.renderer.render(kind, locale, merchant, &data).ok()?;
-            let to = Mailbox::new(Some(&merchant.name), ops.clone());
-            Some(OutgoingEmail::compose(
-                merchant,
-                to,
-                kind,
-                rendered,
-                &key.reference(),
-                None,
-            ))
-        };
-        let alerted = courier
-            .claim_and_send(&key, &claim, expires, deadline, alert)
-            .await?;
-        redelivery(&alerted)?;
-    }
-    Ok("late_notice")
-}
-
-/// No delivery scan within the fallback window: anchor the journey to shipping + N days.
-async fn fallback_anchor(
-    app: &App,
-    merchant: &Merchant,
-    order_id: &OrderId,
-    shipment_id: &ShipmentId,
-) -> Result<&'static str, ApiError> {
-    let Some(record) = app.store.get_shipment(&merchant.id, shipment_id).await? else {
-        return Ok("not_needed");
-    };
-    if record.state().delivered_at().is_some() {
-        return Ok("not_needed");
-    }
-    let Some(order) = app.store.get_order(&merchant.id, order_id).await? else {
-        return Ok("not_needed");
-    };
-    let anchor = merchant
-        .settings
-        .journey
-        .fallback_anchor(record.shipment.shipped_at);
-    let schedule = merchant.settings.journey.schedule(anchor);
-    if app
-        .store
-        .anchor_journey(
-            &order,
-            anchor,
-            AnchorReason::NoDeliveryScan,
-            &schedule,
-            app.clock.now(),
-        )
-        .await?
-    {
-        Ok("anchored")
-    } else {
-        Ok("not_needed")
-    }
 }

@@ -17,11 +17,7 @@
 
 use aftercare::adapters::mail::format::long_date;
 use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::adapters::store::loyalty::{
-    Decided, LOYALTY_GROUP, LoyaltyNotice, LoyaltyState, NoticeKind, loyalty_notice,
-};
-use aftercare::adapters::store::write::DueItem;
-use aftercare::adapters::store::{StoreError, keys};
+use aftercare::adapters::store::loyalty::{Decided, LoyaltyNotice, LoyaltyState, NoticeKind};
 use aftercare::app::App;
 use aftercare::domain::customer::CustomerProfile;
 use aftercare::domain::loyalty::{
@@ -29,8 +25,9 @@ use aftercare::domain::loyalty::{
     newly_available, tier_status,
 };
 use aftercare::domain::send::{SendIdentity, SendStatus};
-use aftercare::domain::{CustomerId, Merchant, MerchantId};
+use aftercare::domain::{CustomerId, Merchant};
 use aftercare::lambda::error::HandlerError;
+use aftercare::ports::{Due, DueGroup, StoreError};
 use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
 use aftercare::usecases::sweep::Swept;
 use jiff::Timestamp;
@@ -77,7 +74,7 @@ pub async fn sweep(
     let mut report = LoyaltyReport::default();
     let swept = aftercare::usecases::sweep::run(
         app.sweeper(),
-        LOYALTY_GROUP,
+        DueGroup::Loyalty,
         LOOKBACK_DAYS,
         deadline,
         Outcome::LeftDue,
@@ -99,30 +96,29 @@ pub async fn sweep(
 }
 
 /// One due notice, with what the sweep saw of it.
-struct Due<'a> {
-    item: &'a DueItem,
-    seen: &'a str,
-    notice: LoyaltyNotice,
+struct Notice<'a> {
+    item: &'a Due<LoyaltyNotice>,
+    notice: &'a LoyaltyNotice,
     merchant: std::sync::Arc<Merchant>,
 }
 
 /// Takes `item` out of the due index with nothing (more) to do, saying why.
-async fn close(app: &App, item: &DueItem, why: &str) -> Result<Outcome, StoreError> {
+async fn close<T>(app: &App, item: &Due<T>, why: &str) -> Result<Outcome, StoreError> {
     let now = app.clock.now();
-    Ok(match app.store.complete_due(&item.key, why, now).await? {
+    Ok(match app.store.complete_due(&item.token, why, now).await? {
         true => Outcome::Closed,
         false => Outcome::Taken,
     })
 }
 
-impl Due<'_> {
+impl Notice<'_> {
     async fn close(&self, app: &App, why: &str) -> Result<Outcome, StoreError> {
         close(app, self.item, why).await
     }
 
     async fn finish(&self, app: &App, why: &str, done: Outcome) -> Result<Outcome, StoreError> {
         let now = app.clock.now();
-        app.store.complete_due(&self.item.key, why, now).await?;
+        app.store.complete_due(&self.item.token, why, now).await?;
         Ok(done)
     }
 
@@ -135,7 +131,7 @@ impl Due<'_> {
         Ok(
             match app
                 .store
-                .reschedule_notice(&self.item.key, self.seen, &kind, at)
+                .reschedule_notice(&self.item.token, &kind, at)
                 .await?
             {
                 true => Outcome::Moved,
@@ -148,37 +144,18 @@ impl Due<'_> {
 async fn process(
     app: &App,
     pacer: &Pacer,
-    item: &DueItem,
+    item: &Due<LoyaltyNotice>,
     deadline: Deadline,
 ) -> Result<Outcome, StoreError> {
-    let Some(seen) = item.item.get(keys::DUESK).and_then(|v| v.as_s().ok()) else {
-        return Ok(Outcome::Taken);
+    let Ok(notice) = &item.entry else {
+        tracing::error!(key = %item.token, "malformed loyalty notice; closed");
+        return close(app, item, "malformed").await;
     };
-    let merchant_id = item
-        .key
-        .pk
-        .strip_prefix("M#")
-        .and_then(|m| MerchantId::parse("merchant", m).ok());
-    let (notice, merchant_id) = match (loyalty_notice(item.item.clone()), merchant_id) {
-        (Ok(n), Some(m)) => (n, m),
-        _ => {
-            tracing::error!(key = %item.key.sk, "malformed loyalty notice; closed");
-            return close(app, item, "malformed").await;
-        }
+    let Some(merchant) = app.tenancy.merchant(&item.merchant).await? else {
+        return close(app, item, "no_merchant").await;
     };
-    let merchant = match app.tenancy.merchant(&merchant_id).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return close(app, item, "no_merchant").await,
-        Err(_) => {
-            return Err(StoreError::Transient {
-                operation: "GetItem merchant",
-                source: "merchant look-up failed".into(),
-            });
-        }
-    };
-    let due = Due {
+    let due = Notice {
         item,
-        seen,
         notice,
         merchant,
     };
@@ -194,7 +171,7 @@ async fn process(
 async fn referral_reward(
     app: &App,
     pacer: &Pacer,
-    due: &Due<'_>,
+    due: &Notice<'_>,
     deadline: Deadline,
 ) -> Result<Outcome, StoreError> {
     let now = app.clock.now();
@@ -241,7 +218,7 @@ async fn referral_reward(
 async fn expiry(
     app: &App,
     pacer: &Pacer,
-    due: &Due<'_>,
+    due: &Notice<'_>,
     deadline: Deadline,
 ) -> Result<Outcome, StoreError> {
     let now = app.clock.now();
@@ -344,7 +321,7 @@ enum Told {
 async fn tell(
     app: &App,
     pacer: &Pacer,
-    due: &Due<'_>,
+    due: &Notice<'_>,
     state: &LoyaltyState,
     kind: EmailKind,
     subject: &str,

@@ -1,6 +1,6 @@
 //! The scheduled sweep: every due follow-up, once.
 //!
-//! Reads only the due index (each (day, shard) partition of the follow-up group, `DUESK <= now`),
+//! Reads only the due index (each (day, shard) partition of the follow-up group, what is due by now),
 //! then for each item, with bounded concurrency: one BatchGetItem (order, contact state,
 //! suppression, send record), the marketing decision, and either one conditional update (defer /
 //! skip) or the claim transaction, the SES call (paced under the configured rate) and the settle
@@ -10,16 +10,14 @@ use crate::Links;
 use crate::compose::follow_up_email;
 use crate::loyalty::points_note;
 use aftercare::adapters::store::followups::{ContactGuard, FollowUpClaim};
-use aftercare::adapters::store::shipments::{self as ship_store, FOLLOW_UP_GROUP};
-use aftercare::adapters::store::write::DueItem;
-use aftercare::adapters::store::{StoreError, keys};
 use aftercare::app::App;
 use aftercare::domain::followup::FollowUpKind;
-use aftercare::domain::followup::{DecisionAction, DecisionEntry, FollowUpStatus};
+use aftercare::domain::followup::{DecisionAction, DecisionEntry, FollowUp, FollowUpStatus};
 use aftercare::domain::marketing::{self, Decision, DeferReason, SkipReason};
 use aftercare::domain::send::{SendIdentity, SendRecord, SendStatus};
 use aftercare::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
 use aftercare::lambda::error::HandlerError;
+use aftercare::ports::{Due, DueGroup, StoreError};
 use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -70,7 +68,7 @@ pub async fn sweep(
     let mut report = SweepReport::default();
     let swept = aftercare::usecases::sweep::run(
         app.sweeper(),
-        FOLLOW_UP_GROUP,
+        DueGroup::FollowUps,
         LOOKBACK_DAYS,
         deadline,
         Outcome::LeftDue,
@@ -104,26 +102,15 @@ async fn process(
     app: &App,
     links: &Links,
     pacer: &Pacer,
-    due: &DueItem,
+    due: &Due<FollowUp>,
     deadline: Deadline,
 ) -> Result<Outcome, StoreError> {
     let now = app.clock.now();
-    let Some(seen) = due.item.get(keys::DUESK).and_then(|v| v.as_s().ok()) else {
-        return Ok(Outcome::Taken);
-    };
-    let seen: &str = seen;
     let skip = |reason: SkipReason| async move {
         let decision = DecisionEntry::new(now, DecisionAction::Skipped, Some(reason.as_str()));
         let moved = app
             .store
-            .settle_follow_up(
-                &due.key,
-                Some(seen),
-                FollowUpStatus::Skipped,
-                &decision,
-                None,
-                None,
-            )
+            .settle_follow_up(&due.token, FollowUpStatus::Skipped, &decision, None, None)
             .await?;
         Ok::<_, StoreError>(if moved {
             Outcome::Skipped
@@ -136,7 +123,7 @@ async fn process(
         decision.until = Some(until);
         let moved = app
             .store
-            .defer_follow_up(&due.key, seen, until, &decision)
+            .defer_follow_up(&due.token, until, &decision)
             .await?;
         Ok::<_, StoreError>(if moved {
             Outcome::Deferred
@@ -144,33 +131,21 @@ async fn process(
             Outcome::Taken
         })
     };
-    let Ok(follow_up) = ship_store::follow_up(due.item.clone()) else {
-        tracing::error!(key = %due.key.sk, "malformed follow-up; skipped");
+    let Ok(follow_up) = &due.entry else {
+        tracing::error!(key = %due.token, "malformed follow-up; skipped");
         return skip(SkipReason::NotFound).await;
     };
-    let ids = due
-        .key
-        .pk
-        .strip_prefix("M#")
-        .and_then(|m| MerchantId::parse("merchant", m).ok())
-        .zip(CustomerId::parse("customer_id", &follow_up.customer_id).ok());
-    let Some((merchant_id, customer_id)) = ids else {
+    let merchant_id = &due.merchant;
+    let Ok(customer_id) = CustomerId::parse("customer_id", &follow_up.customer_id) else {
         return skip(SkipReason::NotFound).await;
     };
-    let merchant = match app.tenancy.merchant(&merchant_id).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return skip(SkipReason::NotFound).await,
-        Err(_) => {
-            return Err(StoreError::Transient {
-                operation: "GetItem merchant",
-                source: "merchant look-up failed".into(),
-            });
-        }
+    let Some(merchant) = app.tenancy.merchant(merchant_id).await? else {
+        return skip(SkipReason::NotFound).await;
     };
     let kind = follow_up.kind;
     let email_kind = aftercare::adapters::mail::EmailKind::from(kind);
     let order_id: &OrderId = &follow_up.order_id;
-    let send_key = SendIdentity::new(&merchant_id, &customer_id, email_kind, order_id.as_str(), 0);
+    let send_key = SendIdentity::new(merchant_id, &customer_id, email_kind, order_id.as_str(), 0);
     let recipient = follow_up
         .recipient
         .as_deref()
@@ -178,7 +153,7 @@ async fn process(
     let ctx = app
         .store
         .follow_up_context(
-            &merchant_id,
+            merchant_id,
             order_id,
             &customer_id,
             recipient.as_ref(),
@@ -209,21 +184,10 @@ async fn process(
             })
             .await?;
         let noted = note.is_some() && matches!(outcome, SendOutcome::Sent { .. });
-        let settled = settle(
-            app,
-            due,
-            seen,
-            kind,
-            &merchant_id,
-            order_id,
-            outcome,
-            record,
-            now,
-        )
-        .await?;
+        let settled = settle(app, due, kind, merchant_id, order_id, outcome, record, now).await?;
         if noted {
             app.store
-                .note_available(&merchant_id, &customer_id, now)
+                .note_available(merchant_id, &customer_id, now)
                 .await?;
         }
         return Ok(settled);
@@ -279,9 +243,8 @@ async fn process(
     let claimed = app
         .store
         .claim_follow_up(
-            &due.key,
-            seen,
-            &keys::contact(&merchant_id, &customer_id),
+            &due.token,
+            (merchant_id, &customer_id),
             guard,
             (&send_key, &record),
             expires,
@@ -306,7 +269,7 @@ async fn process(
         // Another follow-up of this customer went out (or they unsubscribed) since we read:
         // decide again on what is stored now.
         FollowUpClaim::ContactChanged => {
-            let contact = app.store.get_contact(&merchant_id, &customer_id).await?;
+            let contact = app.store.get_contact(merchant_id, &customer_id).await?;
             return match marketing::decide(kind, now, &tz, &contact, ctx.suppressed, rules) {
                 Decision::Skip(reason) => skip(reason).await,
                 Decision::Defer { until, reason } => defer(until, reason).await,
@@ -316,21 +279,10 @@ async fn process(
         }
     };
     let noted = note.is_some() && matches!(outcome, SendOutcome::Sent { .. });
-    let settled = settle(
-        app,
-        due,
-        seen,
-        kind,
-        &merchant_id,
-        order_id,
-        outcome,
-        &record,
-        now,
-    )
-    .await?;
+    let settled = settle(app, due, kind, merchant_id, order_id, outcome, &record, now).await?;
     if noted {
         app.store
-            .note_available(&merchant_id, &customer_id, now)
+            .note_available(merchant_id, &customer_id, now)
             .await?;
     }
     Ok(settled)
@@ -340,8 +292,7 @@ async fn process(
 #[allow(clippy::too_many_arguments)]
 async fn settle(
     app: &App,
-    due: &DueItem,
-    seen: &str,
+    due: &Due<FollowUp>,
     kind: FollowUpKind,
     merchant_id: &MerchantId,
     order_id: &OrderId,
@@ -373,7 +324,7 @@ async fn settle(
         }
         SendOutcome::InProgress => return Ok(Outcome::Taken),
         SendOutcome::RetryLater { reason } => {
-            tracing::warn!(key = %due.key.sk, reason, "not sent now; stays due");
+            tracing::warn!(key = %due.token, reason, "not sent now; stays due");
             return Ok(Outcome::LeftDue);
         }
     };
@@ -392,17 +343,11 @@ async fn settle(
         _ => FollowUpStatus::Failed,
     };
     let survey_sent = (status == FollowUpStatus::Sent && kind == FollowUpKind::FeedbackSurvey)
-        .then(|| {
-            (
-                keys::surveys_sent_index(merchant_id),
-                keys::time_sort_key(now, order_id.as_str()),
-            )
-        });
+        .then_some((merchant_id, order_id));
     let moved = app
         .store
         .settle_follow_up(
-            &due.key,
-            Some(seen),
+            &due.token,
             status,
             &decision,
             message_id.as_deref(),

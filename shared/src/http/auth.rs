@@ -72,7 +72,10 @@ impl Tenancy {
     }
 
     /// A merchant by id (cached), for triggers that name the merchant themselves.
-    pub async fn merchant(&self, id: &MerchantId) -> Result<Option<Arc<Merchant>>, ApiError> {
+    pub async fn merchant(
+        &self,
+        id: &MerchantId,
+    ) -> Result<Option<Arc<Merchant>>, crate::ports::StoreError> {
         if let Some(m) = self.merchants.get(id) {
             return Ok(Some(m));
         }

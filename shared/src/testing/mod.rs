@@ -7,10 +7,12 @@
 //! reasons ([`table::MemTable`]), a claim carries the suppression condition, and faults can be
 //! injected where the real store can fail.
 
+pub mod due;
 pub mod ledger;
 pub mod mailer;
 pub mod table;
 
+pub use due::MemDue;
 pub use ledger::MemSendLedger;
 pub use mailer::ScriptedMailer;
 pub use table::{Cancelled, Condition, MemTable, RowKey, Write};

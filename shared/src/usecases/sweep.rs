@@ -7,11 +7,9 @@
 //! every other merchant with items left has had its turn, so one merchant's backlog never delays
 //! another's first email. `AFTERCARE_SWEEP_MERCHANT_QUOTA` caps what one merchant gets per run.
 
-use crate::adapters::store::StoreError;
-use crate::adapters::store::keys;
-use crate::adapters::store::write::DueItem;
 use crate::clock::Clock;
 use crate::lambda::error::HandlerError;
+use crate::ports::{Due, DueGroup, DueWork, StoreError};
 use crate::usecases::send::Deadline;
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, VecDeque};
@@ -48,9 +46,8 @@ impl Swept {
 }
 
 /// What a sweep runs with: where due work is read and the deployment's sweep settings.
-#[derive(Clone, Copy)]
-pub struct Sweeper<'a> {
-    pub store: &'a crate::adapters::store::Store,
+pub struct Sweeper<'a, D = crate::adapters::store::Store> {
+    pub store: &'a D,
     pub clock: &'a dyn Clock,
     /// Items one merchant gets per run (`AFTERCARE_SWEEP_MERCHANT_QUOTA`); `None` is no cap.
     pub merchant_quota: Option<usize>,
@@ -58,11 +55,20 @@ pub struct Sweeper<'a> {
     pub concurrency: usize,
 }
 
+impl<D> Clone for Sweeper<'_, D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D> Copy for Sweeper<'_, D> {}
+
 /// Runs `work` on every item of `group` due now (looking `lookback_days` UTC days back) and hands
 /// each outcome to `tally`; items not started before the deadline margin count as `left_due`.
-pub async fn run<O, F, Fut>(
-    app: Sweeper<'_>,
-    group: &str,
+#[allow(clippy::too_many_arguments)]
+pub async fn run<T, D, O, F, Fut>(
+    app: Sweeper<'_, D>,
+    group: DueGroup,
     lookback_days: u32,
     deadline: Deadline,
     left_due: O,
@@ -70,15 +76,14 @@ pub async fn run<O, F, Fut>(
     mut tally: impl FnMut(O),
 ) -> Result<Swept, HandlerError>
 where
+    T: serde::de::DeserializeOwned + Send,
+    D: DueWork,
     O: Copy,
-    F: Fn(DueItem) -> Fut,
+    F: Fn(Due<T>) -> Fut,
     Fut: Future<Output = Result<O, StoreError>>,
 {
     let now = app.clock.now();
-    let (items, items_read) = app
-        .store
-        .due_items_counted(group, now, lookback_days)
-        .await?;
+    let (items, items_read) = app.store.due(group, now, lookback_days).await?;
     let due = items.len();
     let (items, held) = take_turns(items, app.merchant_quota);
     let over_quota = held.len();
@@ -87,7 +92,7 @@ where
     }
     if over_quota > 0 {
         tracing::warn!(
-            group,
+            group = group.as_str(),
             over_quota,
             quota = app.merchant_quota,
             "merchants over their sweep quota: the rest stay due for the next run"
@@ -99,9 +104,9 @@ where
             if deadline.remaining() < STOP_MARGIN {
                 return Ok(left_due);
             }
-            let key = item.key.sk.clone();
+            let key = item.token.to_string();
             work(item).await.map_err(|e| {
-                tracing::error!(key = %key, group, error = %e, "due item failed; it stays due");
+                tracing::error!(key = %key, group = group.as_str(), error = %e, "due item failed; it stays due");
                 e
             })
         })
@@ -122,24 +127,17 @@ where
 }
 
 /// The order a sweep works in, and the items held back for the next run: each merchant's items
-/// by due time (`DUESK`), merchants in turn starting with the one waiting longest, at most `quota`
-/// items per merchant.
-pub fn take_turns(items: Vec<DueItem>, quota: Option<usize>) -> (Vec<DueItem>, Vec<DueItem>) {
-    let due_at = |d: &DueItem| {
-        d.item
-            .get(keys::DUESK)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default()
-    };
-    let mut by_merchant: BTreeMap<String, Vec<(String, DueItem)>> = BTreeMap::new();
+/// by due time, merchants in turn starting with the one waiting longest, at most `quota` items per
+/// merchant.
+pub fn take_turns<T>(items: Vec<Due<T>>, quota: Option<usize>) -> (Vec<Due<T>>, Vec<Due<T>>) {
+    let mut by_merchant: BTreeMap<String, Vec<(String, Due<T>)>> = BTreeMap::new();
     for item in items {
         by_merchant
-            .entry(item.key.pk.clone())
+            .entry(item.merchant.to_string())
             .or_default()
-            .push((due_at(&item), item));
+            .push((item.token.due_order().to_owned(), item));
     }
-    let mut queues: Vec<VecDeque<(String, DueItem)>> = by_merchant
+    let mut queues: Vec<VecDeque<(String, Due<T>)>> = by_merchant
         .into_values()
         .map(|mut q| {
             q.sort_by(|a, b| a.0.cmp(&b.0));
@@ -165,24 +163,36 @@ pub fn take_turns(items: Vec<DueItem>, quota: Option<usize>) -> (Vec<DueItem>, V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::types::AttributeValue;
+    use crate::domain::MerchantId;
+    use crate::ports::DueToken;
 
-    fn due(merchant: &str, n: u32, at: &str) -> DueItem {
-        let mut item = crate::adapters::store::Item::new();
-        item.insert(keys::DUESK.into(), AttributeValue::S(at.into()));
-        DueItem {
-            key: keys::Key {
+    fn due(merchant: &str, n: u32, at: &str) -> Due<()> {
+        Due {
+            merchant: MerchantId::parse("m", merchant).unwrap(),
+            token: DueToken {
                 pk: format!("M#{merchant}"),
                 sk: format!("FOLLOWUP#{n}"),
+                seen: at.into(),
             },
-            item,
+            entry: Ok(()),
         }
     }
 
-    fn names(items: &[DueItem]) -> Vec<String> {
+    fn clone(items: &[Due<()>]) -> Vec<Due<()>> {
         items
             .iter()
-            .map(|d| format!("{}{}", &d.key.pk[2..], &d.key.sk[9..]))
+            .map(|d| Due {
+                merchant: d.merchant.clone(),
+                token: d.token.clone(),
+                entry: Ok(()),
+            })
+            .collect()
+    }
+
+    fn names(items: &[Due<()>]) -> Vec<String> {
+        items
+            .iter()
+            .map(|d| format!("{}{}", d.merchant, &d.token.sk[9..]))
             .collect()
     }
 
@@ -203,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_quota_holds_back_only_the_noisy_merchants_excess() {
-        let mut items: Vec<DueItem> = (0..50).map(|n| due("noisy", n, "20261130T08")).collect();
+        let mut items: Vec<Due<()>> = (0..50).map(|n| due("noisy", n, "20261130T08")).collect();
         items.push(due("quiet", 0, "20261130T09"));
         items.push(due("calm", 0, "20261130T10"));
         let (order, held) = take_turns(items, Some(3));
@@ -215,7 +225,7 @@ mod tests {
             .map(|n| n[..4].to_owned())
             .collect();
         assert_eq!(firsts, ["nois", "quie", "calm"]);
-        assert!(held.iter().all(|d| d.key.pk == "M#noisy"));
+        assert!(held.iter().all(|d| d.merchant.as_str() == "noisy"));
     }
 
     #[test]
@@ -227,7 +237,7 @@ mod tests {
             }
         }
         for quota in [None, Some(1), Some(2), Some(5), Some(100)] {
-            let (order, held) = take_turns(items.clone(), quota);
+            let (order, held) = take_turns(clone(&items), quota);
             let mut all = names(&order);
             all.extend(names(&held));
             let mut expected = names(&items);
@@ -235,5 +245,211 @@ mod tests {
             expected.sort();
             assert_eq!(all, expected, "quota {quota:?}");
         }
+    }
+}
+
+/// The driver on the in-memory due index: turns, quota, deadline margin and failures, no network.
+#[cfg(test)]
+mod driver_tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::domain::MerchantId;
+    use crate::testing::MemDue;
+    use jiff::{SignedDuration, Timestamp};
+    use std::sync::Mutex;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Done {
+        Worked,
+        LeftDue,
+    }
+
+    fn now() -> Timestamp {
+        "2026-12-01T10:00:00Z".parse().unwrap()
+    }
+
+    fn m(name: &str) -> MerchantId {
+        MerchantId::parse("m", name).unwrap()
+    }
+
+    fn index() -> MemDue {
+        let due = MemDue::new();
+        for (merchant, n, minutes_ago) in [
+            ("noisy", 1, 50),
+            ("noisy", 2, 40),
+            ("noisy", 3, 30),
+            ("noisy", 4, 20),
+            ("calm", 1, 10),
+        ] {
+            let at = now() - SignedDuration::from_mins(minutes_ago);
+            due.add(
+                DueGroup::FollowUps,
+                &m(merchant),
+                &format!("{merchant}-{n}"),
+                at,
+                &format!("{merchant}-{n}"),
+            );
+        }
+        // Not due yet, and due in another group: neither is read.
+        due.add(
+            DueGroup::FollowUps,
+            &m("calm"),
+            "later",
+            now() + SignedDuration::from_mins(5),
+            &"later",
+        );
+        due.add(DueGroup::Renewals, &m("calm"), "renewal", now(), &"renewal");
+        due
+    }
+
+    fn sweeper<'a>(
+        due: &'a MemDue,
+        clock: &'a ManualClock,
+        quota: Option<usize>,
+    ) -> Sweeper<'a, MemDue> {
+        Sweeper {
+            store: due,
+            clock,
+            merchant_quota: quota,
+            concurrency: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn every_due_item_is_worked_once_merchants_in_turn_and_nothing_else_is_read() {
+        let (due, clock) = (index(), ManualClock::new(now()));
+        let seen = Mutex::new(Vec::new());
+        let mut tally = Vec::new();
+        let swept = run(
+            sweeper(&due, &clock, None),
+            DueGroup::FollowUps,
+            1,
+            Deadline::after(Duration::from_secs(60)),
+            Done::LeftDue,
+            |item: Due<String>| {
+                let seen = &seen;
+                async move {
+                    seen.lock().unwrap().push(item.entry?);
+                    Ok(Done::Worked)
+                }
+            },
+            |d| tally.push(d),
+        )
+        .await
+        .unwrap();
+        assert_eq!((swept.due, swept.items_read, swept.errors), (5, 5, 0));
+        // The noisy merchant's backlog does not keep the calm one waiting behind all of it.
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["noisy-1", "calm-1", "noisy-2", "noisy-3", "noisy-4"]
+        );
+        assert_eq!(tally, [Done::Worked; 5]);
+    }
+
+    #[tokio::test]
+    async fn a_quota_leaves_a_merchants_excess_due_for_the_next_run() {
+        let (due, clock) = (index(), ManualClock::new(now()));
+        let mut tally = Vec::new();
+        let swept = run(
+            sweeper(&due, &clock, Some(2)),
+            DueGroup::FollowUps,
+            1,
+            Deadline::after(Duration::from_secs(60)),
+            Done::LeftDue,
+            |_: Due<String>| async { Ok(Done::Worked) },
+            |d| tally.push(d),
+        )
+        .await
+        .unwrap();
+        assert_eq!(swept.over_quota, 2);
+        assert_eq!(tally.iter().filter(|d| **d == Done::LeftDue).count(), 2);
+        assert_eq!(tally.iter().filter(|d| **d == Done::Worked).count(), 3);
+    }
+
+    #[tokio::test]
+    async fn no_item_is_started_inside_the_deadline_margin() {
+        let (due, clock) = (index(), ManualClock::new(now()));
+        let mut tally = Vec::new();
+        let swept = run(
+            sweeper(&due, &clock, None),
+            DueGroup::FollowUps,
+            1,
+            Deadline::after(STOP_MARGIN / 2),
+            Done::LeftDue,
+            |_: Due<String>| async { Ok(Done::Worked) },
+            |d| tally.push(d),
+        )
+        .await
+        .unwrap();
+        assert_eq!(swept.due, 5);
+        assert_eq!(tally, [Done::LeftDue; 5]);
+        assert!(swept.finish("follow-up", ()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_failed_item_stays_due_and_fails_the_invocation_after_the_rest_ran() {
+        let (due, clock) = (index(), ManualClock::new(now()));
+        let mut tally = Vec::new();
+        let swept = run(
+            sweeper(&due, &clock, None),
+            DueGroup::FollowUps,
+            1,
+            Deadline::after(Duration::from_secs(60)),
+            Done::LeftDue,
+            |item: Due<String>| async move {
+                if item.entry? == "noisy-2" {
+                    return Err(StoreError::Transient {
+                        operation: "UpdateItem",
+                        source: "throttled".into(),
+                    });
+                }
+                Ok(Done::Worked)
+            },
+            |d| tally.push(d),
+        )
+        .await
+        .unwrap();
+        assert_eq!((swept.due, swept.errors), (5, 1));
+        assert_eq!(tally.len(), 4, "the other items were worked");
+        let err = swept.finish("follow-up", ()).unwrap_err();
+        assert_eq!(err.error_type, "Transient");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_item_reaches_the_work_as_an_error_to_decide_on() {
+        let (due, clock) = (MemDue::new(), ManualClock::new(now()));
+        due.add(DueGroup::Dunning, &m("acme"), "inv-1", now(), &42);
+        let mut entries = Vec::new();
+        run(
+            sweeper(&due, &clock, None),
+            DueGroup::Dunning,
+            1,
+            Deadline::after(Duration::from_secs(60)),
+            false,
+            |item: Due<String>| async move { Ok(item.entry.is_err()) },
+            |malformed| entries.push(malformed),
+        )
+        .await
+        .unwrap();
+        assert_eq!(entries, [true]);
+    }
+
+    #[tokio::test]
+    async fn the_lookback_reaches_missed_days_and_no_further() {
+        let due = MemDue::new();
+        for days in [0, 1, 2, 5] {
+            let at = now() - SignedDuration::from_hours(24 * days);
+            due.add(
+                DueGroup::Renewals,
+                &m("acme"),
+                &format!("d{days}"),
+                at,
+                &days,
+            );
+        }
+        let (items, _) = due.due::<i64>(DueGroup::Renewals, now(), 3).await.unwrap();
+        let mut days: Vec<i64> = items.into_iter().filter_map(|d| d.entry.ok()).collect();
+        days.sort();
+        assert_eq!(days, [0, 1, 2]);
     }
 }

@@ -12,6 +12,7 @@ use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::MerchantId;
 use crate::domain::billing::InvoiceFacts;
 use crate::domain::ids::InvoiceId;
+use crate::ports::DueToken;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -393,8 +394,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub async fn claim_dunning_step(
         &self,
-        key: &keys::Key,
-        seen_due_sk: &str,
+        due: &DueToken,
         step: u32,
         step_kind: &str,
         next: Option<Timestamp>,
@@ -402,6 +402,8 @@ impl Store {
         send_expires_at: i64,
         now: Timestamp,
     ) -> Result<StepClaim, StoreError> {
+        let key = &due.key();
+        let seen_due_sk: &str = &due.seen;
         let claim_key = keys::send(claim.0);
         let claim = (&claim_key, claim.1);
         let counter = match step_kind {
@@ -461,12 +463,13 @@ impl Store {
     /// `next_step` handled. Only if it is still failed and where the sweep saw it.
     pub async fn move_invoice_due(
         &self,
-        key: &keys::Key,
-        seen_due_sk: &str,
+        due: &DueToken,
         until: Option<Timestamp>,
         exhausted_step: Option<u32>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        let key = &due.key();
+        let seen_due_sk: &str = &due.seen;
         let mut req = self
             .client
             .update_item()

@@ -17,6 +17,7 @@ use crate::domain::followup::{DecisionAction, DecisionEntry, FollowUp, FollowUpS
 use crate::domain::marketing::ContactState;
 use crate::domain::survey::{Band, SurveyScale};
 use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
+use crate::ports::DueToken;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValue, Select, TransactWriteItem, Update,
 };
@@ -369,14 +370,16 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub async fn claim_follow_up(
         &self,
-        follow_up: &keys::Key,
-        seen_due_sk: &str,
-        contact: &keys::Key,
+        due: &DueToken,
+        contact: (&MerchantId, &CustomerId),
         guard: ContactGuard,
         claim: (&SendIdentity, &SendRecord),
         send_expires_at: i64,
         now: Timestamp,
     ) -> Result<FollowUpClaim, StoreError> {
+        let follow_up = &due.key();
+        let seen_due_sk: &str = &due.seen;
+        let contact = &keys::contact(contact.0, contact.1);
         let claim_key = keys::send(claim.0);
         let claim = (&claim_key, claim.1);
         let mark = Update::builder()
@@ -455,11 +458,12 @@ impl Store {
     /// it first.
     pub async fn defer_follow_up(
         &self,
-        key: &keys::Key,
-        seen_due_sk: &str,
+        due: &DueToken,
         until: Timestamp,
         decision: &DecisionEntry,
     ) -> Result<bool, StoreError> {
+        let key = &due.key();
+        let seen_due_sk: &str = &due.seen;
         let (pk, sk) = keys::due(FOLLOW_UP_GROUP, until, key);
         let result = self
             .client
@@ -484,19 +488,19 @@ impl Store {
         super::condition_held(result.map_err(|e| classify("UpdateItem defer follow-up", e)))
     }
 
-    /// Takes a follow-up out of the due index for good with `status` and `outcome`. With
-    /// `seen_due_sk`, only if it is still where the sweep saw it; without, if it is still due at
-    /// all. `survey_sent` adds it to the merchant's sent-surveys index. False if it had moved.
+    /// Takes a follow-up out of the due index for good with `status` and `outcome`, only if it is
+    /// still where the sweep saw it. `survey_sent` adds it to the merchant's sent-surveys index.
+    /// False if it had moved.
     #[allow(clippy::too_many_arguments)]
     pub async fn settle_follow_up(
         &self,
-        key: &keys::Key,
-        seen_due_sk: Option<&str>,
+        due: &DueToken,
         status: FollowUpStatus,
         decision: &DecisionEntry,
         message_id: Option<&str>,
-        survey_sent: Option<(String, String)>,
+        survey_sent: Option<(&MerchantId, &OrderId)>,
     ) -> Result<bool, StoreError> {
+        let key = &due.key();
         let mut set = "SET #status = :status, outcome = :outcome, done_at = :now, \
                        decisions = list_append(if_not_exists(decisions, :empty), :d)"
             .to_owned();
@@ -521,18 +525,18 @@ impl Store {
             set.push_str(", message_id = :mid");
             req = req.expression_attribute_values(":mid", s(id));
         }
-        if let Some((gpk, gsk)) = survey_sent {
+        if let Some((m, order_id)) = survey_sent {
             set.push_str(", GSI1PK = :gpk, GSI1SK = :gsk");
             req = req
-                .expression_attribute_values(":gpk", s(gpk))
-                .expression_attribute_values(":gsk", s(gsk));
+                .expression_attribute_values(":gpk", s(keys::surveys_sent_index(m)))
+                .expression_attribute_values(
+                    ":gsk",
+                    s(keys::time_sort_key(decision.at, order_id.as_str())),
+                );
         }
-        req = match seen_due_sk {
-            Some(seen) => req
-                .condition_expression("DUESK = :seen")
-                .expression_attribute_values(":seen", s(seen)),
-            None => req.condition_expression("attribute_exists(DUEPK)"),
-        };
+        req = req
+            .condition_expression("DUESK = :seen")
+            .expression_attribute_values(":seen", s(&due.seen));
         let result = req
             .update_expression(format!("{set} REMOVE DUEPK, DUESK"))
             .send()
@@ -604,7 +608,8 @@ impl Store {
         }
         let mut decision = DecisionEntry::new(at, DecisionAction::Rescheduled, Some(reason));
         decision.until = Some(at);
-        self.defer_follow_up(&key, &seen, at, &decision).await
+        self.defer_follow_up(&DueToken::at(&key, &seen), at, &decision)
+            .await
     }
 
     /// A survey answer for an order, if any.

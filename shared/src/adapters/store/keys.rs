@@ -110,6 +110,12 @@ pub fn warm_up() -> Key {
     Key::new("WARMUP".into(), "WARMUP".into())
 }
 
+/// The merchant whose partition `pk` is, if it is one.
+pub fn merchant_of(pk: &str) -> Option<MerchantId> {
+    pk.strip_prefix("M#")
+        .and_then(|m| MerchantId::parse("merchant", m).ok())
+}
+
 pub fn merchant(m: &MerchantId) -> Key {
     Key::new(tenant(m), "MERCHANT".into())
 }

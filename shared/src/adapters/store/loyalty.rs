@@ -8,6 +8,7 @@ use super::write::{Attempt, codes_failed, put, with_due};
 use super::{Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::loyalty::{Balance, LedgerEntry, LedgerKind, balance};
 use crate::domain::{CustomerId, MerchantId};
+use crate::ports::DueToken;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -476,11 +477,12 @@ impl Store {
     /// False if something moved or replaced it first.
     pub async fn reschedule_notice(
         &self,
-        key: &keys::Key,
-        seen: &str,
+        due: &DueToken,
         kind: &NoticeKind,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
+        let key = &due.key();
+        let seen: &str = &due.seen;
         let (pk, sk) = keys::due(LOYALTY_GROUP, at, key);
         let result = self
             .client

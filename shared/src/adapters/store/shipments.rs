@@ -9,16 +9,16 @@
 
 use super::claims::{ClaimGuard, Guarded, SendIdentity, SendRecord, claim_item};
 use super::orders::OrderRecord;
-use super::write::{Attempt, DueItem, build_err, put, with_due};
+use super::write::{Attempt, build_err, put, with_due};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::customer::CustomerRef;
 use crate::domain::followup::{AnchorReason, FollowUp, FollowUpKind, FollowUpStatus};
 use crate::domain::shipment::{Checkpoint, Shipment, ShipmentState, TrackingStatus};
 use crate::domain::{MerchantId, OrderId, ids::ShipmentId};
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use crate::ports::DueToken;
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 const SHIPMENT: &str = "shipment";
 const CHECKPOINT: &str = "checkpoint";
@@ -536,78 +536,14 @@ impl Store {
         }
     }
 
-    /// Items of `group` due at or before `now`, from the last `days` UTC days (today included).
-    /// Queries each (day, shard) partition of the due index; never scans.
-    pub async fn due_items(
-        &self,
-        group: &str,
-        now: Timestamp,
-        days: u32,
-    ) -> Result<Vec<DueItem>, StoreError> {
-        Ok(self.due_items_counted(group, now, days).await?.0)
-    }
-
-    /// [`Store::due_items`] with the number of index items DynamoDB read for them (ScannedCount):
-    /// the sweep's read cost, reported so it can be checked against the work done.
-    pub async fn due_items_counted(
-        &self,
-        group: &str,
-        now: Timestamp,
-        days: u32,
-    ) -> Result<(Vec<DueItem>, u64), StoreError> {
-        let mut out = Vec::new();
-        let mut scanned = 0u64;
-        for back in 0..days {
-            let day = now
-                .saturating_sub(jiff::SignedDuration::from_hours(24 * i64::from(back)))
-                .unwrap_or(now);
-            for partition in keys::due_partitions(group, day) {
-                let mut start: Option<HashMap<String, AttributeValue>> = None;
-                loop {
-                    let page = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(keys::DUE)
-                        .key_condition_expression("DUEPK = :p AND DUESK <= :until")
-                        .expression_attribute_values(":p", s(partition.clone()))
-                        .expression_attribute_values(":until", s(keys::due_until(now)))
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .await
-                        .map_err(|e| classify("Query due", e))?;
-                    scanned += u64::try_from(page.scanned_count).unwrap_or(0);
-                    for item in page.items.unwrap_or_default() {
-                        let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
-                            (item.get(keys::PK), item.get(keys::SK))
-                        else {
-                            continue;
-                        };
-                        out.push(DueItem {
-                            key: keys::Key {
-                                pk: pk.clone(),
-                                sk: sk.clone(),
-                            },
-                            item,
-                        });
-                    }
-                    match page.last_evaluated_key {
-                        Some(k) if !k.is_empty() => start = Some(k),
-                        _ => break,
-                    }
-                }
-            }
-        }
-        Ok((out, scanned))
-    }
-
     /// Takes a due item out of the index, once: returns false if another sweep already did.
     pub async fn complete_due(
         &self,
-        key: &keys::Key,
+        due: &DueToken,
         outcome: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        let key = &due.key();
         let result = self
             .client
             .update_item()

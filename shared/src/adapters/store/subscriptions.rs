@@ -10,6 +10,7 @@ use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::ids::SubscriptionId;
 use crate::domain::subscription::Subscription;
 use crate::domain::{CustomerId, MerchantId};
+use crate::ports::DueToken;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -191,12 +192,13 @@ impl Store {
     /// handled; only if it is still where the sweep saw it. False if it moved meanwhile.
     pub async fn move_subscription_due(
         &self,
-        key: &keys::Key,
-        seen_due_sk: &str,
+        due: &DueToken,
         next: Option<Timestamp>,
         handled: Option<&str>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        let key = &due.key();
+        let seen_due_sk: &str = &due.seen;
         let mut req = self
             .client
             .update_item()

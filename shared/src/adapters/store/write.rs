@@ -6,13 +6,6 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use jiff::Timestamp;
 
-/// A due-index item with its key.
-#[derive(Debug, Clone)]
-pub struct DueItem {
-    pub key: keys::Key,
-    pub item: Item,
-}
-
 pub(crate) fn build_err(
     operation: &'static str,
 ) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> StoreError {

@@ -1,0 +1,98 @@
+//! The due index in memory: what is due by a time, per group, with the same token the store
+//! hands out (so a sweep's conditional moves compare against what it saw).
+
+use crate::domain::MerchantId;
+use crate::ports::{Due, DueGroup, DueToken, DueWork, StoreError};
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::sync::Mutex;
+
+struct Entry {
+    group: DueGroup,
+    merchant: MerchantId,
+    id: String,
+    due_at: Timestamp,
+    body: Value,
+}
+
+#[derive(Default)]
+pub struct MemDue {
+    entries: Mutex<Vec<Entry>>,
+}
+
+impl MemDue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Puts `body` (the item's stored form) in `group`, due at `due_at`, as merchant `m`'s item
+    /// `id`.
+    pub fn add(
+        &self,
+        group: DueGroup,
+        m: &MerchantId,
+        id: &str,
+        due_at: Timestamp,
+        body: &impl Serialize,
+    ) {
+        let body = serde_json::to_value(body).unwrap_or(Value::Null);
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.push(Entry {
+                group,
+                merchant: m.clone(),
+                id: id.to_owned(),
+                due_at,
+                body,
+            });
+        }
+    }
+}
+
+impl DueWork for MemDue {
+    async fn due<T: DeserializeOwned + Send>(
+        &self,
+        group: DueGroup,
+        now: Timestamp,
+        lookback_days: u32,
+    ) -> Result<(Vec<Due<T>>, u64), StoreError> {
+        let back = SignedDuration::from_hours(24 * i64::from(lookback_days.saturating_sub(1)));
+        let first_day = now
+            .checked_sub(back)
+            .unwrap_or(now)
+            .strftime("%Y%m%d")
+            .to_string();
+        let entries = self.entries.lock().map_err(|_| StoreError::Unexpected {
+            operation: "Query due",
+            source: "the in-memory index was poisoned".into(),
+        })?;
+        let due: Vec<Due<T>> = entries
+            .iter()
+            .filter(|e| {
+                e.group == group
+                    && e.due_at <= now
+                    && e.due_at.strftime("%Y%m%d").to_string() >= first_day
+            })
+            .map(|e| {
+                let pk = format!("M#{}", e.merchant);
+                Due {
+                    merchant: e.merchant.clone(),
+                    token: DueToken {
+                        seen: format!("{:013}#{pk}#{}", e.due_at.as_millisecond(), e.id),
+                        pk,
+                        sk: e.id.clone(),
+                    },
+                    entry: serde_json::from_value(e.body.clone()).map_err(|source| {
+                        StoreError::Unexpected {
+                            operation: "decode due item",
+                            source: Box::new(source),
+                        }
+                    }),
+                }
+            })
+            .collect();
+        let read = u64::try_from(due.len()).unwrap_or(u64::MAX);
+        Ok((due, read))
+    }
+}
