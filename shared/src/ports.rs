@@ -204,3 +204,44 @@ pub trait DueWork: Send + Sync {
         lookback_days: u32,
     ) -> impl Future<Output = Result<(Vec<Due<T>>, u64), StoreError>> + Send;
 }
+
+/// Everything written when an order is placed.
+pub struct NewOrder<'a> {
+    pub record: &'a crate::domain::order::OrderRecord,
+    pub ledger: Option<&'a crate::domain::loyalty::LedgerEntry>,
+    /// The customer's points-expiry notice, rescheduled from this order.
+    pub expiry: Option<&'a crate::domain::loyalty::LoyaltyNotice>,
+    /// The customer's referral code (written with every order: it is deterministic).
+    pub referral_code: Option<&'a crate::domain::loyalty::ReferralCodeOwner>,
+    /// The thank-you email's claim and its key.
+    pub claim: (&'a SendIdentity, &'a SendRecord),
+    pub send_expires_at: i64,
+    pub now: Timestamp,
+}
+
+/// Orders: placing one with everything that goes with it, in one all-or-nothing write, and what a
+/// replay needs to answer.
+pub trait OrderBook: Send + Sync {
+    /// A customer's loyalty ledger (for the tier an order is placed in).
+    fn loyalty(
+        &self,
+        m: &crate::domain::MerchantId,
+        c: &crate::domain::CustomerId,
+    ) -> impl Future<Output = Result<crate::domain::loyalty::LoyaltyState, StoreError>> + Send;
+
+    /// Writes the order, its idempotency record, the customer's profile and spend, the order
+    /// index, the loyalty earn and expiry notice, the referral code and the thank-you email's
+    /// claim (guarded by the suppression check), all or nothing.
+    fn place_order(
+        &self,
+        new: &NewOrder<'_>,
+    ) -> impl Future<Output = Result<crate::domain::order::PlaceOutcome, StoreError>> + Send;
+
+    /// Reads, consistently, the idempotency record, the order and the email's send record.
+    fn order_replay(
+        &self,
+        m: &crate::domain::MerchantId,
+        order_id: &crate::domain::OrderId,
+        send: &SendIdentity,
+    ) -> impl Future<Output = Result<crate::domain::order::OrderReplay, StoreError>> + Send;
+}

@@ -397,6 +397,7 @@ async fn die_after_claim(env: &Env, lease_until: jiff::Timestamp) {
     use aftercare::adapters::store::orders::{NewOrder, OrderRecord};
     use aftercare::domain::send::{EmailKind, SendIdentity};
     use aftercare::domain::validation::from_value;
+    use aftercare::ports::OrderBook;
     let order = from_value::<aftercare::domain::OrderInput>(env.order())
         .unwrap()
         .validate()

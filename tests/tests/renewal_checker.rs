@@ -249,7 +249,9 @@ async fn links_are_recorded_redirected_and_the_hosted_page_takes_requests() {
     w.put("sub_l", &sub).await;
     let id = SubscriptionId::parse("s", "sub_l").unwrap();
     let m = &w.env.merchant.id;
-    let link = w.links.link(m, &id, "manage", t("2026-12-20T09:00:00Z"));
+    let link = w
+        .links
+        .subscription(m, &id, "manage", t("2026-12-20T09:00:00Z"));
     let token = link.rsplit('/').next().unwrap().to_owned();
     let resp = w
         .get(
@@ -349,7 +351,7 @@ async fn a_click_reaches_the_merchants_webhook_signed_and_a_failing_endpoint_nev
     let id = SubscriptionId::parse("s", "sub_w").unwrap();
     let link = w
         .links
-        .link(&merchant.id, &id, "manage", t("2026-12-20T09:00:00Z"));
+        .subscription(&merchant.id, &id, "manage", t("2026-12-20T09:00:00Z"));
     let token = link.rsplit('/').next().unwrap().to_owned();
     let click = || {
         w.get(

@@ -20,7 +20,9 @@
 //! delivery is settled by the invoice's state (a failure arriving after the payment sends nothing).
 
 mod dunning;
+mod generic;
 mod stripe;
+use generic::*;
 
 use aftercare::adapters::store::billing::EventKey;
 use aftercare::config::ConfigError;
@@ -32,19 +34,21 @@ use aftercare::domain::validation::parse_json;
 use aftercare::domain::{Currency, FieldError, Merchant, MerchantId, Money, OrderId};
 use aftercare::http::{self, ApiError};
 use aftercare::lambda::error::HandlerError;
-use aftercare::token::{self, Claims, LinkSigner, SigningKey};
+use aftercare::runtime::Function;
+use aftercare::token::{self};
 use aftercare::usecases::send::Deadline;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tracing::Instrument;
+use std::borrow::Cow;
 
 pub use aftercare::app::{App, InitError};
 pub use dunning::SweepReport;
 
-pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
+pub use aftercare::runtime::SCHEDULE_DETAIL_TYPE;
 pub const ROUTE_STRIPE: &str = "POST /v1/webhooks/stripe/{merchantId}";
 pub const ROUTE_EVENTS: &str = "POST /v1/billing-events";
 pub const ROUTE_RECOVERY: &str = "GET /v1/billing/recovery";
@@ -52,42 +56,45 @@ pub const ROUTE_LINK: &str = "GET /v1/billing-links/{token}";
 pub const ROUTES: [&str; 4] = [ROUTE_STRIPE, ROUTE_EVENTS, ROUTE_RECOVERY, ROUTE_LINK];
 pub const STRIPE_SIGNATURE_HEADER: &str = "stripe-signature";
 /// Token purpose of update-payment links.
-pub const LINK_PURPOSE: &str = "invoice";
+pub use aftercare::links::purpose::INVOICE as LINK_PURPOSE;
 pub const EVENT_LINK_CLICKED: &str = "Payment Link Clicked";
 /// How long the recovery report may span.
 const MAX_PERIOD_DAYS: i64 = 366;
 
-/// Signs and resolves the update-payment links in dunning emails.
-pub struct Links(LinkSigner);
+pub use aftercare::links::Links;
 
-impl Links {
-    pub fn new(base: &str, key: SigningKey) -> Self {
-        Self(LinkSigner::new(base, key))
+/// billing-alert in the shared Lambda shell ([`aftercare::runtime`]), with the update-payment
+/// links its emails sign.
+pub struct BillingAlert<'a> {
+    pub links: Cow<'a, Links>,
+}
+
+impl Function for BillingAlert<'_> {
+    fn init(app: &App) -> Result<Self, ConfigError> {
+        Links::from_config(&app.config).map(|links| Self {
+            links: Cow::Owned(links),
+        })
     }
 
-    pub fn from_config(config: &aftercare::Config) -> Result<Self, ConfigError> {
-        config.link_signer().map(Self)
-    }
-
-    /// The update-payment link for an invoice, valid until a week after the cancellation date.
-    pub fn update_payment(&self, m: &MerchantId, inv: &InvoiceFacts, until: Timestamp) -> String {
-        let expires = until
-            .saturating_add(jiff::SignedDuration::from_hours(24 * 7))
-            .unwrap_or(until);
-        self.0.url(
-            "/v1/billing-links",
-            &Claims {
-                merchant: m.to_string(),
-                purpose: LINK_PURPOSE.into(),
-                subject: inv.id.to_string(),
-                value: inv.payment_url.clone(),
-                expires: expires.as_second(),
-            },
+    async fn http(
+        &self,
+        app: &App,
+        req: &ApiGatewayV2httpRequest,
+        rid: &str,
+        deadline: Deadline,
+    ) -> ApiGatewayV2httpResponse {
+        if http::route_key(req) == ROUTE_LINK {
+            return Box::pin(link(app, &self.links, req, rid)).await;
+        }
+        http::respond(
+            Box::pin(http_inner(app, &self.links, req, deadline)).await,
+            rid,
         )
     }
 
-    fn verify(&self, token: &str, now: Timestamp) -> Result<Claims, token::TokenError> {
-        self.0.verify(token, LINK_PURPOSE, now)
+    async fn schedule(&self, app: &App, deadline: Deadline) -> Result<Value, HandlerError> {
+        let report = Box::pin(dunning::sweep(app, &self.links, deadline)).await?;
+        Ok(serde_json::to_value(report).unwrap_or_default())
     }
 }
 
@@ -99,40 +106,10 @@ pub async fn handle(
     request_id: &str,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
-    let trigger = aftercare::lambda::trigger::Trigger::parse(payload)
-        .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
-    match trigger {
-        aftercare::lambda::trigger::Trigger::Http(req) => {
-            let rid = http::request_id(&req, request_id).to_owned();
-            let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
-            let resp = async {
-                if http::route_key(&req) == ROUTE_LINK {
-                    return Box::pin(link(app, links, &req, &rid)).await;
-                }
-                http::respond(Box::pin(http_inner(app, links, &req, deadline)).await, &rid)
-            }
-            .instrument(span)
-            .await;
-            Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
-        }
-        aftercare::lambda::trigger::Trigger::Event(event) => {
-            let span = tracing::info_span!("event", request_id, event_id = %event.id, detail_type = %event.detail_type);
-            async {
-                match event.detail_type.as_str() {
-                    SCHEDULE_DETAIL_TYPE => {
-                        let report = Box::pin(dunning::sweep(app, links, deadline)).await?;
-                        Ok(serde_json::to_value(report).unwrap_or_default())
-                    }
-                    other => Err(HandlerError::new(
-                        "InvalidEvent",
-                        format!("unexpected detail-type {other:?}"),
-                    )),
-                }
-            }
-            .instrument(span)
-            .await
-        }
-    }
+    let function = BillingAlert {
+        links: Cow::Borrowed(links),
+    };
+    aftercare::runtime::dispatch(&function, app, payload, request_id, deadline).await
 }
 
 async fn http_inner(
@@ -315,7 +292,7 @@ async fn link(
         .map(String::as_str)
         .unwrap_or_default();
     let now = app.clock.now();
-    let claims = match links.verify(token, now) {
+    let claims = match links.verify(token, LINK_PURPOSE, now) {
         Ok(c) => c,
         Err(token::TokenError::Expired) => {
             return http::error_page(&app.renderer, None, 410, "expired", rid);
@@ -346,128 +323,4 @@ async fn link(
         .await;
     tracing::info!(invoice_id = %claims.subject, "update-payment link clicked");
     http::redirect_response(&target, rid)
-}
-
-/// `POST /v1/billing-events`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GenericEvent {
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    customer: CustomerInput,
-    #[serde(default)]
-    invoice: Option<GenericInvoice>,
-    #[serde(default)]
-    refund: Option<GenericRefund>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    occurred_at: Option<Timestamp>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GenericInvoice {
-    id: String,
-    amount: i64,
-    currency: String,
-    #[serde(default)]
-    subscription_id: Option<String>,
-    #[serde(default)]
-    plan_name: Option<String>,
-    #[serde(default)]
-    payment_url: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GenericRefund {
-    id: String,
-    amount: i64,
-    currency: String,
-    #[serde(default)]
-    order_id: Option<String>,
-}
-
-impl GenericEvent {
-    fn validate(self) -> Result<(String, BillingEvent), FieldError> {
-        let id = aftercare::domain::text::single_line("id", &self.id, 200)?;
-        if id.contains('#') {
-            return Err(FieldError::new(
-                "id",
-                "invalid_format",
-                "id must not contain #",
-            ));
-        }
-        let customer = self.customer.validate().map_err(|e| e.within("customer"))?;
-        let amount = |field: &str, amount: i64, currency: &str| -> Result<Money, FieldError> {
-            if amount < 0 {
-                return Err(FieldError::new(
-                    format!("{field}.amount"),
-                    "out_of_range",
-                    "amount must not be negative",
-                ));
-            }
-            // As for orders: far above any invoice, far below what the recovery report's sums
-            // could overflow on.
-            if amount > MAX_AMOUNT {
-                return Err(FieldError::new(
-                    format!("{field}.amount"),
-                    "out_of_range",
-                    "amount is larger than any accepted amount",
-                ));
-            }
-            Ok(Money::new(
-                amount,
-                Currency::parse(&format!("{field}.currency"), currency)?,
-            ))
-        };
-        let invoice = |inv: Option<GenericInvoice>| -> Result<InvoiceFacts, FieldError> {
-            let inv = inv.ok_or_else(|| FieldError::required("invoice"))?;
-            Ok(InvoiceFacts {
-                id: InvoiceId::parse("invoice.id", &inv.id)?,
-                customer: customer.clone(),
-                amount: amount("invoice", inv.amount, &inv.currency)?,
-                subscription_id: inv
-                    .subscription_id
-                    .as_deref()
-                    .map(|s| SubscriptionId::parse("invoice.subscription_id", s))
-                    .transpose()?,
-                plan_name: aftercare::domain::text::optional_line(
-                    "invoice.plan_name",
-                    inv.plan_name.as_deref(),
-                    200,
-                )?,
-                payment_url: aftercare::domain::text::web_url(
-                    "invoice.payment_url",
-                    inv.payment_url.as_deref(),
-                )?,
-            })
-        };
-        let event = match self.kind.as_str() {
-            "payment_failed" => BillingEvent::PaymentFailed(invoice(self.invoice)?),
-            "payment_succeeded" => BillingEvent::PaymentSucceeded(invoice(self.invoice)?),
-            "refund" => {
-                let r = self.refund.ok_or_else(|| FieldError::required("refund"))?;
-                BillingEvent::Refund(RefundFacts {
-                    id: aftercare::domain::text::single_line("refund.id", &r.id, 200)?,
-                    customer: customer.clone(),
-                    order_id: r
-                        .order_id
-                        .as_deref()
-                        .map(|o| OrderId::parse("refund.order_id", o))
-                        .transpose()?,
-                    amount: amount("refund", r.amount, &r.currency)?,
-                })
-            }
-            _ => {
-                return Err(FieldError::new(
-                    "type",
-                    "invalid_value",
-                    "type must be payment_failed, payment_succeeded or refund",
-                ));
-            }
-        };
-        Ok((id, event))
-    }
 }

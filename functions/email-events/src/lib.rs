@@ -21,15 +21,18 @@
 
 use aftercare::adapters::store::email_events::Applied;
 use aftercare::adapters::store::followups::Suppression;
+use aftercare::config::ConfigError;
 use aftercare::domain::EmailAddress;
 use aftercare::domain::MerchantId;
 use aftercare::domain::email_event::{EmailEventKind, parse};
 use aftercare::http::{self, ApiError};
 use aftercare::lambda::error::HandlerError;
+use aftercare::lambda::trigger::EventEnvelope;
+use aftercare::runtime::Function;
 use aftercare::usecases::send::{Deadline, SendOutcome};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use serde_json::{Value, json};
-use tracing::Instrument;
 
 pub use aftercare::app::{App, InitError};
 
@@ -63,42 +66,51 @@ mod alert;
 mod analytics;
 mod log;
 
-/// Handles one invocation (`deadline`: the invocation's, for the complaint-rate alert's send).
+/// email-events in the shared Lambda shell ([`aftercare::runtime`]).
+pub struct EmailEvents;
+
+impl Function for EmailEvents {
+    fn init(_: &App) -> Result<Self, ConfigError> {
+        Ok(Self)
+    }
+
+    async fn http(
+        &self,
+        app: &App,
+        req: &ApiGatewayV2httpRequest,
+        rid: &str,
+        _deadline: Deadline,
+    ) -> ApiGatewayV2httpResponse {
+        http::respond(http_inner(app, req).await, rid)
+    }
+
+    async fn event(
+        &self,
+        app: &App,
+        event: &EventEnvelope,
+        deadline: Deadline,
+    ) -> Result<Value, HandlerError> {
+        if event.source != SOURCE || !DETAIL_TYPES.contains(&event.detail_type.as_str()) {
+            return Err(HandlerError::new(
+                "InvalidEvent",
+                format!(
+                    "unexpected event {:?} from {:?}",
+                    event.detail_type, event.source
+                ),
+            ));
+        }
+        email_event(app, &event.id, &event.detail, deadline).await
+    }
+}
+
+/// Handles one invocation.
 pub async fn handle(
     app: &App,
     payload: Value,
     request_id: &str,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
-    let trigger = aftercare::lambda::trigger::Trigger::parse(payload)
-        .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
-    match trigger {
-        aftercare::lambda::trigger::Trigger::Http(req) => {
-            let rid = http::request_id(&req, request_id).to_owned();
-            let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
-            let resp = async { http::respond(http_inner(app, &req).await, &rid) }
-                .instrument(span)
-                .await;
-            Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
-        }
-        aftercare::lambda::trigger::Trigger::Event(event) => {
-            let span = tracing::info_span!("event", request_id, event_id = %event.id, detail_type = %event.detail_type);
-            async {
-                if event.source != SOURCE || !DETAIL_TYPES.contains(&event.detail_type.as_str()) {
-                    return Err(HandlerError::new(
-                        "InvalidEvent",
-                        format!(
-                            "unexpected event {:?} from {:?}",
-                            event.detail_type, event.source
-                        ),
-                    ));
-                }
-                email_event(app, &event.id, &event.detail, deadline).await
-            }
-            .instrument(span)
-            .await
-        }
-    }
+    aftercare::runtime::dispatch(&EmailEvents, app, payload, request_id, deadline).await
 }
 
 /// Records one SES event. An event that is not ours, or not well-formed, is answered (and

@@ -14,20 +14,20 @@
 
 use aftercare::adapters::mail::format::long_date;
 use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::adapters::store::loyalty::{LoyaltyNotice, NoticeKind};
-use aftercare::adapters::store::orders::{NewOrder, OrderRecord, PlaceOutcome};
-use aftercare::domain::loyalty::{LedgerEntry, expires_at, expiry_notice_at, tier_status};
-use aftercare::domain::send::{SendIdentity, SendStatus};
+use aftercare::adapters::store::orders::OrderRecord;
+use aftercare::config::ConfigError;
+use aftercare::domain::send::SendIdentity;
 use aftercare::domain::validation::{from_value, parse_json};
 use aftercare::domain::{FieldError, Merchant, MerchantId, Order, OrderInput};
 use aftercare::http::{self, ApiError};
 use aftercare::lambda::error::HandlerError;
-use aftercare::lambda::trigger::{EventEnvelope, Trigger};
+use aftercare::lambda::trigger::EventEnvelope;
+use aftercare::runtime::Function;
+use aftercare::usecases::orders::{PlaceOrder, Placing};
 use aftercare::usecases::send::{Deadline, SendOutcome};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tracing::Instrument;
 
 pub mod loyalty;
 
@@ -54,6 +54,34 @@ pub struct OrderPlacedDetail {
     pub order: Value,
 }
 
+/// order-placed in the shared Lambda shell ([`aftercare::runtime`]).
+pub struct OrderPlaced;
+
+impl Function for OrderPlaced {
+    fn init(_: &App) -> Result<Self, ConfigError> {
+        Ok(Self)
+    }
+
+    async fn http(
+        &self,
+        app: &App,
+        req: &ApiGatewayV2httpRequest,
+        rid: &str,
+        deadline: Deadline,
+    ) -> ApiGatewayV2httpResponse {
+        handle_http(app, req, rid, deadline).await
+    }
+
+    async fn event(
+        &self,
+        app: &App,
+        event: &EventEnvelope,
+        deadline: Deadline,
+    ) -> Result<Value, HandlerError> {
+        handle_event(app, event, deadline).await
+    }
+}
+
 /// Handles one invocation. `payload` is the raw event; `request_id` the Lambda request id.
 pub async fn handle(
     app: &App,
@@ -61,24 +89,7 @@ pub async fn handle(
     request_id: &str,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
-    let trigger = Trigger::parse(payload).map_err(|e| {
-        tracing::error!(error = %e, "unrecognised event");
-        HandlerError::new("InvalidEvent", e.to_string())
-    })?;
-    match trigger {
-        Trigger::Http(req) => {
-            let rid = http::request_id(&req, request_id).to_owned();
-            let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty, order_id = tracing::field::Empty);
-            let resp = handle_http(app, &req, &rid, deadline)
-                .instrument(span)
-                .await;
-            Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
-        }
-        Trigger::Event(event) => {
-            let span = tracing::info_span!("event", request_id, event_id = %event.id, merchant_id = tracing::field::Empty, order_id = tracing::field::Empty);
-            handle_event(app, &event, deadline).instrument(span).await
-        }
-    }
+    aftercare::runtime::dispatch(&OrderPlaced, app, payload, request_id, deadline).await
 }
 
 async fn handle_http(
@@ -255,161 +266,48 @@ fn referral_code_of(
 }
 
 /// Validates and places an order for `merchant`, then sends (or resumes) its thank-you email.
+/// Places an order for `merchant`: the shared use-case stores it (or finds it stored), the order's
+/// referral is recorded, then its thank-you email goes through the send protocol.
 pub async fn place(
     app: &App,
     merchant: &Merchant,
     input: OrderInput,
     deadline: Deadline,
 ) -> Result<Placed, ApiError> {
-    let order = input.validate()?;
-    tracing::Span::current().record("order_id", order.id.as_str());
     let now = app.clock.now();
-    let content_hash = order.content_hash();
-    let settings = &merchant.settings.loyalty;
-    // Tiers multiply the earn: the tier is the one the customer is in as they order (one Query
-    // of their ledger, only for programmes with tiers).
-    let tier = match settings.enabled && !settings.tiers.is_empty() {
-        true => {
-            let state = app.store.loyalty(&merchant.id, &order.customer.id).await?;
-            tier_status(&state.entries, settings, now, &merchant.zone()).and_then(|t| t.current)
-        }
-        false => None,
+    let use_case = PlaceOrder {
+        book: &app.store,
+        courier: app.courier(),
     };
-    let ledger = LedgerEntry::earn_for_order(&order, settings, tier.as_ref(), now);
-    let expiry = expires_at(order.placed_at, settings).map(|expires| LoyaltyNotice {
-        customer_id: order.customer.id.clone(),
-        kind: NoticeKind::ExpiryNotice,
-        source: None,
-        due_at: expiry_notice_at(expires),
-    });
-    let record = OrderRecord {
-        merchant_id: merchant.id.clone(),
-        points_earned: ledger
-            .as_ref()
-            .map(|l| u64::try_from(l.points).unwrap_or(0))
-            .unwrap_or(0),
-        tier: tier.map(|t| t.name),
-        referred_by: None,
-        order,
-        content_hash,
-        received_at: now,
-    };
-    let customer = &record.order.customer;
-    let send_key = SendIdentity::new(
-        &merchant.id,
-        &customer.id,
-        KIND,
-        record.order.id.as_str(),
-        0,
-    );
-    let claim = send_key.claim(
-        customer.email.as_str(),
-        now,
-        deadline.lease_until(app.clock.as_ref()),
-    );
-    let code_owner = referral_code_of(app, merchant, &record.order);
-    let new = NewOrder {
-        record: &record,
-        ledger: ledger.as_ref(),
-        expiry: expiry.as_ref(),
-        referral_code: code_owner.as_ref(),
-        claim: (&send_key, &claim),
-        send_expires_at: app.send_expiry(merchant, now),
-        now,
-    };
-    let (created, suppressed, stored, found) = match app.store.place_order(&new).await? {
-        PlaceOutcome::Created { suppressed } => (true, suppressed, record, None),
-        PlaceOutcome::AlreadyExists => {
-            let replay = app
-                .store
-                .order_replay(&merchant.id, &record.order.id, &send_key)
-                .await?;
-            let stored_hash = replay
-                .order
-                .as_ref()
-                .map(|o| &o.content_hash)
-                .or(replay.idempotency.as_ref().map(|i| &i.content_hash));
-            if stored_hash != Some(&record.content_hash) {
-                return Err(ApiError::new(
-                    409,
-                    "idempotency_conflict",
-                    "an order with this id was already placed with different contents",
-                )
-                .field("id"));
-            }
-            let Some(stored) = replay.order else {
-                // The idempotency record exists but the order does not: only possible if the order
-                // was erased on request. Do not resurrect it.
-                return Err(ApiError::new(
-                    409,
-                    "order_erased",
-                    "this order was erased and cannot be placed again",
-                )
-                .field("id"));
-            };
-            // Our own write may have landed with its response lost, the retry then meeting our
-            // items: the claim token says whether this invocation holds the claim.
-            let ours = replay.send.as_ref().is_some_and(|s| {
-                s.claim_token == claim.claim_token && s.status == SendStatus::InProgress
-            });
-            (ours, false, stored, if ours { None } else { replay.send })
-        }
-    };
-    let referral = match &stored.order.referral_code {
-        Some(code) => {
-            Some(loyalty::record_referral(app, merchant, &stored.order, code, now).await?)
-        }
+    let stored = use_case
+        .store(
+            merchant,
+            input,
+            Placing {
+                now,
+                lease_until: deadline.lease_until(app.clock.as_ref()),
+                send_expires_at: app.send_expiry(merchant, now),
+                referral_code: |order: &Order| referral_code_of(app, merchant, order),
+            },
+        )
+        .await?;
+    let order = &stored.record.order;
+    let referral = match &order.referral_code {
+        Some(code) => Some(loyalty::record_referral(app, merchant, order, code, now).await?),
         None => None,
     };
-    let code = code_owner.as_ref().map(|o| o.code.as_str());
-    let courier = app.courier();
-    let outcome = match (created, found) {
-        (true, _) if suppressed => {
-            tracing::info!("order stored; its thank-you email's recipient is suppressed");
-            SendOutcome::Suppressed
-        }
-        (true, _) => {
-            tracing::info!(
-                points = stored.points_earned,
-                items = stored.order.items.len(),
-                "order stored"
-            );
-            match thank_you(app, merchant, &stored, &send_key, code) {
-                Some(email) => {
-                    courier
-                        .send_claimed(&send_key, &claim.claim_token, &email, deadline)
-                        .await?
-                }
-                None => {
-                    courier
-                        .abandon(
-                            &send_key,
-                            &claim.claim_token,
-                            "the email could not be rendered",
-                        )
-                        .await?
-                }
-            }
-        }
-        (false, Some(send)) => {
-            courier
-                .resume(&send_key, &send, deadline, || {
-                    thank_you(app, merchant, &stored, &send_key, code)
-                })
-                .await?
-        }
-        // The send record outlived its retention and is gone: it was settled long ago.
-        (false, None) => SendOutcome::Settled(SendStatus::Sent),
-    };
-    if !created {
-        tracing::info!(email = ?outcome, "order replayed");
-    }
+    let code = stored.referral_code.as_ref().map(|o| o.code.as_str());
+    let outcome = use_case
+        .send(&stored, deadline, || {
+            thank_you(app, merchant, &stored.record, &stored.email, code)
+        })
+        .await?;
     Ok(Placed {
-        created,
-        record: stored,
+        created: stored.created,
+        referral_code: stored.referral_code.as_ref().map(|o| o.code.clone()),
+        record: stored.record,
         outcome,
         referral,
-        referral_code: code_owner.map(|o| o.code),
     })
 }
 

@@ -39,9 +39,9 @@ pub fn notice_email(
         "subscription": subscription_value(sub, merchant, locale, notice.auto_renewal),
         "card": card,
         "links": {
-            "manage_url": (!offers_renewal).then(|| links.link(m, &sub.id, "manage", until)),
-            "renew_url": offers_renewal.then(|| links.link(m, &sub.id, "renew", until)),
-            "update_payment_url": notice.card_lead.map(|_| links.link(m, &sub.id, "update_payment", until)),
+            "manage_url": (!offers_renewal).then(|| links.subscription(m, &sub.id, "manage", until)),
+            "renew_url": offers_renewal.then(|| links.subscription(m, &sub.id, "renew", until)),
+            "update_payment_url": notice.card_lead.map(|_| links.subscription(m, &sub.id, "update_payment", until)),
         },
     });
     let to = Mailbox::new(

@@ -30,19 +30,20 @@ use aftercare::domain::validation::{from_value, parse_json};
 use aftercare::domain::{FieldError, Merchant, MerchantId};
 use aftercare::http::{self, ApiError};
 use aftercare::lambda::error::HandlerError;
-use aftercare::token::{self, Claims, LinkSigner, SigningKey};
+use aftercare::lambda::trigger::EventEnvelope;
+use aftercare::runtime::Function;
 use aftercare::usecases::send::Deadline;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use jiff::Timestamp;
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tracing::Instrument;
+use std::borrow::Cow;
 
 pub use aftercare::app::{App, InitError};
 pub use sweep::{SweepReport, sweep};
 
 pub const DETAIL_TYPE: &str = "Subscription Updated";
-pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
+pub use aftercare::runtime::SCHEDULE_DETAIL_TYPE;
 pub const ROUTE_PUT: &str = "PUT /v1/subscriptions/{subscriptionId}";
 pub const ROUTE_GET: &str = "GET /v1/subscriptions/{subscriptionId}";
 pub const ROUTE_LINK: &str = "GET /v1/subscription-links/{token}";
@@ -56,55 +57,53 @@ pub const ROUTES: [&str; 5] = [
     ROUTE_PAGE_POST,
 ];
 /// Token purpose of subscription links.
-pub const LINK_PURPOSE: &str = "subscription";
+pub use aftercare::links::purpose::SUBSCRIPTION as LINK_PURPOSE;
 /// Events published for the merchant.
 pub const EVENT_LINK_CLICKED: &str = "Subscription Link Clicked";
 pub const EVENT_ACTION_REQUESTED: &str = "Subscription Action Requested";
 /// How long links in a notice work after the renewal (or card expiry) they are about.
-pub const LINK_GRACE_DAYS: i64 = 60;
+pub use aftercare::links::SUBSCRIPTION_LINK_GRACE_DAYS as LINK_GRACE_DAYS;
 
-/// Signs and builds the links in subscription emails.
-pub struct Links(LinkSigner);
+pub use aftercare::links::Links;
 
-impl Links {
-    pub fn new(base: &str, key: SigningKey) -> Self {
-        Self(LinkSigner::new(base, key))
+/// renewal-checker in the shared Lambda shell ([`aftercare::runtime`]), with the links its
+/// notices sign.
+pub struct RenewalChecker<'a> {
+    pub links: Cow<'a, Links>,
+}
+
+impl Function for RenewalChecker<'_> {
+    fn init(app: &App) -> Result<Self, ConfigError> {
+        Links::from_config(&app.config).map(|links| Self {
+            links: Cow::Owned(links),
+        })
     }
 
-    pub fn from_config(config: &aftercare::Config) -> Result<Self, ConfigError> {
-        config.link_signer().map(Self)
-    }
-
-    /// A one-click link: `manage`, `renew` or `update_payment`. The hosted page takes the same
-    /// token (`/v1/subscription-page/{token}`).
-    pub fn link(
+    async fn http(
         &self,
-        merchant: &MerchantId,
-        sub: &SubscriptionId,
-        action: &str,
-        until: Timestamp,
-    ) -> String {
-        let expires = until
-            .saturating_add(jiff::SignedDuration::from_hours(24 * LINK_GRACE_DAYS))
-            .unwrap_or(until);
-        self.0.url(
-            "/v1/subscription-links",
-            &Claims {
-                merchant: merchant.to_string(),
-                purpose: LINK_PURPOSE.into(),
-                subject: sub.to_string(),
-                value: Some(action.to_owned()),
-                expires: expires.as_second(),
-            },
-        )
+        app: &App,
+        req: &ApiGatewayV2httpRequest,
+        rid: &str,
+        _deadline: Deadline,
+    ) -> ApiGatewayV2httpResponse {
+        http_inner(app, &self.links, req, rid).await
     }
 
-    pub fn verify(&self, token: &str, now: Timestamp) -> Result<Claims, token::TokenError> {
-        self.0.verify(token, LINK_PURPOSE, now)
+    async fn event(
+        &self,
+        app: &App,
+        event: &EventEnvelope,
+        _deadline: Deadline,
+    ) -> Result<Value, HandlerError> {
+        if event.detail_type != DETAIL_TYPE {
+            return Err(aftercare::runtime::unexpected(&event.detail_type));
+        }
+        Box::pin(handle_event(app, event.detail.clone())).await
     }
 
-    pub fn base(&self) -> &str {
-        self.0.base()
+    async fn schedule(&self, app: &App, deadline: Deadline) -> Result<Value, HandlerError> {
+        let report = Box::pin(sweep(app, &self.links, deadline)).await?;
+        Ok(serde_json::to_value(report).unwrap_or_default())
     }
 }
 
@@ -116,36 +115,10 @@ pub async fn handle(
     request_id: &str,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
-    let trigger = aftercare::lambda::trigger::Trigger::parse(payload)
-        .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
-    match trigger {
-        aftercare::lambda::trigger::Trigger::Http(req) => {
-            let rid = http::request_id(&req, request_id).to_owned();
-            let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
-            let resp = async { Box::pin(http_inner(app, links, &req, &rid)).await }
-                .instrument(span)
-                .await;
-            Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
-        }
-        aftercare::lambda::trigger::Trigger::Event(event) => {
-            let span = tracing::info_span!("event", request_id, event_id = %event.id, detail_type = %event.detail_type);
-            async {
-                match event.detail_type.as_str() {
-                    SCHEDULE_DETAIL_TYPE => {
-                        let report = Box::pin(sweep(app, links, deadline)).await?;
-                        Ok(serde_json::to_value(report).unwrap_or_default())
-                    }
-                    DETAIL_TYPE => Box::pin(handle_event(app, event.detail.clone())).await,
-                    other => Err(HandlerError::new(
-                        "InvalidEvent",
-                        format!("unexpected detail-type {other:?}"),
-                    )),
-                }
-            }
-            .instrument(span)
-            .await
-        }
-    }
+    let function = RenewalChecker {
+        links: Cow::Borrowed(links),
+    };
+    aftercare::runtime::dispatch(&function, app, payload, request_id, deadline).await
 }
 
 async fn http_inner(

@@ -48,7 +48,7 @@ struct Resolved {
 }
 
 async fn resolve(app: &App, links: &Links, token: &str) -> Result<Resolved, PageError> {
-    let claims = links.verify(token, app.clock.now())?;
+    let claims = links.verify(token, crate::LINK_PURPOSE, app.clock.now())?;
     let merchant_id = aftercare::domain::MerchantId::parse("merchant", &claims.merchant)
         .map_err(|_| PageError::Invalid)?;
     let sub_id =

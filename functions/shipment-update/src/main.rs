@@ -1,20 +1,6 @@
-//! shipment-update: composition only. Telemetry → config → clients → run.
-
-use aftercare::Config;
-use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+//! shipment-update: composition only; the shared Lambda shell ([`aftercare::runtime`]) does the rest.
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    aftercare::telemetry::init();
-    let config = Config::from_env()?;
-    let sdk = aftercare::adapters::aws::load_config().await;
-    let app = shipment_update::App::new(config, &sdk)?;
-    app.warm_up().await;
-    let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = aftercare::usecases::send::Deadline::from_epoch_ms(event.context.deadline);
-        shipment_update::handle(app, event.payload, &event.context.request_id, deadline).await
-    }))
-    .await
+    aftercare::runtime::serve::<shipment_update::ShipmentUpdate>().await
 }

@@ -29,17 +29,17 @@ mod sweep;
 use aftercare::config::ConfigError;
 use aftercare::http::{self, ApiError};
 use aftercare::lambda::error::HandlerError;
-use aftercare::token::{self, Claims, LinkSigner, SigningKey};
+use aftercare::runtime::Function;
 use aftercare::usecases::send::Deadline;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use jiff::{SignedDuration, Timestamp};
-use serde_json::{Value, json};
-use tracing::Instrument;
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use serde_json::Value;
+use std::borrow::Cow;
 
 pub use aftercare::app::{App, InitError};
 pub use sweep::{SweepReport, sweep};
 
-pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
+pub use aftercare::runtime::SCHEDULE_DETAIL_TYPE;
 pub const ROUTE_FEEDBACK: &str = "GET /v1/feedback";
 pub const ROUTE_SURVEY_PAGE: &str = "GET /v1/survey/{token}";
 pub const ROUTE_SURVEY_ANSWER: &str = "POST /v1/survey/{token}";
@@ -59,119 +59,37 @@ pub const ROUTES: [&str; 9] = [
     ROUTE_GET_PREFERENCES,
     ROUTE_PUT_PREFERENCES,
 ];
-/// Token purposes.
-pub const SURVEY: &str = "survey";
-pub const UNSUBSCRIBE: &str = "unsubscribe";
-pub const PREFERENCES: &str = "preferences";
-/// How long an unsubscribe link works.
-pub const UNSUBSCRIBE_LINK_DAYS: i64 = 400;
+pub use aftercare::links::UNSUBSCRIBE_LINK_DAYS;
+pub use aftercare::links::purpose::{PREFERENCES, SURVEY, UNSUBSCRIBE};
 
-/// Signs and builds the links in marketing mail.
-pub struct Links(LinkSigner);
+pub use aftercare::links::Links;
 
-impl Links {
-    pub fn new(base: &str, key: SigningKey) -> Self {
-        Self(LinkSigner::new(base, key))
+/// survey-sender in the shared Lambda shell ([`aftercare::runtime`]), with the links its emails
+/// and pages sign.
+pub struct SurveySender<'a> {
+    pub links: Cow<'a, Links>,
+}
+
+impl Function for SurveySender<'_> {
+    fn init(app: &App) -> Result<Self, ConfigError> {
+        Links::from_config(&app.config).map(|links| Self {
+            links: Cow::Owned(links),
+        })
     }
 
-    pub fn from_config(config: &aftercare::Config) -> Result<Self, ConfigError> {
-        config.link_signer().map(Self)
-    }
-
-    pub fn verify(
+    async fn http(
         &self,
-        token: &str,
-        purpose: &str,
-        now: Timestamp,
-    ) -> Result<Claims, token::TokenError> {
-        self.0.verify(token, purpose, now)
+        app: &App,
+        req: &ApiGatewayV2httpRequest,
+        rid: &str,
+        deadline: Deadline,
+    ) -> ApiGatewayV2httpResponse {
+        http_inner(app, &self.links, req, rid, deadline).await
     }
 
-    /// A one-click score link for an order's survey.
-    pub fn survey(
-        &self,
-        merchant: &str,
-        customer: &str,
-        order: &str,
-        score: u8,
-        expires: Timestamp,
-    ) -> String {
-        self.0.url(
-            "/v1/survey",
-            &Claims {
-                merchant: merchant.to_owned(),
-                purpose: SURVEY.into(),
-                subject: format!("{customer}/{order}"),
-                value: Some(score.to_string()),
-                expires: expires.as_second(),
-            },
-        )
-    }
-
-    /// The unsubscribe link (also the RFC 8058 one-click URL). `masked` is shown on its page.
-    pub fn unsubscribe(
-        &self,
-        merchant: &str,
-        customer: &str,
-        masked: &str,
-        now: Timestamp,
-    ) -> String {
-        self.customer_page(
-            "/v1/unsubscribe",
-            UNSUBSCRIBE,
-            merchant,
-            customer,
-            masked,
-            now,
-        )
-    }
-
-    /// The signed preference page of a customer (as long-lived as the unsubscribe link).
-    pub fn preferences(
-        &self,
-        merchant: &str,
-        customer: &str,
-        masked: &str,
-        now: Timestamp,
-    ) -> String {
-        self.customer_page(
-            "/v1/preferences",
-            PREFERENCES,
-            merchant,
-            customer,
-            masked,
-            now,
-        )
-    }
-
-    /// A signed link to one of a customer's own pages, valid [`UNSUBSCRIBE_LINK_DAYS`].
-    fn customer_page(
-        &self,
-        path: &str,
-        purpose: &str,
-        merchant: &str,
-        customer: &str,
-        masked: &str,
-        now: Timestamp,
-    ) -> String {
-        let expires = now
-            .saturating_add(SignedDuration::from_hours(24 * UNSUBSCRIBE_LINK_DAYS))
-            .unwrap_or(now);
-        self.0.url(
-            path,
-            &Claims {
-                merchant: merchant.to_owned(),
-                purpose: purpose.into(),
-                subject: customer.to_owned(),
-                value: Some(masked.to_owned()),
-                expires: expires.as_second(),
-            },
-        )
-    }
-
-    /// The path a page's form posts back to (same origin as the page).
-    pub fn base(&self) -> &str {
-        self.0.base()
+    async fn schedule(&self, app: &App, deadline: Deadline) -> Result<Value, HandlerError> {
+        let report = Box::pin(sweep(app, &self.links, deadline)).await?;
+        Ok(serde_json::to_value(report).unwrap_or_default())
     }
 }
 
@@ -183,35 +101,10 @@ pub async fn handle(
     request_id: &str,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
-    let trigger = aftercare::lambda::trigger::Trigger::parse(payload)
-        .map_err(|e| HandlerError::new("InvalidEvent", e.to_string()))?;
-    match trigger {
-        aftercare::lambda::trigger::Trigger::Http(req) => {
-            let rid = http::request_id(&req, request_id).to_owned();
-            let span = tracing::info_span!("http", request_id = %rid, route = %http::route_key(&req), merchant_id = tracing::field::Empty);
-            let resp = async { Box::pin(http_inner(app, links, &req, &rid, deadline)).await }
-                .instrument(span)
-                .await;
-            Ok(serde_json::to_value(resp).unwrap_or_else(|_| json!({"statusCode": 500})))
-        }
-        aftercare::lambda::trigger::Trigger::Event(event) => {
-            let span = tracing::info_span!("event", request_id, event_id = %event.id, detail_type = %event.detail_type);
-            async {
-                match event.detail_type.as_str() {
-                    SCHEDULE_DETAIL_TYPE => {
-                        let report = Box::pin(sweep(app, links, deadline)).await?;
-                        Ok(serde_json::to_value(report).unwrap_or_default())
-                    }
-                    other => Err(HandlerError::new(
-                        "InvalidEvent",
-                        format!("unexpected detail-type {other:?}"),
-                    )),
-                }
-            }
-            .instrument(span)
-            .await
-        }
-    }
+    let function = SurveySender {
+        links: Cow::Borrowed(links),
+    };
+    aftercare::runtime::dispatch(&function, app, payload, request_id, deadline).await
 }
 
 async fn http_inner(

@@ -1,7 +1,7 @@
 //! Loyalty points: what an order earns and when the points become available, the ledger and the
 //! balance derived from it, tiers, expiry and referral codes.
 
-use super::Order;
+use super::{CustomerId, Order};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Span, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -631,6 +631,65 @@ pub fn newly_available(entries: &[LedgerEntry], since: Option<Timestamp>, now: T
         .map(|e| e.points - taken.get(e.source.as_str()).copied().unwrap_or(0))
         .filter(|net| *net > 0)
         .sum()
+}
+
+/// A customer's ledger as read in one consistent Query.
+#[derive(Debug, Clone, Default)]
+pub struct LoyaltyState {
+    pub entries: Vec<LedgerEntry>,
+    /// The summary's version (0: never written).
+    pub version: u64,
+    /// Points that became available by this instant were told of in a marketing email.
+    pub noted_through: Option<Timestamp>,
+}
+
+impl LoyaltyState {
+    pub fn entry(&self, source: &str) -> Option<&LedgerEntry> {
+        self.entries.iter().find(|e| e.source == source)
+    }
+}
+
+/// Who owns a referral code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralCodeOwner {
+    pub code: String,
+    pub customer_id: CustomerId,
+    pub email: String,
+}
+
+/// What a loyalty notice is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// The referral reward `source` on the customer's ledger becomes available: tell them.
+    ReferralReward,
+    /// Their points expire 14 days from now (if they have any): tell them.
+    ExpiryNotice,
+    /// Their points expire now: post the expiry.
+    Expiry,
+}
+
+impl NoticeKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NoticeKind::ReferralReward => "referral_reward",
+            NoticeKind::ExpiryNotice => "expiry_notice",
+            NoticeKind::Expiry => "expiry",
+        }
+    }
+}
+
+/// A scheduled loyalty notice, in the `loyalty` group of the due index. The sweep re-derives
+/// everything from the ledger and profile when it comes due, so a notice scheduled on a state
+/// that changed since (a later delivery, a newer order) is moved, not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoyaltyNotice {
+    pub customer_id: CustomerId,
+    pub kind: NoticeKind,
+    /// For referral rewards: the reward's ledger source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    pub due_at: Timestamp,
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 
 use super::customer::{CustomerInput, CustomerRef};
 use super::money::MAX_AMOUNT;
+use super::send::SendRecord;
 use super::text::{optional_line, single_line, web_url};
 use super::validation::FieldError;
-use super::{Currency, Money, OrderId};
+use super::{Currency, MerchantId, Money, OrderId};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -228,6 +229,48 @@ impl Order {
         let json = serde_json::to_vec(self).unwrap_or_default();
         hex::encode(Sha256::digest(&json))
     }
+}
+
+/// An order as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    pub merchant_id: MerchantId,
+    pub order: Order,
+    pub content_hash: String,
+    pub received_at: Timestamp,
+    pub points_earned: u64,
+    /// The loyalty tier the order was placed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// The customer whose referral code the order carried (recorded with the referral).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referred_by: Option<super::CustomerId>,
+}
+
+/// The idempotency record of an inbound event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub scope: String,
+    pub key: String,
+    pub content_hash: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaceOutcome {
+    /// Stored; `suppressed` when the thank-you email's recipient is suppressed (its record says so
+    /// and it must not be sent).
+    Created { suppressed: bool },
+    /// The idempotency record or the order already exists: this is a replay or a race we lost.
+    AlreadyExists,
+}
+
+/// What a replay needs to answer: the idempotency record, the order and the email's record.
+#[derive(Debug, Clone, Default)]
+pub struct OrderReplay {
+    pub idempotency: Option<IdempotencyRecord>,
+    pub order: Option<OrderRecord>,
+    pub send: Option<SendRecord>,
 }
 
 #[cfg(test)]

@@ -134,6 +134,20 @@ impl From<crate::adapters::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::usecases::orders::PlaceError> for ApiError {
+    fn from(e: crate::usecases::orders::PlaceError) -> Self {
+        use crate::usecases::orders::PlaceError;
+        match e {
+            PlaceError::Invalid(e) => e.into(),
+            PlaceError::Conflict => {
+                ApiError::new(409, "idempotency_conflict", e.to_string()).field("id")
+            }
+            PlaceError::Erased => ApiError::new(409, "order_erased", e.to_string()).field("id"),
+            PlaceError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
         let field = e.field.clone();

@@ -76,36 +76,63 @@ impl MemSendLedger {
             .and_then(|row| record_of(row).ok())
     }
 
-    /// Runs `writes` guarded by the suppression check of `id`'s recipient; when only that check
-    /// fails, runs `instead` guarded by the suppression still standing (the store's
-    /// `transact_guarded`).
-    fn guarded(
+    /// Runs the writes `build(false)` guarded by the suppression check of `id`'s recipient (the
+    /// check goes last); when only that check fails, runs `build(true)` (the claim's write swapped
+    /// for its `suppressed` record) guarded by the suppression still standing: the store's
+    /// `transact_guarded`.
+    pub(crate) fn guarded(
         &self,
         id: &SendIdentity,
         recipient: &str,
-        write: Write,
-        instead: impl FnOnce() -> Write,
+        build: impl Fn(bool) -> Result<Vec<Write>, StoreError>,
     ) -> Result<Guarded, StoreError> {
         let check = |condition: Condition| Write::Check {
             key: Self::suppression(id, recipient),
             condition,
         };
-        match self.table.transact(vec![write, check(absent())])? {
+        let mut writes = build(false)?;
+        writes.push(check(absent()));
+        let n = writes.len();
+        match self.table.transact(writes)? {
             Ok(()) => Ok(Guarded::Done),
-            Err(c) if c.failed(0) => Ok(Guarded::Lost),
-            Err(_) => match self.table.transact(vec![instead(), check(present())])? {
-                Ok(()) => Ok(Guarded::Suppressed),
-                Err(c) if c.failed(1) => Err(StoreError::Transient {
-                    operation: "TransactWriteItems send claim",
-                    source: "the suppression was lifted during the write".into(),
-                }),
-                Err(_) => Ok(Guarded::Lost),
-            },
+            Err(c) if (0..n - 1).any(|i| c.failed(i)) => Ok(Guarded::Lost),
+            Err(_) => {
+                let mut writes = build(true)?;
+                writes.push(check(present()));
+                let n = writes.len();
+                match self.table.transact(writes)? {
+                    Ok(()) => Ok(Guarded::Suppressed),
+                    Err(c) if c.failed(n - 1) => Err(StoreError::Transient {
+                        operation: "TransactWriteItems send claim",
+                        source: "the suppression was lifted during the write".into(),
+                    }),
+                    Err(_) => Ok(Guarded::Lost),
+                }
+            }
         }
+    }
+
+    /// The write of a new claim on `id`: `record`, or its `suppressed` form.
+    pub(crate) fn claim_write(
+        id: &SendIdentity,
+        record: &SendRecord,
+        suppressed: bool,
+    ) -> Result<Write, StoreError> {
+        let mut record = record.clone();
+        if suppressed {
+            record.status = SendStatus::Suppressed;
+            record.attempts = 0;
+            record.last_error = Some(SUPPRESSED_REASON.to_owned());
+        }
+        Ok(Write::Put {
+            key: Self::key(id),
+            row: row_of(&record)?,
+            condition: absent(),
+        })
     }
 }
 
-enum Guarded {
+pub(crate) enum Guarded {
     Done,
     Suppressed,
     Lost,
@@ -122,17 +149,8 @@ impl SendLedger for MemSendLedger {
         record: &SendRecord,
         _expires_at: i64,
     ) -> Result<ClaimResult, StoreError> {
-        let mut skipped = record.clone();
-        skipped.status = SendStatus::Suppressed;
-        skipped.attempts = 0;
-        skipped.last_error = Some(SUPPRESSED_REASON.to_owned());
-        let (claim, instead) = (row_of(record)?, row_of(&skipped)?);
-        let put = |row| Write::Put {
-            key: Self::key(id),
-            row,
-            condition: absent(),
-        };
-        match self.guarded(id, &record.recipient, put(claim), || put(instead))? {
+        let build = |suppressed| Ok(vec![Self::claim_write(id, record, suppressed)?]);
+        match self.guarded(id, &record.recipient, build)? {
             Guarded::Done => Ok(ClaimResult::Claimed(record.clone())),
             Guarded::Suppressed => Ok(ClaimResult::Suppressed),
             Guarded::Lost => match self.get_send(id).await? {
@@ -149,8 +167,7 @@ impl SendLedger for MemSendLedger {
         token: &str,
         lease_until: Timestamp,
     ) -> Result<Reclaim, StoreError> {
-        let token = token.to_owned();
-        let reclaim = Write::Update {
+        let reclaim = |token: String| Write::Update {
             key: Self::key(id),
             condition: Box::new(status_is(SendStatus::Retry)),
             apply: Box::new(move |row| {
@@ -174,7 +191,12 @@ impl SendLedger for MemSendLedger {
             }),
         };
         Ok(
-            match self.guarded(id, &record.recipient, reclaim, settle)? {
+            match self.guarded(id, &record.recipient, |suppressed| {
+                Ok(vec![match suppressed {
+                    false => reclaim(token.to_owned()),
+                    true => settle(),
+                }])
+            })? {
                 Guarded::Done => Reclaim::Claimed,
                 Guarded::Suppressed => Reclaim::Suppressed,
                 Guarded::Lost => Reclaim::Lost,

@@ -10,9 +10,11 @@
 pub mod due;
 pub mod ledger;
 pub mod mailer;
+pub mod orders;
 pub mod table;
 
 pub use due::MemDue;
 pub use ledger::MemSendLedger;
 pub use mailer::ScriptedMailer;
+pub use orders::MemOrderBook;
 pub use table::{Cancelled, Condition, MemTable, RowKey, Write};

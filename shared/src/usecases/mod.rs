@@ -1,7 +1,8 @@
-//! What the functions do, independent of the trigger that asked: the send protocol every email
-//! goes through ([`send`]), the driver every scheduled sweep runs under ([`sweep`]) and storing a
-//! subscription update whoever sent it ([`subscriptions`]).
+//! What the functions do, independent of the trigger that asked: placing an order ([`orders`]),
+//! the send protocol every email goes through ([`send`]), the driver every scheduled sweep runs
+//! under ([`sweep`]) and storing a subscription update whoever sent it ([`subscriptions`]).
 
+pub mod orders;
 pub mod send;
 pub mod subscriptions;
 pub mod sweep;

@@ -145,10 +145,6 @@ pub(crate) enum Guarded {
 }
 
 impl Store {
-    pub async fn get_send(&self, id: &SendIdentity) -> Result<Option<SendRecord>, StoreError> {
-        self.get_send_at(&keys::send(id)).await
-    }
-
     pub(crate) async fn get_send_at(
         &self,
         key: &keys::Key,
@@ -198,10 +194,16 @@ impl Store {
             }
         }
     }
+}
+
+impl crate::ports::SendLedger for Store {
+    async fn get_send(&self, id: &SendIdentity) -> Result<Option<SendRecord>, StoreError> {
+        self.get_send_at(&keys::send(id)).await
+    }
 
     /// Creates the claim, or takes over a record left in `retry`; provided the recipient is not
     /// suppressed (then the record says `suppressed`).
-    pub async fn claim_send(
+    async fn claim_send(
         &self,
         id: &SendIdentity,
         record: &SendRecord,
@@ -230,7 +232,7 @@ impl Store {
 
     /// Re-claims a record in `retry` for a new attempt, unless its recipient has been suppressed
     /// since (then the record becomes `suppressed`).
-    pub async fn reclaim_send(
+    async fn reclaim_send(
         &self,
         id: &SendIdentity,
         record: &SendRecord,
@@ -282,7 +284,7 @@ impl Store {
     }
 
     /// Moves a claim we hold (`token`) to `status`. Returns false if we no longer hold it.
-    pub async fn finish_send(
+    async fn finish_send(
         &self,
         id: &SendIdentity,
         token: &str,
@@ -322,7 +324,7 @@ impl Store {
 
     /// Marks an `in_progress` record whose lease has run out as `ambiguous` (its holder may have
     /// reached SES). Returns false if the record moved on meanwhile.
-    pub async fn mark_abandoned_send(
+    async fn mark_abandoned_send(
         &self,
         id: &SendIdentity,
         now: Timestamp,
@@ -347,50 +349,5 @@ impl Store {
             .send()
             .await;
         super::condition_held(result.map_err(|e| classify("UpdateItem abandon send", e)))
-    }
-}
-
-impl crate::ports::SendLedger for Store {
-    async fn get_send(&self, id: &SendIdentity) -> Result<Option<SendRecord>, StoreError> {
-        Store::get_send(self, id).await
-    }
-
-    async fn claim_send(
-        &self,
-        id: &SendIdentity,
-        record: &SendRecord,
-        expires_at: i64,
-    ) -> Result<ClaimResult, StoreError> {
-        Store::claim_send(self, id, record, expires_at).await
-    }
-
-    async fn reclaim_send(
-        &self,
-        id: &SendIdentity,
-        record: &SendRecord,
-        token: &str,
-        lease_until: Timestamp,
-    ) -> Result<Reclaim, StoreError> {
-        Store::reclaim_send(self, id, record, token, lease_until).await
-    }
-
-    async fn finish_send(
-        &self,
-        id: &SendIdentity,
-        token: &str,
-        status: SendStatus,
-        message_id: Option<&str>,
-        error: Option<&str>,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        Store::finish_send(self, id, token, status, message_id, error, now).await
-    }
-
-    async fn mark_abandoned_send(
-        &self,
-        id: &SendIdentity,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        Store::mark_abandoned_send(self, id, now).await
     }
 }

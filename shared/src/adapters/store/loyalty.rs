@@ -7,33 +7,17 @@
 use super::write::{Attempt, codes_failed, put, with_due};
 use super::{Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::loyalty::{Balance, LedgerEntry, LedgerKind, balance};
+pub use crate::domain::loyalty::{LoyaltyNotice, LoyaltyState, NoticeKind, ReferralCodeOwner};
 use crate::domain::{CustomerId, MerchantId};
 use crate::ports::DueToken;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
 const LEDGER: &str = "ledger";
 const SUMMARY: &str = "ledger_summary";
 const NOTICE: &str = "loyalty_notice";
 /// The due-index group of loyalty notices (referral rewards, expiry).
 pub const LOYALTY_GROUP: &str = "loyalty";
-
-/// A customer's ledger as read in one consistent Query.
-#[derive(Debug, Clone, Default)]
-pub struct LoyaltyState {
-    pub entries: Vec<LedgerEntry>,
-    /// The summary's version (0: never written).
-    pub version: u64,
-    /// Points that became available by this instant were told of in a marketing email.
-    pub noted_through: Option<Timestamp>,
-}
-
-impl LoyaltyState {
-    pub fn entry(&self, source: &str) -> Option<&LedgerEntry> {
-        self.entries.iter().find(|e| e.source == source)
-    }
-}
 
 /// What became of one posting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,14 +225,6 @@ impl Store {
     }
 }
 
-/// Who owns a referral code.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ReferralCodeOwner {
-    pub code: String,
-    pub customer_id: CustomerId,
-    pub email: String,
-}
-
 /// One referee (by email address), the order that referred them and who referred them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Referee {
@@ -405,41 +381,6 @@ impl Store {
         super::condition_held(result.map_err(|e| classify("UpdateItem note available", e)))
             .map(|_| ())
     }
-}
-
-/// What a loyalty notice is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoticeKind {
-    /// The referral reward `source` on the customer's ledger becomes available: tell them.
-    ReferralReward,
-    /// Their points expire 14 days from now (if they have any): tell them.
-    ExpiryNotice,
-    /// Their points expire now: post the expiry.
-    Expiry,
-}
-
-impl NoticeKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            NoticeKind::ReferralReward => "referral_reward",
-            NoticeKind::ExpiryNotice => "expiry_notice",
-            NoticeKind::Expiry => "expiry",
-        }
-    }
-}
-
-/// A scheduled loyalty notice, in the `loyalty` group of the due index. The sweep re-derives
-/// everything from the ledger and profile when it comes due, so a notice scheduled on a state
-/// that changed since (a later delivery, a newer order) is moved, not sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LoyaltyNotice {
-    pub customer_id: CustomerId,
-    pub kind: NoticeKind,
-    /// For referral rewards: the reward's ledger source.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    pub due_at: Timestamp,
 }
 
 impl LoyaltyNotice {

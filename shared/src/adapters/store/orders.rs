@@ -1,9 +1,10 @@
 //! Orders: the one-transaction write of an order with everything that belongs to it.
 
-use super::claims::{ClaimGuard, Guarded, SendIdentity, SendRecord, claim_item};
+use super::claims::{ClaimGuard, Guarded, SendIdentity, claim_item};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
-use crate::domain::loyalty::LedgerEntry;
-use crate::domain::{MerchantId, Order, OrderId};
+pub use crate::domain::order::{IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome};
+use crate::domain::{MerchantId, OrderId};
+pub use crate::ports::NewOrder;
 use aws_sdk_dynamodb::types::{Get, Put, TransactGetItem, TransactWriteItem, Update};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -13,62 +14,6 @@ const ORDER: &str = "order";
 const IDEMPOTENCY: &str = "idempotency";
 /// How long the idempotency record of an order outlives it being placed.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(30 * 86_400);
-
-/// An order as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderRecord {
-    pub merchant_id: MerchantId,
-    pub order: Order,
-    pub content_hash: String,
-    pub received_at: Timestamp,
-    pub points_earned: u64,
-    /// The loyalty tier the order was placed in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tier: Option<String>,
-    /// The customer whose referral code the order carried (recorded with the referral).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub referred_by: Option<crate::domain::CustomerId>,
-}
-
-/// The idempotency record of an inbound event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdempotencyRecord {
-    pub scope: String,
-    pub key: String,
-    pub content_hash: String,
-    pub created_at: Timestamp,
-}
-
-/// Everything written when an order is placed.
-pub struct NewOrder<'a> {
-    pub record: &'a OrderRecord,
-    pub ledger: Option<&'a LedgerEntry>,
-    /// The customer's points-expiry notice, rescheduled from this order.
-    pub expiry: Option<&'a super::loyalty::LoyaltyNotice>,
-    /// The customer's referral code (written with every order: it is deterministic).
-    pub referral_code: Option<&'a super::loyalty::ReferralCodeOwner>,
-    /// The thank-you email's claim and its key.
-    pub claim: (&'a SendIdentity, &'a SendRecord),
-    pub send_expires_at: i64,
-    pub now: Timestamp,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlaceOutcome {
-    /// Stored; `suppressed` when the thank-you email's recipient is suppressed (its record says so
-    /// and it must not be sent).
-    Created { suppressed: bool },
-    /// The idempotency record or the order already exists: this is a replay or a race we lost.
-    AlreadyExists,
-}
-
-/// What a replay needs to answer: the idempotency record, the order and the email's record.
-#[derive(Debug, Clone, Default)]
-pub struct OrderReplay {
-    pub idempotency: Option<IdempotencyRecord>,
-    pub order: Option<OrderRecord>,
-    pub send: Option<SendRecord>,
-}
 
 fn put(item: Item, table: &str, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
@@ -84,33 +29,6 @@ fn put(item: Item, table: &str, condition: Option<&str>) -> Result<TransactWrite
 }
 
 impl Store {
-    /// Writes, in one `TransactWriteItems`: the idempotency record, the order, the customer profile
-    /// upsert, the per-currency spend, the customer's order index entry, the pending loyalty
-    /// earn and the thank-you email's claim. All or nothing.
-    pub async fn place_order(&self, new: &NewOrder<'_>) -> Result<PlaceOutcome, StoreError> {
-        let items = self.order_transaction(new)?;
-        let (claim_id, claim) = new.claim;
-        let claim_key = &keys::send(claim_id);
-        // The claim is the transaction's last write (see `order_transaction`).
-        let guard = ClaimGuard::for_claim(
-            &self.table,
-            items.len().saturating_sub(1),
-            claim_key,
-            claim,
-            new.send_expires_at,
-        )?;
-        Ok(
-            match self
-                .transact_guarded("TransactWriteItems order", items, guard)
-                .await?
-            {
-                Guarded::Done => PlaceOutcome::Created { suppressed: false },
-                Guarded::Suppressed => PlaceOutcome::Created { suppressed: true },
-                Guarded::Cancelled(_) => PlaceOutcome::AlreadyExists,
-            },
-        )
-    }
-
     fn order_transaction(&self, new: &NewOrder<'_>) -> Result<Vec<TransactWriteItem>, StoreError> {
         let rec = new.record;
         let m = &rec.merchant_id;
@@ -242,46 +160,6 @@ impl Store {
         Ok(items)
     }
 
-    /// Reads, consistently and in one call, what a replay of an order needs.
-    pub async fn order_replay(
-        &self,
-        m: &MerchantId,
-        order_id: &OrderId,
-        send: &SendIdentity,
-    ) -> Result<OrderReplay, StoreError> {
-        let get = |key: keys::Key| -> Result<TransactGetItem, StoreError> {
-            let get = Get::builder()
-                .table_name(&self.table)
-                .set_key(Some(key.to_map()))
-                .build()
-                .map_err(|e| StoreError::Unexpected {
-                    operation: "build Get",
-                    source: Box::new(e),
-                })?;
-            Ok(TransactGetItem::builder().get(get).build())
-        };
-        let out = self
-            .client
-            .transact_get_items()
-            .transact_items(get(keys::idempotency(m, ORDER, order_id.as_str()))?)
-            .transact_items(get(keys::order(m, order_id))?)
-            .transact_items(get(keys::send(send))?)
-            .send()
-            .await
-            .map_err(|e| classify("TransactGetItems order replay", e))?;
-        let mut responses = out
-            .responses
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| r.item);
-        let mut next = || responses.next().flatten();
-        Ok(OrderReplay {
-            idempotency: next().map(|i| from_item(IDEMPOTENCY, i)).transpose()?,
-            order: next().map(|i| from_item(ORDER, i)).transpose()?,
-            send: next().map(|i| from_item("send", i)).transpose()?,
-        })
-    }
-
     /// The update that records on an order who referred it (with the referral).
     pub fn order_referred_by(
         &self,
@@ -322,4 +200,81 @@ pub struct CustomerOrderRef {
     pub placed_at: Timestamp,
     pub total: i64,
     pub currency: String,
+}
+
+impl crate::ports::OrderBook for Store {
+    async fn loyalty(
+        &self,
+        m: &MerchantId,
+        c: &crate::domain::CustomerId,
+    ) -> Result<crate::domain::loyalty::LoyaltyState, StoreError> {
+        Store::loyalty(self, m, c).await
+    }
+
+    /// Writes, in one `TransactWriteItems`: the idempotency record, the order, the customer profile
+    /// upsert, the per-currency spend, the customer's order index entry, the pending loyalty
+    /// earn and the thank-you email's claim. All or nothing.
+    async fn place_order(&self, new: &NewOrder<'_>) -> Result<PlaceOutcome, StoreError> {
+        let items = self.order_transaction(new)?;
+        let (claim_id, claim) = new.claim;
+        let claim_key = &keys::send(claim_id);
+        // The claim is the transaction's last write (see `order_transaction`).
+        let guard = ClaimGuard::for_claim(
+            &self.table,
+            items.len().saturating_sub(1),
+            claim_key,
+            claim,
+            new.send_expires_at,
+        )?;
+        Ok(
+            match self
+                .transact_guarded("TransactWriteItems order", items, guard)
+                .await?
+            {
+                Guarded::Done => PlaceOutcome::Created { suppressed: false },
+                Guarded::Suppressed => PlaceOutcome::Created { suppressed: true },
+                Guarded::Cancelled(_) => PlaceOutcome::AlreadyExists,
+            },
+        )
+    }
+
+    /// Reads, consistently and in one call, what a replay of an order needs.
+    async fn order_replay(
+        &self,
+        m: &MerchantId,
+        order_id: &OrderId,
+        send: &SendIdentity,
+    ) -> Result<OrderReplay, StoreError> {
+        let get = |key: keys::Key| -> Result<TransactGetItem, StoreError> {
+            let get = Get::builder()
+                .table_name(&self.table)
+                .set_key(Some(key.to_map()))
+                .build()
+                .map_err(|e| StoreError::Unexpected {
+                    operation: "build Get",
+                    source: Box::new(e),
+                })?;
+            Ok(TransactGetItem::builder().get(get).build())
+        };
+        let out = self
+            .client
+            .transact_get_items()
+            .transact_items(get(keys::idempotency(m, ORDER, order_id.as_str()))?)
+            .transact_items(get(keys::order(m, order_id))?)
+            .transact_items(get(keys::send(send))?)
+            .send()
+            .await
+            .map_err(|e| classify("TransactGetItems order replay", e))?;
+        let mut responses = out
+            .responses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.item);
+        let mut next = || responses.next().flatten();
+        Ok(OrderReplay {
+            idempotency: next().map(|i| from_item(IDEMPOTENCY, i)).transpose()?,
+            order: next().map(|i| from_item(ORDER, i)).transpose()?,
+            send: next().map(|i| from_item("send", i)).transpose()?,
+        })
+    }
 }

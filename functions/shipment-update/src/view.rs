@@ -1,0 +1,69 @@
+//! The JSON views of shipments and orders the API answers with.
+
+use super::*;
+
+pub(crate) fn shipment_view(
+    record: &ShipmentRecord,
+    history: &[Checkpoint],
+    email: Option<&SendOutcome>,
+) -> Value {
+    let state = record.state();
+    let mut v = json!({
+        "id": record.shipment.id,
+        "order_id": record.shipment.order_id,
+        "carrier": record.shipment.carrier,
+        "tracking_number": record.shipment.tracking_number,
+        "tracking_url": record.shipment.tracking_url,
+        "items": record.shipment.items,
+        "promised_date": record.shipment.promised_date,
+        "shipped_at": record.shipment.shipped_at,
+        "status": state.status(),
+        "delivered_at": state.delivered_at(),
+        "history": history,
+    });
+    if let Some(e) = email {
+        v["email"] = json!({"kind": EmailKind::ShipmentShipped.as_str(), "status": e.as_str()});
+    }
+    v
+}
+
+/// `GET /v1/orders/{orderId}`: the order with its shipments and their histories.
+pub(crate) async fn order_view(
+    app: &App,
+    merchant: &MerchantId,
+    order_id: &OrderId,
+) -> Result<Value, ApiError> {
+    let order: OrderRecord = app
+        .store
+        .get_order(merchant, order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("the order"))?;
+    let mut shipments = Vec::new();
+    for pointer in app.store.order_shipments(merchant, order_id).await? {
+        if let Some(record) = app
+            .store
+            .get_shipment(merchant, &pointer.shipment_id)
+            .await?
+        {
+            let history = app
+                .store
+                .shipment_history(merchant, &pointer.shipment_id)
+                .await?;
+            shipments.push(shipment_view(&record, &history, None));
+        }
+    }
+    let delivered =
+        !shipments.is_empty() && shipments.iter().all(|s| s["delivered_at"].is_string());
+    let mut follow_ups = app.store.order_follow_ups(merchant, order_id).await?;
+    follow_ups.sort_by_key(|f| f.due_at);
+    Ok(json!({
+        "order": order.order,
+        "received_at": order.received_at,
+        "loyalty": {"points_earned": order.points_earned},
+        "status": if delivered { "delivered" } else if shipments.is_empty() { "placed" } else { "shipped" },
+        "shipments": shipments,
+        "follow_ups": follow_ups.iter().map(|f| json!({
+            "kind": f.kind.as_str(), "due_at": f.due_at, "status": f.status, "anchor_reason": f.anchor_reason,
+        })).collect::<Vec<_>>(),
+    }))
+}

@@ -1,0 +1,106 @@
+//! The scheduled sweep: every due follow-up, once.
+//!
+//! Reads only the due index (each (day, shard) partition of the follow-up group, what is due by now),
+//! then for each item, with bounded concurrency: one BatchGetItem (order, contact state,
+//! suppression, send record), the marketing decision, and either one conditional update (defer /
+//! skip) or the claim transaction, the SES call (paced under the configured rate) and the settle
+//! update. Items it cannot finish stay due for the next run; nothing is dropped.
+
+use crate::Links;
+use crate::compose::follow_up_email;
+use crate::loyalty::{PointsNote, points_note};
+use aftercare::adapters::mail::{EmailKind, OutgoingEmail};
+use aftercare::adapters::store::followups::{ContactGuard, FollowUpClaim, FollowUpContext};
+use aftercare::adapters::store::orders::OrderRecord;
+use aftercare::app::App;
+use aftercare::domain::followup::FollowUpKind;
+use aftercare::domain::followup::{DecisionAction, DecisionEntry, FollowUp, FollowUpStatus};
+use aftercare::domain::marketing::{self, Decision, DeferReason, SkipReason};
+use aftercare::domain::send::{SendIdentity, SendRecord, SendStatus};
+use aftercare::domain::{CustomerId, EmailAddress, Merchant, MerchantId, OrderId};
+use aftercare::lambda::error::HandlerError;
+use aftercare::ports::{Due, DueGroup, SendLedger, StoreError};
+use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use std::sync::Arc;
+
+mod job;
+
+use job::process;
+
+/// How many UTC days back a sweep looks for follow-ups it has not finished (missed runs).
+pub const LOOKBACK_DAYS: u32 = 14;
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct SweepReport {
+    pub due: usize,
+    /// Due-index items DynamoDB read to find them (ScannedCount): ≈ `due`, never the table.
+    pub items_read: u64,
+    pub sent: usize,
+    pub deferred: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// SES outcome unknown: parked for reconciliation, never resent.
+    pub ambiguous: usize,
+    /// Another sweep held or moved it.
+    pub taken_by_other_sweep: usize,
+    /// Left due for the next run (SES asked us to slow down, the deadline came near, contention).
+    pub left_for_next_run: usize,
+    pub errors: usize,
+    /// The loyalty notices swept after the follow-ups.
+    pub loyalty: crate::loyalty::LoyaltyReport,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Sent,
+    Deferred,
+    Skipped,
+    Failed,
+    Ambiguous,
+    Taken,
+    LeftDue,
+}
+
+/// Sweeps the follow-ups due now.
+pub async fn sweep(
+    app: &App,
+    links: &Links,
+    deadline: Deadline,
+) -> Result<SweepReport, HandlerError> {
+    let pacer = Pacer::new(app.config.ses_max_send_rate);
+    let pacer = &pacer;
+    let mut report = SweepReport::default();
+    let swept = aftercare::usecases::sweep::run(
+        app.sweeper(),
+        DueGroup::FollowUps,
+        LOOKBACK_DAYS,
+        deadline,
+        Outcome::LeftDue,
+        |due| async move { process(app, links, pacer, &due, deadline).await },
+        |outcome| match outcome {
+            Outcome::Sent => report.sent += 1,
+            Outcome::Deferred => report.deferred += 1,
+            Outcome::Skipped => report.skipped += 1,
+            Outcome::Failed => report.failed += 1,
+            Outcome::Ambiguous => report.ambiguous += 1,
+            Outcome::Taken => report.taken_by_other_sweep += 1,
+            Outcome::LeftDue => report.left_for_next_run += 1,
+        },
+    )
+    .await?;
+    report.due = swept.due;
+    report.items_read = swept.items_read;
+    report.errors = swept.errors;
+    let (loyalty, loyalty_swept) = crate::loyalty::sweep(app, pacer, deadline).await?;
+    report.loyalty = loyalty;
+    let both = aftercare::usecases::sweep::Swept {
+        due: swept.due + loyalty_swept.due,
+        items_read: swept.items_read + loyalty_swept.items_read,
+        errors: swept.errors + loyalty_swept.errors,
+        over_quota: swept.over_quota + loyalty_swept.over_quota,
+    };
+    both.finish("follow-up and loyalty", report)
+}

@@ -1,0 +1,170 @@
+//! The order book in memory: placing an order writes the same things the DynamoDB store writes, in
+//! one all-or-nothing transaction with the same conditions (the idempotency record and the order
+//! must not exist; the claim is guarded by the suppression check), over the send ledger's table.
+
+use super::ledger::{Guarded, MemSendLedger};
+use super::table::{MemTable, RowKey, Write, absent, always};
+use crate::adapters::store::keys;
+use crate::domain::loyalty::{LedgerEntry, LoyaltyState};
+use crate::domain::order::{IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome};
+use crate::domain::send::SendIdentity;
+use crate::domain::{CustomerId, MerchantId, OrderId};
+use crate::ports::{NewOrder, OrderBook, SendLedger, StoreError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+#[derive(Clone, Default)]
+pub struct MemOrderBook {
+    /// The send ledger over the same table (its claims are the thank-you emails').
+    pub ledger: MemSendLedger,
+}
+
+fn decode_err(e: serde_json::Error) -> StoreError {
+    StoreError::Unexpected {
+        operation: "decode item",
+        source: Box::new(e),
+    }
+}
+
+fn row(value: &impl Serialize) -> Result<Value, StoreError> {
+    serde_json::to_value(value).map_err(decode_err)
+}
+
+fn parse<T: DeserializeOwned>(value: Option<Value>) -> Result<Option<T>, StoreError> {
+    value
+        .map(|v| serde_json::from_value(v).map_err(decode_err))
+        .transpose()
+}
+
+fn put(key: keys::Key, row: Value, only_new: bool) -> Write {
+    Write::Put {
+        key: RowKey::from(&key),
+        row,
+        condition: if only_new { absent() } else { always() },
+    }
+}
+
+impl MemOrderBook {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn table(&self) -> &MemTable {
+        &self.ledger.table
+    }
+
+    /// The order as stored, if any.
+    pub fn order(&self, m: &MerchantId, o: &OrderId) -> Option<OrderRecord> {
+        parse(self.table().get(&RowKey::from(&keys::order(m, o))))
+            .ok()
+            .flatten()
+    }
+
+    /// Orders the customer's profile counts.
+    pub fn orders_counted(&self, m: &MerchantId, c: &CustomerId) -> u64 {
+        self.table()
+            .get(&RowKey::from(&keys::customer(m, c)))
+            .and_then(|r| r["orders"].as_u64())
+            .unwrap_or(0)
+    }
+
+    /// Deletes the order (an erasure), leaving its idempotency record.
+    pub fn erase_order(&self, m: &MerchantId, o: &OrderId) {
+        self.table().remove(&RowKey::from(&keys::order(m, o)));
+    }
+
+    fn writes(&self, new: &NewOrder<'_>, suppressed: bool) -> Result<Vec<Write>, StoreError> {
+        let rec = new.record;
+        let (m, order) = (&rec.merchant_id, &rec.order);
+        let c = &order.customer;
+        let idempotency = IdempotencyRecord {
+            scope: "order".into(),
+            key: order.id.to_string(),
+            content_hash: rec.content_hash.clone(),
+            created_at: new.now,
+        };
+        let mut writes = vec![
+            put(
+                keys::idempotency(m, "order", order.id.as_str()),
+                row(&idempotency)?,
+                true,
+            ),
+            put(keys::order(m, &order.id), row(rec)?, true),
+            Write::Update {
+                key: RowKey::from(&keys::customer(m, &c.id)),
+                condition: always(),
+                apply: Box::new(|current| {
+                    let orders = current
+                        .as_ref()
+                        .and_then(|r| r["orders"].as_u64())
+                        .unwrap_or(0);
+                    json!({ "orders": orders + 1 })
+                }),
+            },
+        ];
+        if let Some(owner) = new.referral_code {
+            writes.push(put(keys::referral_code(m, &owner.code), row(owner)?, false));
+        }
+        if let Some(entry) = new.ledger {
+            writes.push(put(
+                keys::ledger(m, &c.id, &entry.source),
+                row(entry)?,
+                true,
+            ));
+        }
+        if let Some(notice) = new.expiry {
+            writes.push(put(notice.key(m), row(notice)?, false));
+        }
+        let (id, claim) = new.claim;
+        writes.push(MemSendLedger::claim_write(id, claim, suppressed)?);
+        Ok(writes)
+    }
+}
+
+impl OrderBook for MemOrderBook {
+    async fn loyalty(&self, m: &MerchantId, c: &CustomerId) -> Result<LoyaltyState, StoreError> {
+        let prefix = keys::ledger(m, c, "");
+        let mut entries = Vec::new();
+        for (key, value) in self.table().rows() {
+            if key.pk == prefix.pk && key.sk.starts_with(&prefix.sk) {
+                entries.push(serde_json::from_value::<LedgerEntry>(value).map_err(decode_err)?);
+            }
+        }
+        Ok(LoyaltyState {
+            entries,
+            ..LoyaltyState::default()
+        })
+    }
+
+    async fn place_order(&self, new: &NewOrder<'_>) -> Result<PlaceOutcome, StoreError> {
+        let (id, claim) = new.claim;
+        Ok(
+            match self.ledger.guarded(id, &claim.recipient, |suppressed| {
+                self.writes(new, suppressed)
+            })? {
+                Guarded::Done => PlaceOutcome::Created { suppressed: false },
+                Guarded::Suppressed => PlaceOutcome::Created { suppressed: true },
+                Guarded::Lost => PlaceOutcome::AlreadyExists,
+            },
+        )
+    }
+
+    async fn order_replay(
+        &self,
+        m: &MerchantId,
+        order_id: &OrderId,
+        send: &SendIdentity,
+    ) -> Result<OrderReplay, StoreError> {
+        let idempotency = self.table().get(&RowKey::from(&keys::idempotency(
+            m,
+            "order",
+            order_id.as_str(),
+        )));
+        Ok(OrderReplay {
+            idempotency: parse(idempotency)?,
+            order: parse(self.table().get(&RowKey::from(&keys::order(m, order_id))))?,
+            send: self.ledger.get_send(send).await?,
+        })
+    }
+}
