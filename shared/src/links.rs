@@ -92,14 +92,8 @@ impl Links {
         masked: &str,
         now: Timestamp,
     ) -> String {
-        self.customer_page(
-            "/v1/unsubscribe",
-            purpose::UNSUBSCRIBE,
-            merchant,
-            customer,
-            masked,
-            now,
-        )
+        let page = ("/v1/unsubscribe", purpose::UNSUBSCRIBE);
+        self.customer_page(page, merchant, customer, masked, now)
     }
 
     /// The signed preference page of a customer (as long-lived as the unsubscribe link).
@@ -110,21 +104,14 @@ impl Links {
         masked: &str,
         now: Timestamp,
     ) -> String {
-        self.customer_page(
-            "/v1/preferences",
-            purpose::PREFERENCES,
-            merchant,
-            customer,
-            masked,
-            now,
-        )
+        let page = ("/v1/preferences", purpose::PREFERENCES);
+        self.customer_page(page, merchant, customer, masked, now)
     }
 
     /// A signed link to one of a customer's own pages, valid [`UNSUBSCRIBE_LINK_DAYS`].
     fn customer_page(
         &self,
-        path: &str,
-        purpose: &str,
+        (path, purpose): (&str, &str),
         merchant: &str,
         customer: &str,
         masked: &str,

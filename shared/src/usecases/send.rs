@@ -183,45 +183,19 @@ impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
                 }
                 Err(SendFailure::Rejected { code }) => {
                     tracing::error!(send = %id.reference(), code, "SES refused the email");
-                    self.store
-                        .finish_send(
-                            id,
-                            token,
-                            SendStatus::Failed,
-                            None,
-                            Some(&code),
-                            self.clock.now(),
-                        )
-                        .await?;
+                    self.settle(id, token, SendStatus::Failed, &code).await?;
                     return Ok(SendOutcome::Rejected { code });
                 }
                 Err(SendFailure::Invalid(reason)) => {
                     tracing::error!(send = %id.reference(), reason, "the email could not be built");
-                    self.store
-                        .finish_send(
-                            id,
-                            token,
-                            SendStatus::Failed,
-                            None,
-                            Some(&reason),
-                            self.clock.now(),
-                        )
-                        .await?;
+                    self.settle(id, token, SendStatus::Failed, &reason).await?;
                     return Ok(SendOutcome::Rejected {
                         code: "InvalidMessage".into(),
                     });
                 }
                 Err(SendFailure::Ambiguous { reason }) => {
                     tracing::error!(send = %id.reference(), reason, "send outcome unknown; parked for reconciliation");
-                    self.store
-                        .finish_send(
-                            id,
-                            token,
-                            SendStatus::Ambiguous,
-                            None,
-                            Some(&reason),
-                            self.clock.now(),
-                        )
+                    self.settle(id, token, SendStatus::Ambiguous, &reason)
                         .await?;
                     return Ok(SendOutcome::Ambiguous);
                 }
@@ -229,6 +203,20 @@ impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
         }
         self.release(id, token, &format!("SES kept answering {last_code}"))
             .await
+    }
+
+    /// Moves the claim we hold to `status` for `reason` (nothing was sent).
+    async fn settle(
+        &self,
+        id: &SendIdentity,
+        token: &str,
+        status: SendStatus,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.store
+            .finish_send(id, token, status, None, Some(reason), self.clock.now())
+            .await
+            .map(|_| ())
     }
 
     /// Gives up, for good, on an email whose claim we hold (it cannot be composed).
@@ -239,16 +227,7 @@ impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
         reason: &str,
     ) -> Result<SendOutcome, StoreError> {
         tracing::error!(send = %id.reference(), reason, "email abandoned");
-        self.store
-            .finish_send(
-                id,
-                token,
-                SendStatus::Failed,
-                None,
-                Some(reason),
-                self.clock.now(),
-            )
-            .await?;
+        self.settle(id, token, SendStatus::Failed, reason).await?;
         Ok(SendOutcome::Rejected {
             code: "NotComposed".into(),
         })
@@ -260,16 +239,7 @@ impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
         token: &str,
         reason: &str,
     ) -> Result<SendOutcome, StoreError> {
-        self.store
-            .finish_send(
-                id,
-                token,
-                SendStatus::Retry,
-                None,
-                Some(reason),
-                self.clock.now(),
-            )
-            .await?;
+        self.settle(id, token, SendStatus::Retry, reason).await?;
         Ok(SendOutcome::RetryLater {
             reason: reason.to_owned(),
         })
@@ -403,11 +373,22 @@ mod tests {
 
         async fn send(&self, id: &SendIdentity) -> SendOutcome {
             let deadline = Deadline::after(Duration::from_secs(30));
-            let record = self.claim(id, deadline);
-            self.courier()
-                .claim_and_send(id, &record, 0, deadline, || Some(id.reference()))
+            self.send_with(id, deadline, Some(id.reference()))
                 .await
                 .unwrap()
+        }
+
+        /// Claims and sends `email` (`None`: it cannot be composed) within `deadline`.
+        async fn send_with(
+            &self,
+            id: &SendIdentity,
+            deadline: Deadline,
+            email: Option<String>,
+        ) -> Result<SendOutcome, StoreError> {
+            let record = self.claim(id, deadline);
+            self.courier()
+                .claim_and_send(id, &record, 0, deadline, || email)
+                .await
         }
 
         fn status(&self, id: &SendIdentity) -> Option<SendStatus> {
@@ -591,12 +572,7 @@ mod tests {
         let w = World::new();
         let id = identity();
         let deadline = Deadline::after(Duration::from_secs(30));
-        let record = w.claim(&id, deadline);
-        let outcome = w
-            .courier()
-            .claim_and_send(&id, &record, 0, deadline, || None)
-            .await
-            .unwrap();
+        let outcome = w.send_with(&id, deadline, None).await.unwrap();
         assert_eq!(
             outcome,
             SendOutcome::Rejected {
@@ -612,10 +588,8 @@ mod tests {
         let w = World::new();
         let id = identity();
         let deadline = Deadline::after(MIN_SEND_BUDGET / 2);
-        let record = w.claim(&id, deadline);
         let outcome = w
-            .courier()
-            .claim_and_send(&id, &record, 0, deadline, || Some(id.reference()))
+            .send_with(&id, deadline, Some(id.reference()))
             .await
             .unwrap();
         assert!(outcome.wants_redelivery(), "{outcome:?}");
@@ -658,10 +632,8 @@ mod tests {
             .table
             .fail_next_writes(1, "TransactWriteItems send claim");
         let deadline = Deadline::after(Duration::from_secs(30));
-        let record = w.claim(&id, deadline);
         let err = w
-            .courier()
-            .claim_and_send(&id, &record, 0, deadline, || Some(id.reference()))
+            .send_with(&id, deadline, Some(id.reference()))
             .await
             .unwrap_err();
         assert!(err.is_transient(), "{err:?}");

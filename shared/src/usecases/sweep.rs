@@ -315,28 +315,44 @@ mod driver_tests {
         }
     }
 
-    #[tokio::test]
-    async fn every_due_item_is_worked_once_merchants_in_turn_and_nothing_else_is_read() {
+    /// Runs the driver over the follow-up group of [`index`], collecting what each item came to.
+    async fn drive<F, Fut>(quota: Option<usize>, deadline: Deadline, work: F) -> (Swept, Vec<Done>)
+    where
+        F: Fn(Due<String>) -> Fut,
+        Fut: Future<Output = Result<Done, StoreError>>,
+    {
         let (due, clock) = (index(), ManualClock::new(now()));
-        let seen = Mutex::new(Vec::new());
         let mut tally = Vec::new();
+        let sweeper = sweeper(&due, &clock, quota);
         let swept = run(
-            sweeper(&due, &clock, None),
+            sweeper,
             DueGroup::FollowUps,
             1,
-            Deadline::after(Duration::from_secs(60)),
+            deadline,
             Done::LeftDue,
-            |item: Due<String>| {
-                let seen = &seen;
-                async move {
-                    seen.lock().unwrap().push(item.entry?);
-                    Ok(Done::Worked)
-                }
-            },
+            work,
             |d| tally.push(d),
         )
         .await
         .unwrap();
+        (swept, tally)
+    }
+
+    fn minute() -> Deadline {
+        Deadline::after(Duration::from_secs(60))
+    }
+
+    #[tokio::test]
+    async fn every_due_item_is_worked_once_merchants_in_turn_and_nothing_else_is_read() {
+        let seen = Mutex::new(Vec::new());
+        let (swept, tally) = drive(None, minute(), |item| {
+            let seen = &seen;
+            async move {
+                seen.lock().unwrap().push(item.entry?);
+                Ok(Done::Worked)
+            }
+        })
+        .await;
         assert_eq!((swept.due, swept.items_read, swept.errors), (5, 5, 0));
         // The noisy merchant's backlog does not keep the calm one waiting behind all of it.
         assert_eq!(
@@ -348,19 +364,7 @@ mod driver_tests {
 
     #[tokio::test]
     async fn a_quota_leaves_a_merchants_excess_due_for_the_next_run() {
-        let (due, clock) = (index(), ManualClock::new(now()));
-        let mut tally = Vec::new();
-        let swept = run(
-            sweeper(&due, &clock, Some(2)),
-            DueGroup::FollowUps,
-            1,
-            Deadline::after(Duration::from_secs(60)),
-            Done::LeftDue,
-            |_: Due<String>| async { Ok(Done::Worked) },
-            |d| tally.push(d),
-        )
-        .await
-        .unwrap();
+        let (swept, tally) = drive(Some(2), minute(), |_| async { Ok(Done::Worked) }).await;
         assert_eq!(swept.over_quota, 2);
         assert_eq!(tally.iter().filter(|d| **d == Done::LeftDue).count(), 2);
         assert_eq!(tally.iter().filter(|d| **d == Done::Worked).count(), 3);
@@ -368,19 +372,8 @@ mod driver_tests {
 
     #[tokio::test]
     async fn no_item_is_started_inside_the_deadline_margin() {
-        let (due, clock) = (index(), ManualClock::new(now()));
-        let mut tally = Vec::new();
-        let swept = run(
-            sweeper(&due, &clock, None),
-            DueGroup::FollowUps,
-            1,
-            Deadline::after(STOP_MARGIN / 2),
-            Done::LeftDue,
-            |_: Due<String>| async { Ok(Done::Worked) },
-            |d| tally.push(d),
-        )
-        .await
-        .unwrap();
+        let margin = Deadline::after(STOP_MARGIN / 2);
+        let (swept, tally) = drive(None, margin, |_| async { Ok(Done::Worked) }).await;
         assert_eq!(swept.due, 5);
         assert_eq!(tally, [Done::LeftDue; 5]);
         assert!(swept.finish("follow-up", ()).is_ok());
@@ -388,27 +381,16 @@ mod driver_tests {
 
     #[tokio::test]
     async fn a_failed_item_stays_due_and_fails_the_invocation_after_the_rest_ran() {
-        let (due, clock) = (index(), ManualClock::new(now()));
-        let mut tally = Vec::new();
-        let swept = run(
-            sweeper(&due, &clock, None),
-            DueGroup::FollowUps,
-            1,
-            Deadline::after(Duration::from_secs(60)),
-            Done::LeftDue,
-            |item: Due<String>| async move {
-                if item.entry? == "noisy-2" {
-                    return Err(StoreError::Transient {
-                        operation: "UpdateItem",
-                        source: "throttled".into(),
-                    });
-                }
-                Ok(Done::Worked)
-            },
-            |d| tally.push(d),
-        )
-        .await
-        .unwrap();
+        let (swept, tally) = drive(None, minute(), |item| async move {
+            if item.entry? == "noisy-2" {
+                return Err(StoreError::Transient {
+                    operation: "UpdateItem",
+                    source: "throttled".into(),
+                });
+            }
+            Ok(Done::Worked)
+        })
+        .await;
         assert_eq!((swept.due, swept.errors), (5, 1));
         assert_eq!(tally.len(), 4, "the other items were worked");
         let err = swept.finish("follow-up", ()).unwrap_err();
