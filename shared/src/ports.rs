@@ -245,3 +245,31 @@ pub trait OrderBook: Send + Sync {
         send: &SendIdentity,
     ) -> impl Future<Output = Result<crate::domain::order::OrderReplay, StoreError>> + Send;
 }
+
+/// Merchants by id, as every trigger that names its merchant needs them (cached by the adapter).
+pub trait MerchantDirectory: Send + Sync {
+    fn merchant(
+        &self,
+        id: &crate::domain::MerchantId,
+    ) -> impl Future<Output = Result<Option<std::sync::Arc<crate::domain::Merchant>>, StoreError>> + Send;
+}
+
+/// Subscriptions due for a notice, and what the customer told us about themselves.
+pub trait RenewalBook: Send + Sync {
+    /// Moves the subscription of `due` to its next notice at `next` (or out of the index),
+    /// recording `handled`; only if it is still where the sweep saw it. False if it moved.
+    fn move_subscription_due(
+        &self,
+        due: &DueToken,
+        next: Option<Timestamp>,
+        handled: Option<&str>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The customer's own choices (language, time zone, unsubscribes).
+    fn contact(
+        &self,
+        m: &crate::domain::MerchantId,
+        c: &crate::domain::CustomerId,
+    ) -> impl Future<Output = Result<crate::domain::marketing::ContactState, StoreError>> + Send;
+}

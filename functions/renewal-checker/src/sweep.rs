@@ -12,11 +12,11 @@ use crate::Links;
 use crate::compose::notice_email;
 use aftercare::adapters::store::subscriptions::SubscriptionRecord;
 use aftercare::app::App;
-use aftercare::domain::send::{SendIdentity, SendStatus};
-use aftercare::domain::subscription::plan;
+use aftercare::domain::Merchant;
 use aftercare::lambda::error::HandlerError;
 use aftercare::ports::{Due, DueGroup, StoreError};
-use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
+use aftercare::usecases::renewals::{NoticeOutcome as Outcome, RenewalNotices};
+use aftercare::usecases::send::{Deadline, Pacer};
 use serde::Serialize;
 
 /// How many UTC days back a sweep looks for subscriptions it has not handled (missed runs).
@@ -39,17 +39,6 @@ pub struct SweepReport {
     pub taken_by_other_sweep: usize,
     pub left_for_next_run: usize,
     pub errors: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Sent { combined: bool },
-    NothingDue,
-    Suppressed,
-    Failed,
-    Ambiguous,
-    Taken,
-    LeftDue,
 }
 
 /// Sweeps the subscriptions due for a notice now.
@@ -88,6 +77,7 @@ pub async fn sweep(
     swept.finish("subscriptions", report)
 }
 
+/// One due subscription, through the shared renewal-notice use-case.
 async fn process(
     app: &App,
     links: &Links,
@@ -95,79 +85,17 @@ async fn process(
     due: &Due<SubscriptionRecord>,
     deadline: Deadline,
 ) -> Result<Outcome, StoreError> {
-    let now = app.clock.now();
-    let moved = |next, handled: Option<String>| async move {
-        let held = app
-            .store
-            .move_subscription_due(&due.token, next, handled.as_deref(), now)
-            .await?;
-        Ok::<bool, StoreError>(held)
+    let send_expiry = |m: &Merchant, now| app.send_expiry(m, now);
+    let notices = RenewalNotices {
+        book: &app.store,
+        merchants: &app.tenancy,
+        courier: app.courier(),
+        pacer,
+        send_expiry: &send_expiry,
     };
-    let Ok(record) = &due.entry else {
-        tracing::error!(key = %due.token, "malformed subscription; taken out of the index");
-        moved(None, None).await?;
-        return Ok(Outcome::NothingDue);
-    };
-    let Some(merchant) = app.tenancy.merchant(&due.merchant).await? else {
-        moved(None, None).await?;
-        return Ok(Outcome::NothingDue);
-    };
-    let sub = &record.subscription;
-    let plan = plan(sub, &merchant.settings.renewals, now);
-    let Some(notice) = plan.send else {
-        return Ok(if moved(plan.next_due, None).await? {
-            Outcome::NothingDue
-        } else {
-            Outcome::Taken
-        });
-    };
-    let (kind, subject, step) = notice.identity(sub);
-    // The language and time zone the customer chose win over the payment provider's.
-    let contact = app
-        .store
-        .get_contact(&merchant.id, &sub.customer.id)
-        .await?;
-    let mut personal = record.clone();
-    personal.subscription.customer = contact.personalise(&sub.customer);
-    let handled = format!("{}:{}", notice.kind().as_str(), step);
-    let id = SendIdentity::new(&merchant.id, &sub.customer.id, kind, &subject, step);
-    if !pacer.slot(deadline).await {
-        return Ok(Outcome::LeftDue);
-    }
-    let claim = id.claim(
-        sub.customer.email.as_str(),
-        now,
-        deadline.lease_until(app.clock.as_ref()),
-    );
-    let expires = app.send_expiry(&merchant, now);
-    let outcome = app
-        .courier()
-        .claim_and_send(&id, &claim, expires, deadline, || {
-            notice_email(app, links, &merchant, &personal, &notice, &id.reference())
+    notices
+        .process(due, deadline, |merchant, record, notice, reference| {
+            notice_email(app, links, merchant, record, notice, reference)
         })
-        .await?;
-    let result = match &outcome {
-        SendOutcome::Sent { .. } => Outcome::Sent {
-            combined: notice.renewal_lead.is_some() && notice.card_lead.is_some(),
-        },
-        SendOutcome::Settled(SendStatus::Sent) => Outcome::Taken,
-        SendOutcome::Settled(SendStatus::Ambiguous) | SendOutcome::Ambiguous => Outcome::Ambiguous,
-        // The claim's guard found the address suppressed: the notice is handled, unsent.
-        SendOutcome::Suppressed | SendOutcome::Settled(SendStatus::Suppressed) => {
-            moved(plan.next_due, Some(format!("{handled}:suppressed"))).await?;
-            return Ok(Outcome::Suppressed);
-        }
-        SendOutcome::Settled(_) | SendOutcome::Rejected { .. } => Outcome::Failed,
-        SendOutcome::InProgress => return Ok(Outcome::Taken),
-        SendOutcome::RetryLater { reason } => {
-            tracing::warn!(key = %due.token, reason, "not sent now; stays due");
-            return Ok(Outcome::LeftDue);
-        }
-    };
-    let held = moved(plan.next_due, Some(handled)).await?;
-    Ok(if held || matches!(result, Outcome::Sent { .. }) {
-        result
-    } else {
-        Outcome::Taken
-    })
+        .await
 }

@@ -10,7 +10,7 @@ use super::customer::{CustomerInput, CustomerRef};
 use super::ids::SubscriptionId;
 use super::send::EmailKind;
 use super::text::{single_line, web_url};
-use super::{Currency, FieldError, Money};
+use super::{Currency, FieldError, MerchantId, Money};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -569,6 +569,36 @@ pub fn first_due(
         .filter(|n| now < n.relevant_until)
         .map(|n| n.at.max(now))
         .min()
+}
+
+/// A subscription as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRecord {
+    pub merchant_id: MerchantId,
+    pub subscription: Subscription,
+    pub content_hash: String,
+    /// `subscription.updated_at` in epoch milliseconds, flat so conditions can compare it.
+    pub updated_at_ms: i64,
+    pub received_at: Timestamp,
+    /// The last notice sent (kind, lead) and when, for the merchant reading the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_notice: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_notice_at: Option<Timestamp>,
+}
+
+impl SubscriptionRecord {
+    pub fn new(merchant_id: MerchantId, subscription: Subscription, now: Timestamp) -> Self {
+        Self {
+            merchant_id,
+            content_hash: subscription.content_hash(),
+            updated_at_ms: subscription.updated_at.as_millisecond(),
+            subscription,
+            received_at: now,
+            last_notice: None,
+            last_notice_at: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -148,3 +148,12 @@ pub struct SignedWebhook {
     pub body: Vec<u8>,
     pub verified: crate::signature::Verified,
 }
+
+impl crate::ports::MerchantDirectory for Tenancy {
+    async fn merchant(
+        &self,
+        id: &MerchantId,
+    ) -> Result<Option<Arc<Merchant>>, crate::ports::StoreError> {
+        Tenancy::merchant(self, id).await
+    }
+}

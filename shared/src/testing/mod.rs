@@ -11,10 +11,12 @@ pub mod due;
 pub mod ledger;
 pub mod mailer;
 pub mod orders;
+pub mod renewals;
 pub mod table;
 
 pub use due::MemDue;
 pub use ledger::MemSendLedger;
 pub use mailer::ScriptedMailer;
 pub use orders::MemOrderBook;
+pub use renewals::{MemMerchants, MemRenewals};
 pub use table::{Cancelled, Condition, MemTable, RowKey, Write};

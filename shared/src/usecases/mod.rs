@@ -1,8 +1,9 @@
-//! What the functions do, independent of the trigger that asked: placing an order ([`orders`]),
+//! What the functions do, independent of the trigger that asked: placing an order ([`orders`]), a subscription's renewal notice ([`renewals`]),
 //! the send protocol every email goes through ([`send`]), the driver every scheduled sweep runs
 //! under ([`sweep`]) and storing a subscription update whoever sent it ([`subscriptions`]).
 
 pub mod orders;
+pub mod renewals;
 pub mod send;
 pub mod subscriptions;
 pub mod sweep;

@@ -317,10 +317,14 @@ impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
                 }
             },
             ClaimResult::Taken(theirs) => match theirs.status {
-                SendStatus::InProgress if theirs.lease_expired(self.clock.now()) => {
-                    self.resume(id, &theirs, deadline, || None).await
+                SendStatus::InProgress if !theirs.lease_expired(self.clock.now()) => {
+                    Ok(SendOutcome::InProgress)
                 }
-                SendStatus::InProgress => Ok(SendOutcome::InProgress),
+                // A lease that ran out is parked as ambiguous (never resent); a send released for
+                // a retry (SES said "not now") is re-claimed and sent.
+                SendStatus::InProgress | SendStatus::Retry => {
+                    self.resume(id, &theirs, deadline, build).await
+                }
                 other => Ok(SendOutcome::Settled(other)),
             },
             ClaimResult::Suppressed => Ok(SendOutcome::Suppressed),
@@ -491,6 +495,19 @@ mod tests {
         let record = w.ledger.record(&id).unwrap();
         assert_eq!((record.status, record.attempts), (SendStatus::Sent, 2));
         assert_eq!(w.mailer.accepted().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_send_released_for_a_retry_is_finished_by_the_next_claim() {
+        let w =
+            World::with(ScriptedMailer::new().then_fail([throttled(), throttled(), throttled()]));
+        let id = identity();
+        assert!(w.send(&id).await.wants_redelivery());
+        // The next run asks for the same email again (a sweep does not read the record first).
+        let again = w.send(&id).await;
+        assert!(matches!(again, SendOutcome::Sent { .. }), "{again:?}");
+        assert_eq!(w.mailer.accepted().len(), 1);
+        assert_eq!(w.send(&id).await, SendOutcome::Settled(SendStatus::Sent));
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@
 use super::write::with_due;
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::ids::SubscriptionId;
-use crate::domain::subscription::Subscription;
+pub use crate::domain::subscription::SubscriptionRecord;
 use crate::domain::{CustomerId, MerchantId};
 use crate::ports::DueToken;
 use jiff::Timestamp;
@@ -19,36 +19,6 @@ const POINTER: &str = "customer_subscription";
 const CLICK: &str = "subscription_click";
 /// Due-index group of subscriptions waiting for their next notice.
 pub const RENEWAL_GROUP: &str = "renewal";
-
-/// A subscription as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubscriptionRecord {
-    pub merchant_id: MerchantId,
-    pub subscription: Subscription,
-    pub content_hash: String,
-    /// `subscription.updated_at` in epoch milliseconds, flat so conditions can compare it.
-    pub updated_at_ms: i64,
-    pub received_at: Timestamp,
-    /// The last notice sent (kind, lead) and when, for the merchant reading the record.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_notice: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_notice_at: Option<Timestamp>,
-}
-
-impl SubscriptionRecord {
-    pub fn new(merchant_id: MerchantId, subscription: Subscription, now: Timestamp) -> Self {
-        Self {
-            merchant_id,
-            content_hash: subscription.content_hash(),
-            updated_at_ms: subscription.updated_at.as_millisecond(),
-            subscription,
-            received_at: now,
-            last_notice: None,
-            last_notice_at: None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpsertOutcome {
@@ -254,4 +224,24 @@ impl Store {
 /// Parses a renewal-group due item.
 pub fn subscription_record(item: Item) -> Result<SubscriptionRecord, StoreError> {
     from_item(SUBSCRIPTION, item)
+}
+
+impl crate::ports::RenewalBook for Store {
+    async fn move_subscription_due(
+        &self,
+        due: &DueToken,
+        next: Option<Timestamp>,
+        handled: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Store::move_subscription_due(self, due, next, handled, now).await
+    }
+
+    async fn contact(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+    ) -> Result<crate::domain::marketing::ContactState, StoreError> {
+        self.get_contact(m, c).await
+    }
 }
