@@ -69,7 +69,7 @@ impl Function for OrderPlaced {
         rid: &str,
         deadline: Deadline,
     ) -> ApiGatewayV2httpResponse {
-        handle_http(app, req, rid, deadline).await
+        http::respond(http_inner(app, req, deadline).await, rid)
     }
 
     async fn event(
@@ -90,15 +90,6 @@ pub async fn handle(
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
     aftercare::runtime::dispatch(&OrderPlaced, app, payload, request_id, deadline).await
-}
-
-async fn handle_http(
-    app: &App,
-    req: &ApiGatewayV2httpRequest,
-    rid: &str,
-    deadline: Deadline,
-) -> ApiGatewayV2httpResponse {
-    http::respond(http_inner(app, req, deadline).await, rid)
 }
 
 async fn http_inner(

@@ -8,6 +8,18 @@ pub(super) fn link_customer(link: &Link) -> Result<CustomerId, Failure> {
     CustomerId::parse("customer", &link.claims.subject).map_err(|_| link.fail(PageError::Invalid))
 }
 
+/// What the link's customer told us, as stored.
+async fn stored_contact(
+    app: &App,
+    link: &Link,
+    customer: &CustomerId,
+) -> Result<aftercare::domain::marketing::ContactState, Failure> {
+    app.store
+        .get_contact(&link.merchant.id, customer)
+        .await
+        .map_err(|e| link.fail(e))
+}
+
 /// GET: the customer's subscription state with the action to change it.
 pub async fn unsubscribe_page(
     app: &App,
@@ -18,11 +30,7 @@ pub async fn unsubscribe_page(
     let result = async {
         let link = verify_link(app, links, token, UNSUBSCRIBE).await?;
         let customer = link_customer(&link)?;
-        let contact = app
-            .store
-            .get_contact(&link.merchant.id, &customer)
-            .await
-            .map_err(|e| link.fail(e))?;
+        let contact = stored_contact(app, &link, &customer).await?;
         Ok(subscription_page(
             app,
             links,
@@ -142,11 +150,7 @@ pub async fn preferences_page(
     let result = async {
         let link = verify_link(app, links, token, PREFERENCES).await?;
         let customer = link_customer(&link)?;
-        let contact = app
-            .store
-            .get_contact(&link.merchant.id, &customer)
-            .await
-            .map_err(|e| link.fail(e))?;
+        let contact = stored_contact(app, &link, &customer).await?;
         Ok(preferences_view(
             app,
             links,
@@ -191,11 +195,7 @@ pub async fn preferences_save(
             locale: Some(form.get("locale").cloned().unwrap_or_default()),
             time_zone: Some(form.get("time_zone").cloned().unwrap_or_default()),
         };
-        let contact = app
-            .store
-            .get_contact(&link.merchant.id, &customer)
-            .await
-            .map_err(|e| link.fail(e))?;
+        let contact = stored_contact(app, &link, &customer).await?;
         let current = contact.preferences();
         let prefs = match input.apply(current.clone()) {
             Ok(p) => p,

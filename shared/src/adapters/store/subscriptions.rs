@@ -158,9 +158,37 @@ impl Store {
         }
     }
 
+    /// Records a link click or a request from the hosted page (kept for the email retention).
+    pub async fn record_subscription_click(
+        &self,
+        m: &MerchantId,
+        click: &SubscriptionClick,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let key =
+            keys::subscription_click(m, &click.subscription_id, &crate::domain::ids::new_id());
+        let mut item: Item = to_item(CLICK, &key, click)?;
+        item.insert(keys::TTL.into(), n(expires_at));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem subscription click", e))?;
+        Ok(())
+    }
+}
+
+/// Parses a renewal-group due item.
+pub fn subscription_record(item: Item) -> Result<SubscriptionRecord, StoreError> {
+    from_item(SUBSCRIPTION, item)
+}
+
+impl crate::ports::RenewalBook for Store {
     /// Moves a subscription to its next notice (or out of the index), recording the notice just
     /// handled; only if it is still where the sweep saw it. False if it moved meanwhile.
-    pub async fn move_subscription_due(
+    async fn move_subscription_due(
         &self,
         due: &DueToken,
         next: Option<Timestamp>,
@@ -197,44 +225,6 @@ impl Store {
         };
         let result = req.update_expression(expression).send().await;
         super::condition_held(result.map_err(|e| classify("UpdateItem subscription due", e)))
-    }
-
-    /// Records a link click or a request from the hosted page (kept for the email retention).
-    pub async fn record_subscription_click(
-        &self,
-        m: &MerchantId,
-        click: &SubscriptionClick,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        let key =
-            keys::subscription_click(m, &click.subscription_id, &crate::domain::ids::new_id());
-        let mut item: Item = to_item(CLICK, &key, click)?;
-        item.insert(keys::TTL.into(), n(expires_at));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| classify("PutItem subscription click", e))?;
-        Ok(())
-    }
-}
-
-/// Parses a renewal-group due item.
-pub fn subscription_record(item: Item) -> Result<SubscriptionRecord, StoreError> {
-    from_item(SUBSCRIPTION, item)
-}
-
-impl crate::ports::RenewalBook for Store {
-    async fn move_subscription_due(
-        &self,
-        due: &DueToken,
-        next: Option<Timestamp>,
-        handled: Option<&str>,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        Store::move_subscription_due(self, due, next, handled, now).await
     }
 
     async fn contact(
