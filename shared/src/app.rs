@@ -1,8 +1,9 @@
 //! What every function builds once at init and borrows in every invocation: the store, the mailer,
-//! the renderer, tenancy (API keys and merchants, cached) and the clock.
+//! the renderer, the merchant directory and tenancy (both cached) and the clock.
 
 use crate::adapters::mail::{Renderer, SesMailer};
 use crate::adapters::store::Store;
+use crate::adapters::store::merchants::Merchants;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::http::auth::Tenancy;
@@ -13,6 +14,9 @@ pub struct App {
     pub store: Store,
     pub mailer: SesMailer,
     pub renderer: Renderer,
+    /// Merchants by id, for every trigger (cached).
+    pub merchants: Arc<Merchants>,
+    /// API keys and signed webhooks, for the HTTP routes.
     pub tenancy: Tenancy,
     pub clock: Arc<dyn Clock>,
     pub events: crate::adapters::events::Events,
@@ -74,13 +78,11 @@ impl App {
             ),
             None,
         );
+        let merchants = Arc::new(Merchants::new(store.clone(), config.merchant_cache_ttl));
         Ok(Self {
             events,
-            tenancy: Tenancy::new(
-                store.clone(),
-                config.key_cache_ttl,
-                config.merchant_cache_ttl,
-            ),
+            tenancy: Tenancy::new(store.clone(), config.key_cache_ttl, Arc::clone(&merchants)),
+            merchants,
             mailer: SesMailer::new(ses, config.ses_configuration_set.clone()),
             renderer: Renderer::new()?,
             store,

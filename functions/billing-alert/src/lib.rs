@@ -22,6 +22,7 @@
 mod dunning;
 mod generic;
 mod stripe;
+use aftercare::ports::MerchantDirectory as _;
 use generic::*;
 
 use aftercare::adapters::store::billing::EventKey;
@@ -300,7 +301,7 @@ async fn link(
         Err(_) => return http::error_page(&app.renderer, None, 400, "invalid", rid),
     };
     let merchant = match MerchantId::parse("merchant", &claims.merchant) {
-        Ok(id) => app.tenancy.merchant(&id).await.ok().flatten(),
+        Ok(id) => app.merchants.merchant(&id).await.ok().flatten(),
         Err(_) => None,
     };
     let Some(merchant) = merchant else {

@@ -11,6 +11,7 @@ use aftercare::app::App;
 use aftercare::domain::send::SendIdentity;
 use aftercare::domain::{Merchant, MerchantId};
 use aftercare::lambda::error::HandlerError;
+use aftercare::ports::MerchantDirectory;
 use aftercare::usecases::send::{Deadline, SendOutcome};
 use jiff::{Span, Timestamp};
 use serde_json::{Value, json};
@@ -29,12 +30,7 @@ pub async fn after_complaint(
     now: Timestamp,
     deadline: Deadline,
 ) -> Result<Option<SendOutcome>, HandlerError> {
-    let Some(merchant) = app
-        .tenancy
-        .merchant(merchant_id)
-        .await
-        .map_err(|_| HandlerError::new("Unavailable", "merchant look-up failed"))?
-    else {
+    let Some(merchant) = app.merchants.merchant(merchant_id).await? else {
         return Ok(None);
     };
     let Some(ops) = merchant.ops_email.clone() else {

@@ -22,6 +22,7 @@ use aftercare::domain::{FieldError, Merchant, MerchantId, Order, OrderInput};
 use aftercare::http::{self, ApiError};
 use aftercare::lambda::error::HandlerError;
 use aftercare::lambda::trigger::EventEnvelope;
+use aftercare::ports::MerchantDirectory as _;
 use aftercare::runtime::Function;
 use aftercare::usecases::orders::{PlaceOrder, Placing};
 use aftercare::usecases::send::{Deadline, SendOutcome};
@@ -141,7 +142,7 @@ async fn handle_event(
     let merchant_id = MerchantId::parse("merchant_id", &detail.merchant_id).map_err(invalid)?;
     tracing::Span::current().record("merchant_id", merchant_id.as_str());
     let merchant = app
-        .tenancy
+        .merchants
         .merchant(&merchant_id)
         .await
         .map_err(HandlerError::from)?

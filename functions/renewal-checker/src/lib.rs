@@ -31,6 +31,7 @@ use aftercare::domain::{FieldError, Merchant, MerchantId};
 use aftercare::http::{self, ApiError};
 use aftercare::lambda::error::HandlerError;
 use aftercare::lambda::trigger::EventEnvelope;
+use aftercare::ports::MerchantDirectory as _;
 use aftercare::runtime::Function;
 use aftercare::usecases::send::Deadline;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
@@ -222,7 +223,7 @@ async fn handle_event(app: &App, detail: Value) -> Result<Value, HandlerError> {
     let detail: SubscriptionDetail = from_value(detail).map_err(invalid)?;
     let merchant_id = MerchantId::parse("merchant_id", &detail.merchant_id).map_err(invalid)?;
     let merchant = app
-        .tenancy
+        .merchants
         .merchant(&merchant_id)
         .await
         .map_err(HandlerError::from)?

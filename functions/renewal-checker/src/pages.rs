@@ -17,6 +17,7 @@ use aftercare::domain::Merchant;
 use aftercare::domain::ids::SubscriptionId;
 use aftercare::domain::merchant::url_component;
 use aftercare::http;
+use aftercare::ports::MerchantDirectory as _;
 use aftercare::token::{Claims, TokenError};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use hmac::{Hmac, KeyInit, Mac};
@@ -54,7 +55,7 @@ async fn resolve(app: &App, links: &Links, token: &str) -> Result<Resolved, Page
     let sub_id =
         SubscriptionId::parse("subscription", &claims.subject).map_err(|_| PageError::Invalid)?;
     let merchant = app
-        .tenancy
+        .merchants
         .merchant(&merchant_id)
         .await
         .map_err(|_| PageError::Unavailable)?

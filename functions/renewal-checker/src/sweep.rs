@@ -88,7 +88,7 @@ async fn process(
     let send_expiry = |m: &Merchant, now| app.send_expiry(m, now);
     let notices = RenewalNotices {
         book: &app.store,
-        merchants: &app.tenancy,
+        merchants: app.merchants.as_ref(),
         courier: app.courier(),
         pacer,
         send_expiry: &send_expiry,

@@ -36,6 +36,7 @@ use aftercare::domain::{FieldError, Merchant, MerchantId, OrderId};
 use aftercare::http::{self, ApiError};
 use aftercare::lambda::error::HandlerError;
 use aftercare::lambda::trigger::EventEnvelope;
+use aftercare::ports::MerchantDirectory as _;
 use aftercare::ports::SendLedger;
 use aftercare::runtime::Function;
 use aftercare::usecases::send::{Deadline, SendOutcome};
@@ -224,7 +225,7 @@ async fn handle_event(app: &App, detail: Value, deadline: Deadline) -> Result<Va
     let failed = |e: ApiError| e.into_handler_error("detail");
     let detail: ShipmentDetail = from_value(detail).map_err(invalid)?;
     let merchant_id = MerchantId::parse("merchant_id", &detail.merchant_id).map_err(invalid)?;
-    let merchant = app.tenancy.merchant(&merchant_id).await?.ok_or_else(|| {
+    let merchant = app.merchants.merchant(&merchant_id).await?.ok_or_else(|| {
         HandlerError::new("UnknownMerchant", format!("no merchant {merchant_id}"))
     })?;
     match (detail.shipment, detail.checkpoint) {

@@ -16,6 +16,7 @@ use aftercare::domain::followup::AnchorReason;
 use aftercare::domain::ids::ShipmentId;
 use aftercare::domain::{Merchant, OrderId};
 use aftercare::lambda::error::HandlerError;
+use aftercare::ports::MerchantDirectory as _;
 use aftercare::ports::{Due, DueGroup, StoreError};
 use aftercare::usecases::send::Deadline;
 use serde::Serialize;
@@ -96,7 +97,7 @@ async fn process(
         tracing::error!(key = %due.token, "malformed due item; left for an operator");
         return Ok(Outcome::LeftDue);
     };
-    let Some(merchant) = app.tenancy.merchant(&due.merchant).await? else {
+    let Some(merchant) = app.merchants.merchant(&due.merchant).await? else {
         return Ok(Outcome::LeftDue);
     };
     let outcome = match check.check.as_str() {

@@ -1,16 +1,18 @@
-//! Bearer API-key authentication and the merchant cache.
+//! Bearer API-key authentication and signed webhooks, over the merchant directory.
 //!
 //! A request's key is hashed (SHA-256) and looked up by digest; unknown, malformed or revoked keys
 //! get 401 before anything else happens. A warm instance remembers verified digests for
 //! `AFTERCARE_KEY_CACHE_TTL_SECONDS` (default 30 s; 0 turns it off), so a revoked key stops working
-//! everywhere within that time. Merchants are cached likewise.
+//! everywhere within that time. Merchants come from the app's [`Merchants`] directory.
 
 use super::{ApiError, header};
 use crate::adapters::store::Store;
+use crate::adapters::store::merchants::Merchants;
 use crate::cache::TtlCache;
 use crate::domain::apikey;
 use crate::domain::merchant::MerchantStatus;
 use crate::domain::{Merchant, MerchantId};
+use crate::ports::MerchantDirectory;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,15 +20,15 @@ use std::time::Duration;
 pub struct Tenancy {
     store: Store,
     keys: TtlCache<String, MerchantId>,
-    merchants: TtlCache<MerchantId, Arc<Merchant>>,
+    merchants: Arc<Merchants>,
 }
 
 impl Tenancy {
-    pub fn new(store: Store, key_ttl: Duration, merchant_ttl: Duration) -> Self {
+    pub fn new(store: Store, key_ttl: Duration, merchants: Arc<Merchants>) -> Self {
         Self {
             store,
             keys: TtlCache::new(key_ttl, 1024),
-            merchants: TtlCache::new(merchant_ttl, 1024),
+            merchants,
         }
     }
 
@@ -58,6 +60,7 @@ impl Tenancy {
             }
         };
         let merchant = self
+            .merchants
             .merchant(&merchant_id)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
@@ -67,21 +70,6 @@ impl Tenancy {
                 "merchant_suspended",
                 "this merchant account is suspended",
             ));
-        }
-        Ok(merchant)
-    }
-
-    /// A merchant by id (cached), for triggers that name the merchant themselves.
-    pub async fn merchant(
-        &self,
-        id: &MerchantId,
-    ) -> Result<Option<Arc<Merchant>>, crate::ports::StoreError> {
-        if let Some(m) = self.merchants.get(id) {
-            return Ok(Some(m));
-        }
-        let merchant = self.store.get_merchant(id).await?.map(Arc::new);
-        if let Some(m) = &merchant {
-            self.merchants.insert(id.clone(), Arc::clone(m));
         }
         Ok(merchant)
     }
@@ -112,7 +100,11 @@ impl Tenancy {
             .map(String::as_str)
             .unwrap_or_default();
         let id = MerchantId::parse("merchantId", raw).map_err(|_| unauthorized())?;
-        let merchant = self.merchant(&id).await?.ok_or_else(unauthorized)?;
+        let merchant = self
+            .merchants
+            .merchant(&id)
+            .await?
+            .ok_or_else(unauthorized)?;
         let body = super::body_bytes(req)?;
         let secrets: Vec<&[u8]> = merchant
             .webhook_secrets
@@ -147,13 +139,4 @@ pub struct SignedWebhook {
     /// The raw body, exactly as signed.
     pub body: Vec<u8>,
     pub verified: crate::signature::Verified,
-}
-
-impl crate::ports::MerchantDirectory for Tenancy {
-    async fn merchant(
-        &self,
-        id: &MerchantId,
-    ) -> Result<Option<Arc<Merchant>>, crate::ports::StoreError> {
-        Tenancy::merchant(self, id).await
-    }
 }

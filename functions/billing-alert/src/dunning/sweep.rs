@@ -4,6 +4,7 @@
 
 use super::*;
 use aftercare::domain::billing::DunningStep;
+use aftercare::ports::MerchantDirectory as _;
 
 /// What one dunning sweep did.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -84,7 +85,7 @@ pub(crate) async fn step(
             .await?;
         return Ok(Outcome::Failed);
     };
-    let Some(merchant) = app.tenancy.merchant(&record.merchant_id).await? else {
+    let Some(merchant) = app.merchants.merchant(&record.merchant_id).await? else {
         app.store
             .move_invoice_due(&due.token, None, None, now)
             .await?;

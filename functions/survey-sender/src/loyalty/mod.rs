@@ -27,6 +27,7 @@ use aftercare::domain::loyalty::{
 use aftercare::domain::send::{SendIdentity, SendStatus};
 use aftercare::domain::{CustomerId, Merchant};
 use aftercare::lambda::error::HandlerError;
+use aftercare::ports::MerchantDirectory as _;
 use aftercare::ports::{Due, DueGroup, StoreError};
 use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
 use aftercare::usecases::sweep::Swept;
@@ -156,7 +157,7 @@ async fn process(
         tracing::error!(key = %item.token, "malformed loyalty notice; closed");
         return close(app, item, "malformed").await;
     };
-    let Some(merchant) = app.tenancy.merchant(&item.merchant).await? else {
+    let Some(merchant) = app.merchants.merchant(&item.merchant).await? else {
         return close(app, item, "no_merchant").await;
     };
     let due = Notice {

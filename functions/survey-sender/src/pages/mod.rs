@@ -15,6 +15,7 @@ use aftercare::domain::send::SendIdentity;
 use aftercare::domain::survey::{Band, clean_comment};
 use aftercare::domain::{CustomerId, Locale, Merchant, MerchantId, OrderId};
 use aftercare::http;
+use aftercare::ports::MerchantDirectory as _;
 use aftercare::token::{Claims, TokenError};
 use aftercare::usecases::send::Deadline;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -131,7 +132,7 @@ async fn verify_link(
         .map_err(PageError::from)?;
     let merchant_id =
         MerchantId::parse("merchant", &claims.merchant).map_err(|_| PageError::Invalid)?;
-    let merchant = match app.tenancy.merchant(&merchant_id).await {
+    let merchant = match app.merchants.merchant(&merchant_id).await {
         Ok(Some(m)) => m,
         Ok(None) => return Err(PageError::NotFound.into()),
         Err(_) => return Err(PageError::Unavailable.into()),

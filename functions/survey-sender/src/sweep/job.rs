@@ -2,6 +2,7 @@
 //! and sending its email under the contact-state guard, and settling it on the outcome.
 
 use super::*;
+use aftercare::ports::MerchantDirectory as _;
 
 pub(super) async fn process(
     app: &App,
@@ -73,7 +74,7 @@ impl Job<'_> {
         let Ok(customer_id) = CustomerId::parse("customer_id", &follow_up.customer_id) else {
             return Ok(None);
         };
-        let Some(merchant) = self.app.tenancy.merchant(merchant_id).await? else {
+        let Some(merchant) = self.app.merchants.merchant(merchant_id).await? else {
             return Ok(None);
         };
         let kind = follow_up.kind;

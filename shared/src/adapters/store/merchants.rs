@@ -1,8 +1,10 @@
-//! Merchant profiles.
+//! Merchant profiles, and the directory every trigger finds its merchant in (cached).
 
 use super::{Store, StoreError, classify, from_item, keys, n, to_item};
+use crate::cache::TtlCache;
 use crate::domain::{Merchant, MerchantId};
 use jiff::Timestamp;
+use std::sync::Arc;
 
 const ENTITY: &str = "merchant";
 
@@ -30,5 +32,34 @@ impl Store {
             .await?
             .map(|item| from_item(ENTITY, item))
             .transpose()
+    }
+}
+
+/// Merchants by id for every trigger that names its merchant (API key, webhook path, event detail,
+/// due work): the store's profile, remembered by a warm instance for the cache's time-to-live.
+pub struct Merchants {
+    store: Store,
+    cache: TtlCache<MerchantId, Arc<Merchant>>,
+}
+
+impl Merchants {
+    pub fn new(store: Store, ttl: std::time::Duration) -> Self {
+        Self {
+            store,
+            cache: TtlCache::new(ttl, 1024),
+        }
+    }
+}
+
+impl crate::ports::MerchantDirectory for Merchants {
+    async fn merchant(&self, id: &MerchantId) -> Result<Option<Arc<Merchant>>, StoreError> {
+        if let Some(m) = self.cache.get(id) {
+            return Ok(Some(m));
+        }
+        let merchant = self.store.get_merchant(id).await?.map(Arc::new);
+        if let Some(m) = &merchant {
+            self.cache.insert(id.clone(), Arc::clone(m));
+        }
+        Ok(merchant)
     }
 }
