@@ -7,11 +7,17 @@
 //! reasons ([`table::MemTable`]), a claim carries the suppression condition, and faults can be
 //! injected where the real store can fail.
 
+pub mod billing;
 pub mod due;
+pub mod email_events;
+pub mod feedback;
+pub mod followups;
 pub mod ledger;
+pub mod loyalty;
 pub mod mailer;
 pub mod orders;
 pub mod renewals;
+pub mod shipments;
 pub mod table;
 
 pub use due::MemDue;

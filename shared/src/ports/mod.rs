@@ -14,6 +14,13 @@ use thiserror::Error;
 
 pub use crate::clock::Clock;
 
+pub mod billing;
+pub mod email_events;
+pub mod feedback;
+pub mod followups;
+pub mod loyalty;
+pub mod shipments;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Error)]

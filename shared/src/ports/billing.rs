@@ -1,0 +1,1 @@
+//! The port of failed invoices and their dunning.

@@ -1,0 +1,1 @@
+//! The port of what SES reports about sent email.

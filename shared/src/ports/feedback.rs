@@ -1,0 +1,1 @@
+//! The port of customers' answers and choices.

@@ -1,0 +1,1 @@
+//! The port of shipments and their checkpoints.

@@ -1,0 +1,1 @@
+//! In memory: failed invoices and their dunning.

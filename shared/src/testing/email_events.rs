@@ -1,0 +1,1 @@
+//! In memory: what SES reports about sent email.

@@ -1,0 +1,1 @@
+//! In memory: customers' answers and choices.

@@ -1,0 +1,1 @@
+//! In memory: the post-delivery follow-ups.

@@ -1,0 +1,1 @@
+//! In memory: shipments and their checkpoints.

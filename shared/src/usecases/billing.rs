@@ -1,0 +1,1 @@
+//! A dunning step.

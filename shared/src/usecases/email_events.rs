@@ -1,0 +1,1 @@
+//! Recording an email event.

@@ -1,0 +1,1 @@
+//! A survey answer, an unsubscribe, preferences.

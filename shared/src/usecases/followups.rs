@@ -1,0 +1,1 @@
+//! Processing a due follow-up.

@@ -1,0 +1,1 @@
+//! Redeeming and adjusting points.

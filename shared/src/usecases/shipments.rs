@@ -1,0 +1,1 @@
+//! Recording a shipment or a tracking checkpoint.
