@@ -97,16 +97,17 @@ impl App {
         self
     }
 
+    /// How long send records are kept.
+    pub fn retention(&self) -> crate::usecases::send::Retention {
+        crate::usecases::send::Retention {
+            default: self.config.email_retention,
+        }
+    }
+
     /// When a send record written `now` for `merchant` expires (its TTL): the merchant's
     /// message-log retention, else the deployment's.
     pub fn send_expiry(&self, merchant: &crate::domain::Merchant, now: jiff::Timestamp) -> i64 {
-        let retention = merchant
-            .settings
-            .retention
-            .message_log_days
-            .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400))
-            .unwrap_or(self.config.email_retention);
-        crate::adapters::store::keys::expires_at(now, retention)
+        self.retention().send_expiry(merchant, now)
     }
 
     /// With `AFTERCARE_WARM_UP=on`, opens the DynamoDB and SES connections during init, both at

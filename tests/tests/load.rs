@@ -12,6 +12,7 @@
 use aftercare::clock::ManualClock;
 use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::{Merchant, OrderId};
+use aftercare::ports::shipments::ShipmentBook as _;
 use aftercare::token::SigningKey;
 use aftercare_tests::{
     BASE, Env, deadline, long_deadline, s, scaled, sent_emails_matching, sent_envelopes_matching,

@@ -7,6 +7,7 @@
 
 use aftercare::clock::ManualClock;
 use aftercare::domain::{CustomerId, OrderId};
+use aftercare::ports::shipments::ShipmentBook as _;
 use aftercare::token::SigningKey;
 use aftercare_tests::{BASE, Env, SentEmail, s};
 use jiff::Timestamp;

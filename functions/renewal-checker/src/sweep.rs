@@ -12,7 +12,6 @@ use crate::Links;
 use crate::compose::notice_email;
 use aftercare::adapters::store::subscriptions::SubscriptionRecord;
 use aftercare::app::App;
-use aftercare::domain::Merchant;
 use aftercare::lambda::error::HandlerError;
 use aftercare::ports::{Due, DueGroup, StoreError};
 use aftercare::usecases::renewals::{NoticeOutcome as Outcome, RenewalNotices};
@@ -85,13 +84,12 @@ async fn process(
     due: &Due<SubscriptionRecord>,
     deadline: Deadline,
 ) -> Result<Outcome, StoreError> {
-    let send_expiry = |m: &Merchant, now| app.send_expiry(m, now);
     let notices = RenewalNotices {
         book: &app.store,
         merchants: app.merchants.as_ref(),
         courier: app.courier(),
         pacer,
-        send_expiry: &send_expiry,
+        retention: app.retention(),
     };
     notices
         .process(due, deadline, |merchant, record, notice, reference| {

@@ -1,50 +1,9 @@
-//! The shipping emails: which milestone sends which kind, the claim on each, and their content.
+//! The shipping emails' content: the customer's milestone and late notices, the merchant's alert.
 
 use super::*;
 
-pub(crate) fn milestone_kind(m: Milestone) -> EmailKind {
-    match m {
-        Milestone::Shipped => EmailKind::ShipmentShipped,
-        Milestone::OutForDelivery => EmailKind::ShipmentOutForDelivery,
-        Milestone::AvailableForPickup => EmailKind::ShipmentAvailableForPickup,
-        Milestone::Delivered => EmailKind::ShipmentDelivered,
-        Milestone::AttemptFailed => EmailKind::ShipmentAttemptFailed,
-        Milestone::Exception => EmailKind::ShipmentException,
-        Milestone::Late => EmailKind::ShipmentLate,
-    }
-}
-
-/// The claim of a milestone email: one per (customer, kind, shipment).
-pub(crate) fn milestone_claim(
-    app: &App,
-    merchant: &MerchantId,
-    customer: &CustomerRef,
-    kind: EmailKind,
-    shipment: &ShipmentId,
-    to: &str,
-    deadline: Deadline,
-) -> (SendIdentity, SendRecord) {
-    let id = SendIdentity::new(merchant, &customer.id, kind, shipment.as_str(), 0);
-    let record = id.claim(
-        to,
-        app.clock.now(),
-        deadline.lease_until(app.clock.as_ref()),
-    );
-    (id, record)
-}
-
-/// When the promised date has passed: the start of the next day in the merchant's time zone.
-pub(crate) fn late_after(promised: jiff::civil::Date, tz: &str) -> Option<Timestamp> {
-    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
-    promised
-        .tomorrow()
-        .ok()?
-        .to_zoned(zone)
-        .ok()
-        .map(|z| z.timestamp())
-}
-
-/// Renders a shipment email for its customer.
+/// Renders a shipment email: to the customer, or for [`EmailKind::MerchantLateAlert`] to the
+/// merchant's operations address (in the merchant's language).
 pub(crate) fn shipment_email(
     app: &App,
     merchant: &Merchant,
@@ -53,14 +12,22 @@ pub(crate) fn shipment_email(
     cp: Option<&Checkpoint>,
 ) -> Option<OutgoingEmail> {
     let customer = &record.customer;
-    let locale = customer.locale_or(merchant.default_locale);
+    let (to, locale) = match kind {
+        EmailKind::MerchantLateAlert => (
+            Mailbox::new(Some(&merchant.name), merchant.ops_email.clone()?),
+            merchant.default_locale,
+        ),
+        _ => (
+            Mailbox::new(customer.display_name().as_deref(), customer.email.clone()),
+            customer.locale_or(merchant.default_locale),
+        ),
+    };
     let data = email_data(merchant, record, cp, locale);
     let rendered = app
         .renderer
         .render(kind, locale, merchant, &data)
-        .inspect_err(|e| tracing::error!(error = ?e, "shipment email failed to render"))
+        .inspect_err(|e| tracing::error!(error = ?e, kind = kind.as_str(), "shipment email failed to render"))
         .ok()?;
-    let to = Mailbox::new(customer.display_name().as_deref(), customer.email.clone());
     let id = SendIdentity::new(
         &merchant.id,
         &customer.id,
@@ -78,7 +45,7 @@ pub(crate) fn shipment_email(
     ))
 }
 
-pub(crate) fn email_data(
+fn email_data(
     merchant: &Merchant,
     record: &ShipmentRecord,
     cp: Option<&Checkpoint>,

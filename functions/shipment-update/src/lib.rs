@@ -19,31 +19,22 @@
 
 use aftercare::adapters::mail::format::long_date;
 use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::adapters::store::orders::OrderRecord;
-use aftercare::adapters::store::shipments::{
-    CheckpointOutcome, CreateOutcome, NewCheckpoint, ShipmentRecord,
-};
 use aftercare::config::ConfigError;
-use aftercare::domain::customer::CustomerRef;
-use aftercare::domain::followup::AnchorReason;
 use aftercare::domain::ids::ShipmentId;
-use aftercare::domain::send::{SendIdentity, SendRecord, SendStatus};
-use aftercare::domain::shipment::{
-    Checkpoint, CheckpointInput, Milestone, ShipmentInput, TrackingStatus,
-};
+use aftercare::domain::send::SendIdentity;
+use aftercare::domain::shipment::{Checkpoint, CheckpointInput, ShipmentInput, ShipmentRecord};
 use aftercare::domain::validation::{from_value, parse_json};
 use aftercare::domain::{FieldError, Merchant, MerchantId, OrderId};
 use aftercare::http::{self, ApiError};
 use aftercare::lambda::error::HandlerError;
 use aftercare::lambda::trigger::EventEnvelope;
 use aftercare::ports::MerchantDirectory as _;
-use aftercare::ports::SendLedger;
 use aftercare::runtime::Function;
 use aftercare::usecases::send::{Deadline, SendOutcome};
+use aftercare::usecases::shipments::TrackingError;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
-use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub use aftercare::app::{App, InitError};
@@ -54,8 +45,8 @@ pub mod sweep;
 mod tracking;
 mod view;
 
+pub use aftercare::usecases::shipments::CheckpointResult;
 pub(crate) use email::*;
-pub use tracking::CheckpointResult;
 use tracking::*;
 use view::*;
 
@@ -160,7 +151,7 @@ async fn http_inner(
             http::require_json(req)?;
             let input: CheckpointInput = parse_json(&http::body_bytes(req)?)?;
             let result = checkpoint(app, &merchant, &shipment_id, input, None, deadline).await?;
-            Ok((200, serde_json::to_value(result).unwrap_or_default()))
+            Ok((200, result))
         }
     }
 }
@@ -202,7 +193,7 @@ async fn webhook(
         deadline,
     )
     .await?;
-    Ok((200, serde_json::to_value(result).unwrap_or_default()))
+    Ok((200, result))
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,7 +213,7 @@ async fn handle_event(app: &App, detail: Value, deadline: Deadline) -> Result<Va
     let invalid = |e: FieldError| {
         HandlerError::new("InvalidEvent", format!("detail.{}: {}", e.field, e.message))
     };
-    let failed = |e: ApiError| e.into_handler_error("detail");
+    let failed = |e: TrackingError| ApiError::from(e).into_handler_error("detail");
     let detail: ShipmentDetail = from_value(detail).map_err(invalid)?;
     let merchant_id = MerchantId::parse("merchant_id", &detail.merchant_id).map_err(invalid)?;
     let merchant = app.merchants.merchant(&merchant_id).await?.ok_or_else(|| {
@@ -248,10 +239,9 @@ async fn handle_event(app: &App, detail: Value, deadline: Deadline) -> Result<Va
             .map_err(invalid)?;
             let input: CheckpointInput =
                 from_value(cp).map_err(|e| invalid(e.within("checkpoint")))?;
-            let result = checkpoint(app, &merchant, &shipment_id, input, None, deadline)
+            checkpoint(app, &merchant, &shipment_id, input, None, deadline)
                 .await
-                .map_err(failed)?;
-            Ok(serde_json::to_value(result).unwrap_or_default())
+                .map_err(failed)
         }
         _ => Err(HandlerError::new(
             "InvalidEvent",

@@ -1,6 +1,7 @@
 //! The JSON views of shipments and orders the API answers with.
 
 use super::*;
+use aftercare::usecases::shipments::OrderTracking;
 
 pub(crate) fn shipment_view(
     record: &ShipmentRecord,
@@ -32,30 +33,18 @@ pub(crate) async fn order_view(
     app: &App,
     merchant: &MerchantId,
     order_id: &OrderId,
-) -> Result<Value, ApiError> {
-    let order: OrderRecord = app
-        .store
-        .get_order(merchant, order_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("the order"))?;
-    let mut shipments = Vec::new();
-    for pointer in app.store.order_shipments(merchant, order_id).await? {
-        if let Some(record) = app
-            .store
-            .get_shipment(merchant, &pointer.shipment_id)
-            .await?
-        {
-            let history = app
-                .store
-                .shipment_history(merchant, &pointer.shipment_id)
-                .await?;
-            shipments.push(shipment_view(&record, &history, None));
-        }
-    }
+) -> Result<Value, TrackingError> {
+    let OrderTracking {
+        order,
+        shipments,
+        follow_ups,
+    } = tracking(app).order(merchant, order_id).await?;
+    let shipments: Vec<Value> = shipments
+        .iter()
+        .map(|(record, history)| shipment_view(record, history, None))
+        .collect();
     let delivered =
         !shipments.is_empty() && shipments.iter().all(|s| s["delivered_at"].is_string());
-    let mut follow_ups = app.store.order_follow_ups(merchant, order_id).await?;
-    follow_ups.sort_by_key(|f| f.due_at);
     Ok(json!({
         "order": order.order,
         "received_at": order.received_at,

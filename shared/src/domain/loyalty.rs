@@ -692,6 +692,21 @@ pub struct LoyaltyNotice {
     pub due_at: Timestamp,
 }
 
+/// What moving an earn's return window did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rebased {
+    /// The earn now becomes available at the new instant.
+    Moved,
+    /// It already did.
+    Unchanged,
+    /// The earn is available already (its window closed before the new anchor was known):
+    /// points a customer could have spent are never taken back into pending.
+    AlreadyAvailable,
+    /// No such earn (nothing was earned, or it was erased).
+    Missing,
+    Busy,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,9 +12,12 @@
 //! moves backwards (a late `in_transit` after `delivered` is history, nothing more), and a replay
 //! changes nothing. [`ShipmentState::apply`] is the incremental form of that fold.
 
+use super::customer::CustomerRef;
+use super::ids::ShipmentId;
+use super::send::EmailKind;
 use super::text::{optional_line, single_line, web_url};
 use super::validation::FieldError;
-use super::{OrderId, ids};
+use super::{MerchantId, OrderId, ids};
 use jiff::{Timestamp, civil::Date};
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +126,19 @@ pub enum Milestone {
 }
 
 impl Milestone {
+    /// The email the milestone sends.
+    pub fn email_kind(self) -> EmailKind {
+        match self {
+            Milestone::Shipped => EmailKind::ShipmentShipped,
+            Milestone::OutForDelivery => EmailKind::ShipmentOutForDelivery,
+            Milestone::AvailableForPickup => EmailKind::ShipmentAvailableForPickup,
+            Milestone::Delivered => EmailKind::ShipmentDelivered,
+            Milestone::AttemptFailed => EmailKind::ShipmentAttemptFailed,
+            Milestone::Exception => EmailKind::ShipmentException,
+            Milestone::Late => EmailKind::ShipmentLate,
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Milestone::Shipped => "shipped",
@@ -204,6 +220,149 @@ impl ShipmentState {
         self.progress
             .is_some_and(|(s, _)| s.rank().unwrap_or(0) >= 3)
     }
+}
+
+/// A shipment as stored, with what its emails need (the customer) and its tracking state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentRecord {
+    pub merchant_id: MerchantId,
+    pub shipment: Shipment,
+    pub customer: CustomerRef,
+    pub content_hash: String,
+    pub created_at: Timestamp,
+    /// Tracking state, flat so conditions can compare it (0 / "" before any checkpoint).
+    #[serde(default)]
+    pub progress_rank: u8,
+    #[serde(default)]
+    pub progress_status: Option<TrackingStatus>,
+    #[serde(default)]
+    pub progress_at_ms: i64,
+    #[serde(default)]
+    pub issue_status: Option<TrackingStatus>,
+    #[serde(default)]
+    pub issue_at_ms: i64,
+}
+
+impl ShipmentRecord {
+    pub fn new(
+        merchant_id: MerchantId,
+        shipment: Shipment,
+        customer: CustomerRef,
+        content_hash: String,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            merchant_id,
+            shipment,
+            customer,
+            content_hash,
+            created_at: now,
+            progress_rank: 0,
+            progress_status: None,
+            progress_at_ms: 0,
+            issue_status: None,
+            issue_at_ms: 0,
+        }
+    }
+
+    pub fn state(&self) -> ShipmentState {
+        let at = |ms: i64| Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH);
+        ShipmentState {
+            progress: self.progress_status.map(|s| (s, at(self.progress_at_ms))),
+            issue: self.issue_status.map(|s| (s, at(self.issue_at_ms))),
+        }
+    }
+}
+
+/// An order's pointer to one of its shipments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentPointer {
+    pub shipment_id: ShipmentId,
+    #[serde(default)]
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// A due check on a shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentDue {
+    pub shipment_id: ShipmentId,
+    pub order_id: OrderId,
+    pub check: ShipmentCheck,
+    pub due_at: Timestamp,
+}
+
+/// What a shipment's due check looks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum ShipmentCheck {
+    /// The promised date passed: is the parcel running late?
+    Late,
+    /// The fallback window passed: was delivery never scanned?
+    Fallback,
+    /// A check this version does not know (written by a newer one).
+    Unknown(String),
+}
+
+impl ShipmentCheck {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ShipmentCheck::Late => "late",
+            ShipmentCheck::Fallback => "fallback",
+            ShipmentCheck::Unknown(other) => other,
+        }
+    }
+}
+
+impl From<String> for ShipmentCheck {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "late" => ShipmentCheck::Late,
+            "fallback" => ShipmentCheck::Fallback,
+            _ => ShipmentCheck::Unknown(s),
+        }
+    }
+}
+
+impl From<ShipmentCheck> for String {
+    fn from(c: ShipmentCheck) -> Self {
+        c.as_str().to_owned()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// Stored; `suppressed` when the "shipped" email's recipient is suppressed (not to be sent).
+    Created {
+        suppressed: bool,
+    },
+    AlreadyExists,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointOutcome {
+    /// The state advanced; `claimed` says whether this invocation holds the milestone email's
+    /// claim, `suppressed` whether the claim was recorded as suppressed instead (nothing to send).
+    Advanced { claimed: bool, suppressed: bool },
+    /// Recorded in history; the state already reflects something newer.
+    HistoryOnly,
+    /// This checkpoint was seen before.
+    Duplicate,
+    /// No such shipment for this merchant.
+    UnknownShipment,
+    /// The webhook signature was used before.
+    ReplayedSignature,
+}
+
+/// When a shipment promised for `promised` is late: the start of the next day in the merchant's
+/// time zone `tz`.
+pub fn late_after(promised: Date, tz: &str) -> Option<Timestamp> {
+    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
+    promised
+        .tomorrow()
+        .ok()?
+        .to_zoned(zone)
+        .ok()
+        .map(|z| z.timestamp())
 }
 
 /// What a merchant sends to create a shipment.

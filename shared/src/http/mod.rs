@@ -148,6 +148,22 @@ impl From<crate::usecases::orders::PlaceError> for ApiError {
     }
 }
 
+impl From<crate::usecases::shipments::TrackingError> for ApiError {
+    fn from(e: crate::usecases::shipments::TrackingError) -> Self {
+        use crate::usecases::shipments::TrackingError;
+        match e {
+            TrackingError::Invalid(e) => e.into(),
+            TrackingError::UnknownOrder => ApiError::not_found("the order"),
+            TrackingError::UnknownShipment => ApiError::not_found("the shipment"),
+            TrackingError::Conflict => {
+                ApiError::new(409, "idempotency_conflict", e.to_string()).field("id")
+            }
+            TrackingError::Unsent => ApiError::unavailable(e.to_string()),
+            TrackingError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
         let field = e.field.clone();

@@ -210,6 +210,15 @@ pub trait DueWork: Send + Sync {
         now: Timestamp,
         lookback_days: u32,
     ) -> impl Future<Output = Result<(Vec<Due<T>>, u64), StoreError>> + Send;
+
+    /// Takes the item of `due` out of the index, once, recording `outcome`: false if another
+    /// sweep already did.
+    fn complete_due(
+        &self,
+        due: &DueToken,
+        outcome: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Everything written when an order is placed.

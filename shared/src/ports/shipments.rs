@@ -1,1 +1,112 @@
-//! The port of shipments and their checkpoints.
+//! The port of shipments and their checkpoints: what recording a shipment, a tracking checkpoint
+//! and the checks of the due index need of the store ([`crate::usecases::shipments`]).
+
+use crate::domain::followup::{AnchorReason, FollowUp, FollowUpKind};
+use crate::domain::ids::ShipmentId;
+use crate::domain::loyalty::Rebased;
+use crate::domain::order::OrderRecord;
+use crate::domain::send::{SendIdentity, SendRecord};
+use crate::domain::shipment::{
+    Checkpoint, CheckpointOutcome, CreateOutcome, ShipmentCheck, ShipmentPointer, ShipmentRecord,
+};
+use crate::domain::{CustomerId, MerchantId, OrderId};
+use crate::ports::StoreError;
+use jiff::Timestamp;
+use std::future::Future;
+
+/// What creating a shipment writes, all or nothing.
+pub struct NewShipment<'a> {
+    pub record: &'a ShipmentRecord,
+    /// The shipment's checks in the due index, and when each is due.
+    pub due: &'a [(ShipmentCheck, Timestamp)],
+    /// The "shipped" email's claim (guarded by the suppression check).
+    pub claim: (&'a SendIdentity, &'a SendRecord),
+    pub send_expires_at: i64,
+}
+
+/// What one checkpoint writes.
+pub struct NewCheckpoint<'a> {
+    pub merchant_id: &'a MerchantId,
+    pub shipment_id: &'a ShipmentId,
+    pub checkpoint: &'a Checkpoint,
+    pub claim: Option<(&'a SendIdentity, &'a SendRecord)>,
+    pub send_expires_at: i64,
+    /// For a delivery: the order whose shipment pointer gets the delivery time.
+    pub delivered_order: Option<&'a OrderId>,
+    pub webhook_replay_key: Option<&'a str>,
+    pub now: Timestamp,
+}
+
+/// Shipments, their checkpoints, the order they belong to and its post-delivery journey.
+pub trait ShipmentBook: Send + Sync {
+    /// The order, as placed.
+    fn order(
+        &self,
+        m: &MerchantId,
+        id: &OrderId,
+    ) -> impl Future<Output = Result<Option<OrderRecord>, StoreError>> + Send;
+
+    /// Writes the shipment, the order's pointer to it, its due checks and the "shipped" email's
+    /// claim, all or nothing; `AlreadyExists` if a shipment with this id exists.
+    fn create_shipment(
+        &self,
+        new: &NewShipment<'_>,
+    ) -> impl Future<Output = Result<CreateOutcome, StoreError>> + Send;
+
+    /// The shipment (consistent read).
+    fn shipment(
+        &self,
+        m: &MerchantId,
+        id: &ShipmentId,
+    ) -> impl Future<Output = Result<Option<ShipmentRecord>, StoreError>> + Send;
+
+    /// The shipment's checkpoints, oldest first.
+    fn shipment_history(
+        &self,
+        m: &MerchantId,
+        id: &ShipmentId,
+    ) -> impl Future<Output = Result<Vec<Checkpoint>, StoreError>> + Send;
+
+    /// Records a checkpoint: its history (once), the state's monotonic advance, the milestone
+    /// email's claim (guarded by the suppression check), the webhook signature's replay marker and
+    /// a delivery on the order's pointer.
+    fn record_checkpoint(
+        &self,
+        new: &NewCheckpoint<'_>,
+    ) -> impl Future<Output = Result<CheckpointOutcome, StoreError>> + Send;
+
+    /// The order's pointers to its shipments (consistent read).
+    fn order_shipments(
+        &self,
+        m: &MerchantId,
+        order: &OrderId,
+    ) -> impl Future<Output = Result<Vec<ShipmentPointer>, StoreError>> + Send;
+
+    /// The order's scheduled follow-ups.
+    fn order_follow_ups(
+        &self,
+        m: &MerchantId,
+        order: &OrderId,
+    ) -> impl Future<Output = Result<Vec<FollowUp>, StoreError>> + Send;
+
+    /// Anchors the order's post-delivery journey once: marks the order and schedules the
+    /// follow-ups. False if it was anchored before.
+    fn anchor_journey(
+        &self,
+        order: &OrderRecord,
+        anchor: Timestamp,
+        reason: AnchorReason,
+        follow_ups: &[(FollowUpKind, Timestamp)],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Moves a still-pending earn's `available_at` (the return window counted from delivery).
+    fn rebase_earn(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        source: &str,
+        available_at: Timestamp,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Rebased, StoreError>> + Send;
+}

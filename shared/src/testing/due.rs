@@ -95,4 +95,19 @@ impl DueWork for MemDue {
         let read = u64::try_from(due.len()).unwrap_or(u64::MAX);
         Ok((due, read))
     }
+
+    async fn complete_due(
+        &self,
+        due: &DueToken,
+        _outcome: &str,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut entries = self.entries.lock().map_err(|_| StoreError::Unexpected {
+            operation: "UpdateItem complete due",
+            source: "the in-memory index was poisoned".into(),
+        })?;
+        let before = entries.len();
+        entries.retain(|e| !(format!("M#{}", e.merchant) == due.pk && e.id == due.sk));
+        Ok(entries.len() < before)
+    }
 }

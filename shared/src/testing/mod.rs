@@ -25,4 +25,5 @@ pub use ledger::MemSendLedger;
 pub use mailer::ScriptedMailer;
 pub use orders::MemOrderBook;
 pub use renewals::{MemMerchants, MemRenewals};
+pub use shipments::MemShipments;
 pub use table::{Cancelled, Condition, MemTable, RowKey, Write};

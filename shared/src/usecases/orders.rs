@@ -226,18 +226,9 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
                     items = stored.record.order.items.len(),
                     "order stored"
                 );
-                match compose() {
-                    Some(email) => {
-                        courier
-                            .send_claimed(id, claim_token, &email, deadline)
-                            .await?
-                    }
-                    None => {
-                        courier
-                            .abandon(id, claim_token, "the email could not be rendered")
-                            .await?
-                    }
-                }
+                courier
+                    .send_composed(id, claim_token, compose(), deadline)
+                    .await?
             }
             Pending::Resume(theirs) => courier.resume(id, theirs, deadline, compose).await?,
             Pending::Settled => SendOutcome::Settled(SendStatus::Sent),

@@ -8,8 +8,7 @@ use crate::domain::Merchant;
 use crate::domain::send::{SendIdentity, SendStatus};
 use crate::domain::subscription::{Notice, SubscriptionRecord, plan};
 use crate::ports::{Due, Mailer, MerchantDirectory, RenewalBook, SendLedger, StoreError};
-use crate::usecases::send::{Courier, Deadline, Pacer, SendOutcome};
-use jiff::Timestamp;
+use crate::usecases::send::{Courier, Deadline, Pacer, Retention, SendOutcome};
 
 /// What became of one due subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +35,7 @@ pub struct RenewalNotices<'a, B, D, L, M> {
     pub merchants: &'a D,
     pub courier: Courier<'a, L, M>,
     pub pacer: &'a Pacer,
-    /// When a send record written for a merchant expires (its TTL).
-    pub send_expiry: &'a (dyn Fn(&Merchant, Timestamp) -> i64 + Sync),
+    pub retention: Retention,
 }
 
 impl<B, D, L, M> RenewalNotices<'_, B, D, L, M>
@@ -96,7 +94,7 @@ where
             now,
             deadline.lease_until(self.courier.clock),
         );
-        let expires = (self.send_expiry)(&merchant, now);
+        let expires = self.retention.send_expiry(&merchant, now);
         let outcome = self
             .courier
             .claim_and_send(&id, &claim, expires, deadline, || {
@@ -206,7 +204,6 @@ mod tests {
 
         /// Processes `due`; the composed email names the customer's locale and the notice kind.
         async fn process(&self, due: &Due<SubscriptionRecord>) -> NoticeOutcome {
-            let expiry = |_: &Merchant, _| 0;
             let notices = RenewalNotices {
                 book: &self.book,
                 merchants: &self.merchants,
@@ -216,7 +213,9 @@ mod tests {
                     clock: &self.clock,
                 },
                 pacer: &self.pacer,
-                send_expiry: &expiry,
+                retention: Retention {
+                    default: Duration::ZERO,
+                },
             };
             notices
                 .process(

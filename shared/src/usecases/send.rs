@@ -120,6 +120,27 @@ impl SendOutcome {
     }
 }
 
+/// How long send records are kept (their TTL): the merchant's message-log retention, else the
+/// deployment's.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub default: Duration,
+}
+
+impl Retention {
+    /// When a send record written `now` for `merchant` expires, in epoch seconds.
+    pub fn send_expiry(&self, merchant: &crate::domain::Merchant, now: Timestamp) -> i64 {
+        let kept = merchant
+            .settings
+            .retention
+            .message_log_days
+            .map(|days| Duration::from_secs(u64::from(days) * 86_400))
+            .unwrap_or(self.default);
+        now.as_second()
+            .saturating_add(i64::try_from(kept.as_secs()).unwrap_or(i64::MAX))
+    }
+}
+
 /// The send protocol over a send ledger `L` and a mail transport `M` (in production the DynamoDB
 /// store and SES; in the fast tests their in-memory twins).
 pub struct Courier<'a, L = crate::adapters::store::Store, M = crate::adapters::mail::SesMailer> {
@@ -205,6 +226,24 @@ impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
             .await
     }
 
+    /// Sends `email` under the claim `token` we hold on `id`; with no email (it could not be
+    /// composed), gives the send up for good.
+    pub async fn send_composed(
+        &self,
+        id: &SendIdentity,
+        token: &str,
+        email: Option<M::Message>,
+        deadline: Deadline,
+    ) -> Result<SendOutcome, StoreError> {
+        match email {
+            Some(email) => self.send_claimed(id, token, &email, deadline).await,
+            None => {
+                self.abandon(id, token, "the email could not be composed")
+                    .await
+            }
+        }
+    }
+
     /// Moves the claim we hold to `status` for `reason` (nothing was sent).
     async fn settle(
         &self,
@@ -282,13 +321,7 @@ impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
                     Reclaim::Lost => return Ok(SendOutcome::InProgress),
                     Reclaim::Suppressed => return Ok(SendOutcome::Suppressed),
                 }
-                match build() {
-                    Some(email) => self.send_claimed(id, &token, &email, deadline).await,
-                    None => {
-                        self.abandon(id, &token, "the email could not be composed")
-                            .await
-                    }
-                }
+                self.send_composed(id, &token, build(), deadline).await
             }
         }
     }
@@ -306,16 +339,10 @@ impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
         F: FnOnce() -> Option<M::Message>,
     {
         match self.store.claim_send(id, record, expires_at).await? {
-            ClaimResult::Claimed(mine) => match build() {
-                Some(email) => {
-                    self.send_claimed(id, &mine.claim_token, &email, deadline)
-                        .await
-                }
-                None => {
-                    self.abandon(id, &mine.claim_token, "the email could not be composed")
-                        .await
-                }
-            },
+            ClaimResult::Claimed(mine) => {
+                self.send_composed(id, &mine.claim_token, build(), deadline)
+                    .await
+            }
             ClaimResult::Taken(theirs) => match theirs.status {
                 SendStatus::InProgress if !theirs.lease_expired(self.clock.now()) => {
                     Ok(SendOutcome::InProgress)

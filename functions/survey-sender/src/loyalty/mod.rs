@@ -28,7 +28,7 @@ use aftercare::domain::send::{SendIdentity, SendStatus};
 use aftercare::domain::{CustomerId, Merchant};
 use aftercare::lambda::error::HandlerError;
 use aftercare::ports::MerchantDirectory as _;
-use aftercare::ports::{Due, DueGroup, StoreError};
+use aftercare::ports::{Due, DueGroup, DueWork as _, StoreError};
 use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
 use aftercare::usecases::sweep::Swept;
 use jiff::Timestamp;

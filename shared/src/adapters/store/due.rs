@@ -124,4 +124,25 @@ impl DueWork for Store {
             .collect();
         Ok((due, read))
     }
+
+    async fn complete_due(
+        &self,
+        due: &DueToken,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let key = &due.key();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+            .update_expression("REMOVE DUEPK, DUESK SET done_at = :now, outcome = :o")
+            .condition_expression("attribute_exists(DUEPK)")
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":o", s(outcome))
+            .send()
+            .await;
+        super::condition_held(result.map_err(|e| classify("UpdateItem complete due", e)))
+    }
 }

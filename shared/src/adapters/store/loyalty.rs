@@ -6,7 +6,7 @@
 
 use super::write::{Attempt, codes_failed, put, with_due};
 use super::{Store, StoreError, classify, from_item, keys, n, s, to_item};
-use crate::domain::loyalty::{Balance, LedgerEntry, LedgerKind, balance};
+use crate::domain::loyalty::{Balance, LedgerEntry, LedgerKind, Rebased, balance};
 pub use crate::domain::loyalty::{LoyaltyNotice, LoyaltyState, NoticeKind, ReferralCodeOwner};
 use crate::domain::{CustomerId, MerchantId};
 use crate::ports::DueToken;
@@ -275,21 +275,6 @@ impl Store {
             .map_err(build_err)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
-}
-
-/// What [`Store::rebase_earn`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rebased {
-    /// The earn now becomes available at the new instant.
-    Moved,
-    /// It already did.
-    Unchanged,
-    /// The earn is available already (its window closed before the new anchor was known):
-    /// points a customer could have spent are never taken back into pending.
-    AlreadyAvailable,
-    /// No such earn (nothing was earned, or it was erased).
-    Missing,
-    Busy,
 }
 
 impl Store {

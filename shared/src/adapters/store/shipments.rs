@@ -7,18 +7,19 @@
 //! email's claim and, for webhooks, the signature's replay marker. Only a late checkpoint (history
 //! but no advance) or a milestone already emailed takes a second, smaller write.
 
-use super::claims::{ClaimGuard, Guarded, SendIdentity, SendRecord, claim_item};
+use super::claims::{ClaimGuard, Guarded, claim_item};
 use super::orders::OrderRecord;
 use super::write::{Attempt, build_err, put, with_due};
-use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
-use crate::domain::customer::CustomerRef;
+use super::{Item, Store, StoreError, from_item, keys, n, s, to_item};
 use crate::domain::followup::{AnchorReason, FollowUp, FollowUpKind, FollowUpStatus};
-use crate::domain::shipment::{Checkpoint, Shipment, ShipmentState, TrackingStatus};
-use crate::domain::{MerchantId, OrderId, ids::ShipmentId};
-use crate::ports::DueToken;
+use crate::domain::loyalty::Rebased;
+use crate::domain::shipment::{
+    Checkpoint, CheckpointOutcome, CreateOutcome, ShipmentDue, ShipmentPointer, ShipmentRecord,
+};
+use crate::domain::{CustomerId, MerchantId, OrderId, ids::ShipmentId};
+use crate::ports::shipments::{NewCheckpoint, NewShipment, ShipmentBook};
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
 const SHIPMENT: &str = "shipment";
 const CHECKPOINT: &str = "checkpoint";
@@ -32,122 +33,18 @@ pub const FOLLOW_UP_GROUP: &str = "followup";
 /// How long a webhook signature is remembered (longer than the signature tolerance).
 const WEBHOOK_MEMORY: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// A shipment as stored, with what its emails need (the customer) and its tracking state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShipmentRecord {
-    pub merchant_id: MerchantId,
-    pub shipment: Shipment,
-    pub customer: CustomerRef,
-    pub content_hash: String,
-    pub created_at: Timestamp,
-    /// Tracking state, flat so conditions can compare it (0 / "" before any checkpoint).
-    #[serde(default)]
-    pub progress_rank: u8,
-    #[serde(default)]
-    pub progress_status: Option<TrackingStatus>,
-    #[serde(default)]
-    pub progress_at_ms: i64,
-    #[serde(default)]
-    pub issue_status: Option<TrackingStatus>,
-    #[serde(default)]
-    pub issue_at_ms: i64,
-}
-
-impl ShipmentRecord {
-    pub fn new(
-        merchant_id: MerchantId,
-        shipment: Shipment,
-        customer: CustomerRef,
-        content_hash: String,
-        now: Timestamp,
-    ) -> Self {
-        Self {
-            merchant_id,
-            shipment,
-            customer,
-            content_hash,
-            created_at: now,
-            progress_rank: 0,
-            progress_status: None,
-            progress_at_ms: 0,
-            issue_status: None,
-            issue_at_ms: 0,
-        }
+impl ShipmentBook for Store {
+    async fn order(&self, m: &MerchantId, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
+        self.get_order(m, id).await
     }
 
-    pub fn state(&self) -> ShipmentState {
-        let at = |ms: i64| Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH);
-        ShipmentState {
-            progress: self.progress_status.map(|s| (s, at(self.progress_at_ms))),
-            issue: self.issue_status.map(|s| (s, at(self.issue_at_ms))),
-        }
-    }
-}
-
-/// An order's pointer to one of its shipments.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShipmentPointer {
-    pub shipment_id: ShipmentId,
-    #[serde(default)]
-    pub delivered_at: Option<Timestamp>,
-}
-
-/// A due check on a shipment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShipmentDue {
-    pub shipment_id: ShipmentId,
-    pub order_id: OrderId,
-    /// `late` or `fallback`.
-    pub check: String,
-    pub due_at: Timestamp,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CreateOutcome {
-    /// Stored; `suppressed` when the "shipped" email's recipient is suppressed (not to be sent).
-    Created {
-        suppressed: bool,
-    },
-    AlreadyExists,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckpointOutcome {
-    /// The state advanced; `claimed` says whether this invocation holds the milestone email's
-    /// claim, `suppressed` whether the claim was recorded as suppressed instead (nothing to send).
-    Advanced { claimed: bool, suppressed: bool },
-    /// Recorded in history; the state already reflects something newer.
-    HistoryOnly,
-    /// This checkpoint was seen before.
-    Duplicate,
-    /// No such shipment for this merchant.
-    UnknownShipment,
-    /// The webhook signature was used before.
-    ReplayedSignature,
-}
-
-/// What one checkpoint writes.
-pub struct NewCheckpoint<'a> {
-    pub merchant_id: &'a MerchantId,
-    pub shipment_id: &'a ShipmentId,
-    pub checkpoint: &'a Checkpoint,
-    pub claim: Option<(&'a SendIdentity, &'a SendRecord)>,
-    pub send_expires_at: i64,
-    /// For a delivery: the order whose shipment pointer gets the delivery time.
-    pub delivered_order: Option<&'a OrderId>,
-    pub webhook_replay_key: Option<&'a str>,
-    pub now: Timestamp,
-}
-
-impl Store {
-    /// Creates a shipment with its order pointer, its due checks and the "shipped" email's claim.
-    pub async fn create_shipment(
-        &self,
-        record: &ShipmentRecord,
-        due: &[(&str, Timestamp)],
-        claim: (&SendIdentity, &SendRecord),
-        send_expires_at: i64,
-    ) -> Result<CreateOutcome, StoreError> {
+    async fn create_shipment(&self, new: &NewShipment<'_>) -> Result<CreateOutcome, StoreError> {
+        let NewShipment {
+            record,
+            due,
+            claim,
+            send_expires_at,
+        } = *new;
         let claim_key = keys::send(claim.0);
         let claim = (&claim_key, claim.1);
         let m = &record.merchant_id;
@@ -171,11 +68,11 @@ impl Store {
             None,
         )?);
         for (check, at) in due {
-            let key = keys::shipment_due(m, &sh.id, check);
+            let key = keys::shipment_due(m, &sh.id, check.as_str());
             let body = ShipmentDue {
                 shipment_id: sh.id.clone(),
                 order_id: sh.order_id.clone(),
-                check: (*check).to_owned(),
+                check: check.clone(),
                 due_at: *at,
             };
             items.push(put(
@@ -213,7 +110,7 @@ impl Store {
         )
     }
 
-    pub async fn get_shipment(
+    async fn shipment(
         &self,
         m: &MerchantId,
         id: &ShipmentId,
@@ -225,7 +122,7 @@ impl Store {
     }
 
     /// Records a checkpoint: see the module docs for what one transaction holds.
-    pub async fn record_checkpoint(
+    async fn record_checkpoint(
         &self,
         new: &NewCheckpoint<'_>,
     ) -> Result<CheckpointOutcome, StoreError> {
@@ -394,45 +291,8 @@ impl Store {
         self.history_only(&history, &ship_key, seen).await
     }
 
-    /// Records the checkpoint in history only, provided the shipment exists.
-    async fn history_only(
-        &self,
-        history: &TransactWriteItem,
-        ship_key: &keys::Key,
-        seen: Option<TransactWriteItem>,
-    ) -> Result<CheckpointOutcome, StoreError> {
-        let exists = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(ship_key.to_map()))
-            .condition_expression("attribute_exists(PK)")
-            .build()
-            .map_err(build_err("build ConditionCheck"))?;
-        let mut items = vec![
-            TransactWriteItem::builder().condition_check(exists).build(),
-            history.clone(),
-        ];
-        items.extend(seen);
-        match self
-            .transact("TransactWriteItems checkpoint history", items)
-            .await?
-        {
-            Attempt::Done => Ok(CheckpointOutcome::HistoryOnly),
-            Attempt::Cancelled(codes)
-                if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
-            {
-                Ok(CheckpointOutcome::UnknownShipment)
-            }
-            Attempt::Cancelled(codes)
-                if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") =>
-            {
-                Ok(CheckpointOutcome::ReplayedSignature)
-            }
-            Attempt::Cancelled(_) => Ok(CheckpointOutcome::Duplicate),
-        }
-    }
-
     /// The order's shipment pointers (consistent read).
-    pub async fn order_shipments(
+    async fn order_shipments(
         &self,
         m: &MerchantId,
         order_id: &OrderId,
@@ -449,7 +309,7 @@ impl Store {
     }
 
     /// A shipment's checkpoints, oldest first.
-    pub async fn shipment_history(
+    async fn shipment_history(
         &self,
         m: &MerchantId,
         id: &ShipmentId,
@@ -462,7 +322,7 @@ impl Store {
     }
 
     /// The order's scheduled follow-ups.
-    pub async fn order_follow_ups(
+    async fn order_follow_ups(
         &self,
         m: &MerchantId,
         order_id: &OrderId,
@@ -480,7 +340,7 @@ impl Store {
 
     /// Anchors the order's post-delivery journey once: marks the order and schedules the
     /// follow-ups. Returns false if the journey was anchored before.
-    pub async fn anchor_journey(
+    async fn anchor_journey(
         &self,
         order: &OrderRecord,
         anchor: Timestamp,
@@ -536,26 +396,54 @@ impl Store {
         }
     }
 
-    /// Takes a due item out of the index, once: returns false if another sweep already did.
-    pub async fn complete_due(
+    async fn rebase_earn(
         &self,
-        due: &DueToken,
-        outcome: &str,
+        m: &MerchantId,
+        c: &CustomerId,
+        source: &str,
+        available_at: Timestamp,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let key = &due.key();
-        let result = self
-            .client
-            .update_item()
+    ) -> Result<Rebased, StoreError> {
+        Store::rebase_earn(self, m, c, source, available_at, now).await
+    }
+}
+
+impl Store {
+    /// Records the checkpoint in history only, provided the shipment exists.
+    async fn history_only(
+        &self,
+        history: &TransactWriteItem,
+        ship_key: &keys::Key,
+        seen: Option<TransactWriteItem>,
+    ) -> Result<CheckpointOutcome, StoreError> {
+        let exists = ConditionCheck::builder()
             .table_name(&self.table)
-            .set_key(Some(key.to_map()))
-            .update_expression("REMOVE DUEPK, DUESK SET done_at = :now, outcome = :o")
-            .condition_expression("attribute_exists(DUEPK)")
-            .expression_attribute_values(":now", s(now.to_string()))
-            .expression_attribute_values(":o", s(outcome))
-            .send()
-            .await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem complete due", e)))
+            .set_key(Some(ship_key.to_map()))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(build_err("build ConditionCheck"))?;
+        let mut items = vec![
+            TransactWriteItem::builder().condition_check(exists).build(),
+            history.clone(),
+        ];
+        items.extend(seen);
+        match self
+            .transact("TransactWriteItems checkpoint history", items)
+            .await?
+        {
+            Attempt::Done => Ok(CheckpointOutcome::HistoryOnly),
+            Attempt::Cancelled(codes)
+                if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
+            {
+                Ok(CheckpointOutcome::UnknownShipment)
+            }
+            Attempt::Cancelled(codes)
+                if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") =>
+            {
+                Ok(CheckpointOutcome::ReplayedSignature)
+            }
+            Attempt::Cancelled(_) => Ok(CheckpointOutcome::Duplicate),
+        }
     }
 }
 
