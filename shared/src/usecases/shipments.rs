@@ -943,41 +943,52 @@ mod tests {
         );
     }
 
-    /// A sweep's view of the shipment's due check `check`.
-    async fn due_check(w: &World, index: &MemDue, check: &str) -> Due<ShipmentDue> {
-        let id = w.shipment_id("SH-1");
-        let body = w.book.due_check(&w.merchant.id, &id, check).unwrap();
-        index.add(
-            DueGroup::ShipmentChecks,
-            &w.merchant.id,
-            check,
-            body.due_at,
-            &body,
-        );
-        let now = body.due_at + jiff::SignedDuration::from_hours(1);
-        w.clock.set(now);
-        let (mut due, _) = index
-            .due::<ShipmentDue>(DueGroup::ShipmentChecks, now, 30)
-            .await
-            .unwrap();
-        due.pop().unwrap()
+    /// A sweep that found the shipment's due check `check` due.
+    struct Sweep {
+        index: MemDue,
+        merchants: MemMerchants,
+        due: Due<ShipmentDue>,
     }
 
-    fn merchants(w: &World) -> MemMerchants {
-        MemMerchants::with(w.merchant.clone())
+    impl Sweep {
+        async fn of(w: &World, check: &str) -> Self {
+            let index = MemDue::new();
+            let id = w.shipment_id("SH-1");
+            let body = w.book.due_check(&w.merchant.id, &id, check).unwrap();
+            index.add(
+                DueGroup::ShipmentChecks,
+                &w.merchant.id,
+                check,
+                body.due_at,
+                &body,
+            );
+            let now = body.due_at + jiff::SignedDuration::from_hours(1);
+            w.clock.set(now);
+            let (mut due, _) = index
+                .due::<ShipmentDue>(DueGroup::ShipmentChecks, now, 30)
+                .await
+                .unwrap();
+            Self {
+                index,
+                merchants: MemMerchants::with(w.merchant.clone()),
+                due: due.pop().unwrap(),
+            }
+        }
+
+        async fn run(&self, w: &World) -> CheckOutcome {
+            w.use_case()
+                .check(&self.merchants, &self.index, &self.due, deadline())
+                .await
+                .unwrap()
+        }
     }
 
     #[tokio::test]
     async fn a_late_parcel_is_told_to_the_customer_and_the_merchant_once() {
         let w = World::new();
         w.create(whole_order("SH-1")).await.unwrap();
-        let (index, merchants) = (MemDue::new(), merchants(&w));
-        let due = due_check(&w, &index, "late").await;
-        let outcome = w
-            .use_case()
-            .check(&merchants, &index, &due, deadline())
-            .await;
-        assert_eq!(outcome.unwrap(), CheckOutcome::LateNotice);
+        let sweep = Sweep::of(&w, "late").await;
+        assert_eq!(sweep.run(&w).await, CheckOutcome::LateNotice);
         assert_eq!(
             w.sent()[1..],
             [
@@ -986,11 +997,7 @@ mod tests {
             ]
         );
         // The check left the index: a second sweep of the same item finds it taken.
-        let again = w
-            .use_case()
-            .check(&merchants, &index, &due, deadline())
-            .await;
-        assert_eq!(again.unwrap(), CheckOutcome::Taken);
+        assert_eq!(sweep.run(&w).await, CheckOutcome::Taken);
         assert_eq!(w.sent().len(), 3);
     }
 
@@ -1000,13 +1007,8 @@ mod tests {
         w.create(whole_order("SH-1")).await.unwrap();
         let out = cp("c1", "out_for_delivery", "2026-11-21T08:00:00Z");
         w.checkpoint("SH-1", out, None).await.unwrap();
-        let (index, merchants) = (MemDue::new(), merchants(&w));
-        let due = due_check(&w, &index, "late").await;
-        let outcome = w
-            .use_case()
-            .check(&merchants, &index, &due, deadline())
-            .await;
-        assert_eq!(outcome.unwrap(), CheckOutcome::NotNeeded);
+        let sweep = Sweep::of(&w, "late").await;
+        assert_eq!(sweep.run(&w).await, CheckOutcome::NotNeeded);
         assert_eq!(w.sent().len(), 2, "shipped and out for delivery only");
     }
 
@@ -1014,13 +1016,8 @@ mod tests {
     async fn no_delivery_scan_anchors_the_journey_at_the_fallback() {
         let w = World::new();
         w.create(whole_order("SH-1")).await.unwrap();
-        let (index, merchants) = (MemDue::new(), merchants(&w));
-        let due = due_check(&w, &index, "fallback").await;
-        let outcome = w
-            .use_case()
-            .check(&merchants, &index, &due, deadline())
-            .await;
-        assert_eq!(outcome.unwrap(), CheckOutcome::Anchored);
+        let sweep = Sweep::of(&w, "fallback").await;
+        assert_eq!(sweep.run(&w).await, CheckOutcome::Anchored);
         let m = &w.merchant.id;
         let follow_ups = w.book.order_follow_ups(m, w.order_id()).await.unwrap();
         assert!(!follow_ups.is_empty());
@@ -1042,15 +1039,11 @@ mod tests {
             mailer: ScriptedMailer::new().then_fail([throttled(), throttled(), throttled()]),
             ..w
         };
-        let (index, merchants) = (MemDue::new(), merchants(&w));
-        let due = due_check(&w, &index, "late").await;
-        let outcome = w
-            .use_case()
-            .check(&merchants, &index, &due, deadline())
-            .await;
-        assert_eq!(outcome.unwrap(), CheckOutcome::LeftDue);
+        let sweep = Sweep::of(&w, "late").await;
+        assert_eq!(sweep.run(&w).await, CheckOutcome::LeftDue);
         assert!(w.mailer.accepted().is_empty());
-        let (still, _) = index
+        let (still, _) = sweep
+            .index
             .due::<ShipmentDue>(DueGroup::ShipmentChecks, w.clock.now(), 30)
             .await
             .unwrap();
