@@ -13,14 +13,11 @@
 //! `settings.loyalty.referral_points`, pending until the order's return window closes, once per
 //! referred email address; self-referral and repeat referral are refused with a reason.
 
-use aftercare::adapters::store::loyalty::{Decided, LoyaltyNotice, NoticeKind, Referee};
-use aftercare::domain::loyalty::{
-    Balance, LedgerEntry, LedgerError, ReferralRefusal, adjust, balance, normalize_referral_code,
-    redeem, referral_reward, tier_status,
-};
+use aftercare::domain::loyalty::{Balance, LedgerEntry, TierStatus};
 use aftercare::domain::validation::parse_json;
 use aftercare::domain::{CustomerId, Merchant, Order};
 use aftercare::http::{self, ApiError};
+use aftercare::usecases::loyalty::{Loyalty, PointsKind, PointsRequest, Referred};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -34,7 +31,6 @@ pub const ROUTE_GET: &str = "GET /v1/customers/{customerId}/loyalty";
 pub const ROUTE_REDEEM: &str = "POST /v1/customers/{customerId}/loyalty/redemptions";
 pub const ROUTE_ADJUST: &str = "POST /v1/customers/{customerId}/loyalty/adjustments";
 const MAX_PAGE: usize = 100;
-const MAX_POINTS: i64 = 10_000_000;
 
 /// What an order's referral code did.
 #[derive(Debug, Clone, Serialize)]
@@ -49,13 +45,24 @@ pub struct ReferralOutcome {
     pub reward_points: Option<i64>,
 }
 
-impl ReferralOutcome {
-    fn refused(code: &str, why: ReferralRefusal) -> Self {
-        Self {
-            code: code.to_owned(),
-            status: "refused",
-            reason: Some(why.as_str()),
-            reward_points: None,
+impl From<Referred> for ReferralOutcome {
+    fn from(r: Referred) -> Self {
+        match r {
+            Referred::Recorded {
+                code,
+                reward_points,
+            } => Self {
+                code,
+                status: "recorded",
+                reason: None,
+                reward_points: Some(reward_points),
+            },
+            Referred::Refused { code, why } => Self {
+                code,
+                status: "refused",
+                reason: Some(why.as_str()),
+                reward_points: None,
+            },
         }
     }
 }
@@ -68,80 +75,11 @@ pub async fn record_referral(
     typed: &str,
     now: Timestamp,
 ) -> Result<ReferralOutcome, ApiError> {
-    let Some(code) = normalize_referral_code(typed) else {
-        return Ok(ReferralOutcome::refused(
-            typed,
-            ReferralRefusal::UnknownCode,
-        ));
-    };
-    let Some(reward) = referral_reward(order, &merchant.settings.loyalty, now) else {
-        return Ok(ReferralOutcome::refused(
-            &code,
-            ReferralRefusal::ProgrammeOff,
-        ));
-    };
-    let Some(owner) = app.store.referral_code_owner(&merchant.id, &code).await? else {
-        return Ok(ReferralOutcome::refused(
-            &code,
-            ReferralRefusal::UnknownCode,
-        ));
-    };
-    let email = order.customer.email.as_str().to_ascii_lowercase();
-    if owner.customer_id == order.customer.id || owner.email == email {
-        return Ok(ReferralOutcome::refused(
-            &code,
-            ReferralRefusal::SelfReferral,
-        ));
-    }
-    let referee = Referee {
-        email,
-        order_id: order.id.to_string(),
-        referrer: owner.customer_id.clone(),
-        created_at: now,
-    };
-    // The reward's notice (told when it becomes available) and the order's note of its
-    // referrer (so delivery can move the reward's window) go in the same transaction.
-    let notice = LoyaltyNotice {
-        customer_id: owner.customer_id.clone(),
-        kind: NoticeKind::ReferralReward,
-        source: Some(reward.source.clone()),
-        due_at: reward.available_at.unwrap_or(now),
-    };
-    let extra = [
-        app.store.referee_put(&merchant.id, &referee)?,
-        app.store.loyalty_notice_put(&merchant.id, &notice)?,
-        app.store
-            .order_referred_by(&merchant.id, &order.id, &owner.customer_id)?,
-    ];
-    let decided = app
-        .store
-        .decide_and_post(&merchant.id, &owner.customer_id, now, &extra, |_| {
-            Some(reward.clone())
-        })
-        .await?;
-    let recorded = ReferralOutcome {
-        code: code.clone(),
-        status: "recorded",
-        reason: None,
-        reward_points: Some(reward.points),
-    };
-    match decided {
-        Decided::Posted { .. } => {
-            tracing::info!(referrer = %owner.customer_id, points = reward.points, "referral recorded");
-            Ok(recorded)
-        }
-        Decided::Duplicate(_) => Ok(recorded),
-        Decided::ExtraRefused(0) => Ok(ReferralOutcome::refused(
-            &code,
-            ReferralRefusal::AlreadyReferred,
-        )),
-        Decided::ExtraRefused(_) => Err(ApiError::unavailable(
-            "the order changed while its referral was recorded; retry the order to finish",
-        )),
-        Decided::Declined(_) | Decided::Busy => Err(ApiError::unavailable(
-            "the referrer's loyalty ledger is busy; retry the order to finish",
-        )),
-    }
+    let loyalty = Loyalty { ledger: &app.store };
+    Ok(loyalty
+        .record_referral(merchant, order, typed, now)
+        .await?
+        .into())
 }
 
 /// Serves the loyalty routes for an authenticated merchant.
@@ -224,17 +162,10 @@ async fn get(
             })?,
     };
     let now = app.clock.now();
-    let state = app.store.loyalty(&merchant.id, customer).await?;
-    if state.entries.is_empty()
-        && app
-            .store
-            .get_customer_profile(&merchant.id, customer)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::not_found("the customer"));
-    }
-    let newest_first: Vec<&LedgerEntry> = state.entries.iter().rev().collect();
+    let standing = Loyalty { ledger: &app.store }
+        .standing(merchant, customer, now)
+        .await?;
+    let newest_first: Vec<&LedgerEntry> = standing.entries.iter().rev().collect();
     let page: Vec<Value> = newest_first
         .iter()
         .skip(start)
@@ -248,16 +179,16 @@ async fn get(
         200,
         json!({
             "customer_id": customer, "as_of": now,
-            "balance": BalanceView::from(balance(&state.entries, now)),
-            "tier": tier_view(&state.entries, merchant, now),
+            "balance": BalanceView::from(standing.balance),
+            "tier": tier_view(standing.tier),
             "history": page, "next_cursor": next_cursor,
         }),
     ))
 }
 
 /// Where the customer stands in the merchant's tiers (null without tiers).
-fn tier_view(entries: &[LedgerEntry], merchant: &Merchant, now: Timestamp) -> Value {
-    match tier_status(entries, &merchant.settings.loyalty, now, &merchant.zone()) {
+fn tier_view(tier: Option<TierStatus>) -> Value {
+    match tier {
         None => Value::Null,
         Some(t) => json!({
             "name": t.current.as_ref().map(|c| &c.name),
@@ -299,102 +230,25 @@ async fn post(
         .to_owned();
     http::require_json(req)?;
     let body: PointsBody = parse_json(&http::body_bytes(req)?)?;
-    let redeeming = route == ROUTE_REDEEM;
-    if body.points == 0 || body.points.abs() > MAX_POINTS || (redeeming && body.points < 0) {
-        return Err(ApiError::new(
-            422,
-            "out_of_range",
-            if redeeming {
-                "points must be 1 to 10,000,000"
-            } else {
-                "points must be non-zero and at most 10,000,000 either way"
-            },
-        )
-        .field("points"));
-    }
-    let reason = match (redeeming, body.reason.as_deref().map(str::trim)) {
-        (true, _) => None,
-        (false, Some(r)) if !r.is_empty() && r.len() <= 200 && !r.chars().any(char::is_control) => {
-            Some(r.to_owned())
-        }
-        (false, _) => {
-            return Err(ApiError::new(
-                422,
-                "required",
-                "an adjustment needs a reason (1 to 200 characters, one line)",
-            )
-            .field("reason"));
-        }
+    let request = PointsRequest {
+        kind: if route == ROUTE_REDEEM {
+            PointsKind::Redemption
+        } else {
+            PointsKind::Adjustment
+        },
+        key,
+        points: body.points,
+        reason: body.reason,
     };
-    if app
-        .store
-        .get_customer_profile(&merchant.id, customer)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("the customer"));
-    }
     let now = app.clock.now();
-    let decide = |entries: &[LedgerEntry]| match &reason {
-        None => redeem(entries, now, body.points, &key),
-        Some(r) => adjust(entries, now, body.points, r, &key),
-    };
-    let decided = app
-        .store
-        .decide_and_post(&merchant.id, customer, now, &[], |state| {
-            decide(&state.entries).ok()
-        })
+    let moved = Loyalty { ledger: &app.store }
+        .post(&merchant.id, customer, &request, now)
         .await?;
-    let source = if redeeming {
-        format!("redeem:{key}")
-    } else {
-        format!("adjust:{key}")
-    };
-    let answer = |entry: &LedgerEntry, b: Balance| {
+    let status = if moved.replayed { 200 } else { 201 };
+    Ok((
+        status,
         json!({
-            "entry": entry_view(entry, now), "balance": BalanceView::from(b),
-        })
-    };
-    match decided {
-        Decided::Posted { entry, balance: b } => {
-            tracing::info!(
-                kind = entry.kind.as_str(),
-                points = entry.points,
-                "ledger entry posted"
-            );
-            Ok((201, answer(&entry, b)))
-        }
-        Decided::Duplicate(state) | Decided::Declined(state) => {
-            let now_balance = balance(&state.entries, now);
-            if let Some(stored) = state.entry(&source) {
-                // A replay of this key: the same answer, or a conflict if the points differ.
-                let wanted = if redeeming { -body.points } else { body.points };
-                if stored.points != wanted {
-                    return Err(ApiError::new(
-                        409,
-                        "idempotency_conflict",
-                        "this Idempotency-Key was used with different points",
-                    )
-                    .field("Idempotency-Key"));
-                }
-                return Ok((200, answer(stored, now_balance)));
-            }
-            Err(match decide(&state.entries).err() {
-                Some(LedgerError::NotPositive) => ApiError::new(
-                    422,
-                    "out_of_range",
-                    "points must be a positive whole number",
-                ),
-                _ => ApiError::new(
-                    422,
-                    "insufficient_points",
-                    format!("only {} points are available", now_balance.available),
-                ),
-            }
-            .field("points"))
-        }
-        Decided::ExtraRefused(_) | Decided::Busy => Err(ApiError::unavailable(
-            "the customer's ledger is busy; retry with the same Idempotency-Key",
-        )),
-    }
+            "entry": entry_view(&moved.entry, now), "balance": BalanceView::from(moved.balance),
+        }),
+    ))
 }

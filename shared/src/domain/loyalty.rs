@@ -1,7 +1,7 @@
 //! Loyalty points: what an order earns and when the points become available, the ledger and the
 //! balance derived from it, tiers, expiry and referral codes.
 
-use super::{CustomerId, Order};
+use super::{CustomerId, Order, OrderId};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Span, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -705,6 +705,44 @@ pub enum Rebased {
     /// No such earn (nothing was earned, or it was erased).
     Missing,
     Busy,
+}
+
+/// How often a ledger write reads again and decides again after losing a race.
+pub const LEDGER_ATTEMPTS: u32 = 10;
+
+/// One referee (by email address), the order that referred them and who referred them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referee {
+    pub email: String,
+    pub order_id: String,
+    pub referrer: CustomerId,
+    pub created_at: Timestamp,
+}
+
+/// What a referral writes with the referrer's reward, all in one transaction: the referee (new,
+/// or this same order's on a replay), the reward's notice (told when it becomes available) and
+/// the order's note of its referrer (so delivery can move the reward's window).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referral {
+    pub referee: Referee,
+    pub notice: LoyaltyNotice,
+    pub order: OrderId,
+}
+
+/// What became of one posting on a ledger, conditioned on the ledger being still as it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posting {
+    /// Posted; the balance right after it.
+    Done(Balance),
+    /// An entry with this source is on the ledger already (a replay); nothing was written.
+    Duplicate,
+    /// Someone else wrote the ledger since it was read; nothing was written: read again and
+    /// decide again.
+    Stale,
+    /// The referee was referred before, by another order; nothing was written.
+    AlreadyReferred,
+    /// The referred order is not stored (erased meanwhile); nothing was written.
+    OrderGone,
 }
 
 #[cfg(test)]

@@ -175,6 +175,30 @@ impl From<FieldError> for ApiError {
     }
 }
 
+impl From<crate::usecases::loyalty::LoyaltyError> for ApiError {
+    fn from(e: crate::usecases::loyalty::LoyaltyError) -> Self {
+        use crate::usecases::loyalty::LoyaltyError;
+        match e {
+            // The body parsed; its values are what is refused.
+            LoyaltyError::Invalid(e) => ApiError::new(422, e.code, e.message).field(e.field),
+            LoyaltyError::UnknownCustomer => ApiError::not_found("the customer"),
+            LoyaltyError::KeyReused => {
+                ApiError::new(409, "idempotency_conflict", e.to_string()).field("Idempotency-Key")
+            }
+            LoyaltyError::NotPositive => {
+                ApiError::new(422, "out_of_range", e.to_string()).field("points")
+            }
+            LoyaltyError::Insufficient { .. } => {
+                ApiError::new(422, "insufficient_points", e.to_string()).field("points")
+            }
+            LoyaltyError::Busy | LoyaltyError::ReferrerBusy | LoyaltyError::OrderChanged => {
+                ApiError::unavailable(e.to_string())
+            }
+            LoyaltyError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// The response to an API route's outcome: its JSON body, or its error (logged: refusals at
 /// info with the field, failures at warn).
 pub fn respond<T: Serialize>(

@@ -6,7 +6,9 @@
 
 use super::write::{Attempt, codes_failed, put, with_due};
 use super::{Store, StoreError, classify, from_item, keys, n, s, to_item};
-use crate::domain::loyalty::{Balance, LedgerEntry, LedgerKind, Rebased, balance};
+use crate::domain::loyalty::{
+    Balance, LEDGER_ATTEMPTS, LedgerEntry, LedgerKind, Posting, Rebased, Referee, Referral, balance,
+};
 pub use crate::domain::loyalty::{LoyaltyNotice, LoyaltyState, NoticeKind, ReferralCodeOwner};
 use crate::domain::{CustomerId, MerchantId};
 use crate::ports::DueToken;
@@ -171,9 +173,6 @@ impl Store {
     }
 }
 
-/// How often a ledger write re-reads and decides again after losing a race.
-pub const LEDGER_ATTEMPTS: u32 = 10;
-
 /// What [`Store::decide_and_post`] ended with.
 #[derive(Debug, Clone)]
 pub enum Decided {
@@ -225,15 +224,6 @@ impl Store {
     }
 }
 
-/// One referee (by email address), the order that referred them and who referred them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Referee {
-    pub email: String,
-    pub order_id: String,
-    pub referrer: CustomerId,
-    pub created_at: Timestamp,
-}
-
 impl Store {
     /// The code's owner item, written with every order of theirs (the code is deterministic).
     pub fn referral_code_put(
@@ -248,19 +238,8 @@ impl Store {
         )
     }
 
-    pub async fn referral_code_owner(
-        &self,
-        m: &MerchantId,
-        code: &str,
-    ) -> Result<Option<ReferralCodeOwner>, StoreError> {
-        self.get("GetItem referral code", &keys::referral_code(m, code))
-            .await?
-            .map(|i| from_item("referral_code", i))
-            .transpose()
-    }
-
     /// The referee's record, conditioned on being new or this same order's (a replay).
-    pub fn referee_put(
+    fn referee_put(
         &self,
         m: &MerchantId,
         referee: &Referee,
@@ -274,6 +253,58 @@ impl Store {
             .build()
             .map_err(build_err)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+impl crate::ports::loyalty::LoyaltyLedger for Store {
+    async fn ledger(&self, m: &MerchantId, c: &CustomerId) -> Result<LoyaltyState, StoreError> {
+        Store::loyalty(self, m, c).await
+    }
+
+    async fn has_customer(&self, m: &MerchantId, c: &CustomerId) -> Result<bool, StoreError> {
+        Ok(self.get_customer_profile(m, c).await?.is_some())
+    }
+
+    async fn referral_code_owner(
+        &self,
+        m: &MerchantId,
+        code: &str,
+    ) -> Result<Option<ReferralCodeOwner>, StoreError> {
+        self.get("GetItem referral code", &keys::referral_code(m, code))
+            .await?
+            .map(|i| from_item("referral_code", i))
+            .transpose()
+    }
+
+    /// One `TransactWriteItems`: the entry (if its source is new), the summary (if still at the
+    /// version read) and, for a referral, the referee (new or this order's), the reward's notice
+    /// and the order's referrer (if the order exists).
+    async fn post(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        read: &LoyaltyState,
+        entry: &LedgerEntry,
+        now: Timestamp,
+        referral: Option<&Referral>,
+    ) -> Result<Posting, StoreError> {
+        let extra = match referral {
+            None => Vec::new(),
+            Some(r) => vec![
+                self.referee_put(m, &r.referee)?,
+                self.loyalty_notice_put(m, &r.notice)?,
+                self.order_referred_by(m, &r.order, &r.referee.referrer)?,
+            ],
+        };
+        Ok(
+            match self.post_ledger(m, c, read, entry, now, &extra).await? {
+                Posted::Done(balance) => Posting::Done(balance),
+                Posted::Duplicate => Posting::Duplicate,
+                Posted::Conflict => Posting::Stale,
+                Posted::ExtraRefused(0) => Posting::AlreadyReferred,
+                Posted::ExtraRefused(_) => Posting::OrderGone,
+            },
+        )
     }
 }
 
