@@ -47,13 +47,3 @@ impl From<HandlerError> for Diagnostic {
         }
     }
 }
-
-impl From<crate::usecases::email_events::EmailEventError> for HandlerError {
-    /// An event not recorded ends the invocation like the store failure it is: `Transient` (the
-    /// trigger delivers it again) or `Internal`.
-    fn from(e: crate::usecases::email_events::EmailEventError) -> Self {
-        match e {
-            crate::usecases::email_events::EmailEventError::Store(e) => e.into(),
-        }
-    }
-}

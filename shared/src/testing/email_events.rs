@@ -233,12 +233,11 @@ impl MemEmailEvents {
         before: Option<Value>,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
-        if let (Some(before), Some(metric)) = (&before, metric_of(event.kind.as_str())) {
-            if let (false, Some(kind)) = (has(&before["counted"], metric), before["kind"].as_str())
-            {
-                let day = event.at.to_zoned(jiff::tz::TimeZone::UTC).date();
-                self.count(m, day, kind, metric, now)?;
-            }
+        if let (Some(before), Some(metric)) = (&before, metric_of(event.kind.as_str()))
+            && let (false, Some(kind)) = (has(&before["counted"], metric), before["kind"].as_str())
+        {
+            let day = event.at.to_zoned(jiff::tz::TimeZone::UTC).date();
+            self.count(m, day, kind, metric, now)?;
         }
         let (rank, state) = (event.kind.rank(), event.kind.as_str());
         self.table.write(Write::Update {

@@ -19,6 +19,7 @@ use crate::domain::email_event::{
 };
 use crate::domain::send::{EmailKind, SendIdentity};
 use crate::domain::{EmailAddress, Merchant, MerchantId};
+use crate::lambda::error::HandlerError;
 use crate::ports::email_events::{EmailEventLog, EmailStats};
 use crate::ports::{Mailer, MerchantDirectory, SendLedger, StoreError};
 use crate::usecases::send::{Courier, Deadline, SendOutcome};
@@ -45,6 +46,17 @@ impl EmailEventError {
     pub fn is_transient(&self) -> bool {
         match self {
             EmailEventError::Store(e) => e.is_transient(),
+        }
+    }
+}
+
+impl From<EmailEventError> for HandlerError {
+    /// An event not recorded ends the invocation like the store failure it is: `Transient` (the
+    /// trigger delivers it again) or `Internal`. (Here rather than in `lambda::error`, which the
+    /// use-cases' sweep driver imports: the conversion keeps the layers free of a circle.)
+    fn from(e: EmailEventError) -> Self {
+        match e {
+            EmailEventError::Store(e) => e.into(),
         }
     }
 }
@@ -210,7 +222,6 @@ mod tests {
     use crate::domain::CustomerId;
     use crate::domain::merchant::MerchantInput;
     use crate::domain::send::SendStatus;
-    use crate::lambda::error::HandlerError;
     use crate::testing::email_events::MemEmailEvents;
     use crate::testing::{MemMerchants, MemSendLedger, ScriptedMailer};
     use std::time::Duration;
