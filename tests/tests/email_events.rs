@@ -4,9 +4,10 @@
 //! bounce in a row, a delivery in between ending the streak (one reported late does not).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
-use aftercare::adapters::store::email_events::Applied;
 use aftercare::domain::EmailAddress;
+use aftercare::domain::email_event::Applied;
 use aftercare::domain::email_event::{SuppressionReason, parse};
+use aftercare::ports::email_events::EmailEventLog;
 use aftercare_tests::{Env, deadline, fixture, s};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;

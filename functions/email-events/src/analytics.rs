@@ -1,16 +1,17 @@
 //! `GET /v1/analytics/email?from=&to=&kind=` (Bearer key): sent, delivered, bounced, complained,
 //! opened and clicked, with their rates, in total, per kind and per day (UTC), from the daily
-//! counters email-events keeps (`aftercare::adapters::store::stats`): one Query, whatever the volume.
+//! counters email-events keeps (`aftercare::ports::email_events::EmailStats`): one Query, whatever the volume.
 //!
 //! Rates: delivery, bounce and complaint per email sent (as SES and mailbox providers count
 //! them); open and click per email delivered. Each metric counts an email once (a second open of
 //! the same email is not a second open).
 
 use aftercare::adapters::mail::EmailKind;
-use aftercare::adapters::store::stats::DailyStats;
 use aftercare::app::App;
 use aftercare::domain::Merchant;
+use aftercare::domain::email_event::DailyStats;
 use aftercare::http::{self, ApiError};
+use aftercare::ports::email_events::EmailStats;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use jiff::civil::Date;
 use serde_json::{Value, json};

@@ -9,7 +9,9 @@
 //!   a hard bounce or complaint suppresses the address for the merchant at once, the eighth soft
 //!   bounce in a row does too. Redeliveries and any arrival order change nothing. A complaint
 //!   that takes the merchant's 7-day complaint rate above 0.1% alerts their operations address
-//!   once that day (see [`alert`]).
+//!   once that day. The decisions are the shared use-case's
+//!   ([`aftercare::usecases::email_events`]); this function parses the event, composes the alert
+//!   (see [`alert`]) and answers.
 //! * HTTP API (Bearer key): `GET /v1/suppressions/{email}` → the suppression (reason, time) or
 //!   404; `DELETE /v1/suppressions/{email}` lifts it (and forgets the soft-bounce streak);
 //!   `GET /v1/customers/{customerId}/messages` and `…/explain` (see [`log`]): the message log and
@@ -19,16 +21,15 @@
 //! is narrow (SES send only for the complaint-rate alert), and a burst of opens never competes
 //! with customer-facing work.
 
-use aftercare::adapters::store::email_events::Applied;
 use aftercare::adapters::store::followups::Suppression;
 use aftercare::config::ConfigError;
-use aftercare::domain::EmailAddress;
-use aftercare::domain::MerchantId;
-use aftercare::domain::email_event::{EmailEventKind, parse};
+use aftercare::domain::email_event::parse;
+use aftercare::domain::{EmailAddress, Merchant};
 use aftercare::http::{self, ApiError};
 use aftercare::lambda::error::HandlerError;
 use aftercare::lambda::trigger::EventEnvelope;
 use aftercare::runtime::Function;
+use aftercare::usecases::email_events::{EventOutcome, RecordEmailEvent};
 use aftercare::usecases::send::{Deadline, SendOutcome};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
@@ -113,8 +114,8 @@ pub async fn handle(
     aftercare::runtime::dispatch(&EmailEvents, app, payload, request_id, deadline).await
 }
 
-/// Records one SES event. An event that is not ours, or not well-formed, is answered (and
-/// logged), never retried: retrying cannot make it ours.
+/// Records one SES event through the shared use-case. An event that is not ours, or not
+/// well-formed, is answered (and logged), never retried: retrying cannot make it ours.
 async fn email_event(
     app: &App,
     event_id: &str,
@@ -128,43 +129,34 @@ async fn email_event(
             return Ok(json!({"result": "invalid", "field": e.field}));
         }
     };
-    let merchant = event
-        .merchant
-        .as_deref()
-        .and_then(|m| MerchantId::parse("merchant", m).ok());
-    let (Some(merchant), Some(send_ref)) = (merchant, event.send_ref.as_deref()) else {
-        tracing::info!(message_id = %event.message_id, "SES event of a message Aftercare did not send");
-        return Ok(json!({"result": "unmatched"}));
+    let send_expiry = |m: &Merchant, now| app.send_expiry(m, now);
+    let usecase = RecordEmailEvent {
+        log: &app.store,
+        merchants: app.merchants.as_ref(),
+        courier: app.courier(),
+        send_expiry: &send_expiry,
     };
-    let now = app.clock.now();
-    let applied = app
-        .store
-        .apply_email_event(&merchant, send_ref, event_id, &event, now)
+    let outcome = usecase
+        .record(
+            event_id,
+            &event,
+            deadline,
+            |merchant, report, ops, reference| {
+                alert::compose(app, merchant, report, ops, reference)
+            },
+        )
         .await?;
-    Ok(match applied {
-        Applied::Recorded { suppressed } => {
-            tracing::info!(
-                kind = event.kind.as_str(),
-                suppressed = suppressed.len(),
-                "email event recorded"
-            );
-            let alert = match event.kind {
-                EmailEventKind::Complaint { .. } => {
-                    alert::after_complaint(app, &merchant, now, deadline).await?
-                }
-                _ => None,
-            };
-            json!({
-                "result": "recorded", "event": event.kind.as_str(),
-                "suppressed": suppressed.iter().map(|(email, why)| json!({"email": email, "reason": why.as_str()})).collect::<Vec<_>>(),
-                "complaint_alert": alert.as_ref().map(SendOutcome::as_str),
-            })
-        }
-        Applied::Duplicate => json!({"result": "duplicate"}),
-        Applied::Unmatched => {
-            tracing::info!(message_id = %event.message_id, "no send record holds this message");
-            json!({"result": "unmatched"})
-        }
+    Ok(match outcome {
+        EventOutcome::Recorded {
+            suppressed,
+            complaint_alert,
+        } => json!({
+            "result": "recorded", "event": event.kind.as_str(),
+            "suppressed": suppressed.iter().map(|(email, why)| json!({"email": email, "reason": why.as_str()})).collect::<Vec<_>>(),
+            "complaint_alert": complaint_alert.as_ref().map(SendOutcome::as_str),
+        }),
+        EventOutcome::Duplicate => json!({"result": "duplicate"}),
+        EventOutcome::Unmatched => json!({"result": "unmatched"}),
     })
 }
 
@@ -189,7 +181,7 @@ async fn http_inner(app: &App, req: &ApiGatewayV2httpRequest) -> Result<(u16, Va
 
 async fn suppressions(
     app: &App,
-    merchant: &aftercare::domain::Merchant,
+    merchant: &Merchant,
     req: &ApiGatewayV2httpRequest,
 ) -> Result<(u16, Value), ApiError> {
     let raw = req

@@ -130,6 +130,80 @@ pub fn suppression(kind: &EmailEventKind, soft_before: u32) -> Option<Suppressio
     }
 }
 
+/// What became of one event on its send record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Recorded now, with the addresses it suppressed.
+    Recorded {
+        suppressed: Vec<(String, SuppressionReason)>,
+    },
+    /// Recorded before (a redelivery): nothing changed.
+    Duplicate,
+    /// No send record of ours holds this message id (another sender on the account, or a record
+    /// erased since): nothing recorded.
+    Unmatched,
+}
+
+/// The metric an event type ([`EmailEventKind::as_str`]) counts towards in the daily email
+/// counters, if any. Each metric counts a message at most once.
+pub fn metric_of(event_type: &str) -> Option<&'static str> {
+    Some(match event_type {
+        "send" => "sent",
+        "delivery" => "delivered",
+        "hard_bounce" | "soft_bounce" => "bounced",
+        "complaint" => "complained",
+        "open" => "opened",
+        "click" => "clicked",
+        "reject" => "rejected",
+        _ => return None,
+    })
+}
+
+/// One day's email counters (UTC) for one kind of email.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DailyStats {
+    pub day: String,
+    pub kind: String,
+    pub sent: u64,
+    pub delivered: u64,
+    pub bounced: u64,
+    pub complained: u64,
+    pub opened: u64,
+    pub clicked: u64,
+    pub rejected: u64,
+}
+
+impl DailyStats {
+    /// Adds `other`'s counters to these.
+    pub fn add(&mut self, other: &DailyStats) {
+        self.sent += other.sent;
+        self.delivered += other.delivered;
+        self.bounced += other.bounced;
+        self.complained += other.complained;
+        self.opened += other.opened;
+        self.clicked += other.clicked;
+        self.rejected += other.rejected;
+    }
+
+    /// `part / whole`, or 0 with nothing to divide by.
+    pub fn rate(part: u64, whole: u64) -> f64 {
+        if whole == 0 {
+            0.0
+        } else {
+            // Counts of emails stay far below 2^52: exact as f64.
+            #[allow(clippy::cast_precision_loss)]
+            let r = part as f64 / whole as f64;
+            r
+        }
+    }
+
+    /// Complaints per email sent (how SES and mailbox providers count it).
+    pub fn complaint_rate(&self) -> f64 {
+        Self::rate(self.complained, self.sent)
+    }
+}
+
 fn field(path: &str, what: &str) -> FieldError {
     FieldError::new(path, "invalid_event", what)
 }

@@ -14,30 +14,16 @@
 //!   bounce after [`crate::domain::email_event::SOFT_BOUNCE_LIMIT`] in a row suppress the address for the merchant at once.
 
 use super::claims::SendStatus;
-use super::stats::metric_of;
 use super::{Item, Store, StoreError, classify, keys, n, s};
-use crate::domain::email_event::{EmailEvent, EmailEventKind, SuppressionReason, suppression};
+use crate::domain::email_event::{Applied, EmailEvent, EmailEventKind, metric_of, suppression};
 use crate::domain::{EmailAddress, MerchantId};
+use crate::ports::email_events::EmailEventLog;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use jiff::Timestamp;
 use std::collections::HashMap;
 
 /// Most events kept on one send record (opens and clicks can repeat without end).
 pub const MAX_EVENTS_PER_SEND: usize = 100;
-
-/// What became of one event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    /// Recorded now, with the addresses it suppressed.
-    Recorded {
-        suppressed: Vec<(String, SuppressionReason)>,
-    },
-    /// Recorded before (a redelivery): nothing changed.
-    Duplicate,
-    /// No send record of ours holds this message id (another sender on the account, or a record
-    /// erased since): nothing recorded.
-    Unmatched,
-}
 
 fn event_value(event_id: &str, event: &EmailEvent) -> AttributeValue {
     let mut m = HashMap::from([
@@ -60,10 +46,8 @@ fn event_value(event_id: &str, event: &EmailEvent) -> AttributeValue {
     AttributeValue::M(m)
 }
 
-impl Store {
-    /// Records `event` (EventBridge id `event_id`) on the send record `send_ref` of merchant `m`,
-    /// and applies the suppressions it causes. Idempotent.
-    pub async fn apply_email_event(
+impl EmailEventLog for Store {
+    async fn apply_email_event(
         &self,
         m: &MerchantId,
         send_ref: &str,
@@ -114,7 +98,9 @@ impl Store {
         }
         self.apply_recorded(m, &key, event, before, now).await
     }
+}
 
+impl Store {
     /// What follows recording an event on its send record (`before`: the record as it was): the
     /// analytics count, the message's state, bounce streaks and suppressions.
     async fn apply_recorded(

@@ -8,72 +8,14 @@
 
 use super::{Store, StoreError, classify, from_item, keys, n, s};
 use crate::domain::MerchantId;
+use crate::domain::email_event::DailyStats;
+use crate::ports::email_events::EmailStats;
 use jiff::Timestamp;
 use jiff::civil::Date;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// How long daily counters are kept.
 pub const STATS_RETENTION: std::time::Duration = std::time::Duration::from_secs(800 * 86_400);
-
-/// The metric an SES event type counts towards, if any.
-pub fn metric_of(event_type: &str) -> Option<&'static str> {
-    Some(match event_type {
-        "send" => "sent",
-        "delivery" => "delivered",
-        "hard_bounce" | "soft_bounce" => "bounced",
-        "complaint" => "complained",
-        "open" => "opened",
-        "click" => "clicked",
-        "reject" => "rejected",
-        _ => return None,
-    })
-}
-
-/// One day's counters for one kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DailyStats {
-    pub day: String,
-    pub kind: String,
-    pub sent: u64,
-    pub delivered: u64,
-    pub bounced: u64,
-    pub complained: u64,
-    pub opened: u64,
-    pub clicked: u64,
-    pub rejected: u64,
-}
-
-impl DailyStats {
-    /// Adds `other`'s counters to these.
-    pub fn add(&mut self, other: &DailyStats) {
-        self.sent += other.sent;
-        self.delivered += other.delivered;
-        self.bounced += other.bounced;
-        self.complained += other.complained;
-        self.opened += other.opened;
-        self.clicked += other.clicked;
-        self.rejected += other.rejected;
-    }
-
-    /// `part / whole`, or 0 with nothing to divide by.
-    pub fn rate(part: u64, whole: u64) -> f64 {
-        if whole == 0 {
-            0.0
-        } else {
-            // Counts of emails stay far below 2^52: exact as f64.
-            #[allow(clippy::cast_precision_loss)]
-            let r = part as f64 / whole as f64;
-            r
-        }
-    }
-
-    /// Complaints per email sent (how SES and mailbox providers count it).
-    pub fn complaint_rate(&self) -> f64 {
-        Self::rate(self.complained, self.sent)
-    }
-}
 
 impl Store {
     /// Counts one message towards `metric` of `kind` on `day`.
@@ -106,9 +48,10 @@ impl Store {
             .map_err(|e| classify("UpdateItem email stats", e))?;
         Ok(())
     }
+}
 
-    /// The daily counters from `from` to `to` (inclusive), every kind, oldest day first.
-    pub async fn email_stats(
+impl EmailStats for Store {
+    async fn email_stats(
         &self,
         m: &MerchantId,
         from: Date,
