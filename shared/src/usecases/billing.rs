@@ -667,3 +667,617 @@ where
         })
     }
 }
+
+/// Billing events and dunning steps on the in-memory billing book (with its due index), merchants,
+/// send ledger and mailer.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::domain::billing::{InvoiceFacts, InvoiceStatus};
+    use crate::domain::marketing::ContactState;
+    use crate::domain::merchant::MerchantInput;
+    use crate::domain::order::OrderRecord;
+    use crate::domain::{CustomerId, Locale, MerchantId, OrderInput};
+    use crate::ports::{DueGroup, DueWork, SendFailure};
+    use crate::testing::billing::MemBilling;
+    use crate::testing::{MemMerchants, ScriptedMailer};
+    use jiff::SignedDuration;
+    use serde_json::json;
+    use std::time::Duration;
+
+    /// When the sample invoice first fails.
+    const FAILED_AT: &str = "2026-03-02T10:00:00Z";
+
+    struct World {
+        book: MemBilling,
+        merchants: MemMerchants,
+        mailer: ScriptedMailer<String>,
+        clock: ManualClock,
+        pacer: Pacer,
+        merchant: Merchant,
+    }
+
+    fn invoice() -> InvoiceFacts {
+        serde_json::from_value(json!({
+            "id": "in_1",
+            "customer": {"id": "cus_1", "email": "ann@example.com", "locale": "en"},
+            "amount": {"amount": 1999, "currency": "EUR"},
+        }))
+        .unwrap()
+    }
+
+    fn throttled() -> SendFailure {
+        SendFailure::NotSentRetryable {
+            code: "Throttling".into(),
+        }
+    }
+
+    impl World {
+        fn new() -> Self {
+            Self::with(ScriptedMailer::new())
+        }
+
+        fn with(mailer: ScriptedMailer<String>) -> Self {
+            let input: MerchantInput =
+                serde_json::from_value(crate::domain::merchant::tests::sample_input()).unwrap();
+            let merchant = input.validate().unwrap();
+            Self {
+                book: MemBilling::new(),
+                merchants: MemMerchants::with(merchant.clone()),
+                mailer,
+                clock: ManualClock::new(FAILED_AT.parse().unwrap()),
+                pacer: Pacer::new(1000),
+                merchant,
+            }
+        }
+
+        fn m(&self) -> &MerchantId {
+            &self.merchant.id
+        }
+
+        fn courier(&self) -> Courier<'_, crate::testing::MemSendLedger, ScriptedMailer<String>> {
+            Courier {
+                store: &self.book.ledger,
+                mailer: &self.mailer,
+                clock: &self.clock,
+            }
+        }
+
+        /// The composed email names its kind, the reminder's number and the customer's locale.
+        fn compose(_: &Merchant, email: DunningEmail<'_>, _: &str) -> Option<String> {
+            Some(match email {
+                DunningEmail::Invoice {
+                    record,
+                    kind,
+                    reminder,
+                } => format!(
+                    "{kind:?} #{reminder} {}",
+                    record.invoice.customer.locale.as_deref().unwrap_or("-")
+                ),
+                DunningEmail::Exhausted {
+                    to, emails_sent, ..
+                } => format!("alert to {} after {emails_sent}", to.as_str()),
+            })
+        }
+
+        /// Billing event `id` (the content hash is the id's).
+        async fn event(&self, id: &str, event: BillingEvent) -> Result<Handled, BillingError> {
+            let expiry = |_: &Merchant, _| 0;
+            let events = BillingEvents {
+                book: &self.book,
+                courier: self.courier(),
+                send_expiry: &expiry,
+            };
+            let ev = EventKey {
+                provider: "api",
+                event_id: id,
+                kind: event.kind().as_str(),
+                content_hash: id,
+            };
+            events
+                .process(
+                    &self.merchant,
+                    &ev,
+                    event,
+                    Deadline::after(Duration::from_secs(30)),
+                    Self::compose,
+                )
+                .await
+        }
+
+        async fn failed(&self, id: &str) -> Result<Handled, BillingError> {
+            self.event(id, BillingEvent::PaymentFailed(invoice())).await
+        }
+
+        async fn paid(&self, id: &str) -> Result<Handled, BillingError> {
+            self.event(id, BillingEvent::PaymentSucceeded(invoice()))
+                .await
+        }
+
+        /// The clock `days` after the first failure.
+        fn day(&self, days: i64) {
+            let at: Timestamp = FAILED_AT.parse().unwrap();
+            self.clock.set(
+                at.checked_add(SignedDuration::from_hours(24 * days))
+                    .unwrap(),
+            );
+        }
+
+        async fn due(&self) -> Vec<Due<InvoiceRecord>> {
+            let (due, _) = self
+                .book
+                .due(DueGroup::Dunning, self.clock.now(), 14)
+                .await
+                .unwrap();
+            due
+        }
+
+        async fn step(&self, due: &Due<InvoiceRecord>) -> Result<StepOutcome, StoreError> {
+            let expiry = |_: &Merchant, _| 0;
+            let sweep = DunningSweep {
+                book: &self.book,
+                merchants: &self.merchants,
+                courier: self.courier(),
+                pacer: &self.pacer,
+                send_expiry: &expiry,
+            };
+            sweep
+                .step(due, Deadline::after(Duration::from_secs(30)), Self::compose)
+                .await
+        }
+
+        /// One sweep `days` after the first failure: every due invoice's step.
+        async fn sweep_on(&self, days: i64) -> Vec<StepOutcome> {
+            self.day(days);
+            let mut outcomes = Vec::new();
+            for due in self.due().await {
+                outcomes.push(self.step(&due).await.unwrap());
+            }
+            outcomes
+        }
+
+        fn stored(&self) -> InvoiceRecord {
+            self.book.invoice(self.m(), &invoice().id).unwrap()
+        }
+    }
+
+    fn email_of(handled: &Handled) -> Option<&'static str> {
+        match handled {
+            Handled::PaymentFailed { email, .. } | Handled::PaymentSucceeded { email, .. } => {
+                email.as_ref().map(SendOutcome::as_str)
+            }
+            Handled::Refund(_) => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_first_failure_starts_dunning_and_a_replay_never_sends_twice() {
+        let w = World::new();
+        let first = w.failed("ev_1").await.unwrap();
+        assert!(
+            matches!(
+                &first,
+                Handled::PaymentFailed {
+                    outcome: FailureOutcome::Started { suppressed: false },
+                    ..
+                }
+            ),
+            "{first:?}"
+        );
+        assert_eq!(email_of(&first), Some("sent"));
+        assert_eq!(w.mailer.accepted(), ["PaymentFailed #0 en"]);
+        let stored = w.stored();
+        assert_eq!(
+            (stored.status, stored.next_step),
+            (InvoiceStatus::Failed, 1)
+        );
+        assert!(
+            w.book.due_at(w.m(), &invoice().id).is_some(),
+            "due for the first reminder"
+        );
+        // The provider redelivers the event: it settles on the first delivery's record.
+        let replay = w.failed("ev_1").await.unwrap();
+        assert!(matches!(
+            replay,
+            Handled::PaymentFailed {
+                outcome: FailureOutcome::Duplicate,
+                ..
+            }
+        ));
+        assert_eq!(email_of(&replay), Some("sent"));
+        // A provider retry that failed again (a new event) sends nothing either.
+        let again = w.failed("ev_2").await.unwrap();
+        assert!(matches!(
+            again,
+            Handled::PaymentFailed {
+                outcome: FailureOutcome::AlreadyDunning,
+                email: None,
+                ..
+            }
+        ));
+        assert_eq!(w.mailer.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_deliveries_of_one_failure_send_one_email() {
+        let w = World::new();
+        let (a, b) = tokio::join!(w.failed("ev_1"), w.failed("ev_1"));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(w.mailer.accepted().len(), 1, "{a:?} {b:?}");
+    }
+
+    #[tokio::test]
+    async fn the_cadence_sends_each_reminder_then_the_final_notice_then_alerts_the_merchant_once() {
+        let w = World::new();
+        w.failed("ev_1").await.unwrap();
+        assert_eq!(
+            w.sweep_on(1).await,
+            [],
+            "nothing due before the first reminder"
+        );
+        assert_eq!(w.sweep_on(3).await, [StepOutcome::Reminder]);
+        assert_eq!(w.sweep_on(5).await, [StepOutcome::Reminder]);
+        assert_eq!(w.sweep_on(7).await, [StepOutcome::Reminder]);
+        assert_eq!(w.sweep_on(10).await, []);
+        assert_eq!(w.sweep_on(12).await, [StepOutcome::Final]);
+        assert_eq!(w.sweep_on(14).await, [StepOutcome::Exhausted]);
+        assert_eq!(w.sweep_on(15).await, [], "out of the index");
+        assert_eq!(
+            w.mailer.accepted(),
+            [
+                "PaymentFailed #0 en",
+                "PaymentFailed #1 en",
+                "PaymentFailed #2 en",
+                "PaymentFailed #3 en",
+                "PaymentFinalNotice #0 en",
+                "alert to ops@acme.example after 5",
+            ]
+        );
+        let stored = w.stored();
+        assert_eq!(stored.status, InvoiceStatus::Exhausted);
+        assert_eq!(
+            (
+                stored.emails_first,
+                stored.emails_reminder,
+                stored.emails_final
+            ),
+            (1, 3, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_sweep_on_the_same_due_invoice_never_sends_twice() {
+        let w = World::new();
+        w.failed("ev_1").await.unwrap();
+        w.day(3);
+        let due = w.due().await.pop().unwrap();
+        // Two sweeps that read the invoice before either moved it, at once, then one late.
+        let (a, b) = tokio::join!(w.step(&due), w.step(&due));
+        let mut outcomes = vec![a.unwrap(), b.unwrap()];
+        outcomes.sort_by_key(|o| *o == StepOutcome::Taken);
+        assert_eq!(outcomes, [StepOutcome::Reminder, StepOutcome::Taken]);
+        assert_eq!(w.step(&due).await.unwrap(), StepOutcome::Taken);
+        assert_eq!(
+            w.mailer.accepted().len(),
+            2,
+            "the first email and one reminder"
+        );
+        assert_eq!(w.stored().next_step, 2);
+    }
+
+    #[tokio::test]
+    async fn a_stale_due_token_means_another_sweep_moved_the_invoice() {
+        let w = World::new();
+        w.failed("ev_1").await.unwrap();
+        w.day(3);
+        let stale = w.due().await.pop().unwrap();
+        assert_eq!(w.step(&stale).await.unwrap(), StepOutcome::Reminder);
+        // Days later, a sweep still holding the old token would send the final notice: the
+        // invoice is no longer where that token saw it.
+        w.day(12);
+        assert_eq!(w.step(&stale).await.unwrap(), StepOutcome::Taken);
+        w.day(20);
+        assert_eq!(
+            w.step(&stale).await.unwrap(),
+            StepOutcome::Taken,
+            "nor exhausts it"
+        );
+        assert_eq!(w.stored().status, InvoiceStatus::Failed);
+        assert_eq!(w.mailer.accepted().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_payment_stops_the_cadence_and_a_replayed_payment_sends_nothing_more() {
+        let w = World::new();
+        w.failed("ev_1").await.unwrap();
+        w.day(2);
+        let stale = {
+            w.day(3);
+            w.due().await.pop().unwrap()
+        };
+        w.day(2);
+        let paid = w.paid("ev_2").await.unwrap();
+        assert!(matches!(
+            paid,
+            Handled::PaymentSucceeded {
+                outcome: PaymentOutcome::Recovered { suppressed: false },
+                ..
+            }
+        ));
+        let stored = w.stored();
+        assert!(stored.recovered && stored.status == InvoiceStatus::Paid);
+        assert_eq!(
+            w.book.due_at(w.m(), &invoice().id),
+            None,
+            "out of the index"
+        );
+        let replay = w.paid("ev_2").await.unwrap();
+        assert!(matches!(
+            replay,
+            Handled::PaymentSucceeded {
+                outcome: PaymentOutcome::Duplicate,
+                ..
+            }
+        ));
+        assert_eq!(email_of(&replay), Some("sent"));
+        let other = w.paid("ev_3").await.unwrap();
+        assert!(matches!(
+            other,
+            Handled::PaymentSucceeded {
+                outcome: PaymentOutcome::AlreadyPaid,
+                email: None,
+                ..
+            }
+        ));
+        // No reminder follows, not even from a sweep that read the invoice before the payment.
+        assert_eq!(w.sweep_on(3).await, []);
+        assert_eq!(w.step(&stale).await.unwrap(), StepOutcome::Taken);
+        assert_eq!(
+            w.mailer.accepted(),
+            ["PaymentFailed #0 en", "PaymentRecovered #0 en"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_arriving_after_the_payment_sends_nothing() {
+        let w = World::new();
+        let paid = w.paid("ev_paid").await.unwrap();
+        assert!(matches!(
+            paid,
+            Handled::PaymentSucceeded {
+                outcome: PaymentOutcome::PaidFirst,
+                email: None,
+                ..
+            }
+        ));
+        let late = w.failed("ev_failed").await.unwrap();
+        assert!(matches!(
+            late,
+            Handled::PaymentFailed {
+                outcome: FailureOutcome::AlreadyPaid,
+                email: None,
+                ..
+            }
+        ));
+        assert_eq!(w.mailer.calls(), 0);
+        assert_eq!(w.sweep_on(3).await, []);
+    }
+
+    #[tokio::test]
+    async fn a_suppressed_customer_gets_nothing_while_the_cadence_still_moves_on() {
+        let w = World::new();
+        w.book.ledger.suppress(w.m(), "ann@example.com");
+        let first = w.failed("ev_1").await.unwrap();
+        assert!(matches!(
+            first,
+            Handled::PaymentFailed {
+                outcome: FailureOutcome::Started { suppressed: true },
+                ..
+            }
+        ));
+        assert_eq!(email_of(&first), Some("suppressed"));
+        assert_eq!(w.sweep_on(3).await, [StepOutcome::Suppressed]);
+        assert_eq!(w.stored().next_step, 2, "the step counts as taken");
+        assert_eq!(w.mailer.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_customers_own_language_wins() {
+        let w = World::new();
+        let customer = CustomerId::parse("id", "cus_1").unwrap();
+        let chosen = ContactState {
+            locale: Some(Locale::De),
+            ..ContactState::default()
+        };
+        w.book.set_contact(w.m(), &customer, &chosen);
+        w.failed("ev_1").await.unwrap();
+        assert_eq!(w.sweep_on(3).await, [StepOutcome::Reminder]);
+        assert_eq!(
+            w.mailer.accepted(),
+            ["PaymentFailed #0 de", "PaymentFailed #1 de"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_transient_store_failure_writes_nothing_and_the_redelivery_sends_once() {
+        let w = World::new();
+        w.book.table().fail_next_writes(1, "TransactWriteItems");
+        let err = w.failed("ev_1").await.unwrap_err();
+        assert!(
+            matches!(&err, BillingError::Store(e) if e.is_transient()),
+            "{err:?}"
+        );
+        assert!(w.book.table().rows().is_empty(), "nothing written");
+        assert_eq!(w.mailer.calls(), 0);
+        let again = w.failed("ev_1").await.unwrap();
+        assert_eq!(email_of(&again), Some("sent"));
+        // The sweep's write fails too: the invoice stays due where it was, the next run sends.
+        w.day(3);
+        let due = w.due().await.pop().unwrap();
+        w.book.table().fail_next_writes(1, "TransactWriteItems");
+        assert!(w.step(&due).await.unwrap_err().is_transient());
+        assert_eq!(
+            w.book.due_at(w.m(), &invoice().id).as_deref(),
+            Some(due.token.due_order())
+        );
+        assert_eq!(w.sweep_on(3).await, [StepOutcome::Reminder]);
+        assert_eq!(w.mailer.accepted().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_email_ses_could_not_take_yet_asks_for_a_redelivery_that_sends_it_once() {
+        let w =
+            World::with(ScriptedMailer::new().then_fail([throttled(), throttled(), throttled()]));
+        let err = w.failed("ev_1").await.unwrap_err();
+        assert!(matches!(err, BillingError::Redeliver), "{err:?}");
+        assert_eq!(w.stored().status, InvoiceStatus::Failed, "recorded");
+        let again = w.failed("ev_1").await.unwrap();
+        assert_eq!(email_of(&again), Some("sent"));
+        assert_eq!(w.mailer.accepted().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_reminder_ses_could_not_take_yet_stays_claimed_and_is_resumed_once() {
+        let w = World::new();
+        w.failed("ev_1").await.unwrap();
+        let w = World {
+            mailer: ScriptedMailer::new().then_fail([throttled(), throttled(), throttled()]),
+            ..w
+        };
+        w.day(3);
+        let due = w.due().await.pop().unwrap();
+        assert_eq!(w.step(&due).await.unwrap(), StepOutcome::LeftDue);
+        assert_eq!(w.mailer.accepted().len(), 0);
+        // A sweep holding the item resumes the released claim and sends; then it is settled.
+        assert_eq!(w.step(&due).await.unwrap(), StepOutcome::Reminder);
+        assert_eq!(w.step(&due).await.unwrap(), StepOutcome::Taken);
+        assert_eq!(w.mailer.accepted(), ["PaymentFailed #1 en"]);
+    }
+
+    #[tokio::test]
+    async fn an_invoice_of_an_unknown_merchant_leaves_the_index() {
+        let w = World {
+            merchants: MemMerchants::default(),
+            ..World::new()
+        };
+        w.failed("ev_1").await.unwrap();
+        assert_eq!(w.sweep_on(3).await, [StepOutcome::Failed]);
+        assert_eq!(w.book.due_at(w.m(), &invoice().id), None);
+        assert_eq!(w.mailer.calls(), 1);
+    }
+
+    /// The sample order, placed by a referee of `referrer`, earning 100 points.
+    fn refunded_world(referrer: Option<&CustomerId>) -> (World, OrderRecord) {
+        let w = World::new();
+        let input: OrderInput =
+            serde_json::from_value(crate::domain::order::tests::sample()).unwrap();
+        let order = input.validate().unwrap();
+        let record = OrderRecord {
+            merchant_id: w.m().clone(),
+            points_earned: 100,
+            tier: None,
+            referred_by: referrer.cloned(),
+            content_hash: order.content_hash(),
+            received_at: order.placed_at,
+            order,
+        };
+        w.book.put_order(&record);
+        let earn = LedgerEntry {
+            kind: LedgerKind::Earn,
+            points: 100,
+            source: order_source(record.order.id.as_str()),
+            created_at: record.order.placed_at,
+            available_at: Some("2027-01-01T00:00:00Z".parse().unwrap()),
+            against: None,
+            reason: None,
+            spend: None,
+        };
+        w.book.post(w.m(), &record.order.customer.id, &earn);
+        if let Some(referrer) = referrer {
+            let reward = LedgerEntry {
+                points: 50,
+                source: referral_source(record.order.id.as_str()),
+                ..earn
+            };
+            w.book.post(w.m(), referrer, &reward);
+        }
+        (w, record)
+    }
+
+    fn refund(id: &str, record: &OrderRecord, amount: i64) -> BillingEvent {
+        BillingEvent::Refund(RefundFacts {
+            id: id.into(),
+            customer: record.order.customer.clone(),
+            order_id: Some(record.order.id.clone()),
+            amount: crate::domain::Money::new(amount, record.order.currency),
+        })
+    }
+
+    fn points(state: &crate::domain::loyalty::LoyaltyState) -> i64 {
+        state.entries.iter().map(|e| e.points).sum()
+    }
+
+    #[tokio::test]
+    async fn a_refund_reverses_its_share_of_the_points_once() {
+        let (w, record) = refunded_world(None);
+        let customer = &record.order.customer.id;
+        let half = record.order.merchandise_value() / 2;
+        let first = w
+            .event("re_ev_1", refund("re_1", &record, half))
+            .await
+            .unwrap();
+        assert_eq!(
+            first,
+            Handled::Refund(RefundOutcome::Reversed { points: 50 })
+        );
+        // The webhook again, concurrently twice: the ledger moves once.
+        let (a, b) = tokio::join!(
+            w.event("re_ev_1", refund("re_1", &record, half)),
+            w.event("re_ev_1", refund("re_1", &record, half))
+        );
+        assert_eq!(a.unwrap(), Handled::Refund(RefundOutcome::Duplicate));
+        assert_eq!(b.unwrap(), Handled::Refund(RefundOutcome::Duplicate));
+        assert_eq!(points(&w.book.loyalty(w.m(), customer).unwrap()), 50);
+        assert_eq!(w.mailer.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refund_in_full_takes_the_referrers_reward_back_too() {
+        let referrer = CustomerId::parse("id", "bob").unwrap();
+        let (w, record) = refunded_world(Some(&referrer));
+        let full = record.order.merchandise_value();
+        let done = w
+            .event("re_ev_1", refund("re_1", &record, full))
+            .await
+            .unwrap();
+        assert_eq!(
+            done,
+            Handled::Refund(RefundOutcome::Reversed { points: 100 })
+        );
+        assert_eq!(points(&w.book.loyalty(w.m(), &referrer).unwrap()), 0);
+        // A second refund of the same order finds nothing left to take back.
+        let more = w
+            .event("re_ev_2", refund("re_2", &record, full))
+            .await
+            .unwrap();
+        assert_eq!(more, Handled::Refund(RefundOutcome::NothingToReverse));
+        assert_eq!(points(&w.book.loyalty(w.m(), &referrer).unwrap()), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refund_of_an_unknown_order_is_remembered_as_handled() {
+        let (w, mut record) = refunded_world(None);
+        record.order.id = crate::domain::OrderId::parse("id", "SO-404").unwrap();
+        let first = w
+            .event("re_ev_1", refund("re_1", &record, 100))
+            .await
+            .unwrap();
+        assert_eq!(first, Handled::Refund(RefundOutcome::NothingToReverse));
+        let replay = w
+            .event("re_ev_1", refund("re_1", &record, 100))
+            .await
+            .unwrap();
+        assert_eq!(replay, Handled::Refund(RefundOutcome::Duplicate));
+    }
+}
