@@ -23,11 +23,11 @@ mod dunning;
 mod generic;
 mod stripe;
 use aftercare::ports::MerchantDirectory as _;
+use aftercare::ports::billing::BillingBook as _;
 use generic::*;
 
-use aftercare::adapters::store::billing::EventKey;
 use aftercare::config::ConfigError;
-use aftercare::domain::billing::{BillingEvent, InvoiceFacts, RefundFacts};
+use aftercare::domain::billing::{BillingEvent, EventKey, InvoiceFacts, RefundFacts};
 use aftercare::domain::customer::CustomerInput;
 use aftercare::domain::ids::{InvoiceId, SubscriptionId};
 use aftercare::domain::money::MAX_AMOUNT;
@@ -138,10 +138,7 @@ async fn http_inner(
     let (event_id, event) = input.validate()?;
     let hash = hex::encode(&Sha256::digest(&body)[..16]);
     // Same id, different content: refuse rather than silently pick one.
-    if let Some(stored) = app
-        .store
-        .billing_event_hash(&merchant.id, "api", &event_id)
-        .await?
+    if let Some(stored) = app.store.event_hash(&merchant.id, "api", &event_id).await?
         && stored != hash
     {
         return Err(ApiError::new(

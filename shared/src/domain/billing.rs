@@ -7,7 +7,8 @@
 
 use super::customer::CustomerRef;
 use super::ids::{InvoiceId, SubscriptionId};
-use super::{Money, OrderId};
+use super::loyalty::{LedgerEntry, LoyaltyState};
+use super::{MerchantId, Money, OrderId};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -278,6 +279,151 @@ pub fn refund_reversal(earned: u64, order_value: i64, refunded: i64) -> u64 {
     let share = u128::from(earned) * u128::try_from(refunded).unwrap_or(0)
         / u128::try_from(order_value).unwrap_or(1);
     u64::try_from(share).unwrap_or(earned).min(earned)
+}
+
+/// Where a failed invoice stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    /// In dunning.
+    Failed,
+    Paid,
+    /// Dunning ran out without payment.
+    Exhausted,
+}
+
+/// An invoice as stored (only invoices that failed, or were paid before we saw them fail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceRecord {
+    pub merchant_id: MerchantId,
+    pub invoice: InvoiceFacts,
+    pub status: InvoiceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_failed_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<Timestamp>,
+    /// Paid after failing.
+    #[serde(default)]
+    pub recovered: bool,
+    /// The first dunning step not yet handled (0 = the first email).
+    #[serde(default)]
+    pub next_step: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_email_ms: Option<i64>,
+    /// Emails sent per step kind (`first`, `reminder`, `final`, `recovered`).
+    #[serde(default)]
+    pub emails_first: u32,
+    #[serde(default)]
+    pub emails_reminder: u32,
+    #[serde(default)]
+    pub emails_final: u32,
+    #[serde(default)]
+    pub emails_recovered: u32,
+    pub updated_at: Timestamp,
+}
+
+impl InvoiceRecord {
+    /// An invoice entering dunning now, its first email (step 0) counted as sent.
+    pub fn failed(merchant_id: MerchantId, invoice: InvoiceFacts, now: Timestamp) -> Self {
+        Self {
+            status: InvoiceStatus::Failed,
+            first_failed_at: Some(now),
+            paid_at: None,
+            next_step: 1,
+            last_email_ms: Some(now.as_millisecond()),
+            emails_first: 1,
+            ..Self::paid(merchant_id, invoice, now)
+        }
+    }
+
+    /// An invoice paid now (before any failure we know of).
+    pub fn paid(merchant_id: MerchantId, invoice: InvoiceFacts, now: Timestamp) -> Self {
+        Self {
+            merchant_id,
+            invoice,
+            status: InvoiceStatus::Paid,
+            first_failed_at: None,
+            paid_at: Some(now),
+            recovered: false,
+            next_step: 0,
+            last_email_ms: None,
+            emails_first: 0,
+            emails_reminder: 0,
+            emails_final: 0,
+            emails_recovered: 0,
+            updated_at: now,
+        }
+    }
+
+    pub fn last_email_at(&self) -> Option<Timestamp> {
+        self.last_email_ms
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+    }
+}
+
+/// The marker of the billing event being processed: the provider's event id makes a redelivery a
+/// duplicate; the content hash tells a different event under the same id apart.
+#[derive(Debug, Clone, Copy)]
+pub struct EventKey<'a> {
+    pub provider: &'a str,
+    pub event_id: &'a str,
+    pub kind: &'a str,
+    pub content_hash: &'a str,
+}
+
+/// What a payment failure found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureOutcome {
+    /// First failure: dunning started and we hold the first email's claim (or, `suppressed`, the
+    /// claim was recorded as suppressed: nothing to send).
+    Started { suppressed: bool },
+    /// The invoice was already in dunning (a provider retry failed again): nothing to send now.
+    AlreadyDunning,
+    /// Already paid (a late failure): nothing changes, nothing is sent.
+    AlreadyPaid,
+    /// This event was processed before.
+    Duplicate,
+}
+
+/// What a payment found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// Paid after failing: dunning stopped and we hold the "all set" email's claim (unless the
+    /// recipient is `suppressed`).
+    Recovered {
+        suppressed: bool,
+    },
+    /// Paid without a failure we knew of: recorded so a late failure is ignored.
+    PaidFirst,
+    AlreadyPaid,
+    Duplicate,
+}
+
+/// What a dunning step claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepClaim {
+    Claimed,
+    /// The invoice advanced; the step's email was recorded as suppressed (nothing to send).
+    Suppressed,
+    /// The invoice moved (paid, or another sweep took the step).
+    Moved,
+    /// The step's email was claimed before.
+    ClaimExists,
+}
+
+/// What became of a loyalty reversal posted for a refund.
+#[derive(Debug, Clone)]
+pub enum Reversal {
+    /// `entry` is on the ledger.
+    Posted { entry: LedgerEntry },
+    /// The decision chose nothing on this state.
+    Declined(LoyaltyState),
+    /// The entry's source was on the ledger already.
+    Duplicate(LoyaltyState),
+    /// The billing event's marker written with it existed already: the event was handled before.
+    EventSeen,
+    /// The ledger kept changing under the decision.
+    Busy,
 }
 
 #[cfg(test)]

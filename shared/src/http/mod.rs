@@ -199,6 +199,19 @@ impl From<crate::usecases::loyalty::LoyaltyError> for ApiError {
     }
 }
 
+impl From<crate::usecases::billing::BillingError> for ApiError {
+    /// An event recorded whose email or reversal is not finished asks for a redelivery (503).
+    fn from(e: crate::usecases::billing::BillingError) -> Self {
+        use crate::usecases::billing::BillingError;
+        match e {
+            BillingError::Redeliver | BillingError::LedgerBusy => {
+                ApiError::unavailable(e.to_string())
+            }
+            BillingError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// The response to an API route's outcome: its JSON body, or its error (logged: refusals at
 /// info with the field, failures at warn).
 pub fn respond<T: Serialize>(

@@ -6,13 +6,21 @@
 //! send claim. Out-of-order delivery is settled by the invoice's state: once paid, a late failure
 //! changes nothing and sends nothing.
 
-use super::claims::{ClaimGuard, Guarded, SendIdentity, SendRecord, claim_item};
+use super::claims::{ClaimGuard, Guarded, claim_item};
+use super::loyalty::Decided;
 use super::write::{Attempt, build_err, codes_failed, put, with_due};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
-use crate::domain::MerchantId;
-use crate::domain::billing::InvoiceFacts;
+use crate::domain::billing::{
+    DunningStep, EventKey, FailureOutcome, InvoiceRecord, InvoiceStatus, PaymentOutcome, Reversal,
+    StepClaim,
+};
 use crate::domain::ids::InvoiceId;
+use crate::domain::loyalty::{LedgerEntry, LoyaltyState};
+use crate::domain::marketing::ContactState;
+use crate::domain::order::OrderRecord;
+use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::DueToken;
+use crate::ports::billing::{BillingBook, ClaimWrite};
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -24,85 +32,6 @@ pub const DUNNING_GROUP: &str = "dunning";
 /// How long a processed event id is remembered.
 pub const EVENT_MEMORY: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InvoiceStatus {
-    /// In dunning.
-    Failed,
-    Paid,
-    /// Dunning ran out without payment.
-    Exhausted,
-}
-
-/// An invoice as stored (only invoices that failed, or were paid before we saw them fail).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InvoiceRecord {
-    pub merchant_id: MerchantId,
-    pub invoice: InvoiceFacts,
-    pub status: InvoiceStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_failed_at: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paid_at: Option<Timestamp>,
-    /// Paid after failing.
-    #[serde(default)]
-    pub recovered: bool,
-    /// The first dunning step not yet handled (0 = the first email).
-    #[serde(default)]
-    pub next_step: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_email_ms: Option<i64>,
-    /// Emails sent per step kind (`first`, `reminder`, `final`, `recovered`).
-    #[serde(default)]
-    pub emails_first: u32,
-    #[serde(default)]
-    pub emails_reminder: u32,
-    #[serde(default)]
-    pub emails_final: u32,
-    #[serde(default)]
-    pub emails_recovered: u32,
-    pub updated_at: Timestamp,
-}
-
-impl InvoiceRecord {
-    /// An invoice entering dunning now, its first email (step 0) counted as sent.
-    pub fn failed(merchant_id: MerchantId, invoice: InvoiceFacts, now: Timestamp) -> Self {
-        Self {
-            status: InvoiceStatus::Failed,
-            first_failed_at: Some(now),
-            paid_at: None,
-            next_step: 1,
-            last_email_ms: Some(now.as_millisecond()),
-            emails_first: 1,
-            ..Self::paid(merchant_id, invoice, now)
-        }
-    }
-
-    /// An invoice paid now (before any failure we know of).
-    pub fn paid(merchant_id: MerchantId, invoice: InvoiceFacts, now: Timestamp) -> Self {
-        Self {
-            merchant_id,
-            invoice,
-            status: InvoiceStatus::Paid,
-            first_failed_at: None,
-            paid_at: Some(now),
-            recovered: false,
-            next_step: 0,
-            last_email_ms: None,
-            emails_first: 0,
-            emails_reminder: 0,
-            emails_final: 0,
-            emails_recovered: 0,
-            updated_at: now,
-        }
-    }
-
-    pub fn last_email_at(&self) -> Option<Timestamp> {
-        self.last_email_ms
-            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
-    }
-}
-
 /// A processed event's marker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct EventMarker {
@@ -111,52 +40,6 @@ struct EventMarker {
     kind: String,
     content_hash: String,
     at: Timestamp,
-}
-
-/// The marker of the event being processed.
-pub struct EventKey<'a> {
-    pub provider: &'a str,
-    pub event_id: &'a str,
-    pub kind: &'a str,
-    pub content_hash: &'a str,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FailureOutcome {
-    /// First failure: dunning started and we hold the first email's claim (or, `suppressed`, the
-    /// claim was recorded as suppressed: nothing to send).
-    Started { suppressed: bool },
-    /// The invoice was already in dunning (a provider retry failed again): nothing to send now.
-    AlreadyDunning,
-    /// Already paid (a late failure): nothing changes, nothing is sent.
-    AlreadyPaid,
-    /// This event was processed before.
-    Duplicate,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PaymentOutcome {
-    /// Paid after failing: dunning stopped and we hold the "all set" email's claim (unless the
-    /// recipient is `suppressed`).
-    Recovered {
-        suppressed: bool,
-    },
-    /// Paid without a failure we knew of: recorded so a late failure is ignored.
-    PaidFirst,
-    AlreadyPaid,
-    Duplicate,
-}
-
-/// What a dunning step claim found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepClaim {
-    Claimed,
-    /// The invoice advanced; the step's email was recorded as suppressed (nothing to send).
-    Suppressed,
-    /// The invoice moved (paid, or another sweep took the step).
-    Moved,
-    /// The step's email was claimed before.
-    ClaimExists,
 }
 
 impl Store {
@@ -182,44 +65,7 @@ impl Store {
         put(&self.table, item, Some("attribute_not_exists(PK)"))
     }
 
-    /// Whether this event id was processed, and with which content hash.
-    pub async fn billing_event_hash(
-        &self,
-        m: &MerchantId,
-        provider: &str,
-        event_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .get(
-                "GetItem billing event",
-                &keys::billing_event(m, provider, event_id),
-            )
-            .await?
-            .map(|i| from_item::<EventMarker>(EVENT, i))
-            .transpose()?
-            .map(|e| e.content_hash))
-    }
-
-    /// Only the event's marker (events that change nothing else).
-    pub async fn mark_billing_event(
-        &self,
-        m: &MerchantId,
-        ev: &EventKey<'_>,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        match self
-            .transact(
-                "TransactWriteItems billing event",
-                vec![self.event_put(m, ev, now)?],
-            )
-            .await?
-        {
-            Attempt::Done => Ok(true),
-            Attempt::Cancelled(_) => Ok(false),
-        }
-    }
-
-    pub async fn get_invoice(
+    async fn get_invoice(
         &self,
         m: &MerchantId,
         id: &InvoiceId,
@@ -252,20 +98,59 @@ impl Store {
         }
         Ok(item)
     }
+}
+
+impl BillingBook for Store {
+    /// Whether this event id was processed, and with which content hash.
+    async fn event_hash(
+        &self,
+        m: &MerchantId,
+        provider: &str,
+        event_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(
+                "GetItem billing event",
+                &keys::billing_event(m, provider, event_id),
+            )
+            .await?
+            .map(|i| from_item::<EventMarker>(EVENT, i))
+            .transpose()?
+            .map(|e| e.content_hash))
+    }
+
+    /// Only the event's marker (events that change nothing else).
+    async fn mark_event(
+        &self,
+        m: &MerchantId,
+        ev: &EventKey<'_>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        match self
+            .transact(
+                "TransactWriteItems billing event",
+                vec![self.event_put(m, ev, now)?],
+            )
+            .await?
+        {
+            Attempt::Done => Ok(true),
+            Attempt::Cancelled(_) => Ok(false),
+        }
+    }
 
     /// A payment failed. `record` is the invoice in dunning (first email counted as sent),
     /// `claim` the first email's claim, `next_due` the first reminder.
-    pub async fn record_payment_failed(
+    async fn record_payment_failed(
         &self,
         record: &InvoiceRecord,
         ev: &EventKey<'_>,
-        claim: (&SendIdentity, &SendRecord),
-        send_expires_at: i64,
+        claim: ClaimWrite<'_>,
         next_due: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<FailureOutcome, StoreError> {
-        let claim_key = keys::send(claim.0);
-        let claim = (&claim_key, claim.1);
+        let send_expires_at = claim.expires_at;
+        let claim_key = keys::send(claim.id);
+        let claim = (&claim_key, claim.record);
         let m = &record.merchant_id;
         let items = vec![
             put(
@@ -290,7 +175,7 @@ impl Store {
             Guarded::Cancelled(codes) if codes_failed(&codes, 1) => Ok(FailureOutcome::Duplicate),
             Guarded::Cancelled(_) => {
                 // The invoice exists: remember the event, and report what state it is in.
-                if !self.mark_billing_event(m, ev, now).await? {
+                if !self.mark_event(m, ev, now).await? {
                     return Ok(FailureOutcome::Duplicate);
                 }
                 let stored = self.get_invoice(m, &record.invoice.id).await?;
@@ -305,16 +190,16 @@ impl Store {
     /// A payment succeeded. If the invoice was in dunning (or exhausted), it becomes paid and
     /// recovered, leaves the due index and `claim` (the "all set" email) is taken, in one
     /// transaction; otherwise the paid invoice is recorded so a late failure changes nothing.
-    pub async fn record_payment_succeeded(
+    async fn record_payment_succeeded(
         &self,
         paid: &InvoiceRecord,
         ev: &EventKey<'_>,
-        claim: (&SendIdentity, &SendRecord),
-        send_expires_at: i64,
+        claim: ClaimWrite<'_>,
         now: Timestamp,
     ) -> Result<PaymentOutcome, StoreError> {
-        let claim_key = keys::send(claim.0);
-        let claim = (&claim_key, claim.1);
+        let send_expires_at = claim.expires_at;
+        let claim_key = keys::send(claim.id);
+        let claim = (&claim_key, claim.record);
         let m = &paid.merchant_id;
         let key = keys::invoice(m, &paid.invoice.id);
         let recover = Update::builder()
@@ -358,7 +243,7 @@ impl Store {
             }
             Guarded::Cancelled(codes) if !codes_failed(&codes, 0) => {
                 // Recovered before by another event (its claim exists): remember this one.
-                return Ok(if self.mark_billing_event(m, ev, now).await? {
+                return Ok(if self.mark_event(m, ev, now).await? {
                     PaymentOutcome::AlreadyPaid
                 } else {
                     PaymentOutcome::Duplicate
@@ -381,7 +266,7 @@ impl Store {
         {
             Attempt::Done => Ok(PaymentOutcome::PaidFirst),
             Attempt::Cancelled(codes) if codes_failed(&codes, 1) => Ok(PaymentOutcome::Duplicate),
-            Attempt::Cancelled(_) => Ok(if self.mark_billing_event(m, ev, now).await? {
+            Attempt::Cancelled(_) => Ok(if self.mark_event(m, ev, now).await? {
                 PaymentOutcome::AlreadyPaid
             } else {
                 PaymentOutcome::Duplicate
@@ -389,24 +274,22 @@ impl Store {
         }
     }
 
-    /// Claims dunning step `step` (kind `step_kind`) of a due invoice: advances the invoice (if it
+    /// Claims dunning step `step` of a due invoice: advances the invoice (if it
     /// is still failed and where the sweep saw it) and creates the email's claim, in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn claim_dunning_step(
+    async fn claim_dunning_step(
         &self,
         due: &DueToken,
-        step: u32,
-        step_kind: &str,
+        step: &DunningStep,
         next: Option<Timestamp>,
-        claim: (&SendIdentity, &SendRecord),
-        send_expires_at: i64,
+        claim: ClaimWrite<'_>,
         now: Timestamp,
     ) -> Result<StepClaim, StoreError> {
         let key = &due.key();
         let seen_due_sk: &str = &due.seen;
-        let claim_key = keys::send(claim.0);
-        let claim = (&claim_key, claim.1);
-        let counter = match step_kind {
+        let send_expires_at = claim.expires_at;
+        let claim_key = keys::send(claim.id);
+        let claim = (&claim_key, claim.record);
+        let counter = match step.kind.as_str() {
             "first" => "emails_first",
             "final" => "emails_final",
             _ => "emails_reminder",
@@ -418,7 +301,7 @@ impl Store {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":seen", s(seen_due_sk))
             .expression_attribute_values(":failed", s("failed"))
-            .expression_attribute_values(":step", n(step + 1))
+            .expression_attribute_values(":step", n(step.index + 1))
             .expression_attribute_values(":ms", n(now.as_millisecond()))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(now.to_string()));
@@ -461,7 +344,7 @@ impl Store {
 
     /// Moves a due invoice: to `until` (waiting), or out of the index as `exhausted` with
     /// `next_step` handled. Only if it is still failed and where the sweep saw it.
-    pub async fn move_invoice_due(
+    async fn move_invoice_due(
         &self,
         due: &DueToken,
         until: Option<Timestamp>,
@@ -502,7 +385,7 @@ impl Store {
     }
 
     /// Invoices whose first failure lies in `[from, to)`.
-    pub async fn invoices_failed_between(
+    async fn invoices_failed_between(
         &self,
         m: &MerchantId,
         from: Timestamp,
@@ -514,18 +397,41 @@ impl Store {
         items.into_iter().map(|i| from_item(INVOICE, i)).collect()
     }
 
-    /// The marker of a handled billing event, for a transaction of the caller's.
-    pub fn billing_event_marker(
+    async fn customer_contact(
         &self,
         m: &MerchantId,
-        ev: &EventKey<'_>,
-        now: Timestamp,
-    ) -> Result<TransactWriteItem, StoreError> {
-        self.event_put(m, ev, now)
+        c: &CustomerId,
+    ) -> Result<ContactState, StoreError> {
+        self.get_contact(m, c).await
     }
-}
 
-/// Parses a dunning-group due item.
-pub fn invoice_record(item: Item) -> Result<InvoiceRecord, StoreError> {
-    from_item(INVOICE, item)
+    async fn refunded_order(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        self.get_order(m, o).await
+    }
+
+    /// The loyalty ledger's own read-decide-post loop, with the event's marker as its extra item.
+    async fn post_reversal(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        event: Option<&EventKey<'_>>,
+        now: Timestamp,
+        decide: impl FnMut(&LoyaltyState) -> Option<LedgerEntry> + Send,
+    ) -> Result<Reversal, StoreError> {
+        let marker = event.map(|ev| self.event_put(m, ev, now)).transpose()?;
+        let extra: Vec<TransactWriteItem> = marker.into_iter().collect();
+        Ok(
+            match self.decide_and_post(m, c, now, &extra, decide).await? {
+                Decided::Posted { entry, .. } => Reversal::Posted { entry },
+                Decided::Declined(state) => Reversal::Declined(state),
+                Decided::Duplicate(state) => Reversal::Duplicate(state),
+                Decided::ExtraRefused(_) => Reversal::EventSeen,
+                Decided::Busy => Reversal::Busy,
+            },
+        )
+    }
 }
