@@ -7,6 +7,7 @@
 use aftercare::clock::ManualClock;
 use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::{CustomerId, EmailAddress, OrderId};
+use aftercare::ports::feedback::{ContactBook as _, FeedbackBook as _};
 use aftercare::token::SigningKey;
 use aftercare_tests::{BASE, Env, fixture, s};
 use jiff::Timestamp;
