@@ -14,6 +14,7 @@
 use aftercare::clock::ManualClock;
 use aftercare::domain::marketing::Preferences;
 use aftercare::domain::{CustomerId, Locale};
+use aftercare::ports::feedback::ContactBook as _;
 use aftercare::signature;
 use aftercare::token::SigningKey;
 use aftercare_tests::{BASE, Env, fixture, s};

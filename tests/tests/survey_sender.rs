@@ -11,6 +11,7 @@ use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::merchant::CatalogueItem;
 use aftercare::domain::{MerchantId, OrderId};
 use aftercare::ports::shipments::ShipmentBook as _;
+use aftercare::ports::feedback::{ContactBook as _, FeedbackBook as _};
 use aftercare::token::SigningKey;
 use aftercare_tests::counter::{CallCounter, counted_clients};
 use aftercare_tests::{Env, Item, SentEmail, num, s};

@@ -5,11 +5,11 @@
 use crate::Links;
 use aftercare::adapters::mail::format::long_date;
 use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::adapters::store::followups::FeedbackRecord;
 use aftercare::adapters::store::orders::OrderRecord;
 use aftercare::app::App;
 use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::marketing::ContactState;
+use aftercare::domain::survey::FeedbackRecord;
 use aftercare::domain::survey::SurveyScale;
 use aftercare::domain::{Currency, Locale, Merchant, Money};
 use jiff::{SignedDuration, Timestamp};

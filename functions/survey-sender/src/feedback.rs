@@ -6,8 +6,8 @@
 //! newest first, with `next_cursor` for the next page.
 
 use aftercare::app::App;
-use aftercare::domain::survey::{Answer, summarise};
 use aftercare::http::{self, ApiError};
+use aftercare::usecases::feedback::results;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use serde_json::{Value, json};
 
@@ -44,30 +44,10 @@ pub async fn feedback(app: &App, req: &ApiGatewayV2httpRequest) -> Result<Value,
         Some(raw) => parse_usize("cursor", raw, 1_000_000)?,
         None => 0,
     };
-    let mut answers = app.store.feedback_between(&merchant.id, from, to).await?;
-    let sent = app
-        .store
-        .surveys_sent_between(&merchant.id, from, to)
-        .await?;
-    let scale = merchant.settings.survey.scale;
-    let summary = summarise(
-        scale,
-        &answers
-            .iter()
-            .map(|a| Answer {
-                scale: a.scale,
-                score: a.score,
-                answered_at: a.answered_at,
-            })
-            .collect::<Vec<_>>(),
-        sent,
-    );
-    answers.sort_by_key(|a| std::cmp::Reverse(a.answered_at));
-    let total = answers.len();
-    let page: Vec<Value> = answers
+    let results = results(&app.store, &merchant, (from, to), offset, limit).await?;
+    let page: Vec<Value> = results
+        .responses
         .into_iter()
-        .skip(offset)
-        .take(limit)
         .map(|a| {
             json!({
                 "order_id": a.order_id, "customer_id": a.customer_id, "customer_email": a.customer_email,
@@ -77,12 +57,11 @@ pub async fn feedback(app: &App, req: &ApiGatewayV2httpRequest) -> Result<Value,
             })
         })
         .collect();
-    let next = offset + page.len();
     Ok(json!({
         "from": from,
         "to": to,
-        "summary": summary,
+        "summary": results.summary,
         "responses": page,
-        "next_cursor": (next < total).then(|| next.to_string()),
+        "next_cursor": results.next.map(|n| n.to_string()),
     }))
 }

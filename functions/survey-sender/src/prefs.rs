@@ -10,6 +10,7 @@
 //! The customer sets the same on their signed preference page (`/v1/preferences/{token}`, linked
 //! from every marketing email).
 
+use crate::pages::contacts;
 use aftercare::app::App;
 use aftercare::domain::CustomerId;
 use aftercare::domain::marketing::{ContactState, PreferencesInput};
@@ -43,22 +44,16 @@ pub async fn preferences(
         .map(|c| http::percent_decode(c))
         .unwrap_or_default();
     let customer = CustomerId::parse("customerId", &raw)?;
-    let contact = app.store.get_contact(&merchant.id, &customer).await?;
+    let contacts = contacts(app);
     if http::route_key(req) == ROUTE_GET_PREFERENCES {
+        let contact = contacts.contact(&merchant.id, &customer).await?;
         return Ok((200, view(&customer, &contact)));
     }
     http::require_json(req)?;
     let input: PreferencesInput = parse_json(&http::body_bytes(req)?)?;
-    let prefs = input.apply(contact.preferences())?;
-    let now = app.clock.now();
-    app.store
-        .set_preferences(&merchant.id, &customer, &prefs, now)
+    contacts
+        .save_preferences(&merchant.id, &customer, input)
         .await?;
-    tracing::info!(
-        subscribed = prefs.subscribed,
-        opted_out = prefs.opted_out.len(),
-        "preferences set by the merchant"
-    );
-    let stored = app.store.get_contact(&merchant.id, &customer).await?;
+    let stored = contacts.contact(&merchant.id, &customer).await?;
     Ok((200, view(&customer, &stored)))
 }

@@ -4,7 +4,7 @@
 //! promoters; the score is %promoters − %detractors (−100…100). CSAT asks 1–5 ("how happy are
 //! you"): 1–2 detractors (unhappy), 3 passive, 4–5 promoters (satisfied); the score is % satisfied.
 
-use super::FieldError;
+use super::{CustomerId, FieldError, MerchantId, OrderId};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -102,6 +102,37 @@ impl SurveySettings {
             2
         } else {
             self.promoter_review_after_hours
+        }
+    }
+}
+
+/// A survey answer (the latest one per order counts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedbackRecord {
+    pub merchant_id: MerchantId,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub customer_email: String,
+    #[serde(default)]
+    pub customer_name: Option<String>,
+    pub scale: SurveyScale,
+    pub score: u8,
+    pub band: Band,
+    #[serde(default)]
+    pub comment: Option<String>,
+    pub answered_at: Timestamp,
+    pub first_answered_at: Timestamp,
+    /// How many times the customer answered (a later answer replaces the earlier one).
+    pub answers: u32,
+}
+
+impl FeedbackRecord {
+    /// The answer as a summary counts it.
+    pub fn counted(&self) -> Answer {
+        Answer {
+            scale: self.scale,
+            score: self.score,
+            answered_at: self.answered_at,
         }
     }
 }

@@ -212,6 +212,16 @@ impl From<crate::usecases::billing::BillingError> for ApiError {
     }
 }
 
+impl From<crate::usecases::preferences::ContactError> for ApiError {
+    fn from(e: crate::usecases::preferences::ContactError) -> Self {
+        use crate::usecases::preferences::ContactError;
+        match e {
+            ContactError::Invalid(e) | ContactError::Refused { error: e, .. } => e.into(),
+            ContactError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// The response to an API route's outcome: its JSON body, or its error (logged: refusals at
 /// info with the field, failures at warn).
 pub fn respond<T: Serialize>(

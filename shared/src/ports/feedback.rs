@@ -1,1 +1,97 @@
-//! The port of customers' answers and choices.
+//! The ports of customers' answers and choices: survey answers with the follow-ups an answer
+//! changes ([`FeedbackBook`]), and the customer's contact state, the unsubscribe and preferences
+//! every marketing sender honours ([`ContactBook`]).
+
+use super::StoreError;
+use crate::domain::followup::FollowUpKind;
+use crate::domain::marketing::{ContactState, Preferences};
+use crate::domain::survey::FeedbackRecord;
+use crate::domain::{CustomerId, MerchantId, OrderId};
+use jiff::Timestamp;
+use std::future::Future;
+
+/// Survey answers, and the order's pending follow-ups an answer cancels or brings forward.
+pub trait FeedbackBook: Send + Sync {
+    /// The answer given for an order, if any.
+    fn feedback(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+    ) -> impl Future<Output = Result<Option<FeedbackRecord>, StoreError>> + Send;
+
+    /// Stores `record` (indexed by its answer time) only if the answer stored is still the one it
+    /// replaces: none when `replaces` is `None`, else the answer counted `replaces` times. False
+    /// if another answer got there first.
+    fn put_feedback(
+        &self,
+        record: &FeedbackRecord,
+        replaces: Option<u32>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The answers given in `[from, to)`, oldest first (every page read).
+    fn feedback_between(
+        &self,
+        m: &MerchantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<Vec<FeedbackRecord>, StoreError>> + Send;
+
+    /// How many surveys were sent in `[from, to)`.
+    fn surveys_sent_between(
+        &self,
+        m: &MerchantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Cancels the order's follow-ups of `kinds` still scheduled (not started sending), recording
+    /// `reason`. The kinds cancelled by this call.
+    fn cancel_follow_ups(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        kinds: &[FollowUpKind],
+        reason: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<FollowUpKind>, StoreError>> + Send;
+
+    /// Brings the order's scheduled follow-up of `kind` forward to `at` if it is due later. True
+    /// if it moved.
+    fn bring_forward(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        kind: FollowUpKind,
+        at: Timestamp,
+        reason: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// What a customer told a merchant about its marketing mail.
+pub trait ContactBook: Send + Sync {
+    /// The customer's contact state (the defaults for a customer who never chose).
+    fn contact_state(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+    ) -> impl Future<Output = Result<ContactState, StoreError>> + Send;
+
+    /// Unsubscribes the customer from marketing-class mail (keeping the time they first did), or
+    /// resubscribes them.
+    fn set_unsubscribed(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        unsubscribed: bool,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores the customer's preferences (the contact state's send history is left as it is).
+    fn set_preferences(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        prefs: &Preferences,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

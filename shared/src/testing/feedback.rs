@@ -1,1 +1,375 @@
-//! In memory: customers' answers and choices.
+//! In memory: customers' answers and choices, under the DynamoDB store's keys and with its
+//! conditions (`adapters::store::{followups, customers}`), over the send ledger's [`MemTable`].
+//!
+//! An answer is put only where none is stored, or over the answer it replaces (its count); a
+//! follow-up is cancelled only while it is scheduled and in the due index, and brought forward
+//! only from where it was read (`DUESK = :seen`); an unsubscribe keeps the first time it happened.
+
+use super::ledger::MemSendLedger;
+use super::table::{MemTable, RowKey, Write, absent, always};
+use crate::adapters::store::followups::ContactItem;
+use crate::adapters::store::keys;
+use crate::adapters::store::shipments::FOLLOW_UP_GROUP;
+use crate::domain::followup::{
+    AnchorReason, DecisionAction, DecisionEntry, FollowUp, FollowUpKind, FollowUpStatus,
+};
+use crate::domain::marketing::{ContactState, Preferences};
+use crate::domain::survey::FeedbackRecord;
+use crate::domain::{CustomerId, MerchantId, OrderId};
+use crate::ports::StoreError;
+use crate::ports::feedback::{ContactBook, FeedbackBook};
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+#[derive(Clone, Default)]
+pub struct MemFeedback {
+    /// The send ledger over the same table (its claims are the detractor alerts').
+    pub ledger: MemSendLedger,
+}
+
+fn decode_err(e: serde_json::Error) -> StoreError {
+    StoreError::Unexpected {
+        operation: "decode item",
+        source: Box::new(e),
+    }
+}
+
+fn parse<T: DeserializeOwned>(row: Value) -> Result<T, StoreError> {
+    serde_json::from_value(row).map_err(decode_err)
+}
+
+/// The row as an object to change (a new one where there was none).
+fn object(row: Option<Value>) -> Map<String, Value> {
+    match row {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+fn follow_up_key(m: &MerchantId, o: &OrderId, kind: FollowUpKind) -> RowKey {
+    RowKey::from(&keys::follow_up(m, o, kind.as_str()))
+}
+
+/// `list_append(if_not_exists(decisions, :empty), :d)`.
+fn append_decision(row: &mut Map<String, Value>, decision: &DecisionEntry) {
+    let entry = serde_json::to_value(decision).unwrap_or(Value::Null);
+    match row.get_mut("decisions") {
+        Some(Value::Array(list)) => list.push(entry),
+        _ => {
+            row.insert("decisions".into(), json!([entry]));
+        }
+    }
+}
+
+/// `GSI1SK BETWEEN :from AND :to` over one gsi1 partition, in sort key order.
+fn in_range(table: &MemTable, partition: &str, from: Timestamp, to: Timestamp) -> Vec<Value> {
+    let (low, high) = (keys::time_sort_key(from, ""), keys::time_sort_key(to, ""));
+    let mut found: Vec<(String, Value)> = table
+        .rows()
+        .into_iter()
+        .filter(|(_, row)| row[keys::GSI1PK] == json!(partition))
+        .filter_map(|(_, row)| {
+            let sk = row[keys::GSI1SK].as_str()?.to_owned();
+            (low.as_str() <= sk.as_str() && sk.as_str() <= high.as_str()).then_some((sk, row))
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.into_iter().map(|(_, row)| row).collect()
+}
+
+impl MemFeedback {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn table(&self) -> &MemTable {
+        &self.ledger.table
+    }
+
+    /// Schedules the order's follow-up of `kind` at `due_at`, in the due index.
+    pub fn schedule(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        c: &CustomerId,
+        kind: FollowUpKind,
+        due_at: Timestamp,
+    ) {
+        let key = keys::follow_up(m, o, kind.as_str());
+        let follow_up = FollowUp {
+            order_id: o.clone(),
+            customer_id: c.to_string(),
+            recipient: None,
+            kind,
+            due_at,
+            anchor: due_at,
+            anchor_reason: AnchorReason::Delivered,
+            status: FollowUpStatus::Scheduled,
+            decisions: Vec::new(),
+            outcome: None,
+            message_id: None,
+        };
+        let mut row = object(serde_json::to_value(&follow_up).ok());
+        let (pk, sk) = keys::due(FOLLOW_UP_GROUP, due_at, &key);
+        row.insert(keys::DUEPK.into(), json!(pk));
+        row.insert(keys::DUESK.into(), json!(sk));
+        let _ = self.table().write(Write::Put {
+            key: RowKey::from(&key),
+            row: Value::Object(row),
+            condition: always(),
+        });
+    }
+
+    /// The order's follow-up of `kind` as stored, and whether it is in the due index.
+    pub fn follow_up(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        kind: FollowUpKind,
+    ) -> Option<(FollowUp, bool)> {
+        let row = self.table().get(&follow_up_key(m, o, kind))?;
+        let due = row.get(keys::DUESK).is_some();
+        parse(row).ok().map(|f| (f, due))
+    }
+
+    /// Records a survey sent for the order at `at` (the sweep's entry in the sent-surveys index).
+    pub fn survey_sent(&self, m: &MerchantId, o: &OrderId, at: Timestamp) {
+        let _ = self.table().write(Write::Put {
+            key: follow_up_key(m, o, FollowUpKind::FeedbackSurvey),
+            row: json!({
+                keys::GSI1PK: keys::surveys_sent_index(m),
+                keys::GSI1SK: keys::time_sort_key(at, o.as_str()),
+                "status": FollowUpStatus::Sent.as_str(),
+            }),
+            condition: always(),
+        });
+    }
+
+    /// The contact item as stored (for assertions on what a write left).
+    pub fn contact_row(&self, m: &MerchantId, c: &CustomerId) -> Option<Value> {
+        self.table().get(&RowKey::from(&keys::contact(m, c)))
+    }
+
+    /// Writes `write` to the contact item of `c` (always: the store's contact updates are
+    /// unconditional).
+    fn update_contact(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        apply: impl FnOnce(&mut Map<String, Value>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.table().write(Write::Update {
+            key: RowKey::from(&keys::contact(m, c)),
+            condition: always(),
+            apply: Box::new(move |row| {
+                let mut row = object(row);
+                apply(&mut row);
+                row.insert(keys::TYPE.into(), json!("contact"));
+                Value::Object(row)
+            }),
+        })?;
+        Ok(())
+    }
+}
+
+impl FeedbackBook for MemFeedback {
+    async fn feedback(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+    ) -> Result<Option<FeedbackRecord>, StoreError> {
+        self.table()
+            .get(&RowKey::from(&keys::feedback(m, o)))
+            .map(parse)
+            .transpose()
+    }
+
+    async fn put_feedback(
+        &self,
+        record: &FeedbackRecord,
+        replaces: Option<u32>,
+    ) -> Result<bool, StoreError> {
+        let mut row = object(Some(serde_json::to_value(record).map_err(decode_err)?));
+        row.insert(
+            keys::GSI1PK.into(),
+            json!(keys::feedback_index(&record.merchant_id)),
+        );
+        row.insert(
+            keys::GSI1SK.into(),
+            json!(keys::time_sort_key(
+                record.answered_at,
+                record.order_id.as_str()
+            )),
+        );
+        self.table().write(Write::Put {
+            key: RowKey::from(&keys::feedback(&record.merchant_id, &record.order_id)),
+            row: Value::Object(row),
+            condition: match replaces {
+                None => absent(),
+                Some(count) => Box::new(move |row| {
+                    row.is_some_and(|r| r["answers"].as_u64() == Some(u64::from(count)))
+                }),
+            },
+        })
+    }
+
+    async fn feedback_between(
+        &self,
+        m: &MerchantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<FeedbackRecord>, StoreError> {
+        in_range(self.table(), &keys::feedback_index(m), from, to)
+            .into_iter()
+            .map(parse)
+            .collect()
+    }
+
+    async fn surveys_sent_between(
+        &self,
+        m: &MerchantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64, StoreError> {
+        Ok(in_range(self.table(), &keys::surveys_sent_index(m), from, to).len() as u64)
+    }
+
+    async fn cancel_follow_ups(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        kinds: &[FollowUpKind],
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Vec<FollowUpKind>, StoreError> {
+        let decision = DecisionEntry::new(now, DecisionAction::Cancelled, Some(reason));
+        let mut cancelled = Vec::new();
+        for kind in kinds {
+            let (decision, reason) = (decision.clone(), reason.to_owned());
+            let held = self.table().write(Write::Update {
+                key: follow_up_key(m, o, *kind),
+                condition: Box::new(|row| {
+                    row.is_some_and(|r| {
+                        r.get(keys::DUEPK).is_some()
+                            && r["status"] == json!(FollowUpStatus::Scheduled.as_str())
+                    })
+                }),
+                apply: Box::new(move |row| {
+                    let mut row = object(row);
+                    row.insert("status".into(), json!(FollowUpStatus::Cancelled.as_str()));
+                    row.insert("outcome".into(), json!(reason));
+                    row.insert("done_at".into(), json!(now));
+                    append_decision(&mut row, &decision);
+                    row.remove(keys::DUEPK);
+                    row.remove(keys::DUESK);
+                    Value::Object(row)
+                }),
+            })?;
+            if held {
+                cancelled.push(*kind);
+            }
+        }
+        Ok(cancelled)
+    }
+
+    async fn bring_forward(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        kind: FollowUpKind,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let key = keys::follow_up(m, o, kind.as_str());
+        let Some(row) = self.table().get(&RowKey::from(&key)) else {
+            return Ok(false);
+        };
+        let Some(seen) = row[keys::DUESK].as_str().map(str::to_owned) else {
+            return Ok(false);
+        };
+        let follow_up: FollowUp = parse(row)?;
+        if follow_up.status != FollowUpStatus::Scheduled || follow_up.due_at <= at {
+            return Ok(false);
+        }
+        let mut decision = DecisionEntry::new(at, DecisionAction::Rescheduled, Some(reason));
+        decision.until = Some(at);
+        let (pk, sk) = keys::due(FOLLOW_UP_GROUP, at, &key);
+        self.table().write(Write::Update {
+            key: RowKey::from(&key),
+            condition: Box::new(move |row| row.is_some_and(|r| r[keys::DUESK] == json!(seen))),
+            apply: Box::new(move |row| {
+                let mut row = object(row);
+                row.insert(keys::DUEPK.into(), json!(pk));
+                row.insert(keys::DUESK.into(), json!(sk));
+                row.insert("due_at".into(), json!(at));
+                row.insert("status".into(), json!(FollowUpStatus::Scheduled.as_str()));
+                append_decision(&mut row, &decision);
+                Value::Object(row)
+            }),
+        })
+    }
+}
+
+impl ContactBook for MemFeedback {
+    async fn contact_state(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+    ) -> Result<ContactState, StoreError> {
+        Ok(self
+            .contact_row(m, c)
+            .map(parse::<ContactItem>)
+            .transpose()?
+            .unwrap_or_default()
+            .into())
+    }
+
+    async fn set_unsubscribed(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        unsubscribed: bool,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.update_contact(m, c, move |row| {
+            row.insert("unsubscribed".into(), json!(unsubscribed));
+            row.insert("updated_at".into(), json!(now));
+            if unsubscribed {
+                row.entry("unsubscribed_at").or_insert(json!(now));
+            } else {
+                row.insert("resubscribed_at".into(), json!(now));
+                row.remove("unsubscribed_at");
+            }
+        })
+    }
+
+    async fn set_preferences(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        prefs: &Preferences,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let prefs = prefs.clone();
+        self.update_contact(m, c, move |row| {
+            row.insert("unsubscribed".into(), json!(!prefs.subscribed));
+            let kinds: Vec<&str> = prefs.opted_out.iter().map(|k| k.as_str()).collect();
+            row.insert("opted_out".into(), json!(kinds));
+            row.insert("updated_at".into(), json!(now));
+            if prefs.subscribed {
+                row.remove("unsubscribed_at");
+            } else {
+                row.entry("unsubscribed_at").or_insert(json!(now));
+            }
+            match prefs.locale {
+                Some(l) => row.insert("locale".into(), json!(l.as_str())),
+                None => row.remove("locale"),
+            };
+            match &prefs.time_zone {
+                Some(z) => row.insert("time_zone".into(), json!(z)),
+                None => row.remove("time_zone"),
+            };
+        })
+    }
+}

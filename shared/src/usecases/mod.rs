@@ -8,6 +8,7 @@ pub mod feedback;
 pub mod followups;
 pub mod loyalty;
 pub mod orders;
+pub mod preferences;
 pub mod renewals;
 pub mod send;
 pub mod shipments;

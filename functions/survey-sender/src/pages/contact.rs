@@ -2,6 +2,26 @@
 //! page a person sees) and the preference page (kinds, language, time zone).
 
 use super::*;
+use aftercare::adapters::store::Store;
+use aftercare::domain::marketing::{ContactState, Preferences, PreferencesInput};
+use aftercare::usecases::preferences::{ContactError, Contacts, SubscriptionRequest};
+
+impl From<ContactError> for PageError {
+    fn from(e: ContactError) -> Self {
+        match e {
+            ContactError::Invalid(_) | ContactError::Refused { .. } => PageError::BadRequest,
+            ContactError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The customers' choices, over the app's store.
+pub(crate) fn contacts(app: &App) -> Contacts<'_, Store> {
+    Contacts {
+        book: &app.store,
+        clock: app.clock.as_ref(),
+    }
+}
 
 /// The customer an unsubscribe link is about.
 pub(super) fn link_customer(link: &Link) -> Result<CustomerId, Failure> {
@@ -13,9 +33,9 @@ async fn stored_contact(
     app: &App,
     link: &Link,
     customer: &CustomerId,
-) -> Result<aftercare::domain::marketing::ContactState, Failure> {
-    app.store
-        .get_contact(&link.merchant.id, customer)
+) -> Result<ContactState, Failure> {
+    contacts(app)
+        .contact(&link.merchant.id, customer)
         .await
         .map_err(|e| link.fail(e))
 }
@@ -62,17 +82,14 @@ pub async fn unsubscribe(
             .get("List-Unsubscribe")
             .is_some_and(|v| v == "One-Click")
             || String::from_utf8_lossy(&body).contains("One-Click");
-        let unsubscribed = match form.get("action").map(String::as_str) {
-            Some("resubscribe") => false,
-            Some("unsubscribe") => true,
-            _ if one_click => true,
-            _ => return Err(link.fail(PageError::BadRequest)),
+        let request = SubscriptionRequest {
+            action: form.get("action").map(String::as_str),
+            one_click,
         };
-        app.store
-            .set_unsubscribed(&link.merchant.id, &customer, unsubscribed, app.clock.now())
+        let unsubscribed = contacts(app)
+            .subscription(&link.merchant.id, &customer, request)
             .await
             .map_err(|e| link.fail(e))?;
-        tracing::info!(unsubscribed, one_click, "subscription changed");
         let done = if unsubscribed {
             "unsubscribed"
         } else {
@@ -98,7 +115,7 @@ pub(super) fn preferences_view(
     links: &Links,
     link: &Link,
     token: &str,
-    prefs: &aftercare::domain::marketing::Preferences,
+    prefs: &Preferences,
     done: bool,
     error: Option<&str>,
     status: u16,
@@ -183,7 +200,7 @@ pub async fn preferences_save(
             return Err(link.fail(PageError::BadRequest));
         }
         let on = |name: &str| form.get(name).is_some_and(|v| v == "on");
-        let input = aftercare::domain::marketing::PreferencesInput {
+        let input = PreferencesInput {
             subscribed: Some(on("marketing")),
             opted_out: Some(
                 FollowUpKind::ALL
@@ -195,18 +212,18 @@ pub async fn preferences_save(
             locale: Some(form.get("locale").cloned().unwrap_or_default()),
             time_zone: Some(form.get("time_zone").cloned().unwrap_or_default()),
         };
-        let contact = stored_contact(app, &link, &customer).await?;
-        let current = contact.preferences();
-        let prefs = match input.apply(current.clone()) {
-            Ok(p) => p,
-            Err(e) => {
+        let prefs = match contacts(app)
+            .save_preferences(&link.merchant.id, &customer, input)
+            .await
+        {
+            Ok(prefs) => prefs,
+            Err(ContactError::Refused { error, current }) => {
                 // Shown again with what the customer had, and why it was not saved.
-                let why = if e.field == "time_zone" {
+                let why = if error.field == "time_zone" {
                     "time_zone"
                 } else {
                     "invalid"
                 };
-                tracing::info!(field = %e.field, "preferences refused");
                 return Ok(preferences_view(
                     app,
                     links,
@@ -219,16 +236,8 @@ pub async fn preferences_save(
                     rid,
                 ));
             }
+            Err(e) => return Err(link.fail(e)),
         };
-        app.store
-            .set_preferences(&link.merchant.id, &customer, &prefs, app.clock.now())
-            .await
-            .map_err(|e| link.fail(e))?;
-        tracing::info!(
-            subscribed = prefs.subscribed,
-            opted_out = prefs.opted_out.len(),
-            "preferences saved"
-        );
         Ok(preferences_view(
             app, links, &link, token, &prefs, true, None, 200, rid,
         ))

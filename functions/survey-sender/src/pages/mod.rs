@@ -6,20 +6,18 @@
 //! nothing: mail filters that prefetch every link cannot vote. Only the form's POST records.
 
 use crate::{Links, PREFERENCES, SURVEY, UNSUBSCRIBE, compose};
-use aftercare::adapters::mail::EmailKind;
-use aftercare::adapters::store::followups::FeedbackRecord;
 use aftercare::adapters::store::orders::OrderRecord;
 use aftercare::app::App;
 use aftercare::domain::followup::FollowUpKind;
-use aftercare::domain::send::SendIdentity;
-use aftercare::domain::survey::{Band, clean_comment};
+use aftercare::domain::survey::Band;
 use aftercare::domain::{CustomerId, Locale, Merchant, MerchantId, OrderId};
 use aftercare::http;
 use aftercare::ports::MerchantDirectory as _;
+use aftercare::ports::feedback::FeedbackBook as _;
 use aftercare::token::{Claims, TokenError};
+use aftercare::usecases::feedback::{AnswerError, AnswerForm, SurveyAnswers};
 use aftercare::usecases::send::Deadline;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use jiff::SignedDuration;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -60,6 +58,15 @@ impl From<TokenError> for PageError {
         match e {
             TokenError::Expired => PageError::Expired,
             _ => PageError::Invalid,
+        }
+    }
+}
+
+impl From<AnswerError> for PageError {
+    fn from(e: AnswerError) -> Self {
+        match e {
+            AnswerError::Invalid(_) => PageError::BadRequest,
+            AnswerError::Store(e) => e.into(),
         }
     }
 }
@@ -142,7 +149,7 @@ async fn verify_link(
 }
 
 /// The order a survey link is about, checked against the stored order's customer.
-async fn survey_order(app: &App, link: &Link) -> Result<(CustomerId, OrderRecord), Failure> {
+async fn survey_order(app: &App, link: &Link) -> Result<OrderRecord, Failure> {
     let (customer, order) = link
         .claims
         .subject
@@ -158,7 +165,7 @@ async fn survey_order(app: &App, link: &Link) -> Result<(CustomerId, OrderRecord
         .map_err(|e| link.fail(e))?
         .filter(|o| o.order.customer.id == customer)
         .ok_or_else(|| link.fail(PageError::NotFound))?;
-    Ok((customer, order))
+    Ok(order)
 }
 
 fn locale_of(order: &OrderRecord, merchant: &Merchant) -> Locale {
@@ -199,11 +206,11 @@ pub async fn survey_page(
 ) -> ApiGatewayV2httpResponse {
     let result = async {
         let link = verify_link(app, links, token, SURVEY).await?;
-        let (_, order) = survey_order(app, &link).await?;
+        let order = survey_order(app, &link).await?;
         let merchant = &link.merchant;
         let earlier = app
             .store
-            .get_feedback(&merchant.id, &order.order.id)
+            .feedback(&merchant.id, &order.order.id)
             .await
             .map_err(|e| link.fail(e))?;
         let scale = merchant.settings.survey.scale;
@@ -247,55 +254,32 @@ pub async fn survey_answer(
 ) -> ApiGatewayV2httpResponse {
     let result = async {
         let link = verify_link(app, links, token, SURVEY).await?;
-        let (customer, order) = survey_order(app, &link).await?;
+        let order = survey_order(app, &link).await?;
         let merchant = &link.merchant;
         let body = http::body_bytes(req).map_err(|_| link.fail(PageError::BadRequest))?;
         let form = http::form_fields(&body);
-        let scale = merchant.settings.survey.scale;
-        let score = form
-            .get("score")
-            .and_then(|s| scale.score("score", s).ok())
-            .ok_or_else(|| link.fail(PageError::BadRequest))?;
-        let comment = form.get("comment").and_then(|c| clean_comment(c));
-        let now = app.clock.now();
-        let earlier = app
-            .store
-            .get_feedback(&merchant.id, &order.order.id)
+        let answers = SurveyAnswers {
+            book: &app.store,
+            courier: app.courier(),
+            send_expiry: &|m, now| app.send_expiry(m, now),
+        };
+        let form = AnswerForm {
+            score: form.get("score").map(String::as_str),
+            comment: form.get("comment").map(String::as_str),
+        };
+        let answered = answers
+            .answer(
+                merchant,
+                &order.order,
+                form,
+                deadline,
+                |m, answer, reference| compose::detractor_alert(app, m, answer, reference),
+            )
             .await
             .map_err(|e| link.fail(e))?;
+        let scale = merchant.settings.survey.scale;
+        let score = answered.record.score;
         let band = scale.band(score);
-        let answer = match earlier {
-            // The same answer again (a double click, a resent form, a replayed request): it
-            // changes nothing, not even the count of answers.
-            Some(e) if e.score == score && e.comment == comment => e,
-            earlier => {
-                let answer = FeedbackRecord {
-                    merchant_id: merchant.id.clone(),
-                    order_id: order.order.id.clone(),
-                    customer_id: customer,
-                    customer_email: order.order.customer.email.to_string(),
-                    customer_name: order.order.customer.display_name(),
-                    scale,
-                    score,
-                    band,
-                    comment,
-                    answered_at: now,
-                    first_answered_at: earlier.as_ref().map_or(now, |e| e.first_answered_at),
-                    answers: earlier.as_ref().map_or(1, |e| e.answers.saturating_add(1)),
-                };
-                app.store
-                    .put_feedback(&answer)
-                    .await
-                    .map_err(|e| link.fail(e))?;
-                tracing::info!(order_id = %answer.order_id, score, ?band, "survey answered");
-                answer
-            }
-        };
-        if let Err(e) = close_the_loop(app, merchant, &answer, deadline).await {
-            // The answer is stored; the loop closes on the customer's next answer or an operator's
-            // look at the log. The customer still gets their thank-you.
-            tracing::error!(error = %e, "closing the loop failed");
-        }
         let data = json!({
             "score": score,
             "max": scale.max(),
@@ -314,72 +298,6 @@ pub async fn survey_answer(
         ))
     };
     respond(app, rid, result.await)
-}
-
-/// Detractor: alert the merchant (once per order) and cancel the review request and cross-sell.
-/// Promoter: bring the review request forward.
-async fn close_the_loop(
-    app: &App,
-    merchant: &Merchant,
-    answer: &FeedbackRecord,
-    deadline: Deadline,
-) -> Result<(), aftercare::adapters::store::StoreError> {
-    let now = answer.answered_at;
-    match answer.band {
-        Band::Detractor => {
-            let cancelled = app
-                .store
-                .cancel_follow_ups(
-                    &merchant.id,
-                    &answer.order_id,
-                    &[FollowUpKind::ReviewRequest, FollowUpKind::CrossSell],
-                    "cancelled_by_feedback",
-                    now,
-                )
-                .await?;
-            tracing::info!(?cancelled, "detractor: pending follow-ups cancelled");
-            let Some(ops) = &merchant.ops_email else {
-                return Ok(());
-            };
-            let kind = EmailKind::MerchantDetractorAlert;
-            let key = SendIdentity::new(
-                &merchant.id,
-                &answer.customer_id,
-                kind,
-                answer.order_id.as_str(),
-                0,
-            );
-            let record = key.claim(ops.as_str(), now, deadline.lease_until(app.clock.as_ref()));
-            let expires = app.send_expiry(merchant, now);
-            let outcome = app
-                .courier()
-                .claim_and_send(&key, &record, expires, deadline, || {
-                    compose::detractor_alert(app, merchant, answer, &key.reference())
-                })
-                .await?;
-            tracing::info!(?outcome, "detractor alert");
-        }
-        Band::Promoter => {
-            let at = now
-                .saturating_add(SignedDuration::from_hours(i64::from(
-                    merchant.settings.survey.promoter_review_after_hours(),
-                )))
-                .unwrap_or(now);
-            let moved = app
-                .store
-                .bring_forward(
-                    &merchant.id,
-                    &answer.order_id,
-                    FollowUpKind::ReviewRequest,
-                    at,
-                    "promoter",
-                )
-                .await?;
-            tracing::info!(moved, "promoter: review request brought forward");
-        }
-        Band::Passive => {}
-    }
-    Ok(())
 }
 
 /// The subscription page: the state, with the action to change it; `done` right after a change.

@@ -1,11 +1,16 @@
 //! Customer aggregates: profile, spend per currency, order index and loyalty ledger, read with one
-//! Query on the customer's key prefix.
+//! Query on the customer's key prefix; and the customer's choices about marketing mail
+//! (unsubscribe, preferences), written to their contact state.
 
+use super::followups::CONTACT;
 use super::orders::CustomerOrderRef;
-use super::{Store, StoreError, from_item, keys};
+use super::{Store, StoreError, classify, from_item, keys, s};
 use crate::domain::loyalty::LedgerEntry;
+use crate::domain::marketing::{ContactState, Preferences};
 use crate::domain::{CustomerId, CustomerProfile, MerchantId};
+use crate::ports::feedback::ContactBook;
 use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::Timestamp;
 
 /// Everything stored about one customer of one merchant.
 #[derive(Debug, Clone, Default)]
@@ -102,5 +107,105 @@ impl Store {
             .next()
             .map(|i| from_item::<CustomerOrderRef>("customer_order", i).map(|o| o.placed_at))
             .transpose()
+    }
+}
+
+/// The contact state's choices: the item is `followups`' (the sweep stamps its send history), the
+/// choices in it are the customer's.
+impl ContactBook for Store {
+    async fn contact_state(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+    ) -> Result<ContactState, StoreError> {
+        self.get_contact(m, c).await
+    }
+
+    async fn set_unsubscribed(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        unsubscribed: bool,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::contact(m, c).to_map()))
+            .expression_attribute_values(":u", AttributeValue::Bool(unsubscribed))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":t", s(CONTACT));
+        req = if unsubscribed {
+            req.update_expression(
+                "SET unsubscribed = :u, unsubscribed_at = if_not_exists(unsubscribed_at, :now), \
+                 updated_at = :now, #type = :t",
+            )
+        } else {
+            req.update_expression(
+                "SET unsubscribed = :u, resubscribed_at = :now, updated_at = :now, #type = :t \
+                 REMOVE unsubscribed_at",
+            )
+        };
+        req.expression_attribute_names("#type", keys::TYPE)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem unsubscribe", e))?;
+        Ok(())
+    }
+
+    async fn set_preferences(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        prefs: &Preferences,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut set = vec![
+            "unsubscribed = :u",
+            "opted_out = :kinds",
+            "updated_at = :now",
+            "#type = :t",
+        ];
+        let mut remove = Vec::new();
+        let kinds: Vec<AttributeValue> = prefs.opted_out.iter().map(|k| s(k.as_str())).collect();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::contact(m, c).to_map()))
+            .expression_attribute_names("#type", keys::TYPE)
+            .expression_attribute_values(":u", AttributeValue::Bool(!prefs.subscribed))
+            .expression_attribute_values(":kinds", AttributeValue::L(kinds))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":t", s(CONTACT));
+        if prefs.subscribed {
+            remove.push("unsubscribed_at");
+        } else {
+            set.push("unsubscribed_at = if_not_exists(unsubscribed_at, :now)");
+        }
+        match prefs.locale {
+            Some(l) => {
+                set.push("locale = :locale");
+                req = req.expression_attribute_values(":locale", s(l.as_str()));
+            }
+            None => remove.push("locale"),
+        }
+        match &prefs.time_zone {
+            Some(z) => {
+                set.push("time_zone = :tz");
+                req = req.expression_attribute_values(":tz", s(z));
+            }
+            None => remove.push("time_zone"),
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        req.update_expression(expression)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem preferences", e))?;
+        Ok(())
     }
 }

@@ -15,9 +15,10 @@ use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::followup::FollowUpKind;
 use crate::domain::followup::{DecisionAction, DecisionEntry, FollowUp, FollowUpStatus};
 use crate::domain::marketing::ContactState;
-use crate::domain::survey::{Band, SurveyScale};
+use crate::domain::survey::FeedbackRecord;
 use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
 use crate::ports::DueToken;
+use crate::ports::feedback::FeedbackBook;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValue, Select, TransactWriteItem, Update,
 };
@@ -25,13 +26,13 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-const CONTACT: &str = "contact";
+pub(super) const CONTACT: &str = "contact";
 const FEEDBACK: &str = "feedback";
 const SUPPRESSION: &str = "suppression";
 
 /// The contact-state item as stored: times as epoch milliseconds so conditions can compare them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct ContactItem {
+pub(crate) struct ContactItem {
     #[serde(default)]
     unsubscribed: bool,
     #[serde(default)]
@@ -103,26 +104,6 @@ pub struct ContactGuard {
     /// No survey after this instant, for surveys under a throttle.
     pub survey_since: Option<Timestamp>,
     pub is_survey: bool,
-}
-
-/// A survey answer (the latest one per order counts).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FeedbackRecord {
-    pub merchant_id: MerchantId,
-    pub order_id: OrderId,
-    pub customer_id: CustomerId,
-    pub customer_email: String,
-    #[serde(default)]
-    pub customer_name: Option<String>,
-    pub scale: SurveyScale,
-    pub score: u8,
-    pub band: Band,
-    #[serde(default)]
-    pub comment: Option<String>,
-    pub answered_at: Timestamp,
-    pub first_answered_at: Timestamp,
-    /// How many times the customer answered (a later answer replaces the earlier one).
-    pub answers: u32,
 }
 
 impl Store {
@@ -273,95 +254,6 @@ impl Store {
             .transpose()?
             .unwrap_or_default()
             .into())
-    }
-
-    /// Unsubscribes the customer from (or resubscribes them to) marketing-class mail.
-    pub async fn set_unsubscribed(
-        &self,
-        m: &MerchantId,
-        c: &CustomerId,
-        unsubscribed: bool,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::contact(m, c).to_map()))
-            .expression_attribute_values(":u", AttributeValue::Bool(unsubscribed))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .expression_attribute_values(":t", s(CONTACT));
-        req = if unsubscribed {
-            req.update_expression(
-                "SET unsubscribed = :u, unsubscribed_at = :now, updated_at = :now, #type = :t",
-            )
-        } else {
-            req.update_expression(
-                "SET unsubscribed = :u, resubscribed_at = :now, updated_at = :now, #type = :t \
-                 REMOVE unsubscribed_at",
-            )
-        };
-        req.expression_attribute_names("#type", keys::TYPE)
-            .send()
-            .await
-            .map_err(|e| classify("UpdateItem unsubscribe", e))?;
-        Ok(())
-    }
-
-    /// Stores the customer's preferences (the contact state's send history is left as it is).
-    pub async fn set_preferences(
-        &self,
-        m: &MerchantId,
-        c: &CustomerId,
-        prefs: &crate::domain::marketing::Preferences,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut set = vec![
-            "unsubscribed = :u",
-            "opted_out = :kinds",
-            "updated_at = :now",
-            "#type = :t",
-        ];
-        let mut remove = Vec::new();
-        let kinds: Vec<AttributeValue> = prefs.opted_out.iter().map(|k| s(k.as_str())).collect();
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::contact(m, c).to_map()))
-            .expression_attribute_names("#type", keys::TYPE)
-            .expression_attribute_values(":u", AttributeValue::Bool(!prefs.subscribed))
-            .expression_attribute_values(":kinds", AttributeValue::L(kinds))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .expression_attribute_values(":t", s(CONTACT));
-        if prefs.subscribed {
-            remove.push("unsubscribed_at");
-        } else {
-            set.push("unsubscribed_at = if_not_exists(unsubscribed_at, :now)");
-        }
-        match prefs.locale {
-            Some(l) => {
-                set.push("locale = :locale");
-                req = req.expression_attribute_values(":locale", s(l.as_str()));
-            }
-            None => remove.push("locale"),
-        }
-        match &prefs.time_zone {
-            Some(z) => {
-                set.push("time_zone = :tz");
-                req = req.expression_attribute_values(":tz", s(z));
-            }
-            None => remove.push("time_zone"),
-        }
-        let mut expression = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        req.update_expression(expression)
-            .send()
-            .await
-            .map_err(|e| classify("UpdateItem preferences", e))?;
-        Ok(())
     }
 
     /// Claims a follow-up's send: in one transaction, marks the follow-up `sending` (if it is still
@@ -544,9 +436,46 @@ impl Store {
         super::condition_held(result.map_err(|e| classify("UpdateItem settle follow-up", e)))
     }
 
-    /// Cancels the order's scheduled follow-ups of `kinds` that have not started sending.
-    /// Returns the kinds cancelled now.
-    pub async fn cancel_follow_ups(
+    /// Every gsi1 item of `partition` whose time sort key lies in `[from, to)`, or only their count.
+    pub(super) async fn time_range(
+        &self,
+        operation: &'static str,
+        partition: &str,
+        from: Timestamp,
+        to: Timestamp,
+        count_only: bool,
+    ) -> Result<(Vec<Item>, u64), StoreError> {
+        let mut items = Vec::new();
+        let mut count = 0u64;
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::GSI1)
+                .key_condition_expression("GSI1PK = :p AND GSI1SK BETWEEN :from AND :to")
+                .expression_attribute_values(":p", s(partition))
+                .expression_attribute_values(":from", s(keys::time_sort_key(from, "")))
+                .expression_attribute_values(":to", s(keys::time_sort_key(to, "")))
+                .set_exclusive_start_key(start);
+            if count_only {
+                query = query.select(Select::Count);
+            }
+            let page = query.send().await.map_err(|e| classify(operation, e))?;
+            count += u64::try_from(page.count).unwrap_or(0);
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok((items, count)),
+            }
+        }
+    }
+}
+
+/// Survey answers and the follow-ups an answer changes.
+impl FeedbackBook for Store {
+    async fn cancel_follow_ups(
         &self,
         m: &MerchantId,
         order_id: &OrderId,
@@ -586,8 +515,7 @@ impl Store {
         Ok(cancelled)
     }
 
-    /// Brings a scheduled follow-up forward to `at` if it is due later. True if it moved.
-    pub async fn bring_forward(
+    async fn bring_forward(
         &self,
         m: &MerchantId,
         order_id: &OrderId,
@@ -612,8 +540,7 @@ impl Store {
             .await
     }
 
-    /// A survey answer for an order, if any.
-    pub async fn get_feedback(
+    async fn feedback(
         &self,
         m: &MerchantId,
         o: &OrderId,
@@ -624,8 +551,11 @@ impl Store {
             .transpose()
     }
 
-    /// Stores an answer (replacing an earlier one), indexed by answer time.
-    pub async fn put_feedback(&self, record: &FeedbackRecord) -> Result<(), StoreError> {
+    async fn put_feedback(
+        &self,
+        record: &FeedbackRecord,
+        replaces: Option<u32>,
+    ) -> Result<bool, StoreError> {
         let key = keys::feedback(&record.merchant_id, &record.order_id);
         let mut item = to_item(FEEDBACK, &key, record)?;
         item.insert(
@@ -639,19 +569,23 @@ impl Store {
                 record.order_id.as_str(),
             )),
         );
-        self.client
+        let mut req = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .return_values(ReturnValue::None)
-            .send()
-            .await
-            .map_err(|e| classify("PutItem feedback", e))?;
-        Ok(())
+            .return_values(ReturnValue::None);
+        req = match replaces {
+            None => req.condition_expression("attribute_not_exists(PK)"),
+            Some(count) => req
+                .condition_expression("answers = :replaces")
+                .expression_attribute_values(":replaces", n(count)),
+        };
+        let result = req.send().await;
+        super::condition_held(result.map_err(|e| classify("PutItem feedback", e)))
     }
 
-    /// Answers given in `[from, to)`, oldest first (every page read).
-    pub async fn feedback_between(
+    async fn feedback_between(
         &self,
         m: &MerchantId,
         from: Timestamp,
@@ -663,8 +597,7 @@ impl Store {
         items.into_iter().map(|i| from_item(FEEDBACK, i)).collect()
     }
 
-    /// How many surveys were sent in `[from, to)`.
-    pub async fn surveys_sent_between(
+    async fn surveys_sent_between(
         &self,
         m: &MerchantId,
         from: Timestamp,
@@ -680,42 +613,6 @@ impl Store {
             )
             .await?;
         Ok(count)
-    }
-
-    /// Every gsi1 item of `partition` whose time sort key lies in `[from, to)`, or only their count.
-    pub(super) async fn time_range(
-        &self,
-        operation: &'static str,
-        partition: &str,
-        from: Timestamp,
-        to: Timestamp,
-        count_only: bool,
-    ) -> Result<(Vec<Item>, u64), StoreError> {
-        let mut items = Vec::new();
-        let mut count = 0u64;
-        let mut start = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI1)
-                .key_condition_expression("GSI1PK = :p AND GSI1SK BETWEEN :from AND :to")
-                .expression_attribute_values(":p", s(partition))
-                .expression_attribute_values(":from", s(keys::time_sort_key(from, "")))
-                .expression_attribute_values(":to", s(keys::time_sort_key(to, "")))
-                .set_exclusive_start_key(start);
-            if count_only {
-                query = query.select(Select::Count);
-            }
-            let page = query.send().await.map_err(|e| classify(operation, e))?;
-            count += u64::try_from(page.count).unwrap_or(0);
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok((items, count)),
-            }
-        }
     }
 }
 
