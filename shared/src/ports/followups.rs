@@ -3,9 +3,8 @@
 //! where the sweep found it (its [`DueToken`]), so two overlapping sweeps cannot both act on it.
 
 use super::{DueToken, StoreError};
-use crate::domain::followup::{
-    ContactGuard, DecisionEntry, FollowUpClaim, FollowUpContext, FollowUpStatus,
-};
+use crate::domain::followup::{DecisionEntry, FollowUpStatus};
+use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
 use crate::domain::loyalty::LoyaltyState;
 use crate::domain::marketing::ContactState;
 use crate::domain::send::{SendIdentity, SendRecord};

@@ -9,10 +9,8 @@
 use super::ledger::MemSendLedger;
 use super::table::{Condition, MemTable, RowKey, Write, absent, always};
 use crate::adapters::store::keys;
-use crate::domain::followup::{
-    ContactGuard, DecisionEntry, FollowUp, FollowUpClaim, FollowUpContext, FollowUpKind,
-    FollowUpStatus,
-};
+use crate::domain::followup::{DecisionEntry, FollowUp, FollowUpKind, FollowUpStatus};
+use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
 use crate::domain::loyalty::{LedgerEntry, LoyaltyState};
 use crate::domain::marketing::ContactState;
 use crate::domain::order::OrderRecord;

@@ -8,9 +8,9 @@
 //! left where it is; a send SES could not take yet leaves it due.
 
 use crate::domain::followup::{
-    ContactGuard, DecisionAction, DecisionEntry, FollowUp, FollowUpClaim, FollowUpContext,
-    FollowUpKind, FollowUpStatus, PointsNote,
+    DecisionAction, DecisionEntry, FollowUp, FollowUpKind, FollowUpStatus,
 };
+use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext, PointsNote};
 use crate::domain::marketing::{self, ContactState, Decision, DeferReason, SkipReason};
 use crate::domain::order::OrderRecord;
 use crate::domain::send::{EmailKind, SendIdentity, SendRecord, SendStatus};

@@ -13,10 +13,8 @@ use super::shipments::FOLLOW_UP_GROUP;
 use super::write::{Attempt, build_err, put};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::followup::FollowUpKind;
-use crate::domain::followup::{
-    ContactGuard, DecisionAction, DecisionEntry, FollowUp, FollowUpClaim, FollowUpContext,
-    FollowUpStatus,
-};
+use crate::domain::followup::{DecisionAction, DecisionEntry, FollowUp, FollowUpStatus};
+use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
 use crate::domain::marketing::ContactState;
 use crate::domain::survey::{Band, SurveyScale};
 use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
