@@ -278,6 +278,30 @@ impl DueWork for MemFollowUps {
         let read = u64::try_from(due.len()).unwrap_or(u64::MAX);
         Ok((due, read))
     }
+    /// `REMOVE DUEPK, DUESK SET done_at, outcome` if the item is still in the index.
+    async fn complete_due(
+        &self,
+        due: &DueToken,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let outcome = outcome.to_owned();
+        self.table().write(Write::Update {
+            key: RowKey {
+                pk: due.pk.clone(),
+                sk: due.sk.clone(),
+            },
+            condition: Box::new(|row| row.is_some_and(|r| r.get("DUEPK").is_some())),
+            apply: Box::new(move |row| {
+                let mut row = row.unwrap_or_else(|| json!({}));
+                remove(&mut row, "DUEPK");
+                remove(&mut row, "DUESK");
+                row["done_at"] = json!(now.to_string());
+                row["outcome"] = json!(outcome);
+                row
+            }),
+        })
+    }
 }
 
 impl FollowUpBook for MemFollowUps {

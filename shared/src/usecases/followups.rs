@@ -17,7 +17,7 @@ use crate::domain::send::{EmailKind, SendIdentity, SendRecord, SendStatus};
 use crate::domain::{CustomerId, EmailAddress, Merchant};
 use crate::ports::followups::FollowUpBook;
 use crate::ports::{Due, Mailer, MerchantDirectory, SendLedger, StoreError};
-use crate::usecases::send::{Courier, Deadline, Pacer, SendOutcome};
+use crate::usecases::send::{Courier, Deadline, Pacer, Retention, SendOutcome};
 use jiff::{SignedDuration, Timestamp};
 use std::sync::Arc;
 
@@ -58,8 +58,8 @@ pub struct FollowUps<'a, B, D, L, M> {
     pub merchants: &'a D,
     pub courier: Courier<'a, L, M>,
     pub pacer: &'a Pacer,
-    /// When a send record written for a merchant expires (its TTL).
-    pub send_expiry: &'a (dyn Fn(&Merchant, Timestamp) -> i64 + Sync),
+    /// How long the send records are kept.
+    pub retention: Retention,
 }
 
 impl<B, D, L, M> FollowUps<'_, B, D, L, M>
@@ -328,7 +328,7 @@ where
                 (&self.due.merchant, &target.customer_id),
                 guard,
                 (&target.email, &record),
-                (uc.send_expiry)(&target.merchant, now),
+                uc.retention.send_expiry(&target.merchant, now),
                 now,
             )
             .await?;
@@ -595,7 +595,6 @@ mod tests {
             due: &Due<FollowUp>,
             compose: impl FnOnce(&Draft<'_>) -> Option<String>,
         ) -> Result<FollowUpOutcome, StoreError> {
-            let expiry = |_: &Merchant, _| 0;
             let follow_ups = FollowUps {
                 book: &self.book,
                 merchants: &self.merchants,
@@ -605,7 +604,9 @@ mod tests {
                     clock: &self.clock,
                 },
                 pacer: &self.pacer,
-                send_expiry: &expiry,
+                retention: Retention {
+                    default: Duration::ZERO,
+                },
             };
             follow_ups
                 .process(due, Deadline::after(Duration::from_secs(30)), compose)

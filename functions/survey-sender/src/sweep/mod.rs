@@ -9,7 +9,6 @@
 use crate::Links;
 use crate::compose::follow_up_email;
 use aftercare::app::App;
-use aftercare::domain::Merchant;
 use aftercare::domain::followup::FollowUp;
 use aftercare::lambda::error::HandlerError;
 use aftercare::ports::{Due, DueGroup, StoreError};
@@ -90,13 +89,12 @@ async fn process(
     due: &Due<FollowUp>,
     deadline: Deadline,
 ) -> Result<Outcome, StoreError> {
-    let send_expiry = |m: &Merchant, now| app.send_expiry(m, now);
     let follow_ups = FollowUps {
         book: &app.store,
         merchants: app.merchants.as_ref(),
         courier: app.courier(),
         pacer,
-        send_expiry: &send_expiry,
+        retention: app.retention(),
     };
     follow_ups
         .process(due, deadline, |draft| follow_up_email(app, links, draft))
