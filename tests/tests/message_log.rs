@@ -7,8 +7,8 @@
 use aftercare::clock::ManualClock;
 use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::{CustomerId, EmailAddress, OrderId};
-use aftercare::ports::shipments::ShipmentBook as _;
 use aftercare::ports::feedback::{ContactBook as _, FeedbackBook as _};
+use aftercare::ports::shipments::ShipmentBook as _;
 use aftercare::token::SigningKey;
 use aftercare_tests::{BASE, Env, fixture, s};
 use jiff::Timestamp;

@@ -5,13 +5,13 @@
 use crate::Links;
 use aftercare::adapters::mail::format::long_date;
 use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
-use aftercare::adapters::store::orders::OrderRecord;
 use aftercare::app::App;
 use aftercare::domain::followup::FollowUpKind;
-use aftercare::domain::marketing::ContactState;
+use aftercare::domain::order::OrderRecord;
 use aftercare::domain::survey::FeedbackRecord;
 use aftercare::domain::survey::SurveyScale;
 use aftercare::domain::{Currency, Locale, Merchant, Money};
+use aftercare::usecases::followups::Draft;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -109,21 +109,19 @@ fn kind_data(
     }
 }
 
-/// The follow-up email of `kind` for `order` (with the customer's newly available points, if
-/// any), in the language and time zone the customer chose (`contact`) over their order's, or
-/// `None` if there is nothing worth sending.
-#[allow(clippy::too_many_arguments)]
-pub fn follow_up_email(
-    app: &App,
-    links: &Links,
-    merchant: &Merchant,
-    order: &OrderRecord,
-    contact: &ContactState,
-    kind: FollowUpKind,
-    send_ref: &str,
-    points: Option<&crate::loyalty::PointsNote>,
-    now: Timestamp,
-) -> Option<OutgoingEmail> {
+/// The follow-up email of `draft.kind` for its order (with the customer's newly available points,
+/// if any), in the language and time zone the customer chose (`draft.contact`) over their order's,
+/// or `None` if there is nothing worth sending.
+pub fn follow_up_email(app: &App, links: &Links, draft: &Draft<'_>) -> Option<OutgoingEmail> {
+    let Draft {
+        merchant,
+        order,
+        contact,
+        kind,
+        reference: send_ref,
+        points,
+        now,
+    } = *draft;
     let o = &order.order;
     let locale = contact
         .locale

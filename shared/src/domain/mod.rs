@@ -7,6 +7,7 @@ pub mod customer;
 pub mod email;
 pub mod email_event;
 pub mod followup;
+pub mod followup_sweep;
 pub mod ids;
 pub mod locale;
 pub mod loyalty;

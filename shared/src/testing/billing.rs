@@ -10,19 +10,19 @@ use super::ledger::MemSendLedger;
 use super::table::{Cancelled, Condition, MemTable, RowKey, Write, absent, always, present};
 use crate::adapters::store::billing::DUNNING_GROUP;
 use crate::adapters::store::keys;
-use crate::adapters::store::loyalty::LEDGER_ATTEMPTS;
 use crate::domain::billing::{
     DunningStep, EventKey, FailureOutcome, InvoiceRecord, InvoiceStatus, PaymentOutcome, Reversal,
     StepClaim,
 };
 use crate::domain::ids::InvoiceId;
+use crate::domain::loyalty::LEDGER_ATTEMPTS;
 use crate::domain::loyalty::{LedgerEntry, LoyaltyState};
 use crate::domain::marketing::ContactState;
 use crate::domain::order::OrderRecord;
 use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::billing::{BillingBook, ClaimWrite};
-use crate::ports::{Due, DueGroup, DueToken, DueWork, StoreError};
-use jiff::{SignedDuration, Timestamp};
+use crate::ports::{DueToken, StoreError};
+use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -518,55 +518,5 @@ impl BillingBook for MemBilling {
             }
         }
         Ok(Reversal::Busy)
-    }
-}
-
-/// The due index of the invoices held: what is due by `now`, from the last `lookback_days` UTC
-/// days, with the token the store hands out (the item's key and the due sort key seen).
-impl DueWork for MemBilling {
-    async fn due<T: DeserializeOwned + Send>(
-        &self,
-        group: DueGroup,
-        now: Timestamp,
-        lookback_days: u32,
-    ) -> Result<(Vec<Due<T>>, u64), StoreError> {
-        let back = SignedDuration::from_hours(24 * i64::from(lookback_days.saturating_sub(1)));
-        let first_day = now
-            .checked_sub(back)
-            .unwrap_or(now)
-            .strftime("%Y%m%d")
-            .to_string();
-        let prefix = format!("DUE#{}#", group.as_str());
-        let until = keys::due_until(now);
-        let mut due = Vec::new();
-        for (key, value) in self.table().rows() {
-            let (Some(pk), Some(seen)) = (value["DUEPK"].as_str(), value["DUESK"].as_str()) else {
-                continue;
-            };
-            let Some(day) = pk.strip_prefix(&prefix).and_then(|rest| rest.get(..8)) else {
-                continue;
-            };
-            if day < first_day.as_str() || seen > until.as_str() {
-                continue;
-            }
-            let Some(merchant) = keys::merchant_of(&key.pk) else {
-                continue;
-            };
-            let token = DueToken::at(
-                &keys::Key {
-                    pk: key.pk.clone(),
-                    sk: key.sk.clone(),
-                },
-                seen,
-            );
-            due.push(Due {
-                merchant,
-                token,
-                entry: serde_json::from_value(value).map_err(decode_err),
-            });
-        }
-        due.sort_by(|a, b| a.token.due_order().cmp(b.token.due_order()));
-        let read = u64::try_from(due.len()).unwrap_or(u64::MAX);
-        Ok((due, read))
     }
 }

@@ -1,12 +1,14 @@
 //! The due index in memory: what is due by a time, per group, with the same token the store
 //! hands out (so a sweep's conditional moves compare against what it saw).
 
+use super::table::{MemTable, RowKey, Write};
+use crate::adapters::store::keys;
 use crate::domain::MerchantId;
 use crate::ports::{Due, DueGroup, DueToken, DueWork, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::Mutex;
 
 struct Entry {
@@ -109,5 +111,82 @@ impl DueWork for MemDue {
         let before = entries.len();
         entries.retain(|e| !(format!("M#{}", e.merchant) == due.pk && e.id == due.sk));
         Ok(entries.len() < before)
+    }
+}
+
+/// The due index of the rows a table holds, as the store's sparse index reads it: the items whose
+/// `DUEPK` is in the group's partitions of the last `lookback_days` UTC days and whose `DUESK` is
+/// due by `now`, in due order, each with the token a conditional move compares against.
+impl DueWork for MemTable {
+    async fn due<T: DeserializeOwned + Send>(
+        &self,
+        group: DueGroup,
+        now: Timestamp,
+        lookback_days: u32,
+    ) -> Result<(Vec<Due<T>>, u64), StoreError> {
+        let back = SignedDuration::from_hours(24 * i64::from(lookback_days.saturating_sub(1)));
+        let first_day = now
+            .checked_sub(back)
+            .unwrap_or(now)
+            .strftime("%Y%m%d")
+            .to_string();
+        let prefix = format!("DUE#{}#", group.as_str());
+        let until = keys::due_until(now);
+        let mut due = Vec::new();
+        for (key, item) in self.rows() {
+            let (Some(pk), Some(seen)) = (item["DUEPK"].as_str(), item["DUESK"].as_str()) else {
+                continue;
+            };
+            let Some(day) = pk.strip_prefix(&prefix).and_then(|p| p.split('#').next()) else {
+                continue;
+            };
+            if day < first_day.as_str() || seen > until.as_str() {
+                continue;
+            }
+            let Some(merchant) = keys::merchant_of(&key.pk) else {
+                continue;
+            };
+            due.push(Due {
+                merchant,
+                token: DueToken {
+                    pk: key.pk.clone(),
+                    sk: key.sk.clone(),
+                    seen: seen.to_owned(),
+                },
+                entry: serde_json::from_value(item.clone()).map_err(|e| StoreError::Unexpected {
+                    operation: "decode due item",
+                    source: Box::new(e),
+                }),
+            });
+        }
+        due.sort_by(|a, b| a.token.seen.cmp(&b.token.seen));
+        let read = u64::try_from(due.len()).unwrap_or(u64::MAX);
+        Ok((due, read))
+    }
+    /// `REMOVE DUEPK, DUESK SET done_at, outcome` if the item is still in the index.
+    async fn complete_due(
+        &self,
+        due: &DueToken,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let outcome = outcome.to_owned();
+        self.write(Write::Update {
+            key: RowKey {
+                pk: due.pk.clone(),
+                sk: due.sk.clone(),
+            },
+            condition: Box::new(|row| row.is_some_and(|r| r.get("DUEPK").is_some())),
+            apply: Box::new(move |row| {
+                let mut row = row.unwrap_or_else(|| json!({}));
+                if let Some(map) = row.as_object_mut() {
+                    map.remove("DUEPK");
+                    map.remove("DUESK");
+                }
+                row["done_at"] = json!(now.to_string());
+                row["outcome"] = json!(outcome);
+                row
+            }),
+        })
     }
 }

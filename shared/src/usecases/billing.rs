@@ -807,6 +807,7 @@ mod tests {
         async fn due(&self) -> Vec<Due<InvoiceRecord>> {
             let (due, _) = self
                 .book
+                .table()
                 .due(DueGroup::Dunning, self.clock.now(), 14)
                 .await
                 .unwrap();

@@ -1,1 +1,985 @@
-//! Processing a due follow-up.
+//! A due follow-up (usage tips, feedback survey, cross-sell, review request), whoever sweeps it:
+//! what is read for it (the order, the customer's contact state, the suppression, any earlier send
+//! record), whether it still applies (the order gone, the customer unsubscribed, opted out,
+//! throttled or suppressed: skipped; quiet hours in their zone or the frequency cap: deferred), the
+//! email claimed under the contact-state guard and sent once through the [`Courier`] under the
+//! pace, and the follow-up settled on the outcome with every decision kept on it. An earlier
+//! attempt's record is carried on from, never decided twice; a follow-up another sweep moved is
+//! left where it is; a send SES could not take yet leaves it due.
+
+use crate::domain::followup::{
+    DecisionAction, DecisionEntry, FollowUp, FollowUpKind, FollowUpStatus,
+};
+use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext, PointsNote};
+use crate::domain::marketing::{self, ContactState, Decision, DeferReason, SkipReason};
+use crate::domain::order::OrderRecord;
+use crate::domain::send::{EmailKind, SendIdentity, SendRecord, SendStatus};
+use crate::domain::{CustomerId, EmailAddress, Merchant};
+use crate::ports::followups::FollowUpBook;
+use crate::ports::{Due, Mailer, MerchantDirectory, SendLedger, StoreError};
+use crate::usecases::send::{Courier, Deadline, Pacer, Retention, SendOutcome};
+use jiff::{SignedDuration, Timestamp};
+use std::sync::Arc;
+
+/// What became of one due follow-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUpOutcome {
+    /// This run sent its email.
+    Sent,
+    /// Not now (quiet hours, frequency cap): due again later.
+    Deferred,
+    /// Decided against for good (or its recipient is suppressed).
+    Skipped,
+    Failed,
+    /// SES may or may not have sent it; parked for reconciliation, never resent.
+    Ambiguous,
+    /// Another sweep held or moved it.
+    Taken,
+    /// Not finished now; it stays due for the next run.
+    LeftDue,
+}
+
+/// What a follow-up's email is composed from.
+pub struct Draft<'a> {
+    pub merchant: &'a Merchant,
+    pub order: &'a OrderRecord,
+    /// The customer's own choices (language, time zone) over their order's.
+    pub contact: &'a ContactState,
+    pub kind: FollowUpKind,
+    /// The email's reference (its send record's).
+    pub reference: &'a str,
+    /// The "points now available" note, if there is news.
+    pub points: Option<&'a PointsNote>,
+    pub now: Timestamp,
+}
+
+pub struct FollowUps<'a, B, D, L, M> {
+    pub book: &'a B,
+    pub merchants: &'a D,
+    pub courier: Courier<'a, L, M>,
+    pub pacer: &'a Pacer,
+    /// How long the send records are kept.
+    pub retention: Retention,
+}
+
+impl<B, D, L, M> FollowUps<'_, B, D, L, M>
+where
+    B: FollowUpBook,
+    D: MerchantDirectory,
+    L: SendLedger,
+    M: Mailer,
+{
+    /// Works on one due follow-up. `compose` builds its email when one is to go (`None`: nothing
+    /// worth sending, recorded as a skip).
+    pub async fn process<F>(
+        &self,
+        due: &Due<FollowUp>,
+        deadline: Deadline,
+        compose: F,
+    ) -> Result<FollowUpOutcome, StoreError>
+    where
+        F: FnOnce(&Draft<'_>) -> Option<M::Message>,
+    {
+        let job = Job {
+            uc: self,
+            due,
+            now: self.courier.clock.now(),
+            deadline,
+        };
+        let Some(target) = job.target().await? else {
+            return job.skip(SkipReason::NotFound).await;
+        };
+        // An earlier attempt claimed the send: carry on from its record, never decide twice.
+        if let Some(record) = &target.context.send {
+            return job.resume(&target, record, compose).await;
+        }
+        match job.decide(&target, &target.context.contact) {
+            Decision::Skip(reason) => job.skip(reason).await,
+            Decision::Defer { until, reason } => job.defer(until, reason).await,
+            Decision::Send => job.send(&target, compose).await,
+        }
+    }
+}
+
+/// One due follow-up being worked on.
+struct Job<'a, 'u, B, D, L, M> {
+    uc: &'a FollowUps<'u, B, D, L, M>,
+    due: &'a Due<FollowUp>,
+    now: Timestamp,
+    deadline: Deadline,
+}
+
+/// What the sweep read for a follow-up it can decide on.
+struct Target {
+    merchant: Arc<Merchant>,
+    customer_id: CustomerId,
+    kind: FollowUpKind,
+    order: OrderRecord,
+    context: FollowUpContext,
+    /// The email's identity.
+    email: SendIdentity,
+}
+
+impl<B, D, L, M> Job<'_, '_, B, D, L, M>
+where
+    B: FollowUpBook,
+    D: MerchantDirectory,
+    L: SendLedger,
+    M: Mailer,
+{
+    /// Reads the merchant, the order, the contact state, the suppression and any earlier send
+    /// record; `None` when the follow-up is about something that no longer exists.
+    async fn target(&self) -> Result<Option<Target>, StoreError> {
+        let Ok(follow_up) = &self.due.entry else {
+            tracing::error!(key = %self.due.token, "malformed follow-up; skipped");
+            return Ok(None);
+        };
+        let merchant_id = &self.due.merchant;
+        let Ok(customer_id) = CustomerId::parse("customer_id", &follow_up.customer_id) else {
+            return Ok(None);
+        };
+        let Some(merchant) = self.uc.merchants.merchant(merchant_id).await? else {
+            return Ok(None);
+        };
+        let kind = follow_up.kind;
+        let order_id = &follow_up.order_id;
+        let email = SendIdentity::new(
+            merchant_id,
+            &customer_id,
+            EmailKind::from(kind),
+            order_id.as_str(),
+            0,
+        );
+        let recipient = follow_up
+            .recipient
+            .as_deref()
+            .and_then(|r| EmailAddress::parse("recipient", r).ok());
+        let mut context = self
+            .uc
+            .book
+            .follow_up_context(
+                merchant_id,
+                order_id,
+                &customer_id,
+                recipient.as_ref(),
+                &email,
+            )
+            .await?;
+        let Some(order) = context.order.take() else {
+            return Ok(None);
+        };
+        Ok(Some(Target {
+            merchant,
+            customer_id,
+            kind,
+            order,
+            context,
+            email,
+        }))
+    }
+
+    /// The marketing rules on `contact`, in the zone the customer chose, else their order's, else
+    /// the merchant's.
+    fn decide(&self, target: &Target, contact: &ContactState) -> Decision {
+        let zone = marketing::recipient_zone(
+            contact
+                .time_zone
+                .as_deref()
+                .or(target.order.order.customer.time_zone.as_deref()),
+            &target.merchant.time_zone,
+        );
+        marketing::decide(
+            target.kind,
+            self.now,
+            &zone,
+            contact,
+            target.context.suppressed,
+            &target.merchant.settings.marketing,
+        )
+    }
+
+    /// The points note, when the merchant runs a loyalty programme (one read of the ledger).
+    async fn points_note(&self, target: &Target) -> Result<Option<PointsNote>, StoreError> {
+        if !target.merchant.settings.loyalty.enabled {
+            return Ok(None);
+        }
+        let state = self
+            .uc
+            .book
+            .points_ledger(&target.merchant.id, &target.customer_id)
+            .await?;
+        Ok(PointsNote::of(&state, &target.merchant, self.now))
+    }
+
+    fn compose<F>(
+        &self,
+        target: &Target,
+        note: Option<&PointsNote>,
+        compose: F,
+    ) -> Option<M::Message>
+    where
+        F: FnOnce(&Draft<'_>) -> Option<M::Message>,
+    {
+        compose(&Draft {
+            merchant: &target.merchant,
+            order: &target.order,
+            contact: &target.context.contact,
+            kind: target.kind,
+            reference: &target.email.reference(),
+            points: note,
+            now: self.now,
+        })
+    }
+
+    async fn skip(&self, reason: SkipReason) -> Result<FollowUpOutcome, StoreError> {
+        let decision = DecisionEntry::new(self.now, DecisionAction::Skipped, Some(reason.as_str()));
+        let moved = self
+            .uc
+            .book
+            .settle_follow_up(
+                &self.due.token,
+                FollowUpStatus::Skipped,
+                &decision,
+                None,
+                None,
+            )
+            .await?;
+        Ok(match moved {
+            true => FollowUpOutcome::Skipped,
+            false => FollowUpOutcome::Taken,
+        })
+    }
+
+    async fn defer(
+        &self,
+        until: Timestamp,
+        reason: DeferReason,
+    ) -> Result<FollowUpOutcome, StoreError> {
+        let mut decision =
+            DecisionEntry::new(self.now, DecisionAction::Deferred, Some(reason.as_str()));
+        decision.until = Some(until);
+        let moved = self
+            .uc
+            .book
+            .defer_follow_up(&self.due.token, until, &decision)
+            .await?;
+        Ok(match moved {
+            true => FollowUpOutcome::Deferred,
+            false => FollowUpOutcome::Taken,
+        })
+    }
+
+    /// Carries on from the record an earlier attempt left.
+    async fn resume<F>(
+        &self,
+        target: &Target,
+        record: &SendRecord,
+        compose: F,
+    ) -> Result<FollowUpOutcome, StoreError>
+    where
+        F: FnOnce(&Draft<'_>) -> Option<M::Message>,
+    {
+        let note = self.points_note(target).await?;
+        let outcome = self
+            .uc
+            .courier
+            .resume(&target.email, record, self.deadline, || {
+                self.compose(target, note.as_ref(), compose)
+            })
+            .await?;
+        self.finish(target, outcome, record, note.is_some()).await
+    }
+
+    /// Claims the email with the contact-state guard (frequency cap, survey throttle,
+    /// unsubscribe) and sends it.
+    async fn send<F>(&self, target: &Target, compose: F) -> Result<FollowUpOutcome, StoreError>
+    where
+        F: FnOnce(&Draft<'_>) -> Option<M::Message>,
+    {
+        let (uc, now, kind) = (self.uc, self.now, target.kind);
+        let note = self.points_note(target).await?;
+        let Some(email) = self.compose(target, note.as_ref(), compose) else {
+            return self.skip(SkipReason::NothingToSend).await;
+        };
+        if !uc.pacer.slot(self.deadline).await {
+            return Ok(FollowUpOutcome::LeftDue);
+        }
+        let rules = &target.merchant.settings.marketing;
+        let since = |span: SignedDuration| now.checked_sub(span).ok();
+        let is_survey = kind == FollowUpKind::FeedbackSurvey;
+        let guard = ContactGuard {
+            cap_since: (rules.frequency_cap_hours > 0)
+                .then(|| since(rules.cap()))
+                .flatten(),
+            survey_since: (is_survey && rules.survey_throttle_days > 0)
+                .then(|| since(rules.survey_throttle()))
+                .flatten(),
+            is_survey,
+        };
+        let record = target.email.claim(
+            target.order.order.customer.email.as_str(),
+            now,
+            self.deadline.lease_until(uc.courier.clock),
+        );
+        let claimed = uc
+            .book
+            .claim_follow_up(
+                &self.due.token,
+                (&self.due.merchant, &target.customer_id),
+                guard,
+                (&target.email, &record),
+                uc.retention.send_expiry(&target.merchant, now),
+                now,
+            )
+            .await?;
+        let courier = &uc.courier;
+        let outcome = match claimed {
+            FollowUpClaim::Claimed => {
+                courier
+                    .send_claimed(&target.email, &record.claim_token, &email, self.deadline)
+                    .await?
+            }
+            FollowUpClaim::ClaimExists => match courier.store.get_send(&target.email).await? {
+                Some(theirs) => {
+                    courier
+                        .resume(&target.email, &theirs, self.deadline, move || Some(email))
+                        .await?
+                }
+                None => return Ok(FollowUpOutcome::LeftDue),
+            },
+            FollowUpClaim::Moved => return Ok(FollowUpOutcome::Taken),
+            // Another follow-up of this customer went out (or they unsubscribed) since we read:
+            // decide again on what is stored now.
+            FollowUpClaim::ContactChanged => {
+                let contact = uc
+                    .book
+                    .contact_state(&self.due.merchant, &target.customer_id)
+                    .await?;
+                return match self.decide(target, &contact) {
+                    Decision::Skip(reason) => self.skip(reason).await,
+                    Decision::Defer { until, reason } => self.defer(until, reason).await,
+                    // The contention has passed already: the next run sends it.
+                    Decision::Send => Ok(FollowUpOutcome::LeftDue),
+                };
+            }
+        };
+        self.finish(target, outcome, &record, note.is_some()).await
+    }
+
+    /// Settles the follow-up on the send's outcome and, if the email carried the points note,
+    /// records that the customer was told.
+    async fn finish(
+        &self,
+        target: &Target,
+        outcome: SendOutcome,
+        record: &SendRecord,
+        noted: bool,
+    ) -> Result<FollowUpOutcome, StoreError> {
+        let noted = noted && matches!(outcome, SendOutcome::Sent { .. });
+        let settled = self.settle(target, outcome, record).await?;
+        if noted {
+            self.uc
+                .book
+                .note_available(&self.due.merchant, &target.customer_id, self.now)
+                .await?;
+        }
+        Ok(settled)
+    }
+
+    /// Records what became of the send on the follow-up and takes it out of the due index.
+    async fn settle(
+        &self,
+        target: &Target,
+        outcome: SendOutcome,
+        record: &SendRecord,
+    ) -> Result<FollowUpOutcome, StoreError> {
+        let (action, message_id, result) = match &outcome {
+            SendOutcome::Sent { message_id } => (
+                DecisionAction::Sent,
+                Some(message_id.clone()),
+                FollowUpOutcome::Sent,
+            ),
+            // Sent by an earlier attempt (or another sweep): settle it, but it is not this sweep's
+            // send.
+            SendOutcome::Settled(SendStatus::Sent) => (
+                DecisionAction::Sent,
+                record.message_id.clone(),
+                FollowUpOutcome::Taken,
+            ),
+            SendOutcome::Settled(SendStatus::Ambiguous) | SendOutcome::Ambiguous => {
+                (DecisionAction::Ambiguous, None, FollowUpOutcome::Ambiguous)
+            }
+            // Suppressed since an earlier attempt was told to retry.
+            SendOutcome::Suppressed | SendOutcome::Settled(SendStatus::Suppressed) => {
+                (DecisionAction::Skipped, None, FollowUpOutcome::Skipped)
+            }
+            SendOutcome::Settled(_) | SendOutcome::Rejected { .. } => {
+                (DecisionAction::Failed, None, FollowUpOutcome::Failed)
+            }
+            SendOutcome::InProgress => return Ok(FollowUpOutcome::Taken),
+            SendOutcome::RetryLater { reason } => {
+                tracing::warn!(key = %self.due.token, reason, "not sent now; stays due");
+                return Ok(FollowUpOutcome::LeftDue);
+            }
+        };
+        let reason = match &outcome {
+            SendOutcome::Rejected { code } => Some(code.as_str()),
+            SendOutcome::Suppressed | SendOutcome::Settled(SendStatus::Suppressed) => {
+                Some(SkipReason::Suppressed.as_str())
+            }
+            _ => None,
+        };
+        let decision = DecisionEntry::new(self.now, action, reason);
+        let status = match action {
+            DecisionAction::Sent => FollowUpStatus::Sent,
+            DecisionAction::Ambiguous => FollowUpStatus::Ambiguous,
+            DecisionAction::Skipped => FollowUpStatus::Skipped,
+            _ => FollowUpStatus::Failed,
+        };
+        let order_id = &target.order.order.id;
+        let survey_sent = (status == FollowUpStatus::Sent
+            && target.kind == FollowUpKind::FeedbackSurvey)
+            .then_some((&self.due.merchant, order_id));
+        let moved = self
+            .uc
+            .book
+            .settle_follow_up(
+                &self.due.token,
+                status,
+                &decision,
+                message_id.as_deref(),
+                survey_sent,
+            )
+            .await?;
+        // An email this invocation sent counts as sent even if another sweep settled the
+        // follow-up first; one found already sent counts for whoever settles it.
+        let sent_now = matches!(outcome, SendOutcome::Sent { .. });
+        Ok(if moved || sent_now {
+            result
+        } else {
+            FollowUpOutcome::Taken
+        })
+    }
+}
+
+/// A due follow-up on the in-memory follow-ups (with their due index), merchants, send ledger and
+/// mailer.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::domain::followup::AnchorReason;
+    use crate::domain::loyalty::{LedgerEntry, LedgerKind};
+    use crate::domain::merchant::MerchantInput;
+    use crate::domain::order::OrderInput;
+    use crate::domain::{MerchantId, OrderId};
+    use crate::ports::{DueGroup, DueWork, SendFailure};
+    use crate::testing::followups::MemFollowUps;
+    use crate::testing::{MemMerchants, ScriptedMailer};
+    use std::time::Duration;
+
+    /// 11:00 in Berlin, the merchant's zone: outside quiet hours.
+    const DAYTIME: &str = "2026-12-01T10:00:00Z";
+    /// 23:00 in Berlin: quiet hours until 08:00.
+    const NIGHT: &str = "2026-12-01T22:00:00Z";
+
+    struct World {
+        book: MemFollowUps,
+        merchants: MemMerchants,
+        mailer: ScriptedMailer<String>,
+        clock: ManualClock,
+        pacer: Pacer,
+        merchant: MerchantId,
+        customer: CustomerId,
+        order: OrderId,
+    }
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    impl World {
+        fn at(now: &str) -> Self {
+            Self::with(now, ScriptedMailer::new(), |_| {})
+        }
+
+        fn with(
+            now: &str,
+            mailer: ScriptedMailer<String>,
+            merchant: impl FnOnce(&mut Merchant),
+        ) -> Self {
+            let input: MerchantInput =
+                serde_json::from_value(crate::domain::merchant::tests::sample_input()).unwrap();
+            let mut m = input.validate().unwrap();
+            merchant(&mut m);
+            let order: OrderInput =
+                serde_json::from_value(crate::domain::order::tests::sample()).unwrap();
+            let order = order.validate().unwrap();
+            let record = OrderRecord {
+                merchant_id: m.id.clone(),
+                points_earned: 0,
+                tier: None,
+                referred_by: None,
+                content_hash: order.content_hash(),
+                received_at: order.placed_at,
+                order,
+            };
+            let book = MemFollowUps::new();
+            book.put_order(&record).unwrap();
+            Self {
+                book,
+                merchant: m.id.clone(),
+                merchants: MemMerchants::with(m),
+                mailer,
+                clock: ManualClock::new(t(now)),
+                pacer: Pacer::new(1000),
+                customer: record.order.customer.id.clone(),
+                order: record.order.id.clone(),
+            }
+        }
+
+        /// A follow-up of `kind` for the sample order, due an hour ago.
+        fn follow_up(&self, kind: FollowUpKind) -> FollowUp {
+            let now = self.clock.now();
+            FollowUp {
+                order_id: self.order.clone(),
+                customer_id: self.customer.to_string(),
+                recipient: Some("ann@example.com".into()),
+                kind,
+                due_at: now - SignedDuration::from_hours(1),
+                anchor: now - SignedDuration::from_hours(24 * 7),
+                anchor_reason: AnchorReason::Delivered,
+                status: FollowUpStatus::Scheduled,
+                decisions: Vec::new(),
+                outcome: None,
+                message_id: None,
+            }
+        }
+
+        fn schedule(&self, kind: FollowUpKind) -> FollowUp {
+            let f = self.follow_up(kind);
+            self.book.schedule(&self.merchant, &f).unwrap();
+            f
+        }
+
+        /// What a sweep reads from the due index now.
+        async fn due(&self) -> Vec<Due<FollowUp>> {
+            let (due, _) = self
+                .book
+                .table()
+                .due(DueGroup::FollowUps, self.clock.now(), 14)
+                .await
+                .unwrap();
+            due
+        }
+
+        async fn one_due(&self) -> Due<FollowUp> {
+            let mut due = self.due().await;
+            assert_eq!(due.len(), 1, "one follow-up due");
+            due.pop().unwrap()
+        }
+
+        /// Processes `due`; the composed email names the kind and the points note.
+        async fn process(&self, due: &Due<FollowUp>) -> Result<FollowUpOutcome, StoreError> {
+            self.process_with(due, |d: &Draft<'_>| {
+                Some(format!(
+                    "{} {:?}",
+                    d.kind.as_str(),
+                    d.points.map(|p| p.newly)
+                ))
+            })
+            .await
+        }
+
+        async fn process_with(
+            &self,
+            due: &Due<FollowUp>,
+            compose: impl FnOnce(&Draft<'_>) -> Option<String>,
+        ) -> Result<FollowUpOutcome, StoreError> {
+            let follow_ups = FollowUps {
+                book: &self.book,
+                merchants: &self.merchants,
+                courier: Courier {
+                    store: &self.book.ledger,
+                    mailer: &self.mailer,
+                    clock: &self.clock,
+                },
+                pacer: &self.pacer,
+                retention: Retention {
+                    default: Duration::ZERO,
+                },
+            };
+            follow_ups
+                .process(due, Deadline::after(Duration::from_secs(30)), compose)
+                .await
+        }
+
+        /// The follow-up as stored and its due sort key (`None`: out of the index).
+        fn stored(&self, f: &FollowUp) -> (FollowUp, Option<String>) {
+            self.book.follow_up(&self.merchant, f).unwrap()
+        }
+
+        fn contact(&self) -> ContactState {
+            self.book.contact(&self.merchant, &self.customer)
+        }
+
+        fn set_contact(&self, contact: ContactState) {
+            self.book
+                .set_contact(&self.merchant, &self.customer, &contact)
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_due_survey_is_sent_once_settled_and_stamped() {
+        let w = World::at(DAYTIME);
+        let f = w.schedule(FollowUpKind::FeedbackSurvey);
+        let due = w.one_due().await;
+        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Sent);
+
+        let (stored, seen) = w.stored(&f);
+        assert_eq!(stored.status, FollowUpStatus::Sent);
+        assert_eq!(seen, None, "out of the due index");
+        assert!(stored.message_id.is_some());
+        assert_eq!(stored.outcome.as_deref(), Some("sent"));
+        let actions: Vec<_> = stored.decisions.iter().map(|d| d.action).collect();
+        assert_eq!(actions, vec![DecisionAction::Sent]);
+        // In the merchant's sent-surveys index; the contact state carries the send.
+        assert!(w.book.field(&w.merchant, &f, "GSI1PK").is_string());
+        let contact = w.contact();
+        assert_eq!(contact.last_marketing_at, Some(w.clock.now()));
+        assert_eq!(contact.last_survey_at, Some(w.clock.now()));
+        assert_eq!(w.mailer.accepted(), vec!["feedback_survey None".to_owned()]);
+
+        // A second sweep that read the same item before the settle: nothing is sent again.
+        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Taken);
+        assert!(w.due().await.is_empty());
+        assert_eq!(w.mailer.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn two_sweeps_at_once_send_one_email() {
+        let w = World::at(DAYTIME);
+        w.schedule(FollowUpKind::UsageTips);
+        let (a, b) = (w.one_due().await, w.one_due().await);
+        let (a, b) = tokio::join!(w.process(&a), w.process(&b));
+        let mut outcomes = vec![a.unwrap(), b.unwrap()];
+        outcomes.sort_by_key(|o| format!("{o:?}"));
+        assert_eq!(
+            outcomes,
+            vec![FollowUpOutcome::Sent, FollowUpOutcome::Taken]
+        );
+        assert_eq!(w.mailer.accepted().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn each_rule_that_no_longer_applies_skips_with_its_reason() {
+        type Setup = fn(&World);
+        let cases: [(&str, FollowUpKind, Setup); 5] = [
+            ("suppressed", FollowUpKind::UsageTips, |w| {
+                w.book.ledger.suppress(&w.merchant, "ann@example.com")
+            }),
+            ("unsubscribed", FollowUpKind::CrossSell, |w| {
+                w.set_contact(ContactState {
+                    unsubscribed: true,
+                    ..ContactState::default()
+                })
+            }),
+            ("opted_out", FollowUpKind::ReviewRequest, |w| {
+                w.set_contact(ContactState {
+                    opted_out: [FollowUpKind::ReviewRequest].into(),
+                    ..ContactState::default()
+                })
+            }),
+            ("survey_throttled", FollowUpKind::FeedbackSurvey, |w| {
+                w.set_contact(ContactState {
+                    last_survey_at: Some(w.clock.now() - SignedDuration::from_hours(24 * 10)),
+                    ..ContactState::default()
+                })
+            }),
+            // The order was erased on request (a returned order's follow-ups are cancelled).
+            ("not_found", FollowUpKind::UsageTips, |w| {
+                w.book.erase_order(&w.merchant, &w.order)
+            }),
+        ];
+        for (reason, kind, setup) in cases {
+            let w = World::at(DAYTIME);
+            let f = w.schedule(kind);
+            setup(&w);
+            let due = w.one_due().await;
+            assert_eq!(
+                w.process(&due).await.unwrap(),
+                FollowUpOutcome::Skipped,
+                "{reason}"
+            );
+            let (stored, seen) = w.stored(&f);
+            assert_eq!(
+                (stored.status, seen),
+                (FollowUpStatus::Skipped, None),
+                "{reason}"
+            );
+            assert_eq!(stored.outcome.as_deref(), Some(reason));
+            assert_eq!(stored.decisions[0].action, DecisionAction::Skipped);
+            assert_eq!(w.mailer.calls(), 0, "{reason}");
+            assert_eq!(
+                w.book.ledger.record(&send_id(&w, kind)),
+                None,
+                "no claim: {reason}"
+            );
+        }
+    }
+
+    fn send_id(w: &World, kind: FollowUpKind) -> SendIdentity {
+        SendIdentity::new(
+            &w.merchant,
+            &w.customer,
+            EmailKind::from(kind),
+            w.order.as_str(),
+            0,
+        )
+    }
+
+    #[tokio::test]
+    async fn nothing_worth_sending_is_a_skip_and_claims_nothing() {
+        let w = World::at(DAYTIME);
+        let f = w.schedule(FollowUpKind::ReviewRequest);
+        let due = w.one_due().await;
+        let outcome = w.process_with(&due, |_| None).await.unwrap();
+        assert_eq!(outcome, FollowUpOutcome::Skipped);
+        assert_eq!(w.stored(&f).0.outcome.as_deref(), Some("nothing_to_send"));
+        assert_eq!(w.contact(), ContactState::default(), "not stamped");
+        assert_eq!(w.mailer.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn quiet_hours_in_the_merchants_zone_defer_it_to_the_morning() {
+        let w = World::at(NIGHT);
+        let f = w.schedule(FollowUpKind::UsageTips);
+        let due = w.one_due().await;
+        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Deferred);
+        let (stored, seen) = w.stored(&f);
+        let morning = t("2026-12-02T07:00:00Z");
+        assert_eq!(stored.status, FollowUpStatus::Scheduled);
+        assert_eq!(stored.due_at, morning, "08:00 in Berlin");
+        assert_ne!(
+            seen.as_deref(),
+            Some(due.token.due_order()),
+            "moved in the index"
+        );
+        let decision = &stored.decisions[0];
+        assert_eq!(decision.action, DecisionAction::Deferred);
+        assert_eq!(decision.reason.as_deref(), Some("quiet_hours"));
+        assert_eq!(decision.until, Some(morning));
+        assert!(w.due().await.is_empty(), "not due again tonight");
+        assert_eq!(w.mailer.calls(), 0);
+
+        // In the morning it goes.
+        w.clock.set(morning);
+        let due = w.one_due().await;
+        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Sent);
+    }
+
+    #[tokio::test]
+    async fn the_time_zone_the_customer_chose_decides_quiet_hours() {
+        // 17:00 in New York while Berlin sleeps.
+        let w = World::at(NIGHT);
+        w.schedule(FollowUpKind::UsageTips);
+        w.set_contact(ContactState {
+            time_zone: Some("America/New_York".into()),
+            ..ContactState::default()
+        });
+        let due = w.one_due().await;
+        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Sent);
+    }
+
+    #[tokio::test]
+    async fn the_frequency_cap_defers_until_it_ends() {
+        let w = World::at(DAYTIME);
+        let f = w.schedule(FollowUpKind::CrossSell);
+        let last = w.clock.now() - SignedDuration::from_hours(2);
+        w.set_contact(ContactState {
+            last_marketing_at: Some(last),
+            ..ContactState::default()
+        });
+        let due = w.one_due().await;
+        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Deferred);
+        let (stored, _) = w.stored(&f);
+        assert_eq!(stored.decisions[0].reason.as_deref(), Some("frequency_cap"));
+        assert!(stored.due_at >= last + SignedDuration::from_hours(16));
+        assert_eq!(w.mailer.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_send_ses_could_not_take_yet_stays_due_and_the_next_sweep_resumes_it() {
+        let throttled = || SendFailure::NotSentRetryable {
+            code: "Throttling".into(),
+        };
+        let w = World::with(
+            DAYTIME,
+            ScriptedMailer::new().then_fail([throttled(), throttled(), throttled()]),
+            |_| {},
+        );
+        let f = w.schedule(FollowUpKind::UsageTips);
+        let due = w.one_due().await;
+        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::LeftDue);
+        let (stored, seen) = w.stored(&f);
+        assert_eq!(stored.status, FollowUpStatus::Sending);
+        assert_eq!(seen.as_deref(), Some(due.token.due_order()), "still due");
+
+        // The next run carries on from the released claim and sends, once.
+        let again = w.one_due().await;
+        assert_eq!(w.process(&again).await.unwrap(), FollowUpOutcome::Sent);
+        assert_eq!(w.stored(&f).0.status, FollowUpStatus::Sent);
+        assert_eq!(w.mailer.accepted().len(), 1);
+        assert!(w.due().await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_follow_up_another_sweep_moved_is_left_alone() {
+        let w = World::at(DAYTIME);
+        let f = w.schedule(FollowUpKind::UsageTips);
+        let stale = w.one_due().await;
+        // Another sweep defers it after this one read it.
+        let later = w.clock.now() + SignedDuration::from_hours(5);
+        let theirs =
+            DecisionEntry::new(w.clock.now(), DecisionAction::Deferred, Some("quiet_hours"));
+        assert!(
+            w.book
+                .defer_follow_up(&stale.token, later, &theirs)
+                .await
+                .unwrap()
+        );
+        let before = w.stored(&f);
+
+        assert_eq!(w.process(&stale).await.unwrap(), FollowUpOutcome::Taken);
+        assert_eq!(w.stored(&f), before, "unchanged");
+        assert_eq!(w.contact(), ContactState::default(), "not stamped");
+        assert_eq!(w.mailer.calls(), 0);
+
+        // A skip decided on a stale read moves nothing either.
+        w.book.ledger.suppress(&w.merchant, "ann@example.com");
+        assert_eq!(w.process(&stale).await.unwrap(), FollowUpOutcome::Taken);
+        assert_eq!(w.stored(&f), before);
+    }
+
+    #[tokio::test]
+    async fn a_recipient_suppressed_after_the_read_gets_nothing_and_is_skipped_next() {
+        let w = World::at(DAYTIME);
+        let f = w.schedule(FollowUpKind::UsageTips);
+        let due = w.one_due().await;
+        // The bounce lands while the email is being composed: the claim's guard finds it.
+        let outcome = w
+            .process_with(&due, |_| {
+                w.book.ledger.suppress(&w.merchant, "ann@example.com");
+                Some("tips".into())
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome, FollowUpOutcome::LeftDue);
+        assert_eq!(w.mailer.calls(), 0);
+        assert_eq!(
+            w.book.ledger.record(&send_id(&w, FollowUpKind::UsageTips)),
+            None
+        );
+        assert_eq!(w.contact(), ContactState::default(), "nothing stamped");
+
+        let again = w.one_due().await;
+        assert_eq!(w.process(&again).await.unwrap(), FollowUpOutcome::Skipped);
+        assert_eq!(w.stored(&f).0.outcome.as_deref(), Some("suppressed"));
+        assert_eq!(w.mailer.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_unsubscribe_after_the_read_is_decided_again() {
+        let w = World::at(DAYTIME);
+        let f = w.schedule(FollowUpKind::CrossSell);
+        let due = w.one_due().await;
+        let outcome = w
+            .process_with(&due, |_| {
+                w.set_contact(ContactState {
+                    unsubscribed: true,
+                    ..ContactState::default()
+                });
+                Some("cross-sell".into())
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome, FollowUpOutcome::Skipped);
+        assert_eq!(w.stored(&f).0.outcome.as_deref(), Some("unsubscribed"));
+        assert_eq!(w.mailer.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_transient_store_failure_leaves_it_due_with_nothing_sent() {
+        let w = World::at(DAYTIME);
+        let f = w.schedule(FollowUpKind::UsageTips);
+        let due = w.one_due().await;
+        w.book
+            .table()
+            .fail_next_writes(1, "TransactWriteItems claim follow-up");
+        let err = w.process(&due).await.unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        let (stored, seen) = w.stored(&f);
+        assert_eq!(stored.status, FollowUpStatus::Scheduled);
+        assert_eq!(seen.as_deref(), Some(due.token.due_order()));
+        assert_eq!(w.contact(), ContactState::default());
+        assert_eq!(w.mailer.calls(), 0);
+
+        let again = w.one_due().await;
+        assert_eq!(w.process(&again).await.unwrap(), FollowUpOutcome::Sent);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_or_orphaned_follow_up_is_skipped() {
+        let w = World::with(DAYTIME, ScriptedMailer::new(), |_| {});
+        let f = w.schedule(FollowUpKind::UsageTips);
+        let mut due = w.one_due().await;
+        due.entry = Err(StoreError::ConditionFailed);
+        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Skipped);
+        assert_eq!(w.stored(&f).0.outcome.as_deref(), Some("not_found"));
+
+        let w = World {
+            merchants: MemMerchants::default(),
+            ..World::at(DAYTIME)
+        };
+        w.schedule(FollowUpKind::UsageTips);
+        let due = w.one_due().await;
+        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Skipped);
+        assert_eq!(w.mailer.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn newly_available_points_are_told_once() {
+        let w = World::with(DAYTIME, ScriptedMailer::new(), |m| {
+            m.settings.loyalty.enabled = true;
+        });
+        let earned = w.clock.now() - SignedDuration::from_hours(24 * 40);
+        let earn = LedgerEntry {
+            kind: LedgerKind::Earn,
+            points: 200,
+            source: "order:SO-1001".into(),
+            created_at: earned,
+            available_at: Some(earned + SignedDuration::from_hours(24 * 30)),
+            against: None,
+            reason: None,
+            spend: None,
+        };
+        w.book.post_points(&w.merchant, &w.customer, &earn).unwrap();
+        w.schedule(FollowUpKind::UsageTips);
+        let due = w.one_due().await;
+        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Sent);
+
+        // The next follow-up, past the cap, has no news to tell.
+        w.clock.advance(SignedDuration::from_hours(24 * 3));
+        w.schedule(FollowUpKind::CrossSell);
+        let due = w.one_due().await;
+        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Sent);
+        assert_eq!(
+            w.mailer.accepted(),
+            vec![
+                "usage_tips Some(200)".to_owned(),
+                "cross_sell None".to_owned()
+            ]
+        );
+    }
+}

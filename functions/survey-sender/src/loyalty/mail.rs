@@ -1,6 +1,5 @@
 //! The loyalty emails: telling a customer of a reward or of points about to expire (claimed and
-//! sent through the send protocol), and the "points now available" note of the next marketing
-//! email.
+//! sent through the send protocol).
 
 use super::*;
 
@@ -119,40 +118,4 @@ pub(crate) fn compose(
     Some(OutgoingEmail::compose(
         merchant, to, kind, rendered, send_ref, None,
     ))
-}
-
-/// The "points now available" note of a marketing email: points that became available since
-/// the customer was last told, their balance and tier. `None` when there is nothing new.
-#[derive(Debug, Clone, Serialize)]
-pub struct PointsNote {
-    pub newly: i64,
-    pub available: i64,
-    pub tier: Option<String>,
-}
-
-/// Reads the customer's ledger (one Query) for the note; nothing when the programme is off.
-pub async fn points_note(
-    app: &App,
-    merchant: &Merchant,
-    customer: &CustomerId,
-    now: Timestamp,
-) -> Result<Option<PointsNote>, StoreError> {
-    let settings = &merchant.settings.loyalty;
-    if !settings.enabled {
-        return Ok(None);
-    }
-    let state = app.store.loyalty(&merchant.id, customer).await?;
-    let newly = newly_available(&state.entries, state.noted_through, now);
-    let available = balance(&state.entries, now).available;
-    if newly <= 0 || available <= 0 {
-        return Ok(None);
-    }
-    let tier = tier_status(&state.entries, settings, now, &merchant.zone())
-        .and_then(|s| s.current)
-        .map(|t| t.name);
-    Ok(Some(PointsNote {
-        newly: newly.min(available),
-        available,
-        tier,
-    }))
 }

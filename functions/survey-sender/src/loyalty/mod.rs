@@ -12,20 +12,17 @@
 //!
 //! Every step re-derives its decision from what is stored, so a replayed, concurrent or late
 //! sweep never sends twice nor expires points a newer order kept.
-//!
-//! Also here: the "points now available" note of the next marketing email.
 
 use aftercare::adapters::mail::format::long_date;
 use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
 use aftercare::adapters::store::loyalty::{Decided, LoyaltyNotice, LoyaltyState, NoticeKind};
 use aftercare::app::App;
+use aftercare::domain::Merchant;
 use aftercare::domain::customer::CustomerProfile;
 use aftercare::domain::loyalty::{
-    self, LedgerKind, balance, expire, expires_at, expiry_notice_at, expiry_source,
-    newly_available, tier_status,
+    self, LedgerKind, balance, expire, expires_at, expiry_notice_at, expiry_source, tier_status,
 };
 use aftercare::domain::send::{SendIdentity, SendStatus};
-use aftercare::domain::{CustomerId, Merchant};
 use aftercare::lambda::error::HandlerError;
 use aftercare::ports::MerchantDirectory as _;
 use aftercare::ports::{Due, DueGroup, DueWork as _, StoreError};
@@ -38,7 +35,6 @@ use serde_json::{Value, json};
 mod mail;
 
 use mail::*;
-pub use mail::{PointsNote, points_note};
 
 /// How many UTC days back the sweep looks for notices it has not finished.
 pub const LOOKBACK_DAYS: u32 = 14;

@@ -8,26 +8,13 @@
 
 use crate::Links;
 use crate::compose::follow_up_email;
-use crate::loyalty::{PointsNote, points_note};
-use aftercare::adapters::mail::{EmailKind, OutgoingEmail};
-use aftercare::adapters::store::followups::{ContactGuard, FollowUpClaim, FollowUpContext};
-use aftercare::adapters::store::orders::OrderRecord;
 use aftercare::app::App;
-use aftercare::domain::followup::FollowUpKind;
-use aftercare::domain::followup::{DecisionAction, DecisionEntry, FollowUp, FollowUpStatus};
-use aftercare::domain::marketing::{self, Decision, DeferReason, SkipReason};
-use aftercare::domain::send::{SendIdentity, SendRecord, SendStatus};
-use aftercare::domain::{CustomerId, EmailAddress, Merchant, MerchantId, OrderId};
+use aftercare::domain::followup::FollowUp;
 use aftercare::lambda::error::HandlerError;
-use aftercare::ports::{Due, DueGroup, SendLedger, StoreError};
-use aftercare::usecases::send::{Deadline, Pacer, SendOutcome};
-use jiff::{SignedDuration, Timestamp};
+use aftercare::ports::{Due, DueGroup, StoreError};
+use aftercare::usecases::followups::{FollowUpOutcome as Outcome, FollowUps};
+use aftercare::usecases::send::{Deadline, Pacer};
 use serde::Serialize;
-use std::sync::Arc;
-
-mod job;
-
-use job::process;
 
 /// How many UTC days back a sweep looks for follow-ups it has not finished (missed runs).
 pub const LOOKBACK_DAYS: u32 = 14;
@@ -51,17 +38,6 @@ pub struct SweepReport {
     pub errors: usize,
     /// The loyalty notices swept after the follow-ups.
     pub loyalty: crate::loyalty::LoyaltyReport,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Sent,
-    Deferred,
-    Skipped,
-    Failed,
-    Ambiguous,
-    Taken,
-    LeftDue,
 }
 
 /// Sweeps the follow-ups due now.
@@ -103,4 +79,24 @@ pub async fn sweep(
         over_quota: swept.over_quota + loyalty_swept.over_quota,
     };
     both.finish("follow-up and loyalty", report)
+}
+
+/// Works on one due follow-up (see [`aftercare::usecases::followups`]), its email composed here.
+async fn process(
+    app: &App,
+    links: &Links,
+    pacer: &Pacer,
+    due: &Due<FollowUp>,
+    deadline: Deadline,
+) -> Result<Outcome, StoreError> {
+    let follow_ups = FollowUps {
+        book: &app.store,
+        merchants: app.merchants.as_ref(),
+        courier: app.courier(),
+        pacer,
+        retention: app.retention(),
+    };
+    follow_ups
+        .process(due, deadline, |draft| follow_up_email(app, links, draft))
+        .await
 }

@@ -14,11 +14,13 @@ use super::write::{Attempt, build_err, put};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
 use crate::domain::followup::FollowUpKind;
 use crate::domain::followup::{DecisionAction, DecisionEntry, FollowUp, FollowUpStatus};
+use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
 use crate::domain::marketing::ContactState;
 use crate::domain::survey::FeedbackRecord;
 use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
 use crate::ports::DueToken;
 use crate::ports::feedback::FeedbackBook;
+use crate::ports::followups::FollowUpBook;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValue, Select, TransactWriteItem, Update,
 };
@@ -73,84 +75,7 @@ pub struct Suppression {
     pub at: Timestamp,
 }
 
-/// What a due follow-up needs, read in one BatchGetItem.
-#[derive(Debug, Clone, Default)]
-pub struct FollowUpContext {
-    pub order: Option<OrderRecord>,
-    pub contact: ContactState,
-    pub suppressed: bool,
-    /// The send record of this follow-up, if an earlier attempt claimed it.
-    pub send: Option<SendRecord>,
-}
-
-/// What claiming a follow-up's send found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FollowUpClaim {
-    /// We hold the send's claim; the contact state is stamped.
-    Claimed,
-    /// A send record exists already (an earlier attempt): carry on from it.
-    ClaimExists,
-    /// Another sweep moved the follow-up (sent, deferred, skipped or cancelled it).
-    Moved,
-    /// The contact state changed since it was read (cap, throttle or unsubscribe): decide again.
-    ContactChanged,
-}
-
-/// The conditions a claim re-checks on the contact state.
-#[derive(Debug, Clone, Copy)]
-pub struct ContactGuard {
-    /// No marketing email after this instant (the frequency cap's start), if capped.
-    pub cap_since: Option<Timestamp>,
-    /// No survey after this instant, for surveys under a throttle.
-    pub survey_since: Option<Timestamp>,
-    pub is_survey: bool,
-}
-
 impl Store {
-    /// The order, the customer's contact state, whether the recipient is suppressed and the
-    /// follow-up's send record (`send_key`), in one round trip.
-    pub async fn follow_up_context(
-        &self,
-        m: &MerchantId,
-        order_id: &OrderId,
-        customer: &CustomerId,
-        recipient: Option<&EmailAddress>,
-        send: &SendIdentity,
-    ) -> Result<FollowUpContext, StoreError> {
-        let order_key = keys::order(m, order_id);
-        let contact_key = keys::contact(m, customer);
-        let send_key = &keys::send(send);
-        let mut wanted = vec![order_key.to_map(), contact_key.to_map(), send_key.to_map()];
-        if let Some(email) = recipient {
-            wanted.push(keys::suppression(m, email).to_map());
-        }
-        let mut found = self
-            .batch_get("BatchGetItem follow-up context", wanted)
-            .await?;
-        let mut take = |k: &keys::Key| found.remove(&(k.pk.clone(), k.sk.clone()));
-        let order: Option<OrderRecord> = take(&order_key)
-            .map(|i| from_item("order", i))
-            .transpose()?;
-        let contact = take(&contact_key)
-            .map(|i| from_item::<ContactItem>(CONTACT, i))
-            .transpose()?
-            .unwrap_or_default()
-            .into();
-        let send: Option<SendRecord> = take(send_key).map(|i| from_item("send", i)).transpose()?;
-        let suppressed = match (recipient, &order) {
-            (Some(email), _) => take(&keys::suppression(m, email)).is_some(),
-            // Records written before the recipient was kept on the follow-up: one more read.
-            (None, Some(o)) => self.is_suppressed(m, &o.order.customer.email).await?,
-            (None, None) => false,
-        };
-        Ok(FollowUpContext {
-            order,
-            contact,
-            suppressed,
-            send,
-        })
-    }
-
     /// Consistent BatchGetItem of up to 100 keys, retrying unprocessed keys.
     pub(crate) async fn batch_get(
         &self,
@@ -254,186 +179,6 @@ impl Store {
             .transpose()?
             .unwrap_or_default()
             .into())
-    }
-
-    /// Claims a follow-up's send: in one transaction, marks the follow-up `sending` (if it is still
-    /// where the sweep saw it), stamps the contact state (if the cap and throttle still allow it and
-    /// the customer is still subscribed) and creates the send claim.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn claim_follow_up(
-        &self,
-        due: &DueToken,
-        contact: (&MerchantId, &CustomerId),
-        guard: ContactGuard,
-        claim: (&SendIdentity, &SendRecord),
-        send_expires_at: i64,
-        now: Timestamp,
-    ) -> Result<FollowUpClaim, StoreError> {
-        let follow_up = &due.key();
-        let seen_due_sk: &str = &due.seen;
-        let contact = &keys::contact(contact.0, contact.1);
-        let claim_key = keys::send(claim.0);
-        let claim = (&claim_key, claim.1);
-        let mark = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(follow_up.to_map()))
-            .update_expression("SET #status = :sending, claimed_at = :now")
-            .condition_expression("DUESK = :seen")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":sending", s(FollowUpStatus::Sending.as_str()))
-            .expression_attribute_values(":seen", s(seen_due_sk))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .build()
-            .map_err(build_err("build Update"))?;
-
-        let mut set = "SET last_marketing_ms = :now_ms, updated_at = :now, #type = :t".to_owned();
-        let mut condition =
-            "(attribute_not_exists(unsubscribed) OR unsubscribed = :false)".to_owned();
-        let mut stamp = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(contact.to_map()))
-            .expression_attribute_names("#type", keys::TYPE)
-            .expression_attribute_values(":now_ms", n(now.as_millisecond()))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .expression_attribute_values(":t", s(CONTACT))
-            .expression_attribute_values(":false", AttributeValue::Bool(false));
-        if let Some(since) = guard.cap_since {
-            condition.push_str(
-                " AND (attribute_not_exists(last_marketing_ms) OR last_marketing_ms <= :cap)",
-            );
-            stamp = stamp.expression_attribute_values(":cap", n(since.as_millisecond()));
-        }
-        if guard.is_survey {
-            set.push_str(", last_survey_ms = :now_ms");
-            if let Some(since) = guard.survey_since {
-                condition.push_str(
-                    " AND (attribute_not_exists(last_survey_ms) OR last_survey_ms <= :throttle)",
-                );
-                stamp = stamp.expression_attribute_values(":throttle", n(since.as_millisecond()));
-            }
-        }
-        let stamp = stamp
-            .update_expression(set)
-            .condition_expression(condition)
-            .build()
-            .map_err(build_err("build Update"))?;
-        let (claim_key, record) = claim;
-        let items = vec![
-            TransactWriteItem::builder().update(mark).build(),
-            TransactWriteItem::builder().update(stamp).build(),
-            put(
-                &self.table,
-                claim_item(claim_key, record, send_expires_at)?,
-                Some("attribute_not_exists(PK)"),
-            )?, // The recipient is not suppressed (a failure here means: decide again, reading it).
-            suppression_check(&self.table, claim_key, record)?,
-        ];
-        match self
-            .transact("TransactWriteItems claim follow-up", items)
-            .await?
-        {
-            Attempt::Done => Ok(FollowUpClaim::Claimed),
-            Attempt::Cancelled(codes) => {
-                let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
-                Ok(if failed(2) {
-                    FollowUpClaim::ClaimExists
-                } else if failed(0) {
-                    FollowUpClaim::Moved
-                } else {
-                    FollowUpClaim::ContactChanged
-                })
-            }
-        }
-    }
-
-    /// Moves a follow-up to `until` in the due index, recording why. False if another sweep moved
-    /// it first.
-    pub async fn defer_follow_up(
-        &self,
-        due: &DueToken,
-        until: Timestamp,
-        decision: &DecisionEntry,
-    ) -> Result<bool, StoreError> {
-        let key = &due.key();
-        let seen_due_sk: &str = &due.seen;
-        let (pk, sk) = keys::due(FOLLOW_UP_GROUP, until, key);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
-            .update_expression(
-                "SET DUEPK = :pk, DUESK = :sk, due_at = :until, #status = :scheduled, \
-                 decisions = list_append(if_not_exists(decisions, :empty), :d)",
-            )
-            .condition_expression("DUESK = :seen")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":sk", s(sk))
-            .expression_attribute_values(":until", s(until.to_string()))
-            .expression_attribute_values(":scheduled", s(FollowUpStatus::Scheduled.as_str()))
-            .expression_attribute_values(":seen", s(seen_due_sk))
-            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
-            .expression_attribute_values(":d", decision_list(decision)?)
-            .send()
-            .await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem defer follow-up", e)))
-    }
-
-    /// Takes a follow-up out of the due index for good with `status` and `outcome`, only if it is
-    /// still where the sweep saw it. `survey_sent` adds it to the merchant's sent-surveys index.
-    /// False if it had moved.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn settle_follow_up(
-        &self,
-        due: &DueToken,
-        status: FollowUpStatus,
-        decision: &DecisionEntry,
-        message_id: Option<&str>,
-        survey_sent: Option<(&MerchantId, &OrderId)>,
-    ) -> Result<bool, StoreError> {
-        let key = &due.key();
-        let mut set = "SET #status = :status, outcome = :outcome, done_at = :now, \
-                       decisions = list_append(if_not_exists(decisions, :empty), :d)"
-            .to_owned();
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(
-                ":outcome",
-                s(decision
-                    .reason
-                    .clone()
-                    .unwrap_or_else(|| status.as_str().to_owned())),
-            )
-            .expression_attribute_values(":now", s(decision.at.to_string()))
-            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
-            .expression_attribute_values(":d", decision_list(decision)?);
-        if let Some(id) = message_id {
-            set.push_str(", message_id = :mid");
-            req = req.expression_attribute_values(":mid", s(id));
-        }
-        if let Some((m, order_id)) = survey_sent {
-            set.push_str(", GSI1PK = :gpk, GSI1SK = :gsk");
-            req = req
-                .expression_attribute_values(":gpk", s(keys::surveys_sent_index(m)))
-                .expression_attribute_values(
-                    ":gsk",
-                    s(keys::time_sort_key(decision.at, order_id.as_str())),
-                );
-        }
-        req = req
-            .condition_expression("DUESK = :seen")
-            .expression_attribute_values(":seen", s(&due.seen));
-        let result = req
-            .update_expression(format!("{set} REMOVE DUEPK, DUESK"))
-            .send()
-            .await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem settle follow-up", e)))
     }
 
     /// Every gsi1 item of `partition` whose time sort key lies in `[from, to)`, or only their count.
@@ -613,6 +358,257 @@ impl FeedbackBook for Store {
             )
             .await?;
         Ok(count)
+    }
+}
+
+/// The follow-ups' moves: each conditioned on the follow-up still sitting where the sweep found it
+/// (`DUESK = :seen`).
+impl FollowUpBook for Store {
+    /// The order, the customer's contact state, whether the recipient is suppressed and the
+    /// follow-up's send record (`send`), in one round trip.
+    async fn follow_up_context(
+        &self,
+        m: &MerchantId,
+        order_id: &OrderId,
+        customer: &CustomerId,
+        recipient: Option<&EmailAddress>,
+        send: &SendIdentity,
+    ) -> Result<FollowUpContext, StoreError> {
+        let order_key = keys::order(m, order_id);
+        let contact_key = keys::contact(m, customer);
+        let send_key = &keys::send(send);
+        let mut wanted = vec![order_key.to_map(), contact_key.to_map(), send_key.to_map()];
+        if let Some(email) = recipient {
+            wanted.push(keys::suppression(m, email).to_map());
+        }
+        let mut found = self
+            .batch_get("BatchGetItem follow-up context", wanted)
+            .await?;
+        let mut take = |k: &keys::Key| found.remove(&(k.pk.clone(), k.sk.clone()));
+        let order: Option<OrderRecord> = take(&order_key)
+            .map(|i| from_item("order", i))
+            .transpose()?;
+        let contact = take(&contact_key)
+            .map(|i| from_item::<ContactItem>(CONTACT, i))
+            .transpose()?
+            .unwrap_or_default()
+            .into();
+        let send: Option<SendRecord> = take(send_key).map(|i| from_item("send", i)).transpose()?;
+        let suppressed = match (recipient, &order) {
+            (Some(email), _) => take(&keys::suppression(m, email)).is_some(),
+            // Records written before the recipient was kept on the follow-up: one more read.
+            (None, Some(o)) => self.is_suppressed(m, &o.order.customer.email).await?,
+            (None, None) => false,
+        };
+        Ok(FollowUpContext {
+            order,
+            contact,
+            suppressed,
+            send,
+        })
+    }
+
+    async fn contact_state(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+    ) -> Result<ContactState, StoreError> {
+        self.get_contact(m, c).await
+    }
+
+    /// Claims a follow-up's send: in one transaction, marks the follow-up `sending` (if it is still
+    /// where the sweep saw it), stamps the contact state (if the cap and throttle still allow it and
+    /// the customer is still subscribed) and creates the send claim.
+    async fn claim_follow_up(
+        &self,
+        due: &DueToken,
+        contact: (&MerchantId, &CustomerId),
+        guard: ContactGuard,
+        claim: (&SendIdentity, &SendRecord),
+        send_expires_at: i64,
+        now: Timestamp,
+    ) -> Result<FollowUpClaim, StoreError> {
+        let follow_up = &due.key();
+        let seen_due_sk: &str = &due.seen;
+        let contact = &keys::contact(contact.0, contact.1);
+        let claim_key = keys::send(claim.0);
+        let claim = (&claim_key, claim.1);
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(follow_up.to_map()))
+            .update_expression("SET #status = :sending, claimed_at = :now")
+            .condition_expression("DUESK = :seen")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":sending", s(FollowUpStatus::Sending.as_str()))
+            .expression_attribute_values(":seen", s(seen_due_sk))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .build()
+            .map_err(build_err("build Update"))?;
+
+        let mut set = "SET last_marketing_ms = :now_ms, updated_at = :now, #type = :t".to_owned();
+        let mut condition =
+            "(attribute_not_exists(unsubscribed) OR unsubscribed = :false)".to_owned();
+        let mut stamp = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(contact.to_map()))
+            .expression_attribute_names("#type", keys::TYPE)
+            .expression_attribute_values(":now_ms", n(now.as_millisecond()))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":t", s(CONTACT))
+            .expression_attribute_values(":false", AttributeValue::Bool(false));
+        if let Some(since) = guard.cap_since {
+            condition.push_str(
+                " AND (attribute_not_exists(last_marketing_ms) OR last_marketing_ms <= :cap)",
+            );
+            stamp = stamp.expression_attribute_values(":cap", n(since.as_millisecond()));
+        }
+        if guard.is_survey {
+            set.push_str(", last_survey_ms = :now_ms");
+            if let Some(since) = guard.survey_since {
+                condition.push_str(
+                    " AND (attribute_not_exists(last_survey_ms) OR last_survey_ms <= :throttle)",
+                );
+                stamp = stamp.expression_attribute_values(":throttle", n(since.as_millisecond()));
+            }
+        }
+        let stamp = stamp
+            .update_expression(set)
+            .condition_expression(condition)
+            .build()
+            .map_err(build_err("build Update"))?;
+        let (claim_key, record) = claim;
+        let items = vec![
+            TransactWriteItem::builder().update(mark).build(),
+            TransactWriteItem::builder().update(stamp).build(),
+            put(
+                &self.table,
+                claim_item(claim_key, record, send_expires_at)?,
+                Some("attribute_not_exists(PK)"),
+            )?, // The recipient is not suppressed (a failure here means: decide again, reading it).
+            suppression_check(&self.table, claim_key, record)?,
+        ];
+        match self
+            .transact("TransactWriteItems claim follow-up", items)
+            .await?
+        {
+            Attempt::Done => Ok(FollowUpClaim::Claimed),
+            Attempt::Cancelled(codes) => {
+                let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+                Ok(if failed(2) {
+                    FollowUpClaim::ClaimExists
+                } else if failed(0) {
+                    FollowUpClaim::Moved
+                } else {
+                    FollowUpClaim::ContactChanged
+                })
+            }
+        }
+    }
+
+    /// Moves a follow-up to `until` in the due index, recording why. False if another sweep moved
+    /// it first.
+    async fn defer_follow_up(
+        &self,
+        due: &DueToken,
+        until: Timestamp,
+        decision: &DecisionEntry,
+    ) -> Result<bool, StoreError> {
+        let key = &due.key();
+        let seen_due_sk: &str = &due.seen;
+        let (pk, sk) = keys::due(FOLLOW_UP_GROUP, until, key);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+            .update_expression(
+                "SET DUEPK = :pk, DUESK = :sk, due_at = :until, #status = :scheduled, \
+                 decisions = list_append(if_not_exists(decisions, :empty), :d)",
+            )
+            .condition_expression("DUESK = :seen")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":sk", s(sk))
+            .expression_attribute_values(":until", s(until.to_string()))
+            .expression_attribute_values(":scheduled", s(FollowUpStatus::Scheduled.as_str()))
+            .expression_attribute_values(":seen", s(seen_due_sk))
+            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+            .expression_attribute_values(":d", decision_list(decision)?)
+            .send()
+            .await;
+        super::condition_held(result.map_err(|e| classify("UpdateItem defer follow-up", e)))
+    }
+
+    /// Takes a follow-up out of the due index for good with `status` and `outcome`, only if it is
+    /// still where the sweep saw it. `survey_sent` adds it to the merchant's sent-surveys index.
+    /// False if it had moved.
+    async fn settle_follow_up(
+        &self,
+        due: &DueToken,
+        status: FollowUpStatus,
+        decision: &DecisionEntry,
+        message_id: Option<&str>,
+        survey_sent: Option<(&MerchantId, &OrderId)>,
+    ) -> Result<bool, StoreError> {
+        let key = &due.key();
+        let mut set = "SET #status = :status, outcome = :outcome, done_at = :now, \
+                       decisions = list_append(if_not_exists(decisions, :empty), :d)"
+            .to_owned();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(
+                ":outcome",
+                s(decision
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| status.as_str().to_owned())),
+            )
+            .expression_attribute_values(":now", s(decision.at.to_string()))
+            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+            .expression_attribute_values(":d", decision_list(decision)?);
+        if let Some(id) = message_id {
+            set.push_str(", message_id = :mid");
+            req = req.expression_attribute_values(":mid", s(id));
+        }
+        if let Some((m, order_id)) = survey_sent {
+            set.push_str(", GSI1PK = :gpk, GSI1SK = :gsk");
+            req = req
+                .expression_attribute_values(":gpk", s(keys::surveys_sent_index(m)))
+                .expression_attribute_values(
+                    ":gsk",
+                    s(keys::time_sort_key(decision.at, order_id.as_str())),
+                );
+        }
+        req = req
+            .condition_expression("DUESK = :seen")
+            .expression_attribute_values(":seen", s(&due.seen));
+        let result = req
+            .update_expression(format!("{set} REMOVE DUEPK, DUESK"))
+            .send()
+            .await;
+        super::condition_held(result.map_err(|e| classify("UpdateItem settle follow-up", e)))
+    }
+
+    async fn points_ledger(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+    ) -> Result<crate::domain::loyalty::LoyaltyState, StoreError> {
+        Store::loyalty(self, m, c).await
+    }
+
+    async fn note_available(
+        &self,
+        m: &MerchantId,
+        c: &CustomerId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        Store::note_available(self, m, c, now).await
     }
 }
 
