@@ -7,7 +7,9 @@
 //! invoices it holds.
 
 use super::ledger::MemSendLedger;
-use super::table::{Cancelled, Condition, MemTable, RowKey, Write, absent, always, present};
+use super::table::{
+    Cancelled, Condition, MemTable, RowKey, Write, absent, always, decode_err, parse, present, row,
+};
 use crate::adapters::store::billing::DUNNING_GROUP;
 use crate::adapters::store::keys;
 use crate::domain::billing::{
@@ -23,31 +25,12 @@ use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::billing::{BillingBook, ClaimWrite};
 use crate::ports::{DueToken, StoreError};
 use jiff::Timestamp;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 #[derive(Clone, Default)]
 pub struct MemBilling {
     /// The send ledger over the same table (its claims are the dunning emails').
     pub ledger: MemSendLedger,
-}
-
-fn decode_err(e: serde_json::Error) -> StoreError {
-    StoreError::Unexpected {
-        operation: "decode item",
-        source: Box::new(e),
-    }
-}
-
-fn row(value: &impl Serialize) -> Result<Value, StoreError> {
-    serde_json::to_value(value).map_err(decode_err)
-}
-
-fn parse<T: DeserializeOwned>(value: Option<Value>) -> Result<Option<T>, StoreError> {
-    value
-        .map(|v| serde_json::from_value(v).map_err(decode_err))
-        .transpose()
 }
 
 fn status_is(row: Option<&Value>, statuses: &[InvoiceStatus]) -> bool {

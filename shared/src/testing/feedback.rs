@@ -6,7 +6,7 @@
 //! only from where it was read (`DUESK = :seen`); an unsubscribe keeps the first time it happened.
 
 use super::ledger::MemSendLedger;
-use super::table::{MemTable, RowKey, Write, absent, always};
+use super::table::{MemTable, RowKey, Write, absent, always, decode_err};
 use crate::adapters::store::followups::ContactItem;
 use crate::adapters::store::keys;
 use crate::adapters::store::shipments::FOLLOW_UP_GROUP;
@@ -26,13 +26,6 @@ use serde_json::{Map, Value, json};
 pub struct MemFeedback {
     /// The send ledger over the same table (its claims are the detractor alerts').
     pub ledger: MemSendLedger,
-}
-
-fn decode_err(e: serde_json::Error) -> StoreError {
-    StoreError::Unexpected {
-        operation: "decode item",
-        source: Box::new(e),
-    }
 }
 
 fn parse<T: DeserializeOwned>(row: Value) -> Result<T, StoreError> {

@@ -7,7 +7,7 @@
 //! TransactWriteItems is.
 
 use super::ledger::MemSendLedger;
-use super::table::{Condition, MemTable, RowKey, Write, absent, always};
+use super::table::{Condition, MemTable, RowKey, Write, absent, always, decode_err, parse, row};
 use crate::adapters::store::keys;
 use crate::domain::followup::{DecisionEntry, FollowUp, FollowUpKind, FollowUpStatus};
 use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
@@ -19,7 +19,6 @@ use crate::domain::{CustomerId, EmailAddress, Locale, MerchantId, OrderId};
 use crate::ports::followups::FollowUpBook;
 use crate::ports::{DueGroup, DueToken, SendLedger, StoreError};
 use jiff::Timestamp;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -79,23 +78,6 @@ impl From<&ContactState> for ContactRow {
             time_zone: c.time_zone.clone(),
         }
     }
-}
-
-fn decode_err(e: serde_json::Error) -> StoreError {
-    StoreError::Unexpected {
-        operation: "decode item",
-        source: Box::new(e),
-    }
-}
-
-fn row(value: &impl Serialize) -> Result<Value, StoreError> {
-    serde_json::to_value(value).map_err(decode_err)
-}
-
-fn parse<T: DeserializeOwned>(value: Option<Value>) -> Result<Option<T>, StoreError> {
-    value
-        .map(|v| serde_json::from_value(v).map_err(decode_err))
-        .transpose()
 }
 
 /// `DUESK = :seen`.

@@ -7,7 +7,7 @@
 //! A read yields to the runtime before it returns, as a network round trip would, so two
 //! use-cases joined in one test both read before either writes: the race the conditions are for.
 
-use super::table::{MemTable, RowKey, Write, absent, always, present};
+use super::table::{MemTable, RowKey, Write, absent, always, decode_err, parse, present, row};
 use crate::adapters::store::keys;
 use crate::domain::loyalty::{
     LedgerEntry, LoyaltyState, Posting, Referee, Referral, ReferralCodeOwner, balance,
@@ -16,30 +16,11 @@ use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::StoreError;
 use crate::ports::loyalty::LoyaltyLedger;
 use jiff::Timestamp;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 #[derive(Clone, Default)]
 pub struct MemLoyalty {
     pub table: MemTable,
-}
-
-fn decode_err(e: serde_json::Error) -> StoreError {
-    StoreError::Unexpected {
-        operation: "decode item",
-        source: Box::new(e),
-    }
-}
-
-fn row(value: &impl Serialize) -> Result<Value, StoreError> {
-    serde_json::to_value(value).map_err(decode_err)
-}
-
-fn parse<T: DeserializeOwned>(value: Option<Value>) -> Result<Option<T>, StoreError> {
-    value
-        .map(|v| serde_json::from_value(v).map_err(decode_err))
-        .transpose()
 }
 
 fn key(k: keys::Key) -> RowKey {

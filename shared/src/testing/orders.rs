@@ -3,38 +3,19 @@
 //! must not exist; the claim is guarded by the suppression check), over the send ledger's table.
 
 use super::ledger::{Guarded, MemSendLedger};
-use super::table::{MemTable, RowKey, Write, absent, always};
+use super::table::{MemTable, RowKey, Write, absent, always, decode_err, parse, row};
 use crate::adapters::store::keys;
 use crate::domain::loyalty::{LedgerEntry, LoyaltyState};
 use crate::domain::order::{IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome};
 use crate::domain::send::SendIdentity;
 use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::{NewOrder, OrderBook, SendLedger, StoreError};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 #[derive(Clone, Default)]
 pub struct MemOrderBook {
     /// The send ledger over the same table (its claims are the thank-you emails').
     pub ledger: MemSendLedger,
-}
-
-fn decode_err(e: serde_json::Error) -> StoreError {
-    StoreError::Unexpected {
-        operation: "decode item",
-        source: Box::new(e),
-    }
-}
-
-fn row(value: &impl Serialize) -> Result<Value, StoreError> {
-    serde_json::to_value(value).map_err(decode_err)
-}
-
-fn parse<T: DeserializeOwned>(value: Option<Value>) -> Result<Option<T>, StoreError> {
-    value
-        .map(|v| serde_json::from_value(v).map_err(decode_err))
-        .transpose()
 }
 
 fn put(key: keys::Key, row: Value, only_new: bool) -> Write {

@@ -5,7 +5,7 @@
 //! delivery pointer; when it is cancelled, the reasons decide what it was, as the store's do.
 
 use super::ledger::MemSendLedger;
-use super::table::{Condition, MemTable, RowKey, Write, absent, always, present};
+use super::table::{Condition, MemTable, RowKey, Write, absent, always, decode_err, present, row};
 use crate::adapters::store::keys;
 use crate::domain::followup::{AnchorReason, FollowUp, FollowUpKind, FollowUpStatus};
 use crate::domain::ids::ShipmentId;
@@ -19,7 +19,6 @@ use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::StoreError;
 use crate::ports::shipments::{NewCheckpoint, NewShipment, ShipmentBook};
 use jiff::Timestamp;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -29,19 +28,8 @@ pub struct MemShipments {
     pub ledger: MemSendLedger,
 }
 
-fn codec(e: serde_json::Error) -> StoreError {
-    StoreError::Unexpected {
-        operation: "decode item",
-        source: Box::new(e),
-    }
-}
-
-fn row(value: &impl Serialize) -> Result<Value, StoreError> {
-    serde_json::to_value(value).map_err(codec)
-}
-
 fn parse<T: DeserializeOwned>(value: Value) -> Result<T, StoreError> {
-    serde_json::from_value(value).map_err(codec)
+    serde_json::from_value(value).map_err(decode_err)
 }
 
 fn put(key: &keys::Key, row: Value, condition: Condition) -> Write {

@@ -6,6 +6,28 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// A row that does not decode as the item it should be.
+pub fn decode_err(e: serde_json::Error) -> StoreError {
+    StoreError::Unexpected {
+        operation: "decode item",
+        source: Box::new(e),
+    }
+}
+
+/// An item's row.
+pub fn row(value: &impl serde::Serialize) -> Result<Value, StoreError> {
+    serde_json::to_value(value).map_err(decode_err)
+}
+
+/// The item a row holds, if there is a row.
+pub fn parse<T: serde::de::DeserializeOwned>(
+    value: Option<Value>,
+) -> Result<Option<T>, StoreError> {
+    value
+        .map(|v| serde_json::from_value(v).map_err(decode_err))
+        .transpose()
+}
+
 /// A row's primary key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RowKey {

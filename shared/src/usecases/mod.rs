@@ -1,6 +1,16 @@
-//! What the functions do, independent of the trigger that asked: placing an order ([`orders`]), a subscription's renewal notice ([`renewals`]),
-//! the send protocol every email goes through ([`send`]), the driver every scheduled sweep runs
-//! under ([`sweep`]) and storing a subscription update whoever sent it ([`subscriptions`]).
+//! What the functions do, independent of the trigger that asked, each over the ports it needs and
+//! with its own error enum (mapped once to an HTTP answer in [`crate::http`]):
+//!
+//! * [`orders`]: placing an order; [`shipments`]: a shipment, a tracking checkpoint, a shipment's
+//!   late and fallback checks; [`followups`]: a due follow-up; [`feedback`]: a survey answer and
+//!   the loop it closes; [`preferences`]: unsubscribe and preferences; [`renewals`]: a renewal
+//!   notice; [`subscriptions`]: a subscription update; [`billing`]: billing events and a dunning
+//!   step; [`email_events`]: an SES event and the complaint alert; [`loyalty`]: redeeming,
+//!   adjusting, referrals and a customer's standing.
+//! * [`send`]: the send protocol every email goes through (claim → send → record);
+//!   [`sweep`]: the driver every scheduled sweep runs under (merchant turns, quota, margin).
+//!
+//! Each has fast tests on the in-memory adapters of its ports (`crate::testing`).
 
 pub mod billing;
 pub mod email_events;
