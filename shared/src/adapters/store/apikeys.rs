@@ -1,10 +1,9 @@
 //! API keys, stored by digest only.
 
-use super::{Store, StoreError, classify, from_item, keys, s, to_item};
+use super::{Store, StoreError, classify, from_item, keys, s, to_item, update_held};
 use crate::domain::MerchantId;
 use crate::domain::apikey::{ApiKeyRecord, KeyStatus};
 use crate::domain::ids::KeyId;
-use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 
 const ENTITY: &str = "api_key";
@@ -62,19 +61,14 @@ impl Store {
         key_id: &KeyId,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::api_key(merchant, key_id).to_map()))
+        let update = self
+            .update_item(&keys::api_key(merchant, key_id))
             .update_expression("SET #status = :revoked, revoked_at = :now")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":revoked", s("revoked"))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .send()
-            .await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem revoke key", e)))
+            .expression_attribute_values(":now", s(now.to_string()));
+        update_held("UpdateItem revoke key", update).await
     }
 
     /// A merchant's keys (metadata only).
@@ -82,29 +76,13 @@ impl Store {
         &self,
         merchant: &MerchantId,
     ) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let mut keys_out = Vec::new();
-        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(keys::tenant(merchant)))
-                .expression_attribute_values(":prefix", s(keys::API_KEY_PREFIX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("Query api keys", e))?;
-            for item in out.items.unwrap_or_default() {
-                keys_out.push(from_item::<ApiKeyRecord>(ENTITY, item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(keys_out)
+        let query = self.prefix_query(merchant, keys::API_KEY_PREFIX);
+        self.query_pages("Query api keys", query, usize::MAX)
+            .await?
+            .items
+            .into_iter()
+            .map(|item| from_item(ENTITY, item))
+            .collect()
     }
 }
 

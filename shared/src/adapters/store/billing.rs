@@ -6,10 +6,10 @@
 //! send claim. Out-of-order delivery is settled by the invoice's state: once paid, a late failure
 //! changes nothing and sends nothing.
 
-use super::claims::{ClaimGuard, Guarded, claim_item};
+use super::claims::Guarded;
 use super::loyalty::Decided;
-use super::write::{Attempt, build_err, codes_failed, put, with_due};
-use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
+use super::write::{self, Attempt, codes_failed, put_new, with_due};
+use super::{Item, Store, StoreError, from_item, keys, n, s, to_item, update_held};
 use crate::domain::billing::{
     DunningStep, EventKey, FailureOutcome, InvoiceRecord, InvoiceStatus, PaymentOutcome, Reversal,
     StepClaim,
@@ -21,7 +21,7 @@ use crate::domain::order::OrderRecord;
 use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::DueToken;
 use crate::ports::billing::{BillingBook, ClaimWrite};
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +62,7 @@ impl Store {
             &marker,
         )?;
         item.insert(keys::TTL.into(), n(keys::expires_at(now, EVENT_MEMORY)));
-        put(&self.table, item, Some("attribute_not_exists(PK)"))
+        put_new(&self.table, item)
     }
 
     async fn get_invoice(
@@ -70,10 +70,8 @@ impl Store {
         m: &MerchantId,
         id: &InvoiceId,
     ) -> Result<Option<InvoiceRecord>, StoreError> {
-        self.get("GetItem invoice", &keys::invoice(m, id))
-            .await?
-            .map(|i| from_item(INVOICE, i))
-            .transpose()
+        self.get_as("GetItem invoice", INVOICE, &keys::invoice(m, id))
+            .await
     }
 
     fn invoice_item(
@@ -108,15 +106,14 @@ impl BillingBook for Store {
         provider: &str,
         event_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .get(
+        let marker: Option<EventMarker> = self
+            .get_as(
                 "GetItem billing event",
+                EVENT,
                 &keys::billing_event(m, provider, event_id),
             )
-            .await?
-            .map(|i| from_item::<EventMarker>(EVENT, i))
-            .transpose()?
-            .map(|e| e.content_hash))
+            .await?;
+        Ok(marker.map(|e| e.content_hash))
     }
 
     /// Only the event's marker (events that change nothing else).
@@ -148,24 +145,13 @@ impl BillingBook for Store {
         next_due: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<FailureOutcome, StoreError> {
-        let send_expires_at = claim.expires_at;
-        let claim_key = keys::send(claim.id);
-        let claim = (&claim_key, claim.record);
         let m = &record.merchant_id;
+        let (claim, guard) = self.guarded_claim(2, claim.id, claim.record, claim.expires_at)?;
         let items = vec![
-            put(
-                &self.table,
-                self.invoice_item(record, next_due)?,
-                Some("attribute_not_exists(PK)"),
-            )?,
+            put_new(&self.table, self.invoice_item(record, next_due)?)?,
             self.event_put(m, ev, now)?,
-            put(
-                &self.table,
-                claim_item(claim.0, claim.1, send_expires_at)?,
-                Some("attribute_not_exists(PK)"),
-            )?,
+            claim,
         ];
-        let guard = ClaimGuard::for_claim(&self.table, 2, claim.0, claim.1, send_expires_at)?;
         match self
             .transact_guarded("TransactWriteItems payment failed", items, guard)
             .await?
@@ -197,14 +183,10 @@ impl BillingBook for Store {
         claim: ClaimWrite<'_>,
         now: Timestamp,
     ) -> Result<PaymentOutcome, StoreError> {
-        let send_expires_at = claim.expires_at;
-        let claim_key = keys::send(claim.id);
-        let claim = (&claim_key, claim.record);
         let m = &paid.merchant_id;
         let key = keys::invoice(m, &paid.invoice.id);
-        let recover = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
+        let recover = self
+            .tx_update(&key)
             .update_expression(
                 "SET #status = :paid, recovered = :true, paid_at = :now, updated_at = :now, \
                  emails_recovered = emails_recovered + :one REMOVE DUEPK, DUESK",
@@ -219,19 +201,9 @@ impl BillingBook for Store {
                 aws_sdk_dynamodb::types::AttributeValue::Bool(true),
             )
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .build()
-            .map_err(build_err("build Update"))?;
-        let items = vec![
-            TransactWriteItem::builder().update(recover).build(),
-            self.event_put(m, ev, now)?,
-            put(
-                &self.table,
-                claim_item(claim.0, claim.1, send_expires_at)?,
-                Some("attribute_not_exists(PK)"),
-            )?,
-        ];
-        let guard = ClaimGuard::for_claim(&self.table, 2, claim.0, claim.1, send_expires_at)?;
+            .expression_attribute_values(":now", s(now.to_string()));
+        let (claim, guard) = self.guarded_claim(2, claim.id, claim.record, claim.expires_at)?;
+        let items = vec![write::update(recover)?, self.event_put(m, ev, now)?, claim];
         match self
             .transact_guarded("TransactWriteItems payment recovered", items, guard)
             .await?
@@ -253,11 +225,7 @@ impl BillingBook for Store {
         }
         // Not in dunning: record it paid (unless it exists, i.e. already paid).
         let items = vec![
-            put(
-                &self.table,
-                self.invoice_item(paid, None)?,
-                Some("attribute_not_exists(PK)"),
-            )?,
+            put_new(&self.table, self.invoice_item(paid, None)?)?,
             self.event_put(m, ev, now)?,
         ];
         match self
@@ -286,17 +254,13 @@ impl BillingBook for Store {
     ) -> Result<StepClaim, StoreError> {
         let key = &due.key();
         let seen_due_sk: &str = &due.seen;
-        let send_expires_at = claim.expires_at;
-        let claim_key = keys::send(claim.id);
-        let claim = (&claim_key, claim.record);
         let counter = match step.kind.as_str() {
             "first" => "emails_first",
             "final" => "emails_final",
             _ => "emails_reminder",
         };
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
+        let mut update = self
+            .tx_update(key)
             .condition_expression("DUESK = :seen AND #status = :failed")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":seen", s(seen_due_sk))
@@ -318,19 +282,8 @@ impl BillingBook for Store {
             }
             None => format!("{base} REMOVE DUEPK, DUESK"),
         };
-        let update = update
-            .update_expression(expression)
-            .build()
-            .map_err(build_err("build Update"))?;
-        let items = vec![
-            TransactWriteItem::builder().update(update).build(),
-            put(
-                &self.table,
-                claim_item(claim.0, claim.1, send_expires_at)?,
-                Some("attribute_not_exists(PK)"),
-            )?,
-        ];
-        let guard = ClaimGuard::for_claim(&self.table, 1, claim.0, claim.1, send_expires_at)?;
+        let (claim, guard) = self.guarded_claim(1, claim.id, claim.record, claim.expires_at)?;
+        let items = vec![write::update(update.update_expression(expression))?, claim];
         match self
             .transact_guarded("TransactWriteItems dunning step", items, guard)
             .await?
@@ -354,10 +307,7 @@ impl BillingBook for Store {
         let key = &due.key();
         let seen_due_sk: &str = &due.seen;
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
+            .update_item(key)
             .condition_expression("DUESK = :seen AND #status = :failed")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":seen", s(seen_due_sk))
@@ -380,8 +330,7 @@ impl BillingBook for Store {
             }
             (None, None) => "SET updated_at = :now REMOVE DUEPK, DUESK".to_owned(),
         };
-        let result = req.update_expression(expression).send().await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem invoice due", e)))
+        update_held("UpdateItem invoice due", req.update_expression(expression)).await
     }
 
     /// Invoices whose first failure lies in `[from, to)`.

@@ -21,10 +21,10 @@
 //! decision is on record for the message log, and a redelivery settles on it. So no send path can
 //! forget the check, and it costs no extra call.
 
-use super::write::{Attempt, build_err, put};
-use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
+use super::write::{self, Attempt, build_err, put_new};
+use super::{Item, Store, StoreError, keys, n, s, to_item, update_held};
 pub use crate::domain::send::{ClaimResult, Reclaim, SendIdentity, SendRecord, SendStatus};
-use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use jiff::Timestamp;
 
 const ENTITY: &str = "send";
@@ -38,6 +38,16 @@ pub(crate) fn claim_item(
     let mut item = to_item(ENTITY, key, record)?;
     item.insert(keys::TTL.into(), n(expires_at));
     Ok(item)
+}
+
+/// The put of a new claim inside a transaction (conditioned on no record existing).
+pub(crate) fn claim_put(
+    table: &str,
+    key: &keys::Key,
+    record: &SendRecord,
+    expires_at: i64,
+) -> Result<TransactWriteItem, StoreError> {
+    put_new(table, claim_item(key, record, expires_at)?)
 }
 
 /// Why a claim was written as `suppressed`.
@@ -125,11 +135,7 @@ impl ClaimGuard {
         record: &SendRecord,
         expires_at: i64,
     ) -> Result<Self, StoreError> {
-        let instead = put(
-            table,
-            suppressed_item(key, record, expires_at)?,
-            Some("attribute_not_exists(PK)"),
-        )?;
+        let instead = put_new(table, suppressed_item(key, record, expires_at)?)?;
         Self::new(table, at, key, record, instead)
     }
 }
@@ -145,14 +151,26 @@ pub(crate) enum Guarded {
 }
 
 impl Store {
+    /// The put of a new claim at position `at` of a transaction, and the guard that goes with it.
+    pub(crate) fn guarded_claim(
+        &self,
+        at: usize,
+        id: &SendIdentity,
+        record: &SendRecord,
+        expires_at: i64,
+    ) -> Result<(TransactWriteItem, ClaimGuard), StoreError> {
+        let key = keys::send(id);
+        Ok((
+            claim_put(&self.table, &key, record, expires_at)?,
+            ClaimGuard::for_claim(&self.table, at, &key, record, expires_at)?,
+        ))
+    }
+
     pub(crate) async fn get_send_at(
         &self,
         key: &keys::Key,
     ) -> Result<Option<SendRecord>, StoreError> {
-        self.get("GetItem send", key)
-            .await?
-            .map(|i| from_item(ENTITY, i))
-            .transpose()
+        self.get_as("GetItem send", ENTITY, key).await
     }
 
     /// Runs a transaction holding a claim guarded by `guard` (see [`ClaimGuard`]): the guard's
@@ -210,11 +228,7 @@ impl crate::ports::SendLedger for Store {
         expires_at: i64,
     ) -> Result<ClaimResult, StoreError> {
         let key = &keys::send(id);
-        let claim = put(
-            &self.table,
-            claim_item(key, record, expires_at)?,
-            Some("attribute_not_exists(PK)"),
-        )?;
+        let claim = claim_put(&self.table, key, record, expires_at)?;
         let guard = ClaimGuard::for_claim(&self.table, 0, key, record, expires_at)?;
         match self
             .transact_guarded("TransactWriteItems send claim", vec![claim], guard)
@@ -241,36 +255,28 @@ impl crate::ports::SendLedger for Store {
     ) -> Result<Reclaim, StoreError> {
         let key = &keys::send(id);
         let update = |expression: &str| {
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key.to_map()))
+            self.tx_update(key)
                 .update_expression(expression)
                 .condition_expression("#status = :retry")
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":retry", s(SendStatus::Retry.as_str()))
         };
-        let reclaim = update(
-            "SET #status = :ip, claim_token = :token, lease_until_ms = :lease ADD attempts :one",
-        )
-        .expression_attribute_values(":ip", s(SendStatus::InProgress.as_str()))
-        .expression_attribute_values(":token", s(token))
-        .expression_attribute_values(":lease", n(lease_until.as_millisecond()))
-        .expression_attribute_values(":one", n(1))
-        .build()
-        .map_err(build_err("build Update"))?;
-        let settle = update("SET #status = :sup, last_error = :why")
-            .expression_attribute_values(":sup", s(SendStatus::Suppressed.as_str()))
-            .expression_attribute_values(":why", s(SUPPRESSED_REASON))
-            .build()
-            .map_err(build_err("build Update"))?;
-        let guard = ClaimGuard::new(
-            &self.table,
-            0,
-            key,
-            record,
-            TransactWriteItem::builder().update(settle).build(),
+        let reclaim = write::update(
+            update(
+                "SET #status = :ip, claim_token = :token, lease_until_ms = :lease ADD attempts :one",
+            )
+            .expression_attribute_values(":ip", s(SendStatus::InProgress.as_str()))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":lease", n(lease_until.as_millisecond()))
+            .expression_attribute_values(":one", n(1)),
         )?;
-        let items = vec![TransactWriteItem::builder().update(reclaim).build()];
+        let settle = write::update(
+            update("SET #status = :sup, last_error = :why")
+                .expression_attribute_values(":sup", s(SendStatus::Suppressed.as_str()))
+                .expression_attribute_values(":why", s(SUPPRESSED_REASON)),
+        )?;
+        let guard = ClaimGuard::new(&self.table, 0, key, record, settle)?;
+        let items = vec![reclaim];
         Ok(
             match self
                 .transact_guarded("TransactWriteItems reclaim send", items, guard)
@@ -296,10 +302,7 @@ impl crate::ports::SendLedger for Store {
         let key = &keys::send(id);
         let mut update = String::from("SET #status = :status, updated_at = :now");
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
+            .update_item(key)
             .condition_expression("#status = :ip AND claim_token = :token")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))
@@ -314,12 +317,7 @@ impl crate::ports::SendLedger for Store {
             update.push_str(", last_error = :err");
             req = req.expression_attribute_values(":err", s(err));
         }
-        super::condition_held(
-            req.update_expression(update)
-                .send()
-                .await
-                .map_err(|e| classify("UpdateItem finish send", e)),
-        )
+        update_held("UpdateItem finish send", req.update_expression(update)).await
     }
 
     /// Marks an `in_progress` record whose lease has run out as `ambiguous` (its holder may have
@@ -329,12 +327,8 @@ impl crate::ports::SendLedger for Store {
         id: &SendIdentity,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let key = &keys::send(id);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
+        let update = self
+            .update_item(&keys::send(id))
             .update_expression("SET #status = :amb, updated_at = :now, last_error = :why")
             .condition_expression("#status = :ip AND lease_until_ms <= :nowms")
             .expression_attribute_names("#status", "status")
@@ -345,9 +339,7 @@ impl crate::ports::SendLedger for Store {
             .expression_attribute_values(
                 ":why",
                 s("claim lease expired before the outcome was recorded"),
-            )
-            .send()
-            .await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem abandon send", e)))
+            );
+        update_held("UpdateItem abandon send", update).await
     }
 }

@@ -27,10 +27,8 @@ impl Store {
         m: &MerchantId,
         c: &CustomerId,
     ) -> Result<Option<CustomerProfile>, StoreError> {
-        self.get("GetItem customer", &keys::customer(m, c))
-            .await?
-            .map(|i| from_item("customer", i))
-            .transpose()
+        self.get_as("GetItem customer", "customer", &keys::customer(m, c))
+            .await
     }
 
     pub async fn get_customer(
@@ -86,15 +84,7 @@ impl Store {
         c: &CustomerId,
     ) -> Result<Option<jiff::Timestamp>, StoreError> {
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(keys::tenant(m)))
-            .expression_attribute_values(
-                ":prefix",
-                AttributeValue::S(format!("{}ORDER#", keys::customer_prefix(c))),
-            )
+            .prefix_query(m, &format!("{}ORDER#", keys::customer_prefix(c)))
             .scan_index_forward(false)
             .limit(1)
             .consistent_read(true)
@@ -129,10 +119,7 @@ impl ContactBook for Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::contact(m, c).to_map()))
+            .update_item(&keys::contact(m, c))
             .expression_attribute_values(":u", AttributeValue::Bool(unsubscribed))
             .expression_attribute_values(":now", s(now.to_string()))
             .expression_attribute_values(":t", s(CONTACT));
@@ -170,10 +157,7 @@ impl ContactBook for Store {
         let mut remove = Vec::new();
         let kinds: Vec<AttributeValue> = prefs.opted_out.iter().map(|k| s(k.as_str())).collect();
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::contact(m, c).to_map()))
+            .update_item(&keys::contact(m, c))
             .expression_attribute_names("#type", keys::TYPE)
             .expression_attribute_values(":u", AttributeValue::Bool(!prefs.subscribed))
             .expression_attribute_values(":kinds", AttributeValue::L(kinds))

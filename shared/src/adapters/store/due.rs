@@ -1,13 +1,12 @@
 //! The due index as the sweeps see it: typed due work ([`Due`]) read from the sparse, write-sharded
 //! GSI, and the token that lets a sweep change an item only if it is still where it was seen.
 
-use super::{Item, Store, StoreError, classify, from_item, keys, s};
+use super::{Item, Store, StoreError, from_item, keys, s, update_held};
 use crate::domain::MerchantId;
 use crate::ports::{Due, DueGroup, DueToken, DueWork};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 
 impl DueToken {
     /// The key of the item the token names.
@@ -52,45 +51,35 @@ impl Store {
                 .saturating_sub(jiff::SignedDuration::from_hours(24 * i64::from(back)))
                 .unwrap_or(now);
             for partition in keys::due_partitions(group, day) {
-                let mut start: Option<HashMap<String, AttributeValue>> = None;
-                loop {
-                    let page = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(keys::DUE)
-                        .key_condition_expression("DUEPK = :p AND DUESK <= :until")
-                        .expression_attribute_values(":p", s(partition.clone()))
-                        .expression_attribute_values(":until", s(keys::due_until(now)))
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .await
-                        .map_err(|e| classify("Query due", e))?;
-                    scanned += u64::try_from(page.scanned_count).unwrap_or(0);
-                    for item in page.items.unwrap_or_default() {
-                        let (
-                            Some(AttributeValue::S(pk)),
-                            Some(AttributeValue::S(sk)),
-                            Some(AttributeValue::S(seen)),
-                        ) = (
-                            item.get(keys::PK),
-                            item.get(keys::SK),
-                            item.get(keys::DUESK),
-                        )
-                        else {
-                            continue;
-                        };
-                        let token = DueToken {
-                            pk: pk.clone(),
-                            sk: sk.clone(),
-                            seen: seen.clone(),
-                        };
-                        out.push((token, item));
-                    }
-                    match page.last_evaluated_key {
-                        Some(k) if !k.is_empty() => start = Some(k),
-                        _ => break,
-                    }
+                let query = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(keys::DUE)
+                    .key_condition_expression("DUEPK = :p AND DUESK <= :until")
+                    .expression_attribute_values(":p", s(partition))
+                    .expression_attribute_values(":until", s(keys::due_until(now)));
+                let pages = self.query_pages("Query due", query, usize::MAX).await?;
+                scanned += pages.scanned;
+                for item in pages.items {
+                    let (
+                        Some(AttributeValue::S(pk)),
+                        Some(AttributeValue::S(sk)),
+                        Some(AttributeValue::S(seen)),
+                    ) = (
+                        item.get(keys::PK),
+                        item.get(keys::SK),
+                        item.get(keys::DUESK),
+                    )
+                    else {
+                        continue;
+                    };
+                    let token = DueToken {
+                        pk: pk.clone(),
+                        sk: sk.clone(),
+                        seen: seen.clone(),
+                    };
+                    out.push((token, item));
                 }
             }
         }
@@ -131,18 +120,12 @@ impl DueWork for Store {
         outcome: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let key = &due.key();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
+        let update = self
+            .update_item(&due.key())
             .update_expression("REMOVE DUEPK, DUESK SET done_at = :now, outcome = :o")
             .condition_expression("attribute_exists(DUEPK)")
             .expression_attribute_values(":now", s(now.to_string()))
-            .expression_attribute_values(":o", s(outcome))
-            .send()
-            .await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem complete due", e)))
+            .expression_attribute_values(":o", s(outcome));
+        update_held("UpdateItem complete due", update).await
     }
 }

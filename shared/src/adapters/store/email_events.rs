@@ -14,7 +14,7 @@
 //!   bounce after [`crate::domain::email_event::SOFT_BOUNCE_LIMIT`] in a row suppress the address for the merchant at once.
 
 use super::claims::SendStatus;
-use super::{Item, Store, StoreError, classify, keys, n, s};
+use super::{Item, Store, StoreError, classify, keys, n, s, update_held};
 use crate::domain::email_event::{Applied, EmailEvent, EmailEventKind, metric_of, suppression};
 use crate::domain::{EmailAddress, MerchantId};
 use crate::ports::email_events::EmailEventLog;
@@ -125,17 +125,12 @@ impl Store {
         }
         // The state moves up only (events arrive in any order).
         let raised = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
+            .update_item(key)
             .update_expression("SET event_rank = :r, delivery_state = :t")
             .condition_expression("event_rank < :r")
             .expression_attribute_values(":r", n(event.kind.rank()))
-            .expression_attribute_values(":t", s(event.kind.as_str()))
-            .send()
-            .await;
-        super::condition_held(raised.map_err(|e| classify("UpdateItem email state", e)))?;
+            .expression_attribute_values(":t", s(event.kind.as_str()));
+        update_held("UpdateItem email state", raised).await?;
 
         let mut suppressed = Vec::new();
         for address in &event.recipients {
@@ -184,10 +179,7 @@ impl Store {
         }
         let names: Vec<String> = (0..recipients.len()).map(|i| format!(":r{i}")).collect();
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
+            .update_item(key)
             .update_expression(
                 "SET #status = :sent, message_id = :mid, sent_at = :at, updated_at = :now, \
                  reconciled_at = :now",
@@ -209,12 +201,7 @@ impl Store {
         for (name, value) in names.iter().zip(recipients) {
             update = update.expression_attribute_values(name, s(value));
         }
-        super::condition_held(
-            update
-                .send()
-                .await
-                .map_err(|e| classify("UpdateItem adopt message", e)),
-        )
+        update_held("UpdateItem adopt message", update).await
     }
 
     /// Marks `event_id` seen on the send record (and its metric counted) and, with `listed` (while
@@ -233,10 +220,7 @@ impl Store {
             None => String::new(),
         };
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
+            .update_item(key)
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":ids", AttributeValue::Ss(vec![event_id.to_owned()]))
             .expression_attribute_values(":id", s(event_id))
@@ -290,10 +274,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<u32, StoreError> {
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::bounce_streak(m, email).to_map()))
+            .update_item(&keys::bounce_streak(m, email))
             .update_expression("SET #type = :t, last_soft_ms = :at ADD soft_bounces :one")
             .expression_attribute_names("#type", keys::TYPE)
             .expression_attribute_values(":t", s("bounce_streak"))
@@ -320,18 +301,14 @@ impl Store {
         email: &EmailAddress,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::bounce_streak(m, email).to_map()))
+        let update = self
+            .update_item(&keys::bounce_streak(m, email))
             .update_expression("SET soft_bounces = :zero, last_delivery_ms = :at")
             .condition_expression("attribute_exists(PK) AND last_soft_ms < :at")
             .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":at", n(at.as_millisecond()))
-            .send()
-            .await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem bounce streak", e)))
+            .expression_attribute_values(":at", n(at.as_millisecond()));
+        update_held("UpdateItem bounce streak", update)
+            .await
             .map(|_| ())
     }
 }
@@ -343,10 +320,12 @@ impl Store {
         m: &MerchantId,
         email: &EmailAddress,
     ) -> Result<Option<super::followups::Suppression>, StoreError> {
-        self.get("GetItem suppression", &keys::suppression(m, email))
-            .await?
-            .map(|i| super::from_item("suppression", i))
-            .transpose()
+        self.get_as(
+            "GetItem suppression",
+            "suppression",
+            &keys::suppression(m, email),
+        )
+        .await
     }
 
     /// Lifts the merchant's suppression of `email` (and forgets its soft-bounce streak); the

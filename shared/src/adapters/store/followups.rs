@@ -7,11 +7,11 @@
 //! contact state, whose condition re-checks the frequency cap and survey throttle, so two sweeps
 //! racing for *different* follow-ups of one customer cannot both pass the cap either.
 
-use super::claims::{SendIdentity, SendRecord, claim_item, suppression_check};
+use super::claims::{SendIdentity, SendRecord, claim_put, suppression_check};
 use super::orders::OrderRecord;
 use super::shipments::FOLLOW_UP_GROUP;
-use super::write::{Attempt, build_err, put};
-use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
+use super::write::{self, Attempt, build_err, codes_failed};
+use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item, update_held};
 use crate::domain::followup::FollowUpKind;
 use crate::domain::followup::{DecisionAction, DecisionEntry, FollowUp, FollowUpStatus};
 use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
@@ -21,9 +21,7 @@ use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
 use crate::ports::DueToken;
 use crate::ports::feedback::FeedbackBook;
 use crate::ports::followups::FollowUpBook;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValue, Select, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, Select};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -153,18 +151,8 @@ impl Store {
             reason: reason.to_owned(),
             at: now,
         };
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(
-                SUPPRESSION,
-                &keys::suppression(m, email),
-                &record,
-            )?))
-            .send()
-            .await
-            .map_err(|e| classify("PutItem suppression", e))?;
-        Ok(())
+        let item = to_item(SUPPRESSION, &keys::suppression(m, email), &record)?;
+        self.put_item("PutItem suppression", item).await
     }
 
     pub async fn get_contact(
@@ -172,13 +160,10 @@ impl Store {
         m: &MerchantId,
         c: &CustomerId,
     ) -> Result<ContactState, StoreError> {
-        Ok(self
-            .get("GetItem contact", &keys::contact(m, c))
-            .await?
-            .map(|i| from_item::<ContactItem>(CONTACT, i))
-            .transpose()?
-            .unwrap_or_default()
-            .into())
+        let contact: Option<ContactItem> = self
+            .get_as("GetItem contact", CONTACT, &keys::contact(m, c))
+            .await?;
+        Ok(contact.unwrap_or_default().into())
     }
 
     /// Every gsi1 item of `partition` whose time sort key lies in `[from, to)`, or only their count.
@@ -190,31 +175,20 @@ impl Store {
         to: Timestamp,
         count_only: bool,
     ) -> Result<(Vec<Item>, u64), StoreError> {
-        let mut items = Vec::new();
-        let mut count = 0u64;
-        let mut start = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI1)
-                .key_condition_expression("GSI1PK = :p AND GSI1SK BETWEEN :from AND :to")
-                .expression_attribute_values(":p", s(partition))
-                .expression_attribute_values(":from", s(keys::time_sort_key(from, "")))
-                .expression_attribute_values(":to", s(keys::time_sort_key(to, "")))
-                .set_exclusive_start_key(start);
-            if count_only {
-                query = query.select(Select::Count);
-            }
-            let page = query.send().await.map_err(|e| classify(operation, e))?;
-            count += u64::try_from(page.count).unwrap_or(0);
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok((items, count)),
-            }
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :p AND GSI1SK BETWEEN :from AND :to")
+            .expression_attribute_values(":p", s(partition))
+            .expression_attribute_values(":from", s(keys::time_sort_key(from, "")))
+            .expression_attribute_values(":to", s(keys::time_sort_key(to, "")));
+        if count_only {
+            query = query.select(Select::Count);
         }
+        let pages = self.query_pages(operation, query, usize::MAX).await?;
+        Ok((pages.items, pages.count))
     }
 }
 
@@ -231,11 +205,8 @@ impl FeedbackBook for Store {
         let decision = DecisionEntry::new(now, DecisionAction::Cancelled, Some(reason));
         let mut cancelled = Vec::new();
         for kind in kinds {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(keys::follow_up(m, order_id, kind.as_str()).to_map()))
+            let update = self
+                .update_item(&keys::follow_up(m, order_id, kind.as_str()))
                 .update_expression(
                     "SET #status = :cancelled, outcome = :reason, done_at = :now, \
                      decisions = list_append(if_not_exists(decisions, :empty), :d) \
@@ -248,12 +219,8 @@ impl FeedbackBook for Store {
                 .expression_attribute_values(":reason", s(reason))
                 .expression_attribute_values(":now", s(now.to_string()))
                 .expression_attribute_values(":empty", AttributeValue::L(vec![]))
-                .expression_attribute_values(":d", decision_list(&decision)?)
-                .send()
-                .await;
-            if super::condition_held(
-                result.map_err(|e| classify("UpdateItem cancel follow-up", e)),
-            )? {
+                .expression_attribute_values(":d", decision_list(&decision)?);
+            if update_held("UpdateItem cancel follow-up", update).await? {
                 cancelled.push(*kind);
             }
         }
@@ -290,10 +257,8 @@ impl FeedbackBook for Store {
         m: &MerchantId,
         o: &OrderId,
     ) -> Result<Option<FeedbackRecord>, StoreError> {
-        self.get("GetItem feedback", &keys::feedback(m, o))
-            .await?
-            .map(|i| from_item(FEEDBACK, i))
-            .transpose()
+        self.get_as("GetItem feedback", FEEDBACK, &keys::feedback(m, o))
+            .await
     }
 
     async fn put_feedback(
@@ -433,24 +398,20 @@ impl FollowUpBook for Store {
         let contact = &keys::contact(contact.0, contact.1);
         let claim_key = keys::send(claim.0);
         let claim = (&claim_key, claim.1);
-        let mark = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(follow_up.to_map()))
+        let mark = self
+            .tx_update(follow_up)
             .update_expression("SET #status = :sending, claimed_at = :now")
             .condition_expression("DUESK = :seen")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":sending", s(FollowUpStatus::Sending.as_str()))
             .expression_attribute_values(":seen", s(seen_due_sk))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .build()
-            .map_err(build_err("build Update"))?;
+            .expression_attribute_values(":now", s(now.to_string()));
 
         let mut set = "SET last_marketing_ms = :now_ms, updated_at = :now, #type = :t".to_owned();
         let mut condition =
             "(attribute_not_exists(unsubscribed) OR unsubscribed = :false)".to_owned();
-        let mut stamp = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(contact.to_map()))
+        let mut stamp = self
+            .tx_update(contact)
             .expression_attribute_names("#type", keys::TYPE)
             .expression_attribute_values(":now_ms", n(now.as_millisecond()))
             .expression_attribute_values(":now", s(now.to_string()))
@@ -471,20 +432,13 @@ impl FollowUpBook for Store {
                 stamp = stamp.expression_attribute_values(":throttle", n(since.as_millisecond()));
             }
         }
-        let stamp = stamp
-            .update_expression(set)
-            .condition_expression(condition)
-            .build()
-            .map_err(build_err("build Update"))?;
+        let stamp = stamp.update_expression(set).condition_expression(condition);
         let (claim_key, record) = claim;
         let items = vec![
-            TransactWriteItem::builder().update(mark).build(),
-            TransactWriteItem::builder().update(stamp).build(),
-            put(
-                &self.table,
-                claim_item(claim_key, record, send_expires_at)?,
-                Some("attribute_not_exists(PK)"),
-            )?, // The recipient is not suppressed (a failure here means: decide again, reading it).
+            write::update(mark)?,
+            write::update(stamp)?,
+            claim_put(&self.table, claim_key, record, send_expires_at)?,
+            // The recipient is not suppressed (a failure here means: decide again, reading it).
             suppression_check(&self.table, claim_key, record)?,
         ];
         match self
@@ -493,7 +447,7 @@ impl FollowUpBook for Store {
         {
             Attempt::Done => Ok(FollowUpClaim::Claimed),
             Attempt::Cancelled(codes) => {
-                let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+                let failed = |i: usize| codes_failed(&codes, i);
                 Ok(if failed(2) {
                     FollowUpClaim::ClaimExists
                 } else if failed(0) {
@@ -516,11 +470,8 @@ impl FollowUpBook for Store {
         let key = &due.key();
         let seen_due_sk: &str = &due.seen;
         let (pk, sk) = keys::due(FOLLOW_UP_GROUP, until, key);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
+        let update = self
+            .update_item(key)
             .update_expression(
                 "SET DUEPK = :pk, DUESK = :sk, due_at = :until, #status = :scheduled, \
                  decisions = list_append(if_not_exists(decisions, :empty), :d)",
@@ -533,10 +484,8 @@ impl FollowUpBook for Store {
             .expression_attribute_values(":scheduled", s(FollowUpStatus::Scheduled.as_str()))
             .expression_attribute_values(":seen", s(seen_due_sk))
             .expression_attribute_values(":empty", AttributeValue::L(vec![]))
-            .expression_attribute_values(":d", decision_list(decision)?)
-            .send()
-            .await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem defer follow-up", e)))
+            .expression_attribute_values(":d", decision_list(decision)?);
+        update_held("UpdateItem defer follow-up", update).await
     }
 
     /// Takes a follow-up out of the due index for good with `status` and `outcome`, only if it is
@@ -555,10 +504,7 @@ impl FollowUpBook for Store {
                        decisions = list_append(if_not_exists(decisions, :empty), :d)"
             .to_owned();
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
+            .update_item(key)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(
@@ -587,11 +533,11 @@ impl FollowUpBook for Store {
         req = req
             .condition_expression("DUESK = :seen")
             .expression_attribute_values(":seen", s(&due.seen));
-        let result = req
-            .update_expression(format!("{set} REMOVE DUEPK, DUESK"))
-            .send()
-            .await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem settle follow-up", e)))
+        update_held(
+            "UpdateItem settle follow-up",
+            req.update_expression(format!("{set} REMOVE DUEPK, DUESK")),
+        )
+        .await
     }
 
     async fn points_ledger(

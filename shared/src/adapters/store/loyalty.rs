@@ -4,15 +4,15 @@
 //! computed from", so concurrent debits serialise and the balance can never be overdrawn; credits
 //! bump the version too, so a debit never commits on a balance it did not see.
 
-use super::write::{Attempt, codes_failed, put, with_due};
-use super::{Store, StoreError, classify, from_item, keys, n, s, to_item};
+use super::write::{self, Attempt, build_err, codes_failed, put, put_new, with_due};
+use super::{Store, StoreError, from_item, keys, n, s, to_item, update_held};
 use crate::domain::loyalty::{
     Balance, LEDGER_ATTEMPTS, LedgerEntry, LedgerKind, Posting, Rebased, Referee, Referral, balance,
 };
 pub use crate::domain::loyalty::{LoyaltyNotice, LoyaltyState, NoticeKind, ReferralCodeOwner};
 use crate::domain::{CustomerId, MerchantId};
 use crate::ports::DueToken;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use jiff::Timestamp;
 
 const LEDGER: &str = "ledger";
@@ -32,13 +32,6 @@ pub enum Posted {
     Conflict,
     /// One of the caller's extra items' conditions failed (its index among the extras).
     ExtraRefused(usize),
-}
-
-fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Unexpected {
-        operation: "build Update",
-        source: Box::new(e),
-    }
 }
 
 impl Store {
@@ -83,9 +76,8 @@ impl Store {
         balance: Balance,
         now: Timestamp,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(keys::ledger_summary(m, c).to_map()))
+        let update = self
+            .tx_update(&keys::ledger_summary(m, c))
             .update_expression(
                 "SET #type = :t, available = :a, pending = :p, as_of = :now ADD version :one",
             )
@@ -97,10 +89,8 @@ impl Store {
             .expression_attribute_values(":p", n(balance.pending))
             .expression_attribute_values(":now", s(now.to_string()))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":v", n(read))
-            .build()
-            .map_err(build_err)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .expression_attribute_values(":v", n(read));
+        write::update(update)
     }
 
     /// The summary update that goes with a new pending earn (an order, a referral): no condition
@@ -113,18 +103,15 @@ impl Store {
         pending: i64,
         now: Timestamp,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(keys::ledger_summary(m, c).to_map()))
+        let update = self
+            .tx_update(&keys::ledger_summary(m, c))
             .update_expression("SET #type = :t, as_of = :now ADD version :one, pending :p")
             .expression_attribute_names("#type", keys::TYPE)
             .expression_attribute_values(":t", s(SUMMARY))
             .expression_attribute_values(":p", n(pending))
             .expression_attribute_values(":now", s(now.to_string()))
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .map_err(build_err)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .expression_attribute_values(":one", n(1));
+        write::update(update)
     }
 
     /// The conditional put of one ledger entry.
@@ -134,10 +121,9 @@ impl Store {
         c: &CustomerId,
         entry: &LedgerEntry,
     ) -> Result<TransactWriteItem, StoreError> {
-        put(
+        put_new(
             &self.table,
             to_item(LEDGER, &keys::ledger(m, c, &entry.source), entry)?,
-            Some("attribute_not_exists(PK)"),
         )
     }
 
@@ -251,7 +237,7 @@ impl Store {
             .condition_expression("attribute_not_exists(PK) OR order_id = :o")
             .expression_attribute_values(":o", s(referee.order_id.clone()))
             .build()
-            .map_err(build_err)?;
+            .map_err(build_err("build Put"))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 }
@@ -270,10 +256,12 @@ impl crate::ports::loyalty::LoyaltyLedger for Store {
         m: &MerchantId,
         code: &str,
     ) -> Result<Option<ReferralCodeOwner>, StoreError> {
-        self.get("GetItem referral code", &keys::referral_code(m, code))
-            .await?
-            .map(|i| from_item("referral_code", i))
-            .transpose()
+        self.get_as(
+            "GetItem referral code",
+            "referral_code",
+            &keys::referral_code(m, code),
+        )
+        .await
     }
 
     /// One `TransactWriteItems`: the entry (if its source is new), the summary (if still at the
@@ -346,16 +334,13 @@ impl Store {
                     e
                 })
                 .collect();
-            let update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(keys::ledger(m, c, source).to_map()))
+            let update = self
+                .tx_update(&keys::ledger(m, c, source))
                 .update_expression("SET available_at = :at")
                 .condition_expression("attribute_exists(PK)")
-                .expression_attribute_values(":at", s(available_at.to_string()))
-                .build()
-                .map_err(build_err)?;
+                .expression_attribute_values(":at", s(available_at.to_string()));
             let items = vec![
-                TransactWriteItem::builder().update(update).build(),
+                write::update(update)?,
                 self.ledger_summary_update(m, c, state.version, balance(&after, now), now)?,
             ];
             match self
@@ -382,19 +367,15 @@ impl Store {
         c: &CustomerId,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::ledger_summary(m, c).to_map()))
+        let update = self
+            .update_item(&keys::ledger_summary(m, c))
             .update_expression("SET available_noted_at = :now")
             .condition_expression(
                 "attribute_exists(PK) AND (attribute_not_exists(available_noted_at) OR available_noted_at < :now)",
             )
-            .expression_attribute_values(":now", s(now.to_string()))
-            .send()
-            .await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem note available", e)))
+            .expression_attribute_values(":now", s(now.to_string()));
+        update_held("UpdateItem note available", update)
+            .await
             .map(|_| ())
     }
 }
@@ -441,21 +422,16 @@ impl Store {
         let key = &due.key();
         let seen: &str = &due.seen;
         let (pk, sk) = keys::due(LOYALTY_GROUP, at, key);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
+        let update = self
+            .update_item(key)
             .update_expression("SET DUEPK = :pk, DUESK = :sk, due_at = :at, kind = :kind")
             .condition_expression("DUESK = :seen")
             .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":sk", s(sk))
             .expression_attribute_values(":at", s(at.to_string()))
             .expression_attribute_values(":kind", s(kind.as_str()))
-            .expression_attribute_values(":seen", s(seen))
-            .send()
-            .await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem reschedule notice", e)))
+            .expression_attribute_values(":seen", s(seen));
+        update_held("UpdateItem reschedule notice", update).await
     }
 }
 

@@ -1,6 +1,6 @@
 //! Merchant profiles, and the directory every trigger finds its merchant in (cached).
 
-use super::{Store, StoreError, classify, from_item, keys, n, to_item};
+use super::{Store, StoreError, keys, n, to_item};
 use crate::cache::TtlCache;
 use crate::domain::{Merchant, MerchantId};
 use jiff::Timestamp;
@@ -17,21 +17,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut item = to_item(ENTITY, &keys::merchant(&merchant.id), merchant)?;
         item.insert("updated_at_ms".into(), n(now.as_millisecond()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| classify("PutItem merchant", e))?;
-        Ok(())
+        self.put_item("PutItem merchant", item).await
     }
 
     pub async fn get_merchant(&self, id: &MerchantId) -> Result<Option<Merchant>, StoreError> {
-        self.get("GetItem merchant", &keys::merchant(id))
-            .await?
-            .map(|item| from_item(ENTITY, item))
-            .transpose()
+        self.get_as("GetItem merchant", ENTITY, &keys::merchant(id))
+            .await
     }
 }
 

@@ -12,7 +12,7 @@
 //! deletes expired items only some time later.
 
 use super::claims::SendStatus;
-use super::{Item, Store, StoreError, classify, from_item, keys, s};
+use super::{Item, Store, StoreError, classify, from_item, keys};
 use crate::domain::followup::FollowUp;
 use crate::domain::followup::FollowUpKind;
 use crate::domain::{CustomerId, MerchantId, OrderId};
@@ -142,12 +142,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<OrderId>, StoreError> {
         let page = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(keys::tenant(m)))
-            .expression_attribute_values(":prefix", s(format!("CUST#{c}#ORDER#")))
+            .prefix_query(m, &format!("CUST#{c}#ORDER#"))
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(100))
             .projection_expression("order_id")

@@ -26,6 +26,8 @@ use crate::domain::MerchantId;
 pub use crate::ports::StoreError;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use keys::Key;
 use serde::Serialize;
@@ -114,6 +116,17 @@ impl Store {
         }
     }
 
+    /// A Query of `m`'s partition for the items whose SK starts with `prefix` (eventually
+    /// consistent, one page: callers add what their read needs).
+    pub(crate) fn prefix_query(&self, m: &MerchantId, prefix: &str) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(keys::tenant(m)))
+            .expression_attribute_values(":prefix", s(prefix))
+    }
+
     /// Every item of `m`'s partition whose SK starts with `prefix` (consistent read, all pages).
     pub(crate) async fn query_prefix(
         &self,
@@ -133,25 +146,32 @@ impl Store {
         prefix: &str,
         max: usize,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let query = self.prefix_query(m, prefix).consistent_read(true);
+        Ok(self.query_pages(operation, query, max).await?.items)
+    }
+
+    /// Runs `query` page after page until the last, or until `max` items are in hand.
+    pub(crate) async fn query_pages(
+        &self,
+        operation: &'static str,
+        query: QueryFluentBuilder,
+        max: usize,
+    ) -> Result<Pages, StoreError> {
+        let mut pages = Pages::default();
+        let mut start: Option<Item> = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(keys::tenant(m)))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
+            let out = query
+                .clone()
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| classify(operation, e))?;
-            items.extend(out.items.unwrap_or_default());
+            pages.count += u64::try_from(out.count).unwrap_or(0);
+            pages.scanned += u64::try_from(out.scanned_count).unwrap_or(0);
+            pages.items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
-                Some(k) if !k.is_empty() && items.len() < max => start = Some(k),
-                _ => return Ok(items),
+                Some(k) if !k.is_empty() && pages.items.len() < max => start = Some(k),
+                _ => return Ok(pages),
             }
         }
     }
@@ -191,6 +211,60 @@ impl Store {
             .map_err(|e| classify(operation, e))?;
         Ok(out.item)
     }
+
+    /// The item at `key` read as `entity` (consistent read), if there is one.
+    pub(crate) async fn get_as<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        entity: &'static str,
+        key: &Key,
+    ) -> Result<Option<T>, StoreError> {
+        self.get(operation, key)
+            .await?
+            .map(|item| from_item(entity, item))
+            .transpose()
+    }
+
+    /// An unconditional PutItem of `item`.
+    pub(crate) async fn put_item(
+        &self,
+        operation: &'static str,
+        item: Item,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| classify(operation, e))?;
+        Ok(())
+    }
+
+    /// An UpdateItem of the item at `key`, to be given its expressions.
+    pub(crate) fn update_item(&self, key: &Key) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+    }
+}
+
+/// Sends a conditional UpdateItem whose failed condition is an answer (see [`condition_held`]).
+pub(crate) async fn update_held(
+    operation: &'static str,
+    update: UpdateItemFluentBuilder,
+) -> Result<bool, StoreError> {
+    condition_held(update.send().await.map_err(|e| classify(operation, e)))
+}
+
+/// What [`Store::query_pages`] read: the items, and DynamoDB's `Count` and `ScannedCount` summed
+/// over the pages.
+#[derive(Debug, Default)]
+pub(crate) struct Pages {
+    pub items: Vec<Item>,
+    pub count: u64,
+    pub scanned: u64,
 }
 
 /// Serialises `value` into an item under `key`, tagged with `entity`.

@@ -1,11 +1,12 @@
 //! Orders: the one-transaction write of an order with everything that belongs to it.
 
-use super::claims::{ClaimGuard, Guarded, SendIdentity, claim_item};
-use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
+use super::claims::{ClaimGuard, Guarded, SendIdentity, claim_put};
+use super::write::{self, build_err, put, put_new};
+use super::{Store, StoreError, classify, from_item, keys, n, s, to_item};
 pub use crate::domain::order::{IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome};
 use crate::domain::{MerchantId, OrderId};
 pub use crate::ports::NewOrder;
-use aws_sdk_dynamodb::types::{Get, Put, TransactGetItem, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Get, TransactGetItem, TransactWriteItem};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -14,19 +15,6 @@ const ORDER: &str = "order";
 const IDEMPOTENCY: &str = "idempotency";
 /// How long the idempotency record of an order outlives it being placed.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(30 * 86_400);
-
-fn put(item: Item, table: &str, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .set_condition_expression(condition.map(str::to_owned))
-        .build()
-        .map_err(|e| StoreError::Unexpected {
-            operation: "build Put",
-            source: Box::new(e),
-        })?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
 
 impl Store {
     fn order_transaction(&self, new: &NewOrder<'_>) -> Result<Vec<TransactWriteItem>, StoreError> {
@@ -52,16 +40,11 @@ impl Store {
             keys::TTL.into(),
             n(keys::expires_at(now, IDEMPOTENCY_WINDOW)),
         );
-        items.push(put(
-            idem_item,
-            &self.table,
-            Some("attribute_not_exists(PK)"),
-        )?);
+        items.push(put_new(&self.table, idem_item)?);
 
-        items.push(put(
-            to_item(ORDER, &keys::order(m, &order.id), rec)?,
+        items.push(put_new(
             &self.table,
-            Some("attribute_not_exists(PK)"),
+            to_item(ORDER, &keys::order(m, &order.id), rec)?,
         )?);
 
         // Customer profile: latest contact details win; first order date is kept; count grows.
@@ -73,9 +56,8 @@ impl Store {
             "last_order_at = :placed",
             "updated_at = :now",
         ];
-        let mut upd = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(keys::customer(m, &c.id).to_map()))
+        let mut upd = self
+            .tx_update(&keys::customer(m, &c.id))
             .expression_attribute_names("#type", keys::TYPE)
             .expression_attribute_values(":ctype", s("customer"))
             .expression_attribute_values(":cid", s(c.id.as_str()))
@@ -99,32 +81,20 @@ impl Store {
                 upd = upd.expression_attribute_values(placeholder, s(v.as_str()));
             }
         }
-        let upd = upd
-            .update_expression(format!("SET {} ADD order_count :one", set.join(", ")))
-            .build()
-            .map_err(|e| StoreError::Unexpected {
-                operation: "build Update",
-                source: Box::new(e),
-            })?;
-        items.push(TransactWriteItem::builder().update(upd).build());
+        items.push(write::update(upd.update_expression(format!(
+            "SET {} ADD order_count :one",
+            set.join(", ")
+        )))?);
 
-        let spend = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(
-                keys::customer_spend(m, &c.id, order.currency).to_map(),
-            ))
+        let spend = self
+            .tx_update(&keys::customer_spend(m, &c.id, order.currency))
             .update_expression("SET #type = :t, currency = :cur ADD amount :amt, order_count :one")
             .expression_attribute_names("#type", keys::TYPE)
             .expression_attribute_values(":t", s("customer_spend"))
             .expression_attribute_values(":cur", s(order.currency.code()))
             .expression_attribute_values(":amt", n(order.total))
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .map_err(|e| StoreError::Unexpected {
-                operation: "build Update",
-                source: Box::new(e),
-            })?;
-        items.push(TransactWriteItem::builder().update(spend).build());
+            .expression_attribute_values(":one", n(1));
+        items.push(write::update(spend)?);
 
         let index = CustomerOrderRef {
             order_id: order.id.clone(),
@@ -134,8 +104,8 @@ impl Store {
         };
         let index_key = keys::customer_order(m, &c.id, order.placed_at, &order.id);
         items.push(put(
-            to_item("customer_order", &index_key, &index)?,
             &self.table,
+            to_item("customer_order", &index_key, &index)?,
             None,
         )?);
 
@@ -151,11 +121,11 @@ impl Store {
         }
 
         let (claim_id, claim) = new.claim;
-        let claim_key = &keys::send(claim_id);
-        items.push(put(
-            claim_item(claim_key, claim, new.send_expires_at)?,
+        items.push(claim_put(
             &self.table,
-            Some("attribute_not_exists(PK)"),
+            &keys::send(claim_id),
+            claim,
+            new.send_expires_at,
         )?);
         Ok(items)
     }
@@ -167,18 +137,12 @@ impl Store {
         o: &OrderId,
         referrer: &crate::domain::CustomerId,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(keys::order(m, o).to_map()))
-            .update_expression("SET referred_by = :r")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":r", s(referrer.as_str()))
-            .build()
-            .map_err(|e| StoreError::Unexpected {
-                operation: "build Update",
-                source: Box::new(e),
-            })?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        write::update(
+            self.tx_update(&keys::order(m, o))
+                .update_expression("SET referred_by = :r")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_values(":r", s(referrer.as_str())),
+        )
     }
 
     pub async fn get_order(
@@ -186,10 +150,8 @@ impl Store {
         m: &MerchantId,
         order_id: &OrderId,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        self.get("GetItem order", &keys::order(m, order_id))
-            .await?
-            .map(|i| from_item(ORDER, i))
-            .transpose()
+        self.get_as("GetItem order", ORDER, &keys::order(m, order_id))
+            .await
     }
 }
 
@@ -250,10 +212,7 @@ impl crate::ports::OrderBook for Store {
                 .table_name(&self.table)
                 .set_key(Some(key.to_map()))
                 .build()
-                .map_err(|e| StoreError::Unexpected {
-                    operation: "build Get",
-                    source: Box::new(e),
-                })?;
+                .map_err(build_err("build Get"))?;
             Ok(TransactGetItem::builder().get(get).build())
         };
         let out = self

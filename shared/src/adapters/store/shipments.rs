@@ -7,9 +7,9 @@
 //! email's claim and, for webhooks, the signature's replay marker. Only a late checkpoint (history
 //! but no advance) or a milestone already emailed takes a second, smaller write.
 
-use super::claims::{ClaimGuard, Guarded, claim_item};
+use super::claims::Guarded;
 use super::orders::OrderRecord;
-use super::write::{Attempt, build_err, put, with_due};
+use super::write::{self, Attempt, build_err, codes_failed, put, put_new, with_due};
 use super::{Item, Store, StoreError, from_item, keys, n, s, to_item};
 use crate::domain::followup::{AnchorReason, FollowUp, FollowUpKind, FollowUpStatus};
 use crate::domain::loyalty::Rebased;
@@ -18,7 +18,8 @@ use crate::domain::shipment::{
 };
 use crate::domain::{CustomerId, MerchantId, OrderId, ids::ShipmentId};
 use crate::ports::shipments::{NewCheckpoint, NewShipment, ShipmentBook};
-use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use jiff::Timestamp;
 
 const SHIPMENT: &str = "shipment";
@@ -45,14 +46,11 @@ impl ShipmentBook for Store {
             claim,
             send_expires_at,
         } = *new;
-        let claim_key = keys::send(claim.0);
-        let claim = (&claim_key, claim.1);
         let m = &record.merchant_id;
         let sh = &record.shipment;
-        let mut items = vec![put(
+        let mut items = vec![put_new(
             &self.table,
             to_item(SHIPMENT, &keys::shipment(m, &sh.id), record)?,
-            Some("attribute_not_exists(PK)"),
         )?];
         let pointer = ShipmentPointer {
             shipment_id: sh.id.clone(),
@@ -86,18 +84,8 @@ impl ShipmentBook for Store {
                 None,
             )?);
         }
-        items.push(put(
-            &self.table,
-            claim_item(claim.0, claim.1, send_expires_at)?,
-            Some("attribute_not_exists(PK)"),
-        )?);
-        let guard = ClaimGuard::for_claim(
-            &self.table,
-            items.len() - 1,
-            claim.0,
-            claim.1,
-            send_expires_at,
-        )?;
+        let (claim, guard) = self.guarded_claim(items.len(), claim.0, claim.1, send_expires_at)?;
+        items.push(claim);
         Ok(
             match self
                 .transact_guarded("TransactWriteItems create shipment", items, guard)
@@ -115,10 +103,8 @@ impl ShipmentBook for Store {
         m: &MerchantId,
         id: &ShipmentId,
     ) -> Result<Option<ShipmentRecord>, StoreError> {
-        self.get("GetItem shipment", &keys::shipment(m, id))
-            .await?
-            .map(|i| from_item(SHIPMENT, i))
-            .transpose()
+        self.get_as("GetItem shipment", SHIPMENT, &keys::shipment(m, id))
+            .await
     }
 
     /// Records a checkpoint: see the module docs for what one transaction holds.
@@ -129,14 +115,13 @@ impl ShipmentBook for Store {
         let m = new.merchant_id;
         let cp = new.checkpoint;
         let ship_key = keys::shipment(m, new.shipment_id);
-        let history = put(
+        let history = put_new(
             &self.table,
             to_item(
                 CHECKPOINT,
                 &keys::checkpoint(m, new.shipment_id, cp.occurred_at, &cp.id),
                 cp,
             )?,
-            Some("attribute_not_exists(PK)"),
         )?;
         let seen = match new.webhook_replay_key {
             Some(rk) => {
@@ -149,86 +134,46 @@ impl ShipmentBook for Store {
                     keys::TTL.into(),
                     n(keys::expires_at(new.now, WEBHOOK_MEMORY)),
                 );
-                Some(put(&self.table, item, Some("attribute_not_exists(PK)"))?)
+                Some(put_new(&self.table, item)?)
             }
             None => None,
         };
-        let at_ms = cp.occurred_at.as_millisecond();
-        let status = cp.status.as_str();
         let advance = match cp.status.rank() {
-            Some(rank) => Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(ship_key.to_map()))
-                .update_expression("SET progress_rank = :r, progress_status = :s, progress_at_ms = :t, updated_at = :now")
-                .condition_expression(
-                    "attribute_exists(PK) AND (progress_rank < :r OR (progress_rank = :r AND progress_at_ms < :t) \
-                     OR (progress_rank = :r AND progress_at_ms = :t AND progress_status < :s))",
-                )
-                .expression_attribute_values(":r", n(rank)),
+            Some(rank) => progress_advance(self.tx_update(&ship_key), rank),
             // An issue applies only while it is newer than progress and the shipment is not done.
-            None => Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(ship_key.to_map()))
+            None => self
+                .tx_update(&ship_key)
                 .update_expression("SET issue_status = :s, issue_at_ms = :t, updated_at = :now")
                 .condition_expression(
                     "attribute_exists(PK) AND progress_rank < :terminal AND progress_at_ms < :t \
                      AND (issue_at_ms < :t OR (issue_at_ms = :t AND issue_status < :s))",
                 )
                 .expression_attribute_values(":terminal", n(5)),
-        }
-        .expression_attribute_values(":s", s(status))
-        .expression_attribute_values(":t", n(at_ms))
-        .expression_attribute_values(":now", s(new.now.to_string()))
-        .build()
-        .map_err(build_err("build Update"))?;
-        let pointer = match new.delivered_order {
-            Some(order_id) => Some(
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(
-                                keys::order_shipment(m, order_id, new.shipment_id).to_map(),
-                            ))
-                            .update_expression("SET delivered_at = :at")
-                            .expression_attribute_values(":at", s(cp.occurred_at.to_string()))
-                            .build()
-                            .map_err(build_err("build Update"))?,
-                    )
-                    .build(),
-            ),
-            None => None,
         };
-        let claim_key = new.claim.map(|(id, record)| (keys::send(id), record));
-        let claim = match &claim_key {
-            Some((key, record)) => Some(put(
-                &self.table,
-                claim_item(key, record, new.send_expires_at)?,
-                Some("attribute_not_exists(PK)"),
+        let advance = write::update(checkpoint_values(advance, cp, new.now))?;
+        let pointer = match new.delivered_order {
+            Some(order_id) => Some(write::update(
+                self.tx_update(&keys::order_shipment(m, order_id, new.shipment_id))
+                    .update_expression("SET delivered_at = :at")
+                    .expression_attribute_values(":at", s(cp.occurred_at.to_string())),
             )?),
             None => None,
         };
 
         // Positions: 0 history, 1 advance, then optional seen, claim, pointer.
-        let mut items = vec![
-            history.clone(),
-            TransactWriteItem::builder().update(advance).build(),
-        ];
+        let mut items = vec![history.clone(), advance];
         let seen_at = seen.as_ref().map(|_| items.len());
         items.extend(seen.clone());
-        let claim_at = claim.as_ref().map(|_| items.len());
-        items.extend(claim);
-        items.extend(pointer.clone());
-        let guard = match (&claim_key, claim_at) {
-            (Some((key, record)), Some(at)) => Some(ClaimGuard::for_claim(
-                &self.table,
-                at,
-                key,
-                record,
-                new.send_expires_at,
-            )?),
-            _ => None,
+        let (claim_at, guard) = match new.claim {
+            Some((id, record)) => {
+                let at = items.len();
+                let (claim, guard) = self.guarded_claim(at, id, record, new.send_expires_at)?;
+                items.push(claim);
+                (Some(at), Some(guard))
+            }
+            None => (None, None),
         };
+        items.extend(pointer.clone());
         let attempt = match guard {
             Some(guard) => {
                 self.transact_guarded("TransactWriteItems checkpoint", items, guard)
@@ -257,10 +202,7 @@ impl ShipmentBook for Store {
             }
             Guarded::Cancelled(codes) => codes,
         };
-        let failed = |i: Option<usize>| {
-            i.and_then(|i| codes.get(i))
-                .is_some_and(|c| c == "ConditionalCheckFailed")
-        };
+        let failed = |i: Option<usize>| i.is_some_and(|i| codes_failed(&codes, i));
         if failed(seen_at) {
             return Ok(CheckpointOutcome::ReplayedSignature);
         }
@@ -269,11 +211,11 @@ impl ShipmentBook for Store {
         }
         if !failed(Some(1)) && failed(claim_at) {
             // The state advances, but this milestone was emailed before (a second delivery attempt).
+            let advance_again =
+                progress_advance(self.tx_update(&ship_key), cp.status.rank().unwrap_or(0));
             let mut retry = vec![
                 history.clone(),
-                TransactWriteItem::builder()
-                    .update(advance_again(&self.table, &ship_key, cp, new.now)?)
-                    .build(),
+                write::update(checkpoint_values(advance_again, cp, new.now))?,
             ];
             retry.extend(seen);
             retry.extend(pointer);
@@ -350,17 +292,14 @@ impl ShipmentBook for Store {
     ) -> Result<bool, StoreError> {
         let m = &order.merchant_id;
         let o = &order.order;
-        let mark = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(keys::order(m, &o.id).to_map()))
+        let mark = self
+            .tx_update(&keys::order(m, &o.id))
             .update_expression("SET journey_anchor = :a, journey_reason = :why, updated_at = :now")
             .condition_expression("attribute_exists(PK) AND attribute_not_exists(journey_anchor)")
             .expression_attribute_values(":a", s(anchor.to_string()))
             .expression_attribute_values(":why", s(reason.as_str()))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .build()
-            .map_err(build_err("build Update"))?;
-        let mut items = vec![TransactWriteItem::builder().update(mark).build()];
+            .expression_attribute_values(":now", s(now.to_string()));
+        let mut items = vec![write::update(mark)?];
         for (kind, due_at) in follow_ups {
             let key = keys::follow_up(m, &o.id, kind.as_str());
             let body = FollowUp {
@@ -376,7 +315,7 @@ impl ShipmentBook for Store {
                 outcome: None,
                 message_id: None,
             };
-            items.push(put(
+            items.push(put_new(
                 &self.table,
                 with_due(
                     to_item(FOLLOW_UP, &key, &body)?,
@@ -384,7 +323,6 @@ impl ShipmentBook for Store {
                     *due_at,
                     &key,
                 ),
-                Some("attribute_not_exists(PK)"),
             )?);
         }
         match self
@@ -432,14 +370,10 @@ impl Store {
             .await?
         {
             Attempt::Done => Ok(CheckpointOutcome::HistoryOnly),
-            Attempt::Cancelled(codes)
-                if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
-            {
+            Attempt::Cancelled(codes) if codes_failed(&codes, 0) => {
                 Ok(CheckpointOutcome::UnknownShipment)
             }
-            Attempt::Cancelled(codes)
-                if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") =>
-            {
+            Attempt::Cancelled(codes) if codes_failed(&codes, 2) => {
                 Ok(CheckpointOutcome::ReplayedSignature)
             }
             Attempt::Cancelled(_) => Ok(CheckpointOutcome::Duplicate),
@@ -447,27 +381,25 @@ impl Store {
     }
 }
 
-/// The state advance without the milestone claim.
-fn advance_again(
-    table: &str,
-    ship_key: &keys::Key,
-    cp: &Checkpoint,
-    now: Timestamp,
-) -> Result<Update, StoreError> {
-    Update::builder()
-        .table_name(table)
-        .set_key(Some(ship_key.to_map()))
+/// The shipment's progress moved to `rank`, conditioned on actually advancing (a higher rank, or
+/// the same rank later, or the same rank at the same time with a higher status); the checkpoint's
+/// own values come from [`checkpoint_values`].
+fn progress_advance(update: UpdateBuilder, rank: u8) -> UpdateBuilder {
+    update
         .update_expression("SET progress_rank = :r, progress_status = :s, progress_at_ms = :t, updated_at = :now")
         .condition_expression(
             "attribute_exists(PK) AND (progress_rank < :r OR (progress_rank = :r AND progress_at_ms < :t) \
              OR (progress_rank = :r AND progress_at_ms = :t AND progress_status < :s))",
         )
-        .expression_attribute_values(":r", n(cp.status.rank().unwrap_or(0)))
+        .expression_attribute_values(":r", n(rank))
+}
+
+/// The checkpoint's status (`:s`) and time (`:t`) a state advance compares with, and `:now`.
+fn checkpoint_values(update: UpdateBuilder, cp: &Checkpoint, now: Timestamp) -> UpdateBuilder {
+    update
         .expression_attribute_values(":s", s(cp.status.as_str()))
         .expression_attribute_values(":t", n(cp.occurred_at.as_millisecond()))
         .expression_attribute_values(":now", s(now.to_string()))
-        .build()
-        .map_err(build_err("build Update"))
 }
 
 /// Parses a due item of the shipment group.

@@ -12,7 +12,6 @@ use crate::domain::email_event::DailyStats;
 use crate::ports::email_events::EmailStats;
 use jiff::Timestamp;
 use jiff::civil::Date;
-use std::collections::HashMap;
 
 /// How long daily counters are kept.
 pub const STATS_RETENTION: std::time::Duration = std::time::Duration::from_secs(800 * 86_400);
@@ -28,10 +27,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let day = day.to_string();
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::email_stats(m, &day, kind).to_map()))
+        self.update_item(&keys::email_stats(m, &day, kind))
             .update_expression(
                 "SET #type = :t, #day = :day, kind = :kind, expires_at = :exp ADD #metric :one",
             )
@@ -57,28 +53,19 @@ impl EmailStats for Store {
         from: Date,
         to: Date,
     ) -> Result<Vec<DailyStats>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(keys::tenant(m)))
-                .expression_attribute_values(":from", s(keys::email_stats_from(&from.to_string())))
-                .expression_attribute_values(":to", s(keys::email_stats_to(&to.to_string())))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| classify("Query email stats", e))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item::<DailyStats>("email_stats", item)?);
-            }
-            start = page.last_evaluated_key.filter(|k| !k.is_empty());
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(keys::tenant(m)))
+            .expression_attribute_values(":from", s(keys::email_stats_from(&from.to_string())))
+            .expression_attribute_values(":to", s(keys::email_stats_to(&to.to_string())));
+        self.query_pages("Query email stats", query, usize::MAX)
+            .await?
+            .items
+            .into_iter()
+            .map(|item| from_item("email_stats", item))
+            .collect()
     }
 }

@@ -6,7 +6,7 @@
 //! due index (its next notice), so the renewal sweep reads exactly the subscriptions due.
 
 use super::write::with_due;
-use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item};
+use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item, update_held};
 use crate::domain::ids::SubscriptionId;
 pub use crate::domain::subscription::SubscriptionRecord;
 use crate::domain::{CustomerId, MerchantId};
@@ -57,19 +57,15 @@ impl Store {
         struct Pointer<'a> {
             subscription_id: &'a SubscriptionId,
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(
-                POINTER,
-                &keys::customer_subscription(m, &sub.customer.id, &sub.id),
-                &Pointer {
-                    subscription_id: &sub.id,
-                },
-            )?))
-            .send()
-            .await
-            .map_err(|e| classify("PutItem subscription pointer", e))?;
+        let pointer = to_item(
+            POINTER,
+            &keys::customer_subscription(m, &sub.customer.id, &sub.id),
+            &Pointer {
+                subscription_id: &sub.id,
+            },
+        )?;
+        self.put_item("PutItem subscription pointer", pointer)
+            .await?;
         let key = keys::subscription(m, &sub.id);
         let mut item = to_item(SUBSCRIPTION, &key, record)?;
         if let Some(at) = due {
@@ -118,10 +114,12 @@ impl Store {
         m: &MerchantId,
         id: &SubscriptionId,
     ) -> Result<Option<SubscriptionRecord>, StoreError> {
-        self.get("GetItem subscription", &keys::subscription(m, id))
-            .await?
-            .map(|i| from_item(SUBSCRIPTION, i))
-            .transpose()
+        self.get_as(
+            "GetItem subscription",
+            SUBSCRIPTION,
+            &keys::subscription(m, id),
+        )
+        .await
     }
 
     /// The ids of a customer's subscriptions.
@@ -134,28 +132,13 @@ impl Store {
         struct Pointer {
             subscription_id: SubscriptionId,
         }
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
-                .expression_attribute_values(":pk", s(keys::tenant(m)))
-                .expression_attribute_values(":p", s(keys::customer_subscriptions_prefix(c)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| classify("Query customer subscriptions", e))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item::<Pointer>(POINTER, item)?.subscription_id);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
+        let query = self.prefix_query(m, &keys::customer_subscriptions_prefix(c));
+        self.query_pages("Query customer subscriptions", query, usize::MAX)
+            .await?
+            .items
+            .into_iter()
+            .map(|item| from_item::<Pointer>(POINTER, item).map(|p| p.subscription_id))
+            .collect()
     }
 
     /// Records a link click or a request from the hosted page (kept for the email retention).
@@ -169,14 +152,7 @@ impl Store {
             keys::subscription_click(m, &click.subscription_id, &crate::domain::ids::new_id());
         let mut item: Item = to_item(CLICK, &key, click)?;
         item.insert(keys::TTL.into(), n(expires_at));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| classify("PutItem subscription click", e))?;
-        Ok(())
+        self.put_item("PutItem subscription click", item).await
     }
 }
 
@@ -198,10 +174,7 @@ impl crate::ports::RenewalBook for Store {
         let key = &due.key();
         let seen_due_sk: &str = &due.seen;
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_map()))
+            .update_item(key)
             .condition_expression("DUESK = :seen")
             .expression_attribute_values(":seen", s(seen_due_sk));
         let mut set = Vec::new();
@@ -223,8 +196,11 @@ impl crate::ports::RenewalBook for Store {
             None if set.is_empty() => "REMOVE DUEPK, DUESK".to_owned(),
             None => format!("SET {} REMOVE DUEPK, DUESK", set.join(", ")),
         };
-        let result = req.update_expression(expression).send().await;
-        super::condition_held(result.map_err(|e| classify("UpdateItem subscription due", e)))
+        update_held(
+            "UpdateItem subscription due",
+            req.update_expression(expression),
+        )
+        .await
     }
 
     async fn contact(

@@ -3,7 +3,8 @@
 
 use super::{Item, Store, StoreError, classify, keys, s};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use jiff::Timestamp;
 
 pub(crate) fn build_err(
@@ -27,6 +28,17 @@ pub(crate) fn put(
         .build()
         .map_err(build_err("build Put"))?;
     Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A put of `item` conditioned on nothing being stored under its key yet.
+pub(crate) fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    put(table, item, Some("attribute_not_exists(PK)"))
+}
+
+/// The transaction item of a finished [`Store::tx_update`].
+pub(crate) fn update(update: UpdateBuilder) -> Result<TransactWriteItem, StoreError> {
+    let update = update.build().map_err(build_err("build Update"))?;
+    Ok(TransactWriteItem::builder().update(update).build())
 }
 
 /// Adds the due-index attributes to `item`.
@@ -66,6 +78,13 @@ pub(crate) fn codes_failed(codes: &[String], i: usize) -> bool {
 }
 
 impl Store {
+    /// A transaction's Update of the item at `key`, to be given its expressions (see [`update`]).
+    pub(crate) fn tx_update(&self, key: &keys::Key) -> UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.to_map()))
+    }
+
     /// One transaction with bounded retries on conflicts and throttling.
     pub(crate) async fn transact(
         &self,
