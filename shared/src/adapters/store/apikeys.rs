@@ -1,6 +1,6 @@
 //! API keys, stored by digest only.
 
-use super::{Store, StoreError, classify, from_item, keys, s, to_item, update_held};
+use super::{Store, StoreError, classify, first_as, keys, s, to_item, update_held};
 use crate::domain::MerchantId;
 use crate::domain::apikey::{ApiKeyRecord, KeyStatus};
 use crate::domain::ids::KeyId;
@@ -35,9 +35,7 @@ impl Store {
     pub async fn find_api_key(&self, hash_hex: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let (gpk, _) = keys::api_key_lookup(hash_hex);
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
+            .table_query()
             .index_name(keys::GSI1)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", keys::GSI1PK)
@@ -46,12 +44,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| classify("Query api key", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .map(|item| from_item(ENTITY, item))
-            .transpose()
+        first_as(ENTITY, out.items)
     }
 
     /// Revokes a key. Returns false if the merchant has no such key.
@@ -77,12 +70,7 @@ impl Store {
         merchant: &MerchantId,
     ) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let query = self.prefix_query(merchant, keys::API_KEY_PREFIX);
-        self.query_pages("Query api keys", query, usize::MAX)
-            .await?
-            .items
-            .into_iter()
-            .map(|item| from_item(ENTITY, item))
-            .collect()
+        self.query_all_as("Query api keys", ENTITY, query).await
     }
 }
 

@@ -9,7 +9,7 @@
 use super::claims::Guarded;
 use super::loyalty::Decided;
 use super::write::{self, Attempt, codes_failed, put_new, with_due};
-use super::{Item, Store, StoreError, from_item, keys, n, s, to_item, update_held};
+use super::{Item, Store, StoreError, from_items, keys, n, s, to_item, update_held};
 use crate::domain::billing::{
     DunningStep, EventKey, FailureOutcome, InvoiceRecord, InvoiceStatus, PaymentOutcome, Reversal,
     StepClaim,
@@ -305,12 +305,9 @@ impl BillingBook for Store {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let key = &due.key();
-        let seen_due_sk: &str = &due.seen;
         let mut req = self
-            .update_item(key)
-            .condition_expression("DUESK = :seen AND #status = :failed")
+            .update_seen(due, Some("#status = :failed"))
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":seen", s(seen_due_sk))
             .expression_attribute_values(":failed", s("failed"))
             .expression_attribute_values(":now", s(now.to_string()));
         let expression = match (until, exhausted_step) {
@@ -343,7 +340,7 @@ impl BillingBook for Store {
         let (items, _) = self
             .time_range("Query dunning", &keys::dunning_index(m), from, to, false)
             .await?;
-        items.into_iter().map(|i| from_item(INVOICE, i)).collect()
+        from_items(INVOICE, items)
     }
 
     async fn customer_contact(

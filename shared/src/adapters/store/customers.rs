@@ -4,7 +4,7 @@
 
 use super::followups::CONTACT;
 use super::orders::CustomerOrderRef;
-use super::{Store, StoreError, classify, from_item, keys, s};
+use super::{Store, StoreError, classify, first_as, from_item, keys, s};
 use crate::domain::loyalty::LedgerEntry;
 use crate::domain::marketing::{ContactState, Preferences};
 use crate::domain::{CustomerId, CustomerProfile, MerchantId};
@@ -90,13 +90,9 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| super::classify("Query last order", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .map(|i| from_item::<CustomerOrderRef>("customer_order", i).map(|o| o.placed_at))
-            .transpose()
+            .map_err(|e| classify("Query last order", e))?;
+        let latest: Option<CustomerOrderRef> = first_as("customer_order", out.items)?;
+        Ok(latest.map(|o| o.placed_at))
     }
 }
 

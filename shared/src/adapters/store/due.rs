@@ -4,6 +4,7 @@
 use super::{Item, Store, StoreError, from_item, keys, s, update_held};
 use crate::domain::MerchantId;
 use crate::ports::{Due, DueGroup, DueToken, DueWork};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
@@ -52,9 +53,7 @@ impl Store {
                 .unwrap_or(now);
             for partition in keys::due_partitions(group, day) {
                 let query = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
+                    .table_query()
                     .index_name(keys::DUE)
                     .key_condition_expression("DUEPK = :p AND DUESK <= :until")
                     .expression_attribute_values(":p", s(partition))
@@ -84,6 +83,24 @@ impl Store {
             }
         }
         Ok((out, scanned))
+    }
+}
+
+impl Store {
+    /// An UpdateItem of the item `due` names, conditioned on it still being where the sweep saw
+    /// it (`DUESK = :seen`) and, if given, on `also`.
+    pub(crate) fn update_seen(
+        &self,
+        due: &DueToken,
+        also: Option<&str>,
+    ) -> UpdateItemFluentBuilder {
+        let condition = match also {
+            Some(also) => format!("DUESK = :seen AND {also}"),
+            None => "DUESK = :seen".to_owned(),
+        };
+        self.update_item(&due.key())
+            .condition_expression(condition)
+            .expression_attribute_values(":seen", s(&due.seen))
     }
 }
 

@@ -11,7 +11,9 @@ use super::claims::{SendIdentity, SendRecord, claim_put, suppression_check};
 use super::orders::OrderRecord;
 use super::shipments::FOLLOW_UP_GROUP;
 use super::write::{self, Attempt, build_err, codes_failed};
-use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item, update_held};
+use super::{
+    Item, Store, StoreError, classify, from_item, from_items, keys, n, s, to_item, update_held,
+};
 use crate::domain::followup::FollowUpKind;
 use crate::domain::followup::{DecisionAction, DecisionEntry, FollowUp, FollowUpStatus};
 use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
@@ -176,9 +178,7 @@ impl Store {
         count_only: bool,
     ) -> Result<(Vec<Item>, u64), StoreError> {
         let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
+            .table_query()
             .index_name(keys::GSI1)
             .key_condition_expression("GSI1PK = :p AND GSI1SK BETWEEN :from AND :to")
             .expression_attribute_values(":p", s(partition))
@@ -304,7 +304,7 @@ impl FeedbackBook for Store {
         let (items, _) = self
             .time_range("Query feedback", &keys::feedback_index(m), from, to, false)
             .await?;
-        items.into_iter().map(|i| from_item(FEEDBACK, i)).collect()
+        from_items(FEEDBACK, items)
     }
 
     async fn surveys_sent_between(
@@ -467,22 +467,18 @@ impl FollowUpBook for Store {
         until: Timestamp,
         decision: &DecisionEntry,
     ) -> Result<bool, StoreError> {
-        let key = &due.key();
-        let seen_due_sk: &str = &due.seen;
-        let (pk, sk) = keys::due(FOLLOW_UP_GROUP, until, key);
+        let (pk, sk) = keys::due(FOLLOW_UP_GROUP, until, &due.key());
         let update = self
-            .update_item(key)
+            .update_seen(due, None)
             .update_expression(
                 "SET DUEPK = :pk, DUESK = :sk, due_at = :until, #status = :scheduled, \
                  decisions = list_append(if_not_exists(decisions, :empty), :d)",
             )
-            .condition_expression("DUESK = :seen")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":sk", s(sk))
             .expression_attribute_values(":until", s(until.to_string()))
             .expression_attribute_values(":scheduled", s(FollowUpStatus::Scheduled.as_str()))
-            .expression_attribute_values(":seen", s(seen_due_sk))
             .expression_attribute_values(":empty", AttributeValue::L(vec![]))
             .expression_attribute_values(":d", decision_list(decision)?);
         update_held("UpdateItem defer follow-up", update).await
@@ -499,12 +495,11 @@ impl FollowUpBook for Store {
         message_id: Option<&str>,
         survey_sent: Option<(&MerchantId, &OrderId)>,
     ) -> Result<bool, StoreError> {
-        let key = &due.key();
         let mut set = "SET #status = :status, outcome = :outcome, done_at = :now, \
                        decisions = list_append(if_not_exists(decisions, :empty), :d)"
             .to_owned();
         let mut req = self
-            .update_item(key)
+            .update_seen(due, None)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(
@@ -530,9 +525,6 @@ impl FollowUpBook for Store {
                     s(keys::time_sort_key(decision.at, order_id.as_str())),
                 );
         }
-        req = req
-            .condition_expression("DUESK = :seen")
-            .expression_attribute_values(":seen", s(&due.seen));
         update_held(
             "UpdateItem settle follow-up",
             req.update_expression(format!("{set} REMOVE DUEPK, DUESK")),

@@ -419,18 +419,14 @@ impl Store {
         kind: &NoticeKind,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let key = &due.key();
-        let seen: &str = &due.seen;
-        let (pk, sk) = keys::due(LOYALTY_GROUP, at, key);
+        let (pk, sk) = keys::due(LOYALTY_GROUP, at, &due.key());
         let update = self
-            .update_item(key)
+            .update_seen(due, None)
             .update_expression("SET DUEPK = :pk, DUESK = :sk, due_at = :at, kind = :kind")
-            .condition_expression("DUESK = :seen")
             .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":sk", s(sk))
             .expression_attribute_values(":at", s(at.to_string()))
-            .expression_attribute_values(":kind", s(kind.as_str()))
-            .expression_attribute_values(":seen", s(seen));
+            .expression_attribute_values(":kind", s(kind.as_str()));
         update_held("UpdateItem reschedule notice", update).await
     }
 }

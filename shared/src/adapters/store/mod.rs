@@ -116,12 +116,15 @@ impl Store {
         }
     }
 
+    /// A Query of the table (or, with `index_name`, of one of its indexes).
+    pub(crate) fn table_query(&self) -> QueryFluentBuilder {
+        self.client.query().table_name(&self.table)
+    }
+
     /// A Query of `m`'s partition for the items whose SK starts with `prefix` (eventually
     /// consistent, one page: callers add what their read needs).
     pub(crate) fn prefix_query(&self, m: &MerchantId, prefix: &str) -> QueryFluentBuilder {
-        self.client
-            .query()
-            .table_name(&self.table)
+        self.table_query()
             .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
             .expression_attribute_values(":pk", s(keys::tenant(m)))
             .expression_attribute_values(":prefix", s(prefix))
@@ -148,6 +151,17 @@ impl Store {
     ) -> Result<Vec<Item>, StoreError> {
         let query = self.prefix_query(m, prefix).consistent_read(true);
         Ok(self.query_pages(operation, query, max).await?.items)
+    }
+
+    /// Every item `query` answers (all pages), read as `entity`.
+    pub(crate) async fn query_all_as<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        entity: &'static str,
+        query: QueryFluentBuilder,
+    ) -> Result<Vec<T>, StoreError> {
+        let pages = self.query_pages(operation, query, usize::MAX).await?;
+        from_items(entity, pages.items)
     }
 
     /// Runs `query` page after page until the last, or until `max` items are in hand.
@@ -286,6 +300,30 @@ pub(crate) fn from_item<T: DeserializeOwned>(
     item: Item,
 ) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|source| StoreError::Corrupt { entity, source })
+}
+
+/// Every item of `items` read as `entity`.
+pub(crate) fn from_items<T: DeserializeOwned>(
+    entity: &'static str,
+    items: Vec<Item>,
+) -> Result<Vec<T>, StoreError> {
+    items
+        .into_iter()
+        .map(|item| from_item(entity, item))
+        .collect()
+}
+
+/// The first of a page's items (a Query with a limit), read as `entity`.
+pub(crate) fn first_as<T: DeserializeOwned>(
+    entity: &'static str,
+    items: Option<Vec<Item>>,
+) -> Result<Option<T>, StoreError> {
+    items
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .map(|item| from_item(entity, item))
+        .transpose()
 }
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {

@@ -1,6 +1,6 @@
 //! Orders: the one-transaction write of an order with everything that belongs to it.
 
-use super::claims::{ClaimGuard, Guarded, SendIdentity, claim_put};
+use super::claims::{ClaimGuard, Guarded, SendIdentity};
 use super::write::{self, build_err, put, put_new};
 use super::{Store, StoreError, classify, from_item, keys, n, s, to_item};
 pub use crate::domain::order::{IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome};
@@ -17,7 +17,11 @@ const IDEMPOTENCY: &str = "idempotency";
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 
 impl Store {
-    fn order_transaction(&self, new: &NewOrder<'_>) -> Result<Vec<TransactWriteItem>, StoreError> {
+    /// The order's writes, the thank-you email's claim last, and the guard of that claim.
+    fn order_transaction(
+        &self,
+        new: &NewOrder<'_>,
+    ) -> Result<(Vec<TransactWriteItem>, ClaimGuard), StoreError> {
         let rec = new.record;
         let m = &rec.merchant_id;
         let order = &rec.order;
@@ -121,13 +125,10 @@ impl Store {
         }
 
         let (claim_id, claim) = new.claim;
-        items.push(claim_put(
-            &self.table,
-            &keys::send(claim_id),
-            claim,
-            new.send_expires_at,
-        )?);
-        Ok(items)
+        let (claim, guard) =
+            self.guarded_claim(items.len(), claim_id, claim, new.send_expires_at)?;
+        items.push(claim);
+        Ok((items, guard))
     }
 
     /// The update that records on an order who referred it (with the referral).
@@ -177,17 +178,7 @@ impl crate::ports::OrderBook for Store {
     /// upsert, the per-currency spend, the customer's order index entry, the pending loyalty
     /// earn and the thank-you email's claim. All or nothing.
     async fn place_order(&self, new: &NewOrder<'_>) -> Result<PlaceOutcome, StoreError> {
-        let items = self.order_transaction(new)?;
-        let (claim_id, claim) = new.claim;
-        let claim_key = &keys::send(claim_id);
-        // The claim is the transaction's last write (see `order_transaction`).
-        let guard = ClaimGuard::for_claim(
-            &self.table,
-            items.len().saturating_sub(1),
-            claim_key,
-            claim,
-            new.send_expires_at,
-        )?;
+        let (items, guard) = self.order_transaction(new)?;
         Ok(
             match self
                 .transact_guarded("TransactWriteItems order", items, guard)

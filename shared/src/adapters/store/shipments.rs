@@ -10,7 +10,7 @@
 use super::claims::Guarded;
 use super::orders::OrderRecord;
 use super::write::{self, Attempt, build_err, codes_failed, put, put_new, with_due};
-use super::{Item, Store, StoreError, from_item, keys, n, s, to_item};
+use super::{Item, Store, StoreError, from_item, from_items, keys, n, s, to_item};
 use crate::domain::followup::{AnchorReason, FollowUp, FollowUpKind, FollowUpStatus};
 use crate::domain::loyalty::Rebased;
 use crate::domain::shipment::{
@@ -239,15 +239,11 @@ impl ShipmentBook for Store {
         m: &MerchantId,
         order_id: &OrderId,
     ) -> Result<Vec<ShipmentPointer>, StoreError> {
-        self.query_prefix(
-            "Query order shipments",
-            m,
-            &keys::order_shipments_prefix(order_id),
-        )
-        .await?
-        .into_iter()
-        .map(|i| from_item(POINTER, i))
-        .collect()
+        let prefix = keys::order_shipments_prefix(order_id);
+        let items = self
+            .query_prefix("Query order shipments", m, &prefix)
+            .await?;
+        from_items(POINTER, items)
     }
 
     /// A shipment's checkpoints, oldest first.
@@ -256,11 +252,11 @@ impl ShipmentBook for Store {
         m: &MerchantId,
         id: &ShipmentId,
     ) -> Result<Vec<Checkpoint>, StoreError> {
-        self.query_prefix("Query shipment history", m, &keys::checkpoint_prefix(id))
-            .await?
-            .into_iter()
-            .map(|i| from_item(CHECKPOINT, i))
-            .collect()
+        let prefix = keys::checkpoint_prefix(id);
+        let items = self
+            .query_prefix("Query shipment history", m, &prefix)
+            .await?;
+        from_items(CHECKPOINT, items)
     }
 
     /// The order's scheduled follow-ups.
@@ -269,15 +265,11 @@ impl ShipmentBook for Store {
         m: &MerchantId,
         order_id: &OrderId,
     ) -> Result<Vec<FollowUp>, StoreError> {
-        self.query_prefix(
-            "Query order follow-ups",
-            m,
-            &keys::follow_ups_prefix(order_id),
-        )
-        .await?
-        .into_iter()
-        .map(|i| from_item(FOLLOW_UP, i))
-        .collect()
+        let prefix = keys::follow_ups_prefix(order_id);
+        let items = self
+            .query_prefix("Query order follow-ups", m, &prefix)
+            .await?;
+        from_items(FOLLOW_UP, items)
     }
 
     /// Anchors the order's post-delivery journey once: marks the order and schedules the

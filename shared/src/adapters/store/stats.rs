@@ -6,7 +6,7 @@
 //! records the event), so redelivered events and repeated opens never inflate a rate. One item
 //! per (day, kind), `STATS#<day>#<kind>`, so a report over a range is one Query.
 
-use super::{Store, StoreError, classify, from_item, keys, n, s};
+use super::{Store, StoreError, classify, keys, n, s};
 use crate::domain::MerchantId;
 use crate::domain::email_event::DailyStats;
 use crate::ports::email_events::EmailStats;
@@ -54,18 +54,12 @@ impl EmailStats for Store {
         to: Date,
     ) -> Result<Vec<DailyStats>, StoreError> {
         let query = self
-            .client
-            .query()
-            .table_name(&self.table)
+            .table_query()
             .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
             .expression_attribute_values(":pk", s(keys::tenant(m)))
             .expression_attribute_values(":from", s(keys::email_stats_from(&from.to_string())))
             .expression_attribute_values(":to", s(keys::email_stats_to(&to.to_string())));
-        self.query_pages("Query email stats", query, usize::MAX)
-            .await?
-            .items
-            .into_iter()
-            .map(|item| from_item("email_stats", item))
-            .collect()
+        self.query_all_as("Query email stats", "email_stats", query)
+            .await
     }
 }

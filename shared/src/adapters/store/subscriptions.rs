@@ -133,12 +133,10 @@ impl Store {
             subscription_id: SubscriptionId,
         }
         let query = self.prefix_query(m, &keys::customer_subscriptions_prefix(c));
-        self.query_pages("Query customer subscriptions", query, usize::MAX)
-            .await?
-            .items
-            .into_iter()
-            .map(|item| from_item::<Pointer>(POINTER, item).map(|p| p.subscription_id))
-            .collect()
+        let pointers: Vec<Pointer> = self
+            .query_all_as("Query customer subscriptions", POINTER, query)
+            .await?;
+        Ok(pointers.into_iter().map(|p| p.subscription_id).collect())
     }
 
     /// Records a link click or a request from the hosted page (kept for the email retention).
@@ -172,11 +170,7 @@ impl crate::ports::RenewalBook for Store {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let key = &due.key();
-        let seen_due_sk: &str = &due.seen;
-        let mut req = self
-            .update_item(key)
-            .condition_expression("DUESK = :seen")
-            .expression_attribute_values(":seen", s(seen_due_sk));
+        let mut req = self.update_seen(due, None);
         let mut set = Vec::new();
         if let Some(h) = handled {
             set.push("last_notice = :h, last_notice_at = :now");
