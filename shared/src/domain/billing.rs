@@ -106,6 +106,16 @@ impl StepKind {
             StepKind::Exhausted => "exhausted",
         }
     }
+
+    /// The [`InvoiceRecord`] field that counts the step's emails: `emails_first`, `emails_final`,
+    /// and `emails_reminder` for the others.
+    pub fn email_counter(&self) -> &'static str {
+        match self {
+            StepKind::First => "emails_first",
+            StepKind::Final => "emails_final",
+            StepKind::Reminder | StepKind::Exhausted => "emails_reminder",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,6 +446,27 @@ mod tests {
     }
 
     const FAILED: &str = "2026-11-02T10:00:00Z";
+
+    #[test]
+    fn every_step_counts_its_emails_in_a_field_of_the_invoice() {
+        let invoice: InvoiceFacts = serde_json::from_value(serde_json::json!({
+            "id": "in_1",
+            "customer": {"id": "cus_1", "email": "ann@example.com"},
+            "amount": {"amount": 1999, "currency": "EUR"},
+        }))
+        .unwrap();
+        let merchant = MerchantId::parse("m", "acme").unwrap();
+        let record =
+            serde_json::to_value(InvoiceRecord::failed(merchant, invoice, t(FAILED))).unwrap();
+        for kind in [
+            StepKind::First,
+            StepKind::Reminder,
+            StepKind::Final,
+            StepKind::Exhausted,
+        ] {
+            assert!(record.get(kind.email_counter()).is_some(), "{kind:?}");
+        }
+    }
 
     #[test]
     fn default_cadence() {

@@ -254,11 +254,7 @@ impl BillingBook for Store {
     ) -> Result<StepClaim, StoreError> {
         let key = &due.key();
         let seen_due_sk: &str = &due.seen;
-        let counter = match step.kind.as_str() {
-            "first" => "emails_first",
-            "final" => "emails_final",
-            _ => "emails_reminder",
-        };
+        let counter = step.kind.email_counter();
         let mut update = self
             .tx_update(key)
             .condition_expression("DUESK = :seen AND #status = :failed")
