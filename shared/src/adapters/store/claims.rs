@@ -21,7 +21,7 @@
 //! decision is on record for the message log, and a redelivery settles on it. So no send path can
 //! forget the check, and it costs no extra call.
 
-use super::write::{self, Attempt, build_err, put_new};
+use super::write::{self, Attempt, CONDITION_FAILED, build_err, put_new};
 use super::{Item, Store, StoreError, keys, n, s, to_item, update_held};
 pub use crate::domain::send::{ClaimResult, Reclaim, SendIdentity, SendRecord, SendStatus};
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
@@ -182,14 +182,13 @@ impl Store {
         mut items: Vec<TransactWriteItem>,
         guard: ClaimGuard,
     ) -> Result<Guarded, StoreError> {
-        const FAILED: &str = "ConditionalCheckFailed";
         items.push(guard.clear);
         let mut codes = match self.transact(operation, items.clone()).await? {
             Attempt::Done => return Ok(Guarded::Done),
             Attempt::Cancelled(codes) => codes,
         };
-        let guard_failed = codes.pop().is_some_and(|c| c == FAILED);
-        if !guard_failed || codes.iter().any(|c| c == FAILED) {
+        let guard_failed = codes.pop().is_some_and(|c| c == CONDITION_FAILED);
+        if !guard_failed || codes.iter().any(|c| c == CONDITION_FAILED) {
             return Ok(Guarded::Cancelled(codes));
         }
         if let Some(slot) = items.get_mut(guard.at) {
@@ -201,7 +200,7 @@ impl Store {
         match self.transact(operation, items).await? {
             Attempt::Done => Ok(Guarded::Suppressed),
             Attempt::Cancelled(mut codes) => {
-                if codes.pop().is_some_and(|c| c == FAILED) {
+                if codes.pop().is_some_and(|c| c == CONDITION_FAILED) {
                     // Lifted between the two attempts: let the trigger redeliver and decide again.
                     return Err(StoreError::Transient {
                         operation,

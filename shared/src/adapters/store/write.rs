@@ -72,9 +72,12 @@ pub(crate) enum Attempt {
     Cancelled(Vec<String>),
 }
 
+/// The cancellation code of an item whose condition did not hold.
+pub(crate) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
 /// Whether the `i`th item's condition is what cancelled a transaction.
 pub(crate) fn codes_failed(codes: &[String], i: usize) -> bool {
-    codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed")
+    codes.get(i).is_some_and(|c| c == CONDITION_FAILED)
 }
 
 impl Store {
@@ -106,7 +109,7 @@ impl Store {
             };
             let codes = cancellation_codes(&err);
             let retry = match &codes {
-                Some(c) if c.iter().any(|c| c == "ConditionalCheckFailed") => {
+                Some(c) if c.iter().any(|c| c == CONDITION_FAILED) => {
                     return Ok(Attempt::Cancelled(c.clone()));
                 }
                 Some(c) => c.iter().any(|c| {
