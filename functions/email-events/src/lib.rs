@@ -129,12 +129,11 @@ async fn email_event(
             return Ok(json!({"result": "invalid", "field": e.field}));
         }
     };
-    let send_expiry = |m: &Merchant, now| app.send_expiry(m, now);
     let usecase = RecordEmailEvent {
         log: &app.store,
         merchants: app.merchants.as_ref(),
         courier: app.courier(),
-        send_expiry: &send_expiry,
+        retention: app.retention(),
     };
     let outcome = usecase
         .record(

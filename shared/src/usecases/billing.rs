@@ -25,7 +25,7 @@ use crate::domain::send::{EmailKind, SendIdentity, SendRecord, SendStatus};
 use crate::domain::{EmailAddress, Merchant};
 use crate::ports::billing::{BillingBook, ClaimWrite};
 use crate::ports::{Due, Mailer, MerchantDirectory, SendLedger, StoreError};
-use crate::usecases::send::{Courier, Deadline, Pacer, SendOutcome};
+use crate::usecases::send::{Courier, Deadline, Pacer, Retention, SendOutcome};
 use jiff::Timestamp;
 use std::borrow::Cow;
 
@@ -144,8 +144,8 @@ async fn personalised<B: BillingBook>(
 pub struct BillingEvents<'a, B, L, M> {
     pub book: &'a B,
     pub courier: Courier<'a, L, M>,
-    /// When a send record written for a merchant expires (its TTL).
-    pub send_expiry: &'a (dyn Fn(&Merchant, Timestamp) -> i64 + Sync),
+    /// How long the send records written are kept.
+    pub retention: Retention,
 }
 
 impl<B, L, M> BillingEvents<'_, B, L, M>
@@ -168,7 +168,7 @@ where
         F: FnOnce(&Merchant, DunningEmail<'_>, &str) -> Option<M::Message>,
     {
         let now = self.courier.clock.now();
-        let expires_at = (self.send_expiry)(merchant, now);
+        let expires_at = self.retention.send_expiry(merchant, now);
         match event {
             BillingEvent::PaymentFailed(inv) => {
                 let schedule = dunning_schedule(now, &merchant.settings.dunning);
@@ -194,7 +194,12 @@ where
                 let email = match claimed {
                     Some(claimed) => Some(
                         self.send_or_resume(
-                            merchant, &record, kind, claimed, &id, &claim, deadline, compose,
+                            merchant,
+                            &record,
+                            claimed,
+                            (&id, &claim),
+                            deadline,
+                            compose,
                         )
                         .await?,
                     ),
@@ -229,7 +234,12 @@ where
                 let email = match claimed {
                     Some(claimed) => Some(
                         self.send_or_resume(
-                            merchant, &record, kind, claimed, &id, &claim, deadline, compose,
+                            merchant,
+                            &record,
+                            claimed,
+                            (&id, &claim),
+                            deadline,
+                            compose,
                         )
                         .await?,
                     ),
@@ -269,21 +279,19 @@ where
 
     /// Sends the email whose claim the event just took, or carries on from an earlier delivery's
     /// claim (a redelivery after a crash or an SES refusal to send now).
-    #[allow(clippy::too_many_arguments)]
     async fn send_or_resume<F>(
         &self,
         merchant: &Merchant,
         record: &InvoiceRecord,
-        kind: EmailKind,
         claimed: Claim,
-        id: &SendIdentity,
-        claim: &SendRecord,
+        (id, claim): (&SendIdentity, &SendRecord),
         deadline: Deadline,
         compose: F,
     ) -> Result<SendOutcome, BillingError>
     where
         F: FnOnce(&Merchant, DunningEmail<'_>, &str) -> Option<M::Message>,
     {
+        let kind = id.kind;
         let courier = &self.courier;
         // Only an email about to be built needs the customer's choices (one read of their contact).
         let personal: Cow<'_, InvoiceRecord> = match claimed {
@@ -303,18 +311,11 @@ where
         };
         let outcome = match claimed {
             Claim::Suppressed => SendOutcome::Suppressed,
-            Claim::Ours => match build() {
-                Some(email) => {
-                    courier
-                        .send_claimed(id, &claim.claim_token, &email, deadline)
-                        .await?
-                }
-                None => {
-                    courier
-                        .abandon(id, &claim.claim_token, "not composed")
-                        .await?
-                }
-            },
+            Claim::Ours => {
+                courier
+                    .send_composed(id, &claim.claim_token, build(), deadline)
+                    .await?
+            }
             Claim::Earlier => match courier.store.get_send(id).await? {
                 Some(theirs) => courier.resume(id, &theirs, deadline, build).await?,
                 None => SendOutcome::Settled(SendStatus::Sent),
@@ -443,14 +444,24 @@ fn fully_reversed(entries: &[LedgerEntry], source: &str) -> bool {
         .is_some_and(|earn| net_points(entries, earn) <= 0)
 }
 
+/// The invoice a sweep is working on: whose it is, where the sweep found it, and the invocation's
+/// deadline.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    merchant: &'a Merchant,
+    due: &'a Due<InvoiceRecord>,
+    record: &'a InvoiceRecord,
+    deadline: Deadline,
+}
+
 /// The scheduled sweep's work on one invoice due for its next dunning step.
 pub struct DunningSweep<'a, B, D, L, M> {
     pub book: &'a B,
     pub merchants: &'a D,
     pub courier: Courier<'a, L, M>,
     pub pacer: &'a Pacer,
-    /// When a send record written for a merchant expires (its TTL).
-    pub send_expiry: &'a (dyn Fn(&Merchant, Timestamp) -> i64 + Sync),
+    /// How long the send records written are kept.
+    pub retention: Retention,
 }
 
 impl<B, D, L, M> DunningSweep<'_, B, D, L, M>
@@ -510,32 +521,44 @@ where
                 Ok(held(moved, StepOutcome::Waiting))
             }
             DunningAction::Exhaust { step } => {
-                self.exhaust(&merchant, due, record, step, first, deadline, compose)
-                    .await
+                let at = At {
+                    merchant: &merchant,
+                    due,
+                    record,
+                    deadline,
+                };
+                self.exhaust(at, step, first, compose).await
             }
             DunningAction::Send { step, next } => {
-                self.send_step(&merchant, due, record, step, next, deadline, compose)
-                    .await
+                let at = At {
+                    merchant: &merchant,
+                    due,
+                    record,
+                    deadline,
+                };
+                self.send_step(at, step, next, compose).await
             }
         }
     }
 
     /// The cadence ran out without a recovery: the invoice leaves the index and the merchant's
     /// people are told, once.
-    #[allow(clippy::too_many_arguments)]
     async fn exhaust<F>(
         &self,
-        merchant: &Merchant,
-        due: &Due<InvoiceRecord>,
-        record: &InvoiceRecord,
+        at: At<'_>,
         step: DunningStep,
         first: Timestamp,
-        deadline: Deadline,
         compose: F,
     ) -> Result<StepOutcome, StoreError>
     where
         F: FnOnce(&Merchant, DunningEmail<'_>, &str) -> Option<M::Message>,
     {
+        let At {
+            merchant,
+            due,
+            record,
+            deadline,
+        } = at;
         let clock = self.courier.clock;
         let now = clock.now();
         let inv = &record.invoice;
@@ -561,7 +584,7 @@ where
                 };
                 compose(merchant, email, &reference)
             };
-            let expires = (self.send_expiry)(merchant, now);
+            let expires = self.retention.send_expiry(merchant, now);
             self.courier
                 .claim_and_send(&id, &claim, expires, deadline, alert)
                 .await?;
@@ -571,20 +594,22 @@ where
 
     /// The next email of the cadence: claimed together with the invoice's advance, then sent (or
     /// resumed from an earlier attempt's record).
-    #[allow(clippy::too_many_arguments)]
     async fn send_step<F>(
         &self,
-        merchant: &Merchant,
-        due: &Due<InvoiceRecord>,
-        record: &InvoiceRecord,
+        at: At<'_>,
         step: DunningStep,
         next: Option<Timestamp>,
-        deadline: Deadline,
         compose: F,
     ) -> Result<StepOutcome, StoreError>
     where
         F: FnOnce(&Merchant, DunningEmail<'_>, &str) -> Option<M::Message>,
     {
+        let At {
+            merchant,
+            due,
+            record,
+            deadline,
+        } = at;
         let clock = self.courier.clock;
         let now = clock.now();
         let inv = &record.invoice;
@@ -607,7 +632,7 @@ where
         let write = ClaimWrite {
             id: &id,
             record: &claim,
-            expires_at: (self.send_expiry)(merchant, now),
+            expires_at: self.retention.send_expiry(merchant, now),
         };
         let claimed = self
             .book
@@ -641,18 +666,11 @@ where
                 None => return Ok(StepOutcome::LeftDue),
             },
             StepClaim::Suppressed => SendOutcome::Suppressed,
-            StepClaim::Claimed => match build() {
-                Some(email) => {
-                    courier
-                        .send_claimed(&id, &claim.claim_token, &email, deadline)
-                        .await?
-                }
-                None => {
-                    courier
-                        .abandon(&id, &claim.claim_token, "not composed")
-                        .await?
-                }
-            },
+            StepClaim::Claimed => {
+                courier
+                    .send_composed(&id, &claim.claim_token, build(), deadline)
+                    .await?
+            }
         };
         Ok(match outcome {
             SendOutcome::Sent { .. } if step.kind == StepKind::Final => StepOutcome::Final,
@@ -763,11 +781,12 @@ mod tests {
 
         /// Billing event `id` (the content hash is the id's).
         async fn event(&self, id: &str, event: BillingEvent) -> Result<Handled, BillingError> {
-            let expiry = |_: &Merchant, _| 0;
             let events = BillingEvents {
                 book: &self.book,
                 courier: self.courier(),
-                send_expiry: &expiry,
+                retention: Retention {
+                    default: std::time::Duration::ZERO,
+                },
             };
             let ev = EventKey {
                 provider: "api",
@@ -815,13 +834,14 @@ mod tests {
         }
 
         async fn step(&self, due: &Due<InvoiceRecord>) -> Result<StepOutcome, StoreError> {
-            let expiry = |_: &Merchant, _| 0;
             let sweep = DunningSweep {
                 book: &self.book,
                 merchants: &self.merchants,
                 courier: self.courier(),
                 pacer: &self.pacer,
-                send_expiry: &expiry,
+                retention: Retention {
+                    default: std::time::Duration::ZERO,
+                },
             };
             sweep
                 .step(due, Deadline::after(Duration::from_secs(30)), Self::compose)

@@ -22,7 +22,7 @@ use crate::domain::{EmailAddress, Merchant, MerchantId};
 use crate::lambda::error::HandlerError;
 use crate::ports::email_events::{EmailEventLog, EmailStats};
 use crate::ports::{Mailer, MerchantDirectory, SendLedger, StoreError};
-use crate::usecases::send::{Courier, Deadline, SendOutcome};
+use crate::usecases::send::{Courier, Deadline, Retention, SendOutcome};
 use jiff::civil::Date;
 use jiff::{Span, Timestamp};
 use std::collections::BTreeMap;
@@ -93,8 +93,8 @@ pub struct RecordEmailEvent<'a, E, D, L, M> {
     pub log: &'a E,
     pub merchants: &'a D,
     pub courier: Courier<'a, L, M>,
-    /// When a send record written for a merchant expires (its TTL).
-    pub send_expiry: &'a (dyn Fn(&Merchant, Timestamp) -> i64 + Sync),
+    /// How long the send records written are kept.
+    pub retention: Retention,
 }
 
 impl<E, D, L, M> RecordEmailEvent<'_, E, D, L, M>
@@ -202,7 +202,7 @@ where
         );
         let id = SendIdentity::merchant_alert(merchant_id, COMPLAINT_ALERT, &today.to_string());
         let claim = id.claim(ops.as_str(), now, deadline.lease_until(self.courier.clock));
-        let expires = (self.send_expiry)(&merchant, now);
+        let expires = self.retention.send_expiry(&merchant, now);
         let outcome = self
             .courier
             .claim_and_send(&id, &claim, expires, deadline, || {
@@ -317,12 +317,13 @@ mod tests {
             id: &str,
             event: &EmailEvent,
         ) -> Result<EventOutcome, EmailEventError> {
-            let expiry = |_: &Merchant, _| 0;
             let usecase = RecordEmailEvent {
                 log: &self.log,
                 merchants: &self.merchants,
                 courier: self.courier(),
-                send_expiry: &expiry,
+                retention: Retention {
+                    default: std::time::Duration::ZERO,
+                },
             };
             usecase
                 .record(

@@ -19,7 +19,7 @@ use crate::domain::survey::{Band, FeedbackRecord, Summary, clean_comment, summar
 use crate::domain::{FieldError, Merchant, MerchantId};
 use crate::ports::feedback::FeedbackBook;
 use crate::ports::{Mailer, SendLedger, StoreError};
-use crate::usecases::send::{Courier, Deadline, SendOutcome};
+use crate::usecases::send::{Courier, Deadline, Retention, SendOutcome};
 use jiff::{SignedDuration, Timestamp};
 
 /// The email a detractor answer sends the merchant.
@@ -71,8 +71,8 @@ pub struct Closed {
 pub struct SurveyAnswers<'a, B, L, M> {
     pub book: &'a B,
     pub courier: Courier<'a, L, M>,
-    /// When a send record written for a merchant expires (its TTL).
-    pub send_expiry: &'a (dyn Fn(&Merchant, Timestamp) -> i64 + Sync),
+    /// How long the send records written are kept.
+    pub retention: Retention,
 }
 
 impl<B: FeedbackBook, L: SendLedger, M: Mailer> SurveyAnswers<'_, B, L, M> {
@@ -198,7 +198,7 @@ impl<B: FeedbackBook, L: SendLedger, M: Mailer> SurveyAnswers<'_, B, L, M> {
                 );
                 let clock = self.courier.clock;
                 let claim = id.claim(ops.as_str(), now, deadline.lease_until(clock));
-                let expires = (self.send_expiry)(merchant, now);
+                let expires = self.retention.send_expiry(merchant, now);
                 let outcome = self
                     .courier
                     .claim_and_send(&id, &claim, expires, deadline, || {
@@ -405,7 +405,9 @@ mod tests {
                     mailer: &self.mailer,
                     clock: &self.clock,
                 },
-                send_expiry: &|_, _| 0,
+                retention: Retention {
+                    default: std::time::Duration::ZERO,
+                },
             }
         }
 

@@ -111,11 +111,10 @@ pub async fn process(
     event: BillingEvent,
     deadline: Deadline,
 ) -> Result<Value, ApiError> {
-    let send_expiry = |m: &Merchant, now| app.send_expiry(m, now);
     let events = BillingEvents {
         book: &app.store,
         courier: app.courier(),
-        send_expiry: &send_expiry,
+        retention: app.retention(),
     };
     let handled = events
         .process(

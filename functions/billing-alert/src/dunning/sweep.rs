@@ -5,7 +5,6 @@
 use super::{LOOKBACK_DAYS, compose_email};
 use crate::Links;
 use aftercare::app::App;
-use aftercare::domain::Merchant;
 use aftercare::lambda::error::HandlerError;
 use aftercare::ports::DueGroup;
 use aftercare::usecases::billing::{DunningSweep, StepOutcome as Outcome};
@@ -36,13 +35,12 @@ pub async fn sweep(
     deadline: Deadline,
 ) -> Result<SweepReport, HandlerError> {
     let pacer = Pacer::new(app.config.ses_max_send_rate);
-    let send_expiry = |m: &Merchant, now| app.send_expiry(m, now);
     let dunning = DunningSweep {
         book: &app.store,
         merchants: app.merchants.as_ref(),
         courier: app.courier(),
         pacer: &pacer,
-        send_expiry: &send_expiry,
+        retention: app.retention(),
     };
     let dunning = &dunning;
     let mut report = SweepReport::default();

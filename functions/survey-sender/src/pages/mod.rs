@@ -261,7 +261,7 @@ pub async fn survey_answer(
         let answers = SurveyAnswers {
             book: &app.store,
             courier: app.courier(),
-            send_expiry: &|m, now| app.send_expiry(m, now),
+            retention: app.retention(),
         };
         let form = AnswerForm {
             score: form.get("score").map(String::as_str),
