@@ -6,10 +6,9 @@
 //! decided on, with the event's marker in the same write. It is also the due index of the
 //! invoices it holds.
 
-use super::ledger::MemSendLedger;
-use super::table::{
-    Cancelled, Condition, MemTable, RowKey, Write, absent, always, decode_err, parse, present, row,
-};
+use super::ledger::{Guarded, MemSendLedger};
+use super::loyalty::{entry_put, ledger_state};
+use super::table::{Condition, MemTable, RowKey, Write, absent, always, decode_err, parse, row};
 use crate::adapters::store::billing::DUNNING_GROUP;
 use crate::adapters::store::keys;
 use crate::domain::billing::{
@@ -63,14 +62,6 @@ fn set_due(row: &mut Value, key: &keys::Key, at: Option<Timestamp>) {
     }
 }
 
-/// How a guarded transaction ended (the store's `transact_guarded`).
-enum Guarded {
-    Done,
-    Suppressed,
-    /// A condition other than the guard failed: by position, the guard's left out.
-    Cancelled(Cancelled),
-}
-
 impl MemBilling {
     pub fn new() -> Self {
         Self::default()
@@ -110,35 +101,18 @@ impl MemBilling {
 
     /// Posts `entry` on the customer's ledger, moving its version on (as any credit does).
     pub fn post(&self, m: &MerchantId, c: &CustomerId, entry: &LedgerEntry) {
-        let Ok(entry_row) = row(entry) else {
+        let Ok(entry_put) = entry_put(m, c, entry) else {
             return;
         };
         let _ = self.table().transact(vec![
-            put(keys::ledger(m, c, &entry.source), entry_row, true),
+            entry_put,
             bump_version(keys::ledger_summary(m, c), None),
         ]);
     }
 
     /// The customer's ledger as stored.
     pub fn loyalty(&self, m: &MerchantId, c: &CustomerId) -> Result<LoyaltyState, StoreError> {
-        let summary = keys::ledger_summary(m, c);
-        let mut state = LoyaltyState::default();
-        for (key, value) in self.table().rows() {
-            if key.pk != summary.pk || !key.sk.starts_with(&summary.sk) {
-                continue;
-            }
-            if key.sk == summary.sk {
-                state.version = value["version"].as_u64().unwrap_or(0);
-            } else {
-                state
-                    .entries
-                    .push(serde_json::from_value(value).map_err(decode_err)?);
-            }
-        }
-        state
-            .entries
-            .sort_by(|a, b| (a.created_at, &a.source).cmp(&(b.created_at, &b.source)));
-        Ok(state)
+        ledger_state(self.table(), m, c)
     }
 
     fn invoice_row(record: &InvoiceRecord, due: Option<Timestamp>) -> Result<Value, StoreError> {
@@ -171,44 +145,14 @@ impl MemBilling {
     }
 
     /// Runs `build(false)` with the claim of `claim` guarded by its recipient's suppression check
-    /// (appended last); when only that check fails, runs `build(true)` (the claim written as
-    /// `suppressed`) asserting the suppression still stands.
+    /// (the send ledger's `transact_guarded`).
     fn transact_guarded(
         &self,
         claim: &ClaimWrite<'_>,
         build: impl Fn(bool) -> Result<Vec<Write>, StoreError>,
     ) -> Result<Guarded, StoreError> {
-        let check = |condition: Condition| Write::Check {
-            key: RowKey::from(&keys::suppression_beside(
-                &keys::send(claim.id),
-                &claim.record.recipient,
-            )),
-            condition,
-        };
-        let mut writes = build(false)?;
-        writes.push(check(absent()));
-        let mut reasons = match self.table().transact(writes)? {
-            Ok(()) => return Ok(Guarded::Done),
-            Err(Cancelled(reasons)) => reasons,
-        };
-        let guard_failed = reasons.pop().unwrap_or(false);
-        if !guard_failed || reasons.iter().any(|f| *f) {
-            return Ok(Guarded::Cancelled(Cancelled(reasons)));
-        }
-        let mut writes = build(true)?;
-        writes.push(check(present()));
-        match self.table().transact(writes)? {
-            Ok(()) => Ok(Guarded::Suppressed),
-            Err(Cancelled(mut reasons)) => {
-                if reasons.pop().unwrap_or(false) {
-                    return Err(StoreError::Transient {
-                        operation: "TransactWriteItems send claim",
-                        source: "the suppression was lifted during the write".into(),
-                    });
-                }
-                Ok(Guarded::Cancelled(Cancelled(reasons)))
-            }
-        }
+        self.ledger
+            .transact_guarded(claim.id, &claim.record.recipient, build)
     }
 
     fn claim_put(claim: &ClaimWrite<'_>, suppressed: bool) -> Result<Write, StoreError> {
@@ -489,7 +433,7 @@ impl BillingBook for MemBilling {
                 return Ok(Reversal::Duplicate(state));
             }
             let mut writes = vec![
-                put(keys::ledger(m, c, &entry.source), row(&entry)?, true),
+                entry_put(m, c, &entry)?,
                 bump_version(keys::ledger_summary(m, c), Some(state.version)),
             ];
             writes.extend(event.map(|ev| Self::event_put(m, ev, now)));

@@ -7,7 +7,8 @@
 //! TransactWriteItems is.
 
 use super::ledger::MemSendLedger;
-use super::table::{Condition, MemTable, RowKey, Write, absent, always, decode_err, parse, row};
+use super::loyalty::{entry_put, ledger_state};
+use super::table::{Condition, MemTable, RowKey, Write, absent, always, parse, row};
 use crate::adapters::store::keys;
 use crate::domain::followup::{DecisionEntry, FollowUp, FollowUpKind, FollowUpStatus};
 use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
@@ -191,11 +192,7 @@ impl MemFollowUps {
         c: &CustomerId,
         entry: &LedgerEntry,
     ) -> Result<(), StoreError> {
-        self.table().write(Write::Put {
-            key: RowKey::from(&keys::ledger(m, c, &entry.source)),
-            row: row(entry)?,
-            condition: absent(),
-        })?;
+        self.table().write(entry_put(m, c, entry)?)?;
         self.table().write(Write::Update {
             key: RowKey::from(&keys::ledger_summary(m, c)),
             condition: always(),
@@ -263,10 +260,7 @@ impl FollowUpBook for MemFollowUps {
     ) -> Result<FollowUpClaim, StoreError> {
         let now_ms = now.as_millisecond();
         let mark = Write::Update {
-            key: RowKey {
-                pk: due.pk.clone(),
-                sk: due.sk.clone(),
-            },
+            key: RowKey::from(&due.key()),
             condition: still_at(&due.seen),
             apply: Box::new(move |row| {
                 let mut row = row.unwrap_or_else(|| json!({}));
@@ -304,18 +298,11 @@ impl FollowUpBook for MemFollowUps {
             }),
         };
         let (id, record) = claim;
-        let suppression = Write::Check {
-            key: RowKey::from(&keys::suppression_beside(
-                &keys::send(id),
-                &record.recipient,
-            )),
-            condition: absent(),
-        };
         let writes = vec![
             mark,
             stamp,
             MemSendLedger::claim_write(id, record, false)?,
-            suppression,
+            MemSendLedger::suppression_check(id, &record.recipient, absent()),
         ];
         Ok(match self.table().transact(writes)? {
             Ok(()) => FollowUpClaim::Claimed,
@@ -331,10 +318,7 @@ impl FollowUpBook for MemFollowUps {
         until: Timestamp,
         decision: &DecisionEntry,
     ) -> Result<bool, StoreError> {
-        let key = keys::Key {
-            pk: due.pk.clone(),
-            sk: due.sk.clone(),
-        };
+        let key = due.key();
         let (pk, sk) = keys::due(GROUP.as_str(), until, &key);
         let decision = row(decision)?;
         self.table().write(Write::Update {
@@ -374,10 +358,7 @@ impl FollowUpBook for MemFollowUps {
             )
         });
         self.table().write(Write::Update {
-            key: RowKey {
-                pk: due.pk.clone(),
-                sk: due.sk.clone(),
-            },
+            key: RowKey::from(&due.key()),
             condition: still_at(&due.seen),
             apply: Box::new(move |row| {
                 let mut row = row.unwrap_or_else(|| json!({}));
@@ -404,25 +385,7 @@ impl FollowUpBook for MemFollowUps {
         m: &MerchantId,
         c: &CustomerId,
     ) -> Result<LoyaltyState, StoreError> {
-        let prefix = keys::ledger(m, c, "");
-        let mut state = LoyaltyState::default();
-        for (key, value) in self.table().rows() {
-            if key.pk == prefix.pk && key.sk.starts_with(&prefix.sk) {
-                state
-                    .entries
-                    .push(serde_json::from_value(value).map_err(decode_err)?);
-            }
-        }
-        if let Some(summary) = self.table().get(&RowKey::from(&keys::ledger_summary(m, c))) {
-            state.version = summary["version"].as_u64().unwrap_or(0);
-            state.noted_through = summary["available_noted_at"]
-                .as_str()
-                .and_then(|t| t.parse().ok());
-        }
-        state
-            .entries
-            .sort_by(|a, b| (a.created_at, &a.source).cmp(&(b.created_at, &b.source)));
-        Ok(state)
+        ledger_state(self.table(), m, c)
     }
 
     async fn note_available(

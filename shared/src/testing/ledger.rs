@@ -1,7 +1,7 @@
 //! The send ledger in memory: the same keys, conditions and suppression guard as the DynamoDB
 //! store's claims (`adapters::store::claims`), over a [`MemTable`].
 
-use super::table::{Condition, MemTable, RowKey, Write, absent, present};
+use super::table::{Cancelled, Condition, MemTable, RowKey, Write, absent, present};
 use crate::adapters::store::claims::SUPPRESSED_REASON;
 use crate::adapters::store::keys;
 use crate::domain::MerchantId;
@@ -76,38 +76,52 @@ impl MemSendLedger {
             .and_then(|row| record_of(row).ok())
     }
 
+    /// The check, inside a transaction, on the suppression of `id`'s `recipient`:
+    /// `attribute_not_exists(PK)` with [`absent`], `attribute_exists(PK)` with [`present`].
+    pub(crate) fn suppression_check(
+        id: &SendIdentity,
+        recipient: &str,
+        condition: Condition,
+    ) -> Write {
+        Write::Check {
+            key: Self::suppression(id, recipient),
+            condition,
+        }
+    }
+
     /// Runs the writes `build(false)` guarded by the suppression check of `id`'s recipient (the
     /// check goes last); when only that check fails, runs `build(true)` (the claim's write swapped
     /// for its `suppressed` record) guarded by the suppression still standing: the store's
     /// `transact_guarded`.
-    pub(crate) fn guarded(
+    pub(crate) fn transact_guarded(
         &self,
         id: &SendIdentity,
         recipient: &str,
         build: impl Fn(bool) -> Result<Vec<Write>, StoreError>,
     ) -> Result<Guarded, StoreError> {
-        let check = |condition: Condition| Write::Check {
-            key: Self::suppression(id, recipient),
-            condition,
-        };
         let mut writes = build(false)?;
-        writes.push(check(absent()));
-        let n = writes.len();
+        writes.push(Self::suppression_check(id, recipient, absent()));
+        let mut reasons = match self.table.transact(writes)? {
+            Ok(()) => return Ok(Guarded::Done),
+            Err(Cancelled(reasons)) => reasons,
+        };
+        let guard_failed = reasons.pop().unwrap_or(false);
+        if !guard_failed || reasons.iter().any(|f| *f) {
+            return Ok(Guarded::Cancelled(Cancelled(reasons)));
+        }
+        let mut writes = build(true)?;
+        writes.push(Self::suppression_check(id, recipient, present()));
         match self.table.transact(writes)? {
-            Ok(()) => Ok(Guarded::Done),
-            Err(c) if (0..n - 1).any(|i| c.failed(i)) => Ok(Guarded::Lost),
-            Err(_) => {
-                let mut writes = build(true)?;
-                writes.push(check(present()));
-                let n = writes.len();
-                match self.table.transact(writes)? {
-                    Ok(()) => Ok(Guarded::Suppressed),
-                    Err(c) if c.failed(n - 1) => Err(StoreError::Transient {
+            Ok(()) => Ok(Guarded::Suppressed),
+            Err(Cancelled(mut reasons)) => {
+                if reasons.pop().unwrap_or(false) {
+                    // Lifted between the two attempts: let the trigger redeliver and decide again.
+                    return Err(StoreError::Transient {
                         operation: "TransactWriteItems send claim",
                         source: "the suppression was lifted during the write".into(),
-                    }),
-                    Err(_) => Ok(Guarded::Lost),
+                    });
                 }
+                Ok(Guarded::Cancelled(Cancelled(reasons)))
             }
         }
     }
@@ -132,10 +146,14 @@ impl MemSendLedger {
     }
 }
 
+/// How a transaction holding a guarded claim ended (the store's `Guarded`).
 pub(crate) enum Guarded {
+    /// Everything was written; the claim is ours.
     Done,
+    /// Everything else was written; the claim was recorded as `suppressed`.
     Suppressed,
-    Lost,
+    /// A condition other than the guard failed: by position, the guard's left out.
+    Cancelled(Cancelled),
 }
 
 impl SendLedger for MemSendLedger {
@@ -150,10 +168,10 @@ impl SendLedger for MemSendLedger {
         _expires_at: i64,
     ) -> Result<ClaimResult, StoreError> {
         let build = |suppressed| Ok(vec![Self::claim_write(id, record, suppressed)?]);
-        match self.guarded(id, &record.recipient, build)? {
+        match self.transact_guarded(id, &record.recipient, build)? {
             Guarded::Done => Ok(ClaimResult::Claimed(record.clone())),
             Guarded::Suppressed => Ok(ClaimResult::Suppressed),
-            Guarded::Lost => match self.get_send(id).await? {
+            Guarded::Cancelled(_) => match self.get_send(id).await? {
                 Some(existing) => Ok(ClaimResult::Taken(existing)),
                 None => Err(StoreError::ConditionFailed),
             },
@@ -191,7 +209,7 @@ impl SendLedger for MemSendLedger {
             }),
         };
         Ok(
-            match self.guarded(id, &record.recipient, |suppressed| {
+            match self.transact_guarded(id, &record.recipient, |suppressed| {
                 Ok(vec![match suppressed {
                     false => reclaim(token.to_owned()),
                     true => settle(),
@@ -199,7 +217,7 @@ impl SendLedger for MemSendLedger {
             })? {
                 Guarded::Done => Reclaim::Claimed,
                 Guarded::Suppressed => Reclaim::Suppressed,
-                Guarded::Lost => Reclaim::Lost,
+                Guarded::Cancelled(_) => Reclaim::Lost,
             },
         )
     }

@@ -27,6 +27,46 @@ fn key(k: keys::Key) -> RowKey {
     RowKey::from(&k)
 }
 
+/// The customer's ledger as the store's one Query on `begins_with(SK, <summary SK>)` reads it: the
+/// summary's version and every entry, oldest first.
+pub(crate) fn ledger_state(
+    table: &MemTable,
+    m: &MerchantId,
+    c: &CustomerId,
+) -> Result<LoyaltyState, StoreError> {
+    let summary = keys::ledger_summary(m, c);
+    let mut state = LoyaltyState::default();
+    for (k, value) in table.query(&summary.pk, &summary.sk) {
+        if k.sk == summary.sk {
+            state.version = value["version"].as_u64().unwrap_or(0);
+            state.noted_through = value["available_noted_at"]
+                .as_str()
+                .and_then(|t| t.parse().ok());
+        } else {
+            state
+                .entries
+                .push(serde_json::from_value(value).map_err(decode_err)?);
+        }
+    }
+    state
+        .entries
+        .sort_by(|a, b| (a.created_at, &a.source).cmp(&(b.created_at, &b.source)));
+    Ok(state)
+}
+
+/// The put of a new entry on the customer's ledger (only if its source is new).
+pub(crate) fn entry_put(
+    m: &MerchantId,
+    c: &CustomerId,
+    entry: &LedgerEntry,
+) -> Result<Write, StoreError> {
+    Ok(Write::Put {
+        key: key(keys::ledger(m, c, &entry.source)),
+        row: row(entry)?,
+        condition: absent(),
+    })
+}
+
 impl MemLoyalty {
     pub fn new() -> Self {
         Self::default()
@@ -84,11 +124,7 @@ impl MemLoyalty {
         Ok(self
             .table
             .transact(vec![
-                Write::Put {
-                    key: key(keys::ledger(m, c, &entry.source)),
-                    row: row(entry)?,
-                    condition: absent(),
-                },
+                entry_put(m, c, entry)?,
                 Write::Update {
                     key: key(keys::ledger_summary(m, c)),
                     condition: always(),
@@ -122,36 +158,11 @@ impl MemLoyalty {
     pub fn summary(&self, m: &MerchantId, c: &CustomerId) -> Option<Value> {
         self.table.get(&key(keys::ledger_summary(m, c)))
     }
-
-    fn read(&self, m: &MerchantId, c: &CustomerId) -> Result<LoyaltyState, StoreError> {
-        // One Query on `begins_with(SK, <summary SK>)`: the summary and every entry.
-        let summary = keys::ledger_summary(m, c);
-        let mut state = LoyaltyState::default();
-        for (k, value) in self.table.rows() {
-            if k.pk != summary.pk || !k.sk.starts_with(&summary.sk) {
-                continue;
-            }
-            if k.sk == summary.sk {
-                state.version = value["version"].as_u64().unwrap_or(0);
-                state.noted_through = value["available_noted_at"]
-                    .as_str()
-                    .and_then(|t| t.parse().ok());
-            } else {
-                state
-                    .entries
-                    .push(serde_json::from_value(value).map_err(decode_err)?);
-            }
-        }
-        state
-            .entries
-            .sort_by(|a, b| (a.created_at, &a.source).cmp(&(b.created_at, &b.source)));
-        Ok(state)
-    }
 }
 
 impl LoyaltyLedger for MemLoyalty {
     async fn ledger(&self, m: &MerchantId, c: &CustomerId) -> Result<LoyaltyState, StoreError> {
-        let state = self.read(m, c)?;
+        let state = ledger_state(&self.table, m, c)?;
         tokio::task::yield_now().await;
         Ok(state)
     }
@@ -186,11 +197,7 @@ impl LoyaltyLedger for MemLoyalty {
         let after = balance(&after, now);
         let version = read.version;
         let mut writes = vec![
-            Write::Put {
-                key: key(keys::ledger(m, c, &entry.source)),
-                row: row(entry)?,
-                condition: absent(),
-            },
+            entry_put(m, c, entry)?,
             // `attribute_not_exists(version) OR version = :v`, then `ADD version :one`.
             Write::Update {
                 key: key(keys::ledger_summary(m, c)),

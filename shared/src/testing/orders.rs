@@ -3,9 +3,10 @@
 //! must not exist; the claim is guarded by the suppression check), over the send ledger's table.
 
 use super::ledger::{Guarded, MemSendLedger};
-use super::table::{MemTable, RowKey, Write, absent, always, decode_err, parse, row};
+use super::loyalty::{entry_put, ledger_state};
+use super::table::{MemTable, RowKey, Write, absent, always, parse, row};
 use crate::adapters::store::keys;
-use crate::domain::loyalty::{LedgerEntry, LoyaltyState};
+use crate::domain::loyalty::LoyaltyState;
 use crate::domain::order::{IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome};
 use crate::domain::send::SendIdentity;
 use crate::domain::{CustomerId, MerchantId, OrderId};
@@ -88,11 +89,7 @@ impl MemOrderBook {
             writes.push(put(keys::referral_code(m, &owner.code), row(owner)?, false));
         }
         if let Some(entry) = new.ledger {
-            writes.push(put(
-                keys::ledger(m, &c.id, &entry.source),
-                row(entry)?,
-                true,
-            ));
+            writes.push(entry_put(m, &c.id, entry)?);
         }
         if let Some(notice) = new.expiry {
             writes.push(put(notice.key(m), row(notice)?, false));
@@ -105,28 +102,20 @@ impl MemOrderBook {
 
 impl OrderBook for MemOrderBook {
     async fn loyalty(&self, m: &MerchantId, c: &CustomerId) -> Result<LoyaltyState, StoreError> {
-        let prefix = keys::ledger(m, c, "");
-        let mut entries = Vec::new();
-        for (key, value) in self.table().rows() {
-            if key.pk == prefix.pk && key.sk.starts_with(&prefix.sk) {
-                entries.push(serde_json::from_value::<LedgerEntry>(value).map_err(decode_err)?);
-            }
-        }
-        Ok(LoyaltyState {
-            entries,
-            ..LoyaltyState::default()
-        })
+        ledger_state(self.table(), m, c)
     }
 
     async fn place_order(&self, new: &NewOrder<'_>) -> Result<PlaceOutcome, StoreError> {
         let (id, claim) = new.claim;
         Ok(
-            match self.ledger.guarded(id, &claim.recipient, |suppressed| {
-                self.writes(new, suppressed)
-            })? {
+            match self
+                .ledger
+                .transact_guarded(id, &claim.recipient, |suppressed| {
+                    self.writes(new, suppressed)
+                })? {
                 Guarded::Done => PlaceOutcome::Created { suppressed: false },
                 Guarded::Suppressed => PlaceOutcome::Created { suppressed: true },
-                Guarded::Lost => PlaceOutcome::AlreadyExists,
+                Guarded::Cancelled(_) => PlaceOutcome::AlreadyExists,
             },
         )
     }

@@ -4,14 +4,14 @@
 //! marker (only if new), the milestone claim (guarded by the suppression check) and the order's
 //! delivery pointer; when it is cancelled, the reasons decide what it was, as the store's do.
 
-use super::ledger::MemSendLedger;
+use super::ledger::{Guarded, MemSendLedger};
 use super::table::{Condition, MemTable, RowKey, Write, absent, always, decode_err, present, row};
 use crate::adapters::store::keys;
 use crate::domain::followup::{AnchorReason, FollowUp, FollowUpKind, FollowUpStatus};
 use crate::domain::ids::ShipmentId;
 use crate::domain::loyalty::{LedgerEntry, LedgerKind, Rebased};
 use crate::domain::order::OrderRecord;
-use crate::domain::send::SendIdentity;
+use crate::domain::send::{SendIdentity, SendRecord};
 use crate::domain::shipment::{
     Checkpoint, CheckpointOutcome, CreateOutcome, ShipmentDue, ShipmentPointer, ShipmentRecord,
 };
@@ -158,11 +158,9 @@ impl MemShipments {
         m: &MerchantId,
         prefix: &str,
     ) -> Result<Vec<T>, StoreError> {
-        let pk = keys::tenant(m);
         self.table()
-            .rows()
+            .query(&keys::tenant(m), prefix)
             .into_iter()
-            .filter(|(k, _)| k.pk == pk && k.sk.starts_with(prefix))
             .map(|(_, v)| parse(v))
             .collect()
     }
@@ -172,7 +170,7 @@ impl MemShipments {
     /// `Err` carries, per write, whether its condition failed.
     fn guarded(
         &self,
-        claim: Option<(&SendIdentity, &crate::domain::send::SendRecord)>,
+        claim: Option<(&SendIdentity, &SendRecord)>,
         writes: impl Fn(Option<Write>) -> Vec<Write>,
     ) -> Result<Result<bool, Vec<bool>>, StoreError> {
         let Some((id, record)) = claim else {
@@ -182,29 +180,18 @@ impl MemShipments {
                 .map(|()| false)
                 .map_err(|c| c.0));
         };
-        let suppression = RowKey::from(&keys::suppression_beside(
-            &keys::send(id),
-            &record.recipient,
-        ));
-        let attempt = |suppressed: bool, condition: Condition| -> Result<_, StoreError> {
-            let claim = MemSendLedger::claim_write(id, record, suppressed)?;
-            let mut all = writes(Some(claim));
-            all.push(Write::Check {
-                key: suppression.clone(),
-                condition,
-            });
-            Ok(self.table().transact(all)?.map_err(|c| c.0))
+        let build = |suppressed| {
+            Ok(writes(Some(MemSendLedger::claim_write(
+                id, record, suppressed,
+            )?)))
         };
-        match attempt(false, absent())? {
-            Ok(()) => Ok(Ok(false)),
-            Err(failed) if failed[..failed.len() - 1].iter().any(|f| *f) => {
-                Ok(Err(failed[..failed.len() - 1].to_vec()))
-            }
-            Err(_) => match attempt(true, present())? {
-                Ok(()) => Ok(Ok(true)),
-                Err(failed) => Ok(Err(failed[..failed.len() - 1].to_vec())),
+        Ok(
+            match self.ledger.transact_guarded(id, &record.recipient, build)? {
+                Guarded::Done => Ok(false),
+                Guarded::Suppressed => Ok(true),
+                Guarded::Cancelled(c) => Err(c.0),
             },
-        }
+        )
     }
 
     /// The checkpoint in history only, provided the shipment exists.

@@ -147,6 +147,17 @@ impl MemTable {
             .collect()
     }
 
+    /// The rows of partition `pk` whose sort key begins with `sk_prefix`, in key order (a Query
+    /// with `begins_with(SK, :prefix)`).
+    pub fn query(&self, pk: &str, sk_prefix: &str) -> Vec<(RowKey, Value)> {
+        self.lock()
+            .rows
+            .iter()
+            .filter(|(k, _)| k.pk == pk && k.sk.starts_with(sk_prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// The next `n` writes fail as throttled, writing nothing.
     pub fn fail_next_writes(&self, n: usize, operation: &'static str) {
         let mut inner = self.lock();
@@ -251,15 +262,12 @@ mod tests {
     #[test]
     fn conditions_see_the_rows_as_they_were_before_the_transaction() {
         let table = MemTable::new();
-        let outcome = table
-            .transact(vec![put("A", absent()), put("B", absent())])
-            .unwrap();
+        let both_new = || vec![put("A", absent()), put("B", absent())];
+        let outcome = table.transact(both_new()).unwrap();
         assert_eq!(outcome, Ok(()));
         assert_eq!(table.rows().len(), 2);
         // A replay of the same transaction fails on both items and changes nothing.
-        let again = table
-            .transact(vec![put("A", absent()), put("B", absent())])
-            .unwrap();
+        let again = table.transact(both_new()).unwrap();
         assert_eq!(again, Err(Cancelled(vec![true, true])));
         assert_eq!(table.rows().len(), 2);
     }
