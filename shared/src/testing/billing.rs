@@ -8,7 +8,7 @@
 
 use super::ledger::{Guarded, MemSendLedger};
 use super::loyalty::{entry_put, ledger_state};
-use super::table::{Condition, MemTable, RowKey, Write, absent, always, decode_err, parse, row};
+use super::table::{Condition, MemTable, RowKey, Write, absent, always, decode, parse, row};
 use crate::adapters::store::billing::DUNNING_GROUP;
 use crate::adapters::store::keys;
 use crate::domain::billing::{
@@ -228,11 +228,10 @@ impl BillingBook for MemBilling {
                 Self::claim_put(&claim, suppressed)?,
             ])
         };
-        match self.transact_guarded(&claim, build)? {
-            Guarded::Done => Ok(FailureOutcome::Started { suppressed: false }),
-            Guarded::Suppressed => Ok(FailureOutcome::Started { suppressed: true }),
-            Guarded::Cancelled(c) if c.failed(1) => Ok(FailureOutcome::Duplicate),
-            Guarded::Cancelled(_) => {
+        match self.transact_guarded(&claim, build)?.written() {
+            Ok(suppressed) => Ok(FailureOutcome::Started { suppressed }),
+            Err(c) if c.failed(1) => Ok(FailureOutcome::Duplicate),
+            Err(_) => {
                 if !self.mark_event(m, ev, now).await? {
                     return Ok(FailureOutcome::Duplicate);
                 }
@@ -282,18 +281,17 @@ impl BillingBook for MemBilling {
                 Self::claim_put(&claim, suppressed)?,
             ])
         };
-        match self.transact_guarded(&claim, build)? {
-            Guarded::Done => return Ok(PaymentOutcome::Recovered { suppressed: false }),
-            Guarded::Suppressed => return Ok(PaymentOutcome::Recovered { suppressed: true }),
-            Guarded::Cancelled(c) if c.failed(1) => return Ok(PaymentOutcome::Duplicate),
-            Guarded::Cancelled(c) if !c.failed(0) => {
+        match self.transact_guarded(&claim, build)?.written() {
+            Ok(suppressed) => return Ok(PaymentOutcome::Recovered { suppressed }),
+            Err(c) if c.failed(1) => return Ok(PaymentOutcome::Duplicate),
+            Err(c) if !c.failed(0) => {
                 // Recovered before by another event (its claim exists): remember this one.
                 return Ok(match self.mark_event(m, ev, now).await? {
                     true => PaymentOutcome::AlreadyPaid,
                     false => PaymentOutcome::Duplicate,
                 });
             }
-            Guarded::Cancelled(_) => {}
+            Err(_) => {}
         }
         // Not in dunning: record it paid (unless it exists, i.e. already paid).
         let writes = vec![
@@ -394,7 +392,7 @@ impl BillingBook for MemBilling {
             if value["GSI1PK"] != json!(index) || sk < low || sk >= high {
                 continue;
             }
-            found.push((sk, serde_json::from_value(value).map_err(decode_err)?));
+            found.push((sk, decode(value)?));
         }
         found.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(found.into_iter().map(|(_, r)| r).collect())

@@ -19,6 +19,29 @@ struct Entry {
     body: Value,
 }
 
+/// The first UTC day (`%Y%m%d`) of a lookback of `lookback_days` days ending on `now`'s.
+fn first_day(now: Timestamp, lookback_days: u32) -> String {
+    let back = SignedDuration::from_hours(24 * i64::from(lookback_days.saturating_sub(1)));
+    now.checked_sub(back)
+        .unwrap_or(now)
+        .strftime("%Y%m%d")
+        .to_string()
+}
+
+/// The due work read, and how many items that was.
+fn with_count<T>(due: Vec<Due<T>>) -> (Vec<Due<T>>, u64) {
+    let read = u64::try_from(due.len()).unwrap_or(u64::MAX);
+    (due, read)
+}
+
+/// A due item's entry, or why it does not decode (a sweep skips it and carries on).
+fn decode<T: DeserializeOwned>(item: Value) -> Result<T, StoreError> {
+    serde_json::from_value(item).map_err(|e| StoreError::Unexpected {
+        operation: "decode due item",
+        source: Box::new(e),
+    })
+}
+
 #[derive(Default)]
 pub struct MemDue {
     entries: Mutex<Vec<Entry>>,
@@ -59,12 +82,7 @@ impl DueWork for MemDue {
         now: Timestamp,
         lookback_days: u32,
     ) -> Result<(Vec<Due<T>>, u64), StoreError> {
-        let back = SignedDuration::from_hours(24 * i64::from(lookback_days.saturating_sub(1)));
-        let first_day = now
-            .checked_sub(back)
-            .unwrap_or(now)
-            .strftime("%Y%m%d")
-            .to_string();
+        let first_day = first_day(now, lookback_days);
         let entries = self.entries.lock().map_err(|_| StoreError::Unexpected {
             operation: "Query due",
             source: "the in-memory index was poisoned".into(),
@@ -85,17 +103,11 @@ impl DueWork for MemDue {
                         pk,
                         sk: e.id.clone(),
                     },
-                    entry: serde_json::from_value(e.body.clone()).map_err(|source| {
-                        StoreError::Unexpected {
-                            operation: "decode due item",
-                            source: Box::new(source),
-                        }
-                    }),
+                    entry: decode(e.body.clone()),
                 }
             })
             .collect();
-        let read = u64::try_from(due.len()).unwrap_or(u64::MAX);
-        Ok((due, read))
+        Ok(with_count(due))
     }
 
     async fn complete_due(
@@ -124,12 +136,7 @@ impl DueWork for MemTable {
         now: Timestamp,
         lookback_days: u32,
     ) -> Result<(Vec<Due<T>>, u64), StoreError> {
-        let back = SignedDuration::from_hours(24 * i64::from(lookback_days.saturating_sub(1)));
-        let first_day = now
-            .checked_sub(back)
-            .unwrap_or(now)
-            .strftime("%Y%m%d")
-            .to_string();
+        let first_day = first_day(now, lookback_days);
         let prefix = format!("DUE#{}#", group.as_str());
         let until = keys::due_until(now);
         let mut due = Vec::new();
@@ -153,15 +160,11 @@ impl DueWork for MemTable {
                     sk: key.sk.clone(),
                     seen: seen.to_owned(),
                 },
-                entry: serde_json::from_value(item.clone()).map_err(|e| StoreError::Unexpected {
-                    operation: "decode due item",
-                    source: Box::new(e),
-                }),
+                entry: decode(item.clone()),
             });
         }
         due.sort_by(|a, b| a.token.seen.cmp(&b.token.seen));
-        let read = u64::try_from(due.len()).unwrap_or(u64::MAX);
-        Ok((due, read))
+        Ok(with_count(due))
     }
     /// `REMOVE DUEPK, DUESK SET done_at, outcome` if the item is still in the index.
     async fn complete_due(

@@ -6,7 +6,7 @@
 //! only from where it was read (`DUESK = :seen`); an unsubscribe keeps the first time it happened.
 
 use super::ledger::MemSendLedger;
-use super::table::{MemTable, RowKey, Write, absent, always, decode_err};
+use super::table::{MemTable, RowKey, Write, absent, always, decode, decode_err};
 use crate::adapters::store::followups::ContactItem;
 use crate::adapters::store::keys;
 use crate::adapters::store::shipments::FOLLOW_UP_GROUP;
@@ -19,17 +19,12 @@ use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::StoreError;
 use crate::ports::feedback::{ContactBook, FeedbackBook};
 use jiff::Timestamp;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 #[derive(Clone, Default)]
 pub struct MemFeedback {
     /// The send ledger over the same table (its claims are the detractor alerts').
     pub ledger: MemSendLedger,
-}
-
-fn parse<T: DeserializeOwned>(row: Value) -> Result<T, StoreError> {
-    serde_json::from_value(row).map_err(decode_err)
 }
 
 /// The row as an object to change (a new one where there was none).
@@ -123,7 +118,7 @@ impl MemFeedback {
     ) -> Option<(FollowUp, bool)> {
         let row = self.table().get(&follow_up_key(m, o, kind))?;
         let due = row.get(keys::DUESK).is_some();
-        parse(row).ok().map(|f| (f, due))
+        decode(row).ok().map(|f| (f, due))
     }
 
     /// Records a survey sent for the order at `at` (the sweep's entry in the sent-surveys index).
@@ -174,7 +169,7 @@ impl FeedbackBook for MemFeedback {
     ) -> Result<Option<FeedbackRecord>, StoreError> {
         self.table()
             .get(&RowKey::from(&keys::feedback(m, o)))
-            .map(parse)
+            .map(decode)
             .transpose()
     }
 
@@ -215,7 +210,7 @@ impl FeedbackBook for MemFeedback {
     ) -> Result<Vec<FeedbackRecord>, StoreError> {
         in_range(self.table(), &keys::feedback_index(m), from, to)
             .into_iter()
-            .map(parse)
+            .map(decode)
             .collect()
     }
 
@@ -281,7 +276,7 @@ impl FeedbackBook for MemFeedback {
         let Some(seen) = row[keys::DUESK].as_str().map(str::to_owned) else {
             return Ok(false);
         };
-        let follow_up: FollowUp = parse(row)?;
+        let follow_up: FollowUp = decode(row)?;
         if follow_up.status != FollowUpStatus::Scheduled || follow_up.due_at <= at {
             return Ok(false);
         }
@@ -312,7 +307,7 @@ impl ContactBook for MemFeedback {
     ) -> Result<ContactState, StoreError> {
         Ok(self
             .contact_row(m, c)
-            .map(parse::<ContactItem>)
+            .map(decode::<ContactItem>)
             .transpose()?
             .unwrap_or_default()
             .into())

@@ -156,6 +156,17 @@ pub(crate) enum Guarded {
     Cancelled(Cancelled),
 }
 
+impl Guarded {
+    /// Whether the claim was written as `suppressed`, if everything was written.
+    pub(crate) fn written(self) -> Result<bool, Cancelled> {
+        match self {
+            Guarded::Done => Ok(false),
+            Guarded::Suppressed => Ok(true),
+            Guarded::Cancelled(c) => Err(c),
+        }
+    }
+}
+
 impl SendLedger for MemSendLedger {
     async fn get_send(&self, id: &SendIdentity) -> Result<Option<SendRecord>, StoreError> {
         self.table.get(&Self::key(id)).map(record_of).transpose()

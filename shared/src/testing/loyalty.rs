@@ -7,7 +7,7 @@
 //! A read yields to the runtime before it returns, as a network round trip would, so two
 //! use-cases joined in one test both read before either writes: the race the conditions are for.
 
-use super::table::{MemTable, RowKey, Write, absent, always, decode_err, parse, present, row};
+use super::table::{MemTable, RowKey, Write, absent, always, decode, parse, present, row};
 use crate::adapters::store::keys;
 use crate::domain::loyalty::{
     LedgerEntry, LoyaltyState, Posting, Referee, Referral, ReferralCodeOwner, balance,
@@ -43,9 +43,7 @@ pub(crate) fn ledger_state(
                 .as_str()
                 .and_then(|t| t.parse().ok());
         } else {
-            state
-                .entries
-                .push(serde_json::from_value(value).map_err(decode_err)?);
+            state.entries.push(decode(value)?);
         }
     }
     state

@@ -2,7 +2,7 @@
 //! one all-or-nothing transaction with the same conditions (the idempotency record and the order
 //! must not exist; the claim is guarded by the suppression check), over the send ledger's table.
 
-use super::ledger::{Guarded, MemSendLedger};
+use super::ledger::MemSendLedger;
 use super::loyalty::{entry_put, ledger_state};
 use super::table::{MemTable, RowKey, Write, absent, always, parse, row};
 use crate::adapters::store::keys;
@@ -107,17 +107,12 @@ impl OrderBook for MemOrderBook {
 
     async fn place_order(&self, new: &NewOrder<'_>) -> Result<PlaceOutcome, StoreError> {
         let (id, claim) = new.claim;
-        Ok(
-            match self
-                .ledger
-                .transact_guarded(id, &claim.recipient, |suppressed| {
-                    self.writes(new, suppressed)
-                })? {
-                Guarded::Done => PlaceOutcome::Created { suppressed: false },
-                Guarded::Suppressed => PlaceOutcome::Created { suppressed: true },
-                Guarded::Cancelled(_) => PlaceOutcome::AlreadyExists,
-            },
-        )
+        let build = |suppressed| self.writes(new, suppressed);
+        let guarded = self.ledger.transact_guarded(id, &claim.recipient, build)?;
+        Ok(match guarded.written() {
+            Ok(suppressed) => PlaceOutcome::Created { suppressed },
+            Err(_) => PlaceOutcome::AlreadyExists,
+        })
     }
 
     async fn order_replay(

@@ -4,8 +4,10 @@
 //! marker (only if new), the milestone claim (guarded by the suppression check) and the order's
 //! delivery pointer; when it is cancelled, the reasons decide what it was, as the store's do.
 
-use super::ledger::{Guarded, MemSendLedger};
-use super::table::{Condition, MemTable, RowKey, Write, absent, always, decode_err, present, row};
+use super::ledger::MemSendLedger;
+use super::table::{
+    Condition, MemTable, RowKey, Write, absent, always, decode, parse, present, row,
+};
 use crate::adapters::store::keys;
 use crate::domain::followup::{AnchorReason, FollowUp, FollowUpKind, FollowUpStatus};
 use crate::domain::ids::ShipmentId;
@@ -26,10 +28,6 @@ use serde_json::{Value, json};
 pub struct MemShipments {
     /// The send ledger over the same table (its claims are the shipment emails').
     pub ledger: MemSendLedger,
-}
-
-fn parse<T: DeserializeOwned>(value: Value) -> Result<T, StoreError> {
-    serde_json::from_value(value).map_err(decode_err)
 }
 
 fn put(key: &keys::Key, row: Value, condition: Condition) -> Write {
@@ -132,7 +130,7 @@ impl MemShipments {
         let row = self
             .table()
             .get(&RowKey::from(&keys::ledger(m, c, source)))?;
-        parse(row).ok()
+        decode(row).ok()
     }
 
     /// The shipment's due check `check` (`late`, `fallback`), if it is in the index.
@@ -140,7 +138,7 @@ impl MemShipments {
         let row = self
             .table()
             .get(&RowKey::from(&keys::shipment_due(m, s, check)))?;
-        parse(row).ok()
+        decode(row).ok()
     }
 
     /// The order as stored (with its journey's anchor, once anchored).
@@ -149,7 +147,7 @@ impl MemShipments {
     }
 
     fn get<T: DeserializeOwned>(&self, key: &keys::Key) -> Result<Option<T>, StoreError> {
-        self.table().get(&RowKey::from(key)).map(parse).transpose()
+        parse(self.table().get(&RowKey::from(key)))
     }
 
     /// The rows under merchant `m` whose sort key starts with `prefix`, in key order (a Query).
@@ -161,7 +159,7 @@ impl MemShipments {
         self.table()
             .query(&keys::tenant(m), prefix)
             .into_iter()
-            .map(|(_, v)| parse(v))
+            .map(|(_, v)| decode(v))
             .collect()
     }
 
@@ -185,13 +183,8 @@ impl MemShipments {
                 id, record, suppressed,
             )?)))
         };
-        Ok(
-            match self.ledger.transact_guarded(id, &record.recipient, build)? {
-                Guarded::Done => Ok(false),
-                Guarded::Suppressed => Ok(true),
-                Guarded::Cancelled(c) => Err(c.0),
-            },
-        )
+        let guarded = self.ledger.transact_guarded(id, &record.recipient, build)?;
+        Ok(guarded.written().map_err(|c| c.0))
     }
 
     /// The checkpoint in history only, provided the shipment exists.

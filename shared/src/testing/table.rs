@@ -19,13 +19,16 @@ pub fn row(value: &impl serde::Serialize) -> Result<Value, StoreError> {
     serde_json::to_value(value).map_err(decode_err)
 }
 
+/// The item a row holds.
+pub fn decode<T: serde::de::DeserializeOwned>(row: Value) -> Result<T, StoreError> {
+    serde_json::from_value(row).map_err(decode_err)
+}
+
 /// The item a row holds, if there is a row.
 pub fn parse<T: serde::de::DeserializeOwned>(
     value: Option<Value>,
 ) -> Result<Option<T>, StoreError> {
-    value
-        .map(|v| serde_json::from_value(v).map_err(decode_err))
-        .transpose()
+    value.map(decode).transpose()
 }
 
 /// A row's primary key.
