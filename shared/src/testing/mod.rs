@@ -11,6 +11,8 @@ pub mod billing;
 pub mod due;
 pub mod email_events;
 pub mod feedback;
+#[cfg(test)]
+pub mod fixtures;
 pub mod followups;
 pub mod ledger;
 pub mod loyalty;

@@ -694,15 +694,14 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
     use crate::domain::billing::{InvoiceFacts, InvoiceStatus};
     use crate::domain::marketing::ContactState;
-    use crate::domain::merchant::MerchantInput;
     use crate::domain::order::OrderRecord;
-    use crate::domain::{CustomerId, Locale, MerchantId, OrderInput};
+    use crate::domain::{CustomerId, Locale, MerchantId};
     use crate::ports::{DueGroup, DueWork, SendFailure};
     use crate::testing::billing::MemBilling;
+    use crate::testing::fixtures::{self, deadline};
     use crate::testing::{MemMerchants, ScriptedMailer};
     use jiff::SignedDuration;
     use serde_json::json;
-    use std::time::Duration;
 
     /// When the sample invoice first fails.
     const FAILED_AT: &str = "2026-03-02T10:00:00Z";
@@ -737,9 +736,7 @@ mod tests {
         }
 
         fn with(mailer: ScriptedMailer<String>) -> Self {
-            let input: MerchantInput =
-                serde_json::from_value(crate::domain::merchant::tests::sample_input()).unwrap();
-            let merchant = input.validate().unwrap();
+            let merchant = fixtures::merchant();
             Self {
                 book: MemBilling::new(),
                 merchants: MemMerchants::with(merchant.clone()),
@@ -755,11 +752,7 @@ mod tests {
         }
 
         fn courier(&self) -> Courier<'_, crate::testing::MemSendLedger, ScriptedMailer<String>> {
-            Courier {
-                store: &self.book.ledger,
-                mailer: &self.mailer,
-                clock: &self.clock,
-            }
+            fixtures::courier(&self.book.ledger, &self.mailer, &self.clock)
         }
 
         /// The composed email names its kind, the reminder's number and the customer's locale.
@@ -795,13 +788,7 @@ mod tests {
                 content_hash: id,
             };
             events
-                .process(
-                    &self.merchant,
-                    &ev,
-                    event,
-                    Deadline::after(Duration::from_secs(30)),
-                    Self::compose,
-                )
+                .process(&self.merchant, &ev, event, deadline(), Self::compose)
                 .await
         }
 
@@ -843,9 +830,7 @@ mod tests {
                     default: std::time::Duration::ZERO,
                 },
             };
-            sweep
-                .step(due, Deadline::after(Duration::from_secs(30)), Self::compose)
-                .await
+            sweep.step(due, deadline(), Self::compose).await
         }
 
         /// One sweep `days` after the first failure: every due invoice's step.
@@ -1191,17 +1176,10 @@ mod tests {
     /// The sample order, placed by a referee of `referrer`, earning 100 points.
     fn refunded_world(referrer: Option<&CustomerId>) -> (World, OrderRecord) {
         let w = World::new();
-        let input: OrderInput =
-            serde_json::from_value(crate::domain::order::tests::sample()).unwrap();
-        let order = input.validate().unwrap();
         let record = OrderRecord {
-            merchant_id: w.m().clone(),
             points_earned: 100,
-            tier: None,
             referred_by: referrer.cloned(),
-            content_hash: order.content_hash(),
-            received_at: order.placed_at,
-            order,
+            ..fixtures::order_record(w.m(), fixtures::order())
         };
         w.book.put_order(&record);
         let earn = LedgerEntry {

@@ -220,11 +220,10 @@ mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
     use crate::domain::CustomerId;
-    use crate::domain::merchant::MerchantInput;
     use crate::domain::send::SendStatus;
     use crate::testing::email_events::MemEmailEvents;
+    use crate::testing::fixtures::{self, deadline};
     use crate::testing::{MemMerchants, MemSendLedger, ScriptedMailer};
-    use std::time::Duration;
 
     const NOW: &str = "2026-11-20T09:00:00Z";
 
@@ -246,12 +245,10 @@ mod tests {
 
     impl World {
         fn new() -> Self {
-            Self::with(crate::domain::merchant::tests::sample_input())
+            Self::with(fixtures::merchant())
         }
 
-        fn with(input: serde_json::Value) -> Self {
-            let input: MerchantInput = serde_json::from_value(input).unwrap();
-            let merchant = input.validate().unwrap();
+        fn with(merchant: Merchant) -> Self {
             let ledger = MemSendLedger::new();
             Self {
                 log: MemEmailEvents::on(ledger.table.clone()),
@@ -264,11 +261,7 @@ mod tests {
         }
 
         fn courier(&self) -> Courier<'_, MemSendLedger, ScriptedMailer<String>> {
-            Courier {
-                store: &self.ledger,
-                mailer: &self.mailer,
-                clock: &self.clock,
-            }
+            fixtures::courier(&self.ledger, &self.mailer, &self.clock)
         }
 
         /// Sends `customer` their thank-you email for order `order`.
@@ -276,7 +269,7 @@ mod tests {
             let c = CustomerId::parse("customer", customer).unwrap();
             let id = SendIdentity::new(&self.merchant.id, &c, EmailKind::OrderThanks, order, 0);
             let recipient = format!("{customer}@example.com");
-            let deadline = Deadline::after(Duration::from_secs(30));
+            let deadline = deadline();
             let claim = id.claim(
                 &recipient,
                 self.clock.now(),
@@ -326,18 +319,28 @@ mod tests {
                 },
             };
             usecase
-                .record(
-                    id,
-                    event,
-                    Deadline::after(Duration::from_secs(30)),
-                    |_, report, ops, _| {
-                        Some(format!(
-                            "alert to {ops}: {} of {}",
-                            report.total.complained, report.total.sent
-                        ))
-                    },
-                )
+                .record(id, event, deadline(), |_, report, ops, _| {
+                    Some(format!(
+                        "alert to {ops}: {} of {}",
+                        report.total.complained, report.total.sent
+                    ))
+                })
                 .await
+        }
+
+        /// Records SES's Send event of `sent` under `id`.
+        async fn record_send(&self, id: &str, sent: &Sent) {
+            let send = self.event(sent, EmailEventKind::Send, 0);
+            self.record(id, &send).await.unwrap();
+        }
+
+        /// The merchant's email stats of today.
+        async fn stats_today(&self) -> Vec<DailyStats> {
+            let today = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+            self.log
+                .email_stats(&self.merchant.id, today, today)
+                .await
+                .unwrap()
         }
 
         fn suppressed(&self, email: &str) -> Option<String> {
@@ -361,6 +364,13 @@ mod tests {
         }
     }
 
+    fn hard() -> EmailEventKind {
+        EmailEventKind::Bounce {
+            hard: true,
+            sub_type: "General".into(),
+        }
+    }
+
     fn soft() -> EmailEventKind {
         EmailEventKind::Bounce {
             hard: false,
@@ -372,6 +382,19 @@ mod tests {
         EmailEventKind::Complaint {
             feedback_type: Some("abuse".into()),
         }
+    }
+
+    /// Ann complains (`a-2`): the complaint suppresses her, and no alert goes out.
+    async fn complains_without_alert(w: &World, ann: &Sent) {
+        let outcome = w
+            .record("a-2", &w.event(ann, complaint(), 5))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            recorded(&[("ann@example.com", SuppressionReason::Complaint)])
+        );
+        assert!(w.alerts().is_empty());
     }
 
     #[tokio::test]
@@ -394,12 +417,7 @@ mod tests {
             .map(|e| e["type"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(types, ["delivery", "open", "send"]);
-        let today = w.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
-        let stats = w
-            .log
-            .email_stats(&w.merchant.id, today, today)
-            .await
-            .unwrap();
+        let stats = w.stats_today().await;
         assert_eq!(
             (
                 stats.len(),
@@ -427,12 +445,7 @@ mod tests {
         );
         // Another delivery event of the same email is recorded, but the email counts once.
         assert_eq!(w.record("ev-2", &delivered).await.unwrap(), recorded(&[]));
-        let today = w.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
-        let stats = w
-            .log
-            .email_stats(&w.merchant.id, today, today)
-            .await
-            .unwrap();
+        let stats = w.stats_today().await;
         assert_eq!(stats[0].delivered, 1);
         let record = w.log.send_record(&w.merchant.id, &ann.reference).unwrap();
         assert_eq!(record["events"].as_array().unwrap().len(), 2);
@@ -479,14 +492,7 @@ mod tests {
     async fn a_hard_bounce_suppresses_at_once_and_the_next_email_is_not_sent() {
         let w = World::new();
         let ann = w.sent("ann", "SO-1").await;
-        let bounce = w.event(
-            &ann,
-            EmailEventKind::Bounce {
-                hard: true,
-                sub_type: "General".into(),
-            },
-            1,
-        );
+        let bounce = w.event(&ann, hard(), 1);
         assert_eq!(
             w.record("ev-1", &bounce).await.unwrap(),
             recorded(&[("ann@example.com", SuppressionReason::HardBounce)])
@@ -503,13 +509,7 @@ mod tests {
         let claim = next.claim(&ann.recipient, w.clock.now(), w.clock.now());
         let outcome = w
             .courier()
-            .claim_and_send(
-                &next,
-                &claim,
-                0,
-                Deadline::after(Duration::from_secs(30)),
-                || Some("thanks SO-2".into()),
-            )
+            .claim_and_send(&next, &claim, 0, deadline(), || Some("thanks SO-2".into()))
             .await
             .unwrap();
         assert_eq!(outcome, SendOutcome::Suppressed);
@@ -589,12 +589,8 @@ mod tests {
         let w = World::new();
         let ann = w.sent("ann", "SO-1").await;
         let bob = w.sent("bob", "SO-2").await;
-        w.record("a-1", &w.event(&ann, EmailEventKind::Send, 0))
-            .await
-            .unwrap();
-        w.record("b-1", &w.event(&bob, EmailEventKind::Send, 0))
-            .await
-            .unwrap();
+        w.record_send("a-1", &ann).await;
+        w.record_send("b-1", &bob).await;
         // 1 complaint in 2 emails is far above 0.1%.
         let outcome = w
             .record("a-2", &w.event(&ann, complaint(), 5))
@@ -632,9 +628,7 @@ mod tests {
         // The next day, still above the rate: that day's alert.
         w.clock.advance(jiff::SignedDuration::from_hours(24));
         let carl = w.sent("carl", "SO-3").await;
-        w.record("c-1", &w.event(&carl, EmailEventKind::Send, 0))
-            .await
-            .unwrap();
+        w.record_send("c-1", &carl).await;
         w.record("c-2", &w.event(&carl, complaint(), 5))
             .await
             .unwrap();
@@ -645,9 +639,7 @@ mod tests {
     async fn a_complaint_below_the_rate_sends_no_alert() {
         let w = World::new();
         let ann = w.sent("ann", "SO-1").await;
-        w.record("a-1", &w.event(&ann, EmailEventKind::Send, 0))
-            .await
-            .unwrap();
+        w.record_send("a-1", &ann).await;
         // 1 complaint in 1,000 emails over the week is the limit itself, not above it.
         let day = w.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
         let earlier = day.checked_sub(Span::new().days(WINDOW_DAYS - 1)).unwrap();
@@ -660,35 +652,17 @@ mod tests {
                 ..DailyStats::default()
             },
         );
-        let outcome = w
-            .record("a-2", &w.event(&ann, complaint(), 5))
-            .await
-            .unwrap();
-        assert_eq!(
-            outcome,
-            recorded(&[("ann@example.com", SuppressionReason::Complaint)])
-        );
-        assert!(w.alerts().is_empty());
+        complains_without_alert(&w, &ann).await;
     }
 
     #[tokio::test]
     async fn a_merchant_without_an_ops_address_gets_no_alert() {
         let mut input = crate::domain::merchant::tests::sample_input();
         input.as_object_mut().unwrap().remove("ops_email");
-        let w = World::with(input);
+        let w = World::with(fixtures::merchant_from(input));
         let ann = w.sent("ann", "SO-1").await;
-        w.record("a-1", &w.event(&ann, EmailEventKind::Send, 0))
-            .await
-            .unwrap();
-        let outcome = w
-            .record("a-2", &w.event(&ann, complaint(), 5))
-            .await
-            .unwrap();
-        assert_eq!(
-            outcome,
-            recorded(&[("ann@example.com", SuppressionReason::Complaint)])
-        );
-        assert!(w.alerts().is_empty());
+        w.record_send("a-1", &ann).await;
+        complains_without_alert(&w, &ann).await;
         assert_eq!(w.suppressed(&ann.recipient).as_deref(), Some("complaint"));
     }
 
@@ -696,14 +670,7 @@ mod tests {
     async fn a_transient_store_failure_surfaces_as_retryable_and_the_redelivery_records_it() {
         let w = World::new();
         let ann = w.sent("ann", "SO-1").await;
-        let bounce = w.event(
-            &ann,
-            EmailEventKind::Bounce {
-                hard: true,
-                sub_type: "General".into(),
-            },
-            1,
-        );
+        let bounce = w.event(&ann, hard(), 1);
         w.ledger.table.fail_next_writes(1, "UpdateItem email event");
         let err = w.record("ev-1", &bounce).await.unwrap_err();
         assert!(err.is_transient(), "{err:?}");

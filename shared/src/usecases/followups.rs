@@ -470,10 +470,9 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
     use crate::domain::followup::AnchorReason;
     use crate::domain::loyalty::{LedgerEntry, LedgerKind};
-    use crate::domain::merchant::MerchantInput;
-    use crate::domain::order::OrderInput;
     use crate::domain::{MerchantId, OrderId};
     use crate::ports::{DueGroup, DueWork, SendFailure};
+    use crate::testing::fixtures;
     use crate::testing::followups::MemFollowUps;
     use crate::testing::{MemMerchants, ScriptedMailer};
     use std::time::Duration;
@@ -508,22 +507,9 @@ mod tests {
             mailer: ScriptedMailer<String>,
             merchant: impl FnOnce(&mut Merchant),
         ) -> Self {
-            let input: MerchantInput =
-                serde_json::from_value(crate::domain::merchant::tests::sample_input()).unwrap();
-            let mut m = input.validate().unwrap();
+            let mut m = fixtures::merchant();
             merchant(&mut m);
-            let order: OrderInput =
-                serde_json::from_value(crate::domain::order::tests::sample()).unwrap();
-            let order = order.validate().unwrap();
-            let record = OrderRecord {
-                merchant_id: m.id.clone(),
-                points_earned: 0,
-                tier: None,
-                referred_by: None,
-                content_hash: order.content_hash(),
-                received_at: order.placed_at,
-                order,
-            };
+            let record = fixtures::order_record(&m.id, fixtures::order());
             let book = MemFollowUps::new();
             book.put_order(&record).unwrap();
             Self {
@@ -599,19 +585,13 @@ mod tests {
             let follow_ups = FollowUps {
                 book: &self.book,
                 merchants: &self.merchants,
-                courier: Courier {
-                    store: &self.book.ledger,
-                    mailer: &self.mailer,
-                    clock: &self.clock,
-                },
+                courier: fixtures::courier(&self.book.ledger, &self.mailer, &self.clock),
                 pacer: &self.pacer,
                 retention: Retention {
                     default: Duration::ZERO,
                 },
             };
-            follow_ups
-                .process(due, Deadline::after(Duration::from_secs(30)), compose)
-                .await
+            follow_ups.process(due, fixtures::deadline(), compose).await
         }
 
         /// The follow-up as stored and its due sort key (`None`: out of the index).

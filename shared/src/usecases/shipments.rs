@@ -540,10 +540,9 @@ mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
     use crate::domain::loyalty::LedgerEntry;
-    use crate::domain::merchant::MerchantInput;
-    use crate::domain::order::OrderInput;
     use crate::domain::validation::from_value;
     use crate::ports::{DueGroup, SendFailure};
+    use crate::testing::fixtures::{self, deadline};
     use crate::testing::{MemDue, MemMerchants, MemSendLedger, MemShipments, ScriptedMailer};
     use serde_json::{Value, json};
     use std::time::Duration;
@@ -578,34 +577,21 @@ mod tests {
         Some(format!("{} {to}", kind.as_str()))
     }
 
-    fn deadline() -> Deadline {
-        Deadline::after(Duration::from_secs(30))
-    }
-
     impl World {
         fn new() -> Self {
             Self::with_mailer(ScriptedMailer::new())
         }
 
         fn with_mailer(mailer: ScriptedMailer<String>) -> Self {
-            let merchant: MerchantInput =
-                serde_json::from_value(crate::domain::merchant::tests::sample_input()).unwrap();
-            let merchant = merchant.validate().unwrap();
+            let merchant = fixtures::merchant();
             let now: Timestamp = "2026-11-20T12:30:00Z".parse().unwrap();
-            let order = from_value::<OrderInput>(crate::domain::order::tests::sample())
-                .unwrap()
-                .validate()
-                .unwrap();
+            let order = fixtures::order();
             let earn =
                 LedgerEntry::earn_for_order(&order, &merchant.settings.loyalty, None, now).unwrap();
             let record = OrderRecord {
-                merchant_id: merchant.id.clone(),
                 points_earned: u64::try_from(earn.points).unwrap(),
-                tier: None,
-                referred_by: None,
-                content_hash: order.content_hash(),
-                order,
                 received_at: now,
+                ..fixtures::order_record(&merchant.id, order)
             };
             let book = MemShipments::new();
             book.add_order(&record);
@@ -622,11 +608,7 @@ mod tests {
         fn use_case(&self) -> Use<'_> {
             Tracking {
                 book: &self.book,
-                courier: Courier {
-                    store: &self.book.ledger,
-                    mailer: &self.mailer,
-                    clock: &self.clock,
-                },
+                courier: fixtures::courier(&self.book.ledger, &self.mailer, &self.clock),
                 retention: Retention {
                     default: Duration::from_secs(86_400),
                 },
