@@ -20,11 +20,22 @@ use crate::ports::StoreError;
 use crate::ports::feedback::{ContactBook, FeedbackBook};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Clone, Default)]
 pub struct MemFeedback {
     /// The send ledger over the same table (its claims are the detractor alerts').
     pub ledger: MemSendLedger,
+    /// What concurrent requests or an unavailable store do to the next calls.
+    script: Arc<Mutex<Script>>,
+}
+
+#[derive(Default)]
+struct Script {
+    /// Another answer to the order, landing between the next answer's read and its write.
+    rival: Option<FeedbackRecord>,
+    /// The next cancelling of follow-ups fails.
+    cancel_fails: bool,
 }
 
 /// The row as an object to change (a new one where there was none).
@@ -73,6 +84,21 @@ impl MemFeedback {
 
     pub fn table(&self) -> &MemTable {
         &self.ledger.table
+    }
+
+    fn script(&self) -> MutexGuard<'_, Script> {
+        self.script.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `rival`, another answer to the same order, lands between the next answer's read and its
+    /// write (a concurrent request).
+    pub fn answer_between(&self, rival: FeedbackRecord) {
+        self.script().rival = Some(rival);
+    }
+
+    /// The next cancelling of follow-ups fails, as an unavailable store's would.
+    pub fn fail_next_cancel(&self) {
+        self.script().cancel_fails = true;
     }
 
     /// Schedules the order's follow-up of `kind` at `due_at`, in the due index.
@@ -159,25 +185,9 @@ impl MemFeedback {
         })?;
         Ok(())
     }
-}
 
-impl FeedbackBook for MemFeedback {
-    async fn feedback(
-        &self,
-        m: &MerchantId,
-        o: &OrderId,
-    ) -> Result<Option<FeedbackRecord>, StoreError> {
-        self.table()
-            .get(&RowKey::from(&keys::feedback(m, o)))
-            .map(decode)
-            .transpose()
-    }
-
-    async fn put_feedback(
-        &self,
-        record: &FeedbackRecord,
-        replaces: Option<u32>,
-    ) -> Result<bool, StoreError> {
+    /// The answer put only where none is stored, or over the answer it replaces (its count).
+    fn put(&self, record: &FeedbackRecord, replaces: Option<u32>) -> Result<bool, StoreError> {
         let mut row = object(Some(serde_json::to_value(record).map_err(decode_err)?));
         row.insert(
             keys::GSI1PK.into(),
@@ -200,6 +210,36 @@ impl FeedbackBook for MemFeedback {
                 }),
             },
         })
+    }
+}
+
+impl FeedbackBook for MemFeedback {
+    async fn feedback(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+    ) -> Result<Option<FeedbackRecord>, StoreError> {
+        self.table()
+            .get(&RowKey::from(&keys::feedback(m, o)))
+            .map(decode)
+            .transpose()
+    }
+
+    async fn put_feedback(
+        &self,
+        record: &FeedbackRecord,
+        replaces: Option<u32>,
+    ) -> Result<bool, StoreError> {
+        let rival = self.script().rival.take();
+        if let Some(rival) = rival
+            && !self.put(&rival, None)?
+        {
+            return Err(StoreError::Unexpected {
+                operation: "PutItem rival feedback",
+                source: "the rival answer was not stored".into(),
+            });
+        }
+        self.put(record, replaces)
     }
 
     async fn feedback_between(
@@ -231,6 +271,12 @@ impl FeedbackBook for MemFeedback {
         reason: &str,
         now: Timestamp,
     ) -> Result<Vec<FollowUpKind>, StoreError> {
+        if std::mem::take(&mut self.script().cancel_fails) {
+            return Err(StoreError::Transient {
+                operation: "UpdateItem cancel follow-up",
+                source: "throttled (injected)".into(),
+            });
+        }
         let decision = DecisionEntry::new(now, DecisionAction::Cancelled, Some(reason));
         let mut cancelled = Vec::new();
         for kind in kinds {

@@ -277,96 +277,14 @@ mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
     use crate::domain::followup::FollowUpStatus;
-    use crate::domain::merchant::MerchantInput;
     use crate::domain::send::SendStatus;
-    use crate::domain::validation::from_value;
-    use crate::domain::{CustomerId, OrderId, OrderInput};
+    use crate::domain::{CustomerId, OrderId};
     use crate::testing::ScriptedMailer;
     use crate::testing::feedback::MemFeedback;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::Duration;
-
-    /// The in-memory book, with what a concurrent request or a failing store would do to it.
-    #[derive(Default)]
-    struct Book {
-        mem: MemFeedback,
-        /// Another answer to the order, landing between this answer's read and its write.
-        rival: Mutex<Option<FeedbackRecord>>,
-        /// Cancelling follow-ups fails (the store is unavailable).
-        cancel_fails: AtomicBool,
-    }
-
-    impl FeedbackBook for Book {
-        async fn feedback(
-            &self,
-            m: &MerchantId,
-            o: &OrderId,
-        ) -> Result<Option<FeedbackRecord>, StoreError> {
-            self.mem.feedback(m, o).await
-        }
-
-        async fn put_feedback(
-            &self,
-            record: &FeedbackRecord,
-            replaces: Option<u32>,
-        ) -> Result<bool, StoreError> {
-            let rival = self.rival.lock().unwrap().take();
-            if let Some(rival) = rival {
-                assert!(self.mem.put_feedback(&rival, None).await?);
-            }
-            self.mem.put_feedback(record, replaces).await
-        }
-
-        async fn feedback_between(
-            &self,
-            m: &MerchantId,
-            from: Timestamp,
-            to: Timestamp,
-        ) -> Result<Vec<FeedbackRecord>, StoreError> {
-            self.mem.feedback_between(m, from, to).await
-        }
-
-        async fn surveys_sent_between(
-            &self,
-            m: &MerchantId,
-            from: Timestamp,
-            to: Timestamp,
-        ) -> Result<u64, StoreError> {
-            self.mem.surveys_sent_between(m, from, to).await
-        }
-
-        async fn cancel_follow_ups(
-            &self,
-            m: &MerchantId,
-            o: &OrderId,
-            kinds: &[FollowUpKind],
-            reason: &str,
-            now: Timestamp,
-        ) -> Result<Vec<FollowUpKind>, StoreError> {
-            if self.cancel_fails.swap(false, Ordering::SeqCst) {
-                return Err(StoreError::Transient {
-                    operation: "UpdateItem cancel follow-up",
-                    source: "throttled (injected)".into(),
-                });
-            }
-            self.mem.cancel_follow_ups(m, o, kinds, reason, now).await
-        }
-
-        async fn bring_forward(
-            &self,
-            m: &MerchantId,
-            o: &OrderId,
-            kind: FollowUpKind,
-            at: Timestamp,
-            reason: &str,
-        ) -> Result<bool, StoreError> {
-            self.mem.bring_forward(m, o, kind, at, reason).await
-        }
-    }
+    use crate::testing::fixtures;
 
     struct World {
-        book: Book,
+        book: MemFeedback,
         mailer: ScriptedMailer<String>,
         clock: ManualClock,
         merchant: Merchant,
@@ -375,18 +293,12 @@ mod tests {
 
     impl World {
         fn new() -> Self {
-            let merchant: MerchantInput =
-                serde_json::from_value(crate::domain::merchant::tests::sample_input()).unwrap();
-            let order = from_value::<OrderInput>(crate::domain::order::tests::sample())
-                .unwrap()
-                .validate()
-                .unwrap();
             Self {
-                book: Book::default(),
+                book: MemFeedback::new(),
                 mailer: ScriptedMailer::new(),
                 clock: ManualClock::new("2026-12-01T10:00:00Z".parse().unwrap()),
-                merchant: merchant.validate().unwrap(),
-                order,
+                merchant: fixtures::merchant(),
+                order: fixtures::order(),
             }
         }
 
@@ -396,15 +308,11 @@ mod tests {
 
         fn answers(
             &self,
-        ) -> SurveyAnswers<'_, Book, crate::testing::MemSendLedger, ScriptedMailer<String>>
+        ) -> SurveyAnswers<'_, MemFeedback, crate::testing::MemSendLedger, ScriptedMailer<String>>
         {
             SurveyAnswers {
                 book: &self.book,
-                courier: Courier {
-                    store: &self.book.mem.ledger,
-                    mailer: &self.mailer,
-                    clock: &self.clock,
-                },
+                courier: fixtures::courier(&self.book.ledger, &self.mailer, &self.clock),
                 retention: Retention {
                     default: std::time::Duration::ZERO,
                 },
@@ -423,7 +331,7 @@ mod tests {
                     &self.merchant,
                     order,
                     AnswerForm { score, comment },
-                    Deadline::after(Duration::from_secs(30)),
+                    fixtures::deadline(),
                     |_, answer, _| Some(format!("alert {} {}", answer.order_id, answer.score)),
                 )
                 .await
@@ -436,22 +344,17 @@ mod tests {
         }
 
         fn stored(&self) -> Option<FeedbackRecord> {
-            ready(self.book.mem.feedback(self.m(), &self.order.id))
+            ready(self.book.feedback(self.m(), &self.order.id))
         }
 
         fn schedule(&self, kind: FollowUpKind, in_days: i64) {
             let at = self.clock.now() + SignedDuration::from_hours(24 * in_days);
             let c = &self.order.customer.id;
-            self.book
-                .mem
-                .schedule(self.m(), &self.order.id, c, kind, at);
+            self.book.schedule(self.m(), &self.order.id, c, kind, at);
         }
 
         fn follow_up(&self, kind: FollowUpKind) -> (crate::domain::followup::FollowUp, bool) {
-            self.book
-                .mem
-                .follow_up(self.m(), &self.order.id, kind)
-                .unwrap()
+            self.book.follow_up(self.m(), &self.order.id, kind).unwrap()
         }
 
         fn other_order(&self, id: &str, customer: &str) -> Order {
@@ -571,7 +474,7 @@ mod tests {
             first_answered_at: w.clock.now(),
             answers: 1,
         };
-        *w.book.rival.lock().unwrap() = Some(rival);
+        w.book.answer_between(rival);
         let answered = w.answer("10", None).await;
         assert!(answered.recorded);
         let stored = w.stored().unwrap();
@@ -612,7 +515,7 @@ mod tests {
     #[tokio::test]
     async fn a_store_failure_records_nothing_and_alerts_nobody_until_the_customer_posts_again() {
         let w = World::new();
-        w.book.mem.table().fail_next_writes(1, "PutItem feedback");
+        w.book.table().fail_next_writes(1, "PutItem feedback");
         let err = w.answer_order(&w.order, Some("3"), None).await.unwrap_err();
         assert!(
             matches!(err, AnswerError::Store(ref e) if e.is_transient()),
@@ -629,7 +532,7 @@ mod tests {
     async fn a_loop_that_failed_to_close_keeps_the_answer_and_closes_on_the_next_post() {
         let w = World::new();
         w.schedule(FollowUpKind::ReviewRequest, 3);
-        w.book.cancel_fails.store(true, Ordering::SeqCst);
+        w.book.fail_next_cancel();
         let answered = w.answer("0", None).await;
         assert!(answered.recorded && answered.closed.is_none());
         assert_eq!(w.stored().unwrap().score, 0);
@@ -645,7 +548,7 @@ mod tests {
     #[tokio::test]
     async fn a_suppressed_ops_address_gets_no_alert() {
         let w = World::new();
-        w.book.mem.ledger.suppress(w.m(), "ops@acme.example");
+        w.book.ledger.suppress(w.m(), "ops@acme.example");
         let closed = w.answer("1", None).await.closed.unwrap();
         assert_eq!(closed.alert, Some(SendOutcome::Suppressed));
         assert_eq!(w.mailer.calls(), 0);
@@ -657,12 +560,11 @@ mod tests {
         let from = w.clock.now();
         for (i, score) in ["10", "9", "3"].into_iter().enumerate() {
             let order = w.other_order(&format!("SO-{i}"), &format!("c{i}"));
-            w.book.mem.survey_sent(w.m(), &order.id, from);
+            w.book.survey_sent(w.m(), &order.id, from);
             w.answer_order(&order, Some(score), None).await.unwrap();
             w.clock.advance(SignedDuration::from_hours(1));
         }
         w.book
-            .mem
             .survey_sent(w.m(), &OrderId::parse("id", "SO-9").unwrap(), from);
         // An answer at the period's end is the next period's.
         let to = w.clock.now();
