@@ -6,8 +6,9 @@ use super::{MemSendLedger, ScriptedMailer};
 use crate::clock::Clock;
 use crate::domain::merchant::MerchantInput;
 use crate::domain::order::OrderRecord;
-use crate::domain::{Merchant, MerchantId, Order, OrderInput};
+use crate::domain::{FieldError, Merchant, MerchantId, Order, OrderInput};
 use crate::usecases::send::{Courier, Deadline};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -18,10 +19,12 @@ pub fn merchant() -> Merchant {
 
 /// The merchant `input` describes (the sample's, changed by a test).
 pub fn merchant_from(input: Value) -> Merchant {
-    serde_json::from_value::<MerchantInput>(input)
-        .unwrap()
-        .validate()
-        .unwrap()
+    valid(input, MerchantInput::validate)
+}
+
+/// The order `input` describes (the sample's, changed by a test).
+pub fn order_from(input: Value) -> Order {
+    valid(input, OrderInput::validate)
 }
 
 /// The sample order (`SO-1001`, Ann's).
@@ -29,12 +32,12 @@ pub fn order() -> Order {
     order_from(crate::domain::order::tests::sample())
 }
 
-/// The order `input` describes (the sample's, changed by a test).
-pub fn order_from(input: Value) -> Order {
-    serde_json::from_value::<OrderInput>(input)
-        .unwrap()
-        .validate()
-        .unwrap()
+/// What `input` describes, validated.
+fn valid<I: DeserializeOwned, T>(
+    input: Value,
+    validate: impl FnOnce(I) -> Result<T, FieldError>,
+) -> T {
+    validate(serde_json::from_value(input).unwrap()).unwrap()
 }
 
 /// `order` of merchant `m` as order-placed stores it: received when placed, earning nothing, with

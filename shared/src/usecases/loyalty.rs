@@ -337,11 +337,9 @@ fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::OrderInput;
     use crate::domain::loyalty::{LedgerKind, ReferralCodeOwner, referral_code};
-    use crate::domain::merchant::MerchantInput;
-    use crate::domain::validation::from_value;
     use crate::http::ApiError;
+    use crate::testing::fixtures;
     use crate::testing::loyalty::MemLoyalty;
     use jiff::SignedDuration;
 
@@ -358,11 +356,9 @@ mod tests {
 
     impl World {
         fn new() -> Self {
-            let merchant: MerchantInput =
-                serde_json::from_value(crate::domain::merchant::tests::sample_input()).unwrap();
             let w = Self {
                 ledger: MemLoyalty::new(),
-                merchant: merchant.validate().unwrap(),
+                merchant: fixtures::merchant(),
                 customer: CustomerId::parse("customerId", "cus_1").unwrap(),
                 now: "2026-11-20T09:31:00Z".parse().unwrap(),
             };
@@ -680,7 +676,7 @@ mod tests {
     fn anns_order(id: &str) -> Order {
         let mut v = crate::domain::order::tests::sample();
         v["id"] = id.into();
-        from_value::<OrderInput>(v).unwrap().validate().unwrap()
+        fixtures::order_from(v)
     }
 
     impl World {

@@ -246,10 +246,9 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
 mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
-    use crate::domain::merchant::MerchantInput;
     use crate::domain::validation::from_value;
+    use crate::testing::fixtures;
     use crate::testing::{MemOrderBook, ScriptedMailer};
-    use std::time::Duration;
 
     struct World {
         book: MemOrderBook,
@@ -260,13 +259,11 @@ mod tests {
 
     impl World {
         fn new() -> Self {
-            let merchant: MerchantInput =
-                serde_json::from_value(crate::domain::merchant::tests::sample_input()).unwrap();
             Self {
                 book: MemOrderBook::new(),
                 mailer: ScriptedMailer::new(),
                 clock: ManualClock::new("2026-11-20T09:31:00Z".parse().unwrap()),
-                merchant: merchant.validate().unwrap(),
+                merchant: fixtures::merchant(),
             }
         }
 
@@ -276,11 +273,7 @@ mod tests {
         {
             PlaceOrder {
                 book: &self.book,
-                courier: Courier {
-                    store: &self.book.ledger,
-                    mailer: &self.mailer,
-                    clock: &self.clock,
-                },
+                courier: fixtures::courier(&self.book.ledger, &self.mailer, &self.clock),
             }
         }
 
@@ -308,7 +301,7 @@ mod tests {
             let stored = self.store(order).await?;
             let outcome = self
                 .use_case()
-                .send(&stored, Deadline::after(Duration::from_secs(30)), || {
+                .send(&stored, fixtures::deadline(), || {
                     Some(stored.record.order.id.to_string())
                 })
                 .await?;
@@ -316,11 +309,7 @@ mod tests {
         }
 
         fn customer(&self) -> crate::domain::CustomerId {
-            let order = from_value::<OrderInput>(order())
-                .unwrap()
-                .validate()
-                .unwrap();
-            order.customer.id
+            fixtures::order().customer.id
         }
     }
 

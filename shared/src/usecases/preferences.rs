@@ -130,11 +130,11 @@ mod tests {
     use crate::domain::send::{EmailKind, SendIdentity};
     use crate::testing::ScriptedMailer;
     use crate::testing::feedback::MemFeedback;
-    use crate::usecases::send::{Courier, Deadline, SendOutcome};
+    use crate::testing::fixtures;
+    use crate::usecases::send::SendOutcome;
     use jiff::SignedDuration;
     use jiff::tz::TimeZone;
     use serde_json::json;
-    use std::time::Duration;
 
     struct World {
         book: MemFeedback,
@@ -214,13 +214,9 @@ mod tests {
         }
         // An unsubscribe is not a suppression: the order's thank-you still goes.
         let mailer = ScriptedMailer::new();
-        let courier = Courier {
-            store: &w.book.ledger,
-            mailer: &mailer,
-            clock: &w.clock,
-        };
+        let courier = fixtures::courier(&w.book.ledger, &mailer, &w.clock);
         let id = SendIdentity::new(&w.m, &w.c, EmailKind::OrderThanks, "SO-1", 0);
-        let deadline = Deadline::after(Duration::from_secs(30));
+        let deadline = fixtures::deadline();
         let claim = id.claim(
             "ann@example.com",
             w.clock.now(),

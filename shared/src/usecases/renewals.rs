@@ -137,10 +137,10 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
     use crate::domain::ids::SubscriptionId;
     use crate::domain::marketing::ContactState;
-    use crate::domain::merchant::MerchantInput;
     use crate::domain::subscription::SubscriptionInput;
     use crate::domain::{Locale, MerchantId};
     use crate::ports::{DueGroup, DueWork, SendFailure};
+    use crate::testing::fixtures;
     use crate::testing::{MemDue, MemMerchants, MemRenewals, MemSendLedger, ScriptedMailer};
     use std::time::Duration;
 
@@ -164,9 +164,7 @@ mod tests {
         }
 
         fn with(now: &str, mailer: ScriptedMailer<String>) -> Self {
-            let input: MerchantInput =
-                serde_json::from_value(crate::domain::merchant::tests::sample_input()).unwrap();
-            let merchant = input.validate().unwrap();
+            let merchant = fixtures::merchant();
             let clock = ManualClock::new(now.parse().unwrap());
             let sub: SubscriptionInput =
                 serde_json::from_value(crate::domain::subscription::tests::sample_input()).unwrap();
@@ -207,25 +205,17 @@ mod tests {
             let notices = RenewalNotices {
                 book: &self.book,
                 merchants: &self.merchants,
-                courier: Courier {
-                    store: &self.ledger,
-                    mailer: &self.mailer,
-                    clock: &self.clock,
-                },
+                courier: fixtures::courier(&self.ledger, &self.mailer, &self.clock),
                 pacer: &self.pacer,
                 retention: Retention {
                     default: Duration::ZERO,
                 },
             };
             notices
-                .process(
-                    due,
-                    Deadline::after(Duration::from_secs(30)),
-                    |_, record, notice, _| {
-                        let locale = record.subscription.customer.locale.clone();
-                        Some(format!("{:?} {}", locale, notice.kind().as_str()))
-                    },
-                )
+                .process(due, fixtures::deadline(), |_, record, notice, _| {
+                    let locale = record.subscription.customer.locale.clone();
+                    Some(format!("{:?} {}", locale, notice.kind().as_str()))
+                })
                 .await
                 .unwrap()
         }

@@ -367,6 +367,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::domain::send::EmailKind;
     use crate::domain::{CustomerId, MerchantId};
+    use crate::testing::fixtures::{self, deadline};
     use crate::testing::{MemSendLedger, ScriptedMailer};
 
     const TO: &str = "ada@example.com";
@@ -391,11 +392,7 @@ mod tests {
         }
 
         fn courier(&self) -> Courier<'_, MemSendLedger, ScriptedMailer<String>> {
-            Courier {
-                store: &self.ledger,
-                mailer: &self.mailer,
-                clock: &self.clock,
-            }
+            fixtures::courier(&self.ledger, &self.mailer, &self.clock)
         }
 
         fn claim(&self, id: &SendIdentity, deadline: Deadline) -> SendRecord {
@@ -403,7 +400,7 @@ mod tests {
         }
 
         async fn send(&self, id: &SendIdentity) -> SendOutcome {
-            let deadline = Deadline::after(Duration::from_secs(30));
+            let deadline = deadline();
             self.send_with(id, deadline, Some(id.reference()))
                 .await
                 .unwrap()
@@ -512,7 +509,7 @@ mod tests {
 
         // The redelivery finds the record in `retry`, re-claims it and sends.
         let record = w.ledger.record(&id).unwrap();
-        let deadline = Deadline::after(Duration::from_secs(30));
+        let deadline = deadline();
         let resumed = w
             .courier()
             .resume(&id, &record, deadline, || Some(id.reference()))
@@ -547,12 +544,7 @@ mod tests {
         let record = w.ledger.record(&id).unwrap();
         let resumed = w
             .courier()
-            .resume(
-                &id,
-                &record,
-                Deadline::after(Duration::from_secs(30)),
-                || Some(id.reference()),
-            )
+            .resume(&id, &record, deadline(), || Some(id.reference()))
             .await
             .unwrap();
         assert_eq!(resumed, SendOutcome::Suppressed);
@@ -599,7 +591,7 @@ mod tests {
         let w = World::new();
         let id = identity();
         // An invocation claimed the email and died before recording anything.
-        let deadline = Deadline::after(Duration::from_secs(30));
+        let deadline = deadline();
         let dead = w.claim(&id, deadline);
         let claimed = w.ledger.claim_send(&id, &dead, 0).await.unwrap();
         assert!(matches!(claimed, ClaimResult::Claimed(_)));
@@ -615,7 +607,7 @@ mod tests {
     async fn an_email_that_cannot_be_composed_is_failed_for_good() {
         let w = World::new();
         let id = identity();
-        let deadline = Deadline::after(Duration::from_secs(30));
+        let deadline = deadline();
         let outcome = w.send_with(&id, deadline, None).await.unwrap();
         assert_eq!(
             outcome,
@@ -645,7 +637,7 @@ mod tests {
     async fn a_send_whose_record_could_not_be_written_is_never_resent() {
         let w = World::new();
         let id = identity();
-        let deadline = Deadline::after(Duration::from_secs(30));
+        let deadline = deadline();
         let record = w.claim(&id, deadline);
         assert!(matches!(
             w.ledger.claim_send(&id, &record, 0).await.unwrap(),
@@ -675,7 +667,7 @@ mod tests {
         w.ledger
             .table
             .fail_next_writes(1, "TransactWriteItems send claim");
-        let deadline = Deadline::after(Duration::from_secs(30));
+        let deadline = deadline();
         let err = w
             .send_with(&id, deadline, Some(id.reference()))
             .await
