@@ -391,6 +391,16 @@ mod tests {
             }
         }
 
+        /// A world whose mailer fails its first calls with `failures`, in order.
+        fn failing(failures: impl IntoIterator<Item = SendFailure>) -> Self {
+            Self::with(ScriptedMailer::new().then_fail(failures))
+        }
+
+        /// A world whose mailer throttles every attempt of the first send.
+        fn throttled_out() -> Self {
+            Self::failing([throttled(), throttled(), throttled()])
+        }
+
         fn courier(&self) -> Courier<'_, MemSendLedger, ScriptedMailer<String>> {
             fixtures::courier(&self.ledger, &self.mailer, &self.clock)
         }
@@ -400,10 +410,16 @@ mod tests {
         }
 
         async fn send(&self, id: &SendIdentity) -> SendOutcome {
-            let deadline = deadline();
-            self.send_with(id, deadline, Some(id.reference()))
-                .await
-                .unwrap()
+            self.send_within(id, deadline()).await.unwrap()
+        }
+
+        /// Claims and sends `id`'s email within `deadline`.
+        async fn send_within(
+            &self,
+            id: &SendIdentity,
+            deadline: Deadline,
+        ) -> Result<SendOutcome, StoreError> {
+            self.send_with(id, deadline, Some(id.reference())).await
         }
 
         /// Claims and sends `email` (`None`: it cannot be composed) within `deadline`.
@@ -417,6 +433,42 @@ mod tests {
             self.courier()
                 .claim_and_send(id, &record, 0, deadline, || email)
                 .await
+        }
+
+        /// A redelivery resuming `id` from its record as stored.
+        async fn resume(&self, id: &SendIdentity) -> SendOutcome {
+            let record = self.ledger.record(id).unwrap();
+            self.courier()
+                .resume(id, &record, deadline(), || Some(id.reference()))
+                .await
+                .unwrap()
+        }
+
+        /// Claims `id` within `deadline`, sending nothing.
+        async fn claimed(&self, id: &SendIdentity, deadline: Deadline) -> SendRecord {
+            let record = self.claim(id, deadline);
+            let claimed = self.ledger.claim_send(id, &record, 0).await.unwrap();
+            assert!(matches!(claimed, ClaimResult::Claimed(_)));
+            record
+        }
+
+        /// A redelivery of `id` waits while the claim's lease runs, and once it has run out
+        /// parks the email as ambiguous.
+        async fn waits_then_parks(&self, id: &SendIdentity) {
+            assert_eq!(self.send(id).await, SendOutcome::InProgress);
+            self.clock.advance(jiff::SignedDuration::from_mins(5));
+            assert_eq!(self.send(id).await, SendOutcome::Ambiguous);
+        }
+
+        /// Asked for again, `id` settles on its record's `status`.
+        async fn settles_on(&self, id: &SendIdentity, status: SendStatus) {
+            assert_eq!(self.send(id).await, SendOutcome::Settled(status));
+        }
+
+        /// Nothing was sent, and `id`'s record stands at `status` (`None`: no record).
+        fn unsent(&self, id: &SendIdentity, status: Option<SendStatus>) {
+            assert_eq!(self.mailer.calls(), 0);
+            assert_eq!(self.status(id), status);
         }
 
         fn status(&self, id: &SendIdentity) -> Option<SendStatus> {
@@ -481,16 +533,13 @@ mod tests {
         assert_eq!(record.attempts, 0);
         // Lifting the suppression later does not resend a decided email.
         w.ledger.lift(&merchant(), TO);
-        assert_eq!(
-            w.send(&id).await,
-            SendOutcome::Settled(SendStatus::Suppressed)
-        );
+        w.settles_on(&id, SendStatus::Suppressed).await;
         assert_eq!(w.mailer.calls(), 0);
     }
 
     #[tokio::test]
     async fn throttling_is_retried_under_the_claim() {
-        let w = World::with(ScriptedMailer::new().then_fail([throttled(), throttled()]));
+        let w = World::failing([throttled(), throttled()]);
         let id = identity();
         assert!(matches!(w.send(&id).await, SendOutcome::Sent { .. }));
         assert_eq!(w.mailer.calls(), MAX_SEND_ATTEMPTS);
@@ -499,8 +548,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_send_still_throttled_is_released_and_resumed_on_redelivery() {
-        let w =
-            World::with(ScriptedMailer::new().then_fail([throttled(), throttled(), throttled()]));
+        let w = World::throttled_out();
         let id = identity();
         let outcome = w.send(&id).await;
         assert!(outcome.wants_redelivery(), "{outcome:?}");
@@ -508,13 +556,7 @@ mod tests {
         assert!(w.mailer.accepted().is_empty());
 
         // The redelivery finds the record in `retry`, re-claims it and sends.
-        let record = w.ledger.record(&id).unwrap();
-        let deadline = deadline();
-        let resumed = w
-            .courier()
-            .resume(&id, &record, deadline, || Some(id.reference()))
-            .await
-            .unwrap();
+        let resumed = w.resume(&id).await;
         assert!(matches!(resumed, SendOutcome::Sent { .. }), "{resumed:?}");
         let record = w.ledger.record(&id).unwrap();
         assert_eq!((record.status, record.attempts), (SendStatus::Sent, 2));
@@ -523,30 +565,23 @@ mod tests {
 
     #[tokio::test]
     async fn a_send_released_for_a_retry_is_finished_by_the_next_claim() {
-        let w =
-            World::with(ScriptedMailer::new().then_fail([throttled(), throttled(), throttled()]));
+        let w = World::throttled_out();
         let id = identity();
         assert!(w.send(&id).await.wants_redelivery());
         // The next run asks for the same email again (a sweep does not read the record first).
         let again = w.send(&id).await;
         assert!(matches!(again, SendOutcome::Sent { .. }), "{again:?}");
         assert_eq!(w.mailer.accepted().len(), 1);
-        assert_eq!(w.send(&id).await, SendOutcome::Settled(SendStatus::Sent));
+        w.settles_on(&id, SendStatus::Sent).await;
     }
 
     #[tokio::test]
     async fn a_recipient_suppressed_while_the_send_waited_is_not_resent() {
-        let w =
-            World::with(ScriptedMailer::new().then_fail([throttled(), throttled(), throttled()]));
+        let w = World::throttled_out();
         let id = identity();
         assert!(w.send(&id).await.wants_redelivery());
         w.ledger.suppress(&merchant(), TO);
-        let record = w.ledger.record(&id).unwrap();
-        let resumed = w
-            .courier()
-            .resume(&id, &record, deadline(), || Some(id.reference()))
-            .await
-            .unwrap();
+        let resumed = w.resume(&id).await;
         assert_eq!(resumed, SendOutcome::Suppressed);
         assert_eq!(w.status(&id), Some(SendStatus::Suppressed));
         assert!(w.mailer.accepted().is_empty());
@@ -554,10 +589,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_refusal_is_final() {
-        let refused = SendFailure::Rejected {
+        let w = World::failing([SendFailure::Rejected {
             code: "MessageRejected".into(),
-        };
-        let w = World::with(ScriptedMailer::new().then_fail([refused]));
+        }]);
         let id = identity();
         assert_eq!(
             w.send(&id).await,
@@ -566,23 +600,19 @@ mod tests {
             }
         );
         assert_eq!(w.status(&id), Some(SendStatus::Failed));
-        assert_eq!(w.send(&id).await, SendOutcome::Settled(SendStatus::Failed));
+        w.settles_on(&id, SendStatus::Failed).await;
         assert_eq!(w.mailer.calls(), 1);
     }
 
     #[tokio::test]
     async fn an_unknown_outcome_is_parked_and_never_resent() {
-        let lost = SendFailure::Ambiguous {
+        let w = World::failing([SendFailure::Ambiguous {
             reason: "timeout".into(),
-        };
-        let w = World::with(ScriptedMailer::new().then_fail([lost]));
+        }]);
         let id = identity();
         assert_eq!(w.send(&id).await, SendOutcome::Ambiguous);
         assert_eq!(w.status(&id), Some(SendStatus::Ambiguous));
-        assert_eq!(
-            w.send(&id).await,
-            SendOutcome::Settled(SendStatus::Ambiguous)
-        );
+        w.settles_on(&id, SendStatus::Ambiguous).await;
         assert_eq!(w.mailer.calls(), 1);
     }
 
@@ -591,14 +621,8 @@ mod tests {
         let w = World::new();
         let id = identity();
         // An invocation claimed the email and died before recording anything.
-        let deadline = deadline();
-        let dead = w.claim(&id, deadline);
-        let claimed = w.ledger.claim_send(&id, &dead, 0).await.unwrap();
-        assert!(matches!(claimed, ClaimResult::Claimed(_)));
-
-        assert_eq!(w.send(&id).await, SendOutcome::InProgress);
-        w.clock.advance(jiff::SignedDuration::from_mins(5));
-        assert_eq!(w.send(&id).await, SendOutcome::Ambiguous);
+        w.claimed(&id, deadline()).await;
+        w.waits_then_parks(&id).await;
         assert_eq!(w.status(&id), Some(SendStatus::Ambiguous));
         assert_eq!(w.mailer.calls(), 0, "the dead holder may have sent it");
     }
@@ -607,16 +631,14 @@ mod tests {
     async fn an_email_that_cannot_be_composed_is_failed_for_good() {
         let w = World::new();
         let id = identity();
-        let deadline = deadline();
-        let outcome = w.send_with(&id, deadline, None).await.unwrap();
+        let outcome = w.send_with(&id, deadline(), None).await.unwrap();
         assert_eq!(
             outcome,
             SendOutcome::Rejected {
                 code: "NotComposed".into()
             }
         );
-        assert_eq!(w.status(&id), Some(SendStatus::Failed));
-        assert_eq!(w.mailer.calls(), 0);
+        w.unsent(&id, Some(SendStatus::Failed));
     }
 
     #[tokio::test]
@@ -624,13 +646,9 @@ mod tests {
         let w = World::new();
         let id = identity();
         let deadline = Deadline::after(MIN_SEND_BUDGET / 2);
-        let outcome = w
-            .send_with(&id, deadline, Some(id.reference()))
-            .await
-            .unwrap();
+        let outcome = w.send_within(&id, deadline).await.unwrap();
         assert!(outcome.wants_redelivery(), "{outcome:?}");
-        assert_eq!(w.status(&id), Some(SendStatus::Retry));
-        assert_eq!(w.mailer.calls(), 0);
+        w.unsent(&id, Some(SendStatus::Retry));
     }
 
     #[tokio::test]
@@ -638,11 +656,7 @@ mod tests {
         let w = World::new();
         let id = identity();
         let deadline = deadline();
-        let record = w.claim(&id, deadline);
-        assert!(matches!(
-            w.ledger.claim_send(&id, &record, 0).await.unwrap(),
-            ClaimResult::Claimed(_)
-        ));
+        let record = w.claimed(&id, deadline).await;
         // SES accepts; recording the message id fails.
         w.ledger.table.fail_next_writes(1, "UpdateItem finish send");
         let outcome = w
@@ -654,9 +668,7 @@ mod tests {
         // The record still says in progress: a redelivery waits, and after the lease it is
         // parked as ambiguous, never sent again.
         assert_eq!(w.status(&id), Some(SendStatus::InProgress));
-        assert_eq!(w.send(&id).await, SendOutcome::InProgress);
-        w.clock.advance(jiff::SignedDuration::from_mins(5));
-        assert_eq!(w.send(&id).await, SendOutcome::Ambiguous);
+        w.waits_then_parks(&id).await;
         assert_eq!(w.mailer.accepted().len(), 1);
     }
 
@@ -668,12 +680,8 @@ mod tests {
             .table
             .fail_next_writes(1, "TransactWriteItems send claim");
         let deadline = deadline();
-        let err = w
-            .send_with(&id, deadline, Some(id.reference()))
-            .await
-            .unwrap_err();
+        let err = w.send_within(&id, deadline).await.unwrap_err();
         assert!(err.is_transient(), "{err:?}");
-        assert_eq!(w.mailer.calls(), 0);
-        assert_eq!(w.status(&id), None);
+        w.unsent(&id, None);
     }
 }
