@@ -559,6 +559,18 @@ mod tests {
             due
         }
 
+        /// Schedules a follow-up of `kind` and reads it due.
+        async fn scheduled_due(&self, kind: FollowUpKind) -> (FollowUp, Due<FollowUp>) {
+            let f = self.schedule(kind);
+            (f, self.one_due().await)
+        }
+
+        /// Processes the one follow-up due now.
+        async fn process_next(&self) -> FollowUpOutcome {
+            let due = self.one_due().await;
+            self.process(&due).await.unwrap()
+        }
+
         async fn one_due(&self) -> Due<FollowUp> {
             let mut due = self.due().await;
             assert_eq!(due.len(), 1, "one follow-up due");
@@ -594,6 +606,12 @@ mod tests {
             follow_ups.process(due, fixtures::deadline(), compose).await
         }
 
+        /// `f` was closed for `outcome`, and nothing was sent.
+        fn closed_unsent(&self, f: &FollowUp, outcome: &str) {
+            assert_eq!(self.stored(f).0.outcome.as_deref(), Some(outcome));
+            assert_eq!(self.mailer.calls(), 0);
+        }
+
         /// The follow-up as stored and its due sort key (`None`: out of the index).
         fn stored(&self, f: &FollowUp) -> (FollowUp, Option<String>) {
             self.book.follow_up(&self.merchant, f).unwrap()
@@ -613,8 +631,7 @@ mod tests {
     #[tokio::test]
     async fn a_due_survey_is_sent_once_settled_and_stamped() {
         let w = World::at(DAYTIME);
-        let f = w.schedule(FollowUpKind::FeedbackSurvey);
-        let due = w.one_due().await;
+        let (f, due) = w.scheduled_due(FollowUpKind::FeedbackSurvey).await;
         assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Sent);
 
         let (stored, seen) = w.stored(&f);
@@ -722,8 +739,7 @@ mod tests {
     #[tokio::test]
     async fn nothing_worth_sending_is_a_skip_and_claims_nothing() {
         let w = World::at(DAYTIME);
-        let f = w.schedule(FollowUpKind::ReviewRequest);
-        let due = w.one_due().await;
+        let (f, due) = w.scheduled_due(FollowUpKind::ReviewRequest).await;
         let outcome = w.process_with(&due, |_| None).await.unwrap();
         assert_eq!(outcome, FollowUpOutcome::Skipped);
         assert_eq!(w.stored(&f).0.outcome.as_deref(), Some("nothing_to_send"));
@@ -734,8 +750,7 @@ mod tests {
     #[tokio::test]
     async fn quiet_hours_in_the_merchants_zone_defer_it_to_the_morning() {
         let w = World::at(NIGHT);
-        let f = w.schedule(FollowUpKind::UsageTips);
-        let due = w.one_due().await;
+        let (f, due) = w.scheduled_due(FollowUpKind::UsageTips).await;
         assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Deferred);
         let (stored, seen) = w.stored(&f);
         let morning = t("2026-12-02T07:00:00Z");
@@ -755,8 +770,7 @@ mod tests {
 
         // In the morning it goes.
         w.clock.set(morning);
-        let due = w.one_due().await;
-        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Sent);
+        assert_eq!(w.process_next().await, FollowUpOutcome::Sent);
     }
 
     #[tokio::test]
@@ -768,8 +782,7 @@ mod tests {
             time_zone: Some("America/New_York".into()),
             ..ContactState::default()
         });
-        let due = w.one_due().await;
-        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Sent);
+        assert_eq!(w.process_next().await, FollowUpOutcome::Sent);
     }
 
     #[tokio::test]
@@ -781,8 +794,7 @@ mod tests {
             last_marketing_at: Some(last),
             ..ContactState::default()
         });
-        let due = w.one_due().await;
-        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Deferred);
+        assert_eq!(w.process_next().await, FollowUpOutcome::Deferred);
         let (stored, _) = w.stored(&f);
         assert_eq!(stored.decisions[0].reason.as_deref(), Some("frequency_cap"));
         assert!(stored.due_at >= last + SignedDuration::from_hours(16));
@@ -799,16 +811,14 @@ mod tests {
             ScriptedMailer::new().then_fail([throttled(), throttled(), throttled()]),
             |_| {},
         );
-        let f = w.schedule(FollowUpKind::UsageTips);
-        let due = w.one_due().await;
+        let (f, due) = w.scheduled_due(FollowUpKind::UsageTips).await;
         assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::LeftDue);
         let (stored, seen) = w.stored(&f);
         assert_eq!(stored.status, FollowUpStatus::Sending);
         assert_eq!(seen.as_deref(), Some(due.token.due_order()), "still due");
 
         // The next run carries on from the released claim and sends, once.
-        let again = w.one_due().await;
-        assert_eq!(w.process(&again).await.unwrap(), FollowUpOutcome::Sent);
+        assert_eq!(w.process_next().await, FollowUpOutcome::Sent);
         assert_eq!(w.stored(&f).0.status, FollowUpStatus::Sent);
         assert_eq!(w.mailer.accepted().len(), 1);
         assert!(w.due().await.is_empty());
@@ -845,8 +855,7 @@ mod tests {
     #[tokio::test]
     async fn a_recipient_suppressed_after_the_read_gets_nothing_and_is_skipped_next() {
         let w = World::at(DAYTIME);
-        let f = w.schedule(FollowUpKind::UsageTips);
-        let due = w.one_due().await;
+        let (f, due) = w.scheduled_due(FollowUpKind::UsageTips).await;
         // The bounce lands while the email is being composed: the claim's guard finds it.
         let outcome = w
             .process_with(&due, |_| {
@@ -863,17 +872,14 @@ mod tests {
         );
         assert_eq!(w.contact(), ContactState::default(), "nothing stamped");
 
-        let again = w.one_due().await;
-        assert_eq!(w.process(&again).await.unwrap(), FollowUpOutcome::Skipped);
-        assert_eq!(w.stored(&f).0.outcome.as_deref(), Some("suppressed"));
-        assert_eq!(w.mailer.calls(), 0);
+        assert_eq!(w.process_next().await, FollowUpOutcome::Skipped);
+        w.closed_unsent(&f, "suppressed");
     }
 
     #[tokio::test]
     async fn an_unsubscribe_after_the_read_is_decided_again() {
         let w = World::at(DAYTIME);
-        let f = w.schedule(FollowUpKind::CrossSell);
-        let due = w.one_due().await;
+        let (f, due) = w.scheduled_due(FollowUpKind::CrossSell).await;
         let outcome = w
             .process_with(&due, |_| {
                 w.set_contact(ContactState {
@@ -885,15 +891,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(outcome, FollowUpOutcome::Skipped);
-        assert_eq!(w.stored(&f).0.outcome.as_deref(), Some("unsubscribed"));
-        assert_eq!(w.mailer.calls(), 0);
+        w.closed_unsent(&f, "unsubscribed");
     }
 
     #[tokio::test]
     async fn a_transient_store_failure_leaves_it_due_with_nothing_sent() {
         let w = World::at(DAYTIME);
-        let f = w.schedule(FollowUpKind::UsageTips);
-        let due = w.one_due().await;
+        let (f, due) = w.scheduled_due(FollowUpKind::UsageTips).await;
         w.book
             .table()
             .fail_next_writes(1, "TransactWriteItems claim follow-up");
@@ -905,8 +909,7 @@ mod tests {
         assert_eq!(w.contact(), ContactState::default());
         assert_eq!(w.mailer.calls(), 0);
 
-        let again = w.one_due().await;
-        assert_eq!(w.process(&again).await.unwrap(), FollowUpOutcome::Sent);
+        assert_eq!(w.process_next().await, FollowUpOutcome::Sent);
     }
 
     #[tokio::test]
@@ -923,8 +926,7 @@ mod tests {
             ..World::at(DAYTIME)
         };
         w.schedule(FollowUpKind::UsageTips);
-        let due = w.one_due().await;
-        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Skipped);
+        assert_eq!(w.process_next().await, FollowUpOutcome::Skipped);
         assert_eq!(w.mailer.calls(), 0);
     }
 
@@ -946,14 +948,12 @@ mod tests {
         };
         w.book.post_points(&w.merchant, &w.customer, &earn).unwrap();
         w.schedule(FollowUpKind::UsageTips);
-        let due = w.one_due().await;
-        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Sent);
+        assert_eq!(w.process_next().await, FollowUpOutcome::Sent);
 
         // The next follow-up, past the cap, has no news to tell.
         w.clock.advance(SignedDuration::from_hours(24 * 3));
         w.schedule(FollowUpKind::CrossSell);
-        let due = w.one_due().await;
-        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Sent);
+        assert_eq!(w.process_next().await, FollowUpOutcome::Sent);
         assert_eq!(
             w.mailer.accepted(),
             vec![
