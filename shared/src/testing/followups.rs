@@ -9,20 +9,19 @@
 use super::ledger::MemSendLedger;
 use super::loyalty::{entry_put, ledger_state};
 use super::table::{Condition, MemTable, RowKey, Write, absent, always, parse, row};
+use crate::adapters::store::followups::ContactItem;
 use crate::adapters::store::keys;
-use crate::domain::followup::{DecisionEntry, FollowUp, FollowUpKind, FollowUpStatus};
+use crate::domain::followup::{DecisionEntry, FollowUp, FollowUpStatus};
 use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
 use crate::domain::loyalty::{LedgerEntry, LoyaltyState};
 use crate::domain::marketing::ContactState;
 use crate::domain::order::OrderRecord;
 use crate::domain::send::{SendIdentity, SendRecord};
-use crate::domain::{CustomerId, EmailAddress, Locale, MerchantId, OrderId};
+use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
 use crate::ports::followups::FollowUpBook;
 use crate::ports::{DueGroup, DueToken, SendLedger, StoreError};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
 
 const GROUP: DueGroup = DueGroup::FollowUps;
 
@@ -31,54 +30,6 @@ pub struct MemFollowUps {
     /// The send ledger over the same table (its claims are the follow-ups' emails; it holds the
     /// suppression list).
     pub ledger: MemSendLedger,
-}
-
-/// The contact-state item as the store keeps it: times as epoch milliseconds, for conditions.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct ContactRow {
-    #[serde(default)]
-    unsubscribed: bool,
-    #[serde(default)]
-    unsubscribed_at: Option<Timestamp>,
-    #[serde(default)]
-    opted_out: BTreeSet<FollowUpKind>,
-    #[serde(default)]
-    last_marketing_ms: Option<i64>,
-    #[serde(default)]
-    last_survey_ms: Option<i64>,
-    #[serde(default)]
-    locale: Option<Locale>,
-    #[serde(default)]
-    time_zone: Option<String>,
-}
-
-impl From<ContactRow> for ContactState {
-    fn from(c: ContactRow) -> Self {
-        let at = |ms: Option<i64>| ms.and_then(|ms| Timestamp::from_millisecond(ms).ok());
-        ContactState {
-            unsubscribed: c.unsubscribed,
-            unsubscribed_at: c.unsubscribed_at,
-            opted_out: c.opted_out,
-            last_marketing_at: at(c.last_marketing_ms),
-            last_survey_at: at(c.last_survey_ms),
-            locale: c.locale,
-            time_zone: c.time_zone,
-        }
-    }
-}
-
-impl From<&ContactState> for ContactRow {
-    fn from(c: &ContactState) -> Self {
-        ContactRow {
-            unsubscribed: c.unsubscribed,
-            unsubscribed_at: c.unsubscribed_at,
-            opted_out: c.opted_out.clone(),
-            last_marketing_ms: c.last_marketing_at.map(|t| t.as_millisecond()),
-            last_survey_ms: c.last_survey_at.map(|t| t.as_millisecond()),
-            locale: c.locale,
-            time_zone: c.time_zone.clone(),
-        }
-    }
 }
 
 /// `DUESK = :seen`.
@@ -170,7 +121,16 @@ impl MemFollowUps {
     ) -> Result<(), StoreError> {
         self.table().write(Write::Put {
             key: RowKey::from(&keys::contact(m, c)),
-            row: row(&ContactRow::from(contact))?,
+            // The store's contact item: times as epoch milliseconds, for conditions.
+            row: json!({
+                "unsubscribed": contact.unsubscribed,
+                "unsubscribed_at": contact.unsubscribed_at,
+                "opted_out": contact.opted_out,
+                "last_marketing_ms": contact.last_marketing_at.map(|t| t.as_millisecond()),
+                "last_survey_ms": contact.last_survey_at.map(|t| t.as_millisecond()),
+                "locale": contact.locale,
+                "time_zone": contact.time_zone,
+            }),
             condition: always(),
         })?;
         Ok(())
@@ -178,7 +138,7 @@ impl MemFollowUps {
 
     /// The customer's contact state as stored.
     pub fn contact(&self, m: &MerchantId, c: &CustomerId) -> ContactState {
-        parse::<ContactRow>(self.table().get(&RowKey::from(&keys::contact(m, c))))
+        parse::<ContactItem>(self.table().get(&RowKey::from(&keys::contact(m, c))))
             .ok()
             .flatten()
             .unwrap_or_default()
@@ -243,7 +203,7 @@ impl FollowUpBook for MemFollowUps {
         c: &CustomerId,
     ) -> Result<ContactState, StoreError> {
         Ok(
-            parse::<ContactRow>(self.table().get(&RowKey::from(&keys::contact(m, c))))?
+            parse::<ContactItem>(self.table().get(&RowKey::from(&keys::contact(m, c))))?
                 .unwrap_or_default()
                 .into(),
         )
