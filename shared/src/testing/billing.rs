@@ -8,7 +8,9 @@
 
 use super::ledger::{Guarded, MemSendLedger};
 use super::loyalty::{entry_put, ledger_state};
-use super::table::{Condition, MemTable, RowKey, Write, absent, always, decode, parse, row};
+use super::table::{
+    Condition, MemTable, RowKey, Write, absent, always, decode, number, parse, row,
+};
 use crate::adapters::store::billing::DUNNING_GROUP;
 use crate::adapters::store::keys;
 use crate::domain::billing::{
@@ -173,18 +175,10 @@ fn bump_version(key: keys::Key, read: Option<u64>) -> Write {
     Write::Update {
         key: RowKey::from(&key),
         condition: match read {
-            Some(read) => {
-                Box::new(move |row| row.map_or(0, |r| r["version"].as_u64().unwrap_or(0)) == read)
-            }
+            Some(read) => Box::new(move |row| number(row, "version") == read),
             None => always(),
         },
-        apply: Box::new(|row| {
-            let version = row
-                .as_ref()
-                .and_then(|r| r["version"].as_u64())
-                .unwrap_or(0);
-            json!({ "version": version + 1 })
-        }),
+        apply: Box::new(|row| json!({ "version": number(row.as_ref(), "version") + 1 })),
     }
 }
 
@@ -382,20 +376,13 @@ impl BillingBook for MemBilling {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<InvoiceRecord>, StoreError> {
-        let index = keys::dunning_index(m);
         let (low, high) = (keys::time_sort_key(from, ""), keys::time_sort_key(to, ""));
-        let mut found: Vec<(String, InvoiceRecord)> = Vec::new();
-        for (_, value) in self.table().rows() {
-            let Some(sk) = value["GSI1SK"].as_str().map(str::to_owned) else {
-                continue;
-            };
-            if value["GSI1PK"] != json!(index) || sk < low || sk >= high {
-                continue;
-            }
-            found.push((sk, decode(value)?));
-        }
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(found.into_iter().map(|(_, r)| r).collect())
+        self.table()
+            .gsi1(&keys::dunning_index(m))
+            .into_iter()
+            .filter(|(sk, _)| low <= *sk && *sk < high)
+            .map(|(_, row)| decode(row))
+            .collect()
     }
 
     async fn customer_contact(

@@ -64,17 +64,12 @@ fn append_decision(row: &mut Map<String, Value>, decision: &DecisionEntry) {
 /// `GSI1SK BETWEEN :from AND :to` over one gsi1 partition, in sort key order.
 fn in_range(table: &MemTable, partition: &str, from: Timestamp, to: Timestamp) -> Vec<Value> {
     let (low, high) = (keys::time_sort_key(from, ""), keys::time_sort_key(to, ""));
-    let mut found: Vec<(String, Value)> = table
-        .rows()
+    table
+        .gsi1(partition)
         .into_iter()
-        .filter(|(_, row)| row[keys::GSI1PK] == json!(partition))
-        .filter_map(|(_, row)| {
-            let sk = row[keys::GSI1SK].as_str()?.to_owned();
-            (low.as_str() <= sk.as_str() && sk.as_str() <= high.as_str()).then_some((sk, row))
-        })
-        .collect();
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    found.into_iter().map(|(_, row)| row).collect()
+        .filter(|(sk, _)| low <= *sk && *sk <= high)
+        .map(|(_, row)| row)
+        .collect()
 }
 
 impl MemFeedback {

@@ -4,7 +4,7 @@
 
 use super::ledger::MemSendLedger;
 use super::loyalty::{entry_put, ledger_state};
-use super::table::{MemTable, RowKey, Write, absent, always, parse, row};
+use super::table::{MemTable, RowKey, Write, absent, always, number, parse, row};
 use crate::adapters::store::keys;
 use crate::domain::loyalty::LoyaltyState;
 use crate::domain::order::{IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome};
@@ -76,13 +76,9 @@ impl MemOrderBook {
             Write::Update {
                 key: RowKey::from(&keys::customer(m, &c.id)),
                 condition: always(),
-                apply: Box::new(|current| {
-                    let orders = current
-                        .as_ref()
-                        .and_then(|r| r["orders"].as_u64())
-                        .unwrap_or(0);
-                    json!({ "orders": orders + 1 })
-                }),
+                apply: Box::new(
+                    |current| json!({ "orders": number(current.as_ref(), "orders") + 1 }),
+                ),
             },
         ];
         if let Some(owner) = new.referral_code {

@@ -1,6 +1,7 @@
 //! A table of rows in memory with DynamoDB's write semantics: conditional puts, updates and checks,
 //! and transactions that apply every write or none.
 
+use crate::adapters::store::keys;
 use crate::ports::StoreError;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -31,6 +32,11 @@ pub fn parse<T: serde::de::DeserializeOwned>(
     value.map(decode).transpose()
 }
 
+/// The row's number attribute `field`, zero where it has none (`if_not_exists(field, :zero)`).
+pub fn number(row: Option<&Value>, field: &str) -> u64 {
+    row.and_then(|r| r[field].as_u64()).unwrap_or(0)
+}
+
 /// A row's primary key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RowKey {
@@ -38,8 +44,8 @@ pub struct RowKey {
     pub sk: String,
 }
 
-impl From<&crate::adapters::store::keys::Key> for RowKey {
-    fn from(k: &crate::adapters::store::keys::Key) -> Self {
+impl From<&keys::Key> for RowKey {
+    fn from(k: &keys::Key) -> Self {
         Self {
             pk: k.pk.clone(),
             sk: k.sk.clone(),
@@ -159,6 +165,20 @@ impl MemTable {
             .filter(|(k, _)| k.pk == pk && k.sk.starts_with(sk_prefix))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
+    }
+
+    /// The rows of gsi1 partition `partition`, each with its gsi1 sort key, in that key's order (a
+    /// Query on the index).
+    pub fn gsi1(&self, partition: &str) -> Vec<(String, Value)> {
+        let mut found: Vec<(String, Value)> = self
+            .lock()
+            .rows
+            .values()
+            .filter(|row| row[keys::GSI1PK] == partition)
+            .filter_map(|row| Some((row[keys::GSI1SK].as_str()?.to_owned(), row.clone())))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
     }
 
     /// The next `n` writes fail as throttled, writing nothing.
