@@ -65,7 +65,6 @@ impl<D> Copy for Sweeper<'_, D> {}
 
 /// Runs `work` on every item of `group` due now (looking `lookback_days` UTC days back) and hands
 /// each outcome to `tally`; items not started before the deadline margin count as `left_due`.
-#[allow(clippy::too_many_arguments)]
 pub async fn run<T, D, O, F, Fut>(
     app: Sweeper<'_, D>,
     group: DueGroup,

@@ -23,21 +23,96 @@ pub(crate) fn contacts(app: &App) -> Contacts<'_, Store> {
     }
 }
 
-/// The customer an unsubscribe link is about.
-pub(super) fn link_customer(link: &Link) -> Result<CustomerId, Failure> {
-    CustomerId::parse("customer", &link.claims.subject).map_err(|_| link.fail(PageError::Invalid))
+/// One visit to a customer's own page: the signed link's token and what answers it.
+struct Visit<'a> {
+    app: &'a App,
+    links: &'a Links,
+    token: &'a str,
+    rid: &'a str,
 }
 
-/// What the link's customer told us, as stored.
-async fn stored_contact(
-    app: &App,
-    link: &Link,
-    customer: &CustomerId,
-) -> Result<ContactState, Failure> {
-    contacts(app)
-        .contact(&link.merchant.id, customer)
-        .await
-        .map_err(|e| link.fail(e))
+/// A verified link to a customer's page, and the customer it is about.
+struct Opened {
+    link: Link,
+    customer: CustomerId,
+}
+
+impl Visit<'_> {
+    /// Verifies the link for `purpose` and names its customer.
+    async fn open(&self, purpose: &str) -> Result<Opened, Failure> {
+        let link = verify_link(self.app, self.links, self.token, purpose).await?;
+        let customer = CustomerId::parse("customer", &link.claims.subject)
+            .map_err(|_| link.fail(PageError::Invalid))?;
+        Ok(Opened { link, customer })
+    }
+
+    /// What the link's customer told us, as stored.
+    async fn contact(&self, opened: &Opened) -> Result<ContactState, Failure> {
+        contacts(self.app)
+            .contact(&opened.link.merchant.id, &opened.customer)
+            .await
+            .map_err(|e| opened.link.fail(e))
+    }
+
+    fn respond(&self, result: PageResult) -> ApiGatewayV2httpResponse {
+        respond(self.app, self.rid, result)
+    }
+
+    /// The subscription page: the state, with the action to change it; `done` right after a
+    /// change.
+    fn subscription(&self, link: &Link, subscribed: bool, done: Option<&str>) -> PageResult {
+        let data = json!({
+            "subscribed": subscribed,
+            "action_url": format!("{}/v1/unsubscribe/{}", self.links.base(), self.token),
+            "email_masked": link.claims.value.clone().unwrap_or_default(),
+            "done": done,
+        });
+        let merchant = &link.merchant;
+        let (name, title) = ("unsubscribe", "page.unsubscribe.title");
+        let locale = merchant.default_locale;
+        Ok(page(
+            self.app, merchant, locale, name, title, &data, self.rid,
+        ))
+    }
+
+    /// The preference page: marketing mail at all and each kind, language and time zone; `done`
+    /// right after a save, `error` (with `status`) when a save was refused.
+    fn preferences(
+        &self,
+        link: &Link,
+        prefs: &Preferences,
+        done: bool,
+        error: Option<&str>,
+        status: u16,
+    ) -> PageResult {
+        let kinds: Vec<serde_json::Value> = FollowUpKind::ALL
+            .iter()
+            .map(|k| json!({"name": k.as_str(), "wanted": !prefs.opted_out.contains(k)}))
+            .collect();
+        let locales: Vec<serde_json::Value> = Locale::ALL
+            .iter()
+            .map(|l| json!({"code": l.as_str(), "name": l.native_name()}))
+            .collect();
+        let data = json!({
+            "action_url": format!("{}/v1/preferences/{}", self.links.base(), self.token),
+            "email_masked": link.claims.value.clone().unwrap_or_default(),
+            "subscribed": prefs.subscribed,
+            "kinds": kinds,
+            "locales": locales,
+            "locale": prefs.locale.map(|l| l.as_str()),
+            "time_zone": prefs.time_zone,
+            "done": done,
+            "error": error,
+        });
+        let merchant = &link.merchant;
+        let locale = prefs.locale.unwrap_or(merchant.default_locale);
+        let (name, title) = ("preferences", "page.preferences.title");
+        let mut resp = page(self.app, merchant, locale, name, title, &data, self.rid);
+        if resp.status_code == 200 {
+            resp.status_code = i64::from(status);
+        }
+        Ok(resp)
+    }
 }
 
 /// GET: the customer's subscription state with the action to change it.
@@ -47,21 +122,18 @@ pub async fn unsubscribe_page(
     token: &str,
     rid: &str,
 ) -> ApiGatewayV2httpResponse {
-    let result = async {
-        let link = verify_link(app, links, token, UNSUBSCRIBE).await?;
-        let customer = link_customer(&link)?;
-        let contact = stored_contact(app, &link, &customer).await?;
-        Ok(subscription_page(
-            app,
-            links,
-            &link,
-            token,
-            !contact.unsubscribed,
-            None,
-            rid,
-        ))
+    let visit = Visit {
+        app,
+        links,
+        token,
+        rid,
     };
-    respond(app, rid, result.await)
+    let result = async {
+        let opened = visit.open(UNSUBSCRIBE).await?;
+        let contact = visit.contact(&opened).await?;
+        visit.subscription(&opened.link, !contact.unsubscribed, None)
+    };
+    visit.respond(result.await)
 }
 
 /// POST: RFC 8058 one-click (`List-Unsubscribe=One-Click`) or the page's form (`action=`).
@@ -72,9 +144,14 @@ pub async fn unsubscribe(
     token: &str,
     rid: &str,
 ) -> ApiGatewayV2httpResponse {
+    let visit = Visit {
+        app,
+        links,
+        token,
+        rid,
+    };
     let result = async {
-        let link = verify_link(app, links, token, UNSUBSCRIBE).await?;
-        let customer = link_customer(&link)?;
+        let Opened { link, customer } = visit.open(UNSUBSCRIBE).await?;
         let body = http::body_bytes(req).unwrap_or_default();
         let form = http::form_fields(&body);
         // Mail providers post `List-Unsubscribe=One-Click`, urlencoded or as multipart form data.
@@ -95,66 +172,9 @@ pub async fn unsubscribe(
         } else {
             "resubscribed"
         };
-        Ok(subscription_page(
-            app,
-            links,
-            &link,
-            token,
-            !unsubscribed,
-            Some(done),
-            rid,
-        ))
+        visit.subscription(&link, !unsubscribed, Some(done))
     };
-    respond(app, rid, result.await)
-}
-
-/// The preference page: marketing mail at all and each kind, language and time zone.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn preferences_view(
-    app: &App,
-    links: &Links,
-    link: &Link,
-    token: &str,
-    prefs: &Preferences,
-    done: bool,
-    error: Option<&str>,
-    status: u16,
-    rid: &str,
-) -> ApiGatewayV2httpResponse {
-    let kinds: Vec<serde_json::Value> = FollowUpKind::ALL
-        .iter()
-        .map(|k| json!({"name": k.as_str(), "wanted": !prefs.opted_out.contains(k)}))
-        .collect();
-    let locales: Vec<serde_json::Value> = Locale::ALL
-        .iter()
-        .map(|l| json!({"code": l.as_str(), "name": l.native_name()}))
-        .collect();
-    let data = json!({
-        "action_url": format!("{}/v1/preferences/{token}", links.base()),
-        "email_masked": link.claims.value.clone().unwrap_or_default(),
-        "subscribed": prefs.subscribed,
-        "kinds": kinds,
-        "locales": locales,
-        "locale": prefs.locale.map(|l| l.as_str()),
-        "time_zone": prefs.time_zone,
-        "done": done,
-        "error": error,
-    });
-    let merchant = &link.merchant;
-    let locale = prefs.locale.unwrap_or(merchant.default_locale);
-    let mut resp = page(
-        app,
-        merchant,
-        locale,
-        "preferences",
-        "page.preferences.title",
-        &data,
-        rid,
-    );
-    if resp.status_code == 200 {
-        resp.status_code = i64::from(status);
-    }
-    resp
+    visit.respond(result.await)
 }
 
 /// GET: the customer's preferences as stored. Records nothing (mail filters prefetch links).
@@ -164,23 +184,18 @@ pub async fn preferences_page(
     token: &str,
     rid: &str,
 ) -> ApiGatewayV2httpResponse {
-    let result = async {
-        let link = verify_link(app, links, token, PREFERENCES).await?;
-        let customer = link_customer(&link)?;
-        let contact = stored_contact(app, &link, &customer).await?;
-        Ok(preferences_view(
-            app,
-            links,
-            &link,
-            token,
-            &contact.preferences(),
-            false,
-            None,
-            200,
-            rid,
-        ))
+    let visit = Visit {
+        app,
+        links,
+        token,
+        rid,
     };
-    respond(app, rid, result.await)
+    let result = async {
+        let opened = visit.open(PREFERENCES).await?;
+        let contact = visit.contact(&opened).await?;
+        visit.preferences(&opened.link, &contact.preferences(), false, None, 200)
+    };
+    visit.respond(result.await)
 }
 
 /// POST: the page's form. Unchecked boxes are absent from a form post, so every box is read.
@@ -191,9 +206,14 @@ pub async fn preferences_save(
     token: &str,
     rid: &str,
 ) -> ApiGatewayV2httpResponse {
+    let visit = Visit {
+        app,
+        links,
+        token,
+        rid,
+    };
     let result = async {
-        let link = verify_link(app, links, token, PREFERENCES).await?;
-        let customer = link_customer(&link)?;
+        let Opened { link, customer } = visit.open(PREFERENCES).await?;
         let body = http::body_bytes(req).unwrap_or_default();
         let form = http::form_fields(&body);
         if form.get("form").map(String::as_str) != Some("preferences") {
@@ -224,23 +244,11 @@ pub async fn preferences_save(
                 } else {
                     "invalid"
                 };
-                return Ok(preferences_view(
-                    app,
-                    links,
-                    &link,
-                    token,
-                    &current,
-                    false,
-                    Some(why),
-                    400,
-                    rid,
-                ));
+                return visit.preferences(&link, &current, false, Some(why), 400);
             }
             Err(e) => return Err(link.fail(e)),
         };
-        Ok(preferences_view(
-            app, links, &link, token, &prefs, true, None, 200, rid,
-        ))
+        visit.preferences(&link, &prefs, true, None, 200)
     };
-    respond(app, rid, result.await)
+    visit.respond(result.await)
 }

@@ -299,31 +299,3 @@ pub async fn survey_answer(
     };
     respond(app, rid, result.await)
 }
-
-/// The subscription page: the state, with the action to change it; `done` right after a change.
-fn subscription_page(
-    app: &App,
-    links: &Links,
-    link: &Link,
-    token: &str,
-    subscribed: bool,
-    done: Option<&str>,
-    rid: &str,
-) -> ApiGatewayV2httpResponse {
-    let data = json!({
-        "subscribed": subscribed,
-        "action_url": format!("{}/v1/unsubscribe/{token}", links.base()),
-        "email_masked": link.claims.value.clone().unwrap_or_default(),
-        "done": done,
-    });
-    let merchant = &link.merchant;
-    page(
-        app,
-        merchant,
-        merchant.default_locale,
-        "unsubscribe",
-        "page.unsubscribe.title",
-        &data,
-        rid,
-    )
-}
