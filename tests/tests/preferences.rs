@@ -7,6 +7,7 @@
 
 use aftercare::clock::ManualClock;
 use aftercare::domain::{CustomerId, OrderId};
+use aftercare::ports::ContactLookup as _;
 use aftercare::ports::shipments::ShipmentBook as _;
 use aftercare::token::SigningKey;
 use aftercare_tests::{BASE, Env, SentEmail, s};
@@ -179,7 +180,7 @@ async fn the_preference_page_changes_kinds_language_and_quiet_hours_for_the_next
     assert_eq!(
         w.env
             .store
-            .get_contact(m, &ann)
+            .contact(m, &ann)
             .await
             .unwrap()
             .preferences()
@@ -200,7 +201,7 @@ async fn the_preference_page_changes_kinds_language_and_quiet_hours_for_the_next
     assert!(
         w.env
             .store
-            .get_contact(m, &ann)
+            .contact(m, &ann)
             .await
             .unwrap()
             .time_zone

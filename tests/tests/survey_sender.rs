@@ -10,6 +10,7 @@ use aftercare::domain::EmailAddress;
 use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::merchant::CatalogueItem;
 use aftercare::domain::{MerchantId, OrderId};
+use aftercare::ports::ContactLookup as _;
 use aftercare::ports::feedback::{ContactBook as _, FeedbackBook as _};
 use aftercare::ports::shipments::ShipmentBook as _;
 use aftercare::token::SigningKey;
@@ -519,7 +520,7 @@ async fn unsubscribed_and_suppressed_recipients_are_skipped_with_the_reason() {
     let contact = w
         .env
         .store
-        .get_contact(
+        .contact(
             &w.env.merchant.id,
             &aftercare::domain::CustomerId::parse("c", &format!("c-{ann}").replace('@', "-at-"))
                 .unwrap(),

@@ -8,7 +8,6 @@ use crate::domain::billing::{
     DunningStep, EventKey, FailureOutcome, InvoiceRecord, PaymentOutcome, Reversal, StepClaim,
 };
 use crate::domain::loyalty::{LedgerEntry, LoyaltyState};
-use crate::domain::marketing::ContactState;
 use crate::domain::order::OrderRecord;
 use crate::domain::send::{SendIdentity, SendRecord};
 use crate::domain::{CustomerId, MerchantId, OrderId};
@@ -25,7 +24,7 @@ pub struct ClaimWrite<'a> {
 }
 
 /// Invoices in dunning, processed billing events and refund reversals.
-pub trait BillingBook: Send + Sync {
+pub trait BillingBook: crate::ports::ContactLookup {
     /// The content hash of the event `event_id` of `provider`, if it was processed.
     fn event_hash(
         &self,
@@ -95,13 +94,6 @@ pub trait BillingBook: Send + Sync {
         from: Timestamp,
         to: Timestamp,
     ) -> impl Future<Output = Result<Vec<InvoiceRecord>, StoreError>> + Send;
-
-    /// The customer's own choices (language, time zone) for the emails about their invoices.
-    fn customer_contact(
-        &self,
-        m: &MerchantId,
-        c: &CustomerId,
-    ) -> impl Future<Output = Result<ContactState, StoreError>> + Send;
 
     /// The order a refund names (what it earned, who referred it).
     fn refunded_order(

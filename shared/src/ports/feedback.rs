@@ -4,7 +4,7 @@
 
 use super::StoreError;
 use crate::domain::followup::FollowUpKind;
-use crate::domain::marketing::{ContactState, Preferences};
+use crate::domain::marketing::Preferences;
 use crate::domain::survey::FeedbackRecord;
 use crate::domain::{CustomerId, MerchantId, OrderId};
 use jiff::Timestamp;
@@ -68,14 +68,7 @@ pub trait FeedbackBook: Send + Sync {
 }
 
 /// What a customer told a merchant about its marketing mail.
-pub trait ContactBook: Send + Sync {
-    /// The customer's contact state (the defaults for a customer who never chose).
-    fn contact_state(
-        &self,
-        m: &MerchantId,
-        c: &CustomerId,
-    ) -> impl Future<Output = Result<ContactState, StoreError>> + Send;
-
+pub trait ContactBook: crate::ports::ContactLookup {
     /// Unsubscribes the customer from marketing-class mail (keeping the time they first did), or
     /// resubscribes them.
     fn set_unsubscribed(

@@ -6,7 +6,6 @@ use super::{DueToken, StoreError};
 use crate::domain::followup::{DecisionEntry, FollowUpStatus};
 use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
 use crate::domain::loyalty::LoyaltyState;
-use crate::domain::marketing::ContactState;
 use crate::domain::send::{SendIdentity, SendRecord};
 use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
 use jiff::Timestamp;
@@ -14,7 +13,7 @@ use std::future::Future;
 
 /// Follow-ups, the customer's contact state they are decided on, and the loyalty ledger their
 /// "points now available" note is read from.
-pub trait FollowUpBook: Send + Sync {
+pub trait FollowUpBook: crate::ports::ContactLookup {
     /// The order, the customer's contact state, whether the recipient is suppressed (`recipient`,
     /// else the order's address) and the follow-up's send record `send`, in one round trip.
     fn follow_up_context(
@@ -25,13 +24,6 @@ pub trait FollowUpBook: Send + Sync {
         recipient: Option<&EmailAddress>,
         send: &SendIdentity,
     ) -> impl Future<Output = Result<FollowUpContext, StoreError>> + Send;
-
-    /// The customer's contact state as stored now.
-    fn contact_state(
-        &self,
-        m: &MerchantId,
-        c: &CustomerId,
-    ) -> impl Future<Output = Result<ContactState, StoreError>> + Send;
 
     /// Claims a follow-up's send, all or nothing: marks the follow-up `sending` (if it is still
     /// where the sweep saw it), stamps the customer's contact state (if `guard` still allows it and

@@ -270,8 +270,19 @@ pub trait MerchantDirectory: Send + Sync {
     ) -> impl Future<Output = Result<Option<std::sync::Arc<crate::domain::Merchant>>, StoreError>> + Send;
 }
 
+/// What a customer told a merchant about themselves and the mail they want: language, time zone,
+/// unsubscribes, preferences, and the marketing mail's send history (the defaults for a customer
+/// who never chose). Every port whose use-case personalises an email or honours a choice has it.
+pub trait ContactLookup: Send + Sync {
+    fn contact(
+        &self,
+        m: &crate::domain::MerchantId,
+        c: &crate::domain::CustomerId,
+    ) -> impl Future<Output = Result<crate::domain::marketing::ContactState, StoreError>> + Send;
+}
+
 /// Subscriptions due for a notice, and what the customer told us about themselves.
-pub trait RenewalBook: Send + Sync {
+pub trait RenewalBook: ContactLookup {
     /// Moves the subscription of `due` to its next notice at `next` (or out of the index),
     /// recording `handled`; only if it is still where the sweep saw it. False if it moved.
     fn move_subscription_due(
@@ -281,11 +292,4 @@ pub trait RenewalBook: Send + Sync {
         handled: Option<&str>,
         now: Timestamp,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// The customer's own choices (language, time zone, unsubscribes).
-    fn contact(
-        &self,
-        m: &crate::domain::MerchantId,
-        c: &crate::domain::CustomerId,
-    ) -> impl Future<Output = Result<crate::domain::marketing::ContactState, StoreError>> + Send;
 }

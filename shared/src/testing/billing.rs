@@ -385,14 +385,6 @@ impl BillingBook for MemBilling {
             .collect()
     }
 
-    async fn customer_contact(
-        &self,
-        m: &MerchantId,
-        c: &CustomerId,
-    ) -> Result<ContactState, StoreError> {
-        Ok(parse(self.table().get(&RowKey::from(&keys::contact(m, c))))?.unwrap_or_default())
-    }
-
     async fn refunded_order(
         &self,
         m: &MerchantId,
@@ -430,5 +422,11 @@ impl BillingBook for MemBilling {
             }
         }
         Ok(Reversal::Busy)
+    }
+}
+
+impl crate::ports::ContactLookup for MemBilling {
+    async fn contact(&self, m: &MerchantId, c: &CustomerId) -> Result<ContactState, StoreError> {
+        Ok(parse(self.table().get(&RowKey::from(&keys::contact(m, c))))?.unwrap_or_default())
     }
 }

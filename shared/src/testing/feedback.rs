@@ -341,19 +341,6 @@ impl FeedbackBook for MemFeedback {
 }
 
 impl ContactBook for MemFeedback {
-    async fn contact_state(
-        &self,
-        m: &MerchantId,
-        c: &CustomerId,
-    ) -> Result<ContactState, StoreError> {
-        Ok(self
-            .contact_row(m, c)
-            .map(decode::<ContactItem>)
-            .transpose()?
-            .unwrap_or_default()
-            .into())
-    }
-
     async fn set_unsubscribed(
         &self,
         m: &MerchantId,
@@ -400,5 +387,16 @@ impl ContactBook for MemFeedback {
                 None => row.remove("time_zone"),
             };
         })
+    }
+}
+
+impl crate::ports::ContactLookup for MemFeedback {
+    async fn contact(&self, m: &MerchantId, c: &CustomerId) -> Result<ContactState, StoreError> {
+        Ok(self
+            .contact_row(m, c)
+            .map(decode::<ContactItem>)
+            .transpose()?
+            .unwrap_or_default()
+            .into())
     }
 }

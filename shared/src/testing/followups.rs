@@ -190,23 +190,11 @@ impl FollowUpBook for MemFollowUps {
             (None, None) => false,
         };
         Ok(FollowUpContext {
-            contact: self.contact_state(m, customer).await?,
+            contact: crate::ports::ContactLookup::contact(self, m, customer).await?,
             send: self.ledger.get_send(send).await?,
             order,
             suppressed,
         })
-    }
-
-    async fn contact_state(
-        &self,
-        m: &MerchantId,
-        c: &CustomerId,
-    ) -> Result<ContactState, StoreError> {
-        Ok(
-            parse::<ContactItem>(self.table().get(&RowKey::from(&keys::contact(m, c))))?
-                .unwrap_or_default()
-                .into(),
-        )
     }
 
     async fn claim_follow_up(
@@ -372,5 +360,15 @@ impl FollowUpBook for MemFollowUps {
             }),
         })?;
         Ok(())
+    }
+}
+
+impl crate::ports::ContactLookup for MemFollowUps {
+    async fn contact(&self, m: &MerchantId, c: &CustomerId) -> Result<ContactState, StoreError> {
+        Ok(
+            parse::<ContactItem>(self.table().get(&RowKey::from(&keys::contact(m, c))))?
+                .unwrap_or_default()
+                .into(),
+        )
     }
 }

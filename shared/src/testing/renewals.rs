@@ -66,15 +66,6 @@ impl RenewalBook for MemRenewals {
         position.handled.extend(handled.map(str::to_owned));
         Ok(true)
     }
-
-    async fn contact(&self, m: &MerchantId, c: &CustomerId) -> Result<ContactState, StoreError> {
-        Ok(self
-            .contacts
-            .lock()
-            .ok()
-            .and_then(|contacts| contacts.get(&(m.clone(), c.clone())).cloned())
-            .unwrap_or_default())
-    }
 }
 
 #[derive(Default)]
@@ -93,5 +84,16 @@ impl MemMerchants {
 impl MerchantDirectory for MemMerchants {
     async fn merchant(&self, id: &MerchantId) -> Result<Option<Arc<Merchant>>, StoreError> {
         Ok(self.0.lock().ok().and_then(|m| m.get(id).cloned()))
+    }
+}
+
+impl crate::ports::ContactLookup for MemRenewals {
+    async fn contact(&self, m: &MerchantId, c: &CustomerId) -> Result<ContactState, StoreError> {
+        Ok(self
+            .contacts
+            .lock()
+            .ok()
+            .and_then(|contacts| contacts.get(&(m.clone(), c.clone())).cloned())
+            .unwrap_or_default())
     }
 }

@@ -127,6 +127,16 @@ enum Claim {
     Earlier,
 }
 
+impl Claim {
+    /// This event took the claim, or recorded it as `suppressed`.
+    fn taken(suppressed: bool) -> Self {
+        match suppressed {
+            true => Claim::Suppressed,
+            false => Claim::Ours,
+        }
+    }
+}
+
 /// `record` with the customer's chosen language and time zone over the payment provider's.
 async fn personalised<B: BillingBook>(
     book: &B,
@@ -134,7 +144,7 @@ async fn personalised<B: BillingBook>(
     record: &InvoiceRecord,
 ) -> Result<InvoiceRecord, StoreError> {
     let customer = &record.invoice.customer;
-    let contact = book.customer_contact(&merchant.id, &customer.id).await?;
+    let contact = book.contact(&merchant.id, &customer.id).await?;
     let mut personal = record.clone();
     personal.invoice.customer = contact.personalise(customer);
     Ok(personal)
@@ -173,8 +183,7 @@ where
             BillingEvent::PaymentFailed(inv) => {
                 let schedule = dunning_schedule(now, &merchant.settings.dunning);
                 let record = InvoiceRecord::failed(merchant.id.clone(), inv, now);
-                let kind = EmailKind::PaymentFailed;
-                let (id, claim) = self.claim(merchant, &record, kind, deadline);
+                let (id, claim) = self.claim(merchant, &record, EmailKind::PaymentFailed, deadline);
                 let next = schedule.get(1).map(|s| s.at);
                 let write = ClaimWrite {
                     id: &id,
@@ -186,26 +195,14 @@ where
                     .record_payment_failed(&record, ev, write, next, now)
                     .await?;
                 let claimed = match outcome {
-                    FailureOutcome::Started { suppressed: false } => Some(Claim::Ours),
-                    FailureOutcome::Started { suppressed: true } => Some(Claim::Suppressed),
+                    FailureOutcome::Started { suppressed } => Some(Claim::taken(suppressed)),
                     FailureOutcome::Duplicate => Some(Claim::Earlier),
                     FailureOutcome::AlreadyDunning | FailureOutcome::AlreadyPaid => None,
                 };
-                let email = match claimed {
-                    Some(claimed) => Some(
-                        self.send_or_resume(
-                            merchant,
-                            &record,
-                            claimed,
-                            (&id, &claim),
-                            deadline,
-                            compose,
-                        )
-                        .await?,
-                    ),
-                    None => None,
-                };
                 tracing::info!(invoice_id = %record.invoice.id, ?outcome, "payment failed");
+                let email = self
+                    .send_or_resume(merchant, &record, claimed, (&id, &claim), deadline, compose)
+                    .await?;
                 Ok(Handled::PaymentFailed {
                     invoice: record.invoice.id,
                     outcome,
@@ -226,26 +223,14 @@ where
                     .record_payment_succeeded(&record, ev, write, now)
                     .await?;
                 let claimed = match outcome {
-                    PaymentOutcome::Recovered { suppressed: false } => Some(Claim::Ours),
-                    PaymentOutcome::Recovered { suppressed: true } => Some(Claim::Suppressed),
+                    PaymentOutcome::Recovered { suppressed } => Some(Claim::taken(suppressed)),
                     PaymentOutcome::Duplicate => Some(Claim::Earlier),
                     PaymentOutcome::PaidFirst | PaymentOutcome::AlreadyPaid => None,
                 };
-                let email = match claimed {
-                    Some(claimed) => Some(
-                        self.send_or_resume(
-                            merchant,
-                            &record,
-                            claimed,
-                            (&id, &claim),
-                            deadline,
-                            compose,
-                        )
-                        .await?,
-                    ),
-                    None => None,
-                };
                 tracing::info!(invoice_id = %record.invoice.id, ?outcome, "payment succeeded");
+                let email = self
+                    .send_or_resume(merchant, &record, claimed, (&id, &claim), deadline, compose)
+                    .await?;
                 Ok(Handled::PaymentSucceeded {
                     invoice: record.invoice.id,
                     outcome,
@@ -283,14 +268,17 @@ where
         &self,
         merchant: &Merchant,
         record: &InvoiceRecord,
-        claimed: Claim,
+        claimed: Option<Claim>,
         (id, claim): (&SendIdentity, &SendRecord),
         deadline: Deadline,
         compose: F,
-    ) -> Result<SendOutcome, BillingError>
+    ) -> Result<Option<SendOutcome>, BillingError>
     where
         F: FnOnce(&Merchant, DunningEmail<'_>, &str) -> Option<M::Message>,
     {
+        let Some(claimed) = claimed else {
+            return Ok(None);
+        };
         let kind = id.kind;
         let courier = &self.courier;
         // Only an email about to be built needs the customer's choices (one read of their contact).
@@ -324,7 +312,7 @@ where
         if outcome.wants_redelivery() {
             return Err(BillingError::Redeliver);
         }
-        Ok(outcome)
+        Ok(Some(outcome))
     }
 
     /// A refund takes back the refunded share of the order's points, once (the event's marker is

@@ -353,7 +353,7 @@ where
             FollowUpClaim::ContactChanged => {
                 let contact = uc
                     .book
-                    .contact_state(&self.due.merchant, &target.customer_id)
+                    .contact(&self.due.merchant, &target.customer_id)
                     .await?;
                 return match self.decide(target, &contact) {
                     Decision::Skip(reason) => self.skip(reason).await,

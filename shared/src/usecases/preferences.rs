@@ -66,7 +66,7 @@ impl<B: ContactBook> Contacts<'_, B> {
         m: &MerchantId,
         c: &CustomerId,
     ) -> Result<ContactState, StoreError> {
-        self.book.contact_state(m, c).await
+        self.book.contact(m, c).await
     }
 
     /// Unsubscribes or resubscribes the customer as `request` asks. Whether they are unsubscribed
@@ -96,7 +96,7 @@ impl<B: ContactBook> Contacts<'_, B> {
         c: &CustomerId,
         input: PreferencesInput,
     ) -> Result<Preferences, ContactError> {
-        let current = self.book.contact_state(m, c).await?.preferences();
+        let current = self.book.contact(m, c).await?.preferences();
         let prefs = match input.apply(current.clone()) {
             Ok(p) => p,
             Err(error) => {

@@ -2,6 +2,7 @@
 //! sent through the send protocol).
 
 use super::*;
+use aftercare::ports::ContactLookup as _;
 
 /// What became of telling the customer.
 pub(crate) enum Told {
@@ -35,7 +36,7 @@ pub(crate) async fn tell(
         return Ok(Told::Nobody("no_customer"));
     };
     app.store
-        .get_contact(m, c)
+        .contact(m, c)
         .await?
         .choose(&mut profile.locale, &mut profile.time_zone);
     if !pacer.slot(deadline).await {

@@ -16,7 +16,6 @@ use crate::domain::billing::{
 };
 use crate::domain::ids::InvoiceId;
 use crate::domain::loyalty::{LedgerEntry, LoyaltyState};
-use crate::domain::marketing::ContactState;
 use crate::domain::order::OrderRecord;
 use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::DueToken;
@@ -337,14 +336,6 @@ impl BillingBook for Store {
             .time_range("Query dunning", &keys::dunning_index(m), from, to, false)
             .await?;
         from_items(INVOICE, items)
-    }
-
-    async fn customer_contact(
-        &self,
-        m: &MerchantId,
-        c: &CustomerId,
-    ) -> Result<ContactState, StoreError> {
-        self.get_contact(m, c).await
     }
 
     async fn refunded_order(

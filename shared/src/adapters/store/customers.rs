@@ -6,7 +6,7 @@ use super::followups::CONTACT;
 use super::orders::CustomerOrderRef;
 use super::{Store, StoreError, classify, first_as, from_item, keys, s};
 use crate::domain::loyalty::LedgerEntry;
-use crate::domain::marketing::{ContactState, Preferences};
+use crate::domain::marketing::Preferences;
 use crate::domain::{CustomerId, CustomerProfile, MerchantId};
 use crate::ports::feedback::ContactBook;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -99,14 +99,6 @@ impl Store {
 /// The contact state's choices: the item is `followups`' (the sweep stamps its send history), the
 /// choices in it are the customer's.
 impl ContactBook for Store {
-    async fn contact_state(
-        &self,
-        m: &MerchantId,
-        c: &CustomerId,
-    ) -> Result<ContactState, StoreError> {
-        self.get_contact(m, c).await
-    }
-
     async fn set_unsubscribed(
         &self,
         m: &MerchantId,

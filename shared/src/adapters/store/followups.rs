@@ -157,17 +157,6 @@ impl Store {
         self.put_item("PutItem suppression", item).await
     }
 
-    pub async fn get_contact(
-        &self,
-        m: &MerchantId,
-        c: &CustomerId,
-    ) -> Result<ContactState, StoreError> {
-        let contact: Option<ContactItem> = self
-            .get_as("GetItem contact", CONTACT, &keys::contact(m, c))
-            .await?;
-        Ok(contact.unwrap_or_default().into())
-    }
-
     /// Every gsi1 item of `partition` whose time sort key lies in `[from, to)`, or only their count.
     pub(super) async fn time_range(
         &self,
@@ -373,14 +362,6 @@ impl FollowUpBook for Store {
         })
     }
 
-    async fn contact_state(
-        &self,
-        m: &MerchantId,
-        c: &CustomerId,
-    ) -> Result<ContactState, StoreError> {
-        self.get_contact(m, c).await
-    }
-
     /// Claims a follow-up's send: in one transaction, marks the follow-up `sending` (if it is still
     /// where the sweep saw it), stamps the contact state (if the cap and throttle still allow it and
     /// the customer is still subscribed) and creates the send claim.
@@ -557,4 +538,14 @@ fn decision_list(d: &DecisionEntry) -> Result<AttributeValue, StoreError> {
             source,
         })?;
     Ok(AttributeValue::L(vec![value]))
+}
+
+/// The contact item, as every use-case that personalises an email or honours a choice reads it.
+impl crate::ports::ContactLookup for Store {
+    async fn contact(&self, m: &MerchantId, c: &CustomerId) -> Result<ContactState, StoreError> {
+        let contact: Option<ContactItem> = self
+            .get_as("GetItem contact", CONTACT, &keys::contact(m, c))
+            .await?;
+        Ok(contact.unwrap_or_default().into())
+    }
 }

@@ -196,12 +196,4 @@ impl crate::ports::RenewalBook for Store {
         )
         .await
     }
-
-    async fn contact(
-        &self,
-        m: &MerchantId,
-        c: &CustomerId,
-    ) -> Result<crate::domain::marketing::ContactState, StoreError> {
-        self.get_contact(m, c).await
-    }
 }
