@@ -120,13 +120,19 @@ async fn http_inner(
         .get("token")
         .map(String::as_str)
         .unwrap_or_default();
+    let visit = pages::Visit {
+        app,
+        links,
+        token,
+        rid,
+    };
     match route.as_str() {
         ROUTE_SURVEY_PAGE => pages::survey_page(app, links, token, rid).await,
         ROUTE_SURVEY_ANSWER => pages::survey_answer(app, links, req, token, rid, deadline).await,
-        ROUTE_UNSUBSCRIBE_PAGE => pages::unsubscribe_page(app, links, token, rid).await,
-        ROUTE_UNSUBSCRIBE => pages::unsubscribe(app, links, req, token, rid).await,
-        ROUTE_PREFERENCES_PAGE => pages::preferences_page(app, links, token, rid).await,
-        ROUTE_PREFERENCES_SAVE => pages::preferences_save(app, links, req, token, rid).await,
+        ROUTE_UNSUBSCRIBE_PAGE => pages::unsubscribe_page(visit).await,
+        ROUTE_UNSUBSCRIBE => pages::unsubscribe(visit, req).await,
+        ROUTE_PREFERENCES_PAGE => pages::preferences_page(visit).await,
+        ROUTE_PREFERENCES_SAVE => pages::preferences_save(visit, req).await,
         ROUTE_GET_PREFERENCES | ROUTE_PUT_PREFERENCES => {
             http::respond(prefs::preferences(app, req).await, rid)
         }

@@ -24,11 +24,11 @@ pub(crate) fn contacts(app: &App) -> Contacts<'_, Store> {
 }
 
 /// One visit to a customer's own page: the signed link's token and what answers it.
-struct Visit<'a> {
-    app: &'a App,
-    links: &'a Links,
-    token: &'a str,
-    rid: &'a str,
+pub struct Visit<'a> {
+    pub app: &'a App,
+    pub links: &'a Links,
+    pub token: &'a str,
+    pub rid: &'a str,
 }
 
 /// A verified link to a customer's page, and the customer it is about.
@@ -116,18 +116,7 @@ impl Visit<'_> {
 }
 
 /// GET: the customer's subscription state with the action to change it.
-pub async fn unsubscribe_page(
-    app: &App,
-    links: &Links,
-    token: &str,
-    rid: &str,
-) -> ApiGatewayV2httpResponse {
-    let visit = Visit {
-        app,
-        links,
-        token,
-        rid,
-    };
+pub async fn unsubscribe_page(visit: Visit<'_>) -> ApiGatewayV2httpResponse {
     let result = async {
         let opened = visit.open(UNSUBSCRIBE).await?;
         let contact = visit.contact(&opened).await?;
@@ -138,18 +127,9 @@ pub async fn unsubscribe_page(
 
 /// POST: RFC 8058 one-click (`List-Unsubscribe=One-Click`) or the page's form (`action=`).
 pub async fn unsubscribe(
-    app: &App,
-    links: &Links,
+    visit: Visit<'_>,
     req: &ApiGatewayV2httpRequest,
-    token: &str,
-    rid: &str,
 ) -> ApiGatewayV2httpResponse {
-    let visit = Visit {
-        app,
-        links,
-        token,
-        rid,
-    };
     let result = async {
         let Opened { link, customer } = visit.open(UNSUBSCRIBE).await?;
         let body = http::body_bytes(req).unwrap_or_default();
@@ -163,7 +143,7 @@ pub async fn unsubscribe(
             action: form.get("action").map(String::as_str),
             one_click,
         };
-        let unsubscribed = contacts(app)
+        let unsubscribed = contacts(visit.app)
             .subscription(&link.merchant.id, &customer, request)
             .await
             .map_err(|e| link.fail(e))?;
@@ -178,18 +158,7 @@ pub async fn unsubscribe(
 }
 
 /// GET: the customer's preferences as stored. Records nothing (mail filters prefetch links).
-pub async fn preferences_page(
-    app: &App,
-    links: &Links,
-    token: &str,
-    rid: &str,
-) -> ApiGatewayV2httpResponse {
-    let visit = Visit {
-        app,
-        links,
-        token,
-        rid,
-    };
+pub async fn preferences_page(visit: Visit<'_>) -> ApiGatewayV2httpResponse {
     let result = async {
         let opened = visit.open(PREFERENCES).await?;
         let contact = visit.contact(&opened).await?;
@@ -200,18 +169,9 @@ pub async fn preferences_page(
 
 /// POST: the page's form. Unchecked boxes are absent from a form post, so every box is read.
 pub async fn preferences_save(
-    app: &App,
-    links: &Links,
+    visit: Visit<'_>,
     req: &ApiGatewayV2httpRequest,
-    token: &str,
-    rid: &str,
 ) -> ApiGatewayV2httpResponse {
-    let visit = Visit {
-        app,
-        links,
-        token,
-        rid,
-    };
     let result = async {
         let Opened { link, customer } = visit.open(PREFERENCES).await?;
         let body = http::body_bytes(req).unwrap_or_default();
@@ -232,7 +192,7 @@ pub async fn preferences_save(
             locale: Some(form.get("locale").cloned().unwrap_or_default()),
             time_zone: Some(form.get("time_zone").cloned().unwrap_or_default()),
         };
-        let prefs = match contacts(app)
+        let prefs = match contacts(visit.app)
             .save_preferences(&link.merchant.id, &customer, input)
             .await
         {
