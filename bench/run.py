@@ -214,13 +214,19 @@ def due_shards() -> int:
 
 
 def due_hash_is_as_reimplemented() -> bool:
-    """Whether keys::due still hashes `"<PK>|<SK>"` with SHA-256, first 4 bytes big-endian, mod DUE_SHARDS."""
+    """Whether keys::due still hashes `"<PK>|<SK>"` with keys::shard (SHA-256, first 4 bytes
+    big-endian, mod the shard count) into `DUE#<group>#<shard>`."""
     text = KEYS_RS.read_text()
-    body = text[text.find("pub fn due("):]
-    body = body[:body.find("\n}\n")]
-    return ('Sha256::digest(format!("{}|{}", item.pk, item.sk)' in body
-            and "u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % DUE_SHARDS" in body
-            and 'format!("DUE#{group}#{day}#{shard}")' in body)
+
+    def body(name: str) -> str:
+        b = text[text.find(f"fn {name}("):]
+        return b[:b.find("\n}\n")]
+
+    due, shard = body("due"), body("shard")
+    return ('shard(&format!("{}|{}", item.pk, item.sk), DUE_SHARDS)' in due
+            and 'format!("DUE#{group}#{shard}")' in due
+            and "Sha256::digest(id.as_bytes())" in shard
+            and "u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % shards" in shard)
 
 
 SHARDS = due_shards()
@@ -234,8 +240,7 @@ def due_shard(pk: str, sk: str) -> int:
 def due_key(group: str, at: float, pk: str, sk: str) -> tuple[str, str]:
     """keys::due(group, at, item): (DUEPK, DUESK)."""
     ms = int(at * 1000)
-    day = datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y%m%d")
-    return f"DUE#{group}#{day}#{due_shard(pk, sk)}", f"{ms:013d}#{pk}#{sk}"
+    return f"DUE#{group}#{due_shard(pk, sk)}", f"{ms:013d}#{pk}#{sk}"
 
 
 def S(v: str) -> dict:
@@ -451,26 +456,25 @@ def measure(name: str, binary: str, env: dict, event_for, moto: Moto, cold_start
 class Items:
     def __init__(self, merchant: str, order_template: dict | None = None, subscription_template: dict | None = None):
         self.m = merchant
-        self.pk = f"M#{merchant}"
         self.order_template = order_template
         self.subscription_template = subscription_template
 
     def follow_up(self, oid: str, cid: str, email: str, at: float | None, kind: str = "feedback_survey") -> dict:
-        sk = f"FOLLOWUP#{oid}#{kind}"
-        item = {"PK": S(self.pk), "SK": S(sk), "_type": S("follow_up"), "order_id": S(oid), "customer_id": S(cid),
+        pk, sk = f"M#{self.m}#O#{oid}", f"FOLLOWUP#{kind}"
+        item = {"PK": S(pk), "SK": S(sk), "_type": S("follow_up"), "order_id": S(oid), "customer_id": S(cid),
                 "recipient": S(email), "kind": S(kind), "anchor_reason": S("delivered")}
         if at is None:  # settled long ago: out of the index
             item.update({"due_at": S(iso(now_s() - 20 * 86400)), "anchor": S(iso(now_s() - 23 * 86400)),
                          "status": S("sent")})
         else:
-            dpk, dsk = due_key("followup", at, self.pk, sk)
+            dpk, dsk = due_key("followup", at, pk, sk)
             item.update({"DUEPK": S(dpk), "DUESK": S(dsk), "due_at": S(iso(at)), "anchor": S(iso(at - 3 * 86400)),
                          "status": S("scheduled")})
         return item
 
     def order(self, oid: str, cid: str, email: str) -> dict:
         item = copy.deepcopy(self.order_template)
-        item["PK"], item["SK"] = S(self.pk), S(f"ORDER#{oid}")
+        item["PK"], item["SK"] = S(f"M#{self.m}#O#{oid}"), S("ORDER")
         order = item["order"]["M"]
         order["id"] = S(oid)
         order["customer"]["M"]["id"] = S(cid)
@@ -490,8 +494,8 @@ class Items:
 
     def subscription(self, sid: str, due_at: float | None, next_renewal: float) -> dict:
         item = copy.deepcopy(self.subscription_template)
-        sk = f"SUB#{sid}"
-        item["PK"], item["SK"] = S(self.pk), S(sk)
+        pk, sk = f"M#{self.m}#SUB#{sid}", "SUB"
+        item["PK"], item["SK"] = S(pk), S(sk)
         sub = item["subscription"]["M"]
         sub["id"] = S(sid)
         sub["customer"]["M"]["id"] = S(f"c-{sid}")
@@ -500,7 +504,7 @@ class Items:
         item.pop("DUEPK", None)
         item.pop("DUESK", None)
         if due_at is not None:
-            dpk, dsk = due_key("renewal", due_at, self.pk, sk)
+            dpk, dsk = due_key("renewal", due_at, pk, sk)
             item["DUEPK"], item["DUESK"] = S(dpk), S(dsk)
         return item
 
@@ -796,7 +800,7 @@ def sweep_scaling(args, release: Path, venv_python: str, base_env: dict, workdir
                 fn = w["fn"] = spawn(name, str(release / name), env, SWEEP_TIMEOUT)
                 if name == "renewal-checker":
                     invoke_ok(fn, subscription_event(mid, "bench-tpl"))  # the template
-                    items = Items(mid, subscription_template=moto.get(f"M#{mid}", "SUB#bench-tpl"))
+                    items = Items(mid, subscription_template=moto.get(f"M#{mid}#SUB#bench-tpl", "SUB"))
                     times = Items.not_due_times(n - d - 1)
                     now = now_s()
                     seed = [items.subscription(f"nd-{i}", at, (at if at else now - 30 * 86400) + 7 * 86400)
@@ -806,7 +810,7 @@ def sweep_scaling(args, release: Path, venv_python: str, base_env: dict, workdir
                     op = spawn("order-placed", str(release / "order-placed"), env)
                     invoke_ok(op, order_event(mid, merchant["from"], 0, "SWEEPTPL"))
                     op.stop()
-                    items = Items(mid, order_template=moto.get(f"M#{mid}", "ORDER#SWEEPTPL-0"))
+                    items = Items(mid, order_template=moto.get(f"M#{mid}#O#SWEEPTPL-0", "ORDER"))
                     times = Items.not_due_times(n - d)
                     seed = [items.follow_up(f"ND-{i}", f"c-nd-{i}", f"bench.nd.{i}@example.com", at)
                             for i, at in enumerate(times)]
@@ -849,24 +853,24 @@ def sweep_scaling(args, release: Path, venv_python: str, base_env: dict, workdir
 
 
 def write_sharding(writes: int) -> dict:
-    """How one UTC day's due writes of one merchant spread over the due index's partition keys."""
+    """How one day's due writes of one merchant spread over the due index's partition keys."""
     rnd = random.Random(7)
     alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
     at = datetime(2026, 12, 1, 9, tzinfo=timezone.utc).timestamp()
-    pk = "M#acme-outdoor"
+    m = "M#acme-outdoor"
     scenarios = {
-        "follow-ups of sequential orders (`FOLLOWUP#SO-<n>#feedback_survey`)":
-            ("followup", lambda i: f"FOLLOWUP#SO-{100000 + i}#feedback_survey"),
-        "subscriptions with Stripe ids (`SUB#sub_<14 random>`)":
-            ("renewal", lambda i: "SUB#sub_" + "".join(rnd.choice(alnum) for _ in range(14))),
-        "invoices in dunning with Stripe ids (`INV#in_<14 random>`)":
-            ("dunning", lambda i: "INV#in_" + "".join(rnd.choice(alnum) for _ in range(14))),
+        "follow-ups of sequential orders (`M#<m>#O#SO-<n>` / `FOLLOWUP#feedback_survey`)":
+            ("followup", lambda i: (f"{m}#O#SO-{100000 + i}", "FOLLOWUP#feedback_survey")),
+        "subscriptions with Stripe ids (`M#<m>#SUB#sub_<14 random>` / `SUB`)":
+            ("renewal", lambda i: (f"{m}#SUB#sub_" + "".join(rnd.choice(alnum) for _ in range(14)), "SUB")),
+        "invoices in dunning with Stripe ids (`M#<m>#INV#in_<14 random>` / `INVOICE`)":
+            ("dunning", lambda i: (f"{m}#INV#in_" + "".join(rnd.choice(alnum) for _ in range(14)), "INVOICE")),
     }
     out = {}
     for label, (group, sk_of) in scenarios.items():
         per = {}
         for count in sorted({writes // 10, writes, writes * 10}):
-            keys = Counter(due_key(group, at + (i % 3600), pk, sk_of(i))[0] for i in range(count))
+            keys = Counter(due_key(group, at + (i % 3600), *sk_of(i))[0] for i in range(count))
             fair = count / SHARDS
             per[count] = {"partitions": len(keys), "max": max(keys.values()), "min": min(keys.values()),
                           "max_over_fair": max(keys.values()) / fair}
@@ -888,7 +892,7 @@ def verify_due_keys(moto: Moto) -> dict:
             pk, sk, dpk, dsk = item["PK"]["S"], item["SK"]["S"], item["DUEPK"]["S"], item["DUESK"]["S"]
             ms = int(dsk.split("#", 1)[0])
             # Written by this script, not by Rust, unless a sweep has moved it to its next notice.
-            if sk.startswith("FOLLOWUP#FEW") or (sk.startswith("SUB#few-") and ms <= now_s() * 1000):
+            if "#O#FEW" in pk or ("#SUB#few-" in pk and ms <= now_s() * 1000):
                 continue
             group = dpk.split("#")[1]
             checked += 1
@@ -1018,12 +1022,12 @@ def main() -> int:
 
         rust("survey-sender (sweep, none due)", "survey-sender", lambda i: scheduled_event(f"none{i}"),
              check=expect(due=0, errors=0))
-        items = Items(mid, order_template=moto.get(f"M#{mid}", "ORDER#BO-0"))
+        items = Items(mid, order_template=moto.get(f"M#{mid}#O#BO-0", "ORDER"))
         rust("survey-sender (sweep, 3 due)", "survey-sender", lambda i: scheduled_event(f"three{i}"),
              before=lambda i: moto.put_all(items.due_follow_ups(f"FEW{i}", 3)), check=expect(due=3, sent=3, errors=0))
         rust("renewal-checker (subscription update)", "renewal-checker",
              lambda i: subscription_event(mid, f"bench-sub-{i}"))
-        items.subscription_template = moto.get(f"M#{mid}", "SUB#bench-sub-0")
+        items.subscription_template = moto.get(f"M#{mid}#SUB#bench-sub-0", "SUB")
         rust("renewal-checker (sweep, 3 due)", "renewal-checker", lambda i: scheduled_event(f"ren{i}"),
              before=lambda i: moto.put_all(items.due_subscriptions(f"few-{i}", 3)),
              check=expect(due=3, sent=3, errors=0))
@@ -1040,7 +1044,7 @@ def main() -> int:
                 invoke_ok(op, e)
                 order = e["detail"]["order"]
                 ref = f"SEND#{order['customer']['id']}#order_thanks#{order['id']}#0"
-                record = moto.get(f"M#{mid}", ref)
+                record = moto.get(f"M#{mid}#C#{order['customer']['id']}#SEND", ref)
                 if not record or "message_id" not in record:
                     raise RuntimeError(f"no send record {ref}")
                 sent[i] = {"ref": ref, "message_id": record["message_id"]["S"], "to": order["customer"]["email"]}
@@ -1561,12 +1565,12 @@ How the less obvious rows are measured:
 {sweep_text}
 ## Write sharding
 
-`keys::due` (shared/src/adapters/store/keys.rs) puts an item due on a UTC day in partition
-`DUE#<group>#<yyyymmdd>#<shard>`, shard = first 4 bytes (big-endian) of SHA-256(`"<PK>|<SK>"`) mod
+`keys::due` (shared/src/adapters/store/keys.rs) puts a due item in partition
+`DUE#<group>#<shard>`, shard = first 4 bytes (big-endian) of SHA-256(`"<PK>|<SK>"`) mod
 `DUE_SHARDS` = {shard['shards']}. The bench reimplements it (`due_key` in bench/run.py; the source still
 matches the reimplemented expression: {'yes' if shard['reimplementation_matches_source'] else '**no — update bench/run.py**'}) and checked it against
 every due-index key the Rust functions wrote during this run: {vk['checked']} keys, {vk['mismatched']} mismatches.
-Distribution of one merchant's due writes of one day over the day's {shard['shards']} partition keys (fair
+Distribution of one merchant's due writes of one day over the group's {shard['shards']} partition keys (fair
 share = writes ÷ {shard['shards']}):
 
 | due writes of one day | writes | partition keys | per key (min–max) | max ÷ fair share |

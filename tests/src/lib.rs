@@ -394,6 +394,18 @@ impl Env {
         }
     }
 
+    /// Items of the merchant's partition `M#<merchant>#<partition>` whose sort key starts with
+    /// `sk_prefix` (the key schema of `aftercare::adapters::store::keys`, spelled out so a test
+    /// reads as the layout it checks).
+    pub async fn items_in(&self, partition: &str, sk_prefix: &str) -> Vec<Item> {
+        let pk = format!("M#{}#{partition}", self.merchant.id);
+        self.items()
+            .await
+            .into_iter()
+            .filter(|i| s(i, "PK") == pk && s(i, "SK").starts_with(sk_prefix))
+            .collect()
+    }
+
     /// Items whose sort key starts with `prefix`.
     pub async fn items_with_sk(&self, prefix: &str) -> Vec<Item> {
         self.items()

@@ -4,6 +4,7 @@
 //! bounce in a row, a delivery in between ending the streak (one reported late does not).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
+use aftercare::adapters::store::keys;
 use aftercare::domain::EmailAddress;
 use aftercare::domain::email_event::Applied;
 use aftercare::domain::email_event::{SuppressionReason, parse};
@@ -153,7 +154,10 @@ async fn an_email_whose_send_was_never_recorded_is_reconciled_by_its_ses_event()
         .dynamodb()
         .update_item()
         .table_name(&w.env.table)
-        .key("PK", AttributeValue::S(format!("M#{}", w.env.merchant.id)))
+        .key(
+            "PK",
+            AttributeValue::S(keys::send_ref(&w.env.merchant.id, &w.send_ref).unwrap().pk),
+        )
         .key("SK", AttributeValue::S(w.send_ref.clone()))
         .update_expression("SET #s = :amb, message_id = :null")
         .expression_attribute_names("#s", "status")
@@ -195,7 +199,7 @@ async fn a_hard_bounce_or_a_complaint_suppresses_at_once_and_once() {
             "{fixture}"
         );
         assert!(w.suppressed().await);
-        let item = w.env.items_with_sk("SUPPRESS#").await.pop().unwrap();
+        let item = w.env.items_with_sk("SUPPRESS").await.pop().unwrap();
         assert_eq!(s(&item, "reason"), reason.as_str());
         assert_eq!(s(&item, "email"), w.env.customer_email());
         assert_eq!(w.apply(&event).await, Applied::Duplicate);

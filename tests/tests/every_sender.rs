@@ -276,7 +276,7 @@ async fn nothing_reaches_the_address_after(fixture_name: &str) {
         skipped += r.skipped;
     }
     assert!(skipped >= 3, "follow-ups skipped: {skipped}");
-    for f in w.env.items_with_sk("FOLLOWUP#SO-1002#").await {
+    for f in w.env.items_in("O#SO-1002", "FOLLOWUP#").await {
         assert_eq!(s(&f, "status"), "skipped", "{f:?}");
         let decisions = format!("{:?}", f["decisions"]);
         assert!(decisions.contains("suppressed"), "{decisions}");

@@ -75,7 +75,9 @@ async fn a_send_record_past_its_retention_leaves_the_message_log_before_dynamodb
 
     // A second later it has expired: the record is still in the table, and shown nowhere.
     clock.set(t("2026-12-20T10:00:00Z"));
-    let record = env.items_with_sk("SEND#cust-4711#order_thanks#").await;
+    let record = env
+        .items_in("C#cust-4711#SEND", "SEND#cust-4711#order_thanks#")
+        .await;
     assert_eq!(
         record.len(),
         1,
@@ -102,7 +104,7 @@ async fn an_order_posted_again_after_its_idempotency_record_expired_is_still_one
     let order = env.order();
     let (status, first) = post(&env, &orders, &order).await;
     assert_eq!(status, 201, "{first}");
-    let idem = env.items_with_sk("IDEMP#").await;
+    let idem = env.items_with_sk("IDEMP").await;
     assert_eq!(idem.len(), 1);
     let idem_expiry = aftercare_tests::num(&idem[0], "expires_at");
 
@@ -128,7 +130,7 @@ async fn an_order_posted_again_after_its_idempotency_record_expired_is_still_one
     assert_eq!(present["email"]["status"], "sent");
 
     // One order, one ledger entry, one email.
-    assert_eq!(env.items_with_sk("ORDER#SO-1001").await.len(), 1);
-    assert_eq!(env.items_with_sk("CUST#cust-4711#LEDGER#").await.len(), 1);
+    assert_eq!(env.items_in("O#SO-1001", "ORDER").await.len(), 1);
+    assert_eq!(env.items_in("C#cust-4711", "LEDGER#").await.len(), 1);
     assert_eq!(env.emails_to(&env.customer_email()).await.len(), 1);
 }

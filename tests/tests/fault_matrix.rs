@@ -161,12 +161,12 @@ async fn every_request_of_an_order_failing_every_way_loses_nothing_and_sends_at_
                         .await
                         .unwrap()
                         .is_some();
-                    let ledger = env
-                        .items_with_sk(&format!("CUST#c-fm-{n}#LEDGER#"))
-                        .await
-                        .len();
+                    let ledger = env.items_in(&format!("C#c-fm-{n}"), "LEDGER#").await.len();
                     let record = env
-                        .items_with_sk(&format!("SEND#c-fm-{n}#order_thanks#FM-{n}#0"))
+                        .items_in(
+                            &format!("C#c-fm-{n}#SEND"),
+                            &format!("SEND#c-fm-{n}#order_thanks#FM-{n}#0"),
+                        )
                         .await
                         .first()
                         .map(|r| s(r, "status"))

@@ -102,7 +102,7 @@ async fn post(app: &App, env: &Env, order: &Value, deadline: Deadline) -> (i64, 
 }
 
 async fn send_record(env: &Env) -> aftercare_tests::Item {
-    env.items_with_sk("SEND#cust-4711#order_thanks#SO-1001#0")
+    env.items_in("C#cust-4711#SEND", "SEND#cust-4711#order_thanks#SO-1001#0")
         .await
         .remove(0)
 }
@@ -150,7 +150,7 @@ async fn ses_throttled_throughout_releases_the_claim_and_a_retry_sends_once() {
     );
     assert_eq!(s(&send_record(&env).await, "status"), "retry");
     assert_eq!(
-        env.items_with_sk("ORDER#SO-1001").await.len(),
+        env.items_in("O#SO-1001", "ORDER").await.len(),
         1,
         "the order itself is kept"
     );
@@ -166,7 +166,7 @@ async fn ses_throttled_throughout_releases_the_claim_and_a_retry_sends_once() {
     let (status, _) = post(&app, &env, &env.order(), deadline()).await;
     assert_eq!(status, 200);
     assert_eq!(env.emails_to(&env.customer_email()).await.len(), 1);
-    assert_eq!(env.items_with_sk("CUST#cust-4711#LEDGER#").await.len(), 1);
+    assert_eq!(env.items_in("C#cust-4711", "LEDGER#").await.len(), 1);
     assert_eq!(
         aftercare_tests::num(&send_record(&env).await, "attempts"),
         2,
@@ -347,7 +347,7 @@ async fn a_lost_write_response_is_recognised_as_our_own_write() {
     );
     assert_eq!(rule.num_calls(), 1);
     assert_eq!(env.emails_to(&env.customer_email()).await.len(), 1);
-    assert_eq!(env.items_with_sk("CUST#cust-4711#LEDGER#").await.len(), 1);
+    assert_eq!(env.items_in("C#cust-4711", "LEDGER#").await.len(), 1);
 }
 
 #[tokio::test]

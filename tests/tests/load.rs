@@ -83,15 +83,22 @@ async fn a_burst_of_orders_sends_each_email_once_and_loses_none() {
 
     // Each order stored once, each order's points awarded once, each send recorded once.
     let items = env.items().await;
-    let count = |f: &dyn Fn(&str) -> bool| items.iter().filter(|i| f(&s(i, "SK"))).count();
-    assert_eq!(count(&|sk| sk.starts_with("ORDER#BURST-")), n, "orders");
+    let m = &env.merchant.id;
+    let count = |f: &dyn Fn(&str, &str) -> bool| {
+        items.iter().filter(|i| f(&s(i, "PK"), &s(i, "SK"))).count()
+    };
     assert_eq!(
-        count(&|sk| sk.starts_with("CUST#c-burst-") && sk.contains("#LEDGER#")),
+        count(&|pk, sk| pk.starts_with(&format!("M#{m}#O#BURST-")) && sk == "ORDER"),
+        n,
+        "orders"
+    );
+    assert_eq!(
+        count(&|pk, sk| pk.starts_with(&format!("M#{m}#C#c-burst-")) && sk.starts_with("LEDGER#")),
         n,
         "ledger entries"
     );
     assert_eq!(
-        count(&|sk| sk.starts_with("SEND#c-burst-")),
+        count(&|pk, sk| pk.ends_with("#SEND") && sk.starts_with("SEND#c-burst-")),
         n,
         "send records"
     );

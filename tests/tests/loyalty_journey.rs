@@ -133,7 +133,7 @@ impl World {
 
     async fn ledger(&self, customer: &str, source: &str) -> Vec<aftercare_tests::Item> {
         self.env
-            .items_with_sk(&format!("CUST#{customer}#LEDGER#{source}"))
+            .items_in(&format!("C#{customer}"), &format!("LEDGER#{source}"))
             .await
     }
 
@@ -362,7 +362,7 @@ async fn points_expire_after_inactivity_with_one_notice_and_a_newer_order_moves_
     assert_eq!(r.loyalty.due, 0);
     let b = w.balance("ann").await;
     assert_eq!(b["balance"]["available"], 0, "{b}");
-    let expiry = w.env.items_with_sk("CUST#ann#LEDGER#expire:").await;
+    let expiry = w.env.items_in("C#ann", "LEDGER#expire:").await;
     assert_eq!(expiry.len(), 1);
     assert_eq!(aftercare_tests::num(&expiry[0], "points"), -254);
     // Bob still has his: his notice is due on 1 April, his expiry on 15 April.

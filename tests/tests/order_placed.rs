@@ -49,16 +49,19 @@ async fn http_order_is_stored_once_and_thanked_once() {
     assert_eq!(b["loyalty"]["status"], "pending");
 
     // Stored: order, idempotency record, profile, spend, order index, ledger earn, send record.
-    let order_items = env.items_with_sk("ORDER#SO-1001").await;
+    let order_items = env.items_in("O#SO-1001", "ORDER").await;
     assert_eq!(order_items.len(), 1);
-    assert_eq!(s(&order_items[0], "PK"), format!("M#{}", env.merchant.id));
-    assert_eq!(env.items_with_sk("IDEMP#order#SO-1001").await.len(), 1);
-    let profile = env.items_with_sk("CUST#cust-4711#PROFILE").await;
+    assert_eq!(
+        s(&order_items[0], "PK"),
+        format!("M#{}#O#SO-1001", env.merchant.id)
+    );
+    assert_eq!(env.items_in("IDEM#order#SO-1001", "IDEMP").await.len(), 1);
+    let profile = env.items_in("C#cust-4711", "PROFILE").await;
     assert_eq!(num(&profile[0], "order_count"), 1);
     assert_eq!(s(&profile[0], "first_name"), "Ann");
-    let spend = env.items_with_sk("CUST#cust-4711#SPEND#EUR").await;
+    let spend = env.items_in("C#cust-4711", "SPEND#EUR").await;
     assert_eq!(num(&spend[0], "amount"), 25895);
-    let ledger = env.items_with_sk("CUST#cust-4711#LEDGER#").await;
+    let ledger = env.items_in("C#cust-4711", "LEDGER#").await;
     assert_eq!(ledger.len(), 1);
     assert_eq!(num(&ledger[0], "points"), 254);
     assert_eq!(
@@ -67,7 +70,7 @@ async fn http_order_is_stored_once_and_thanked_once() {
         "pending through the 30-day return window"
     );
     let sends = env
-        .items_with_sk("SEND#cust-4711#order_thanks#SO-1001#0")
+        .items_in("C#cust-4711#SEND", "SEND#cust-4711#order_thanks#SO-1001#0")
         .await;
     assert_eq!(s(&sends[0], "status"), "sent");
     let message_id = s(&sends[0], "message_id");
@@ -188,7 +191,7 @@ async fn eventbridge_event_takes_the_same_path() {
         .unwrap();
     assert_eq!(status(&via_http), 200);
     assert_eq!(env.emails_to(&env.customer_email()).await.len(), 1);
-    assert_eq!(env.items_with_sk("CUST#cust-4711#LEDGER#").await.len(), 1);
+    assert_eq!(env.items_in("C#cust-4711", "LEDGER#").await.len(), 1);
 }
 
 #[tokio::test]
@@ -250,8 +253,8 @@ async fn twenty_concurrent_deliveries_send_one_email_and_award_points_once() {
     }
     assert!(created <= 1);
     assert_eq!(env.emails_to(&env.customer_email()).await.len(), 1);
-    assert_eq!(env.items_with_sk("CUST#cust-4711#LEDGER#").await.len(), 1);
-    let profile = env.items_with_sk("CUST#cust-4711#PROFILE").await;
+    assert_eq!(env.items_in("C#cust-4711", "LEDGER#").await.len(), 1);
+    let profile = env.items_in("C#cust-4711", "PROFILE").await;
     assert_eq!(num(&profile[0], "order_count"), 1);
 }
 

@@ -227,7 +227,7 @@ async fn the_preference_page_changes_kinds_language_and_quiet_hours_for_the_next
     assert_eq!((r.sent, r.skipped), (0, 1), "{r:?}");
     let review = w
         .env
-        .items_with_sk("FOLLOWUP#SO-1#review_request")
+        .items_in("O#SO-1", "FOLLOWUP#review_request")
         .await
         .pop()
         .unwrap();

@@ -161,7 +161,7 @@ async fn upserts_are_idempotent_and_a_stale_update_never_overwrites() {
     let resp = w.put("sub_2", &bad).await;
     assert_eq!(resp["statusCode"], 400);
     assert_eq!(body(&resp)["error"]["field"], "payment_method.last4");
-    assert!(w.env.items_with_sk("SUB#sub_2").await.is_empty());
+    assert!(w.env.items_in("SUB#sub_2", "SUB").await.is_empty());
 }
 
 #[tokio::test]
@@ -267,7 +267,7 @@ async fn links_are_recorded_redirected_and_the_hosted_page_takes_requests() {
             .starts_with("https://shop.test/account/subscriptions?aftercare_subscription=sub_l")
     );
     assert!(location.contains("aftercare_signature="), "{location}");
-    let clicks = w.env.items_with_sk("SUB#sub_l#CLICK#").await;
+    let clicks = w.env.items_in("SUB#sub_l", "CLICK#").await;
     assert_eq!(clicks.len(), 1);
     assert_eq!(s(&clicks[0], "action"), "manage");
 
@@ -282,7 +282,7 @@ async fn links_are_recorded_redirected_and_the_hosted_page_takes_requests() {
         )
         .await;
     assert_eq!(resp["statusCode"], 400);
-    assert_eq!(w.env.items_with_sk("SUB#sub_l#CLICK#").await.len(), 1);
+    assert_eq!(w.env.items_in("SUB#sub_l", "CLICK#").await.len(), 1);
 
     // Without a portal, the link leads to the hosted page, where the customer can ask to cancel.
     let mut own = sub.clone();
@@ -323,7 +323,7 @@ async fn links_are_recorded_redirected_and_the_hosted_page_takes_requests() {
     assert_eq!(done["statusCode"], 200, "{done}");
     let actions: Vec<String> = w
         .env
-        .items_with_sk("SUB#sub_l#CLICK#")
+        .items_in("SUB#sub_l", "CLICK#")
         .await
         .iter()
         .map(|i| s(i, "action"))
@@ -397,7 +397,7 @@ async fn a_click_reaches_the_merchants_webhook_signed_and_a_failing_endpoint_nev
     // click is recorded.
     assert_eq!(click().await["statusCode"], 303);
     assert_eq!(hook.received().len(), 3);
-    assert_eq!(w.env.items_with_sk("SUB#sub_w#CLICK#").await.len(), 2);
+    assert_eq!(w.env.items_in("SUB#sub_w", "CLICK#").await.len(), 2);
 }
 
 #[tokio::test]

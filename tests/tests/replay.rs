@@ -580,7 +580,7 @@ async fn customers_actions_the_survey_sweep_and_ses_events_act_once_under_64_con
     // email-events: SES's bounce of r1's thank-you.
     let record = w
         .env
-        .items_with_sk("SEND#r1#order_thanks#")
+        .items_in("C#r1#SEND", "SEND#r1#order_thanks#")
         .await
         .pop()
         .unwrap();

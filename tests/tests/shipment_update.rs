@@ -112,7 +112,7 @@ impl World {
     async fn follow_ups(&self) -> Vec<(String, String)> {
         let mut f: Vec<_> = self
             .env
-            .items_with_sk("FOLLOWUP#SO-1001#")
+            .items_in("O#SO-1001", "FOLLOWUP#")
             .await
             .iter()
             .map(|i| (s(i, "kind"), s(i, "due_at")))
@@ -395,7 +395,7 @@ async fn without_a_delivery_scan_the_journey_is_anchored_to_shipping_plus_ten_da
         f.contains(&("feedback_survey".into(), "2026-12-07T10:00:00Z".into())),
         "{f:?}"
     );
-    let followup = &w.env.items_with_sk("FOLLOWUP#SO-1001#usage_tips").await[0];
+    let followup = &w.env.items_in("O#SO-1001", "FOLLOWUP#usage_tips").await[0];
     assert_eq!(s(followup, "anchor_reason"), "no_delivery_scan");
     // A delivery scan arriving later does not schedule the journey twice.
     let (_, body) = w

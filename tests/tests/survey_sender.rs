@@ -160,7 +160,10 @@ impl World {
 
     async fn follow_up(&self, order_id: &str, kind: FollowUpKind) -> Item {
         self.env
-            .items_with_sk(&format!("FOLLOWUP#{order_id}#{}", kind.as_str()))
+            .items_in(
+                &format!("O#{order_id}"),
+                &format!("FOLLOWUP#{}", kind.as_str()),
+            )
             .await
             .pop()
             .unwrap()
@@ -729,7 +732,7 @@ async fn a_detractor_answer_alerts_the_merchant_once_and_cancels_the_review_requ
         "score 3 preselected"
     );
     assert!(
-        w.env.items_with_sk("FEEDBACK#").await.is_empty(),
+        w.env.items_with_sk("FEEDBACK").await.is_empty(),
         "GET must not vote"
     );
 
@@ -744,7 +747,7 @@ async fn a_detractor_answer_alerts_the_merchant_once_and_cancels_the_review_requ
         .await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("id=\"thanks\""));
-    let fb = w.env.items_with_sk("FEEDBACK#SO-1001").await.pop().unwrap();
+    let fb = w.env.items_in("O#SO-1001", "FEEDBACK").await.pop().unwrap();
     assert_eq!(
         (
             num(&fb, "score"),
@@ -782,7 +785,7 @@ async fn a_detractor_answer_alerts_the_merchant_once_and_cancels_the_review_requ
         )
         .await;
     assert_eq!(status, 200);
-    let fb = w.env.items_with_sk("FEEDBACK#SO-1001").await.pop().unwrap();
+    let fb = w.env.items_in("O#SO-1001", "FEEDBACK").await.pop().unwrap();
     assert_eq!((num(&fb, "score"), num(&fb, "answers")), (2, 2));
     assert_eq!(w.emails(&ops, "merchant_detractor_alert").await.len(), 1);
 
@@ -793,7 +796,7 @@ async fn a_detractor_answer_alerts_the_merchant_once_and_cancels_the_review_requ
     assert!(w.emails(&ann, "cross_sell").await.is_empty());
 
     // Tampered, expired and foreign tokens: 4xx, nothing recorded.
-    let before = w.env.items_with_sk("FEEDBACK#").await;
+    let before = w.env.items_with_sk("FEEDBACK").await;
     let mut tampered = token.clone().into_bytes();
     tampered[5] ^= 1;
     let tampered = String::from_utf8(tampered).unwrap();
@@ -855,7 +858,7 @@ async fn a_detractor_answer_alerts_the_merchant_once_and_cancels_the_review_requ
         )
         .await;
     assert_eq!(status, 410, "expiry is checked before anything else");
-    assert_eq!(w.env.items_with_sk("FEEDBACK#").await, before);
+    assert_eq!(w.env.items_with_sk("FEEDBACK").await, before);
 }
 
 #[tokio::test]

@@ -186,6 +186,21 @@ impl DailyStats {
         self.rejected += other.rejected;
     }
 
+    /// The counters of each (day, kind) in `parts` added up, oldest day first, then by kind.
+    pub fn summed(parts: impl IntoIterator<Item = DailyStats>) -> Vec<DailyStats> {
+        let mut by_day: std::collections::BTreeMap<(String, String), DailyStats> =
+            std::collections::BTreeMap::new();
+        for part in parts {
+            match by_day.entry((part.day.clone(), part.kind.clone())) {
+                std::collections::btree_map::Entry::Occupied(mut sum) => sum.get_mut().add(&part),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(part);
+                }
+            }
+        }
+        by_day.into_values().collect()
+    }
+
     /// `part / whole`, or 0 with nothing to divide by.
     pub fn rate(part: u64, whole: u64) -> f64 {
         if whole == 0 {

@@ -123,7 +123,7 @@ impl MemBilling {
         if let (Some(first), Some(fields)) = (record.first_failed_at, value.as_object_mut()) {
             fields.insert(
                 "GSI1PK".into(),
-                json!(keys::dunning_index(&record.merchant_id)),
+                json!(keys::dunning_index(&record.merchant_id, &record.invoice.id)),
             );
             fields.insert(
                 "GSI1SK".into(),
@@ -378,7 +378,7 @@ impl BillingBook for MemBilling {
     ) -> Result<Vec<InvoiceRecord>, StoreError> {
         let (low, high) = (keys::time_sort_key(from, ""), keys::time_sort_key(to, ""));
         self.table()
-            .gsi1(&keys::dunning_index(m))
+            .gsi1(&keys::dunning_partitions(m))
             .into_iter()
             .filter(|(sk, _)| low <= *sk && *sk < high)
             .map(|(_, row)| decode(row))

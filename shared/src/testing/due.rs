@@ -5,7 +5,7 @@ use super::table::{MemTable, RowKey, Write};
 use crate::adapters::store::keys;
 use crate::domain::MerchantId;
 use crate::ports::{Due, DueGroup, DueToken, DueWork, StoreError};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -17,15 +17,6 @@ struct Entry {
     id: String,
     due_at: Timestamp,
     body: Value,
-}
-
-/// The first UTC day (`%Y%m%d`) of a lookback of `lookback_days` days ending on `now`'s.
-fn first_day(now: Timestamp, lookback_days: u32) -> String {
-    let back = SignedDuration::from_hours(24 * i64::from(lookback_days.saturating_sub(1)));
-    now.checked_sub(back)
-        .unwrap_or(now)
-        .strftime("%Y%m%d")
-        .to_string()
 }
 
 /// The due work read, and how many items that was.
@@ -82,18 +73,14 @@ impl DueWork for MemDue {
         now: Timestamp,
         lookback_days: u32,
     ) -> Result<(Vec<Due<T>>, u64), StoreError> {
-        let first_day = first_day(now, lookback_days);
+        let since = keys::due_since(now, lookback_days);
         let entries = self.entries.lock().map_err(|_| StoreError::Unexpected {
             operation: "Query due",
             source: "the in-memory index was poisoned".into(),
         })?;
         let due: Vec<Due<T>> = entries
             .iter()
-            .filter(|e| {
-                e.group == group
-                    && e.due_at <= now
-                    && e.due_at.strftime("%Y%m%d").to_string() >= first_day
-            })
+            .filter(|e| e.group == group && e.due_at <= now && e.due_at >= since)
             .map(|e| {
                 let pk = format!("M#{}", e.merchant);
                 Due {
@@ -136,18 +123,15 @@ impl DueWork for MemTable {
         now: Timestamp,
         lookback_days: u32,
     ) -> Result<(Vec<Due<T>>, u64), StoreError> {
-        let first_day = first_day(now, lookback_days);
-        let prefix = format!("DUE#{}#", group.as_str());
-        let until = keys::due_until(now);
+        let partitions = keys::due_partitions(group.as_str());
+        let (from, until) = keys::due_window(now, lookback_days);
         let mut due = Vec::new();
         for (key, item) in self.rows() {
             let (Some(pk), Some(seen)) = (item["DUEPK"].as_str(), item["DUESK"].as_str()) else {
                 continue;
             };
-            let Some(day) = pk.strip_prefix(&prefix).and_then(|p| p.split('#').next()) else {
-                continue;
-            };
-            if day < first_day.as_str() || seen > until.as_str() {
+            if !partitions.iter().any(|p| p == pk) || seen < from.as_str() || seen > until.as_str()
+            {
                 continue;
             }
             let Some(merchant) = keys::merchant_of(&key.pk) else {

@@ -95,7 +95,7 @@ impl MemEmailEvents {
 
     /// The send record `send_ref` of merchant `m` as stored (for assertions).
     pub fn send_record(&self, m: &MerchantId, send_ref: &str) -> Option<Value> {
-        self.table.get(&RowKey::from(&keys::send_ref(m, send_ref)))
+        self.table.get(&RowKey::from(&keys::send_ref(m, send_ref)?))
     }
 
     /// The reason `email` is suppressed for merchant `m`, if it is.
@@ -108,7 +108,8 @@ impl MemEmailEvents {
 
     /// Adds `stats` to the counters of its day and kind (email counted before the test began).
     pub fn add_stats(&self, m: &MerchantId, stats: &DailyStats) {
-        let key = RowKey::from(&keys::email_stats(m, &stats.day, &stats.kind));
+        let spread = format!("{}#{}", stats.day, stats.kind);
+        let key = RowKey::from(&keys::email_stats(m, &stats.day, &stats.kind, &spread));
         let stats = stats.clone();
         let _ = self.table.write(Write::Update {
             key,
@@ -237,7 +238,7 @@ impl MemEmailEvents {
             && let (false, Some(kind)) = (has(&before["counted"], metric), before["kind"].as_str())
         {
             let day = event.at.to_zoned(jiff::tz::TimeZone::UTC).date();
-            self.count(m, day, kind, metric, now)?;
+            self.count(m, day, kind, metric, &event.message_id, now)?;
         }
         let (rank, state) = (event.kind.rank(), event.kind.as_str());
         self.table.write(Write::Update {
@@ -319,10 +320,11 @@ impl MemEmailEvents {
         day: Date,
         kind: &str,
         metric: &'static str,
+        message_id: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let (day, kind) = (day.to_string(), kind.to_owned());
-        let key = RowKey::from(&keys::email_stats(m, &day, &kind));
+        let key = RowKey::from(&keys::email_stats(m, &day, &kind, message_id));
         self.table.write(Write::Update {
             key,
             condition: always(),
@@ -349,10 +351,11 @@ impl EmailEventLog for MemEmailEvents {
         event: &EmailEvent,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
-        if !send_ref.starts_with("SEND#") {
+        let Some(key) = keys::send_ref(m, send_ref).filter(|_| send_ref.starts_with("SEND#"))
+        else {
             return Ok(Applied::Unmatched);
-        }
-        let key = RowKey::from(&keys::send_ref(m, send_ref));
+        };
+        let key = RowKey::from(&key);
         let mut before = self.record_event(&key, event_id, event, true)?;
         if before.is_none() {
             let Some(item) = self.table.get(&key) else {
@@ -390,21 +393,23 @@ impl EmailStats for MemEmailEvents {
         from: Date,
         to: Date,
     ) -> Result<Vec<DailyStats>, StoreError> {
-        let pk = keys::tenant(m);
         let (low, high) = (
             keys::email_stats_from(&from.to_string()),
             keys::email_stats_to(&to.to_string()),
         );
-        self.table
+        let partitions = keys::email_stats_partitions(m);
+        let shards = self
+            .table
             .rows()
             .into_iter()
-            .filter(|(k, _)| k.pk == pk && k.sk >= low && k.sk <= high)
+            .filter(|(k, _)| partitions.contains(&k.pk) && k.sk >= low && k.sk <= high)
             .map(|(_, row)| {
                 serde_json::from_value(row).map_err(|e| StoreError::Unexpected {
                     operation: "decode email stats",
                     source: Box::new(e),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<DailyStats>, StoreError>>()?;
+        Ok(DailyStats::summed(shards))
     }
 }

@@ -62,10 +62,10 @@ fn append_decision(row: &mut Map<String, Value>, decision: &DecisionEntry) {
 }
 
 /// `GSI1SK BETWEEN :from AND :to` over one gsi1 partition, in sort key order.
-fn in_range(table: &MemTable, partition: &str, from: Timestamp, to: Timestamp) -> Vec<Value> {
+fn in_range(table: &MemTable, partitions: &[String], from: Timestamp, to: Timestamp) -> Vec<Value> {
     let (low, high) = (keys::time_sort_key(from, ""), keys::time_sort_key(to, ""));
     table
-        .gsi1(partition)
+        .gsi1(partitions)
         .into_iter()
         .filter(|(sk, _)| low <= *sk && *sk <= high)
         .map(|(_, row)| row)
@@ -147,7 +147,7 @@ impl MemFeedback {
         let _ = self.table().write(Write::Put {
             key: follow_up_key(m, o, FollowUpKind::FeedbackSurvey),
             row: json!({
-                keys::GSI1PK: keys::surveys_sent_index(m),
+                keys::GSI1PK: keys::surveys_sent_index(m, o),
                 keys::GSI1SK: keys::time_sort_key(at, o.as_str()),
                 "status": FollowUpStatus::Sent.as_str(),
             }),
@@ -186,7 +186,7 @@ impl MemFeedback {
         let mut row = object(Some(serde_json::to_value(record).map_err(decode_err)?));
         row.insert(
             keys::GSI1PK.into(),
-            json!(keys::feedback_index(&record.merchant_id)),
+            json!(keys::feedback_index(&record.merchant_id, &record.order_id)),
         );
         row.insert(
             keys::GSI1SK.into(),
@@ -243,7 +243,7 @@ impl FeedbackBook for MemFeedback {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<FeedbackRecord>, StoreError> {
-        in_range(self.table(), &keys::feedback_index(m), from, to)
+        in_range(self.table(), &keys::feedback_partitions(m), from, to)
             .into_iter()
             .map(decode)
             .collect()
@@ -255,7 +255,7 @@ impl FeedbackBook for MemFeedback {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<u64, StoreError> {
-        Ok(in_range(self.table(), &keys::surveys_sent_index(m), from, to).len() as u64)
+        Ok(in_range(self.table(), &keys::surveys_sent_partitions(m), from, to).len() as u64)
     }
 
     async fn cancel_follow_ups(

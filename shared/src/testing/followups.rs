@@ -301,7 +301,7 @@ impl FollowUpBook for MemFollowUps {
         let message_id = message_id.map(str::to_owned);
         let survey_index = survey_sent.map(|(m, o)| {
             (
-                keys::surveys_sent_index(m),
+                keys::surveys_sent_index(m, o),
                 keys::time_sort_key(at, o.as_str()),
             )
         });

@@ -150,14 +150,10 @@ impl MemShipments {
         parse(self.table().get(&RowKey::from(key)))
     }
 
-    /// The rows under merchant `m` whose sort key starts with `prefix`, in key order (a Query).
-    fn under<T: DeserializeOwned>(
-        &self,
-        m: &MerchantId,
-        prefix: &str,
-    ) -> Result<Vec<T>, StoreError> {
+    /// The rows `within` names, in key order (a Query).
+    fn under<T: DeserializeOwned>(&self, within: &keys::Within) -> Result<Vec<T>, StoreError> {
         self.table()
-            .query(&keys::tenant(m), prefix)
+            .within(within)
             .into_iter()
             .map(|(_, v)| decode(v))
             .collect()
@@ -268,7 +264,7 @@ impl ShipmentBook for MemShipments {
         m: &MerchantId,
         id: &ShipmentId,
     ) -> Result<Vec<Checkpoint>, StoreError> {
-        self.under(m, &keys::checkpoint_prefix(id))
+        self.under(&keys::checkpoints(m, id))
     }
 
     async fn record_checkpoint(
@@ -348,7 +344,7 @@ impl ShipmentBook for MemShipments {
         m: &MerchantId,
         order: &OrderId,
     ) -> Result<Vec<ShipmentPointer>, StoreError> {
-        self.under(m, &keys::order_shipments_prefix(order))
+        self.under(&keys::order_shipments(m, order))
     }
 
     async fn order_follow_ups(
@@ -356,7 +352,7 @@ impl ShipmentBook for MemShipments {
         m: &MerchantId,
         order: &OrderId,
     ) -> Result<Vec<FollowUp>, StoreError> {
-        self.under(m, &keys::follow_ups_prefix(order))
+        self.under(&keys::follow_ups(m, order))
     }
 
     async fn anchor_journey(

@@ -167,14 +167,23 @@ impl MemTable {
             .collect()
     }
 
-    /// The rows of gsi1 partition `partition`, each with its gsi1 sort key, in that key's order (a
-    /// Query on the index).
-    pub fn gsi1(&self, partition: &str) -> Vec<(String, Value)> {
+    /// The rows `within` names, in key order (a Query).
+    pub fn within(&self, within: &keys::Within) -> Vec<(RowKey, Value)> {
+        self.query(&within.pk, &within.prefix)
+    }
+
+    /// The rows of the gsi1 `partitions` (the shards of one listing), each with its gsi1 sort
+    /// key, in that key's order (a Query on the index per shard, merged).
+    pub fn gsi1(&self, partitions: &[String]) -> Vec<(String, Value)> {
         let mut found: Vec<(String, Value)> = self
             .lock()
             .rows
             .values()
-            .filter(|row| row[keys::GSI1PK] == partition)
+            .filter(|row| {
+                row[keys::GSI1PK]
+                    .as_str()
+                    .is_some_and(|pk| partitions.iter().any(|p| p == pk))
+            })
             .filter_map(|row| Some((row[keys::GSI1SK].as_str()?.to_owned(), row.clone())))
             .collect();
         found.sort_by(|a, b| a.0.cmp(&b.0));

@@ -69,7 +69,7 @@ impl Store {
         &self,
         merchant: &MerchantId,
     ) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let query = self.prefix_query(merchant, keys::API_KEY_PREFIX);
+        let query = self.prefix_query(&keys::api_keys(merchant));
         self.query_all_as("Query api keys", ENTITY, query).await
     }
 }

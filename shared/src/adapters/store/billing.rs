@@ -83,7 +83,7 @@ impl Store {
         if let Some(first) = record.first_failed_at {
             item.insert(
                 keys::GSI1PK.into(),
-                s(keys::dunning_index(&record.merchant_id)),
+                s(keys::dunning_index(&record.merchant_id, &record.invoice.id)),
             );
             item.insert(
                 keys::GSI1SK.into(),
@@ -333,7 +333,13 @@ impl BillingBook for Store {
         to: Timestamp,
     ) -> Result<Vec<InvoiceRecord>, StoreError> {
         let (items, _) = self
-            .time_range("Query dunning", &keys::dunning_index(m), from, to, false)
+            .time_range(
+                "Query dunning",
+                keys::dunning_partitions(m),
+                from,
+                to,
+                false,
+            )
             .await?;
         from_items(INVOICE, items)
     }

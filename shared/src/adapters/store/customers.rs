@@ -36,17 +36,17 @@ impl Store {
         m: &MerchantId,
         c: &CustomerId,
     ) -> Result<CustomerAggregate, StoreError> {
-        let prefix = keys::customer_prefix(c);
-        let items = self.query_prefix("Query customer", m, &prefix).await?;
+        let items = self
+            .query_prefix("Query customer", &keys::customer_aggregate(m, c))
+            .await?;
         let mut agg = CustomerAggregate::default();
         let mut spend = std::collections::BTreeMap::new();
         let mut profile_item = None;
         for item in items {
-            let sk = match item.get(keys::SK) {
+            let rest = match item.get(keys::SK) {
                 Some(AttributeValue::S(sk)) => sk.clone(),
                 _ => continue,
             };
-            let rest = sk.get(prefix.len()..).unwrap_or_default();
             if rest == "PROFILE" {
                 profile_item = Some(item);
             } else if rest.starts_with("SPEND#") {
@@ -84,7 +84,7 @@ impl Store {
         c: &CustomerId,
     ) -> Result<Option<jiff::Timestamp>, StoreError> {
         let out = self
-            .prefix_query(m, &format!("{}ORDER#", keys::customer_prefix(c)))
+            .prefix_query(&keys::customer_orders(m, c))
             .scan_index_forward(false)
             .limit(1)
             .consistent_read(true)

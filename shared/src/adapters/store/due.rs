@@ -36,52 +36,51 @@ impl DueToken {
 
 impl Store {
     /// Items of `group` due at or before `now`, from the last `days` UTC days (today included),
-    /// with the number of index items DynamoDB read for them (ScannedCount): the sweep's read
-    /// cost, reported so it can be checked against the work done. Queries each (day, shard)
-    /// partition of the due index; never scans.
+    /// oldest due first, with the number of index items DynamoDB read for them (ScannedCount):
+    /// the sweep's read cost, reported so it can be checked against the work done. Queries each
+    /// shard of the group in the due index for that window; never scans.
     async fn due_items_counted(
         &self,
         group: &str,
         now: Timestamp,
         days: u32,
     ) -> Result<(Vec<(DueToken, Item)>, u64), StoreError> {
-        let mut out = Vec::new();
-        let mut scanned = 0u64;
-        for back in 0..days {
-            let day = now
-                .saturating_sub(jiff::SignedDuration::from_hours(24 * i64::from(back)))
-                .unwrap_or(now);
-            for partition in keys::due_partitions(group, day) {
-                let query = self
-                    .table_query()
+        let (from, until) = keys::due_window(now, days);
+        let queries = keys::due_partitions(group)
+            .into_iter()
+            .map(|partition| {
+                self.table_query()
                     .index_name(keys::DUE)
-                    .key_condition_expression("DUEPK = :p AND DUESK <= :until")
+                    .key_condition_expression("DUEPK = :p AND DUESK BETWEEN :from AND :until")
                     .expression_attribute_values(":p", s(partition))
-                    .expression_attribute_values(":until", s(keys::due_until(now)));
-                let pages = self.query_pages("Query due", query, usize::MAX).await?;
-                scanned += pages.scanned;
-                for item in pages.items {
-                    let (
-                        Some(AttributeValue::S(pk)),
-                        Some(AttributeValue::S(sk)),
-                        Some(AttributeValue::S(seen)),
-                    ) = (
-                        item.get(keys::PK),
-                        item.get(keys::SK),
-                        item.get(keys::DUESK),
-                    )
-                    else {
-                        continue;
-                    };
-                    let token = DueToken {
-                        pk: pk.clone(),
-                        sk: sk.clone(),
-                        seen: seen.clone(),
-                    };
-                    out.push((token, item));
-                }
-            }
+                    .expression_attribute_values(":from", s(&from))
+                    .expression_attribute_values(":until", s(&until))
+            })
+            .collect();
+        let pages = self.query_each("Query due", queries).await?;
+        let scanned = pages.scanned;
+        let mut out = Vec::new();
+        for item in pages.items {
+            let (
+                Some(AttributeValue::S(pk)),
+                Some(AttributeValue::S(sk)),
+                Some(AttributeValue::S(seen)),
+            ) = (
+                item.get(keys::PK),
+                item.get(keys::SK),
+                item.get(keys::DUESK),
+            )
+            else {
+                continue;
+            };
+            let token = DueToken {
+                pk: pk.clone(),
+                sk: sk.clone(),
+                seen: seen.clone(),
+            };
+            out.push((token, item));
         }
+        out.sort_by(|a, b| a.0.seen.cmp(&b.0.seen));
         Ok((out, scanned))
     }
 }

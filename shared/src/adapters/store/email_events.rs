@@ -55,10 +55,11 @@ impl EmailEventLog for Store {
         event: &EmailEvent,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
-        if !send_ref.starts_with("SEND#") {
+        // Only a customer's email is followed; a merchant alert's events are not.
+        let Some(key) = keys::send_ref(m, send_ref).filter(|_| send_ref.starts_with("SEND#"))
+        else {
             return Ok(Applied::Unmatched);
-        }
-        let key = keys::send_ref(m, send_ref);
+        };
         let mut before = self.record_event(&key, event_id, event, true).await?;
         if before.is_none() {
             let Some(item) = self.get("GetItem send", &key).await? else {
@@ -120,7 +121,8 @@ impl Store {
             let kind = before.get("kind").and_then(|v| v.as_s().ok());
             if let (false, Some(kind)) = (counted_before, kind) {
                 let day = event.at.to_zoned(jiff::tz::TimeZone::UTC).date();
-                self.count_email_metric(m, day, kind, metric, now).await?;
+                self.count_email_metric(m, day, kind, metric, &event.message_id, now)
+                    .await?;
             }
         }
         // The state moves up only (events arrive in any order).

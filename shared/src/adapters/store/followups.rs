@@ -157,26 +157,39 @@ impl Store {
         self.put_item("PutItem suppression", item).await
     }
 
-    /// Every gsi1 item of `partition` whose time sort key lies in `[from, to)`, or only their count.
+    /// Every gsi1 item of a sharded listing (its `partitions`) whose time sort key lies in
+    /// `[from, to)`, oldest first, or only their count: one Query per shard.
     pub(super) async fn time_range(
         &self,
         operation: &'static str,
-        partition: &str,
+        partitions: Vec<String>,
         from: Timestamp,
         to: Timestamp,
         count_only: bool,
     ) -> Result<(Vec<Item>, u64), StoreError> {
-        let mut query = self
-            .table_query()
-            .index_name(keys::GSI1)
-            .key_condition_expression("GSI1PK = :p AND GSI1SK BETWEEN :from AND :to")
-            .expression_attribute_values(":p", s(partition))
-            .expression_attribute_values(":from", s(keys::time_sort_key(from, "")))
-            .expression_attribute_values(":to", s(keys::time_sort_key(to, "")));
-        if count_only {
-            query = query.select(Select::Count);
-        }
-        let pages = self.query_pages(operation, query, usize::MAX).await?;
+        let queries = partitions
+            .into_iter()
+            .map(|partition| {
+                let query = self
+                    .table_query()
+                    .index_name(keys::GSI1)
+                    .key_condition_expression("GSI1PK = :p AND GSI1SK BETWEEN :from AND :to")
+                    .expression_attribute_values(":p", s(partition))
+                    .expression_attribute_values(":from", s(keys::time_sort_key(from, "")))
+                    .expression_attribute_values(":to", s(keys::time_sort_key(to, "")));
+                if count_only {
+                    query.select(Select::Count)
+                } else {
+                    query
+                }
+            })
+            .collect();
+        let mut pages = self.query_each(operation, queries).await?;
+        pages.items.sort_by(|a, b| {
+            a.get(keys::GSI1SK)
+                .and_then(|v| v.as_s().ok())
+                .cmp(&b.get(keys::GSI1SK).and_then(|v| v.as_s().ok()))
+        });
         Ok((pages.items, pages.count))
     }
 }
@@ -259,7 +272,7 @@ impl FeedbackBook for Store {
         let mut item = to_item(FEEDBACK, &key, record)?;
         item.insert(
             keys::GSI1PK.into(),
-            s(keys::feedback_index(&record.merchant_id)),
+            s(keys::feedback_index(&record.merchant_id, &record.order_id)),
         );
         item.insert(
             keys::GSI1SK.into(),
@@ -291,7 +304,13 @@ impl FeedbackBook for Store {
         to: Timestamp,
     ) -> Result<Vec<FeedbackRecord>, StoreError> {
         let (items, _) = self
-            .time_range("Query feedback", &keys::feedback_index(m), from, to, false)
+            .time_range(
+                "Query feedback",
+                keys::feedback_partitions(m),
+                from,
+                to,
+                false,
+            )
             .await?;
         from_items(FEEDBACK, items)
     }
@@ -305,7 +324,7 @@ impl FeedbackBook for Store {
         let (_, count) = self
             .time_range(
                 "Query surveys sent",
-                &keys::surveys_sent_index(m),
+                keys::surveys_sent_partitions(m),
                 from,
                 to,
                 true,
@@ -500,7 +519,7 @@ impl FollowUpBook for Store {
         if let Some((m, order_id)) = survey_sent {
             set.push_str(", GSI1PK = :gpk, GSI1SK = :gsk");
             req = req
-                .expression_attribute_values(":gpk", s(keys::surveys_sent_index(m)))
+                .expression_attribute_values(":gpk", s(keys::surveys_sent_index(m, order_id)))
                 .expression_attribute_values(
                     ":gsk",
                     s(keys::time_sort_key(decision.at, order_id.as_str())),

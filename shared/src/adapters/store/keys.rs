@@ -1,63 +1,89 @@
 //! The key schema: the only place key strings are built.
 //!
 //! One table, `PK` (partition) + `SK` (sort), both strings. Every partition key of tenant data
-//! starts with `M#<merchant>`, so no query can cross tenants by accident; ids are parsed newtypes
-//! that cannot contain the `#` separator, so keys cannot be forged by crafted ids.
+//! starts with `M#<merchant>#<entity>`, so no query can cross tenants by accident; ids are parsed
+//! newtypes that cannot contain the `#` separator, so keys cannot be forged by crafted ids (the
+//! few free-text parts, an idempotency key, a replay key, an address, a SKU, always come last in
+//! their partition key, behind an entity tag no other item kind uses).
 //!
-//! | item                    | PK            | SK                                      | GSI1PK / GSI1SK          |
-//! |-------------------------|---------------|-----------------------------------------|--------------------------|
-//! | merchant profile        | `M#<m>`       | `MERCHANT`                              |                          |
-//! | API key (hash only)     | `M#<m>`       | `APIKEY#<keyId>`                        | `APIKEY#<sha256>` / `APIKEY` |
-//! | order (+ line items)    | `M#<m>`       | `ORDER#<orderId>`                       |                          |
-//! | idempotency record      | `M#<m>`       | `IDEMP#<scope>#<key>`                   |                          |
-//! | customer profile        | `M#<m>`       | `CUST#<c>#PROFILE`                      |                          |
-//! | customer spend/currency | `M#<m>`       | `CUST#<c>#SPEND#<ISO>`                  |                          |
-//! | customer's order index  | `M#<m>`       | `CUST#<c>#ORDER#<placedAt>#<orderId>`   |                          |
-//! | loyalty ledger entry    | `M#<m>`       | `CUST#<c>#LEDGER#<source>`              |                          |
-//! | loyalty balance + version | `M#<m>`     | `CUST#<c>#LEDGER`                       |                          |
-//! | loyalty notice          | `M#<m>`       | `CUST#<c>#NOTICE#<referral source|expiry>` | DUEPK / DUESK (sparse) |
-//! | referral code           | `M#<m>`       | `REFCODE#<code>`                        |                          |
-//! | referee (by email)      | `M#<m>`       | `REFEREE#<normalised email>`            |                          |
-//! | email send record/claim | `M#<m>`       | `SEND#<c>#<kind>#<subject>#<step>`      |                          |
-//! | shipment (+ state)      | `M#<m>`       | `SHIP#<s>`                              |                          |
-//! | tracking checkpoint     | `M#<m>`       | `SHIP#<s>#CP#<time>#<checkpointId>`     |                          |
-//! | shipment due check      | `M#<m>`       | `SHIP#<s>#DUE#<late|fallback>`          | DUEPK / DUESK (sparse)   |
-//! | order's shipment index  | `M#<m>`       | `ORDER#<o>#SHIP#<s>`                    |                          |
-//! | follow-up (journey)     | `M#<m>`       | `FOLLOWUP#<o>#<kind>`                   | DUEPK / DUESK (sparse)   |
-//! | webhook signature seen  | `M#<m>`       | `WEBHOOK#<replayKey>`                   |                          |
-//! | subscription            | `M#<m>`       | `SUB#<s>`                               | DUEPK / DUESK (sparse)   |
-//! | customer's subscription | `M#<m>`       | `CUST#<c>#SUB#<s>`                      |                          |
-//! | subscription link click | `M#<m>`       | `SUB#<s>#CLICK#<ulid>`                  |                          |
-//! | invoice in dunning      | `M#<m>`       | `INV#<i>`                               | DUEPK / DUESK (sparse); `M#<m>#DUNNING` / `<first failure ms>#<i>` |
-//! | billing event seen      | `M#<m>`       | `BEVT#<provider>#<eventId>`             |                          |
-//! | customer contact state  | `M#<m>`       | `CUST#<c>#CONTACT`                      |                          |
-//! | suppressed address      | `M#<m>`       | `SUPPRESS#<normalised email>`           |                          |
-//! | soft-bounce streak      | `M#<m>`       | `BOUNCE#<normalised email>`             |                          |
-//! | survey answer           | `M#<m>`       | `FEEDBACK#<orderId>`                    | `M#<m>#FEEDBACK` / `<answered ms>#<o>` |
-//! | (follow-up, survey sent)|               |                                         | `M#<m>#SURVEYSENT` / `<sent ms>#<o>`   |
+//! **No partition is shared by a merchant's customers or orders.** DynamoDB serves one partition
+//! key at most 1,000 write and 3,000 read units per second, so each aggregate has its own: a
+//! customer, an order, a shipment, a subscription, an invoice, an address. What must be listed
+//! merchant-wide (survey answers, surveys sent, invoices in dunning, email counters) is written
+//! over [`LIST_SHARDS`] or [`STATS_SHARDS`] partitions picked by a hash of the item's id and read
+//! back by querying each of them; due work goes to the global `due` index over [`DUE_SHARDS`]
+//! partitions per group.
 //!
-//! Due work lives in the sparse, write-sharded `due` index: `DUEPK = DUE#<group>#<yyyymmdd>#<shard>`
-//! (one partition per group, UTC day and shard; the shard is a hash of the item's key, so one day's
-//! writes spread over [`DUE_SHARDS`] partitions) and `DUESK = <due epoch ms, 13 digits>#<PK>#<SK>`.
-//! A sweep queries each (day, shard) of its group with `DUESK <= now`: it reads only what is due,
-//! never scans, and an item leaves the index when its due attributes are removed.
+//! | item                       | PK                          | SK                          | index keys |
+//! |----------------------------|-----------------------------|-----------------------------|------------|
+//! | merchant profile           | `M#<m>`                     | `MERCHANT`                  | |
+//! | API key (hash only)        | `M#<m>#KEYS`                | `APIKEY#<keyId>`            | gsi1 `APIKEY#<sha256>` / `APIKEY` |
+//! | customer profile           | `M#<m>#C#<c>`               | `PROFILE`                   | |
+//! | customer spend/currency    | `M#<m>#C#<c>`               | `SPEND#<ISO>`               | |
+//! | customer's order index     | `M#<m>#C#<c>`               | `ORDER#<placedAt>#<o>`      | |
+//! | loyalty balance + version  | `M#<m>#C#<c>`               | `LEDGER`                    | |
+//! | loyalty ledger entry       | `M#<m>#C#<c>`               | `LEDGER#<source>`           | |
+//! | loyalty notice             | `M#<m>#C#<c>`               | `NOTICE#<referral source or expiry>` | due (sparse) |
+//! | customer contact state     | `M#<m>#C#<c>`               | `CONTACT`                   | |
+//! | customer's subscription    | `M#<m>#C#<c>`               | `SUB#<s>`                   | |
+//! | email send record/claim    | `M#<m>#C#<c>#SEND`          | `SEND#<c>#<kind>#<subject>#<step>` | |
+//! | merchant alert send record | `M#<m>#ALERTS`              | `ALERT#<topic>#<period>`    | |
+//! | order (+ line items)       | `M#<m>#O#<o>`               | `ORDER`                     | |
+//! | order's shipment index     | `M#<m>#O#<o>`               | `SHIP#<s>`                  | |
+//! | follow-up (journey)        | `M#<m>#O#<o>`               | `FOLLOWUP#<kind>`           | due (sparse); gsi1 `M#<m>#SURVEYSENT#<shard>` / `<sent ms>#<o>` once a survey went |
+//! | survey answer              | `M#<m>#O#<o>`               | `FEEDBACK`                  | gsi1 `M#<m>#FEEDBACK#<shard>` / `<answered ms>#<o>` |
+//! | idempotency record         | `M#<m>#IDEM#<scope>#<key>`  | `IDEMP`                     | |
+//! | shipment (+ state)         | `M#<m>#S#<s>`               | `SHIPMENT`                  | |
+//! | tracking checkpoint        | `M#<m>#S#<s>`               | `CP#<time>#<checkpointId>`  | |
+//! | shipment due check         | `M#<m>#S#<s>`               | `DUE#<late or fallback>`    | due (sparse) |
+//! | subscription               | `M#<m>#SUB#<s>`             | `SUB`                       | due (sparse) |
+//! | subscription link click    | `M#<m>#SUB#<s>`             | `CLICK#<ulid>`              | |
+//! | invoice in dunning         | `M#<m>#INV#<i>`             | `INVOICE`                   | due (sparse); gsi1 `M#<m>#DUNNING#<shard>` / `<first failure ms>#<i>` |
+//! | billing event seen         | `M#<m>#BEVT#<provider>#<id>`| `BEVT`                      | |
+//! | webhook signature seen     | `M#<m>#WH#<replayKey>`      | `WEBHOOK`                   | |
+//! | suppressed address         | `M#<m>#E#<normalised email>`| `SUPPRESS`                  | |
+//! | soft-bounce streak         | `M#<m>#E#<normalised email>`| `BOUNCE`                    | |
+//! | referee (by email)         | `M#<m>#E#<normalised email>`| `REFEREE`                   | |
+//! | referral code              | `M#<m>#REF#<code>`          | `REFCODE`                   | |
+//! | email counters             | `M#<m>#STATS#<shard>`       | `<day>#<kind>`              | |
 //!
-//! Access patterns:
+//! Due work lives in the sparse, write-sharded `due` index: `DUEPK = DUE#<group>#<shard>` (the
+//! shard is a hash of the item's key, so one group's writes spread over [`DUE_SHARDS`]
+//! partitions whatever day they fall due) and `DUESK = <due epoch ms, 13 digits>#<PK>#<SK>`. A
+//! sweep queries each shard of its group with `DUESK` between the start of its look-back and now:
+//! it reads only what is due, never scans, and an item leaves the index when its due attributes
+//! are removed.
+//!
+//! Transactions (all well under DynamoDB's 100 items):
+//! * place an order: the idempotency record, the order, the customer's profile, spend and order
+//!   index entry, the pending loyalty earn (summary and ledger entry), the customer's referral
+//!   code when they get one, the thank-you email's claim and the check on the recipient's
+//!   suppression: at most 10 items over the order's, the idempotency record's, the customer's,
+//!   the send record's, the code's and the address's partitions.
+//! * claim an email: the send record plus a condition check on the recipient's suppression item.
+//! * record a shipment: the shipment, the order's shipment index entry, its due checks; a
+//!   checkpoint: the checkpoint and the shipment (plus, on delivery, the order's journey mark and
+//!   one item per follow-up kind, and the removal of the due checks): at most 10 items.
+//! * a follow-up's, a renewal's or a dunning step's move: its own item plus the send record.
+//! * loyalty postings: the customer's summary and its ledger entries (one partition).
+//!
+//! Access patterns (every one a GetItem, a BatchGetItem or a Query of one partition, or a Query
+//! per shard of a sharded listing):
 //! * get a merchant: GetItem `M#<m>` / `MERCHANT`.
 //! * authenticate a request: Query `gsi1` on `APIKEY#<sha256(key)>` (one item or none).
-//! * list a merchant's keys: Query `M#<m>`, SK begins_with `APIKEY#`.
-//! * get an order: GetItem `M#<m>` / `ORDER#<o>`.
-//! * a customer's whole aggregate (profile, spend, orders, ledger): Query `M#<m>`, SK begins_with
-//!   `CUST#<c>#` (one page for typical customers; the trailing `#` keeps `c1` from matching `c10`).
-//! * list a customer's orders newest first: Query SK begins_with `CUST#<c>#ORDER#`, descending.
-//! * the send record of one touchpoint: GetItem `M#<m>` / `SEND#...`.
+//! * list a merchant's keys: Query `M#<m>#KEYS`.
+//! * get an order: GetItem `M#<m>#O#<o>` / `ORDER`; its shipments and follow-ups: Query the
+//!   order's partition, SK begins_with `SHIP#` / `FOLLOWUP#`.
+//! * a customer's whole aggregate (profile, spend, orders, ledger, contact, subscriptions): Query
+//!   `M#<m>#C#<c>`; their orders newest first: SK begins_with `ORDER#`, descending.
+//! * the send record of one touchpoint: GetItem; a customer's message log: Query
+//!   `M#<m>#C#<c>#SEND`.
 //! * what a follow-up needs (order, contact state, suppression): one BatchGetItem.
 //! * subscriptions due for a notice, invoices due for a dunning step: the due index (groups
 //!   `renewal` and `dunning`), exactly like follow-ups.
-//! * a customer's subscriptions (card updates): Query SK begins_with `CUST#<c>#SUB#`.
-//! * dunning in a period (recovery report): Query `gsi1` on `M#<m>#DUNNING`, GSI1SK between.
-//! * survey answers in a period: Query `gsi1` on `M#<m>#FEEDBACK`, GSI1SK between two times;
-//!   surveys sent in a period: the same on `M#<m>#SURVEYSENT` (Select COUNT).
+//! * survey answers, surveys sent, invoices in dunning in a period: Query `gsi1` on each shard of
+//!   `M#<m>#FEEDBACK#`, `M#<m>#SURVEYSENT#`, `M#<m>#DUNNING#` with GSI1SK between two times.
+//! * email counters of a period: Query each `M#<m>#STATS#<shard>` with SK between two days.
 //!
 //! `expires_at` (epoch seconds) is the TTL attribute. Decisions never rely on TTL having deleted
 //! anything: it deletes late, and local emulators never delete.
@@ -86,8 +112,8 @@ pub struct Key {
 }
 
 impl Key {
-    fn new(pk: String, sk: String) -> Self {
-        Self { pk, sk }
+    fn new(pk: String, sk: impl Into<String>) -> Self {
+        Self { pk, sk: sk.into() }
     }
 
     /// The key as a DynamoDB key map.
@@ -99,193 +125,389 @@ impl Key {
     }
 }
 
-/// The partition of one merchant.
-pub fn tenant(m: &MerchantId) -> String {
+/// The items of one partition whose sort key starts with `prefix` (every item of it when the
+/// prefix is empty): what one Query reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Within {
+    pub pk: String,
+    pub prefix: String,
+}
+
+impl Within {
+    fn new(pk: String, prefix: impl Into<String>) -> Self {
+        Self {
+            pk,
+            prefix: prefix.into(),
+        }
+    }
+}
+
+/// The merchant's own partition (its profile); every other partition of the merchant extends it.
+fn tenant(m: &MerchantId) -> String {
     format!("M#{m}")
+}
+
+/// A partition of one entity of the merchant: `M#<m>#<tag>#<id>`.
+fn entity(m: &MerchantId, tag: &str, id: impl std::fmt::Display) -> String {
+    format!("M#{m}#{tag}#{id}")
 }
 
 /// A key no item is ever written under (no merchant partition starts with `WARMUP`): read at
 /// init to open the connection.
 pub fn warm_up() -> Key {
-    Key::new("WARMUP".into(), "WARMUP".into())
+    Key::new("WARMUP".into(), "WARMUP")
 }
 
-/// The merchant whose partition `pk` is, if it is one.
+/// The merchant whose partition `pk` is, if it is one of a merchant's.
 pub fn merchant_of(pk: &str) -> Option<MerchantId> {
-    pk.strip_prefix("M#")
-        .and_then(|m| MerchantId::parse("merchant", m).ok())
+    let rest = pk.strip_prefix("M#")?;
+    let id = rest.split('#').next()?;
+    MerchantId::parse("merchant", id).ok()
+}
+
+/// The shard (of `shards`) an id's writes go to: a stable hash, the same in every process.
+fn shard(id: &str, shards: u32) -> u32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % shards
 }
 
 pub fn merchant(m: &MerchantId) -> Key {
-    Key::new(tenant(m), "MERCHANT".into())
+    Key::new(tenant(m), "MERCHANT")
+}
+
+/// The partition of the merchant's API keys (a handful, written when one is issued or revoked).
+fn api_keys_pk(m: &MerchantId) -> String {
+    format!("{}#KEYS", tenant(m))
 }
 
 pub fn api_key(m: &MerchantId, key_id: &KeyId) -> Key {
-    Key::new(tenant(m), format!("APIKEY#{key_id}"))
+    Key::new(api_keys_pk(m), format!("APIKEY#{key_id}"))
 }
 
-pub const API_KEY_PREFIX: &str = "APIKEY#";
+/// Every API key of the merchant.
+pub fn api_keys(m: &MerchantId) -> Within {
+    Within::new(api_keys_pk(m), "APIKEY#")
+}
 
 /// GSI1 key of an API key item, by the key's SHA-256 digest (hex).
 pub fn api_key_lookup(hash_hex: &str) -> (String, String) {
     (format!("APIKEY#{hash_hex}"), "APIKEY".into())
 }
 
-pub fn order(m: &MerchantId, o: &OrderId) -> Key {
-    Key::new(tenant(m), format!("ORDER#{o}"))
-}
+// --- the customer aggregate -------------------------------------------------------------------
 
-/// Idempotency record for `key` within `scope` (e.g. `order` for orders placed).
-pub fn idempotency(m: &MerchantId, scope: &str, key: &str) -> Key {
-    Key::new(tenant(m), format!("IDEMP#{scope}#{key}"))
+fn customer_pk(m: &MerchantId, c: &CustomerId) -> String {
+    entity(m, "C", c)
 }
 
 pub fn customer(m: &MerchantId, c: &CustomerId) -> Key {
-    Key::new(tenant(m), format!("CUST#{c}#PROFILE"))
+    Key::new(customer_pk(m, c), "PROFILE")
 }
 
-/// Prefix of every item of one customer's aggregate.
-pub fn customer_prefix(c: &CustomerId) -> String {
-    format!("CUST#{c}#")
+/// Every item of one customer's aggregate (profile, spend, order index, ledger, notices, contact
+/// state, subscription index).
+pub fn customer_aggregate(m: &MerchantId, c: &CustomerId) -> Within {
+    Within::new(customer_pk(m, c), "")
 }
 
 pub fn customer_spend(m: &MerchantId, c: &CustomerId, currency: Currency) -> Key {
-    Key::new(tenant(m), format!("CUST#{c}#SPEND#{currency}"))
+    Key::new(customer_pk(m, c), format!("SPEND#{currency}"))
 }
 
 pub fn customer_order(m: &MerchantId, c: &CustomerId, placed_at: Timestamp, o: &OrderId) -> Key {
     // Fixed-width UTC seconds so the sort key orders by time.
     let at = placed_at.strftime("%Y%m%dT%H%M%SZ");
-    Key::new(tenant(m), format!("CUST#{c}#ORDER#{at}#{o}"))
+    Key::new(customer_pk(m, c), format!("ORDER#{at}#{o}"))
+}
+
+/// The customer's order index entries, oldest first.
+pub fn customer_orders(m: &MerchantId, c: &CustomerId) -> Within {
+    Within::new(customer_pk(m, c), "ORDER#")
 }
 
 pub fn ledger(m: &MerchantId, c: &CustomerId, source: &str) -> Key {
-    Key::new(tenant(m), format!("CUST#{c}#LEDGER#{source}"))
+    Key::new(customer_pk(m, c), format!("LEDGER#{source}"))
 }
 
 /// The customer's loyalty summary: the version every debit is conditioned on, and the balance as
-/// of the last write. Its SK is the ledger entries' prefix without the `#`, so one Query with
-/// `begins_with(SK, "CUST#<c>#LEDGER")` reads the summary and every entry.
+/// of the last write. Its SK is the ledger entries' prefix without the `#`, so one Query of
+/// [`ledger_all`] reads the summary and every entry.
 pub fn ledger_summary(m: &MerchantId, c: &CustomerId) -> Key {
-    Key::new(tenant(m), format!("CUST#{c}#LEDGER"))
+    Key::new(customer_pk(m, c), "LEDGER")
+}
+
+/// The customer's loyalty summary and every ledger entry.
+pub fn ledger_all(m: &MerchantId, c: &CustomerId) -> Within {
+    Within::new(customer_pk(m, c), "LEDGER")
 }
 
 /// A loyalty notice of one customer: a referral reward's (by its ledger source) or `expiry`.
 pub fn loyalty_notice(m: &MerchantId, c: &CustomerId, what: &str) -> Key {
-    Key::new(tenant(m), format!("CUST#{c}#NOTICE#{what}"))
-}
-
-pub fn referral_code(m: &MerchantId, code: &str) -> Key {
-    Key::new(tenant(m), format!("REFCODE#{code}"))
-}
-
-/// One referral per referee, by normalised email address.
-pub fn referee(m: &MerchantId, email: &str) -> Key {
-    Key::new(tenant(m), format!("REFEREE#{email}"))
-}
-
-/// An email's send record (the exactly-once claim): `SEND#<customer>#<kind>#<subject>#<step>`, or
-/// `ALERT#<topic>#<period>` for a periodic alert to the merchant; see
-/// [`SendIdentity::reference`](crate::domain::send::SendIdentity::reference), the one place that
-/// spells it.
-pub fn send(id: &crate::domain::send::SendIdentity) -> Key {
-    Key::new(tenant(&id.merchant), id.reference())
-}
-
-pub const DUE: &str = "due";
-pub const DUEPK: &str = "DUEPK";
-pub const DUESK: &str = "DUESK";
-/// Partitions per (group, day) in the due index.
-pub const DUE_SHARDS: u32 = 8;
-
-pub fn shipment(m: &MerchantId, s: &ShipmentId) -> Key {
-    Key::new(tenant(m), format!("SHIP#{s}"))
-}
-
-pub fn checkpoint(m: &MerchantId, s: &ShipmentId, at: Timestamp, checkpoint_id: &str) -> Key {
-    let t = at.strftime("%Y%m%dT%H%M%SZ");
-    Key::new(tenant(m), format!("SHIP#{s}#CP#{t}#{checkpoint_id}"))
-}
-
-pub fn checkpoint_prefix(s: &ShipmentId) -> String {
-    format!("SHIP#{s}#CP#")
-}
-
-pub fn shipment_due(m: &MerchantId, s: &ShipmentId, what: &str) -> Key {
-    Key::new(tenant(m), format!("SHIP#{s}#DUE#{what}"))
-}
-
-pub fn order_shipment(m: &MerchantId, o: &OrderId, s: &ShipmentId) -> Key {
-    Key::new(tenant(m), format!("ORDER#{o}#SHIP#{s}"))
-}
-
-pub fn order_shipments_prefix(o: &OrderId) -> String {
-    format!("ORDER#{o}#SHIP#")
-}
-
-pub fn follow_ups_prefix(o: &OrderId) -> String {
-    format!("FOLLOWUP#{o}#")
-}
-
-pub fn follow_up(m: &MerchantId, o: &OrderId, kind: &str) -> Key {
-    Key::new(tenant(m), format!("FOLLOWUP#{o}#{kind}"))
+    Key::new(customer_pk(m, c), format!("NOTICE#{what}"))
 }
 
 /// What a customer told us about marketing mail and when they last got some.
 pub fn contact(m: &MerchantId, c: &CustomerId) -> Key {
-    Key::new(tenant(m), format!("CUST#{c}#CONTACT"))
+    Key::new(customer_pk(m, c), "CONTACT")
 }
 
-/// The send record an SES event names (its `X-Aftercare-Ref` header: the record's sort key).
-pub fn send_ref(m: &MerchantId, sk: &str) -> Key {
-    Key::new(tenant(m), sk.to_owned())
+pub fn customer_subscription(m: &MerchantId, c: &CustomerId, s: &SubscriptionId) -> Key {
+    Key::new(customer_pk(m, c), format!("SUB#{s}"))
 }
 
-/// One day's email counters of one kind (`day` as `YYYY-MM-DD`).
-pub fn email_stats(m: &MerchantId, day: &str, kind: &str) -> Key {
-    Key::new(tenant(m), format!("STATS#{day}#{kind}"))
+pub fn customer_subscriptions(m: &MerchantId, c: &CustomerId) -> Within {
+    Within::new(customer_pk(m, c), "SUB#")
+}
+
+// --- emails -------------------------------------------------------------------------------------
+
+/// The partition of one customer's send records (their message log), beside the aggregate so
+/// reading the aggregate never pages through the log.
+fn sends_pk(m: &MerchantId, c: &str) -> String {
+    format!("{}#SEND", entity(m, "C", c))
+}
+
+fn alerts_pk(m: &MerchantId) -> String {
+    format!("{}#ALERTS", tenant(m))
+}
+
+/// An email's send record (the exactly-once claim). Its sort key is the email's reference (see
+/// [`SendIdentity::reference`](crate::domain::send::SendIdentity::reference), the one place that
+/// spells it): `SEND#<customer>#<kind>#<subject>#<step>` in the customer's send partition, or
+/// `ALERT#<topic>#<period>` for a periodic alert to the merchant.
+pub fn send(id: &crate::domain::send::SendIdentity) -> Key {
+    let pk = match &id.customer {
+        Some(c) => sends_pk(&id.merchant, c.as_str()),
+        None => alerts_pk(&id.merchant),
+    };
+    Key::new(pk, id.reference())
+}
+
+/// Every send record of one customer.
+pub fn customer_sends(m: &MerchantId, c: &CustomerId) -> Within {
+    Within::new(sends_pk(m, c.as_str()), format!("SEND#{c}#"))
+}
+
+/// The send records of one touchpoint: `kind` about `subject`, every step.
+pub fn touchpoint_sends(m: &MerchantId, c: &CustomerId, kind: &str, subject: &str) -> Within {
+    Within::new(
+        sends_pk(m, c.as_str()),
+        format!("SEND#{c}#{kind}#{subject}#"),
+    )
+}
+
+/// The send record an SES event names (its `X-Aftercare-Ref` header: the record's sort key), or
+/// `None` if the reference is not one Aftercare writes.
+pub fn send_ref(m: &MerchantId, reference: &str) -> Option<Key> {
+    if let Some(rest) = reference.strip_prefix("SEND#") {
+        let customer = rest.split('#').next()?;
+        let customer = CustomerId::parse("customer", customer).ok()?;
+        let has_rest = rest.len() > customer.as_str().len() + 1;
+        return has_rest.then(|| Key::new(sends_pk(m, customer.as_str()), reference));
+    }
+    reference
+        .starts_with("ALERT#")
+        .then(|| Key::new(alerts_pk(m), reference))
+}
+
+/// Partitions one merchant's email counters are written over.
+pub const STATS_SHARDS: u32 = 32;
+
+/// One day's email counters of one kind (`day` as `YYYY-MM-DD`), in the shard `spread` (the
+/// message's id) hashes to: the day's counts are the sum over [`email_stats_partitions`].
+pub fn email_stats(m: &MerchantId, day: &str, kind: &str, spread: &str) -> Key {
+    let pk = entity(m, "STATS", shard(spread, STATS_SHARDS));
+    Key::new(pk, format!("{day}#{kind}"))
+}
+
+/// Every partition of the merchant's email counters.
+pub fn email_stats_partitions(m: &MerchantId) -> Vec<String> {
+    (0..STATS_SHARDS)
+        .map(|shard| entity(m, "STATS", shard))
+        .collect()
 }
 
 /// The lowest sort key of the counters of `day` (inclusive bound of a range).
 pub fn email_stats_from(day: &str) -> String {
-    format!("STATS#{day}#")
+    format!("{day}#")
 }
 
 /// The highest sort key of the counters of `day` (inclusive bound of a range).
 pub fn email_stats_to(day: &str) -> String {
-    format!("STATS#{day}#~")
+    format!("{day}#~")
+}
+
+// --- addresses ----------------------------------------------------------------------------------
+
+fn address_pk(m: &MerchantId, normalised: &str) -> String {
+    entity(m, "E", normalised.to_lowercase())
 }
 
 /// The run of soft bounces of one address.
 pub fn bounce_streak(m: &MerchantId, email: &crate::domain::EmailAddress) -> Key {
-    Key::new(tenant(m), format!("BOUNCE#{}", email.normalized()))
+    Key::new(address_pk(m, &email.normalized()), "BOUNCE")
 }
 
 /// A suppressed address (bounced, complained, or suppressed by the merchant).
 pub fn suppression(m: &MerchantId, email: &crate::domain::EmailAddress) -> Key {
-    suppression_beside(&merchant(m), &email.normalized())
+    suppression_of(m, &email.normalized())
 }
 
-/// The suppression item of `email` (normalised) in the merchant partition `beside` belongs to.
-pub fn suppression_beside(beside: &Key, email: &str) -> Key {
+/// The suppression item of an address already normalised (a send record's recipient).
+pub fn suppression_of(m: &MerchantId, normalised: &str) -> Key {
+    Key::new(address_pk(m, normalised), "SUPPRESS")
+}
+
+/// The suppression item of `recipient` (normalised) for the merchant whose item `beside` is (a
+/// send record, inside the claim's transaction).
+pub fn suppression_beside(beside: &Key, recipient: &str) -> Key {
+    let mut parts = beside.pk.splitn(3, '#');
+    let tenant = match (parts.next(), parts.next()) {
+        (Some(tag), Some(m)) => format!("{tag}#{m}"),
+        _ => beside.pk.clone(),
+    };
     Key::new(
-        beside.pk.clone(),
-        format!("SUPPRESS#{}", email.to_lowercase()),
+        format!("{tenant}#E#{}", recipient.to_lowercase()),
+        "SUPPRESS",
     )
 }
 
+/// One referral per referee, by normalised email address.
+pub fn referee(m: &MerchantId, email: &str) -> Key {
+    Key::new(address_pk(m, email), "REFEREE")
+}
+
+pub fn referral_code(m: &MerchantId, code: &str) -> Key {
+    Key::new(entity(m, "REF", code), "REFCODE")
+}
+
+// --- orders, shipments, follow-ups ----------------------------------------------------------
+
+fn order_pk(m: &MerchantId, o: &OrderId) -> String {
+    entity(m, "O", o)
+}
+
+pub fn order(m: &MerchantId, o: &OrderId) -> Key {
+    Key::new(order_pk(m, o), "ORDER")
+}
+
+/// Idempotency record for `key` within `scope` (e.g. `order` for orders placed).
+pub fn idempotency(m: &MerchantId, scope: &str, key: &str) -> Key {
+    Key::new(entity(m, "IDEM", format!("{scope}#{key}")), "IDEMP")
+}
+
+pub fn order_shipment(m: &MerchantId, o: &OrderId, s: &ShipmentId) -> Key {
+    Key::new(order_pk(m, o), format!("SHIP#{s}"))
+}
+
+pub fn order_shipments(m: &MerchantId, o: &OrderId) -> Within {
+    Within::new(order_pk(m, o), "SHIP#")
+}
+
+pub fn follow_up(m: &MerchantId, o: &OrderId, kind: &str) -> Key {
+    Key::new(order_pk(m, o), format!("FOLLOWUP#{kind}"))
+}
+
+pub fn follow_ups(m: &MerchantId, o: &OrderId) -> Within {
+    Within::new(order_pk(m, o), "FOLLOWUP#")
+}
+
 pub fn feedback(m: &MerchantId, o: &OrderId) -> Key {
-    Key::new(tenant(m), format!("FEEDBACK#{o}"))
+    Key::new(order_pk(m, o), "FEEDBACK")
 }
 
-/// GSI1 partition of a merchant's survey answers (by answer time).
-pub fn feedback_index(m: &MerchantId) -> String {
-    format!("{}#FEEDBACK", tenant(m))
+fn shipment_pk(m: &MerchantId, s: &ShipmentId) -> String {
+    entity(m, "S", s)
 }
 
-/// GSI1 partition of a merchant's sent surveys (by send time).
-pub fn surveys_sent_index(m: &MerchantId) -> String {
-    format!("{}#SURVEYSENT", tenant(m))
+pub fn shipment(m: &MerchantId, s: &ShipmentId) -> Key {
+    Key::new(shipment_pk(m, s), "SHIPMENT")
+}
+
+pub fn checkpoint(m: &MerchantId, s: &ShipmentId, at: Timestamp, checkpoint_id: &str) -> Key {
+    let t = at.strftime("%Y%m%dT%H%M%SZ");
+    Key::new(shipment_pk(m, s), format!("CP#{t}#{checkpoint_id}"))
+}
+
+pub fn checkpoints(m: &MerchantId, s: &ShipmentId) -> Within {
+    Within::new(shipment_pk(m, s), "CP#")
+}
+
+pub fn shipment_due(m: &MerchantId, s: &ShipmentId, what: &str) -> Key {
+    Key::new(shipment_pk(m, s), format!("DUE#{what}"))
+}
+
+// --- subscriptions and billing --------------------------------------------------------------
+
+fn subscription_pk(m: &MerchantId, s: &SubscriptionId) -> String {
+    entity(m, "SUB", s)
+}
+
+pub fn subscription(m: &MerchantId, s: &SubscriptionId) -> Key {
+    Key::new(subscription_pk(m, s), "SUB")
+}
+
+pub fn subscription_click(m: &MerchantId, s: &SubscriptionId, id: &str) -> Key {
+    Key::new(subscription_pk(m, s), format!("CLICK#{id}"))
+}
+
+pub fn invoice(m: &MerchantId, i: &InvoiceId) -> Key {
+    Key::new(entity(m, "INV", i), "INVOICE")
+}
+
+/// A billing event already processed (the provider's event id).
+pub fn billing_event(m: &MerchantId, provider: &str, event_id: &str) -> Key {
+    Key::new(entity(m, "BEVT", format!("{provider}#{event_id}")), "BEVT")
+}
+
+pub fn webhook_seen(m: &MerchantId, replay_key: &str) -> Key {
+    Key::new(entity(m, "WH", replay_key), "WEBHOOK")
+}
+
+// --- merchant-wide listings (gsi1, sharded) ---------------------------------------------------
+
+/// Partitions each merchant-wide gsi1 listing is written over.
+pub const LIST_SHARDS: u32 = 16;
+
+fn listing(m: &MerchantId, what: &str, id: &str) -> String {
+    format!("{}#{what}#{}", tenant(m), shard(id, LIST_SHARDS))
+}
+
+fn listing_partitions(m: &MerchantId, what: &str) -> Vec<String> {
+    (0..LIST_SHARDS)
+        .map(|shard| format!("{}#{what}#{shard}", tenant(m)))
+        .collect()
+}
+
+/// GSI1 partition of the answer to order `o`'s survey (listed by answer time).
+pub fn feedback_index(m: &MerchantId, o: &OrderId) -> String {
+    listing(m, "FEEDBACK", o.as_str())
+}
+
+/// Every GSI1 partition of the merchant's survey answers.
+pub fn feedback_partitions(m: &MerchantId) -> Vec<String> {
+    listing_partitions(m, "FEEDBACK")
+}
+
+/// GSI1 partition of order `o`'s sent survey (listed by send time).
+pub fn surveys_sent_index(m: &MerchantId, o: &OrderId) -> String {
+    listing(m, "SURVEYSENT", o.as_str())
+}
+
+/// Every GSI1 partition of the merchant's sent surveys.
+pub fn surveys_sent_partitions(m: &MerchantId) -> Vec<String> {
+    listing_partitions(m, "SURVEYSENT")
+}
+
+/// GSI1 partition of invoice `i` once it failed (listed by first failure).
+pub fn dunning_index(m: &MerchantId, i: &InvoiceId) -> String {
+    listing(m, "DUNNING", i.as_str())
+}
+
+/// Every GSI1 partition of the merchant's failed invoices.
+pub fn dunning_partitions(m: &MerchantId) -> Vec<String> {
+    listing_partitions(m, "DUNNING")
 }
 
 /// A GSI1 sort key ordered by time: `<epoch ms, 13 digits>#<id>`.
@@ -293,59 +515,50 @@ pub fn time_sort_key(at: Timestamp, id: &str) -> String {
     format!("{:013}#{id}", at.as_millisecond().max(0))
 }
 
-pub fn subscription(m: &MerchantId, s: &SubscriptionId) -> Key {
-    Key::new(tenant(m), format!("SUB#{s}"))
-}
+// --- due work ------------------------------------------------------------------------------------
 
-pub fn customer_subscription(m: &MerchantId, c: &CustomerId, s: &SubscriptionId) -> Key {
-    Key::new(tenant(m), format!("CUST#{c}#SUB#{s}"))
-}
-
-pub fn customer_subscriptions_prefix(c: &CustomerId) -> String {
-    format!("CUST#{c}#SUB#")
-}
-
-pub fn subscription_click(m: &MerchantId, s: &SubscriptionId, id: &str) -> Key {
-    Key::new(tenant(m), format!("SUB#{s}#CLICK#{id}"))
-}
-
-pub fn invoice(m: &MerchantId, i: &InvoiceId) -> Key {
-    Key::new(tenant(m), format!("INV#{i}"))
-}
-
-/// GSI1 partition of a merchant's failed invoices (by first failure).
-pub fn dunning_index(m: &MerchantId) -> String {
-    format!("{}#DUNNING", tenant(m))
-}
-
-/// A billing event already processed (the provider's event id).
-pub fn billing_event(m: &MerchantId, provider: &str, event_id: &str) -> Key {
-    Key::new(tenant(m), format!("BEVT#{provider}#{event_id}"))
-}
-
-pub fn webhook_seen(m: &MerchantId, replay_key: &str) -> Key {
-    Key::new(tenant(m), format!("WEBHOOK#{replay_key}"))
-}
+pub const DUE: &str = "due";
+pub const DUEPK: &str = "DUEPK";
+pub const DUESK: &str = "DUESK";
+/// Partitions per group in the due index.
+pub const DUE_SHARDS: u32 = 64;
 
 /// The due-index key of an item due at `at`: (DUEPK, DUESK).
 pub fn due(group: &str, at: Timestamp, item: &Key) -> (String, String) {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{}|{}", item.pk, item.sk).as_bytes());
-    let shard = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % DUE_SHARDS;
-    let day = at.strftime("%Y%m%d");
+    let shard = shard(&format!("{}|{}", item.pk, item.sk), DUE_SHARDS);
     let ms = at.as_millisecond().max(0);
     (
-        format!("DUE#{group}#{day}#{shard}"),
+        format!("DUE#{group}#{shard}"),
         format!("{ms:013}#{}#{}", item.pk, item.sk),
     )
 }
 
-/// Every due-index partition of `group` for the UTC day of `day`.
-pub fn due_partitions(group: &str, day: Timestamp) -> Vec<String> {
-    let d = day.strftime("%Y%m%d");
+/// Every due-index partition of `group`.
+pub fn due_partitions(group: &str) -> Vec<String> {
     (0..DUE_SHARDS)
-        .map(|shard| format!("DUE#{group}#{d}#{shard}"))
+        .map(|shard| format!("DUE#{group}#{shard}"))
         .collect()
+}
+
+/// The start of a sweep's look-back: midnight UTC of the first of the last `lookback_days` UTC
+/// days, today included (at least today).
+pub fn due_since(now: Timestamp, lookback_days: u32) -> Timestamp {
+    let back = jiff::SignedDuration::from_hours(24 * i64::from(lookback_days.saturating_sub(1)));
+    let first = now.checked_sub(back).unwrap_or(now);
+    let into_day = first.as_millisecond().rem_euclid(86_400_000);
+    first
+        .checked_sub(jiff::SignedDuration::from_millis(into_day))
+        .unwrap_or(first)
+}
+
+/// The DUESK range a sweep at `now` reads: items due from the start of its look-back to `now`.
+pub fn due_window(now: Timestamp, lookback_days: u32) -> (String, String) {
+    (due_from(due_since(now, lookback_days)), due_until(now))
+}
+
+/// Lower bound of DUESK for items due at or after `from`.
+pub fn due_from(from: Timestamp) -> String {
+    format!("{:013}#", from.as_millisecond().max(0))
 }
 
 /// Upper bound of DUESK for items due at or before `now`.
@@ -362,69 +575,274 @@ pub fn expires_at(now: Timestamp, after: std::time::Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::send::{EmailKind, SendIdentity};
 
     fn m() -> MerchantId {
         MerchantId::parse("m", "acme").unwrap()
     }
 
-    #[test]
-    fn tenant_prefix_on_every_key() {
-        let c = CustomerId::parse("c", "c1").unwrap();
-        let o = OrderId::parse("o", "o1").unwrap();
+    fn c(id: &str) -> CustomerId {
+        CustomerId::parse("c", id).unwrap()
+    }
+
+    fn o(id: &str) -> OrderId {
+        OrderId::parse("o", id).unwrap()
+    }
+
+    fn email(a: &str) -> crate::domain::EmailAddress {
+        crate::domain::EmailAddress::parse("email", a).unwrap()
+    }
+
+    /// One key of every kind that belongs to customer `cust`, order `ord` and so on.
+    fn every_key(cust: &str, ord: &str, n: &str) -> Vec<Key> {
         let eur = Currency::parse("c", "EUR").unwrap();
-        let keys = [
-            merchant(&m()),
-            order(&m(), &o),
-            customer(&m(), &c),
-            customer_spend(&m(), &c, eur),
-            customer_order(&m(), &c, Timestamp::UNIX_EPOCH, &o),
-            ledger(&m(), &c, "order:o1"),
-            send(&crate::domain::send::SendIdentity::new(
+        let ship = ShipmentId::parse("s", &format!("sh{n}")).unwrap();
+        let sub = SubscriptionId::parse("s", &format!("sub{n}")).unwrap();
+        let inv = InvoiceId::parse("i", &format!("in{n}")).unwrap();
+        let key = KeyId::parse("k", &format!("k{n}")).unwrap();
+        let at = Timestamp::UNIX_EPOCH;
+        vec![
+            api_key(&m(), &key),
+            customer(&m(), &c(cust)),
+            customer_spend(&m(), &c(cust), eur),
+            customer_order(&m(), &c(cust), at, &o(ord)),
+            ledger(&m(), &c(cust), &format!("order:{ord}")),
+            ledger_summary(&m(), &c(cust)),
+            loyalty_notice(&m(), &c(cust), "expiry"),
+            contact(&m(), &c(cust)),
+            customer_subscription(&m(), &c(cust), &sub),
+            send(&SendIdentity::new(
                 &m(),
-                &c,
-                crate::domain::send::EmailKind::OrderThanks,
-                "o1",
+                &c(cust),
+                EmailKind::OrderThanks,
+                ord,
                 0,
             )),
-            idempotency(&m(), "order", "o1"),
-        ];
-        for k in keys {
-            assert!(k.pk.starts_with("M#acme"), "{k:?}");
+            bounce_streak(&m(), &email(&format!("{cust}@example.com"))),
+            suppression(&m(), &email(&format!("{cust}@example.com"))),
+            referee(&m(), &format!("{cust}@example.com")),
+            referral_code(&m(), &format!("CODE{n}")),
+            order(&m(), &o(ord)),
+            idempotency(&m(), "order", ord),
+            order_shipment(&m(), &o(ord), &ship),
+            follow_up(&m(), &o(ord), "feedback_survey"),
+            feedback(&m(), &o(ord)),
+            shipment(&m(), &ship),
+            checkpoint(&m(), &ship, at, "cp1"),
+            shipment_due(&m(), &ship, "late"),
+            subscription(&m(), &sub),
+            subscription_click(&m(), &sub, "01J"),
+            invoice(&m(), &inv),
+            billing_event(&m(), "stripe", &format!("evt_{n}")),
+            webhook_seen(&m(), &format!("replay{n}")),
+        ]
+    }
+
+    #[test]
+    fn every_partition_starts_with_the_tenant_and_names_its_merchant() {
+        for k in every_key("c1", "o1", "1")
+            .into_iter()
+            .chain([merchant(&m())])
+        {
+            assert!(k.pk == "M#acme" || k.pk.starts_with("M#acme#"), "{k:?}");
+            assert_eq!(merchant_of(&k.pk), Some(m()), "{k:?}");
         }
+        let other = MerchantId::parse("m", "acme2").unwrap();
+        assert_eq!(merchant_of(&merchant(&other).pk), Some(other));
+        assert_eq!(merchant_of("DUE#followup#3"), None);
+        assert_eq!(merchant_of(&warm_up().pk), None);
+    }
+
+    #[test]
+    fn no_partition_is_shared_by_two_customers_or_two_orders() {
+        // Keys of one customer (order, shipment, ...) against another's: no partition in common,
+        // except the merchant's API-key partition (a handful of items written by operators).
+        let one: std::collections::HashSet<String> = every_key("c1", "o1", "1")
+            .into_iter()
+            .map(|k| k.pk)
+            .collect();
+        for k in every_key("c2", "o2", "2") {
+            if k.pk == api_keys(&m()).pk {
+                continue;
+            }
+            assert!(!one.contains(&k.pk), "{k:?} shares a partition");
+        }
+        // The merchant's profile partition holds the profile alone.
+        for k in every_key("c1", "o1", "1") {
+            assert_ne!(k.pk, merchant(&m()).pk, "{k:?}");
+        }
+    }
+
+    #[test]
+    fn crafted_free_text_never_reaches_another_partition() {
+        // The free-text parts (an idempotency key, a replay key, an event id, a referral code, an
+        // address) come last, behind their own tag: whatever they spell, the key stays the
+        // merchant's and of its own kind.
+        let other = MerchantId::parse("m", "other").unwrap();
+        let victims: std::collections::HashSet<String> = every_key("c1", "o1", "1")
+            .into_iter()
+            .chain(every_key("c1", "o1", "1").into_iter().map(|k| Key {
+                pk: k.pk.replace("M#acme", "M#other"),
+                sk: k.sk,
+            }))
+            .map(|k| format!("{}|{}", k.pk, k.sk))
+            .collect();
+        for crafted in [
+            "x#C#c1",
+            "#O#o1",
+            "M#other#C#c1",
+            "o1|ORDER",
+            "../O#o1",
+            "",
+            "#",
+        ] {
+            let keys = [
+                idempotency(&m(), "order", crafted),
+                webhook_seen(&m(), crafted),
+                billing_event(&m(), "stripe", crafted),
+                referral_code(&m(), crafted),
+                referee(&m(), crafted),
+                suppression_of(&m(), crafted),
+            ];
+            for k in keys {
+                assert_eq!(merchant_of(&k.pk), Some(m()), "{k:?}");
+                assert_ne!(merchant_of(&k.pk), Some(other.clone()));
+                assert!(!victims.contains(&format!("{}|{}", k.pk, k.sk)), "{k:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_customer_id_that_prefixes_another_reads_only_its_own_aggregate() {
+        let short = customer_aggregate(&m(), &c("c1"));
+        let long = customer(&m(), &c("c10"));
+        assert_ne!(short.pk, long.pk);
+        let sends = customer_sends(&m(), &c("c1"));
+        assert_ne!(
+            sends.pk, short.pk,
+            "the message log is not in the aggregate"
+        );
+    }
+
+    #[test]
+    fn a_send_reference_finds_its_record() {
+        for id in [
+            SendIdentity::new(&m(), &c("c1"), EmailKind::OrderThanks, "SO-1", 0),
+            SendIdentity::new(&m(), &c("c1"), EmailKind::OrderThanks, "SO#odd", 2),
+        ] {
+            let key = send(&id);
+            assert_eq!(send_ref(&m(), &id.reference()), Some(key.clone()));
+            assert!(key.pk.starts_with("M#acme#C#c1#"));
+        }
+        assert_eq!(send_ref(&m(), "SEND#c1"), None);
+        assert_eq!(send_ref(&m(), "SEND##x#y"), None);
+        assert_eq!(send_ref(&m(), "ORDER#SO-1"), None);
+        let alert = send_ref(&m(), "ALERT#dunning#2026-11-27").unwrap();
+        assert_eq!(alert.pk, "M#acme#ALERTS");
+    }
+
+    #[test]
+    fn a_claim_checks_the_suppression_of_its_own_merchant() {
+        let id = SendIdentity::new(&m(), &c("c1"), EmailKind::OrderThanks, "SO-1", 0);
+        assert_eq!(
+            suppression_beside(&send(&id), "Ann@Example.com"),
+            suppression(&m(), &email("ann@example.com"))
+        );
+        assert_eq!(
+            suppression_beside(&merchant(&m()), "ann@example.com"),
+            suppression_of(&m(), "ann@example.com")
+        );
     }
 
     #[test]
     fn due_keys_sort_by_time_and_spread_over_shards() {
         let at: Timestamp = "2026-11-27T09:00:00Z".parse().unwrap();
         let mut shards = std::collections::BTreeSet::new();
-        for i in 0..200 {
-            let item = follow_up(
-                &m(),
-                &OrderId::parse("o", &format!("o{i}")).unwrap(),
-                "feedback_survey",
-            );
+        for i in 0..2_000 {
+            let item = follow_up(&m(), &o(&format!("o{i}")), "feedback_survey");
             let (pk, sk) = due("followup", at, &item);
-            assert!(pk.starts_with("DUE#followup#20261127#"));
+            assert!(pk.starts_with("DUE#followup#"));
             assert!(sk < due_until(at), "due at `at` counts as due at `at`");
-            assert!(
-                sk > due_until(
-                    at.checked_sub(jiff::SignedDuration::from_millis(1))
-                        .unwrap()
-                )
-            );
+            assert!(sk >= due_from(at));
+            let before = at
+                .checked_sub(jiff::SignedDuration::from_millis(1))
+                .unwrap();
+            assert!(sk > due_until(before));
+            let after = at
+                .checked_add(jiff::SignedDuration::from_millis(1))
+                .unwrap();
+            assert!(sk < due_from(after));
             shards.insert(pk);
         }
         assert_eq!(shards.len() as u32, DUE_SHARDS);
-        assert_eq!(due_partitions("followup", at).len() as u32, DUE_SHARDS);
+        let all: std::collections::BTreeSet<String> =
+            due_partitions("followup").into_iter().collect();
+        assert_eq!(shards, all);
+    }
+
+    #[test]
+    fn the_look_back_starts_at_midnight_utc() {
+        let now: Timestamp = "2026-11-27T09:30:00Z".parse().unwrap();
+        assert_eq!(due_since(now, 1), "2026-11-27T00:00:00Z".parse().unwrap());
+        assert_eq!(due_since(now, 0), "2026-11-27T00:00:00Z".parse().unwrap());
+        assert_eq!(due_since(now, 14), "2026-11-14T00:00:00Z".parse().unwrap());
+        let (from, until) = due_window(now, 2);
+        let item = order(&m(), &o("o1"));
+        let inside = due("followup", "2026-11-26T00:00:00Z".parse().unwrap(), &item).1;
+        let outside = due(
+            "followup",
+            "2026-11-25T23:59:59.999Z".parse().unwrap(),
+            &item,
+        )
+        .1;
+        assert!(from <= inside && inside <= until);
+        assert!(outside < from);
+    }
+
+    #[test]
+    fn listings_and_counters_spread_over_every_shard_they_read() {
+        let mut feedback = std::collections::BTreeSet::new();
+        let mut stats = std::collections::BTreeSet::new();
+        for i in 0..2_000 {
+            feedback.insert(feedback_index(&m(), &o(&format!("o{i}"))));
+            stats.insert(email_stats(&m(), "2026-11-27", "delivery", &format!("msg-{i}")).pk);
+        }
+        let read: std::collections::BTreeSet<String> =
+            feedback_partitions(&m()).into_iter().collect();
+        assert_eq!(feedback, read);
+        assert_eq!(feedback.len() as u32, LIST_SHARDS);
+        let read: std::collections::BTreeSet<String> =
+            email_stats_partitions(&m()).into_iter().collect();
+        assert_eq!(stats, read);
+        assert_eq!(stats.len() as u32, STATS_SHARDS);
+        assert_ne!(
+            surveys_sent_partitions(&m()),
+            feedback_partitions(&m()),
+            "each listing has its own partitions"
+        );
+        assert!(
+            dunning_partitions(&m())
+                .iter()
+                .all(|p| p.starts_with("M#acme#DUNNING#"))
+        );
     }
 
     #[test]
     fn customer_orders_sort_by_time() {
-        let c = CustomerId::parse("c", "c1").unwrap();
-        let o = OrderId::parse("o", "o1").unwrap();
-        let a = customer_order(&m(), &c, "2026-01-02T03:04:05Z".parse().unwrap(), &o);
-        let b = customer_order(&m(), &c, "2026-11-02T03:04:05.5Z".parse().unwrap(), &o);
-        assert_eq!(a.sk, "CUST#c1#ORDER#20260102T030405Z#o1");
+        let a = customer_order(
+            &m(),
+            &c("c1"),
+            "2026-01-02T03:04:05Z".parse().unwrap(),
+            &o("o1"),
+        );
+        let b = customer_order(
+            &m(),
+            &c("c1"),
+            "2026-11-02T03:04:05.5Z".parse().unwrap(),
+            &o("o1"),
+        );
+        assert_eq!(a.sk, "ORDER#20260102T030405Z#o1");
         assert!(a.sk < b.sk);
+        assert!(a.sk.starts_with(&customer_orders(&m(), &c("c1")).prefix));
     }
 }

@@ -43,7 +43,10 @@ impl Store {
     ) -> Result<LoyaltyState, StoreError> {
         let summary = keys::ledger_summary(m, c);
         let mut state = LoyaltyState::default();
-        for item in self.query_prefix("Query ledger", m, &summary.sk).await? {
+        for item in self
+            .query_prefix("Query ledger", &keys::ledger_all(m, c))
+            .await?
+        {
             let is_summary =
                 matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if *sk == summary.sk);
             if is_summary {

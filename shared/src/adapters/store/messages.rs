@@ -82,17 +82,15 @@ pub struct Touchpoint {
 }
 
 impl Store {
-    /// Every send record whose sort key starts with `prefix` in the merchant's partition, but
-    /// those past their expiry at `now`.
-    async fn sends_with_prefix(
+    /// Every send record `within` names, but those past their expiry at `now`.
+    async fn sends_within(
         &self,
-        m: &MerchantId,
-        prefix: &str,
+        within: &keys::Within,
         now: Timestamp,
     ) -> Result<Vec<LoggedSend>, StoreError> {
         let mut sends = Vec::new();
         for item in self
-            .query_prefix_upto("Query message log", m, prefix, MAX_LOGGED_SENDS)
+            .query_prefix_upto("Query message log", within, MAX_LOGGED_SENDS)
             .await?
         {
             let send = from_item::<LoggedSend>("send", item)?;
@@ -110,9 +108,7 @@ impl Store {
         c: &CustomerId,
         now: Timestamp,
     ) -> Result<CustomerLog, StoreError> {
-        let sends = self
-            .sends_with_prefix(m, &format!("SEND#{c}#"), now)
-            .await?;
+        let sends = self.sends_within(&keys::customer_sends(m, c), now).await?;
         let orders = self.customer_order_ids(m, c, MAX_LOGGED_ORDERS).await?;
         let mut wanted = Vec::new();
         for o in &orders {
@@ -142,7 +138,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<OrderId>, StoreError> {
         let page = self
-            .prefix_query(m, &format!("CUST#{c}#ORDER#"))
+            .prefix_query(&keys::customer_orders(m, c))
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(100))
             .projection_expression("order_id")
@@ -181,7 +177,7 @@ impl Store {
             _ => None,
         };
         let mut sends = self
-            .sends_with_prefix(m, &format!("SEND#{c}#{kind}#{subject}#"), now)
+            .sends_within(&keys::touchpoint_sends(m, c, kind, subject), now)
             .await?;
         sends.sort_by_key(|s| s.step);
         Ok(Touchpoint { follow_up, sends })

@@ -22,7 +22,6 @@ pub mod stats;
 pub mod subscriptions;
 pub mod write;
 
-use crate::domain::MerchantId;
 pub use crate::ports::StoreError;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -101,6 +100,9 @@ pub(crate) fn condition_held<T>(result: Result<T, StoreError>) -> Result<bool, S
     }
 }
 
+/// Queries of one sharded read in flight at once.
+pub(crate) const PARALLEL_QUERIES: usize = 8;
+
 /// The table adapter. Cheap to clone (the SDK client is reference-counted).
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -121,36 +123,59 @@ impl Store {
         self.client.query().table_name(&self.table)
     }
 
-    /// A Query of `m`'s partition for the items whose SK starts with `prefix` (eventually
-    /// consistent, one page: callers add what their read needs).
-    pub(crate) fn prefix_query(&self, m: &MerchantId, prefix: &str) -> QueryFluentBuilder {
-        self.table_query()
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(keys::tenant(m)))
-            .expression_attribute_values(":prefix", s(prefix))
+    /// A Query of the items `within` names (eventually consistent, one page: callers add what
+    /// their read needs).
+    pub(crate) fn prefix_query(&self, within: &keys::Within) -> QueryFluentBuilder {
+        let query = self
+            .table_query()
+            .expression_attribute_values(":pk", s(&within.pk));
+        if within.prefix.is_empty() {
+            query.key_condition_expression("PK = :pk")
+        } else {
+            query
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":prefix", s(&within.prefix))
+        }
     }
 
-    /// Every item of `m`'s partition whose SK starts with `prefix` (consistent read, all pages).
+    /// Every item `within` names (consistent read, all pages).
     pub(crate) async fn query_prefix(
         &self,
         operation: &'static str,
-        m: &MerchantId,
-        prefix: &str,
+        within: &keys::Within,
     ) -> Result<Vec<Item>, StoreError> {
-        self.query_prefix_upto(operation, m, prefix, usize::MAX)
-            .await
+        self.query_prefix_upto(operation, within, usize::MAX).await
     }
 
     /// As [`Store::query_prefix`], but reads no further page once `max` items are in hand.
     pub(crate) async fn query_prefix_upto(
         &self,
         operation: &'static str,
-        m: &MerchantId,
-        prefix: &str,
+        within: &keys::Within,
         max: usize,
     ) -> Result<Vec<Item>, StoreError> {
-        let query = self.prefix_query(m, prefix).consistent_read(true);
+        let query = self.prefix_query(within).consistent_read(true);
         Ok(self.query_pages(operation, query, max).await?.items)
+    }
+
+    /// Runs `queries` (one per partition of a sharded listing, at most [`PARALLEL_QUERIES`] at
+    /// a time), every page of each, and gathers what they answer.
+    pub(crate) async fn query_each(
+        &self,
+        operation: &'static str,
+        queries: Vec<QueryFluentBuilder>,
+    ) -> Result<Pages, StoreError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        futures_util::stream::iter(queries)
+            .map(|query| self.query_pages(operation, query, usize::MAX))
+            .buffer_unordered(PARALLEL_QUERIES)
+            .try_fold(Pages::default(), |mut all, pages| async move {
+                all.items.extend(pages.items);
+                all.count += pages.count;
+                all.scanned += pages.scanned;
+                Ok(all)
+            })
+            .await
     }
 
     /// Every item `query` answers (all pages), read as `entity`.

@@ -239,9 +239,8 @@ impl ShipmentBook for Store {
         m: &MerchantId,
         order_id: &OrderId,
     ) -> Result<Vec<ShipmentPointer>, StoreError> {
-        let prefix = keys::order_shipments_prefix(order_id);
         let items = self
-            .query_prefix("Query order shipments", m, &prefix)
+            .query_prefix("Query order shipments", &keys::order_shipments(m, order_id))
             .await?;
         from_items(POINTER, items)
     }
@@ -252,9 +251,8 @@ impl ShipmentBook for Store {
         m: &MerchantId,
         id: &ShipmentId,
     ) -> Result<Vec<Checkpoint>, StoreError> {
-        let prefix = keys::checkpoint_prefix(id);
         let items = self
-            .query_prefix("Query shipment history", m, &prefix)
+            .query_prefix("Query shipment history", &keys::checkpoints(m, id))
             .await?;
         from_items(CHECKPOINT, items)
     }
@@ -265,9 +263,8 @@ impl ShipmentBook for Store {
         m: &MerchantId,
         order_id: &OrderId,
     ) -> Result<Vec<FollowUp>, StoreError> {
-        let prefix = keys::follow_ups_prefix(order_id);
         let items = self
-            .query_prefix("Query order follow-ups", m, &prefix)
+            .query_prefix("Query order follow-ups", &keys::follow_ups(m, order_id))
             .await?;
         from_items(FOLLOW_UP, items)
     }

@@ -4,7 +4,9 @@
 //! The counters are kept by email-events as SES reports: each metric counts a message at most once
 //! (the send record remembers which metrics it has counted, in the same conditional write that
 //! records the event), so redelivered events and repeated opens never inflate a rate. One item
-//! per (day, kind), `STATS#<day>#<kind>`, so a report over a range is one Query.
+//! per (day, kind) in each of the merchant's counter shards (`M#<m>#STATS#<shard>` / `<day>#<kind>`,
+//! the shard picked by the message id, so a busy day's counting is no hot key): a report over a
+//! range is one Query per shard, summed.
 
 use super::{Store, StoreError, classify, keys, n, s};
 use crate::domain::MerchantId;
@@ -17,17 +19,18 @@ use jiff::civil::Date;
 pub const STATS_RETENTION: std::time::Duration = std::time::Duration::from_secs(800 * 86_400);
 
 impl Store {
-    /// Counts one message towards `metric` of `kind` on `day`.
+    /// Counts one message (SES id `message_id`) towards `metric` of `kind` on `day`.
     pub async fn count_email_metric(
         &self,
         m: &MerchantId,
         day: Date,
         kind: &str,
         metric: &str,
+        message_id: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let day = day.to_string();
-        self.update_item(&keys::email_stats(m, &day, kind))
+        self.update_item(&keys::email_stats(m, &day, kind, message_id))
             .update_expression(
                 "SET #type = :t, #day = :day, kind = :kind, expires_at = :exp ADD #metric :one",
             )
@@ -53,13 +56,22 @@ impl EmailStats for Store {
         from: Date,
         to: Date,
     ) -> Result<Vec<DailyStats>, StoreError> {
-        let query = self
-            .table_query()
-            .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-            .expression_attribute_values(":pk", s(keys::tenant(m)))
-            .expression_attribute_values(":from", s(keys::email_stats_from(&from.to_string())))
-            .expression_attribute_values(":to", s(keys::email_stats_to(&to.to_string())));
-        self.query_all_as("Query email stats", "email_stats", query)
-            .await
+        let (from, to) = (
+            keys::email_stats_from(&from.to_string()),
+            keys::email_stats_to(&to.to_string()),
+        );
+        let queries = keys::email_stats_partitions(m)
+            .into_iter()
+            .map(|pk| {
+                self.table_query()
+                    .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                    .expression_attribute_values(":pk", s(pk))
+                    .expression_attribute_values(":from", s(&from))
+                    .expression_attribute_values(":to", s(&to))
+            })
+            .collect();
+        let pages = self.query_each("Query email stats", queries).await?;
+        let shards: Vec<DailyStats> = super::from_items("email_stats", pages.items)?;
+        Ok(DailyStats::summed(shards))
     }
 }

@@ -132,7 +132,7 @@ impl Store {
         struct Pointer {
             subscription_id: SubscriptionId,
         }
-        let query = self.prefix_query(m, &keys::customer_subscriptions_prefix(c));
+        let query = self.prefix_query(&keys::customer_subscriptions(m, c));
         let pointers: Vec<Pointer> = self
             .query_all_as("Query customer subscriptions", POINTER, query)
             .await?;
