@@ -1,7 +1,7 @@
 //! The daily sweep: every subscription due for a notice, once.
 //!
-//! Reads only the renewal group of the due index (what is due by now, in each (day, shard)
-//! partition of the look-back window), so the items it reads are the subscriptions due, however many are not.
+//! Reads only the renewal group of the due index (what is due within the look-back window, from
+//! each shard of the group), so the items it reads are the subscriptions due, however many are not.
 //! For each, with bounded concurrency: the plan (the latest notice due, the next one), the
 //! customer's chosen language and time zone, the claim on the notice's identity (guarded against
 //! suppression) and the SES call (paced), then one conditional update moving the subscription to
