@@ -60,11 +60,15 @@
 //!   code when they get one, the thank-you email's claim and the check on the recipient's
 //!   suppression: at most 10 items over the order's, the idempotency record's, the customer's,
 //!   the send record's, the code's and the address's partitions.
-//! * claim an email: the send record plus a condition check on the recipient's suppression item.
-//! * record a shipment: the shipment, the order's shipment index entry, its due checks; a
-//!   checkpoint: the checkpoint and the shipment (plus, on delivery, the order's journey mark and
-//!   one item per follow-up kind, and the removal of the due checks): at most 10 items.
+//! * claim an email: the send record plus a condition check on the recipient's suppression item;
+//!   every transaction below that sends adds these two.
+//! * record a shipment: the shipment, the order's shipment index entry, its due checks and the
+//!   "shipped" email's claim; a checkpoint: the checkpoint, the shipment's state, the webhook's
+//!   replay record when it came by webhook, the order's shipment index entry and the email's
+//!   claim; anchoring the journey: the order's journey mark and one follow-up per kind (the
+//!   order's partition): at most 8 items.
 //! * a follow-up's, a renewal's or a dunning step's move: its own item plus the send record.
+//! * a billing event: the event-seen record and the invoice (plus the email's claim).
 //! * loyalty postings: the customer's summary and its ledger entries (one partition).
 //!
 //! Access patterns (every one a GetItem, a BatchGetItem or a Query of one partition, or a Query
