@@ -30,11 +30,7 @@ pub fn mask_email(email: &str) -> String {
 }
 
 /// The kind-specific part of a follow-up's template data, or `None` if there is nothing to say.
-fn kind_data(
-    links: &Links,
-    draft: &Draft<'_>,
-    locale: Locale,
-) -> Option<(&'static str, Value)> {
+fn kind_data(links: &Links, draft: &Draft<'_>, locale: Locale) -> Option<(&'static str, Value)> {
     let (merchant, kind, now) = (draft.merchant, draft.kind, draft.now);
     let o = &draft.order.order;
     let bought: BTreeSet<&str> = o.items.iter().map(|i| i.sku.as_str()).collect();

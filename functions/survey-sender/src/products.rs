@@ -64,7 +64,9 @@ fn bulk_body(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiError> {
         .field("body")
     };
     let Some(body) = req.body.as_deref() else {
-        return Err(ApiError::new(400, "required", "a JSON request body is required").field("body"));
+        return Err(
+            ApiError::new(400, "required", "a JSON request body is required").field("body"),
+        );
     };
     let bytes = if req.is_base64_encoded {
         if body.len() > MAX_BULK_BODY_BYTES * 4 / 3 + 4 {
@@ -106,8 +108,14 @@ pub async fn products(app: &App, req: &ApiGatewayV2httpRequest) -> Result<(u16, 
             .upsert_many(items, &mut BTreeSet::new(), now)
             .await
             .map_err(api_error)?;
-        let count = |status: &str| results.iter().filter(|r| label(&r.outcome) == status).count();
-        let (stored, invalid, not_stored) = (count("stored"), count("invalid"), count("not_stored"));
+        let count = |status: &str| {
+            results
+                .iter()
+                .filter(|r| label(&r.outcome) == status)
+                .count()
+        };
+        let (stored, invalid, not_stored) =
+            (count("stored"), count("invalid"), count("not_stored"));
         let results: Vec<Value> = results
             .iter()
             .map(|r| {

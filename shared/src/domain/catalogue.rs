@@ -272,8 +272,14 @@ mod tests {
     fn skus_are_trimmed_bounded_single_line_and_may_hold_a_hash() {
         assert_eq!(Sku::parse("sku", "  TENT#2P ").unwrap().as_str(), "TENT#2P");
         assert_eq!(Sku::parse("sku", "  ").unwrap_err().code, "required");
-        assert_eq!(Sku::parse("sku", &"x".repeat(255)).unwrap().as_str().len(), 255);
-        assert_eq!(Sku::parse("sku", &"x".repeat(256)).unwrap_err().code, "too_long");
+        assert_eq!(
+            Sku::parse("sku", &"x".repeat(255)).unwrap().as_str().len(),
+            255
+        );
+        assert_eq!(
+            Sku::parse("sku", &"x".repeat(256)).unwrap_err().code,
+            "too_long"
+        );
         assert_eq!(
             Sku::parse("sku", "A\nB").unwrap_err().code,
             "invalid_characters"
@@ -299,12 +305,21 @@ mod tests {
         let cases = [
             (json!({"name": ""}), "name"),
             (json!({"name": "x", "url": "javascript:alert(1)"}), "url"),
-            (json!({"name": "x", "price": -1, "currency": "EUR"}), "price"),
+            (
+                json!({"name": "x", "price": -1, "currency": "EUR"}),
+                "price",
+            ),
             (json!({"name": "x", "price": 100}), "currency"),
             (json!({"name": "x", "currency": "EURO"}), "currency"),
             (json!({"name": "x", "tips": {"es": ["hola"]}}), "tips.es"),
-            (json!({"name": "x", "tips": {"de": ["gut", "a\nb"]}}), "tips.de[1]"),
-            (json!({"name": "x", "tips": {"en": vec!["t"; 11]}}), "tips.en"),
+            (
+                json!({"name": "x", "tips": {"de": ["gut", "a\nb"]}}),
+                "tips.de[1]",
+            ),
+            (
+                json!({"name": "x", "tips": {"en": vec!["t"; 11]}}),
+                "tips.en",
+            ),
             (json!({"name": "x", "related": ["ok", " "]}), "related[1]"),
             (json!({"name": "x", "related": vec!["r"; 21]}), "related"),
             (json!({"name": "x", "sku": "OTHER"}), "sku"),

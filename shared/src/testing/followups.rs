@@ -177,6 +177,12 @@ impl MemFollowUps {
     }
 }
 
+impl super::products::CatalogueRows for MemFollowUps {
+    fn rows(&self) -> (&MemTable, &super::products::BatchReads) {
+        (self.table(), &self.product_reads)
+    }
+}
+
 impl FollowUpBook for MemFollowUps {
     async fn follow_up_context(
         &self,

@@ -1,9 +1,9 @@
 //! The catalogue in memory, under the DynamoDB store's keys: one row per product, bulk writes
 //! item by item as BatchWriteItem applies them (no transaction: a failure part way leaves the
-//! earlier products stored), reads by SKU deduplicated and capped like one BatchGetItem. The same
-//! rows back [`MemCatalogue`] and the follow-ups' catalogue ([`super::followups::MemFollowUps`]).
+//! earlier products stored), reads by SKU deduplicated and capped like one BatchGetItem. Every
+//! in-memory adapter whose table holds products ([`CatalogueRows`]: [`MemCatalogue`], the
+//! follow-ups') has the catalogue.
 
-use super::followups::MemFollowUps;
 use super::table::{MemTable, RowKey, Write, always, parse, row};
 use crate::adapters::store::keys;
 use crate::domain::MerchantId;
@@ -103,56 +103,45 @@ pub(crate) fn read(
     Ok(out)
 }
 
-macro_rules! mem_catalogue {
-    ($t:ty) => {
-        impl Catalogue for $t {
-            async fn product(
-                &self,
-                m: &MerchantId,
-                sku: &Sku,
-            ) -> Result<Option<Product>, StoreError> {
-                get(self.rows().0, m, sku)
-            }
-
-            async fn put_product(&self, m: &MerchantId, product: &Product) -> Result<(), StoreError> {
-                put(self.rows().0, m, product)
-            }
-
-            async fn delete_product(&self, m: &MerchantId, sku: &Sku) -> Result<bool, StoreError> {
-                Ok(delete(self.rows().0, m, sku))
-            }
-
-            async fn put_products(
-                &self,
-                m: &MerchantId,
-                products: &[Product],
-            ) -> Result<Vec<BulkWrite>, StoreError> {
-                put_many(self.rows().0, m, products)
-            }
-
-            async fn products(
-                &self,
-                m: &MerchantId,
-                skus: &[Sku],
-            ) -> Result<BTreeMap<Sku, Product>, StoreError> {
-                let (table, reads) = self.rows();
-                read(table, reads, m, skus)
-            }
-        }
-    };
+/// An in-memory adapter whose table holds products (and which counts its batch reads): it has
+/// the catalogue.
+pub trait CatalogueRows: Send + Sync {
+    fn rows(&self) -> (&MemTable, &BatchReads);
 }
 
-impl MemCatalogue {
+impl CatalogueRows for MemCatalogue {
     fn rows(&self) -> (&MemTable, &BatchReads) {
         (&self.table, &self.reads)
     }
 }
 
-impl MemFollowUps {
-    fn rows(&self) -> (&MemTable, &BatchReads) {
-        (self.table(), &self.product_reads)
+impl<T: CatalogueRows> Catalogue for T {
+    async fn product(&self, m: &MerchantId, sku: &Sku) -> Result<Option<Product>, StoreError> {
+        get(self.rows().0, m, sku)
+    }
+
+    async fn put_product(&self, m: &MerchantId, product: &Product) -> Result<(), StoreError> {
+        put(self.rows().0, m, product)
+    }
+
+    async fn delete_product(&self, m: &MerchantId, sku: &Sku) -> Result<bool, StoreError> {
+        Ok(delete(self.rows().0, m, sku))
+    }
+
+    async fn put_products(
+        &self,
+        m: &MerchantId,
+        products: &[Product],
+    ) -> Result<Vec<BulkWrite>, StoreError> {
+        put_many(self.rows().0, m, products)
+    }
+
+    async fn products(
+        &self,
+        m: &MerchantId,
+        skus: &[Sku],
+    ) -> Result<BTreeMap<Sku, Product>, StoreError> {
+        let (table, reads) = self.rows();
+        read(table, reads, m, skus)
     }
 }
-
-mem_catalogue!(MemCatalogue);
-mem_catalogue!(MemFollowUps);

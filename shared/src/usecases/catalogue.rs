@@ -111,7 +111,10 @@ impl<C: Catalogue> Products<'_, C> {
         }
         let products: Vec<Product> = valid.iter().map(|(_, p)| p.clone()).collect();
         if !products.is_empty() {
-            let written = self.catalogue.put_products(self.merchant, &products).await?;
+            let written = self
+                .catalogue
+                .put_products(self.merchant, &products)
+                .await?;
             for ((i, _), w) in valid.iter().zip(written) {
                 if let (Some(r), BulkWrite::Stored) = (results.get_mut(*i), w) {
                     r.outcome = Outcome::Stored;
@@ -123,11 +126,7 @@ impl<C: Catalogue> Products<'_, C> {
 }
 
 /// One product of a bulk request: its fields (unknown ones refused), its SKU not seen before.
-fn validate(
-    value: Value,
-    seen: &mut BTreeSet<Sku>,
-    now: Timestamp,
-) -> Result<Product, FieldError> {
+fn validate(value: Value, seen: &mut BTreeSet<Sku>, now: Timestamp) -> Result<Product, FieldError> {
     let input: ProductInput = from_value(value)?;
     let sku = input.sku()?;
     if seen.contains(&sku) {
@@ -255,7 +254,9 @@ mod tests {
             .upsert_many(items(MAX_BULK + 1), &mut BTreeSet::new(), now())
             .await
             .unwrap_err();
-        assert!(matches!(e, CatalogueError::Invalid(f) if f.field == "products" && f.code == "too_many"));
+        assert!(
+            matches!(e, CatalogueError::Invalid(f) if f.field == "products" && f.code == "too_many")
+        );
         assert!(c.table.rows().is_empty());
         let results = products
             .upsert_many(items(MAX_BULK), &mut BTreeSet::new(), now())

@@ -1,6 +1,7 @@
 //! A due follow-up (usage tips, feedback survey, cross-sell, review request), whoever sweeps it:
 //! what is read for it (the order, the customer's contact state, the suppression, any earlier send
-//! record), whether it still applies (the order gone, the customer unsubscribed, opted out,
+//! record and, for usage tips and cross-sell, the order's products, all in one batch; a cross-sell
+//! reads the products they relate to in one more), whether it still applies (the order gone, the customer unsubscribed, opted out,
 //! throttled or suppressed: skipped; quiet hours in their zone or the frequency cap: deferred), the
 //! email claimed under the contact-state guard and sent once through the [`Courier`] under the
 //! pace, and the follow-up settled on the outcome with every decision kept on it. An earlier
@@ -124,6 +125,9 @@ struct Target {
     context: FollowUpContext,
     /// The email's identity.
     email: SendIdentity,
+    /// Whether the order's products were read with the context (false only for a follow-up
+    /// written before it kept its order's SKUs).
+    products_read: bool,
 }
 
 impl<B, D, L, M> Job<'_, '_, B, D, L, M>
@@ -180,11 +184,7 @@ where
         let Some(order) = context.order.take() else {
             return Ok(None);
         };
-        // A follow-up written before it kept its order's SKUs: read them from the order.
-        if talks_of_products && follow_up.skus.is_empty() {
-            let skus = distinct_skus(order.order.items.iter().map(|i| i.sku.as_str()));
-            context.products = self.uc.book.products(merchant_id, &skus).await?;
-        }
+
         Ok(Some(Target {
             merchant,
             customer_id,
@@ -192,6 +192,7 @@ where
             order,
             context,
             email,
+            products_read: !(talks_of_products && follow_up.skus.is_empty()),
         }))
     }
 
@@ -233,6 +234,12 @@ where
     /// of at most 100, none when there is nothing to look up).
     async fn products(&self, target: &Target) -> Result<BTreeMap<Sku, Product>, StoreError> {
         let mut products = target.context.products.clone();
+        // A follow-up written before it kept its order's SKUs: read them from the order now (one
+        // more batch read; for such a cross-sell, two).
+        if !target.products_read {
+            let skus = distinct_skus(target.order.order.items.iter().map(|i| i.sku.as_str()));
+            products = self.uc.book.products(&target.merchant.id, &skus).await?;
+        }
         if target.kind != FollowUpKind::CrossSell {
             return Ok(products);
         }
@@ -257,11 +264,7 @@ where
             .cloned()
             .collect();
         if !related.is_empty() {
-            let found = self
-                .uc
-                .book
-                .products(&target.merchant.id, &related)
-                .await?;
+            let found = self.uc.book.products(&target.merchant.id, &related).await?;
             products.extend(found);
         }
         Ok(products)
@@ -1096,5 +1099,4 @@ mod tests {
             (vec![], 0)
         );
     }
-
 }

@@ -22,12 +22,12 @@ mod products;
 
 use aftercare::adapters::store::Store;
 use aftercare::domain::MerchantId;
-use aftercare::domain::catalogue::Sku;
-use aftercare::ports::catalogue::Catalogue;
 use aftercare::domain::apikey::{self, ApiKeyRecord, KeyStatus};
+use aftercare::domain::catalogue::Sku;
 use aftercare::domain::ids::KeyId;
 use aftercare::domain::merchant::MerchantInput;
 use aftercare::domain::validation::parse_json;
+use aftercare::ports::catalogue::Catalogue;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::process::ExitCode;

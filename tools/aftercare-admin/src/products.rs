@@ -104,7 +104,11 @@ pub fn csv_product(columns: &[String], line: &str, locale: Locale) -> Result<Val
         return Err(FieldError::new(
             "",
             "invalid_csv",
-            format!("{} fields where the header names {}", fields.len(), columns.len()),
+            format!(
+                "{} fields where the header names {}",
+                fields.len(),
+                columns.len()
+            ),
         ));
     }
     let list = |v: &str| -> Vec<String> {
@@ -121,7 +125,11 @@ pub fn csv_product(columns: &[String], line: &str, locale: Locale) -> Result<Val
         }
         let v = match name.as_str() {
             "price" => value.trim().parse::<i64>().map(Value::from).map_err(|_| {
-                FieldError::new("price", "invalid_type", "price is a whole number of minor units")
+                FieldError::new(
+                    "price",
+                    "invalid_type",
+                    "price is a whole number of minor units",
+                )
             })?,
             "tips" => json!({locale.as_str(): list(&value)}),
             "related" => json!(list(&value)),

@@ -17,13 +17,13 @@ use super::{
 };
 use crate::domain::catalogue::{MAX_FOLLOW_UP_SKUS, Sku};
 use crate::domain::followup::FollowUpKind;
-use crate::ports::catalogue::read_set;
 use crate::domain::followup::{DecisionAction, DecisionEntry, FollowUp, FollowUpStatus};
 use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
 use crate::domain::marketing::ContactState;
 use crate::domain::survey::FeedbackRecord;
 use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
 use crate::ports::DueToken;
+use crate::ports::catalogue::read_set;
 use crate::ports::feedback::FeedbackBook;
 use crate::ports::followups::FollowUpBook;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, Select};

@@ -134,7 +134,10 @@ impl Catalogue for Store {
         let found = self
             .batch_get(
                 "BatchGetItem products",
-                wanted.iter().map(|s| keys::product(m, s).to_map()).collect(),
+                wanted
+                    .iter()
+                    .map(|s| keys::product(m, s).to_map())
+                    .collect(),
             )
             .await?;
         Ok(found_products(m, &wanted, found))
