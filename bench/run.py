@@ -273,6 +273,7 @@ def setup(admin: Path, env: dict, merchant_file: Path) -> dict:
     run("table", "create")
     run("identity", "create", merchant["sender"]["from_email"].split("@")[1])
     run("merchant", "put", "--file", str(merchant_file))
+    run("products", "import", str(ROOT / "examples/products.jsonl"), "--merchant", merchant["id"])
     key = json.loads(run("key", "issue", "--merchant", merchant["id"]))["api_key"]
     return {"id": merchant["id"], "from": merchant["sender"]["from_email"], "api_key": key,
             "webhook_secret": merchant["webhook_secrets"][0]}

@@ -137,7 +137,8 @@ start_moto() { # [log file name under $RUN_DIR, default moto.log]
 
 # The local stack of README command 1 (./scripts/local-demo), shared with scripts/api-conformance:
 # builds the functions and the operator tool (debug), starts moto server, creates the table, the
-# sender identity, the merchant of examples/merchant.json and an API key (labelled $1) with
+# sender identity, the merchant of examples/merchant.json, its catalogue (examples/products.jsonl)
+# and an API key (labelled $1) with
 # aftercare-admin, then runs the real function binaries under the Lambda emulator, which plays API
 # Gateway (HTTP API, payload v2, routes from infra/template.yaml) and EventBridge. Sets BIN,
 # MOTO_ENDPOINT, AWS_ENDPOINT_URL, AFTERCARE_TABLE, MERCHANT_ID, SENDER_DOMAIN, API_KEY, API (the
@@ -151,12 +152,13 @@ start_local_stack() {
   export AWS_ENDPOINT_URL="$MOTO_ENDPOINT"
   export AFTERCARE_TABLE="aftercare-local"
 
-  step "creating the table, the sender identity, the merchant and an API key"
+  step "creating the table, the sender identity, the merchant, its catalogue and an API key"
   "$BIN/aftercare-admin" table create >/dev/null
   MERCHANT_ID="$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' examples/merchant.json)"
   SENDER_DOMAIN="$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["sender"]["from_email"].split("@")[1])' examples/merchant.json)"
   "$BIN/aftercare-admin" identity create "$SENDER_DOMAIN" >/dev/null
   "$BIN/aftercare-admin" merchant put --file examples/merchant.json >/dev/null
+  "$BIN/aftercare-admin" products import examples/products.jsonl --merchant "$MERCHANT_ID" >/dev/null
   API_KEY="$("$BIN/aftercare-admin" key issue --merchant "$MERCHANT_ID" --label "$label" 2>/dev/null | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')"
   echo "merchant $MERCHANT_ID, sender domain $SENDER_DOMAIN, API key ${API_KEY:0:10}…"
 

@@ -7,10 +7,11 @@
 use aftercare::adapters::store::keys;
 use aftercare::clock::ManualClock;
 use aftercare::domain::EmailAddress;
+use aftercare::domain::catalogue::{ProductInput, Sku};
 use aftercare::domain::followup::FollowUpKind;
-use aftercare::domain::merchant::CatalogueItem;
 use aftercare::domain::{MerchantId, OrderId};
 use aftercare::ports::ContactLookup as _;
+use aftercare::ports::catalogue::Catalogue as _;
 use aftercare::ports::feedback::{ContactBook as _, FeedbackBook as _};
 use aftercare::ports::shipments::ShipmentBook as _;
 use aftercare::token::SigningKey;
@@ -54,32 +55,35 @@ impl World {
         let mut env = Env::new().await;
         let m = &mut env.merchant;
         m.settings.reviews.url_template = Some("https://shop.test/p/{sku}/review?o={order}".into());
-        let item = |name: &str, related: &[&str], tips: &[&str]| CatalogueItem {
-            name: name.into(),
-            url: Some(format!("https://shop.test/p/{}", name.replace(' ', "-"))),
-            price: Some(2900),
-            currency: Some("EUR".into()),
-            tips: tips.iter().map(|s| s.to_string()).collect(),
-            related: related.iter().map(|s| s.to_string()).collect(),
-            ..CatalogueItem::default()
+        tune(m);
+        env.store
+            .put_merchant(&env.merchant, Timestamp::now())
+            .await
+            .unwrap();
+        let item = |sku: &str, name: &str, related: &[&str], tips: &[&str]| {
+            let input: ProductInput = serde_json::from_value(json!({
+                "name": name,
+                "url": format!("https://shop.test/p/{}", name.replace(' ', "-")),
+                "price": 2900, "currency": "EUR",
+                "tips": {"en": tips}, "related": related,
+            }))
+            .unwrap();
+            input
+                .validate(Sku::parse("sku", sku).unwrap(), Timestamp::now())
+                .unwrap()
         };
-        m.settings.catalogue.insert(
-            "TENT-2P".into(),
+        let catalogue = [
             item(
+                "TENT-2P",
                 "Ridge tent",
                 &["GROUND-1", "PEG-AL-10"],
                 &["Pitch it once at home before the first trip."],
             ),
-        );
-        m.settings
-            .catalogue
-            .insert("PEG-AL-10".into(), item("Pegs", &[], &[]));
-        m.settings
-            .catalogue
-            .insert("GROUND-1".into(), item("Ground sheet", &[], &[]));
-        tune(m);
+            item("PEG-AL-10", "Pegs", &[], &[]),
+            item("GROUND-1", "Ground sheet", &[], &[]),
+        ];
         env.store
-            .put_merchant(&env.merchant, Timestamp::now())
+            .put_products(&env.merchant.id, &catalogue)
             .await
             .unwrap();
         let clock = Arc::new(ManualClock::new(t("2026-11-20T10:00:00Z")));

@@ -256,6 +256,18 @@ impl World {
             )
             .await
             .unwrap();
+        let product = json!({"name": "B only", "tips": {"en": ["B only"]}}).to_string();
+        let path = format!("/v1/products/{}", b.order);
+        let stored = self
+            .call(self.request(
+                survey_sender::ROUTE_PUT_PRODUCT,
+                &path,
+                &[("sku", &b.order)],
+                Some(&product),
+                key,
+            ))
+            .await;
+        assert_eq!(stored.status, 200, "{stored:?}");
     }
 
     /// Every item of merchant B's partitions, and every email to B's customer or from B's domain.
@@ -587,6 +599,40 @@ fn probes<'a>() -> Vec<(&'static str, Probe<'a>)> {
                     ),
                     vec![],
                 )
+            }),
+        ),
+        // The SKU of B's product is B's order id.
+        (
+            survey_sender::ROUTE_GET_PRODUCT,
+            p(|w, ids| {
+                let path = format!("/v1/products/{}", ids.order);
+                let route = survey_sender::ROUTE_GET_PRODUCT;
+                (w.as_a(route, &path, &[("sku", &ids.order)], None), vec![])
+            }),
+        ),
+        (
+            survey_sender::ROUTE_DELETE_PRODUCT,
+            p(|w, ids| {
+                let path = format!("/v1/products/{}", ids.order);
+                let route = survey_sender::ROUTE_DELETE_PRODUCT;
+                (w.as_a(route, &path, &[("sku", &ids.order)], None), vec![])
+            }),
+        ),
+        (
+            survey_sender::ROUTE_PUT_PRODUCT,
+            p(|w, ids| {
+                let path = format!("/v1/products/{}", ids.order);
+                let route = survey_sender::ROUTE_PUT_PRODUCT;
+                let body = Some(r#"{"name": "A's own"}"#);
+                (w.as_a(route, &path, &[("sku", &ids.order)], body), vec![])
+            }),
+        ),
+        (
+            survey_sender::ROUTE_PUT_PRODUCTS,
+            p(|w, ids| {
+                let body = json!({"products": [{"sku": ids.order, "name": "A's own"}]}).to_string();
+                let route = survey_sender::ROUTE_PUT_PRODUCTS;
+                (w.as_a(route, "/v1/products", &[], Some(&body)), vec![])
             }),
         ),
         (

@@ -1,5 +1,5 @@
-//! What each follow-up says: its template data, built from the order, the merchant's catalogue and
-//! settings. `None` means there is nothing worth sending (no review page configured, nothing to
+//! What each follow-up says: its template data, built from the order, the catalogue's products it
+//! was given (the order's, and for a cross-sell the related ones) and the merchant's settings. `None` means there is nothing worth sending (no review page configured, nothing to
 //! recommend), which the sweep records as a skip.
 
 use crate::Links;
@@ -7,12 +7,11 @@ use aftercare::adapters::mail::format::long_date;
 use aftercare::adapters::mail::{EmailKind, Mailbox, OutgoingEmail};
 use aftercare::app::App;
 use aftercare::domain::followup::FollowUpKind;
-use aftercare::domain::order::OrderRecord;
 use aftercare::domain::survey::FeedbackRecord;
 use aftercare::domain::survey::SurveyScale;
-use aftercare::domain::{Currency, Locale, Merchant, Money};
+use aftercare::domain::{Locale, Merchant, Money};
 use aftercare::usecases::followups::Draft;
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -31,17 +30,11 @@ pub fn mask_email(email: &str) -> String {
 }
 
 /// The kind-specific part of a follow-up's template data, or `None` if there is nothing to say.
-fn kind_data(
-    links: &Links,
-    merchant: &Merchant,
-    order: &OrderRecord,
-    kind: FollowUpKind,
-    locale: Locale,
-    now: Timestamp,
-) -> Option<(&'static str, Value)> {
-    let o = &order.order;
+fn kind_data(links: &Links, draft: &Draft<'_>, locale: Locale) -> Option<(&'static str, Value)> {
+    let (merchant, kind, now) = (draft.merchant, draft.kind, draft.now);
+    let o = &draft.order.order;
     let bought: BTreeSet<&str> = o.items.iter().map(|i| i.sku.as_str()).collect();
-    let catalogue = &merchant.settings.catalogue;
+    let catalogue = draft.products;
     match kind {
         FollowUpKind::FeedbackSurvey => {
             let scale = merchant.settings.survey.scale;
@@ -71,12 +64,14 @@ fn kind_data(
             (!reviews.is_empty()).then(|| ("reviews", Value::from(reviews)))
         }
         FollowUpKind::UsageTips => {
+            let mut seen = BTreeSet::new();
             let tips: Vec<Value> = o
                 .items
                 .iter()
-                .filter_map(|i| catalogue.get(&i.sku).map(|c| (i, c)))
+                .filter(|i| seen.insert(i.sku.as_str()))
+                .filter_map(|i| catalogue.get(i.sku.as_str()).map(|c| (i, c)))
                 .flat_map(|(i, c)| {
-                    c.tips
+                    c.tips_for(locale, merchant.default_locale)
                         .iter()
                         .map(move |t| json!({"name": i.name, "text": t}))
                 })
@@ -88,16 +83,14 @@ fn kind_data(
             let recommendations: Vec<Value> = o
                 .items
                 .iter()
-                .filter_map(|i| catalogue.get(&i.sku))
+                .filter_map(|i| catalogue.get(i.sku.as_str()))
                 .flat_map(|c| c.related.iter())
                 .filter(|sku| !bought.contains(sku.as_str()) && seen.insert(sku.as_str()))
                 .filter_map(|sku| {
                     let item = catalogue.get(sku)?;
                     let url = item.url.clone()?;
-                    let price = match (item.price, item.currency.as_deref()) {
-                        (Some(p), Some(c)) => Currency::parse("currency", c)
-                            .ok()
-                            .map(|c| Money::new(p, c).format(locale)),
+                    let price = match (item.price, item.currency) {
+                        (Some(p), Some(c)) => Some(Money::new(p, c).format(locale)),
                         _ => None,
                     };
                     Some(json!({"name": item.name, "url": url, "image_url": item.image_url, "price": price}))
@@ -121,6 +114,7 @@ pub fn follow_up_email(app: &App, links: &Links, draft: &Draft<'_>) -> Option<Ou
         reference: send_ref,
         points,
         now,
+        ..
     } = *draft;
     let o = &order.order;
     let locale = contact
@@ -131,7 +125,7 @@ pub fn follow_up_email(app: &App, links: &Links, draft: &Draft<'_>) -> Option<Ou
         .as_deref()
         .or(o.customer.time_zone.as_deref())
         .unwrap_or(&merchant.time_zone);
-    let (name, specific) = kind_data(links, merchant, order, kind, locale, now)?;
+    let (name, specific) = kind_data(links, draft, locale)?;
     let masked = mask_email(o.customer.email.as_str());
     let unsubscribe = links.unsubscribe(merchant.id.as_str(), o.customer.id.as_str(), &masked, now);
     let preferences = links.preferences(merchant.id.as_str(), o.customer.id.as_str(), &masked, now);

@@ -12,6 +12,8 @@
 //!   `GET /v1/unsubscribe/{token}` shows the subscription state; `POST` unsubscribes (RFC 8058
 //!   one-click) or resubscribes.
 //! * HTTP API (Bearer key): `GET /v1/feedback?from=&to=` — score, response rate, bands, answers.
+//! * HTTP API (Bearer key): the catalogue the follow-ups talk about, `PUT`, `GET`, `DELETE
+//!   /v1/products/{sku}` and the bulk upsert `POST /v1/products` (see [`products`]).
 //!
 //! The same schedule then sweeps loyalty notices (see [`loyalty`]): referral rewards that became
 //! available, points about to expire (a notice 14 days before) and the expiry itself.
@@ -24,6 +26,7 @@ mod feedback;
 pub mod loyalty;
 mod pages;
 mod prefs;
+pub mod products;
 mod sweep;
 
 use aftercare::config::ConfigError;
@@ -48,7 +51,10 @@ pub const ROUTE_UNSUBSCRIBE: &str = "POST /v1/unsubscribe/{token}";
 pub const ROUTE_PREFERENCES_PAGE: &str = "GET /v1/preferences/{token}";
 pub const ROUTE_PREFERENCES_SAVE: &str = "POST /v1/preferences/{token}";
 pub use prefs::{ROUTE_GET_PREFERENCES, ROUTE_PUT_PREFERENCES};
-pub const ROUTES: [&str; 9] = [
+pub use products::{
+    ROUTE_DELETE_PRODUCT, ROUTE_GET_PRODUCT, ROUTE_PUT_PRODUCT, ROUTE_PUT_PRODUCTS,
+};
+pub const ROUTES: [&str; 13] = [
     ROUTE_FEEDBACK,
     ROUTE_SURVEY_PAGE,
     ROUTE_SURVEY_ANSWER,
@@ -58,6 +64,10 @@ pub const ROUTES: [&str; 9] = [
     ROUTE_PREFERENCES_SAVE,
     ROUTE_GET_PREFERENCES,
     ROUTE_PUT_PREFERENCES,
+    ROUTE_PUT_PRODUCT,
+    ROUTE_GET_PRODUCT,
+    ROUTE_DELETE_PRODUCT,
+    ROUTE_PUT_PRODUCTS,
 ];
 pub use aftercare::links::UNSUBSCRIBE_LINK_DAYS;
 pub use aftercare::links::purpose::{PREFERENCES, SURVEY, UNSUBSCRIBE};
@@ -137,6 +147,9 @@ async fn http_inner(
             http::respond(prefs::preferences(app, req).await, rid)
         }
         ROUTE_FEEDBACK => http::respond(feedback::feedback(app, req).await.map(|b| (200, b)), rid),
+        ROUTE_PUT_PRODUCT | ROUTE_GET_PRODUCT | ROUTE_DELETE_PRODUCT | ROUTE_PUT_PRODUCTS => {
+            http::respond(products::products(app, req).await, rid)
+        }
         _ => ApiError::not_found("the route").into_response(rid),
     }
 }

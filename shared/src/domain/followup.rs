@@ -266,6 +266,10 @@ pub struct FollowUp {
     pub outcome: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// The order's distinct SKUs (the first [`super::catalogue::MAX_FOLLOW_UP_SKUS`]): the
+    /// products a usage-tips or cross-sell follow-up reads along with the order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skus: Vec<super::catalogue::Sku>,
 }
 
 #[cfg(test)]

@@ -3,12 +3,14 @@
 //! carry. (Apart from [`super::followup`], which the marketing rules, orders and sends build on.)
 
 use super::Merchant;
+use super::catalogue::{Product, Sku};
 use super::loyalty::{LoyaltyState, balance, newly_available, tier_status};
 use super::marketing::ContactState;
 use super::order::OrderRecord;
 use super::send::SendRecord;
 use jiff::Timestamp;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// What a due follow-up needs, read in one round trip.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +20,8 @@ pub struct FollowUpContext {
     pub suppressed: bool,
     /// The send record of this follow-up, if an earlier attempt claimed it.
     pub send: Option<SendRecord>,
+    /// The products asked for with it (those that exist), by SKU.
+    pub products: BTreeMap<Sku, Product>,
 }
 
 /// What claiming a follow-up's send found.

@@ -132,8 +132,9 @@ pub struct MerchantSettings {
     pub marketing: super::marketing::MarketingSettings,
     pub survey: super::survey::SurveySettings,
     pub reviews: ReviewSettings,
-    /// Products the follow-ups can talk about, by SKU: usage tips and related products.
-    pub catalogue: BTreeMap<String, CatalogueItem>,
+    /// Refuses a `catalogue` here: products are their own items now (the products API).
+    #[serde(rename = "catalogue", skip_serializing)]
+    pub catalogue_moved: super::catalogue::CatalogueMoved,
     /// Renewal reminders and card-expiry notices.
     pub renewals: super::subscription::RenewalSettings,
     /// The failed-payment cadence.
@@ -199,22 +200,6 @@ pub fn url_component(s: &str) -> String {
         }
     }
     out
-}
-
-/// A product as the follow-ups describe it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct CatalogueItem {
-    pub name: String,
-    pub url: Option<String>,
-    pub image_url: Option<String>,
-    /// Price in minor units of `currency`.
-    pub price: Option<i64>,
-    pub currency: Option<String>,
-    /// Usage tips, shown in the usage-tips email to customers who bought it.
-    pub tips: Vec<String>,
-    /// SKUs to recommend to customers who bought it (never ones they bought).
-    pub related: Vec<String>,
 }
 
 /// A merchant's replacement for a built-in email: minijinja templates for subject, HTML and text.
@@ -476,39 +461,6 @@ fn validate_settings(settings: &MerchantSettings) -> Result<(), FieldError> {
     if let Some(t) = &settings.reviews.url_template {
         web_url("settings.reviews.url_template", Some(t))?;
     }
-    if settings.catalogue.len() > 2000 {
-        return Err(FieldError::new(
-            "settings.catalogue",
-            "too_many",
-            "the catalogue holds at most 2000 products",
-        ));
-    }
-    for (sku, item) in &settings.catalogue {
-        let field = |f: &str| format!("settings.catalogue.{sku}.{f}");
-        single_line(&field("name"), &item.name, 200)?;
-        web_url(&field("url"), item.url.as_deref())?;
-        web_url(&field("image_url"), item.image_url.as_deref())?;
-        if let Some(c) = &item.currency {
-            super::Currency::parse(&field("currency"), c)?;
-        }
-        if item.price.is_some_and(|p| p < 0) {
-            return Err(FieldError::new(
-                field("price"),
-                "out_of_range",
-                "price must not be negative",
-            ));
-        }
-        if item.tips.len() > 10 || item.related.len() > 20 {
-            return Err(FieldError::new(
-                field("tips"),
-                "too_many",
-                "at most 10 tips and 20 related products per product",
-            ));
-        }
-        for (i, tip) in item.tips.iter().enumerate() {
-            single_line(&field(&format!("tips[{i}]")), tip, 500)?;
-        }
-    }
     Ok(())
 }
 
@@ -552,6 +504,19 @@ pub(crate) mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_catalogue_in_the_settings_is_refused_naming_the_products_api() {
+        let mut input = sample_input();
+        input["settings"] = serde_json::json!({"catalogue": {"TENT": {"name": "Tent"}}});
+        let bytes = serde_json::to_vec(&input).unwrap();
+        let e = crate::domain::validation::parse_json::<MerchantInput>(&bytes).unwrap_err();
+        assert_eq!(e.field, "settings.catalogue");
+        assert!(e.message.contains("/v1/products"), "{}", e.message);
+        let m: MerchantInput = serde_json::from_value(sample_input()).unwrap();
+        let stored = serde_json::to_value(m.validate().unwrap()).unwrap();
+        assert!(stored["settings"].get("catalogue").is_none());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod apikey;
 pub mod billing;
+pub mod catalogue;
 pub mod customer;
 pub mod email;
 pub mod email_event;

@@ -2,7 +2,9 @@
 //! conditional moves that decide it. Every move is conditioned on the follow-up still sitting
 //! where the sweep found it (its [`DueToken`]), so two overlapping sweeps cannot both act on it.
 
+use super::catalogue::Catalogue;
 use super::{DueToken, StoreError};
+use crate::domain::catalogue::Sku;
 use crate::domain::followup::{DecisionEntry, FollowUpStatus};
 use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
 use crate::domain::loyalty::LoyaltyState;
@@ -11,11 +13,14 @@ use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
 use jiff::Timestamp;
 use std::future::Future;
 
-/// Follow-ups, the customer's contact state they are decided on, and the loyalty ledger their
-/// "points now available" note is read from.
-pub trait FollowUpBook: crate::ports::ContactLookup {
+/// Follow-ups, the customer's contact state they are decided on, the catalogue their usage tips
+/// and recommendations come from, and the loyalty ledger their "points now available" note is
+/// read from.
+pub trait FollowUpBook: crate::ports::ContactLookup + Catalogue {
     /// The order, the customer's contact state, whether the recipient is suppressed (`recipient`,
-    /// else the order's address) and the follow-up's send record `send`, in one round trip.
+    /// else the order's address), the follow-up's send record `send` and the stored products among
+    /// `products` (at most [`crate::domain::catalogue::MAX_FOLLOW_UP_SKUS`] are read), in one
+    /// round trip.
     fn follow_up_context(
         &self,
         m: &MerchantId,
@@ -23,6 +28,7 @@ pub trait FollowUpBook: crate::ports::ContactLookup {
         customer: &CustomerId,
         recipient: Option<&EmailAddress>,
         send: &SendIdentity,
+        products: &[Sku],
     ) -> impl Future<Output = Result<FollowUpContext, StoreError>> + Send;
 
     /// Claims a follow-up's send, all or nothing: marks the follow-up `sending` (if it is still

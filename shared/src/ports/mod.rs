@@ -15,6 +15,7 @@ use thiserror::Error;
 pub use crate::clock::Clock;
 
 pub mod billing;
+pub mod catalogue;
 pub mod email_events;
 pub mod feedback;
 pub mod followups;

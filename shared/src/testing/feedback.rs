@@ -118,6 +118,7 @@ impl MemFeedback {
             decisions: Vec::new(),
             outcome: None,
             message_id: None,
+            skus: Vec::new(),
         };
         let mut row = object(serde_json::to_value(&follow_up).ok());
         let (pk, sk) = keys::due(FOLLOW_UP_GROUP, due_at, &key);

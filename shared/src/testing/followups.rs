@@ -11,6 +11,7 @@ use super::loyalty::{entry_put, ledger_state};
 use super::table::{Condition, MemTable, RowKey, Write, absent, always, parse, row};
 use crate::adapters::store::followups::ContactItem;
 use crate::adapters::store::keys;
+use crate::domain::catalogue::{MAX_FOLLOW_UP_SKUS, Sku};
 use crate::domain::followup::{DecisionEntry, FollowUp, FollowUpStatus};
 use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
 use crate::domain::loyalty::{LedgerEntry, LoyaltyState};
@@ -18,6 +19,7 @@ use crate::domain::marketing::ContactState;
 use crate::domain::order::OrderRecord;
 use crate::domain::send::{SendIdentity, SendRecord};
 use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
+use crate::ports::catalogue::read_set;
 use crate::ports::followups::FollowUpBook;
 use crate::ports::{DueGroup, DueToken, SendLedger, StoreError};
 use jiff::Timestamp;
@@ -30,6 +32,8 @@ pub struct MemFollowUps {
     /// The send ledger over the same table (its claims are the follow-ups' emails; it holds the
     /// suppression list).
     pub ledger: MemSendLedger,
+    /// Batch reads of products outside the follow-up's context read.
+    pub product_reads: super::products::BatchReads,
 }
 
 /// `DUESK = :seen`.
@@ -173,6 +177,12 @@ impl MemFollowUps {
     }
 }
 
+impl super::products::CatalogueRows for MemFollowUps {
+    fn rows(&self) -> (&MemTable, &super::products::BatchReads) {
+        (self.table(), &self.product_reads)
+    }
+}
+
 impl FollowUpBook for MemFollowUps {
     async fn follow_up_context(
         &self,
@@ -181,6 +191,7 @@ impl FollowUpBook for MemFollowUps {
         customer: &CustomerId,
         recipient: Option<&EmailAddress>,
         send: &SendIdentity,
+        products: &[Sku],
     ) -> Result<FollowUpContext, StoreError> {
         let order: Option<OrderRecord> =
             parse(self.table().get(&RowKey::from(&keys::order(m, order_id))))?;
@@ -194,6 +205,17 @@ impl FollowUpBook for MemFollowUps {
             send: self.ledger.get_send(send).await?,
             order,
             suppressed,
+            // Read with the rest, as the store's one BatchGetItem does (not a batch read of its own).
+            products: super::products::read(
+                self.table(),
+                &super::products::BatchReads::default(),
+                m,
+                &read_set(products)
+                    .into_iter()
+                    .take(MAX_FOLLOW_UP_SKUS)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )?,
         })
     }
 

@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod loyalty;
 pub mod mailer;
 pub mod orders;
+pub mod products;
 pub mod renewals;
 pub mod shipments;
 pub mod table;

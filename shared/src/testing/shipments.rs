@@ -388,6 +388,9 @@ impl ShipmentBook for MemShipments {
                 decisions: Vec::new(),
                 outcome: None,
                 message_id: None,
+                skus: crate::domain::catalogue::distinct_skus(
+                    o.items.iter().map(|i| i.sku.as_str()),
+                ),
             };
             let key = keys::follow_up(m, &o.id, kind.as_str());
             writes.push(put(&key, row(&body)?, absent()));

@@ -1,12 +1,14 @@
 //! A due follow-up (usage tips, feedback survey, cross-sell, review request), whoever sweeps it:
 //! what is read for it (the order, the customer's contact state, the suppression, any earlier send
-//! record), whether it still applies (the order gone, the customer unsubscribed, opted out,
+//! record and, for usage tips and cross-sell, the order's products, all in one batch; a cross-sell
+//! reads the products they relate to in one more), whether it still applies (the order gone, the customer unsubscribed, opted out,
 //! throttled or suppressed: skipped; quiet hours in their zone or the frequency cap: deferred), the
 //! email claimed under the contact-state guard and sent once through the [`Courier`] under the
 //! pace, and the follow-up settled on the outcome with every decision kept on it. An earlier
 //! attempt's record is carried on from, never decided twice; a follow-up another sweep moved is
 //! left where it is; a send SES could not take yet leaves it due.
 
+use crate::domain::catalogue::{Product, Sku, distinct_skus};
 use crate::domain::followup::{
     DecisionAction, DecisionEntry, FollowUp, FollowUpKind, FollowUpStatus,
 };
@@ -15,10 +17,12 @@ use crate::domain::marketing::{self, ContactState, Decision, DeferReason, SkipRe
 use crate::domain::order::OrderRecord;
 use crate::domain::send::{EmailKind, SendIdentity, SendRecord, SendStatus};
 use crate::domain::{CustomerId, EmailAddress, Merchant};
+use crate::ports::catalogue::MAX_READ;
 use crate::ports::followups::FollowUpBook;
 use crate::ports::{Due, Mailer, MerchantDirectory, SendLedger, StoreError};
 use crate::usecases::send::{Courier, Deadline, Pacer, Retention, SendOutcome};
 use jiff::{SignedDuration, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// What became of one due follow-up.
@@ -43,6 +47,9 @@ pub enum FollowUpOutcome {
 pub struct Draft<'a> {
     pub merchant: &'a Merchant,
     pub order: &'a OrderRecord,
+    /// The catalogue's products it may talk about, by SKU: for usage tips the order's, for a
+    /// cross-sell also the ones they relate to; none for the other kinds.
+    pub products: &'a BTreeMap<Sku, Product>,
     /// The customer's own choices (language, time zone) over their order's.
     pub contact: &'a ContactState,
     pub kind: FollowUpKind,
@@ -118,6 +125,9 @@ struct Target {
     context: FollowUpContext,
     /// The email's identity.
     email: SendIdentity,
+    /// Whether the order's products were read with the context (false only for a follow-up
+    /// written before it kept its order's SKUs).
+    products_read: bool,
 }
 
 impl<B, D, L, M> Job<'_, '_, B, D, L, M>
@@ -154,6 +164,11 @@ where
             .recipient
             .as_deref()
             .and_then(|r| EmailAddress::parse("recipient", r).ok());
+        let talks_of_products = matches!(kind, FollowUpKind::UsageTips | FollowUpKind::CrossSell);
+        let skus: &[Sku] = match talks_of_products {
+            true => &follow_up.skus,
+            false => &[],
+        };
         let mut context = self
             .uc
             .book
@@ -163,11 +178,13 @@ where
                 &customer_id,
                 recipient.as_ref(),
                 &email,
+                skus,
             )
             .await?;
         let Some(order) = context.order.take() else {
             return Ok(None);
         };
+
         Ok(Some(Target {
             merchant,
             customer_id,
@@ -175,6 +192,7 @@ where
             order,
             context,
             email,
+            products_read: !(talks_of_products && follow_up.skus.is_empty()),
         }))
     }
 
@@ -211,10 +229,51 @@ where
         Ok(PointsNote::of(&state, &target.merchant, self.now))
     }
 
+    /// The products the email may talk about: those read with the follow-up, and for a
+    /// cross-sell the products they relate to that the customer did not buy (one more batch read
+    /// of at most 100, none when there is nothing to look up).
+    async fn products(&self, target: &Target) -> Result<BTreeMap<Sku, Product>, StoreError> {
+        let mut products = target.context.products.clone();
+        // A follow-up written before it kept its order's SKUs: read them from the order now (one
+        // more batch read; for such a cross-sell, two).
+        if !target.products_read {
+            let skus = distinct_skus(target.order.order.items.iter().map(|i| i.sku.as_str()));
+            products = self.uc.book.products(&target.merchant.id, &skus).await?;
+        }
+        if target.kind != FollowUpKind::CrossSell {
+            return Ok(products);
+        }
+        let bought: BTreeSet<&str> = target
+            .order
+            .order
+            .items
+            .iter()
+            .map(|i| i.sku.as_str())
+            .collect();
+        let mut seen = BTreeSet::new();
+        let related: Vec<Sku> = target
+            .order
+            .order
+            .items
+            .iter()
+            .filter_map(|i| products.get(i.sku.as_str()))
+            .flat_map(|p| p.related.iter())
+            .filter(|r| !bought.contains(r.as_str()) && !products.contains_key(*r))
+            .filter(|r| seen.insert(*r))
+            .take(MAX_READ)
+            .cloned()
+            .collect();
+        if !related.is_empty() {
+            let found = self.uc.book.products(&target.merchant.id, &related).await?;
+            products.extend(found);
+        }
+        Ok(products)
+    }
+
     fn compose<F>(
         &self,
         target: &Target,
-        note: Option<&PointsNote>,
+        (products, note): (&BTreeMap<Sku, Product>, Option<&PointsNote>),
         compose: F,
     ) -> Option<M::Message>
     where
@@ -223,6 +282,7 @@ where
         compose(&Draft {
             merchant: &target.merchant,
             order: &target.order,
+            products,
             contact: &target.context.contact,
             kind: target.kind,
             reference: &target.email.reference(),
@@ -280,11 +340,12 @@ where
         F: FnOnce(&Draft<'_>) -> Option<M::Message>,
     {
         let note = self.points_note(target).await?;
+        let products = self.products(target).await?;
         let outcome = self
             .uc
             .courier
             .resume(&target.email, record, self.deadline, || {
-                self.compose(target, note.as_ref(), compose)
+                self.compose(target, (&products, note.as_ref()), compose)
             })
             .await?;
         self.finish(target, outcome, record, note.is_some()).await
@@ -298,7 +359,8 @@ where
     {
         let (uc, now, kind) = (self.uc, self.now, target.kind);
         let note = self.points_note(target).await?;
-        let Some(email) = self.compose(target, note.as_ref(), compose) else {
+        let products = self.products(target).await?;
+        let Some(email) = self.compose(target, (&products, note.as_ref()), compose) else {
             return self.skip(SkipReason::NothingToSend).await;
         };
         if !uc.pacer.slot(self.deadline).await {
@@ -539,6 +601,7 @@ mod tests {
                 decisions: Vec::new(),
                 outcome: None,
                 message_id: None,
+                skus: Vec::new(),
             }
         }
 
@@ -960,6 +1023,80 @@ mod tests {
                 "usage_tips Some(200)".to_owned(),
                 "cross_sell None".to_owned()
             ]
+        );
+    }
+
+    /// Stores a product of the sample merchant's catalogue.
+    async fn product(w: &World, sku: &str, related: &[&str]) {
+        use crate::ports::catalogue::Catalogue;
+        let input: crate::domain::catalogue::ProductInput = serde_json::from_value(
+            serde_json::json!({"name": sku, "tips": {"en": [format!("{sku} tip")]}, "related": related}),
+        )
+        .unwrap();
+        let p = input
+            .validate(Sku::parse("sku", sku).unwrap(), w.clock.now())
+            .unwrap();
+        w.book.put_product(&w.merchant, &p).await.unwrap();
+    }
+
+    /// Schedules `kind` for the sample order, keeping its SKUs as the journey's anchoring does
+    /// (or not, as a follow-up written before they were kept), and sends it: the SKUs of the
+    /// products its draft had, and the batch reads of products beyond the follow-up's own read.
+    async fn products_drafted(kind: FollowUpKind, keeps_skus: bool) -> (Vec<String>, usize) {
+        let w = World::at(DAYTIME);
+        product(&w, "TENT-2", &["MAT-1", "PEG-10", "GHOST"]).await;
+        product(&w, "MAT-1", &[]).await;
+        product(&w, "UNRELATED", &[]).await;
+        let mut f = w.follow_up(kind);
+        if keeps_skus {
+            f.skus = vec![
+                Sku::parse("sku", "TENT-2").unwrap(),
+                Sku::parse("sku", "PEG-10").unwrap(),
+            ];
+        }
+        w.book.schedule(&w.merchant, &f).unwrap();
+        let due = w.one_due().await;
+        let mut drafted = Vec::new();
+        let outcome = w
+            .process_with(&due, |d: &Draft<'_>| {
+                drafted = d.products.keys().map(|s| s.to_string()).collect();
+                Some("email".into())
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome, FollowUpOutcome::Sent);
+        (drafted, w.book.product_reads.count())
+    }
+
+    #[tokio::test]
+    async fn usage_tips_read_the_orders_products_with_the_follow_up_and_nothing_more() {
+        assert_eq!(
+            products_drafted(FollowUpKind::UsageTips, true).await,
+            (vec!["TENT-2".to_owned()], 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cross_sell_reads_the_related_products_in_one_more_batch() {
+        assert_eq!(
+            products_drafted(FollowUpKind::CrossSell, true).await,
+            (vec!["MAT-1".to_owned(), "TENT-2".to_owned()], 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_follow_up_without_its_skus_reads_them_from_the_order() {
+        assert_eq!(
+            products_drafted(FollowUpKind::UsageTips, false).await,
+            (vec!["TENT-2".to_owned()], 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_survey_reads_no_products() {
+        assert_eq!(
+            products_drafted(FollowUpKind::FeedbackSurvey, true).await,
+            (vec![], 0)
         );
     }
 }

@@ -13,6 +13,7 @@
 //! Each has fast tests on the in-memory adapters of its ports (`crate::testing`).
 
 pub mod billing;
+pub mod catalogue;
 pub mod email_events;
 pub mod feedback;
 pub mod followups;

@@ -8,6 +8,9 @@
 //! aftercare-admin key list --merchant acme
 //! aftercare-admin key revoke --merchant acme key_01j...
 //! aftercare-admin identity create acme.example
+//! aftercare-admin products import examples/products.jsonl --merchant acme   # or a .csv file
+//! aftercare-admin products get TENT-2P --merchant acme
+//! aftercare-admin products delete TENT-2P --merchant acme
 //! aftercare-admin gallery --out outbox/gallery --merchant examples/merchant.json   # no AWS
 //! ```
 //!
@@ -15,13 +18,16 @@
 //! and `AFTERCARE_TABLE` (or `--table`); `gallery` uses neither.
 
 mod gallery;
+mod products;
 
 use aftercare::adapters::store::Store;
 use aftercare::domain::MerchantId;
 use aftercare::domain::apikey::{self, ApiKeyRecord, KeyStatus};
+use aftercare::domain::catalogue::Sku;
 use aftercare::domain::ids::KeyId;
 use aftercare::domain::merchant::MerchantInput;
 use aftercare::domain::validation::parse_json;
+use aftercare::ports::catalogue::Catalogue;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::process::ExitCode;
@@ -61,6 +67,11 @@ enum Command {
     Key {
         #[command(subcommand)]
         action: KeyAction,
+    },
+    /// The merchant's catalogue (products the follow-ups talk about).
+    Products {
+        #[command(subcommand)]
+        action: ProductsAction,
     },
     /// SES sender identities.
     Identity {
@@ -116,6 +127,30 @@ enum KeyAction {
         #[arg(long)]
         merchant: String,
         key_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProductsAction {
+    /// Imports a catalogue file: JSON lines, or CSV when the name ends in `.csv` (header row
+    /// `sku,name,url,image_url,price,currency,tips,related`; `tips` in the merchant's default
+    /// locale and `related` are `|`-separated). Prints a summary; fails if any line was refused.
+    Import {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        merchant: String,
+    },
+    /// Prints one product.
+    Get {
+        sku: String,
+        #[arg(long)]
+        merchant: String,
+    },
+    /// Deletes one product.
+    Delete {
+        sku: String,
+        #[arg(long)]
+        merchant: String,
     },
 }
 
@@ -224,6 +259,28 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 return Err("no such key for this merchant".into());
             }
             println!("{}", json!({"key_id": key_id, "status": "revoked"}));
+        }
+        Command::Products {
+            action: ProductsAction::Import { file, merchant },
+        } => products::import(&store, &merchant_id(&merchant)?, &file).await?,
+        Command::Products {
+            action: ProductsAction::Get { sku, merchant },
+        } => {
+            let sku = Sku::parse("sku", &sku)?;
+            let product = store
+                .product(&merchant_id(&merchant)?, &sku)
+                .await?
+                .ok_or("no such product")?;
+            println!("{}", serde_json::to_string_pretty(&product)?);
+        }
+        Command::Products {
+            action: ProductsAction::Delete { sku, merchant },
+        } => {
+            let sku = Sku::parse("sku", &sku)?;
+            if !store.delete_product(&merchant_id(&merchant)?, &sku).await? {
+                return Err("no such product".into());
+            }
+            println!("{}", json!({"sku": sku, "status": "deleted"}));
         }
         Command::Identity {
             action: IdentityAction::Create { identity },

@@ -9,11 +9,13 @@
 
 use super::claims::{SendIdentity, SendRecord, claim_put, suppression_check};
 use super::orders::OrderRecord;
+use super::products::found_products;
 use super::shipments::FOLLOW_UP_GROUP;
 use super::write::{self, Attempt, build_err, codes_failed};
 use super::{
     Item, Store, StoreError, classify, from_item, from_items, keys, n, s, to_item, update_held,
 };
+use crate::domain::catalogue::{MAX_FOLLOW_UP_SKUS, Sku};
 use crate::domain::followup::FollowUpKind;
 use crate::domain::followup::{DecisionAction, DecisionEntry, FollowUp, FollowUpStatus};
 use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
@@ -21,6 +23,7 @@ use crate::domain::marketing::ContactState;
 use crate::domain::survey::FeedbackRecord;
 use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
 use crate::ports::DueToken;
+use crate::ports::catalogue::read_set;
 use crate::ports::feedback::FeedbackBook;
 use crate::ports::followups::FollowUpBook;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, Select};
@@ -346,6 +349,7 @@ impl FollowUpBook for Store {
         customer: &CustomerId,
         recipient: Option<&EmailAddress>,
         send: &SendIdentity,
+        products: &[Sku],
     ) -> Result<FollowUpContext, StoreError> {
         let order_key = keys::order(m, order_id);
         let contact_key = keys::contact(m, customer);
@@ -354,6 +358,12 @@ impl FollowUpBook for Store {
         if let Some(email) = recipient {
             wanted.push(keys::suppression(m, email).to_map());
         }
+        // The order's products ride along: at most 90 of them, so the batch stays within 100 keys.
+        let skus: Vec<&Sku> = read_set(products)
+            .into_iter()
+            .take(MAX_FOLLOW_UP_SKUS)
+            .collect();
+        wanted.extend(skus.iter().map(|sku| keys::product(m, sku).to_map()));
         let mut found = self
             .batch_get("BatchGetItem follow-up context", wanted)
             .await?;
@@ -367,8 +377,10 @@ impl FollowUpBook for Store {
             .unwrap_or_default()
             .into();
         let send: Option<SendRecord> = take(send_key).map(|i| from_item("send", i)).transpose()?;
+        let suppression = recipient.and_then(|email| take(&keys::suppression(m, email)));
+        let products = found_products(m, &skus, found);
         let suppressed = match (recipient, &order) {
-            (Some(email), _) => take(&keys::suppression(m, email)).is_some(),
+            (Some(_), _) => suppression.is_some(),
             // Records written before the recipient was kept on the follow-up: one more read.
             (None, Some(o)) => self.is_suppressed(m, &o.order.customer.email).await?,
             (None, None) => false,
@@ -378,6 +390,7 @@ impl FollowUpBook for Store {
             contact,
             suppressed,
             send,
+            products,
         })
     }
 

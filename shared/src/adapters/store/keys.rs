@@ -576,6 +576,15 @@ pub fn expires_at(now: Timestamp, after: std::time::Duration) -> i64 {
         .saturating_add(i64::try_from(after.as_secs()).unwrap_or(i64::MAX))
 }
 
+// The catalogue: every product its own partition, so a catalogue of any size has no hot partition
+// and a follow-up reads exactly the products of its order. The SKU is the last component of the
+// partition key, so a `#` in it cannot reach another key.
+
+/// A product of merchant `m`: `M#<m>#P#<sku>` / `PRODUCT`.
+pub fn product(m: &MerchantId, sku: &crate::domain::catalogue::Sku) -> Key {
+    Key::new(format!("{}#P#{sku}", tenant(m)), "PRODUCT".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

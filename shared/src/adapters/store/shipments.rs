@@ -11,6 +11,7 @@ use super::claims::Guarded;
 use super::orders::OrderRecord;
 use super::write::{self, Attempt, build_err, codes_failed, put, put_new, with_due};
 use super::{Item, Store, StoreError, from_item, from_items, keys, n, s, to_item};
+use crate::domain::catalogue::distinct_skus;
 use crate::domain::followup::{AnchorReason, FollowUp, FollowUpKind, FollowUpStatus};
 use crate::domain::loyalty::Rebased;
 use crate::domain::shipment::{
@@ -289,6 +290,7 @@ impl ShipmentBook for Store {
             .expression_attribute_values(":why", s(reason.as_str()))
             .expression_attribute_values(":now", s(now.to_string()));
         let mut items = vec![write::update(mark)?];
+        let skus = distinct_skus(o.items.iter().map(|i| i.sku.as_str()));
         for (kind, due_at) in follow_ups {
             let key = keys::follow_up(m, &o.id, kind.as_str());
             let body = FollowUp {
@@ -303,6 +305,7 @@ impl ShipmentBook for Store {
                 decisions: Vec::new(),
                 outcome: None,
                 message_id: None,
+                skus: skus.clone(),
             };
             items.push(put_new(
                 &self.table,
