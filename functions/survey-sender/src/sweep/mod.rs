@@ -1,6 +1,6 @@
 //! The scheduled sweep: every due follow-up, once.
 //!
-//! Reads only the due index (each (day, shard) partition of the follow-up group, what is due by now),
+//! Reads only the due index (each shard of the follow-up group, what is due in the look-back window),
 //! then for each item, with bounded concurrency: one BatchGetItem (order, contact state,
 //! suppression, send record), the marketing decision, and either one conditional update (defer /
 //! skip) or the claim transaction, the SES call (paced under the configured rate) and the settle

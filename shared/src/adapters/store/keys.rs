@@ -46,6 +46,7 @@
 //! | referee (by email)         | `M#<m>#E#<normalised email>`| `REFEREE`                   | |
 //! | referral code              | `M#<m>#REF#<code>`          | `REFCODE`                   | |
 //! | email counters             | `M#<m>#STATS#<shard>`       | `<day>#<kind>`              | |
+//! | product (catalogue)        | `M#<m>#P#<sku>`             | `PRODUCT`                   | |
 //!
 //! Due work lives in the sparse, write-sharded `due` index: `DUEPK = DUE#<group>#<shard>` (the
 //! shard is a hash of the item's key, so one group's writes spread over [`DUE_SHARDS`]
@@ -88,6 +89,8 @@
 //! * survey answers, surveys sent, invoices in dunning in a period: Query `gsi1` on each shard of
 //!   `M#<m>#FEEDBACK#`, `M#<m>#SURVEYSENT#`, `M#<m>#DUNNING#` with GSI1SK between two times.
 //! * email counters of a period: Query each `M#<m>#STATS#<shard>` with SK between two days.
+//! * a follow-up's products: in its BatchGetItem (the SKUs the follow-up keeps); a cross-sell's
+//!   related products: one more BatchGetItem. Never the whole catalogue.
 //!
 //! `expires_at` (epoch seconds) is the TTL attribute. Decisions never rely on TTL having deleted
 //! anything: it deletes late, and local emulators never delete.
@@ -469,6 +472,15 @@ pub fn webhook_seen(m: &MerchantId, replay_key: &str) -> Key {
     Key::new(entity(m, "WH", replay_key), "WEBHOOK")
 }
 
+// --- the catalogue ------------------------------------------------------------------------------
+
+/// A product of merchant `m`: every product its own partition, so a catalogue of any size has no
+/// hot partition and a follow-up reads exactly the products of its order. The SKU is the last
+/// component of the partition key, behind its own tag, so a `#` in it cannot reach another key.
+pub fn product(m: &MerchantId, sku: &crate::domain::catalogue::Sku) -> Key {
+    Key::new(entity(m, "P", sku), "PRODUCT")
+}
+
 // --- merchant-wide listings (gsi1, sharded) ---------------------------------------------------
 
 /// Partitions each merchant-wide gsi1 listing is written over.
@@ -574,15 +586,6 @@ pub fn due_until(now: Timestamp) -> String {
 pub fn expires_at(now: Timestamp, after: std::time::Duration) -> i64 {
     now.as_second()
         .saturating_add(i64::try_from(after.as_secs()).unwrap_or(i64::MAX))
-}
-
-// The catalogue: every product its own partition, so a catalogue of any size has no hot partition
-// and a follow-up reads exactly the products of its order. The SKU is the last component of the
-// partition key, so a `#` in it cannot reach another key.
-
-/// A product of merchant `m`: `M#<m>#P#<sku>` / `PRODUCT`.
-pub fn product(m: &MerchantId, sku: &crate::domain::catalogue::Sku) -> Key {
-    Key::new(format!("{}#P#{sku}", tenant(m)), "PRODUCT".into())
 }
 
 #[cfg(test)]
@@ -716,7 +719,13 @@ mod tests {
                 referral_code(&m(), crafted),
                 referee(&m(), crafted),
                 suppression_of(&m(), crafted),
-            ];
+            ]
+            .into_iter()
+            .chain(
+                crate::domain::catalogue::Sku::parse("sku", crafted)
+                    .ok()
+                    .map(|sku| product(&m(), &sku)),
+            );
             for k in keys {
                 assert_eq!(merchant_of(&k.pk), Some(m()), "{k:?}");
                 assert_ne!(merchant_of(&k.pk), Some(other.clone()));
