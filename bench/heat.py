@@ -24,7 +24,8 @@ order, and the ceiling = 1,000 WCU/s (a partition's limit) ÷ that; the same for
 Usage: .venv/bin/python bench/heat.py [--orders 10000] [--customers 7000] [--workers 3]
            [--bin-dir target/release] [--out bench/heat.json] [--label TEXT] [--tallies FILE]
            [--keys-as-pattern]
-       .venv/bin/python bench/heat.py --report-from bench/heat-before.json   (re-print a run's report)
+       .venv/bin/python bench/heat.py --report-from bench/heat-before.json [--tallies FILE --out FILE]
+           (print a run's report again; with its --tallies file, summarised again and rewritten to --out)
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ def burst(args) -> dict:
 
         def phase(label: str, seconds: float, extra: dict | None = None) -> None:
             heat = moto.heat(reset=True)
-            calls = moto.calls()
+            calls = {k: v for k, v in moto.calls().items() if not k.endswith(" /_heat")}
             moto.reset()
             out["phases"][label] = {"seconds": seconds, "tallies": heat["tallies"], "requests": heat["requests"],
                                     "calls": calls, **(extra or {})}
@@ -232,11 +233,26 @@ def burst(args) -> dict:
 
 
 def summarise(result: dict) -> dict:
-    """Per phase and in total (the phases' tallies merged): bench/heat_units.summarise."""
+    """Per phase and in total (the phases' tallies merged): bench/heat_units.summarise; the hottest
+    key over the table and its indexes together; and issue 23's bar."""
     n = result["orders"]
     phases = {label: hu.summarise(p["tallies"], n) for label, p in result["phases"].items()}
-    total = hu.summarise(hu.merge(*(p["tallies"] for p in result["phases"].values())), n)
-    return {"total": total, "phases": phases}
+    merged = hu.merge(*(p["tallies"] for p in result["phases"].values()))
+    total = hu.summarise(merged, n)
+    units = {(t, k): c["wcu"] for t, parts in merged.items() for k, c in parts.items() if c["wcu"] > 0}
+    all_units = sum(units.values())
+    hot = max(units, key=lambda tk: units[tk]) if units else None
+    overall = {"units": all_units, "hottest": {"target": hot[0], "key": hot[1], "share": units[hot] / all_units}
+               if hot else None}
+    # Every index of the table, written in this burst or not (an index without writes sets no limit).
+    targets = [hu.TABLE] + [f"gsi:{i['name']}" for i in result["schema"]["indexes"]]
+    ceilings = {t: (total.get(t, {}).get("writes") or {}).get("ceiling_orders_per_s") for t in targets}
+    table_share = ((total.get(hu.TABLE, {}).get("writes") or {}).get("hottest") or {}).get("share")
+    bar = {"table_hottest_share": table_share,
+           "table_hottest_share_at_most_1_percent": table_share is not None and table_share <= 0.01,
+           "write_ceilings": ceilings,
+           "every_write_ceiling_at_least_5000": all(c is None or c >= 5000 for c in ceilings.values())}
+    return {"total": total, "all_writes": overall, "issue_23_bar": bar, "phases": phases}
 
 
 def pattern(key: str, merchant: str) -> str:
@@ -258,14 +274,17 @@ def markdown(result: dict, summary: dict, keys_as_pattern: bool) -> str:
     n = result["orders"]
     total = summary["total"]
     sweep = result["phases"].get("sweep", {}).get("report", {})
+
+    def num(k: str) -> str:
+        return f"{sweep[k]:,}" if isinstance(sweep.get(k), int) else "?"
+
     took = ", ".join(f"{k} {p['seconds']:.0f} s" for k, p in result["phases"].items())
     schema = result["schema"]
     lines = [
         f"Burst of {n:,} orders of one merchant (`{mid}`; order i by customer `i % {result['customers']:,}`), each "
         f"shipped and checkpointed `out_for_delivery` and `delivered`, then one survey-sender sweep 3 days on "
-        f"(it found {sweep.get('due', '?'):,} due: sent {sweep.get('sent', '?'):,}, deferred "
-        f"{sweep.get('deferred', '?'):,}, skipped {sweep.get('skipped', '?'):,}, left "
-        f"{sweep.get('left_for_next_run', '?'):,}). Binaries: {result.get('label') or result['bin_dir']}; "
+        f"(it found {num('due')} due: sent {num('sent')}, deferred {num('deferred')}, skipped {num('skipped')}, "
+        f"left for the next run {num('left_for_next_run')}, errors {num('errors')}). Binaries: {result.get('label') or result['bin_dir']}; "
         f"run {result['started_at']}, {sum(p['seconds'] for p in result['phases'].values()) / 60:.1f} min "
         f"({took}).",
         "",
@@ -276,18 +295,33 @@ def markdown(result: dict, summary: dict, keys_as_pattern: bool) -> str:
         "| table / index | write units | keys written | hottest key | its share | its WCU per order | ceiling (orders/s) |",
         "|---|---:|---:|---|---:|---:|---:|",
     ]
-    for target, e in total.items():
-        w = e.get("writes")
+    for target in [hu.TABLE] + [f"gsi:{i['name']}" for i in schema["indexes"]]:
+        w = total.get(target, {}).get("writes")
         if not w:
+            lines.append(f"| {target} | 0 | 0 | — | — | — | no writes: no limit |")
             continue
         h = w["hottest"]
         lines.append(f"| {target} | {w['units']:,} | {w['distinct_keys']:,} | `{show(h['key'])}` | "
                      f"{h['share'] * 100:.1f}% | {h['units_per_order']:.2f} | {fmt_ceiling(w['ceiling_orders_per_s'])} |")
-    ceilings = [e["writes"]["ceiling_orders_per_s"] for e in total.values() if e.get("writes")]
+    bar = summary.get("issue_23_bar")
+    ceilings = [c for c in (bar or {}).get("write_ceilings", {}).values() if c is not None]
     if ceilings:
         lines += ["", f"Per-merchant write ceiling (the lowest over the table and its indexes): "
-                      f"**{fmt_ceiling(min(c for c in ceilings if c is not None))} orders per second** "
+                      f"**{fmt_ceiling(min(ceilings))} orders per second** "
                       f"(1,000 WCU/s per partition ÷ the hottest key's write units per order)."]
+    overall = summary.get("all_writes") or {}
+    if overall.get("hottest"):
+        h = overall["hottest"]
+        lines += ["", f"All writes together (table and indexes): {overall['units']:,} write units, "
+                      f"{overall['units'] / n:.1f} per order; the hottest key, `{show(h['key'])}` ({h['target']}), "
+                      f"takes {h['share'] * 100:.1f}% of them."]
+    if bar:
+        share = bar["table_hottest_share"]
+        lines += ["", "Issue 23's bar: the hottest base-table key takes ≤ 1% of the merchant's writes: "
+                      f"**{'yes' if bar['table_hottest_share_at_most_1_percent'] else 'no'}** "
+                      f"({'—' if share is None else f'{share * 100:.2f}%'}); the ceiling is ≥ 5,000 orders/s for the "
+                      f"table and every index: **{'yes' if bar['every_write_ceiling_at_least_5000'] else 'no'}** ("
+                      + ", ".join(f"{t} {fmt_ceiling(c)}" for t, c in bar["write_ceilings"].items()) + ")."]
     reads = [(t, e["reads"]) for t, e in total.items() if e.get("reads")]
     if reads:
         lines += ["", "| reads: table / index | read units | keys read | hottest key | its share | its RCU per order | "
@@ -327,6 +361,12 @@ def main() -> int:
     args = p.parse_args()
     if args.report_from:
         saved = json.loads(Path(args.report_from).read_text())
+        if args.tallies:  # summarise again from the run's tallies (and rewrite --out with it)
+            tallies = json.loads(Path(args.tallies).read_text())
+            full = dict(saved["run"], phases={k: dict(v, tallies=tallies[k]) for k, v in saved["run"]["phases"].items()})
+            saved["summary"] = summarise(full)
+            if args.out:
+                Path(args.out).write_text(json.dumps(saved, indent=2) + "\n")
         print(markdown(saved["run"], saved["summary"], args.keys_as_pattern))
         return 0
     if args.orders < 1 or args.customers < 1 or not 1 <= args.workers <= 8:
@@ -340,7 +380,7 @@ def main() -> int:
         kept["phases"] = {k: {f: x for f, x in v.items() if f != "tallies"} for k, v in result["phases"].items()}
         Path(args.out).write_text(json.dumps({"run": kept, "summary": summary}, indent=2) + "\n")
         log(f"wrote {args.out}")
-    if args.tallies:
+    if args.tallies:  # every key's tallies: large on a schema with a key per entity, so not in --out
         Path(args.tallies).write_text(json.dumps({k: v["tallies"] for k, v in result["phases"].items()}) + "\n")
         log(f"wrote {args.tallies}")
     return 0
