@@ -123,11 +123,19 @@ def in_parallel(name: str, binary: str, env: dict, n: int, workers: int, work, l
     lock = threading.Lock()
     step = max(n // 10, 1)
 
+    stop = threading.Event()  # one worker's failure (or Ctrl-C) ends the others' loops too
+
     def worker(w: int) -> None:
         fn = run.spawn(name, binary, env)
         try:
             for i in range(w, n, workers):
-                work(fn, i)
+                if stop.is_set():
+                    return
+                try:
+                    work(fn, i)
+                except BaseException:
+                    stop.set()
+                    raise
                 with lock:
                     done[0] += 1
                     if done[0] % step == 0:
@@ -136,7 +144,11 @@ def in_parallel(name: str, binary: str, env: dict, n: int, workers: int, work, l
             fn.stop()
 
     with ThreadPoolExecutor(workers) as ex:
-        list(ex.map(worker, range(workers)))
+        try:
+            list(ex.map(worker, range(workers)))
+        except BaseException:
+            stop.set()
+            raise
     return time.perf_counter() - t0
 
 
@@ -336,14 +348,17 @@ def markdown(result: dict, summary: dict, keys_as_pattern: bool) -> str:
         w = e.get("writes")
         if w:
             lines.append(f"* {target}: " + ", ".join(f"`{show(t['key'])}` {t['share'] * 100:.1f}%" for t in w["top"]))
-    lines += ["", "Per phase (write units; the hottest key and its share):", "",
-              "| phase | table / index | write units | keys | hottest key | share |", "|---|---|---:|---:|---|---:|"]
+    lines += ["", "Per phase (the ceiling if the phase were all a merchant's traffic):", "",
+              "| phase | table / index | write units | keys | hottest key | share | its WCU per order | ceiling (orders/s) |",
+              "|---|---|---:|---:|---|---:|---:|---:|"]
     for label, s in summary["phases"].items():
         for target, e in s.items():
             w = e.get("writes")
             if w:
-                lines.append(f"| {label} | {target} | {w['units']:,} | {w['distinct_keys']:,} | "
-                             f"`{show(w['hottest']['key'])}` | {w['hottest']['share'] * 100:.1f}% |")
+                h = w["hottest"]
+                lines.append(f"| {label} | {target} | {w['units']:,} | {w['distinct_keys']:,} | `{show(h['key'])}` | "
+                             f"{h['share'] * 100:.1f}% | {h['units_per_order']:.2f} | "
+                             f"{fmt_ceiling(w['ceiling_orders_per_s'])} |")
     return "\n".join(lines) + "\n"
 
 
