@@ -15,6 +15,10 @@ condition's matches up to its Limit, before any filter), on the queried table or
 Requests are serialised (scripts/moto_server.py), so an item's images before and after a request are
 exactly what that request changed.
 
+One speed-up, outside what a client observes: a table Query with `begins_with` takes its candidates
+from the partition's sort keys by bisection (see ``SortKeys``), where scripts/moto_server.py walks
+the whole partition, which is slow when one merchant's partition holds every item of the burst.
+
 ``GET /_heat`` answers ``{"tallies": {target: {partition: {"wcu", "writes", "rcu", "reads"}}},
 "requests": {operation: n}}`` (target: ``table`` or ``gsi:<index name>``) since the last reset;
 ``POST /_heat`` answers the same and resets.
