@@ -178,7 +178,8 @@ def burst(args) -> dict:
            # The sweep's pacing is SES's limit, not the table's: off here, so ONE sweep meets every due item.
            "AFTERCARE_SES_MAX_SEND_RATE": "10000", "AFTERCARE_MERCHANT_CACHE_TTL_SECONDS": "3600"}
     out: dict = {"orders": args.orders, "customers": args.customers, "workers": args.workers, "label": args.label,
-                 "bin_dir": str(bins), "binaries": {n: sha(bins / n) for n in ("order-placed", "shipment-update",
+                 "bin_dir": str(bins.relative_to(ROOT)) if bins.is_relative_to(ROOT) else "(outside the checkout)",
+                 "binaries": {n: sha(bins / n) for n in ("order-placed", "shipment-update",
                                                                                "survey-sender", "aftercare-admin")},
                  "started_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "phases": {}}
     try:
