@@ -43,28 +43,30 @@ impl Store {
         let mut spend = std::collections::BTreeMap::new();
         let mut profile_item = None;
         for item in items {
-            let rest = match item.get(keys::SK) {
-                Some(AttributeValue::S(sk)) => sk.clone(),
+            let part = match item.get(keys::SK) {
+                Some(AttributeValue::S(sk)) => keys::customer_part(sk),
                 _ => continue,
             };
-            if rest == "PROFILE" {
-                profile_item = Some(item);
-            } else if rest.starts_with("SPEND#") {
-                let cur = item
-                    .get("currency")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                let amount = item
-                    .get("amount")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .unwrap_or(0);
-                spend.insert(cur, amount);
-            } else if rest.starts_with("ORDER#") {
-                agg.orders.push(from_item("customer_order", item)?);
-            } else if rest.starts_with("LEDGER#") {
-                agg.ledger.push(from_item("ledger", item)?);
+            match part {
+                keys::CustomerPart::Profile => profile_item = Some(item),
+                keys::CustomerPart::Spend => {
+                    let cur = item
+                        .get("currency")
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default();
+                    let amount = item
+                        .get("amount")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .unwrap_or(0);
+                    spend.insert(cur, amount);
+                }
+                keys::CustomerPart::Order => {
+                    agg.orders.push(from_item("customer_order", item)?);
+                }
+                keys::CustomerPart::LedgerEntry => agg.ledger.push(from_item("ledger", item)?),
+                keys::CustomerPart::Other => {}
             }
         }
         if let Some(item) = profile_item {

@@ -254,6 +254,31 @@ pub fn loyalty_notice(m: &MerchantId, c: &CustomerId, what: &str) -> Key {
     Key::new(customer_pk(m, c), format!("NOTICE#{what}"))
 }
 
+/// Which item of a customer's aggregate a sort key names (for reading the aggregate's Query).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerPart {
+    Profile,
+    Spend,
+    Order,
+    LedgerEntry,
+    /// The loyalty summary, a notice, the contact state, a subscription pointer.
+    Other,
+}
+
+pub fn customer_part(sk: &str) -> CustomerPart {
+    if sk == "PROFILE" {
+        CustomerPart::Profile
+    } else if sk.starts_with("SPEND#") {
+        CustomerPart::Spend
+    } else if sk.starts_with("ORDER#") {
+        CustomerPart::Order
+    } else if sk.starts_with("LEDGER#") {
+        CustomerPart::LedgerEntry
+    } else {
+        CustomerPart::Other
+    }
+}
+
 /// What a customer told us about marketing mail and when they last got some.
 pub fn contact(m: &MerchantId, c: &CustomerId) -> Key {
     Key::new(customer_pk(m, c), "CONTACT")
@@ -847,6 +872,34 @@ mod tests {
                 .iter()
                 .all(|p| p.starts_with("M#acme#DUNNING#"))
         );
+    }
+
+    #[test]
+    fn the_aggregate_tells_its_items_apart() {
+        let eur = Currency::parse("c", "EUR").unwrap();
+        let at = Timestamp::UNIX_EPOCH;
+        let parts = [
+            (customer(&m(), &c("c1")), CustomerPart::Profile),
+            (customer_spend(&m(), &c("c1"), eur), CustomerPart::Spend),
+            (
+                customer_order(&m(), &c("c1"), at, &o("o1")),
+                CustomerPart::Order,
+            ),
+            (
+                ledger(&m(), &c("c1"), "order:o1"),
+                CustomerPart::LedgerEntry,
+            ),
+            (ledger_summary(&m(), &c("c1")), CustomerPart::Other),
+            (contact(&m(), &c("c1")), CustomerPart::Other),
+            (
+                loyalty_notice(&m(), &c("c1"), "expiry"),
+                CustomerPart::Other,
+            ),
+        ];
+        for (key, part) in parts {
+            assert_eq!(key.pk, customer_aggregate(&m(), &c("c1")).pk);
+            assert_eq!(customer_part(&key.sk), part, "{key:?}");
+        }
     }
 
     #[test]
