@@ -18,7 +18,6 @@ use aftercare::domain::validation::parse_json;
 use aftercare::http::{self, ApiError};
 use aftercare::usecases::catalogue::{CatalogueError, Outcome, Products};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -53,39 +52,6 @@ struct BulkInput {
     products: Vec<Value>,
 }
 
-/// The bulk body, decoded: larger than other routes' bodies, bounded all the same.
-fn bulk_body(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            413,
-            "body_too_large",
-            format!("the body must be at most {MAX_BULK_BODY_BYTES} bytes; send fewer products"),
-        )
-        .field("body")
-    };
-    let Some(body) = req.body.as_deref() else {
-        return Err(
-            ApiError::new(400, "required", "a JSON request body is required").field("body"),
-        );
-    };
-    let bytes = if req.is_base64_encoded {
-        if body.len() > MAX_BULK_BODY_BYTES * 4 / 3 + 4 {
-            return Err(too_large());
-        }
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(|_| {
-                ApiError::new(400, "invalid_body", "the body could not be decoded").field("body")
-            })?
-    } else {
-        body.as_bytes().to_vec()
-    };
-    if bytes.len() > MAX_BULK_BODY_BYTES {
-        return Err(too_large());
-    }
-    Ok(bytes)
-}
-
 pub async fn products(app: &App, req: &ApiGatewayV2httpRequest) -> Result<(u16, Value), ApiError> {
     let merchant = app.tenancy.authenticate(req).await?;
     tracing::Span::current().record("merchant_id", merchant.id.as_str());
@@ -97,7 +63,7 @@ pub async fn products(app: &App, req: &ApiGatewayV2httpRequest) -> Result<(u16, 
     let route = http::route_key(req);
     if route == ROUTE_PUT_PRODUCTS {
         http::require_json(req)?;
-        let input: BulkInput = parse_json(&bulk_body(req)?)?;
+        let input: BulkInput = parse_json(&http::body_bytes_upto(req, MAX_BULK_BODY_BYTES)?)?;
         let items = input
             .products
             .into_iter()

@@ -471,14 +471,19 @@ pub fn header<'a>(req: &'a ApiGatewayV2httpRequest, name: &str) -> Option<&'a st
 
 /// The request body as bytes: decoded from base64 when API Gateway encoded it, bounded in size.
 pub fn body_bytes(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiError> {
+    body_bytes_upto(req, MAX_BODY_BYTES)
+}
+
+/// As [`body_bytes`], with a route's own bound of `max` bytes (a bulk upload's).
+pub fn body_bytes_upto(req: &ApiGatewayV2httpRequest, max: usize) -> Result<Vec<u8>, ApiError> {
     let Some(body) = req.body.as_deref() else {
         return Err(
             ApiError::new(400, "required", "a JSON request body is required").field("body"),
         );
     };
     let bytes = if req.is_base64_encoded {
-        if body.len() > MAX_BODY_BYTES * 4 / 3 + 4 {
-            return Err(too_large());
+        if body.len() > max * 4 / 3 + 4 {
+            return Err(too_large(max));
         }
         base64::engine::general_purpose::STANDARD
             .decode(body)
@@ -488,17 +493,17 @@ pub fn body_bytes(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiError> {
     } else {
         body.as_bytes().to_vec()
     };
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(too_large());
+    if bytes.len() > max {
+        return Err(too_large(max));
     }
     Ok(bytes)
 }
 
-fn too_large() -> ApiError {
+fn too_large(max: usize) -> ApiError {
     ApiError::new(
         413,
         "body_too_large",
-        format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+        format!("the body must be at most {max} bytes"),
     )
     .field("body")
 }
