@@ -428,6 +428,7 @@ async fn die_after_claim(env: &Env, lease_until: jiff::Timestamp) {
         referral_code: None,
         claim: (&key, &claim),
         send_expires_at: now.as_second() + 3600,
+        retention_due: None,
         now,
     };
     env.store.place_order(&new).await.unwrap();

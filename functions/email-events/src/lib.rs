@@ -159,8 +159,8 @@ async fn email_event(
     })
 }
 
-fn view(s: &Suppression) -> Value {
-    json!({"email": s.email, "reason": s.reason, "suppressed_at": s.at})
+fn view(email: &EmailAddress, s: &Suppression) -> Value {
+    json!({"email": email.normalized(), "reason": s.reason, "suppressed_at": s.at})
 }
 
 async fn http_inner(app: &App, req: &ApiGatewayV2httpRequest) -> Result<(u16, Value), ApiError> {
@@ -202,10 +202,11 @@ async fn suppressions(
         _ => return Err(ApiError::not_found("the route")),
     };
     match found {
-        Some(s) if route == ROUTE_DELETE => {
-            Ok((200, json!({"lifted": true, "suppression": view(&s)})))
-        }
-        Some(s) => Ok((200, view(&s))),
+        Some(s) if route == ROUTE_DELETE => Ok((
+            200,
+            json!({"lifted": true, "suppression": view(&email, &s)}),
+        )),
+        Some(s) => Ok((200, view(&email, &s))),
         None => Err(ApiError::not_found("a suppression of this address")),
     }
 }

@@ -153,11 +153,25 @@ pub struct RetentionSettings {
     /// is kept before DynamoDB's TTL removes it; none: the deployment's default (400 days).
     /// It is also how long a replayed event is recognised, so at least 30.
     pub message_log_days: Option<u32>,
+    /// Days a customer's data (profile, orders, shipments, follow-ups, loyalty, contact state,
+    /// message log) is kept after their last order before it is erased as on request; none: the
+    /// default of [`RetentionSettings::DEFAULT_CUSTOMER_DAYS`] (three years). A customer with an
+    /// active subscription is kept while it lasts.
+    pub customer_days: Option<u32>,
 }
 
 impl RetentionSettings {
     pub const MIN_DAYS: u32 = 30;
     pub const MAX_DAYS: u32 = 3_650;
+    /// Three years: long enough for warranty claims and returning customers, short enough that
+    /// nobody is kept for good by default.
+    pub const DEFAULT_CUSTOMER_DAYS: u32 = 1_095;
+
+    /// How long an inactive customer's data is kept.
+    pub fn customer_lifetime(&self) -> std::time::Duration {
+        let days = self.customer_days.unwrap_or(Self::DEFAULT_CUSTOMER_DAYS);
+        std::time::Duration::from_secs(u64::from(days) * 86_400)
+    }
 }
 
 /// The merchant's outbound webhook: events Aftercare publishes on EventBridge (link clicks, hosted
@@ -421,18 +435,29 @@ fn webhook_url(url: Option<&str>) -> Result<(), FieldError> {
 
 /// Range and format checks of the settings a merchant can change.
 fn validate_settings(settings: &MerchantSettings) -> Result<(), FieldError> {
-    if let Some(days) = settings.retention.message_log_days
-        && !(RetentionSettings::MIN_DAYS..=RetentionSettings::MAX_DAYS).contains(&days)
-    {
-        return Err(FieldError::new(
+    for (field, days) in [
+        (
             "settings.retention.message_log_days",
-            "out_of_range",
-            format!(
-                "must be {} to {} days",
-                RetentionSettings::MIN_DAYS,
-                RetentionSettings::MAX_DAYS
-            ),
-        ));
+            settings.retention.message_log_days,
+        ),
+        (
+            "settings.retention.customer_days",
+            settings.retention.customer_days,
+        ),
+    ] {
+        if let Some(days) = days
+            && !(RetentionSettings::MIN_DAYS..=RetentionSettings::MAX_DAYS).contains(&days)
+        {
+            return Err(FieldError::new(
+                field,
+                "out_of_range",
+                format!(
+                    "must be {} to {} days",
+                    RetentionSettings::MIN_DAYS,
+                    RetentionSettings::MAX_DAYS
+                ),
+            ));
+        }
     }
     settings
         .marketing

@@ -16,6 +16,7 @@ pub mod marketing;
 pub mod merchant;
 pub mod money;
 pub mod order;
+pub mod privacy;
 pub mod send;
 pub mod shipment;
 pub mod subscription;

@@ -20,6 +20,7 @@ pub mod email_events;
 pub mod feedback;
 pub mod followups;
 pub mod loyalty;
+pub mod privacy;
 pub mod shipments;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -154,6 +155,10 @@ pub enum DueGroup {
     Dunning,
     /// Loyalty notices: rewards available, points expiring (survey-sender).
     Loyalty,
+    /// Erasures to carry on after their first invocation ran out of time (survey-sender).
+    Privacy,
+    /// Customers whose data reached the end of the merchant's retention period (survey-sender).
+    Retention,
 }
 
 impl DueGroup {
@@ -165,6 +170,8 @@ impl DueGroup {
             DueGroup::Renewals => "renewal",
             DueGroup::Dunning => "dunning",
             DueGroup::Loyalty => "loyalty",
+            DueGroup::Privacy => "privacy",
+            DueGroup::Retention => "retention",
         }
     }
 }
@@ -233,6 +240,9 @@ pub struct NewOrder<'a> {
     /// The thank-you email's claim and its key.
     pub claim: (&'a SendIdentity, &'a SendRecord),
     pub send_expires_at: i64,
+    /// When the customer's data is erased if nothing else happens (the merchant's retention
+    /// period from now); none keeps it.
+    pub retention_due: Option<Timestamp>,
     pub now: Timestamp,
 }
 

@@ -20,6 +20,7 @@ pub mod followups;
 pub mod loyalty;
 pub mod orders;
 pub mod preferences;
+pub mod privacy;
 pub mod renewals;
 pub mod send;
 pub mod shipments;

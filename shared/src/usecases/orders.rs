@@ -141,6 +141,9 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
             referral_code: referral_code.as_ref(),
             claim: (&email, &claim),
             send_expires_at: placing.send_expires_at,
+            retention_due: now
+                .checked_add(merchant.settings.retention.customer_lifetime())
+                .ok(),
             now,
         };
         let (created, record, pending) = match self.book.place_order(&new).await? {
@@ -174,17 +177,18 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
             .book
             .order_replay(&record.merchant_id, &record.order.id, email)
             .await?;
-        let stored_hash = replay
-            .order
-            .as_ref()
-            .map(|o| &o.content_hash)
-            .or(replay.idempotency.as_ref().map(|i| &i.content_hash));
-        if stored_hash != Some(&record.content_hash) {
+        // The idempotency record exists but the order does not: only possible if the order was
+        // erased (its record is then the order id's tombstone, kept for good). Whatever the
+        // payload, do not resurrect it.
+        let Some(stored) = replay.order else {
+            return match replay.idempotency {
+                Some(_) => Err(PlaceError::Erased),
+                None => Err(PlaceError::Conflict),
+            };
+        };
+        if stored.content_hash != record.content_hash {
             return Err(PlaceError::Conflict);
         }
-        // The idempotency record exists but the order does not: only possible if the order was
-        // erased on request. Do not resurrect it.
-        let stored = replay.order.ok_or(PlaceError::Erased)?;
         // Our own write may have landed with its response lost, the retry then meeting our
         // items: the claim token says whether this delivery holds the claim.
         Ok(match replay.send {
@@ -380,6 +384,19 @@ mod tests {
         let (stored, _) = w.place(order()).await.unwrap();
         w.book.erase_order(&w.merchant.id, &stored.record.order.id);
         let err = w.place(order()).await.unwrap_err();
+        assert!(matches!(err, PlaceError::Erased), "{err:?}");
+        assert_eq!(w.book.order(&w.merchant.id, &stored.record.order.id), None);
+        assert_eq!(w.mailer.accepted().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_erased_order_id_is_refused_whatever_the_payload() {
+        let w = World::new();
+        let (stored, _) = w.place(order()).await.unwrap();
+        w.book.erase_order(&w.merchant.id, &stored.record.order.id);
+        let mut changed = order();
+        changed["customer"]["first_name"] = serde_json::json!("Someone else");
+        let err = w.place(changed).await.unwrap_err();
         assert!(matches!(err, PlaceError::Erased), "{err:?}");
         assert_eq!(w.book.order(&w.merchant.id, &stored.record.order.id), None);
         assert_eq!(w.mailer.accepted().len(), 1);

@@ -97,6 +97,35 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The customer's pointer to the invoice and the address notes (see `privacy.rs`), written
+    /// with the invoice so the customer's export and erasure reach it.
+    fn invoice_pointers(
+        &self,
+        record: &InvoiceRecord,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let m = &record.merchant_id;
+        let customer = &record.invoice.customer;
+        let pointer = to_item(
+            "customer_invoice",
+            &keys::customer_invoice(m, &customer.id, &record.invoice.id),
+            &InvoicePointer {
+                invoice_id: &record.invoice.id,
+            },
+        )?;
+        let mut items = vec![write::put(&self.table, pointer, None)?];
+        for note in super::privacy::address_notes(m, &customer.id, &customer.email.normalized())? {
+            items.push(write::put(&self.table, note, None)?);
+        }
+        Ok(items)
+    }
+}
+
+#[derive(serde::Serialize)]
+struct InvoicePointer<'a> {
+    invoice_id: &'a InvoiceId,
+}
+
 impl BillingBook for Store {
     /// Whether this event id was processed, and with which content hash.
     async fn event_hash(
@@ -146,11 +175,12 @@ impl BillingBook for Store {
     ) -> Result<FailureOutcome, StoreError> {
         let m = &record.merchant_id;
         let (claim, guard) = self.guarded_claim(2, claim.id, claim.record, claim.expires_at)?;
-        let items = vec![
+        let mut items = vec![
             put_new(&self.table, self.invoice_item(record, next_due)?)?,
             self.event_put(m, ev, now)?,
             claim,
         ];
+        items.extend(self.invoice_pointers(record)?);
         match self
             .transact_guarded("TransactWriteItems payment failed", items, guard)
             .await?
@@ -223,10 +253,11 @@ impl BillingBook for Store {
             Guarded::Cancelled(_) => {}
         }
         // Not in dunning: record it paid (unless it exists, i.e. already paid).
-        let items = vec![
+        let mut items = vec![
             put_new(&self.table, self.invoice_item(paid, None)?)?,
             self.event_put(m, ev, now)?,
         ];
+        items.extend(self.invoice_pointers(paid)?);
         match self
             .transact("TransactWriteItems invoice paid", items)
             .await?

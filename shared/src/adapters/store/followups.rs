@@ -69,10 +69,10 @@ impl From<ContactItem> for ContactState {
     }
 }
 
-/// A suppressed address.
+/// A suppressed address. The item holds no address: its key is the address's digest (see
+/// `keys.rs`), so the suppression outlives the erasure of its person without naming them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suppression {
-    pub email: String,
     /// `hard_bounce`, `complaint`, `soft_bounces`, `merchant`.
     pub reason: String,
     pub at: Timestamp,
@@ -152,7 +152,6 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let record = Suppression {
-            email: email.normalized(),
             reason: reason.to_owned(),
             at: now,
         };

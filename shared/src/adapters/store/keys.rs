@@ -26,6 +26,8 @@
 //! | loyalty notice             | `M#<m>#C#<c>`               | `NOTICE#<referral source or expiry>` | due (sparse) |
 //! | customer contact state     | `M#<m>#C#<c>`               | `CONTACT`                   | |
 //! | customer's subscription    | `M#<m>#C#<c>`               | `SUB#<s>`                   | |
+//! | customer's invoice pointer | `M#<m>#C#<c>`               | `INV#<i>`                   | |
+//! | customer's address note    | `M#<m>#C#<c>`               | `ADDR#<address digest>`     | |
 //! | email send record/claim    | `M#<m>#C#<c>#SEND`          | `SEND#<c>#<kind>#<subject>#<step>` | |
 //! | merchant alert send record | `M#<m>#ALERTS`              | `ALERT#<topic>#<period>`    | |
 //! | order (+ line items)       | `M#<m>#O#<o>`               | `ORDER`                     | |
@@ -41,12 +43,14 @@
 //! | invoice in dunning         | `M#<m>#INV#<i>`             | `INVOICE`                   | due (sparse); gsi1 `M#<m>#DUNNING#<shard>` / `<first failure ms>#<i>` |
 //! | billing event seen         | `M#<m>#BEVT#<provider>#<id>`| `BEVT`                      | |
 //! | webhook signature seen     | `M#<m>#WH#<replayKey>`      | `WEBHOOK`                   | |
-//! | suppressed address         | `M#<m>#E#<normalised email>`| `SUPPRESS`                  | |
-//! | soft-bounce streak         | `M#<m>#E#<normalised email>`| `BOUNCE`                    | |
-//! | referee (by email)         | `M#<m>#E#<normalised email>`| `REFEREE`                   | |
+//! | suppressed address         | `M#<m>#E#<address digest>`  | `SUPPRESS`                  | |
+//! | soft-bounce streak         | `M#<m>#E#<address digest>`  | `BOUNCE`                    | |
+//! | referee (by email)         | `M#<m>#E#<address digest>`  | `REFEREE`                   | |
+//! | customer of an address     | `M#<m>#E#<address digest>`  | `CUST#<c>`                  | |
 //! | referral code              | `M#<m>#REF#<code>`          | `REFCODE`                   | |
 //! | email counters             | `M#<m>#STATS#<shard>`       | `<day>#<kind>`              | |
 //! | product (catalogue)        | `M#<m>#P#<sku>`             | `PRODUCT`                   | |
+//! | privacy request (audit)    | `M#<m>#PRIVACY#<id>`        | `REQUEST`                   | due (sparse) while an erasure runs |
 //!
 //! Due work lives in the sparse, write-sharded `due` index: `DUEPK = DUE#<group>#<shard>` (the
 //! shard is a hash of the item's key, so one group's writes spread over [`DUE_SHARDS`]
@@ -292,6 +296,73 @@ pub fn customer_subscriptions(m: &MerchantId, c: &CustomerId) -> Within {
     Within::new(customer_pk(m, c), "SUB#")
 }
 
+/// The customer's pointer to an invoice of theirs (written with the invoice).
+pub fn customer_invoice(m: &MerchantId, c: &CustomerId, i: &InvoiceId) -> Key {
+    Key::new(customer_pk(m, c), format!("INV#{i}"))
+}
+
+/// The customer's invoice pointers.
+pub fn customer_invoices(m: &MerchantId, c: &CustomerId) -> Within {
+    Within::new(customer_pk(m, c), "INV#")
+}
+
+/// The customer's pointers to the orders whose referral rewarded them (their referral ledger
+/// entries: `LEDGER#referral:<order>`).
+pub fn customer_referrals(m: &MerchantId, c: &CustomerId) -> Within {
+    Within::new(customer_pk(m, c), "LEDGER#referral:")
+}
+
+// --- walking a customer's data (exports and erasures) ------------------------------------------
+
+/// The customer's profile alone.
+pub fn customer_profile(m: &MerchantId, c: &CustomerId) -> Within {
+    Within::new(customer_pk(m, c), "PROFILE")
+}
+
+/// Every item of an order's partition (the order, its shipment pointers, follow-ups, answer).
+pub fn order_items(m: &MerchantId, o: &OrderId) -> Within {
+    Within::new(order_pk(m, o), "")
+}
+
+/// Every item of a shipment's partition (its state, checkpoints and due checks).
+pub fn shipment_items(m: &MerchantId, s: &ShipmentId) -> Within {
+    Within::new(shipment_pk(m, s), "")
+}
+
+/// The shipment an order's `SHIP#<s>` pointer names.
+pub fn shipment_of_pointer(sk: &str) -> Option<ShipmentId> {
+    ShipmentId::parse("shipment", sk.strip_prefix("SHIP#")?).ok()
+}
+
+/// Every item of the subscription a customer's `SUB#<s>` pointer names.
+pub fn subscription_of_pointer(m: &MerchantId, sk: &str) -> Option<Within> {
+    let s = SubscriptionId::parse("subscription", sk.strip_prefix("SUB#")?).ok()?;
+    Some(Within::new(subscription_pk(m, &s), ""))
+}
+
+/// Every item of the invoice a customer's `INV#<i>` pointer names.
+pub fn invoice_of_pointer(m: &MerchantId, sk: &str) -> Option<Within> {
+    let i = InvoiceId::parse("invoice", sk.strip_prefix("INV#")?).ok()?;
+    Some(Within::new(entity(m, "INV", i), ""))
+}
+
+/// The referee's order a customer's `LEDGER#referral:<o>` entry names.
+pub fn referred_order(sk: &str) -> Option<OrderId> {
+    OrderId::parse("order", sk.strip_prefix("LEDGER#referral:")?).ok()
+}
+
+/// The referral code's item.
+pub fn referral_codes(m: &MerchantId, code: &str) -> Within {
+    Within::new(entity(m, "REF", code), "")
+}
+
+// --- privacy requests ---------------------------------------------------------------------------
+
+/// A privacy request (an export, an erasure) and its audit record: `M#<m>#PRIVACY#<id>`.
+pub fn privacy_request(m: &MerchantId, id: &str) -> Key {
+    Key::new(entity(m, "PRIVACY", id), "REQUEST")
+}
+
 // --- emails -------------------------------------------------------------------------------------
 
 /// The partition of one customer's send records (their message log), beside the aggregate so
@@ -372,8 +443,32 @@ pub fn email_stats_to(day: &str) -> String {
 
 // --- addresses ----------------------------------------------------------------------------------
 
+/// The partition of one address of the merchant. The address is never in the key in clear: the
+/// key holds a digest of the tenant and the normalised address ([`address_digest`]), so an item
+/// kept for safety after its person is erased (a suppression) can still be found by whoever
+/// holds the address (a send about to go to it) but never read back to the address.
 fn address_pk(m: &MerchantId, normalised: &str) -> String {
-    entity(m, "E", normalised.to_lowercase())
+    address_partition(&tenant(m), normalised)
+}
+
+fn address_partition(tenant: &str, normalised: &str) -> String {
+    format!("{tenant}#E#{}", address_digest(tenant, normalised))
+}
+
+/// SHA-256 over a domain tag, the tenant and the lowercased address, the first 128 bits in hex:
+/// the same address of another merchant gets another digest, so no digest links two merchants'
+/// customers.
+fn address_digest(tenant: &str, normalised: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"aftercare-address\0");
+    hash.update(tenant.as_bytes());
+    hash.update(b"\0");
+    hash.update(normalised.to_lowercase().as_bytes());
+    hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The run of soft bounces of one address.
@@ -399,10 +494,7 @@ pub fn suppression_beside(beside: &Key, recipient: &str) -> Key {
         (Some(tag), Some(m)) => format!("{tag}#{m}"),
         _ => beside.pk.clone(),
     };
-    Key::new(
-        format!("{tenant}#E#{}", recipient.to_lowercase()),
-        "SUPPRESS",
-    )
+    Key::new(address_partition(&tenant, recipient), "SUPPRESS")
 }
 
 /// One referral per referee, by normalised email address.
@@ -413,6 +505,51 @@ pub fn referee(m: &MerchantId, email: &str) -> Key {
 pub fn referral_code(m: &MerchantId, code: &str) -> Key {
     Key::new(entity(m, "REF", code), "REFCODE")
 }
+
+/// The note, in an address's partition, that `c` used it: how a data request that names only an
+/// address finds its customers.
+pub fn address_customer(m: &MerchantId, normalised: &str, c: &CustomerId) -> Key {
+    Key::new(address_pk(m, normalised), format!("CUST#{c}"))
+}
+
+/// The customers who used an address.
+pub fn address_customers(m: &MerchantId, normalised: &str) -> Within {
+    Within::new(address_pk(m, normalised), "CUST#")
+}
+
+/// Every item of an address's partition (suppression, bounce streak, referee, customers).
+pub fn address_items(m: &MerchantId, normalised: &str) -> Within {
+    Within::new(address_pk(m, normalised), "")
+}
+
+/// The customer whose note a `CUST#` sort key is.
+pub fn customer_of_note(sk: &str) -> Option<CustomerId> {
+    CustomerId::parse("customer", sk.strip_prefix("CUST#")?).ok()
+}
+
+/// The note, in the customer's aggregate, of an address they used: only its digest, which names
+/// the address's partition ([`addressed`]).
+pub fn customer_address(m: &MerchantId, c: &CustomerId, normalised: &str) -> Key {
+    Key::new(
+        customer_pk(m, c),
+        format!("ADDR#{}", address_digest(&tenant(m), normalised)),
+    )
+}
+
+/// The customer's address notes.
+pub fn customer_addresses(m: &MerchantId, c: &CustomerId) -> Within {
+    Within::new(customer_pk(m, c), "ADDR#")
+}
+
+/// Every item of the address partition an `ADDR#<digest>` note names, if `sk` is one.
+pub fn addressed(m: &MerchantId, sk: &str) -> Option<Within> {
+    let digest = sk.strip_prefix("ADDR#")?;
+    let valid = digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+    valid.then(|| Within::new(format!("{}#E#{digest}", tenant(m)), ""))
+}
+
+/// The sort key of a suppression item (kept when its address's other items are erased).
+pub const SUPPRESSION_SK: &str = "SUPPRESS";
 
 // --- orders, shipments, follow-ups ----------------------------------------------------------
 

@@ -16,6 +16,7 @@ pub mod loyalty;
 pub mod merchants;
 pub mod messages;
 pub mod orders;
+pub mod privacy;
 pub mod products;
 pub mod schema;
 pub mod shipments;

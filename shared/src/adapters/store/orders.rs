@@ -60,8 +60,9 @@ impl Store {
             "last_order_at = :placed",
             "updated_at = :now",
         ];
+        let profile_key = keys::customer(m, &c.id);
         let mut upd = self
-            .tx_update(&keys::customer(m, &c.id))
+            .tx_update(&profile_key)
             .expression_attribute_names("#type", keys::TYPE)
             .expression_attribute_values(":ctype", s("customer"))
             .expression_attribute_values(":cid", s(c.id.as_str()))
@@ -85,10 +86,29 @@ impl Store {
                 upd = upd.expression_attribute_values(placeholder, s(v.as_str()));
             }
         }
+        if let Some(owner) = new.referral_code {
+            // Where the customer's erasure finds their code.
+            set.push("referral_code = :rc");
+            upd = upd.expression_attribute_values(":rc", s(owner.code.as_str()));
+        }
+        if let Some(at) = new.retention_due {
+            // The retention sweep's entry moves out with every order (see `usecases::privacy`).
+            let (due_pk, due_sk) = keys::due(RETENTION_GROUP, at, &profile_key);
+            set.push("DUEPK = :dpk");
+            set.push("DUESK = :dsk");
+            upd = upd
+                .expression_attribute_values(":dpk", s(due_pk))
+                .expression_attribute_values(":dsk", s(due_sk));
+        }
         items.push(write::update(upd.update_expression(format!(
             "SET {} ADD order_count :one",
             set.join(", ")
         )))?);
+
+        // The address notes both ways (see `privacy.rs`).
+        for note in super::privacy::address_notes(m, &c.id, &c.email.normalized())? {
+            items.push(put(&self.table, note, None)?);
+        }
 
         let spend = self
             .tx_update(&keys::customer_spend(m, &c.id, order.currency))
@@ -155,6 +175,9 @@ impl Store {
             .await
     }
 }
+
+/// The due group of customers' retention (see `usecases::privacy`).
+pub const RETENTION_GROUP: &str = "retention";
 
 /// A customer's order index entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -66,6 +66,8 @@ impl Store {
         )?;
         self.put_item("PutItem subscription pointer", pointer)
             .await?;
+        self.put_address_notes(m, &sub.customer.id, &sub.customer.email.normalized())
+            .await?;
         let key = keys::subscription(m, &sub.id);
         let mut item = to_item(SUBSCRIPTION, &key, record)?;
         if let Some(at) = due {
