@@ -15,8 +15,13 @@
 //! * HTTP API (Bearer key): the catalogue the follow-ups talk about, `PUT`, `GET`, `DELETE
 //!   /v1/products/{sku}` and the bulk upsert `POST /v1/products` (see [`products`]).
 //!
+//! * HTTP API (Bearer key): a customer's data export and erasure, by customer id or email
+//!   address, and the status of a privacy request (see [`privacy`]).
+//!
 //! The same schedule then sweeps loyalty notices (see [`loyalty`]): referral rewards that became
-//! available, points about to expire (a notice 14 days before) and the expiry itself.
+//! available, points about to expire (a notice 14 days before) and the expiry itself; then it
+//! carries on erasures that outlived their request and erases customers whose retention period
+//! ended (see [`privacy`]).
 //!
 //! A detractor answer alerts the merchant once per order and cancels the order's pending review
 //! request and cross-sell; a promoter answer brings the review request forward.
@@ -26,6 +31,7 @@ mod feedback;
 pub mod loyalty;
 mod pages;
 mod prefs;
+pub mod privacy;
 pub mod products;
 mod sweep;
 
@@ -51,10 +57,14 @@ pub const ROUTE_UNSUBSCRIBE: &str = "POST /v1/unsubscribe/{token}";
 pub const ROUTE_PREFERENCES_PAGE: &str = "GET /v1/preferences/{token}";
 pub const ROUTE_PREFERENCES_SAVE: &str = "POST /v1/preferences/{token}";
 pub use prefs::{ROUTE_GET_PREFERENCES, ROUTE_PUT_PREFERENCES};
+pub use privacy::{
+    ROUTE_ERASE_CUSTOMER, ROUTE_ERASE_EMAIL, ROUTE_EXPORT_CUSTOMER, ROUTE_EXPORT_EMAIL,
+    ROUTE_REQUEST,
+};
 pub use products::{
     ROUTE_DELETE_PRODUCT, ROUTE_GET_PRODUCT, ROUTE_PUT_PRODUCT, ROUTE_PUT_PRODUCTS,
 };
-pub const ROUTES: [&str; 13] = [
+pub const ROUTES: [&str; 18] = [
     ROUTE_FEEDBACK,
     ROUTE_SURVEY_PAGE,
     ROUTE_SURVEY_ANSWER,
@@ -68,6 +78,11 @@ pub const ROUTES: [&str; 13] = [
     ROUTE_GET_PRODUCT,
     ROUTE_DELETE_PRODUCT,
     ROUTE_PUT_PRODUCTS,
+    ROUTE_EXPORT_CUSTOMER,
+    ROUTE_EXPORT_EMAIL,
+    ROUTE_ERASE_CUSTOMER,
+    ROUTE_ERASE_EMAIL,
+    ROUTE_REQUEST,
 ];
 pub use aftercare::links::UNSUBSCRIBE_LINK_DAYS;
 pub use aftercare::links::purpose::{PREFERENCES, SURVEY, UNSUBSCRIBE};
@@ -150,6 +165,11 @@ async fn http_inner(
         ROUTE_PUT_PRODUCT | ROUTE_GET_PRODUCT | ROUTE_DELETE_PRODUCT | ROUTE_PUT_PRODUCTS => {
             http::respond(products::products(app, req).await, rid)
         }
+        ROUTE_EXPORT_CUSTOMER
+        | ROUTE_EXPORT_EMAIL
+        | ROUTE_ERASE_CUSTOMER
+        | ROUTE_ERASE_EMAIL
+        | ROUTE_REQUEST => http::respond(privacy::route(app, req, deadline).await, rid),
         _ => ApiError::not_found("the route").into_response(rid),
     }
 }

@@ -19,7 +19,8 @@ use std::time::Duration;
 
 pub struct Tenancy {
     store: Store,
-    keys: TtlCache<String, MerchantId>,
+    /// Verified key digests: the merchant and the key's id.
+    keys: TtlCache<String, (MerchantId, String)>,
     merchants: Arc<Merchants>,
 }
 
@@ -37,6 +38,15 @@ impl Tenancy {
         &self,
         req: &ApiGatewayV2httpRequest,
     ) -> Result<Arc<Merchant>, ApiError> {
+        Ok(self.caller(req).await?.0)
+    }
+
+    /// The merchant a request's bearer key belongs to and the key's id (who asked, for audit
+    /// records), or 401.
+    pub async fn caller(
+        &self,
+        req: &ApiGatewayV2httpRequest,
+    ) -> Result<(Arc<Merchant>, String), ApiError> {
         let secret = header(req, "authorization")
             .and_then(|v| {
                 v.strip_prefix("Bearer ")
@@ -48,15 +58,16 @@ impl Tenancy {
             return Err(ApiError::unauthorized());
         }
         let digest = apikey::hash(secret);
-        let merchant_id = match self.keys.get(&digest) {
-            Some(id) => id,
+        let (merchant_id, key_id) = match self.keys.get(&digest) {
+            Some(known) => known,
             None => {
                 let record = self.store.find_api_key(&digest).await?;
                 let record = record
                     .filter(|r| r.is_active())
                     .ok_or_else(ApiError::unauthorized)?;
-                self.keys.insert(digest, record.merchant_id.clone());
-                record.merchant_id
+                let known = (record.merchant_id, record.key_id.to_string());
+                self.keys.insert(digest, known.clone());
+                known
             }
         };
         let merchant = self
@@ -71,7 +82,7 @@ impl Tenancy {
                 "this merchant account is suspended",
             ));
         }
-        Ok(merchant)
+        Ok((merchant, key_id))
     }
 
     /// A signed webhook for the merchant named by the `merchantId` path parameter: the signature

@@ -38,6 +38,8 @@ pub struct SweepReport {
     pub errors: usize,
     /// The loyalty notices swept after the follow-ups.
     pub loyalty: crate::loyalty::LoyaltyReport,
+    /// Erasures carried on and retention erasures, swept last.
+    pub privacy: crate::privacy::PrivacyReport,
 }
 
 /// Sweeps the follow-ups due now.
@@ -72,13 +74,15 @@ pub async fn sweep(
     report.errors = swept.errors;
     let (loyalty, loyalty_swept) = crate::loyalty::sweep(app, pacer, deadline).await?;
     report.loyalty = loyalty;
-    let both = aftercare::usecases::sweep::Swept {
-        due: swept.due + loyalty_swept.due,
-        items_read: swept.items_read + loyalty_swept.items_read,
-        errors: swept.errors + loyalty_swept.errors,
-        over_quota: swept.over_quota + loyalty_swept.over_quota,
+    let (privacy, privacy_swept) = crate::privacy::sweep(app, deadline).await?;
+    report.privacy = privacy;
+    let all = aftercare::usecases::sweep::Swept {
+        due: swept.due + loyalty_swept.due + privacy_swept.due,
+        items_read: swept.items_read + loyalty_swept.items_read + privacy_swept.items_read,
+        errors: swept.errors + loyalty_swept.errors + privacy_swept.errors,
+        over_quota: swept.over_quota + loyalty_swept.over_quota + privacy_swept.over_quota,
     };
-    both.finish("follow-up and loyalty", report)
+    all.finish("follow-up, loyalty and privacy", report)
 }
 
 /// Works on one due follow-up (see [`aftercare::usecases::followups`]), its email composed here.

@@ -842,7 +842,6 @@ impl PrivacyBook for Store {
         let mut adds = Vec::new();
         let mut update = self
             .update_item(&key)
-            .expression_attribute_names("#counts", "counts")
             .expression_attribute_values(":now", s(now.to_string()))
             .expression_attribute_values(":dpk", s(due_pk))
             .expression_attribute_values(":dsk", s(due_sk))
@@ -856,6 +855,7 @@ impl PrivacyBook for Store {
         let add = if adds.is_empty() {
             String::new()
         } else {
+            update = update.expression_attribute_names("#counts", "counts");
             format!(" ADD {}", adds.join(", "))
         };
         update = update.update_expression(format!(
