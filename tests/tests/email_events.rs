@@ -201,7 +201,14 @@ async fn a_hard_bounce_or_a_complaint_suppresses_at_once_and_once() {
         assert!(w.suppressed().await);
         let item = w.env.items_with_sk("SUPPRESS").await.pop().unwrap();
         assert_eq!(s(&item, "reason"), reason.as_str());
-        assert_eq!(s(&item, "email"), w.env.customer_email());
+        // Found by the address, yet holding it nowhere (its key is the address's digest), so
+        // it can outlive the erasure of the person it protects.
+        assert!(
+            !format!("{item:?}")
+                .to_lowercase()
+                .contains(&w.env.customer_email().to_lowercase()),
+            "{item:?}"
+        );
         assert_eq!(w.apply(&event).await, Applied::Duplicate);
         assert_eq!(s(&w.record().await, "delivery_state"), event_state(fixture));
     }
