@@ -9,7 +9,8 @@
 //! may carry B's data, and B's items and mail must be exactly as they were.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
-use aftercare::domain::EmailAddress;
+use aftercare::domain::privacy::{Subject, erasure_id};
+use aftercare::domain::{CustomerId, EmailAddress};
 use aftercare::signature;
 use aftercare::token::{self, Claims, SigningKey};
 use aftercare_tests::{BASE, Env, Tenant, deadline};
@@ -268,6 +269,35 @@ impl World {
             ))
             .await;
         assert_eq!(stored.status, 200, "{stored:?}");
+        // A customer B erased (its request record is B's) and an export B made.
+        let mut gone = self.env.order();
+        gone["id"] = format!("{}-gone", b.order).into();
+        gone["customer"]["id"] = gone_customer(b).into();
+        gone["customer"]["email"] = format!("gone.{}", b.email).into();
+        let created = self.call(self.env.http_event(&gone, key)).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        let path = format!("/v1/customers/{}/erasure", gone_customer(b));
+        let erased = self
+            .call(self.request(
+                survey_sender::ROUTE_ERASE_CUSTOMER,
+                &path,
+                &[("customerId", &gone_customer(b))],
+                None,
+                key,
+            ))
+            .await;
+        assert_eq!(erased.status, 200, "{erased:?}");
+        let path = format!("/v1/customers/{}/export", b.customer);
+        let exported = self
+            .call(self.request(
+                survey_sender::ROUTE_EXPORT_CUSTOMER,
+                &path,
+                &[("customerId", &b.customer)],
+                None,
+                key,
+            ))
+            .await;
+        assert_eq!(exported.status, 200, "{exported:?}");
     }
 
     /// Every item of merchant B's partitions, and every email to B's customer or from B's domain.
@@ -344,8 +374,20 @@ fn billing_body(ids: &Ids, kind: &str) -> Value {
     })
 }
 
-/// Values drawn at random for each new record (not ids the caller named).
-const RANDOM: [&str; 2] = ["referral_code", "message_id"];
+/// Values drawn at random (or digested from the caller's ids) for each new record.
+const RANDOM: [&str; 6] = [
+    "referral_code",
+    "message_id",
+    "request_id",
+    "claim_token",
+    "lease_until_ms",
+    "content_hash",
+];
+
+/// The customer B erased in its history.
+fn gone_customer(ids: &Ids) -> String {
+    format!("gone-{}", ids.customer)
+}
 
 fn blank_random(v: &mut Value) {
     match v {
@@ -599,6 +641,62 @@ fn probes<'a>() -> Vec<(&'static str, Probe<'a>)> {
                     ),
                     vec![],
                 )
+            }),
+        ),
+        // A customer's data requests, naming B's customer, B's address, B's erasure request.
+        (
+            survey_sender::ROUTE_EXPORT_CUSTOMER,
+            p(|w, ids| {
+                let path = format!("/v1/customers/{}/export", ids.customer);
+                let route = survey_sender::ROUTE_EXPORT_CUSTOMER;
+                (
+                    w.as_a(route, &path, &[("customerId", &ids.customer)], None),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            survey_sender::ROUTE_EXPORT_EMAIL,
+            p(|w, ids| {
+                let path = format!("/v1/privacy/export?email={}", ids.email);
+                let mut event = w.as_a(survey_sender::ROUTE_EXPORT_EMAIL, &path, &[], None);
+                event["rawPath"] = "/v1/privacy/export".into();
+                aftercare_tests::with_query(&mut event, &format!("email={}", ids.email));
+                (event, vec![])
+            }),
+        ),
+        (
+            survey_sender::ROUTE_ERASE_CUSTOMER,
+            p(|w, ids| {
+                let path = format!("/v1/customers/{}/erasure", ids.customer);
+                let route = survey_sender::ROUTE_ERASE_CUSTOMER;
+                (
+                    w.as_a(route, &path, &[("customerId", &ids.customer)], None),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            survey_sender::ROUTE_ERASE_EMAIL,
+            p(|w, ids| {
+                let body = json!({"email": ids.email}).to_string();
+                let route = survey_sender::ROUTE_ERASE_EMAIL;
+                (
+                    w.as_a(route, "/v1/privacy/erasure", &[], Some(&body)),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            survey_sender::ROUTE_REQUEST,
+            p(|w, ids| {
+                let b = aftercare::domain::MerchantId::parse("m", &w.b_id()).unwrap();
+                let subject =
+                    Subject::Customer(CustomerId::parse("c", &gone_customer(ids)).unwrap());
+                let id = erasure_id(&b, &subject);
+                let path = format!("/v1/privacy/requests/{id}");
+                let route = survey_sender::ROUTE_REQUEST;
+                (w.as_a(route, &path, &[("requestId", &id)], None), vec![id])
             }),
         ),
         // The SKU of B's product is B's order id.

@@ -93,7 +93,7 @@ impl Store {
         }
         if let Some(at) = new.retention_due {
             // The retention sweep's entry moves out with every order (see `usecases::privacy`).
-            let (due_pk, due_sk) = keys::due(RETENTION_GROUP, at, &profile_key);
+            let (due_pk, due_sk) = keys::due(super::privacy::RETENTION_GROUP, at, &profile_key);
             set.push("DUEPK = :dpk");
             set.push("DUESK = :dsk");
             upd = upd
@@ -175,9 +175,6 @@ impl Store {
             .await
     }
 }
-
-/// The due group of customers' retention (see `usecases::privacy`).
-pub const RETENTION_GROUP: &str = "retention";
 
 /// A customer's order index entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -106,7 +106,25 @@ fn exported(mut item: Item) -> Result<ExportedItem, StoreError> {
         item.remove(*attr);
     }
     let data: serde_json::Value = from_item("export", item)?;
-    Ok(ExportedItem { kind, data })
+    Ok(ExportedItem {
+        kind,
+        data: sorted(data),
+    })
+}
+
+/// `v` with every object's attributes in name order (an item's attributes come in any order; an
+/// export reads the same every time).
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 /// A note linking a customer and an address (in both partitions); it holds the customer id only
@@ -866,7 +884,7 @@ impl PrivacyBook for Store {
     }
 
     async fn defer_retention(&self, due: &DueToken, at: Timestamp) -> Result<bool, StoreError> {
-        let (due_pk, due_sk) = keys::due(super::orders::RETENTION_GROUP, at, &due.key());
+        let (due_pk, due_sk) = keys::due(RETENTION_GROUP, at, &due.key());
         let update = self
             .update_seen(due, None)
             .update_expression("SET DUEPK = :dpk, DUESK = :dsk")
@@ -920,3 +938,5 @@ impl PrivacyBook for Store {
 
 /// The due group of erasures to carry on.
 pub const PRIVACY_GROUP: &str = "privacy";
+/// The due group of customers' retention (see `usecases::privacy`).
+pub const RETENTION_GROUP: &str = "retention";
