@@ -103,6 +103,9 @@
 //! * email counters of a period: Query each `M#<m>#STATS#<shard>` with SK between two days.
 //! * a follow-up's products: in its BatchGetItem (the SKUs the follow-up keeps); a cross-sell's
 //!   related products: one more BatchGetItem. Never the whole catalogue.
+//! * the one exception, offboarding a merchant (an operator's command, never a request or a
+//!   sweep): every item of the merchant by a parallel Scan filtered on [`merchant_profile_pk`] and
+//!   [`merchant_items_prefix`] (see `offboarding`).
 //!
 //! `expires_at` (epoch seconds) is the TTL attribute. Decisions never rely on TTL having deleted
 //! anything: it deletes late, and local emulators never delete.
