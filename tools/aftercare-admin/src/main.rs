@@ -4,6 +4,8 @@
 //! aftercare-admin table create
 //! aftercare-admin merchant put --file merchant.json
 //! aftercare-admin merchant show acme
+//! aftercare-admin merchant delete --merchant acme --dry-run            # counts per kind
+//! aftercare-admin merchant delete --merchant acme --confirm acme --requested-by "ops: ticket 42"
 //! aftercare-admin key issue --merchant acme --label "Shopify connector"   # prints the key once
 //! aftercare-admin key list --merchant acme
 //! aftercare-admin key revoke --merchant acme key_01j...
@@ -18,6 +20,7 @@
 //! and `AFTERCARE_TABLE` (or `--table`); `gallery` uses neither.
 
 mod gallery;
+mod offboard;
 mod products;
 
 use aftercare::adapters::store::Store;
@@ -106,6 +109,32 @@ enum MerchantAction {
     },
     /// Prints a merchant.
     Show { id: String },
+    /// Offboards a merchant: deletes every item of it (profile and API keys first, then
+    /// everything else, in steps), or with `--dry-run` counts them per kind. Every run leaves an
+    /// audit record that outlives the merchant. Stopped or interrupted, run it again to continue.
+    Delete {
+        #[arg(long)]
+        merchant: String,
+        /// Count the merchant's items per kind; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The merchant id typed again: required to delete.
+        #[arg(long, value_name = "MERCHANT")]
+        confirm: Option<String>,
+        /// Who asked (a name or ticket, no customer data): required to delete, kept in the audit
+        /// record.
+        #[arg(long, value_name = "NAME")]
+        requested_by: Option<String>,
+        /// Items deleted per step at most (the profile and API keys all go in the first step).
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Stop after this many steps (run again to continue); until nothing is left otherwise.
+        #[arg(long)]
+        max_steps: Option<u32>,
+        /// Print the audit record as JSON on stdout (progress goes to stderr).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -218,6 +247,29 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 .await?
                 .ok_or("no such merchant")?;
             println!("{}", serde_json::to_string_pretty(&merchant)?);
+        }
+        Command::Merchant {
+            action:
+                MerchantAction::Delete {
+                    merchant,
+                    dry_run,
+                    confirm,
+                    requested_by,
+                    batch,
+                    max_steps,
+                    json,
+                },
+        } => {
+            let args = offboard::Args {
+                merchant,
+                dry_run,
+                confirm,
+                requested_by,
+                batch,
+                max_steps,
+                json,
+            };
+            offboard::run(&store, &args).await?;
         }
         Command::Key {
             action: KeyAction::Issue { merchant, label },

@@ -51,6 +51,14 @@
 //! | email counters             | `M#<m>#STATS#<shard>`       | `<day>#<kind>`              | |
 //! | product (catalogue)        | `M#<m>#P#<sku>`             | `PRODUCT`                   | |
 //! | privacy request (audit)    | `M#<m>#PRIVACY#<id>`        | `REQUEST`                   | due (sparse) while an erasure runs |
+//! | offboarding audit record   | `OFFBOARD#<m>`              | `AUDIT#<started at>`        | |
+//!
+//! The offboarding audit record is the one item about a merchant outside its tenant prefix, on
+//! purpose: it records that the merchant's data was counted or deleted (who asked, when, the
+//! outcome, counts per item kind) and must outlive that data. It holds no personal data (the
+//! merchant id, the operator name given as `--requested-by`, times and counts), so a customer's
+//! export or erasure never has anything to read or delete in it; it is kept for the operator's
+//! records, with no TTL (an operator deletes it by key when their own retention period ends).
 //!
 //! Due work lives in the sparse, write-sharded `due` index: `DUEPK = DUE#<group>#<shard>` (the
 //! shard is a hash of the item's key, so one group's writes spread over [`DUE_SHARDS`]
@@ -95,6 +103,9 @@
 //! * email counters of a period: Query each `M#<m>#STATS#<shard>` with SK between two days.
 //! * a follow-up's products: in its BatchGetItem (the SKUs the follow-up keeps); a cross-sell's
 //!   related products: one more BatchGetItem. Never the whole catalogue.
+//! * the one exception, offboarding a merchant (an operator's command, never a request or a
+//!   sweep): every item of the merchant by a parallel Scan filtered on [`merchant_profile_pk`] and
+//!   [`merchant_items_prefix`] (see `offboarding`).
 //!
 //! `expires_at` (epoch seconds) is the TTL attribute. Decisions never rely on TTL having deleted
 //! anything: it deletes late, and local emulators never delete.
@@ -748,6 +759,37 @@ pub fn due_until(now: Timestamp) -> String {
 pub fn expires_at(now: Timestamp, after: std::time::Duration) -> i64 {
     now.as_second()
         .saturating_add(i64::try_from(after.as_secs()).unwrap_or(i64::MAX))
+}
+
+// --- Merchant offboarding ------------------------------------------------------------------------
+
+/// The merchant's profile partition, `M#<m>`: with [`merchant_items_prefix`], what an offboarding
+/// scan filters on (`PK = :profile OR begins_with(PK, :prefix)`).
+pub fn merchant_profile_pk(m: &MerchantId) -> String {
+    tenant(m)
+}
+
+/// The prefix every other partition of the merchant starts with, `M#<m>#`. The trailing `#` is what
+/// keeps merchant `acme` from matching `acme-eu`'s partitions: ids cannot contain `#`.
+pub fn merchant_items_prefix(m: &MerchantId) -> String {
+    format!("{}#", tenant(m))
+}
+
+fn offboard_pk(m: &MerchantId) -> String {
+    format!("OFFBOARD#{m}")
+}
+
+/// The audit record of one offboarding run (dry run or delete) of merchant `m`, started at
+/// `started_at`. Outside the tenant prefix, so deleting the merchant's items never deletes it.
+pub fn offboard_audit(m: &MerchantId, started_at: Timestamp) -> Key {
+    // Fixed-width UTC milliseconds so the sort key orders by time.
+    let at = started_at.strftime("%Y%m%dT%H%M%S%.3fZ");
+    Key::new(offboard_pk(m), format!("AUDIT#{at}"))
+}
+
+/// Every offboarding audit record of merchant `m`, oldest first.
+pub fn offboard_audits(m: &MerchantId) -> Within {
+    Within::new(offboard_pk(m), "AUDIT#")
 }
 
 #[cfg(test)]

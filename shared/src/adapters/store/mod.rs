@@ -15,6 +15,7 @@ pub mod keys;
 pub mod loyalty;
 pub mod merchants;
 pub mod messages;
+pub mod offboarding;
 pub mod orders;
 pub mod privacy;
 pub mod products;
