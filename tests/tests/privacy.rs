@@ -290,8 +290,9 @@ impl World {
         found
     }
 
-    /// Builds Erin with every kind of item, Bob beside her and a namesake at the other merchant.
-    async fn build(&self) {
+    /// Builds Erin with every kind of item, Bob beside her and a namesake at the other merchant:
+    /// the tokens of her survey link and of her unsubscribe link.
+    async fn build(&self) -> (String, String) {
         // Bob first: his referral code brings Erin in.
         let bob = self
             .place(&self.order(
@@ -427,6 +428,16 @@ impl World {
             .find(|e| e.header("X-Aftercare-Kind").as_deref() == Some("feedback_survey"))
             .expect("the survey went");
         let token = survey_token(&survey);
+        let unsubscribe = survey
+            .header("List-Unsubscribe")
+            .unwrap()
+            .split(['<', '>', ','])
+            .find(|p| p.contains("/v1/unsubscribe/"))
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
         let mut event = self.env.api_event(
             survey_sender::ROUTE_SURVEY_ANSWER,
             &format!("/v1/survey/{token}"),
@@ -468,6 +479,22 @@ impl World {
         let namesake = self.order("SO-E1", ERIN, &self.email(), "Erinna", "Quaxley");
         let (status, out) = self.place_with(&namesake, &self.other.api_key).await;
         assert_eq!(status, 201, "{out}");
+        (token, unsubscribe)
+    }
+
+    /// A customer's page behind a signed link: the status.
+    async fn link(&self, route: &str, path: &str, token: &str, form: Option<&str>) -> i64 {
+        let mut event = self
+            .env
+            .api_event(route, path, &[("token", token)], form, None);
+        if form.is_some() {
+            event["headers"]["content-type"] = "application/x-www-form-urlencoded".into();
+        }
+        let links = survey_sender::Links::new(BASE, self.key.clone());
+        let resp = survey_sender::handle(&self.app, &links, event, "t", deadline())
+            .await
+            .unwrap();
+        resp["statusCode"].as_i64().unwrap()
     }
 
     /// The sort key of the newest send record to `to`.
@@ -567,7 +594,7 @@ fn items_marked(
 #[tokio::test]
 async fn a_customer_is_exported_whole_then_erased_without_a_trace_and_never_mailed_again() {
     let w = World::new().await;
-    w.build().await;
+    let (survey, unsubscribe) = w.build().await;
 
     // The export holds every kind of item.
     let path = format!("/v1/customers/{ERIN}/export");
@@ -751,6 +778,33 @@ async fn a_customer_is_exported_whole_then_erased_without_a_trace_and_never_mail
         )
         .await;
     assert_ne!(late["result"], "recorded", "{late}");
+    // Her old links lead nowhere and write nothing.
+    let answer = w
+        .link(
+            survey_sender::ROUTE_SURVEY_ANSWER,
+            &format!("/v1/survey/{survey}"),
+            &survey,
+            Some(&format!("score=9&comment={COMMENT}")),
+        )
+        .await;
+    assert!(answer == 404 || answer == 410, "{answer}");
+    for (route, form) in [
+        (
+            survey_sender::ROUTE_UNSUBSCRIBE,
+            Some("List-Unsubscribe=One-Click"),
+        ),
+        (survey_sender::ROUTE_UNSUBSCRIBE_PAGE, None),
+    ] {
+        let status = w
+            .link(
+                route,
+                &format!("/v1/unsubscribe/{unsubscribe}"),
+                &unsubscribe,
+                form,
+            )
+            .await;
+        assert_eq!(status, 404, "{route}");
+    }
     assert_eq!(w.emails_to_erin().await.len(), emails_before);
     assert_eq!(
         w.traces_of_erin().await,

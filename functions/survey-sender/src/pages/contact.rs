@@ -43,6 +43,17 @@ impl Visit<'_> {
         let link = verify_link(self.app, self.links, self.token, purpose).await?;
         let customer = CustomerId::parse("customer", &link.claims.subject)
             .map_err(|_| link.fail(PageError::Invalid))?;
+        // An erased customer's old links lead nowhere: a choice saved now would bring their id
+        // back into the table.
+        let known = self
+            .app
+            .store
+            .customer_known(&link.merchant.id, &customer)
+            .await
+            .map_err(|e| link.fail(e))?;
+        if !known {
+            return Err(link.fail(PageError::NotFound));
+        }
         Ok(Opened { link, customer })
     }
 

@@ -634,6 +634,15 @@ impl Store {
         Ok(true)
     }
 
+    /// Whether Aftercare holds anything of customer `c` (their aggregate has an item): false once
+    /// they are erased (or were never known).
+    pub async fn customer_known(&self, m: &MerchantId, c: &CustomerId) -> Result<bool, StoreError> {
+        let (items, _) = self
+            .page_after(&keys::customer_aggregate(m, c), None, 1)
+            .await?;
+        Ok(!items.is_empty())
+    }
+
     async fn customer_is_gone(&self, m: &MerchantId, c: &CustomerId) -> Result<bool, StoreError> {
         for within in [keys::customer_aggregate(m, c), keys::customer_sends(m, c)] {
             let (items, _) = self.page_after(&within, None, 1).await?;
