@@ -729,6 +729,12 @@ async fn a_customer_is_exported_whole_then_erased_without_a_trace_and_never_mail
             .all(|k| ["idempotency", "privacy_request", "order", "referee"].contains(&k.as_str())),
         "{kept:?}"
     );
+    // Each order id's tombstone is kept for good (no expiry) and holds nothing of the order.
+    for o in ["SO-E0", "SO-E1"] {
+        let tomb = &after[&(format!("M#{}#IDEM#order#{o}", w.m()), "IDEMP".to_owned())];
+        assert!(!tomb.contains_key("expires_at"), "{tomb:?}");
+        assert_eq!(s(tomb, "content_hash"), "", "{tomb:?}");
+    }
     // Bob is untouched; Rita's order only forgot who referred her.
     assert_eq!(items_marked(&after, &[BOB, "SO-B1"]), bob_before);
     let rita = &after[&(format!("M#{}#O#SO-R1", w.m()), "ORDER".to_owned())];

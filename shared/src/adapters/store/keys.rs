@@ -107,6 +107,25 @@
 //!   sweep): every item of the merchant by a parallel Scan filtered on [`merchant_profile_pk`] and
 //!   [`merchant_items_prefix`] (see `offboarding`).
 //!
+//! **Privacy: how each item kind is exported and erased** (`adapters/store/privacy.rs` walks a
+//! customer's data from their aggregate; `adapters/store/offboarding.rs` removes a merchant's):
+//!
+//! | item | export (kind) | customer erasure |
+//! |------|---------------|------------------|
+//! | customer profile, spend, order index, ledger summary and entries, loyalty notices, contact state, subscription and invoice pointers, address notes | the aggregate's Query (`customer`, `customer_spend`, `customer_order`, `ledger_summary`, `ledger`, `loyalty_notice`, `contact`, `customer_subscription`, `customer_invoice`, `customer_address`) | deleted (pointers last) |
+//! | send records (with SES events) | the send partition's Query (`send`) | deleted |
+//! | order, its shipment pointers, follow-ups, survey answer | each `ORDER#` entry's partition (`order`, `order_shipment`, `follow_up`, `feedback`) | deleted after the order id's tombstone is written |
+//! | order idempotency record | not exported (a content hash) | replaced by the tombstone: emptied, no expiry |
+//! | shipment, checkpoints, due checks | each `SHIP#` pointer's partition (`shipment`, `checkpoint`, `shipment_due`) | deleted |
+//! | subscription, link clicks; invoice | each `SUB#` / `INV#` pointer's partition | deleted |
+//! | suppression | each `ADDR#` note's partition (`suppression`) | kept: no address in it, keyed by digest |
+//! | bounce streak, referee, the address's note of the customer | each `ADDR#` note's partition (`bounce_streak`, `referee`, `address_customer`) | deleted (other customers' notes stay) |
+//! | referral code | the profile's `referral_code` (`referral_code`) | deleted |
+//! | another customer's order or referee record naming them as referrer | not theirs | `referred_by` / `referrer` removed |
+//! | privacy request | `GET /v1/privacy/requests/{id}` | holds no subject once complete; deleted with the merchant |
+//! | merchant, API keys, alerts, billing events seen, webhooks seen, email counters, products | merchant data, no customer in them | deleted with the merchant |
+//! | offboarding audit | `aftercare-admin` output | kept (no personal data) |
+//!
 //! `expires_at` (epoch seconds) is the TTL attribute. Decisions never rely on TTL having deleted
 //! anything: it deletes late, and local emulators never delete.
 
