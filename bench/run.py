@@ -222,8 +222,9 @@ def due_hash_is_as_reimplemented() -> bool:
         b = text[text.find(f"fn {name}("):]
         return b[:b.find("\n}\n")]
 
-    due, shard = body("due"), body("shard")
-    return ('shard(&format!("{}|{}", item.pk, item.sk), DUE_SHARDS)' in due
+    due, shard, shards = body("due"), body("shard"), body("due_shards")
+    return ('shard(&format!("{}|{}", item.pk, item.sk), due_shards(group))' in due
+            and "_ => DUE_SHARDS," in shards
             and 'format!("DUE#{group}#{shard}")' in due
             and "Sha256::digest(id.as_bytes())" in shard
             and "u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % shards" in shard)

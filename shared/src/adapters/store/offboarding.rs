@@ -33,11 +33,11 @@
 //! died shows as `running`. It holds the merchant id, who asked, when, the mode, the outcome and
 //! the counts per item kind: no personal data.
 
-use super::write::build_err;
+use super::write::delete_request;
 use super::{Item, Store, StoreError, classify, from_items, keys, s, to_item};
 use crate::clock::Clock;
 use crate::domain::MerchantId;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -289,68 +289,37 @@ impl Store {
     /// One BatchWriteItem of at most 25 deletes, retrying what DynamoDB leaves unprocessed.
     async fn delete_batch(&self, chunk: &[Found], deleted: &mut Counts) -> Result<(), StoreError> {
         const OPERATION: &str = "BatchWriteItem offboarding";
-        let mut pending = chunk
+        let requests = chunk
             .iter()
-            .map(|f| {
-                DeleteRequest::builder()
-                    .set_key(Some(f.key.to_map()))
-                    .build()
-                    .map(|d| WriteRequest::builder().delete_request(d).build())
-                    .map_err(build_err("build DeleteRequest"))
-            })
+            .map(|f| delete_request(&f.key))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut round = 0u32;
-        let outcome = loop {
-            round += 1;
-            let sent = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, std::mem::take(&mut pending))
-                .send()
-                .await
-                .map_err(|e| classify(OPERATION, e));
-            match sent {
-                Ok(resp) => {
-                    if let Some(mut left) = resp.unprocessed_items
-                        && let Some(requests) = left.remove(&self.table)
-                    {
-                        pending = requests;
-                    }
-                }
-                Err(e) => break Err(e),
-            }
-            if pending.is_empty() {
-                break Ok(());
-            }
-            if round >= ROUNDS {
-                break Err(StoreError::Transient {
-                    operation: OPERATION,
-                    source: format!(
-                        "{} deletes unprocessed after {ROUNDS} rounds",
-                        pending.len()
-                    )
-                    .into(),
-                });
-            }
-            tokio::time::sleep(crate::retry::backoff(round)).await;
-        };
-        // What is still pending was not deleted; a failed request deleted nothing it was sent.
-        let not_deleted: HashSet<(String, String)> = match &outcome {
-            Ok(()) => HashSet::new(),
-            Err(_) if pending.is_empty() => chunk
-                .iter()
-                .map(|f| (f.key.pk.clone(), f.key.sk.clone()))
-                .collect(),
-            Err(_) => pending
-                .iter()
-                .filter_map(|w| w.delete_request.as_ref())
-                .filter_map(|d| {
-                    let pk = d.key.get(keys::PK)?.as_s().ok()?;
-                    let sk = d.key.get(keys::SK)?.as_s().ok()?;
-                    Some((pk.clone(), sk.clone()))
-                })
-                .collect(),
-        };
+        // What is still unprocessed was not deleted; after a failed call, none is counted.
+        let (outcome, not_deleted): (Result<(), StoreError>, HashSet<(String, String)>) =
+            match self.batch_write(OPERATION, requests, ROUNDS).await {
+                Ok(left) if left.is_empty() => (Ok(()), HashSet::new()),
+                Ok(left) => (
+                    Err(StoreError::Transient {
+                        operation: OPERATION,
+                        source: format!("{} deletes unprocessed after {ROUNDS} rounds", left.len())
+                            .into(),
+                    }),
+                    left.iter()
+                        .filter_map(|w| w.delete_request.as_ref())
+                        .filter_map(|d| {
+                            let pk = d.key.get(keys::PK)?.as_s().ok()?;
+                            let sk = d.key.get(keys::SK)?.as_s().ok()?;
+                            Some((pk.clone(), sk.clone()))
+                        })
+                        .collect(),
+                ),
+                Err(e) => (
+                    Err(e),
+                    chunk
+                        .iter()
+                        .map(|f| (f.key.pk.clone(), f.key.sk.clone()))
+                        .collect(),
+                ),
+            };
         for f in chunk {
             if !not_deleted.contains(&(f.key.pk.clone(), f.key.sk.clone())) {
                 *deleted.entry(f.kind.clone()).or_default() += 1;

@@ -31,21 +31,19 @@
 //! only where it holds the event's message id, due-work moves are conditioned on the item being
 //! where the sweep saw it, and a replayed order meets its tombstone.
 
-use super::write::build_err;
+use super::write::{BATCH_WRITE, delete_request};
 use super::{Item, Store, StoreError, classify, from_item, keys, n, s, to_item, update_held};
 use crate::domain::order::IdempotencyRecord;
 use crate::domain::privacy::{ExportCursor, PrivacyRequest, RequestStatus, Tally};
 use crate::domain::{CustomerId, EmailAddress, MerchantId, OrderId};
 use crate::ports::DueToken;
 use crate::ports::privacy::{Erased, ExportPage, ExportedItem, PrivacyBook};
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use jiff::Timestamp;
 use std::collections::HashMap;
 use std::time::Instant;
 
 const REQUEST: &str = "privacy_request";
-/// DynamoDB's limit of items per BatchWriteItem.
-const BATCH_WRITE: usize = 25;
 /// Rounds of a batch before what is still unprocessed is reported as a transient failure.
 const ROUNDS: u32 = 6;
 /// Passes of an erasure over a customer before it reports itself incomplete (another pass
@@ -227,40 +225,16 @@ impl Store {
         keys_to_delete: Vec<keys::Key>,
     ) -> Result<(), StoreError> {
         for chunk in keys_to_delete.chunks(BATCH_WRITE) {
-            let mut pending = chunk
+            let requests = chunk
                 .iter()
-                .map(|k| {
-                    DeleteRequest::builder()
-                        .set_key(Some(k.to_map()))
-                        .build()
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                        .map_err(build_err("build DeleteRequest"))
-                })
+                .map(delete_request)
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut round = 0u32;
-            while !pending.is_empty() {
-                round += 1;
-                let resp = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(|e| classify(operation, e))?;
-                if let Some(mut left) = resp.unprocessed_items
-                    && let Some(requests) = left.remove(&self.table)
-                {
-                    pending = requests;
-                }
-                if !pending.is_empty() {
-                    if round >= ROUNDS {
-                        return Err(StoreError::Transient {
-                            operation,
-                            source: "DynamoDB left deletes unprocessed".into(),
-                        });
-                    }
-                    tokio::time::sleep(crate::retry::backoff(round)).await;
-                }
+            let left = self.batch_write(operation, requests, ROUNDS).await?;
+            if !left.is_empty() {
+                return Err(StoreError::Transient {
+                    operation,
+                    source: format!("{} deletes left unprocessed", left.len()).into(),
+                });
             }
         }
         Ok(())

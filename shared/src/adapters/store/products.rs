@@ -2,7 +2,7 @@
 //! Bulk writes go in BatchWriteItem requests of 25, retrying what DynamoDB leaves unprocessed;
 //! reads by SKU are one BatchGetItem of at most 100 keys.
 
-use super::write::build_err;
+use super::write::{BATCH_WRITE, build_err};
 use super::{Item, Store, StoreError, classify, from_item, keys, to_item};
 use crate::domain::MerchantId;
 use crate::domain::catalogue::{Product, Sku};
@@ -11,17 +11,14 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequ
 use std::collections::{BTreeMap, HashMap};
 
 const PRODUCT: &str = "product";
-/// DynamoDB's limit of items per BatchWriteItem.
-const BATCH_WRITE: usize = 25;
 /// Rounds of a batch before what is still unprocessed is reported as not stored.
 const ROUNDS: u32 = 5;
 
 impl Store {
     /// Writes one batch of at most 25 items, retrying unprocessed ones. The partition keys of the
     /// items still unprocessed after [`ROUNDS`] rounds.
-    async fn batch_write(&self, items: Vec<Item>) -> Result<Vec<String>, StoreError> {
-        const OPERATION: &str = "BatchWriteItem products";
-        let mut pending = items
+    async fn put_batch(&self, items: Vec<Item>) -> Result<Vec<String>, StoreError> {
+        let requests = items
             .into_iter()
             .map(|item| {
                 PutRequest::builder()
@@ -31,36 +28,17 @@ impl Store {
                     .map_err(build_err("build PutRequest"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut round = 0u32;
-        while !pending.is_empty() {
-            round += 1;
-            let resp = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, std::mem::take(&mut pending))
-                .send()
-                .await
-                .map_err(|e| classify(OPERATION, e))?;
-            if let Some(mut left) = resp.unprocessed_items
-                && let Some(requests) = left.remove(&self.table)
-            {
-                pending = requests;
-            }
-            if !pending.is_empty() {
-                if round >= ROUNDS {
-                    return Ok(pending
-                        .iter()
-                        .filter_map(|w| w.put_request.as_ref())
-                        .filter_map(|p| match p.item.get(keys::PK) {
-                            Some(AttributeValue::S(pk)) => Some(pk.clone()),
-                            _ => None,
-                        })
-                        .collect());
-                }
-                tokio::time::sleep(crate::retry::backoff(round)).await;
-            }
-        }
-        Ok(Vec::new())
+        let left = self
+            .batch_write("BatchWriteItem products", requests, ROUNDS)
+            .await?;
+        Ok(left
+            .iter()
+            .filter_map(|w| w.put_request.as_ref())
+            .filter_map(|p| match p.item.get(keys::PK) {
+                Some(AttributeValue::S(pk)) => Some(pk.clone()),
+                _ => None,
+            })
+            .collect())
     }
 }
 
@@ -100,7 +78,7 @@ impl Catalogue for Store {
                 .iter()
                 .map(|p| to_item(PRODUCT, &keys::product(m, &p.sku), p))
                 .collect::<Result<Vec<_>, _>>()?;
-            let left = match self.batch_write(items).await {
+            let left = match self.put_batch(items).await {
                 Ok(left) => left,
                 // Nothing written yet: the caller learns why.
                 Err(e) if chunk_no == 0 => return Err(e),

@@ -1,5 +1,6 @@
-//! What every store write shares: building transaction items, the due-index attributes, and one
-//! `TransactWriteItems` with bounded retries that reports which condition cancelled it.
+//! What every store write shares: building transaction items, the due-index attributes, one
+//! `TransactWriteItems` with bounded retries that reports which condition cancelled it, and
+//! BatchWriteItem calls that send again what DynamoDB leaves unprocessed.
 
 use super::{Item, Store, StoreError, classify, keys, s};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -39,6 +40,59 @@ pub(crate) fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, Stor
 pub(crate) fn update(update: UpdateBuilder) -> Result<TransactWriteItem, StoreError> {
     let update = update.build().map_err(build_err("build Update"))?;
     Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// DynamoDB's limit of requests per BatchWriteItem.
+pub(crate) const BATCH_WRITE: usize = 25;
+
+/// The delete request of `key`, for [`Store::batch_write`].
+pub(crate) fn delete_request(
+    key: &keys::Key,
+) -> Result<aws_sdk_dynamodb::types::WriteRequest, StoreError> {
+    use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+    DeleteRequest::builder()
+        .set_key(Some(key.to_map()))
+        .build()
+        .map(|d| WriteRequest::builder().delete_request(d).build())
+        .map_err(build_err("build DeleteRequest"))
+}
+
+impl Store {
+    /// Sends `requests` (at most [`BATCH_WRITE`]) in one BatchWriteItem, then sends again what
+    /// DynamoDB leaves unprocessed (throttling), with backoff, for up to `rounds` rounds. Answers
+    /// what is still unprocessed after them (empty: all written); a failed call ends with its
+    /// error, leaving unknown which of the requests were written.
+    pub(crate) async fn batch_write(
+        &self,
+        operation: &'static str,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+        rounds: u32,
+    ) -> Result<Vec<aws_sdk_dynamodb::types::WriteRequest>, StoreError> {
+        let mut pending = requests;
+        let mut round = 0u32;
+        while !pending.is_empty() {
+            round += 1;
+            let resp = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, std::mem::take(&mut pending))
+                .send()
+                .await
+                .map_err(|e| classify(operation, e))?;
+            if let Some(mut left) = resp.unprocessed_items
+                && let Some(requests) = left.remove(&self.table)
+            {
+                pending = requests;
+            }
+            if !pending.is_empty() {
+                if round >= rounds {
+                    return Ok(pending);
+                }
+                tokio::time::sleep(crate::retry::backoff(round)).await;
+            }
+        }
+        Ok(Vec::new())
+    }
 }
 
 /// Adds the due-index attributes to `item`.
