@@ -218,6 +218,11 @@ impl World {
 
     /// A signed Stripe `invoice.payment_failed` for Erin's invoice `in_e1`.
     async fn payment_failed(&self) -> Value {
+        self.payment("evt_e1", "invoice.payment_failed").await
+    }
+
+    /// A signed Stripe event `kind` about Erin's invoice `in_e1`.
+    async fn payment(&self, event_id: &str, kind: &str) -> Value {
         let invoice = json!({
             "id": "in_e1", "object": "invoice", "customer": ERIN, "customer_email": self.email(),
             "customer_name": "Erinna Quaxley", "amount_due": 1990, "amount_paid": 0,
@@ -226,7 +231,7 @@ impl World {
             "lines": {"data": [{"description": "Coffee club"}]}
         });
         let now = aftercare::Clock::now(self.clock.as_ref()).as_second();
-        let body = json!({"id": "evt_e1", "object": "event", "type": "invoice.payment_failed",
+        let body = json!({"id": event_id, "object": "event", "type": kind,
             "created": now, "data": {"object": invoice}})
         .to_string();
         let m = self.m().to_string();
@@ -766,6 +771,11 @@ async fn a_customer_is_exported_whole_then_erased_without_a_trace_and_never_mail
         let r = w.renewal_sweep_at(at).await;
         assert_eq!(r.sent, 0, "{r:?}");
     }
+    for at in ["2026-12-05T10:00:00Z", "2026-12-30T10:00:00Z"] {
+        w.clock.set(t(at));
+        let r = shipment_update::sweep(&w.app, deadline()).await.unwrap();
+        assert_eq!(r["due"], 0, "{r}");
+    }
     for at in [
         "2026-12-05T10:00:00Z",
         "2026-12-12T10:00:00Z",
@@ -867,6 +877,23 @@ async fn a_customer_is_exported_whole_then_erased_without_a_trace_and_never_mail
         "{again}"
     );
     assert_eq!(again["runs"], 2);
+    // Stripe still reports on her invoice afterwards: new data about a payment, stored as such
+    // (the invoice and its pointers, nothing of what was erased), and nothing is sent.
+    // (The newcomer's thank-you went to the address meanwhile: a new customer's.)
+    let emails_now = w.emails_to_erin().await.len();
+    w.clock.set(t("2027-01-10T10:00:00Z"));
+    let paid = w.payment("evt_e2", "invoice.payment_succeeded").await;
+    assert_ne!(paid["result"], "recovered", "{paid}");
+    assert_eq!(w.emails_to_erin().await.len(), emails_now);
+    let back: Vec<String> = w
+        .env
+        .items_in(&format!("C#{ERIN}"), "")
+        .await
+        .iter()
+        .map(|i| s(i, "SK"))
+        .filter(|sk| !sk.starts_with("INV#") && !sk.starts_with("ADDR#"))
+        .collect();
+    assert_eq!(back, Vec::<String>::new());
 }
 
 #[tokio::test]
