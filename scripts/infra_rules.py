@@ -25,7 +25,7 @@ import yaml
 
 ASYNC_EVENTS = {"EventBridgeRule", "Schedule", "ScheduleV2", "CloudWatchEvent"}
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|SIGNING_KEY|PRIVATE", re.I)
-OPEN_PATH = re.compile(r"/webhooks/|\{token\}")
+OPEN_PATH = re.compile(r"/webhooks/|/connectors/|\{token\}")
 
 
 class Tagged(dict):

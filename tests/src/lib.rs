@@ -54,6 +54,12 @@ pub fn fixture(name: &str) -> Value {
     .unwrap()
 }
 
+/// A fixture under `tests/fixtures/` as text (a platform's payload signed over its exact bytes).
+pub fn fixture_file(path: &str) -> String {
+    let path = root().join("tests/fixtures").join(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 pub fn example(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(root().join("examples").join(name)).unwrap()).unwrap()
 }
@@ -183,6 +189,10 @@ async fn register_merchant(store: &Store, sdk: &SdkConfig, tag: &str) -> Tenant 
     input["support"]["email"] = format!("care@{domain}").into();
     input["ops_email"] = format!("ops@{domain}").into();
     input["webhook_secrets"] = serde_json::json!([webhook_secret]);
+    input["connectors"] = serde_json::json!({"shopify": {
+        "shop_domain": format!("{tag}.myshopify.com"),
+        "secrets": [Env::shopify_secret_for(tag)],
+    }});
     let merchant = serde_json::from_value::<MerchantInput>(input)
         .unwrap()
         .validate()
@@ -251,6 +261,16 @@ impl Env {
 
     fn webhook_secret_for(tag: &str) -> String {
         format!("whsec_{tag}_0123456789abcdef")
+    }
+
+    /// The secret of the Shopify store every test merchant has connected (`<tag>.myshopify.com`).
+    pub fn shopify_secret_for(tag: &str) -> String {
+        format!("shpss_{tag}_0123456789abcdef")
+    }
+
+    /// This world's merchant's Shopify store domain.
+    pub fn shop_domain(&self) -> String {
+        format!("{}.myshopify.com", self.tag)
     }
 
     /// Another merchant in this world's table (id `m-<tag>-<name>`), with its own sending domain,

@@ -1013,6 +1013,34 @@ fn probes<'a>() -> Vec<(&'static str, Probe<'a>)> {
                 (e, vec![m])
             }),
         ),
+        // A Shopify delivery signed with A's store secret and domain, posted to B's URL.
+        (
+            order_placed::shopify::ROUTE,
+            p(|w, ids| {
+                let m = if ids.order.starts_with("SO-B") {
+                    w.b_id()
+                } else {
+                    format!("m-{}", ids.customer)
+                };
+                let body = json!({"id": 5940139491234567890u64, "name": "#1001", "email": ids.email,
+                    "currency": "EUR", "total_price": "14.90", "line_items": []})
+                .to_string();
+                let mut e = w.request(
+                    order_placed::shopify::ROUTE,
+                    &format!("/v1/connectors/shopify/{m}"),
+                    &[("merchantId", &m)],
+                    Some(&body),
+                    None,
+                );
+                let secret = Env::shopify_secret_for(&w.env.tag);
+                e["headers"]["x-shopify-hmac-sha256"] =
+                    signature::sign_base64_hmac(secret.as_bytes(), body.as_bytes()).into();
+                e["headers"]["x-shopify-shop-domain"] = w.env.shop_domain().into();
+                e["headers"]["x-shopify-topic"] = "orders/create".into();
+                e["headers"]["x-shopify-event-id"] = format!("ev-{}", ids.order).into();
+                (e, vec![m])
+            }),
+        ),
         (
             billing_alert::ROUTE_EVENTS,
             p(|w, ids| {

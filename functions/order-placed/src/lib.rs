@@ -5,6 +5,8 @@
 //! * API Gateway HTTP API: `POST /v1/orders` with `Authorization: Bearer <key>` and the order as
 //!   the JSON body. 201 on create, 200 on replay, 409 for a different order under the same id.
 //! * EventBridge: `detail-type: "Order Placed"`, `detail: {"merchant_id": ..., "order": {...}}`.
+//! * A connected Shopify store's webhooks: `POST /v1/connectors/shopify/{merchantId}` (see
+//!   [`shopify`]).
 //!
 //! AWS calls on the happy path: one `TransactWriteItems` (order, idempotency record, customer,
 //! spend, order index, loyalty earn, expiry notice, email claim), one `SendEmail`, one
@@ -31,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub mod loyalty;
+pub mod shopify;
 
 /// The EventBridge `detail-type` this function handles.
 pub const DETAIL_TYPE: &str = "Order Placed";
@@ -42,6 +45,7 @@ pub const ROUTES: &[&str] = &[
     loyalty::ROUTE_GET,
     loyalty::ROUTE_REDEEM,
     loyalty::ROUTE_ADJUST,
+    shopify::ROUTE,
 ];
 const KIND: EmailKind = EmailKind::OrderThanks;
 
@@ -101,6 +105,10 @@ async fn http_inner(
     let route = http::route_key(req);
     if !ROUTES.contains(&route.as_str()) {
         return Err(ApiError::not_found("the route"));
+    }
+    // A Shopify store's webhook: its own signature instead of a key (see [`shopify`]).
+    if route == shopify::ROUTE {
+        return shopify::webhook(app, req, deadline).await;
     }
     // Tenant first: nothing is parsed or stored for an unauthenticated caller.
     let merchant = app.tenancy.authenticate(req).await?;

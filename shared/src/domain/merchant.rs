@@ -30,6 +30,75 @@ pub struct Merchant {
     /// Secrets that sign this merchant's tracking webhooks (several during a rotation).
     #[serde(default)]
     pub webhook_secrets: Vec<WebhookSecret>,
+    /// The shop platforms that feed this merchant's orders (their webhooks' secrets inside).
+    #[serde(default)]
+    pub connectors: Connectors,
+}
+
+/// The shop platforms connected to a merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Connectors {
+    pub shopify: Option<ShopifyConnector>,
+}
+
+/// A Shopify store whose webhooks come to `POST /v1/connectors/shopify/{merchantId}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShopifyConnector {
+    /// The store's permanent domain (`acme.myshopify.com`): `X-Shopify-Shop-Domain` must be it.
+    pub shop_domain: String,
+    /// The app's client secret (or the secret shown for webhooks created in the admin), several
+    /// during a rotation: `X-Shopify-Hmac-Sha256` must be the HMAC of the raw body with one.
+    pub secrets: Vec<WebhookSecret>,
+    /// When the thank-you goes: on `orders/create` (the default) or only once `orders/paid`.
+    #[serde(default)]
+    pub thank_on: ThankOn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThankOn {
+    #[default]
+    Created,
+    Paid,
+}
+
+impl ShopifyConnector {
+    /// Checks an operator's input: a `*.myshopify.com` domain (lowercased) and 1 to 5 secrets.
+    pub fn validate(mut self) -> Result<Self, FieldError> {
+        let domain = self.shop_domain.trim().to_ascii_lowercase();
+        let name = domain.strip_suffix(".myshopify.com").unwrap_or_default();
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid {
+            return Err(FieldError::new(
+                "connectors.shopify.shop_domain",
+                "invalid_format",
+                "the store's permanent domain, like acme.myshopify.com",
+            ));
+        }
+        self.shop_domain = domain;
+        if self.secrets.is_empty() || self.secrets.len() > 5 {
+            return Err(FieldError::new(
+                "connectors.shopify.secrets",
+                "out_of_range",
+                "one to five secrets (more than one only during a rotation)",
+            ));
+        }
+        for (i, secret) in self.secrets.iter().enumerate() {
+            if !(16..=256).contains(&secret.0.len()) || !secret.0.chars().all(|c| c.is_ascii_graphic())
+            {
+                return Err(FieldError::new(
+                    format!("connectors.shopify.secrets[{i}]"),
+                    "invalid_format",
+                    "a secret is 16 to 256 printable ASCII characters",
+                ));
+            }
+        }
+        Ok(self)
+    }
 }
 
 impl Merchant {
@@ -252,6 +321,8 @@ pub struct MerchantInput {
     pub templates: BTreeMap<String, TemplateOverride>,
     #[serde(default)]
     pub webhook_secrets: Vec<String>,
+    #[serde(default)]
+    pub connectors: Connectors,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -403,6 +474,13 @@ impl MerchantInput {
                 .into_iter()
                 .map(WebhookSecret)
                 .collect(),
+            connectors: Connectors {
+                shopify: self
+                    .connectors
+                    .shopify
+                    .map(ShopifyConnector::validate)
+                    .transpose()?,
+            },
         })
     }
 }

@@ -76,6 +76,11 @@ enum Command {
         #[command(subcommand)]
         action: ProductsAction,
     },
+    /// Shop platforms that feed a merchant's orders.
+    Connector {
+        #[command(subcommand)]
+        action: ConnectorAction,
+    },
     /// SES sender identities.
     Identity {
         #[command(subcommand)]
@@ -134,6 +139,29 @@ enum MerchantAction {
         /// Print the audit record as JSON on stdout (progress goes to stderr).
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConnectorAction {
+    /// Connects a Shopify store to a merchant: its permanent domain and the secret Shopify signs
+    /// its webhooks with (the app's client secret, or the one shown under Settings →
+    /// Notifications → Webhooks), read from a file (`-` for stdin), never from the command line.
+    /// Prints the webhook URL path to enter in Shopify.
+    Shopify {
+        #[arg(long)]
+        merchant: String,
+        /// The store's permanent domain, like `acme.myshopify.com`.
+        #[arg(long)]
+        shop_domain: String,
+        #[arg(long, value_name = "FILE")]
+        secret_file: std::path::PathBuf,
+        /// Keep the secrets already set (a rotation: both verify until the old one is removed).
+        #[arg(long)]
+        add: bool,
+        /// When the thank-you goes: `created` (orders/create) or `paid` (orders/paid).
+        #[arg(long, default_value = "created")]
+        thank_on: String,
     },
 }
 
@@ -238,6 +266,51 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let merchant = input.validate()?;
             store.put_merchant(&merchant, now).await?;
             println!("{}", json!({"merchant": merchant.id, "status": "stored"}));
+        }
+        Command::Connector {
+            action:
+                ConnectorAction::Shopify {
+                    merchant,
+                    shop_domain,
+                    secret_file,
+                    add,
+                    thank_on,
+                },
+        } => {
+            use aftercare::domain::merchant::{ShopifyConnector, ThankOn, WebhookSecret};
+            let id = merchant_id(&merchant)?;
+            let mut stored = store.get_merchant(&id).await?.ok_or("no such merchant")?;
+            let secret = if secret_file.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+                text
+            } else {
+                std::fs::read_to_string(&secret_file)?
+            };
+            let mut secrets = vec![WebhookSecret(secret.trim().to_owned())];
+            if add && let Some(old) = &stored.connectors.shopify {
+                secrets.extend(old.secrets.iter().cloned());
+            }
+            let thank_on = match thank_on.as_str() {
+                "created" => ThankOn::Created,
+                "paid" => ThankOn::Paid,
+                other => return Err(format!("--thank-on is created or paid, not {other}").into()),
+            };
+            let connector = ShopifyConnector {
+                shop_domain,
+                secrets,
+                thank_on,
+            }
+            .validate()?;
+            let domain = connector.shop_domain.clone();
+            let count = connector.secrets.len();
+            stored.connectors.shopify = Some(connector);
+            store.put_merchant(&stored, now).await?;
+            println!(
+                "{}",
+                json!({"merchant": id, "shopify": {"shop_domain": domain, "secrets": count},
+                    "webhook_path": format!("/v1/connectors/shopify/{id}")})
+            );
         }
         Command::Merchant {
             action: MerchantAction::Show { id },

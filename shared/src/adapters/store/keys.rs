@@ -43,6 +43,7 @@
 //! | invoice in dunning         | `M#<m>#INV#<i>`             | `INVOICE`                   | due (sparse); gsi1 `M#<m>#DUNNING#<shard>` / `<first failure ms>#<i>` |
 //! | billing event seen         | `M#<m>#BEVT#<provider>#<id>`| `BEVT`                      | |
 //! | webhook signature seen     | `M#<m>#WH#<replayKey>`      | `WEBHOOK`                   | |
+//! | platform delivery handled  | `M#<m>#DLV#<source>#<id>`   | `DELIVERY`                  | |
 //! | suppressed address         | `M#<m>#E#<address digest>`  | `SUPPRESS`                  | |
 //! | soft-bounce streak         | `M#<m>#E#<address digest>`  | `BOUNCE`                    | |
 //! | referee (by email)         | `M#<m>#E#<address digest>`  | `REFEREE`                   | |
@@ -123,7 +124,7 @@
 //! | referral code | the profile's `referral_code` (`referral_code`) | deleted |
 //! | another customer's order or referee record naming them as referrer | not theirs | `referred_by` / `referrer` removed |
 //! | privacy request | `GET /v1/privacy/requests/{id}` | holds no subject once complete; deleted with the merchant |
-//! | merchant, API keys, alerts, billing events seen, webhooks seen, email counters, products | merchant data, no customer in them | deleted with the merchant |
+//! | merchant, API keys, alerts, billing events seen, webhooks seen, platform deliveries handled, email counters, products | merchant data, no customer in them | deleted with the merchant |
 //! | offboarding audit | `aftercare-admin` output | kept (no personal data) |
 //!
 //! `expires_at` (epoch seconds) is the TTL attribute. Decisions never rely on TTL having deleted
@@ -662,6 +663,12 @@ pub fn billing_event(m: &MerchantId, provider: &str, event_id: &str) -> Key {
 
 pub fn webhook_seen(m: &MerchantId, replay_key: &str) -> Key {
     Key::new(entity(m, "WH", replay_key), "WEBHOOK")
+}
+
+/// A shop platform's delivery already handled: `source` (`shopify`) and the platform's own
+/// delivery id (`X-Shopify-Event-Id`), which comes last.
+pub fn delivery(m: &MerchantId, source: &str, id: &str) -> Key {
+    Key::new(entity(m, "DLV", format!("{source}#{id}")), "DELIVERY")
 }
 
 // --- the catalogue ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 pub mod apikeys;
 pub mod billing;
 pub mod claims;
+pub mod connectors;
 pub mod customers;
 pub mod due;
 pub mod email_events;

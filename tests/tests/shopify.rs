@@ -1,0 +1,231 @@
+//! The Shopify connector over the real SDK against moto, through the real order-placed handler:
+//! deliveries in the shape of Shopify's published webhook samples, signed as Shopify signs them
+//! (base64 HMAC-SHA256 of the raw body with the store's secret), duplicated, mis-signed, from
+//! another store, and the compliance topics.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+use aftercare::domain::merchant::ThankOn;
+use aftercare::signature::sign_base64_hmac;
+use aftercare_tests::{Env, fixture_file, s};
+use serde_json::{Value, json};
+
+// Every handler call here gets a Lambda's longest budget.
+use aftercare_tests::long_deadline as deadline;
+
+const ORDER_ID: &str = "5940139491234567890";
+const CUSTOMER: &str = "shopify-7741425221763";
+
+fn body(resp: &Value) -> Value {
+    serde_json::from_str(resp["body"].as_str().unwrap_or("null")).unwrap()
+}
+
+struct World {
+    env: Env,
+    app: aftercare::app::App,
+}
+
+impl World {
+    async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    async fn with(tune: impl FnOnce(&mut aftercare::domain::Merchant)) -> Self {
+        let mut env = Env::new().await;
+        tune(&mut env.merchant);
+        env.save_merchant().await;
+        let key = aftercare::token::SigningKey::new(&[3u8; 32]).unwrap();
+        let (_clock, app) = env.app_at("2026-11-20T10:00:00Z", &key);
+        Self { env, app }
+    }
+
+    /// The published-sample order, to this test's address.
+    fn order(&self) -> Value {
+        let mut o: Value = serde_json::from_str(&fixture_file("shopify/orders-create.json")).unwrap();
+        let email = self.email();
+        o["email"] = email.clone().into();
+        o["contact_email"] = email.clone().into();
+        o["customer"]["email"] = email.into();
+        o
+    }
+
+    fn email(&self) -> String {
+        format!("lena.{}@example.de", self.env.tag)
+    }
+
+    /// A delivery of `topic` with `payload`, to `merchant`'s URL, signed with `secret` as `shop`.
+    fn delivery(&self, topic: &str, event_id: &str, payload: &Value, secret: Option<&str>, shop: &str, merchant: &str) -> Value {
+        let raw = payload.to_string();
+        let path = format!("/v1/connectors/shopify/{merchant}");
+        let mut event = self.env.api_event(order_placed::shopify::ROUTE, &path, &[("merchantId", merchant)], Some(&raw), None);
+        event["headers"]["x-shopify-topic"] = topic.into();
+        event["headers"]["x-shopify-shop-domain"] = shop.into();
+        event["headers"]["x-shopify-event-id"] = event_id.into();
+        event["headers"]["x-shopify-webhook-id"] = format!("wh-{event_id}").into();
+        event["headers"]["x-shopify-api-version"] = "2025-10".into();
+        event["headers"]["x-shopify-triggered-at"] = "2026-11-20T09:30:01.000Z".into();
+        if let Some(secret) = secret {
+            event["headers"]["x-shopify-hmac-sha256"] = sign_base64_hmac(secret.as_bytes(), raw.as_bytes()).into();
+        }
+        event
+    }
+
+    /// A correctly signed delivery from this merchant's store: (status, body).
+    async fn post(&self, topic: &str, event_id: &str, payload: &Value) -> (i64, Value) {
+        let secret = Env::shopify_secret_for(&self.env.tag);
+        let event = self.delivery(topic, event_id, payload, Some(&secret), &self.env.shop_domain(), self.env.merchant.id.as_str());
+        self.send(event).await
+    }
+
+    async fn send(&self, event: Value) -> (i64, Value) {
+        let resp = order_placed::handle(&self.app, event, "t", deadline()).await.unwrap();
+        (resp["statusCode"].as_i64().unwrap(), body(&resp))
+    }
+
+    async fn thank_yous(&self) -> usize {
+        self.env
+            .emails_to(&self.email())
+            .await
+            .iter()
+            .filter(|e| e.header("X-Aftercare-Kind").as_deref() == Some("order_thanks"))
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn an_order_from_the_store_is_placed_and_thanked_once_whatever_shopify_redelivers() {
+    let w = World::new().await;
+    let (status, out) = w.post("orders/create", "ev-create-1", &w.order()).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!((out["result"].as_str(), out["topic"].as_str()), (Some("placed"), Some("orders/create")), "{out}");
+    assert_eq!(out["order_id"], ORDER_ID, "the id beyond 2^53 is kept exactly");
+    assert_eq!(out["name"], "#1001");
+    assert_eq!(out["email"], "sent");
+
+    // Stored exactly as the native API would: the totals reconcile, the customer is Shopify's.
+    let order = w.env.items_in(&format!("O#{ORDER_ID}"), "ORDER").await.pop().unwrap();
+    let stored: Value = serde_dynamo::from_item(order).unwrap();
+    assert_eq!(stored["order"]["total"], 25895, "{stored}");
+    assert_eq!(stored["order"]["discount"], 2000);
+    assert_eq!(stored["order"]["shipping"], 495);
+    assert_eq!(stored["order"]["customer"]["id"], CUSTOMER);
+    assert_eq!(stored["order"]["items"][1]["sku"], "PEG-AL-10");
+    assert_eq!(stored["order"]["items"][1]["unit_price"], 1250);
+    // The German customer is thanked in German.
+    let mail = w.env.emails_to(&w.email()).await;
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].subject().unwrap_or_default().contains("Vielen Dank"), "{:?}", mail[0].subject());
+
+    // Shopify's retry of the same delivery, then orders/paid for the same order: nothing new.
+    let (status, again) = w.post("orders/create", "ev-create-1", &w.order()).await;
+    assert_eq!((status, again["result"].as_str()), (200, Some("duplicate")), "{again}");
+    let (status, paid) = w.post("orders/paid", "ev-paid-1", &w.order()).await;
+    assert_eq!((status, paid["result"].as_str()), (200, Some("replay")), "{paid}");
+    assert_eq!(w.thank_yous().await, 1);
+}
+
+#[tokio::test]
+async fn unsigned_missigned_or_foreign_deliveries_are_refused_and_store_nothing() {
+    let w = World::new().await;
+    let other = w.env.add_merchant("other").await;
+    let before = w.env.items().await.len();
+    let m = w.env.merchant.id.to_string();
+    let secret = Env::shopify_secret_for(&w.env.tag);
+    let order = w.order();
+    let cases = [
+        ("no signature", w.delivery("orders/create", "e1", &order, None, &w.env.shop_domain(), &m), "invalid_signature"),
+        ("wrong secret", w.delivery("orders/create", "e2", &order, Some("shpss_not_the_secret_0000"), &w.env.shop_domain(), &m), "invalid_signature"),
+        ("another shop", w.delivery("orders/create", "e3", &order, Some(&secret), "someone-else.myshopify.com", &m), "wrong_shop"),
+        // Signed for this merchant, posted to the other merchant's URL.
+        ("another merchant's URL", w.delivery("orders/create", "e4", &order, Some(&secret), &w.env.shop_domain(), other.merchant.id.as_str()), "invalid_signature"),
+        ("unknown merchant", w.delivery("orders/create", "e5", &order, Some(&secret), &w.env.shop_domain(), "m-nobody"), "invalid_signature"),
+    ];
+    for (what, event, code) in cases {
+        let (status, out) = w.send(event).await;
+        assert_eq!((status, out["error"]["code"].as_str()), (401, Some(code)), "{what}: {out}");
+    }
+    // A tampered body under a valid signature of the original.
+    let mut tampered = w.delivery("orders/create", "e6", &order, Some(&secret), &w.env.shop_domain(), &m);
+    tampered["body"] = tampered["body"].as_str().unwrap().replace("249.00", "2.49").into();
+    let (status, _) = w.send(tampered).await;
+    assert_eq!(status, 401);
+    assert_eq!(w.env.items().await.len(), before, "nothing stored");
+    assert_eq!(w.thank_yous().await, 0);
+}
+
+#[tokio::test]
+async fn a_store_that_thanks_on_payment_waits_for_orders_paid() {
+    let w = World::with(|m| {
+        if let Some(shop) = m.connectors.shopify.as_mut() {
+            shop.thank_on = ThankOn::Paid;
+        }
+    })
+    .await;
+    let (status, out) = w.post("orders/create", "ev-c", &w.order()).await;
+    assert_eq!((status, out["result"].as_str()), (200, Some("waiting_for_payment")), "{out}");
+    assert!(w.env.items_in(&format!("O#{ORDER_ID}"), "").await.is_empty());
+    let (status, out) = w.post("orders/paid", "ev-p", &w.order()).await;
+    assert_eq!((status, out["result"].as_str()), (200, Some("placed")), "{out}");
+    assert_eq!(w.thank_yous().await, 1);
+}
+
+#[tokio::test]
+async fn the_compliance_topics_reach_the_privacy_use_cases() {
+    let w = World::new().await;
+    w.post("orders/create", "ev-1", &w.order()).await;
+    let shop = json!({"shop_id": 954889, "shop_domain": w.env.shop_domain()});
+
+    // customers/data_request: an export on record, the data at the API.
+    let mut request = shop.clone();
+    request["orders_requested"] = json!([5940139491234567890u64]);
+    request["customer"] = json!({"id": 7741425221763u64, "email": w.email(), "phone": null});
+    request["data_request"] = json!({"id": 9999});
+    let (status, out) = w.post("customers/data_request", "ev-dr", &request).await;
+    assert_eq!((status, out["result"].as_str()), (200, Some("export_recorded")), "{out}");
+    assert_eq!(out["export"], format!("/v1/customers/{CUSTOMER}/export"));
+    let audit: Vec<_> = w.env.items().await.into_iter().filter(|i| s(i, "_type") == "privacy_request").collect();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(s(&audit[0], "requested_by"), "shopify");
+
+    // customers/redact: the customer is erased.
+    let mut redact = shop.clone();
+    redact["customer"] = json!({"id": 7741425221763u64, "email": w.email(), "phone": "+49301234567"});
+    redact["orders_to_redact"] = json!([5940139491234567890u64]);
+    let (status, out) = w.post("customers/redact", "ev-cr", &redact).await;
+    assert_eq!((status, out["result"].as_str(), out["status"].as_str()), (200, Some("erasure"), Some("completed")), "{out}");
+    let traces: Vec<String> = w
+        .env
+        .items()
+        .await
+        .iter()
+        .map(|i| format!("{i:?}"))
+        .filter(|t| t.contains(CUSTOMER) || t.contains(&w.email()))
+        .collect();
+    assert_eq!(traces, Vec::<String>::new());
+    // The order replayed by Shopify after the redact stays erased.
+    let (status, out) = w.post("orders/create", "ev-late", &w.order()).await;
+    assert_eq!((status, out["result"].as_str(), out["error"]["code"].as_str()), (200, Some("refused"), Some("order_erased")), "{out}");
+
+    // shop/redact is acknowledged for the operator; other topics are acknowledged and ignored.
+    let (status, out) = w.post("shop/redact", "ev-sr", &shop).await;
+    assert_eq!((status, out["result"].as_str()), (200, Some("acknowledged")), "{out}");
+    let (status, out) = w.post("products/update", "ev-pu", &json!({"id": 1})).await;
+    assert_eq!((status, out["result"].as_str()), (200, Some("ignored")), "{out}");
+}
+
+#[tokio::test]
+async fn an_order_shopify_cannot_describe_our_way_is_acknowledged_not_retried() {
+    let w = World::new().await;
+    let mut no_email = w.order();
+    for field in ["email", "contact_email"] {
+        no_email[field] = Value::Null;
+    }
+    no_email["customer"]["email"] = Value::Null;
+    let (status, out) = w.post("orders/create", "ev-ne", &no_email).await;
+    assert_eq!((status, out["result"].as_str(), out["reason"].as_str()), (200, Some("ignored"), Some("no_email")), "{out}");
+    let mut bad = w.order();
+    bad["line_items"][1]["price"] = "12.5.0".into();
+    let (status, out) = w.post("orders/create", "ev-bad", &bad).await;
+    assert_eq!((status, out["result"].as_str()), (200, Some("refused")), "{out}");
+    assert!(out["error"]["field"].as_str().unwrap_or_default().contains("line_items[1].price"), "{out}");
+    assert!(w.env.items_in(&format!("O#{ORDER_ID}"), "").await.is_empty());
+}
