@@ -40,7 +40,8 @@ impl World {
 
     /// The published-sample order, to this test's address.
     fn order(&self) -> Value {
-        let mut o: Value = serde_json::from_str(&fixture_file("shopify/orders-create.json")).unwrap();
+        let mut o: Value =
+            serde_json::from_str(&fixture_file("shopify/orders-create.json")).unwrap();
         let email = self.email();
         o["email"] = email.clone().into();
         o["contact_email"] = email.clone().into();
@@ -53,10 +54,24 @@ impl World {
     }
 
     /// A delivery of `topic` with `payload`, to `merchant`'s URL, signed with `secret` as `shop`.
-    fn delivery(&self, topic: &str, event_id: &str, payload: &Value, secret: Option<&str>, shop: &str, merchant: &str) -> Value {
+    fn delivery(
+        &self,
+        topic: &str,
+        event_id: &str,
+        payload: &Value,
+        secret: Option<&str>,
+        shop: &str,
+        merchant: &str,
+    ) -> Value {
         let raw = payload.to_string();
         let path = format!("/v1/connectors/shopify/{merchant}");
-        let mut event = self.env.api_event(order_placed::shopify::ROUTE, &path, &[("merchantId", merchant)], Some(&raw), None);
+        let mut event = self.env.api_event(
+            order_placed::shopify::ROUTE,
+            &path,
+            &[("merchantId", merchant)],
+            Some(&raw),
+            None,
+        );
         event["headers"]["x-shopify-topic"] = topic.into();
         event["headers"]["x-shopify-shop-domain"] = shop.into();
         event["headers"]["x-shopify-event-id"] = event_id.into();
@@ -64,7 +79,8 @@ impl World {
         event["headers"]["x-shopify-api-version"] = "2025-10".into();
         event["headers"]["x-shopify-triggered-at"] = "2026-11-20T09:30:01.000Z".into();
         if let Some(secret) = secret {
-            event["headers"]["x-shopify-hmac-sha256"] = sign_base64_hmac(secret.as_bytes(), raw.as_bytes()).into();
+            event["headers"]["x-shopify-hmac-sha256"] =
+                sign_base64_hmac(secret.as_bytes(), raw.as_bytes()).into();
         }
         event
     }
@@ -72,12 +88,21 @@ impl World {
     /// A correctly signed delivery from this merchant's store: (status, body).
     async fn post(&self, topic: &str, event_id: &str, payload: &Value) -> (i64, Value) {
         let secret = Env::shopify_secret_for(&self.env.tag);
-        let event = self.delivery(topic, event_id, payload, Some(&secret), &self.env.shop_domain(), self.env.merchant.id.as_str());
+        let event = self.delivery(
+            topic,
+            event_id,
+            payload,
+            Some(&secret),
+            &self.env.shop_domain(),
+            self.env.merchant.id.as_str(),
+        );
         self.send(event).await
     }
 
     async fn send(&self, event: Value) -> (i64, Value) {
-        let resp = order_placed::handle(&self.app, event, "t", deadline()).await.unwrap();
+        let resp = order_placed::handle(&self.app, event, "t", deadline())
+            .await
+            .unwrap();
         (resp["statusCode"].as_i64().unwrap(), body(&resp))
     }
 
@@ -96,13 +121,25 @@ async fn an_order_from_the_store_is_placed_and_thanked_once_whatever_shopify_red
     let w = World::new().await;
     let (status, out) = w.post("orders/create", "ev-create-1", &w.order()).await;
     assert_eq!(status, 200, "{out}");
-    assert_eq!((out["result"].as_str(), out["topic"].as_str()), (Some("placed"), Some("orders/create")), "{out}");
-    assert_eq!(out["order_id"], ORDER_ID, "the id beyond 2^53 is kept exactly");
+    assert_eq!(
+        (out["result"].as_str(), out["topic"].as_str()),
+        (Some("placed"), Some("orders/create")),
+        "{out}"
+    );
+    assert_eq!(
+        out["order_id"], ORDER_ID,
+        "the id beyond 2^53 is kept exactly"
+    );
     assert_eq!(out["name"], "#1001");
     assert_eq!(out["email"], "sent");
 
     // Stored exactly as the native API would: the totals reconcile, the customer is Shopify's.
-    let order = w.env.items_in(&format!("O#{ORDER_ID}"), "ORDER").await.pop().unwrap();
+    let order = w
+        .env
+        .items_in(&format!("O#{ORDER_ID}"), "ORDER")
+        .await
+        .pop()
+        .unwrap();
     let stored: Value = serde_dynamo::from_item(order).unwrap();
     assert_eq!(stored["order"]["total"], 25895, "{stored}");
     assert_eq!(stored["order"]["discount"], 2000);
@@ -113,13 +150,28 @@ async fn an_order_from_the_store_is_placed_and_thanked_once_whatever_shopify_red
     // The German customer is thanked in German.
     let mail = w.env.emails_to(&w.email()).await;
     assert_eq!(mail.len(), 1);
-    assert!(mail[0].subject().unwrap_or_default().contains("Vielen Dank"), "{:?}", mail[0].subject());
+    assert!(
+        mail[0]
+            .subject()
+            .unwrap_or_default()
+            .contains("Vielen Dank"),
+        "{:?}",
+        mail[0].subject()
+    );
 
     // Shopify's retry of the same delivery, then orders/paid for the same order: nothing new.
     let (status, again) = w.post("orders/create", "ev-create-1", &w.order()).await;
-    assert_eq!((status, again["result"].as_str()), (200, Some("duplicate")), "{again}");
+    assert_eq!(
+        (status, again["result"].as_str()),
+        (200, Some("duplicate")),
+        "{again}"
+    );
     let (status, paid) = w.post("orders/paid", "ev-paid-1", &w.order()).await;
-    assert_eq!((status, paid["result"].as_str()), (200, Some("replay")), "{paid}");
+    assert_eq!(
+        (status, paid["result"].as_str()),
+        (200, Some("replay")),
+        "{paid}"
+    );
     assert_eq!(w.thank_yous().await, 1);
 }
 
@@ -132,20 +184,90 @@ async fn unsigned_missigned_or_foreign_deliveries_are_refused_and_store_nothing(
     let secret = Env::shopify_secret_for(&w.env.tag);
     let order = w.order();
     let cases = [
-        ("no signature", w.delivery("orders/create", "e1", &order, None, &w.env.shop_domain(), &m), "invalid_signature"),
-        ("wrong secret", w.delivery("orders/create", "e2", &order, Some("shpss_not_the_secret_0000"), &w.env.shop_domain(), &m), "invalid_signature"),
-        ("another shop", w.delivery("orders/create", "e3", &order, Some(&secret), "someone-else.myshopify.com", &m), "wrong_shop"),
+        (
+            "no signature",
+            w.delivery(
+                "orders/create",
+                "e1",
+                &order,
+                None,
+                &w.env.shop_domain(),
+                &m,
+            ),
+            "invalid_signature",
+        ),
+        (
+            "wrong secret",
+            w.delivery(
+                "orders/create",
+                "e2",
+                &order,
+                Some("shpss_not_the_secret_0000"),
+                &w.env.shop_domain(),
+                &m,
+            ),
+            "invalid_signature",
+        ),
+        (
+            "another shop",
+            w.delivery(
+                "orders/create",
+                "e3",
+                &order,
+                Some(&secret),
+                "someone-else.myshopify.com",
+                &m,
+            ),
+            "wrong_shop",
+        ),
         // Signed for this merchant, posted to the other merchant's URL.
-        ("another merchant's URL", w.delivery("orders/create", "e4", &order, Some(&secret), &w.env.shop_domain(), other.merchant.id.as_str()), "invalid_signature"),
-        ("unknown merchant", w.delivery("orders/create", "e5", &order, Some(&secret), &w.env.shop_domain(), "m-nobody"), "invalid_signature"),
+        (
+            "another merchant's URL",
+            w.delivery(
+                "orders/create",
+                "e4",
+                &order,
+                Some(&secret),
+                &w.env.shop_domain(),
+                other.merchant.id.as_str(),
+            ),
+            "invalid_signature",
+        ),
+        (
+            "unknown merchant",
+            w.delivery(
+                "orders/create",
+                "e5",
+                &order,
+                Some(&secret),
+                &w.env.shop_domain(),
+                "m-nobody",
+            ),
+            "invalid_signature",
+        ),
     ];
     for (what, event, code) in cases {
         let (status, out) = w.send(event).await;
-        assert_eq!((status, out["error"]["code"].as_str()), (401, Some(code)), "{what}: {out}");
+        assert_eq!(
+            (status, out["error"]["code"].as_str()),
+            (401, Some(code)),
+            "{what}: {out}"
+        );
     }
     // A tampered body under a valid signature of the original.
-    let mut tampered = w.delivery("orders/create", "e6", &order, Some(&secret), &w.env.shop_domain(), &m);
-    tampered["body"] = tampered["body"].as_str().unwrap().replace("249.00", "2.49").into();
+    let mut tampered = w.delivery(
+        "orders/create",
+        "e6",
+        &order,
+        Some(&secret),
+        &w.env.shop_domain(),
+        &m,
+    );
+    tampered["body"] = tampered["body"]
+        .as_str()
+        .unwrap()
+        .replace("249.00", "2.49")
+        .into();
     let (status, _) = w.send(tampered).await;
     assert_eq!(status, 401);
     assert_eq!(w.env.items().await.len(), before, "nothing stored");
@@ -161,10 +283,23 @@ async fn a_store_that_thanks_on_payment_waits_for_orders_paid() {
     })
     .await;
     let (status, out) = w.post("orders/create", "ev-c", &w.order()).await;
-    assert_eq!((status, out["result"].as_str()), (200, Some("waiting_for_payment")), "{out}");
-    assert!(w.env.items_in(&format!("O#{ORDER_ID}"), "").await.is_empty());
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("waiting_for_payment")),
+        "{out}"
+    );
+    assert!(
+        w.env
+            .items_in(&format!("O#{ORDER_ID}"), "")
+            .await
+            .is_empty()
+    );
     let (status, out) = w.post("orders/paid", "ev-p", &w.order()).await;
-    assert_eq!((status, out["result"].as_str()), (200, Some("placed")), "{out}");
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("placed")),
+        "{out}"
+    );
     assert_eq!(w.thank_yous().await, 1);
 }
 
@@ -180,18 +315,33 @@ async fn the_compliance_topics_reach_the_privacy_use_cases() {
     request["customer"] = json!({"id": 7741425221763u64, "email": w.email(), "phone": null});
     request["data_request"] = json!({"id": 9999});
     let (status, out) = w.post("customers/data_request", "ev-dr", &request).await;
-    assert_eq!((status, out["result"].as_str()), (200, Some("export_recorded")), "{out}");
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("export_recorded")),
+        "{out}"
+    );
     assert_eq!(out["export"], format!("/v1/customers/{CUSTOMER}/export"));
-    let audit: Vec<_> = w.env.items().await.into_iter().filter(|i| s(i, "_type") == "privacy_request").collect();
+    let audit: Vec<_> = w
+        .env
+        .items()
+        .await
+        .into_iter()
+        .filter(|i| s(i, "_type") == "privacy_request")
+        .collect();
     assert_eq!(audit.len(), 1);
     assert_eq!(s(&audit[0], "requested_by"), "shopify");
 
     // customers/redact: the customer is erased.
     let mut redact = shop.clone();
-    redact["customer"] = json!({"id": 7741425221763u64, "email": w.email(), "phone": "+49301234567"});
+    redact["customer"] =
+        json!({"id": 7741425221763u64, "email": w.email(), "phone": "+49301234567"});
     redact["orders_to_redact"] = json!([5940139491234567890u64]);
     let (status, out) = w.post("customers/redact", "ev-cr", &redact).await;
-    assert_eq!((status, out["result"].as_str(), out["status"].as_str()), (200, Some("erasure"), Some("completed")), "{out}");
+    assert_eq!(
+        (status, out["result"].as_str(), out["status"].as_str()),
+        (200, Some("erasure"), Some("completed")),
+        "{out}"
+    );
     let traces: Vec<String> = w
         .env
         .items()
@@ -203,13 +353,29 @@ async fn the_compliance_topics_reach_the_privacy_use_cases() {
     assert_eq!(traces, Vec::<String>::new());
     // The order replayed by Shopify after the redact stays erased.
     let (status, out) = w.post("orders/create", "ev-late", &w.order()).await;
-    assert_eq!((status, out["result"].as_str(), out["error"]["code"].as_str()), (200, Some("refused"), Some("order_erased")), "{out}");
+    assert_eq!(
+        (
+            status,
+            out["result"].as_str(),
+            out["error"]["code"].as_str()
+        ),
+        (200, Some("refused"), Some("order_erased")),
+        "{out}"
+    );
 
     // shop/redact is acknowledged for the operator; other topics are acknowledged and ignored.
     let (status, out) = w.post("shop/redact", "ev-sr", &shop).await;
-    assert_eq!((status, out["result"].as_str()), (200, Some("acknowledged")), "{out}");
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("acknowledged")),
+        "{out}"
+    );
     let (status, out) = w.post("products/update", "ev-pu", &json!({"id": 1})).await;
-    assert_eq!((status, out["result"].as_str()), (200, Some("ignored")), "{out}");
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("ignored")),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -221,11 +387,107 @@ async fn an_order_shopify_cannot_describe_our_way_is_acknowledged_not_retried() 
     }
     no_email["customer"]["email"] = Value::Null;
     let (status, out) = w.post("orders/create", "ev-ne", &no_email).await;
-    assert_eq!((status, out["result"].as_str(), out["reason"].as_str()), (200, Some("ignored"), Some("no_email")), "{out}");
+    assert_eq!(
+        (status, out["result"].as_str(), out["reason"].as_str()),
+        (200, Some("ignored"), Some("no_email")),
+        "{out}"
+    );
     let mut bad = w.order();
     bad["line_items"][1]["price"] = "12.5.0".into();
     let (status, out) = w.post("orders/create", "ev-bad", &bad).await;
-    assert_eq!((status, out["result"].as_str()), (200, Some("refused")), "{out}");
-    assert!(out["error"]["field"].as_str().unwrap_or_default().contains("line_items[1].price"), "{out}");
-    assert!(w.env.items_in(&format!("O#{ORDER_ID}"), "").await.is_empty());
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("refused")),
+        "{out}"
+    );
+    assert!(
+        out["error"]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("line_items[1].price"),
+        "{out}"
+    );
+    assert!(
+        w.env
+            .items_in(&format!("O#{ORDER_ID}"), "")
+            .await
+            .is_empty()
+    );
+}
+
+fn fulfillment() -> Value {
+    serde_json::from_str(&fixture_file("shopify/fulfillments-create.json")).unwrap()
+}
+
+#[tokio::test]
+async fn a_fulfillment_becomes_the_shipment_with_its_tracking_and_status_in_any_order() {
+    let w = World::new().await;
+    // The fulfillment arrives before its order: Shopify is asked to deliver it again.
+    let (status, out) = w.post("fulfillments/create", "ev-f1", &fulfillment()).await;
+    assert_eq!(status, 503, "{out}");
+    w.post("orders/create", "ev-o1", &w.order()).await;
+    // Shopify's retry of the same delivery now records the shipment and its status.
+    let (status, out) = w.post("fulfillments/create", "ev-f1", &fulfillment()).await;
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("shipment_created")),
+        "{out}"
+    );
+    assert_eq!(out["shipment_id"], "shopify-4870582911234");
+    let shipment = w
+        .env
+        .items_in("S#shopify-4870582911234", "SHIPMENT")
+        .await
+        .pop()
+        .unwrap();
+    let stored: Value = serde_dynamo::from_item(shipment).unwrap();
+    assert_eq!(stored["shipment"]["carrier"], "DHL Express", "{stored}");
+    assert_eq!(
+        stored["shipment"]["tracking_number"],
+        "JD014600006281234567"
+    );
+    assert_eq!(stored["shipment"]["order_id"], ORDER_ID);
+    assert_eq!(stored["shipment"]["items"][0]["sku"], "TENT-2P");
+    assert_eq!(stored["progress_status"], "in_transit", "{stored}");
+    let shipped = |emails: &[aftercare_tests::SentEmail]| {
+        emails
+            .iter()
+            .filter(|e| e.header("X-Aftercare-Kind").as_deref() == Some("shipment_shipped"))
+            .count()
+    };
+    assert_eq!(shipped(&w.env.emails_to(&w.email()).await), 1);
+
+    // The update: delivered. Then a late, shuffled in_transit update changes nothing.
+    let mut delivered = fulfillment();
+    delivered["shipment_status"] = "delivered".into();
+    delivered["updated_at"] = "2026-11-22T11:00:00+01:00".into();
+    let (status, out) = w.post("fulfillments/update", "ev-f2", &delivered).await;
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("shipment_known")),
+        "{out}"
+    );
+    assert_eq!(out["checkpoint"]["result"], "applied", "{out}");
+    let mut late = fulfillment();
+    late["updated_at"] = "2026-11-21T09:00:00+01:00".into();
+    let (status, _) = w.post("fulfillments/update", "ev-f3", &late).await;
+    assert_eq!(status, 200);
+    let shipment = w
+        .env
+        .items_in("S#shopify-4870582911234", "SHIPMENT")
+        .await
+        .pop()
+        .unwrap();
+    let stored: Value = serde_dynamo::from_item(shipment).unwrap();
+    assert_eq!(stored["progress_status"], "delivered", "{stored}");
+    // One shipped email, whatever was redelivered; the delivery scheduled the follow-ups.
+    let (_, dup) = w.post("fulfillments/update", "ev-f2", &delivered).await;
+    assert_eq!(dup["result"], "duplicate");
+    assert_eq!(shipped(&w.env.emails_to(&w.email()).await), 1);
+    assert!(
+        !w.env
+            .items_in(&format!("O#{ORDER_ID}"), "FOLLOWUP#")
+            .await
+            .is_empty()
+    );
 }

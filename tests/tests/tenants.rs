@@ -1022,9 +1022,10 @@ fn probes<'a>() -> Vec<(&'static str, Probe<'a>)> {
                 } else {
                     format!("m-{}", ids.customer)
                 };
-                let body = json!({"id": 5940139491234567890u64, "name": "#1001", "email": ids.email,
+                let body =
+                    json!({"id": 5940139491234567890u64, "name": "#1001", "email": ids.email,
                     "currency": "EUR", "total_price": "14.90", "line_items": []})
-                .to_string();
+                    .to_string();
                 let mut e = w.request(
                     order_placed::shopify::ROUTE,
                     &format!("/v1/connectors/shopify/{m}"),

@@ -18,6 +18,11 @@
 //!   who thanks on payment, `thank_on: paid`, gets `orders/paid` instead: the create is answered
 //!   `waiting_for_payment` and stores nothing). `orders/paid` places it too (a replay when the
 //!   create came first).
+//! * `fulfillments/create` and `fulfillments/update` → the order's shipment (`shopify-<fulfillment
+//!   id>`), recorded exactly as `POST /v1/orders/{orderId}/shipments` does (the "shipped" email), with
+//!   the carrier (`tracking_company`), the first of `tracking_numbers` and of `tracking_urls`, the
+//!   fulfilled lines; its `shipment_status` becomes a checkpoint (see [`checkpoint_status`]). A
+//!   fulfillment of an order not stored yet answers 503, so Shopify delivers it again later.
 //! * `customers/redact` → the customer's erasure (`shopify-<id>`, else by address);
 //!   `customers/data_request` → an export request on record (the data is at
 //!   `GET /v1/customers/shopify-<id>/export`); `shop/redact` → acknowledged and logged for the
@@ -78,7 +83,11 @@ async fn verified(
         .map(String::as_str)
         .unwrap_or_default();
     let id = MerchantId::parse("merchantId", raw).map_err(|_| unauthorized())?;
-    let merchant = app.merchants.merchant(&id).await?.ok_or_else(unauthorized)?;
+    let merchant = app
+        .merchants
+        .merchant(&id)
+        .await?
+        .ok_or_else(unauthorized)?;
     let shop = merchant
         .connectors
         .shopify
@@ -140,7 +149,11 @@ pub async fn webhook(
         })?
         .to_owned();
     let delivery = delivery_id(req)?;
-    if app.store.delivery_seen(&merchant.id, SOURCE, &delivery).await? {
+    if app
+        .store
+        .delivery_seen(&merchant.id, SOURCE, &delivery)
+        .await?
+    {
         tracing::info!(topic, "Shopify delivery already handled");
         return Ok((200, json!({"result": "duplicate", "topic": topic})));
     }
@@ -150,6 +163,9 @@ pub async fn webhook(
     let outcome = match topic.as_str() {
         "orders/create" | "orders/paid" => {
             order(app, &merchant, &shop, &topic, &payload, deadline).await?
+        }
+        "fulfillments/create" | "fulfillments/update" => {
+            fulfillment(app, &merchant, &payload, deadline).await?
         }
         "customers/redact" => redact(app, &merchant, &payload, deadline).await?,
         "customers/data_request" => data_request(app, &merchant, &payload).await?,
@@ -278,4 +294,158 @@ async fn data_request(app: &App, merchant: &Merchant, payload: &Value) -> Result
         "result": "export_recorded", "request_id": page.request_id,
         "export": format!("/v1/customers/{customer}/export"),
     }))
+}
+
+/// Our tracking status of a Shopify fulfillment's `shipment_status` (none: nothing to record).
+pub fn checkpoint_status(shipment_status: &str) -> Option<&'static str> {
+    Some(match shipment_status {
+        "label_printed" | "label_purchased" | "confirmed" => "info_received",
+        "in_transit" => "in_transit",
+        "out_for_delivery" => "out_for_delivery",
+        "attempted_delivery" => "attempt_failed",
+        "ready_for_pickup" => "available_for_pickup",
+        "delivered" => "delivered",
+        "failure" => "exception",
+        _ => return None,
+    })
+}
+
+/// A Shopify id (a JSON number or a string of digits) as a decimal string.
+fn decimal_id(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => n.as_u64().map(|n| n.to_string()),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(s.clone())
+        }
+        _ => None,
+    }
+}
+
+/// An RFC 3339 time with any offset, as our API takes it (UTC).
+fn instant(v: &Value) -> Option<String> {
+    v.as_str()?
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.to_string())
+}
+
+/// `fulfillments/create` and `fulfillments/update`: `{"id", "order_id", "status",
+/// "tracking_company", "tracking_number", "tracking_numbers", "tracking_url", "tracking_urls",
+/// "shipment_status", "line_items": [{"sku", "variant_id", "quantity", ...}], "created_at",
+/// "updated_at", "name"}`.
+async fn fulfillment(
+    app: &App,
+    merchant: &Merchant,
+    payload: &Value,
+    deadline: Deadline,
+) -> Result<Value, ApiError> {
+    use aftercare::domain::OrderId;
+    use aftercare::domain::ids::ShipmentId;
+    use aftercare::domain::shipment::{CheckpointInput, ShipmentInput, ShipmentItemInput};
+    let (Some(fid), Some(oid)) = (decimal_id(&payload["id"]), decimal_id(&payload["order_id"]))
+    else {
+        return Ok(refused(
+            ApiError::new(400, "required", "id and order_id are required").field("order_id"),
+        ));
+    };
+    if payload["status"].as_str() == Some("cancelled") {
+        return Ok(json!({"result": "ignored", "reason": "fulfillment_cancelled"}));
+    }
+    let order_id = OrderId::parse("order_id", &oid)?;
+    let shipment_id = ShipmentId::parse("id", &format!("shopify-{fid}"))?;
+    let first = |many: &str, one: &str| -> Option<String> {
+        payload[many]
+            .as_array()
+            .and_then(|a| a.iter().find_map(|v| v.as_str()))
+            .or_else(|| payload[one].as_str())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let items = payload["line_items"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(|l| {
+                    let sku = l["sku"]
+                        .as_str()
+                        .filter(|s| !s.trim().is_empty())
+                        .map(str::to_owned)
+                        .or_else(|| decimal_id(&l["variant_id"]).map(|v| format!("variant-{v}")))
+                        .or_else(|| decimal_id(&l["id"]).map(|v| format!("line-{v}")))?;
+                    Some(ShipmentItemInput {
+                        sku,
+                        quantity: l["quantity"].as_i64().unwrap_or(1),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let input = ShipmentInput {
+        id: shipment_id.to_string(),
+        carrier: payload["tracking_company"]
+            .as_str()
+            .filter(|c| !c.trim().is_empty())
+            .unwrap_or("Shopify")
+            .to_owned(),
+        // A fulfillment without a tracking number is still a shipment: its name (`#1001.1`)
+        // stands in for the number.
+        tracking_number: first("tracking_numbers", "tracking_number")
+            .or_else(|| payload["name"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("shopify-{fid}")),
+        tracking_url: first("tracking_urls", "tracking_url"),
+        items,
+        promised_date: None,
+        shipped_at: instant(&payload["created_at"]),
+    };
+    let (created, _) =
+        match shipment_update::record_shipment(app, merchant, &order_id, input, deadline).await {
+            Ok(done) => done,
+            // The order is not stored yet (its create is still on the way): Shopify delivers the
+            // fulfillment again later.
+            Err(aftercare::usecases::shipments::TrackingError::UnknownOrder) => {
+                return Err(ApiError::unavailable(
+                    "the fulfillment's order is not stored yet; deliver it again",
+                ));
+            }
+            Err(e) => {
+                let e = ApiError::from(e);
+                return if e.status >= 500 {
+                    Err(e)
+                } else {
+                    Ok(refused(e))
+                };
+            }
+        };
+    let mut outcome = json!({
+        "result": if created { "shipment_created" } else { "shipment_known" },
+        "shipment_id": shipment_id,
+    });
+    if let Some(status) = payload["shipment_status"]
+        .as_str()
+        .and_then(checkpoint_status)
+    {
+        let at = instant(&payload["updated_at"])
+            .or_else(|| instant(&payload["created_at"]))
+            .unwrap_or_else(|| app.clock.now().to_string());
+        let cp = CheckpointInput {
+            id: Some(format!("shopify-{fid}-{status}")),
+            status: status.to_owned(),
+            occurred_at: at,
+            location: None,
+            message: None,
+        };
+        match shipment_update::record_checkpoint(app, merchant, &shipment_id, cp, deadline).await {
+            Ok(result) => outcome["checkpoint"] = result,
+            Err(e) => {
+                let e = ApiError::from(e);
+                if e.status >= 500 {
+                    return Err(e);
+                }
+                outcome["checkpoint"] = refused(e);
+            }
+        }
+    }
+    Ok(outcome)
 }

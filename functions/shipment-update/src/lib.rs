@@ -50,6 +50,30 @@ pub(crate) use email::*;
 use tracking::*;
 use view::*;
 
+/// A shipment another inbound adapter reports (a shop platform's fulfillment), recorded exactly as
+/// `POST /v1/orders/{orderId}/shipments` records it: whether it was created, and its view.
+pub async fn record_shipment(
+    app: &App,
+    merchant: &Merchant,
+    order_id: &OrderId,
+    input: ShipmentInput,
+    deadline: Deadline,
+) -> Result<(bool, Value), TrackingError> {
+    create_shipment(app, merchant, order_id, input, deadline).await
+}
+
+/// A tracking status another inbound adapter reports, applied exactly as
+/// `POST /v1/shipments/{shipmentId}/events` applies it.
+pub async fn record_checkpoint(
+    app: &App,
+    merchant: &Merchant,
+    shipment_id: &ShipmentId,
+    input: CheckpointInput,
+    deadline: Deadline,
+) -> Result<Value, TrackingError> {
+    checkpoint(app, merchant, shipment_id, input, None, deadline).await
+}
+
 pub const DETAIL_TYPE: &str = "Shipment Updated";
 pub use aftercare::runtime::SCHEDULE_DETAIL_TYPE;
 pub const ROUTE_CREATE: &str = "POST /v1/orders/{orderId}/shipments";

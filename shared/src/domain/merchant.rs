@@ -88,7 +88,8 @@ impl ShopifyConnector {
             ));
         }
         for (i, secret) in self.secrets.iter().enumerate() {
-            if !(16..=256).contains(&secret.0.len()) || !secret.0.chars().all(|c| c.is_ascii_graphic())
+            if !(16..=256).contains(&secret.0.len())
+                || !secret.0.chars().all(|c| c.is_ascii_graphic())
             {
                 return Err(FieldError::new(
                     format!("connectors.shopify.secrets[{i}]"),

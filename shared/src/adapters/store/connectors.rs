@@ -47,10 +47,7 @@ impl Store {
         item.insert(keys::TYPE.into(), s("delivery"));
         item.insert("topic".into(), s(topic));
         item.insert("handled_at".into(), s(now.to_string()));
-        item.insert(
-            keys::TTL.into(),
-            n(keys::expires_at(now, DELIVERY_MEMORY)),
-        );
+        item.insert(keys::TTL.into(), n(keys::expires_at(now, DELIVERY_MEMORY)));
         self.put_item("PutItem delivery", item).await
     }
 }
