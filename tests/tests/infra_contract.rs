@@ -303,7 +303,9 @@ fn the_openapi_spec_describes_exactly_the_templates_routes() {
                 })
                 .collect();
             assert_eq!(in_path, named, "{route}: path parameters");
-            let signed = named.contains("token") || path.starts_with("/v1/webhooks/");
+            let signed = named.contains("token")
+                || path.starts_with("/v1/webhooks/")
+                || path.starts_with("/v1/connectors/");
             let anonymous = op["security"].as_sequence().is_some_and(|s| s.is_empty());
             assert_eq!(
                 anonymous, signed,
