@@ -1,6 +1,6 @@
 //! What the shop-platform connectors remember: the deliveries they already handled, by the
 //! platform's own delivery id (`keys::delivery`). Shopify retries a delivery with the same id for up
-//! to 48 hours, so the record lives a week (TTL); it holds the topic and the time, nothing of the
+//! to 4 hours, so the record lives a week (TTL); it holds the topic and the time, nothing of the
 //! customer.
 
 use super::{Store, StoreError, keys, n, s};
