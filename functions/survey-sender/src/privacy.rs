@@ -37,6 +37,8 @@ pub const ROUTE_REQUEST: &str = "GET /v1/privacy/requests/{requestId}";
 /// How long an erasure works inside an API request: well inside API Gateway's 30-second limit;
 /// the sweep carries on what is left.
 const IN_REQUEST: Duration = Duration::from_secs(20);
+/// How often the retention sweep reads its due entries (at most).
+const RETENTION_EVERY: Duration = Duration::from_secs(3_600);
 /// How many UTC days back the sweeps look for erasures and retention entries they missed.
 const LOOKBACK_DAYS: u32 = 14;
 
@@ -221,6 +223,17 @@ pub async fn sweep(
         &mut tally,
     )
     .await?;
+    // Retention is measured in days: one sweep an hour reads its due entries, whichever it is.
+    let turn = {
+        use aftercare::ports::privacy::PrivacyBook as _;
+        app.store
+            .retention_turn(app.clock.now(), RETENTION_EVERY)
+            .await?
+    };
+    if !turn {
+        report.errors = resumed.errors;
+        return Ok((report, resumed));
+    }
     let retained = aftercare::usecases::sweep::run(
         app.sweeper(),
         DueGroup::Retention,

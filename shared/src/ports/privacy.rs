@@ -115,4 +115,13 @@ pub trait PrivacyBook: Send + Sync {
         m: &MerchantId,
         c: &CustomerId,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Whether this sweep takes the retention sweep's turn: true at most once per `every`, over
+    /// every concurrent sweep of the deployment (retention is measured in days; the due index need
+    /// not be read every few minutes for it).
+    fn retention_turn(
+        &self,
+        now: Timestamp,
+        every: std::time::Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

@@ -52,6 +52,7 @@
 //! | email counters             | `M#<m>#STATS#<shard>`       | `<day>#<kind>`              | |
 //! | product (catalogue)        | `M#<m>#P#<sku>`             | `PRODUCT`                   | |
 //! | privacy request (audit)    | `M#<m>#PRIVACY#<id>`        | `REQUEST`                   | due (sparse) while an erasure runs |
+//! | housekeeping sweep mark    | `SWEEP#<what>`              | `LAST`                      | |
 //! | offboarding audit record   | `OFFBOARD#<m>`              | `AUDIT#<started at>`        | |
 //!
 //! The offboarding audit record is the one item about a merchant outside its tenant prefix, on
@@ -385,6 +386,12 @@ pub fn referred_order(sk: &str) -> Option<OrderId> {
 /// The referral code's item.
 pub fn referral_codes(m: &MerchantId, code: &str) -> Within {
     Within::new(entity(m, "REF", code), "")
+}
+
+/// The deployment's mark of the last run of a periodic housekeeping sweep (`what`): not tenant data,
+/// no merchant or customer in it.
+pub fn sweep_mark(what: &str) -> Key {
+    Key::new(format!("SWEEP#{what}"), "LAST")
 }
 
 // --- privacy requests ---------------------------------------------------------------------------

@@ -876,6 +876,24 @@ impl PrivacyBook for Store {
         update_held("UpdateItem defer retention", update).await
     }
 
+    async fn retention_turn(
+        &self,
+        now: Timestamp,
+        every: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let now_ms = now.as_millisecond();
+        let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+        let update = self
+            .update_item(&keys::sweep_mark("retention"))
+            .update_expression("SET at_ms = :now, #type = :t")
+            .condition_expression("attribute_not_exists(at_ms) OR at_ms <= :cutoff")
+            .expression_attribute_names("#type", keys::TYPE)
+            .expression_attribute_values(":t", s("sweep_mark"))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":cutoff", n(now_ms.saturating_sub(every_ms)));
+        update_held("UpdateItem retention turn", update).await
+    }
+
     async fn has_running_subscription(
         &self,
         m: &MerchantId,
