@@ -36,9 +36,8 @@ use crate::App;
 use aftercare::domain::connectors::shopify::{ShopifyOrder, order_input};
 use aftercare::domain::merchant::{ShopifyConnector, ThankOn};
 use aftercare::domain::privacy::Subject;
-use aftercare::domain::{CustomerId, EmailAddress, Merchant, MerchantId};
+use aftercare::domain::{CustomerId, EmailAddress, Merchant};
 use aftercare::http::{self, ApiError};
-use aftercare::ports::MerchantDirectory as _;
 use aftercare::usecases::privacy::Privacy;
 use aftercare::usecases::send::Deadline;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
@@ -78,17 +77,7 @@ async fn verified(
     app: &App,
     req: &ApiGatewayV2httpRequest,
 ) -> Result<(std::sync::Arc<Merchant>, ShopifyConnector, Vec<u8>), ApiError> {
-    let raw = req
-        .path_parameters
-        .get("merchantId")
-        .map(String::as_str)
-        .unwrap_or_default();
-    let id = MerchantId::parse("merchantId", raw).map_err(|_| unauthorized())?;
-    let merchant = app
-        .merchants
-        .merchant(&id)
-        .await?
-        .ok_or_else(unauthorized)?;
+    let merchant = app.tenancy.path_merchant(req, unauthorized).await?;
     let shop = merchant
         .connectors
         .shopify

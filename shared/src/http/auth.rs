@@ -85,6 +85,22 @@ impl Tenancy {
         Ok((merchant, key_id))
     }
 
+    /// The merchant the `merchantId` path parameter of a signed route names, or `refuse()` when
+    /// there is none: an unknown merchant answers exactly like a bad signature.
+    pub async fn path_merchant(
+        &self,
+        req: &ApiGatewayV2httpRequest,
+        refuse: impl Fn() -> ApiError,
+    ) -> Result<Arc<Merchant>, ApiError> {
+        let raw = req
+            .path_parameters
+            .get("merchantId")
+            .map(String::as_str)
+            .unwrap_or_default();
+        let id = MerchantId::parse("merchantId", raw).map_err(|_| refuse())?;
+        self.merchants.merchant(&id).await?.ok_or_else(refuse)
+    }
+
     /// A signed webhook for the merchant named by the `merchantId` path parameter: the signature
     /// in header `header` (shown to callers as `field`; Stripe's scheme, see [`crate::signature`])
     /// is verified against the merchant's webhook secrets before anything is parsed or stored. An
@@ -105,17 +121,7 @@ impl Tenancy {
             )
             .field(field)
         };
-        let raw = req
-            .path_parameters
-            .get("merchantId")
-            .map(String::as_str)
-            .unwrap_or_default();
-        let id = MerchantId::parse("merchantId", raw).map_err(|_| unauthorized())?;
-        let merchant = self
-            .merchants
-            .merchant(&id)
-            .await?
-            .ok_or_else(unauthorized)?;
+        let merchant = self.path_merchant(req, unauthorized).await?;
         let body = super::body_bytes(req)?;
         let secrets: Vec<&[u8]> = merchant
             .webhook_secrets
