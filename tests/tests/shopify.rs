@@ -491,3 +491,46 @@ async fn a_fulfillment_becomes_the_shipment_with_its_tracking_and_status_in_any_
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_partial_refund_takes_back_its_share_of_the_points_once() {
+    let w = World::new().await;
+    w.post("orders/create", "ev-o", &w.order()).await;
+    let refund: Value = serde_json::from_str(&fixture_file("shopify/refunds-create.json")).unwrap();
+    let (status, out) = w.post("refunds/create", "ev-r1", &refund).await;
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("refund_recorded")),
+        "{out}"
+    );
+    let reversed = out["points_reversed"].as_i64().unwrap();
+    assert!(reversed < 0, "{out}");
+    let ledger = w
+        .env
+        .items_in(&format!("C#{CUSTOMER}"), "LEDGER#refund:")
+        .await;
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    // The same refund delivered again under another event id (an admin resend): taken back once.
+    let (status, again) = w.post("refunds/create", "ev-r2", &refund).await;
+    assert_eq!(
+        (status, again["result"].as_str()),
+        (200, Some("duplicate")),
+        "{again}"
+    );
+    assert_eq!(
+        w.env
+            .items_in(&format!("C#{CUSTOMER}"), "LEDGER#refund:")
+            .await
+            .len(),
+        1
+    );
+    // A refund of an order Aftercare never held is acknowledged.
+    let mut unknown = refund.clone();
+    unknown["order_id"] = json!(1234u64);
+    let (status, out) = w.post("refunds/create", "ev-r3", &unknown).await;
+    assert_eq!(
+        (status, out["reason"].as_str()),
+        (200, Some("unknown_order")),
+        "{out}"
+    );
+}

@@ -23,6 +23,10 @@
 //!   the carrier (`tracking_company`), the first of `tracking_numbers` and of `tracking_urls`, the
 //!   fulfilled lines; its `shipment_status` becomes a checkpoint (see [`checkpoint_status`]). A
 //!   fulfillment of an order not stored yet answers 503, so Shopify delivers it again later.
+//! * `refunds/create` → the refund, as a billing event `POST /v1/billing-events` would carry it:
+//!   the refunded share of the order's loyalty points is taken back once (a refund in full also
+//!   takes back a referrer's reward). The amount is the sum of the refund's successful `refund`
+//!   transactions.
 //! * `customers/redact` → the customer's erasure (`shopify-<id>`, else by address);
 //!   `customers/data_request` → an export request on record (the data is at
 //!   `GET /v1/customers/shopify-<id>/export`); `shop/redact` → acknowledged and logged for the
@@ -157,6 +161,7 @@ pub async fn webhook(
         "fulfillments/create" | "fulfillments/update" => {
             fulfillment(app, &merchant, &payload, deadline).await?
         }
+        "refunds/create" => refund(app, &merchant, &payload, &body, deadline).await?,
         "customers/redact" => redact(app, &merchant, &payload, deadline).await?,
         "customers/data_request" => data_request(app, &merchant, &payload).await?,
         "shop/redact" => {
@@ -438,4 +443,92 @@ async fn fulfillment(
         }
     }
     Ok(outcome)
+}
+
+/// `refunds/create`: `{"id", "order_id", "created_at", "refund_line_items": [...], "transactions":
+/// [{"kind": "refund", "status": "success", "amount": "12.50", "currency": "EUR", ...}], ...}`.
+async fn refund(
+    app: &App,
+    merchant: &Merchant,
+    payload: &Value,
+    raw: &[u8],
+    deadline: Deadline,
+) -> Result<Value, ApiError> {
+    use aftercare::domain::OrderId;
+    use aftercare::domain::billing::{BillingEvent, EventKey, RefundFacts};
+    use aftercare::domain::connectors::minor_units;
+    use aftercare::domain::money::{Currency, Money};
+    use aftercare::usecases::billing::{BillingEvents, Handled, RefundOutcome};
+    let (Some(rid), Some(oid)) = (decimal_id(&payload["id"]), decimal_id(&payload["order_id"]))
+    else {
+        return Ok(refused(
+            ApiError::new(400, "required", "id and order_id are required").field("order_id"),
+        ));
+    };
+    let order_id = OrderId::parse("order_id", &oid)?;
+    let Some(order) = app.store.get_order(&merchant.id, &order_id).await? else {
+        tracing::info!("a Shopify refund of an order Aftercare does not hold; acknowledged");
+        return Ok(json!({"result": "ignored", "reason": "unknown_order"}));
+    };
+    let currency: Currency = order.order.currency;
+    let mut amount = 0i64;
+    for (i, t) in payload["transactions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if t["kind"].as_str() != Some("refund") || t["status"].as_str() != Some("success") {
+            continue;
+        }
+        if t["currency"].as_str().is_some_and(|c| c != currency.code()) {
+            continue;
+        }
+        let field = format!("transactions[{i}].amount");
+        match minor_units(&field, &t["amount"], currency) {
+            Ok(a) => amount = amount.saturating_add(a),
+            Err(e) => return Ok(refused(e.into())),
+        }
+    }
+    let facts = RefundFacts {
+        id: format!("shopify-{rid}"),
+        customer: order.order.customer.clone(),
+        order_id: Some(order_id),
+        amount: Money { amount, currency },
+    };
+    let hash = {
+        use sha2::{Digest, Sha256};
+        hex::encode(&Sha256::digest(raw)[..16])
+    };
+    let event_id = facts.id.clone();
+    let ev = EventKey {
+        provider: SOURCE,
+        event_id: &event_id,
+        kind: "refund",
+        content_hash: &hash,
+    };
+    let events = BillingEvents {
+        book: &app.store,
+        courier: app.courier(),
+        retention: app.retention(),
+    };
+    let handled = events
+        .process(
+            merchant,
+            &ev,
+            BillingEvent::Refund(facts),
+            deadline,
+            |_, _, _| None,
+        )
+        .await?;
+    Ok(match handled {
+        Handled::Refund(RefundOutcome::Reversed { points }) => {
+            json!({"result": "refund_recorded", "points_reversed": -points.abs()})
+        }
+        Handled::Refund(RefundOutcome::NothingToReverse) => {
+            json!({"result": "refund_recorded", "points_reversed": 0})
+        }
+        _ => json!({"result": "duplicate"}),
+    })
 }
