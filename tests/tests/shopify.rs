@@ -534,3 +534,47 @@ async fn a_partial_refund_takes_back_its_share_of_the_points_once() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn a_cancelled_order_loses_its_pending_follow_ups_and_its_points_once() {
+    let w = World::new().await;
+    w.post("orders/create", "ev-o", &w.order()).await;
+    let mut delivered = fulfillment();
+    delivered["shipment_status"] = "delivered".into();
+    w.post("fulfillments/create", "ev-f", &delivered).await;
+    assert_eq!(
+        w.env
+            .items_in(&format!("O#{ORDER_ID}"), "FOLLOWUP#")
+            .await
+            .len(),
+        4
+    );
+    let mut cancelled = w.order();
+    cancelled["cancelled_at"] = "2026-11-23T09:00:00+01:00".into();
+    cancelled["cancel_reason"] = "customer".into();
+    let (status, out) = w.post("orders/cancelled", "ev-c", &cancelled).await;
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("order_cancelled")),
+        "{out}"
+    );
+    assert_eq!(
+        out["follow_ups_cancelled"].as_array().map(Vec::len),
+        Some(4),
+        "{out}"
+    );
+    assert!(out["points_reversed"].as_i64().unwrap() < 0, "{out}");
+    for f in w.env.items_in(&format!("O#{ORDER_ID}"), "FOLLOWUP#").await {
+        assert_eq!(s(&f, "status"), "cancelled", "{f:?}");
+    }
+    // The same cancellation again (an admin resend under a new event id) takes nothing twice.
+    let (_, again) = w.post("orders/cancelled", "ev-c2", &cancelled).await;
+    assert_eq!(again["points_reversed"], Value::Null, "{again}");
+    assert_eq!(
+        w.env
+            .items_in(&format!("C#{CUSTOMER}"), "LEDGER#refund:")
+            .await
+            .len(),
+        1
+    );
+}

@@ -27,6 +27,8 @@
 //!   the refunded share of the order's loyalty points is taken back once (a refund in full also
 //!   takes back a referrer's reward). The amount is the sum of the refund's successful `refund`
 //!   transactions.
+//! * `orders/cancelled` → the order's follow-ups still scheduled are cancelled (`order_cancelled`)
+//!   and its points taken back in full, once (as a refund of the whole order would).
 //! * `customers/redact` → the customer's erasure (`shopify-<id>`, else by address);
 //!   `customers/data_request` → an export request on record (the data is at
 //!   `GET /v1/customers/shopify-<id>/export`); `shop/redact` → acknowledged and logged for the
@@ -162,6 +164,7 @@ pub async fn webhook(
             fulfillment(app, &merchant, &payload, deadline).await?
         }
         "refunds/create" => refund(app, &merchant, &payload, &body, deadline).await?,
+        "orders/cancelled" => cancelled(app, &merchant, &payload, &body, deadline).await?,
         "customers/redact" => redact(app, &merchant, &payload, deadline).await?,
         "customers/data_request" => data_request(app, &merchant, &payload).await?,
         "shop/redact" => {
@@ -445,6 +448,114 @@ async fn fulfillment(
     Ok(outcome)
 }
 
+/// Takes back the points of `amount` of `order` once, under the billing event `event_id` (the
+/// billing use-case: a refund in full also takes back a referrer's reward).
+async fn reverse_points(
+    app: &App,
+    merchant: &Merchant,
+    order: &aftercare::domain::order::OrderRecord,
+    event_id: &str,
+    amount: i64,
+    raw: &[u8],
+    deadline: Deadline,
+) -> Result<Value, ApiError> {
+    use aftercare::domain::billing::{BillingEvent, EventKey, RefundFacts};
+    use aftercare::domain::money::Money;
+    use aftercare::usecases::billing::{BillingEvents, Handled, RefundOutcome};
+    let facts = RefundFacts {
+        id: event_id.to_owned(),
+        customer: order.order.customer.clone(),
+        order_id: Some(order.order.id.clone()),
+        amount: Money {
+            amount,
+            currency: order.order.currency,
+        },
+    };
+    let hash = {
+        use sha2::{Digest, Sha256};
+        hex::encode(&Sha256::digest(raw)[..16])
+    };
+    let ev = EventKey {
+        provider: SOURCE,
+        event_id,
+        kind: "refund",
+        content_hash: &hash,
+    };
+    let events = BillingEvents {
+        book: &app.store,
+        courier: app.courier(),
+        retention: app.retention(),
+    };
+    let handled = events
+        .process(
+            merchant,
+            &ev,
+            BillingEvent::Refund(facts),
+            deadline,
+            |_, _, _| None,
+        )
+        .await?;
+    Ok(match handled {
+        Handled::Refund(RefundOutcome::Reversed { points }) => {
+            json!({"result": "refund_recorded", "points_reversed": -points.abs()})
+        }
+        Handled::Refund(RefundOutcome::NothingToReverse) => {
+            json!({"result": "refund_recorded", "points_reversed": 0})
+        }
+        _ => json!({"result": "duplicate"}),
+    })
+}
+
+/// `orders/cancelled`: the order as on `orders/create`, with `cancelled_at` and `cancel_reason`.
+async fn cancelled(
+    app: &App,
+    merchant: &Merchant,
+    payload: &Value,
+    raw: &[u8],
+    deadline: Deadline,
+) -> Result<Value, ApiError> {
+    use aftercare::domain::OrderId;
+    use aftercare::domain::followup::FollowUpKind;
+    use aftercare::ports::feedback::FeedbackBook as _;
+    let Some(oid) = decimal_id(&payload["id"]) else {
+        return Ok(refused(
+            ApiError::new(400, "required", "id is required").field("id"),
+        ));
+    };
+    let order_id = OrderId::parse("id", &oid)?;
+    let Some(order) = app.store.get_order(&merchant.id, &order_id).await? else {
+        return Ok(json!({"result": "ignored", "reason": "unknown_order"}));
+    };
+    let now = app.clock.now();
+    let cancelled = app
+        .store
+        .cancel_follow_ups(
+            &merchant.id,
+            &order_id,
+            &FollowUpKind::ALL,
+            "order_cancelled",
+            now,
+        )
+        .await?;
+    let mut outcome = reverse_points(
+        app,
+        merchant,
+        &order,
+        &format!("shopify-cancel-{oid}"),
+        order.order.total,
+        raw,
+        deadline,
+    )
+    .await?;
+    outcome["result"] = "order_cancelled".into();
+    outcome["follow_ups_cancelled"] = cancelled
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .into();
+    Ok(outcome)
+}
+
 /// `refunds/create`: `{"id", "order_id", "created_at", "refund_line_items": [...], "transactions":
 /// [{"kind": "refund", "status": "success", "amount": "12.50", "currency": "EUR", ...}], ...}`.
 async fn refund(
@@ -455,10 +566,8 @@ async fn refund(
     deadline: Deadline,
 ) -> Result<Value, ApiError> {
     use aftercare::domain::OrderId;
-    use aftercare::domain::billing::{BillingEvent, EventKey, RefundFacts};
     use aftercare::domain::connectors::minor_units;
-    use aftercare::domain::money::{Currency, Money};
-    use aftercare::usecases::billing::{BillingEvents, Handled, RefundOutcome};
+    use aftercare::domain::money::Currency;
     let (Some(rid), Some(oid)) = (decimal_id(&payload["id"]), decimal_id(&payload["order_id"]))
     else {
         return Ok(refused(
@@ -491,44 +600,14 @@ async fn refund(
             Err(e) => return Ok(refused(e.into())),
         }
     }
-    let facts = RefundFacts {
-        id: format!("shopify-{rid}"),
-        customer: order.order.customer.clone(),
-        order_id: Some(order_id),
-        amount: Money { amount, currency },
-    };
-    let hash = {
-        use sha2::{Digest, Sha256};
-        hex::encode(&Sha256::digest(raw)[..16])
-    };
-    let event_id = facts.id.clone();
-    let ev = EventKey {
-        provider: SOURCE,
-        event_id: &event_id,
-        kind: "refund",
-        content_hash: &hash,
-    };
-    let events = BillingEvents {
-        book: &app.store,
-        courier: app.courier(),
-        retention: app.retention(),
-    };
-    let handled = events
-        .process(
-            merchant,
-            &ev,
-            BillingEvent::Refund(facts),
-            deadline,
-            |_, _, _| None,
-        )
-        .await?;
-    Ok(match handled {
-        Handled::Refund(RefundOutcome::Reversed { points }) => {
-            json!({"result": "refund_recorded", "points_reversed": -points.abs()})
-        }
-        Handled::Refund(RefundOutcome::NothingToReverse) => {
-            json!({"result": "refund_recorded", "points_reversed": 0})
-        }
-        _ => json!({"result": "duplicate"}),
-    })
+    reverse_points(
+        app,
+        merchant,
+        &order,
+        &format!("shopify-{rid}"),
+        amount,
+        raw,
+        deadline,
+    )
+    .await
 }
