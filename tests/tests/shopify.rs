@@ -147,6 +147,11 @@ async fn an_order_from_the_store_is_placed_and_thanked_once_whatever_shopify_red
     assert_eq!(stored["order"]["customer"]["id"], CUSTOMER);
     assert_eq!(stored["order"]["items"][1]["sku"], "PEG-AL-10");
     assert_eq!(stored["order"]["items"][1]["unit_price"], 1250);
+    assert_eq!(
+        stored["order"].get("test"),
+        None,
+        "a real order carries no test mark"
+    );
     // The German customer is thanked in German.
     let mail = w.env.emails_to(&w.email()).await;
     assert_eq!(mail.len(), 1);
@@ -577,4 +582,25 @@ async fn a_cancelled_order_loses_its_pending_follow_ups_and_its_points_once() {
             .len(),
         1
     );
+}
+
+#[tokio::test]
+async fn a_test_order_is_placed_and_marked_as_such() {
+    let w = World::new().await;
+    let mut test_order = w.order();
+    test_order["test"] = true.into();
+    let (status, out) = w.post("orders/create", "ev-t", &test_order).await;
+    assert_eq!(
+        (status, out["result"].as_str(), out["test"].as_bool()),
+        (200, Some("placed"), Some(true)),
+        "{out}"
+    );
+    let order = w
+        .env
+        .items_in(&format!("O#{ORDER_ID}"), "ORDER")
+        .await
+        .pop()
+        .unwrap();
+    let stored: Value = serde_dynamo::from_item(order).unwrap();
+    assert_eq!(stored["order"]["test"], true, "{stored}");
 }

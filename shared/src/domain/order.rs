@@ -36,6 +36,10 @@ pub struct OrderInput {
     /// A referral code the customer used, if any.
     #[serde(default)]
     pub referral_code: Option<String>,
+    /// A test order (a shop platform's test checkout): stored and emailed like any other, and
+    /// marked as such.
+    #[serde(default)]
+    pub test: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,6 +69,9 @@ pub struct Order {
     pub total: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referral_code: Option<String>,
+    /// A test order (left out when false, so an order's content hash is as it always was).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,6 +216,7 @@ impl OrderInput {
             discount,
             total,
             referral_code,
+            test: self.test,
         })
     }
 }

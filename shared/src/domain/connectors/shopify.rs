@@ -144,6 +144,7 @@ pub fn order_input(payload: &Value) -> Result<ShopifyOrder, FieldError> {
             discount: Some(sums.discount),
             total,
             referral_code: None,
+            test,
         },
         shopify_id,
         name,
