@@ -604,3 +604,49 @@ async fn a_test_order_is_placed_and_marked_as_such() {
     let stored: Value = serde_dynamo::from_item(order).unwrap();
     assert_eq!(stored["order"]["test"], true, "{stored}");
 }
+
+#[tokio::test]
+async fn a_refund_of_every_line_cancels_the_review_request_and_cross_sell() {
+    let w = World::new().await;
+    w.post("orders/create", "ev-o", &w.order()).await;
+    let mut delivered = fulfillment();
+    delivered["shipment_status"] = "delivered".into();
+    w.post("fulfillments/create", "ev-f", &delivered).await;
+    let mut refund: Value =
+        serde_json::from_str(&fixture_file("shopify/refunds-create.json")).unwrap();
+    // The partial refund (the pegs only) leaves the journey as it is.
+    let (_, partial) = w.post("refunds/create", "ev-r1", &refund).await;
+    assert_eq!(partial["follow_ups_cancelled"], Value::Null, "{partial}");
+    // A second refund giving back the tent too: every line came back.
+    refund["id"] = json!(929361464u64);
+    refund["refund_line_items"] = json!([
+        {"id": 1, "line_item_id": 13688971493691u64, "quantity": 1,
+         "line_item": {"id": 13688971493691u64, "sku": "TENT-2P", "quantity": 1, "price": "249.00"}},
+        {"id": 2, "line_item_id": 13688971526459u64, "quantity": 2,
+         "line_item": {"id": 13688971526459u64, "sku": "PEG-AL-10", "quantity": 2, "price": "12.50"}}
+    ]);
+    refund["transactions"][0]["amount"] = "235.78".into();
+    let (status, full) = w.post("refunds/create", "ev-r2", &refund).await;
+    assert_eq!(status, 200, "{full}");
+    let mut cancelled: Vec<&str> = full["follow_ups_cancelled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    cancelled.sort();
+    assert_eq!(cancelled, vec!["cross_sell", "review_request"], "{full}");
+    let mut statuses: Vec<(String, String)> = w
+        .env
+        .items_in(&format!("O#{ORDER_ID}"), "FOLLOWUP#")
+        .await
+        .iter()
+        .map(|f| (s(f, "SK"), s(f, "status")))
+        .collect();
+    statuses.sort();
+    assert_eq!(
+        statuses.iter().filter(|(_, st)| st == "cancelled").count(),
+        2,
+        "{statuses:?}"
+    );
+}

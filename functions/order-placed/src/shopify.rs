@@ -600,7 +600,7 @@ async fn refund(
             Err(e) => return Ok(refused(e.into())),
         }
     }
-    reverse_points(
+    let mut outcome = reverse_points(
         app,
         merchant,
         &order,
@@ -609,5 +609,53 @@ async fn refund(
         raw,
         deadline,
     )
-    .await
+    .await?;
+    // Every line refunded in full: no review request or cross-sell about what came back.
+    if fully_refunded(&order.order, payload) {
+        use aftercare::domain::followup::FollowUpKind;
+        use aftercare::ports::feedback::FeedbackBook as _;
+        let cancelled = app
+            .store
+            .cancel_follow_ups(
+                &merchant.id,
+                &order.order.id,
+                &[FollowUpKind::ReviewRequest, FollowUpKind::CrossSell],
+                "refunded",
+                app.clock.now(),
+            )
+            .await?;
+        outcome["follow_ups_cancelled"] = cancelled
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .into();
+    }
+    Ok(outcome)
+}
+
+/// Whether a refund's `refund_line_items` give back every unit of every line of `order` (by SKU,
+/// as the order's lines were mapped).
+fn fully_refunded(order: &aftercare::domain::Order, refund: &Value) -> bool {
+    let mut back: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for r in refund["refund_line_items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let line = &r["line_item"];
+        let sku = line["sku"]
+            .as_str()
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_owned)
+            .or_else(|| decimal_id(&line["variant_id"]).map(|v| format!("variant-{v}")))
+            .or_else(|| decimal_id(&r["line_item_id"]).map(|v| format!("line-{v}")));
+        if let Some(sku) = sku {
+            *back.entry(sku).or_default() += r["quantity"].as_i64().unwrap_or(0);
+        }
+    }
+    !order.items.is_empty()
+        && order
+            .items
+            .iter()
+            .all(|i| back.get(i.sku.as_str()).copied().unwrap_or(0) >= i.quantity)
 }
