@@ -80,47 +80,54 @@ impl WooConnector {
         self.place_on.iter().any(|s| s == status)
     }
 
+    /// A store URL in the form compared with `X-WC-Webhook-Source`: https (http only for a loopback
+    /// host), scheme and host lowercased, the path kept, one trailing slash; `None` if it is not one.
+    pub fn normalise_url(url: &str) -> Option<String> {
+        let url = url.trim();
+        let lower = url.to_ascii_lowercase();
+        let scheme_len = if lower.starts_with("https://") {
+            8
+        } else if lower.starts_with("http://") {
+            7
+        } else {
+            return None;
+        };
+        let host = lower[scheme_len..].split('/').next().unwrap_or_default();
+        let hostname = host
+            .rsplit_once(':')
+            .filter(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(h, _)| h);
+        let loopback = matches!(hostname, "localhost" | "127.0.0.1" | "[::1]");
+        let valid = !hostname.is_empty()
+            && hostname
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
+            && (scheme_len == 8 || loopback)
+            && !url.contains(['?', '#', ' '])
+            && url.len() <= 512;
+        if !valid {
+            return None;
+        }
+        // Scheme and host are case-insensitive; the path is kept as given.
+        let path = url.get(scheme_len + host.len()..).unwrap_or_default();
+        Some(format!(
+            "{}{}/",
+            &lower[..scheme_len + host.len()],
+            path.trim_end_matches('/')
+        ))
+    }
+
     /// Checks an operator's input: an https URL (http only for a loopback host), written with one
     /// trailing slash; 1 to 5 secrets; statuses from WooCommerce's set (an empty list is the
     /// default, processing and completed).
     pub fn validate(mut self) -> Result<Self, FieldError> {
-        const FIELD: &str = "connectors.woocommerce.store_url";
-        let url = self.store_url.trim();
-        let lower = url.to_ascii_lowercase();
-        let rest = lower
-            .strip_prefix("https://")
-            .or_else(|| lower.strip_prefix("http://"));
-        let host = rest
-            .and_then(|r| r.split(['/', '?', '#']).next())
-            .unwrap_or_default();
-        let hostname = host
-            .rsplit_once(':')
-            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-            .map_or(host, |(h, _)| h);
-        let loopback = matches!(hostname, "localhost" | "127.0.0.1" | "[::1]");
-        let valid = rest.is_some()
-            && !hostname.is_empty()
-            && hostname
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
-            && (lower.starts_with("https://") || loopback)
-            && !url.contains(['?', '#', ' '])
-            && url.len() <= 512;
-        if !valid {
-            return Err(FieldError::new(
-                FIELD,
+        self.store_url = Self::normalise_url(&self.store_url).ok_or_else(|| {
+            FieldError::new(
+                "connectors.woocommerce.store_url",
                 "invalid_format",
                 "the store's URL as WordPress knows it, like https://shop.example/ (https; http only for localhost)",
-            ));
-        }
-        // Scheme and host are case-insensitive; the path is kept as given.
-        let scheme_len = if lower.starts_with("https://") { 8 } else { 7 };
-        let path = &url[scheme_len + host.len()..];
-        self.store_url = format!(
-            "{}{}/",
-            &lower[..scheme_len + host.len()],
-            path.trim_end_matches('/')
-        );
+            )
+        })?;
         if self.secrets.is_empty() || self.secrets.len() > 5 {
             return Err(FieldError::new(
                 "connectors.woocommerce.secrets",
