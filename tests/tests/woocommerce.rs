@@ -393,7 +393,7 @@ async fn a_completed_order_with_two_tracking_items_ships_twice() {
 }
 
 #[tokio::test]
-async fn a_completed_order_not_stored_is_placed_first_unless_its_status_may_not_place() {
+async fn a_completed_order_not_stored_yet_is_placed_before_its_shipments() {
     let w = World::new().await;
     let mut completed = w.order("completed");
     completed["meta_data"] = json!([{"id": 1, "key": "_wc_shipment_tracking_items", "value": [
