@@ -192,6 +192,9 @@ async fn register_merchant(store: &Store, sdk: &SdkConfig, tag: &str) -> Tenant 
     input["connectors"] = serde_json::json!({"shopify": {
         "shop_domain": format!("{tag}.myshopify.com"),
         "secrets": [Env::shopify_secret_for(tag)],
+    }, "woocommerce": {
+        "store_url": format!("https://{domain}"),
+        "secrets": [Env::woo_secret_for(tag)],
     }});
     let merchant = serde_json::from_value::<MerchantInput>(input)
         .unwrap()
@@ -266,6 +269,17 @@ impl Env {
     /// The secret of the Shopify store every test merchant has connected (`<tag>.myshopify.com`).
     pub fn shopify_secret_for(tag: &str) -> String {
         format!("shpss_{tag}_0123456789abcdef")
+    }
+
+    /// The secret of the WooCommerce store every test merchant has connected
+    /// (`https://<tag>.shop.example/`).
+    pub fn woo_secret_for(tag: &str) -> String {
+        format!("wcwh_{tag}_0123456789abcdef")
+    }
+
+    /// This world's merchant's WooCommerce store URL, as `X-WC-Webhook-Source` carries it.
+    pub fn store_url(&self) -> String {
+        format!("https://{}.shop.example/", self.tag)
     }
 
     /// This world's merchant's Shopify store domain.

@@ -1042,6 +1042,36 @@ fn probes<'a>() -> Vec<(&'static str, Probe<'a>)> {
                 (e, vec![m])
             }),
         ),
+        // A WooCommerce delivery signed with A's webhook secret, from A's store, posted to B's URL.
+        (
+            order_placed::woocommerce::ROUTE,
+            p(|w, ids| {
+                let m = if ids.order.starts_with("SO-B") {
+                    w.b_id()
+                } else {
+                    format!("m-{}", ids.customer)
+                };
+                let body = json!({"id": 727, "number": "727", "status": "processing",
+                    "currency": "EUR", "date_created_gmt": "2026-11-20T15:30:00",
+                    "date_modified_gmt": "2026-11-20T15:30:00", "total": "14.90",
+                    "billing": {"email": ids.email}, "line_items": []})
+                .to_string();
+                let mut e = w.request(
+                    order_placed::woocommerce::ROUTE,
+                    &format!("/v1/connectors/woocommerce/{m}"),
+                    &[("merchantId", &m)],
+                    Some(&body),
+                    None,
+                );
+                let secret = Env::woo_secret_for(&w.env.tag);
+                e["headers"]["x-wc-webhook-signature"] =
+                    signature::sign_base64_hmac(secret.as_bytes(), body.as_bytes()).into();
+                e["headers"]["x-wc-webhook-source"] = w.env.store_url().into();
+                e["headers"]["x-wc-webhook-topic"] = "order.created".into();
+                e["headers"]["x-wc-webhook-delivery-id"] = format!("d-{}", ids.order).into();
+                (e, vec![m])
+            }),
+        ),
         (
             billing_alert::ROUTE_EVENTS,
             p(|w, ids| {

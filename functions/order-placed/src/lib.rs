@@ -7,6 +7,8 @@
 //! * EventBridge: `detail-type: "Order Placed"`, `detail: {"merchant_id": ..., "order": {...}}`.
 //! * A connected Shopify store's webhooks: `POST /v1/connectors/shopify/{merchantId}` (see
 //!   [`shopify`]).
+//! * A connected WooCommerce store's webhooks: `POST /v1/connectors/woocommerce/{merchantId}` (see
+//!   [`woocommerce`]).
 //!
 //! AWS calls on the happy path: one `TransactWriteItems` (order, idempotency record, customer,
 //! spend, order index, loyalty earn, expiry notice, email claim), one `SendEmail`, one
@@ -34,6 +36,7 @@ use serde_json::{Value, json};
 
 pub mod loyalty;
 pub mod shopify;
+pub mod woocommerce;
 
 /// The EventBridge `detail-type` this function handles.
 pub const DETAIL_TYPE: &str = "Order Placed";
@@ -46,6 +49,7 @@ pub const ROUTES: &[&str] = &[
     loyalty::ROUTE_REDEEM,
     loyalty::ROUTE_ADJUST,
     shopify::ROUTE,
+    woocommerce::ROUTE,
 ];
 const KIND: EmailKind = EmailKind::OrderThanks;
 
@@ -109,6 +113,10 @@ async fn http_inner(
     // A Shopify store's webhook: its own signature instead of a key (see [`shopify`]).
     if route == shopify::ROUTE {
         return shopify::webhook(app, req, deadline).await;
+    }
+    // A WooCommerce store's webhook, likewise (see [`woocommerce`]).
+    if route == woocommerce::ROUTE {
+        return woocommerce::webhook(app, req, deadline).await;
     }
     // Tenant first: nothing is parsed or stored for an unauthenticated caller.
     let merchant = app.tenancy.authenticate(req).await?;

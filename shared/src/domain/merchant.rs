@@ -40,6 +40,130 @@ pub struct Merchant {
 #[serde(default)]
 pub struct Connectors {
     pub shopify: Option<ShopifyConnector>,
+    pub woocommerce: Option<WooConnector>,
+}
+
+/// A WooCommerce store whose webhooks come to `POST /v1/connectors/woocommerce/{merchantId}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WooConnector {
+    /// The store's URL as WooCommerce sends it in `X-WC-Webhook-Source` (`https://shop.example/`,
+    /// always with its trailing slash).
+    pub store_url: String,
+    /// The webhooks' secrets, several during a rotation: `X-WC-Webhook-Signature` must be the
+    /// HMAC of the raw body with one.
+    pub secrets: Vec<WebhookSecret>,
+    /// The order statuses that place an order (and thank the customer).
+    #[serde(default = "WooConnector::default_place_on")]
+    pub place_on: Vec<String>,
+}
+
+/// WooCommerce's order statuses.
+pub const WOO_STATUSES: &[&str] = &[
+    "pending",
+    "processing",
+    "on-hold",
+    "completed",
+    "cancelled",
+    "refunded",
+    "failed",
+    "draft",
+];
+
+impl WooConnector {
+    /// Paid orders: `processing` (paid, to ship) and `completed` (shipped or virtual).
+    pub fn default_place_on() -> Vec<String> {
+        vec!["processing".to_owned(), "completed".to_owned()]
+    }
+
+    /// Whether an order in `status` is placed.
+    pub fn places(&self, status: &str) -> bool {
+        self.place_on.iter().any(|s| s == status)
+    }
+
+    /// A store URL in the form compared with `X-WC-Webhook-Source`: https (http only for a loopback
+    /// host), scheme and host lowercased, the path kept, one trailing slash; `None` if it is not one.
+    pub fn normalise_url(url: &str) -> Option<String> {
+        let url = url.trim();
+        let lower = url.to_ascii_lowercase();
+        let scheme_len = if lower.starts_with("https://") {
+            8
+        } else if lower.starts_with("http://") {
+            7
+        } else {
+            return None;
+        };
+        let host = lower[scheme_len..].split('/').next().unwrap_or_default();
+        let hostname = host
+            .rsplit_once(':')
+            .filter(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(h, _)| h);
+        let loopback = matches!(hostname, "localhost" | "127.0.0.1" | "[::1]");
+        let valid = !hostname.is_empty()
+            && hostname
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
+            && (scheme_len == 8 || loopback)
+            && !url.contains(['?', '#', ' '])
+            && url.len() <= 512;
+        if !valid {
+            return None;
+        }
+        // Scheme and host are case-insensitive; the path is kept as given.
+        let path = url.get(scheme_len + host.len()..).unwrap_or_default();
+        Some(format!(
+            "{}{}/",
+            &lower[..scheme_len + host.len()],
+            path.trim_end_matches('/')
+        ))
+    }
+
+    /// Checks an operator's input: an https URL (http only for a loopback host), written with one
+    /// trailing slash; 1 to 5 secrets; statuses from WooCommerce's set (an empty list is the
+    /// default, processing and completed).
+    pub fn validate(mut self) -> Result<Self, FieldError> {
+        self.store_url = Self::normalise_url(&self.store_url).ok_or_else(|| {
+            FieldError::new(
+                "connectors.woocommerce.store_url",
+                "invalid_format",
+                "the store's URL as WordPress knows it, like https://shop.example/ (https; http only for localhost)",
+            )
+        })?;
+        if self.secrets.is_empty() || self.secrets.len() > 5 {
+            return Err(FieldError::new(
+                "connectors.woocommerce.secrets",
+                "out_of_range",
+                "one to five secrets (more than one only during a rotation)",
+            ));
+        }
+        for (i, secret) in self.secrets.iter().enumerate() {
+            if !(16..=256).contains(&secret.0.len())
+                || !secret.0.chars().all(|c| c.is_ascii_graphic())
+            {
+                return Err(FieldError::new(
+                    format!("connectors.woocommerce.secrets[{i}]"),
+                    "invalid_format",
+                    "a secret is 16 to 256 printable ASCII characters",
+                ));
+            }
+        }
+        if self.place_on.is_empty() {
+            self.place_on = Self::default_place_on();
+        }
+        for (i, status) in self.place_on.iter_mut().enumerate() {
+            let s = status.trim().to_ascii_lowercase();
+            let s = s.strip_prefix("wc-").unwrap_or(&s).to_owned();
+            if !WOO_STATUSES.contains(&s.as_str()) {
+                return Err(FieldError::new(
+                    format!("connectors.woocommerce.place_on[{i}]"),
+                    "invalid_value",
+                    format!("a WooCommerce order status: {}", WOO_STATUSES.join(", ")),
+                ));
+            }
+            *status = s;
+        }
+        self.place_on.dedup();
+        Ok(self)
+    }
 }
 
 /// A Shopify store whose webhooks come to `POST /v1/connectors/shopify/{merchantId}`.
@@ -481,6 +605,11 @@ impl MerchantInput {
                     .shopify
                     .map(ShopifyConnector::validate)
                     .transpose()?,
+                woocommerce: self
+                    .connectors
+                    .woocommerce
+                    .map(WooConnector::validate)
+                    .transpose()?,
             },
         })
     }
@@ -730,5 +859,67 @@ pub(crate) mod tests {
             (e.field.as_str(), e.code),
             ("settings.webhook.url", "missing_secret")
         );
+    }
+
+    fn woo(url: &str, place_on: &[&str]) -> Result<WooConnector, FieldError> {
+        WooConnector {
+            store_url: url.to_owned(),
+            secrets: vec![WebhookSecret("a-woo-secret-of-32-characters-xx".to_owned())],
+            place_on: place_on.iter().map(|s| (*s).to_owned()).collect(),
+        }
+        .validate()
+    }
+
+    #[test]
+    fn a_woo_store_url_is_https_with_one_trailing_slash() {
+        for (url, expected) in [
+            ("https://Shop.Example", "https://shop.example/"),
+            ("https://shop.example/", "https://shop.example/"),
+            (
+                "https://shop.example/store//",
+                "https://shop.example/store/",
+            ),
+            ("http://localhost:8080", "http://localhost:8080/"),
+            ("http://127.0.0.1/wp/", "http://127.0.0.1/wp/"),
+        ] {
+            assert_eq!(woo(url, &[]).unwrap().store_url, expected, "{url}");
+        }
+        for url in [
+            "http://shop.example/",
+            "shop.example",
+            "https://",
+            "https://shop.example/?x=1",
+            "ftp://shop.example/",
+        ] {
+            let e = woo(url, &[]).unwrap_err();
+            assert_eq!(
+                (e.field.as_str(), e.code),
+                ("connectors.woocommerce.store_url", "invalid_format"),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn woo_statuses_default_to_paid_ones_and_come_from_woocommerces_set() {
+        let c = woo("https://shop.example", &[]).unwrap();
+        assert_eq!(c.place_on, ["processing", "completed"]);
+        assert!(c.places("processing") && !c.places("pending"));
+        let c = woo("https://shop.example", &["wc-on-hold", "Processing"]).unwrap();
+        assert_eq!(c.place_on, ["on-hold", "processing"]);
+        let e = woo("https://shop.example", &["processing", "paid"]).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.code),
+            ("connectors.woocommerce.place_on[1]", "invalid_value")
+        );
+        let mut input = sample_input();
+        input["connectors"]["woocommerce"] = serde_json::json!({
+            "store_url": "https://shop.example", "secrets": ["short"]
+        });
+        let e = serde_json::from_value::<MerchantInput>(input)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.field, "connectors.woocommerce.secrets[0]");
     }
 }

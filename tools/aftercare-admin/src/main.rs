@@ -8,6 +8,7 @@
 //! aftercare-admin merchant delete --merchant acme --confirm acme --requested-by "ops: ticket 42"
 //! aftercare-admin key issue --merchant acme --label "Shopify connector"   # prints the key once
 //! aftercare-admin key list --merchant acme
+//! aftercare-admin connector woocommerce --merchant acme --store-url https://shop.example/ --secret-file wc.secret
 //! aftercare-admin key revoke --merchant acme key_01j...
 //! aftercare-admin identity create acme.example
 //! aftercare-admin products import examples/products.jsonl --merchant acme   # or a .csv file
@@ -163,6 +164,26 @@ enum ConnectorAction {
         #[arg(long, default_value = "created")]
         thank_on: String,
     },
+    /// Connects a WooCommerce store to a merchant: its URL (as WordPress knows it, the
+    /// `X-WC-Webhook-Source` of its deliveries) and the secret entered for its webhooks under
+    /// WooCommerce → Settings → Advanced → Webhooks, read from a file (`-` for stdin), never from
+    /// the command line. Prints the delivery URL path to enter in WooCommerce.
+    Woocommerce {
+        #[arg(long)]
+        merchant: String,
+        /// The store's URL, like `https://shop.example/`.
+        #[arg(long)]
+        store_url: String,
+        #[arg(long, value_name = "FILE")]
+        secret_file: std::path::PathBuf,
+        /// Keep the secrets already set (a rotation: both verify until the old one is removed).
+        #[arg(long)]
+        add: bool,
+        /// The order statuses that place an order and thank the customer, comma-separated
+        /// (default `processing,completed`).
+        #[arg(long, value_delimiter = ',')]
+        place_on: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -280,14 +301,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             use aftercare::domain::merchant::{ShopifyConnector, ThankOn, WebhookSecret};
             let id = merchant_id(&merchant)?;
             let mut stored = store.get_merchant(&id).await?.ok_or("no such merchant")?;
-            let secret = if secret_file.as_os_str() == "-" {
-                let mut text = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
-                text
-            } else {
-                std::fs::read_to_string(&secret_file)?
-            };
-            let mut secrets = vec![WebhookSecret(secret.trim().to_owned())];
+            let mut secrets = vec![WebhookSecret(read_secret(&secret_file)?)];
             if add && let Some(old) = &stored.connectors.shopify {
                 secrets.extend(old.secrets.iter().cloned());
             }
@@ -311,6 +325,37 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 json!({"merchant": id, "shopify": {"shop_domain": domain, "secrets": count},
                     "webhook_path": format!("/v1/connectors/shopify/{id}")})
             );
+        }
+        Command::Connector {
+            action:
+                ConnectorAction::Woocommerce {
+                    merchant,
+                    store_url,
+                    secret_file,
+                    add,
+                    place_on,
+                },
+        } => {
+            use aftercare::domain::merchant::{WebhookSecret, WooConnector};
+            let id = merchant_id(&merchant)?;
+            let mut stored = store.get_merchant(&id).await?.ok_or("no such merchant")?;
+            let mut secrets = vec![WebhookSecret(read_secret(&secret_file)?)];
+            if add && let Some(old) = &stored.connectors.woocommerce {
+                secrets.extend(old.secrets.iter().cloned());
+            }
+            let connector = WooConnector {
+                store_url,
+                secrets,
+                place_on,
+            }
+            .validate()?;
+            let out = json!({"merchant": id, "woocommerce": {
+                    "store_url": connector.store_url, "secrets": connector.secrets.len(),
+                    "place_on": connector.place_on},
+                "webhook_path": format!("/v1/connectors/woocommerce/{id}")});
+            stored.connectors.woocommerce = Some(connector);
+            store.put_merchant(&stored, now).await?;
+            println!("{out}");
         }
         Command::Merchant {
             action: MerchantAction::Show { id },
@@ -421,4 +466,16 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Gallery { .. } => {}
     }
     Ok(())
+}
+
+/// A secret read from a file (`-`: stdin), trimmed.
+fn read_secret(path: &std::path::Path) -> Result<String, std::io::Error> {
+    let text = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        text
+    } else {
+        std::fs::read_to_string(path)?
+    };
+    Ok(text.trim().to_owned())
 }

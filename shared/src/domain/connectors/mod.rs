@@ -6,6 +6,7 @@
 //! Neither ever goes through `f64`.
 
 pub mod shopify;
+pub mod woocommerce;
 
 use crate::domain::money::MAX_AMOUNT;
 use crate::domain::{Currency, FieldError};

@@ -155,17 +155,17 @@ pub fn order_input(payload: &Value) -> Result<ShopifyOrder, FieldError> {
 
 /// The order's parts in minor units, wide enough that no sum of parsed amounts overflows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Sums {
-    items: i128,
-    shipping: i128,
-    tax: i128,
-    discount: i128,
+pub(super) struct Sums {
+    pub(super) items: i128,
+    pub(super) shipping: i128,
+    pub(super) tax: i128,
+    pub(super) discount: i128,
 }
 
 /// Spreads `total − (items + shipping + tax − discount)` as the module documentation describes;
 /// `None` if a part would not fit in an `i64` (or, impossible for `total ≥ 0`, the excess
 /// discount did not fit in shipping and tax).
-fn reconcile(mut s: Sums, total: i64, duties: i64) -> Option<Reconciled> {
+pub(super) fn reconcile(mut s: Sums, total: i64, duties: i64) -> Option<Reconciled> {
     // Bounded to i64 first, so that none of the i128 arithmetic below can overflow.
     let bound = i128::from(i64::MAX);
     if [s.items, s.shipping, s.tax, s.discount]
@@ -203,14 +203,14 @@ fn reconcile(mut s: Sums, total: i64, duties: i64) -> Option<Reconciled> {
     })
 }
 
-struct Reconciled {
-    shipping: i64,
-    tax: i64,
-    discount: i64,
+pub(super) struct Reconciled {
+    pub(super) shipping: i64,
+    pub(super) tax: i64,
+    pub(super) discount: i64,
 }
 
 /// A string member, trimmed; absent, `null` or empty is `None`, any other type an error on `path`.
-fn text(obj: &Value, key: &str, path: &str) -> Result<Option<String>, FieldError> {
+pub(super) fn text(obj: &Value, key: &str, path: &str) -> Result<Option<String>, FieldError> {
     match member(obj, key) {
         None => Ok(None),
         Some(Value::String(s)) => {
@@ -226,7 +226,7 @@ fn text(obj: &Value, key: &str, path: &str) -> Result<Option<String>, FieldError
 }
 
 /// An amount member in minor units; absent or `null` is `None`.
-fn amount(
+pub(super) fn amount(
     obj: &Value,
     key: &str,
     path: &str,
@@ -238,7 +238,7 @@ fn amount(
 }
 
 /// An array member; absent or `null` is empty.
-fn array<'a>(obj: &'a Value, key: &str, path: &str) -> Result<&'a [Value], FieldError> {
+pub(super) fn array<'a>(obj: &'a Value, key: &str, path: &str) -> Result<&'a [Value], FieldError> {
     match member(obj, key) {
         None => Ok(&[]),
         Some(Value::Array(a)) => Ok(a),
@@ -251,7 +251,7 @@ fn array<'a>(obj: &'a Value, key: &str, path: &str) -> Result<&'a [Value], Field
 }
 
 /// An object member; absent or `null` is `None`.
-fn object<'a>(obj: &'a Value, key: &str) -> Result<Option<&'a Value>, FieldError> {
+pub(super) fn object<'a>(obj: &'a Value, key: &str) -> Result<Option<&'a Value>, FieldError> {
     match member(obj, key) {
         None => Ok(None),
         Some(v) if v.is_object() => Ok(Some(v)),

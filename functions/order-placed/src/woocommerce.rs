@@ -1,0 +1,308 @@
+//! The WooCommerce connector: a store's webhooks (WooCommerce → Settings → Advanced → Webhooks,
+//! API version WP REST API v3), posted to `POST /v1/connectors/woocommerce/{merchantId}`, feed the
+//! same use-cases as the merchant API.
+//!
+//! Every delivery, in this order, before anything is stored:
+//! 1. the merchant must have a WooCommerce store connected (`connectors.woocommerce`), else 401
+//!    exactly like a bad signature;
+//! 2. the unsigned ping WooCommerce sends when a webhook is saved (a form body `webhook_id=<n>`,
+//!    no signature) answers 200 `ping` and stores nothing;
+//! 3. `X-WC-Webhook-Signature` must be the base64 HMAC-SHA256 of the raw body with one of the
+//!    store's secrets (several during a rotation; constant-time), else 401;
+//! 4. `X-WC-Webhook-Source` must be the connected store's URL, else 401 `wrong_store`.
+//!
+//! Then the delivery is deduplicated by `X-WC-Webhook-Delivery-ID` with the order's `id` and
+//! `date_modified_gmt` (a redelivery from the webhook's log in the admin repeats the delivery id);
+//! a delivery already handled answers `duplicate`. The record is written after the work, so a
+//! redelivery after a crash does the work again, which every use-case takes as a replay.
+//!
+//! Topics (`X-WC-Webhook-Topic`):
+//! * `order.created`, `order.updated` → when the order's `status` is one of the connector's
+//!   `place_on` (default `processing`, `completed`), the order is placed and thanked exactly as
+//!   `POST /v1/orders` (a later delivery of the same order is a replay: one thank-you). Other
+//!   statuses answer `ignored`.
+//! * The same topics with status `completed` and items of the Shipment Tracking extension
+//!   (`_wc_shipment_tracking_items` in `meta_data`) → one shipment per item (`woo-<tracking_id>`),
+//!   recorded exactly as `POST /v1/orders/{orderId}/shipments` (the "shipped" email). The order is
+//!   placed first when its status allows; an order that is not stored and may not be placed
+//!   answers `ignored`.
+//! * `order.deleted` and any other topic → 200 `ignored` (logged).
+//!
+//! WooCommerce does not retry a failed delivery and disables a webhook after 5 failures in a row,
+//! so everything authentic answers 200 (a refusal says why, with the field); 503 only when storage
+//! is busy.
+
+use crate::App;
+use aftercare::domain::Merchant;
+use aftercare::domain::OrderId;
+use aftercare::domain::connectors::woocommerce::{self, TrackingItem, WooOrder};
+use aftercare::domain::ids::ShipmentId;
+use aftercare::domain::merchant::WooConnector;
+use aftercare::domain::shipment::ShipmentInput;
+use aftercare::http::{self, ApiError};
+use aftercare::usecases::send::Deadline;
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use serde_json::{Value, json};
+
+pub const ROUTE: &str = "POST /v1/connectors/woocommerce/{merchantId}";
+pub const SIGNATURE_HEADER: &str = "x-wc-webhook-signature";
+const SOURCE: &str = "woocommerce";
+
+fn unauthorized() -> ApiError {
+    ApiError::new(
+        401,
+        "invalid_signature",
+        "the X-WC-Webhook-Signature header is missing or invalid",
+    )
+    .field("X-WC-Webhook-Signature")
+}
+
+/// A refusal of an authentic delivery, answered 200 so WooCommerce does not count a failure.
+fn refused(e: ApiError) -> Value {
+    json!({"result": "refused", "error": {"code": e.code, "message": e.message, "field": e.field}})
+}
+
+/// The ping WooCommerce posts when a webhook is saved: `webhook_id=<n>`, unsigned.
+fn is_ping(req: &ApiGatewayV2httpRequest, body: &[u8]) -> bool {
+    let id = std::str::from_utf8(body)
+        .ok()
+        .and_then(|b| b.trim().strip_prefix("webhook_id="));
+    http::header(req, SIGNATURE_HEADER).is_none()
+        && id.is_some_and(|id| {
+            !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+enum Verified {
+    Ping,
+    Delivery(WooConnector, Vec<u8>),
+}
+
+/// The merchant's connected store, if the request is authentic (see the module doc).
+async fn verified(
+    app: &App,
+    req: &ApiGatewayV2httpRequest,
+) -> Result<(std::sync::Arc<Merchant>, Verified), ApiError> {
+    let merchant = app.tenancy.path_merchant(req, unauthorized).await?;
+    let store = merchant
+        .connectors
+        .woocommerce
+        .clone()
+        .ok_or_else(unauthorized)?;
+    let body = http::body_bytes(req)?;
+    if is_ping(req, &body) {
+        return Ok((merchant, Verified::Ping));
+    }
+    let secrets: Vec<&[u8]> = store.secrets.iter().map(|s| s.0.as_bytes()).collect();
+    aftercare::signature::verify_base64_hmac(http::header(req, SIGNATURE_HEADER), &body, &secrets)
+        .map_err(|_| unauthorized())?;
+    let source = http::header(req, "x-wc-webhook-source").and_then(WooConnector::normalise_url);
+    if source.as_deref() != Some(store.store_url.as_str()) {
+        return Err(ApiError::new(
+            401,
+            "wrong_store",
+            "X-WC-Webhook-Source is not the store connected to this merchant",
+        )
+        .field("X-WC-Webhook-Source"));
+    }
+    Ok((merchant, Verified::Delivery(store, body)))
+}
+
+/// The delivery's dedupe id: `X-WC-Webhook-Delivery-ID`, the resource's `id` and its
+/// `date_modified_gmt`.
+fn delivery_id(req: &ApiGatewayV2httpRequest, payload: &Value) -> Result<String, ApiError> {
+    let id = http::header(req, "x-wc-webhook-delivery-id")
+        .map(str::trim)
+        .unwrap_or_default();
+    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::new(
+            400,
+            "invalid_format",
+            "X-WC-Webhook-Delivery-ID must name the delivery",
+        )
+        .field("X-WC-Webhook-Delivery-ID"));
+    }
+    let resource = match &payload["id"] {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    };
+    let modified = payload["date_modified_gmt"].as_str().unwrap_or_default();
+    let key = format!("{id}:{resource}:{modified}");
+    Ok(key
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(256)
+        .collect())
+}
+
+pub async fn webhook(
+    app: &App,
+    req: &ApiGatewayV2httpRequest,
+    deadline: Deadline,
+) -> Result<(u16, Value), ApiError> {
+    let (merchant, verified) = verified(app, req).await?;
+    tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    let (store, body) = match verified {
+        Verified::Ping => {
+            tracing::info!("WooCommerce webhook saved (ping)");
+            return Ok((200, json!({"result": "ping"})));
+        }
+        Verified::Delivery(store, body) => (store, body),
+    };
+    let topic = http::header(req, "x-wc-webhook-topic")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(400, "required", "X-WC-Webhook-Topic is required")
+                .field("X-WC-Webhook-Topic")
+        })?
+        .to_owned();
+    let payload: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(400, "invalid_json", format!("the body is not JSON: {e}")).field("body")
+    })?;
+    let delivery = delivery_id(req, &payload)?;
+    if app
+        .store
+        .delivery_seen(&merchant.id, SOURCE, &delivery)
+        .await?
+    {
+        tracing::info!(topic, "WooCommerce delivery already handled");
+        return Ok((200, json!({"result": "duplicate", "topic": topic})));
+    }
+    let outcome = match topic.as_str() {
+        "order.created" | "order.updated" => {
+            order(app, &merchant, &store, &payload, deadline).await?
+        }
+        _ => {
+            tracing::info!(topic, "WooCommerce topic not handled; acknowledged");
+            json!({"result": "ignored"})
+        }
+    };
+    app.store
+        .mark_delivery(&merchant.id, SOURCE, &delivery, &topic, app.clock.now())
+        .await?;
+    let mut outcome = outcome;
+    outcome["topic"] = topic.into();
+    Ok((200, outcome))
+}
+
+/// `order.created` and `order.updated`.
+async fn order(
+    app: &App,
+    merchant: &Merchant,
+    store: &WooConnector,
+    payload: &Value,
+    deadline: Deadline,
+) -> Result<Value, ApiError> {
+    let status = woocommerce::status(payload).unwrap_or_default().to_owned();
+    let tracking = if status == "completed" {
+        woocommerce::tracking_items(payload)
+    } else {
+        Vec::new()
+    };
+    if !store.places(&status) && tracking.is_empty() {
+        tracing::info!(
+            status,
+            "WooCommerce order in a status that does not place it"
+        );
+        return Ok(json!({"result": "ignored", "reason": "status", "status": status}));
+    }
+    let mut outcome = if store.places(&status) {
+        place(app, merchant, payload, deadline).await?
+    } else {
+        json!({"result": "not_placed", "status": status})
+    };
+    if !tracking.is_empty() {
+        let Some(order_id) = aftercare::domain::connectors::decimal_id("id", Some(&payload["id"]))
+            .ok()
+            .flatten()
+            .and_then(|id| OrderId::parse("id", &id).ok())
+        else {
+            return Ok(refused(
+                ApiError::new(400, "required", "id is required").field("id"),
+            ));
+        };
+        let mut shipments = Vec::with_capacity(tracking.len());
+        for item in tracking {
+            shipments.push(shipment(app, merchant, &order_id, item, deadline).await?);
+        }
+        if shipments.iter().all(|s| s["result"] == "ignored") && outcome["result"] == "not_placed" {
+            return Ok(json!({"result": "ignored", "reason": "order_not_stored"}));
+        }
+        outcome["shipments"] = shipments.into();
+    }
+    Ok(outcome)
+}
+
+/// Places (or replays) the order.
+async fn place(
+    app: &App,
+    merchant: &Merchant,
+    payload: &Value,
+    deadline: Deadline,
+) -> Result<Value, ApiError> {
+    let WooOrder { input, number, .. } = match woocommerce::order_input(payload) {
+        Ok(o) => o,
+        Err(e) if e.code == "no_email" => {
+            tracing::info!("WooCommerce order without an email address; not stored");
+            return Ok(json!({"result": "ignored", "reason": "no_email"}));
+        }
+        Err(e) => return Ok(refused(e.into())),
+    };
+    match crate::place(app, merchant, input, deadline).await {
+        Ok(placed) => Ok(json!({
+            "result": if placed.created { "placed" } else { "replay" },
+            "order_id": placed.record.order.id, "number": number,
+            "email": placed.outcome.as_str(),
+        })),
+        Err(e) if e.status >= 500 => Err(e),
+        Err(e) => Ok(refused(e)),
+    }
+}
+
+/// One Shipment Tracking item as the order's shipment `woo-<tracking_id>`.
+async fn shipment(
+    app: &App,
+    merchant: &Merchant,
+    order_id: &OrderId,
+    item: TrackingItem,
+    deadline: Deadline,
+) -> Result<Value, ApiError> {
+    let shipment_id = format!("woo-{}", item.tracking_id);
+    if ShipmentId::parse("tracking_id", &shipment_id).is_err() {
+        return Ok(refused(
+            ApiError::new(400, "invalid_format", "tracking_id is not a valid id")
+                .field("meta_data._wc_shipment_tracking_items.tracking_id"),
+        ));
+    }
+    let input = ShipmentInput {
+        id: shipment_id.clone(),
+        carrier: item.carrier.unwrap_or_else(|| "WooCommerce".to_owned()),
+        tracking_number: item.tracking_number,
+        tracking_url: item.tracking_url,
+        items: Vec::new(),
+        promised_date: None,
+        shipped_at: item.shipped_at,
+    };
+    match shipment_update::record_shipment(app, merchant, order_id, input, deadline).await {
+        Ok((created, _)) => Ok(json!({
+            "result": if created { "shipment_created" } else { "shipment_known" },
+            "shipment_id": shipment_id,
+        })),
+        Err(aftercare::usecases::shipments::TrackingError::UnknownOrder) => {
+            tracing::info!("WooCommerce shipment of an order that is not stored; ignored");
+            Ok(
+                json!({"result": "ignored", "reason": "order_not_stored", "shipment_id": shipment_id}),
+            )
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status >= 500 {
+                Err(e)
+            } else {
+                Ok(refused(e))
+            }
+        }
+    }
+}
