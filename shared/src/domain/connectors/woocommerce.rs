@@ -150,6 +150,8 @@ pub fn order_input(payload: &Value) -> Result<WooOrder, FieldError> {
             discount: Some(sums.discount),
             total,
             referral_code: None,
+            // WooCommerce marks no order as a test one.
+            test: false,
         },
         woo_id,
         number,
