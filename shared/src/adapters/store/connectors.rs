@@ -1,7 +1,7 @@
 //! What the shop-platform connectors remember: the deliveries they already handled, by the
 //! platform's own delivery id (`keys::delivery`). Shopify retries a delivery with the same id for up
-//! to 4 hours, so the record lives a week (TTL); it holds the topic and the time, nothing of the
-//! customer.
+//! to 4 hours and a WooCommerce admin may resend one from the webhook log, so the record lives a
+//! week (TTL); it holds the topic and the time, nothing of the customer.
 
 use super::{Store, StoreError, keys, n, s};
 use crate::domain::MerchantId;
