@@ -23,7 +23,10 @@ fn served() -> BTreeMap<&'static str, (Vec<&'static str>, Vec<&'static str>)> {
             "order-placed",
             (
                 order_placed::ROUTES.to_vec(),
-                vec![order_placed::DETAIL_TYPE],
+                vec![
+                    order_placed::DETAIL_TYPE,
+                    order_placed::shopify::EVENTBRIDGE_DETAIL_TYPE,
+                ],
             ),
         ),
         (

@@ -650,3 +650,82 @@ async fn a_refund_of_every_line_cancels_the_review_request_and_cross_sell() {
         "{statuses:?}"
     );
 }
+
+/// A Shopify webhook as its Amazon EventBridge partner source delivers it.
+fn eventbridge(topic: &str, shop: &str, event_id: &str, payload: &Value) -> Value {
+    json!({
+        "version": "0", "id": format!("eb-{event_id}"), "detail-type": "shopifyWebhook",
+        "source": "aws.partner/shopify.com/4873701/aftercare", "account": "123456789012",
+        "time": "2026-11-20T09:30:01Z", "region": "eu-central-1", "resources": [],
+        "detail": {
+            "payload": payload,
+            "metadata": {
+                "Content-Type": "application/json", "X-Shopify-Topic": topic,
+                "X-Shopify-Shop-Domain": shop, "X-Shopify-Order-Id": ORDER_ID,
+                "X-Shopify-Test": "false", "X-Shopify-Webhook-Id": format!("wh-{event_id}"),
+                "X-Shopify-Event-Id": event_id, "X-Shopify-API-Version": "2025-10",
+                "X-Shopify-Triggered-At": "2026-11-20T09:30:01.000Z"
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn the_same_topics_arrive_through_amazon_eventbridge() {
+    let w = World::new().await;
+    let shop = w.env.shop_domain();
+    let out = order_placed::handle(
+        &w.app,
+        eventbridge("orders/create", &shop, "eb-1", &w.order()),
+        "t",
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (out["result"].as_str(), out["order_id"].as_str()),
+        (Some("placed"), Some(ORDER_ID)),
+        "{out}"
+    );
+    // EventBridge delivers at least once: the same event again changes nothing.
+    let again = order_placed::handle(
+        &w.app,
+        eventbridge("orders/create", &shop, "eb-1", &w.order()),
+        "t",
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again["result"], "duplicate", "{again}");
+    let shipped = order_placed::handle(
+        &w.app,
+        eventbridge("fulfillments/create", &shop, "eb-2", &fulfillment()),
+        "t",
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(shipped["result"], "shipment_created", "{shipped}");
+    assert_eq!(w.thank_yous().await, 1);
+    // A shop no merchant connected, and an event from another source.
+    let stranger = order_placed::handle(
+        &w.app,
+        eventbridge("orders/create", "nobody.myshopify.com", "eb-3", &w.order()),
+        "t",
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (stranger["result"].as_str(), stranger["reason"].as_str()),
+        (Some("ignored"), Some("unknown_shop")),
+        "{stranger}"
+    );
+    let mut forged = eventbridge("orders/create", &shop, "eb-4", &w.order());
+    forged["source"] = "com.acme.shop".into();
+    assert!(
+        order_placed::handle(&w.app, forged, "t", deadline())
+            .await
+            .is_err()
+    );
+}

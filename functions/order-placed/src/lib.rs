@@ -145,6 +145,9 @@ async fn handle_event(
     event: &EventEnvelope,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
+    if event.detail_type == shopify::EVENTBRIDGE_DETAIL_TYPE {
+        return shopify::from_eventbridge(app, event, deadline).await;
+    }
     if event.detail_type != DETAIL_TYPE {
         return Err(HandlerError::new(
             "InvalidEvent",

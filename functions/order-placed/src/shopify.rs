@@ -35,6 +35,8 @@
 //!   operator (`aftercare-admin merchant delete`).
 //! * Any other topic → 200 `ignored` (logged): Shopify removes a subscription that keeps failing.
 //!
+//! The same topics also arrive through Amazon EventBridge ([`from_eventbridge`]).
+//!
 //! Answers: 200 for everything authentic, acted on or not (a refusal says why, with the field);
 //! 503 only when storage is busy and a retry will help; 401 as above.
 
@@ -145,28 +147,47 @@ pub async fn webhook(
         })?
         .to_owned();
     let delivery = delivery_id(req)?;
-    if app
-        .store
-        .delivery_seen(&merchant.id, SOURCE, &delivery)
-        .await?
-    {
-        tracing::info!(topic, "Shopify delivery already handled");
-        return Ok((200, json!({"result": "duplicate", "topic": topic})));
-    }
     let payload: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(400, "invalid_json", format!("the body is not JSON: {e}")).field("body")
     })?;
-    let outcome = match topic.as_str() {
+    let outcome = handle(
+        app, &merchant, &shop, &topic, &delivery, &payload, &body, deadline,
+    )
+    .await?;
+    Ok((200, outcome))
+}
+
+/// One authentic delivery, however it came (HTTPS or EventBridge): deduped, then its topic.
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    app: &App,
+    merchant: &Merchant,
+    shop: &ShopifyConnector,
+    topic: &str,
+    delivery: &str,
+    payload: &Value,
+    body: &[u8],
+    deadline: Deadline,
+) -> Result<Value, ApiError> {
+    if app
+        .store
+        .delivery_seen(&merchant.id, SOURCE, delivery)
+        .await?
+    {
+        tracing::info!(topic, "Shopify delivery already handled");
+        return Ok(json!({"result": "duplicate", "topic": topic}));
+    }
+    let outcome = match topic {
         "orders/create" | "orders/paid" => {
-            order(app, &merchant, &shop, &topic, &payload, deadline).await?
+            order(app, merchant, shop, topic, payload, deadline).await?
         }
         "fulfillments/create" | "fulfillments/update" => {
-            fulfillment(app, &merchant, &payload, deadline).await?
+            fulfillment(app, merchant, payload, deadline).await?
         }
-        "refunds/create" => refund(app, &merchant, &payload, &body, deadline).await?,
-        "orders/cancelled" => cancelled(app, &merchant, &payload, &body, deadline).await?,
-        "customers/redact" => redact(app, &merchant, &payload, deadline).await?,
-        "customers/data_request" => data_request(app, &merchant, &payload).await?,
+        "refunds/create" => refund(app, merchant, payload, body, deadline).await?,
+        "orders/cancelled" => cancelled(app, merchant, payload, body, deadline).await?,
+        "customers/redact" => redact(app, merchant, payload, deadline).await?,
+        "customers/data_request" => data_request(app, merchant, payload).await?,
         "shop/redact" => {
             tracing::warn!(
                 "Shopify asks to erase this shop's data (shop/redact): the operator runs \
@@ -180,11 +201,94 @@ pub async fn webhook(
         }
     };
     app.store
-        .mark_delivery(&merchant.id, SOURCE, &delivery, &topic, app.clock.now())
+        .mark_delivery(&merchant.id, SOURCE, delivery, topic, app.clock.now())
         .await?;
     let mut outcome = outcome;
     outcome["topic"] = topic.into();
-    Ok((200, outcome))
+    Ok(outcome)
+}
+
+/// The `detail-type` of a Shopify webhook delivered through Amazon EventBridge.
+pub const EVENTBRIDGE_DETAIL_TYPE: &str = "shopifyWebhook";
+
+/// A Shopify webhook delivered through Amazon EventBridge: the partner event source (`source`
+/// `aws.partner/shopify.com/<app id>/<name>`) carries the body as `detail.payload` and the
+/// `X-Shopify-*` headers as `detail.metadata`, with no HMAC (only Shopify can publish to its
+/// partner source). The shop's domain names the merchant; then it is handled exactly as an HTTPS
+/// delivery. A delivery that a retry could help fails the invocation (EventBridge and Lambda
+/// retry it, then the dead-letter queue keeps it); any other outcome is the invocation's result.
+pub async fn from_eventbridge(
+    app: &App,
+    event: &aftercare::lambda::trigger::EventEnvelope,
+    deadline: Deadline,
+) -> Result<Value, aftercare::lambda::error::HandlerError> {
+    use aftercare::lambda::error::HandlerError;
+    let invalid = |what: &str| HandlerError::new("InvalidEvent", what.to_owned());
+    if !event.source.starts_with("aws.partner/shopify.com") {
+        return Err(invalid(
+            "a shopifyWebhook event must come from Shopify's partner source",
+        ));
+    }
+    let metadata = &event.detail["metadata"];
+    let header = |name: &str| -> Option<&str> {
+        metadata.as_object().and_then(|m| {
+            m.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.as_str())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        })
+    };
+    let (Some(topic), Some(domain)) = (header("X-Shopify-Topic"), header("X-Shopify-Shop-Domain"))
+    else {
+        return Err(invalid(
+            "detail.metadata must name X-Shopify-Topic and X-Shopify-Shop-Domain",
+        ));
+    };
+    let domain = domain.to_ascii_lowercase();
+    let delivery = header("X-Shopify-Event-Id")
+        .or_else(|| header("X-Shopify-Webhook-Id"))
+        .unwrap_or(&event.id)
+        .to_owned();
+    let unknown = || Ok(json!({"result": "ignored", "reason": "unknown_shop", "topic": topic}));
+    let Some(id) = app
+        .store
+        .merchant_of_shop(&domain)
+        .await
+        .map_err(transient)?
+    else {
+        tracing::warn!(shop = %domain, topic, "a Shopify event of a shop no merchant connected");
+        return unknown();
+    };
+    use aftercare::ports::MerchantDirectory as _;
+    let merchant = match app.merchants.merchant(&id).await.map_err(transient)? {
+        Some(m) => m,
+        None => return unknown(),
+    };
+    let Some(shop) = merchant
+        .connectors
+        .shopify
+        .clone()
+        .filter(|s| s.shop_domain == domain)
+    else {
+        return unknown();
+    };
+    tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    let payload = &event.detail["payload"];
+    let body = serde_json::to_vec(payload).unwrap_or_default();
+    match handle(
+        app, &merchant, &shop, topic, &delivery, payload, &body, deadline,
+    )
+    .await
+    {
+        Ok(outcome) => Ok(outcome),
+        Err(e) if e.status >= 500 => Err(HandlerError::new("Transient", e.message)),
+        Err(e) => Ok(refused(e)),
+    }
+}
+
+fn transient(e: aftercare::ports::StoreError) -> aftercare::lambda::error::HandlerError {
+    aftercare::lambda::error::HandlerError::new("Transient", e.to_string())
 }
 
 /// `orders/create` and `orders/paid`.

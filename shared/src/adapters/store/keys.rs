@@ -16,7 +16,7 @@
 //!
 //! | item                       | PK                          | SK                          | index keys |
 //! |----------------------------|-----------------------------|-----------------------------|------------|
-//! | merchant profile           | `M#<m>`                     | `MERCHANT`                  | |
+//! | merchant profile           | `M#<m>`                     | `MERCHANT`                  | gsi1 `SHOP#<shop domain>` / `MERCHANT` with a Shopify store |
 //! | API key (hash only)        | `M#<m>#KEYS`                | `APIKEY#<keyId>`            | gsi1 `APIKEY#<sha256>` / `APIKEY` |
 //! | customer profile           | `M#<m>#C#<c>`               | `PROFILE`                   | |
 //! | customer spend/currency    | `M#<m>#C#<c>`               | `SPEND#<ISO>`               | |
@@ -231,6 +231,16 @@ pub fn api_key(m: &MerchantId, key_id: &KeyId) -> Key {
 /// Every API key of the merchant.
 pub fn api_keys(m: &MerchantId) -> Within {
     Within::new(api_keys_pk(m), "APIKEY#")
+}
+
+/// GSI1 key of a merchant profile with a connected Shopify store, by the store's domain: how a
+/// Shopify delivery through Amazon EventBridge (which names the shop, not the merchant) finds its
+/// merchant.
+pub fn shop_lookup(shop_domain: &str) -> (String, String) {
+    (
+        format!("SHOP#{}", shop_domain.to_ascii_lowercase()),
+        "MERCHANT".into(),
+    )
 }
 
 /// GSI1 key of an API key item, by the key's SHA-256 digest (hex).

@@ -17,7 +17,32 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut item = to_item(ENTITY, &keys::merchant(&merchant.id), merchant)?;
         item.insert("updated_at_ms".into(), n(now.as_millisecond()));
+        if let Some(shop) = &merchant.connectors.shopify {
+            let (gpk, gsk) = keys::shop_lookup(&shop.shop_domain);
+            item.insert(keys::GSI1PK.into(), super::s(gpk));
+            item.insert(keys::GSI1SK.into(), super::s(gsk));
+        }
         self.put_item("PutItem merchant", item).await
+    }
+
+    /// The merchant whose connected Shopify store is `shop_domain` (one Query of gsi1).
+    pub async fn merchant_of_shop(
+        &self,
+        shop_domain: &str,
+    ) -> Result<Option<MerchantId>, StoreError> {
+        let (gpk, _) = keys::shop_lookup(shop_domain);
+        let out = self
+            .table_query()
+            .index_name(keys::GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::GSI1PK)
+            .expression_attribute_values(":pk", super::s(gpk))
+            .limit(2)
+            .send()
+            .await
+            .map_err(|e| super::classify("Query shop", e))?;
+        let merchant: Option<Merchant> = super::first_as(ENTITY, out.items)?;
+        Ok(merchant.map(|m| m.id))
     }
 
     pub async fn get_merchant(&self, id: &MerchantId) -> Result<Option<Merchant>, StoreError> {
