@@ -302,6 +302,13 @@ def main() -> None:
             # Consume the whole response inside the lock: WSGI bodies may be lazy.
             return [b"".join(app(environ, start_response))]
 
+    # The replay tests keep hundreds of connections opening at once (64 concurrent sweeps, each
+    # with 8 Queries in flight); werkzeug's listen backlog of 128 would refuse the rest, which the
+    # SDK reports as a dispatch failure, not as the slow answer it really is. The kernel caps the
+    # backlog at net.core.somaxconn.
+    import werkzeug.serving
+
+    werkzeug.serving.BaseWSGIServer.request_queue_size = 4096
     run_simple(host, port, serialised, threaded=True, request_handler=MotoRequestHandler)
 
 
