@@ -465,3 +465,38 @@ async fn a_store_that_places_only_processing_orders_ignores_the_shipment_of_an_u
     assert!(w.stored_order().await.is_none());
     assert_eq!(w.emails_of("shipment_shipped").await, 0);
 }
+
+#[tokio::test]
+async fn a_cancelled_or_refunded_order_gives_its_points_back_once() {
+    let w = World::new().await;
+    let placed = w.order("processing");
+    let (status, out) = w.post("order.created", "d-c1", &placed).await;
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("placed")),
+        "{out}"
+    );
+    let mut cancelled = w.order("cancelled");
+    cancelled["date_modified_gmt"] = "2026-11-21T09:00:00".into();
+    let (status, out) = w.post("order.updated", "d-c2", &cancelled).await;
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("order_cancelled")),
+        "{out}"
+    );
+    assert!(out["points_reversed"].as_i64().unwrap() < 0, "{out}");
+    // The same cancellation resent from the webhook log under a new delivery: nothing twice.
+    let (_, again) = w.post("order.updated", "d-c3", &cancelled).await;
+    assert_eq!(again["points_reversed"], Value::Null, "{again}");
+    // Refunded afterwards: the points are already back (the same order's refund takes nothing).
+    let mut refunded = w.order("refunded");
+    refunded["date_modified_gmt"] = "2026-11-22T09:00:00".into();
+    let (status, out) = w.post("order.updated", "d-c4", &refunded).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["points_reversed"].as_i64().unwrap_or(0), 0, "{out}");
+    // An order Aftercare never held.
+    let mut unknown = w.order("cancelled");
+    unknown["id"] = json!(99_999u64);
+    let (_, out) = w.post("order.updated", "d-c5", &unknown).await;
+    assert_eq!(out["reason"], "order_not_stored", "{out}");
+}

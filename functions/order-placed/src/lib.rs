@@ -34,6 +34,7 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+mod connector;
 pub mod loyalty;
 pub mod shopify;
 pub mod woocommerce;

@@ -552,64 +552,6 @@ async fn fulfillment(
     Ok(outcome)
 }
 
-/// Takes back the points of `amount` of `order` once, under the billing event `event_id` (the
-/// billing use-case: a refund in full also takes back a referrer's reward).
-async fn reverse_points(
-    app: &App,
-    merchant: &Merchant,
-    order: &aftercare::domain::order::OrderRecord,
-    event_id: &str,
-    amount: i64,
-    raw: &[u8],
-    deadline: Deadline,
-) -> Result<Value, ApiError> {
-    use aftercare::domain::billing::{BillingEvent, EventKey, RefundFacts};
-    use aftercare::domain::money::Money;
-    use aftercare::usecases::billing::{BillingEvents, Handled, RefundOutcome};
-    let facts = RefundFacts {
-        id: event_id.to_owned(),
-        customer: order.order.customer.clone(),
-        order_id: Some(order.order.id.clone()),
-        amount: Money {
-            amount,
-            currency: order.order.currency,
-        },
-    };
-    let hash = {
-        use sha2::{Digest, Sha256};
-        hex::encode(&Sha256::digest(raw)[..16])
-    };
-    let ev = EventKey {
-        provider: SOURCE,
-        event_id,
-        kind: "refund",
-        content_hash: &hash,
-    };
-    let events = BillingEvents {
-        book: &app.store,
-        courier: app.courier(),
-        retention: app.retention(),
-    };
-    let handled = events
-        .process(
-            merchant,
-            &ev,
-            BillingEvent::Refund(facts),
-            deadline,
-            |_, _, _| None,
-        )
-        .await?;
-    Ok(match handled {
-        Handled::Refund(RefundOutcome::Reversed { points }) => {
-            json!({"result": "refund_recorded", "points_reversed": -points.abs()})
-        }
-        Handled::Refund(RefundOutcome::NothingToReverse) => {
-            json!({"result": "refund_recorded", "points_reversed": 0})
-        }
-        _ => json!({"result": "duplicate"}),
-    })
-}
-
 /// `orders/cancelled`: the order as on `orders/create`, with `cancelled_at` and `cancel_reason`.
 async fn cancelled(
     app: &App,
@@ -619,8 +561,6 @@ async fn cancelled(
     deadline: Deadline,
 ) -> Result<Value, ApiError> {
     use aftercare::domain::OrderId;
-    use aftercare::domain::followup::FollowUpKind;
-    use aftercare::ports::feedback::FeedbackBook as _;
     let Some(oid) = decimal_id(&payload["id"]) else {
         return Ok(refused(
             ApiError::new(400, "required", "id is required").field("id"),
@@ -630,34 +570,15 @@ async fn cancelled(
     let Some(order) = app.store.get_order(&merchant.id, &order_id).await? else {
         return Ok(json!({"result": "ignored", "reason": "unknown_order"}));
     };
-    let now = app.clock.now();
-    let cancelled = app
-        .store
-        .cancel_follow_ups(
-            &merchant.id,
-            &order_id,
-            &FollowUpKind::ALL,
-            "order_cancelled",
-            now,
-        )
-        .await?;
-    let mut outcome = reverse_points(
+    crate::connector::cancel_order(
         app,
         merchant,
         &order,
         &format!("shopify-cancel-{oid}"),
-        order.order.total,
         raw,
         deadline,
     )
-    .await?;
-    outcome["result"] = "order_cancelled".into();
-    outcome["follow_ups_cancelled"] = cancelled
-        .iter()
-        .map(|k| k.as_str())
-        .collect::<Vec<_>>()
-        .into();
-    Ok(outcome)
+    .await
 }
 
 /// `refunds/create`: `{"id", "order_id", "created_at", "refund_line_items": [...], "transactions":
@@ -704,7 +625,7 @@ async fn refund(
             Err(e) => return Ok(refused(e.into())),
         }
     }
-    let mut outcome = reverse_points(
+    let mut outcome = crate::connector::reverse_points(
         app,
         merchant,
         &order,

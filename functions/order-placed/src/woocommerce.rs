@@ -26,6 +26,9 @@
 //!   recorded exactly as `POST /v1/orders/{orderId}/shipments` (the "shipped" email). The order is
 //!   placed first when its status allows; an order that is not stored and may not be placed
 //!   answers `ignored`.
+//! * `order.updated` to `cancelled`: the order's scheduled follow-ups are cancelled and its points
+//!   taken back in full; to `refunded`: its points taken back in full and its review request and
+//!   cross-sell cancelled; each once, through the same helpers as Shopify's topics.
 //! * `order.deleted` and any other topic → 200 `ignored` (logged).
 //!
 //! WooCommerce does not retry a failed delivery and disables a webhook after 5 failures in a row,
@@ -196,6 +199,9 @@ async fn order(
     deadline: Deadline,
 ) -> Result<Value, ApiError> {
     let status = woocommerce::status(payload).unwrap_or_default().to_owned();
+    if status == "cancelled" || status == "refunded" {
+        return cancelled_or_refunded(app, merchant, &status, payload, deadline).await;
+    }
     let tracking = if status == "completed" {
         woocommerce::tracking_items(payload)
     } else {
@@ -233,6 +239,56 @@ async fn order(
         outcome["shipments"] = shipments.into();
     }
     Ok(outcome)
+}
+
+/// An order that became `cancelled` (its scheduled follow-ups cancelled, its points taken back in
+/// full) or `refunded` (its points taken back in full, its review request and cross-sell
+/// cancelled), once each whatever is redelivered. An order Aftercare does not hold is ignored.
+async fn cancelled_or_refunded(
+    app: &App,
+    merchant: &Merchant,
+    status: &str,
+    payload: &Value,
+    deadline: Deadline,
+) -> Result<Value, ApiError> {
+    let Some(id) = aftercare::domain::connectors::decimal_id("id", Some(&payload["id"]))
+        .ok()
+        .flatten()
+    else {
+        return Ok(refused(
+            ApiError::new(400, "required", "id is required").field("id"),
+        ));
+    };
+    let order_id = OrderId::parse("id", &id)?;
+    let Some(order) = app.store.get_order(&merchant.id, &order_id).await? else {
+        return Ok(json!({"result": "ignored", "reason": "order_not_stored", "status": status}));
+    };
+    let raw = serde_json::to_vec(&json!({"id": id, "status": status})).unwrap_or_default();
+    if status == "cancelled" {
+        crate::connector::cancel_order(
+            app,
+            merchant,
+            &order,
+            &format!("woo-cancel-{id}"),
+            &raw,
+            deadline,
+        )
+        .await
+    } else {
+        let mut outcome = crate::connector::refund_order(
+            app,
+            merchant,
+            &order,
+            &format!("woo-refund-{id}"),
+            &raw,
+            deadline,
+        )
+        .await?;
+        if outcome["result"] != "duplicate" {
+            outcome["result"] = "order_refunded".into();
+        }
+        Ok(outcome)
+    }
 }
 
 /// Places (or replays) the order.
