@@ -1,12 +1,83 @@
 //! What the shop-platform connectors do alike once a platform's delivery is verified and mapped:
-//! taking an order's points back through the billing use-case and cancelling an order.
+//! placing a mapped order, refusing what cannot succeed (answered 200, so the platform does not
+//! retry or disable the webhook), taking an order's points back through the billing use-case,
+//! cancelling an order's follow-ups.
 
 use crate::App;
-use aftercare::domain::Merchant;
+use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::order::OrderRecord;
+use aftercare::domain::{FieldError, Merchant, OrderInput};
 use aftercare::http::ApiError;
 use aftercare::usecases::send::Deadline;
 use serde_json::{Value, json};
+
+/// A refusal of an authentic delivery, answered 200 so the platform does not retry (or, for
+/// WooCommerce, disable the webhook over) what cannot succeed.
+pub(crate) fn refused(e: ApiError) -> Value {
+    json!({"result": "refused", "error": {"code": e.code, "message": e.message, "field": e.field}})
+}
+
+/// Places an order mapped from `platform`'s payload as `POST /v1/orders` does: `placed` or
+/// `replay` with `extras` (what the platform calls the order), `ignored` for an order with no
+/// email address, `refused` for anything else the mapping or the use-case refuses; an error only
+/// when a retry will help.
+pub(crate) async fn place_mapped(
+    app: &App,
+    merchant: &Merchant,
+    platform: &str,
+    mapped: Result<(OrderInput, Value), FieldError>,
+    deadline: Deadline,
+) -> Result<Value, ApiError> {
+    let (input, extras) = match mapped {
+        Ok(mapped) => mapped,
+        Err(e) if e.code == "no_email" => {
+            tracing::info!(platform, "an order without an email address; not stored");
+            return Ok(json!({"result": "ignored", "reason": "no_email"}));
+        }
+        Err(e) => return Ok(refused(e.into())),
+    };
+    match crate::place(app, merchant, input, deadline).await {
+        Ok(placed) => {
+            let mut out = json!({
+                "result": if placed.created { "placed" } else { "replay" },
+                "order_id": placed.record.order.id, "email": placed.outcome.as_str(),
+            });
+            if let (Some(out), Value::Object(extras)) = (out.as_object_mut(), extras) {
+                out.extend(extras);
+            }
+            Ok(out)
+        }
+        Err(e) if e.status >= 500 => Err(e),
+        Err(e) => Ok(refused(e)),
+    }
+}
+
+/// Cancels `order`'s follow-ups of `kinds` still scheduled, recording `reason`: the kinds
+/// cancelled, for the answer.
+pub(crate) async fn cancel_follow_ups(
+    app: &App,
+    merchant: &Merchant,
+    order: &OrderRecord,
+    kinds: &[FollowUpKind],
+    reason: &str,
+) -> Result<Value, ApiError> {
+    use aftercare::ports::feedback::FeedbackBook as _;
+    let cancelled = app
+        .store
+        .cancel_follow_ups(
+            &merchant.id,
+            &order.order.id,
+            kinds,
+            reason,
+            app.clock.now(),
+        )
+        .await?;
+    Ok(cancelled
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .into())
+}
 
 /// Takes back the points of `amount` of `order` once, under the billing event `event_id` (the
 /// billing use-case: a refund in full also takes back a referrer's reward).
@@ -85,18 +156,8 @@ pub(crate) async fn cancel_order(
     raw: &[u8],
     deadline: Deadline,
 ) -> Result<Value, ApiError> {
-    use aftercare::domain::followup::FollowUpKind;
-    use aftercare::ports::feedback::FeedbackBook as _;
-    let cancelled = app
-        .store
-        .cancel_follow_ups(
-            &merchant.id,
-            &order.order.id,
-            &FollowUpKind::ALL,
-            "order_cancelled",
-            app.clock.now(),
-        )
-        .await?;
+    let cancelled =
+        cancel_follow_ups(app, merchant, order, &FollowUpKind::ALL, "order_cancelled").await?;
     let mut outcome = reverse_points(
         app,
         merchant,
@@ -108,11 +169,7 @@ pub(crate) async fn cancel_order(
     )
     .await?;
     outcome["result"] = "order_cancelled".into();
-    outcome["follow_ups_cancelled"] = cancelled
-        .iter()
-        .map(|k| k.as_str())
-        .collect::<Vec<_>>()
-        .into();
+    outcome["follow_ups_cancelled"] = cancelled;
     Ok(outcome)
 }
 
@@ -126,8 +183,6 @@ pub(crate) async fn refund_order(
     raw: &[u8],
     deadline: Deadline,
 ) -> Result<Value, ApiError> {
-    use aftercare::domain::followup::FollowUpKind;
-    use aftercare::ports::feedback::FeedbackBook as _;
     let mut outcome = reverse_points(
         app,
         merchant,
@@ -138,20 +193,13 @@ pub(crate) async fn refund_order(
         deadline,
     )
     .await?;
-    let cancelled = app
-        .store
-        .cancel_follow_ups(
-            &merchant.id,
-            &order.order.id,
-            &[FollowUpKind::ReviewRequest, FollowUpKind::CrossSell],
-            "refunded",
-            app.clock.now(),
-        )
-        .await?;
-    outcome["follow_ups_cancelled"] = cancelled
-        .iter()
-        .map(|k| k.as_str())
-        .collect::<Vec<_>>()
-        .into();
+    outcome["follow_ups_cancelled"] = cancel_follow_ups(
+        app,
+        merchant,
+        order,
+        &[FollowUpKind::ReviewRequest, FollowUpKind::CrossSell],
+        "refunded",
+    )
+    .await?;
     Ok(outcome)
 }

@@ -41,6 +41,7 @@
 //! 503 only when storage is busy and a retry will help; 401 as above.
 
 use crate::App;
+use crate::connector::{place_mapped, refused};
 use aftercare::domain::connectors::shopify::{ShopifyOrder, order_input};
 use aftercare::domain::merchant::{ShopifyConnector, ThankOn};
 use aftercare::domain::privacy::Subject;
@@ -125,11 +126,6 @@ fn delivery_id(req: &ApiGatewayV2httpRequest) -> Result<String, ApiError> {
         .field("X-Shopify-Event-Id"));
     }
     Ok(id.to_owned())
-}
-
-/// A refusal of an authentic delivery, answered 200 so Shopify does not retry what cannot succeed.
-fn refused(e: ApiError) -> Value {
-    json!({"result": "refused", "error": {"code": e.code, "message": e.message, "field": e.field}})
 }
 
 pub async fn webhook(
@@ -303,25 +299,12 @@ async fn order(
     if topic == "orders/create" && shop.thank_on == ThankOn::Paid {
         return Ok(json!({"result": "waiting_for_payment"}));
     }
-    let ShopifyOrder {
-        input, name, test, ..
-    } = match order_input(payload) {
-        Ok(o) => o,
-        Err(e) if e.code == "no_email" => {
-            tracing::info!("Shopify order without an email address; not stored");
-            return Ok(json!({"result": "ignored", "reason": "no_email"}));
-        }
-        Err(e) => return Ok(refused(e.into())),
-    };
-    match crate::place(app, merchant, input, deadline).await {
-        Ok(placed) => Ok(json!({
-            "result": if placed.created { "placed" } else { "replay" },
-            "order_id": placed.record.order.id, "name": name, "test": test,
-            "email": placed.outcome.as_str(),
-        })),
-        Err(e) if e.status >= 500 => Err(e),
-        Err(e) => Ok(refused(e)),
-    }
+    let mapped = order_input(payload).map(
+        |ShopifyOrder {
+             input, name, test, ..
+         }| { (input, json!({"name": name, "test": test})) },
+    );
+    place_mapped(app, merchant, "shopify", mapped, deadline).await
 }
 
 /// `customers/redact`: `{"shop_id", "shop_domain", "customer": {"id", "email", "phone"},
@@ -638,22 +621,14 @@ async fn refund(
     // Every line refunded in full: no review request or cross-sell about what came back.
     if fully_refunded(&order.order, payload) {
         use aftercare::domain::followup::FollowUpKind;
-        use aftercare::ports::feedback::FeedbackBook as _;
-        let cancelled = app
-            .store
-            .cancel_follow_ups(
-                &merchant.id,
-                &order.order.id,
-                &[FollowUpKind::ReviewRequest, FollowUpKind::CrossSell],
-                "refunded",
-                app.clock.now(),
-            )
-            .await?;
-        outcome["follow_ups_cancelled"] = cancelled
-            .iter()
-            .map(|k| k.as_str())
-            .collect::<Vec<_>>()
-            .into();
+        outcome["follow_ups_cancelled"] = crate::connector::cancel_follow_ups(
+            app,
+            merchant,
+            &order,
+            &[FollowUpKind::ReviewRequest, FollowUpKind::CrossSell],
+            "refunded",
+        )
+        .await?;
     }
     Ok(outcome)
 }

@@ -36,6 +36,7 @@
 //! is busy.
 
 use crate::App;
+use crate::connector::{place_mapped, refused};
 use aftercare::domain::Merchant;
 use aftercare::domain::OrderId;
 use aftercare::domain::connectors::woocommerce::{self, TrackingItem, WooOrder};
@@ -58,11 +59,6 @@ fn unauthorized() -> ApiError {
         "the X-WC-Webhook-Signature header is missing or invalid",
     )
     .field("X-WC-Webhook-Signature")
-}
-
-/// A refusal of an authentic delivery, answered 200 so WooCommerce does not count a failure.
-fn refused(e: ApiError) -> Value {
-    json!({"result": "refused", "error": {"code": e.code, "message": e.message, "field": e.field}})
 }
 
 /// The ping WooCommerce posts when a webhook is saved: `webhook_id=<n>`, unsigned.
@@ -298,23 +294,9 @@ async fn place(
     payload: &Value,
     deadline: Deadline,
 ) -> Result<Value, ApiError> {
-    let WooOrder { input, number, .. } = match woocommerce::order_input(payload) {
-        Ok(o) => o,
-        Err(e) if e.code == "no_email" => {
-            tracing::info!("WooCommerce order without an email address; not stored");
-            return Ok(json!({"result": "ignored", "reason": "no_email"}));
-        }
-        Err(e) => return Ok(refused(e.into())),
-    };
-    match crate::place(app, merchant, input, deadline).await {
-        Ok(placed) => Ok(json!({
-            "result": if placed.created { "placed" } else { "replay" },
-            "order_id": placed.record.order.id, "number": number,
-            "email": placed.outcome.as_str(),
-        })),
-        Err(e) if e.status >= 500 => Err(e),
-        Err(e) => Ok(refused(e)),
-    }
+    let mapped = woocommerce::order_input(payload)
+        .map(|WooOrder { input, number, .. }| (input, json!({"number": number})));
+    place_mapped(app, merchant, "woocommerce", mapped, deadline).await
 }
 
 /// One Shipment Tracking item as the order's shipment `woo-<tracking_id>`.

@@ -248,26 +248,25 @@ impl<B: PrivacyBook, D: MerchantDirectory + ?Sized> Privacy<'_, B, D> {
             return Ok(RetentionOutcome::Taken);
         };
         let lifetime = merchant.settings.retention.customer_lifetime();
-        let last = entry.last_order_at.unwrap_or(now);
-        let ends = last
-            .checked_add(SignedDuration::try_from(lifetime).unwrap_or(SignedDuration::MAX))
-            .unwrap_or(Timestamp::MAX);
-        if ends > now {
+        let after = |from: Timestamp| {
+            from.checked_add(SignedDuration::try_from(lifetime).unwrap_or(SignedDuration::MAX))
+                .unwrap_or(Timestamp::MAX)
+        };
+        let ends = after(entry.last_order_at.unwrap_or(now));
+        let defer_to = if ends > now {
             // The merchant lengthened its period since the entry was written.
-            return Ok(match self.book.defer_retention(&due.token, ends).await? {
-                true => RetentionOutcome::Deferred,
-                false => RetentionOutcome::Taken,
-            });
-        }
-        if self
+            Some(ends)
+        } else if self
             .book
             .has_running_subscription(&due.merchant, &entry.customer_id)
             .await?
         {
-            let again = now
-                .checked_add(SignedDuration::try_from(lifetime).unwrap_or(SignedDuration::MAX))
-                .unwrap_or(Timestamp::MAX);
-            return Ok(match self.book.defer_retention(&due.token, again).await? {
+            Some(after(now))
+        } else {
+            None
+        };
+        if let Some(at) = defer_to {
+            return Ok(match self.book.defer_retention(&due.token, at).await? {
                 true => RetentionOutcome::Deferred,
                 false => RetentionOutcome::Taken,
             });

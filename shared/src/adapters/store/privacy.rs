@@ -617,14 +617,15 @@ impl Store {
         Ok(!items.is_empty())
     }
 
+    /// Whether nothing of `c` is left: neither their aggregate nor their send log.
     async fn customer_is_gone(&self, m: &MerchantId, c: &CustomerId) -> Result<bool, StoreError> {
-        for within in [keys::customer_aggregate(m, c), keys::customer_sends(m, c)] {
-            let (items, _) = self.page_after(&within, None, 1).await?;
-            if !items.is_empty() {
-                return Ok(false);
-            }
+        if self.customer_known(m, c).await? {
+            return Ok(false);
         }
-        Ok(true)
+        let (sends, _) = self
+            .page_after(&keys::customer_sends(m, c), None, 1)
+            .await?;
+        Ok(sends.is_empty())
     }
 }
 

@@ -250,6 +250,34 @@ pub(super) fn array<'a>(obj: &'a Value, key: &str, path: &str) -> Result<&'a [Va
     }
 }
 
+/// The order's `line_items`, each with its JSON path: at least one, each an object.
+pub(super) fn line_objects(payload: &Value) -> Result<Vec<(String, &Value)>, FieldError> {
+    let lines = array(payload, "line_items", "line_items")?;
+    if lines.is_empty() {
+        return Err(FieldError::new(
+            "line_items",
+            "required",
+            "an order needs at least one line item",
+        ));
+    }
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let path = format!("line_items[{i}]");
+            if line.is_object() {
+                Ok((path, line))
+            } else {
+                Err(FieldError::new(
+                    path.clone(),
+                    "invalid_type",
+                    format!("{path} must be an object"),
+                ))
+            }
+        })
+        .collect()
+}
+
 /// An object member; absent or `null` is `None`.
 pub(super) fn object<'a>(obj: &'a Value, key: &str) -> Result<Option<&'a Value>, FieldError> {
     match member(obj, key) {
@@ -331,25 +359,10 @@ fn line_items(
     payload: &Value,
     currency: Currency,
 ) -> Result<(Vec<LineItemInput>, i128, i128), FieldError> {
-    let lines = array(payload, "line_items", "line_items")?;
-    if lines.is_empty() {
-        return Err(FieldError::new(
-            "line_items",
-            "required",
-            "an order needs at least one line item",
-        ));
-    }
+    let lines = line_objects(payload)?;
     let mut items = Vec::with_capacity(lines.len());
     let (mut total, mut discounts) = (0_i128, 0_i128);
-    for (i, line) in lines.iter().enumerate() {
-        let path = format!("line_items[{i}]");
-        if !line.is_object() {
-            return Err(FieldError::new(
-                path.clone(),
-                "invalid_type",
-                format!("{path} must be an object"),
-            ));
-        }
+    for (path, line) in lines {
         let sku = match text(line, "sku", &format!("{path}.sku"))? {
             Some(sku) => sku,
             None => match decimal_id(&format!("{path}.variant_id"), member(line, "variant_id"))? {

@@ -32,7 +32,7 @@
 //! Fields not read: `fee_lines` (through reconciliation only), `coupon_lines`, `refunds`,
 //! `tax_lines`, `shipping` (the address), `payment_method`, `date_paid_gmt`.
 
-use super::shopify::{Sums, amount, array, object, reconcile, text};
+use super::shopify::{Sums, amount, line_objects, object, reconcile, text};
 use super::{decimal_id, member};
 use crate::domain::customer::CustomerInput;
 use crate::domain::order::LineItemInput;
@@ -227,25 +227,10 @@ fn line_items(
     currency: Currency,
     inclusive: bool,
 ) -> Result<(Vec<LineItemInput>, i128), FieldError> {
-    let lines = array(payload, "line_items", "line_items")?;
-    if lines.is_empty() {
-        return Err(FieldError::new(
-            "line_items",
-            "required",
-            "an order needs at least one line item",
-        ));
-    }
+    let lines = line_objects(payload)?;
     let mut items = Vec::with_capacity(lines.len());
     let mut total = 0_i128;
-    for (i, line) in lines.iter().enumerate() {
-        let path = format!("line_items[{i}]");
-        if !line.is_object() {
-            return Err(FieldError::new(
-                path.clone(),
-                "invalid_type",
-                format!("{path} must be an object"),
-            ));
-        }
+    for (path, line) in lines {
         let sku = match text(line, "sku", &format!("{path}.sku"))? {
             Some(sku) => sku,
             None => {
