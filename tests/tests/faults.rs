@@ -420,13 +420,13 @@ async fn die_after_claim(env: &Env, lease_until: jiff::Timestamp) {
         "SO-1001",
         0,
     );
-    let claim = key.claim(c.email.as_str(), now, lease_until);
+    let claim = key.claim(c.recipient(), now, lease_until);
     let new = NewOrder {
         record: &record,
         ledger: None,
         expiry: None,
         referral_code: None,
-        claim: (&key, &claim),
+        claim: Some((&key, &claim)),
         send_expires_at: now.as_second() + 3600,
         retention_due: None,
         now,

@@ -309,6 +309,39 @@ async fn a_store_that_thanks_on_payment_waits_for_orders_paid() {
 }
 
 #[tokio::test]
+async fn an_order_edited_after_placing_keeps_the_placed_order_and_its_one_thank_you() {
+    let w = World::new().await;
+    let (_, out) = w.post("orders/create", "ev-c", &w.order()).await;
+    assert_eq!(out["result"], "placed", "{out}");
+    let placed = w
+        .env
+        .items_in(&format!("O#{ORDER_ID}"), "ORDER")
+        .await
+        .remove(0);
+    // The merchant edits the order (one more unit of the first line) before it is paid: Shopify's
+    // `orders/paid` then carries totals the placed order does not have.
+    let mut edited = w.order();
+    edited["line_items"][0]["quantity"] = 2.into();
+    for field in ["total_price", "subtotal_price", "current_total_price"] {
+        let total: f64 = edited[field].as_str().unwrap().parse().unwrap();
+        edited[field] = format!("{:.2}", total + 249.0).into();
+    }
+    let (status, out) = w.post("orders/paid", "ev-p", &edited).await;
+    assert_eq!(
+        (status, out["result"].as_str(), out["reason"].as_str()),
+        (200, Some("already_placed"), Some("edited_after_placing")),
+        "{out}"
+    );
+    let kept = w
+        .env
+        .items_in(&format!("O#{ORDER_ID}"), "ORDER")
+        .await
+        .remove(0);
+    assert_eq!(kept, placed, "the placed order is kept as it was");
+    assert_eq!(w.thank_yous().await, 1);
+}
+
+#[tokio::test]
 async fn the_compliance_topics_reach_the_privacy_use_cases() {
     let w = World::new().await;
     w.post("orders/create", "ev-1", &w.order()).await;
@@ -384,7 +417,7 @@ async fn the_compliance_topics_reach_the_privacy_use_cases() {
 }
 
 #[tokio::test]
-async fn an_order_shopify_cannot_describe_our_way_is_acknowledged_not_retried() {
+async fn an_order_without_an_email_address_is_stored_shipped_and_never_mailed() {
     let w = World::new().await;
     let mut no_email = w.order();
     for field in ["email", "contact_email"] {
@@ -393,10 +426,60 @@ async fn an_order_shopify_cannot_describe_our_way_is_acknowledged_not_retried() 
     no_email["customer"]["email"] = Value::Null;
     let (status, out) = w.post("orders/create", "ev-ne", &no_email).await;
     assert_eq!(
-        (status, out["result"].as_str(), out["reason"].as_str()),
-        (200, Some("ignored"), Some("no_email")),
+        (status, out["result"].as_str(), out["email"].as_str()),
+        (200, Some("placed"), Some("no_address")),
         "{out}"
     );
+    let order = w
+        .env
+        .items_in(&format!("O#{ORDER_ID}"), "ORDER")
+        .await
+        .pop()
+        .expect("the order is stored");
+    let stored: Value = serde_dynamo::from_item(order).unwrap();
+    assert_eq!(stored["order"]["customer"]["id"], CUSTOMER, "{stored}");
+    assert!(stored["order"]["customer"].get("email").is_none());
+    assert!(stored["points_earned"].as_u64().unwrap() > 0, "{stored}");
+    // A replay is a replay; the fulfillment and its delivery are recorded; nothing is claimed,
+    // sent or scheduled for a customer nobody can write to.
+    let (_, again) = w.post("orders/create", "ev-ne2", &no_email).await;
+    assert_eq!(
+        (again["result"].as_str(), again["email"].as_str()),
+        (Some("replay"), Some("no_address")),
+        "{again}"
+    );
+    let (status, shipped) = w.post("fulfillments/create", "ev-nf", &fulfillment()).await;
+    assert_eq!(
+        (status, shipped["result"].as_str()),
+        (200, Some("shipment_created")),
+        "{shipped}"
+    );
+    let mut delivered = fulfillment();
+    delivered["shipment_status"] = "delivered".into();
+    let (_, out) = w.post("fulfillments/update", "ev-nd", &delivered).await;
+    assert_eq!(
+        (
+            out["checkpoint"]["result"].as_str(),
+            out["checkpoint"]["email"].as_str()
+        ),
+        (Some("applied"), Some("no_address")),
+        "{out}"
+    );
+    assert!(
+        w.env
+            .items_in(&format!("O#{ORDER_ID}"), "FOLLOWUP#")
+            .await
+            .is_empty(),
+        "no follow-ups for an order without an address"
+    );
+    let sends = w.env.items_in(&format!("C#{CUSTOMER}#SEND"), "").await;
+    assert!(sends.is_empty(), "nothing claimed: {sends:?}");
+    assert_eq!(w.env.emails_to(&w.email()).await.len(), 0);
+}
+
+#[tokio::test]
+async fn an_order_shopify_cannot_describe_our_way_is_acknowledged_not_retried() {
+    let w = World::new().await;
     let mut bad = w.order();
     bad["line_items"][1]["price"] = "12.5.0".into();
     let (status, out) = w.post("orders/create", "ev-bad", &bad).await;
@@ -451,6 +534,14 @@ async fn a_fulfillment_becomes_the_shipment_with_its_tracking_and_status_in_any_
         stored["shipment"]["tracking_number"],
         "JD014600006281234567"
     );
+    assert_eq!(
+        stored["shipment"]["additional_tracking"],
+        json!([{
+            "tracking_number": "JD014600006281234568",
+            "tracking_url": "https://www.dhl.com/en/express/tracking.html?AWB=JD014600006281234568",
+        }]),
+        "the fulfillment's second tracking number is the shipment's second parcel: {stored}"
+    );
     assert_eq!(stored["shipment"]["order_id"], ORDER_ID);
     assert_eq!(stored["shipment"]["items"][0]["sku"], "TENT-2P");
     assert_eq!(stored["progress_status"], "in_transit", "{stored}");
@@ -461,6 +552,37 @@ async fn a_fulfillment_becomes_the_shipment_with_its_tracking_and_status_in_any_
             .count()
     };
     assert_eq!(shipped(&w.env.emails_to(&w.email()).await), 1);
+    let email = w
+        .env
+        .emails_to(&w.email())
+        .await
+        .into_iter()
+        .find(|e| e.header("X-Aftercare-Kind").as_deref() == Some("shipment_shipped"))
+        .unwrap();
+    for number in ["JD014600006281234567", "JD014600006281234568"] {
+        assert!(
+            email
+                .part("text/plain")
+                .unwrap_or_default()
+                .contains(number)
+                && email.part("text/html").unwrap_or_default().contains(number),
+            "the shipped email names both parcels"
+        );
+    }
+
+    // An update that corrects a tracking number and says out for delivery: the shipment keeps
+    // what it was created with, the status applies.
+    let mut corrected = fulfillment();
+    corrected["tracking_numbers"][1] = "JD014600006281239999".into();
+    corrected["shipment_status"] = "out_for_delivery".into();
+    corrected["updated_at"] = "2026-11-21T08:00:00+01:00".into();
+    let (status, out) = w.post("fulfillments/update", "ev-f1b", &corrected).await;
+    assert_eq!(
+        (status, out["result"].as_str(), out["changes"].as_str()),
+        (200, Some("shipment_known"), Some("kept_as_first_recorded")),
+        "{out}"
+    );
+    assert_eq!(out["checkpoint"]["result"], "applied", "{out}");
 
     // The update: delivered. Then a late, shuffled in_transit update changes nothing.
     let mut delivered = fulfillment();

@@ -88,6 +88,7 @@ fn customer(o: &Value, email_path: &str, name_path: &str) -> Result<CustomerRef,
     CustomerInput {
         id: str_at(o, "customer").map(str::to_owned),
         email: email.to_owned(),
+        address_optional: false,
         first_name: first,
         last_name: last,
         locale: str_at(o, "customer_preferred_locales.0").map(str::to_owned),

@@ -18,9 +18,10 @@ pub(crate) fn refused(e: ApiError) -> Value {
 }
 
 /// Places an order mapped from `platform`'s payload as `POST /v1/orders` does: `placed` or
-/// `replay` with `extras` (what the platform calls the order), `ignored` for an order with no
-/// email address, `refused` for anything else the mapping or the use-case refuses; an error only
-/// when a retry will help.
+/// `replay` with `extras` (what the platform calls the order; an order with no email address is
+/// stored and its `email` is `no_address`), `already_placed` for an order edited after it was
+/// placed, `refused` for anything else the mapping or the use-case refuses; an error only when a
+/// retry will help.
 pub(crate) async fn place_mapped(
     app: &App,
     merchant: &Merchant,
@@ -30,10 +31,6 @@ pub(crate) async fn place_mapped(
 ) -> Result<Value, ApiError> {
     let (input, extras) = match mapped {
         Ok(mapped) => mapped,
-        Err(e) if e.code == "no_email" => {
-            tracing::info!(platform, "an order without an email address; not stored");
-            return Ok(json!({"result": "ignored", "reason": "no_email"}));
-        }
         Err(e) => return Ok(refused(e.into())),
     };
     match crate::place(app, merchant, input, deadline).await {
@@ -48,6 +45,16 @@ pub(crate) async fn place_mapped(
             Ok(out)
         }
         Err(e) if e.status >= 500 => Err(e),
+        // The platform's order was edited after Aftercare placed it (a line added, a discount
+        // changed, then `orders/paid` or `order.updated` carries the new totals): the order as
+        // placed is kept, its thank-you already went, and nothing is retried.
+        Err(e) if e.code == "idempotency_conflict" => {
+            tracing::info!(
+                platform,
+                "an order placed earlier was edited; the placed order is kept"
+            );
+            Ok(json!({"result": "already_placed", "reason": "edited_after_placing"}))
+        }
         Err(e) => Ok(refused(e)),
     }
 }

@@ -273,7 +273,8 @@ fn referral_code_of(
             &key.digest(b"referral-code", data.as_bytes()),
         ),
         customer_id: c.id.clone(),
-        email: c.email.as_str().to_ascii_lowercase(),
+        // A customer without an address cannot be told a code: none.
+        email: c.email.as_ref()?.as_str().to_ascii_lowercase(),
     })
 }
 
@@ -375,7 +376,7 @@ fn thank_you(
         (None, Some(l)) => Some(l.clone()),
         (None, None) => None,
     };
-    let to = Mailbox::new(name.as_deref(), customer.email.clone());
+    let to = Mailbox::new(name.as_deref(), customer.email.clone()?);
     Some(OutgoingEmail::compose(
         merchant,
         to,

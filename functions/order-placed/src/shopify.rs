@@ -20,7 +20,7 @@
 //!   create came first).
 //! * `fulfillments/create` and `fulfillments/update` → the order's shipment (`shopify-<fulfillment
 //!   id>`), recorded exactly as `POST /v1/orders/{orderId}/shipments` does (the "shipped" email), with
-//!   the carrier (`tracking_company`), the first of `tracking_numbers` and of `tracking_urls`, the
+//!   the carrier (`tracking_company`), every parcel of `tracking_numbers` with its `tracking_urls`, the
 //!   fulfilled lines; its `shipment_status` becomes a checkpoint (see [`checkpoint_status`]). A
 //!   fulfillment of an order not stored yet answers 503, so Shopify delivers it again later.
 //! * `refunds/create` → the refund, as a billing event `POST /v1/billing-events` would carry it:
@@ -438,15 +438,6 @@ async fn fulfillment(
     }
     let order_id = OrderId::parse("order_id", &oid)?;
     let shipment_id = ShipmentId::parse("id", &format!("shopify-{fid}"))?;
-    let first = |many: &str, one: &str| -> Option<String> {
-        payload[many]
-            .as_array()
-            .and_then(|a| a.iter().find_map(|v| v.as_str()))
-            .or_else(|| payload[one].as_str())
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
     let items = payload["line_items"]
         .as_array()
         .map(|lines| {
@@ -467,6 +458,7 @@ async fn fulfillment(
                 .collect()
         })
         .unwrap_or_default();
+    let (first, more) = parcels(payload);
     let input = ShipmentInput {
         id: shipment_id.to_string(),
         carrier: payload["tracking_company"]
@@ -476,17 +468,34 @@ async fn fulfillment(
             .to_owned(),
         // A fulfillment without a tracking number is still a shipment: its name (`#1001.1`)
         // stands in for the number.
-        tracking_number: first("tracking_numbers", "tracking_number")
+        tracking_number: Some(first.tracking_number)
+            .filter(|n| !n.is_empty())
             .or_else(|| payload["name"].as_str().map(str::to_owned))
             .unwrap_or_else(|| format!("shopify-{fid}")),
-        tracking_url: first("tracking_urls", "tracking_url"),
+        tracking_url: first.tracking_url,
+        additional_tracking: more,
         items,
         promised_date: None,
         shipped_at: instant(&payload["created_at"]),
     };
-    let (created, _) =
+    let mut outcome =
         match shipment_update::record_shipment(app, merchant, &order_id, input, deadline).await {
-            Ok(done) => done,
+            Ok((created, _)) => json!({
+                "result": if created { "shipment_created" } else { "shipment_known" },
+                "shipment_id": shipment_id,
+            }),
+            // A later `fulfillments/update` that changes what the shipment was created with (a
+            // tracking number added or corrected): the shipment as first recorded is kept (its
+            // "shipped" email already went) and the update's status still applies.
+            Err(aftercare::usecases::shipments::TrackingError::Conflict) => {
+                tracing::info!(
+                    "a Shopify fulfillment changed after it was recorded; kept as first recorded"
+                );
+                json!({
+                    "result": "shipment_known", "shipment_id": shipment_id,
+                    "changes": "kept_as_first_recorded",
+                })
+            }
             // The order is not stored yet (its create is still on the way): Shopify delivers the
             // fulfillment again later.
             Err(aftercare::usecases::shipments::TrackingError::UnknownOrder) => {
@@ -503,10 +512,6 @@ async fn fulfillment(
                 };
             }
         };
-    let mut outcome = json!({
-        "result": if created { "shipment_created" } else { "shipment_known" },
-        "shipment_id": shipment_id,
-    });
     if let Some(status) = payload["shipment_status"]
         .as_str()
         .and_then(checkpoint_status)
@@ -533,6 +538,47 @@ async fn fulfillment(
         }
     }
     Ok(outcome)
+}
+
+/// A fulfillment's parcels: `tracking_numbers` paired with `tracking_urls` by position (else the
+/// single `tracking_number` and `tracking_url`), the first apart from the rest.
+fn parcels(
+    payload: &Value,
+) -> (
+    aftercare::domain::shipment::ParcelInput,
+    Vec<aftercare::domain::shipment::ParcelInput>,
+) {
+    use aftercare::domain::shipment::ParcelInput;
+    let texts = |many: &str, one: &str| -> Vec<Option<String>> {
+        let clean = |v: &Value| {
+            v.as_str()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        match payload[many].as_array().filter(|a| !a.is_empty()) {
+            Some(all) => all.iter().map(clean).collect(),
+            None => vec![clean(&payload[one])],
+        }
+    };
+    let numbers = texts("tracking_numbers", "tracking_number");
+    let urls = texts("tracking_urls", "tracking_url");
+    let mut all = numbers
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, number)| {
+            Some(ParcelInput {
+                tracking_number: number?,
+                tracking_url: urls.get(i).cloned().flatten(),
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter();
+    let first = all.next().unwrap_or_else(|| ParcelInput {
+        tracking_number: String::new(),
+        tracking_url: urls.first().cloned().flatten(),
+    });
+    (first, all.collect())
 }
 
 /// `orders/cancelled`: the order as on `orders/create`, with `cancelled_at` and `cancel_reason`.

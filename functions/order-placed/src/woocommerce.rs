@@ -319,6 +319,7 @@ async fn shipment(
         carrier: item.carrier.unwrap_or_else(|| "WooCommerce".to_owned()),
         tracking_number: item.tracking_number,
         tracking_url: item.tracking_url,
+        additional_tracking: Vec::new(),
         items: Vec::new(),
         promised_date: None,
         shipped_at: item.shipped_at,

@@ -46,7 +46,7 @@ pub fn notice_email(
     });
     let to = Mailbox::new(
         sub.customer.display_name().as_deref(),
-        sub.customer.email.clone(),
+        sub.customer.email.clone()?,
     );
     aftercare::adapters::mail::billing::compose(
         &app.renderer,

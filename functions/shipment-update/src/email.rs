@@ -18,7 +18,7 @@ pub(crate) fn shipment_email(
             merchant.default_locale,
         ),
         _ => (
-            Mailbox::new(customer.display_name().as_deref(), customer.email.clone()),
+            Mailbox::new(customer.display_name().as_deref(), customer.email.clone()?),
             customer.locale_or(merchant.default_locale),
         ),
     };
@@ -67,12 +67,14 @@ fn email_data(
     json!({
         "customer": {
             "greeting_name": record.customer.first_name,
-            "name": record.customer.display_name().unwrap_or_else(|| record.customer.email.to_string()),
+            "name": record.customer.display_name().or_else(|| record.customer.email.as_ref().map(ToString::to_string)),
             "email": record.customer.email,
         },
         "order": {"number": sh.order_id},
         "shipment": {
             "carrier": sh.carrier, "tracking_number": sh.tracking_number, "tracking_url": sh.tracking_url,
+            // Every parcel when the carrier gave the shipment several tracking numbers.
+            "parcels": (!sh.additional_tracking.is_empty()).then(|| sh.parcels()),
             "promised_on": promised_on, "status": record.state().status().map(|s| s.as_str()).unwrap_or("info_received"),
             "items": sh.items.iter().map(|i| json!({"name": i.name.clone().unwrap_or_else(|| i.sku.clone()), "quantity": i.quantity})).collect::<Vec<_>>(),
             "shipped_on": long_date(sh.shipped_at, tz, locale),

@@ -15,6 +15,7 @@ pub(crate) fn shipment_view(
         "carrier": record.shipment.carrier,
         "tracking_number": record.shipment.tracking_number,
         "tracking_url": record.shipment.tracking_url,
+        "additional_tracking": record.shipment.additional_tracking,
         "items": record.shipment.items,
         "promised_date": record.shipment.promised_date,
         "shipped_at": record.shipment.shipped_at,

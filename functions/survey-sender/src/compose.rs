@@ -126,7 +126,8 @@ pub fn follow_up_email(app: &App, links: &Links, draft: &Draft<'_>) -> Option<Ou
         .or(o.customer.time_zone.as_deref())
         .unwrap_or(&merchant.time_zone);
     let (name, specific) = kind_data(links, draft, locale)?;
-    let masked = mask_email(o.customer.email.as_str());
+    let address = o.customer.email.clone()?;
+    let masked = mask_email(address.as_str());
     let unsubscribe = links.unsubscribe(merchant.id.as_str(), o.customer.id.as_str(), &masked, now);
     let preferences = links.preferences(merchant.id.as_str(), o.customer.id.as_str(), &masked, now);
     let mut data = json!({
@@ -149,10 +150,7 @@ pub fn follow_up_email(app: &App, links: &Links, draft: &Draft<'_>) -> Option<Ou
             |e| tracing::error!(error = %e, kind = kind.as_str(), "follow-up failed to render"),
         )
         .ok()?;
-    let to = Mailbox::new(
-        o.customer.display_name().as_deref(),
-        o.customer.email.clone(),
-    );
+    let to = Mailbox::new(o.customer.display_name().as_deref(), address);
     Some(OutgoingEmail::compose(
         merchant,
         to,

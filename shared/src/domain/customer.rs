@@ -12,6 +12,10 @@ pub struct CustomerInput {
     #[serde(default)]
     pub id: Option<String>,
     pub email: String,
+    /// Whether an order may come without an email address (a shop platform's point-of-sale or
+    /// phone order): it is stored and never mailed. The merchant API always requires one.
+    #[serde(skip)]
+    pub address_optional: bool,
     #[serde(default)]
     pub first_name: Option<String>,
     #[serde(default)]
@@ -28,7 +32,9 @@ pub struct CustomerInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerRef {
     pub id: CustomerId,
-    pub email: EmailAddress,
+    /// None only for a shop platform's order that came without one: stored, never mailed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailAddress>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,10 +48,23 @@ pub struct CustomerRef {
 
 impl CustomerInput {
     pub fn validate(self) -> Result<CustomerRef, FieldError> {
-        let email = EmailAddress::parse("email", &self.email)?;
-        let id = match self.id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(id) => CustomerId::parse("id", id)?,
-            None => CustomerId::from_email(&email),
+        let email = match self.email.trim() {
+            "" if self.address_optional => None,
+            address => Some(EmailAddress::parse("email", address)?),
+        };
+        let id = match (
+            self.id.as_deref().map(str::trim).filter(|s| !s.is_empty()),
+            &email,
+        ) {
+            (Some(id), _) => CustomerId::parse("id", id)?,
+            (None, Some(email)) => CustomerId::from_email(email),
+            (None, None) => {
+                return Err(FieldError::new(
+                    "id",
+                    "required",
+                    "a customer without an email address needs an id",
+                ));
+            }
         };
         let locale = match self
             .locale
@@ -84,6 +103,13 @@ impl CustomerInput {
 }
 
 impl CustomerRef {
+    /// The address a send record names. Invoices and subscriptions always carry one (their
+    /// input requires it); empty only for a shop order that came without one, whose emails are
+    /// never claimed, and whose compose finds no address (nothing goes).
+    pub fn recipient(&self) -> &str {
+        self.email.as_ref().map_or("", EmailAddress::as_str)
+    }
+
     /// "First Last", or whichever part is known.
     pub fn display_name(&self) -> Option<String> {
         match (&self.first_name, &self.last_name) {
@@ -108,7 +134,9 @@ impl CustomerRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerProfile {
     pub customer_id: CustomerId,
-    pub email: EmailAddress,
+    /// The latest address the customer ordered with (none while every order came without one).
+    #[serde(default)]
+    pub email: Option<EmailAddress>,
     #[serde(default)]
     pub first_name: Option<String>,
     #[serde(default)]

@@ -288,6 +288,9 @@ pub enum ReferralRefusal {
     SelfReferral,
     /// This customer (by email address) was referred before, by another order.
     AlreadyReferred,
+    /// The order has no email address, so whether its customer was referred before cannot be
+    /// told: no reward.
+    NoAddress,
 }
 
 impl ReferralRefusal {
@@ -297,6 +300,7 @@ impl ReferralRefusal {
             ReferralRefusal::UnknownCode => "unknown_code",
             ReferralRefusal::SelfReferral => "self_referral",
             ReferralRefusal::AlreadyReferred => "already_referred",
+            ReferralRefusal::NoAddress => "no_address",
         }
     }
 }

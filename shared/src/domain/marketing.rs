@@ -229,6 +229,8 @@ pub enum SkipReason {
     CancelledByFeedback,
     /// The order or merchant is gone.
     NotFound,
+    /// The order came without an email address (a shop platform's point-of-sale order).
+    NoAddress,
 }
 
 impl SkipReason {
@@ -241,6 +243,7 @@ impl SkipReason {
             SkipReason::NothingToSend => "nothing_to_send",
             SkipReason::CancelledByFeedback => "cancelled_by_feedback",
             SkipReason::NotFound => "not_found",
+            SkipReason::NoAddress => "no_address",
         }
     }
 }

@@ -373,6 +373,9 @@ pub struct ShipmentInput {
     pub tracking_number: String,
     #[serde(default)]
     pub tracking_url: Option<String>,
+    /// The shipment's other parcels, when the carrier gave it several tracking numbers.
+    #[serde(default)]
+    pub additional_tracking: Vec<ParcelInput>,
     #[serde(default)]
     pub items: Vec<ShipmentItemInput>,
     /// The delivery date promised to the customer (`YYYY-MM-DD`, in the merchant's time zone).
@@ -381,6 +384,17 @@ pub struct ShipmentInput {
     #[serde(default)]
     pub shipped_at: Option<String>,
 }
+
+/// One more parcel of a shipment: its tracking number and, if the carrier has one, its link.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ParcelInput {
+    pub tracking_number: String,
+    #[serde(default)]
+    pub tracking_url: Option<String>,
+}
+
+/// How many parcels beyond the first one shipment may name.
+pub const MAX_ADDITIONAL_PARCELS: usize = 20;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ShipmentItemInput {
@@ -397,10 +411,34 @@ pub struct Shipment {
     pub tracking_number: String,
     #[serde(default)]
     pub tracking_url: Option<String>,
+    /// The other parcels' tracking numbers (left out when there are none, so a shipment's
+    /// stored form is as it always was).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_tracking: Vec<Parcel>,
     pub items: Vec<ShipmentItem>,
     #[serde(default)]
     pub promised_date: Option<Date>,
     pub shipped_at: Timestamp,
+}
+
+/// One more parcel of a shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parcel {
+    pub tracking_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_url: Option<String>,
+}
+
+impl Shipment {
+    /// Every parcel's tracking number and link, the first parcel first.
+    pub fn parcels(&self) -> Vec<Parcel> {
+        std::iter::once(Parcel {
+            tracking_number: self.tracking_number.clone(),
+            tracking_url: self.tracking_url.clone(),
+        })
+        .chain(self.additional_tracking.iter().cloned())
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -460,7 +498,7 @@ impl ShipmentInput {
             .iter()
             .map(|i| (i.sku.trim().to_owned(), i.quantity))
             .collect();
-        let basis = serde_json::json!([
+        let mut basis = serde_json::json!([
             self.id.trim(),
             self.carrier.trim(),
             self.tracking_number.trim(),
@@ -469,6 +507,17 @@ impl ShipmentInput {
             self.promised_date,
             self.shipped_at
         ]);
+        // Only when there are more parcels, so a one-parcel shipment's digest is as it was.
+        if !self.additional_tracking.is_empty()
+            && let Some(basis) = basis.as_array_mut()
+        {
+            basis.push(
+                self.additional_tracking
+                    .iter()
+                    .map(|p| serde_json::json!([p.tracking_number.trim(), p.tracking_url]))
+                    .collect(),
+            );
+        }
         hex::encode(Sha256::digest(basis.to_string().as_bytes()))
     }
 
@@ -477,6 +526,33 @@ impl ShipmentInput {
         let carrier = single_line("carrier", &self.carrier, 60)?;
         let tracking_number = single_line("tracking_number", &self.tracking_number, 100)?;
         let tracking_url = web_url("tracking_url", self.tracking_url.as_deref())?;
+        if self.additional_tracking.len() > MAX_ADDITIONAL_PARCELS {
+            return Err(FieldError::new(
+                "additional_tracking",
+                "too_many",
+                format!("a shipment may name at most {MAX_ADDITIONAL_PARCELS} more parcels"),
+            ));
+        }
+        let mut additional_tracking: Vec<Parcel> = Vec::new();
+        for (i, p) in self.additional_tracking.iter().enumerate() {
+            let field = format!("additional_tracking[{i}]");
+            let parcel = Parcel {
+                tracking_number: single_line(
+                    &format!("{field}.tracking_number"),
+                    &p.tracking_number,
+                    100,
+                )?,
+                tracking_url: web_url(&format!("{field}.tracking_url"), p.tracking_url.as_deref())?,
+            };
+            // The same number twice is one parcel.
+            if parcel.tracking_number != tracking_number
+                && !additional_tracking
+                    .iter()
+                    .any(|q| q.tracking_number == parcel.tracking_number)
+            {
+                additional_tracking.push(parcel);
+            }
+        }
         if self.items.len() > super::order::MAX_ITEMS {
             return Err(FieldError::new(
                 "items",
@@ -534,6 +610,7 @@ impl ShipmentInput {
             carrier,
             tracking_number,
             tracking_url,
+            additional_tracking,
             items,
             promised_date,
             shipped_at,
@@ -676,6 +753,88 @@ mod tests {
             a.clone().validate().unwrap().id,
             a.validate().unwrap().id,
             "content-derived ids are stable"
+        );
+    }
+
+    #[test]
+    fn several_parcels_are_kept_once_each_and_a_one_parcel_digest_is_unchanged() {
+        let input = |more: Vec<(&str, Option<&str>)>| ShipmentInput {
+            id: "sh-1".into(),
+            carrier: "DHL".into(),
+            tracking_number: "A1".into(),
+            tracking_url: None,
+            additional_tracking: more
+                .into_iter()
+                .map(|(n, u)| ParcelInput {
+                    tracking_number: n.into(),
+                    tracking_url: u.map(str::to_owned),
+                })
+                .collect(),
+            items: Vec::new(),
+            promised_date: None,
+            shipped_at: Some("2026-11-20T10:00:00Z".into()),
+        };
+        let order = OrderId::parse("id", "o-1").unwrap();
+        let now: Timestamp = "2026-11-20T11:00:00Z".parse().unwrap();
+        let one = input(Vec::new());
+        // The digest a one-parcel shipment has always had (stored shipments replay as before).
+        let before = {
+            use sha2::{Digest, Sha256};
+            let items: Vec<(String, i64)> = Vec::new();
+            let basis = serde_json::json!([
+                "sh-1",
+                "DHL",
+                "A1",
+                None::<String>,
+                items,
+                None::<String>,
+                Some("2026-11-20T10:00:00Z")
+            ]);
+            hex::encode(Sha256::digest(basis.to_string().as_bytes()))
+        };
+        assert_eq!(one.content_hash(), before);
+        let two = input(vec![
+            ("B2", Some("https://carrier.example/t/B2")),
+            ("A1", None),
+            ("B2", None),
+        ]);
+        assert_ne!(one.content_hash(), two.content_hash());
+        let shipment = two.validate(order.clone(), now).unwrap();
+        assert_eq!(
+            shipment.additional_tracking,
+            vec![Parcel {
+                tracking_number: "B2".into(),
+                tracking_url: Some("https://carrier.example/t/B2".into()),
+            }],
+            "the first parcel's number and a repeated number are one parcel each"
+        );
+        assert_eq!(
+            shipment
+                .parcels()
+                .iter()
+                .map(|p| p.tracking_number.as_str())
+                .collect::<Vec<_>>(),
+            ["A1", "B2"]
+        );
+        let stored = serde_json::to_value(one.validate(order.clone(), now).unwrap()).unwrap();
+        assert!(
+            stored.get("additional_tracking").is_none(),
+            "a one-parcel shipment is stored as it always was"
+        );
+        let err = input(vec![("x y\nz", None)])
+            .validate(order.clone(), now)
+            .unwrap_err();
+        assert_eq!(err.field, "additional_tracking[0].tracking_number");
+        let err = input(vec![("B", Some("ftp://nope"))])
+            .validate(order.clone(), now)
+            .unwrap_err();
+        assert_eq!(err.field, "additional_tracking[0].tracking_url");
+        let many = (0..=MAX_ADDITIONAL_PARCELS)
+            .map(|i| (Box::leak(format!("N{i}").into_boxed_str()) as &str, None))
+            .collect();
+        assert_eq!(
+            input(many).validate(order, now).unwrap_err().field,
+            "additional_tracking"
         );
     }
 

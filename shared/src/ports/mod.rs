@@ -237,8 +237,8 @@ pub struct NewOrder<'a> {
     pub expiry: Option<&'a crate::domain::loyalty::LoyaltyNotice>,
     /// The customer's referral code (written with every order: it is deterministic).
     pub referral_code: Option<&'a crate::domain::loyalty::ReferralCodeOwner>,
-    /// The thank-you email's claim and its key.
-    pub claim: (&'a SendIdentity, &'a SendRecord),
+    /// The thank-you email's claim and its key; none for a customer without an address.
+    pub claim: Option<(&'a SendIdentity, &'a SendRecord)>,
     pub send_expires_at: i64,
     /// When the customer's data is erased if nothing else happens (the merchant's retention
     /// period from now); none keeps it.

@@ -19,8 +19,9 @@ pub struct NewShipment<'a> {
     pub record: &'a ShipmentRecord,
     /// The shipment's checks in the due index, and when each is due.
     pub due: &'a [(ShipmentCheck, Timestamp)],
-    /// The "shipped" email's claim (guarded by the suppression check).
-    pub claim: (&'a SendIdentity, &'a SendRecord),
+    /// The "shipped" email's claim (guarded by the suppression check); none when the customer
+    /// has no address.
+    pub claim: Option<(&'a SendIdentity, &'a SendRecord)>,
     pub send_expires_at: i64,
 }
 

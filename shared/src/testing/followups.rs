@@ -197,7 +197,12 @@ impl FollowUpBook for MemFollowUps {
             parse(self.table().get(&RowKey::from(&keys::order(m, order_id))))?;
         let suppressed = match (recipient, &order) {
             (Some(email), _) => self.suppressed(m, email),
-            (None, Some(o)) => self.suppressed(m, &o.order.customer.email),
+            (None, Some(o)) => o
+                .order
+                .customer
+                .email
+                .as_ref()
+                .is_some_and(|email| self.suppressed(m, email)),
             (None, None) => false,
         };
         Ok(FollowUpContext {

@@ -90,8 +90,9 @@ impl MemOrderBook {
         if let Some(notice) = new.expiry {
             writes.push(put(notice.key(m), row(notice)?, false));
         }
-        let (id, claim) = new.claim;
-        writes.push(MemSendLedger::claim_write(id, claim, suppressed)?);
+        if let Some((id, claim)) = new.claim {
+            writes.push(MemSendLedger::claim_write(id, claim, suppressed)?);
+        }
         Ok(writes)
     }
 }
@@ -102,7 +103,12 @@ impl OrderBook for MemOrderBook {
     }
 
     async fn place_order(&self, new: &NewOrder<'_>) -> Result<PlaceOutcome, StoreError> {
-        let (id, claim) = new.claim;
+        let Some((id, claim)) = new.claim else {
+            return Ok(match self.table().transact(self.writes(new, false)?)? {
+                Ok(()) => PlaceOutcome::Created { suppressed: false },
+                Err(_) => PlaceOutcome::AlreadyExists,
+            });
+        };
         let build = |suppressed| self.writes(new, suppressed);
         let guarded = self.ledger.transact_guarded(id, &claim.recipient, build)?;
         Ok(match guarded.written() {

@@ -245,7 +245,7 @@ impl ShipmentBook for MemShipments {
             writes.extend(claim);
             writes
         };
-        Ok(match self.guarded(Some(new.claim), writes)? {
+        Ok(match self.guarded(new.claim, writes)? {
             Ok(suppressed) => CreateOutcome::Created { suppressed },
             Err(_) => CreateOutcome::AlreadyExists,
         })
@@ -379,7 +379,7 @@ impl ShipmentBook for MemShipments {
             let body = FollowUp {
                 order_id: o.id.clone(),
                 customer_id: o.customer.id.to_string(),
-                recipient: Some(o.customer.email.as_str().to_owned()),
+                recipient: o.customer.email.as_ref().map(|e| e.as_str().to_owned()),
                 kind: *kind,
                 due_at: *due_at,
                 anchor,

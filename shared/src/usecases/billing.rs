@@ -255,7 +255,7 @@ where
         let id = SendIdentity::new(&merchant.id, &inv.customer.id, kind, inv.id.as_str(), 0);
         let clock = self.courier.clock;
         let claim = id.claim(
-            inv.customer.email.as_str(),
+            inv.customer.recipient(),
             clock.now(),
             deadline.lease_until(clock),
         );
@@ -612,11 +612,7 @@ where
             inv.id.as_str(),
             step.index,
         );
-        let claim = id.claim(
-            inv.customer.email.as_str(),
-            now,
-            deadline.lease_until(clock),
-        );
+        let claim = id.claim(inv.customer.recipient(), now, deadline.lease_until(clock));
         let write = ClaimWrite {
             id: &id,
             record: &claim,

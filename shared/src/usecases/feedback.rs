@@ -137,7 +137,12 @@ impl<B: FeedbackBook, L: SendLedger, M: Mailer> SurveyAnswers<'_, B, L, M> {
                 merchant_id: merchant.id.clone(),
                 order_id: order.id.clone(),
                 customer_id: order.customer.id.clone(),
-                customer_email: order.customer.email.to_string(),
+                customer_email: order
+                    .customer
+                    .email
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
                 customer_name: order.customer.display_name(),
                 scale,
                 score,
@@ -464,7 +469,7 @@ mod tests {
             merchant_id: w.merchant.id.clone(),
             order_id: w.order.id.clone(),
             customer_id: w.order.customer.id.clone(),
-            customer_email: w.order.customer.email.to_string(),
+            customer_email: w.order.customer.email.clone().unwrap().to_string(),
             customer_name: None,
             scale: w.merchant.settings.survey.scale,
             score: 7,

@@ -358,6 +358,9 @@ where
         F: FnOnce(&Draft<'_>) -> Option<M::Message>,
     {
         let (uc, now, kind) = (self.uc, self.now, target.kind);
+        let Some(to) = target.order.order.customer.email.as_ref() else {
+            return self.skip(SkipReason::NoAddress).await;
+        };
         let note = self.points_note(target).await?;
         let products = self.products(target).await?;
         let Some(email) = self.compose(target, (&products, note.as_ref()), compose) else {
@@ -379,7 +382,7 @@ where
             is_survey,
         };
         let record = target.email.claim(
-            target.order.order.customer.email.as_str(),
+            to.as_str(),
             now,
             self.deadline.lease_until(uc.courier.clock),
         );
@@ -472,9 +475,9 @@ where
                 (DecisionAction::Ambiguous, None, FollowUpOutcome::Ambiguous)
             }
             // Suppressed since an earlier attempt was told to retry.
-            SendOutcome::Suppressed | SendOutcome::Settled(SendStatus::Suppressed) => {
-                (DecisionAction::Skipped, None, FollowUpOutcome::Skipped)
-            }
+            SendOutcome::Suppressed
+            | SendOutcome::Settled(SendStatus::Suppressed)
+            | SendOutcome::Unaddressed => (DecisionAction::Skipped, None, FollowUpOutcome::Skipped),
             SendOutcome::Settled(_) | SendOutcome::Rejected { .. } => {
                 (DecisionAction::Failed, None, FollowUpOutcome::Failed)
             }
@@ -489,6 +492,7 @@ where
             SendOutcome::Suppressed | SendOutcome::Settled(SendStatus::Suppressed) => {
                 Some(SkipReason::Suppressed.as_str())
             }
+            SendOutcome::Unaddressed => Some(SkipReason::NoAddress.as_str()),
             _ => None,
         };
         let decision = DecisionEntry::new(self.now, action, reason);

@@ -263,7 +263,10 @@ impl<L: LoyaltyLedger> Loyalty<'_, L> {
         let Some(owner) = self.ledger.referral_code_owner(m, &code).await? else {
             return Ok(refused(&code, ReferralRefusal::UnknownCode));
         };
-        let email = order.customer.email.as_str().to_ascii_lowercase();
+        let Some(email) = order.customer.email.as_ref() else {
+            return Ok(refused(&code, ReferralRefusal::NoAddress));
+        };
+        let email = email.as_str().to_ascii_lowercase();
         if owner.customer_id == order.customer.id || owner.email == email {
             return Ok(refused(&code, ReferralRefusal::SelfReferral));
         }

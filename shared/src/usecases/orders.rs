@@ -74,6 +74,8 @@ enum Pending {
     Resume(Box<SendRecord>),
     /// No record any more: it outlived its retention, settled long ago.
     Settled,
+    /// The customer gave no address: nothing to send, ever.
+    Unaddressed,
 }
 
 pub struct PlaceOrder<'a, B, L, M> {
@@ -133,29 +135,36 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
             record.order.id.as_str(),
             0,
         );
-        let claim = email.claim(customer.email.as_str(), now, placing.lease_until);
+        // An order without an address is stored with no claim: it is never mailed.
+        let claim = customer
+            .email
+            .as_ref()
+            .map(|to| email.claim(to.as_str(), now, placing.lease_until));
         let new = NewOrder {
             record: &record,
             ledger: ledger.as_ref(),
             expiry: expiry.as_ref(),
             referral_code: referral_code.as_ref(),
-            claim: (&email, &claim),
+            claim: claim.as_ref().map(|c| (&email, c)),
             send_expires_at: placing.send_expires_at,
             retention_due: now
                 .checked_add(merchant.settings.retention.customer_lifetime())
                 .ok(),
             now,
         };
-        let (created, record, pending) = match self.book.place_order(&new).await? {
-            PlaceOutcome::Created { suppressed: true } => (true, record, Pending::Suppressed),
-            PlaceOutcome::Created { suppressed: false } => (
+        let (created, record, pending) = match (self.book.place_order(&new).await?, claim) {
+            (PlaceOutcome::Created { .. }, None) => (true, record, Pending::Unaddressed),
+            (PlaceOutcome::Created { suppressed: true }, Some(_)) => {
+                (true, record, Pending::Suppressed)
+            }
+            (PlaceOutcome::Created { suppressed: false }, Some(claim)) => (
                 true,
                 record,
                 Pending::Send {
                     claim_token: claim.claim_token,
                 },
             ),
-            PlaceOutcome::AlreadyExists => self.replayed(record, &email, claim).await?,
+            (PlaceOutcome::AlreadyExists, claim) => self.replayed(record, &email, claim).await?,
         };
         Ok(Stored {
             created,
@@ -171,7 +180,7 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
         &self,
         record: OrderRecord,
         email: &SendIdentity,
-        claim: SendRecord,
+        claim: Option<SendRecord>,
     ) -> Result<(bool, OrderRecord, Pending), PlaceError> {
         let replay = self
             .book
@@ -189,6 +198,9 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
         if stored.content_hash != record.content_hash {
             return Err(PlaceError::Conflict);
         }
+        let Some(claim) = claim else {
+            return Ok((false, stored, Pending::Unaddressed));
+        };
         // Our own write may have landed with its response lost, the retry then meeting our
         // items: the claim token says whether this delivery holds the claim.
         Ok(match replay.send {
@@ -236,6 +248,10 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
             }
             Pending::Resume(theirs) => courier.resume(id, theirs, deadline, compose).await?,
             Pending::Settled => SendOutcome::Settled(SendStatus::Sent),
+            Pending::Unaddressed => {
+                tracing::info!("order stored; it has no email address, so nothing is sent");
+                SendOutcome::Unaddressed
+            }
         };
         if !stored.created {
             tracing::info!(email = ?outcome, "order replayed");

@@ -90,7 +90,7 @@ where
             return Ok(NoticeOutcome::LeftDue);
         }
         let claim = id.claim(
-            sub.customer.email.as_str(),
+            sub.customer.recipient(),
             now,
             deadline.lease_until(self.courier.clock),
         );
@@ -114,7 +114,9 @@ where
                 moved(plan.next_due, Some(format!("{handled}:suppressed"))).await?;
                 return Ok(NoticeOutcome::Suppressed);
             }
-            SendOutcome::Settled(_) | SendOutcome::Rejected { .. } => NoticeOutcome::Failed,
+            SendOutcome::Settled(_) | SendOutcome::Rejected { .. } | SendOutcome::Unaddressed => {
+                NoticeOutcome::Failed
+            }
             SendOutcome::InProgress => return Ok(NoticeOutcome::Taken),
             SendOutcome::RetryLater { reason } => {
                 tracing::warn!(key = %due.token, reason, "not sent now; stays due");

@@ -98,6 +98,9 @@ pub enum SendOutcome {
     RetryLater { reason: String },
     /// Not sent, now or ever: the recipient is suppressed (the record says so).
     Suppressed,
+    /// Not sent, now or ever: the customer gave no email address (a shop platform's
+    /// point-of-sale or phone order). Nothing is claimed or recorded.
+    Unaddressed,
 }
 
 impl SendOutcome {
@@ -111,6 +114,7 @@ impl SendOutcome {
             SendOutcome::Rejected { .. } => "failed",
             SendOutcome::RetryLater { .. } => "retry",
             SendOutcome::Suppressed => "suppressed",
+            SendOutcome::Unaddressed => "no_address",
         }
     }
 

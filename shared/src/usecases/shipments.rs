@@ -196,23 +196,28 @@ where
             due.push((ShipmentCheck::Late, at));
         }
         let kind = EmailKind::ShipmentShipped;
-        let to = record.customer.email.as_str();
-        let (id, claim) = self.claim(&merchant.id, &record, kind, to, deadline);
+        // A customer without an address gets no email: nothing is claimed.
+        let claimed = record
+            .customer
+            .email
+            .as_ref()
+            .map(|to| self.claim(&merchant.id, &record, kind, to.as_str(), deadline));
         let new = NewShipment {
             record: &record,
             due: &due,
-            claim: (&id, &claim),
+            claim: claimed.as_ref().map(|(id, claim)| (id, claim)),
             send_expires_at: self.retention.send_expiry(merchant, now),
         };
         match self.book.create_shipment(&new).await? {
             CreateOutcome::Created { suppressed } => {
                 tracing::info!(shipment_id = %sh.id, order_id = %order_id, suppressed, "shipment created");
-                let email = match suppressed {
-                    true => SendOutcome::Suppressed,
-                    false => {
+                let email = match (&claimed, suppressed) {
+                    (None, _) => SendOutcome::Unaddressed,
+                    (Some(_), true) => SendOutcome::Suppressed,
+                    (Some((id, claim)), false) => {
                         let email = (self.compose)(merchant, &record, kind, None);
                         self.courier
-                            .send_composed(&id, &claim.claim_token, email, deadline)
+                            .send_composed(id, &claim.claim_token, email, deadline)
                             .await?
                     }
                 };
@@ -233,15 +238,18 @@ where
                         s.content_hash == record.content_hash && s.shipment.order_id == *order_id
                     })
                     .ok_or(TrackingError::Conflict)?;
-                let email = match self.courier.store.get_send(&id).await? {
-                    Some(send) => {
-                        self.courier
-                            .resume(&id, &send, deadline, || {
-                                (self.compose)(merchant, &stored, kind, None)
-                            })
-                            .await?
-                    }
-                    None => SendOutcome::Settled(SendStatus::Sent),
+                let email = match &claimed {
+                    None => SendOutcome::Unaddressed,
+                    Some((id, _)) => match self.courier.store.get_send(id).await? {
+                        Some(send) => {
+                            self.courier
+                                .resume(id, &send, deadline, || {
+                                    (self.compose)(merchant, &stored, kind, None)
+                                })
+                                .await?
+                        }
+                        None => SendOutcome::Settled(SendStatus::Sent),
+                    },
                 };
                 unsent(&email)?;
                 let history = self.book.shipment_history(&merchant.id, &sh.id).await?;
@@ -274,8 +282,10 @@ where
             .ok_or(TrackingError::UnknownShipment)?;
         let now = self.courier.clock.now();
         let milestone = cp.status.milestone().map(|m| m.email_kind());
-        let to = record.customer.email.as_str();
-        let claimed = milestone.map(|kind| self.claim(&merchant.id, &record, kind, to, deadline));
+        let to = record.customer.email.as_ref();
+        let claimed = milestone
+            .zip(to)
+            .map(|(kind, to)| self.claim(&merchant.id, &record, kind, to.as_str(), deadline));
         let delivered = cp.status == TrackingStatus::Delivered;
         let new = NewCheckpoint {
             merchant_id: &merchant.id,
@@ -319,6 +329,9 @@ where
         if suppressed {
             result.email = Some(SendOutcome::Suppressed.as_str());
         }
+        if milestone.is_some() && to.is_none() {
+            result.email = Some(SendOutcome::Unaddressed.as_str());
+        }
         if let (true, Some(kind), Some((id, claim))) = (holds, milestone, &claimed) {
             let email = (self.compose)(merchant, &record, kind, Some(&cp));
             let sent = self
@@ -352,7 +365,11 @@ where
         let Some(order) = self.book.order(&merchant.id, order_id).await? else {
             return Ok(true);
         };
-        let schedule = merchant.settings.journey.schedule(last);
+        // Follow-ups are emails: an order without an address schedules none.
+        let schedule = match order.order.customer.email {
+            Some(_) => merchant.settings.journey.schedule(last),
+            None => Vec::new(),
+        };
         let now = self.courier.clock.now();
         if self
             .book
@@ -452,7 +469,7 @@ where
         let expires = self
             .retention
             .send_expiry(merchant, self.courier.clock.now());
-        let customer = Some(record.customer.email.as_str());
+        let customer = record.customer.email.as_ref().map(|e| e.as_str());
         let ops = merchant.ops_email.as_ref().map(|e| e.as_str());
         let emails = [
             (EmailKind::ShipmentLate, customer),
@@ -572,7 +589,7 @@ mod tests {
     ) -> Option<String> {
         let to = match kind {
             EmailKind::MerchantLateAlert => merchant.ops_email.as_ref()?.to_string(),
-            _ => record.customer.email.to_string(),
+            _ => record.customer.email.as_ref()?.to_string(),
         };
         Some(format!("{} {to}", kind.as_str()))
     }

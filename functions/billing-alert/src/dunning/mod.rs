@@ -97,7 +97,7 @@ fn invoice_email(
     });
     let to = Mailbox::new(
         inv.customer.display_name().as_deref(),
-        inv.customer.email.clone(),
+        inv.customer.email.clone()?,
     );
     compose(&app.renderer, merchant, kind, to, locale, &data, send_ref)
 }

@@ -35,6 +35,9 @@ pub(crate) async fn tell(
     let Some(mut profile) = app.store.get_customer_profile(m, c).await? else {
         return Ok(Told::Nobody("no_customer"));
     };
+    let Some(address) = profile.email.clone() else {
+        return Ok(Told::Nobody("no_address"));
+    };
     app.store
         .contact(m, c)
         .await?
@@ -63,7 +66,7 @@ pub(crate) async fn tell(
     });
     let key = SendIdentity::new(m, c, kind, subject, 0);
     let record = key.claim(
-        profile.email.as_str(),
+        address.as_str(),
         now,
         deadline.lease_until(app.clock.as_ref()),
     );
@@ -78,6 +81,7 @@ pub(crate) async fn tell(
         SendOutcome::Suppressed | SendOutcome::Settled(SendStatus::Suppressed) => {
             Told::Nobody("suppressed")
         }
+        SendOutcome::Unaddressed => Told::Nobody("no_address"),
         SendOutcome::Settled(SendStatus::InProgress) | SendOutcome::InProgress => {
             Told::Later(Outcome::Taken)
         }
@@ -115,7 +119,7 @@ pub(crate) fn compose(
         (Some(f), Some(l)) => Some(format!("{f} {l}")),
         (f, l) => f.clone().or_else(|| l.clone()),
     };
-    let to = Mailbox::new(name.as_deref(), profile.email.clone());
+    let to = Mailbox::new(name.as_deref(), profile.email.clone()?);
     Some(OutgoingEmail::compose(
         merchant, to, kind, rendered, send_ref, None,
     ))

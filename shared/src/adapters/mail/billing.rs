@@ -16,7 +16,7 @@ pub fn zone<'a>(customer: &'a CustomerRef, merchant: &'a Merchant) -> &'a str {
 pub fn customer_value(customer: &CustomerRef) -> Value {
     json!({
         "greeting_name": customer.first_name,
-        "name": customer.display_name().unwrap_or_else(|| customer.email.to_string()),
+        "name": customer.display_name().or_else(|| customer.email.as_ref().map(ToString::to_string)),
         "email": customer.email,
     })
 }

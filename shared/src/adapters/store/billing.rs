@@ -114,8 +114,10 @@ impl Store {
             },
         )?;
         let mut items = vec![write::put(&self.table, pointer, None)?];
-        for note in super::privacy::address_notes(m, &customer.id, &customer.email.normalized())? {
-            items.push(write::put(&self.table, note, None)?);
+        if let Some(email) = &customer.email {
+            for note in super::privacy::address_notes(m, &customer.id, &email.normalized())? {
+                items.push(write::put(&self.table, note, None)?);
+            }
         }
         Ok(items)
     }

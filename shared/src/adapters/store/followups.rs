@@ -381,7 +381,10 @@ impl FollowUpBook for Store {
         let suppressed = match (recipient, &order) {
             (Some(_), _) => suppression.is_some(),
             // Records written before the recipient was kept on the follow-up: one more read.
-            (None, Some(o)) => self.is_suppressed(m, &o.order.customer.email).await?,
+            (None, Some(o)) => match &o.order.customer.email {
+                Some(email) => self.is_suppressed(m, email).await?,
+                None => false,
+            },
             (None, None) => false,
         };
         Ok(FollowUpContext {

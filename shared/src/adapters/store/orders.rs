@@ -17,11 +17,12 @@ const IDEMPOTENCY: &str = "idempotency";
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 
 impl Store {
-    /// The order's writes, the thank-you email's claim last, and the guard of that claim.
+    /// The order's writes, the thank-you email's claim last, and the guard of that claim (none
+    /// for a customer without an address: nothing is claimed).
     fn order_transaction(
         &self,
         new: &NewOrder<'_>,
-    ) -> Result<(Vec<TransactWriteItem>, ClaimGuard), StoreError> {
+    ) -> Result<(Vec<TransactWriteItem>, Option<ClaimGuard>), StoreError> {
         let rec = new.record;
         let m = &rec.merchant_id;
         let order = &rec.order;
@@ -55,7 +56,6 @@ impl Store {
         let mut set = vec![
             "#type = :ctype",
             "customer_id = :cid",
-            "email = :email",
             "first_order_at = if_not_exists(first_order_at, :placed)",
             "last_order_at = :placed",
             "updated_at = :now",
@@ -66,10 +66,14 @@ impl Store {
             .expression_attribute_names("#type", keys::TYPE)
             .expression_attribute_values(":ctype", s("customer"))
             .expression_attribute_values(":cid", s(c.id.as_str()))
-            .expression_attribute_values(":email", s(c.email.as_str()))
             .expression_attribute_values(":placed", s(order.placed_at.to_string()))
             .expression_attribute_values(":now", s(now.to_string()))
             .expression_attribute_values(":one", n(1));
+        // The latest address wins; an order without one leaves the profile's as it was.
+        if let Some(email) = &c.email {
+            set.push("email = :email");
+            upd = upd.expression_attribute_values(":email", s(email.as_str()));
+        }
         for (attr, placeholder, value) in [
             ("first_name", ":fn", &c.first_name),
             ("last_name", ":ln", &c.last_name),
@@ -106,8 +110,10 @@ impl Store {
         )))?);
 
         // The address notes both ways (see `privacy.rs`).
-        for note in super::privacy::address_notes(m, &c.id, &c.email.normalized())? {
-            items.push(put(&self.table, note, None)?);
+        if let Some(email) = &c.email {
+            for note in super::privacy::address_notes(m, &c.id, &email.normalized())? {
+                items.push(put(&self.table, note, None)?);
+            }
         }
 
         let spend = self
@@ -144,11 +150,13 @@ impl Store {
             items.push(self.loyalty_notice_put(m, notice)?);
         }
 
-        let (claim_id, claim) = new.claim;
+        let Some((claim_id, claim)) = new.claim else {
+            return Ok((items, None));
+        };
         let (claim, guard) =
             self.guarded_claim(items.len(), claim_id, claim, new.send_expires_at)?;
         items.push(claim);
-        Ok((items, guard))
+        Ok((items, Some(guard)))
     }
 
     /// The update that records on an order who referred it (with the referral).
@@ -198,12 +206,16 @@ impl crate::ports::OrderBook for Store {
     /// upsert, the per-currency spend, the customer's order index entry, the pending loyalty
     /// earn and the thank-you email's claim. All or nothing.
     async fn place_order(&self, new: &NewOrder<'_>) -> Result<PlaceOutcome, StoreError> {
+        const OPERATION: &str = "TransactWriteItems order";
         let (items, guard) = self.order_transaction(new)?;
+        let Some(guard) = guard else {
+            return Ok(match self.transact(OPERATION, items).await? {
+                write::Attempt::Done => PlaceOutcome::Created { suppressed: false },
+                write::Attempt::Cancelled(_) => PlaceOutcome::AlreadyExists,
+            });
+        };
         Ok(
-            match self
-                .transact_guarded("TransactWriteItems order", items, guard)
-                .await?
-            {
+            match self.transact_guarded(OPERATION, items, guard).await? {
                 Guarded::Done => PlaceOutcome::Created { suppressed: false },
                 Guarded::Suppressed => PlaceOutcome::Created { suppressed: true },
                 Guarded::Cancelled(_) => PlaceOutcome::AlreadyExists,

@@ -495,7 +495,11 @@ impl Store {
         if update_held("UpdateItem forget referrer", forget_on_order).await? {
             tally.add("unlinked.referred_order", 1);
         }
-        let email = referee_order.order.customer.email.normalized();
+        // A referral needs the referee's address: an order without one was never referred.
+        let Some(email) = referee_order.order.customer.email.as_ref() else {
+            return Ok(());
+        };
+        let email = email.normalized();
         let forget_on_referee = self
             .update_item(&keys::referee(m, &email))
             .update_expression("REMOVE referrer")

@@ -85,13 +85,17 @@ impl ShipmentBook for Store {
                 None,
             )?);
         }
-        let (claim, guard) = self.guarded_claim(items.len(), claim.0, claim.1, send_expires_at)?;
+        const OPERATION: &str = "TransactWriteItems create shipment";
+        let Some((claim_id, claim)) = claim else {
+            return Ok(match self.transact(OPERATION, items).await? {
+                super::write::Attempt::Done => CreateOutcome::Created { suppressed: false },
+                super::write::Attempt::Cancelled(_) => CreateOutcome::AlreadyExists,
+            });
+        };
+        let (claim, guard) = self.guarded_claim(items.len(), claim_id, claim, send_expires_at)?;
         items.push(claim);
         Ok(
-            match self
-                .transact_guarded("TransactWriteItems create shipment", items, guard)
-                .await?
-            {
+            match self.transact_guarded(OPERATION, items, guard).await? {
                 Guarded::Done => CreateOutcome::Created { suppressed: false },
                 Guarded::Suppressed => CreateOutcome::Created { suppressed: true },
                 Guarded::Cancelled(_) => CreateOutcome::AlreadyExists,
@@ -296,7 +300,7 @@ impl ShipmentBook for Store {
             let body = FollowUp {
                 order_id: o.id.clone(),
                 customer_id: o.customer.id.to_string(),
-                recipient: Some(o.customer.email.as_str().to_owned()),
+                recipient: o.customer.email.as_ref().map(|e| e.as_str().to_owned()),
                 kind: *kind,
                 due_at: *due_at,
                 anchor,

@@ -66,8 +66,10 @@ impl Store {
         )?;
         self.put_item("PutItem subscription pointer", pointer)
             .await?;
-        self.put_address_notes(m, &sub.customer.id, &sub.customer.email.normalized())
-            .await?;
+        if let Some(email) = &sub.customer.email {
+            self.put_address_notes(m, &sub.customer.id, &email.normalized())
+                .await?;
+        }
         let key = keys::subscription(m, &sub.id);
         let mut item = to_item(SUBSCRIPTION, &key, record)?;
         if let Some(at) = due {

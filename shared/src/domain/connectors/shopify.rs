@@ -12,8 +12,8 @@
 //! | `name` | `ShopifyOrder.name` | What the customer sees (`#1001`); kept beside the order, not used as its id. |
 //! | `created_at` | `placed_at` | ISO 8601 with an offset (`2026-11-20T10:30:00-05:00`), written as RFC 3339 in UTC; the instant is kept. |
 //! | `currency` | `currency` | The shop currency. Every amount below is read from the shop-currency fields, never the presentment ones. |
-//! | `email`, else `contact_email`, else `customer.email` | `customer.email` | None of them → error `email` / `no_email`; the caller decides what to do with such an order. |
-//! | `customer.id` | `customer.id` | `shopify-<id>`; without a `customer` object none, and the order path derives the id from the email. |
+//! | `email`, else `contact_email`, else `customer.email` | `customer.email` | None of them (a point-of-sale or phone order) → none: the order is stored and never mailed. |
+//! | `customer.id` | `customer.id` | `shopify-<id>`; without a `customer` object none, and the order path derives the id from the email; with no email either, `shopify-guest-<order id>`. |
 //! | `customer.first_name` / `last_name`, else `billing_address.first_name` / `last_name` | `customer.first_name` / `last_name` | The pair is taken from the customer when it has either name, else from the billing address, so two people's names are never mixed. |
 //! | `customer_locale` | `customer.locale` | The tag as given (`de`, `fr-CA`, `pt-BR`): sending picks the nearest supported language and falls back to the merchant's default. A value that is not a language tag → none. |
 //! | `line_items[i].sku`, else `variant_id`, else `id` | `items[i].sku` | An empty SKU counts as none: `variant-<variant_id>`, else `line-<id>`. |
@@ -66,7 +66,7 @@ pub struct ShopifyOrder {
 }
 
 /// Maps an `orders/create` (or `orders/updated`) payload. See the module documentation for every
-/// rule; an order without any email address is refused as `email` / `no_email`.
+/// rule; an order without any email address maps to a customer without one (stored, not mailed).
 pub fn order_input(payload: &Value) -> Result<ShopifyOrder, FieldError> {
     if !payload.is_object() {
         return Err(FieldError::new(
@@ -316,17 +316,15 @@ fn customer(payload: &Value) -> Result<CustomerInput, FieldError> {
     {
         email = text(c, "email", "customer.email")?;
     }
-    let email = email.ok_or_else(|| {
-        FieldError::new(
-            "email",
-            "no_email",
-            "the order has no email address (email, contact_email or customer.email)",
-        )
-    })?;
-    let id = match customer {
+    let mut id = match customer {
         Some(c) => decimal_id("customer.id", member(c, "id"))?.map(|id| format!("shopify-{id}")),
         None => None,
     };
+    // An order with no email address (a point-of-sale or phone order) is stored, never mailed;
+    // with no customer either, it is its own guest.
+    if email.is_none() && id.is_none() {
+        id = decimal_id("id", member(payload, "id"))?.map(|order| format!("shopify-guest-{order}"));
+    }
     let names = |obj: &Value, path: &str| -> Result<(Option<String>, Option<String>), FieldError> {
         Ok((
             text(obj, "first_name", &format!("{path}.first_name"))?,
@@ -346,7 +344,8 @@ fn customer(payload: &Value) -> Result<CustomerInput, FieldError> {
         .filter(|tag| Locale::is_well_formed_tag(tag));
     Ok(CustomerInput {
         id,
-        email,
+        email: email.unwrap_or_default(),
+        address_optional: true,
         first_name: name.0,
         last_name: name.1,
         locale,
@@ -659,7 +658,10 @@ mod tests {
         assert_eq!(order.placed_at.to_string(), "2026-11-20T15:30:00Z");
         assert_eq!(order.currency.code(), "EUR");
         assert_eq!(order.customer.id.as_str(), "shopify-207119551");
-        assert_eq!(order.customer.email.as_str(), "jon@example.com");
+        assert_eq!(
+            order.customer.email.clone().unwrap().as_str(),
+            "jon@example.com"
+        );
         assert_eq!(order.customer.first_name.as_deref(), Some("John"));
         assert_eq!(order.customer.last_name.as_deref(), Some("Smith"));
         assert_eq!(order.customer.locale.as_deref(), Some("en"));
@@ -874,13 +876,28 @@ mod tests {
         let mut p = sample();
         p["email"] = json!(null);
         p["contact_email"] = json!("contact@example.com");
-        assert_eq!(validated(&p).customer.email.as_str(), "contact@example.com");
+        assert_eq!(
+            validated(&p).customer.email.unwrap().as_str(),
+            "contact@example.com"
+        );
         p["contact_email"] = json!("");
-        assert_eq!(validated(&p).customer.email.as_str(), "john@example.com");
+        assert_eq!(
+            validated(&p).customer.email.unwrap().as_str(),
+            "john@example.com"
+        );
+        // No address anywhere: the customer is Shopify's, unaddressed; with no customer either,
+        // the order is its own guest.
         p["customer"]["email"] = json!(null);
-        assert_eq!(error(&p), ("email".to_owned(), "no_email"));
+        let unaddressed = validated(&p);
+        assert_eq!(unaddressed.customer.email, None);
+        assert_eq!(unaddressed.customer.id.as_str(), "shopify-207119551");
         p["customer"] = json!(null);
-        assert_eq!(error(&p), ("email".to_owned(), "no_email"));
+        let guest = validated(&p);
+        assert_eq!(guest.customer.email, None);
+        assert_eq!(
+            guest.customer.id.as_str(),
+            format!("shopify-guest-{}", guest.id)
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@
 //! | `status` | `WooOrder.status` | The connector places an order only in one of its `place_on` statuses. |
 //! | `date_created_gmt` | `placed_at` | `2026-11-20T15:30:00`, no offset: UTC. |
 //! | `currency` | `currency` | |
-//! | `billing.email` | `customer.email` | Empty → error `billing.email` / `no_email`. |
-//! | `customer_id` | `customer.id` | `woo-<customer_id>`; 0 (a guest) → none, and the order path derives the id from the email. |
+//! | `billing.email` | `customer.email` | Empty (an order staff entered without one) → none: the order is stored and never mailed. |
+//! | `customer_id` | `customer.id` | `woo-<customer_id>`; 0 (a guest) → none, and the order path derives the id from the email; with no email either, `woo-guest-<order id>`. |
 //! | `billing.first_name` / `last_name` | `customer.first_name` / `last_name` | |
 //! | `line_items[i].sku`, else `variation_id`, else `product_id`, else `id` | `items[i].sku` | An empty SKU counts as none: `variation-<id>` (non-zero), else `product-<id>`, else `line-<id>`. |
 //! | `line_items[i].name` | `items[i].name` | |
@@ -74,7 +74,7 @@ pub fn status(payload: &Value) -> Option<&str> {
 }
 
 /// Maps an order payload. See the module documentation for every rule; an order without a billing
-/// email is refused as `billing.email` / `no_email`.
+/// email maps to a customer without one (stored, not mailed).
 pub fn order_input(payload: &Value) -> Result<WooOrder, FieldError> {
     if !payload.is_object() {
         return Err(FieldError::new(
@@ -188,17 +188,15 @@ fn customer(payload: &Value) -> Result<CustomerInput, FieldError> {
     let email = match billing {
         Some(b) => text(b, "email", "billing.email")?,
         None => None,
-    }
-    .ok_or_else(|| {
-        FieldError::new(
-            "billing.email",
-            "no_email",
-            "the order has no email address (billing.email)",
-        )
-    })?;
-    let id = decimal_id("customer_id", member(payload, "customer_id"))?
+    };
+    let mut id = decimal_id("customer_id", member(payload, "customer_id"))?
         .filter(|id| id.bytes().any(|b| b != b'0'))
         .map(|id| format!("woo-{id}"));
+    // An order with no email address (entered by the shop's staff) is stored, never mailed; a
+    // guest's is its own customer.
+    if email.is_none() && id.is_none() {
+        id = nonzero_id(payload, "id", "id")?.map(|order| format!("woo-guest-{order}"));
+    }
     let (first_name, last_name) = match billing {
         Some(b) => (
             text(b, "first_name", "billing.first_name")?,
@@ -208,7 +206,8 @@ fn customer(payload: &Value) -> Result<CustomerInput, FieldError> {
     };
     Ok(CustomerInput {
         id,
-        email,
+        email: email.unwrap_or_default(),
+        address_optional: true,
         first_name,
         last_name,
         locale: None,
@@ -373,7 +372,10 @@ mod tests {
         assert_eq!(order.id.as_str(), "727");
         assert_eq!(order.placed_at.to_string(), "2026-11-20T15:30:00Z");
         assert_eq!(order.customer.id.as_str(), "woo-26");
-        assert_eq!(order.customer.email.as_str(), "john.doe@example.com");
+        assert_eq!(
+            order.customer.email.clone().unwrap().as_str(),
+            "john.doe@example.com"
+        );
         assert_eq!(order.customer.first_name.as_deref(), Some("John"));
         let lines: Vec<_> = order
             .items
@@ -393,6 +395,14 @@ mod tests {
         let order = validated(&p);
         assert!(!order.customer.id.as_str().starts_with("woo-"));
         assert_eq!(order.items[1].sku.as_str(), "variation-23");
+        // A guest order staff entered with no address: stored under its own guest, never mailed.
+        p["billing"]["email"] = json!("");
+        let order = validated(&p);
+        assert_eq!(order.customer.email, None);
+        assert_eq!(
+            order.customer.id.as_str(),
+            format!("woo-guest-{}", order.id)
+        );
     }
 
     #[test]
@@ -451,8 +461,7 @@ mod tests {
 
     #[test]
     fn refusals_name_the_field() {
-        let cases: [(&str, Value, &str, &str); 5] = [
-            ("billing", json!({"email": ""}), "billing.email", "no_email"),
+        let cases: [(&str, Value, &str, &str); 4] = [
             (
                 "date_created_gmt",
                 json!("yesterday"),
