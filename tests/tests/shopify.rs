@@ -106,6 +106,16 @@ impl World {
         (resp["statusCode"].as_i64().unwrap(), body(&resp))
     }
 
+    /// How many emails of `kind` this test's customer got.
+    async fn kind_sent(&self, kind: &str) -> usize {
+        self.env
+            .emails_to(&self.email())
+            .await
+            .iter()
+            .filter(|e| e.header("X-Aftercare-Kind").as_deref() == Some(kind))
+            .count()
+    }
+
     async fn thank_yous(&self) -> usize {
         self.env
             .emails_to(&self.email())
@@ -703,6 +713,53 @@ async fn a_cancelled_order_loses_its_pending_follow_ups_and_its_points_once() {
             .await
             .len(),
         1
+    );
+    assert_eq!(
+        w.kind_sent("order_cancelled").await,
+        0,
+        "the cancellation email is the merchant's choice, off by default"
+    );
+}
+
+#[tokio::test]
+async fn a_merchant_who_wants_it_tells_the_customer_of_the_cancellation_once() {
+    let w = World::with(|m| m.settings.orders.cancellation_email = true).await;
+    w.post("orders/create", "ev-o", &w.order()).await;
+    let mut cancelled = w.order();
+    cancelled["cancelled_at"] = "2026-11-23T09:00:00+01:00".into();
+    cancelled["cancel_reason"] = "inventory".into();
+    let (status, out) = w.post("orders/cancelled", "ev-c", &cancelled).await;
+    assert_eq!(
+        (status, out["result"].as_str(), out["email"].as_str()),
+        (200, Some("order_cancelled"), Some("sent")),
+        "{out}"
+    );
+    // Shopify's retry, an admin's resend under a new id, and both at once: still one email.
+    let (a, b) = tokio::join!(
+        w.post("orders/cancelled", "ev-c", &cancelled),
+        w.post("orders/cancelled", "ev-c3", &cancelled)
+    );
+    assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
+    w.post("orders/cancelled", "ev-c2", &cancelled).await;
+    assert_eq!(w.kind_sent("order_cancelled").await, 1);
+    let email = w
+        .env
+        .emails_to(&w.email())
+        .await
+        .into_iter()
+        .find(|e| e.header("X-Aftercare-Kind").as_deref() == Some("order_cancelled"))
+        .unwrap();
+    // In the customer's language (the sample order's `customer_locale` is German), with the
+    // order's number and the points taken back.
+    let text = email.part("text/plain").unwrap_or_default();
+    assert!(
+        email.subject().unwrap_or_default().contains("storniert"),
+        "{:?}",
+        email.subject()
+    );
+    assert!(
+        text.contains(ORDER_ID) && text.contains("Treuepunkte"),
+        "{text}"
     );
 }
 

@@ -499,4 +499,26 @@ async fn a_cancelled_or_refunded_order_gives_its_points_back_once() {
     unknown["id"] = json!(99_999u64);
     let (_, out) = w.post("order.updated", "d-c5", &unknown).await;
     assert_eq!(out["reason"], "order_not_stored", "{out}");
+    assert_eq!(w.emails_of("order_cancelled").await, 0, "off by default");
+}
+
+#[tokio::test]
+async fn a_merchant_who_wants_it_tells_the_customer_of_a_cancelled_order_once() {
+    let w = World::with(|m| m.settings.orders.cancellation_email = true).await;
+    w.post("order.created", "d-c1", &w.order("processing"))
+        .await;
+    let mut cancelled = w.order("cancelled");
+    cancelled["date_modified_gmt"] = "2026-11-21T09:00:00".into();
+    let (status, out) = w.post("order.updated", "d-c2", &cancelled).await;
+    assert_eq!(
+        (status, out["result"].as_str(), out["email"].as_str()),
+        (200, Some("order_cancelled"), Some("sent")),
+        "{out}"
+    );
+    // Resent from the webhook log, and a later edit of the cancelled order: still one email.
+    w.post("order.updated", "d-c3", &cancelled).await;
+    cancelled["date_modified_gmt"] = "2026-11-21T10:00:00".into();
+    w.post("order.updated", "d-c4", &cancelled).await;
+    assert_eq!(w.emails_of("order_cancelled").await, 1);
+    assert_eq!(w.emails_of("order_thanks").await, 1);
 }

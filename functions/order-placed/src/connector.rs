@@ -6,9 +6,10 @@
 use crate::App;
 use aftercare::domain::followup::FollowUpKind;
 use aftercare::domain::order::OrderRecord;
+use aftercare::domain::send::{EmailKind, SendIdentity};
 use aftercare::domain::{FieldError, Merchant, OrderInput};
 use aftercare::http::ApiError;
-use aftercare::usecases::send::Deadline;
+use aftercare::usecases::send::{Deadline, SendOutcome};
 use serde_json::{Value, json};
 
 /// A refusal of an authentic delivery, answered 200 so the platform does not retry (or, for
@@ -177,6 +178,51 @@ pub(crate) async fn cancel_order(
     .await?;
     outcome["result"] = "order_cancelled".into();
     outcome["follow_ups_cancelled"] = cancelled;
+    if merchant.settings.orders.cancellation_email {
+        let points = outcome["points_reversed"].as_i64().unwrap_or(0);
+        let email = tell_cancelled(app, merchant, order, points, deadline).await?;
+        outcome["email"] = email.as_str().into();
+    }
+    Ok(outcome)
+}
+
+/// The customer's cancellation email, once per order (its claim dedupes every redelivery and
+/// every platform that reports the same cancellation).
+async fn tell_cancelled(
+    app: &App,
+    merchant: &Merchant,
+    order: &OrderRecord,
+    points: i64,
+    deadline: Deadline,
+) -> Result<SendOutcome, ApiError> {
+    let customer = &order.order.customer;
+    let Some(to) = &customer.email else {
+        return Ok(SendOutcome::Unaddressed);
+    };
+    let id = SendIdentity::new(
+        &merchant.id,
+        &customer.id,
+        EmailKind::OrderCancelled,
+        order.order.id.as_str(),
+        0,
+    );
+    let now = app.clock.now();
+    let claim = id.claim(to.as_str(), now, deadline.lease_until(app.clock.as_ref()));
+    let outcome = app
+        .courier()
+        .claim_and_send(
+            &id,
+            &claim,
+            app.send_expiry(merchant, now),
+            deadline,
+            || crate::cancellation_email(app, merchant, order, points, &id),
+        )
+        .await?;
+    if outcome.wants_redelivery() {
+        return Err(ApiError::unavailable(
+            "the cancellation email could not be sent now; deliver the webhook again",
+        ));
+    }
     Ok(outcome)
 }
 

@@ -333,9 +333,32 @@ fn thank_you(
     referral_code: Option<&str>,
 ) -> Option<OutgoingEmail> {
     let order = &record.order;
+    let (locale, tz) = where_of(merchant, order);
+    let available_on =
+        aftercare::domain::loyalty::available_at(order.placed_at, &merchant.settings.loyalty);
+    let mut data = order_data(merchant, order);
+    data["loyalty"] = json!({
+        "points": record.points_earned, "available_on": long_date(available_on, tz, locale),
+        "referral_code": referral_code, "referral_points": merchant.settings.loyalty.referral_points,
+        "tier": record.tier,
+    });
+    order_email(app, merchant, order, KIND, &data, send_key)
+}
+
+/// The language and time zone to write to `order`'s customer in.
+fn where_of<'a>(merchant: &'a Merchant, order: &'a Order) -> (aftercare::domain::Locale, &'a str) {
     let customer = &order.customer;
-    let locale = customer.locale_or(merchant.default_locale);
-    let tz = customer.time_zone.as_deref().unwrap_or(&merchant.time_zone);
+    (
+        customer.locale_or(merchant.default_locale),
+        customer.time_zone.as_deref().unwrap_or(&merchant.time_zone),
+    )
+}
+
+/// The customer and order as the order emails show them (amounts formatted in the customer's
+/// language).
+fn order_data(merchant: &Merchant, order: &Order) -> Value {
+    let customer = &order.customer;
+    let (locale, tz) = where_of(merchant, order);
     let fmt = |amount: i64| order.money(amount).format(locale);
     let nonzero = |amount: i64| (amount != 0).then(|| fmt(amount));
     let items: Vec<Value> = order
@@ -348,41 +371,62 @@ fn thank_you(
             })
         })
         .collect();
-    let available_on =
-        aftercare::domain::loyalty::available_at(order.placed_at, &merchant.settings.loyalty);
-    let data = json!({
+    json!({
         "customer": {"greeting_name": customer.first_name, "first_name": customer.first_name, "last_name": customer.last_name},
         "order": {
             "number": order.id, "placed_on": long_date(order.placed_at, tz, locale), "items": items,
             "subtotal": fmt(order.subtotal), "shipping": fmt(order.shipping), "tax": nonzero(order.tax),
             "discount": nonzero(order.discount), "total": fmt(order.total),
         },
-        "loyalty": {
-            "points": record.points_earned, "available_on": long_date(available_on, tz, locale),
-            "referral_code": referral_code, "referral_points": merchant.settings.loyalty.referral_points,
-            "tier": record.tier,
-        },
-    });
-    let rendered = match app.renderer.render(KIND, locale, merchant, &data) {
+    })
+}
+
+/// An order email of `kind` with `data` to the order's customer (none when it fails to render or
+/// the customer has no address).
+fn order_email(
+    app: &App,
+    merchant: &Merchant,
+    order: &Order,
+    kind: EmailKind,
+    data: &Value,
+    send_key: &SendIdentity,
+) -> Option<OutgoingEmail> {
+    let customer = &order.customer;
+    let (locale, _) = where_of(merchant, order);
+    let rendered = match app.renderer.render(kind, locale, merchant, data) {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(error = ?e, "thank-you email failed to render");
+            tracing::error!(error = ?e, kind = kind.as_str(), "order email failed to render");
             return None;
         }
     };
-    let name = match (&customer.first_name, &customer.last_name) {
-        (Some(f), Some(l)) => Some(format!("{f} {l}")),
-        (Some(f), None) => Some(f.clone()),
-        (None, Some(l)) => Some(l.clone()),
-        (None, None) => None,
-    };
-    let to = Mailbox::new(name.as_deref(), customer.email.clone()?);
+    let to = Mailbox::new(customer.display_name().as_deref(), customer.email.clone()?);
     Some(OutgoingEmail::compose(
         merchant,
         to,
-        KIND,
+        kind,
         rendered,
         &send_key.reference(),
         None,
     ))
+}
+
+/// The cancellation email of `record` (`points`: the loyalty points this cancellation took back).
+pub(crate) fn cancellation_email(
+    app: &App,
+    merchant: &Merchant,
+    record: &OrderRecord,
+    points: i64,
+    send_key: &SendIdentity,
+) -> Option<OutgoingEmail> {
+    let mut data = order_data(merchant, &record.order);
+    data["loyalty"] = json!({"points": (points != 0).then_some(points.abs())});
+    order_email(
+        app,
+        merchant,
+        &record.order,
+        EmailKind::OrderCancelled,
+        &data,
+        send_key,
+    )
 }

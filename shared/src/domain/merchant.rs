@@ -337,6 +337,18 @@ pub struct MerchantSettings {
     pub webhook: WebhookSettings,
     /// How long the message log is kept.
     pub retention: RetentionSettings,
+    /// Order emails beyond the thank-you.
+    pub orders: OrderSettings,
+}
+
+/// Order emails beyond the thank-you.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrderSettings {
+    /// Tell the customer when the shop cancels their order (Shopify `orders/cancelled`, a
+    /// WooCommerce order set to cancelled). Off by default: both platforms can send their own
+    /// cancellation email, and a customer should not get two.
+    pub cancellation_email: bool,
 }
 
 /// How long what Aftercare keeps about emails lives.

@@ -51,6 +51,8 @@ pub enum EmailKind {
     LoyaltyPointsExpiring,
     /// To the merchant's operations address: the 7-day spam complaint rate is above 0.1%.
     MerchantComplaintAlert,
+    /// The shop cancelled the order (sent only where the merchant turned it on).
+    OrderCancelled,
 }
 
 impl EmailKind {
@@ -79,6 +81,7 @@ impl EmailKind {
         EmailKind::LoyaltyReferralReward,
         EmailKind::LoyaltyPointsExpiring,
         EmailKind::MerchantComplaintAlert,
+        EmailKind::OrderCancelled,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -107,6 +110,7 @@ impl EmailKind {
             EmailKind::LoyaltyReferralReward => "loyalty_referral_reward",
             EmailKind::LoyaltyPointsExpiring => "loyalty_points_expiring",
             EmailKind::MerchantComplaintAlert => "merchant_complaint_alert",
+            EmailKind::OrderCancelled => "order_cancelled",
         }
     }
 
@@ -114,6 +118,7 @@ impl EmailKind {
     pub fn template(&self) -> &'static str {
         match self {
             EmailKind::OrderThanks => "order_thanks",
+            EmailKind::OrderCancelled => "order_cancelled",
             EmailKind::MerchantLateAlert => "merchant_alert",
             EmailKind::UsageTips
             | EmailKind::FeedbackSurvey

@@ -122,6 +122,7 @@ pub fn sample_data(kind: EmailKind, locale: Locale) -> Value {
     let p = persona(locale);
     match kind {
         EmailKind::OrderThanks => order_thanks(&p, locale),
+        EmailKind::OrderCancelled => order_cancelled(&p, locale),
         EmailKind::ShipmentShipped
         | EmailKind::ShipmentOutForDelivery
         | EmailKind::ShipmentAvailableForPickup
@@ -147,6 +148,13 @@ pub fn sample_data(kind: EmailKind, locale: Locale) -> Value {
         }
         EmailKind::MerchantComplaintAlert => complaint_alert(locale),
     }
+}
+
+/// order-placed's cancellation notice: the thank-you's order, its points taken back.
+fn order_cancelled(p: &Persona, locale: Locale) -> Value {
+    let mut data = order_thanks(p, locale);
+    data["loyalty"] = json!({"points": 303});
+    data
 }
 
 /// order-placed's thank-you.
@@ -439,9 +447,10 @@ mod tests {
             EmailKind::LoyaltyReferralReward => 21,
             EmailKind::LoyaltyPointsExpiring => 22,
             EmailKind::MerchantComplaintAlert => 23,
+            EmailKind::OrderCancelled => 24,
         }
     }
-    const COUNT: usize = 24;
+    const COUNT: usize = 25;
 
     #[test]
     fn all_lists_every_kind_once() {
@@ -485,6 +494,14 @@ mod tests {
                 "/order/total",
                 "/loyalty/points",
                 "/loyalty/referral_code",
+            ],
+            EmailKind::OrderCancelled => &[
+                "/customer/greeting_name",
+                "/order/number",
+                "/order/placed_on",
+                "/order/items/0/name",
+                "/order/total",
+                "/loyalty/points",
             ],
             EmailKind::ShipmentAvailableForPickup => &[
                 "/customer/greeting_name",
