@@ -619,7 +619,7 @@ impl ShipmentInput {
 }
 
 /// What a merchant or carrier sends for one checkpoint.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CheckpointInput {
     #[serde(default)]
     pub id: Option<String>,

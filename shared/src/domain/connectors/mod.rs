@@ -5,7 +5,11 @@
 //! platform sends in its own way: numeric ids that may exceed 2^53 and prices as decimal strings.
 //! Neither ever goes through `f64`.
 
+pub mod aftership;
+pub mod easypost;
+pub mod shippo;
 pub mod shopify;
+pub mod tracking;
 pub mod woocommerce;
 
 use crate::domain::money::MAX_AMOUNT;
