@@ -41,6 +41,81 @@ pub struct Merchant {
 pub struct Connectors {
     pub shopify: Option<ShopifyConnector>,
     pub woocommerce: Option<WooConnector>,
+    /// EasyPost tracker webhooks to `POST /v1/connectors/easypost/{merchantId}`.
+    pub easypost: Option<TrackingConnector>,
+    /// AfterShip tracking webhooks to `POST /v1/connectors/aftership/{merchantId}`.
+    pub aftership: Option<TrackingConnector>,
+    /// Shippo tracking webhooks to `POST /v1/connectors/shippo/{merchantId}?token=…`.
+    pub shippo: Option<ShippoConnector>,
+}
+
+/// A tracking aggregator (EasyPost, AfterShip) that signs its webhooks with a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingConnector {
+    /// The webhook secrets, several during a rotation.
+    pub secrets: Vec<WebhookSecret>,
+}
+
+/// Shippo: a token in the webhook URL (Shippo's documented way to authenticate its webhooks), and
+/// the HMAC secret when Shippo has turned signed webhooks on for the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippoConnector {
+    /// The `token` query parameter of the webhook URL the merchant registered with Shippo.
+    pub token: WebhookSecret,
+    /// When present, `Shippo-Auth-Signature` must verify with one of them too.
+    #[serde(default)]
+    pub secrets: Vec<WebhookSecret>,
+}
+
+/// 1 to 5 secrets of 8 to 256 characters, none a control character (EasyPost secrets may be any
+/// Unicode text; the signature normalises them).
+fn check_secrets(field: &str, secrets: &[WebhookSecret], optional: bool) -> Result<(), FieldError> {
+    if (secrets.is_empty() && !optional) || secrets.len() > 5 {
+        return Err(FieldError::new(
+            field,
+            "out_of_range",
+            "one to five secrets (more than one only during a rotation)",
+        ));
+    }
+    for (i, secret) in secrets.iter().enumerate() {
+        let n = secret.0.chars().count();
+        if !(8..=256).contains(&n) || secret.0.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                format!("{field}[{i}]"),
+                "invalid_format",
+                "a secret is 8 to 256 characters, none of them control characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl TrackingConnector {
+    /// Checks an operator's input for the provider `name` (`easypost`, `aftership`).
+    pub fn validate(self, name: &str) -> Result<Self, FieldError> {
+        check_secrets(&format!("connectors.{name}.secrets"), &self.secrets, false)?;
+        Ok(self)
+    }
+}
+
+impl ShippoConnector {
+    /// Checks an operator's input: a URL-safe token of 24 to 128 characters, 0 to 5 secrets.
+    pub fn validate(self) -> Result<Self, FieldError> {
+        let token = &self.token.0;
+        if !(24..=128).contains(&token.len())
+            || !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(FieldError::new(
+                "connectors.shippo.token",
+                "invalid_format",
+                "the URL token is 24 to 128 letters, digits, - or _",
+            ));
+        }
+        check_secrets("connectors.shippo.secrets", &self.secrets, true)?;
+        Ok(self)
+    }
 }
 
 /// A WooCommerce store whose webhooks come to `POST /v1/connectors/woocommerce/{merchantId}`.
@@ -621,6 +696,21 @@ impl MerchantInput {
                     .connectors
                     .woocommerce
                     .map(WooConnector::validate)
+                    .transpose()?,
+                easypost: self
+                    .connectors
+                    .easypost
+                    .map(|c| c.validate("easypost"))
+                    .transpose()?,
+                aftership: self
+                    .connectors
+                    .aftership
+                    .map(|c| c.validate("aftership"))
+                    .transpose()?,
+                shippo: self
+                    .connectors
+                    .shippo
+                    .map(ShippoConnector::validate)
                     .transpose()?,
             },
         })

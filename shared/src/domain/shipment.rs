@@ -274,6 +274,46 @@ impl ShipmentRecord {
     }
 }
 
+/// A parcel's tracking number pointing to its shipment: how a tracking aggregator's update, which
+/// knows the carrier and the number but not our shipment id, finds the shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingPointer {
+    pub shipment_id: ShipmentId,
+    pub order_id: OrderId,
+    /// The carrier as the shipment names it, and its family (see
+    /// [`super::connectors::tracking::carrier_family`]).
+    pub carrier: String,
+    pub carrier_family: String,
+    /// The number as the shipment names it.
+    pub tracking_number: String,
+}
+
+impl ShipmentRecord {
+    /// The tracking pointers of every parcel of the shipment, keyed by normalised number.
+    pub fn tracking_pointers(&self) -> Vec<(String, TrackingPointer)> {
+        use super::connectors::tracking::{carrier_family, normalise_tracking_number};
+        let sh = &self.shipment;
+        sh.parcels()
+            .into_iter()
+            .filter_map(|p| {
+                let number = normalise_tracking_number(&p.tracking_number);
+                (!number.is_empty()).then(|| {
+                    (
+                        number,
+                        TrackingPointer {
+                            shipment_id: sh.id.clone(),
+                            order_id: sh.order_id.clone(),
+                            carrier: sh.carrier.clone(),
+                            carrier_family: carrier_family(&sh.carrier),
+                            tracking_number: p.tracking_number,
+                        },
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
 /// An order's pointer to one of its shipments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipmentPointer {

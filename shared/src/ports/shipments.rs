@@ -8,6 +8,7 @@ use crate::domain::order::OrderRecord;
 use crate::domain::send::{SendIdentity, SendRecord};
 use crate::domain::shipment::{
     Checkpoint, CheckpointOutcome, CreateOutcome, ShipmentCheck, ShipmentPointer, ShipmentRecord,
+    TrackingPointer,
 };
 use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::StoreError;
@@ -47,8 +48,9 @@ pub trait ShipmentBook: Send + Sync {
         id: &OrderId,
     ) -> impl Future<Output = Result<Option<OrderRecord>, StoreError>> + Send;
 
-    /// Writes the shipment, the order's pointer to it, its due checks and the "shipped" email's
-    /// claim, all or nothing; `AlreadyExists` if a shipment with this id exists.
+    /// Writes the shipment, the order's pointer to it, its parcels' tracking pointers, its due
+    /// checks and the "shipped" email's claim, all or nothing; `AlreadyExists` if a shipment with
+    /// this id exists.
     fn create_shipment(
         &self,
         new: &NewShipment<'_>,
@@ -75,6 +77,13 @@ pub trait ShipmentBook: Send + Sync {
         &self,
         new: &NewCheckpoint<'_>,
     ) -> impl Future<Output = Result<CheckpointOutcome, StoreError>> + Send;
+
+    /// The shipments a parcel's normalised tracking number points to (normally one).
+    fn shipments_by_tracking(
+        &self,
+        m: &MerchantId,
+        number: &str,
+    ) -> impl Future<Output = Result<Vec<TrackingPointer>, StoreError>> + Send;
 
     /// The order's pointers to its shipments (consistent read).
     fn order_shipments(

@@ -16,6 +16,7 @@ use crate::domain::order::OrderRecord;
 use crate::domain::send::{SendIdentity, SendRecord};
 use crate::domain::shipment::{
     Checkpoint, CheckpointOutcome, CreateOutcome, ShipmentDue, ShipmentPointer, ShipmentRecord,
+    TrackingPointer,
 };
 use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::StoreError;
@@ -230,6 +231,10 @@ impl ShipmentBook for MemShipments {
             };
             checks.push((keys::shipment_due(m, &sh.id, check.as_str()), row(&body)?));
         }
+        for (number, pointer) in record.tracking_pointers() {
+            let key = keys::tracking(m, &number, &pointer.carrier_family, &sh.id);
+            checks.push((key, row(&pointer)?));
+        }
         let writes = |claim: Option<Write>| {
             let mut writes = vec![
                 put(&keys::shipment(m, &sh.id), shipment.clone(), absent()),
@@ -345,6 +350,14 @@ impl ShipmentBook for MemShipments {
         order: &OrderId,
     ) -> Result<Vec<ShipmentPointer>, StoreError> {
         self.under(&keys::order_shipments(m, order))
+    }
+
+    async fn shipments_by_tracking(
+        &self,
+        m: &MerchantId,
+        number: &str,
+    ) -> Result<Vec<TrackingPointer>, StoreError> {
+        self.under(&keys::trackings(m, number))
     }
 
     async fn order_follow_ups(

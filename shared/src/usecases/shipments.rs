@@ -71,6 +71,55 @@ pub struct CheckpointResult {
     pub order_delivered: Option<bool>,
 }
 
+/// What a tracking provider's update did.
+#[derive(Debug, Serialize)]
+pub struct TrackResult {
+    /// `applied` (at least one checkpoint new), `unchanged` (every checkpoint known),
+    /// `unknown_tracking_number` (no shipment of this merchant has it: nothing stored),
+    /// `ambiguous_tracking_number` (several carriers' shipments have it and the provider's carrier
+    /// is none of theirs: nothing stored).
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipment_id: Option<String>,
+    /// The shipment's status after the update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<TrackingStatus>,
+    /// The checkpoints recorded now (known ones are skipped), each with its outcome.
+    pub checkpoints: Vec<CheckpointResult>,
+    /// Checkpoints the shipment refused (an implausible time), by index in the update.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
+}
+
+impl TrackResult {
+    fn nothing(result: &'static str) -> Self {
+        Self {
+            result,
+            shipment_id: None,
+            status: None,
+            checkpoints: Vec::new(),
+            refused: Vec::new(),
+        }
+    }
+}
+
+/// The shipment a provider's tracking number (and carrier) names, among the pointers stored for
+/// the number: the one of the same carrier family, else the only one.
+pub fn pick_shipment<'a>(
+    pointers: &'a [crate::domain::shipment::TrackingPointer],
+    carrier: Option<&str>,
+) -> Option<&'a crate::domain::shipment::TrackingPointer> {
+    use crate::domain::connectors::tracking::carrier_family;
+    let family = carrier.map(carrier_family);
+    pointers
+        .iter()
+        .find(|p| family.as_deref() == Some(p.carrier_family.as_str()))
+        .or(match pointers {
+            [only] => Some(only),
+            _ => None,
+        })
+}
+
 /// What one due shipment check came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckOutcome {
@@ -261,6 +310,76 @@ where
                 })
             }
         }
+    }
+
+    /// Applies a tracking provider's update: finds the shipment by the parcel's tracking number
+    /// (one Query), reads its history (one Query) and records each checkpoint it does not have yet,
+    /// oldest first, exactly as [`Tracking::checkpoint`] does (milestone emails once each, the
+    /// state only advancing). An unknown number stores nothing.
+    pub async fn track(
+        &self,
+        merchant: &Merchant,
+        update: &crate::domain::connectors::tracking::TrackingUpdate,
+        deadline: Deadline,
+    ) -> Result<TrackResult, TrackingError> {
+        use crate::domain::connectors::tracking::normalise_tracking_number;
+        let number = normalise_tracking_number(&update.tracking_number);
+        let pointers = self
+            .book
+            .shipments_by_tracking(&merchant.id, &number)
+            .await?;
+        let Some(pointer) = pick_shipment(&pointers, update.carrier.as_deref()) else {
+            return Ok(TrackResult::nothing(if pointers.is_empty() {
+                "unknown_tracking_number"
+            } else {
+                "ambiguous_tracking_number"
+            }));
+        };
+        let shipment_id = pointer.shipment_id.clone();
+        let known: std::collections::HashSet<String> = self
+            .book
+            .shipment_history(&merchant.id, &shipment_id)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let mut new = Vec::new();
+        let mut refused = Vec::new();
+        for (i, input) in update.checkpoints.iter().enumerate() {
+            match input.clone().validate() {
+                Ok(cp) if known.contains(&cp.id) => {}
+                Ok(cp) => new.push((input.clone(), cp)),
+                Err(e) => refused.push(format!("checkpoints[{i}].{}: {}", e.field, e.message)),
+            }
+        }
+        new.sort_by_key(|(_, cp)| cp.occurred_at);
+        new.dedup_by(|a, b| a.1.id == b.1.id);
+        let mut result = TrackResult {
+            result: if new.is_empty() {
+                "unchanged"
+            } else {
+                "applied"
+            },
+            shipment_id: Some(shipment_id.to_string()),
+            status: None,
+            checkpoints: Vec::new(),
+            refused,
+        };
+        for (input, _) in new {
+            let done = self
+                .checkpoint(merchant, &shipment_id, input, None, deadline)
+                .await?;
+            result.status = done.status;
+            result.checkpoints.push(done);
+        }
+        if result.status.is_none() {
+            result.status = self
+                .book
+                .shipment(&merchant.id, &shipment_id)
+                .await?
+                .and_then(|r| r.state().status());
+        }
+        Ok(result)
     }
 
     /// Records a checkpoint of `shipment_id` (`webhook_replay_key`: the signature of the webhook
@@ -721,6 +840,107 @@ mod tests {
         assert_eq!(again.email, SendOutcome::Settled(SendStatus::Sent));
         assert_eq!(w.book.table().rows(), before, "a replay writes nothing");
         assert_eq!(w.sent(), ["shipment_shipped ann@example.com"]);
+    }
+
+    #[tokio::test]
+    async fn a_providers_update_finds_the_parcel_and_records_only_what_is_new() {
+        use crate::domain::connectors::tracking::{TrackingUpdate, checkpoint};
+        let w = World::new();
+        let mut two = whole_order("SH-1");
+        two["carrier"] = json!("DHL Express");
+        two["additional_tracking"] = json!([{"tracking_number": "jd-0002 77"}]);
+        w.create(two).await.unwrap();
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let update =
+            |number: &str, carrier: &str, statuses: &[(TrackingStatus, &str)]| TrackingUpdate {
+                event_id: Some("e".into()),
+                tracking_number: number.into(),
+                carrier: Some(carrier.into()),
+                checkpoints: statuses
+                    .iter()
+                    .map(|(s, t)| checkpoint(*s, at(t), None, Some("scan")))
+                    .collect(),
+                expected_date: None,
+                unmapped: Vec::new(),
+            };
+        let w = &w;
+        let track = |u: TrackingUpdate| async move {
+            w.use_case()
+                .track(&w.merchant, &u, deadline())
+                .await
+                .unwrap()
+        };
+        // Nobody's parcel: nothing is written.
+        let before = w.book.table().rows();
+        let unknown = track(update(
+            "NOPE1",
+            "dhl",
+            &[(TrackingStatus::InTransit, "2026-11-21T08:00:00Z")],
+        ))
+        .await;
+        assert_eq!(unknown.result, "unknown_tracking_number");
+        assert_eq!(w.book.table().rows(), before);
+        // The second parcel, as the aggregator writes its number and carrier.
+        let steps = [
+            (TrackingStatus::InTransit, "2026-11-21T08:00:00Z"),
+            (TrackingStatus::OutForDelivery, "2026-11-22T07:00:00Z"),
+        ];
+        let done = track(update("JD000277", "dhl_express", &steps)).await;
+        assert_eq!(
+            (done.result, done.shipment_id.as_deref(), done.status),
+            (
+                "applied",
+                Some("SH-1"),
+                Some(TrackingStatus::OutForDelivery)
+            )
+        );
+        assert_eq!(done.checkpoints.len(), 2);
+        // The same update again, then the full history shuffled: only the new one is recorded.
+        let rows = w.book.table().rows();
+        let again = track(update("JD000277", "dhl_express", &steps)).await;
+        assert_eq!((again.result, again.checkpoints.len()), ("unchanged", 0));
+        assert_eq!(w.book.table().rows(), rows, "a repeat writes nothing");
+        let shuffled = [
+            (TrackingStatus::Delivered, "2026-11-22T12:00:00Z"),
+            (TrackingStatus::InTransit, "2026-11-21T08:00:00Z"),
+        ];
+        let last = track(update("JD000277", "DHL", &shuffled)).await;
+        assert_eq!(
+            (last.result, last.checkpoints.len(), last.status),
+            ("applied", 1, Some(TrackingStatus::Delivered))
+        );
+        assert_eq!(
+            w.sent(),
+            [
+                "shipment_shipped ann@example.com",
+                "shipment_out_for_delivery ann@example.com",
+                "shipment_delivered ann@example.com"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_parcel_is_the_one_of_the_providers_carrier_else_the_only_one() {
+        use crate::domain::shipment::TrackingPointer;
+        let pointer = |s: &str, carrier: &str| TrackingPointer {
+            shipment_id: ShipmentId::parse("id", s).unwrap(),
+            order_id: OrderId::parse("id", "o").unwrap(),
+            carrier: carrier.into(),
+            carrier_family: crate::domain::connectors::tracking::carrier_family(carrier),
+            tracking_number: "123".into(),
+        };
+        let one = [pointer("a", "Acme Couriers")];
+        assert_eq!(
+            pick_shipment(&one, Some("usps")).map(|p| p.shipment_id.as_str()),
+            Some("a")
+        );
+        let two = [pointer("a", "UPS"), pointer("b", "USPS")];
+        assert_eq!(
+            pick_shipment(&two, Some("usps")).map(|p| p.shipment_id.as_str()),
+            Some("b")
+        );
+        assert_eq!(pick_shipment(&two, Some("fedex")), None);
+        assert_eq!(pick_shipment(&[], Some("ups")), None);
     }
 
     #[tokio::test]

@@ -38,6 +38,7 @@
 //! | shipment (+ state)         | `M#<m>#S#<s>`               | `SHIPMENT`                  | |
 //! | tracking checkpoint        | `M#<m>#S#<s>`               | `CP#<time>#<checkpointId>`  | |
 //! | shipment due check         | `M#<m>#S#<s>`               | `DUE#<late or fallback>`    | due (sparse) |
+//! | parcel's tracking pointer  | `M#<m>#TRK#<number>`        | `<carrier family>#<s>`      | |
 //! | subscription               | `M#<m>#SUB#<s>`             | `SUB`                       | due (sparse) |
 //! | subscription link click    | `M#<m>#SUB#<s>`             | `CLICK#<ulid>`              | |
 //! | invoice in dunning         | `M#<m>#INV#<i>`             | `INVOICE`                   | due (sparse); gsi1 `M#<m>#DUNNING#<shard>` / `<first failure ms>#<i>` |
@@ -119,6 +120,7 @@
 //! | order, its shipment pointers, follow-ups, survey answer | each `ORDER#` entry's partition (`order`, `order_shipment`, `follow_up`, `feedback`) | deleted after the order id's tombstone is written |
 //! | order idempotency record | not exported (a content hash) | replaced by the tombstone: emptied, no expiry |
 //! | shipment, checkpoints, due checks | each `SHIP#` pointer's partition (`shipment`, `checkpoint`, `shipment_due`) | deleted |
+//! | parcels' tracking pointers | within the shipment (its tracking numbers; the pointers hold nothing more) | deleted with the shipment (their keys come from its parcels) |
 //! | subscription, link clicks; invoice | each `SUB#` / `INV#` pointer's partition | deleted |
 //! | suppression | each `ADDR#` note's partition (`suppression`) | kept: no address in it, keyed by digest |
 //! | bounce streak, referee, the address's note of the customer | each `ADDR#` note's partition (`bounce_streak`, `referee`, `address_customer`) | deleted (other customers' notes stay) |
@@ -640,6 +642,17 @@ fn shipment_pk(m: &MerchantId, s: &ShipmentId) -> String {
 
 pub fn shipment(m: &MerchantId, s: &ShipmentId) -> Key {
     Key::new(shipment_pk(m, s), "SHIPMENT")
+}
+
+/// A parcel's tracking pointer: `number` normalised (letters and digits only), `family` a carrier
+/// family (lower-case letters and digits). Both are free of `#` by construction.
+pub fn tracking(m: &MerchantId, number: &str, family: &str, s: &ShipmentId) -> Key {
+    Key::new(entity(m, "TRK", number), format!("{family}#{s}"))
+}
+
+/// Every shipment a tracking number points to (normally one).
+pub fn trackings(m: &MerchantId, number: &str) -> Within {
+    Within::new(entity(m, "TRK", number), "")
 }
 
 pub fn checkpoint(m: &MerchantId, s: &ShipmentId, at: Timestamp, checkpoint_id: &str) -> Key {

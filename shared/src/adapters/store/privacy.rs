@@ -465,12 +465,18 @@ impl Store {
         self.put_item("PutItem order tombstone", item).await?;
         tally.add("kept.order_tombstone", 1);
         for s_id in shipment_ids(&items) {
-            self.delete_within(
-                "BatchWriteItem shipment erasure",
-                &keys::shipment_items(m, &s_id),
-                tally,
-            )
-            .await?;
+            let shipment = self
+                .query_prefix("Query shipment erasure", &keys::shipment_items(m, &s_id))
+                .await?;
+            // The parcels' tracking pointers first: their keys come from the shipment item, so
+            // an erasure cut short here finds them again next time.
+            let pointers = tracking_pointer_keys(m, &shipment);
+            let count = pointers.len();
+            self.delete_keys("BatchWriteItem tracking pointer erasure", pointers)
+                .await?;
+            tally.add("erased.tracking_pointer", count as u64);
+            self.delete_items("BatchWriteItem shipment erasure", &shipment, tally)
+                .await?;
         }
         self.delete_items("BatchWriteItem order erasure", &items, tally)
             .await
@@ -640,6 +646,24 @@ fn address_item_of(item: &Item, c: Option<&CustomerId>) -> bool {
         Some(owner) => c.is_some_and(|c| &owner == c),
         None => true,
     }
+}
+
+/// The keys of the tracking pointers of the shipment among `items` (a shipment's partition).
+fn tracking_pointer_keys(m: &MerchantId, items: &[Item]) -> Vec<keys::Key> {
+    items
+        .iter()
+        .filter(|i| sk_of(i) == Some("SHIPMENT"))
+        .filter_map(|i| {
+            from_item::<crate::domain::shipment::ShipmentRecord>("shipment", i.clone()).ok()
+        })
+        .flat_map(|record| {
+            let s = record.shipment.id.clone();
+            record
+                .tracking_pointers()
+                .into_iter()
+                .map(move |(number, p)| keys::tracking(m, &number, &p.carrier_family, &s))
+        })
+        .collect()
 }
 
 /// The shipments an order's partition points to.

@@ -16,6 +16,7 @@ use crate::domain::followup::{AnchorReason, FollowUp, FollowUpKind, FollowUpStat
 use crate::domain::loyalty::Rebased;
 use crate::domain::shipment::{
     Checkpoint, CheckpointOutcome, CreateOutcome, ShipmentDue, ShipmentPointer, ShipmentRecord,
+    TrackingPointer,
 };
 use crate::domain::{CustomerId, MerchantId, OrderId, ids::ShipmentId};
 use crate::ports::shipments::{NewCheckpoint, NewShipment, ShipmentBook};
@@ -28,6 +29,7 @@ const CHECKPOINT: &str = "checkpoint";
 const POINTER: &str = "order_shipment";
 const FOLLOW_UP: &str = "follow_up";
 const SHIPMENT_DUE: &str = "shipment_due";
+const TRACKING: &str = "tracking_pointer";
 /// Due-index group of shipment checks (late detection, journey fallback).
 pub const SHIPMENT_GROUP: &str = "shipment";
 /// Due-index group of follow-up emails.
@@ -66,6 +68,10 @@ impl ShipmentBook for Store {
             )?,
             None,
         )?);
+        for (number, pointer) in record.tracking_pointers() {
+            let key = keys::tracking(m, &number, &pointer.carrier_family, &sh.id);
+            items.push(put(&self.table, to_item(TRACKING, &key, &pointer)?, None)?);
+        }
         for (check, at) in due {
             let key = keys::shipment_due(m, &sh.id, check.as_str());
             let body = ShipmentDue {
@@ -236,6 +242,18 @@ impl ShipmentBook for Store {
             };
         }
         self.history_only(&history, &ship_key, seen).await
+    }
+
+    /// The shipments a tracking number points to: one Query of the number's partition.
+    async fn shipments_by_tracking(
+        &self,
+        m: &MerchantId,
+        number: &str,
+    ) -> Result<Vec<TrackingPointer>, StoreError> {
+        let items = self
+            .query_prefix("Query tracking number", &keys::trackings(m, number))
+            .await?;
+        from_items(TRACKING, items)
     }
 
     /// The order's shipment pointers (consistent read).
