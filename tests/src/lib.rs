@@ -195,6 +195,13 @@ async fn register_merchant(store: &Store, sdk: &SdkConfig, tag: &str) -> Tenant 
     }, "woocommerce": {
         "store_url": format!("https://{domain}"),
         "secrets": [Env::woo_secret_for(tag)],
+    }, "easypost": {
+        "secrets": [Env::tracking_secret_for("easypost", tag)],
+    }, "aftership": {
+        "secrets": [Env::tracking_secret_for("aftership", tag)],
+    }, "shippo": {
+        "token": Env::shippo_token_for(tag),
+        "secrets": [Env::tracking_secret_for("shippo", tag)],
     }});
     let merchant = serde_json::from_value::<MerchantInput>(input)
         .unwrap()
@@ -275,6 +282,29 @@ impl Env {
     /// (`https://<tag>.shop.example/`).
     pub fn woo_secret_for(tag: &str) -> String {
         format!("wcwh_{tag}_0123456789abcdef")
+    }
+
+    /// The webhook secret of the tracking `provider` every test merchant has connected (EasyPost's
+    /// with a non-ASCII character, as its NFKD keying must handle).
+    pub fn tracking_secret_for(provider: &str, tag: &str) -> String {
+        match provider {
+            "easypost" => format!("s\u{e9}cret-{tag}-easypost"),
+            other => format!("{other}-{tag}-0123456789abcdef"),
+        }
+    }
+
+    /// The URL token of the Shippo connection every test merchant has.
+    pub fn shippo_token_for(tag: &str) -> String {
+        format!("shippo-token-{tag}-0123456789")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect()
     }
 
     /// This world's merchant's WooCommerce store URL, as `X-WC-Webhook-Source` carries it.

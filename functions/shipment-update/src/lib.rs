@@ -40,6 +40,7 @@ use serde_json::{Value, json};
 pub use aftercare::app::{App, InitError};
 pub use sweep::{SweepReport, sweep};
 
+pub mod aggregators;
 mod email;
 pub mod sweep;
 mod tracking;
@@ -80,11 +81,14 @@ pub const ROUTE_CREATE: &str = "POST /v1/orders/{orderId}/shipments";
 pub const ROUTE_CHECKPOINT: &str = "POST /v1/shipments/{shipmentId}/events";
 pub const ROUTE_WEBHOOK: &str = "POST /v1/webhooks/tracking/{merchantId}";
 pub const ROUTE_GET_ORDER: &str = "GET /v1/orders/{orderId}";
-pub const ROUTES: [&str; 4] = [
+pub const ROUTES: [&str; 7] = [
     ROUTE_CREATE,
     ROUTE_CHECKPOINT,
     ROUTE_WEBHOOK,
     ROUTE_GET_ORDER,
+    aggregators::ROUTE_EASYPOST,
+    aggregators::ROUTE_AFTERSHIP,
+    aggregators::ROUTE_SHIPPO,
 ];
 /// The signature header of tracking webhooks.
 pub const SIGNATURE_HEADER: &str = "x-aftercare-signature";
@@ -151,6 +155,10 @@ async fn http_inner(
     let route = http::route_key(req);
     if route == ROUTE_WEBHOOK {
         return webhook(app, req, deadline).await;
+    }
+    // A tracking aggregator's webhook: its own authentication instead of a key.
+    if let Some(provider) = aggregators::Provider::of_route(&route) {
+        return aggregators::webhook(app, req, provider, deadline).await;
     }
     if !ROUTES.contains(&route.as_str()) {
         return Err(ApiError::not_found("the route"));

@@ -99,6 +99,16 @@ impl TrackingConnector {
 }
 
 impl ShippoConnector {
+    /// A new URL token: 32 random bytes, base64url (43 characters).
+    pub fn new_token() -> Result<WebhookSecret, super::apikey::RandomnessUnavailable> {
+        use base64::Engine as _;
+        let mut bytes = [0u8; 32];
+        getrandom::getrandom(&mut bytes).map_err(|_| super::apikey::RandomnessUnavailable)?;
+        Ok(WebhookSecret(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+        ))
+    }
+
     /// Checks an operator's input: a URL-safe token of 24 to 128 characters, 0 to 5 secrets.
     pub fn validate(self) -> Result<Self, FieldError> {
         let token = &self.token.0;

@@ -184,6 +184,39 @@ enum ConnectorAction {
         #[arg(long, value_delimiter = ',')]
         place_on: Vec<String>,
     },
+    /// Connects EasyPost tracker webhooks. Prints the webhook URL path to register with EasyPost
+    /// (with the same secret as its `webhook_secret`).
+    Easypost(TrackingSecretArgs),
+    /// Connects AfterShip tracking webhooks. Prints the webhook URL path to enter in AfterShip.
+    Aftership(TrackingSecretArgs),
+    /// Connects Shippo tracking webhooks: a new URL token (printed once, in the URL path to
+    /// register with Shippo), and optionally the HMAC secret if Shippo signs the account's
+    /// webhooks.
+    Shippo {
+        #[arg(long)]
+        merchant: String,
+        /// Shippo's HMAC secret, read from a file (`-` for stdin), if it signs this account's
+        /// webhooks.
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<std::path::PathBuf>,
+        /// Keep the current token (only add or replace the HMAC secret).
+        #[arg(long)]
+        keep_token: bool,
+    },
+}
+
+/// A tracking aggregator that signs its webhooks with a secret.
+#[derive(clap::Args)]
+struct TrackingSecretArgs {
+    #[arg(long)]
+    merchant: String,
+    /// The webhook secret the provider shows (EasyPost: the webhook's `webhook_secret`; AfterShip:
+    /// Settings → Webhooks → webhook secret), read from a file (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    secret_file: std::path::PathBuf,
+    /// Keep the secrets already set (a rotation: both verify until the old one is removed).
+    #[arg(long)]
+    add: bool,
 }
 
 #[derive(Subcommand)]
@@ -357,6 +390,39 @@ async fn run(cli: Cli) -> Result<(), Error> {
             store.put_merchant(&stored, now).await?;
             println!("{out}");
         }
+        Command::Connector {
+            action: ConnectorAction::Easypost(args),
+        } => connect_tracking(&store, "easypost", args, now).await?,
+        Command::Connector {
+            action: ConnectorAction::Aftership(args),
+        } => connect_tracking(&store, "aftership", args, now).await?,
+        Command::Connector {
+            action:
+                ConnectorAction::Shippo {
+                    merchant,
+                    secret_file,
+                    keep_token,
+                },
+        } => {
+            use aftercare::domain::merchant::{ShippoConnector, WebhookSecret};
+            let id = merchant_id(&merchant)?;
+            let mut stored = store.get_merchant(&id).await?.ok_or("no such merchant")?;
+            let old = stored.connectors.shippo.clone();
+            let token = match (&old, keep_token) {
+                (Some(old), true) => old.token.clone(),
+                _ => ShippoConnector::new_token()?,
+            };
+            let secrets = match &secret_file {
+                Some(file) => vec![WebhookSecret(read_secret(file)?)],
+                None => old.map(|o| o.secrets).unwrap_or_default(),
+            };
+            let connector = ShippoConnector { token, secrets }.validate()?;
+            let out = json!({"merchant": id, "shippo": {"hmac_secrets": connector.secrets.len()},
+                "webhook_path": format!("/v1/connectors/shippo/{id}?token={}", connector.token.0)});
+            stored.connectors.shippo = Some(connector);
+            store.put_merchant(&stored, now).await?;
+            println!("{out}");
+        }
         Command::Merchant {
             action: MerchantAction::Show { id },
         } => {
@@ -469,6 +535,38 @@ async fn run(cli: Cli) -> Result<(), Error> {
 }
 
 /// A secret read from a file (`-`: stdin), trimmed.
+/// Connects EasyPost or AfterShip (`name`) to a merchant with the secret read from the file.
+async fn connect_tracking(
+    store: &aftercare::adapters::store::Store,
+    name: &str,
+    args: TrackingSecretArgs,
+    now: jiff::Timestamp,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use aftercare::domain::merchant::{TrackingConnector, WebhookSecret};
+    let id = merchant_id(&args.merchant)?;
+    let mut stored = store.get_merchant(&id).await?.ok_or("no such merchant")?;
+    let slot = match name {
+        "easypost" => &mut stored.connectors.easypost,
+        _ => &mut stored.connectors.aftership,
+    };
+    let mut secrets = vec![WebhookSecret(read_secret(&args.secret_file)?)];
+    if args.add
+        && let Some(old) = slot.as_ref()
+    {
+        secrets.extend(old.secrets.iter().cloned());
+    }
+    let connector = TrackingConnector { secrets }.validate(name)?;
+    let count = connector.secrets.len();
+    *slot = Some(connector);
+    store.put_merchant(&stored, now).await?;
+    println!(
+        "{}",
+        json!({"merchant": id, name: {"secrets": count},
+            "webhook_path": format!("/v1/connectors/{name}/{id}")})
+    );
+    Ok(())
+}
+
 fn read_secret(path: &std::path::Path) -> Result<String, std::io::Error> {
     let text = if path.as_os_str() == "-" {
         let mut text = String::new();
