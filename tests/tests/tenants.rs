@@ -1072,6 +1072,20 @@ fn probes<'a>() -> Vec<(&'static str, Probe<'a>)> {
                 (e, vec![m])
             }),
         ),
+        // Tracking aggregators' updates for A's parcel, signed with A's secrets (and A's Shippo
+        // token), posted to B's URL.
+        (
+            shipment_update::aggregators::ROUTE_EASYPOST,
+            p(|w, ids| tracking_probe(w, ids, shipment_update::aggregators::Provider::EasyPost)),
+        ),
+        (
+            shipment_update::aggregators::ROUTE_AFTERSHIP,
+            p(|w, ids| tracking_probe(w, ids, shipment_update::aggregators::Provider::AfterShip)),
+        ),
+        (
+            shipment_update::aggregators::ROUTE_SHIPPO,
+            p(|w, ids| tracking_probe(w, ids, shipment_update::aggregators::Provider::Shippo)),
+        ),
         (
             billing_alert::ROUTE_EVENTS,
             p(|w, ids| {
@@ -1256,4 +1270,65 @@ async fn a_link_moved_to_another_merchant_is_refused_on_every_link_route() {
     }
     assert_eq!(links, 10, "every link route was tried");
     assert_untouched(&before, &w.b_state(&b).await);
+}
+
+/// A tracking provider's update for the probe's shipment parcel, signed with A's credentials as
+/// the provider signs, posted to the probed merchant's URL.
+fn tracking_probe(
+    w: &World,
+    ids: &Ids,
+    provider: shipment_update::aggregators::Provider,
+) -> (Value, Vec<String>) {
+    use shipment_update::aggregators::Provider;
+    let m = if ids.order.starts_with("SO-B") {
+        w.b_id()
+    } else {
+        format!("m-{}", ids.customer)
+    };
+    let number = format!("JD{}", ids.shipment.trim_start_matches("SH-"));
+    let body = match provider {
+        Provider::EasyPost => json!({"id": format!("evt_{}", ids.order), "object": "Event",
+            "description": "tracker.updated", "result": {"object": "Tracker", "tracking_code": number,
+            "carrier": "DHL", "status": "delivered", "updated_at": "2026-11-21T10:00:00Z",
+            "tracking_details": []}}),
+        Provider::AfterShip => json!({"event": "tracking_update", "event_id": format!("ev-{}", ids.order),
+            "msg": {"tracking_number": number, "slug": "dhl", "tag": "Delivered",
+            "updated_at": "2026-11-21T10:00:00Z", "checkpoints": []}, "ts": 1_795_254_400}),
+        Provider::Shippo => json!({"event": "track_updated", "test": false, "data": {
+            "tracking_number": number, "carrier": "dhl_express", "tracking_history": [],
+            "tracking_status": {"object_id": ids.order, "status": "DELIVERED",
+            "status_date": "2026-11-21T10:00:00Z"}}}),
+    }
+    .to_string();
+    let mut e = w.request(
+        provider.route(),
+        &format!("/v1/connectors/{}/{m}", provider.name()),
+        &[("merchantId", &m)],
+        Some(&body),
+        None,
+    );
+    let secret = Env::tracking_secret_for(provider.name(), &w.env.tag);
+    match provider {
+        Provider::EasyPost => {
+            e["headers"]["x-hmac-signature"] =
+                signature::sign_easypost(&secret, body.as_bytes()).into();
+        }
+        Provider::AfterShip => {
+            e["headers"]["aftership-hmac-sha256"] =
+                signature::sign_base64_hmac(secret.as_bytes(), body.as_bytes()).into();
+        }
+        Provider::Shippo => {
+            e["headers"]["shippo-auth-signature"] = signature::sign(
+                secret.as_bytes(),
+                w.app.clock.now().as_second(),
+                body.as_bytes(),
+            )
+            .into();
+            aftercare_tests::with_query(
+                &mut e,
+                &format!("token={}", Env::shippo_token_for(&w.env.tag)),
+            );
+        }
+    }
+    (e, vec![m])
 }

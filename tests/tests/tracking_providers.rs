@@ -310,6 +310,72 @@ async fn aftership_and_shippo_samples_end_delivered_with_each_email_once() {
     assert_eq!(w.emails("shipment_shipped").await, 2);
 }
 
+#[tokio::test]
+async fn a_revised_delivery_date_is_emailed_once_per_revision() {
+    let w = World::new().await;
+    // Shipped with a promise of the 23rd.
+    let body = json!({"id": "SH-D", "carrier": "USPS", "tracking_number": "9405511202575421535949",
+        "items": [], "promised_date": "2026-11-23"});
+    let event = w.env.api_event(
+        shipment_update::ROUTE_CREATE,
+        "/v1/orders/SO-1001/shipments",
+        &[("orderId", "SO-1001")],
+        Some(&body.to_string()),
+        Some(&w.env.api_key),
+    );
+    assert_eq!(w.call(event).await.0, 201);
+    let revise = |event_id: &str, date: &str| {
+        let mut b = fixture("aftership/tracking-update.json");
+        b["event"] = "edd_revise".into();
+        b["event_id"] = event_id.into();
+        b["msg"]["tag"] = "InTransit".into();
+        b["msg"]["subtag"] = "InTransit_001".into();
+        b["msg"]["checkpoints"] = json!([b["msg"]["checkpoints"][0].clone()]);
+        b["msg"]["latest_estimated_delivery"]["datetime"] = date.into();
+        b
+    };
+    let (_, out) = w
+        .post(Provider::AfterShip, &revise("edd-1", "2026-11-25"))
+        .await;
+    assert_eq!(
+        (
+            out["expected_date"]["result"].as_str(),
+            out["expected_date"]["email"].as_str()
+        ),
+        (Some("revised"), Some("sent")),
+        "{out}"
+    );
+    // Redelivered, and the same estimate in a later event: still one email.
+    w.post(Provider::AfterShip, &revise("edd-1", "2026-11-25"))
+        .await;
+    let (_, same) = w
+        .post(Provider::AfterShip, &revise("edd-2", "2026-11-25"))
+        .await;
+    assert_eq!(same["expected_date"]["result"], "unchanged", "{same}");
+    assert_eq!(w.emails("shipment_new_date").await, 1);
+    let (_, later) = w
+        .post(Provider::AfterShip, &revise("edd-3", "2026-11-27"))
+        .await;
+    assert_eq!(later["expected_date"]["result"], "revised", "{later}");
+    assert_eq!(w.emails("shipment_new_date").await, 2);
+    let email = w
+        .env
+        .emails_to(&w.env.customer_email())
+        .await
+        .into_iter()
+        .find(|e| e.header("X-Aftercare-Kind").as_deref() == Some("shipment_new_date"))
+        .unwrap();
+    let text = email.part("text/plain").unwrap_or_default();
+    assert!(
+        text.contains("25 November 2026"),
+        "the first revision's email names its date: {text}"
+    );
+    // Late detection follows the latest date: the late check moved to the day after the 27th.
+    let due = w.env.items_in("S#SH-D", "DUE#late").await;
+    let due: Value = serde_dynamo::from_item(due.into_iter().next().unwrap()).unwrap();
+    assert_eq!(due["due_at"], "2026-11-27T23:00:00Z", "{due}");
+}
+
 /// Posts, for each (provider status, expected status), an update with that one status for a
 /// parcel of its own, and checks where the shipment ends.
 async fn every_status(

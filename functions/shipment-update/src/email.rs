@@ -57,8 +57,9 @@ fn email_data(
         .time_zone
         .as_deref()
         .unwrap_or(&merchant.time_zone);
-    let promised_on = sh
-        .promised_date
+    // The date the customer expects: a provider's latest estimate, else the promise.
+    let promised_on = record
+        .expected()
         .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
         .map(|z| {
             // A calendar date: format it as that date, whatever the zone.

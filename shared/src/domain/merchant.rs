@@ -427,13 +427,25 @@ pub struct MerchantSettings {
 }
 
 /// Order emails beyond the thank-you.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OrderSettings {
     /// Tell the customer when the shop cancels their order (Shopify `orders/cancelled`, a
     /// WooCommerce order set to cancelled). Off by default: both platforms can send their own
     /// cancellation email, and a customer should not get two.
     pub cancellation_email: bool,
+    /// Tell the customer when the carrier's expected delivery date moves by a day or more (a
+    /// tracking provider's estimate), once per revision. On by default.
+    pub new_date_email: bool,
+}
+
+impl Default for OrderSettings {
+    fn default() -> Self {
+        Self {
+            cancellation_email: false,
+            new_date_email: true,
+        }
+    }
 }
 
 /// How long what Aftercare keeps about emails lives.

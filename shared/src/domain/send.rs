@@ -53,6 +53,8 @@ pub enum EmailKind {
     MerchantComplaintAlert,
     /// The shop cancelled the order (sent only where the merchant turned it on).
     OrderCancelled,
+    /// The carrier now expects the parcel on another day (once per revision).
+    ShipmentNewDate,
 }
 
 impl EmailKind {
@@ -82,6 +84,7 @@ impl EmailKind {
         EmailKind::LoyaltyPointsExpiring,
         EmailKind::MerchantComplaintAlert,
         EmailKind::OrderCancelled,
+        EmailKind::ShipmentNewDate,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -111,6 +114,7 @@ impl EmailKind {
             EmailKind::LoyaltyPointsExpiring => "loyalty_points_expiring",
             EmailKind::MerchantComplaintAlert => "merchant_complaint_alert",
             EmailKind::OrderCancelled => "order_cancelled",
+            EmailKind::ShipmentNewDate => "shipment_new_date",
         }
     }
 

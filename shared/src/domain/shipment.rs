@@ -241,6 +241,12 @@ pub struct ShipmentRecord {
     pub issue_status: Option<TrackingStatus>,
     #[serde(default)]
     pub issue_at_ms: i64,
+    /// The latest expected delivery date a tracking provider gave (the promise stays in
+    /// `shipment.promised_date`), and how many times it was revised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_date: Option<Date>,
+    #[serde(default)]
+    pub date_revision: u32,
 }
 
 impl ShipmentRecord {
@@ -262,7 +268,28 @@ impl ShipmentRecord {
             progress_at_ms: 0,
             issue_status: None,
             issue_at_ms: 0,
+            expected_date: None,
+            date_revision: 0,
         }
+    }
+
+    /// The date the customer expects the parcel: the provider's latest estimate, else the promise.
+    pub fn expected(&self) -> Option<Date> {
+        self.expected_date.or(self.shipment.promised_date)
+    }
+
+    /// What a provider's expected date `new` changes: nothing when it is the date the customer
+    /// already expects (or the parcel reached its last mile); a revision otherwise, which tells
+    /// the customer only when they were given a date before.
+    pub fn revise_expected(&self, new: Date) -> Option<DateRevision> {
+        if self.expected() == Some(new) || self.state().reached_final_mile() {
+            return None;
+        }
+        Some(DateRevision {
+            from: self.expected(),
+            to: new,
+            revision: self.date_revision + 1,
+        })
     }
 
     pub fn state(&self) -> ShipmentState {
@@ -272,6 +299,25 @@ impl ShipmentRecord {
             issue: self.issue_status.map(|s| (s, at(self.issue_at_ms))),
         }
     }
+}
+
+/// A change of a shipment's expected delivery date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateRevision {
+    /// The date the customer expected (none: they were given no date, so none is emailed).
+    pub from: Option<Date>,
+    pub to: Date,
+    /// The revision this is (1 for the first), written only if the stored one is `revision - 1`.
+    pub revision: u32,
+}
+
+/// What writing a [`DateRevision`] came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevisionOutcome {
+    /// Written; `suppressed` when the email's recipient is suppressed (its record says so).
+    Revised { suppressed: bool },
+    /// The shipment's revision moved on (or the shipment is gone): nothing written.
+    Stale,
 }
 
 /// A parcel's tracking number pointing to its shipment: how a tracking aggregator's update, which

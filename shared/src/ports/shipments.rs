@@ -26,6 +26,20 @@ pub struct NewShipment<'a> {
     pub send_expires_at: i64,
 }
 
+/// What a revision of a shipment's expected delivery date writes, all or nothing.
+pub struct NewDateRevision<'a> {
+    pub merchant_id: &'a MerchantId,
+    pub shipment_id: &'a ShipmentId,
+    pub order_id: &'a OrderId,
+    pub revision: &'a crate::domain::shipment::DateRevision,
+    /// When the shipment is late by the new date: its late check moves there.
+    pub late_at: Option<Timestamp>,
+    /// The "new delivery date" email's claim (guarded by the suppression check); none when the
+    /// customer is not told (no earlier date, no address, or the merchant turned it off).
+    pub claim: Option<(&'a SendIdentity, &'a SendRecord)>,
+    pub send_expires_at: i64,
+}
+
 /// What one checkpoint writes.
 pub struct NewCheckpoint<'a> {
     pub merchant_id: &'a MerchantId,
@@ -84,6 +98,14 @@ pub trait ShipmentBook: Send + Sync {
         m: &MerchantId,
         number: &str,
     ) -> impl Future<Output = Result<Vec<TrackingPointer>, StoreError>> + Send;
+
+    /// Records a new expected date on the shipment provided its revision is still the one before
+    /// (`Stale` otherwise: a concurrent delivery revised it), moves its late check and claims the
+    /// email. All or nothing.
+    fn revise_expected_date(
+        &self,
+        new: &NewDateRevision<'_>,
+    ) -> impl Future<Output = Result<crate::domain::shipment::RevisionOutcome, StoreError>> + Send;
 
     /// The order's pointers to its shipments (consistent read).
     fn order_shipments(

@@ -15,12 +15,12 @@ use crate::domain::loyalty::{LedgerEntry, LedgerKind, Rebased};
 use crate::domain::order::OrderRecord;
 use crate::domain::send::{SendIdentity, SendRecord};
 use crate::domain::shipment::{
-    Checkpoint, CheckpointOutcome, CreateOutcome, ShipmentDue, ShipmentPointer, ShipmentRecord,
-    TrackingPointer,
+    Checkpoint, CheckpointOutcome, CreateOutcome, RevisionOutcome, ShipmentCheck, ShipmentDue,
+    ShipmentPointer, ShipmentRecord, TrackingPointer,
 };
 use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::StoreError;
-use crate::ports::shipments::{NewCheckpoint, NewShipment, ShipmentBook};
+use crate::ports::shipments::{NewCheckpoint, NewDateRevision, NewShipment, ShipmentBook};
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -350,6 +350,55 @@ impl ShipmentBook for MemShipments {
         order: &OrderId,
     ) -> Result<Vec<ShipmentPointer>, StoreError> {
         self.under(&keys::order_shipments(m, order))
+    }
+
+    async fn revise_expected_date(
+        &self,
+        new: &NewDateRevision<'_>,
+    ) -> Result<RevisionOutcome, StoreError> {
+        let (m, s_id, r) = (new.merchant_id, new.shipment_id, *new.revision);
+        let late = match new.late_at {
+            Some(at) => Some((
+                keys::shipment_due(m, s_id, ShipmentCheck::Late.as_str()),
+                row(&ShipmentDue {
+                    shipment_id: s_id.clone(),
+                    order_id: new.order_id.clone(),
+                    check: ShipmentCheck::Late,
+                    due_at: at,
+                })?,
+            )),
+            None => None,
+        };
+        let ship = keys::shipment(m, s_id);
+        let writes = |claim: Option<Write>| {
+            let prev = u64::from(r.revision.saturating_sub(1));
+            let mut writes = vec![Write::Update {
+                key: RowKey::from(&ship),
+                condition: Box::new(move |row: Option<&Value>| {
+                    row.is_some_and(|row| {
+                        row.get("date_revision")
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0)
+                            == prev
+                    })
+                }),
+                apply: Box::new(move |current: Option<Value>| {
+                    let mut row = current.unwrap_or_default();
+                    row["expected_date"] = r.to.to_string().into();
+                    row["date_revision"] = r.revision.into();
+                    row
+                }),
+            }];
+            if let Some((key, body)) = &late {
+                writes.push(put(key, body.clone(), always()));
+            }
+            writes.extend(claim);
+            writes
+        };
+        Ok(match self.guarded(new.claim, writes)? {
+            Ok(suppressed) => RevisionOutcome::Revised { suppressed },
+            Err(_) => RevisionOutcome::Stale,
+        })
     }
 
     async fn shipments_by_tracking(

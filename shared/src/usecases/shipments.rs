@@ -89,6 +89,19 @@ pub struct TrackResult {
     /// Checkpoints the shipment refused (an implausible time), by index in the update.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<String>,
+    /// What the provider's expected date did: `revised` (with the "new delivery date" email's
+    /// state when the customer is told), `unchanged`, `stale` (a concurrent update revised it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_date: Option<DateResult>,
+}
+
+/// What a provider's expected delivery date did to the shipment.
+#[derive(Debug, Serialize)]
+pub struct DateResult {
+    pub result: &'static str,
+    pub date: jiff::civil::Date,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<&'static str>,
 }
 
 impl TrackResult {
@@ -99,6 +112,7 @@ impl TrackResult {
             status: None,
             checkpoints: Vec::new(),
             refused: Vec::new(),
+            expected_date: None,
         }
     }
 }
@@ -364,6 +378,7 @@ where
             status: None,
             checkpoints: Vec::new(),
             refused,
+            expected_date: None,
         };
         for (input, _) in new {
             let done = self
@@ -372,14 +387,124 @@ where
             result.status = done.status;
             result.checkpoints.push(done);
         }
+        let record = self.book.shipment(&merchant.id, &shipment_id).await?;
         if result.status.is_none() {
-            result.status = self
-                .book
-                .shipment(&merchant.id, &shipment_id)
-                .await?
-                .and_then(|r| r.state().status());
+            result.status = record.as_ref().and_then(|r| r.state().status());
+        }
+        if let (Some(date), Some(record)) = (update.expected_date, record) {
+            let revised = self.revise_date(merchant, &record, date, deadline).await?;
+            if revised.result == "revised" && result.result == "unchanged" {
+                result.result = "applied";
+            }
+            result.expected_date = Some(revised);
         }
         Ok(result)
+    }
+
+    /// A provider's expected date `date` for `record`: stored as a revision when it moves the date
+    /// the customer expects (the late check moves with it), and the customer told once per
+    /// revision when they had been given a date before and the merchant keeps the email on. A
+    /// delivery that finds the same date finishes a "new delivery date" email left to retry.
+    async fn revise_date(
+        &self,
+        merchant: &Merchant,
+        record: &ShipmentRecord,
+        date: jiff::civil::Date,
+        deadline: Deadline,
+    ) -> Result<DateResult, TrackingError> {
+        use crate::domain::shipment::{DateRevision, RevisionOutcome};
+        use crate::ports::shipments::NewDateRevision;
+        let kind = EmailKind::ShipmentNewDate;
+        let to = record
+            .customer
+            .email
+            .as_ref()
+            .filter(|_| merchant.settings.orders.new_date_email);
+        let identity = |revision: u32| {
+            SendIdentity::new(
+                &merchant.id,
+                &record.customer.id,
+                kind,
+                record.shipment.id.as_str(),
+                revision,
+            )
+        };
+        let Some(revision) = record.revise_expected(date) else {
+            // The same date again: finish the latest revision's email if it was left to retry.
+            let mut email = None;
+            if record.date_revision > 0 && to.is_some() {
+                let id = identity(record.date_revision);
+                if let Some(theirs) = self.courier.store.get_send(&id).await? {
+                    let sent = self
+                        .courier
+                        .resume(&id, &theirs, deadline, || {
+                            (self.compose)(merchant, record, kind, None)
+                        })
+                        .await?;
+                    unsent(&sent)?;
+                    email = Some(sent.as_str());
+                }
+            }
+            return Ok(DateResult {
+                result: "unchanged",
+                date,
+                email,
+            });
+        };
+        let DateRevision { from, to: new, .. } = revision;
+        let clock = self.courier.clock;
+        let claimed = match (from, to) {
+            (Some(_), Some(to)) => {
+                let id = identity(revision.revision);
+                let claim = id.claim(to.as_str(), clock.now(), deadline.lease_until(clock));
+                Some((id, claim))
+            }
+            _ => None,
+        };
+        let outcome = self
+            .book
+            .revise_expected_date(&NewDateRevision {
+                merchant_id: &merchant.id,
+                shipment_id: &record.shipment.id,
+                order_id: &record.shipment.order_id,
+                revision: &revision,
+                late_at: late_after(new, &merchant.time_zone),
+                claim: claimed.as_ref().map(|(id, claim)| (id, claim)),
+                send_expires_at: self.retention.send_expiry(merchant, clock.now()),
+            })
+            .await?;
+        let suppressed = match outcome {
+            RevisionOutcome::Stale => {
+                return Ok(DateResult {
+                    result: "stale",
+                    date,
+                    email: None,
+                });
+            }
+            RevisionOutcome::Revised { suppressed } => suppressed,
+        };
+        tracing::info!(shipment_id = %record.shipment.id, from = ?from, to = %new, revision = revision.revision, "expected delivery date revised");
+        let email = match claimed {
+            Some(_) if suppressed => Some(SendOutcome::Suppressed.as_str()),
+            Some((id, claim)) => {
+                let mut revised = record.clone();
+                revised.expected_date = Some(new);
+                revised.date_revision = revision.revision;
+                let email = (self.compose)(merchant, &revised, kind, None);
+                let sent = self
+                    .courier
+                    .send_composed(&id, &claim.claim_token, email, deadline)
+                    .await?;
+                unsent(&sent)?;
+                Some(sent.as_str())
+            }
+            None => None,
+        };
+        Ok(DateResult {
+            result: "revised",
+            date,
+            email,
+        })
     }
 
     /// Records a checkpoint of `shipment_id` (`webhook_replay_key`: the signature of the webhook
@@ -584,6 +709,15 @@ where
         };
         if record.state().reached_final_mile() {
             return Ok(CheckOutcome::NotNeeded);
+        }
+        // A provider moved the expected date later since this check was read: its entry in the
+        // index already moved there, so it stays.
+        if let Some(at) = record
+            .expected()
+            .and_then(|d| late_after(d, &merchant.time_zone))
+            && self.courier.clock.now() < at
+        {
+            return Ok(CheckOutcome::LeftDue);
         }
         let expires = self
             .retention
@@ -916,6 +1050,115 @@ mod tests {
                 "shipment_out_for_delivery ann@example.com",
                 "shipment_delivered ann@example.com"
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_revised_expected_date_is_told_once_per_revision_and_moves_the_late_check() {
+        use crate::domain::connectors::tracking::TrackingUpdate;
+        let w = World::new();
+        w.create(whole_order("SH-1")).await.unwrap(); // promised 2026-11-24
+        let w = &w;
+        let track = |date: &str| {
+            let update = TrackingUpdate {
+                event_id: None,
+                tracking_number: "JDSH-1".into(),
+                carrier: Some("dhl".into()),
+                checkpoints: Vec::new(),
+                expected_date: Some(date.parse().unwrap()),
+                unmapped: Vec::new(),
+            };
+            async move {
+                w.use_case()
+                    .track(&w.merchant, &update, deadline())
+                    .await
+                    .unwrap()
+                    .expected_date
+                    .unwrap()
+            }
+        };
+        let late_due = || {
+            w.book
+                .due_check(&w.merchant.id, &w.shipment_id("SH-1"), "late")
+                .map(|d| d.due_at.to_string())
+        };
+        assert_eq!(late_due().as_deref(), Some("2026-11-24T23:00:00Z"));
+        // The promised date itself: nothing changes.
+        let same = track("2026-11-24").await;
+        assert_eq!((same.result, same.email), ("unchanged", None));
+        let first = track("2026-11-26").await;
+        assert_eq!((first.result, first.email), ("revised", Some("sent")));
+        assert_eq!(late_due().as_deref(), Some("2026-11-26T23:00:00Z"));
+        // The same estimate again reports the revision's email as it stands; nothing more goes.
+        let again = track("2026-11-26").await;
+        assert_eq!((again.result, again.email), ("unchanged", Some("sent")));
+        let second = track("2026-11-27").await;
+        assert_eq!((second.result, second.email), ("revised", Some("sent")));
+        assert_eq!(
+            w.sent(),
+            [
+                "shipment_shipped ann@example.com",
+                "shipment_new_date ann@example.com",
+                "shipment_new_date ann@example.com"
+            ]
+        );
+        let stored = w
+            .book
+            .shipment(&w.merchant.id, &w.shipment_id("SH-1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (stored.expected_date, stored.date_revision),
+            (Some(jiff::civil::date(2026, 11, 27)), 2)
+        );
+        // The late check read before the date moved does nothing yet.
+        w.clock.set("2026-11-25T08:00:00Z".parse().unwrap());
+        assert_eq!(
+            w.use_case()
+                .late(&w.merchant, &w.shipment_id("SH-1"), deadline())
+                .await
+                .unwrap(),
+            CheckOutcome::LeftDue
+        );
+    }
+
+    #[tokio::test]
+    async fn a_first_estimate_or_a_merchant_who_turned_it_off_gets_no_new_date_email() {
+        use crate::domain::connectors::tracking::TrackingUpdate;
+        let mut w = World::new();
+        let mut unpromised = whole_order("SH-1");
+        unpromised.as_object_mut().unwrap().remove("promised_date");
+        w.create(unpromised).await.unwrap();
+        let update = |date: &str| TrackingUpdate {
+            event_id: None,
+            tracking_number: "JDSH-1".into(),
+            carrier: None,
+            checkpoints: Vec::new(),
+            expected_date: Some(date.parse().unwrap()),
+            unmapped: Vec::new(),
+        };
+        let first = w
+            .use_case()
+            .track(&w.merchant, &update("2026-11-26"), deadline())
+            .await
+            .unwrap();
+        let date = first.expected_date.unwrap();
+        assert_eq!((date.result, date.email), ("revised", None));
+        w.merchant.settings.orders.new_date_email = false;
+        let moved = w
+            .use_case()
+            .track(&w.merchant, &update("2026-11-28"), deadline())
+            .await
+            .unwrap();
+        let date = moved.expected_date.unwrap();
+        assert_eq!((date.result, date.email), ("revised", None));
+        assert_eq!(w.sent(), ["shipment_shipped ann@example.com"]);
+        assert!(
+            w.book
+                .due_check(&w.merchant.id, &w.shipment_id("SH-1"), "late")
+                .is_some(),
+            "late detection follows the provider's date"
         );
     }
 

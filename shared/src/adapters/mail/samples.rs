@@ -130,6 +130,7 @@ pub fn sample_data(kind: EmailKind, locale: Locale) -> Value {
         | EmailKind::ShipmentAttemptFailed
         | EmailKind::ShipmentException
         | EmailKind::ShipmentLate
+        | EmailKind::ShipmentNewDate
         | EmailKind::MerchantLateAlert => shipment(kind, &p, locale),
         EmailKind::UsageTips
         | EmailKind::FeedbackSurvey
@@ -448,9 +449,10 @@ mod tests {
             EmailKind::LoyaltyPointsExpiring => 22,
             EmailKind::MerchantComplaintAlert => 23,
             EmailKind::OrderCancelled => 24,
+            EmailKind::ShipmentNewDate => 25,
         }
     }
-    const COUNT: usize = 25;
+    const COUNT: usize = 26;
 
     #[test]
     fn all_lists_every_kind_once() {
@@ -515,7 +517,7 @@ mod tests {
                 "/shipment/tracking_number",
                 "/checkpoint/message",
             ],
-            EmailKind::ShipmentLate => &[
+            EmailKind::ShipmentLate | EmailKind::ShipmentNewDate => &[
                 "/customer/greeting_name",
                 "/order/number",
                 "/shipment/promised_on",

@@ -15,11 +15,11 @@ use crate::domain::catalogue::distinct_skus;
 use crate::domain::followup::{AnchorReason, FollowUp, FollowUpKind, FollowUpStatus};
 use crate::domain::loyalty::Rebased;
 use crate::domain::shipment::{
-    Checkpoint, CheckpointOutcome, CreateOutcome, ShipmentDue, ShipmentPointer, ShipmentRecord,
-    TrackingPointer,
+    Checkpoint, CheckpointOutcome, CreateOutcome, RevisionOutcome, ShipmentCheck, ShipmentDue,
+    ShipmentPointer, ShipmentRecord, TrackingPointer,
 };
 use crate::domain::{CustomerId, MerchantId, OrderId, ids::ShipmentId};
-use crate::ports::shipments::{NewCheckpoint, NewShipment, ShipmentBook};
+use crate::ports::shipments::{NewCheckpoint, NewDateRevision, NewShipment, ShipmentBook};
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use jiff::Timestamp;
@@ -242,6 +242,62 @@ impl ShipmentBook for Store {
             };
         }
         self.history_only(&history, &ship_key, seen).await
+    }
+
+    /// The shipment's new expected date (conditional on its revision), its late check moved, the
+    /// email's claim: one transaction.
+    async fn revise_expected_date(
+        &self,
+        new: &NewDateRevision<'_>,
+    ) -> Result<RevisionOutcome, StoreError> {
+        const OPERATION: &str = "TransactWriteItems revise expected date";
+        let (m, s_id, r) = (new.merchant_id, new.shipment_id, new.revision);
+        let update = self
+            .tx_update(&keys::shipment(m, s_id))
+            .update_expression("SET expected_date = :d, date_revision = :r")
+            .condition_expression(
+                "attribute_exists(PK) AND (date_revision = :prev OR (attribute_not_exists(date_revision) AND :prev = :zero))",
+            )
+            .expression_attribute_values(":d", s(r.to.to_string()))
+            .expression_attribute_values(":r", n(r.revision))
+            .expression_attribute_values(":prev", n(r.revision.saturating_sub(1)))
+            .expression_attribute_values(":zero", n(0));
+        let mut items = vec![write::update(update)?];
+        if let Some(at) = new.late_at {
+            let key = keys::shipment_due(m, s_id, ShipmentCheck::Late.as_str());
+            let body = ShipmentDue {
+                shipment_id: s_id.clone(),
+                order_id: new.order_id.clone(),
+                check: ShipmentCheck::Late,
+                due_at: at,
+            };
+            items.push(put(
+                &self.table,
+                with_due(
+                    to_item(SHIPMENT_DUE, &key, &body)?,
+                    SHIPMENT_GROUP,
+                    at,
+                    &key,
+                ),
+                None,
+            )?);
+        }
+        let Some((claim_id, claim)) = new.claim else {
+            return Ok(match self.transact(OPERATION, items).await? {
+                Attempt::Done => RevisionOutcome::Revised { suppressed: false },
+                Attempt::Cancelled(_) => RevisionOutcome::Stale,
+            });
+        };
+        let (claim, guard) =
+            self.guarded_claim(items.len(), claim_id, claim, new.send_expires_at)?;
+        items.push(claim);
+        Ok(
+            match self.transact_guarded(OPERATION, items, guard).await? {
+                Guarded::Done => RevisionOutcome::Revised { suppressed: false },
+                Guarded::Suppressed => RevisionOutcome::Revised { suppressed: true },
+                Guarded::Cancelled(_) => RevisionOutcome::Stale,
+            },
+        )
     }
 
     /// The shipments a tracking number points to: one Query of the number's partition.
