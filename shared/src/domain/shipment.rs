@@ -301,6 +301,64 @@ impl ShipmentRecord {
     }
 }
 
+/// A tracking number as compared across systems: ASCII letters and digits only, upper case
+/// (carriers print `1Z 999 AA1 01 2345 6784` and APIs send `1Z999AA10123456784`).
+pub fn normalise_tracking_number(number: &str) -> String {
+    number
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Carrier families whose names differ between shops and aggregators (`DHL Express`, `DHLExpress`,
+/// `dhl`, `dhl_express`): a name containing one of these is that family.
+const FAMILIES: &[&str] = &[
+    "dhl",
+    "ups",
+    "fedex",
+    "usps",
+    "dpd",
+    "gls",
+    "hermes",
+    "evri",
+    "royalmail",
+    "parcelforce",
+    "postnl",
+    "colissimo",
+    "chronopost",
+    "laposte",
+    "deutschepost",
+    "canadapost",
+    "purolator",
+    "auspost",
+    "australiapost",
+    "amazon",
+    "ontrac",
+    "lasership",
+    "correos",
+    "bpost",
+    "yodel",
+    "poste",
+    "japanpost",
+    "yamato",
+    "sagawa",
+];
+
+/// A carrier's family: its name in lower-case letters and digits, shortened to a known family
+/// when it names one (`DHL Express` → `dhl`, `FedEx` → `fedex`, `royal-mail` → `royalmail`).
+pub fn carrier_family(carrier: &str) -> String {
+    let name: String = carrier
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    FAMILIES
+        .iter()
+        .find(|f| name.contains(*f))
+        .map_or(name, |f| (*f).to_owned())
+}
+
 /// A change of a shipment's expected delivery date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateRevision {
@@ -327,7 +385,7 @@ pub struct TrackingPointer {
     pub shipment_id: ShipmentId,
     pub order_id: OrderId,
     /// The carrier as the shipment names it, and its family (see
-    /// [`super::connectors::tracking::carrier_family`]).
+    /// [`carrier_family`]).
     pub carrier: String,
     pub carrier_family: String,
     /// The number as the shipment names it.
@@ -337,7 +395,6 @@ pub struct TrackingPointer {
 impl ShipmentRecord {
     /// The tracking pointers of every parcel of the shipment, keyed by normalised number.
     pub fn tracking_pointers(&self) -> Vec<(String, TrackingPointer)> {
-        use super::connectors::tracking::{carrier_family, normalise_tracking_number};
         let sh = &self.shipment;
         sh.parcels()
             .into_iter()

@@ -30,63 +30,7 @@ pub struct TrackingUpdate {
     pub unmapped: Vec<String>,
 }
 
-/// A tracking number as compared across systems: ASCII letters and digits only, upper case
-/// (carriers print `1Z 999 AA1 01 2345 6784` and APIs send `1Z999AA10123456784`).
-pub fn normalise_tracking_number(number: &str) -> String {
-    number
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
-}
-
-/// Carrier families whose names differ between shops and aggregators (`DHL Express`, `DHLExpress`,
-/// `dhl`, `dhl_express`): a name containing one of these is that family.
-const FAMILIES: &[&str] = &[
-    "dhl",
-    "ups",
-    "fedex",
-    "usps",
-    "dpd",
-    "gls",
-    "hermes",
-    "evri",
-    "royalmail",
-    "parcelforce",
-    "postnl",
-    "colissimo",
-    "chronopost",
-    "laposte",
-    "deutschepost",
-    "canadapost",
-    "purolator",
-    "auspost",
-    "australiapost",
-    "amazon",
-    "ontrac",
-    "lasership",
-    "correos",
-    "bpost",
-    "yodel",
-    "poste",
-    "japanpost",
-    "yamato",
-    "sagawa",
-];
-
-/// A carrier's family: its name in lower-case letters and digits, shortened to a known family
-/// when it names one (`DHL Express` → `dhl`, `FedEx` → `fedex`, `royal-mail` → `royalmail`).
-pub fn carrier_family(carrier: &str) -> String {
-    let name: String = carrier
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    FAMILIES
-        .iter()
-        .find(|f| name.contains(*f))
-        .map_or(name, |f| (*f).to_owned())
-}
+pub use crate::domain::shipment::{carrier_family, normalise_tracking_number};
 
 /// An RFC 3339 time with any offset; a time without one (AfterShip's `checkpoint_time` is in the
 /// checkpoint's local time) is read in `zone`, the merchant's, the best guess at the carrier's.
