@@ -1,16 +1,16 @@
-"""The shipping part of the local demo: ship SO-1001, track it to delivery (the last scan through a
-signed carrier webhook), read the order back, and let a second shipment run late so the scheduled
+"""The shipping part of the local demo: ship SO-1001, track it to delivery (the last scan through
+EasyPost's signed tracker webhook, as a merchant's tracking provider sends it), read the order back, and let a second shipment run late so the scheduled
 sweep sends the "running late" email and the merchant alert. scripts/demo_followups.py goes on from
 here through the days after delivery.
 
-Usage: demo_journey.py API_BASE API_KEY MERCHANT_ID WEBHOOK_SECRET
+Usage: demo_journey.py API_BASE API_KEY MERCHANT_ID EASYPOST_WEBHOOK_SECRET
 """
 
 import hashlib
 import hmac
 import json
 import sys
-import time
+import unicodedata
 import urllib.error
 import urllib.request
 from datetime import date, timedelta
@@ -50,22 +50,43 @@ def main():
         expect(status, body, (200,), st)
         print(f"→ {status} {st}: {body['result']}, email: {body.get('email', '—')}")
 
-    # The delivery scan arrives from the carrier, signed with the merchant's webhook secret.
-    raw = json.dumps({"shipment_id": "SH-1001-1", "id": "dhl-evt-4411", "status": "delivered",
-                      "occurred_at": f"{today}T13:05:00Z", "location": "Berlin, front door"}).encode()
-    t = int(time.time())
-    sig = hmac.new(secret.encode(), f"{t}.".encode() + raw, hashlib.sha256).hexdigest()
-    req = urllib.request.Request(f"{api}/v1/webhooks/tracking/{merchant}", data=raw, method="POST",
-                                 headers={"Content-Type": "application/json", "X-Aftercare-Signature": f"t={t},v1={sig}"})
+    # The delivery scan arrives from the merchant's tracking provider: EasyPost's tracker.updated
+    # Event, its whole history included, signed as EasyPost signs (hex HMAC-SHA256 of the raw body
+    # keyed with the NFKD form of the webhook secret). Only what the shipment lacks is recorded.
+    detail = lambda status, at, city, msg: {"object": "TrackingDetail", "message": msg, "description": msg,
+        "status": status, "status_detail": None, "datetime": at, "source": "DHLExpress",
+        "tracking_location": {"object": "TrackingLocation", "city": city, "state": None, "country": "DE", "zip": None}}
+    event = {"id": "evt_demo_4411", "object": "Event", "description": "tracker.updated", "mode": "test",
+             "previous_attributes": {"status": "out_for_delivery"}, "pending_urls": [], "completed_urls": [],
+             "created_at": f"{today}T13:06:00.000Z", "updated_at": f"{today}T13:06:00.000Z",
+             "result": {"id": "trk_demo_1001", "object": "Tracker", "mode": "test",
+                        "tracking_code": "JJD000390007788", "carrier": "DHLExpress", "status": "delivered",
+                        "status_detail": "arrived_at_destination", "signed_by": None,
+                        "est_delivery_date": f"{today}T00:00:00Z", "updated_at": f"{today}T13:05:30Z",
+                        "tracking_details": [
+                            detail("in_transit", f"{today}T06:10:00Z", "Berlin", "Arrived at the delivery base"),
+                            detail("delivered", f"{today}T13:05:00Z", "Berlin", "Delivered at the front door"),
+                        ]}}
+    raw = json.dumps(event).encode()
+    key_bytes = unicodedata.normalize("NFKD", secret).encode()
+    sig = "hmac-sha256-hex=" + hmac.new(key_bytes, raw, hashlib.sha256).hexdigest()
+    req = urllib.request.Request(f"{api}/v1/connectors/easypost/{merchant}", data=raw, method="POST",
+                                 headers={"Content-Type": "application/json", "X-Hmac-Signature": sig})
     with urllib.request.urlopen(req) as r:
         body = json.load(r)
-    print(f"→ 200 delivered (signed carrier webhook): {body['result']}, email: {body.get('email')}, order delivered: {body.get('order_delivered')}")
-    # The carrier's retry of the same signed request (its answer got lost): a duplicate, no email.
+    recorded = body.get("checkpoints", [])
+    delivered = [c for c in recorded if c.get("status") == "delivered"]
+    if body.get("result") != "applied" or body.get("status") != "delivered" or not delivered:
+        sys.exit(f"EasyPost's delivery was not applied: {json.dumps(body)}")
+    print(f"→ 200 delivered (EasyPost tracker.updated, signed): {body['result']}, "
+          f"{len(recorded)} new checkpoint(s) of {len(event['result']['tracking_details'])}, "
+          f"email: {delivered[0].get('email')}, order delivered: {delivered[0].get('order_delivered')}")
+    # EasyPost's retry of the same Event (its answer got lost): a duplicate, no email.
     with urllib.request.urlopen(req) as r:
         again = json.load(r)
-    if again.get("result") != "duplicate" or again.get("email"):
+    if again.get("result") != "duplicate" or again.get("checkpoints"):
         sys.exit(f"the redelivered webhook was not a quiet duplicate: {again}")
-    print(f"→ 200 the same signed webhook redelivered: {again['result']}, nothing sent")
+    print(f"→ 200 the same signed Event redelivered: {again['result']}, nothing sent")
 
     status, body = call("GET", f"{api}/v1/orders/SO-1001", headers=auth)
     expect(status, body, (200,), "read order")
