@@ -219,7 +219,7 @@ pub(crate) async fn webhook(
     }
     let result = tracking(app).track(&merchant, &update, deadline).await?;
     if result.shipment_id.is_none() {
-        // Counted by the log's metric filter (`unknown_tracking_number`); nothing is stored, so
+        // Counted by the template's metric filter (`UnknownTrackingNumbers`); nothing is stored, so
         // a parcel the merchant adds later is picked up by the provider's next update.
         tracing::warn!(
             provider = source,
