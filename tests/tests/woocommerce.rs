@@ -188,6 +188,39 @@ async fn a_processing_order_is_placed_and_thanked_once_whatever_is_redelivered()
 }
 
 #[tokio::test]
+async fn an_order_staff_entered_without_an_email_is_stored_and_never_mailed() {
+    let w = World::new().await;
+    let mut order = w.order("processing");
+    order["billing"]["email"] = "".into();
+    order["customer_id"] = 0.into();
+    let (status, out) = w.post("order.created", "d-ne", &order).await;
+    assert_eq!(
+        (status, out["result"].as_str(), out["email"].as_str()),
+        (200, Some("placed"), Some("no_address")),
+        "{out}"
+    );
+    let stored = w.stored_order().await.unwrap();
+    assert_eq!(
+        stored["order"]["customer"]["id"],
+        format!("woo-guest-{ORDER_ID}"),
+        "{stored}"
+    );
+    assert!(stored["order"]["customer"].get("email").is_none());
+    // Completed with a Shipment Tracking item: shipped, and still nobody is written to.
+    let mut completed = w.order("completed");
+    completed["billing"]["email"] = "".into();
+    completed["customer_id"] = 0.into();
+    completed["date_modified_gmt"] = "2026-11-21T09:00:00".into();
+    let (status, out) = w.post("order.updated", "d-ne2", &completed).await;
+    assert_eq!(status, 200, "{out}");
+    let sends = w
+        .env
+        .items_in(&format!("C#woo-guest-{ORDER_ID}#SEND"), "")
+        .await;
+    assert!(sends.is_empty(), "nothing claimed: {sends:?}");
+}
+
+#[tokio::test]
 async fn a_pending_order_waits_until_it_is_paid() {
     let w = World::new().await;
     let (status, out) = w.post("order.created", "d-p", &w.order("pending")).await;
