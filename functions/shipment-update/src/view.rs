@@ -3,16 +3,8 @@
 use super::*;
 use aftercare::usecases::shipments::OrderTracking;
 
-pub(crate) fn shipment_view(
-    record: &ShipmentRecord,
-    history: &[Checkpoint],
-    email: Option<&SendOutcome>,
-) -> Value {
-    shipment_view_with(record, history, email, None)
-}
-
 /// A shipment's view, with its tracking page's signed link when `links` signs them.
-pub(crate) fn shipment_view_with(
+pub(crate) fn shipment_view(
     record: &ShipmentRecord,
     history: &[Checkpoint],
     email: Option<&SendOutcome>,
@@ -54,7 +46,7 @@ pub(crate) async fn order_view(
     let links = Links::from_config(&app.config).ok();
     let shipments: Vec<Value> = shipments
         .iter()
-        .map(|(record, history)| shipment_view_with(record, history, None, links.as_ref()))
+        .map(|(record, history)| shipment_view(record, history, None, links.as_ref()))
         .collect();
     let delivered =
         !shipments.is_empty() && shipments.iter().all(|s| s["delivered_at"].is_string());
