@@ -58,7 +58,14 @@ impl Page {
 
 impl World {
     async fn new() -> Self {
-        let env = Env::new().await;
+        Self::build(|_| {}).await
+    }
+
+    /// A world whose merchant `tune` changes first (its branding, say).
+    async fn build(tune: impl FnOnce(&mut aftercare::domain::Merchant)) -> Self {
+        let mut env = Env::new().await;
+        tune(&mut env.merchant);
+        env.save_merchant().await;
         let (clock, app) = env.app_at("2026-11-20T10:00:00Z", &key());
         Self {
             env,
@@ -348,7 +355,10 @@ async fn an_in_transit_shipment_shows_its_progress_timeline_parcels_and_the_orde
 #[tokio::test]
 async fn a_delivered_shipment_shows_its_tips_and_related_products_in_german_and_the_customers_zone()
 {
-    let w = World::new().await;
+    let w = World::build(|m| {
+        m.branding.logo_url = Some("https://cdn.shop.test/brand/logo.png".into());
+    })
+    .await;
     w.product(
         "TENT-2P",
         "Ridge tent",
@@ -413,6 +423,20 @@ async fn a_delivered_shipment_shows_its_tips_and_related_products_in_german_and_
         "{related}"
     );
     assert!(!page.has(r#"id="late""#), "a delivered parcel is not late");
+    // The merchant's logo, the one remote resource, and the page's policy allows its origin only.
+    assert!(
+        page.has(
+            r#"<img class="logo" src="https:&#x2f;&#x2f;cdn.shop.test&#x2f;brand&#x2f;logo.png""#
+        ),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.body.matches("<img").count(), 1);
+    assert!(
+        page.csp.contains("img-src 'self' https://cdn.shop.test;"),
+        "{}",
+        page.csp
+    );
 }
 
 #[tokio::test]
