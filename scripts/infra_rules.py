@@ -12,6 +12,8 @@
   open-routes    the API has no authorizer, so every function checks its callers itself: the routes
                  the OpenAPI spec marks as open (security: []) are exactly the signature-verified
                  webhooks and the signed-link pages, and every other route requires the Bearer key
+  link-keys      a function that serves a signed-link page (a `{token}` route) gets the signing
+                 key and the public base URL it verifies and builds those links with
 
 Usage: infra_rules.py TEMPLATE [OPENAPI]   (exit 1 with one line per violation)
 """
@@ -225,9 +227,26 @@ def check_open_routes(template: dict, spec: dict) -> list[str]:
     return out
 
 
+LINK_ENV = ("AFTERCARE_SIGNING_KEY", "AFTERCARE_PUBLIC_BASE_URL")
+
+
+def check_link_keys(template: dict) -> list[str]:
+    out = []
+    for name, fn in resources(template, "AWS::Serverless::Function"):
+        props = fn.get("Properties") or {}
+        pages = sorted(p["Path"] for ev in (props.get("Events") or {}).values()
+                       if ev.get("Type") == "HttpApi"
+                       for p in [ev.get("Properties") or {}] if "{token}" in p.get("Path", ""))
+        env = ((props.get("Environment") or {}).get("Variables") or {})
+        for var in LINK_ENV:
+            if pages and var not in env:
+                out.append(f"link-keys: {name} serves {pages[0]} but has no {var}")
+    return out
+
+
 def check(template: dict, spec: dict | None = None) -> list[str]:
     out = (check_async_dlq(template) + check_dlq_alarms(template) + check_tracing(template)
-           + check_no_wildcard(template) + check_no_plaintext(template))
+           + check_no_wildcard(template) + check_no_plaintext(template) + check_link_keys(template))
     if spec is not None:
         out += check_open_routes(template, spec)
     return out

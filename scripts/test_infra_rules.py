@@ -76,11 +76,17 @@ class OpenRoutes(unittest.TestCase):
 
     def test_signed_routes_open_and_the_rest_keyed(self):
         t = self.template([("GET", "/v1/orders/{orderId}"), ("POST", "/v1/webhooks/stripe/{merchantId}"),
-                           ("GET", "/v1/survey/{token}")])
+                           ("GET", "/v1/survey/{token}"), ("GET", "/v1/track/{token}")])
         spec = self.spec({"/v1/orders/{orderId}": {"get": {}},
                           "/v1/webhooks/stripe/{merchantId}": {"post": {"security": []}},
-                          "/v1/survey/{token}": {"get": {"security": []}}})
+                          "/v1/survey/{token}": {"get": {"security": []}},
+                          "/v1/track/{token}": {"get": {"security": []}}})
         self.assertEqual(rules.check_open_routes(t, spec), [])
+
+    def test_a_keyed_tracking_page_is_refused(self):
+        t = self.template([("GET", "/v1/track/{token}")])
+        spec = self.spec({"/v1/track/{token}": {"get": {}}})
+        self.assertIn("requires a key", rules.check_open_routes(t, spec)[0])
 
     def test_an_open_merchant_route_is_refused(self):
         t = self.template([("GET", "/v1/feedback")])
@@ -90,6 +96,23 @@ class OpenRoutes(unittest.TestCase):
     def test_a_route_missing_from_the_spec_is_refused(self):
         t = self.template([("DELETE", "/v1/suppressions/{email}")])
         self.assertIn("not described", rules.check_open_routes(t, self.spec({}))[0])
+
+
+class LinkKeys(unittest.TestCase):
+    def function(self, path, env):
+        return {"Resources": {"F": {"Type": "AWS::Serverless::Function", "Properties": {
+            "Environment": {"Variables": env},
+            "Events": {"Page": {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": path}}}}}}}
+
+    def test_a_page_function_needs_the_signing_key_and_base_url(self):
+        t = self.function("/v1/track/{token}", {"AFTERCARE_PUBLIC_BASE_URL": "x"})
+        self.assertEqual(rules.check_link_keys(t),
+                         ["link-keys: F serves /v1/track/{token} but has no AFTERCARE_SIGNING_KEY"])
+        keyed = self.function("/v1/track/{token}", {"AFTERCARE_PUBLIC_BASE_URL": "x", "AFTERCARE_SIGNING_KEY": "y"})
+        self.assertEqual(rules.check_link_keys(keyed), [])
+
+    def test_other_routes_need_no_key(self):
+        self.assertEqual(rules.check_link_keys(self.function("/v1/orders/{orderId}", {})), [])
 
 
 if __name__ == "__main__":

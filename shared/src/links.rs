@@ -1,6 +1,6 @@
 //! The signed links in Aftercare's emails and pages, one type for every function: a survey score,
-//! unsubscribe, the preference page, a subscription's manage/renew/update-payment links and an
-//! invoice's update-payment link. Each is `<public base><path>/<token>` where the token names the
+//! unsubscribe, the preference page, a subscription's manage/renew/update-payment links, an
+//! invoice's update-payment link and a shipment's tracking page. Each is `<public base><path>/<token>` where the token names the
 //! merchant, the purpose and the subject ([`crate::token`]), so a link for one purpose or merchant
 //! is useless for another, and every link expires.
 //!
@@ -12,6 +12,7 @@ use crate::config::{Config, ConfigError};
 use crate::domain::MerchantId;
 use crate::domain::billing::InvoiceFacts;
 use crate::domain::ids::SubscriptionId;
+use crate::domain::shipment::ShipmentRecord;
 use crate::token::{Claims, LinkSigner, SigningKey, TokenError};
 use jiff::{SignedDuration, Timestamp};
 
@@ -27,6 +28,8 @@ pub mod purpose {
     pub const SUBSCRIPTION: &str = "subscription";
     /// An invoice's update-payment link.
     pub const INVOICE: &str = "invoice";
+    /// A shipment's branded tracking page.
+    pub const TRACK: &str = "track";
 }
 
 /// How long an unsubscribe or preference link works.
@@ -35,6 +38,9 @@ pub const UNSUBSCRIBE_LINK_DAYS: i64 = 400;
 pub const SUBSCRIPTION_LINK_GRACE_DAYS: i64 = 60;
 /// How long an update-payment link works after the invoice's cancellation date.
 pub const INVOICE_LINK_GRACE_DAYS: i64 = 7;
+/// How long a tracking-page link works after the shipment was created, or delivered if it was
+/// delivered later (see [`Links::tracking_page`]).
+pub const TRACK_LINK_DAYS: i64 = 90;
 
 #[derive(Clone)]
 pub struct Links(LinkSigner);
@@ -160,6 +166,27 @@ impl Links {
                 subject: inv.id.to_string(),
                 value: inv.payment_url.clone(),
                 expires: after_days(until, INVOICE_LINK_GRACE_DAYS).as_second(),
+            },
+        )
+    }
+
+    /// The branded tracking page of a shipment (`/v1/track/<token>`, subject: the shipment id).
+    ///
+    /// The link works until [`TRACK_LINK_DAYS`] after the later of the shipment's creation and
+    /// its delivery, as known when the link is made: the link of the "shipped" email runs 90 days
+    /// from shipping, the "delivered" email's and the order API's after delivery 90 days from
+    /// delivery. The same shipment state always gives the same expiry.
+    pub fn tracking_page(&self, record: &ShipmentRecord) -> String {
+        let delivered = record.state().delivered_at();
+        let since = delivered.map_or(record.created_at, |d| d.max(record.created_at));
+        self.0.url(
+            "/v1/track",
+            &Claims {
+                merchant: record.merchant_id.to_string(),
+                purpose: purpose::TRACK.into(),
+                subject: record.shipment.id.to_string(),
+                value: None,
+                expires: after_days(since, TRACK_LINK_DAYS).as_second(),
             },
         )
     }

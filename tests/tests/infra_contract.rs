@@ -328,3 +328,41 @@ fn the_openapi_spec_describes_exactly_the_templates_routes() {
          only in the template {only_template:?}"
     );
 }
+
+/// A function that serves a signed-link page (a `{token}` route) verifies its token with the
+/// signing key and builds links under the public base URL, so it gets both (and the key only as
+/// the dynamic reference to the secret, never a literal); shipment-update serves the tracking
+/// page, open like every other signed link.
+#[test]
+fn functions_serving_signed_link_pages_get_the_signing_key() {
+    let t = template();
+    let mut pages = BTreeSet::new();
+    for (binary, f) in functions(&t) {
+        let events = f["Properties"]["Events"]
+            .as_mapping()
+            .cloned()
+            .unwrap_or_default();
+        let serves_pages = events.values().any(|ev| {
+            ev["Type"].as_str() == Some("HttpApi")
+                && ev["Properties"]["Path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("{token}"))
+        });
+        if !serves_pages {
+            continue;
+        }
+        pages.insert(binary.clone());
+        let env = &f["Properties"]["Environment"]["Variables"];
+        assert!(
+            !env["AFTERCARE_PUBLIC_BASE_URL"].is_null(),
+            "{binary}: AFTERCARE_PUBLIC_BASE_URL"
+        );
+        let key = serde_norway::to_string(&env["AFTERCARE_SIGNING_KEY"]).unwrap();
+        assert!(
+            key.contains("{{resolve:secretsmanager:${SigningKeySecret}:SecretString}}"),
+            "{binary}: AFTERCARE_SIGNING_KEY must resolve the signing-key secret, got {key}"
+        );
+    }
+    assert!(pages.contains("shipment-update"), "{pages:?}");
+    assert!(shipment_update::ROUTES.contains(&shipment_update::ROUTE_TRACK_PAGE));
+}

@@ -389,12 +389,25 @@ fn gone_customer(ids: &Ids) -> String {
     format!("gone-{}", ids.customer)
 }
 
+/// A signed tracking-page link as the claims it carries (its ids then normalise like any other).
+fn link_claims(url: &str) -> Option<String> {
+    let token = url.rsplit('/').next()?;
+    let (payload, _) = token.split_once('.')?;
+    let json =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok()?;
+    String::from_utf8(json).ok()
+}
+
 fn blank_random(v: &mut Value) {
     match v {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
                 if RANDOM.contains(&k.as_str()) {
                     *v = "{random}".into();
+                } else if k == "tracking_page_url"
+                    && let Some(claims) = v.as_str().and_then(link_claims)
+                {
+                    *v = format!("signed link {claims}").into();
                 } else {
                     blank_random(v);
                 }
@@ -542,6 +555,28 @@ fn probes<'a>() -> Vec<(&'static str, Probe<'a>)> {
                         None,
                     ),
                     vec![],
+                )
+            }),
+        ),
+        (
+            // A tracking-page link signed for merchant A naming B's shipment: A has no such
+            // shipment, so it is the error page, as for a shipment that exists nowhere.
+            shipment_update::ROUTE_TRACK_PAGE,
+            p(move |w, ids| {
+                let t = a_link(
+                    aftercare::links::purpose::TRACK,
+                    |i| i.shipment.clone(),
+                    None,
+                )(w, ids);
+                (
+                    w.request(
+                        shipment_update::ROUTE_TRACK_PAGE,
+                        &format!("/v1/track/{t}"),
+                        &[("token", &t)],
+                        None,
+                        None,
+                    ),
+                    vec![t],
                 )
             }),
         ),
@@ -1268,7 +1303,7 @@ async fn a_link_moved_to_another_merchant_is_refused_on_every_link_route() {
         );
         links += 1;
     }
-    assert_eq!(links, 10, "every link route was tried");
+    assert_eq!(links, 11, "every link route was tried");
     assert_untouched(&before, &w.b_state(&b).await);
 }
 
@@ -1331,4 +1366,66 @@ fn tracking_probe(
         }
     }
     (e, vec![m])
+}
+
+/// Merchant B's own tracking link shows B's page; the same shipment named in a link of merchant A
+/// (A's key, A's id) shows A's error page, 404, with nothing of B's shipment on it, and counts no
+/// view on B's shipment.
+#[tokio::test]
+async fn a_tracking_link_for_one_merchant_shows_nothing_of_anothers_shipment() {
+    let w = World::new().await;
+    let tag = &w.env.tag;
+    let b = Ids {
+        order: "SO-B77".into(),
+        customer: "cust-b77".into(),
+        shipment: "SH-B77".into(),
+        subscription: "sub_b77".into(),
+        invoice: "in_b77".into(),
+        email: format!("bea.{tag}@example.com"),
+    };
+    w.give_b_one_of_everything(&b).await;
+    let open = |merchant: String| {
+        let t = w.link(
+            &merchant,
+            aftercare::links::purpose::TRACK,
+            &b.shipment,
+            None,
+        );
+        w.request(
+            shipment_update::ROUTE_TRACK_PAGE,
+            &format!("/v1/track/{t}"),
+            &[("token", &t)],
+            None,
+            None,
+        )
+    };
+    let views = || async {
+        let pk = format!("M#{}#S#{}", w.b_id(), b.shipment);
+        w.env
+            .items()
+            .await
+            .into_iter()
+            .find(|i| {
+                aftercare_tests::s(i, "PK") == pk && aftercare_tests::s(i, "SK") == "SHIPMENT"
+            })
+            .unwrap()
+            .get("views")
+            .map(|v| v.as_n().unwrap().clone())
+    };
+
+    let own = w.call(open(w.b_id())).await;
+    assert_eq!(own.status, 200, "{own:?}");
+    assert!(own.body.contains("JDB77"));
+    assert_eq!(views().await.as_deref(), Some("1"));
+
+    let moved = w.call(open(w.a_id())).await;
+    assert_eq!(moved.status, 404, "{moved:?}");
+    assert!(moved.body.contains(r#"id="error""#), "{moved:?}");
+    assert!(moved.body.contains(&w.env.merchant.name));
+    assert!(!moved.body.contains("JDB77") && !moved.body.contains(&w.b_id()));
+    assert_eq!(
+        views().await.as_deref(),
+        Some("1"),
+        "no view counted on B's shipment"
+    );
 }

@@ -22,7 +22,10 @@ pub(crate) fn shipment_email(
             customer.locale_or(merchant.default_locale),
         ),
     };
-    let data = email_data(merchant, record, cp, locale);
+    // Built from the App's config, so the same link is in the email whichever function records
+    // the shipment (order-placed's shop connectors call `record_shipment` too).
+    let links = Links::from_config(&app.config).ok();
+    let data = email_data(merchant, record, cp, locale, links.as_ref());
     let rendered = app
         .renderer
         .render(kind, locale, merchant, &data)
@@ -45,11 +48,27 @@ pub(crate) fn shipment_email(
     ))
 }
 
+/// The date the customer expects, long and in `locale`: a provider's latest estimate, else the
+/// promise.
+pub(crate) fn promised_on(
+    record: &ShipmentRecord,
+    locale: aftercare::domain::Locale,
+) -> Option<String> {
+    record
+        .expected()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| {
+            // A calendar date: format it as that date, whatever the zone.
+            long_date(z.timestamp(), "UTC", locale)
+        })
+}
+
 fn email_data(
     merchant: &Merchant,
     record: &ShipmentRecord,
     cp: Option<&Checkpoint>,
     locale: aftercare::domain::Locale,
+    links: Option<&Links>,
 ) -> Value {
     let sh = &record.shipment;
     let tz = record
@@ -57,14 +76,7 @@ fn email_data(
         .time_zone
         .as_deref()
         .unwrap_or(&merchant.time_zone);
-    // The date the customer expects: a provider's latest estimate, else the promise.
-    let promised_on = record
-        .expected()
-        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
-        .map(|z| {
-            // A calendar date: format it as that date, whatever the zone.
-            long_date(z.timestamp(), "UTC", locale)
-        });
+    let promised_on = promised_on(record, locale);
     json!({
         "customer": {
             "greeting_name": record.customer.first_name,
@@ -74,6 +86,8 @@ fn email_data(
         "order": {"number": sh.order_id},
         "shipment": {
             "carrier": sh.carrier, "tracking_number": sh.tracking_number, "tracking_url": sh.tracking_url,
+            // The branded tracking page (absent where the deployment signs no links).
+            "tracking_page_url": links.map(|l| l.tracking_page(record)),
             // Every parcel when the carrier gave the shipment several tracking numbers.
             "parcels": (!sh.additional_tracking.is_empty()).then(|| sh.parcels()),
             "promised_on": promised_on, "status": record.state().status().map(|s| s.as_str()).unwrap_or("info_received"),

@@ -5,6 +5,8 @@
 //! * HTTP API (Bearer key): `POST /v1/orders/{orderId}/shipments` creates a shipment and sends the
 //!   "shipped" email; `POST /v1/shipments/{shipmentId}/events` records a tracking checkpoint;
 //!   `GET /v1/orders/{orderId}` returns the order with its shipments and their histories.
+//! * HTTP API (signed link): `GET /v1/track/{token}`, the shipment's branded tracking page
+//!   (see [`page`]); it records nothing but a view count.
 //! * HTTP API (signed): `POST /v1/webhooks/tracking/{merchantId}` — a carrier or aggregator
 //!   checkpoint, authenticated by `X-Aftercare-Signature: t=<unix>,v1=<hmac-sha256 hex>` over
 //!   `"<t>.<raw body>"` with one of the merchant's webhook secrets (5-minute window, replays refused).
@@ -42,6 +44,7 @@ pub use sweep::{SweepReport, sweep};
 
 pub mod aggregators;
 mod email;
+mod page;
 pub mod sweep;
 mod tracking;
 mod view;
@@ -81,7 +84,8 @@ pub const ROUTE_CREATE: &str = "POST /v1/orders/{orderId}/shipments";
 pub const ROUTE_CHECKPOINT: &str = "POST /v1/shipments/{shipmentId}/events";
 pub const ROUTE_WEBHOOK: &str = "POST /v1/webhooks/tracking/{merchantId}";
 pub const ROUTE_GET_ORDER: &str = "GET /v1/orders/{orderId}";
-pub const ROUTES: [&str; 7] = [
+pub const ROUTE_TRACK_PAGE: &str = "GET /v1/track/{token}";
+pub const ROUTES: [&str; 8] = [
     ROUTE_CREATE,
     ROUTE_CHECKPOINT,
     ROUTE_WEBHOOK,
@@ -89,18 +93,23 @@ pub const ROUTES: [&str; 7] = [
     aggregators::ROUTE_EASYPOST,
     aggregators::ROUTE_AFTERSHIP,
     aggregators::ROUTE_SHIPPO,
+    ROUTE_TRACK_PAGE,
 ];
+pub use aftercare::links::Links;
 /// The signature header of tracking webhooks.
 pub const SIGNATURE_HEADER: &str = "x-aftercare-signature";
 /// How many days back a sweep looks for due items it has not completed.
 pub const SWEEP_LOOKBACK_DAYS: u32 = 14;
 
-/// shipment-update in the shared Lambda shell ([`aftercare::runtime`]).
-pub struct ShipmentUpdate;
+/// shipment-update in the shared Lambda shell ([`aftercare::runtime`]), with the links of its
+/// tracking page (required at init: a deployment without the signing key fails there).
+pub struct ShipmentUpdate {
+    pub links: Option<Links>,
+}
 
 impl Function for ShipmentUpdate {
-    fn init(_: &App) -> Result<Self, ConfigError> {
-        Ok(Self)
+    fn init(app: &App) -> Result<Self, ConfigError> {
+        Links::from_config(&app.config).map(|links| Self { links: Some(links) })
     }
 
     async fn http(
@@ -110,6 +119,10 @@ impl Function for ShipmentUpdate {
         rid: &str,
         deadline: Deadline,
     ) -> ApiGatewayV2httpResponse {
+        if http::route_key(req) == ROUTE_TRACK_PAGE {
+            let token = req.path_parameters.get("token").map_or("", String::as_str);
+            return page::track_page(app, self.links.as_ref(), token, rid).await;
+        }
         http::respond(http_inner(app, req, deadline).await, rid)
     }
 
@@ -137,7 +150,10 @@ pub async fn handle(
     request_id: &str,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
-    aftercare::runtime::dispatch(&ShipmentUpdate, app, payload, request_id, deadline).await
+    let function = ShipmentUpdate {
+        links: Links::from_config(&app.config).ok(),
+    };
+    aftercare::runtime::dispatch(&function, app, payload, request_id, deadline).await
 }
 
 fn path_param<'a>(req: &'a ApiGatewayV2httpRequest, name: &str) -> Result<&'a str, ApiError> {

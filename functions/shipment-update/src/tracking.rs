@@ -39,7 +39,9 @@ pub(crate) async fn create_shipment(
     } = tracking(app)
         .create(merchant, order_id, input, deadline)
         .await?;
-    Ok((created, shipment_view(&record, &history, Some(&email))))
+    let links = Links::from_config(&app.config).ok();
+    let view = shipment_view(&record, &history, Some(&email), links.as_ref());
+    Ok((created, view))
 }
 
 /// Records a checkpoint: its result as JSON.

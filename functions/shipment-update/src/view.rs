@@ -3,10 +3,12 @@
 use super::*;
 use aftercare::usecases::shipments::OrderTracking;
 
+/// A shipment's view, with its tracking page's signed link when `links` signs them.
 pub(crate) fn shipment_view(
     record: &ShipmentRecord,
     history: &[Checkpoint],
     email: Option<&SendOutcome>,
+    links: Option<&Links>,
 ) -> Value {
     let state = record.state();
     let mut v = json!({
@@ -22,6 +24,7 @@ pub(crate) fn shipment_view(
         "status": state.status(),
         "delivered_at": state.delivered_at(),
         "history": history,
+        "tracking_page_url": links.map(|l| l.tracking_page(record)),
     });
     if let Some(e) = email {
         v["email"] = json!({"kind": EmailKind::ShipmentShipped.as_str(), "status": e.as_str()});
@@ -40,9 +43,10 @@ pub(crate) async fn order_view(
         shipments,
         follow_ups,
     } = tracking(app).order(merchant, order_id).await?;
+    let links = Links::from_config(&app.config).ok();
     let shipments: Vec<Value> = shipments
         .iter()
-        .map(|(record, history)| shipment_view(record, history, None))
+        .map(|(record, history)| shipment_view(record, history, None, links.as_ref()))
         .collect();
     let delivered =
         !shipments.is_empty() && shipments.iter().all(|s| s["delivered_at"].is_string());

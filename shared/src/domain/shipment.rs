@@ -299,6 +299,19 @@ impl ShipmentRecord {
             issue: self.issue_status.map(|s| (s, at(self.issue_at_ms))),
         }
     }
+
+    /// Late at `now`: the date the customer expects ([`Self::expected`], a provider's latest
+    /// estimate else the promise; in the merchant's zone `tz`) has passed ([`late_after`]) and it
+    /// is neither delivered nor returned. (The "running late" email is narrower: it goes
+    /// only while the parcel is not yet out for delivery.)
+    pub fn is_late(&self, now: Timestamp, tz: &str) -> bool {
+        let done = self.state().status().is_some_and(|s| s.is_terminal());
+        !done
+            && self
+                .expected()
+                .and_then(|d| late_after(d, tz))
+                .is_some_and(|after| now >= after)
+    }
 }
 
 /// A tracking number as compared across systems: ASCII letters and digits only, upper case

@@ -396,6 +396,40 @@ pub fn error_page(
     html_response(status, html, request_id)
 }
 
+/// The origin (`https://host[:port]`) of an image URL a page may load, when it is a plain HTTPS
+/// origin that can go into a Content-Security-Policy as it is; else `None` (the page then shows no
+/// remote image).
+pub fn image_origin(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let plain = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+    plain.then(|| format!("https://{host}"))
+}
+
+/// [`html_response`] for a page that shows images from one more origin (the merchant's logo,
+/// from [`image_origin`]): the same headers, its CSP allowing `img-src 'self' <origin>`.
+pub fn html_response_with_images(
+    status: u16,
+    html: String,
+    request_id: &str,
+    origin: Option<&str>,
+) -> ApiGatewayV2httpResponse {
+    let mut resp = html_response(status, html, request_id);
+    if let Some(origin) = origin {
+        let csp = format!(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' {origin}; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        );
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            resp.headers.insert("content-security-policy", v);
+        }
+    }
+    resp
+}
+
 /// A `303 See Other` to `location` (after a link click is recorded), nothing cached or leaked.
 pub fn redirect_response(location: &str, request_id: &str) -> ApiGatewayV2httpResponse {
     let mut headers = HeaderMap::new();
@@ -542,7 +576,23 @@ pub fn route_key(req: &ApiGatewayV2httpRequest) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::form_fields;
+    use super::{form_fields, image_origin};
+
+    #[test]
+    fn only_plain_https_origins_may_serve_a_pages_images() {
+        assert_eq!(
+            image_origin("https://cdn.acme.example/logo.png?v=2").as_deref(),
+            Some("https://cdn.acme.example")
+        );
+        assert_eq!(
+            image_origin("https://cdn.example:8443").as_deref(),
+            Some("https://cdn.example:8443")
+        );
+        assert_eq!(image_origin("http://cdn.example/logo.png"), None);
+        assert_eq!(image_origin("https://cdn.example;script-src/x.png"), None);
+        assert_eq!(image_origin("https://'self'/x.png"), None);
+        assert_eq!(image_origin("https:///x.png"), None);
+    }
 
     #[test]
     fn form_bodies_decode() {

@@ -142,3 +142,14 @@ pub trait ShipmentBook: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<Rebased, StoreError>> + Send;
 }
+
+/// The tracking page's only write: a shipment's view counter.
+pub trait ShipmentViews: Send + Sync {
+    /// Adds one to the shipment's tracking-page view count; false when the shipment is not
+    /// stored (erased since it was read), which writes nothing.
+    fn count_view(
+        &self,
+        m: &MerchantId,
+        id: &ShipmentId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}

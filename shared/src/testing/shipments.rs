@@ -20,7 +20,9 @@ use crate::domain::shipment::{
 };
 use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::StoreError;
-use crate::ports::shipments::{NewCheckpoint, NewDateRevision, NewShipment, ShipmentBook};
+use crate::ports::shipments::{
+    NewCheckpoint, NewDateRevision, NewShipment, ShipmentBook, ShipmentViews,
+};
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -493,6 +495,21 @@ impl ShipmentBook for MemShipments {
             Rebased::Moved
         } else {
             Rebased::Missing
+        })
+    }
+}
+
+impl ShipmentViews for MemShipments {
+    async fn count_view(&self, m: &MerchantId, id: &ShipmentId) -> Result<bool, StoreError> {
+        self.table().write(Write::Update {
+            key: RowKey::from(&keys::shipment(m, id)),
+            condition: present(),
+            apply: Box::new(|row| {
+                let mut row = row.unwrap_or_default();
+                let views = row[keys::VIEWS].as_u64().unwrap_or(0) + 1;
+                row[keys::VIEWS] = views.into();
+                row
+            }),
         })
     }
 }

@@ -2,7 +2,8 @@
 //! with its own error enum (mapped once to an HTTP answer in [`crate::http`]):
 //!
 //! * [`orders`]: placing an order; [`shipments`]: a shipment, a tracking checkpoint, a shipment's
-//!   late and fallback checks; [`followups`]: a due follow-up; [`feedback`]: a survey answer and
+//!   late and fallback checks; [`tracking_page`]: what a shipment's tracking page shows, and its
+//!   view count; [`followups`]: a due follow-up; [`feedback`]: a survey answer and
 //!   the loop it closes; [`preferences`]: unsubscribe and preferences; [`renewals`]: a renewal
 //!   notice; [`subscriptions`]: a subscription update; [`billing`]: billing events and a dunning
 //!   step; [`email_events`]: an SES event and the complaint alert; [`loyalty`]: redeeming,
@@ -26,3 +27,4 @@ pub mod send;
 pub mod shipments;
 pub mod subscriptions;
 pub mod sweep;
+pub mod tracking_page;

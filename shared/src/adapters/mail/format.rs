@@ -74,6 +74,19 @@ pub fn long_date(at: Timestamp, tz: &str, locale: Locale) -> String {
     format!("{}{sep}{month} {}", date.day(), date.year())
 }
 
+/// A long date with the time of day in `tz`, 24-hour: "20 November 2026, 14:05",
+/// "20. November 2026, 14:05", "20 novembre 2026, 14:05".
+pub fn date_time(at: Timestamp, tz: &str, locale: Locale) -> String {
+    let zone = TimeZone::get(tz).unwrap_or(TimeZone::UTC);
+    let time = at.to_zoned(zone).time();
+    format!(
+        "{}, {:02}:{:02}",
+        long_date(at, tz, locale),
+        time.hour(),
+        time.minute()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +113,10 @@ mod tests {
             "20 novembre 2026"
         );
         assert_eq!(long_date(at, "Not/AZone", Locale::En), "20 November 2026");
+        assert_eq!(
+            date_time(at, "Europe/Berlin", Locale::De),
+            "21. November 2026, 00:30"
+        );
+        assert_eq!(date_time(at, "UTC", Locale::En), "20 November 2026, 23:30");
     }
 }

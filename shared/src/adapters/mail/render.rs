@@ -72,6 +72,7 @@ const BUILTIN: &[(&str, &str)] = templates![
     "pages/unsubscribe.html",
     "pages/preferences.html",
     "pages/error.html",
+    "pages/track.html",
 ];
 
 const CATALOGUES: &[(Locale, &str)] = &[

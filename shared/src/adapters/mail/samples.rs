@@ -227,6 +227,7 @@ fn shipment(kind: EmailKind, p: &Persona, locale: Locale) -> Value {
             "carrier": "DHL",
             "tracking_number": "JJD000390007412345",
             "tracking_url": "https://www.dhl.de/en/privatkunden/pakete-empfangen/verfolgen.html?piececode=JJD000390007412345",
+            "tracking_page_url": link("/v1/track", "track", "sh-1001", None),
             "promised_on": day(2026, 11, 24, locale),
             "status": status,
             "items": [
@@ -529,6 +530,7 @@ mod tests {
                 "/order/number",
                 "/shipment/carrier",
                 "/shipment/tracking_number",
+                "/shipment/tracking_page_url",
             ],
             EmailKind::MerchantLateAlert => &[
                 "/customer/email",

@@ -35,7 +35,7 @@
 //! | follow-up (journey)        | `M#<m>#O#<o>`               | `FOLLOWUP#<kind>`           | due (sparse); gsi1 `M#<m>#SURVEYSENT#<shard>` / `<sent ms>#<o>` once a survey went |
 //! | survey answer              | `M#<m>#O#<o>`               | `FEEDBACK`                  | gsi1 `M#<m>#FEEDBACK#<shard>` / `<answered ms>#<o>` |
 //! | idempotency record         | `M#<m>#IDEM#<scope>#<key>`  | `IDEMP`                     | |
-//! | shipment (+ state)         | `M#<m>#S#<s>`               | `SHIPMENT`                  | |
+//! | shipment (+ state, tracking-page `views`) | `M#<m>#S#<s>` | `SHIPMENT`                 | |
 //! | tracking checkpoint        | `M#<m>#S#<s>`               | `CP#<time>#<checkpointId>`  | |
 //! | shipment due check         | `M#<m>#S#<s>`               | `DUE#<late or fallback>`    | due (sparse) |
 //! | parcel's tracking pointer  | `M#<m>#TRK#<number>`        | `<carrier family>#<s>`      | |
@@ -94,6 +94,10 @@
 //! * list a merchant's keys: Query `M#<m>#KEYS`.
 //! * get an order: GetItem `M#<m>#O#<o>` / `ORDER`; its shipments and follow-ups: Query the
 //!   order's partition, SK begins_with `SHIP#` / `FOLLOWUP#`.
+//! * a tracking page: GetItem the shipment, Query its `CP#` history and its order's `SHIP#`
+//!   pointers, GetItem each other shipment, once delivered one BatchGetItem of the items'
+//!   products and one of their related products; then its one write, `ADD views :one` on the
+//!   shipment item (no item kind of its own).
 //! * a customer's whole aggregate (profile, spend, orders, ledger, contact, subscriptions): Query
 //!   `M#<m>#C#<c>`; their orders newest first: SK begins_with `ORDER#`, descending.
 //! * the send record of one touchpoint: GetItem; a customer's message log: Query
@@ -119,7 +123,7 @@
 //! | send records (with SES events) | the send partition's Query (`send`) | deleted |
 //! | order, its shipment pointers, follow-ups, survey answer | each `ORDER#` entry's partition (`order`, `order_shipment`, `follow_up`, `feedback`) | deleted after the order id's tombstone is written |
 //! | order idempotency record | not exported (a content hash) | replaced by the tombstone: emptied, no expiry |
-//! | shipment, checkpoints, due checks | each `SHIP#` pointer's partition (`shipment`, `checkpoint`, `shipment_due`) | deleted |
+//! | shipment (with its tracking-page view count `views`), checkpoints, due checks | each `SHIP#` pointer's partition (`shipment`, `checkpoint`, `shipment_due`) | deleted |
 //! | parcels' tracking pointers | within the shipment (its tracking numbers; the pointers hold nothing more) | deleted with the shipment (their keys come from its parcels) |
 //! | subscription, link clicks; invoice | each `SUB#` / `INV#` pointer's partition | deleted |
 //! | suppression | each `ADDR#` note's partition (`suppression`) | kept: no address in it, keyed by digest |
@@ -148,6 +152,8 @@ pub const GSI1SK: &str = "GSI1SK";
 pub const TTL: &str = "expires_at";
 /// Entity type tag on every item, for operators reading the table.
 pub const TYPE: &str = "_type";
+/// The tracking page's view counter on the shipment item (`page_views.rs`).
+pub const VIEWS: &str = "views";
 
 /// A primary key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -18,6 +18,7 @@ pub mod merchants;
 pub mod messages;
 pub mod offboarding;
 pub mod orders;
+pub mod page_views;
 pub mod privacy;
 pub mod products;
 pub mod schema;

@@ -1,0 +1,102 @@
+"""Opens shipments' tracking pages (`GET /v1/track/{token}`) in headless Chromium, the way a customer
+following the link from a shipping email does, with the gallery's browser and measurements
+(scripts/gallery_check.py: Debian's Chromium through Selenium, nothing downloaded).
+
+Each page is checked at 1280 and 375 px: it is not blank (visible text and a screenshot of more than
+one colour), nothing is wider than the viewport (`document.documentElement.scrollWidth <=
+window.innerWidth`, and no element sticks out), and its timeline (`#timeline`) is there; both
+screenshots are saved as OUTDIR/tracking-<name>.<desktop|mobile>.png. A tampered link must show
+the error page (`#error`) and no timeline.
+
+Used by scripts/demo_tracking.py; also runnable on its own:
+  browser_tracking.py OUTDIR TAMPERED_URL NAME=URL [NAME=URL ...]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import browser_survey  # noqa: E402  (sets Selenium offline before anything starts a browser)
+import gallery_check as gc  # noqa: E402
+
+# The tracking page shows far more than the shortest email; a broken one shows next to nothing.
+MIN_PAGE_TEXT_CHARS = 200
+
+
+def _fits_js() -> str:
+    return "return document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def check_pages(pages: list[tuple[str, str]], tampered: str, outdir: str) -> tuple[list[str], list[str]]:
+    """Checks every (name, url) of `pages` and the `tampered` link; returns (problems, screenshots)."""
+    from selenium.webdriver.common.by import By
+
+    os.makedirs(outdir, exist_ok=True)
+    problems: list[str] = []
+    shots: list[str] = []
+    driver = browser_survey._driver()
+    try:
+        # Phones draw overlay scrollbars: the page keeps the whole width.
+        driver.execute_cdp_cmd("Emulation.setScrollbarsHidden", {"hidden": True})
+        viewport = gc.Viewport(driver)
+        for name, url in pages:
+            driver.get(url)
+            if driver.find_elements(By.ID, "error"):
+                problems.append(f"{name}: the error page, not the tracking page")
+            for label, width in gc.WIDTHS:
+                what = f"{name} {label}"
+                m = viewport.set(width)
+                laid_out = min(m["innerWidth"], m["clientWidth"])
+                if laid_out != width:
+                    problems.append(f"{what}: the browser laid the page out {laid_out} px wide, not {width}")
+                if m["textChars"] < MIN_PAGE_TEXT_CHARS:
+                    problems.append(f"{what}: blank ({m['textChars']} characters of visible text)")
+                if not driver.execute_script(_fits_js()):
+                    problems.append(f"{what}: document.documentElement.scrollWidth {m['scrollWidth']} > "
+                                    f"window.innerWidth {m['innerWidth']}")
+                problems.extend(gc.overflow_reasons(what, width, m["scrollWidth"], m["offenders"]))
+                if not driver.find_elements(By.ID, "timeline"):
+                    problems.append(f"{what}: no timeline (#timeline)")
+                for landmark in ("header", "main", "footer"):
+                    if not driver.find_elements(By.TAG_NAME, landmark):
+                        problems.append(f"{what}: no <{landmark}> landmark")
+                height = min(max(m["contentHeight"], 1), gc.MAX_HEIGHT_PX)
+                png = os.path.join(outdir, f"tracking-{name}.{label}.png")
+                with open(png, "wb") as f:
+                    f.write(gc.screenshot(driver, width, height))
+                problems.extend(gc.blank_reasons(what, gc.MIN_TEXT_CHARS, gc.analyse_png(png)))
+                shots.append(png)
+        driver.get(tampered)
+        if not driver.find_elements(By.ID, "error"):
+            problems.append("tampered link: no error page (#error)")
+        if driver.find_elements(By.ID, "timeline"):
+            problems.append("tampered link: a timeline is shown")
+        png = os.path.join(outdir, "tracking-tampered.png")
+        driver.save_screenshot(png)
+        shots.append(png)
+    finally:
+        driver.quit()
+    return problems, shots
+
+
+def tamper(url: str) -> str:
+    """`url` with one character of its token's signature changed."""
+    i = len(url) - 3
+    return url[:i] + ("A" if url[i] != "A" else "B") + url[i + 1:]
+
+
+def main(argv: list[str]) -> int:
+    outdir, tampered, *named = argv[1:]
+    pages = [tuple(n.split("=", 1)) for n in named]
+    problems, shots = check_pages(pages, tampered, outdir)
+    for s in shots:
+        print(f"  {s}")
+    for p in problems:
+        print(f"FAIL {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
