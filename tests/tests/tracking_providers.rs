@@ -477,3 +477,104 @@ async fn every_shippo_status_ends_where_the_mapping_table_says() {
     })
     .await;
 }
+
+/// The provider's sample for tracking number `number`, its history reversed (`shuffled`) and
+/// under event id `event`.
+fn sample(provider: Provider, number: &str, event: &str, shuffled: bool) -> Value {
+    let (path, list): (&str, &[&str]) = match provider {
+        Provider::EasyPost => (
+            "easypost/tracker-updated.json",
+            &["result", "tracking_details"],
+        ),
+        Provider::AfterShip => ("aftership/tracking-update.json", &["msg", "checkpoints"]),
+        Provider::Shippo => ("shippo/track-updated.json", &["data", "tracking_history"]),
+    };
+    let mut body = fixture(path);
+    match provider {
+        Provider::EasyPost => {
+            body["id"] = event.into();
+            body["result"]["tracking_code"] = number.into();
+        }
+        Provider::AfterShip => {
+            body["event_id"] = event.into();
+            body["msg"]["tracking_number"] = number.into();
+        }
+        Provider::Shippo => {
+            body["data"]["tracking_number"] = number.into();
+            body["data"]["tracking_status"]["object_id"] = event.into();
+        }
+    }
+    if shuffled {
+        body[list[0]][list[1]].as_array_mut().unwrap().reverse();
+    }
+    body
+}
+
+/// A shipment's checkpoints as (status, time), sorted.
+async fn history(w: &World, shipment: &str) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = w
+        .env
+        .items_in(&format!("S#{shipment}"), "CP#")
+        .await
+        .iter()
+        .map(|c| {
+            (
+                aftercare_tests::s(c, "status"),
+                aftercare_tests::s(c, "occurred_at"),
+            )
+        })
+        .collect();
+    h.sort();
+    h
+}
+
+#[tokio::test]
+async fn every_provider_ends_in_the_same_state_whatever_the_order_and_ignores_unknown_parcels() {
+    let w = World::new().await;
+    for (i, provider) in Provider::ALL.into_iter().enumerate() {
+        let (in_order, shuffled) = (format!("SH-O{i}"), format!("SH-S{i}"));
+        let (n1, n2) = (format!("ORD{i}0001"), format!("SHF{i}0001"));
+        w.ship(&in_order, "Carrier", &n1).await;
+        w.ship(&shuffled, "Carrier", &n2).await;
+        let (_, a) = w
+            .post(provider, &sample(provider, &n1, &format!("e-{i}-1"), false))
+            .await;
+        let (_, b) = w
+            .post(provider, &sample(provider, &n2, &format!("e-{i}-2"), true))
+            .await;
+        assert_eq!(a["result"], "applied", "{provider:?}: {a}");
+        assert_eq!(b["result"], "applied", "{provider:?}: {b}");
+        assert_eq!(
+            w.status_of(&in_order).await,
+            w.status_of(&shuffled).await,
+            "{provider:?}"
+        );
+        assert_eq!(w.status_of(&shuffled).await.as_deref(), Some("delivered"));
+        let recorded = history(&w, &in_order).await;
+        assert!(
+            recorded.len() >= 2 && recorded.iter().all(|(s, t)| !s.is_empty() && !t.is_empty()),
+            "{provider:?}: {recorded:?}"
+        );
+        assert_eq!(recorded, history(&w, &shuffled).await, "{provider:?}");
+        // A parcel no shipment has: answered 200, nothing stored.
+        let before = w.env.items().await.len();
+        let (status, out) = w
+            .post(
+                provider,
+                &sample(provider, "NOSUCH0001", &format!("e-{i}-3"), false),
+            )
+            .await;
+        assert_eq!(
+            (status, out["reason"].as_str()),
+            (200, Some("unknown_tracking_number")),
+            "{provider:?}: {out}"
+        );
+        assert_eq!(
+            w.env.items().await.len(),
+            before,
+            "{provider:?}: nothing stored"
+        );
+    }
+    // One shipped and one delivered email per shipment, whatever the order.
+    assert_eq!(w.emails("shipment_delivered").await, 6);
+}
