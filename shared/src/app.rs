@@ -20,6 +20,9 @@ pub struct App {
     pub tenancy: Tenancy,
     pub clock: Arc<dyn Clock>,
     pub events: crate::adapters::events::Events,
+    /// The signed links of emails and pages, built once from the config (none where the
+    /// deployment configures no signing key and public base URL).
+    pub links: Option<crate::links::Links>,
     pub config: Config,
 }
 
@@ -87,6 +90,7 @@ impl App {
             renderer: Renderer::new()?,
             store,
             clock,
+            links: crate::links::Links::from_config(&config).ok(),
             config,
         })
     }

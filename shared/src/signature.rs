@@ -155,6 +155,13 @@ pub fn verify_easypost(
     Err(SignatureError::Mismatch)
 }
 
+/// Whether a secret sent as it is (a token in a webhook URL) is `expected`, compared in constant
+/// time (only the lengths may differ observably).
+pub fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    given.len() == expected.len() && bool::from(given.ct_eq(expected))
+}
+
 /// The `X-Hmac-Signature` EasyPost would send for `body` with `secret` (tests and the demo).
 pub fn sign_easypost(secret: &str, body: &[u8]) -> String {
     let mut mac = match Hmac::<Sha256>::new_from_slice(easypost_key(secret).as_bytes()) {
@@ -186,6 +193,17 @@ pub fn sign_base64_hmac(secret: &[u8], body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_url_token_matches_only_itself() {
+        assert!(super::same_secret(b"token-0123456789", b"token-0123456789"));
+        assert!(!super::same_secret(
+            b"token-0123456788",
+            b"token-0123456789"
+        ));
+        assert!(!super::same_secret(b"token-012345678", b"token-0123456789"));
+        assert!(!super::same_secret(b"", b"token-0123456789"));
+    }
+
     #[test]
     fn easypost_signatures_match_easyposts_own_vectors() {
         // EasyPost's client-library test vector: the secret "sécret" (é as one code point, which

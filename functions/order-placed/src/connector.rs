@@ -12,11 +12,7 @@ use aftercare::http::ApiError;
 use aftercare::usecases::send::{Deadline, SendOutcome};
 use serde_json::{Value, json};
 
-/// A refusal of an authentic delivery, answered 200 so the platform does not retry (or, for
-/// WooCommerce, disable the webhook over) what cannot succeed.
-pub(crate) fn refused(e: ApiError) -> Value {
-    json!({"result": "refused", "error": {"code": e.code, "message": e.message, "field": e.field}})
-}
+pub(crate) use aftercare::http::refused;
 
 /// Places an order mapped from `platform`'s payload as `POST /v1/orders` does: `placed` or
 /// `replay` with `extras` (what the platform calls the order; an order with no email address is

@@ -139,7 +139,7 @@ async fn verified(
         }),
         Provider::Shippo => c.shippo.as_ref().is_some_and(|s| {
             let given = http::query_param(req, "token").unwrap_or_default();
-            let token_ok = constant_time_eq(given.as_bytes(), s.token.0.as_bytes());
+            let token_ok = signature::same_secret(given.as_bytes(), s.token.0.as_bytes());
             let secrets: Vec<&[u8]> = s.secrets.iter().map(|s| s.0.as_bytes()).collect();
             token_ok
                 && (secrets.is_empty()
@@ -158,11 +158,6 @@ async fn verified(
     Ok((merchant, body))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq as _;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
 /// One aggregator delivery (see the module doc).
 pub(crate) async fn webhook(
     app: &App,
@@ -178,11 +173,10 @@ pub(crate) async fn webhook(
         Err(e) => {
             return Ok((
                 200,
-                refused(FieldError::new(
-                    "body",
-                    "invalid_json",
-                    format!("the body is not JSON: {e}"),
-                )),
+                http::refused(
+                    FieldError::new("body", "invalid_json", format!("the body is not JSON: {e}"))
+                        .into(),
+                ),
             ));
         }
     };
@@ -200,7 +194,7 @@ pub(crate) async fn webhook(
         }
         Err(e) => {
             tracing::warn!(provider = source, field = %e.field, "a tracking webhook refused");
-            return Ok((200, refused(e)));
+            return Ok((200, http::refused(e.into())));
         }
     };
     let event_id = update.event_id.clone().unwrap_or_else(|| {
@@ -238,8 +232,4 @@ pub(crate) async fn webhook(
     let mut out = serde_json::to_value(&result).unwrap_or_default();
     out["event_id"] = event_id.into();
     Ok((200, out))
-}
-
-fn refused(e: FieldError) -> Value {
-    json!({"result": "refused", "error": {"code": e.code, "message": e.message, "field": e.field}})
 }

@@ -22,10 +22,9 @@ pub(crate) fn shipment_email(
             customer.locale_or(merchant.default_locale),
         ),
     };
-    // Built from the App's config, so the same link is in the email whichever function records
-    // the shipment (order-placed's shop connectors call `record_shipment` too).
-    let links = Links::from_config(&app.config).ok();
-    let data = email_data(merchant, record, cp, locale, links.as_ref());
+    // The App's links, so the same link is in the email whichever function records the shipment
+    // (order-placed's shop connectors call `record_shipment` too).
+    let data = email_data(merchant, record, cp, locale, app.links.as_ref());
     let rendered = app
         .renderer
         .render(kind, locale, merchant, &data)

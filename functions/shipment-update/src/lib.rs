@@ -101,15 +101,14 @@ pub const SIGNATURE_HEADER: &str = "x-aftercare-signature";
 /// How many days back a sweep looks for due items it has not completed.
 pub const SWEEP_LOOKBACK_DAYS: u32 = 14;
 
-/// shipment-update in the shared Lambda shell ([`aftercare::runtime`]), with the links of its
-/// tracking page (required at init: a deployment without the signing key fails there).
-pub struct ShipmentUpdate {
-    pub links: Option<Links>,
-}
+/// shipment-update in the shared Lambda shell ([`aftercare::runtime`]). Its tracking page and
+/// shipping emails sign links with the App's [`Links`], required at init: a deployment without
+/// the signing key fails there.
+pub struct ShipmentUpdate;
 
 impl Function for ShipmentUpdate {
     fn init(app: &App) -> Result<Self, ConfigError> {
-        Links::from_config(&app.config).map(|links| Self { links: Some(links) })
+        Links::from_config(&app.config).map(|_| Self)
     }
 
     async fn http(
@@ -121,7 +120,7 @@ impl Function for ShipmentUpdate {
     ) -> ApiGatewayV2httpResponse {
         if http::route_key(req) == ROUTE_TRACK_PAGE {
             let token = req.path_parameters.get("token").map_or("", String::as_str);
-            return page::track_page(app, self.links.as_ref(), token, rid).await;
+            return page::track_page(app, token, rid).await;
         }
         http::respond(http_inner(app, req, deadline).await, rid)
     }
@@ -150,10 +149,7 @@ pub async fn handle(
     request_id: &str,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
-    let function = ShipmentUpdate {
-        links: Links::from_config(&app.config).ok(),
-    };
-    aftercare::runtime::dispatch(&function, app, payload, request_id, deadline).await
+    aftercare::runtime::dispatch(&ShipmentUpdate, app, payload, request_id, deadline).await
 }
 
 fn path_param<'a>(req: &'a ApiGatewayV2httpRequest, name: &str) -> Result<&'a str, ApiError> {

@@ -12,7 +12,7 @@ use aftercare::adapters::mail::format::date_time;
 use aftercare::domain::catalogue::Sku;
 use aftercare::domain::shipment::TrackingStatus;
 use aftercare::domain::{Locale, Money};
-use aftercare::links::{Links, purpose};
+use aftercare::links::purpose;
 use aftercare::token::TokenError;
 use aftercare::usecases::tracking_page::{PageError, TrackingFacts, TrackingPage};
 
@@ -41,17 +41,12 @@ fn token_status(e: &TokenError) -> u16 {
 }
 
 /// The page for `token`, or the error page.
-pub(crate) async fn track_page(
-    app: &App,
-    links: Option<&Links>,
-    token: &str,
-    rid: &str,
-) -> ApiGatewayV2httpResponse {
+pub(crate) async fn track_page(app: &App, token: &str, rid: &str) -> ApiGatewayV2httpResponse {
     let error = |merchant: Option<&Merchant>, status: u16| {
         let (status, reason) = failure(status);
         http::error_page(&app.renderer, merchant, status, reason, rid)
     };
-    let Some(links) = links else {
+    let Some(links) = app.links.as_ref() else {
         tracing::error!("tracking page without a link signer: AFTERCARE_SIGNING_KEY missing");
         return error(None, 503);
     };

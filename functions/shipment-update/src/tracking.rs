@@ -39,8 +39,7 @@ pub(crate) async fn create_shipment(
     } = tracking(app)
         .create(merchant, order_id, input, deadline)
         .await?;
-    let links = Links::from_config(&app.config).ok();
-    let view = shipment_view(&record, &history, Some(&email), links.as_ref());
+    let view = shipment_view(&record, &history, Some(&email), app.links.as_ref());
     Ok((created, view))
 }
 

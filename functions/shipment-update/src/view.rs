@@ -43,10 +43,9 @@ pub(crate) async fn order_view(
         shipments,
         follow_ups,
     } = tracking(app).order(merchant, order_id).await?;
-    let links = Links::from_config(&app.config).ok();
     let shipments: Vec<Value> = shipments
         .iter()
-        .map(|(record, history)| shipment_view(record, history, None, links.as_ref()))
+        .map(|(record, history)| shipment_view(record, history, None, app.links.as_ref()))
         .collect();
     let delivered =
         !shipments.is_empty() && shipments.iter().all(|s| s["delivered_at"].is_string());

@@ -306,11 +306,13 @@ impl ShipmentRecord {
     /// only while the parcel is not yet out for delivery.)
     pub fn is_late(&self, now: Timestamp, tz: &str) -> bool {
         let done = self.state().status().is_some_and(|s| s.is_terminal());
-        !done
-            && self
-                .expected()
-                .and_then(|d| late_after(d, tz))
-                .is_some_and(|after| now >= after)
+        !done && self.late_from(tz).is_some_and(|after| now >= after)
+    }
+
+    /// When the shipment is late by the date the customer expects, in the merchant's zone `tz`
+    /// ([`late_after`] of [`Self::expected`]); none without a date.
+    pub fn late_from(&self, tz: &str) -> Option<Timestamp> {
+        self.expected().and_then(|d| late_after(d, tz))
     }
 }
 

@@ -121,6 +121,13 @@ impl ApiError {
     }
 }
 
+/// A refusal of an authentic platform or provider delivery, answered 200 (`{"result": "refused",
+/// "error": {code, message, field}}`) so the sender does not retry, or disable its webhook over,
+/// what cannot succeed.
+pub fn refused(e: ApiError) -> serde_json::Value {
+    serde_json::json!({"result": "refused", "error": {"code": e.code, "message": e.message, "field": e.field}})
+}
+
 impl From<crate::adapters::store::StoreError> for ApiError {
     /// Transient store failures become 503 (retry the same request); anything else a bare 500.
     fn from(e: crate::adapters::store::StoreError) -> Self {

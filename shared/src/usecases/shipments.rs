@@ -192,6 +192,23 @@ pub struct Tracking<'a, B, L, M, C> {
 }
 
 /// An email that wants another delivery of the request to finish.
+/// The identity of a shipment email: one per (customer, kind, shipment, step); the step is 0 but
+/// for "new delivery date" emails, one per revision.
+fn shipment_email_id(
+    merchant: &MerchantId,
+    record: &ShipmentRecord,
+    kind: EmailKind,
+    step: u32,
+) -> SendIdentity {
+    SendIdentity::new(
+        merchant,
+        &record.customer.id,
+        kind,
+        record.shipment.id.as_str(),
+        step,
+    )
+}
+
 fn unsent(outcome: &SendOutcome) -> Result<(), TrackingError> {
     match outcome.wants_redelivery() {
         true => Err(TrackingError::Unsent),
@@ -206,22 +223,17 @@ where
     M: Mailer,
     C: ComposeShipmentEmail<M::Message>,
 {
-    /// The claim of a shipment email to `to`: one per (customer, kind, shipment).
+    /// The claim of a shipment email to `to`: one per (customer, kind, shipment, step).
     fn claim(
         &self,
         merchant: &MerchantId,
         record: &ShipmentRecord,
         kind: EmailKind,
+        step: u32,
         to: &str,
         deadline: Deadline,
     ) -> (SendIdentity, SendRecord) {
-        let id = SendIdentity::new(
-            merchant,
-            &record.customer.id,
-            kind,
-            record.shipment.id.as_str(),
-            0,
-        );
+        let id = shipment_email_id(merchant, record, kind, step);
         let clock = self.courier.clock;
         let claim = id.claim(to, clock.now(), deadline.lease_until(clock));
         (id, claim)
@@ -264,7 +276,7 @@ where
             .customer
             .email
             .as_ref()
-            .map(|to| self.claim(&merchant.id, &record, kind, to.as_str(), deadline));
+            .map(|to| self.claim(&merchant.id, &record, kind, 0, to.as_str(), deadline));
         let new = NewShipment {
             record: &record,
             due: &due,
@@ -350,7 +362,8 @@ where
             }));
         };
         let shipment_id = pointer.shipment_id.clone();
-        let known: std::collections::HashSet<String> = self
+        // What the shipment has, and what this update already brought: each checkpoint once.
+        let mut known: std::collections::HashSet<String> = self
             .book
             .shipment_history(&merchant.id, &shipment_id)
             .await?
@@ -361,13 +374,12 @@ where
         let mut refused = Vec::new();
         for (i, input) in update.checkpoints.iter().enumerate() {
             match input.clone().validate() {
-                Ok(cp) if known.contains(&cp.id) => {}
+                Ok(cp) if !known.insert(cp.id.clone()) => {}
                 Ok(cp) => new.push((input.clone(), cp)),
                 Err(e) => refused.push(format!("checkpoints[{i}].{}: {}", e.field, e.message)),
             }
         }
         new.sort_by_key(|(_, cp)| cp.occurred_at);
-        new.dedup_by(|a, b| a.1.id == b.1.id);
         let mut result = TrackResult {
             result: if new.is_empty() {
                 "unchanged"
@@ -420,20 +432,11 @@ where
             .email
             .as_ref()
             .filter(|_| merchant.settings.orders.new_date_email);
-        let identity = |revision: u32| {
-            SendIdentity::new(
-                &merchant.id,
-                &record.customer.id,
-                kind,
-                record.shipment.id.as_str(),
-                revision,
-            )
-        };
         let Some(revision) = record.revise_expected(date) else {
             // The same date again: finish the latest revision's email if it was left to retry.
             let mut email = None;
             if record.date_revision > 0 && to.is_some() {
-                let id = identity(record.date_revision);
+                let id = shipment_email_id(&merchant.id, record, kind, record.date_revision);
                 if let Some(theirs) = self.courier.store.get_send(&id).await? {
                     let sent = self
                         .courier
@@ -454,11 +457,14 @@ where
         let DateRevision { from, to: new, .. } = revision;
         let clock = self.courier.clock;
         let claimed = match (from, to) {
-            (Some(_), Some(to)) => {
-                let id = identity(revision.revision);
-                let claim = id.claim(to.as_str(), clock.now(), deadline.lease_until(clock));
-                Some((id, claim))
-            }
+            (Some(_), Some(to)) => Some(self.claim(
+                &merchant.id,
+                record,
+                kind,
+                revision.revision,
+                to.as_str(),
+                deadline,
+            )),
             _ => None,
         };
         let outcome = self
@@ -529,7 +535,7 @@ where
         let to = record.customer.email.as_ref();
         let claimed = milestone
             .zip(to)
-            .map(|(kind, to)| self.claim(&merchant.id, &record, kind, to.as_str(), deadline));
+            .map(|(kind, to)| self.claim(&merchant.id, &record, kind, 0, to.as_str(), deadline));
         let delivered = cp.status == TrackingStatus::Delivered;
         let new = NewCheckpoint {
             merchant_id: &merchant.id,
@@ -712,9 +718,7 @@ where
         }
         // A provider moved the expected date later since this check was read: its entry in the
         // index already moved there, so it stays.
-        if let Some(at) = record
-            .expected()
-            .and_then(|d| late_after(d, &merchant.time_zone))
+        if let Some(at) = record.late_from(&merchant.time_zone)
             && self.courier.clock.now() < at
         {
             return Ok(CheckOutcome::LeftDue);
@@ -730,7 +734,7 @@ where
         ];
         for (kind, to) in emails {
             let Some(to) = to else { continue };
-            let (id, claim) = self.claim(&merchant.id, &record, kind, to, deadline);
+            let (id, claim) = self.claim(&merchant.id, &record, kind, 0, to, deadline);
             let sent = self
                 .courier
                 .claim_and_send(&id, &claim, expires, deadline, || {

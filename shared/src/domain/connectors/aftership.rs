@@ -121,12 +121,13 @@ pub fn update(
         ));
     }
     // The tracking's own tag when no checkpoint says it yet.
-    if let Some(mapped) = text(msg, "tag").and_then(|t| status(t, text(msg, "subtag")))
-        && !checkpoints.iter().any(|c| c.status == mapped.as_str())
-        && let Some(at) = text(msg, "updated_at").and_then(|t| instant(t, zone))
-    {
-        checkpoints.push(checkpoint(mapped, at, None, text(msg, "subtag_message")));
-    }
+    super::tracking::add_current(
+        &mut checkpoints,
+        text(msg, "tag").and_then(|t| status(t, text(msg, "subtag"))),
+        text(msg, "updated_at"),
+        text(msg, "subtag_message"),
+        zone,
+    );
     Ok(Some(TrackingUpdate {
         event_id: Some(event_id.to_owned()),
         tracking_number,

@@ -91,13 +91,13 @@ pub fn update(
     }
     // A tracker whose status moved on without a detail for it yet (EasyPost sends the summary
     // first on some carriers): the tracker's own status at its `updated_at`.
-    if let Some(current) = text(tracker, "status")
-        && let Some(mapped) = status(current)
-        && !checkpoints.iter().any(|c| c.status == mapped.as_str())
-        && let Some(at) = text(tracker, "updated_at").and_then(|t| instant(t, zone))
-    {
-        checkpoints.push(checkpoint(mapped, at, None, text(tracker, "status_detail")));
-    }
+    super::tracking::add_current(
+        &mut checkpoints,
+        text(tracker, "status").and_then(status),
+        text(tracker, "updated_at"),
+        text(tracker, "status_detail"),
+        zone,
+    );
     Ok(Some(TrackingUpdate {
         event_id: Some(event_id.to_owned()),
         tracking_number,

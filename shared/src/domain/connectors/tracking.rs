@@ -81,6 +81,24 @@ pub fn checkpoint(
     }
 }
 
+/// Adds the tracking's own current status (at `updated_at`, an RFC 3339 time) when none of the
+/// update's checkpoints says it yet: a provider may move its summary before the carrier's detail
+/// for it arrives.
+pub(crate) fn add_current(
+    checkpoints: &mut Vec<CheckpointInput>,
+    status: Option<TrackingStatus>,
+    updated_at: Option<&str>,
+    message: Option<&str>,
+    zone: &jiff::tz::TimeZone,
+) {
+    if let Some(status) = status
+        && !checkpoints.iter().any(|c| c.status == status.as_str())
+        && let Some(at) = updated_at.and_then(|t| instant(t, zone))
+    {
+        checkpoints.push(checkpoint(status, at, None, message));
+    }
+}
+
 /// The string at `key` of `obj`, trimmed, if not empty.
 pub(crate) fn text<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     obj.get(key)
