@@ -38,12 +38,15 @@ pub const MOTO_ENDPOINT: &str = "AFTERCARE_TEST_MOTO_ENDPOINT";
 /// Base URL of the public API in the links of test emails.
 pub const BASE: &str = "https://api.test";
 
-/// The workspace root.
+/// The workspace root. Cargo and nextest tell a test process its package directory at run time;
+/// that is preferred over the directory baked in at compile time, which is stale when a warm
+/// build cache is reused from a checkout elsewhere.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    package.parent().unwrap().to_path_buf()
 }
 
 pub fn fixture(name: &str) -> Value {
