@@ -159,6 +159,7 @@ impl App {
             store: &self.store,
             mailer: &self.mailer,
             clock: self.clock.as_ref(),
+            silence: self.config.silence_window,
         }
     }
 

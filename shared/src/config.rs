@@ -31,6 +31,9 @@ pub const SWEEP_CONCURRENCY: &str = "AFTERCARE_SWEEP_CONCURRENCY";
 /// Most due items of one merchant one sweep run works on; the rest stay due for the next run
 /// (unset: no cap). Merchants are served in turn either way.
 pub const SWEEP_MERCHANT_QUOTA: &str = "AFTERCARE_SWEEP_MERCHANT_QUOTA";
+/// How many minutes a send whose outcome SES left unknown waits for SES's event before it is
+/// decided without it (transactional: sent once more; marketing: closed as unsent). Default 60.
+pub const SILENCE_WINDOW_MINUTES: &str = "AFTERCARE_SILENCE_WINDOW_MINUTES";
 /// Local scenarios only: a file holding a number of seconds added to the system clock, re-read on
 /// every reading, so a run of real binaries can be moved through days. Never set on Lambda.
 pub const VIRTUAL_CLOCK_FILE: &str = "AFTERCARE_VIRTUAL_CLOCK_FILE";
@@ -56,6 +59,7 @@ pub const ENV_KEYS: &[&str] = &[
     SES_MAX_SEND_RATE,
     SWEEP_CONCURRENCY,
     SWEEP_MERCHANT_QUOTA,
+    SILENCE_WINDOW_MINUTES,
     VIRTUAL_CLOCK_FILE,
     EVENT_BUS,
     WARM_UP,
@@ -85,6 +89,8 @@ pub struct Config {
     pub sweep_concurrency: usize,
     /// Due items of one merchant a sweep run works on (`None`: all).
     pub sweep_merchant_quota: Option<usize>,
+    /// How long a parked send waits for SES's event before it is decided without it.
+    pub silence_window: Duration,
     pub virtual_clock_file: Option<String>,
     pub event_bus: Option<String>,
     /// Open the AWS connections during init (see [`WARM_UP`]).
@@ -104,6 +110,7 @@ impl std::fmt::Debug for Config {
             .field("ses_max_send_rate", &self.ses_max_send_rate)
             .field("sweep_concurrency", &self.sweep_concurrency)
             .field("sweep_merchant_quota", &self.sweep_merchant_quota)
+            .field("silence_window", &self.silence_window)
             .field("virtual_clock_file", &self.virtual_clock_file)
             .field("event_bus", &self.event_bus)
             .field("warm_up", &self.warm_up)
@@ -196,6 +203,9 @@ impl Config {
                 None => None,
                 Some(_) => usize::try_from(positive(SWEEP_MERCHANT_QUOTA, 1, 1_000_000)?).ok(),
             },
+            silence_window: Duration::from_secs(
+                u64::from(positive(SILENCE_WINDOW_MINUTES, 60, 7 * 24 * 60)?) * 60,
+            ),
             virtual_clock_file: get(VIRTUAL_CLOCK_FILE),
             event_bus: get(EVENT_BUS),
             warm_up: match get(WARM_UP).as_deref() {
@@ -224,6 +234,7 @@ impl Config {
             ses_max_send_rate: 10,
             sweep_concurrency: 8,
             sweep_merchant_quota: None,
+            silence_window: crate::usecases::send::DEFAULT_SILENCE_WINDOW,
             virtual_clock_file: None,
             event_bus: None,
             warm_up: false,
@@ -273,6 +284,24 @@ mod tests {
     fn table_is_required() {
         let err = Config::from_lookup(lookup(&[])).unwrap_err();
         assert!(matches!(err, ConfigError::Missing(TABLE)));
+    }
+
+    #[test]
+    fn the_silence_window_is_an_hour_unless_set_to_whole_minutes() {
+        let default = Config::from_lookup(lookup(&[(TABLE, "t")])).unwrap();
+        assert_eq!(default.silence_window, Duration::from_secs(3_600));
+        assert_eq!(
+            default.silence_window,
+            crate::usecases::send::DEFAULT_SILENCE_WINDOW
+        );
+        let set = Config::from_lookup(lookup(&[(TABLE, "t"), (SILENCE_WINDOW_MINUTES, "15")])).unwrap();
+        assert_eq!(set.silence_window, Duration::from_secs(900));
+        for bad in ["0", "-5", "1.5", "ten", "100000"] {
+            assert!(
+                Config::from_lookup(lookup(&[(TABLE, "t"), (SILENCE_WINDOW_MINUTES, bad)])).is_err(),
+                "{bad} accepted"
+            );
+        }
     }
 
     #[test]

@@ -61,6 +61,7 @@ fn send_state(s: &LoggedSend) -> (&'static str, Option<String>) {
         SendStatus::Suppressed => ("skipped", Some("suppressed".into())),
         SendStatus::Failed => ("failed", s.last_error.clone()),
         SendStatus::Ambiguous => ("unknown", s.last_error.clone()),
+        SendStatus::Unsent => ("unsent", s.last_error.clone()),
         SendStatus::InProgress | SendStatus::Retry => ("sending", s.last_error.clone()),
     }
 }
@@ -106,6 +107,7 @@ fn send_line(s: &LoggedSend) -> Line {
         view: json!({
             "kind": s.kind, "subject": s.subject, "step": s.step, "state": state, "reason": reason,
             "at": at, "sent_at": s.sent_at, "message_id": s.message_id, "events": events_view(s),
+            "resolution": s.resolution.map(|r| r.as_str()),
         }),
     }
 }
@@ -328,11 +330,34 @@ fn trace(customer: &CustomerId, kind: &str, subject: &str, t: &Touchpoint) -> Va
                 s.created_at,
                 json!({"step": "skipped", "at": s.created_at, "send_step": s.step, "reason": "suppressed"}),
             )),
-            SendStatus::Failed | SendStatus::Ambiguous => steps.push((
+            // A decided parked send is told by its resolution's steps below.
+            SendStatus::Ambiguous | SendStatus::Unsent if s.resolution.is_some() => {}
+            SendStatus::Failed | SendStatus::Ambiguous | SendStatus::Unsent => steps.push((
                 s.created_at,
                 json!({"step": s.status.as_str(), "at": s.created_at, "send_step": s.step, "reason": s.last_error}),
             )),
             SendStatus::InProgress | SendStatus::Retry => {}
+        }
+        // A parked send decided after SES's silence: parked, then resent or closed.
+        if let (Some(resolution), Some(at)) = (s.resolution, s.resolved_at) {
+            let parked = s.created_at.min(at);
+            steps.push((
+                parked,
+                json!({"step": "ambiguous", "at": parked, "send_step": s.step,
+                       "reason": "SES's answer was unknown; parked for its event"}),
+            ));
+            steps.push((
+                at,
+                json!({"step": resolution.as_str(), "at": at, "send_step": s.step,
+                       "reason": "no SES event within the silence window"}),
+            ));
+            if s.status == SendStatus::Ambiguous {
+                // The one resend's own outcome is unknown too: final.
+                steps.push((
+                    at,
+                    json!({"step": "ambiguous", "at": at, "send_step": s.step, "reason": s.last_error}),
+                ));
+            }
         }
         for e in &s.events {
             steps.push((

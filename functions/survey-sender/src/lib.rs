@@ -18,7 +18,11 @@
 //! * HTTP API (Bearer key): a customer's data export and erasure, by customer id or email
 //!   address, and the status of a privacy request (see [`privacy`]).
 //!
-//! The same schedule then sweeps loyalty notices (see [`loyalty`]): referral rewards that became
+//! The same schedule then decides sends parked `ambiguous` whose silence window ended without
+//! SES's event (see [`silence`]): transactional ones are sent once more, marketing ones closed as
+//! unsent.
+//!
+//! Then it sweeps loyalty notices (see [`loyalty`]): referral rewards that became
 //! available, points about to expire (a notice 14 days before) and the expiry itself; then it
 //! carries on erasures that outlived their request and erases customers whose retention period
 //! ended (see [`privacy`]).
@@ -33,6 +37,7 @@ mod pages;
 mod prefs;
 pub mod privacy;
 pub mod products;
+pub mod silence;
 mod sweep;
 
 use aftercare::config::ConfigError;

@@ -152,6 +152,21 @@ impl EmailKind {
         }
     }
 
+    /// What becomes of an email of this kind parked `ambiguous` when SES stayed silent about it
+    /// for the whole silence window: transactional mail (a receipt, a shipping notice, a payment
+    /// failure) is sent once more, marketing is closed as never sent.
+    pub fn after_silence(&self) -> AfterSilence {
+        match self.class() {
+            MailClass::Transactional => AfterSilence::Resend,
+            MailClass::Marketing => AfterSilence::Close,
+        }
+    }
+
+    /// The kind named `name` (its [`EmailKind::as_str`]).
+    pub fn parse(name: &str) -> Option<EmailKind> {
+        EmailKind::ALL.iter().copied().find(|k| k.as_str() == name)
+    }
+
     /// What a periodic merchant alert of this kind is about, in its reference.
     pub fn alert_topic(&self) -> &'static str {
         match self {
@@ -180,6 +195,35 @@ impl From<super::followup::FollowUpKind> for EmailKind {
             F::FeedbackSurvey => EmailKind::FeedbackSurvey,
             F::ReviewRequest => EmailKind::ReviewRequest,
             F::CrossSell => EmailKind::CrossSell,
+        }
+    }
+}
+
+/// The policy for a parked send that SES never spoke about (see [`EmailKind::after_silence`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterSilence {
+    /// Sent once more, under a new claim that records why ([`Resolution::ResentAfterSilence`]).
+    Resend,
+    /// Closed as [`SendStatus::Unsent`] ([`Resolution::ClosedAfterSilence`]).
+    Close,
+}
+
+/// How a parked (`ambiguous`) send was decided once the silence window passed, kept on its
+/// record for the message log and the explain trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// No SES event came for it: the (transactional) email was sent once more.
+    ResentAfterSilence,
+    /// No SES event came for it: the (marketing) email was closed as never sent.
+    ClosedAfterSilence,
+}
+
+impl Resolution {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Resolution::ResentAfterSilence => "resent_after_silence",
+            Resolution::ClosedAfterSilence => "closed_after_silence",
         }
     }
 }
@@ -272,6 +316,9 @@ impl SendIdentity {
             sent_at: None,
             last_error: None,
             created_at: now,
+            resolution: None,
+            resolved_at: None,
+            parked_message: None,
         }
     }
 }
@@ -286,6 +333,9 @@ pub enum SendStatus {
     Ambiguous,
     /// Never sent: the recipient was suppressed when the claim was taken.
     Suppressed,
+    /// Never sent, on the evidence: parked `ambiguous`, no SES event came within the silence
+    /// window, and the kind is marketing (a survey or a tip is better missed than repeated).
+    Unsent,
 }
 
 impl SendStatus {
@@ -297,6 +347,7 @@ impl SendStatus {
             SendStatus::Failed => "failed",
             SendStatus::Ambiguous => "ambiguous",
             SendStatus::Suppressed => "suppressed",
+            SendStatus::Unsent => "unsent",
         }
     }
 }
@@ -323,13 +374,52 @@ pub struct SendRecord {
     #[serde(default)]
     pub last_error: Option<String>,
     pub created_at: Timestamp,
+    /// How a parked send was decided after SES's silence, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<Timestamp>,
+    /// The composed message, kept (as the transport's JSON) only while the send is parked and
+    /// may yet be sent once more; removed when it is decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parked_message: Option<String>,
 }
 
 impl SendRecord {
     pub fn lease_expired(&self, now: Timestamp) -> bool {
         now.as_millisecond() >= self.lease_until_ms
     }
+
+    /// The identity of this record in `merchant`'s partition (none if its kind is unknown to
+    /// this version).
+    pub fn identity(&self, merchant: &MerchantId) -> Option<SendIdentity> {
+        let kind = EmailKind::parse(&self.kind)?;
+        let customer = match self.customer_id.as_str() {
+            MERCHANT_AUDIENCE => None,
+            id => Some(CustomerId::parse("customer_id", id).ok()?),
+        };
+        Some(SendIdentity {
+            merchant: merchant.clone(),
+            customer,
+            kind,
+            subject: self.subject.clone(),
+            step: self.step,
+        })
+    }
 }
+
+/// A send parked `ambiguous`: what is kept so the silence sweep can decide it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parked {
+    /// The composed message as JSON (none when it could not be kept: then a resend is not
+    /// possible and the send is closed instead).
+    pub message: Option<String>,
+    /// When the silence window ends and the send is decided, unless SES spoke first.
+    pub decide_at: Timestamp,
+}
+
+/// Largest composed message kept on a parked record (DynamoDB items hold at most 400 KB).
+pub const MAX_PARKED_MESSAGE: usize = 300_000;
 
 /// What happened when a claim was attempted.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! The errors are the ports' own: a use-case decides on [`StoreError`] and [`SendFailure`]
 //! variants, never on an SDK's error type.
 
-use crate::domain::send::{ClaimResult, Reclaim, SendIdentity, SendRecord, SendStatus};
+use crate::domain::send::{ClaimResult, Parked, Reclaim, SendIdentity, SendRecord, SendStatus};
 use jiff::Timestamp;
 use std::future::Future;
 use thiserror::Error;
@@ -121,10 +121,56 @@ pub trait SendLedger: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Marks an `in_progress` record whose lease ran out as `ambiguous`; false if it moved on.
-    fn mark_abandoned_send(
+    /// Parks the claim we hold with `token` as `ambiguous` for `reason` (SES's answer is unknown),
+    /// keeping `parked` for the silence sweep; false if we no longer hold it.
+    fn park_send(
         &self,
         id: &SendIdentity,
+        token: &str,
+        reason: &str,
+        parked: &Parked,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Parks an `in_progress` record whose lease ran out as `ambiguous` (its holder may have
+    /// reached SES), keeping `parked`; false if it moved on.
+    fn park_abandoned_send(
+        &self,
+        id: &SendIdentity,
+        parked: &Parked,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Parked sends as the silence sweep decides them: each parked record is in the due index (group
+/// [`DueGroup::ParkedSends`]) from the end of its silence window.
+pub trait ParkedSends: SendLedger + DueWork {
+    /// Takes the parked record `due` names for its one resend under `token` (leased until
+    /// `lease_until`, then found again at `check_at`), recording
+    /// [`crate::domain::send::Resolution::ResentAfterSilence`]: only if it is still where the sweep
+    /// saw it, still `ambiguous` and never decided (or released for a retry by that resend), and
+    /// its recipient is not suppressed (then it becomes `suppressed` and leaves the index).
+    fn claim_resend(
+        &self,
+        due: &DueToken,
+        id: &SendIdentity,
+        recipient: &str,
+        token: &str,
+        lease_until: Timestamp,
+        check_at: Timestamp,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Reclaim, StoreError>> + Send;
+
+    /// Decides the record `due` names for good: `status` with `resolution` (if any) and `reason`,
+    /// out of the index, its kept message dropped; only if it is still where the sweep saw it and
+    /// in `from`. False if it moved.
+    fn close_parked(
+        &self,
+        due: &DueToken,
+        from: SendStatus,
+        status: SendStatus,
+        resolution: Option<crate::domain::send::Resolution>,
+        reason: &str,
         now: Timestamp,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
@@ -132,7 +178,8 @@ pub trait SendLedger: Send + Sync {
 /// The mail transport: one attempt to hand one message over, classified.
 pub trait Mailer: Send + Sync {
     /// What the transport sends (for SES, the composed [`crate::adapters::mail::OutgoingEmail`]).
-    type Message: Send + Sync;
+    /// It is kept (as JSON) on a parked send record, so the silence sweep can send it once more.
+    type Message: Send + Sync + serde::Serialize + serde::de::DeserializeOwned;
 
     /// One call; the message id on acceptance.
     fn send(
@@ -159,6 +206,8 @@ pub enum DueGroup {
     Privacy,
     /// Customers whose data reached the end of the merchant's retention period (survey-sender).
     Retention,
+    /// Sends parked `ambiguous`, due when their silence window ends (survey-sender).
+    ParkedSends,
 }
 
 impl DueGroup {
@@ -172,6 +221,7 @@ impl DueGroup {
             DueGroup::Loyalty => "loyalty",
             DueGroup::Privacy => "privacy",
             DueGroup::Retention => "retention",
+            DueGroup::ParkedSends => "parked",
         }
     }
 }

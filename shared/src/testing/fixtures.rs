@@ -69,5 +69,6 @@ pub fn courier<'a>(
         store,
         mailer,
         clock,
+        silence: crate::usecases::send::DEFAULT_SILENCE_WINDOW,
     }
 }

@@ -2,16 +2,16 @@
 //! store's claims (`adapters::store::claims`), over a [`MemTable`].
 
 use super::table::{Cancelled, Condition, MemTable, RowKey, Write, absent, present};
-use crate::adapters::store::claims::SUPPRESSED_REASON;
+use crate::adapters::store::claims::{LEASE_EXPIRED, SUPPRESSED_REASON};
 use crate::adapters::store::keys;
 use crate::domain::MerchantId;
-use crate::domain::send::{ClaimResult, Reclaim, SendIdentity, SendRecord, SendStatus};
-use crate::ports::{SendLedger, StoreError};
+use crate::domain::send::{
+    ClaimResult, Parked, Reclaim, Resolution, SendIdentity, SendRecord, SendStatus,
+};
+use crate::ports::{Due, DueGroup, DueToken, DueWork, ParkedSends, SendLedger, StoreError};
 use jiff::Timestamp;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-
-/// What a claim replaced by the abandon path records.
-const LEASE_EXPIRED: &str = "claim lease expired before the outcome was recorded";
 
 #[derive(Clone, Default)]
 pub struct MemSendLedger {
@@ -261,14 +261,37 @@ impl SendLedger for MemSendLedger {
                 if let Some(e) = error {
                     row["last_error"] = json!(e);
                 }
+                if status != SendStatus::Retry {
+                    remove(&mut row, &["parked_message"]);
+                }
                 row
             }),
         })
     }
 
-    async fn mark_abandoned_send(
+    async fn park_send(
         &self,
         id: &SendIdentity,
+        token: &str,
+        reason: &str,
+        parked: &Parked,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let holder = token.to_owned();
+        self.table.write(Write::Update {
+            key: Self::key(id),
+            condition: Box::new(move |row| {
+                status_is(SendStatus::InProgress)(row)
+                    && row.is_some_and(|r| r["claim_token"] == json!(holder))
+            }),
+            apply: parking(id, parked, reason, now),
+        })
+    }
+
+    async fn park_abandoned_send(
+        &self,
+        id: &SendIdentity,
+        parked: &Parked,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let now_ms = now.as_millisecond();
@@ -278,13 +301,155 @@ impl SendLedger for MemSendLedger {
                 status_is(SendStatus::InProgress)(row)
                     && row.is_some_and(|r| r["lease_until_ms"].as_i64().unwrap_or(0) <= now_ms)
             }),
+            apply: parking(id, parked, LEASE_EXPIRED, now),
+        })
+    }
+}
+
+fn remove(row: &mut Value, attributes: &[&str]) {
+    if let Some(map) = row.as_object_mut() {
+        for a in attributes {
+            map.remove(*a);
+        }
+    }
+}
+
+/// The store's parking update: `ambiguous`, the message kept, due at the window's end.
+fn parking(
+    id: &SendIdentity,
+    parked: &Parked,
+    reason: &str,
+    now: Timestamp,
+) -> Box<dyn FnOnce(Option<Value>) -> Value + Send> {
+    let (due_pk, due_sk) = keys::due("parked", parked.decide_at, &keys::send(id));
+    let (message, reason) = (parked.message.clone(), reason.to_owned());
+    Box::new(move |row| {
+        let mut row = row.unwrap_or(Value::Null);
+        row["status"] = json!(SendStatus::Ambiguous.as_str());
+        row["updated_at"] = json!(now);
+        row["last_error"] = json!(reason);
+        row["DUEPK"] = json!(due_pk);
+        row["DUESK"] = json!(due_sk);
+        if let Some(message) = message {
+            row["parked_message"] = json!(message);
+        }
+        row
+    })
+}
+
+/// The parked sends in the table's due index.
+impl DueWork for MemSendLedger {
+    async fn due<T: DeserializeOwned + Send>(
+        &self,
+        group: DueGroup,
+        now: Timestamp,
+        lookback_days: u32,
+    ) -> Result<(Vec<Due<T>>, u64), StoreError> {
+        self.table.due(group, now, lookback_days).await
+    }
+
+    async fn complete_due(
+        &self,
+        due: &DueToken,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.table.complete_due(due, outcome, now).await
+    }
+}
+
+/// Whether `row` is still where the sweep saw it (`DUESK = :seen`).
+fn seen_at(row: Option<&Value>, due: &DueToken) -> bool {
+    row.is_some_and(|r| r["DUESK"] == json!(due.seen))
+}
+
+impl ParkedSends for MemSendLedger {
+    async fn claim_resend(
+        &self,
+        due: &DueToken,
+        id: &SendIdentity,
+        recipient: &str,
+        token: &str,
+        lease_until: Timestamp,
+        check_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Reclaim, StoreError> {
+        let resent = json!(Resolution::ResentAfterSilence.as_str());
+        let parked = move |row: Option<&Value>| {
+            row.is_some_and(|r| {
+                (r["status"] == json!(SendStatus::Ambiguous.as_str())
+                    && r.get("resolution").is_none_or(Value::is_null))
+                    || (r["status"] == json!(SendStatus::Retry.as_str())
+                        && r["resolution"] == resent)
+            })
+        };
+        let (due_pk, due_sk) = keys::due("parked", check_at, &keys::send(id));
+        let build = |suppressed: bool| -> Result<Vec<Write>, StoreError> {
+            let (seen, parked) = (due.clone(), parked.clone());
+            let condition = Box::new(move |row: Option<&Value>| seen_at(row, &seen) && parked(row));
+            let (token, due_pk, due_sk) = (token.to_owned(), due_pk.clone(), due_sk.clone());
+            Ok(vec![Write::Update {
+                key: Self::key(id),
+                condition,
+                apply: Box::new(move |row| {
+                    let mut row = row.unwrap_or(Value::Null);
+                    row["updated_at"] = json!(now);
+                    if suppressed {
+                        row["status"] = json!(SendStatus::Suppressed.as_str());
+                        row["last_error"] = json!(SUPPRESSED_REASON);
+                        remove(&mut row, &["DUEPK", "DUESK", "parked_message"]);
+                        return row;
+                    }
+                    let attempts = row["attempts"].as_u64().unwrap_or(0) + 1;
+                    row["status"] = json!(SendStatus::InProgress.as_str());
+                    row["claim_token"] = json!(token);
+                    row["lease_until_ms"] = json!(lease_until.as_millisecond());
+                    row["attempts"] = json!(attempts);
+                    row["resolution"] = json!(Resolution::ResentAfterSilence.as_str());
+                    row["resolved_at"] = json!(now);
+                    row["DUEPK"] = json!(due_pk);
+                    row["DUESK"] = json!(due_sk);
+                    row
+                }),
+            }])
+        };
+        Ok(match self.transact_guarded(id, recipient, build)? {
+            Guarded::Done => Reclaim::Claimed,
+            Guarded::Suppressed => Reclaim::Suppressed,
+            Guarded::Cancelled(_) => Reclaim::Lost,
+        })
+    }
+
+    async fn close_parked(
+        &self,
+        due: &DueToken,
+        from: SendStatus,
+        status: SendStatus,
+        resolution: Option<Resolution>,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let seen = due.clone();
+        let reason = reason.to_owned();
+        self.table.write(Write::Update {
+            key: RowKey {
+                pk: due.pk.clone(),
+                sk: due.sk.clone(),
+            },
+            condition: Box::new(move |row| seen_at(row, &seen) && status_is(from)(row)),
             apply: Box::new(move |row| {
                 let mut row = row.unwrap_or(Value::Null);
-                row["status"] = json!(SendStatus::Ambiguous.as_str());
+                row["status"] = json!(status.as_str());
+                row["last_error"] = json!(reason);
                 row["updated_at"] = json!(now);
-                row["last_error"] = json!(LEASE_EXPIRED);
+                if let Some(resolution) = resolution {
+                    row["resolution"] = json!(resolution.as_str());
+                    row["resolved_at"] = json!(now);
+                }
+                remove(&mut row, &["DUEPK", "DUESK", "parked_message"]);
                 row
             }),
         })
     }
 }
+

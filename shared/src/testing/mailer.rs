@@ -47,7 +47,9 @@ impl<T: Clone> ScriptedMailer<T> {
     }
 }
 
-impl<T: Clone + Send + Sync> Mailer for ScriptedMailer<T> {
+impl<T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned> Mailer
+    for ScriptedMailer<T>
+{
     type Message = T;
 
     async fn send(&self, message: &T, _now: Timestamp) -> Result<String, SendFailure> {

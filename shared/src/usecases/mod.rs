@@ -25,6 +25,7 @@ pub mod privacy;
 pub mod renewals;
 pub mod send;
 pub mod shipments;
+pub mod silence;
 pub mod subscriptions;
 pub mod sweep;
 pub mod tracking_page;

@@ -7,7 +7,9 @@
 //! call it may not be able to finish before the invocation's deadline.
 
 use crate::clock::Clock;
-use crate::domain::send::{ClaimResult, Reclaim, SendIdentity, SendRecord, SendStatus};
+use crate::domain::send::{
+    ClaimResult, MAX_PARKED_MESSAGE, Parked, Reclaim, SendIdentity, SendRecord, SendStatus,
+};
 use crate::ports::{Mailer, SendFailure, SendLedger, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use std::time::{Duration, Instant};
@@ -19,6 +21,9 @@ pub const MIN_SEND_BUDGET: Duration = Duration::from_secs(2);
 /// How long after the invocation's deadline a claim's lease ends (the runtime has surely stopped
 /// the holder by then).
 pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// How long a parked send waits for SES's word (a Send, Delivery or Bounce event) before it is
+/// decided without it, unless the deployment sets `AFTERCARE_SILENCE_WINDOW_MINUTES`.
+pub const DEFAULT_SILENCE_WINDOW: Duration = Duration::from_secs(3_600);
 
 /// The invocation's deadline on the monotonic clock.
 #[derive(Debug, Clone, Copy)]
@@ -151,6 +156,17 @@ pub struct Courier<'a, L = crate::adapters::store::Store, M = crate::adapters::m
     pub store: &'a L,
     pub mailer: &'a M,
     pub clock: &'a dyn Clock,
+    /// How long a parked send waits for SES's word before the silence sweep decides it.
+    pub silence: Duration,
+}
+
+/// What to do when SES's answer to a send is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnUnknown {
+    /// Park the record with the message, for the silence sweep to decide.
+    Park,
+    /// Settle it `ambiguous` for good: this was already the one resend.
+    Settle,
 }
 
 impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
@@ -161,6 +177,31 @@ impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
         token: &str,
         email: &M::Message,
         deadline: Deadline,
+    ) -> Result<SendOutcome, StoreError> {
+        self.attempt(id, token, email, deadline, OnUnknown::Park)
+            .await
+    }
+
+    /// Sends a parked email once more under the resend claim `token` (see
+    /// [`crate::usecases::silence`]); an unknown outcome now is final, never a third try.
+    pub async fn resend_claimed(
+        &self,
+        id: &SendIdentity,
+        token: &str,
+        email: &M::Message,
+        deadline: Deadline,
+    ) -> Result<SendOutcome, StoreError> {
+        self.attempt(id, token, email, deadline, OnUnknown::Settle)
+            .await
+    }
+
+    async fn attempt(
+        &self,
+        id: &SendIdentity,
+        token: &str,
+        email: &M::Message,
+        deadline: Deadline,
+        on_unknown: OnUnknown,
     ) -> Result<SendOutcome, StoreError> {
         let mut last_code = String::new();
         for attempt in 1..=MAX_SEND_ATTEMPTS {
@@ -220,8 +261,18 @@ impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
                 }
                 Err(SendFailure::Ambiguous { reason }) => {
                     tracing::error!(send = %id.reference(), reason, "send outcome unknown; parked for reconciliation");
-                    self.settle(id, token, SendStatus::Ambiguous, &reason)
-                        .await?;
+                    match on_unknown {
+                        OnUnknown::Park => {
+                            let parked = self.parked(Some(email));
+                            self.store
+                                .park_send(id, token, &reason, &parked, self.clock.now())
+                                .await?;
+                        }
+                        OnUnknown::Settle => {
+                            self.settle(id, token, SendStatus::Ambiguous, &reason)
+                                .await?;
+                        }
+                    }
                     return Ok(SendOutcome::Ambiguous);
                 }
             }
@@ -245,6 +296,28 @@ impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
                 self.abandon(id, token, "the email could not be composed")
                     .await
             }
+        }
+    }
+
+    /// What a parked send keeps: `email` as JSON (unless too large to keep), and when its silence
+    /// window ends.
+    fn parked(&self, email: Option<&M::Message>) -> Parked {
+        let message = email.and_then(|email| match serde_json::to_string(email) {
+            Ok(json) if json.len() <= MAX_PARKED_MESSAGE => Some(json),
+            Ok(json) => {
+                tracing::warn!(bytes = json.len(), "message too large to keep for a resend");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "message could not be kept for a resend");
+                None
+            }
+        });
+        let window = SignedDuration::try_from(self.silence).unwrap_or(SignedDuration::from_hours(1));
+        let now = self.clock.now();
+        Parked {
+            message,
+            decide_at: now.checked_add(window).unwrap_or(now),
         }
     }
 
@@ -304,10 +377,12 @@ impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
             SendStatus::Sent
             | SendStatus::Failed
             | SendStatus::Ambiguous
-            | SendStatus::Suppressed => Ok(SendOutcome::Settled(record.status)),
+            | SendStatus::Suppressed
+            | SendStatus::Unsent => Ok(SendOutcome::Settled(record.status)),
             SendStatus::InProgress if !record.lease_expired(now) => Ok(SendOutcome::InProgress),
             SendStatus::InProgress => {
-                if self.store.mark_abandoned_send(id, now).await? {
+                let parked = self.parked(build().as_ref());
+                if self.store.park_abandoned_send(id, &parked, now).await? {
                     tracing::warn!(send = %id.reference(), "claim abandoned by a dead invocation; parked as ambiguous");
                     Ok(SendOutcome::Ambiguous)
                 } else {

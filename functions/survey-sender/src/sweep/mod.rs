@@ -36,6 +36,8 @@ pub struct SweepReport {
     /// Left due for the next run (SES asked us to slow down, the deadline came near, contention).
     pub left_for_next_run: usize,
     pub errors: usize,
+    /// Parked sends decided after SES's silence, swept after the follow-ups.
+    pub parked: crate::silence::ParkedReport,
     /// The loyalty notices swept after the follow-ups.
     pub loyalty: crate::loyalty::LoyaltyReport,
     /// Erasures carried on and retention erasures, swept last.
@@ -72,17 +74,21 @@ pub async fn sweep(
     report.due = swept.due;
     report.items_read = swept.items_read;
     report.errors = swept.errors;
+    let (parked, parked_swept) = crate::silence::sweep(app, deadline).await?;
+    report.parked = parked;
     let (loyalty, loyalty_swept) = crate::loyalty::sweep(app, pacer, deadline).await?;
     report.loyalty = loyalty;
     let (privacy, privacy_swept) = crate::privacy::sweep(app, deadline).await?;
     report.privacy = privacy;
-    let all = aftercare::usecases::sweep::Swept {
-        due: swept.due + loyalty_swept.due + privacy_swept.due,
-        items_read: swept.items_read + loyalty_swept.items_read + privacy_swept.items_read,
-        errors: swept.errors + loyalty_swept.errors + privacy_swept.errors,
-        over_quota: swept.over_quota + loyalty_swept.over_quota + privacy_swept.over_quota,
-    };
-    all.finish("follow-up, loyalty and privacy", report)
+    let all = [parked_swept, loyalty_swept, privacy_swept]
+        .into_iter()
+        .fold(swept, |all, s| aftercare::usecases::sweep::Swept {
+            due: all.due + s.due,
+            items_read: all.items_read + s.items_read,
+            errors: all.errors + s.errors,
+            over_quota: all.over_quota + s.over_quota,
+        });
+    all.finish("follow-up, parked-send, loyalty and privacy", report)
 }
 
 /// Works on one due follow-up (see [`aftercare::usecases::followups`]), its email composed here.

@@ -14,7 +14,7 @@ use mail_builder::headers::raw::Raw;
 use mail_builder::headers::url::URL;
 use thiserror::Error;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Mailbox {
     pub name: Option<String>,
     pub email: EmailAddress,
@@ -36,8 +36,9 @@ impl Mailbox {
     }
 }
 
-/// A rendered email ready to send.
-#[derive(Debug, Clone)]
+/// A rendered email ready to send. It serializes so a send whose outcome SES left unknown can
+/// keep it for one resend (see `usecases::silence`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OutgoingEmail {
     pub from: Mailbox,
     pub to: Mailbox,

@@ -23,11 +23,21 @@
 
 use super::write::{self, Attempt, CONDITION_FAILED, build_err, put_new};
 use super::{Item, Store, StoreError, keys, n, s, to_item, update_held};
-pub use crate::domain::send::{ClaimResult, Reclaim, SendIdentity, SendRecord, SendStatus};
+pub use crate::domain::send::{
+    ClaimResult, Parked, Reclaim, Resolution, SendIdentity, SendRecord, SendStatus,
+};
+use crate::ports::DueToken;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use jiff::Timestamp;
 
 const ENTITY: &str = "send";
+
+/// Why a claim whose holder never recorded an outcome was parked.
+pub const LEASE_EXPIRED: &str = "claim lease expired before the outcome was recorded";
+
+/// The due-index group parked sends wait in.
+const PARKED: &str = "parked";
 
 /// Builds the item for a new claim (also used inside other transactions).
 pub(crate) fn claim_item(
@@ -316,29 +326,160 @@ impl crate::ports::SendLedger for Store {
             update.push_str(", last_error = :err");
             req = req.expression_attribute_values(":err", s(err));
         }
+        // A message kept for a resend goes once the resend is decided (a retry still needs it).
+        if status != SendStatus::Retry {
+            update.push_str(" REMOVE parked_message");
+        }
         update_held("UpdateItem finish send", req.update_expression(update)).await
     }
 
-    /// Marks an `in_progress` record whose lease has run out as `ambiguous` (its holder may have
-    /// reached SES). Returns false if the record moved on meanwhile.
-    async fn mark_abandoned_send(
+    async fn park_send(
         &self,
         id: &SendIdentity,
+        token: &str,
+        reason: &str,
+        parked: &Parked,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let update = self
-            .update_item(&keys::send(id))
-            .update_expression("SET #status = :amb, updated_at = :now, last_error = :why")
+            .parking(id, parked, now, reason)
+            .condition_expression("#status = :ip AND claim_token = :token")
+            .expression_attribute_values(":token", s(token));
+        update_held("UpdateItem park send", update).await
+    }
+
+    async fn park_abandoned_send(
+        &self,
+        id: &SendIdentity,
+        parked: &Parked,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .parking(id, parked, now, LEASE_EXPIRED)
             .condition_expression("#status = :ip AND lease_until_ms <= :nowms")
+            .expression_attribute_values(":nowms", n(now.as_millisecond()));
+        update_held("UpdateItem abandon send", update).await
+    }
+}
+
+impl Store {
+    /// The update that parks `id`'s record as `ambiguous` with `parked` kept and its due entry at
+    /// the end of the silence window (the caller adds the condition).
+    fn parking(
+        &self,
+        id: &SendIdentity,
+        parked: &Parked,
+        now: Timestamp,
+        reason: &str,
+    ) -> UpdateItemFluentBuilder {
+        let key = keys::send(id);
+        let (due_pk, due_sk) = keys::due(PARKED, parked.decide_at, &key);
+        let mut set = String::from(
+            "SET #status = :amb, updated_at = :now, last_error = :why, DUEPK = :dpk, DUESK = :dsk",
+        );
+        let mut update = self
+            .update_item(&key)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":amb", s(SendStatus::Ambiguous.as_str()))
             .expression_attribute_values(":ip", s(SendStatus::InProgress.as_str()))
             .expression_attribute_values(":now", s(now.to_string()))
-            .expression_attribute_values(":nowms", n(now.as_millisecond()))
-            .expression_attribute_values(
-                ":why",
-                s("claim lease expired before the outcome was recorded"),
-            );
-        update_held("UpdateItem abandon send", update).await
+            .expression_attribute_values(":why", s(reason))
+            .expression_attribute_values(":dpk", s(due_pk))
+            .expression_attribute_values(":dsk", s(due_sk));
+        if let Some(message) = &parked.message {
+            set.push_str(", parked_message = :msg");
+            update = update.expression_attribute_values(":msg", s(message));
+        }
+        update.update_expression(set)
+    }
+}
+
+impl crate::ports::ParkedSends for Store {
+    async fn claim_resend(
+        &self,
+        due: &DueToken,
+        id: &SendIdentity,
+        recipient: &str,
+        token: &str,
+        lease_until: Timestamp,
+        check_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Reclaim, StoreError> {
+        let key = &keys::send(id);
+        let (due_pk, due_sk) = keys::due(PARKED, check_at, key);
+        let update = |expression: &str| {
+            self.tx_update(key)
+                .update_expression(expression)
+                .condition_expression(
+                    "DUESK = :seen AND ((#status = :amb AND attribute_not_exists(resolution)) \
+                     OR (#status = :retry AND resolution = :resent))",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":seen", s(&due.seen))
+                .expression_attribute_values(":amb", s(SendStatus::Ambiguous.as_str()))
+                .expression_attribute_values(":retry", s(SendStatus::Retry.as_str()))
+                .expression_attribute_values(":resent", s(Resolution::ResentAfterSilence.as_str()))
+        };
+        let resend = write::update(
+            update(
+                "SET #status = :ip, claim_token = :token, lease_until_ms = :lease, \
+                 resolution = :resent, resolved_at = :now, updated_at = :now, \
+                 DUEPK = :dpk, DUESK = :dsk ADD attempts :one",
+            )
+            .expression_attribute_values(":ip", s(SendStatus::InProgress.as_str()))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":lease", n(lease_until.as_millisecond()))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":dpk", s(due_pk))
+            .expression_attribute_values(":dsk", s(due_sk))
+            .expression_attribute_values(":one", n(1)),
+        )?;
+        let settle = write::update(
+            update(
+                "SET #status = :sup, last_error = :why, updated_at = :now \
+                 REMOVE DUEPK, DUESK, parked_message",
+            )
+            .expression_attribute_values(":sup", s(SendStatus::Suppressed.as_str()))
+            .expression_attribute_values(":why", s(SUPPRESSED_REASON))
+            .expression_attribute_values(":now", s(now.to_string())),
+        )?;
+        // The guard needs only the recipient: the suppression item is keyed on it.
+        let record = id.claim(recipient, now, now);
+        let guard = ClaimGuard::new(&self.table, 0, key, &record, settle)?;
+        Ok(
+            match self
+                .transact_guarded("TransactWriteItems resend claim", vec![resend], guard)
+                .await?
+            {
+                Guarded::Done => Reclaim::Claimed,
+                Guarded::Suppressed => Reclaim::Suppressed,
+                Guarded::Cancelled(_) => Reclaim::Lost,
+            },
+        )
+    }
+
+    async fn close_parked(
+        &self,
+        due: &DueToken,
+        from: SendStatus,
+        status: SendStatus,
+        resolution: Option<Resolution>,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut set = String::from("SET #status = :to, last_error = :why, updated_at = :now");
+        let mut update = self
+            .update_seen(due, Some("#status = :from"))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":from", s(from.as_str()))
+            .expression_attribute_values(":to", s(status.as_str()))
+            .expression_attribute_values(":why", s(reason))
+            .expression_attribute_values(":now", s(now.to_string()));
+        if let Some(resolution) = resolution {
+            set.push_str(", resolution = :res, resolved_at = :now");
+            update = update.expression_attribute_values(":res", s(resolution.as_str()));
+        }
+        set.push_str(" REMOVE DUEPK, DUESK, parked_message");
+        update_held("UpdateItem close parked send", update.update_expression(set)).await
     }
 }

@@ -789,7 +789,7 @@ pub fn due(group: &str, at: Timestamp, item: &Key) -> (String, String) {
 /// every sweep 4 Queries instead of 64.
 fn due_shards(group: &str) -> u32 {
     match group {
-        "privacy" => 4,
+        "privacy" | "parked" => 4,
         _ => DUE_SHARDS,
     }
 }

@@ -58,6 +58,11 @@ pub struct LoggedSend {
     /// Epoch seconds after which the record is gone (its TTL).
     #[serde(default)]
     pub expires_at: Option<i64>,
+    /// How a parked send was decided after SES's silence, and when.
+    #[serde(default)]
+    pub resolution: Option<crate::domain::send::Resolution>,
+    #[serde(default)]
+    pub resolved_at: Option<Timestamp>,
 }
 
 impl LoggedSend {
