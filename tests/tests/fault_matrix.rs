@@ -5,9 +5,13 @@
 //! delivered into the fault, then redelivered as Lambda retries (minutes later) until it succeeds,
 //! and SES's events for what it accepted reach email-events. Whatever the fault: at most one
 //! email, the order stored and its points awarded exactly once, no retry storm, and the send
-//! record tells the truth: `sent` when the email went (reconciled from SES's event when its answer
-//! was lost), else `failed` or `ambiguous` (parked: SES has no idempotency token, so a send whose
-//! outcome is unknown is never repeated).
+//! record tells the truth. Before the silence window: `sent` when the email went (reconciled from
+//! SES's event when its answer was lost), else `failed` or `ambiguous` (parked: SES has no
+//! idempotency token, so a send whose outcome is unknown is not repeated while its event may
+//! still come). Then the clock passes the window and survey-sender's sweep runs: every parked
+//! thank-you (transactional) is sent once more (`resent_after_silence`), so every case but a
+//! rejection ends with exactly one email and a `sent` record; one whose Send event did arrive is
+//! never resent.
 //!
 //! Definitive refusals (throttling, paused or suspended sending, a rejection) are injected before
 //! the request arrives only: SES does not accept a message and answer that it refused it. After a
@@ -44,6 +48,24 @@ fn send_event(
         .replace("EVENT_ID", &format!("ev-{}", email.id))
         .replace("\"2026-11-20T10:00:00.123Z\"", &format!("\"{at}\""));
     serde_json::from_str(&text).unwrap()
+}
+
+/// The status of case `n`'s thank-you send record (`none` without one).
+async fn record_of(env: &Env, n: usize) -> String {
+    env.items_in(
+        &format!("C#c-fm-{n}#SEND"),
+        &format!("SEND#c-fm-{n}#order_thanks#FM-{n}#0"),
+    )
+    .await
+    .first()
+    .map(|r| s(r, "status"))
+    .unwrap_or_else(|| "none".into())
+}
+
+/// Just past the deployment's default silence window.
+fn past_the_window() -> jiff::SignedDuration {
+    jiff::SignedDuration::try_from(aftercare::usecases::send::DEFAULT_SILENCE_WINDOW).unwrap()
+        + jiff::SignedDuration::from_secs(1)
 }
 
 fn event(env: &Env, n: usize) -> serde_json::Value {
@@ -85,6 +107,11 @@ async fn every_request_of_an_order_failing_every_way_loses_nothing_and_sends_at_
     let mut tried = 0;
     let mut violations = Vec::new();
     let mut outcomes: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut resolved: std::collections::BTreeMap<String, usize> = Default::default();
+    let links = survey_sender::Links::new(
+        aftercare_tests::BASE,
+        aftercare::token::SigningKey::new(&[7u8; 32]).unwrap(),
+    );
     for (k, (service, op)) in requests.iter().enumerate() {
         for fault in Fault::ALL.into_iter().filter(|f| f.applies_to(*service)) {
             let definitive = !matches!(fault, Fault::Timeout | Fault::ServerError);
@@ -137,20 +164,46 @@ async fn every_request_of_an_order_failing_every_way_loses_nothing_and_sends_at_
 
                     // SES publishes a Send event for every email it accepted.
                     let to = format!("fm.{n}.{}@example.com", env.tag);
-                    let sent = sent_emails_matching(&env.endpoint, &to).await;
-                    for email in &sent {
-                        let out = email_events::handle(
-                            &events,
-                            send_event(&env, email, clock.now()),
-                            "ses",
-                            deadline(),
-                        )
+                    let mut reported = 0;
+                    let mut report = async |violations: &mut Vec<String>| {
+                        let sent = sent_emails_matching(&env.endpoint, &to).await;
+                        for email in sent.iter().skip(reported) {
+                            let out = email_events::handle(
+                                &events,
+                                send_event(&env, email, clock.now()),
+                                "ses",
+                                deadline(),
+                            )
+                            .await
+                            .unwrap();
+                            if out["result"] != "recorded" {
+                                violations.push(format!("{case}: SES's event was {out}"));
+                            }
+                        }
+                        reported = sent.len();
+                    };
+                    report(&mut violations).await;
+                    let before_the_window = record_of(&env, n).await;
+                    // The silence window passes: survey-sender's sweep decides what SES never
+                    // spoke about (an order's thank-you is transactional: sent once more).
+                    clock.advance(past_the_window());
+                    let swept = survey_sender::sweep(&clean, &links, deadline())
                         .await
                         .unwrap();
-                        if out["result"] != "recorded" {
-                            violations.push(format!("{case}: SES's event was {out}"));
-                        }
+                    report(&mut violations).await;
+                    let parked_sweep = swept.parked.clone();
+                    if before_the_window == "ambiguous" && parked_sweep.resent != 1 {
+                        violations.push(format!(
+                            "{case}: parked, but the sweep after the window did {parked_sweep:?}"
+                        ));
                     }
+                    if before_the_window != "ambiguous" && parked_sweep.resent != 0 {
+                        violations.push(format!(
+                            "{case}: {before_the_window} before the window, yet resent"
+                        ));
+                    }
+                    *resolved.entry(before_the_window.clone()).or_default() += 1;
+                    let sent = sent_emails_matching(&env.endpoint, &to).await;
                     let emails = sent.len();
                     let stored = env
                         .store
@@ -162,15 +215,7 @@ async fn every_request_of_an_order_failing_every_way_loses_nothing_and_sends_at_
                         .unwrap()
                         .is_some();
                     let ledger = env.items_in(&format!("C#c-fm-{n}"), "LEDGER#").await.len();
-                    let record = env
-                        .items_in(
-                            &format!("C#c-fm-{n}#SEND"),
-                            &format!("SEND#c-fm-{n}#order_thanks#FM-{n}#0"),
-                        )
-                        .await
-                        .first()
-                        .map(|r| s(r, "status"))
-                        .unwrap_or_else(|| "none".into());
+                    let record = record_of(&env, n).await;
                     *outcomes
                         .entry(format!("{emails} email, record {record}"))
                         .or_default() += 1;
@@ -182,8 +227,11 @@ async fn every_request_of_an_order_failing_every_way_loses_nothing_and_sends_at_
                             "{case}: order stored {stored}, {ledger} ledger entries"
                         ));
                     }
+                    // Once the window has passed, every email went exactly once (SES's event
+                    // reconciled a lost answer; silence resent what never reached SES), unless
+                    // SES rejected it.
                     match (emails, record.as_str()) {
-                        (1, "sent") | (0, "ambiguous" | "failed") => {}
+                        (1, "sent") | (0, "failed") => {}
                         (e, r) => violations
                             .push(format!("{case}: {e} email(s) with the send record {r}")),
                     }
@@ -194,27 +242,40 @@ async fn every_request_of_an_order_failing_every_way_loses_nothing_and_sends_at_
                     {
                         violations.push(format!("{case}: a rejected email recorded as {record}"));
                     }
-                    // An email may stay unsent only when SES refused it, or when no one can know
-                    // whether SES got it: a timeout or 5xx on SendEmail, or the claim written but
-                    // its answer lost for the whole invocation. Anything SES or DynamoDB answered
-                    // with "not done" (throttled, paused, suspended) is retried until it goes.
-                    let may_stay_unsent = fault == Fault::MessageRejected
-                        || (op.as_str() == "SES.outbound-emails"
-                            && when == When::Before
-                            && matches!(fault, Fault::Timeout | Fault::ServerError))
-                        || (op.as_str() == "DynamoDB.TransactWriteItems"
-                            && when == When::After
-                            && persist);
-                    if emails == 0 && !may_stay_unsent {
+                    // Only a rejection leaves an email unsent for good. What no one could know
+                    // at first (a timeout or 5xx on SendEmail, or the claim written but its
+                    // answer lost for the whole invocation) was parked, and the silence after
+                    // it sent the email once; the rest was retried until it went.
+                    if emails == 0 && fault != Fault::MessageRejected {
                         violations.push(format!("{case}: the email never went"));
+                    }
+                    let resolution = env
+                        .items_in(&format!("C#c-fm-{n}#SEND"), "SEND#")
+                        .await
+                        .first()
+                        .and_then(|r| r.get("resolution").cloned());
+                    if before_the_window == "ambiguous"
+                        && resolution
+                            != Some(aws_sdk_dynamodb::types::AttributeValue::S(
+                                "resent_after_silence".into(),
+                            ))
+                    {
+                        violations.push(format!(
+                            "{case}: resent without its resolution on record ({resolution:?})"
+                        ));
                     }
                 }
             }
         }
     }
     eprintln!(
-        "{tried} faulty deliveries over {} requests: {outcomes:?}",
+        "{tried} faulty deliveries over {} requests: before the silence window {resolved:?}; \
+         after it {outcomes:?}",
         requests.len()
+    );
+    assert!(
+        resolved.get("ambiguous").copied().unwrap_or(0) > 0,
+        "the matrix parks some sends ({resolved:?}): else it proves nothing about silence"
     );
     assert!(
         violations.is_empty(),
