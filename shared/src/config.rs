@@ -294,11 +294,13 @@ mod tests {
             default.silence_window,
             crate::usecases::send::DEFAULT_SILENCE_WINDOW
         );
-        let set = Config::from_lookup(lookup(&[(TABLE, "t"), (SILENCE_WINDOW_MINUTES, "15")])).unwrap();
+        let set =
+            Config::from_lookup(lookup(&[(TABLE, "t"), (SILENCE_WINDOW_MINUTES, "15")])).unwrap();
         assert_eq!(set.silence_window, Duration::from_secs(900));
         for bad in ["0", "-5", "1.5", "ten", "100000"] {
             assert!(
-                Config::from_lookup(lookup(&[(TABLE, "t"), (SILENCE_WINDOW_MINUTES, bad)])).is_err(),
+                Config::from_lookup(lookup(&[(TABLE, "t"), (SILENCE_WINDOW_MINUTES, bad)]))
+                    .is_err(),
                 "{bad} accepted"
             );
         }

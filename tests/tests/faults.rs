@@ -435,7 +435,7 @@ async fn die_after_claim(env: &Env, lease_until: jiff::Timestamp) {
 }
 
 #[tokio::test]
-async fn a_claim_left_by_a_dead_invocation_is_never_resent() {
+async fn a_claim_left_by_a_dead_invocation_is_not_resent_while_ses_may_still_speak() {
     let env = Env::new().await;
     let app = real(&env);
     // Lease still running: someone may be sending right now.

@@ -484,3 +484,138 @@ async fn analytics_count_each_email_once_per_metric_by_kind_and_day() {
         assert_eq!(body["error"]["field"], field, "{query}: {body}");
     }
 }
+
+impl World {
+    /// This world's functions with an SES no answer ever comes back from (the connection fails
+    /// after the request may have left): every send's outcome is unknown.
+    fn lost_ses(&self) -> aftercare::app::App {
+        let key = SigningKey::new(&[3u8; 32]).unwrap();
+        let mut config = self.env.config().with_signing_key(key);
+        config.public_base_url = Some(BASE.into());
+        config.ses_max_send_rate = 1000;
+        let ses = aws_sdk_sesv2::config::Builder::from(&self.env.sdk)
+            .endpoint_url("http://127.0.0.1:9")
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        aftercare::app::App::with_parts(
+            config,
+            self.env.dynamodb(),
+            aws_sdk_sesv2::Client::from_conf(ses),
+            self.clock.clone(),
+        )
+        .unwrap()
+    }
+
+    /// The send record's status and resolution for `kind` about `order`.
+    async fn record(&self, who: &str, kind: &str, order: &str) -> (String, Option<String>) {
+        let record = self
+            .env
+            .items_with_sk(&format!("SEND#{who}#{kind}#{order}#0"))
+            .await
+            .pop()
+            .unwrap();
+        let resolution = record.get("resolution").map(|_| s(&record, "resolution"));
+        (s(&record, "status"), resolution)
+    }
+}
+
+#[tokio::test]
+async fn sends_ses_never_spoke_about_are_resent_or_closed_after_the_window_and_the_log_says_which()
+{
+    let w = World::new().await;
+    let lost = w.lost_ses();
+    let mut o = w.env.order();
+    o["id"] = "SO-L".into();
+    o["customer"]["email"] = w.email("lia").into();
+    o["customer"]["id"] = "lia".into();
+    o["customer"]["time_zone"] = "Europe/London".into();
+    let resp = order_placed::handle(
+        &lost,
+        w.env.http_event(&o, Some(&w.env.api_key)),
+        "t",
+        deadline(),
+    )
+    .await
+    .unwrap();
+    let body: Value = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["email"]["status"], "ambiguous", "{body}");
+    assert_eq!(
+        w.record("lia", "order_thanks", "SO-L").await,
+        ("ambiguous".into(), None)
+    );
+
+    // Inside the window nothing is decided: SES's event may still come.
+    let early = w.sweep_at("2026-11-12T10:59:00Z").await;
+    assert_eq!(early.parked.due, 0, "{early:?}");
+    // Past it, the thank-you (transactional) is sent once more.
+    let swept = w.sweep_at("2026-11-12T11:00:01Z").await;
+    assert_eq!((swept.parked.due, swept.parked.resent), (1, 1), "{swept:?}");
+    assert_eq!(w.env.emails_to(&w.email("lia")).await.len(), 1);
+    assert_eq!(
+        w.record("lia", "order_thanks", "SO-L").await,
+        ("sent".into(), Some("resent_after_silence".into()))
+    );
+
+    // The survey (marketing) goes out into the same silence a week after delivery …
+    w.deliver("SO-L", "2026-11-13T10:00:00Z").await;
+    w.clock.set(t("2026-11-20T10:30:00Z"));
+    let report = survey_sender::sweep(&lost, &w.links, deadline())
+        .await
+        .unwrap();
+    assert_eq!(report.ambiguous, 1, "{report:?}");
+    // … and after the window it is closed, never sent.
+    let swept = w.sweep_at("2026-11-20T11:30:01Z").await;
+    assert_eq!(
+        (swept.parked.closed, swept.parked.resent),
+        (1, 0),
+        "{swept:?}"
+    );
+    assert_eq!(
+        w.record("lia", "feedback_survey", "SO-L").await,
+        ("unsent".into(), Some("closed_after_silence".into()))
+    );
+    let later = w.sweep_at("2026-11-23T11:30:00Z").await;
+    assert_eq!(later.parked.due, 0, "decided for good: {later:?}");
+    let emails = w.env.emails_to(&w.email("lia")).await;
+    assert_eq!(emails.len(), 1, "the thank-you once, the survey never");
+
+    let (status, log) = w
+        .get(email_events::ROUTE_MESSAGES, "lia", "messages", "")
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let line = |kind: &str| {
+        log["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["kind"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} in {log}"))
+    };
+    let thanks = line("order_thanks");
+    assert_eq!(
+        (&thanks["state"], &thanks["resolution"]),
+        (&Value::from("sent"), &Value::from("resent_after_silence"))
+    );
+    let survey = line("feedback_survey");
+    assert_eq!(
+        (&survey["state"], &survey["resolution"]),
+        (&Value::from("unsent"), &Value::from("closed_after_silence"))
+    );
+
+    let trace = steps(&w.explain("lia", "order_thanks", "SO-L").await);
+    let names: Vec<&str> = trace.iter().map(|(step, _)| step.as_str()).collect();
+    assert_eq!(
+        names,
+        ["claimed", "ambiguous", "resent_after_silence", "sent"],
+        "{trace:?}"
+    );
+    let trace = steps(&w.explain("lia", "feedback_survey", "SO-L").await);
+    let last: Vec<&str> = trace
+        .iter()
+        .rev()
+        .take(2)
+        .map(|(step, _)| step.as_str())
+        .collect();
+    assert_eq!(last, ["closed_after_silence", "ambiguous"], "{trace:?}");
+}

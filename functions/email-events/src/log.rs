@@ -318,27 +318,8 @@ fn trace(customer: &CustomerId, kind: &str, subject: &str, t: &Touchpoint) -> Va
                 json!({"step": "claimed", "at": s.created_at, "send_step": s.step}),
             ));
         }
-        match s.status {
-            SendStatus::Sent => {
-                let at = s.sent_at.unwrap_or(s.created_at);
-                steps.push((
-                    at,
-                    json!({"step": "sent", "at": at, "send_step": s.step, "message_id": s.message_id}),
-                ));
-            }
-            SendStatus::Suppressed => steps.push((
-                s.created_at,
-                json!({"step": "skipped", "at": s.created_at, "send_step": s.step, "reason": "suppressed"}),
-            )),
-            // A decided parked send is told by its resolution's steps below.
-            SendStatus::Ambiguous | SendStatus::Unsent if s.resolution.is_some() => {}
-            SendStatus::Failed | SendStatus::Ambiguous | SendStatus::Unsent => steps.push((
-                s.created_at,
-                json!({"step": s.status.as_str(), "at": s.created_at, "send_step": s.step, "reason": s.last_error}),
-            )),
-            SendStatus::InProgress | SendStatus::Retry => {}
-        }
-        // A parked send decided after SES's silence: parked, then resent or closed.
+        // A parked send decided after SES's silence: parked, then resent or closed (told
+        // before the send's own outcome, which comes after at the same instant).
         if let (Some(resolution), Some(at)) = (s.resolution, s.resolved_at) {
             let parked = s.created_at.min(at);
             steps.push((
@@ -358,6 +339,26 @@ fn trace(customer: &CustomerId, kind: &str, subject: &str, t: &Touchpoint) -> Va
                     json!({"step": "ambiguous", "at": at, "send_step": s.step, "reason": s.last_error}),
                 ));
             }
+        }
+        match s.status {
+            SendStatus::Sent => {
+                let at = s.sent_at.unwrap_or(s.created_at);
+                steps.push((
+                    at,
+                    json!({"step": "sent", "at": at, "send_step": s.step, "message_id": s.message_id}),
+                ));
+            }
+            SendStatus::Suppressed => steps.push((
+                s.created_at,
+                json!({"step": "skipped", "at": s.created_at, "send_step": s.step, "reason": "suppressed"}),
+            )),
+            // A decided parked send is told by its resolution's steps above.
+            SendStatus::Ambiguous | SendStatus::Unsent if s.resolution.is_some() => {}
+            SendStatus::Failed | SendStatus::Ambiguous | SendStatus::Unsent => steps.push((
+                s.created_at,
+                json!({"step": s.status.as_str(), "at": s.created_at, "send_step": s.step, "reason": s.last_error}),
+            )),
+            SendStatus::InProgress | SendStatus::Retry => {}
         }
         for e in &s.events {
             steps.push((

@@ -452,4 +452,3 @@ impl ParkedSends for MemSendLedger {
         })
     }
 }
-

@@ -313,7 +313,8 @@ impl<L: SendLedger, M: Mailer> Courier<'_, L, M> {
                 None
             }
         });
-        let window = SignedDuration::try_from(self.silence).unwrap_or(SignedDuration::from_hours(1));
+        let window =
+            SignedDuration::try_from(self.silence).unwrap_or(SignedDuration::from_hours(1));
         let now = self.clock.now();
         Parked {
             message,

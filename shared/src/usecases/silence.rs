@@ -290,9 +290,7 @@ mod tests {
 
         /// SES's event for the first message arrived: email-events made the record `sent`.
         fn ses_spoke(&self, id: &SendIdentity) {
-            let key = crate::testing::table::RowKey::from(
-                &crate::adapters::store::keys::send(id),
-            );
+            let key = crate::testing::table::RowKey::from(&crate::adapters::store::keys::send(id));
             let mut row = self.ledger.table.get(&key).unwrap();
             row["status"] = serde_json::json!("sent");
             row["message_id"] = serde_json::json!("ses-1");
@@ -312,19 +310,32 @@ mod tests {
         assert_eq!(w.send(&id).await, SendOutcome::Ambiguous);
         let parked = w.record(&id);
         assert_eq!(parked.status, SendStatus::Ambiguous);
-        assert_eq!(parked.parked_message, Some(format!("\"{}\"", World::email(&id))));
+        assert_eq!(
+            parked.parked_message,
+            Some(format!("\"{}\"", World::email(&id)))
+        );
 
-        assert!(w.sweep().await.is_empty(), "nothing is decided inside the window");
+        assert!(
+            w.sweep().await.is_empty(),
+            "nothing is decided inside the window"
+        );
         w.clock.advance(SignedDuration::from_mins(59));
         assert!(w.sweep().await.is_empty(), "nor a minute before it ends");
 
         w.after_the_window();
         assert_eq!(w.sweep().await, [SilenceOutcome::Resent]);
-        assert_eq!(w.mailer.accepted(), [World::email(&id)], "the kept message, as composed");
+        assert_eq!(
+            w.mailer.accepted(),
+            [World::email(&id)],
+            "the kept message, as composed"
+        );
         let record = w.record(&id);
         assert_eq!(record.status, SendStatus::Sent);
         assert_eq!(record.resolution, Some(Resolution::ResentAfterSilence));
-        assert_eq!(record.parked_message, None, "the kept copy goes once decided");
+        assert_eq!(
+            record.parked_message, None,
+            "the kept copy goes once decided"
+        );
 
         // The resend's check comes and only takes the record out of the index; nothing goes twice.
         w.clock.advance(SignedDuration::from_hours(2));
@@ -381,7 +392,11 @@ mod tests {
             crate::domain::send::ClaimResult::Claimed(_)
         ));
         w.clock.advance(SignedDuration::from_mins(5));
-        assert_eq!(w.send(&id).await, SendOutcome::Ambiguous, "the redelivery parks it");
+        assert_eq!(
+            w.send(&id).await,
+            SendOutcome::Ambiguous,
+            "the redelivery parks it"
+        );
         assert_eq!(w.mailer.calls(), 0);
         w.after_the_window();
         assert_eq!(w.sweep().await, [SilenceOutcome::Resent]);

@@ -480,6 +480,10 @@ impl crate::ports::ParkedSends for Store {
             update = update.expression_attribute_values(":res", s(resolution.as_str()));
         }
         set.push_str(" REMOVE DUEPK, DUESK, parked_message");
-        update_held("UpdateItem close parked send", update.update_expression(set)).await
+        update_held(
+            "UpdateItem close parked send",
+            update.update_expression(set),
+        )
+        .await
     }
 }
