@@ -28,8 +28,8 @@
 //! | customer's subscription    | `M#<m>#C#<c>`               | `SUB#<s>`                   | |
 //! | customer's invoice pointer | `M#<m>#C#<c>`               | `INV#<i>`                   | |
 //! | customer's address note    | `M#<m>#C#<c>`               | `ADDR#<address digest>`     | |
-//! | email send record/claim    | `M#<m>#C#<c>#SEND`          | `SEND#<c>#<kind>#<subject>#<step>` | |
-//! | merchant alert send record | `M#<m>#ALERTS`              | `ALERT#<topic>#<period>`    | |
+//! | email send record/claim    | `M#<m>#C#<c>#SEND`          | `SEND#<c>#<kind>#<subject>#<step>` | due (sparse) while parked `ambiguous` |
+//! | merchant alert send record | `M#<m>#ALERTS`              | `ALERT#<topic>#<period>`    | due (sparse) while parked `ambiguous` |
 //! | order (+ line items)       | `M#<m>#O#<o>`               | `ORDER`                     | |
 //! | order's shipment index     | `M#<m>#O#<o>`               | `SHIP#<s>`                  | |
 //! | follow-up (journey)        | `M#<m>#O#<o>`               | `FOLLOWUP#<kind>`           | due (sparse); gsi1 `M#<m>#SURVEYSENT#<shard>` / `<sent ms>#<o>` once a survey went |
@@ -105,6 +105,8 @@
 //! * what a follow-up needs (order, contact state, suppression): one BatchGetItem.
 //! * subscriptions due for a notice, invoices due for a dunning step: the due index (groups
 //!   `renewal` and `dunning`), exactly like follow-ups.
+//! * sends parked `ambiguous` whose silence window ended: the due index (group `parked`, 4
+//!   shards: parked sends are rare), the send record itself being the due item.
 //! * survey answers, surveys sent, invoices in dunning in a period: Query `gsi1` on each shard of
 //!   `M#<m>#FEEDBACK#`, `M#<m>#SURVEYSENT#`, `M#<m>#DUNNING#` with GSI1SK between two times.
 //! * email counters of a period: Query each `M#<m>#STATS#<shard>` with SK between two days.
@@ -120,7 +122,7 @@
 //! | item | export (kind) | customer erasure |
 //! |------|---------------|------------------|
 //! | customer profile, spend, order index, ledger summary and entries, loyalty notices, contact state, subscription and invoice pointers, address notes | the aggregate's Query (`customer`, `customer_spend`, `customer_order`, `ledger_summary`, `ledger`, `loyalty_notice`, `contact`, `customer_subscription`, `customer_invoice`, `customer_address`) | deleted (pointers last) |
-//! | send records (with SES events) | the send partition's Query (`send`) | deleted |
+//! | send records (with SES events, and while parked `ambiguous` the composed message `parked_message`, dropped once decided) | the send partition's Query (`send`) | deleted |
 //! | order, its shipment pointers, follow-ups, survey answer | each `ORDER#` entry's partition (`order`, `order_shipment`, `follow_up`, `feedback`) | deleted after the order id's tombstone is written |
 //! | order idempotency record | not exported (a content hash) | replaced by the tombstone: emptied, no expiry |
 //! | shipment (with its tracking-page view count `views`), checkpoints, due checks | each `SHIP#` pointer's partition (`shipment`, `checkpoint`, `shipment_due`) | deleted |
