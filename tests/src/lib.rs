@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod counter;
+pub mod crash;
 pub mod infra;
 pub mod receiver;
 pub mod wire;

@@ -51,7 +51,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 
 pub use aftercare::app::{App, InitError};
-pub use sweep::{SweepReport, sweep};
+pub use sweep::{SweepReport, sweep, sweep_follow_ups};
 
 pub use aftercare::runtime::SCHEDULE_DETAIL_TYPE;
 pub const ROUTE_FEEDBACK: &str = "GET /v1/feedback";

@@ -142,6 +142,18 @@ pub trait SendLedger: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// The one resend of a parked send: whose, to whom, under which token, and its timing.
+#[derive(Debug, Clone, Copy)]
+pub struct ResendClaim<'a> {
+    pub id: &'a SendIdentity,
+    pub recipient: &'a str,
+    pub token: &'a str,
+    /// Until when the resend may be in flight.
+    pub lease_until: Timestamp,
+    /// When the record is looked at again (a resend that died, or that SES asked to wait for).
+    pub check_at: Timestamp,
+}
+
 /// Parked sends as the silence sweep decides them: each parked record is in the due index (group
 /// [`DueGroup::ParkedSends`]) from the end of its silence window.
 pub trait ParkedSends: SendLedger + DueWork {
@@ -153,11 +165,7 @@ pub trait ParkedSends: SendLedger + DueWork {
     fn claim_resend(
         &self,
         due: &DueToken,
-        id: &SendIdentity,
-        recipient: &str,
-        token: &str,
-        lease_until: Timestamp,
-        check_at: Timestamp,
+        claim: &ResendClaim<'_>,
         now: Timestamp,
     ) -> impl Future<Output = Result<Reclaim, StoreError>> + Send;
 

@@ -8,7 +8,9 @@ use crate::domain::MerchantId;
 use crate::domain::send::{
     ClaimResult, Parked, Reclaim, Resolution, SendIdentity, SendRecord, SendStatus,
 };
-use crate::ports::{Due, DueGroup, DueToken, DueWork, ParkedSends, SendLedger, StoreError};
+use crate::ports::{
+    Due, DueGroup, DueToken, DueWork, ParkedSends, ResendClaim, SendLedger, StoreError,
+};
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -367,13 +369,16 @@ impl ParkedSends for MemSendLedger {
     async fn claim_resend(
         &self,
         due: &DueToken,
-        id: &SendIdentity,
-        recipient: &str,
-        token: &str,
-        lease_until: Timestamp,
-        check_at: Timestamp,
+        claim: &ResendClaim<'_>,
         now: Timestamp,
     ) -> Result<Reclaim, StoreError> {
+        let ResendClaim {
+            id,
+            recipient,
+            token,
+            lease_until,
+            check_at,
+        } = *claim;
         let resent = json!(Resolution::ResentAfterSilence.as_str());
         let parked = move |row: Option<&Value>| {
             row.is_some_and(|r| {

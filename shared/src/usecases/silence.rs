@@ -22,7 +22,7 @@
 //! one duplicate.
 
 use crate::domain::send::{AfterSilence, Reclaim, Resolution, SendRecord, SendStatus};
-use crate::ports::{Due, Mailer, ParkedSends, StoreError};
+use crate::ports::{Due, Mailer, ParkedSends, ResendClaim, StoreError};
 use crate::usecases::send::{Courier, Deadline, SendOutcome};
 use jiff::SignedDuration;
 
@@ -161,17 +161,14 @@ impl<L: ParkedSends, M: Mailer> Silence<'_, L, M> {
         let token = crate::domain::ids::new_id();
         let lease_until = deadline.lease_until(self.courier.clock);
         let check_at = lease_until.checked_add(RESEND_CHECK).unwrap_or(lease_until);
-        let claim = ledger
-            .claim_resend(
-                &due.token,
-                &id,
-                &record.recipient,
-                &token,
-                lease_until,
-                check_at,
-                now,
-            )
-            .await?;
+        let claim = ResendClaim {
+            id: &id,
+            recipient: &record.recipient,
+            token: &token,
+            lease_until,
+            check_at,
+        };
+        let claim = ledger.claim_resend(&due.token, &claim, now).await?;
         match claim {
             Reclaim::Claimed => {}
             Reclaim::Lost => return Ok(SilenceOutcome::Taken),
@@ -463,7 +460,17 @@ mod tests {
         let check = lease.checked_add(RESEND_CHECK).unwrap();
         let claimed = w
             .ledger
-            .claim_resend(&due[0].token, &id, TO, "dead", lease, check, now)
+            .claim_resend(
+                &due[0].token,
+                &ResendClaim {
+                    id: &id,
+                    recipient: TO,
+                    token: "dead",
+                    lease_until: lease,
+                    check_at: check,
+                },
+                now,
+            )
             .await
             .unwrap();
         assert_eq!(claimed, Reclaim::Claimed);

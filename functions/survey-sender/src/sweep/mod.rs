@@ -44,14 +44,48 @@ pub struct SweepReport {
     pub privacy: crate::privacy::PrivacyReport,
 }
 
-/// Sweeps the follow-ups due now.
+/// Sweeps the follow-ups due now, then parked sends, loyalty notices and privacy work.
 pub async fn sweep(
     app: &App,
     links: &Links,
     deadline: Deadline,
 ) -> Result<SweepReport, HandlerError> {
     let pacer = Pacer::new(app.config.ses_max_send_rate);
-    let pacer = &pacer;
+    let (mut report, swept) = follow_ups(app, links, &pacer, deadline).await?;
+    let (parked, parked_swept) = crate::silence::sweep(app, deadline).await?;
+    report.parked = parked;
+    let (loyalty, loyalty_swept) = crate::loyalty::sweep(app, &pacer, deadline).await?;
+    report.loyalty = loyalty;
+    let (privacy, privacy_swept) = crate::privacy::sweep(app, deadline).await?;
+    report.privacy = privacy;
+    let all = [parked_swept, loyalty_swept, privacy_swept]
+        .into_iter()
+        .fold(swept, |all, s| aftercare::usecases::sweep::Swept {
+            due: all.due + s.due,
+            items_read: all.items_read + s.items_read,
+            errors: all.errors + s.errors,
+            over_quota: all.over_quota + s.over_quota,
+        });
+    all.finish("follow-up, parked-send, loyalty and privacy", report)
+}
+
+/// Sweeps only the follow-ups due now (the first part of [`sweep`]).
+pub async fn sweep_follow_ups(
+    app: &App,
+    links: &Links,
+    deadline: Deadline,
+) -> Result<SweepReport, HandlerError> {
+    let pacer = Pacer::new(app.config.ses_max_send_rate);
+    let (report, swept) = follow_ups(app, links, &pacer, deadline).await?;
+    swept.finish("follow-up", report)
+}
+
+async fn follow_ups(
+    app: &App,
+    links: &Links,
+    pacer: &Pacer,
+    deadline: Deadline,
+) -> Result<(SweepReport, aftercare::usecases::sweep::Swept), HandlerError> {
     let mut report = SweepReport::default();
     let swept = aftercare::usecases::sweep::run(
         app.sweeper(),
@@ -74,21 +108,7 @@ pub async fn sweep(
     report.due = swept.due;
     report.items_read = swept.items_read;
     report.errors = swept.errors;
-    let (parked, parked_swept) = crate::silence::sweep(app, deadline).await?;
-    report.parked = parked;
-    let (loyalty, loyalty_swept) = crate::loyalty::sweep(app, pacer, deadline).await?;
-    report.loyalty = loyalty;
-    let (privacy, privacy_swept) = crate::privacy::sweep(app, deadline).await?;
-    report.privacy = privacy;
-    let all = [parked_swept, loyalty_swept, privacy_swept]
-        .into_iter()
-        .fold(swept, |all, s| aftercare::usecases::sweep::Swept {
-            due: all.due + s.due,
-            items_read: all.items_read + s.items_read,
-            errors: all.errors + s.errors,
-            over_quota: all.over_quota + s.over_quota,
-        });
-    all.finish("follow-up, parked-send, loyalty and privacy", report)
+    Ok((report, swept))
 }
 
 /// Works on one due follow-up (see [`aftercare::usecases::followups`]), its email composed here.

@@ -26,7 +26,7 @@ use super::{Item, Store, StoreError, keys, n, s, to_item, update_held};
 pub use crate::domain::send::{
     ClaimResult, Parked, Reclaim, Resolution, SendIdentity, SendRecord, SendStatus,
 };
-use crate::ports::DueToken;
+use crate::ports::{DueToken, ResendClaim};
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use jiff::Timestamp;
@@ -398,13 +398,16 @@ impl crate::ports::ParkedSends for Store {
     async fn claim_resend(
         &self,
         due: &DueToken,
-        id: &SendIdentity,
-        recipient: &str,
-        token: &str,
-        lease_until: Timestamp,
-        check_at: Timestamp,
+        claim: &ResendClaim<'_>,
         now: Timestamp,
     ) -> Result<Reclaim, StoreError> {
+        let ResendClaim {
+            id,
+            recipient,
+            token,
+            lease_until,
+            check_at,
+        } = *claim;
         let key = &keys::send(id);
         let (due_pk, due_sk) = keys::due(PARKED, check_at, key);
         let update = |expression: &str| {
