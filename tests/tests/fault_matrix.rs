@@ -249,11 +249,16 @@ async fn every_request_of_an_order_failing_every_way_loses_nothing_and_sends_at_
                     if emails == 0 && fault != Fault::MessageRejected {
                         violations.push(format!("{case}: the email never went"));
                     }
-                    let resolution = env
+                    let stored = env
                         .items_in(&format!("C#c-fm-{n}#SEND"), "SEND#")
                         .await
-                        .first()
-                        .and_then(|r| r.get("resolution").cloned());
+                        .pop();
+                    let resolution = stored.as_ref().and_then(|r| r.get("resolution").cloned());
+                    // A copy kept for a resend goes once the send is decided, by SES's event or
+                    // by the resend.
+                    if stored.is_some_and(|r| r.contains_key("parked_message")) {
+                        violations.push(format!("{case}: the kept message outlived its decision"));
+                    }
                     if before_the_window == "ambiguous"
                         && resolution
                             != Some(aws_sdk_dynamodb::types::AttributeValue::S(

@@ -619,3 +619,137 @@ async fn sends_ses_never_spoke_about_are_resent_or_closed_after_the_window_and_t
         .collect();
     assert_eq!(last, ["closed_after_silence", "ambiguous"], "{trace:?}");
 }
+
+impl World {
+    /// Places order `id` for `who` through `app`; answers the thank-you's status.
+    async fn place_with(&self, app: &aftercare::app::App, who: &str, id: &str) -> String {
+        let mut o = self.env.order();
+        o["id"] = id.into();
+        o["customer"]["email"] = self.email(who).into();
+        o["customer"]["id"] = who.into();
+        o["customer"]["time_zone"] = "Europe/London".into();
+        let resp = order_placed::handle(
+            app,
+            self.env.http_event(&o, Some(&self.env.api_key)),
+            "t",
+            deadline(),
+        )
+        .await
+        .unwrap();
+        let body: Value = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
+        body["email"]["status"].as_str().unwrap().to_owned()
+    }
+
+    /// SES's Send event, message `message_id`, for the parked send `send_ref` to `who`.
+    async fn ses_sent(&self, who: &str, send_ref: &str, message_id: &str) -> String {
+        let text = serde_json::to_string(&fixture("ses-send.json"))
+            .unwrap()
+            .replace("MESSAGE_ID", message_id)
+            .replace("RECIPIENT", &self.email(who))
+            .replace("MERCHANT", self.env.merchant.id.as_str())
+            .replace("SEND_REF", send_ref)
+            .replace("EVENT_ID", &format!("ev-{message_id}"));
+        let out = email_events::handle(
+            &self.app,
+            serde_json::from_str(&text).unwrap(),
+            "t",
+            deadline(),
+        )
+        .await
+        .unwrap();
+        out["result"].as_str().unwrap().to_owned()
+    }
+
+    /// The parked sends due now, as the silence sweep reads them.
+    async fn parked_due(&self) -> Vec<aftercare::ports::Due<aftercare::domain::send::SendRecord>> {
+        use aftercare::clock::Clock as _;
+        use aftercare::ports::DueWork as _;
+        let (due, _) = self
+            .env
+            .store
+            .due(
+                aftercare::ports::DueGroup::ParkedSends,
+                self.clock.now(),
+                14,
+            )
+            .await
+            .unwrap();
+        due
+    }
+}
+
+#[tokio::test]
+async fn concurrent_sweeps_resend_a_parked_thank_you_once() {
+    let w = World::new().await;
+    let lost = w.lost_ses();
+    assert_eq!(w.place_with(&lost, "kai", "SO-K").await, "ambiguous");
+    w.clock.set(t("2026-11-12T11:00:01Z"));
+    let sweeps = (0..4).map(|_| survey_sender::silence::sweep(&w.app, deadline()));
+    let reports = futures_util::future::join_all(sweeps).await;
+    let resent: usize = reports.iter().map(|r| r.as_ref().unwrap().0.resent).sum();
+    assert_eq!(resent, 1, "{reports:?}");
+    assert_eq!(w.env.emails_to(&w.email("kai")).await.len(), 1);
+    assert_eq!(
+        w.record("kai", "order_thanks", "SO-K").await,
+        ("sent".into(), Some("resent_after_silence".into()))
+    );
+}
+
+#[tokio::test]
+async fn a_parked_send_ses_spoke_about_after_the_sweep_read_it_is_left_as_ses_said() {
+    let w = World::new().await;
+    let lost = w.lost_ses();
+    // A thank-you (would be resent) and a survey (would be closed), both parked.
+    assert_eq!(w.place_with(&lost, "noa", "SO-N").await, "ambiguous");
+    w.clock.set(t("2026-11-12T11:00:01Z"));
+    let thanks = w.parked_due().await;
+    assert_eq!(thanks.len(), 1);
+    // SES's event arrives between the sweep's read and its decision.
+    assert_eq!(
+        w.ses_sent("noa", "SEND#noa#order_thanks#SO-N#0", "ses-noa-1")
+            .await,
+        "recorded"
+    );
+    let silence = aftercare::usecases::silence::Silence {
+        courier: w.app.courier(),
+    };
+    let outcome = silence.decide(&thanks[0], deadline()).await.unwrap();
+    assert_eq!(
+        outcome,
+        aftercare::usecases::silence::SilenceOutcome::Taken
+    );
+    assert!(w.env.emails_to(&w.email("noa")).await.is_empty(), "not resent");
+    assert_eq!(
+        w.record("noa", "order_thanks", "SO-N").await,
+        ("sent".into(), None)
+    );
+
+    w.deliver("SO-N", "2026-11-13T10:00:00Z").await;
+    w.clock.set(t("2026-11-20T10:30:00Z"));
+    let report = survey_sender::sweep_follow_ups(&lost, &w.links, deadline())
+        .await
+        .unwrap();
+    assert_eq!(report.ambiguous, 1, "{report:?}");
+    w.clock.set(t("2026-11-20T11:30:01Z"));
+    let survey = w.parked_due().await;
+    let survey: Vec<_> = survey
+        .iter()
+        .filter(|d| d.entry.as_ref().is_ok_and(|r| r.kind == "feedback_survey"))
+        .collect();
+    assert_eq!(survey.len(), 1);
+    assert_eq!(
+        w.ses_sent("noa", "SEND#noa#feedback_survey#SO-N#0", "ses-noa-2")
+            .await,
+        "recorded"
+    );
+    let outcome = silence.decide(survey[0], deadline()).await.unwrap();
+    assert_eq!(
+        outcome,
+        aftercare::usecases::silence::SilenceOutcome::Taken
+    );
+    assert_eq!(
+        w.record("noa", "feedback_survey", "SO-N").await,
+        ("sent".into(), None),
+        "SES's word stands: not closed as unsent"
+    );
+}

@@ -219,6 +219,9 @@ impl MemEmailEvents {
                 row["sent_at"] = json!(at);
                 row["updated_at"] = json!(now);
                 row["reconciled_at"] = json!(now);
+                if let Some(map) = row.as_object_mut() {
+                    map.remove("parked_message");
+                }
                 row
             }),
         })

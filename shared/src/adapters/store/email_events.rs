@@ -184,7 +184,7 @@ impl Store {
             .update_item(key)
             .update_expression(
                 "SET #status = :sent, message_id = :mid, sent_at = :at, updated_at = :now, \
-                 reconciled_at = :now",
+                 reconciled_at = :now REMOVE parked_message",
             )
             .condition_expression(format!(
                 "(attribute_not_exists(message_id) OR attribute_type(message_id, :null)) \
