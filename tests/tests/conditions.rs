@@ -3,11 +3,15 @@
 //! of `tests/conditions.tsv`, and fails under that row's mutation (`scripts/mutate-conditions`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
-use aftercare::domain::CustomerId;
 use aftercare::domain::loyalty::{LedgerEntry, LedgerKind, Posting, balance};
+use aftercare::domain::send::{
+    ClaimResult, EmailKind, Reclaim, SendIdentity, SendRecord, SendStatus,
+};
+use aftercare::domain::{CustomerId, EmailAddress};
+use aftercare::ports::SendLedger;
 use aftercare::ports::loyalty::LoyaltyLedger;
 use aftercare_tests::Env;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 fn adjustment(source: &str, points: i64, at: Timestamp) -> LedgerEntry {
     LedgerEntry {
@@ -79,4 +83,462 @@ async fn a_key_id_is_stored_once_and_keeps_its_own_digest() {
     let found = env.store.find_api_key(&first.hash).await.unwrap();
     assert_eq!(found.map(|r| r.key_id), Some(first.key_id));
     assert!(env.store.find_api_key(&other.hash).await.unwrap().is_none());
+}
+
+/// The thank-you email of order `o-1` to `ann@example.com`, and a claim on it held with `token`
+/// until `lease_until`.
+fn thanks(env: &Env) -> SendIdentity {
+    let c = CustomerId::parse("customer", "ann").unwrap();
+    SendIdentity::new(&env.merchant.id, &c, EmailKind::OrderThanks, "o-1", 0)
+}
+
+fn claim(token: &str, lease_until: Timestamp, now: Timestamp) -> SendRecord {
+    SendRecord {
+        kind: EmailKind::OrderThanks.as_str().to_owned(),
+        subject: "o-1".to_owned(),
+        step: 0,
+        customer_id: "ann".to_owned(),
+        recipient: "ann@example.com".to_owned(),
+        status: SendStatus::InProgress,
+        claim_token: token.to_owned(),
+        lease_until_ms: lease_until.as_millisecond(),
+        attempts: 1,
+        message_id: None,
+        sent_at: None,
+        last_error: None,
+        created_at: now,
+    }
+}
+
+fn expires() -> i64 {
+    Timestamp::now().as_second() + 86_400
+}
+
+async fn stored(env: &Env, id: &SendIdentity) -> SendRecord {
+    env.store
+        .get_send(id)
+        .await
+        .unwrap()
+        .expect("the send record")
+}
+
+async fn suppress_ann(env: &Env) {
+    let ann = EmailAddress::parse("email", "ann@example.com").unwrap();
+    env.store
+        .put_suppression(&env.merchant.id, &ann, "complaint", Timestamp::now())
+        .await
+        .unwrap();
+}
+
+/// `claims.claim_new`. A second claim on one email (another delivery, another sweep) finds the
+/// first holder's record and changes nothing: one email.
+#[tokio::test]
+async fn a_second_claim_on_one_email_is_taken_and_the_first_holder_keeps_it() {
+    let env = Env::new().await;
+    let (id, now) = (thanks(&env), Timestamp::now());
+    let lease = now + SignedDuration::from_mins(5);
+    let first = env
+        .store
+        .claim_send(&id, &claim("a", lease, now), expires())
+        .await;
+    assert!(matches!(first, Ok(ClaimResult::Claimed(_))), "{first:?}");
+    let second = env
+        .store
+        .claim_send(&id, &claim("b", lease, now), expires())
+        .await;
+    let Ok(ClaimResult::Taken(theirs)) = second else {
+        panic!("the second claim: {second:?}");
+    };
+    assert_eq!(theirs.claim_token, "a");
+    assert_eq!(stored(&env, &id).await.claim_token, "a");
+}
+
+/// `claims.suppression_clear`. A claim for a suppressed recipient is written as `suppressed`
+/// and is not ours: nothing may be sent.
+#[tokio::test]
+async fn a_claim_for_a_suppressed_recipient_is_recorded_suppressed() {
+    let env = Env::new().await;
+    suppress_ann(&env).await;
+    let (id, now) = (thanks(&env), Timestamp::now());
+    let lease = now + SignedDuration::from_mins(5);
+    let result = env
+        .store
+        .claim_send(&id, &claim("a", lease, now), expires())
+        .await;
+    assert!(matches!(result, Ok(ClaimResult::Suppressed)), "{result:?}");
+    assert_eq!(stored(&env, &id).await.status, SendStatus::Suppressed);
+}
+
+/// `claims.finish_send`. Only the holder of the claim finishes it, and only once: a stranger's
+/// token and a second finish leave the outcome as it is.
+#[tokio::test]
+async fn only_the_holder_finishes_a_claim_and_only_once() {
+    let env = Env::new().await;
+    let (id, now) = (thanks(&env), Timestamp::now());
+    let lease = now + SignedDuration::from_mins(5);
+    env.store
+        .claim_send(&id, &claim("a", lease, now), expires())
+        .await
+        .unwrap();
+    let stranger = env
+        .store
+        .finish_send(&id, "b", SendStatus::Failed, None, Some("x"), now)
+        .await;
+    assert!(!stranger.unwrap());
+    assert_eq!(stored(&env, &id).await.status, SendStatus::InProgress);
+    let holder = env
+        .store
+        .finish_send(&id, "a", SendStatus::Sent, Some("mid-1"), None, now)
+        .await;
+    assert!(holder.unwrap());
+    let late = env
+        .store
+        .finish_send(&id, "a", SendStatus::Failed, None, Some("late"), now)
+        .await;
+    assert!(!late.unwrap());
+    let record = stored(&env, &id).await;
+    assert_eq!(record.status, SendStatus::Sent);
+    assert_eq!(record.message_id.as_deref(), Some("mid-1"));
+}
+
+/// `claims.abandon_send`. A claim whose lease is still running, or that has finished, is never
+/// marked ambiguous.
+#[tokio::test]
+async fn a_live_or_finished_claim_is_never_marked_abandoned() {
+    let env = Env::new().await;
+    let (id, now) = (thanks(&env), Timestamp::now());
+    let lease = now + SignedDuration::from_mins(5);
+    env.store
+        .claim_send(&id, &claim("a", lease, now), expires())
+        .await
+        .unwrap();
+    assert!(!env.store.mark_abandoned_send(&id, now).await.unwrap());
+    assert_eq!(stored(&env, &id).await.status, SendStatus::InProgress);
+    env.store
+        .finish_send(&id, "a", SendStatus::Sent, Some("mid-1"), None, now)
+        .await
+        .unwrap();
+    let after = lease + SignedDuration::from_mins(1);
+    assert!(!env.store.mark_abandoned_send(&id, after).await.unwrap());
+    assert_eq!(stored(&env, &id).await.status, SendStatus::Sent);
+}
+
+/// `claims.reclaim_retry`. A record left in `retry` is taken over once: a second re-claim finds
+/// it held and loses.
+#[tokio::test]
+async fn a_record_in_retry_is_reclaimed_once() {
+    let env = Env::new().await;
+    let (id, now) = (thanks(&env), Timestamp::now());
+    let lease = now + SignedDuration::from_mins(5);
+    let record = claim("a", lease, now);
+    env.store.claim_send(&id, &record, expires()).await.unwrap();
+    let released = env
+        .store
+        .finish_send(&id, "a", SendStatus::Retry, None, Some("throttled"), now);
+    assert!(released.await.unwrap());
+    let first = env
+        .store
+        .reclaim_send(&id, &record, "b", lease)
+        .await
+        .unwrap();
+    assert!(matches!(first, Reclaim::Claimed), "{first:?}");
+    let second = env
+        .store
+        .reclaim_send(&id, &record, "c", lease)
+        .await
+        .unwrap();
+    assert!(matches!(second, Reclaim::Lost), "{second:?}");
+    let now_held = stored(&env, &id).await;
+    assert_eq!(
+        (now_held.status, now_held.claim_token.as_str()),
+        (SendStatus::InProgress, "b")
+    );
+}
+
+/// `apikeys.revoke_exists`. Revoking a key the merchant does not have answers false and stores
+/// nothing.
+#[tokio::test]
+async fn revoking_an_unknown_key_answers_false_and_stores_nothing() {
+    use aftercare::domain::ids::KeyId;
+    let env = Env::new().await;
+    let before = env.items().await.len();
+    let unknown = KeyId::parse("key_id", "key_unknown").unwrap();
+    let revoked = env
+        .store
+        .revoke_api_key(&env.merchant.id, &unknown, Timestamp::now())
+        .await;
+    assert!(!revoked.unwrap());
+    assert_eq!(env.items().await.len(), before);
+}
+
+/// `page_views.shipment_exists`. A view of a shipment that is not stored counts nothing and
+/// creates nothing.
+#[tokio::test]
+async fn a_view_of_an_unknown_shipment_stores_nothing() {
+    use aftercare::domain::ids::ShipmentId;
+    use aftercare::ports::shipments::ShipmentViews;
+    let env = Env::new().await;
+    let before = env.items().await.len();
+    let unknown = ShipmentId::parse("shipment_id", "sh-unknown").unwrap();
+    assert!(
+        !env.store
+            .count_view(&env.merchant.id, &unknown)
+            .await
+            .unwrap()
+    );
+    assert_eq!(env.items().await.len(), before);
+}
+
+/// `privacy.retention_turn`. The retention sweep takes its turn at most once per period, whatever
+/// number of sweeps ask.
+#[tokio::test]
+async fn the_retention_turn_is_taken_once_per_period() {
+    use aftercare::ports::privacy::PrivacyBook;
+    let env = Env::new().await;
+    let every = std::time::Duration::from_secs(3600);
+    let now = Timestamp::now();
+    assert!(env.store.retention_turn(now, every).await.unwrap());
+    let soon = now + SignedDuration::from_mins(10);
+    assert!(!env.store.retention_turn(soon, every).await.unwrap());
+    let later = now + SignedDuration::from_mins(61);
+    assert!(env.store.retention_turn(later, every).await.unwrap());
+}
+
+/// `privacy.progress_exists`, `privacy.complete_exists`. Progress and completion of a request
+/// that is not stored (completed and forgotten, or never begun) create nothing.
+#[tokio::test]
+async fn progress_and_completion_of_an_unknown_request_create_nothing() {
+    use aftercare::domain::privacy::Tally;
+    use aftercare::ports::privacy::PrivacyBook;
+    let env = Env::new().await;
+    let (m, now) = (&env.merchant.id, Timestamp::now());
+    let before = env.items().await.len();
+    let resume = now + SignedDuration::from_mins(5);
+    let _ = env
+        .store
+        .progress(m, "req-unknown", &Tally::default(), resume, now)
+        .await;
+    let _ = env.store.complete(m, "req-unknown", now).await;
+    assert!(env.store.request(m, "req-unknown").await.unwrap().is_none());
+    assert_eq!(env.items().await.len(), before);
+}
+
+/// `loyalty.note_available`. The "points available" note only moves forward, and a customer
+/// without a ledger gets none.
+#[tokio::test]
+async fn the_available_points_note_never_moves_back_nor_creates_a_ledger() {
+    let env = Env::new().await;
+    let m = &env.merchant.id;
+    let c = CustomerId::parse("customer", "noted").unwrap();
+    let now = Timestamp::now();
+    let empty = env.store.ledger(m, &c).await.unwrap();
+    let entry = adjustment("adjust:k-1", 10, now);
+    let posted = env.store.post(m, &c, &empty, &entry, now, None).await;
+    assert!(matches!(posted, Ok(Posting::Done(_))), "{posted:?}");
+    let later = now + SignedDuration::from_mins(10);
+    env.store.note_available(m, &c, later).await.unwrap();
+    env.store.note_available(m, &c, now).await.unwrap();
+    assert_eq!(
+        env.store.ledger(m, &c).await.unwrap().noted_through,
+        Some(later)
+    );
+
+    let nobody = CustomerId::parse("customer", "nobody").unwrap();
+    let before = env.items().await.len();
+    env.store.note_available(m, &nobody, now).await.unwrap();
+    assert_eq!(env.items().await.len(), before);
+}
+
+/// Puts a bare item `<merchant partition>#<entity>` / `sk` (with `extra` string attributes) due a
+/// minute ago in `group`, and answers the token a sweep reads for it (the only item due in this
+/// test's table).
+async fn due_item(
+    env: &Env,
+    group: aftercare::ports::DueGroup,
+    entity: &str,
+    sk: &str,
+    extra: &[(&str, &str)],
+) -> aftercare::ports::DueToken {
+    use aftercare::adapters::store::keys;
+    use aftercare::ports::DueWork;
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let key = keys::Key {
+        pk: format!("M#{}#{entity}", env.merchant.id),
+        sk: sk.to_owned(),
+    };
+    let (due_pk, due_sk) = keys::due(
+        group.as_str(),
+        Timestamp::now() - SignedDuration::from_mins(1),
+        &key,
+    );
+    let mut put = env
+        .dynamodb()
+        .put_item()
+        .table_name(&env.table)
+        .item("PK", S(key.pk.clone()))
+        .item("SK", S(key.sk.clone()))
+        .item("DUEPK", S(due_pk))
+        .item("DUESK", S(due_sk));
+    for (name, value) in extra {
+        put = put.item(*name, S((*value).to_owned()));
+    }
+    put.send().await.unwrap();
+    let (mut due, _) = env
+        .store
+        .due::<serde_json::Value>(group, Timestamp::now(), 1)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "one item due");
+    due.remove(0).token
+}
+
+fn in_an_hour() -> Timestamp {
+    Timestamp::now() + SignedDuration::from_hours(1)
+}
+
+/// `subscriptions.move_due` (and `due.seen`, every sweep's "still where I saw it"). A sweep that
+/// read a subscription before another sweep moved it moves nothing.
+#[tokio::test]
+async fn a_subscription_moved_by_one_sweep_is_not_moved_again_by_another() {
+    use aftercare::ports::{DueGroup, RenewalBook};
+    let env = Env::new().await;
+    let token = due_item(&env, DueGroup::Renewals, "SUB#s-1", "SUB", &[]).await;
+    let now = Timestamp::now();
+    let first = env
+        .store
+        .move_subscription_due(&token, Some(in_an_hour()), Some("reminder"), now);
+    assert!(first.await.unwrap());
+    let stale = env
+        .store
+        .move_subscription_due(&token, None, Some("reminder"), now);
+    assert!(!stale.await.unwrap());
+}
+
+/// `billing.move_due`. A dunning sweep holding a stale token does not move the invoice again.
+#[tokio::test]
+async fn an_invoice_moved_by_one_dunning_sweep_is_not_moved_again_by_another() {
+    use aftercare::ports::DueGroup;
+    use aftercare::ports::billing::BillingBook;
+    let env = Env::new().await;
+    let token = due_item(
+        &env,
+        DueGroup::Dunning,
+        "INV#in-1",
+        "INVOICE",
+        &[("status", "failed")],
+    )
+    .await;
+    let now = Timestamp::now();
+    assert!(
+        env.store
+            .move_invoice_due(&token, Some(in_an_hour()), None, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !env.store
+            .move_invoice_due(&token, None, Some(1), now)
+            .await
+            .unwrap()
+    );
+}
+
+/// `followups.defer`, `followups.settle`. A follow-up another sweep deferred is neither deferred
+/// again nor settled by a sweep that read it before.
+#[tokio::test]
+async fn a_follow_up_moved_by_one_sweep_is_neither_deferred_nor_settled_by_another() {
+    use aftercare::domain::followup::{DecisionAction, DecisionEntry, FollowUpStatus};
+    use aftercare::ports::DueGroup;
+    use aftercare::ports::followups::FollowUpBook;
+    let env = Env::new().await;
+    let token = due_item(
+        &env,
+        DueGroup::FollowUps,
+        "O#o-1",
+        "FOLLOWUP#review",
+        &[("status", "scheduled")],
+    )
+    .await;
+    let now = Timestamp::now();
+    let deferred = DecisionEntry::new(now, DecisionAction::Deferred, Some("quiet hours"));
+    assert!(
+        env.store
+            .defer_follow_up(&token, in_an_hour(), &deferred)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !env.store
+            .defer_follow_up(&token, in_an_hour(), &deferred)
+            .await
+            .unwrap()
+    );
+    let sent = DecisionEntry::new(now, DecisionAction::Sent, None);
+    let settled =
+        env.store
+            .settle_follow_up(&token, FollowUpStatus::Sent, &sent, Some("mid-1"), None);
+    assert!(!settled.await.unwrap());
+}
+
+/// `loyalty.reschedule_notice`. A loyalty notice another sweep moved is not moved again.
+#[tokio::test]
+async fn a_loyalty_notice_moved_by_one_sweep_is_not_moved_again_by_another() {
+    use aftercare::domain::loyalty::NoticeKind;
+    use aftercare::ports::DueGroup;
+    let env = Env::new().await;
+    let token = due_item(&env, DueGroup::Loyalty, "C#ann", "NOTICE#expiry", &[]).await;
+    let kind = NoticeKind::ExpiryNotice;
+    assert!(
+        env.store
+            .reschedule_notice(&token, &kind, in_an_hour())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !env.store
+            .reschedule_notice(&token, &kind, in_an_hour())
+            .await
+            .unwrap()
+    );
+}
+
+/// `privacy.defer_retention`. A customer's retention entry another sweep moved is not moved again.
+#[tokio::test]
+async fn a_retention_entry_moved_by_one_sweep_is_not_moved_again_by_another() {
+    use aftercare::ports::DueGroup;
+    use aftercare::ports::privacy::PrivacyBook;
+    let env = Env::new().await;
+    let token = due_item(&env, DueGroup::Retention, "C#ann", "PROFILE", &[]).await;
+    assert!(
+        env.store
+            .defer_retention(&token, in_an_hour())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !env.store
+            .defer_retention(&token, in_an_hour())
+            .await
+            .unwrap()
+    );
+}
+
+/// `due.complete`. A due item is completed once: a second sweep's completion answers false and
+/// the first outcome stays.
+#[tokio::test]
+async fn a_due_item_is_completed_once() {
+    use aftercare::ports::{DueGroup, DueWork};
+    use aftercare_tests::s;
+    let env = Env::new().await;
+    let token = due_item(&env, DueGroup::ShipmentChecks, "S#sh-1", "DUE#late", &[]).await;
+    let now = Timestamp::now();
+    assert!(env.store.complete_due(&token, "sent", now).await.unwrap());
+    assert!(
+        !env.store
+            .complete_due(&token, "skipped", now)
+            .await
+            .unwrap()
+    );
+    let item = env.items_with_sk("DUE#late").await;
+    assert_eq!(s(&item[0], "outcome"), "sent");
 }
