@@ -542,3 +542,224 @@ async fn a_due_item_is_completed_once() {
     let item = env.items_with_sk("DUE#late").await;
     assert_eq!(s(&item[0], "outcome"), "sent");
 }
+
+fn answer(env: &Env, score: u8, answers: u32) -> aftercare::domain::survey::FeedbackRecord {
+    use aftercare::domain::survey::{Band, FeedbackRecord, SurveyScale};
+    let now = Timestamp::now();
+    FeedbackRecord {
+        merchant_id: env.merchant.id.clone(),
+        order_id: aftercare::domain::OrderId::parse("order_id", "o-1").unwrap(),
+        customer_id: CustomerId::parse("customer", "ann").unwrap(),
+        customer_email: "ann@example.com".to_owned(),
+        customer_name: None,
+        scale: SurveyScale::Nps,
+        score,
+        band: if score >= 9 {
+            Band::Promoter
+        } else {
+            Band::Detractor
+        },
+        comment: None,
+        answered_at: now,
+        first_answered_at: now,
+        answers,
+    }
+}
+
+/// `followups.feedback_new`, `followups.feedback_replaces`. A first answer is stored only where
+/// none is, and a later one only over the answer it read: two racing answers are never
+/// last-writer-wins.
+#[tokio::test]
+async fn an_answer_is_stored_only_over_the_answer_it_read() {
+    use aftercare::ports::feedback::FeedbackBook;
+    let env = Env::new().await;
+    assert!(
+        env.store
+            .put_feedback(&answer(&env, 10, 1), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !env.store
+            .put_feedback(&answer(&env, 2, 1), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !env.store
+            .put_feedback(&answer(&env, 3, 2), Some(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        env.store
+            .put_feedback(&answer(&env, 7, 2), Some(1))
+            .await
+            .unwrap()
+    );
+    let stored = env.items_with_sk("FEEDBACK").await;
+    assert_eq!(
+        stored[0]
+            .get("score")
+            .and_then(|v| v.as_n().ok())
+            .map(String::as_str),
+        Some("7")
+    );
+}
+
+/// `followups.cancel`. Cancelling a follow-up that has left the schedule (sent, settled) changes
+/// nothing and is not reported as cancelled.
+#[tokio::test]
+async fn a_follow_up_that_left_the_schedule_is_not_cancelled() {
+    use aftercare::domain::followup::{
+        DecisionAction, DecisionEntry, FollowUpKind, FollowUpStatus,
+    };
+    use aftercare::ports::DueGroup;
+    use aftercare::ports::feedback::FeedbackBook;
+    use aftercare::ports::followups::FollowUpBook;
+    let env = Env::new().await;
+    let kind = FollowUpKind::ReviewRequest;
+    let sk = format!("FOLLOWUP#{}", kind.as_str());
+    let token = due_item(
+        &env,
+        DueGroup::FollowUps,
+        "O#o-1",
+        &sk,
+        &[("status", "scheduled")],
+    )
+    .await;
+    let now = Timestamp::now();
+    let sent = DecisionEntry::new(now, DecisionAction::Sent, None);
+    let settled =
+        env.store
+            .settle_follow_up(&token, FollowUpStatus::Sent, &sent, Some("mid-1"), None);
+    assert!(settled.await.unwrap());
+    let order = aftercare::domain::OrderId::parse("order_id", "o-1").unwrap();
+    let cancelled = env
+        .store
+        .cancel_follow_ups(&env.merchant.id, &order, &[kind], "refunded", now)
+        .await;
+    assert_eq!(cancelled.unwrap(), Vec::<FollowUpKind>::new());
+    let item = env.items_with_sk(&sk).await;
+    assert_eq!(aftercare_tests::s(&item[0], "status"), "sent");
+}
+
+/// A follow-up due now (`O#o-1` / `FOLLOWUP#feedback_survey`), the contact item of `ann` with
+/// `contact` attributes, and the claim arguments of its survey email.
+async fn follow_up_and_contact(
+    env: &Env,
+    contact: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
+) -> aftercare::ports::DueToken {
+    use aftercare::ports::DueGroup;
+    let token = due_item(
+        env,
+        DueGroup::FollowUps,
+        "O#o-1",
+        "FOLLOWUP#feedback_survey",
+        &[("status", "scheduled")],
+    )
+    .await;
+    let mut put = env
+        .dynamodb()
+        .put_item()
+        .table_name(&env.table)
+        .item(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("M#{}#C#ann", env.merchant.id)),
+        )
+        .item(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("CONTACT".to_owned()),
+        );
+    for (name, value) in contact {
+        put = put.item(*name, value.clone());
+    }
+    put.send().await.unwrap();
+    token
+}
+
+async fn claim_survey(
+    env: &Env,
+    token: &aftercare::ports::DueToken,
+    guard: aftercare::domain::followup_sweep::ContactGuard,
+) -> aftercare::domain::followup_sweep::FollowUpClaim {
+    use aftercare::ports::followups::FollowUpBook;
+    let now = Timestamp::now();
+    let c = CustomerId::parse("customer", "ann").unwrap();
+    let id = SendIdentity::new(&env.merchant.id, &c, EmailKind::FeedbackSurvey, "o-1", 0);
+    let record = claim("a", now + SignedDuration::from_mins(5), now);
+    env.store
+        .claim_follow_up(
+            token,
+            (&env.merchant.id, &c),
+            guard,
+            (&id, &record),
+            expires(),
+            now,
+        )
+        .await
+        .unwrap()
+}
+
+fn survey_guard(
+    survey_since: Option<Timestamp>,
+) -> aftercare::domain::followup_sweep::ContactGuard {
+    aftercare::domain::followup_sweep::ContactGuard {
+        cap_since: None,
+        survey_since,
+        is_survey: true,
+    }
+}
+
+/// `followups.claim_mark`. A sweep that read a follow-up before another sweep deferred it does
+/// not claim it.
+#[tokio::test]
+async fn a_follow_up_deferred_by_one_sweep_is_not_claimed_by_another() {
+    use aftercare::domain::followup::{DecisionAction, DecisionEntry};
+    use aftercare::domain::followup_sweep::FollowUpClaim;
+    use aftercare::ports::followups::FollowUpBook;
+    let env = Env::new().await;
+    let token = follow_up_and_contact(&env, &[]).await;
+    let deferred = DecisionEntry::new(
+        Timestamp::now(),
+        DecisionAction::Deferred,
+        Some("quiet hours"),
+    );
+    assert!(
+        env.store
+            .defer_follow_up(&token, in_an_hour(), &deferred)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        claim_survey(&env, &token, survey_guard(None)).await,
+        FollowUpClaim::Moved
+    );
+}
+
+/// `followups.contact_subscribed`. A customer who unsubscribed after the sweep read their contact
+/// state gets no follow-up: the claim answers "decide again".
+#[tokio::test]
+async fn a_customer_who_unsubscribed_meanwhile_is_not_claimed() {
+    use aftercare::domain::followup_sweep::FollowUpClaim;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let env = Env::new().await;
+    let token = follow_up_and_contact(&env, &[("unsubscribed", AttributeValue::Bool(true))]).await;
+    let result = claim_survey(&env, &token, survey_guard(None)).await;
+    assert_eq!(result, FollowUpClaim::ContactChanged);
+}
+
+/// `followups.contact_throttle`. A survey sent to the customer after the sweep read their contact
+/// state holds the next one back.
+#[tokio::test]
+async fn a_survey_sent_meanwhile_holds_the_next_one_back() {
+    use aftercare::domain::followup_sweep::FollowUpClaim;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let env = Env::new().await;
+    let just_now = Timestamp::now().as_millisecond().to_string();
+    let token =
+        follow_up_and_contact(&env, &[("last_survey_ms", AttributeValue::N(just_now))]).await;
+    let since = Timestamp::now() - SignedDuration::from_hours(24);
+    let result = claim_survey(&env, &token, survey_guard(Some(since))).await;
+    assert_eq!(result, FollowUpClaim::ContactChanged);
+}
