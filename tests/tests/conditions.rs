@@ -763,3 +763,92 @@ async fn a_survey_sent_meanwhile_holds_the_next_one_back() {
     let result = claim_survey(&env, &token, survey_guard(Some(since))).await;
     assert_eq!(result, FollowUpClaim::ContactChanged);
 }
+
+/// `billing.dunning_step`. A dunning sweep that read an invoice before another sweep moved it
+/// does not take the step (no second reminder).
+#[tokio::test]
+async fn a_dunning_step_is_not_taken_on_an_invoice_another_sweep_moved() {
+    use aftercare::domain::billing::{DunningStep, StepClaim, StepKind};
+    use aftercare::ports::DueGroup;
+    use aftercare::ports::billing::{BillingBook, ClaimWrite};
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let env = Env::new().await;
+    let token = due_item(
+        &env,
+        DueGroup::Dunning,
+        "INV#in-1",
+        "INVOICE",
+        &[("status", "failed")],
+    )
+    .await;
+    env.dynamodb()
+        .update_item()
+        .table_name(&env.table)
+        .key("PK", S(format!("M#{}#INV#in-1", env.merchant.id)))
+        .key("SK", S("INVOICE".to_owned()))
+        .update_expression("SET emails_reminder = :zero")
+        .expression_attribute_values(":zero", N("0".to_owned()))
+        .send()
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    assert!(
+        env.store
+            .move_invoice_due(&token, Some(in_an_hour()), None, now)
+            .await
+            .unwrap()
+    );
+    let step = DunningStep {
+        index: 1,
+        kind: StepKind::Reminder,
+        at: now,
+    };
+    let (id, record) = (
+        thanks(&env),
+        claim("a", now + SignedDuration::from_mins(5), now),
+    );
+    let write = ClaimWrite {
+        id: &id,
+        record: &record,
+        expires_at: expires(),
+    };
+    let taken = env
+        .store
+        .claim_dunning_step(&token, &step, None, write, now)
+        .await;
+    assert_eq!(taken.unwrap(), StepClaim::Moved);
+    assert!(
+        env.store.get_send(&id).await.unwrap().is_none(),
+        "no reminder claimed"
+    );
+}
+
+/// `privacy.begin_not_running`. An erasure asked again while it runs is not restarted over the
+/// running one: the request as stored (its first asker, its progress) is the answer.
+#[tokio::test]
+async fn an_erasure_asked_again_while_it_runs_is_not_restarted() {
+    use aftercare::domain::privacy::{PrivacyRequest, RequestKind, RequestStatus, SubjectKind};
+    use aftercare::ports::privacy::PrivacyBook;
+    let env = Env::new().await;
+    let now = Timestamp::now();
+    let request = |by: &str| PrivacyRequest {
+        id: "req-1".to_owned(),
+        merchant_id: env.merchant.id.clone(),
+        kind: RequestKind::Erasure,
+        status: RequestStatus::Running,
+        subject_kind: SubjectKind::Customer,
+        subject: Some("ann".to_owned()),
+        requested_by: by.to_owned(),
+        requested_at: now,
+        updated_at: now,
+        completed_at: None,
+        counts: Default::default(),
+        runs: 1,
+    };
+    let first = env.store.begin(&request("key-a"), Some(in_an_hour())).await;
+    assert_eq!(first.unwrap().requested_by, "key-a");
+    let again = env.store.begin(&request("key-b"), Some(in_an_hour())).await;
+    assert_eq!(again.unwrap().requested_by, "key-a");
+    let stored = env.store.request(&env.merchant.id, "req-1").await.unwrap();
+    assert_eq!(stored.map(|r| r.requested_by).as_deref(), Some("key-a"));
+}
