@@ -852,3 +852,41 @@ async fn an_erasure_asked_again_while_it_runs_is_not_restarted() {
     let stored = env.store.request(&env.merchant.id, "req-1").await.unwrap();
     assert_eq!(stored.map(|r| r.requested_by).as_deref(), Some("key-a"));
 }
+
+/// `orders.referred_by_exists`. A referral reward for an order that is not stored (erased
+/// meanwhile) is refused whole: no reward, no referee, no stub order.
+#[tokio::test]
+async fn a_referral_reward_for_an_order_gone_is_refused_whole() {
+    use aftercare::domain::OrderId;
+    use aftercare::domain::loyalty::{LoyaltyNotice, NoticeKind, Referee, Referral};
+    let env = Env::new().await;
+    let m = &env.merchant.id;
+    let rita = CustomerId::parse("customer", "rita").unwrap();
+    let now = Timestamp::now();
+    let source = "referral:bob@example.com";
+    let mut reward = adjustment(source, 100, now);
+    reward.kind = LedgerKind::Earn;
+    let referral = Referral {
+        referee: Referee {
+            email: "bob@example.com".to_owned(),
+            order_id: "o-gone".to_owned(),
+            referrer: rita.clone(),
+            created_at: now,
+        },
+        notice: LoyaltyNotice {
+            customer_id: rita.clone(),
+            kind: NoticeKind::ReferralReward,
+            source: Some(source.to_owned()),
+            due_at: in_an_hour(),
+        },
+        order: OrderId::parse("order_id", "o-gone").unwrap(),
+    };
+    let before = env.items().await.len();
+    let read = env.store.ledger(m, &rita).await.unwrap();
+    let posted = env
+        .store
+        .post(m, &rita, &read, &reward, now, Some(&referral))
+        .await;
+    assert_eq!(posted.unwrap(), Posting::OrderGone);
+    assert_eq!(env.items().await.len(), before);
+}
