@@ -9,6 +9,7 @@
 pub mod counter;
 pub mod crash;
 pub mod infra;
+pub mod mutate;
 pub mod receiver;
 pub mod wire;
 
@@ -124,9 +125,12 @@ mod tests {
 
 /// SDK configuration pointing at moto with test credentials. The SDK's standard retries stay as in
 /// production (attempts, which errors, the retry quota), but its backoff starts at 5 ms instead of
-/// 1 s: a test waits for the outcome of a retry, not for real time to pass.
+/// 1 s: a test waits for the outcome of a retry, not for real time to pass. Under
+/// `AFTERCARE_TEST_MUTATE` its HTTP client rewrites the named condition ([`mutate`]); otherwise it
+/// is the production client.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aftercare::adapters::aws::loader()
+        .http_client(mutate::sdk_http_client())
         .retry_config(
             aws_config::retry::RetryConfig::standard()
                 .with_initial_backoff(Duration::from_millis(5)),

@@ -377,3 +377,22 @@ async fn generic_events_refund_reversal_and_idempotency_conflicts() {
     assert_eq!(resp["statusCode"], 400);
     assert_eq!(body(&resp)["error"]["field"], "invoice");
 }
+
+/// A redelivered payment event is answered `duplicate` (not taken for news about its invoice),
+/// and a second success of a paid invoice, under another event id, finds it paid.
+#[tokio::test]
+async fn a_redelivered_payment_event_is_a_duplicate_and_a_second_success_finds_the_invoice_paid() {
+    let w = World::new().await;
+    let ann = w.env.customer_email();
+    let failed = w.stripe_body("evt_f3", "invoice.payment_failed", w.invoice(&ann, "in_3"));
+    let first = body(&w.deliver(w.signed(&failed)).await);
+    let again = body(&w.deliver(w.signed(&failed)).await);
+    assert_eq!(again["result"], "duplicate", "{first} then {again}");
+
+    let paid = w.stripe_body("evt_p4", "invoice.paid", w.invoice(&ann, "in_4"));
+    assert_eq!(body(&w.deliver(w.signed(&paid)).await)["result"], "paid");
+    let paid_again = w.stripe_body("evt_p5", "invoice.paid", w.invoice(&ann, "in_4"));
+    let second = body(&w.deliver(w.signed(&paid_again)).await);
+    assert_eq!(second["result"], "already_paid", "{second}");
+    assert_eq!(w.kinds_to(&ann).await, vec!["payment_failed"]);
+}

@@ -222,6 +222,34 @@ fn event_state(fixture: &str) -> &'static str {
     }
 }
 
+/// A delivery reported late (it happened before the last soft bounce) does not end the streak:
+/// the eighth soft bounce in a row still suppresses.
+#[tokio::test]
+async fn a_delivery_reported_after_newer_soft_bounces_does_not_end_their_streak() {
+    let w = sent().await;
+    let soft = |i: u32| {
+        w.event(
+            "ses-bounce-transient.json",
+            &format!("soft-{i}"),
+            &format!("2026-11-21T10:{i:02}:00.000Z"),
+        )
+    };
+    for i in 0..7 {
+        assert_eq!(w.apply(&soft(i)).await, recorded(&[]), "bounce {i}");
+    }
+    let early = w.event(
+        "ses-delivery.json",
+        "late-delivery",
+        "2026-11-21T10:03:30.000Z",
+    );
+    assert_eq!(w.apply(&early).await, recorded(&[]));
+    assert_eq!(
+        reasons(w.apply(&soft(7)).await),
+        recorded(&[SuppressionReason::RepeatedSoftBounces])
+    );
+    assert!(w.suppressed().await);
+}
+
 #[tokio::test]
 async fn the_eighth_soft_bounce_in_a_row_suppresses_and_a_later_delivery_ends_the_streak() {
     let w = sent().await;

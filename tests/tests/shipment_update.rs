@@ -834,3 +834,32 @@ async fn eventbridge_creates_shipments_and_records_checkpoints() {
     assert_eq!(err.error_type, "InvalidEvent");
     assert!(err.message.contains("carrier"), "{}", err.message);
 }
+
+/// An exception scanned after delivery is history only: the delivered shipment takes no issue
+/// and no exception email goes.
+#[tokio::test]
+async fn an_exception_after_delivery_leaves_the_delivered_shipment_as_it_is() {
+    let w = World::new().await;
+    w.place_order().await;
+    assert_eq!(w.ship("SH-1", all_items(), None).await.0, 201);
+    let (code, _) = w
+        .checkpoint("SH-1", "delivered", "2026-11-23T10:00:00Z")
+        .await;
+    assert_eq!(code, 200);
+    let subjects = w.subjects().await;
+    let (code, body) = w
+        .checkpoint("SH-1", "exception", "2026-11-23T12:00:00Z")
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(body["status"], "delivered", "{body}");
+    let shipment = w.env.items_in("S#SH-1", "SHIPMENT").await;
+    let issue = shipment[0].get("issue_status");
+    assert!(
+        matches!(
+            issue,
+            None | Some(aws_sdk_dynamodb::types::AttributeValue::Null(true))
+        ),
+        "{issue:?}"
+    );
+    assert_eq!(w.subjects().await, subjects);
+}
