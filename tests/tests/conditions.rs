@@ -107,6 +107,17 @@ fn claim(token: &str, lease_until: Timestamp, now: Timestamp) -> SendRecord {
         sent_at: None,
         last_error: None,
         created_at: now,
+        resolution: None,
+        resolved_at: None,
+        parked_message: None,
+    }
+}
+
+/// What a parked send keeps: a message, decided an hour on.
+fn parked(now: Timestamp) -> aftercare::domain::send::Parked {
+    aftercare::domain::send::Parked {
+        message: Some("{}".into()),
+        decide_at: now + SignedDuration::from_hours(1),
     }
 }
 
@@ -212,14 +223,14 @@ async fn a_live_or_finished_claim_is_never_marked_abandoned() {
         .claim_send(&id, &claim("a", lease, now), expires())
         .await
         .unwrap();
-    assert!(!env.store.mark_abandoned_send(&id, now).await.unwrap());
+    assert!(!env.store.park_abandoned_send(&id, &parked(now), now).await.unwrap());
     assert_eq!(stored(&env, &id).await.status, SendStatus::InProgress);
     env.store
         .finish_send(&id, "a", SendStatus::Sent, Some("mid-1"), None, now)
         .await
         .unwrap();
     let after = lease + SignedDuration::from_mins(1);
-    assert!(!env.store.mark_abandoned_send(&id, after).await.unwrap());
+    assert!(!env.store.park_abandoned_send(&id, &parked(after), after).await.unwrap());
     assert_eq!(stored(&env, &id).await.status, SendStatus::Sent);
 }
 

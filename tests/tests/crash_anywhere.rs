@@ -225,6 +225,15 @@ impl World {
             .collect()
     }
 
+    /// Places case `n`'s order in this process, on its day (setup, not a crash subject).
+    async fn place(&self, n: usize) {
+        self.clock.set(day(n));
+        let out = order_placed::handle(&self.app, self.order_event(n), "setup", deadline())
+            .await
+            .unwrap();
+        assert_eq!(out["email"]["status"], "sent", "{out}");
+    }
+
     /// Delivers case `n`'s order so that its usage tips fall due at `due`.
     async fn deliver_for(&self, n: usize, due: Timestamp) {
         let journey = &self.env.merchant.settings.journey;
@@ -384,10 +393,7 @@ async fn a_follow_up_sweep_killed_before_or_after_any_request_sends_at_most_once
 
     // A delivered order whose usage tips are due; the sweep is the invocation. Learn its
     // requests from a run that does not crash.
-    assert!(matches!(
-        w.run("order", day(n), Some(&w.order_event(n)), None).await,
-        Run::Finished { .. }
-    ));
+    w.place(n).await;
     w.deliver_for(n, day(n)).await;
     let Run::Finished { requests, result } = w.run("follow-ups", day(n), None, None).await else {
         panic!("the probe crashed");
@@ -423,10 +429,7 @@ async fn a_follow_up_sweep_killed_before_or_after_any_request_sends_at_most_once
 async fn follow_up_case(point: CrashPoint) -> (String, Option<String>) {
     let w = World::new().await;
     let n = 1;
-    assert!(matches!(
-        w.run("order", day(n), Some(&w.order_event(n)), None).await,
-        Run::Finished { .. }
-    ));
+    w.place(n).await;
     w.deliver_for(n, day(n)).await;
     let run = w.run("follow-ups", day(n), None, Some(point)).await;
     let case = format!(
