@@ -572,6 +572,15 @@ where
             // answer sees success instead of an authentication failure that would page someone.
             CheckpointOutcome::Duplicate | CheckpointOutcome::ReplayedSignature => {
                 result.result = "duplicate";
+                // The delivery that recorded it may have failed before anchoring the journey
+                // (throttled, a conflict that outlasted the retries): anchoring is idempotent,
+                // so the redelivery finishes it.
+                if delivered {
+                    result.order_delivered = Some(
+                        self.order_delivered(merchant, &record.shipment.order_id)
+                            .await?,
+                    );
+                }
                 return Ok(result);
             }
             CheckpointOutcome::HistoryOnly => return Ok(result),
