@@ -192,7 +192,13 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
         let Some(stored) = replay.order else {
             return match replay.idempotency {
                 Some(_) => Err(PlaceError::Erased),
-                None => Err(PlaceError::Conflict),
+                // Neither is stored: what cancelled the write is not there (a conflict DynamoDB
+                // reported as a failed condition, or items gone since). Decide again later.
+                None => Err(PlaceError::Store(StoreError::Transient {
+                    operation: "TransactWriteItems order",
+                    source: "cancelled, yet neither the order nor its idempotency record is stored"
+                        .into(),
+                })),
             };
         };
         if stored.content_hash != record.content_hash {

@@ -305,14 +305,23 @@ where
                 })
             }
             CreateOutcome::AlreadyExists => {
-                let stored = self
-                    .book
-                    .shipment(&merchant.id, &sh.id)
-                    .await?
-                    .filter(|s| {
-                        s.content_hash == record.content_hash && s.shipment.order_id == *order_id
-                    })
-                    .ok_or(TrackingError::Conflict)?;
+                let stored = match self.book.shipment(&merchant.id, &sh.id).await? {
+                    Some(s)
+                        if s.content_hash == record.content_hash
+                            && s.shipment.order_id == *order_id =>
+                    {
+                        s
+                    }
+                    Some(_) => return Err(TrackingError::Conflict),
+                    // Cancelled, yet no shipment is stored under the id: what cancelled the write
+                    // is not there (a conflict reported as a failed condition). Decide again.
+                    None => {
+                        return Err(TrackingError::Store(StoreError::Transient {
+                            operation: "TransactWriteItems shipment",
+                            source: "cancelled, yet no shipment is stored under its id".into(),
+                        }));
+                    }
+                };
                 let email = match &claimed {
                     None => SendOutcome::Unaddressed,
                     Some((id, _)) => match self.courier.store.get_send(id).await? {
@@ -563,6 +572,15 @@ where
             // answer sees success instead of an authentication failure that would page someone.
             CheckpointOutcome::Duplicate | CheckpointOutcome::ReplayedSignature => {
                 result.result = "duplicate";
+                // The delivery that recorded it may have failed before anchoring the journey
+                // (throttled, a conflict that outlasted the retries): anchoring is idempotent,
+                // so the redelivery finishes it.
+                if delivered {
+                    result.order_delivered = Some(
+                        self.order_delivered(merchant, &record.shipment.order_id)
+                            .await?,
+                    );
+                }
                 return Ok(result);
             }
             CheckpointOutcome::HistoryOnly => return Ok(result),

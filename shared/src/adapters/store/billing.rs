@@ -266,6 +266,21 @@ impl BillingBook for Store {
         {
             Attempt::Done => Ok(PaymentOutcome::PaidFirst),
             Attempt::Cancelled(codes) if codes_failed(&codes, 1) => Ok(PaymentOutcome::Duplicate),
+            Attempt::Cancelled(_)
+                if matches!(
+                    self.get_invoice(m, &paid.invoice.id)
+                        .await?
+                        .map(|r| r.status),
+                    Some(InvoiceStatus::Failed | InvoiceStatus::Exhausted)
+                ) =>
+            {
+                // Not in dunning when the first write looked, in dunning now (a failure landed
+                // between the two writes): decide again, so the payment recovers it.
+                Err(StoreError::Transient {
+                    operation: "TransactWriteItems invoice paid",
+                    source: "the invoice entered dunning between the two writes".into(),
+                })
+            }
             Attempt::Cancelled(_) => Ok(if self.mark_event(m, ev, now).await? {
                 PaymentOutcome::AlreadyPaid
             } else {
