@@ -223,14 +223,24 @@ async fn a_live_or_finished_claim_is_never_marked_abandoned() {
         .claim_send(&id, &claim("a", lease, now), expires())
         .await
         .unwrap();
-    assert!(!env.store.park_abandoned_send(&id, &parked(now), now).await.unwrap());
+    assert!(
+        !env.store
+            .park_abandoned_send(&id, &parked(now), now)
+            .await
+            .unwrap()
+    );
     assert_eq!(stored(&env, &id).await.status, SendStatus::InProgress);
     env.store
         .finish_send(&id, "a", SendStatus::Sent, Some("mid-1"), None, now)
         .await
         .unwrap();
     let after = lease + SignedDuration::from_mins(1);
-    assert!(!env.store.park_abandoned_send(&id, &parked(after), after).await.unwrap());
+    assert!(
+        !env.store
+            .park_abandoned_send(&id, &parked(after), after)
+            .await
+            .unwrap()
+    );
     assert_eq!(stored(&env, &id).await.status, SendStatus::Sent);
 }
 

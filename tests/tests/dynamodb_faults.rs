@@ -1,5 +1,5 @@
 //! DynamoDB's own answers at the wire (`aftercare_tests::wire::Shape`), the ones moto never gives
-//! (docs/dynamodb-faults.md has the figures):
+//! (RELIABILITY.md §3, "DynamoDB's own failure modes", has the figures):
 //!
 //! * for every TransactWriteItems every trigger makes, a `TransactionCanceledException` whose
 //!   reasons mix `None` with `TransactionConflict`: once, retried, the clean outcome; on every

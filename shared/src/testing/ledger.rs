@@ -186,7 +186,10 @@ impl SendLedger for MemSendLedger {
             Guarded::Suppressed => Ok(ClaimResult::Suppressed),
             Guarded::Cancelled(_) => match self.get_send(id).await? {
                 Some(existing) => Ok(ClaimResult::Taken(existing)),
-                None => Err(StoreError::ConditionFailed),
+                None => Err(StoreError::Transient {
+                    operation: "TransactWriteItems send claim",
+                    source: "the claim was cancelled but no record is stored".into(),
+                }),
             },
         }
     }

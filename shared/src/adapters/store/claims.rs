@@ -247,8 +247,12 @@ impl crate::ports::SendLedger for Store {
             Guarded::Suppressed => Ok(ClaimResult::Suppressed),
             Guarded::Cancelled(_) => match self.get_send_at(key).await? {
                 Some(existing) => Ok(ClaimResult::Taken(existing)),
-                // Gone between the two calls (TTL); treat as taken by nobody we know: do not send.
-                None => Err(StoreError::ConditionFailed),
+                // Cancelled, yet nothing is stored (a conflict DynamoDB reported as a condition, or
+                // the record expired between the two calls): decide again on the next delivery.
+                None => Err(StoreError::Transient {
+                    operation: "TransactWriteItems send claim",
+                    source: "the claim was cancelled but no record is stored".into(),
+                }),
             },
         }
     }
