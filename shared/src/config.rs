@@ -31,6 +31,9 @@ pub const SWEEP_CONCURRENCY: &str = "AFTERCARE_SWEEP_CONCURRENCY";
 /// Most due items of one merchant one sweep run works on; the rest stay due for the next run
 /// (unset: no cap). Merchants are served in turn either way.
 pub const SWEEP_MERCHANT_QUOTA: &str = "AFTERCARE_SWEEP_MERCHANT_QUOTA";
+/// How long a parked send waits for SES's word (a Send, Delivery or Bounce event) before it is
+/// decided without it, unless the deployment sets [`SILENCE_WINDOW_MINUTES`].
+pub const DEFAULT_SILENCE_WINDOW: Duration = Duration::from_secs(3_600);
 /// How many minutes a send whose outcome SES left unknown waits for SES's event before it is
 /// decided without it (transactional: sent once more; marketing: closed as unsent). Default 60.
 pub const SILENCE_WINDOW_MINUTES: &str = "AFTERCARE_SILENCE_WINDOW_MINUTES";
@@ -234,7 +237,7 @@ impl Config {
             ses_max_send_rate: 10,
             sweep_concurrency: 8,
             sweep_merchant_quota: None,
-            silence_window: crate::usecases::send::DEFAULT_SILENCE_WINDOW,
+            silence_window: DEFAULT_SILENCE_WINDOW,
             virtual_clock_file: None,
             event_bus: None,
             warm_up: false,
@@ -290,10 +293,7 @@ mod tests {
     fn the_silence_window_is_an_hour_unless_set_to_whole_minutes() {
         let default = Config::from_lookup(lookup(&[(TABLE, "t")])).unwrap();
         assert_eq!(default.silence_window, Duration::from_secs(3_600));
-        assert_eq!(
-            default.silence_window,
-            crate::usecases::send::DEFAULT_SILENCE_WINDOW
-        );
+        assert_eq!(default.silence_window, DEFAULT_SILENCE_WINDOW);
         let set =
             Config::from_lookup(lookup(&[(TABLE, "t"), (SILENCE_WINDOW_MINUTES, "15")])).unwrap();
         assert_eq!(set.silence_window, Duration::from_secs(900));

@@ -21,9 +21,7 @@ pub const MIN_SEND_BUDGET: Duration = Duration::from_secs(2);
 /// How long after the invocation's deadline a claim's lease ends (the runtime has surely stopped
 /// the holder by then).
 pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
-/// How long a parked send waits for SES's word (a Send, Delivery or Bounce event) before it is
-/// decided without it, unless the deployment sets `AFTERCARE_SILENCE_WINDOW_MINUTES`.
-pub const DEFAULT_SILENCE_WINDOW: Duration = Duration::from_secs(3_600);
+pub use crate::config::DEFAULT_SILENCE_WINDOW;
 
 /// The invocation's deadline on the monotonic clock.
 #[derive(Debug, Clone, Copy)]
