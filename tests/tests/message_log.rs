@@ -139,9 +139,23 @@ impl World {
     /// what the function made of it.
     async fn ses_event(&self, fixture_name: &str, who: &str, send_ref: &str, id: &str) -> String {
         let record = self.env.items_with_sk(send_ref).await.pop().unwrap();
+        self.ses(fixture_name, who, send_ref, &s(&record, "message_id"), id)
+            .await
+    }
+
+    /// SES's `fixture_name` event about message `message_id` (the send record `send_ref`, to
+    /// `who`), fed to email-events; answers what the function made of it.
+    async fn ses(
+        &self,
+        fixture_name: &str,
+        who: &str,
+        send_ref: &str,
+        message_id: &str,
+        id: &str,
+    ) -> String {
         let text = serde_json::to_string(&fixture(fixture_name))
             .unwrap()
-            .replace("MESSAGE_ID", &s(&record, "message_id"))
+            .replace("MESSAGE_ID", message_id)
             .replace("RECIPIENT", &self.email(who))
             .replace("MERCHANT", self.env.merchant.id.as_str())
             .replace("SEND_REF", send_ref)
@@ -642,22 +656,9 @@ impl World {
 
     /// SES's Send event, message `message_id`, for the parked send `send_ref` to `who`.
     async fn ses_sent(&self, who: &str, send_ref: &str, message_id: &str) -> String {
-        let text = serde_json::to_string(&fixture("ses-send.json"))
-            .unwrap()
-            .replace("MESSAGE_ID", message_id)
-            .replace("RECIPIENT", &self.email(who))
-            .replace("MERCHANT", self.env.merchant.id.as_str())
-            .replace("SEND_REF", send_ref)
-            .replace("EVENT_ID", &format!("ev-{message_id}"));
-        let out = email_events::handle(
-            &self.app,
-            serde_json::from_str(&text).unwrap(),
-            "t",
-            deadline(),
-        )
-        .await
-        .unwrap();
-        out["result"].as_str().unwrap().to_owned()
+        let event_id = format!("ev-{message_id}");
+        self.ses("ses-send.json", who, send_ref, message_id, &event_id)
+            .await
     }
 
     /// The parked sends due now, as the silence sweep reads them.
