@@ -5,7 +5,7 @@
 
 use aftercare::domain::loyalty::{LedgerEntry, LedgerKind, Posting, balance};
 use aftercare::domain::send::{
-    ClaimResult, EmailKind, Reclaim, SendIdentity, SendRecord, SendStatus,
+    ClaimResult, EmailKind, Parked, Reclaim, SendIdentity, SendRecord, SendStatus,
 };
 use aftercare::domain::{CustomerId, EmailAddress};
 use aftercare::ports::SendLedger;
@@ -107,6 +107,9 @@ fn claim(token: &str, lease_until: Timestamp, now: Timestamp) -> SendRecord {
         sent_at: None,
         last_error: None,
         created_at: now,
+        resolution: None,
+        resolved_at: None,
+        parked_message: None,
     }
 }
 
@@ -201,8 +204,49 @@ async fn only_the_holder_finishes_a_claim_and_only_once() {
     assert_eq!(record.message_id.as_deref(), Some("mid-1"));
 }
 
+/// `claims.park_send`. Only the holder of a claim parks it (SES's answer unknown), and only
+/// while it is in progress: a holder that lost its claim, or a send already decided, is not
+/// turned back into a parked one (the silence sweep would resend it).
+#[tokio::test]
+async fn only_the_holder_parks_a_claim_and_only_while_it_is_in_progress() {
+    let env = Env::new().await;
+    let (id, now) = (thanks(&env), Timestamp::now());
+    let lease = now + SignedDuration::from_mins(5);
+    env.store
+        .claim_send(&id, &claim("a", lease, now), expires())
+        .await
+        .unwrap();
+    let stranger = env
+        .store
+        .park_send(&id, "b", "timeout", &parked(now), now)
+        .await;
+    assert!(!stranger.unwrap());
+    assert_eq!(stored(&env, &id).await.status, SendStatus::InProgress);
+    env.store
+        .finish_send(&id, "a", SendStatus::Sent, Some("mid-1"), None, now)
+        .await
+        .unwrap();
+    let late = env
+        .store
+        .park_send(&id, "a", "timeout", &parked(now), now)
+        .await;
+    assert!(!late.unwrap());
+    let record = stored(&env, &id).await;
+    assert_eq!(record.status, SendStatus::Sent);
+    assert_eq!(record.message_id.as_deref(), Some("mid-1"));
+    assert_eq!(record.parked_message, None);
+}
+
+/// Parked for the silence sweep, decided an hour from `now`, with a kept message.
+fn parked(now: Timestamp) -> Parked {
+    Parked {
+        message: Some("{}".to_owned()),
+        decide_at: now + SignedDuration::from_hours(1),
+    }
+}
+
 /// `claims.abandon_send`. A claim whose lease is still running, or that has finished, is never
-/// marked ambiguous.
+/// parked as abandoned (ambiguous).
 #[tokio::test]
 async fn a_live_or_finished_claim_is_never_marked_abandoned() {
     let env = Env::new().await;
@@ -212,14 +256,24 @@ async fn a_live_or_finished_claim_is_never_marked_abandoned() {
         .claim_send(&id, &claim("a", lease, now), expires())
         .await
         .unwrap();
-    assert!(!env.store.mark_abandoned_send(&id, now).await.unwrap());
+    assert!(
+        !env.store
+            .park_abandoned_send(&id, &parked(now), now)
+            .await
+            .unwrap()
+    );
     assert_eq!(stored(&env, &id).await.status, SendStatus::InProgress);
     env.store
         .finish_send(&id, "a", SendStatus::Sent, Some("mid-1"), None, now)
         .await
         .unwrap();
     let after = lease + SignedDuration::from_mins(1);
-    assert!(!env.store.mark_abandoned_send(&id, after).await.unwrap());
+    assert!(
+        !env.store
+            .park_abandoned_send(&id, &parked(after), after)
+            .await
+            .unwrap()
+    );
     assert_eq!(stored(&env, &id).await.status, SendStatus::Sent);
 }
 
