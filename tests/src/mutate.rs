@@ -1,6 +1,7 @@
 //! Mutations at the wire: an HTTP client in front of the real one (to moto) that, when
 //! `AFTERCARE_TEST_MUTATE=<condition id>` is set, rewrites the DynamoDB requests carrying that
-//! condition so it always holds, as if the store had been built without it. The conditions and
+//! condition so it always holds, as if the store had been built without it (`<id>+<id>…`: several
+//! at once, for conditions that refuse the same write in one transaction). The conditions and
 //! where they are sent come from the catalogue `tests/conditions.tsv`; `scripts/mutate-conditions`
 //! runs each row's guarding test under its mutation and expects it to fail.
 //!
@@ -84,17 +85,28 @@ fn parse(text: &str) -> Vec<Condition> {
 /// condition (`scripts/mutate-conditions --trace`).
 pub const TRACE: &str = "AFTERCARE_TEST_CONDITIONS_TRACE";
 
+/// The rows `ids` names: one id, or several joined by `+` (a joint mutation: conditions that
+/// refuse the same write in one transaction, removed together). An unknown id panics.
+pub fn rows_named(ids: &str) -> Vec<Condition> {
+    let all = catalogue();
+    ids.split('+')
+        .map(str::trim)
+        .map(|id| {
+            all.iter()
+                .find(|c| c.id == id)
+                .cloned()
+                .unwrap_or_else(|| panic!("{MUTATE}={ids}: no condition {id} in {CATALOGUE}"))
+        })
+        .collect()
+}
+
 /// The HTTP client for the harness's SDK config: the production one, wrapped by [`Mutate`] only
-/// when [`MUTATE`] names a condition (an unknown id panics: a typo must not pass as "caught") or
+/// when [`MUTATE`] names conditions (an unknown id panics: a typo must not pass as "caught") or
 /// [`TRACE`] is set.
 pub fn sdk_http_client() -> SharedHttpClient {
     let inner = aftercare::adapters::aws::http_client();
-    if let Ok(id) = std::env::var(MUTATE) {
-        let row = catalogue()
-            .into_iter()
-            .find(|c| c.id == id)
-            .unwrap_or_else(|| panic!("{MUTATE}={id}: no such condition in {CATALOGUE}"));
-        return SharedHttpClient::new(Mutate::new(inner, vec![row], Mode::Mutate));
+    if let Ok(ids) = std::env::var(MUTATE) {
+        return SharedHttpClient::new(Mutate::new(inner, rows_named(&ids), Mode::Mutate));
     }
     if std::env::var_os(TRACE).is_some() {
         return SharedHttpClient::new(Mutate::new(inner, catalogue(), Mode::Trace));
@@ -105,7 +117,7 @@ pub fn sdk_http_client() -> SharedHttpClient {
 /// What [`Mutate`] does with a request carrying one of its conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Make the condition always true (one row).
+    /// Make the conditions always true (one row, or the rows of a joint mutation).
     Mutate,
     /// Send it unchanged, noting which test reached which condition.
     Trace,
@@ -365,6 +377,13 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn a_joint_mutation_names_each_of_its_rows() {
+        let rows = rows_named("orders.idempotency_new+orders.order_new");
+        let ids: Vec<_> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["orders.idempotency_new", "orders.order_new"]);
     }
 
     #[test]
