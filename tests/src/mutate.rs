@@ -19,7 +19,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use serde_json::Value;
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The condition id to mutate (a row of `tests/conditions.tsv`).
 pub const MUTATE: &str = "AFTERCARE_TEST_MUTATE";
@@ -100,6 +100,53 @@ pub fn rows_named(ids: &str) -> Vec<Condition> {
         .collect()
 }
 
+/// Races registered by the test process: the row whose condition's request, when it is about to be
+/// sent, is preceded by another writer deleting the item that condition is on (once).
+static RACES: Mutex<Vec<Condition>> = Mutex::new(Vec::new());
+
+/// Another writer deletes the item the condition `id` is on just before the first request carrying
+/// that condition is sent (e.g. a suppression lifted between the two attempts of a guarded claim):
+/// the race a read-then-write use-case only meets by chance, made to happen. Call it before
+/// [`crate::Env::new`] (whose SDK clients then go through [`Mutate`]); an unknown id panics.
+pub fn delete_before(id: &str) {
+    let rows = rows_named(id);
+    RACES.lock().unwrap_or_else(|e| e.into_inner()).extend(rows);
+}
+
+fn take_race(operation: &str, body: &[u8]) -> Option<Value> {
+    let mut races = RACES.lock().unwrap_or_else(|e| e.into_inner());
+    let (at, deletes) = races.iter().enumerate().find_map(|(i, row)| {
+        let mut json: Value = serde_json::from_slice(body).ok()?;
+        let entries: Vec<(&str, Value)> = match operation {
+            "PutItem" | "UpdateItem" | "DeleteItem" => {
+                vec![(operation.trim_end_matches("Item"), json.take())]
+            }
+            "TransactWriteItems" => json
+                .get_mut("TransactItems")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+                .flat_map(|e| {
+                    ["Put", "Update", "Delete", "ConditionCheck"]
+                        .into_iter()
+                        .filter_map(|op| e.get(op).cloned().map(|inner| (op, inner)))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        entries.into_iter().find_map(|(op, mut entry)| {
+            mutate_entry(row, op, &mut entry.clone())?;
+            let item = entry.get("Item").or_else(|| entry.get("Key"))?;
+            let key = serde_json::json!({"PK": item.get("PK")?, "SK": item.get("SK")?});
+            let table = entry.get_mut("TableName")?.take();
+            Some((i, serde_json::json!({"TableName": table, "Key": key})))
+        })
+    })?;
+    races.remove(at);
+    Some(deletes)
+}
+
 /// The HTTP client for the harness's SDK config: the production one, wrapped by [`Mutate`] only
 /// when [`MUTATE`] names conditions (an unknown id panics: a typo must not pass as "caught") or
 /// [`TRACE`] is set.
@@ -110,6 +157,9 @@ pub fn sdk_http_client() -> SharedHttpClient {
     }
     if std::env::var_os(TRACE).is_some() {
         return SharedHttpClient::new(Mutate::new(inner, catalogue(), Mode::Trace));
+    }
+    if !RACES.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+        return SharedHttpClient::new(Mutate::new(inner, Vec::new(), Mode::Mutate));
     }
     inner
 }
@@ -172,6 +222,10 @@ impl HttpConnector for MutateConnector {
         let Some(operation) = operation else {
             return self.inner.call(request);
         };
+        let race = request
+            .body()
+            .bytes()
+            .and_then(|body| take_race(&operation, body));
         for row in self.rows.iter() {
             let rewritten = request
                 .body()
@@ -192,7 +246,27 @@ impl HttpConnector for MutateConnector {
                 }
             }
         }
-        self.inner.call(request)
+        let Some(delete) = race else {
+            return self.inner.call(request);
+        };
+        // The other writer's DeleteItem goes first, signed like this request (moto does not check).
+        let inner = self.inner.clone();
+        HttpConnectorFuture::new(async move {
+            let mut other = request
+                .try_clone()
+                .expect("a DynamoDB request body is in memory");
+            let body = serde_json::to_vec(&delete).expect("json");
+            other
+                .headers_mut()
+                .insert("x-amz-target", "DynamoDB_20120810.DeleteItem");
+            other
+                .headers_mut()
+                .insert("content-length", body.len().to_string());
+            *other.body_mut() = SdkBody::from(body);
+            let answer = inner.call(other).await?;
+            assert_eq!(answer.status().as_u16(), 200, "the competing DeleteItem");
+            inner.call(request).await
+        })
     }
 }
 

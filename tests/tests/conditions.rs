@@ -172,6 +172,37 @@ async fn a_claim_for_a_suppressed_recipient_is_recorded_suppressed() {
     assert_eq!(stored(&env, &id).await.status, SendStatus::Suppressed);
 }
 
+/// `claims.suppression_held`. The suppression lifted by another writer between the two attempts
+/// of a guarded claim (the first refused by the suppression, the second to record the claim
+/// `suppressed`): the claim is not recorded suppressed, the caller is told to try again, and the
+/// next delivery claims the email, which may now be sent.
+#[tokio::test]
+async fn a_suppression_lifted_between_the_two_attempts_of_a_claim_is_not_recorded_suppressed() {
+    aftercare_tests::mutate::delete_before("claims.suppression_held");
+    let env = Env::new().await;
+    suppress_ann(&env).await;
+    let (id, now) = (thanks(&env), Timestamp::now());
+    let lease = now + SignedDuration::from_mins(5);
+    let result = env
+        .store
+        .claim_send(&id, &claim("a", lease, now), expires())
+        .await;
+    assert!(
+        matches!(
+            result,
+            Err(aftercare::adapters::store::StoreError::Transient { .. })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(env.store.get_send(&id).await.unwrap(), None);
+    let again = env
+        .store
+        .claim_send(&id, &claim("b", lease, now), expires())
+        .await;
+    assert!(matches!(again, Ok(ClaimResult::Claimed(_))), "{again:?}");
+    assert_eq!(stored(&env, &id).await.status, SendStatus::InProgress);
+}
+
 /// `claims.finish_send`. Only the holder of the claim finishes it, and only once: a stranger's
 /// token and a second finish leave the outcome as it is.
 #[tokio::test]
