@@ -44,6 +44,16 @@ fn late(s: &Store) { s.update_item(&k).condition_expression("attribute_exists(PK
                                            test="order_placed::x", prevents="")]
         self.assertIn("orders.gone: 'a = :gone' is not a condition of orders.rs", mc.check(rows))
 
+    def test_every_joint_mutation_names_two_catalogued_conditions_or_more(self):
+        rows = mc.read_catalogue()
+        self.assertEqual(mc.check_joint(rows, mc.read_joint()), [])
+        bad = [dict(ids="orders.order_new+orders.gone", test="expiry::x", why=""),
+               dict(ids="orders.order_new", test="expiry::x", why="")]
+        self.assertEqual(mc.check_joint(rows, bad), [
+            "joint orders.order_new+orders.gone: no condition orders.gone",
+            "joint orders.order_new: a group needs two conditions or more",
+        ])
+
     def test_sources_read_literals_format_strings_variables_and_helpers(self):
         text = '''
             // .condition_expression("commented out")

@@ -1,6 +1,7 @@
 //! Mutations at the wire: an HTTP client in front of the real one (to moto) that, when
 //! `AFTERCARE_TEST_MUTATE=<condition id>` is set, rewrites the DynamoDB requests carrying that
-//! condition so it always holds, as if the store had been built without it. The conditions and
+//! condition so it always holds, as if the store had been built without it (`<id>+<id>…`: several
+//! at once, for conditions that refuse the same write in one transaction). The conditions and
 //! where they are sent come from the catalogue `tests/conditions.tsv`; `scripts/mutate-conditions`
 //! runs each row's guarding test under its mutation and expects it to fail.
 //!
@@ -18,7 +19,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use serde_json::Value;
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The condition id to mutate (a row of `tests/conditions.tsv`).
 pub const MUTATE: &str = "AFTERCARE_TEST_MUTATE";
@@ -84,20 +85,81 @@ fn parse(text: &str) -> Vec<Condition> {
 /// condition (`scripts/mutate-conditions --trace`).
 pub const TRACE: &str = "AFTERCARE_TEST_CONDITIONS_TRACE";
 
+/// The rows `ids` names: one id, or several joined by `+` (a joint mutation: conditions that
+/// refuse the same write in one transaction, removed together). An unknown id panics.
+pub fn rows_named(ids: &str) -> Vec<Condition> {
+    let all = catalogue();
+    ids.split('+')
+        .map(str::trim)
+        .map(|id| {
+            all.iter()
+                .find(|c| c.id == id)
+                .cloned()
+                .unwrap_or_else(|| panic!("{MUTATE}={ids}: no condition {id} in {CATALOGUE}"))
+        })
+        .collect()
+}
+
+/// Races registered by the test process: the row whose condition's request, when it is about to be
+/// sent, is preceded by another writer deleting the item that condition is on (once).
+static RACES: Mutex<Vec<Condition>> = Mutex::new(Vec::new());
+
+/// Another writer deletes the item the condition `id` is on just before the first request carrying
+/// that condition is sent (e.g. a suppression lifted between the two attempts of a guarded claim):
+/// the race a read-then-write use-case only meets by chance, made to happen. Call it before
+/// [`crate::Env::new`] (whose SDK clients then go through [`Mutate`]); an unknown id panics.
+pub fn delete_before(id: &str) {
+    let rows = rows_named(id);
+    RACES.lock().unwrap_or_else(|e| e.into_inner()).extend(rows);
+}
+
+fn take_race(operation: &str, body: &[u8]) -> Option<Value> {
+    let mut races = RACES.lock().unwrap_or_else(|e| e.into_inner());
+    let (at, deletes) = races.iter().enumerate().find_map(|(i, row)| {
+        let mut json: Value = serde_json::from_slice(body).ok()?;
+        let entries: Vec<(&str, Value)> = match operation {
+            "PutItem" | "UpdateItem" | "DeleteItem" => {
+                vec![(operation.trim_end_matches("Item"), json.take())]
+            }
+            "TransactWriteItems" => json
+                .get_mut("TransactItems")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+                .flat_map(|e| {
+                    ["Put", "Update", "Delete", "ConditionCheck"]
+                        .into_iter()
+                        .filter_map(|op| e.get(op).cloned().map(|inner| (op, inner)))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        entries.into_iter().find_map(|(op, mut entry)| {
+            mutate_entry(row, op, &mut entry.clone())?;
+            let item = entry.get("Item").or_else(|| entry.get("Key"))?;
+            let key = serde_json::json!({"PK": item.get("PK")?, "SK": item.get("SK")?});
+            let table = entry.get_mut("TableName")?.take();
+            Some((i, serde_json::json!({"TableName": table, "Key": key})))
+        })
+    })?;
+    races.remove(at);
+    Some(deletes)
+}
+
 /// The HTTP client for the harness's SDK config: the production one, wrapped by [`Mutate`] only
-/// when [`MUTATE`] names a condition (an unknown id panics: a typo must not pass as "caught") or
+/// when [`MUTATE`] names conditions (an unknown id panics: a typo must not pass as "caught") or
 /// [`TRACE`] is set.
 pub fn sdk_http_client() -> SharedHttpClient {
     let inner = aftercare::adapters::aws::http_client();
-    if let Ok(id) = std::env::var(MUTATE) {
-        let row = catalogue()
-            .into_iter()
-            .find(|c| c.id == id)
-            .unwrap_or_else(|| panic!("{MUTATE}={id}: no such condition in {CATALOGUE}"));
-        return SharedHttpClient::new(Mutate::new(inner, vec![row], Mode::Mutate));
+    if let Ok(ids) = std::env::var(MUTATE) {
+        return SharedHttpClient::new(Mutate::new(inner, rows_named(&ids), Mode::Mutate));
     }
     if std::env::var_os(TRACE).is_some() {
         return SharedHttpClient::new(Mutate::new(inner, catalogue(), Mode::Trace));
+    }
+    if !RACES.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+        return SharedHttpClient::new(Mutate::new(inner, Vec::new(), Mode::Mutate));
     }
     inner
 }
@@ -105,7 +167,7 @@ pub fn sdk_http_client() -> SharedHttpClient {
 /// What [`Mutate`] does with a request carrying one of its conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Make the condition always true (one row).
+    /// Make the conditions always true (one row, or the rows of a joint mutation).
     Mutate,
     /// Send it unchanged, noting which test reached which condition.
     Trace,
@@ -160,6 +222,10 @@ impl HttpConnector for MutateConnector {
         let Some(operation) = operation else {
             return self.inner.call(request);
         };
+        let race = request
+            .body()
+            .bytes()
+            .and_then(|body| take_race(&operation, body));
         for row in self.rows.iter() {
             let rewritten = request
                 .body()
@@ -180,7 +246,27 @@ impl HttpConnector for MutateConnector {
                 }
             }
         }
-        self.inner.call(request)
+        let Some(delete) = race else {
+            return self.inner.call(request);
+        };
+        // The other writer's DeleteItem goes first, signed like this request (moto does not check).
+        let inner = self.inner.clone();
+        HttpConnectorFuture::new(async move {
+            let mut other = request
+                .try_clone()
+                .expect("a DynamoDB request body is in memory");
+            let body = serde_json::to_vec(&delete).expect("json");
+            other
+                .headers_mut()
+                .insert("x-amz-target", "DynamoDB_20120810.DeleteItem");
+            other
+                .headers_mut()
+                .insert("content-length", body.len().to_string());
+            *other.body_mut() = SdkBody::from(body);
+            let answer = inner.call(other).await?;
+            assert_eq!(answer.status().as_u16(), 200, "the competing DeleteItem");
+            inner.call(request).await
+        })
     }
 }
 
@@ -365,6 +451,13 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn a_joint_mutation_names_each_of_its_rows() {
+        let rows = rows_named("orders.idempotency_new+orders.order_new");
+        let ids: Vec<_> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["orders.idempotency_new", "orders.order_new"]);
     }
 
     #[test]

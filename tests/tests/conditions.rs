@@ -5,7 +5,7 @@
 
 use aftercare::domain::loyalty::{LedgerEntry, LedgerKind, Posting, balance};
 use aftercare::domain::send::{
-    ClaimResult, EmailKind, Reclaim, SendIdentity, SendRecord, SendStatus,
+    ClaimResult, EmailKind, Parked, Reclaim, SendIdentity, SendRecord, SendStatus,
 };
 use aftercare::domain::{CustomerId, EmailAddress};
 use aftercare::ports::SendLedger;
@@ -113,14 +113,6 @@ fn claim(token: &str, lease_until: Timestamp, now: Timestamp) -> SendRecord {
     }
 }
 
-/// What a parked send keeps: a message, decided an hour on.
-fn parked(now: Timestamp) -> aftercare::domain::send::Parked {
-    aftercare::domain::send::Parked {
-        message: Some("{}".into()),
-        decide_at: now + SignedDuration::from_hours(1),
-    }
-}
-
 fn expires() -> i64 {
     Timestamp::now().as_second() + 86_400
 }
@@ -180,6 +172,37 @@ async fn a_claim_for_a_suppressed_recipient_is_recorded_suppressed() {
     assert_eq!(stored(&env, &id).await.status, SendStatus::Suppressed);
 }
 
+/// `claims.suppression_held`. The suppression lifted by another writer between the two attempts
+/// of a guarded claim (the first refused by the suppression, the second to record the claim
+/// `suppressed`): the claim is not recorded suppressed, the caller is told to try again, and the
+/// next delivery claims the email, which may now be sent.
+#[tokio::test]
+async fn a_suppression_lifted_between_the_two_attempts_of_a_claim_is_not_recorded_suppressed() {
+    aftercare_tests::mutate::delete_before("claims.suppression_held");
+    let env = Env::new().await;
+    suppress_ann(&env).await;
+    let (id, now) = (thanks(&env), Timestamp::now());
+    let lease = now + SignedDuration::from_mins(5);
+    let result = env
+        .store
+        .claim_send(&id, &claim("a", lease, now), expires())
+        .await;
+    assert!(
+        matches!(
+            result,
+            Err(aftercare::adapters::store::StoreError::Transient { .. })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(env.store.get_send(&id).await.unwrap(), None);
+    let again = env
+        .store
+        .claim_send(&id, &claim("b", lease, now), expires())
+        .await;
+    assert!(matches!(again, Ok(ClaimResult::Claimed(_))), "{again:?}");
+    assert_eq!(stored(&env, &id).await.status, SendStatus::InProgress);
+}
+
 /// `claims.finish_send`. Only the holder of the claim finishes it, and only once: a stranger's
 /// token and a second finish leave the outcome as it is.
 #[tokio::test]
@@ -212,8 +235,49 @@ async fn only_the_holder_finishes_a_claim_and_only_once() {
     assert_eq!(record.message_id.as_deref(), Some("mid-1"));
 }
 
+/// `claims.park_send`. Only the holder of a claim parks it (SES's answer unknown), and only
+/// while it is in progress: a holder that lost its claim, or a send already decided, is not
+/// turned back into a parked one (the silence sweep would resend it).
+#[tokio::test]
+async fn only_the_holder_parks_a_claim_and_only_while_it_is_in_progress() {
+    let env = Env::new().await;
+    let (id, now) = (thanks(&env), Timestamp::now());
+    let lease = now + SignedDuration::from_mins(5);
+    env.store
+        .claim_send(&id, &claim("a", lease, now), expires())
+        .await
+        .unwrap();
+    let stranger = env
+        .store
+        .park_send(&id, "b", "timeout", &parked(now), now)
+        .await;
+    assert!(!stranger.unwrap());
+    assert_eq!(stored(&env, &id).await.status, SendStatus::InProgress);
+    env.store
+        .finish_send(&id, "a", SendStatus::Sent, Some("mid-1"), None, now)
+        .await
+        .unwrap();
+    let late = env
+        .store
+        .park_send(&id, "a", "timeout", &parked(now), now)
+        .await;
+    assert!(!late.unwrap());
+    let record = stored(&env, &id).await;
+    assert_eq!(record.status, SendStatus::Sent);
+    assert_eq!(record.message_id.as_deref(), Some("mid-1"));
+    assert_eq!(record.parked_message, None);
+}
+
+/// Parked for the silence sweep, decided an hour from `now`, with a kept message.
+fn parked(now: Timestamp) -> Parked {
+    Parked {
+        message: Some("{}".to_owned()),
+        decide_at: now + SignedDuration::from_hours(1),
+    }
+}
+
 /// `claims.abandon_send`. A claim whose lease is still running, or that has finished, is never
-/// marked ambiguous.
+/// parked as abandoned (ambiguous).
 #[tokio::test]
 async fn a_live_or_finished_claim_is_never_marked_abandoned() {
     let env = Env::new().await;

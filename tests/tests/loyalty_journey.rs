@@ -371,3 +371,20 @@ async fn points_expire_after_inactivity_with_one_notice_and_a_newer_order_moves_
     let r = w.sweep_at("2027-04-01T10:00:00Z").await;
     assert_eq!(r.loyalty.sent, 1, "{r:?}");
 }
+
+/// `loyalty.rebase_exists`. Delivery moves a pending earn's window only while the earn exists:
+/// when another writer deletes it (an erasure) between the ledger read and the write, no stub
+/// ledger entry (a window without points) is left behind.
+#[tokio::test]
+async fn an_earn_deleted_before_delivery_moves_its_window_leaves_no_stub_entry() {
+    aftercare_tests::mutate::delete_before("loyalty.rebase_exists");
+    let w = World::new(|_| {}).await;
+    let order = w.customer("cara", "SO-9001", "2026-11-20T09:00:00Z");
+    w.place(&order).await;
+    assert_eq!(w.ledger("cara", "order:SO-9001").await.len(), 1);
+    w.deliver(&order, "2026-11-25T10:00:00Z").await;
+    assert_eq!(
+        w.ledger("cara", "order:SO-9001").await,
+        Vec::<aftercare_tests::Item>::new()
+    );
+}

@@ -1164,3 +1164,95 @@ async fn a_customer_inactive_past_the_retention_period_is_erased_and_a_subscribe
         "{r:?}"
     );
 }
+
+/// `privacy.forget_order_referrer`, `privacy.forget_referee_referrer`,
+/// `privacy.referral_code_owner`. The erasure finds a referral through the customer's own records
+/// (her reward's ledger entry, her profile's code) but unlinks or deletes only what still names
+/// her: when, by the time it runs, the referred order and its referee record name another
+/// referrer and her code's item another owner (written meanwhile by another writer: a correction,
+/// a re-referral), those stay as they are.
+#[tokio::test]
+async fn an_erasure_leaves_a_referral_and_a_code_that_now_name_someone_else_as_they_are() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let w = World::new().await;
+    let erin = w
+        .place(&w.order("SO-E1", ERIN, &w.email(), "Erinna", "Quaxley"))
+        .await;
+    let erin_code = erin["loyalty"]["referral_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut rita = w.order(
+        "SO-R1",
+        RITA,
+        &format!("rita.{}@example.com", w.env.tag),
+        "Rita",
+        "Moss",
+    );
+    rita["referral_code"] = erin_code.into();
+    w.place(&rita).await;
+
+    // Another writer moves the referral and the code to Bob after Erin's records were written.
+    let before = w.table().await;
+    // The items of `kind` whose `attr` names Erin.
+    let erins = |kind: &str, attr: &str| -> Vec<(String, String)> {
+        before
+            .iter()
+            .filter(|(_, i)| s(i, "_type") == kind && s(i, attr) == ERIN)
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    let order_key = (format!("M#{}#O#SO-R1", w.m()), "ORDER".to_owned());
+    assert_eq!(s(&before[&order_key], "referred_by"), ERIN);
+    let referees = erins("referee", "referrer");
+    let codes = erins("referral_code", "customer_id");
+    assert_eq!(
+        (referees.len(), codes.len()),
+        (1, 1),
+        "Rita's referral, Erin's code"
+    );
+    for ((pk, sk), attr) in [
+        (order_key.clone(), "referred_by"),
+        (referees[0].clone(), "referrer"),
+        (codes[0].clone(), "customer_id"),
+    ] {
+        w.env
+            .dynamodb()
+            .update_item()
+            .table_name(&w.env.table)
+            .key("PK", AttributeValue::S(pk))
+            .key("SK", AttributeValue::S(sk))
+            .update_expression("SET #a = :bob")
+            .expression_attribute_names("#a", attr)
+            .expression_attribute_values(":bob", AttributeValue::S(BOB.to_owned()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    w.clock.set(t("2026-12-01T09:00:00Z"));
+    let (status, request) = w.erase(ERIN, &w.env.api_key).await;
+    assert_eq!(status, 200, "{request}");
+    assert_eq!(request["status"], "completed", "{request}");
+
+    let after = w.table().await;
+    assert_eq!(s(&after[&order_key], "referred_by"), BOB, "the order");
+    assert_eq!(s(&after[&referees[0]], "referrer"), BOB, "the referee");
+    let code = after.get(&codes[0]).expect("Bob's code is not deleted");
+    assert_eq!(s(code, "customer_id"), BOB, "the code");
+    assert_eq!(
+        request["counts"]["unlinked.referred_order"],
+        Value::Null,
+        "{request}"
+    );
+    assert_eq!(
+        request["counts"]["unlinked.referee"],
+        Value::Null,
+        "{request}"
+    );
+    assert_eq!(
+        request["counts"]["erased.referral_code"],
+        Value::Null,
+        "{request}"
+    );
+}

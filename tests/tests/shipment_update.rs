@@ -863,3 +863,33 @@ async fn an_exception_after_delivery_leaves_the_delivered_shipment_as_it_is() {
     );
     assert_eq!(w.subjects().await, subjects);
 }
+
+/// `shipments.history_only_exists`. A late checkpoint of a delivered shipment is kept in its
+/// history only while the shipment exists: when another writer deletes the shipment (an erasure)
+/// just before that write, the checkpoint is not stored either, leaving no history of a shipment
+/// that is gone.
+#[tokio::test]
+async fn a_late_checkpoint_of_a_shipment_deleted_meanwhile_is_not_stored() {
+    aftercare_tests::mutate::delete_before("shipments.history_only_exists");
+    let w = World::new().await;
+    w.place_order().await;
+    assert_eq!(w.ship("SH-1", all_items(), None).await.0, 201);
+    let (code, _) = w
+        .checkpoint("SH-1", "delivered", "2026-11-23T10:00:00Z")
+        .await;
+    assert_eq!(code, 200);
+    let history = w.env.items_in("S#SH-1", "CP#").await.len();
+    assert_eq!(history, 1);
+    // Late: history only, and the shipment is deleted just before that write.
+    let (_, body) = w
+        .checkpoint("SH-1", "in_transit", "2026-11-22T09:00:00Z")
+        .await;
+    assert!(
+        w.env.items_in("S#SH-1", "SHIPMENT").await.is_empty(),
+        "{body}"
+    );
+    assert!(
+        w.env.items_in("S#SH-1", "CP#20261122").await.is_empty(),
+        "{body}"
+    );
+}
