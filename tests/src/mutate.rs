@@ -102,20 +102,68 @@ pub fn rows_named(ids: &str) -> Vec<Condition> {
 
 /// Races registered by the test process: the row whose condition's request, when it is about to be
 /// sent, is preceded by another writer deleting the item that condition is on (once).
-static RACES: Mutex<Vec<Condition>> = Mutex::new(Vec::new());
+static RACES: Mutex<Vec<(Condition, Competing)>> = Mutex::new(Vec::new());
+
+/// What the other writer of a race does to the item, just before the request under test.
+#[derive(Debug, Clone)]
+enum Competing {
+    Delete,
+    /// A `PutItem` of the very item the request under test puts, with these attributes (DynamoDB
+    /// JSON) in place of its own: another delivery's record of the same thing.
+    Put {
+        overrides: Value,
+    },
+    /// An `UpdateItem` with this update expression, names and values (DynamoDB JSON).
+    Update {
+        expression: String,
+        names: Value,
+        values: Value,
+    },
+}
 
 /// Another writer deletes the item the condition `id` is on just before the first request carrying
 /// that condition is sent (e.g. a suppression lifted between the two attempts of a guarded claim):
 /// the race a read-then-write use-case only meets by chance, made to happen. Call it before
 /// [`crate::Env::new`] (whose SDK clients then go through [`Mutate`]); an unknown id panics.
 pub fn delete_before(id: &str) {
-    let rows = rows_named(id);
-    RACES.lock().unwrap_or_else(|e| e.into_inner()).extend(rows);
+    race_before(id, Competing::Delete);
 }
 
-fn take_race(operation: &str, body: &[u8]) -> Option<Value> {
+/// Another writer updates the item the condition `id` is on (`expression`, with `names` and
+/// `values` in DynamoDB's JSON, e.g. `{":m": {"S": "other"}}`) just before the first request
+/// carrying that condition is sent: a record settled, a revision made, meanwhile. Call it before
+/// [`crate::Env::new`]; an unknown id panics.
+pub fn update_before(id: &str, expression: &str, names: Value, values: Value) {
+    race_before(
+        id,
+        Competing::Update {
+            expression: expression.to_owned(),
+            names,
+            values,
+        },
+    );
+}
+
+/// Another writer puts the item the condition `id` is on (the item the request under test puts,
+/// with `overrides` in DynamoDB's JSON, e.g. `{"status": {"S": "sent"}}`) just before the first
+/// request carrying that condition is sent. Call it before [`crate::Env::new`].
+pub fn put_before(id: &str, overrides: Value) {
+    race_before(id, Competing::Put { overrides });
+}
+
+fn race_before(id: &str, competing: Competing) {
+    let rows = rows_named(id);
+    RACES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(rows.into_iter().map(|row| (row, competing.clone())));
+}
+
+/// The competing request of a race armed on a condition this request carries: its operation and
+/// body.
+fn take_race(operation: &str, body: &[u8]) -> Option<(&'static str, Value)> {
     let mut races = RACES.lock().unwrap_or_else(|e| e.into_inner());
-    let (at, deletes) = races.iter().enumerate().find_map(|(i, row)| {
+    let (at, request) = races.iter().enumerate().find_map(|(i, (row, competing))| {
         let mut json: Value = serde_json::from_slice(body).ok()?;
         let entries: Vec<(&str, Value)> = match operation {
             "PutItem" | "UpdateItem" | "DeleteItem" => {
@@ -140,11 +188,41 @@ fn take_race(operation: &str, body: &[u8]) -> Option<Value> {
             let item = entry.get("Item").or_else(|| entry.get("Key"))?;
             let key = serde_json::json!({"PK": item.get("PK")?, "SK": item.get("SK")?});
             let table = entry.get_mut("TableName")?.take();
-            Some((i, serde_json::json!({"TableName": table, "Key": key})))
+            let request = match competing {
+                Competing::Put { overrides } => {
+                    let mut item = entry.get("Item")?.clone();
+                    for (name, value) in overrides.as_object()? {
+                        item[name] = value.clone();
+                    }
+                    (
+                        "PutItem",
+                        serde_json::json!({"TableName": table, "Item": item}),
+                    )
+                }
+                Competing::Delete => (
+                    "DeleteItem",
+                    serde_json::json!({"TableName": table, "Key": key}),
+                ),
+                Competing::Update {
+                    expression,
+                    names,
+                    values,
+                } => {
+                    let mut update = serde_json::json!({
+                        "TableName": table, "Key": key, "UpdateExpression": expression,
+                        "ExpressionAttributeValues": values,
+                    });
+                    if names.as_object().is_some_and(|n| !n.is_empty()) {
+                        update["ExpressionAttributeNames"] = names.clone();
+                    }
+                    ("UpdateItem", update)
+                }
+            };
+            Some((i, request))
         })
     })?;
     races.remove(at);
-    Some(deletes)
+    Some(request)
 }
 
 /// The HTTP client for the harness's SDK config: the production one, wrapped by [`Mutate`] only
@@ -246,25 +324,25 @@ impl HttpConnector for MutateConnector {
                 }
             }
         }
-        let Some(delete) = race else {
+        let Some((competing, competing_body)) = race else {
             return self.inner.call(request);
         };
-        // The other writer's DeleteItem goes first, signed like this request (moto does not check).
+        // The other writer's request goes first, signed like this request (moto does not check).
         let inner = self.inner.clone();
         HttpConnectorFuture::new(async move {
             let mut other = request
                 .try_clone()
                 .expect("a DynamoDB request body is in memory");
-            let body = serde_json::to_vec(&delete).expect("json");
+            let body = serde_json::to_vec(&competing_body).expect("json");
             other
                 .headers_mut()
-                .insert("x-amz-target", "DynamoDB_20120810.DeleteItem");
+                .insert("x-amz-target", format!("DynamoDB_20120810.{competing}"));
             other
                 .headers_mut()
                 .insert("content-length", body.len().to_string());
             *other.body_mut() = SdkBody::from(body);
             let answer = inner.call(other).await?;
-            assert_eq!(answer.status().as_u16(), 200, "the competing DeleteItem");
+            assert_eq!(answer.status().as_u16(), 200, "the competing {competing}");
             inner.call(request).await
         })
     }

@@ -975,3 +975,34 @@ async fn a_referral_reward_for_an_order_gone_is_refused_whole() {
     assert_eq!(posted.unwrap(), Posting::OrderGone);
     assert_eq!(env.items().await.len(), before);
 }
+
+/// `claims.suppressed_new`. Another delivery records the email (here: sent before the suppression
+/// took effect) between the two attempts of a guarded claim: the `suppressed` record does not
+/// overwrite it, and the caller is told someone else holds it.
+#[tokio::test]
+async fn a_record_written_between_the_two_attempts_of_a_claim_is_not_overwritten_suppressed() {
+    aftercare_tests::mutate::put_before(
+        "claims.suppressed_new",
+        serde_json::json!({
+            "status": {"S": "sent"},
+            "message_id": {"S": "the-other-delivery"},
+            "attempts": {"N": "1"},
+            "last_error": {"NULL": true},
+        }),
+    );
+    let env = Env::new().await;
+    suppress_ann(&env).await;
+    let (id, now) = (thanks(&env), Timestamp::now());
+    let lease = now + SignedDuration::from_mins(5);
+    let result = env
+        .store
+        .claim_send(&id, &claim("a", lease, now), expires())
+        .await;
+    assert!(
+        matches!(&result, Ok(ClaimResult::Taken(theirs)) if theirs.status == SendStatus::Sent),
+        "{result:?}"
+    );
+    let record = stored(&env, &id).await;
+    assert_eq!(record.status, SendStatus::Sent);
+    assert_eq!(record.message_id.as_deref(), Some("the-other-delivery"));
+}

@@ -408,3 +408,40 @@ async fn the_function_records_ses_events_and_the_merchant_reads_and_lifts_suppre
         .unwrap();
     assert_eq!(status(&resp), 404);
 }
+
+/// A race made at the wire: the record is settled with another message id between the event's
+/// read and its adoption (another event, or the sender's own late write). The event must not
+/// overwrite it.
+#[tokio::test]
+async fn an_ses_event_never_overwrites_a_message_id_recorded_meanwhile() {
+    aftercare_tests::mutate::update_before(
+        "email_events.adopt_message",
+        "SET message_id = :other, #s = :sent",
+        serde_json::json!({"#s": "status"}),
+        serde_json::json!({":other": {"S": "the-other-message"}, ":sent": {"S": "sent"}}),
+    );
+    let w = sent().await;
+    // As if SES's answer had been lost: the claim holds no message id and was parked.
+    w.env
+        .dynamodb()
+        .update_item()
+        .table_name(&w.env.table)
+        .key(
+            "PK",
+            AttributeValue::S(keys::send_ref(&w.env.merchant.id, &w.send_ref).unwrap().pk),
+        )
+        .key("SK", AttributeValue::S(w.send_ref.clone()))
+        .update_expression("SET #s = :amb, message_id = :null")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":amb", AttributeValue::S("ambiguous".into()))
+        .expression_attribute_values(":null", AttributeValue::Null(true))
+        .send()
+        .await
+        .unwrap();
+    let send = w.event("ses-send.json", "ev-1", "2026-11-20T10:00:00.123Z");
+    assert_ne!(w.apply(&send).await, recorded(&[]), "nothing adopted");
+    let record = w.record().await;
+    assert_eq!(s(&record, "message_id"), "the-other-message");
+    assert_eq!(s(&record, "status"), "sent");
+    assert!(!record.contains_key("reconciled_at"), "{record:?}");
+}

@@ -578,3 +578,39 @@ async fn every_provider_ends_in_the_same_state_whatever_the_order_and_ignores_un
     // One shipped and one delivered email per shipment, whatever the order.
     assert_eq!(w.emails("shipment_delivered").await, 6);
 }
+
+/// `shipments.date_revision`, a race made at the wire: another update revised the expected date
+/// between this update's read and its write. The stale revision is not written over it, and no
+/// "new date" email goes for it.
+#[tokio::test]
+async fn a_date_revised_by_another_update_meanwhile_is_not_overwritten_by_a_stale_one() {
+    aftercare_tests::mutate::update_before(
+        "shipments.date_revision",
+        "SET expected_date = :d, date_revision = :r",
+        json!({}),
+        json!({":d": {"S": "2026-11-28"}, ":r": {"N": "1"}}),
+    );
+    let w = World::new().await;
+    let body = json!({"id": "SH-R", "carrier": "USPS", "tracking_number": "9405511202575421535949",
+        "items": [], "promised_date": "2026-11-23"});
+    let event = w.env.api_event(
+        shipment_update::ROUTE_CREATE,
+        "/v1/orders/SO-1001/shipments",
+        &[("orderId", "SO-1001")],
+        Some(&body.to_string()),
+        Some(&w.env.api_key),
+    );
+    assert_eq!(w.call(event).await.0, 201);
+    let mut b = fixture("aftership/tracking-update.json");
+    b["event"] = "edd_revise".into();
+    b["event_id"] = "edd-race".into();
+    b["msg"]["tag"] = "InTransit".into();
+    b["msg"]["subtag"] = "InTransit_001".into();
+    b["msg"]["checkpoints"] = json!([b["msg"]["checkpoints"][0].clone()]);
+    b["msg"]["latest_estimated_delivery"]["datetime"] = "2026-11-25".into();
+    let (_, out) = w.post(Provider::AfterShip, &b).await;
+    assert_ne!(out["expected_date"]["result"], "revised", "{out}");
+    let shipment = w.env.items_in("S#SH-R", "SHIPMENT").await.pop().unwrap();
+    assert_eq!(aftercare_tests::s(&shipment, "expected_date"), "2026-11-28");
+    assert_eq!(w.emails("shipment_new_date").await, 0);
+}
