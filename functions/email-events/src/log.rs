@@ -47,10 +47,6 @@ fn delivery_name(state: &str) -> &'static str {
     }
 }
 
-fn email_kind(name: &str) -> Option<EmailKind> {
-    EmailKind::ALL.iter().copied().find(|k| k.as_str() == name)
-}
-
 /// The headline state of a send record and, when it did not go, why.
 fn send_state(s: &LoggedSend) -> (&'static str, Option<String>) {
     match s.status {
@@ -142,7 +138,7 @@ fn kind_param(req: &ApiGatewayV2httpRequest, required: bool) -> Result<Option<St
             Err(ApiError::new(400, "required", "kind is required (an email kind)").field("kind"))
         }
         None => Ok(None),
-        Some(k) => match email_kind(k) {
+        Some(k) => match EmailKind::parse(k) {
             Some(kind) => Ok(Some(kind.as_str().to_owned())),
             None => Err(ApiError::new(
                 400,
@@ -205,7 +201,7 @@ pub async fn messages(
         .sends
         .iter()
         // Alerts to the merchant's own people are keyed by the customer they are about.
-        .filter(|s| email_kind(&s.kind).is_none_or(|k| !k.is_internal()))
+        .filter(|s| EmailKind::parse(&s.kind).is_none_or(|k| !k.is_internal()))
         .map(send_line)
         .collect();
     // Follow-ups that reached a send are told by their send record.

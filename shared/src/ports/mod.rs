@@ -220,7 +220,7 @@ pub enum DueGroup {
 
 impl DueGroup {
     /// The group's name in the index.
-    pub fn as_str(&self) -> &'static str {
+    pub const fn as_str(&self) -> &'static str {
         match self {
             DueGroup::FollowUps => "followup",
             DueGroup::ShipmentChecks => "shipment",

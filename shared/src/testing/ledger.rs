@@ -2,7 +2,7 @@
 //! store's claims (`adapters::store::claims`), over a [`MemTable`].
 
 use super::table::{Cancelled, Condition, MemTable, RowKey, Write, absent, present};
-use crate::adapters::store::claims::{LEASE_EXPIRED, SUPPRESSED_REASON};
+use crate::adapters::store::claims::{LEASE_EXPIRED, PARKED_GROUP, SUPPRESSED_REASON};
 use crate::adapters::store::keys;
 use crate::domain::MerchantId;
 use crate::domain::send::{
@@ -326,7 +326,7 @@ fn parking(
     reason: &str,
     now: Timestamp,
 ) -> Box<dyn FnOnce(Option<Value>) -> Value + Send> {
-    let (due_pk, due_sk) = keys::due("parked", parked.decide_at, &keys::send(id));
+    let (due_pk, due_sk) = keys::due(PARKED_GROUP, parked.decide_at, &keys::send(id));
     let (message, reason) = (parked.message.clone(), reason.to_owned());
     Box::new(move |row| {
         let mut row = row.unwrap_or(Value::Null);
@@ -391,7 +391,7 @@ impl ParkedSends for MemSendLedger {
                         && r["resolution"] == resent)
             })
         };
-        let (due_pk, due_sk) = keys::due("parked", check_at, &keys::send(id));
+        let (due_pk, due_sk) = keys::due(PARKED_GROUP, check_at, &keys::send(id));
         let build = |suppressed: bool| -> Result<Vec<Write>, StoreError> {
             let (seen, parked) = (due.clone(), parked.clone());
             let condition = Box::new(move |row: Option<&Value>| seen_at(row, &seen) && parked(row));

@@ -128,35 +128,35 @@ impl<L: ParkedSends, M: Mailer> Silence<'_, L, M> {
                 return Ok(SilenceOutcome::AlreadySettled);
             }
         }
-        let message = match id.kind.after_silence() {
+        let resend = match id.kind.after_silence() {
+            AfterSilence::Close => Err(CLOSED_REASON),
             AfterSilence::Resend => record
                 .parked_message
                 .as_deref()
-                .and_then(|json| serde_json::from_str::<M::Message>(json).ok()),
-            AfterSilence::Close => None,
+                .and_then(|json| serde_json::from_str::<M::Message>(json).ok())
+                .ok_or(NOTHING_KEPT),
         };
-        let Some(message) = message else {
-            let reason = match id.kind.after_silence() {
-                AfterSilence::Close => CLOSED_REASON,
-                AfterSilence::Resend => NOTHING_KEPT,
-            };
-            let closed = ledger
-                .close_parked(
-                    &due.token,
-                    record.status,
-                    SendStatus::Unsent,
-                    Some(Resolution::ClosedAfterSilence),
-                    reason,
-                    now,
-                )
-                .await?;
-            if closed {
-                tracing::warn!(send = %id.reference(), reason, "parked send closed as unsent");
+        let message = match resend {
+            Ok(message) => message,
+            Err(reason) => {
+                let closed = ledger
+                    .close_parked(
+                        &due.token,
+                        record.status,
+                        SendStatus::Unsent,
+                        Some(Resolution::ClosedAfterSilence),
+                        reason,
+                        now,
+                    )
+                    .await?;
+                if closed {
+                    tracing::warn!(send = %id.reference(), reason, "parked send closed as unsent");
+                }
+                return Ok(match closed {
+                    true => SilenceOutcome::Closed,
+                    false => SilenceOutcome::Taken,
+                });
             }
-            return Ok(match closed {
-                true => SilenceOutcome::Closed,
-                false => SilenceOutcome::Taken,
-            });
         };
         let token = crate::domain::ids::new_id();
         let lease_until = deadline.lease_until(self.courier.clock);

@@ -26,18 +26,18 @@ use super::{Item, Store, StoreError, keys, n, s, to_item, update_held};
 pub use crate::domain::send::{
     ClaimResult, Parked, Reclaim, Resolution, SendIdentity, SendRecord, SendStatus,
 };
-use crate::ports::{DueToken, ResendClaim};
+use crate::ports::{DueGroup, DueToken, ResendClaim};
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use jiff::Timestamp;
 
 const ENTITY: &str = "send";
 
+/// The due-index group parked sends wait in.
+pub(crate) const PARKED_GROUP: &str = DueGroup::ParkedSends.as_str();
+
 /// Why a claim whose holder never recorded an outcome was parked.
 pub const LEASE_EXPIRED: &str = "claim lease expired before the outcome was recorded";
-
-/// The due-index group parked sends wait in.
-const PARKED: &str = "parked";
 
 /// Builds the item for a new claim (also used inside other transactions).
 pub(crate) fn claim_item(
@@ -377,7 +377,7 @@ impl Store {
         reason: &str,
     ) -> UpdateItemFluentBuilder {
         let key = keys::send(id);
-        let (due_pk, due_sk) = keys::due(PARKED, parked.decide_at, &key);
+        let (due_pk, due_sk) = keys::due(PARKED_GROUP, parked.decide_at, &key);
         let mut set = String::from(
             "SET #status = :amb, updated_at = :now, last_error = :why, DUEPK = :dpk, DUESK = :dsk",
         );
@@ -413,7 +413,7 @@ impl crate::ports::ParkedSends for Store {
             check_at,
         } = *claim;
         let key = &keys::send(id);
-        let (due_pk, due_sk) = keys::due(PARKED, check_at, key);
+        let (due_pk, due_sk) = keys::due(PARKED_GROUP, check_at, key);
         let update = |expression: &str| {
             self.tx_update(key)
                 .update_expression(expression)
