@@ -371,6 +371,20 @@ impl Env {
         event
     }
 
+    /// SES's `Send` event for an email moto accepted, at `at`, as the configuration set publishes
+    /// it for this world's merchant.
+    pub fn send_event(&self, email: &SentEmail, at: jiff::Timestamp) -> Value {
+        let text = serde_json::to_string(&fixture("ses-send.json"))
+            .unwrap()
+            .replace("MESSAGE_ID", &email.id)
+            .replace("RECIPIENT", &email.destinations[0])
+            .replace("MERCHANT", self.merchant.id.as_str())
+            .replace("SEND_REF", &email.header("X-Aftercare-Ref").unwrap())
+            .replace("EVENT_ID", &format!("ev-{}", email.id))
+            .replace("\"2026-11-20T10:00:00.123Z\"", &format!("\"{at}\""));
+        serde_json::from_str(&text).unwrap()
+    }
+
     pub fn config(&self) -> aftercare::Config {
         aftercare::Config::for_table(&self.table)
     }

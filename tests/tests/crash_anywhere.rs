@@ -17,7 +17,7 @@ use aftercare::domain::followup::AnchorReason;
 use aftercare::ports::shipments::ShipmentBook as _;
 use aftercare::token::SigningKey;
 use aftercare_tests::crash::{CRASH_AT, CrashPoint, Moment};
-use aftercare_tests::{BASE, Env, SentEmail, deadline, fixture, s, sent_emails_matching};
+use aftercare_tests::{BASE, Env, SentEmail, deadline, s, sent_emails_matching};
 use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -139,20 +139,9 @@ impl World {
     async fn report_sends(&self, to: &str, reported: &mut usize) -> Vec<SentEmail> {
         let sent = sent_emails_matching(&self.env.endpoint, to).await;
         for email in sent.iter().skip(*reported) {
-            let text = serde_json::to_string(&fixture("ses-send.json"))
-                .unwrap()
-                .replace("MESSAGE_ID", &email.id)
-                .replace("RECIPIENT", &email.destinations[0])
-                .replace("MERCHANT", self.env.merchant.id.as_str())
-                .replace("SEND_REF", &email.header("X-Aftercare-Ref").unwrap())
-                .replace("EVENT_ID", &format!("ev-{}", email.id))
-                .replace(
-                    "\"2026-11-20T10:00:00.123Z\"",
-                    &format!("\"{}\"", self.clock.now()),
-                );
             let out = email_events::handle(
                 &self.app,
-                serde_json::from_str(&text).unwrap(),
+                self.env.send_event(email, self.clock.now()),
                 "ses",
                 deadline(),
             )

@@ -83,6 +83,30 @@ impl Sent {
             .unwrap()
     }
 
+    /// As if SES's answer had been lost: the claim holds no message id and was parked.
+    async fn lose_the_answer(&self) {
+        self.env
+            .dynamodb()
+            .update_item()
+            .table_name(&self.env.table)
+            .key(
+                "PK",
+                AttributeValue::S(
+                    keys::send_ref(&self.env.merchant.id, &self.send_ref)
+                        .unwrap()
+                        .pk,
+                ),
+            )
+            .key("SK", AttributeValue::S(self.send_ref.clone()))
+            .update_expression("SET #s = :amb, message_id = :null")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":amb", AttributeValue::S("ambiguous".into()))
+            .expression_attribute_values(":null", AttributeValue::Null(true))
+            .send()
+            .await
+            .unwrap();
+    }
+
     async fn record(&self) -> aftercare_tests::Item {
         self.env.items_with_sk(&self.send_ref).await.pop().unwrap()
     }
@@ -149,23 +173,7 @@ async fn events_are_recorded_once_on_their_own_email_and_the_state_never_moves_b
 #[tokio::test]
 async fn an_email_whose_send_was_never_recorded_is_reconciled_by_its_ses_event() {
     let w = sent().await;
-    // As if SES's answer had been lost: the claim holds no message id and was parked.
-    w.env
-        .dynamodb()
-        .update_item()
-        .table_name(&w.env.table)
-        .key(
-            "PK",
-            AttributeValue::S(keys::send_ref(&w.env.merchant.id, &w.send_ref).unwrap().pk),
-        )
-        .key("SK", AttributeValue::S(w.send_ref.clone()))
-        .update_expression("SET #s = :amb, message_id = :null")
-        .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":amb", AttributeValue::S("ambiguous".into()))
-        .expression_attribute_values(":null", AttributeValue::Null(true))
-        .send()
-        .await
-        .unwrap();
+    w.lose_the_answer().await;
     // An event about someone else's email naming this record adopts nothing.
     let mut stranger = w.event("ses-send.json", "ev-x", "2026-11-20T10:00:00.123Z");
     stranger["detail"]["mail"]["destination"] = serde_json::json!(["mallory@example.com"]);
@@ -421,23 +429,7 @@ async fn an_ses_event_never_overwrites_a_message_id_recorded_meanwhile() {
         serde_json::json!({":other": {"S": "the-other-message"}, ":sent": {"S": "sent"}}),
     );
     let w = sent().await;
-    // As if SES's answer had been lost: the claim holds no message id and was parked.
-    w.env
-        .dynamodb()
-        .update_item()
-        .table_name(&w.env.table)
-        .key(
-            "PK",
-            AttributeValue::S(keys::send_ref(&w.env.merchant.id, &w.send_ref).unwrap().pk),
-        )
-        .key("SK", AttributeValue::S(w.send_ref.clone()))
-        .update_expression("SET #s = :amb, message_id = :null")
-        .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":amb", AttributeValue::S("ambiguous".into()))
-        .expression_attribute_values(":null", AttributeValue::Null(true))
-        .send()
-        .await
-        .unwrap();
+    w.lose_the_answer().await;
     let send = w.event("ses-send.json", "ev-1", "2026-11-20T10:00:00.123Z");
     assert_ne!(w.apply(&send).await, recorded(&[]), "nothing adopted");
     let record = w.record().await;

@@ -22,7 +22,7 @@
 use aftercare::clock::{Clock, ManualClock};
 use aftercare::domain::OrderId;
 use aftercare_tests::wire::{Fault, Plan, Service, When, WireFaults};
-use aftercare_tests::{Env, deadline, fixture, s, sent_emails_matching};
+use aftercare_tests::{Env, deadline, s, sent_emails_matching};
 use std::sync::Arc;
 
 fn app(
@@ -31,23 +31,6 @@ fn app(
     clients: (aws_sdk_dynamodb::Client, aws_sdk_sesv2::Client),
 ) -> order_placed::App {
     order_placed::App::with_parts(env.config(), clients.0, clients.1, clock.clone()).unwrap()
-}
-
-/// SES's `Send` event for an email moto accepted, as the configuration set publishes it.
-fn send_event(
-    env: &Env,
-    email: &aftercare_tests::SentEmail,
-    at: jiff::Timestamp,
-) -> serde_json::Value {
-    let text = serde_json::to_string(&fixture("ses-send.json"))
-        .unwrap()
-        .replace("MESSAGE_ID", &email.id)
-        .replace("RECIPIENT", &email.destinations[0])
-        .replace("MERCHANT", env.merchant.id.as_str())
-        .replace("SEND_REF", &email.header("X-Aftercare-Ref").unwrap())
-        .replace("EVENT_ID", &format!("ev-{}", email.id))
-        .replace("\"2026-11-20T10:00:00.123Z\"", &format!("\"{at}\""));
-    serde_json::from_str(&text).unwrap()
 }
 
 /// The status of case `n`'s thank-you send record (`none` without one).
@@ -170,7 +153,7 @@ async fn every_request_of_an_order_failing_every_way_loses_nothing_and_sends_at_
                         for email in sent.iter().skip(reported) {
                             let out = email_events::handle(
                                 &events,
-                                send_event(&env, email, clock.now()),
+                                env.send_event(email, clock.now()),
                                 "ses",
                                 deadline(),
                             )

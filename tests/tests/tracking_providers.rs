@@ -17,7 +17,35 @@ struct World {
     orders: order_placed::App,
 }
 
+/// AfterShip's `edd_revise` for the parcel shipped by [`World::ship_promised`]: event `event_id`,
+/// in transit, the carrier now expecting it on `date`.
+fn edd_revise(event_id: &str, date: &str) -> Value {
+    let mut b = fixture("aftership/tracking-update.json");
+    b["event"] = "edd_revise".into();
+    b["event_id"] = event_id.into();
+    b["msg"]["tag"] = "InTransit".into();
+    b["msg"]["subtag"] = "InTransit_001".into();
+    b["msg"]["checkpoints"] = json!([b["msg"]["checkpoints"][0].clone()]);
+    b["msg"]["latest_estimated_delivery"]["datetime"] = date.into();
+    b
+}
+
 impl World {
+    /// Records shipment `id` of order SO-1001 (AfterShip's sample parcel) with a delivery promised
+    /// on `promised`.
+    async fn ship_promised(&self, id: &str, promised: &str) {
+        let body = json!({"id": id, "carrier": "USPS", "tracking_number": "9405511202575421535949",
+            "items": [], "promised_date": promised});
+        let event = self.env.api_event(
+            shipment_update::ROUTE_CREATE,
+            "/v1/orders/SO-1001/shipments",
+            &[("orderId", "SO-1001")],
+            Some(&body.to_string()),
+            Some(&self.env.api_key),
+        );
+        assert_eq!(self.call(event).await.0, 201);
+    }
+
     async fn new() -> Self {
         let env = Env::new().await;
         let clock = Arc::new(ManualClock::new("2026-11-20T10:00:00Z".parse().unwrap()));
@@ -313,29 +341,9 @@ async fn aftership_and_shippo_samples_end_delivered_with_each_email_once() {
 #[tokio::test]
 async fn a_revised_delivery_date_is_emailed_once_per_revision() {
     let w = World::new().await;
-    // Shipped with a promise of the 23rd.
-    let body = json!({"id": "SH-D", "carrier": "USPS", "tracking_number": "9405511202575421535949",
-        "items": [], "promised_date": "2026-11-23"});
-    let event = w.env.api_event(
-        shipment_update::ROUTE_CREATE,
-        "/v1/orders/SO-1001/shipments",
-        &[("orderId", "SO-1001")],
-        Some(&body.to_string()),
-        Some(&w.env.api_key),
-    );
-    assert_eq!(w.call(event).await.0, 201);
-    let revise = |event_id: &str, date: &str| {
-        let mut b = fixture("aftership/tracking-update.json");
-        b["event"] = "edd_revise".into();
-        b["event_id"] = event_id.into();
-        b["msg"]["tag"] = "InTransit".into();
-        b["msg"]["subtag"] = "InTransit_001".into();
-        b["msg"]["checkpoints"] = json!([b["msg"]["checkpoints"][0].clone()]);
-        b["msg"]["latest_estimated_delivery"]["datetime"] = date.into();
-        b
-    };
+    w.ship_promised("SH-D", "2026-11-23").await;
     let (_, out) = w
-        .post(Provider::AfterShip, &revise("edd-1", "2026-11-25"))
+        .post(Provider::AfterShip, &edd_revise("edd-1", "2026-11-25"))
         .await;
     assert_eq!(
         (
@@ -346,15 +354,15 @@ async fn a_revised_delivery_date_is_emailed_once_per_revision() {
         "{out}"
     );
     // Redelivered, and the same estimate in a later event: still one email.
-    w.post(Provider::AfterShip, &revise("edd-1", "2026-11-25"))
+    w.post(Provider::AfterShip, &edd_revise("edd-1", "2026-11-25"))
         .await;
     let (_, same) = w
-        .post(Provider::AfterShip, &revise("edd-2", "2026-11-25"))
+        .post(Provider::AfterShip, &edd_revise("edd-2", "2026-11-25"))
         .await;
     assert_eq!(same["expected_date"]["result"], "unchanged", "{same}");
     assert_eq!(w.emails("shipment_new_date").await, 1);
     let (_, later) = w
-        .post(Provider::AfterShip, &revise("edd-3", "2026-11-27"))
+        .post(Provider::AfterShip, &edd_revise("edd-3", "2026-11-27"))
         .await;
     assert_eq!(later["expected_date"]["result"], "revised", "{later}");
     assert_eq!(w.emails("shipment_new_date").await, 2);
@@ -591,24 +599,10 @@ async fn a_date_revised_by_another_update_meanwhile_is_not_overwritten_by_a_stal
         json!({":d": {"S": "2026-11-28"}, ":r": {"N": "1"}}),
     );
     let w = World::new().await;
-    let body = json!({"id": "SH-R", "carrier": "USPS", "tracking_number": "9405511202575421535949",
-        "items": [], "promised_date": "2026-11-23"});
-    let event = w.env.api_event(
-        shipment_update::ROUTE_CREATE,
-        "/v1/orders/SO-1001/shipments",
-        &[("orderId", "SO-1001")],
-        Some(&body.to_string()),
-        Some(&w.env.api_key),
-    );
-    assert_eq!(w.call(event).await.0, 201);
-    let mut b = fixture("aftership/tracking-update.json");
-    b["event"] = "edd_revise".into();
-    b["event_id"] = "edd-race".into();
-    b["msg"]["tag"] = "InTransit".into();
-    b["msg"]["subtag"] = "InTransit_001".into();
-    b["msg"]["checkpoints"] = json!([b["msg"]["checkpoints"][0].clone()]);
-    b["msg"]["latest_estimated_delivery"]["datetime"] = "2026-11-25".into();
-    let (_, out) = w.post(Provider::AfterShip, &b).await;
+    w.ship_promised("SH-R", "2026-11-23").await;
+    let (_, out) = w
+        .post(Provider::AfterShip, &edd_revise("edd-race", "2026-11-25"))
+        .await;
     assert_ne!(out["expected_date"]["result"], "revised", "{out}");
     let shipment = w.env.items_in("S#SH-R", "SHIPMENT").await.pop().unwrap();
     assert_eq!(aftercare_tests::s(&shipment, "expected_date"), "2026-11-28");
