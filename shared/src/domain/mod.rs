@@ -18,6 +18,7 @@ pub mod merchant;
 pub mod money;
 pub mod order;
 pub mod privacy;
+pub mod returns;
 pub mod send;
 pub mod shipment;
 pub mod subscription;
