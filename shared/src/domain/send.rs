@@ -55,6 +55,22 @@ pub enum EmailKind {
     OrderCancelled,
     /// The carrier now expects the parcel on another day (once per revision).
     ShipmentNewDate,
+    /// The customer asked to return items: we have the request, here is what happens next.
+    ReturnRequested,
+    /// The return was approved: send the items back (by a date), with the label or instructions.
+    ReturnApproved,
+    /// The return was not accepted, and why.
+    ReturnRejected,
+    /// The approved return has not been sent back yet.
+    ReturnReminder,
+    /// The returned parcel arrived: what happens next for the chosen resolution.
+    ReturnReceived,
+    /// Money went back to the customer (a return's refund or any refund from the shop or payment provider).
+    RefundIssued,
+    /// Store credit was added to the customer's balance.
+    StoreCreditIssued,
+    /// The replacement items of an exchange are on their way.
+    ExchangeShipped,
 }
 
 impl EmailKind {
@@ -85,6 +101,14 @@ impl EmailKind {
         EmailKind::MerchantComplaintAlert,
         EmailKind::OrderCancelled,
         EmailKind::ShipmentNewDate,
+        EmailKind::ReturnRequested,
+        EmailKind::ReturnApproved,
+        EmailKind::ReturnRejected,
+        EmailKind::ReturnReminder,
+        EmailKind::ReturnReceived,
+        EmailKind::RefundIssued,
+        EmailKind::StoreCreditIssued,
+        EmailKind::ExchangeShipped,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -115,6 +139,14 @@ impl EmailKind {
             EmailKind::MerchantComplaintAlert => "merchant_complaint_alert",
             EmailKind::OrderCancelled => "order_cancelled",
             EmailKind::ShipmentNewDate => "shipment_new_date",
+            EmailKind::ReturnRequested => "return_requested",
+            EmailKind::ReturnApproved => "return_approved",
+            EmailKind::ReturnRejected => "return_rejected",
+            EmailKind::ReturnReminder => "return_reminder",
+            EmailKind::ReturnReceived => "return_received",
+            EmailKind::RefundIssued => "refund_issued",
+            EmailKind::StoreCreditIssued => "store_credit_issued",
+            EmailKind::ExchangeShipped => "exchange_shipped",
         }
     }
 
@@ -138,6 +170,14 @@ impl EmailKind {
             EmailKind::MerchantDunningAlert => "billing_alert",
             EmailKind::MerchantComplaintAlert => "complaint_alert",
             EmailKind::LoyaltyReferralReward | EmailKind::LoyaltyPointsExpiring => "loyalty",
+            EmailKind::ReturnRequested
+            | EmailKind::ReturnApproved
+            | EmailKind::ReturnRejected
+            | EmailKind::ReturnReminder
+            | EmailKind::ReturnReceived
+            | EmailKind::RefundIssued
+            | EmailKind::StoreCreditIssued
+            | EmailKind::ExchangeShipped => "returns",
             _ => "shipment",
         }
     }
@@ -440,4 +480,33 @@ pub enum Reclaim {
     Lost,
     /// The recipient was suppressed since: the record is now `suppressed`.
     Suppressed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RETURN_KINDS: [(EmailKind, &str); 8] = [
+        (EmailKind::ReturnRequested, "return_requested"),
+        (EmailKind::ReturnApproved, "return_approved"),
+        (EmailKind::ReturnRejected, "return_rejected"),
+        (EmailKind::ReturnReminder, "return_reminder"),
+        (EmailKind::ReturnReceived, "return_received"),
+        (EmailKind::RefundIssued, "refund_issued"),
+        (EmailKind::StoreCreditIssued, "store_credit_issued"),
+        (EmailKind::ExchangeShipped, "exchange_shipped"),
+    ];
+
+    #[test]
+    fn return_and_refund_kinds_are_transactional_customer_mail() {
+        for (kind, name) in RETURN_KINDS {
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(EmailKind::parse(name), Some(kind));
+            assert!(EmailKind::ALL.contains(&kind), "{kind:?} in ALL");
+            assert_eq!(kind.class(), MailClass::Transactional, "{kind:?}");
+            assert_eq!(kind.after_silence(), AfterSilence::Resend, "{kind:?}");
+            assert!(!kind.is_internal(), "{kind:?} goes to the customer");
+            assert_eq!(kind.template(), "returns", "{kind:?}");
+        }
+    }
 }

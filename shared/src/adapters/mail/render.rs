@@ -64,6 +64,10 @@ const BUILTIN: &[(&str, &str)] = templates![
     "loyalty.txt",
     "loyalty.subject.txt",
     "loyalty.preheader.txt",
+    "returns.html",
+    "returns.txt",
+    "returns.subject.txt",
+    "returns.preheader.txt",
     "pages/layout.html",
     "pages/subscription.html",
     "pages/subscription_done.html",
@@ -722,6 +726,143 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn return_kinds() -> impl Iterator<Item = EmailKind> {
+        EmailKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| k.template() == "returns")
+    }
+
+    #[test]
+    fn return_emails_cope_with_missing_data() {
+        let r = Renderer::new().unwrap();
+        let sparse = [
+            serde_json::json!({}),
+            serde_json::json!({
+                "customer": {"greeting_name": null},
+                "order": null,
+                "return": {"number": null, "items": null, "resolution": "something_else",
+                    "shipping": {"label_url": null, "instructions": null, "address": null},
+                    "send_by": null, "exchange_items": null, "portal_url": null},
+                "refund": {"amount": null, "order_number": null, "method": null},
+                "credit": {"amount": null, "bonus": null, "total": null, "balance": null, "how_to_use": null}
+            }),
+            serde_json::json!({
+                "return": {"number": "R-1", "resolution": "store_credit",
+                    "items": [{"name": "Trail shoe", "sku": null, "quantity": 1, "reason": null, "amount": null}]},
+                "refund": {"amount": "€87.00"},
+                "credit": {"amount": "€87.00", "total": "€87.00", "balance": "€120.70"}
+            }),
+        ];
+        for locale in Locale::ALL {
+            for d in &sparse {
+                for kind in return_kinds() {
+                    let what = format!("{kind:?} {locale:?} {d}");
+                    let out = r.render(kind, locale, &merchant(), d).unwrap();
+                    assert!(!out.subject.is_empty(), "{what}");
+                    let all = format!("{}{}{}", out.subject, out.html, out.text);
+                    assert_no_placeholders(&what, &all);
+                    let body = &out.html[out.html.find("<body").unwrap_or(0)..];
+                    let shown = format!("{}{}{}", out.subject, body, out.text);
+                    assert!(
+                        !shown.replace("display:none", "").contains("none"),
+                        "{what} printed a null: {shown}"
+                    );
+                    assert!(!all.contains("undefined"), "{what}");
+                    assert!(!out.html.contains("unsubscribe"), "{what}: transactional");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn return_emails_say_what_the_customer_gets() {
+        let r = Renderer::new().unwrap();
+        let m = merchant();
+        let ret = |resolution: &str| {
+            serde_json::json!({
+                "customer": {"greeting_name": "Ada"},
+                "order": {"number": "1042", "placed_on": "3 December 2026"},
+                "return": {
+                    "number": "R-7K2Q9", "resolution": resolution, "refund_total": "€87.00",
+                    "items": [{"name": "Trail shoe", "sku": "SHOE-42", "quantity": 1, "reason": "Too small"}],
+                    "send_by": "10 December 2026",
+                    "shipping": {"label_url": "https://labels.example/R-7K2Q9.pdf"},
+                    "exchange_items": [{"name": "Trail shoe", "sku": "SHOE-43"}],
+                    "rejection_reason": "Worn outdoors"
+                }
+            })
+        };
+        let approved = r
+            .render(EmailKind::ReturnApproved, Locale::En, &m, &ret("refund"))
+            .unwrap();
+        assert_eq!(approved.subject, "Your return R-7K2Q9 has been approved");
+        assert!(
+            approved
+                .text
+                .contains("Please send the items back by 10 December 2026.")
+        );
+        assert!(
+            approved
+                .text
+                .contains("we will refund €87.00 to your original payment method")
+        );
+        assert!(approved.text.contains("https://labels.example/R-7K2Q9.pdf"));
+        let credit = r
+            .render(
+                EmailKind::ReturnReceived,
+                Locale::De,
+                &m,
+                &ret("store_credit"),
+            )
+            .unwrap();
+        assert!(
+            credit.text.contains("87.00 als Guthaben gut"),
+            "{}",
+            credit.text
+        );
+        assert!(
+            !credit.text.contains("Rücksendeetikett"),
+            "no label once received"
+        );
+        let exchange = r
+            .render(EmailKind::ReturnReceived, Locale::Fr, &m, &ret("exchange"))
+            .unwrap();
+        assert!(exchange.text.contains("SHOE-43"), "{}", exchange.text);
+        let rejected = r
+            .render(EmailKind::ReturnRejected, Locale::En, &m, &ret("refund"))
+            .unwrap();
+        assert!(rejected.text.contains("Worn outdoors"));
+        assert!(!rejected.text.contains("€87.00"), "nothing is refunded");
+        // A refund without a return or an order (a refund made in the shop's back office).
+        let refund = r
+            .render(
+                EmailKind::RefundIssued,
+                Locale::En,
+                &m,
+                &serde_json::json!({"refund": {"amount": "€12.00", "method": "original_payment"}}),
+            )
+            .unwrap();
+        assert_eq!(refund.subject, "Your refund of €12.00 is on its way");
+        assert!(
+            refund
+                .text
+                .contains("We have refunded €12.00 to your original payment method.")
+        );
+        let with_order = r
+            .render(
+                EmailKind::RefundIssued,
+                Locale::De,
+                &m,
+                &serde_json::json!({"refund": {"amount": "12,00 €", "order_number": "1042"}}),
+            )
+            .unwrap();
+        assert_eq!(
+            with_order.subject,
+            "Ihre Erstattung über 12,00 € zur Bestellung 1042"
+        );
     }
 
     #[test]

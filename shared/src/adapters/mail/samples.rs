@@ -148,6 +148,14 @@ pub fn sample_data(kind: EmailKind, locale: Locale) -> Value {
             loyalty(kind, &p, locale)
         }
         EmailKind::MerchantComplaintAlert => complaint_alert(locale),
+        EmailKind::ReturnRequested
+        | EmailKind::ReturnApproved
+        | EmailKind::ReturnRejected
+        | EmailKind::ReturnReminder
+        | EmailKind::ReturnReceived
+        | EmailKind::RefundIssued
+        | EmailKind::StoreCreditIssued
+        | EmailKind::ExchangeShipped => returns(kind, &p, locale),
     }
 }
 
@@ -403,6 +411,113 @@ fn loyalty(kind: EmailKind, p: &Persona, locale: Locale) -> Value {
     data
 }
 
+/// A return's emails (and the refund and store-credit notices): the `customer`, the thank-you's
+/// `order`, and the kind's `return`, `refund` or `credit`, with the merchant's free texts (a
+/// rejection reason, return instructions, how to use credit) and the item reasons already in the
+/// customer's language.
+fn returns(kind: EmailKind, p: &Persona, locale: Locale) -> Value {
+    let (too_big, not_needed, rejected, instructions, how_to_use) = match locale {
+        Locale::En => (
+            "Too big",
+            "No longer needed",
+            "The footprint has been used outdoors and can no longer be sold as new. As a goodwill gesture, we would be glad to clean and check it for you free of charge.",
+            "Drop the parcel off at any DHL branch or Packstation. You do not need to pay: the label is prepaid.",
+            "Your credit is taken off automatically at checkout when you sign in with this email address.",
+        ),
+        Locale::De => (
+            "Zu groß",
+            "Wird nicht mehr benötigt",
+            "Die Unterlage wurde bereits draußen benutzt und kann nicht mehr als neu verkauft werden. Gern reinigen und prüfen wir sie für Sie kostenlos.",
+            "Geben Sie das Paket in einer DHL-Filiale oder an einer Packstation ab. Sie zahlen nichts: Das Etikett ist bereits frankiert.",
+            "Ihr Guthaben wird an der Kasse automatisch abgezogen, wenn Sie sich mit dieser E-Mail-Adresse anmelden.",
+        ),
+        Locale::Fr => (
+            "Trop grand",
+            "Plus nécessaire",
+            "Le tapis de sol a déjà été utilisé en extérieur et ne peut plus être revendu comme neuf. Nous vous proposons volontiers de le nettoyer et de le vérifier gratuitement.",
+            "Déposez le colis dans un point de dépôt DHL ou une Packstation. Vous n’avez rien à payer : l’étiquette est prépayée.",
+            "Votre avoir est déduit automatiquement lors du paiement lorsque vous vous connectez avec cette adresse e-mail.",
+        ),
+    };
+    let number = "R-7K2Q9";
+    let resolution = match kind {
+        EmailKind::ReturnReceived | EmailKind::ExchangeShipped => "exchange",
+        EmailKind::StoreCreditIssued => "store_credit",
+        _ => "refund",
+    };
+    let mut ret = json!({
+        "number": number,
+        "items": [
+            {"name": "Ridge 2P footprint", "sku": "FOOTPRINT-2P", "quantity": 1, "reason": too_big,
+             "amount": eur(3_900, locale)},
+            {"name": "Aluminium pegs (10)", "sku": "PEG-AL-10", "quantity": 1, "reason": not_needed,
+             "amount": eur(1_250, locale)},
+        ],
+        "resolution": resolution,
+        "portal_url": format!("https://acme-outdoor.example/returns/{number}"),
+    });
+    let shipping = json!({
+        "label_url": format!("https://acme-outdoor.example/returns/{number}/label.pdf"),
+        "instructions": instructions,
+        "address": "Acme Outdoor Returns\nLagerstraße 12\n14979 Großbeeren\nGermany",
+    });
+    let refund_total = eur(4_950, locale);
+    match kind {
+        EmailKind::ReturnRequested => {
+            ret["refund_total"] = refund_total.clone().into();
+            ret["restocking_fee"] = eur(200, locale).into();
+        }
+        EmailKind::ReturnApproved | EmailKind::ReturnReminder => {
+            ret["refund_total"] = refund_total.clone().into();
+            ret["restocking_fee"] = eur(200, locale).into();
+            ret["send_by"] = day(2026, 12, 10, locale).into();
+            ret["shipping"] = shipping;
+        }
+        EmailKind::ReturnRejected => {
+            ret["items"] = json!([ret["items"][0].clone()]);
+            ret["rejection_reason"] = rejected.into();
+        }
+        EmailKind::ReturnReceived => {
+            ret["items"] = json!([ret["items"][0].clone()]);
+            ret["tracking_number"] = "JJD000390007498765".into();
+            ret["carrier"] = "DHL".into();
+            ret["exchange_items"] = json!([{"name": "Ridge 3P footprint", "sku": "FOOTPRINT-3P"}]);
+        }
+        EmailKind::ExchangeShipped => {
+            ret["items"] = json!([ret["items"][0].clone()]);
+            ret["tracking_number"] = "JJD000390007412399".into();
+            ret["carrier"] = "DHL".into();
+            ret["exchange_items"] = json!([{"name": "Ridge 3P footprint", "sku": "FOOTPRINT-3P"}]);
+        }
+        EmailKind::RefundIssued => {
+            ret["refund_total"] = refund_total.clone().into();
+            ret["restocking_fee"] = eur(200, locale).into();
+        }
+        _ => {}
+    }
+    let mut data = json!({
+        "customer": {"greeting_name": p.first, "first_name": p.first, "last_name": p.last},
+        "order": order_thanks(p, locale)["order"].clone(),
+        "return": ret,
+    });
+    match kind {
+        EmailKind::RefundIssued => {
+            data["refund"] = json!({"amount": refund_total, "order_number": ORDER, "method": "original_payment"});
+        }
+        EmailKind::StoreCreditIssued => {
+            data["credit"] = json!({
+                "amount": eur(5_150, locale),
+                "bonus": eur(515, locale),
+                "total": eur(5_665, locale),
+                "balance": eur(8_165, locale),
+                "how_to_use": how_to_use,
+            });
+        }
+        _ => {}
+    }
+    data
+}
+
 /// email-events' complaint-rate alert.
 fn complaint_alert(locale: Locale) -> Value {
     json!({"complaints": {
@@ -451,9 +566,17 @@ mod tests {
             EmailKind::MerchantComplaintAlert => 23,
             EmailKind::OrderCancelled => 24,
             EmailKind::ShipmentNewDate => 25,
+            EmailKind::ReturnRequested => 26,
+            EmailKind::ReturnApproved => 27,
+            EmailKind::ReturnRejected => 28,
+            EmailKind::ReturnReminder => 29,
+            EmailKind::ReturnReceived => 30,
+            EmailKind::RefundIssued => 31,
+            EmailKind::StoreCreditIssued => 32,
+            EmailKind::ExchangeShipped => 33,
         }
     }
-    const COUNT: usize = 26;
+    const COUNT: usize = 34;
 
     #[test]
     fn all_lists_every_kind_once() {
@@ -597,6 +720,59 @@ mod tests {
                 "/complaints/rate",
                 "/complaints/from",
                 "/complaints/kinds/1/kind",
+            ],
+            EmailKind::ReturnRequested => &[
+                "/customer/greeting_name",
+                "/order/number",
+                "/return/number",
+                "/return/items/0/name",
+                "/return/items/0/reason",
+                "/return/items/1/amount",
+                "/return/refund_total",
+                "/return/portal_url",
+            ],
+            EmailKind::ReturnApproved | EmailKind::ReturnReminder => &[
+                "/customer/greeting_name",
+                "/return/number",
+                "/return/send_by",
+                "/return/items/1/name",
+                "/return/shipping/label_url",
+                "/return/shipping/instructions",
+                "/return/refund_total",
+            ],
+            EmailKind::ReturnRejected => &[
+                "/customer/greeting_name",
+                "/order/number",
+                "/return/number",
+                "/return/items/0/name",
+                "/return/rejection_reason",
+            ],
+            EmailKind::ReturnReceived => &[
+                "/customer/greeting_name",
+                "/return/number",
+                "/return/items/0/name",
+                "/return/exchange_items/0/name",
+            ],
+            EmailKind::RefundIssued => &[
+                "/customer/greeting_name",
+                "/refund/amount",
+                "/refund/order_number",
+                "/return/items/0/name",
+            ],
+            EmailKind::StoreCreditIssued => &[
+                "/customer/greeting_name",
+                "/credit/amount",
+                "/credit/bonus",
+                "/credit/total",
+                "/credit/balance",
+                "/credit/how_to_use",
+            ],
+            EmailKind::ExchangeShipped => &[
+                "/customer/greeting_name",
+                "/return/number",
+                "/return/exchange_items/0/name",
+                "/return/exchange_items/0/sku",
+                "/return/tracking_number",
             ],
         }
     }
