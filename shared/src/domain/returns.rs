@@ -676,6 +676,12 @@ pub struct ReturnRecord {
     /// When an approved parcel should be on its way (approval + the policy's reminder days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_by: Option<Timestamp>,
+    /// When the customer was reminded to send it (once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminded_at: Option<Timestamp>,
+    /// The store credit given when resolved as store credit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit: Option<CreditFigures>,
     /// The request's content hash: a replay with other content is refused.
     pub content_hash: String,
     /// Bumped by every move (the store's condition).
@@ -744,6 +750,20 @@ impl ReturnRecord {
         next.updated_at = now;
         next.version = self.version.saturating_add(1);
         Some(next)
+    }
+}
+
+/// Store credit given for a return: the amount, its bonus, and the customer's balance after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditFigures {
+    pub amount: i64,
+    pub bonus: i64,
+    pub balance: i64,
+}
+
+impl CreditFigures {
+    pub fn total(&self) -> i64 {
+        self.amount.saturating_add(self.bonus)
     }
 }
 
@@ -964,6 +984,10 @@ pub struct ReturnTally {
     pub units: BTreeMap<String, i64>,
     #[serde(default)]
     pub returns: Vec<super::ids::ReturnId>,
+    /// The returns still under way (requested, approved or received): the order's feedback
+    /// survey waits for them.
+    #[serde(default)]
+    pub open: Vec<super::ids::ReturnId>,
     /// Bumped by every change (the store's condition); 0 when the order has none yet.
     #[serde(default)]
     pub version: u32,
@@ -977,6 +1001,15 @@ impl ReturnTally {
             *next.units.entry(sku).or_default() += n;
         }
         next.returns.push(record.id.clone());
+        next.open.push(record.id.clone());
+        next.version = self.version.saturating_add(1);
+        next
+    }
+
+    /// The tally once `record` is settled (resolved): no longer under way.
+    pub fn settled(&self, record: &ReturnRecord) -> ReturnTally {
+        let mut next = self.clone();
+        next.open.retain(|r| *r != record.id);
         next.version = self.version.saturating_add(1);
         next
     }
@@ -990,8 +1023,14 @@ impl ReturnTally {
             }
         }
         next.units.retain(|_, n| *n > 0);
+        next.open.retain(|r| *r != record.id);
         next.version = self.version.saturating_add(1);
         next
+    }
+
+    /// Whether a return of the order is under way.
+    pub fn any_open(&self) -> bool {
+        !self.open.is_empty()
     }
 }
 
@@ -1405,6 +1444,8 @@ mod tests {
             rejection_reason: None,
             parcel: None,
             send_by: None,
+            reminded_at: None,
+            credit: None,
             content_hash: "h".into(),
             version: 1,
         };
@@ -1421,8 +1462,11 @@ mod tests {
         );
         let tally = ReturnTally::default().with(&record);
         assert_eq!((tally.units.get("SHOE"), tally.version), (Some(&2), 1));
+        assert!(tally.any_open());
         let back = tally.without_units_of(&record);
         assert!(back.units.is_empty());
+        assert!(!back.any_open());
+        assert!(!tally.settled(&record).any_open());
         assert_eq!(back.returns.len(), 1);
         let rejected = record
             .moved(

@@ -139,7 +139,7 @@
 //! `expires_at` (epoch seconds) is the TTL attribute. Decisions never rely on TTL having deleted
 //! anything: it deletes late, and local emulators never delete.
 
-use crate::domain::ids::{InvoiceId, KeyId, ShipmentId, SubscriptionId};
+use crate::domain::ids::{InvoiceId, KeyId, ReturnId, ShipmentId, SubscriptionId};
 use crate::domain::{Currency, CustomerId, MerchantId, OrderId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
@@ -384,6 +384,35 @@ pub fn shipment_items(m: &MerchantId, s: &ShipmentId) -> Within {
 /// The shipment an order's `SHIP#<s>` pointer names.
 pub fn shipment_of_pointer(sk: &str) -> Option<ShipmentId> {
     ShipmentId::parse("shipment", sk.strip_prefix("SHIP#")?).ok()
+}
+
+/// An order's return tally: units per SKU its returns hold, their ids, a version.
+pub fn order_returns(m: &MerchantId, o: &OrderId) -> Key {
+    Key::new(order_pk(m, o), "RETURNS")
+}
+
+fn return_pk(m: &MerchantId, r: &ReturnId) -> String {
+    entity(m, "RET", r)
+}
+
+/// A return (in its own partition: the merchant API reads it by id).
+pub fn return_item(m: &MerchantId, r: &ReturnId) -> Key {
+    Key::new(return_pk(m, r), "RETURN")
+}
+
+/// Every item of a return's partition (the return; nothing else lives there yet).
+pub fn return_items(m: &MerchantId, r: &ReturnId) -> Within {
+    Within::new(return_pk(m, r), "")
+}
+
+/// GSI1 partition of return `r` (listed by creation time).
+pub fn returns_index(m: &MerchantId, r: &ReturnId) -> String {
+    listing(m, "RETURNS", r.as_str())
+}
+
+/// Every GSI1 partition of the merchant's returns.
+pub fn returns_partitions(m: &MerchantId) -> Vec<String> {
+    listing_partitions(m, "RETURNS")
 }
 
 /// Every item of the subscription a customer's `SUB#<s>` pointer names.
@@ -791,7 +820,7 @@ pub fn due(group: &str, at: Timestamp, item: &Key) -> (String, String) {
 /// every sweep 4 Queries instead of 64.
 fn due_shards(group: &str) -> u32 {
     match group {
-        "privacy" | "parked" => 4,
+        "privacy" | "parked" | "return" => 4,
         _ => DUE_SHARDS,
     }
 }

@@ -21,6 +21,7 @@ pub mod orders;
 pub mod page_views;
 pub mod privacy;
 pub mod products;
+pub mod returns;
 pub mod schema;
 pub mod shipments;
 pub mod stats;
