@@ -5,6 +5,7 @@ pub mod apikey;
 pub mod billing;
 pub mod catalogue;
 pub mod connectors;
+pub mod credit;
 pub mod customer;
 pub mod email;
 pub mod email_event;

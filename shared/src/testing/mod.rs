@@ -8,6 +8,7 @@
 //! injected where the real store can fail.
 
 pub mod billing;
+pub mod credit;
 pub mod due;
 pub mod email_events;
 pub mod feedback;

@@ -16,6 +16,7 @@
 
 pub mod billing;
 pub mod catalogue;
+pub mod credit;
 pub mod email_events;
 pub mod feedback;
 pub mod followups;

@@ -8,6 +8,7 @@ pub mod apikeys;
 pub mod billing;
 pub mod claims;
 pub mod connectors;
+pub mod credit;
 pub mod customers;
 pub mod due;
 pub mod email_events;
