@@ -212,6 +212,17 @@ pub(crate) async fn webhook(
         tracing::info!(provider = source, statuses = ?update.unmapped, "provider statuses with no checkpoint of ours");
     }
     let result = tracking(app).track(&merchant, &update, deadline).await?;
+    if result.shipment_id.is_none()
+        && let Some(mut out) =
+            crate::returns::parcel_update(app, &merchant, &update, deadline).await?
+    {
+        // A return parcel on its way back: its delivery scan to the merchant receives the return.
+        app.store
+            .mark_delivery(&merchant.id, source, &event_id, "return", app.clock.now())
+            .await?;
+        out["event_id"] = event_id.into();
+        return Ok((200, out));
+    }
     if result.shipment_id.is_none() {
         // Counted by the template's metric filter (`UnknownTrackingNumbers`); nothing is stored, so
         // a parcel the merchant adds later is picked up by the provider's next update.

@@ -5,6 +5,8 @@
 //! * HTTP API (Bearer key): `POST /v1/orders/{orderId}/shipments` creates a shipment and sends the
 //!   "shipped" email; `POST /v1/shipments/{shipmentId}/events` records a tracking checkpoint;
 //!   `GET /v1/orders/{orderId}` returns the order with its shipments and their histories.
+//! * HTTP API (Bearer key): returns (see [`returns`]): `POST /v1/orders/{orderId}/returns`,
+//!   `GET /v1/returns`, `GET /v1/returns/{returnId}`, `POST /v1/returns/{returnId}/{action}`.
 //! * HTTP API (signed link): `GET /v1/track/{token}`, the shipment's branded tracking page
 //!   (see [`page`]); it records nothing but a view count.
 //! * HTTP API (signed): `POST /v1/webhooks/tracking/{merchantId}` — a carrier or aggregator
@@ -45,6 +47,7 @@ pub use sweep::{SweepReport, sweep};
 pub mod aggregators;
 mod email;
 mod page;
+pub mod returns;
 pub mod sweep;
 mod tracking;
 mod view;
@@ -85,7 +88,7 @@ pub const ROUTE_CHECKPOINT: &str = "POST /v1/shipments/{shipmentId}/events";
 pub const ROUTE_WEBHOOK: &str = "POST /v1/webhooks/tracking/{merchantId}";
 pub const ROUTE_GET_ORDER: &str = "GET /v1/orders/{orderId}";
 pub const ROUTE_TRACK_PAGE: &str = "GET /v1/track/{token}";
-pub const ROUTES: [&str; 8] = [
+pub const ROUTES: [&str; 12] = [
     ROUTE_CREATE,
     ROUTE_CHECKPOINT,
     ROUTE_WEBHOOK,
@@ -94,6 +97,10 @@ pub const ROUTES: [&str; 8] = [
     aggregators::ROUTE_AFTERSHIP,
     aggregators::ROUTE_SHIPPO,
     ROUTE_TRACK_PAGE,
+    returns::ROUTE_CREATE_RETURN,
+    returns::ROUTE_LIST_RETURNS,
+    returns::ROUTE_GET_RETURN,
+    returns::ROUTE_RETURN_ACTION,
 ];
 pub use aftercare::links::Links;
 /// The signature header of tracking webhooks.
@@ -178,6 +185,10 @@ async fn http_inner(
     let merchant = app.tenancy.authenticate(req).await?;
     tracing::Span::current().record("merchant_id", merchant.id.as_str());
     match route.as_str() {
+        returns::ROUTE_CREATE_RETURN
+        | returns::ROUTE_LIST_RETURNS
+        | returns::ROUTE_GET_RETURN
+        | returns::ROUTE_RETURN_ACTION => returns::api(app, &merchant, req, &route, deadline).await,
         ROUTE_GET_ORDER => {
             let order_id = OrderId::parse("orderId", path_param(req, "orderId")?)?;
             Ok((200, order_view(app, &merchant.id, &order_id).await?))

@@ -47,6 +47,16 @@ pub struct ReturnWrite<'a> {
     pub reminder_at: Option<Timestamp>,
     pub claim: Option<(&'a SendIdentity, &'a SendRecord)>,
     pub send_expires_at: i64,
+    /// The return parcel's normalised tracking number, when it is recorded now: its pointer is
+    /// written with the return, so the tracking providers' updates find it.
+    pub parcel_pointer: Option<&'a str>,
+}
+
+/// A return parcel's pointer: the return a tracking number belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReturnParcelPointer {
+    pub return_id: ReturnId,
+    pub order_id: OrderId,
 }
 
 /// How a return write ended.
@@ -97,6 +107,13 @@ pub trait ReturnBook: Send + Sync {
         from: Timestamp,
         to: Timestamp,
     ) -> impl Future<Output = Result<Vec<ReturnRecord>, StoreError>> + Send;
+
+    /// The returns whose parcel has the normalised tracking `number` (normally one).
+    fn returns_by_tracking(
+        &self,
+        m: &MerchantId,
+        number: &str,
+    ) -> impl Future<Output = Result<Vec<ReturnParcelPointer>, StoreError>> + Send;
 
     /// The catalogue's products of `skus` (categories, exchange variants); unknown ones left out.
     fn products_of(

@@ -12,7 +12,9 @@ use crate::domain::order::OrderRecord;
 use crate::domain::returns::{CreditFigures, ReturnRecord, ReturnTally};
 use crate::domain::shipment::ShipmentPointer;
 use crate::domain::{MerchantId, OrderId};
-use crate::ports::returns::{OrderForReturn, ReturnBook, ReturnWrite, Written};
+use crate::ports::returns::{
+    OrderForReturn, ReturnBook, ReturnParcelPointer, ReturnWrite, Written,
+};
 use crate::ports::{DueGroup, StoreError};
 use crate::testing::MemSendLedger;
 use jiff::Timestamp;
@@ -159,6 +161,16 @@ impl ReturnBook for MemReturns {
             )),
             None => None,
         };
+        let pointer = match w.parcel_pointer {
+            Some(number) => Some((
+                RowKey::from(&keys::return_tracking(m, number, &record.id)),
+                row(&ReturnParcelPointer {
+                    return_id: record.id.clone(),
+                    order_id: record.order_id.clone(),
+                })?,
+            )),
+            None => None,
+        };
         let before = w.before;
         let writes = |claim: Option<Write>| {
             let mut writes = vec![Write::Put {
@@ -169,6 +181,13 @@ impl ReturnBook for MemReturns {
                     Some(v) => at_version(v),
                 },
             }];
+            if let Some((key, value)) = &pointer {
+                writes.push(Write::Put {
+                    key: key.clone(),
+                    row: value.clone(),
+                    condition: Box::new(|_| true),
+                });
+            }
             if let Some((key, value, before)) = &tally {
                 writes.push(Write::Put {
                     key: key.clone(),
@@ -220,6 +239,18 @@ impl ReturnBook for MemReturns {
             .gsi1(&keys::returns_partitions(m))
             .into_iter()
             .filter(|(sk, _)| *sk >= lo && *sk <= hi)
+            .map(|(_, v)| super::table::decode(v))
+            .collect()
+    }
+
+    async fn returns_by_tracking(
+        &self,
+        m: &MerchantId,
+        number: &str,
+    ) -> Result<Vec<ReturnParcelPointer>, StoreError> {
+        self.table()
+            .within(&keys::return_trackings(m, number))
+            .into_iter()
             .map(|(_, v)| super::table::decode(v))
             .collect()
     }
@@ -276,10 +307,12 @@ impl crate::usecases::returns::IssueCredit for MemCredit {
         bonus: i64,
         source: &str,
         _now: Timestamp,
-    ) -> Result<CreditFigures, StoreError> {
-        let poisoned = || StoreError::Unexpected {
-            operation: "issue credit",
-            source: "the in-memory ledger was poisoned".into(),
+    ) -> Result<CreditFigures, crate::usecases::returns::ReturnError> {
+        let poisoned = || {
+            crate::usecases::returns::ReturnError::Store(StoreError::Unexpected {
+                operation: "issue credit",
+                source: "the in-memory ledger was poisoned".into(),
+            })
         };
         let mut given = self.given.lock().map_err(|_| poisoned())?;
         let key = format!("{m}#{c}#{source}");

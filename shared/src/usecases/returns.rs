@@ -25,6 +25,7 @@ use crate::domain::returns::{
     return_id,
 };
 use crate::domain::send::{EmailKind, SendIdentity, SendRecord};
+use crate::domain::shipment::normalise_tracking_number;
 use crate::domain::{FieldError, Merchant, OrderId};
 use crate::ports::returns::{OrderForReturn, ReturnBook, ReturnWrite, Written};
 use crate::ports::{Mailer, SendLedger, StoreError};
@@ -81,7 +82,7 @@ pub trait IssueCredit: Send + Sync {
         bonus: i64,
         source: &str,
         now: Timestamp,
-    ) -> impl Future<Output = Result<CreditFigures, StoreError>> + Send;
+    ) -> impl Future<Output = Result<CreditFigures, ReturnError>> + Send;
 }
 
 /// Renders a return email of a kind; `None` if it cannot be.
@@ -108,6 +109,26 @@ pub struct ReturnPage {
     pub order: OrderForReturn,
     pub eligibility: Eligibility,
     pub returns: Vec<ReturnRecord>,
+}
+
+/// A move of a return: where to, who moves it, and the note that goes with it (a rejection's
+/// reason, told to the customer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub to: ReturnStatus,
+    pub by: Actor,
+    pub note: Option<String>,
+}
+
+impl Move {
+    /// The merchant's move to `to`, without a note.
+    pub fn by_merchant(to: ReturnStatus) -> Self {
+        Self {
+            to,
+            by: Actor::Merchant,
+            note: None,
+        }
+    }
 }
 
 /// What a request or a move did.
@@ -274,9 +295,19 @@ where
                     .map(|p| p.sku.as_str().to_owned())
                     .collect()
             };
-            let decided = decide(&merchant.settings.returns, &eligibility, input, who, |s| {
+            let decided = match decide(&merchant.settings.returns, &eligibility, input, who, |s| {
                 variants.iter().any(|v| v == s)
-            })?;
+            }) {
+                Ok(d) => d,
+                Err(refused) => {
+                    // A concurrent request under the same key may be what took the units: the
+                    // return and the tally are written together, so it is there to answer now.
+                    if let Some(existing) = self.book.return_record(m, &id).await? {
+                        return self.replayed(merchant, existing, &hash, deadline).await;
+                    }
+                    return Err(refused.into());
+                }
+            };
             let now = self.now();
             let (by, source) = match who {
                 Requester::Customer => (Actor::Customer, ReturnSource::Portal),
@@ -388,18 +419,17 @@ where
             .flatten()
     }
 
-    /// Moves return `id` to `to` (see the module docs). `credit` gives the store credit of a
+    /// Makes move `mv` of return `id` (see the module docs). `credit` gives the store credit of a
     /// resolution as store credit (once per return).
     pub async fn move_to<I: IssueCredit>(
         &self,
         merchant: &Merchant,
         id: &ReturnId,
-        to: ReturnStatus,
-        by: Actor,
-        note: Option<String>,
+        mv: Move,
         credit: &I,
         deadline: Deadline,
     ) -> Result<Outcome, ReturnError> {
+        let Move { to, by, note } = mv;
         let m = &merchant.id;
         for _ in 0..ROUNDS {
             let record = self
@@ -528,6 +558,7 @@ where
                     reminder_at: reminder_at(&next),
                     claim: None,
                     send_expires_at: 0,
+                    parcel_pointer: Some(&normalise_tracking_number(&parcel.tracking_number)),
                 })
                 .await?;
             if let Written::Done { .. } = written {
@@ -619,6 +650,7 @@ where
                 reminder_at: reminder_at(record),
                 claim: claim.as_ref().map(|(i, c)| (i, c)),
                 send_expires_at: self.retention.send_expiry(merchant, now),
+                parcel_pointer: None,
             })
             .await?;
         let suppressed = match written {
@@ -690,6 +722,14 @@ mod tests {
     use crate::testing::{MemCredit, MemReturns, ScriptedMailer};
     use std::time::Duration;
 
+    type Use<'a> = Returns<
+        'a,
+        MemReturns,
+        crate::testing::MemSendLedger,
+        ScriptedMailer<String>,
+        fn(&Merchant, &ReturnRecord, EmailKind) -> Option<String>,
+    >;
+
     struct World {
         book: MemReturns,
         credit: MemCredit,
@@ -743,15 +783,7 @@ mod tests {
             }
         }
 
-        fn use_case(
-            &self,
-        ) -> Returns<
-            '_,
-            MemReturns,
-            crate::testing::MemSendLedger,
-            ScriptedMailer<String>,
-            fn(&Merchant, &ReturnRecord, EmailKind) -> Option<String>,
-        > {
+        fn use_case(&self) -> Use<'_> {
             Returns {
                 book: &self.book,
                 courier: fixtures::courier(self.book.ledger(), &self.mailer, &self.clock),
@@ -803,9 +835,11 @@ mod tests {
                 .move_to(
                     &self.merchant,
                     id,
-                    to,
-                    Actor::Merchant,
-                    note.map(str::to_owned),
+                    Move {
+                        to,
+                        by: Actor::Merchant,
+                        note: note.map(str::to_owned),
+                    },
                     &self.credit,
                     deadline(),
                 )

@@ -437,6 +437,17 @@ pub fn return_items(m: &MerchantId, r: &ReturnId) -> Within {
     Within::new(return_pk(m, r), "")
 }
 
+/// A return parcel's pointer: `number` normalised (letters and digits only), in a partition of
+/// its own so a tracking provider's update for it is told from an outbound parcel's.
+pub fn return_tracking(m: &MerchantId, number: &str, r: &ReturnId) -> Key {
+    Key::new(entity(m, "RTRK", number), format!("RETURN#{r}"))
+}
+
+/// Every return pointer of a parcel's normalised tracking number.
+pub fn return_trackings(m: &MerchantId, number: &str) -> Within {
+    Within::new(entity(m, "RTRK", number), "RETURN#")
+}
+
 /// GSI1 partition of return `r` (listed by creation time).
 pub fn returns_index(m: &MerchantId, r: &ReturnId) -> String {
     listing(m, "RETURNS", r.as_str())

@@ -8,7 +8,7 @@
 //! both take the last unit: the loser's tally condition fails and it decides again.
 
 use super::claims::Guarded;
-use super::write::{Attempt, build_err, codes_failed, put_new, with_due};
+use super::write::{Attempt, build_err, codes_failed, put, put_new, with_due};
 use super::{Item, Store, StoreError, from_item, keys, n, s, to_item};
 use crate::domain::catalogue::{Product, Sku};
 use crate::domain::ids::ReturnId;
@@ -16,12 +16,15 @@ use crate::domain::order::OrderRecord;
 use crate::domain::returns::{ReturnRecord, ReturnTally};
 use crate::domain::shipment::ShipmentPointer;
 use crate::domain::{MerchantId, OrderId};
-use crate::ports::returns::{OrderForReturn, ReturnBook, ReturnWrite, Written};
+use crate::ports::returns::{
+    OrderForReturn, ReturnBook, ReturnParcelPointer, ReturnWrite, Written,
+};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use jiff::Timestamp;
 
 const RETURN: &str = "return";
 const TALLY: &str = "return_tally";
+const PARCEL: &str = "return_parcel_pointer";
 const ORDER: &str = "order";
 const POINTER: &str = "order_shipment";
 /// Due-index group of return reminders.
@@ -148,6 +151,14 @@ impl ReturnBook for Store {
             None => put_new(&self.table, item)?,
             Some(v) => put_versioned(&self.table, item, "version = :before", ":before", v)?,
         }];
+        if let Some(number) = w.parcel_pointer {
+            let pointer = ReturnParcelPointer {
+                return_id: record.id.clone(),
+                order_id: record.order_id.clone(),
+            };
+            let key = keys::return_tracking(m, number, &record.id);
+            items.push(put(&self.table, to_item(PARCEL, &key, &pointer)?, None)?);
+        }
         if let Some(tally) = w.tally {
             let item = to_item(TALLY, &keys::order_returns(m, &record.order_id), tally)?;
             items.push(match tally.version.saturating_sub(1) {
@@ -197,6 +208,20 @@ impl ReturnBook for Store {
             )
             .await?;
         super::from_items(RETURN, items)
+    }
+
+    async fn returns_by_tracking(
+        &self,
+        m: &MerchantId,
+        number: &str,
+    ) -> Result<Vec<ReturnParcelPointer>, StoreError> {
+        let items = self
+            .query_prefix(
+                "Query return tracking number",
+                &keys::return_trackings(m, number),
+            )
+            .await?;
+        super::from_items(PARCEL, items)
     }
 
     async fn products_of(

@@ -1,0 +1,664 @@
+//! Returns over the real SDK against moto, through the real shipment-update handler: the merchant
+//! API (create, list, read, approve, reject, receive, resolve, the return parcel), the customer's
+//! requests held to the policy (window, exclusions, quantities, auto-approval), the reminder sweep,
+//! the carrier's delivery scan of the return parcel, store credit, and every email once under
+//! concurrent and repeated deliveries.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+use aftercare::clock::{Clock, ManualClock};
+use aftercare::domain::OrderId;
+use aftercare::domain::returns::{Requester, ReturnInput, ReturnLineInput};
+use aftercare::signature::sign_easypost;
+use aftercare_tests::{Env, deadline, fixture_file, scaled, with_query};
+use jiff::SignedDuration;
+use serde_json::{Value, json};
+use shipment_update::aggregators::Provider;
+use std::sync::Arc;
+
+struct World {
+    env: Env,
+    clock: Arc<ManualClock>,
+    app: shipment_update::App,
+}
+
+const ORDER: &str = "SO-1001";
+
+impl World {
+    /// The example merchant (its return policy: 30 days, refund / store credit (+10 %) /
+    /// exchange, auto-approval up to €50, `GIFT-CARD` excluded), order SO-1001 placed and
+    /// delivered on 22 November.
+    async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    async fn with(change: impl FnOnce(&mut aftercare::domain::Merchant)) -> Self {
+        let mut env = Env::new().await;
+        change(&mut env.merchant);
+        env.save_merchant().await;
+        let clock = Arc::new(ManualClock::new("2026-11-20T10:00:00Z".parse().unwrap()));
+        let app = shipment_update::App::with_parts(
+            env.config(),
+            env.dynamodb(),
+            env.ses(),
+            clock.clone(),
+        )
+        .unwrap();
+        let orders =
+            order_placed::App::with_parts(env.config(), env.dynamodb(), env.ses(), clock.clone())
+                .unwrap();
+        let mut order = env.order();
+        order["items"].as_array_mut().unwrap().push(
+            json!({"sku": "GIFT-CARD", "name": "Gift card", "quantity": 1, "unit_price": 2000}),
+        );
+        order["total"] = (order["total"].as_i64().unwrap() + 2000).into();
+        let resp = order_placed::handle(
+            &orders,
+            env.http_event(&order, Some(&env.api_key)),
+            "t",
+            deadline(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp["statusCode"], 201, "{resp}");
+        let w = Self { env, clock, app };
+        let ship =
+            json!({"id": "SH-1", "carrier": "DHL", "tracking_number": "JD0001", "items": []});
+        let (status, _) = w
+            .api(
+                shipment_update::ROUTE_CREATE,
+                "/v1/orders/SO-1001/shipments",
+                &[("orderId", ORDER)],
+                Some(ship),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201);
+        let delivered = json!({"status": "delivered", "occurred_at": "2026-11-22T10:00:00Z"});
+        let (status, _) = w
+            .api(
+                shipment_update::ROUTE_CHECKPOINT,
+                "/v1/shipments/SH-1/events",
+                &[("shipmentId", "SH-1")],
+                Some(delivered),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        w.clock.set("2026-11-25T10:00:00Z".parse().unwrap());
+        w
+    }
+
+    async fn call(&self, event: Value) -> (i64, Value) {
+        let resp = shipment_update::handle(&self.app, event, "t", deadline())
+            .await
+            .unwrap();
+        let body = resp["body"]
+            .as_str()
+            .map(|b| serde_json::from_str(b).unwrap_or(Value::Null))
+            .unwrap_or(Value::Null);
+        (resp["statusCode"].as_i64().unwrap(), body)
+    }
+
+    async fn api(
+        &self,
+        route: &str,
+        path: &str,
+        params: &[(&str, &str)],
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> (i64, Value) {
+        let body = body.map(|b| b.to_string());
+        let mut event = self.env.api_event(
+            route,
+            path,
+            params,
+            body.as_deref(),
+            Some(&self.env.api_key),
+        );
+        if let Some(k) = key {
+            event["headers"]["idempotency-key"] = k.into();
+        }
+        self.call(event).await
+    }
+
+    /// `POST /v1/orders/SO-1001/returns` under `key`.
+    async fn create(&self, key: &str, items: &[(&str, i64)], resolution: &str) -> (i64, Value) {
+        let body = json!({
+            "items": items.iter().map(|(sku, q)| json!({"sku": sku, "quantity": q, "reason": "damaged"})).collect::<Vec<_>>(),
+            "resolution": resolution,
+        });
+        self.api(
+            shipment_update::returns::ROUTE_CREATE_RETURN,
+            "/v1/orders/SO-1001/returns",
+            &[("orderId", ORDER)],
+            Some(body),
+            Some(key),
+        )
+        .await
+    }
+
+    /// `POST /v1/returns/{id}/{action}`.
+    async fn act(&self, id: &str, action: &str, body: Option<Value>) -> (i64, Value) {
+        self.api(
+            shipment_update::returns::ROUTE_RETURN_ACTION,
+            &format!("/v1/returns/{id}/{action}"),
+            &[("returnId", id), ("action", action)],
+            body,
+            None,
+        )
+        .await
+    }
+
+    async fn get(&self, id: &str) -> (i64, Value) {
+        self.api(
+            shipment_update::returns::ROUTE_GET_RETURN,
+            &format!("/v1/returns/{id}"),
+            &[("returnId", id)],
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// A customer's request (what the return page sends), held to the policy.
+    async fn customer(
+        &self,
+        key: &str,
+        items: &[(&str, i64)],
+        resolution: &str,
+    ) -> Result<aftercare::usecases::returns::Outcome, aftercare::usecases::returns::ReturnError>
+    {
+        let input = ReturnInput {
+            items: items
+                .iter()
+                .map(|(sku, q)| ReturnLineInput {
+                    sku: (*sku).into(),
+                    quantity: *q,
+                    reason: "too_small".into(),
+                    exchange_sku: None,
+                })
+                .collect(),
+            resolution: resolution.into(),
+            comment: None,
+        };
+        shipment_update::returns::returns(&self.app)
+            .request(
+                &self.env.merchant,
+                &OrderId::parse("o", ORDER).unwrap(),
+                key,
+                &input,
+                Requester::Customer,
+                deadline(),
+            )
+            .await
+    }
+
+    /// The customer's emails of `kind`.
+    async fn emails(&self, kind: &str) -> Vec<aftercare_tests::SentEmail> {
+        self.env
+            .emails_to(&self.env.customer_email())
+            .await
+            .into_iter()
+            .filter(|e| e.header("X-Aftercare-Kind").as_deref() == Some(kind))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_merchant_creates_a_return_once_per_key_and_a_replay_answers_the_same() {
+    let w = World::new().await;
+    let (status, first) = w.create("k-1", &[("PEG-AL-10", 1)], "refund").await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["status"], "requested");
+    assert_eq!(first["amounts"]["refund"], 1250);
+    assert_eq!(first["source"], "api");
+    let id = first["id"].as_str().unwrap().to_owned();
+    let (status, again) = w.create("k-1", &[("PEG-AL-10", 1)], "refund").await;
+    assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())));
+    let (status, conflict) = w.create("k-1", &[("PEG-AL-10", 2)], "refund").await;
+    assert_eq!(status, 409);
+    assert_eq!(conflict["error"]["field"], "Idempotency-Key");
+    let (status, missing) = w
+        .api(
+            shipment_update::returns::ROUTE_CREATE_RETURN,
+            "/v1/orders/SO-1001/returns",
+            &[("orderId", ORDER)],
+            Some(json!({"items": [], "resolution": "refund"})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, missing["error"]["field"].as_str()),
+        (400, Some("Idempotency-Key"))
+    );
+    let (status, too_many) = w.create("k-2", &[("PEG-AL-10", 2)], "refund").await;
+    assert_eq!(status, 422, "{too_many}");
+    assert_eq!(too_many["error"]["field"], "items[0].quantity");
+    let (status, read) = w.get(&id).await;
+    assert_eq!(
+        (status, read["lines"][0]["sku"].as_str()),
+        (200, Some("PEG-AL-10"))
+    );
+    assert_eq!(w.emails("return_requested").await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_policy_holds_a_customer_to_the_window_exclusions_and_quantities() {
+    let w = World::new().await;
+    let excluded = w
+        .customer("c-1", &[("GIFT-CARD", 1)], "refund")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&excluded, aftercare::usecases::returns::ReturnError::Invalid(e) if e.code == "excluded" && e.field == "items[0].quantity"),
+        "{excluded:?}"
+    );
+    // Partial quantities: one peg now, the other later; a third is refused.
+    let one = w
+        .customer("c-2", &[("PEG-AL-10", 1)], "refund")
+        .await
+        .unwrap();
+    assert!(one.changed);
+    let two = w
+        .customer("c-3", &[("PEG-AL-10", 1)], "refund")
+        .await
+        .unwrap();
+    assert!(two.changed);
+    let three = w
+        .customer("c-4", &[("PEG-AL-10", 1)], "refund")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&three, aftercare::usecases::returns::ReturnError::Invalid(e) if e.code == "already_returned"),
+        "{three:?}"
+    );
+    // Auto-approval: the pegs (€12.50) are under €50, approved at once; the tent is not.
+    assert_eq!(one.record.status.as_str(), "approved");
+    let tent = w
+        .customer("c-5", &[("TENT-2P", 1)], "exchange")
+        .await
+        .unwrap();
+    assert_eq!(tent.record.status.as_str(), "requested");
+    assert_eq!(
+        tent.record.lines[0].exchange_sku.as_deref(),
+        Some("TENT-2P")
+    );
+    assert_eq!(w.emails("return_approved").await.len(), 2);
+    assert_eq!(w.emails("return_requested").await.len(), 1);
+    // Outside the window (30 days from the delivery on 22 November): refused for the customer,
+    // still possible for the merchant.
+    w.clock.set("2026-12-22T10:00:01Z".parse().unwrap());
+    let late = w
+        .customer("c-6", &[("TENT-2P", 1)], "refund")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&late, aftercare::usecases::returns::ReturnError::Invalid(e) if e.code == "already_returned" || e.code == "window_closed"),
+        "{late:?}"
+    );
+    let (status, body) = w
+        .act(
+            tent.record.id.as_str(),
+            "reject",
+            Some(json!({"reason": "Used"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let late = w
+        .customer("c-7", &[("TENT-2P", 1)], "refund")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&late, aftercare::usecases::returns::ReturnError::Invalid(e) if e.code == "window_closed"),
+        "{late:?}"
+    );
+    let (status, by_merchant) = w.create("m-late", &[("TENT-2P", 1)], "refund").await;
+    assert_eq!(status, 201, "{by_merchant}");
+    assert_eq!(by_merchant["within_window"], false);
+}
+
+#[tokio::test]
+async fn each_move_emails_once_under_concurrent_and_repeated_deliveries() {
+    let w = World::new().await;
+    let (_, created) = w.create("k", &[("TENT-2P", 1)], "store_credit").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let concurrent = scaled(16, 64);
+    let repeated = scaled(20, 100);
+    for action in ["approve", "receive", "resolve"] {
+        let answers =
+            futures_util::future::join_all((0..concurrent).map(|_| w.act(&id, action, None))).await;
+        for (status, body) in &answers {
+            assert!(
+                *status == 200 || *status == 503,
+                "{action}: {status} {body}"
+            );
+        }
+        for _ in 0..repeated {
+            let (status, body) = w.act(&id, action, None).await;
+            assert_eq!(status, 200, "{action}: {body}");
+        }
+    }
+    for kind in [
+        "return_requested",
+        "return_approved",
+        "return_received",
+        "store_credit_issued",
+    ] {
+        assert_eq!(w.emails(kind).await.len(), 1, "{kind}");
+    }
+    // Store credit: the tent's €249 plus the 10 % bonus, once, and the email shows the balance.
+    let (_, read) = w.get(&id).await;
+    assert_eq!(read["status"], "resolved");
+    assert_eq!(read["credit"]["amount"], 24_900);
+    assert_eq!(read["credit"]["bonus"], 2_490);
+    assert_eq!(read["credit"]["balance"], 27_390);
+    let entries = w.env.items_with_sk("CREDITLOG#").await;
+    assert_eq!(entries.len(), 1, "one credit entry");
+    let email = &w.emails("store_credit_issued").await[0];
+    let text = email.part("text/plain").unwrap();
+    assert!(
+        text.contains("273.90"),
+        "the balance is in the email: {text}"
+    );
+    // A resolved return moves no more.
+    let (status, body) = w.act(&id, "reject", Some(json!({"reason": "late"}))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("invalid_transition"))
+    );
+}
+
+#[tokio::test]
+async fn concurrent_requests_under_one_key_make_one_return_and_one_email() {
+    let w = World::new().await;
+    let answers = futures_util::future::join_all(
+        (0..scaled(16, 64)).map(|_| w.create("same", &[("TENT-2P", 1)], "refund")),
+    )
+    .await;
+    let ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .filter(|(s, _)| *s == 200 || *s == 201)
+        .map(|(_, b)| b["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    assert_eq!(answers.iter().filter(|(s, _)| *s == 201).count(), 1);
+    for (status, body) in &answers {
+        assert!([200, 201, 503].contains(status), "{status} {body}");
+    }
+    assert_eq!(
+        w.env
+            .items_with_sk("RETURN")
+            .await
+            .iter()
+            .filter(|i| aftercare_tests::s(i, "SK") == "RETURN")
+            .count(),
+        1
+    );
+    assert_eq!(w.emails("return_requested").await.len(), 1);
+}
+
+#[tokio::test]
+async fn refund_and_exchange_resolutions_and_a_rejection_tell_the_customer_once() {
+    let w = World::new().await;
+    let (_, refund) = w.create("r", &[("PEG-AL-10", 1)], "refund").await;
+    let (_, exchange) = w.create("x", &[("TENT-2P", 1)], "exchange").await;
+    let (_, rejected) = w.create("j", &[("PEG-AL-10", 1)], "refund").await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+    for (r, steps) in [
+        (id(&refund), &["approve", "receive", "resolve"][..]),
+        (id(&exchange), &["receive", "resolve", "resolve"][..]),
+    ] {
+        for step in steps {
+            let (status, body) = w.act(&r, step, None).await;
+            assert_eq!(status, 200, "{step}: {body}");
+        }
+    }
+    let (status, body) = w.act(&id(&rejected), "reject", None).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("reason"))
+    );
+    let reason = "The pegs were bent by use, so we cannot take them back.";
+    for _ in 0..3 {
+        let (status, body) = w
+            .act(&id(&rejected), "reject", Some(json!({"reason": reason})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(w.emails("refund_issued").await.len(), 1);
+    assert_eq!(w.emails("exchange_shipped").await.len(), 1);
+    let rejection = w.emails("return_rejected").await;
+    assert_eq!(rejection.len(), 1);
+    assert!(
+        rejection[0]
+            .part("text/plain")
+            .unwrap()
+            .contains("bent by use")
+    );
+    // The received-then-resolved exchange approved on the way.
+    let (_, ex) = w.get(&id(&exchange)).await;
+    let history: Vec<&str> = ex["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["requested", "approved", "received", "resolved"]);
+    // The listing: by status and period, newest first.
+    let mut event = w.env.api_event(
+        shipment_update::returns::ROUTE_LIST_RETURNS,
+        "/v1/returns",
+        &[],
+        None,
+        Some(&w.env.api_key),
+    );
+    with_query(&mut event, "status=resolved&from=2026-11-01&to=2026-12-01");
+    let (status, list) = w.call(event).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["returns"].as_array().unwrap().len(), 2);
+    let mut bad = w.env.api_event(
+        shipment_update::returns::ROUTE_LIST_RETURNS,
+        "/v1/returns",
+        &[],
+        None,
+        Some(&w.env.api_key),
+    );
+    with_query(&mut bad, "status=lost");
+    let (status, body) = w.call(bad).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("status"))
+    );
+}
+
+#[tokio::test]
+async fn an_approved_return_not_sent_is_reminded_once_by_the_sweep() {
+    let w = World::new().await;
+    let (_, a) = w.create("a", &[("TENT-2P", 1)], "refund").await;
+    let (_, b) = w.create("b", &[("PEG-AL-10", 1)], "refund").await;
+    let (a, b) = (
+        a["id"].as_str().unwrap().to_owned(),
+        b["id"].as_str().unwrap().to_owned(),
+    );
+    w.act(&a, "approve", None).await;
+    w.act(&b, "approve", None).await;
+    let (status, body) = w
+        .act(
+            &b,
+            "parcel",
+            Some(json!({"tracking_number": "1Z 999 AA1 0123456784", "carrier": "UPS"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Before the send-by date nothing is due.
+    let swept = shipment_update::sweep(&w.app, deadline()).await.unwrap();
+    assert_eq!(swept["return_reminders"], 0);
+    w.clock
+        .set(w.clock.now() + SignedDuration::from_hours(24 * 8));
+    for _ in 0..3 {
+        shipment_update::sweep(&w.app, deadline()).await.unwrap();
+    }
+    let reminders = w.emails("return_reminder").await;
+    assert_eq!(
+        reminders.len(),
+        1,
+        "only the return whose parcel was not sent"
+    );
+    let (_, read) = w.get(&a).await;
+    assert!(read["reminded_at"].is_string());
+}
+
+#[tokio::test]
+async fn the_carriers_delivery_scan_of_the_return_parcel_receives_the_return_once() {
+    let w = World::new().await;
+    let (_, created) = w.create("k", &[("TENT-2P", 1)], "refund").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    w.act(&id, "approve", None).await;
+    let number = "EZ4000000004";
+    w.act(
+        &id,
+        "parcel",
+        Some(json!({"tracking_number": number, "carrier": "USPS"})),
+    )
+    .await;
+    let mut body: Value =
+        serde_json::from_str(&fixture_file("easypost/tracker-updated.json")).unwrap();
+    body["result"]["tracking_code"] = number.into();
+    let raw = body.to_string();
+    let secret = Env::tracking_secret_for("easypost", &w.env.tag);
+    let merchant = w.env.merchant.id.as_str().to_owned();
+    let event = || {
+        let mut e = w.env.api_event(
+            Provider::EasyPost.route(),
+            &format!("/v1/connectors/easypost/{merchant}"),
+            &[("merchantId", merchant.as_str())],
+            Some(&raw),
+            None,
+        );
+        e["headers"]["x-hmac-signature"] = sign_easypost(&secret, raw.as_bytes()).into();
+        e
+    };
+    let (status, first) = w.call(event()).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["result"], "applied");
+    assert_eq!(first["status"], "received");
+    for _ in 0..5 {
+        let (status, again) = w.call(event()).await;
+        assert_eq!((status, again["result"].as_str()), (200, Some("duplicate")));
+    }
+    let (_, read) = w.get(&id).await;
+    assert_eq!(read["status"], "received");
+    assert_eq!(
+        read["history"].as_array().unwrap().last().unwrap()["by"],
+        "carrier"
+    );
+    assert_eq!(w.emails("return_received").await.len(), 1);
+    // No outbound shipment was touched.
+    assert_eq!(w.emails("shipment_delivered").await.len(), 1);
+}
+
+#[tokio::test]
+async fn another_merchants_key_finds_none_of_these_returns() {
+    let w = World::new().await;
+    let (_, created) = w.create("k", &[("TENT-2P", 1)], "refund").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let other = w.env.add_merchant("other").await;
+    for (route, path, params) in [
+        (
+            shipment_update::returns::ROUTE_GET_RETURN,
+            format!("/v1/returns/{id}"),
+            vec![("returnId", id.as_str())],
+        ),
+        (
+            shipment_update::returns::ROUTE_RETURN_ACTION,
+            format!("/v1/returns/{id}/approve"),
+            vec![("returnId", id.as_str()), ("action", "approve")],
+        ),
+    ] {
+        let event = w
+            .env
+            .api_event(route, &path, &params, None, Some(&other.api_key));
+        let (status, _) = w.call(event).await;
+        assert_eq!(status, 404, "{route}");
+    }
+    let event = w.env.api_event(
+        shipment_update::returns::ROUTE_LIST_RETURNS,
+        "/v1/returns",
+        &[],
+        None,
+        Some(&other.api_key),
+    );
+    let (status, list) = w.call(event).await;
+    assert_eq!(
+        (status, list["returns"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    let (_, read) = w.get(&id).await;
+    assert_eq!(read["status"], "requested");
+}
+
+#[tokio::test]
+async fn concurrent_requests_under_different_keys_never_return_more_than_was_ordered() {
+    let w = World::new().await;
+    // The order's first returns (no tally yet), then the rest racing for what is left.
+    for round in 0..2 {
+        let keys: Vec<String> = (0..8).map(|i| format!("r{round}-{i}")).collect();
+        let answers = futures_util::future::join_all(
+            keys.iter()
+                .map(|k| w.create(k, &[("PEG-AL-10", 1)], "refund")),
+        )
+        .await;
+        let created = answers.iter().filter(|(s, _)| *s == 201).count();
+        let expected = if round == 0 { 2 } else { 0 };
+        assert_eq!(created, expected, "round {round}: {answers:?}");
+        for (status, body) in answers.iter().filter(|(s, _)| *s != 201) {
+            assert!(
+                *status == 503 || body["error"]["code"] == "already_returned",
+                "{status} {body}"
+            );
+        }
+    }
+    let tally = w.env.items_in("O#SO-1001", "RETURNS").await;
+    assert_eq!(aftercare_tests::num(&tally[0], "version"), 2);
+    assert_eq!(w.emails("return_requested").await.len(), 2);
+}
+
+#[tokio::test]
+async fn approving_and_rejecting_at_once_one_wins_and_only_its_email_goes() {
+    let w = World::new().await;
+    let (_, created) = w.create("k", &[("TENT-2P", 1)], "refund").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let answers = futures_util::future::join_all((0..16).map(|i| {
+        let id = id.clone();
+        let w = &w;
+        async move {
+            if i % 2 == 0 {
+                w.act(&id, "approve", None).await
+            } else {
+                w.act(&id, "reject", Some(json!({"reason": "Worn"}))).await
+            }
+        }
+    }))
+    .await;
+    for (status, body) in &answers {
+        assert!([200, 409, 503].contains(status), "{status} {body}");
+    }
+    let (_, read) = w.get(&id).await;
+    let status = read["status"].as_str().unwrap().to_owned();
+    let (approved, rejected) = (
+        w.emails("return_approved").await.len(),
+        w.emails("return_rejected").await.len(),
+    );
+    match status.as_str() {
+        "approved" => assert_eq!((approved, rejected), (1, 0)),
+        "rejected" => assert_eq!((approved, rejected), (0, 1)),
+        other => panic!("the return ended {other}"),
+    }
+    let history: Vec<&str> = read["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["requested", status.as_str()]);
+}
