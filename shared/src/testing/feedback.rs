@@ -351,17 +351,26 @@ impl FeedbackBook for MemFeedback {
         }
         for kind in kinds {
             let key = follow_up_key(m, o, *kind);
-            for _ in 0..5 {
+            let mut attempt = 0;
+            loop {
                 let Some(row) = self.table().get(&key) else {
                     break;
                 };
-                if row.get(keys::DUEPK).is_none() {
+                // The write's condition decides; after a refusal, what was read tells why.
+                if attempt > 0
+                    && (row.get(keys::DUEPK).is_none()
+                        || row["status"] != json!(FollowUpStatus::Scheduled.as_str()))
+                {
                     break;
                 }
+                if attempt == 32 {
+                    return Err(StoreError::Transient {
+                        operation: "UpdateItem drop follow-up lines",
+                        source: "the follow-up kept changing".into(),
+                    });
+                }
+                attempt += 1;
                 let follow_up: FollowUp = decode(row)?;
-                if follow_up.status != FollowUpStatus::Scheduled {
-                    break;
-                }
                 let Some(after) = follow_up.without_lines(skus) else {
                     break;
                 };
@@ -381,9 +390,11 @@ impl FeedbackBook for MemFeedback {
                 }
                 // `skus = :seen_skus` (or absent) AND `refunded_skus = :seen_refunded` (or
                 // absent), with the follow-up scheduled and in the due index.
+                // (`skus` is not looked at for a follow-up that kept none.)
                 let list = |v: &[Sku]| (!v.is_empty()).then(|| json!(v));
                 let (seen_skus, seen_refunded) =
                     (list(&follow_up.skus), list(&follow_up.refunded_skus));
+                let check_skus = seen_skus.is_some();
                 let cancel = after.cancel;
                 let decision = DecisionEntry::new(now, DecisionAction::Cancelled, Some(reason));
                 let reason = reason.to_owned();
@@ -393,7 +404,7 @@ impl FeedbackBook for MemFeedback {
                         row.is_some_and(|r| {
                             r.get(keys::DUEPK).is_some()
                                 && r["status"] == json!(FollowUpStatus::Scheduled.as_str())
-                                && r.get("skus").cloned() == seen_skus
+                                && (!check_skus || r.get("skus").cloned() == seen_skus)
                                 && r.get("refunded_skus").cloned() == seen_refunded
                         })
                     }),

@@ -248,17 +248,26 @@ impl FeedbackBook for Store {
         }
         for kind in kinds {
             let key = keys::follow_up(m, order_id, kind.as_str());
-            for _ in 0..DROP_ATTEMPTS {
+            let mut attempt = 0;
+            loop {
                 let Some(item) = self.get("GetItem follow-up", &key).await? else {
                     break;
                 };
-                if !item.contains_key(keys::DUEPK) {
+                // The write's condition decides; after a refusal, what was read tells why.
+                if attempt > 0
+                    && (!item.contains_key(keys::DUEPK)
+                        || item.get("status") != Some(&s(FollowUpStatus::Scheduled.as_str())))
+                {
                     break;
                 }
+                if attempt == DROP_ATTEMPTS {
+                    return Err(StoreError::Transient {
+                        operation: "UpdateItem drop follow-up lines",
+                        source: "the follow-up kept changing".into(),
+                    });
+                }
+                attempt += 1;
                 let follow_up: FollowUp = from_item("follow_up", item)?;
-                if follow_up.status != FollowUpStatus::Scheduled {
-                    break;
-                }
                 let Some(after) = follow_up.without_lines(skus) else {
                     break;
                 };
@@ -274,16 +283,20 @@ impl FeedbackBook for Store {
                         s(FollowUpStatus::Scheduled.as_str()),
                     )
                     .expression_attribute_values(":refunded", sku_list(&after.refunded_skus)?);
-                for (name, seen, value) in [
-                    ("skus", &follow_up.skus, ":seen_skus"),
-                    ("refunded_skus", &follow_up.refunded_skus, ":seen_refunded"),
-                ] {
-                    if seen.is_empty() {
-                        condition.push_str(&format!(" AND attribute_not_exists({name})"));
-                    } else {
-                        condition.push_str(&format!(" AND {name} = {value}"));
-                        update = update.expression_attribute_values(value, sku_list(seen)?);
-                    }
+                // (A follow-up that kept no SKUs never gets any: only its refunded ones change.)
+                if !follow_up.skus.is_empty() {
+                    condition.push_str(" AND skus = :seen_skus");
+                    update = update
+                        .expression_attribute_values(":seen_skus", sku_list(&follow_up.skus)?);
+                }
+                if follow_up.refunded_skus.is_empty() {
+                    condition.push_str(" AND attribute_not_exists(refunded_skus)");
+                } else {
+                    condition.push_str(" AND refunded_skus = :seen_refunded");
+                    update = update.expression_attribute_values(
+                        ":seen_refunded",
+                        sku_list(&follow_up.refunded_skus)?,
+                    );
                 }
                 update = update.condition_expression(condition);
                 let outcome = if after.cancel {
@@ -657,8 +670,9 @@ impl FollowUpBook for Store {
     }
 }
 
-/// How often a drop of refunded lines reads a follow-up again after losing a race.
-const DROP_ATTEMPTS: usize = 5;
+/// How often a drop of refunded lines writes a follow-up before it gives up for now (a refund of
+/// each line at once: every round, one of them wins).
+const DROP_ATTEMPTS: usize = 32;
 
 /// SKUs as the list attribute a follow-up keeps them in.
 fn sku_list(skus: &[Sku]) -> Result<AttributeValue, StoreError> {
