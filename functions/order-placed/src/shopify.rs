@@ -25,8 +25,10 @@
 //!   fulfillment of an order not stored yet answers 503, so Shopify delivers it again later.
 //! * `refunds/create` → the refund, as a billing event `POST /v1/billing-events` would carry it:
 //!   the refunded share of the order's loyalty points is taken back once (a refund in full also
-//!   takes back a referrer's reward). The amount is the sum of the refund's successful `refund`
-//!   transactions.
+//!   takes back a referrer's reward), and the customer gets one "refund issued" email
+//!   (`shopify-<refund id>`). The amount is the sum of the refund's successful `refund`
+//!   transactions. The lines of its `refund_line_items` leave the order's pending review request
+//!   and cross-sell (which never name them then; one left with none is cancelled).
 //! * `orders/cancelled` → the order's follow-ups still scheduled are cancelled (`order_cancelled`)
 //!   and its points taken back in full, once (as a refund of the whole order would).
 //! * `customers/redact` → the customer's erasure (`shopify-<id>`, else by address);

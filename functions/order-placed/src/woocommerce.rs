@@ -29,6 +29,11 @@
 //! * `order.updated` to `cancelled`: the order's scheduled follow-ups are cancelled and its points
 //!   taken back in full; to `refunded`: its points taken back in full and its review request and
 //!   cross-sell cancelled; each once, through the same helpers as Shopify's topics.
+//! * An order Aftercare holds whose payload lists `refunds` (`{"id", "reason", "total"}`, the
+//!   total negative, as the REST API shows an order's refunds): each refund once (`woo-<refund
+//!   id>`): its share of the points, one "refund issued" email, and for a refund of the whole
+//!   order its lines out of the review request and cross-sell. A refunded order that lists its
+//!   refunds is refunded through them; one that lists none, as the order's whole total.
 //! * `order.deleted` and any other topic → 200 `ignored` (logged).
 //!
 //! WooCommerce does not retry a failed delivery and disables a webhook after 5 failures in a row,

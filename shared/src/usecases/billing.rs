@@ -5,7 +5,8 @@
 //!   and the first email's claim in one write, then the email), a payment succeeded (dunning
 //!   stops: the invoice paid and out of the due index, the "all set" email's claim, then the
 //!   email) or a refund (the order's points reversed on the loyalty ledger, once, with the
-//!   referrer's reward taken back when the order came back in full). A redelivered event is a
+//!   referrer's reward taken back when the order came back in full; then the customer's "refund
+//!   issued" email, once per refund: [`tell_refund_issued`]). A redelivered event is a
 //!   duplicate on its marker and carries on from the earlier delivery's email record; out-of-order
 //!   delivery is settled by the invoice's state.
 //! * [`DunningSweep::step`]: one due invoice: wait, the reminder or final notice (the invoice's
@@ -501,11 +502,13 @@ pub struct RefundNotice<'r> {
 /// The identity subject of the "refund issued" email of the refund `id` reported by `provider`:
 /// Stripe's `<charge>:<amount refunded so far>` as `stripe-<charge>:<amount>`; the connectors'
 /// ids are scoped already (`shopify-<refund id>`, `woo-<refund id>`); the merchant's own
-/// (`POST /v1/billing-events`) `refund.id` as it is.
+/// (`POST /v1/billing-events`) `refund.id` as it is. A `#` (the send record key's separator) is
+/// spelled `%23`.
 pub fn refund_subject(provider: &str, id: &str) -> String {
+    let id = id.replace('#', "%23");
     match provider {
         "stripe" => format!("stripe-{id}"),
-        _ => id.to_owned(),
+        _ => id,
     }
 }
 
@@ -1487,6 +1490,7 @@ mod tests {
         assert_eq!(refund_subject("stripe", "ch_1:1500"), "stripe-ch_1:1500");
         assert_eq!(refund_subject("api", "rf_9"), "rf_9");
         assert_eq!(refund_subject("shopify", "shopify-929"), "shopify-929");
+        assert_eq!(refund_subject("api", "rf#2"), "rf%232");
     }
 
     #[tokio::test]

@@ -1,7 +1,10 @@
 //! Billing events in, emails out, through the shared use-case ([`aftercare::usecases::billing`]):
 //! the first failed-payment email, the cadence's reminders and final notice (the sweep), "you're
-//! all set" on recovery, the merchant's alert when dunning runs out, and refund reversals on the
-//! loyalty ledger. Here: composing those emails, and the answers the triggers get.
+//! all set" on recovery, the merchant's alert when dunning runs out, refund reversals on the
+//! loyalty ledger with the customer's "refund issued" email, and a refund of the whole order
+//! taking its lines out of the pending review request and cross-sell
+//! ([`aftercare::usecases::followups::drop_returned_lines`]). Here: composing those emails, and
+//! the answers the triggers get.
 
 use crate::Links;
 use aftercare::adapters::mail::billing::{compose, customer_value, zone};
