@@ -102,6 +102,9 @@ pub struct Draft<'a> {
     /// The "points now available" note, if there is news.
     pub points: Option<&'a PointsNote>,
     pub now: Timestamp,
+    /// The order's lines refunded or returned since the follow-up was scheduled: already out of
+    /// `order`'s items, and never recommended back.
+    pub refunded: &'a [Sku],
 }
 
 pub struct FollowUps<'a, B, D, L, M> {
@@ -172,6 +175,8 @@ struct Target {
     /// Whether the order's products were read with the context (false only for a follow-up
     /// written before it kept its order's SKUs).
     products_read: bool,
+    /// The order's lines refunded since it was scheduled (out of `order`'s items).
+    refunded: Vec<Sku>,
 }
 
 impl<B, D, L, M> Job<'_, '_, B, D, L, M>
@@ -244,6 +249,7 @@ where
             context,
             email,
             products_read: !(talks_of_products && follow_up.skus.is_empty()),
+            refunded: follow_up.refunded_skus.clone(),
         }))
     }
 
@@ -300,6 +306,7 @@ where
             .items
             .iter()
             .map(|i| i.sku.as_str())
+            .chain(target.refunded.iter().map(Sku::as_str))
             .collect();
         let mut seen = BTreeSet::new();
         let related: Vec<Sku> = target
@@ -339,6 +346,7 @@ where
             reference: &target.email.reference(),
             points: note,
             now: self.now,
+            refunded: &target.refunded,
         })
     }
 
