@@ -123,7 +123,7 @@ impl World {
             event["rawPath"] = p.into();
             aftercare_tests::with_query(&mut event, q);
         }
-        if route.contains("loyalty/") {
+        if route.contains("loyalty/") || route.contains("credit/") {
             event["headers"]["idempotency-key"] = format!("k-{path}").into();
         }
         let resp = match function {
@@ -383,6 +383,37 @@ impl World {
             .await;
         assert!(status == 200 || status == 201, "{out}");
 
+        // Store credit: a return's credit with a bonus, then a redemption.
+        let credit = aftercare::usecases::credit::StoreCredit {
+            book: &self.app.store,
+        };
+        let eur = aftercare::domain::Currency::parse("currency", "EUR").unwrap();
+        let erin = CustomerId::parse("customerId", ERIN).unwrap();
+        credit
+            .issue(
+                self.m(),
+                &erin,
+                aftercare::domain::Money::new(2_000, eur),
+                200,
+                "return-SO-E1",
+                Some("zip broke"),
+                aftercare::Clock::now(self.clock.as_ref()),
+            )
+            .await
+            .unwrap();
+        let path = format!("/v1/customers/{ERIN}/credit/redemptions");
+        let (status, out) = self
+            .call(
+                "orders",
+                order_placed::credit::ROUTE_REDEEM,
+                &path,
+                &[("customerId", ERIN)],
+                Some(json!({"amount": 700, "currency": "EUR", "order_id": "SO-E1"})),
+                &self.env.api_key,
+            )
+            .await;
+        assert!(status == 200 || status == 201, "{out}");
+
         // Preferences.
         let path = format!("/v1/customers/{ERIN}/preferences");
         let (status, out) = self
@@ -620,6 +651,8 @@ async fn a_customer_is_exported_whole_then_erased_without_a_trace_and_never_mail
         "ledger_summary",
         "ledger",
         "loyalty_notice",
+        "credit_summary",
+        "credit_entry",
         "customer_subscription",
         "customer_invoice",
         "customer_address",
@@ -715,6 +748,15 @@ async fn a_customer_is_exported_whole_then_erased_without_a_trace_and_never_mail
     );
     assert!(
         request["counts"]["kept.suppression"].as_u64() >= Some(1),
+        "{request}"
+    );
+    // Her store credit: the return's issue and the redemption, and the EUR summary.
+    assert_eq!(
+        (
+            request["counts"]["erased.credit_entry"].as_u64(),
+            request["counts"]["erased.credit_summary"].as_u64()
+        ),
+        (Some(2), Some(1)),
         "{request}"
     );
     let id = request["request_id"].as_str().unwrap().to_owned();

@@ -1,9 +1,9 @@
 //! Tenant isolation (RELIABILITY.md §7): with merchant A's credentials nothing of merchant B can be
 //! read, listed, changed or inferred, over every route of the API.
 //!
-//! Merchant B gets one of everything through its own key (an order with loyalty points, a
-//! delivered shipment, a subscription, preferences, an invoice in dunning, a survey answer, a
-//! suppressed address). Then every route is called as merchant A, naming B's ids: in paths, in
+//! Merchant B gets one of everything through its own key (an order with loyalty points and store
+//! credit, a delivered shipment, a subscription, preferences, an invoice in dunning, a survey
+//! answer, a suppressed address). Then every route is called as merchant A, naming B's ids: in paths, in
 //! bodies, in A-signed links, in webhooks to B's URL signed with A's secret. Each answer must equal,
 //! id for id, the answer for ids that exist nowhere (so it cannot tell B's ids exist), no answer
 //! may carry B's data, and B's items and mail must be exactly as they were.
@@ -219,6 +219,17 @@ impl World {
         adjust["headers"]["idempotency-key"] = "b-welcome".into();
         let adjusted = self.call(adjust).await;
         assert_eq!(adjusted.status, 201, "{adjusted:?}");
+        let path = format!("/v1/customers/{}/credit/adjustments", b.customer);
+        let mut credit = self.request(
+            order_placed::credit::ROUTE_ADJUST,
+            &path,
+            &[("customerId", &b.customer)],
+            Some(r#"{"amount": 2500, "currency": "EUR", "reason": "welcome"}"#),
+            key,
+        );
+        credit["headers"]["idempotency-key"] = "b-credit".into();
+        let credited = self.call(credit).await;
+        assert_eq!(credited.status, 201, "{credited:?}");
         let failed = billing_body(b, "payment_failed").to_string();
         let billed = self
             .call(self.request(
@@ -508,6 +519,49 @@ fn probes<'a>() -> Vec<(&'static str, Probe<'a>)> {
                 );
                 e["headers"]["idempotency-key"] = format!("adjust-{}", ids.customer).into();
                 (e, vec![format!("adjust-{}", ids.customer)])
+            }),
+        ),
+        (
+            order_placed::credit::ROUTE_GET,
+            p(|w, ids| {
+                let path = format!("/v1/customers/{}/credit", ids.customer);
+                (
+                    w.as_a(
+                        order_placed::credit::ROUTE_GET,
+                        &path,
+                        &[("customerId", &ids.customer)],
+                        None,
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
+            order_placed::credit::ROUTE_REDEEM,
+            p(|w, ids| {
+                let path = format!("/v1/customers/{}/credit/redemptions", ids.customer);
+                let mut e = w.as_a(
+                    order_placed::credit::ROUTE_REDEEM,
+                    &path,
+                    &[("customerId", &ids.customer)],
+                    Some(r#"{"amount": 10, "currency": "EUR"}"#),
+                );
+                e["headers"]["idempotency-key"] = format!("credit-redeem-{}", ids.customer).into();
+                (e, vec![format!("credit-redeem-{}", ids.customer)])
+            }),
+        ),
+        (
+            order_placed::credit::ROUTE_ADJUST,
+            p(|w, ids| {
+                let path = format!("/v1/customers/{}/credit/adjustments", ids.customer);
+                let mut e = w.as_a(
+                    order_placed::credit::ROUTE_ADJUST,
+                    &path,
+                    &[("customerId", &ids.customer)],
+                    Some(r#"{"amount": -10, "currency": "EUR", "reason": "probe"}"#),
+                );
+                e["headers"]["idempotency-key"] = format!("credit-adjust-{}", ids.customer).into();
+                (e, vec![format!("credit-adjust-{}", ids.customer)])
             }),
         ),
         (

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 mod connector;
+pub mod credit;
 pub mod loyalty;
 pub mod shopify;
 pub mod woocommerce;
@@ -49,6 +50,9 @@ pub const ROUTES: &[&str] = &[
     loyalty::ROUTE_GET,
     loyalty::ROUTE_REDEEM,
     loyalty::ROUTE_ADJUST,
+    credit::ROUTE_GET,
+    credit::ROUTE_REDEEM,
+    credit::ROUTE_ADJUST,
     shopify::ROUTE,
     woocommerce::ROUTE,
 ];
@@ -122,6 +126,9 @@ async fn http_inner(
     // Tenant first: nothing is parsed or stored for an unauthenticated caller.
     let merchant = app.tenancy.authenticate(req).await?;
     tracing::Span::current().record("merchant_id", merchant.id.as_str());
+    if credit::ROUTES.contains(&route.as_str()) {
+        return credit::serve(app, &merchant, req, &route).await;
+    }
     if route != ROUTE {
         return loyalty::serve(app, &merchant, req, &route).await;
     }

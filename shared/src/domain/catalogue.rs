@@ -111,6 +111,9 @@ pub struct Product {
     /// Products to recommend to customers who bought this one (never ones they bought).
     #[serde(default)]
     pub related: Vec<Sku>,
+    /// The merchant's category (a return policy may exclude whole categories).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     pub updated_at: Timestamp,
 }
 
@@ -145,6 +148,8 @@ pub struct ProductInput {
     pub tips: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub related: Vec<String>,
+    #[serde(default)]
+    pub category: Option<String>,
 }
 
 impl ProductInput {
@@ -227,7 +232,9 @@ impl ProductInput {
             .enumerate()
             .map(|(i, r)| Sku::parse(&format!("related[{i}]"), r))
             .collect::<Result<Vec<_>, _>>()?;
+        let category = super::text::optional_line("category", self.category.as_deref(), 100)?;
         Ok(Product {
+            category,
             sku,
             name,
             url,

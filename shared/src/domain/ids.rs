@@ -92,6 +92,10 @@ id_type!(
 );
 
 id_type!(
+    /// A return: `r` + 16 hex digits derived from the key it was asked under.
+    ReturnId, 40
+);
+id_type!(
     /// The merchant's (or billing system's) subscription id.
     SubscriptionId, 128
 );

@@ -424,6 +424,8 @@ pub struct MerchantSettings {
     pub retention: RetentionSettings,
     /// Order emails beyond the thank-you.
     pub orders: OrderSettings,
+    /// The return policy (off until turned on).
+    pub returns: super::returns::ReturnPolicy,
 }
 
 /// Order emails beyond the thank-you.
@@ -791,6 +793,7 @@ fn validate_settings(settings: &MerchantSettings) -> Result<(), FieldError> {
             ));
         }
     }
+    settings.returns.validate()?;
     settings
         .marketing
         .validate()

@@ -171,6 +171,32 @@ impl From<crate::usecases::shipments::TrackingError> for ApiError {
     }
 }
 
+impl From<crate::usecases::returns::ReturnError> for ApiError {
+    fn from(e: crate::usecases::returns::ReturnError) -> Self {
+        use crate::usecases::returns::ReturnError;
+        match e {
+            // The body parsed; its values are what is refused.
+            ReturnError::Invalid(e) => ApiError::new(422, e.code, e.message).field(e.field),
+            ReturnError::UnknownOrder => ApiError::not_found("the order"),
+            ReturnError::UnknownReturn => ApiError::not_found("the return"),
+            ReturnError::WrongStatus { current } => ApiError::new(
+                409,
+                "invalid_transition",
+                format!("the return is {} and cannot move so", current.as_str()),
+            )
+            .field("status"),
+            ReturnError::KeyReused => {
+                ApiError::new(409, "idempotency_conflict", e.to_string()).field("Idempotency-Key")
+            }
+            ReturnError::TooManyReturns => {
+                ApiError::new(422, "too_many_returns", e.to_string()).field("order_id")
+            }
+            ReturnError::Busy | ReturnError::Unsent => ApiError::unavailable(e.to_string()),
+            ReturnError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
         let field = e.field.clone();

@@ -16,11 +16,13 @@ pub use crate::clock::Clock;
 
 pub mod billing;
 pub mod catalogue;
+pub mod credit;
 pub mod email_events;
 pub mod feedback;
 pub mod followups;
 pub mod loyalty;
 pub mod privacy;
+pub mod returns;
 pub mod shipments;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -216,6 +218,8 @@ pub enum DueGroup {
     Retention,
     /// Sends parked `ambiguous`, due when their silence window ends (survey-sender).
     ParkedSends,
+    /// Approved returns whose parcel has not been sent: the one reminder (shipment-update).
+    ReturnReminders,
 }
 
 impl DueGroup {
@@ -230,6 +234,7 @@ impl DueGroup {
             DueGroup::Privacy => "privacy",
             DueGroup::Retention => "retention",
             DueGroup::ParkedSends => "parked",
+            DueGroup::ReturnReminders => "return",
         }
     }
 }

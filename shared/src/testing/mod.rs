@@ -8,6 +8,7 @@
 //! injected where the real store can fail.
 
 pub mod billing;
+pub mod credit;
 pub mod due;
 pub mod email_events;
 pub mod feedback;
@@ -20,6 +21,7 @@ pub mod mailer;
 pub mod orders;
 pub mod products;
 pub mod renewals;
+pub mod returns;
 pub mod shipments;
 pub mod table;
 
@@ -28,5 +30,6 @@ pub use ledger::MemSendLedger;
 pub use mailer::ScriptedMailer;
 pub use orders::MemOrderBook;
 pub use renewals::{MemMerchants, MemRenewals};
+pub use returns::{MemCredit, MemReturns};
 pub use shipments::MemShipments;
 pub use table::{Cancelled, Condition, MemTable, RowKey, Write};

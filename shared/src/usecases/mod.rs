@@ -7,7 +7,8 @@
 //!   the loop it closes; [`preferences`]: unsubscribe and preferences; [`renewals`]: a renewal
 //!   notice; [`subscriptions`]: a subscription update; [`billing`]: billing events and a dunning
 //!   step; [`email_events`]: an SES event and the complaint alert; [`loyalty`]: redeeming,
-//!   adjusting, referrals and a customer's standing.
+//!   adjusting, referrals and a customer's standing; [`returns`]: a return from request to
+//!   resolution.
 //! * [`send`]: the send protocol every email goes through (claim → send → record);
 //!   [`sweep`]: the driver every scheduled sweep runs under (merchant turns, quota, margin).
 //!
@@ -15,6 +16,7 @@
 
 pub mod billing;
 pub mod catalogue;
+pub mod credit;
 pub mod email_events;
 pub mod feedback;
 pub mod followups;
@@ -23,6 +25,7 @@ pub mod orders;
 pub mod preferences;
 pub mod privacy;
 pub mod renewals;
+pub mod returns;
 pub mod send;
 pub mod shipments;
 pub mod silence;

@@ -24,6 +24,8 @@
 //! | loyalty balance + version  | `M#<m>#C#<c>`               | `LEDGER`                    | |
 //! | loyalty ledger entry       | `M#<m>#C#<c>`               | `LEDGER#<source>`           | |
 //! | loyalty notice             | `M#<m>#C#<c>`               | `NOTICE#<referral source or expiry>` | due (sparse) |
+//! | store credit summary + version, per currency | `M#<m>#C#<c>` | `CREDIT#<ISO>`            | |
+//! | store credit entry         | `M#<m>#C#<c>`               | `CREDITLOG#<source>`        | |
 //! | customer contact state     | `M#<m>#C#<c>`               | `CONTACT`                   | |
 //! | customer's subscription    | `M#<m>#C#<c>`               | `SUB#<s>`                   | |
 //! | customer's invoice pointer | `M#<m>#C#<c>`               | `INV#<i>`                   | |
@@ -86,6 +88,8 @@
 //! * a follow-up's, a renewal's or a dunning step's move: its own item plus the send record.
 //! * a billing event: the event-seen record and the invoice (plus the email's claim).
 //! * loyalty postings: the customer's summary and its ledger entries (one partition).
+//! * store credit postings (issue, redemption, adjustment): the entry (if its source is new) and
+//!   its currency's summary (if still at the version read): 2 items, the customer's partition.
 //!
 //! Access patterns (every one a GetItem, a BatchGetItem or a Query of one partition, or a Query
 //! per shard of a sharded listing):
@@ -100,6 +104,9 @@
 //!   shipment item (no item kind of its own).
 //! * a customer's whole aggregate (profile, spend, orders, ledger, contact, subscriptions): Query
 //!   `M#<m>#C#<c>`; their orders newest first: SK begins_with `ORDER#`, descending.
+//! * a store credit decision: GetItem the currency's summary `CREDIT#<ISO>` and the request's
+//!   entry `CREDITLOG#<source>` (consistent); a customer's credit statement: Query the customer's
+//!   partition, SK begins_with `CREDIT` (summaries and entries, sorted newest first in memory).
 //! * the send record of one touchpoint: GetItem; a customer's message log: Query
 //!   `M#<m>#C#<c>#SEND`.
 //! * what a follow-up needs (order, contact state, suppression): one BatchGetItem.
@@ -121,7 +128,7 @@
 //!
 //! | item | export (kind) | customer erasure |
 //! |------|---------------|------------------|
-//! | customer profile, spend, order index, ledger summary and entries, loyalty notices, contact state, subscription and invoice pointers, address notes | the aggregate's Query (`customer`, `customer_spend`, `customer_order`, `ledger_summary`, `ledger`, `loyalty_notice`, `contact`, `customer_subscription`, `customer_invoice`, `customer_address`) | deleted (pointers last) |
+//! | customer profile, spend, order index, ledger summary and entries, loyalty notices, store credit summaries and entries, contact state, subscription and invoice pointers, address notes | the aggregate's Query (`customer`, `customer_spend`, `customer_order`, `ledger_summary`, `ledger`, `loyalty_notice`, `credit_summary`, `credit_entry`, `contact`, `customer_subscription`, `customer_invoice`, `customer_address`) | deleted (pointers last) |
 //! | send records (with SES events, and while parked `ambiguous` the composed message `parked_message`, dropped once decided) | the send partition's Query (`send`) | deleted |
 //! | order, its shipment pointers, follow-ups, survey answer | each `ORDER#` entry's partition (`order`, `order_shipment`, `follow_up`, `feedback`) | deleted after the order id's tombstone is written |
 //! | order idempotency record | not exported (a content hash) | replaced by the tombstone: emptied, no expiry |
@@ -139,7 +146,7 @@
 //! `expires_at` (epoch seconds) is the TTL attribute. Decisions never rely on TTL having deleted
 //! anything: it deletes late, and local emulators never delete.
 
-use crate::domain::ids::{InvoiceId, KeyId, ShipmentId, SubscriptionId};
+use crate::domain::ids::{InvoiceId, KeyId, ReturnId, ShipmentId, SubscriptionId};
 use crate::domain::{Currency, CustomerId, MerchantId, OrderId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
@@ -310,6 +317,31 @@ pub fn loyalty_notice(m: &MerchantId, c: &CustomerId, what: &str) -> Key {
     Key::new(customer_pk(m, c), format!("NOTICE#{what}"))
 }
 
+// --- store credit (one customer's partition; see `credit.rs`) ----------------------------------
+
+/// The customer's store credit summary in `currency`: balance, issued, redeemed and the version
+/// every posting of that currency is conditioned on.
+pub fn credit_summary(m: &MerchantId, c: &CustomerId, currency: Currency) -> Key {
+    Key::new(customer_pk(m, c), format!("CREDIT#{currency}"))
+}
+
+/// One store credit entry, by its source (`issue:<return>`, `redeem:<key>`, `adjust:<key>`): the
+/// source alone, not the currency, so one idempotency key is one entry whatever the currency.
+pub fn credit_entry(m: &MerchantId, c: &CustomerId, source: &str) -> Key {
+    Key::new(customer_pk(m, c), format!("CREDITLOG#{source}"))
+}
+
+/// Every store credit item of the customer: each currency's summary (`CREDIT#`) and every entry
+/// (`CREDITLOG#`), in one Query (no other sort key of the aggregate begins with `CREDIT`).
+pub fn credit_all(m: &MerchantId, c: &CustomerId) -> Within {
+    Within::new(customer_pk(m, c), "CREDIT")
+}
+
+/// Whether a sort key of [`credit_all`] is a summary's (else an entry's).
+pub fn is_credit_summary(sk: &str) -> bool {
+    sk.starts_with("CREDIT#")
+}
+
 /// Which item of a customer's aggregate a sort key names (for reading the aggregate's Query).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CustomerPart {
@@ -384,6 +416,35 @@ pub fn shipment_items(m: &MerchantId, s: &ShipmentId) -> Within {
 /// The shipment an order's `SHIP#<s>` pointer names.
 pub fn shipment_of_pointer(sk: &str) -> Option<ShipmentId> {
     ShipmentId::parse("shipment", sk.strip_prefix("SHIP#")?).ok()
+}
+
+/// An order's return tally: units per SKU its returns hold, their ids, a version.
+pub fn order_returns(m: &MerchantId, o: &OrderId) -> Key {
+    Key::new(order_pk(m, o), "RETURNS")
+}
+
+fn return_pk(m: &MerchantId, r: &ReturnId) -> String {
+    entity(m, "RET", r)
+}
+
+/// A return (in its own partition: the merchant API reads it by id).
+pub fn return_item(m: &MerchantId, r: &ReturnId) -> Key {
+    Key::new(return_pk(m, r), "RETURN")
+}
+
+/// Every item of a return's partition (the return; nothing else lives there yet).
+pub fn return_items(m: &MerchantId, r: &ReturnId) -> Within {
+    Within::new(return_pk(m, r), "")
+}
+
+/// GSI1 partition of return `r` (listed by creation time).
+pub fn returns_index(m: &MerchantId, r: &ReturnId) -> String {
+    listing(m, "RETURNS", r.as_str())
+}
+
+/// Every GSI1 partition of the merchant's returns.
+pub fn returns_partitions(m: &MerchantId) -> Vec<String> {
+    listing_partitions(m, "RETURNS")
 }
 
 /// Every item of the subscription a customer's `SUB#<s>` pointer names.
@@ -791,7 +852,7 @@ pub fn due(group: &str, at: Timestamp, item: &Key) -> (String, String) {
 /// every sweep 4 Queries instead of 64.
 fn due_shards(group: &str) -> u32 {
     match group {
-        "privacy" | "parked" => 4,
+        "privacy" | "parked" | "return" => 4,
         _ => DUE_SHARDS,
     }
 }
@@ -903,6 +964,8 @@ mod tests {
             ledger(&m(), &c(cust), &format!("order:{ord}")),
             ledger_summary(&m(), &c(cust)),
             loyalty_notice(&m(), &c(cust), "expiry"),
+            credit_summary(&m(), &c(cust), eur),
+            credit_entry(&m(), &c(cust), &format!("issue:return-{ord}")),
             contact(&m(), &c(cust)),
             customer_subscription(&m(), &c(cust), &sub),
             send(&SendIdentity::new(
@@ -1148,10 +1211,45 @@ mod tests {
                 loyalty_notice(&m(), &c("c1"), "expiry"),
                 CustomerPart::Other,
             ),
+            (credit_summary(&m(), &c("c1"), eur), CustomerPart::Other),
+            (
+                credit_entry(&m(), &c("c1"), "redeem:k1"),
+                CustomerPart::Other,
+            ),
         ];
         for (key, part) in parts {
             assert_eq!(key.pk, customer_aggregate(&m(), &c("c1")).pk);
             assert_eq!(customer_part(&key.sk), part, "{key:?}");
+        }
+    }
+
+    #[test]
+    fn store_credit_keys_share_one_prefix_no_other_customer_item_has() {
+        let eur = Currency::parse("c", "EUR").unwrap();
+        let all = credit_all(&m(), &c("c1"));
+        let summary = credit_summary(&m(), &c("c1"), eur);
+        let entry = credit_entry(&m(), &c("c1"), "issue:return-1");
+        assert_eq!(
+            (summary.sk.as_str(), entry.sk.as_str()),
+            ("CREDIT#EUR", "CREDITLOG#issue:return-1")
+        );
+        assert!(summary.sk.starts_with(&all.prefix) && entry.sk.starts_with(&all.prefix));
+        assert!(is_credit_summary(&summary.sk) && !is_credit_summary(&entry.sk));
+        let at = Timestamp::UNIX_EPOCH;
+        for other in [
+            customer(&m(), &c("c1")),
+            customer_spend(&m(), &c("c1"), eur),
+            customer_order(&m(), &c("c1"), at, &o("o1")),
+            ledger(&m(), &c("c1"), "order:o1"),
+            ledger_summary(&m(), &c("c1")),
+            loyalty_notice(&m(), &c("c1"), "expiry"),
+            contact(&m(), &c("c1")),
+        ] {
+            assert!(!other.sk.starts_with(&all.prefix), "{other:?}");
+            assert!(
+                !summary.sk.starts_with(&other.sk) && !entry.sk.starts_with(&other.sk),
+                "{other:?}"
+            );
         }
     }
 

@@ -2,7 +2,9 @@
 //! resumable steps; the privacy request records.
 //!
 //! **What a customer's data is.** Everything is reached from the customer's aggregate
-//! (`M#<m>#C#<c>`), never by a Scan: the aggregate's own items, the customer's send log, the
+//! (`M#<m>#C#<c>`), never by a Scan: the aggregate's own items (store credit included: its
+//! summaries `CREDIT#<ISO>` and entries `CREDITLOG#<source>` are exported as `credit_summary` and
+//! `credit_entry` and erased with the aggregate), the customer's send log, the
 //! orders its `ORDER#` entries name (each order's partition: the order, its shipment pointers,
 //! follow-ups and survey answer), the shipments those name (state, checkpoints, due checks),
 //! the subscriptions (`SUB#`, with their link clicks) and invoices (`INV#`) it points to, the
@@ -23,7 +25,8 @@
 //!    customer's note (the suppression stays, under the address's digest and holding no
 //!    address, so a suppressed address is still never mailed), then the `ADDR#` notes;
 //! 5. the send log (records, SES events, decisions), then what is left of the aggregate
-//!    (profile, spend, ledger, loyalty notices, contact state);
+//!    (profile, spend, ledger, loyalty notices, store credit summaries and entries, contact
+//!    state);
 //! 6. a last read of the aggregate and the send log: anything written meanwhile (an order placed
 //!    during the erasure) is erased by another pass, so nothing outlives the request.
 //!
