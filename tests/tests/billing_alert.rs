@@ -396,3 +396,168 @@ async fn a_redelivered_payment_event_is_a_duplicate_and_a_second_success_finds_t
     assert_eq!(second["result"], "already_paid", "{second}");
     assert_eq!(w.kinds_to(&ann).await, vec!["payment_failed"]);
 }
+
+/// Places the example order (through order-placed) and anchors its journey: its review request
+/// and cross-sell due in ten days, as a delivery would schedule them. The order as posted.
+async fn placed_with_follow_ups(w: &World) -> Value {
+    use aftercare::domain::followup::{AnchorReason, FollowUpKind};
+    use aftercare::ports::shipments::ShipmentBook as _;
+    let orders = order_placed::App::with_parts(
+        w.env.config(),
+        w.env.dynamodb(),
+        w.env.ses(),
+        w.clock.clone(),
+    )
+    .unwrap();
+    let order = w.env.order();
+    let resp = order_placed::handle(
+        &orders,
+        w.env.http_event(&order, Some(&w.env.api_key)),
+        "t",
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp["statusCode"], 201, "{resp}");
+    let id = aftercare::domain::OrderId::parse("id", order["id"].as_str().unwrap()).unwrap();
+    let record = w
+        .app
+        .store
+        .get_order(&w.env.merchant.id, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = w.clock.now();
+    let due = t("2026-11-20T10:00:00Z");
+    let follow_ups = [
+        (FollowUpKind::ReviewRequest, due),
+        (FollowUpKind::CrossSell, due),
+    ];
+    let anchored = w
+        .app
+        .store
+        .anchor_journey(&record, now, AnchorReason::Delivered, &follow_ups, now)
+        .await
+        .unwrap();
+    assert!(anchored);
+    order
+}
+
+impl World {
+    /// The "refund issued" emails `email` got: their plain text.
+    async fn refunds_told(&self, email: &str) -> Vec<String> {
+        self.env
+            .emails_to(email)
+            .await
+            .iter()
+            .filter(|m| m.header("X-Aftercare-Kind").as_deref() == Some("refund_issued"))
+            .map(|m| m.part("text/plain").unwrap_or_default())
+            .collect()
+    }
+
+    async fn follow_up_statuses(&self, order: &Value) -> Vec<String> {
+        let o = order["id"].as_str().unwrap();
+        let mut statuses = Vec::new();
+        for kind in ["review_request", "cross_sell"] {
+            for f in self
+                .env
+                .items_in(&format!("O#{o}"), &format!("FOLLOWUP#{kind}"))
+                .await
+            {
+                statuses.push(format!("{kind} {}", s(&f, "status")));
+            }
+        }
+        statuses
+    }
+}
+
+#[tokio::test]
+async fn a_stripe_refund_is_told_once_under_redelivery_and_concurrency() {
+    let w = World::new().await;
+    let ann = w.env.customer_email();
+    let order = placed_with_follow_ups(&w).await;
+    // Stripe's `charge.refunded`: a partial refund first (its charge's `amount_refunded` so far).
+    let charge = |refunded: i64| {
+        json!({
+            "id": "ch_3MmlLrLkdIwHu7ix0snN0B15", "object": "charge", "amount": order["total"],
+            "amount_captured": order["total"], "amount_refunded": refunded, "captured": true,
+            "currency": "eur", "customer": "cus_NffrFeUfNV2Hib", "paid": true,
+            "refunded": refunded == order["total"].as_i64().unwrap(), "receipt_email": ann,
+            "billing_details": {"email": ann, "name": "Ann Example", "phone": null,
+                "address": {"city": null, "country": "DE", "line1": null, "line2": null,
+                    "postal_code": null, "state": null}},
+            "metadata": {"order_id": order["id"]}, "status": "succeeded"
+        })
+    };
+    let partial = w.stripe_body("evt_r1", "charge.refunded", charge(2500));
+    let first = body(&w.deliver(w.signed(&partial)).await);
+    assert_eq!(first["email"], "sent", "{first}");
+    for _ in 0..20 {
+        let resp = w.deliver(w.signed(&partial)).await;
+        assert_eq!(resp["statusCode"], 200, "{resp}");
+    }
+    let all = futures_util::future::join_all((0..16).map(|_| w.deliver(w.signed(&partial)))).await;
+    assert!(all.iter().all(|r| r["statusCode"] == 200), "{all:?}");
+    let told = w.refunds_told(&ann).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].contains("€25.00"), "{}", told[0]);
+    // A part of the order names no line: the journey stays.
+    assert_eq!(
+        w.follow_up_statuses(&order).await,
+        ["review_request scheduled", "cross_sell scheduled"]
+    );
+    // The rest refunded later (its own event, the charge's running total): its own email once.
+    let rest = order["total"].as_i64().unwrap();
+    let full = w.stripe_body("evt_r2", "charge.refunded", charge(rest));
+    let mut full: Value = serde_json::from_str(&full).unwrap();
+    full["data"]["previous_attributes"] = json!({"amount_refunded": 2500});
+    let full = full.to_string();
+    let all = futures_util::future::join_all((0..16).map(|_| w.deliver(w.signed(&full)))).await;
+    assert!(all.iter().all(|r| r["statusCode"] == 200), "{all:?}");
+    assert_eq!(w.refunds_told(&ann).await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_api_refund_of_the_whole_order_is_told_once_and_ends_its_review_request() {
+    let w = World::new().await;
+    let ann = w.env.customer_email();
+    let order = placed_with_follow_ups(&w).await;
+    let refund = json!({
+        "id": "rf-whole", "type": "refund", "customer": order["customer"],
+        "refund": {"id": "re_whole", "amount": order["total"], "currency": order["currency"],
+            "order_id": order["id"]}
+    })
+    .to_string();
+    let post = || {
+        w.env.api_event(
+            billing_alert::ROUTE_EVENTS,
+            "/v1/billing-events",
+            &[],
+            Some(&refund),
+            Some(&w.env.api_key),
+        )
+    };
+    let first = body(&w.deliver(post()).await);
+    assert_eq!(first["email"], "sent", "{first}");
+    assert_eq!(
+        first["follow_ups_cancelled"],
+        json!(["review_request", "cross_sell"]),
+        "{first}"
+    );
+    for _ in 0..20 {
+        assert_eq!(w.deliver(post()).await["statusCode"], 200);
+    }
+    let all = futures_util::future::join_all((0..16).map(|_| w.deliver(post()))).await;
+    assert!(all.iter().all(|r| r["statusCode"] == 200), "{all:?}");
+    let told = w.refunds_told(&ann).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0].contains(order["id"].as_str().unwrap()),
+        "names the order: {}",
+        told[0]
+    );
+    assert_eq!(
+        w.follow_up_statuses(&order).await,
+        ["review_request cancelled", "cross_sell cancelled"]
+    );
+}

@@ -1006,3 +1006,148 @@ async fn a_record_written_between_the_two_attempts_of_a_claim_is_not_overwritten
     assert_eq!(record.status, SendStatus::Sent);
     assert_eq!(record.message_id.as_deref(), Some("the-other-delivery"));
 }
+
+/// A scheduled review request of order `o` keeping `skus`, in the due index.
+async fn review_request_with_lines(
+    env: &Env,
+    o: &str,
+    skus: &[String],
+) -> aftercare::domain::OrderId {
+    use aftercare::adapters::store::keys;
+    use aftercare::domain::catalogue::Sku;
+    use aftercare::domain::followup::{AnchorReason, FollowUp, FollowUpKind, FollowUpStatus};
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let order = aftercare::domain::OrderId::parse("order_id", o).unwrap();
+    let now = Timestamp::now();
+    let follow_up = FollowUp {
+        order_id: order.clone(),
+        customer_id: "ann".into(),
+        recipient: Some("ann@example.com".into()),
+        kind: FollowUpKind::ReviewRequest,
+        due_at: now,
+        anchor: now,
+        anchor_reason: AnchorReason::Delivered,
+        status: FollowUpStatus::Scheduled,
+        decisions: Vec::new(),
+        outcome: None,
+        message_id: None,
+        skus: skus.iter().map(|s| Sku::parse("sku", s).unwrap()).collect(),
+        refunded_skus: Vec::new(),
+    };
+    let key = keys::follow_up(&env.merchant.id, &order, "review_request");
+    let (due_pk, due_sk) = keys::due(aftercare::ports::DueGroup::FollowUps.as_str(), now, &key);
+    let mut item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+        serde_dynamo::to_item(&follow_up).unwrap();
+    item.insert("PK".into(), S(key.pk.clone()));
+    item.insert("SK".into(), S(key.sk.clone()));
+    item.insert("DUEPK".into(), S(due_pk));
+    item.insert("DUESK".into(), S(due_sk));
+    env.dynamodb()
+        .put_item()
+        .table_name(&env.table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    order
+}
+
+/// `followups.drop_lines_scheduled`. A refunded line is taken out of a review request only while
+/// it is scheduled: one cancelled meanwhile (or sent) is left exactly as it was.
+#[tokio::test]
+async fn a_follow_up_that_left_the_schedule_keeps_its_lines() {
+    use aftercare::domain::catalogue::Sku;
+    use aftercare::domain::followup::FollowUpKind;
+    use aftercare::ports::feedback::FeedbackBook;
+    let env = Env::new().await;
+    let order = review_request_with_lines(
+        &env,
+        "o-lines",
+        &["TENT-2P".to_owned(), "PEG-AL-10".to_owned()],
+    )
+    .await;
+    let kind = [FollowUpKind::ReviewRequest];
+    let now = Timestamp::now();
+    let m = &env.merchant.id;
+    let cancelled = env
+        .store
+        .cancel_follow_ups(m, &order, &kind, "order_cancelled", now)
+        .await
+        .unwrap();
+    assert_eq!(cancelled, kind);
+    let pegs = [Sku::parse("sku", "PEG-AL-10").unwrap()];
+    let dropped = env
+        .store
+        .drop_follow_up_skus(m, &order, &kind, &pegs, "refunded", now)
+        .await
+        .unwrap();
+    assert!(dropped.is_empty(), "{dropped:?}");
+    let item = env.items_with_sk("FOLLOWUP#review_request").await;
+    assert_eq!(aftercare_tests::s(&item[0], "status"), "cancelled");
+    assert_eq!(aftercare_tests::s(&item[0], "outcome"), "order_cancelled");
+    assert!(!item[0].contains_key("refunded_skus"), "{item:?}");
+}
+
+/// `followups.drop_lines_skus_seen`, `followups.drop_lines_refunded_seen` and
+/// `followups.drop_lines_refunded_new` (jointly: each covers the others' races). A refund of
+/// each of twelve lines at once, on a review request with no refunded line yet and on one with
+/// one already: every write is conditioned on the lists it read, so no refund's line is lost to
+/// another's write, and the review request ends cancelled with all of them.
+#[tokio::test]
+async fn concurrent_refunds_of_different_lines_lose_none() {
+    use aftercare::domain::catalogue::Sku;
+    use aftercare::domain::followup::{FollowUpKind, LinesDropped};
+    use aftercare::ports::feedback::FeedbackBook;
+    let env = Env::new().await;
+    let kind = [FollowUpKind::ReviewRequest];
+    let now = Timestamp::now();
+    let m = &env.merchant.id;
+    for (o, first) in [("o-fresh", 0), ("o-begun", 1)] {
+        let skus: Vec<String> = (0..12).map(|i| format!("LINE-{i:02}")).collect();
+        let order = review_request_with_lines(&env, o, &skus).await;
+        let each: Vec<[Sku; 1]> = skus
+            .iter()
+            .map(|s| [Sku::parse("sku", s).unwrap()])
+            .collect();
+        for line in &each[..first] {
+            env.store
+                .drop_follow_up_skus(m, &order, &kind, line, "refunded", now)
+                .await
+                .unwrap();
+        }
+        let all = futures_util::future::join_all(each[first..].iter().map(|line| {
+            env.store
+                .drop_follow_up_skus(m, &order, &kind, line, "refunded", now)
+        }))
+        .await;
+        let outcomes: Vec<LinesDropped> = all
+            .into_iter()
+            .flat_map(|r| r.unwrap())
+            .map(|(_, what)| what)
+            .collect();
+        assert_eq!(outcomes.len(), 12 - first, "{o}: {outcomes:?}");
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|w| **w == LinesDropped::Cancelled)
+                .count(),
+            1,
+            "{o}: the last line's refund cancels it: {outcomes:?}"
+        );
+        let item = env
+            .items_in(&format!("O#{o}"), "FOLLOWUP#review_request")
+            .await
+            .pop()
+            .unwrap();
+        let stored: serde_json::Value = serde_dynamo::from_item(item).unwrap();
+        let mut refunded: Vec<String> = stored["refunded_skus"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        refunded.sort();
+        assert_eq!(refunded, skus, "{o}");
+        assert_eq!(stored["status"], "cancelled", "{o}: {stored}");
+    }
+}

@@ -908,3 +908,88 @@ async fn the_same_topics_arrive_through_amazon_eventbridge() {
             .is_err()
     );
 }
+
+/// The order's follow-up of `kind` as stored: (status, skus, refunded skus).
+async fn follow_up(w: &World, kind: &str) -> (String, Vec<String>, Vec<String>) {
+    let item = w
+        .env
+        .items_in(&format!("O#{ORDER_ID}"), &format!("FOLLOWUP#{kind}"))
+        .await
+        .pop()
+        .unwrap();
+    let f: Value = serde_dynamo::from_item(item).unwrap();
+    let list = |name: &str| -> Vec<String> {
+        f[name]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    (
+        f["status"].as_str().unwrap_or_default().to_owned(),
+        list("skus"),
+        list("refunded_skus"),
+    )
+}
+
+#[tokio::test]
+async fn a_refund_is_told_once_under_redelivery_and_concurrency_and_drops_only_its_lines() {
+    let w = World::new().await;
+    w.post("orders/create", "ev-o", &w.order()).await;
+    let mut delivered = fulfillment();
+    delivered["shipment_status"] = "delivered".into();
+    w.post("fulfillments/create", "ev-f", &delivered).await;
+    let refund: Value = serde_json::from_str(&fixture_file("shopify/refunds-create.json")).unwrap();
+    let (status, first) = w.post("refunds/create", "ev-r1", &refund).await;
+    assert_eq!(
+        (status, first["email"].as_str()),
+        (200, Some("sent")),
+        "{first}"
+    );
+    assert_eq!(
+        first["follow_ups_trimmed"],
+        json!(["review_request", "cross_sell"]),
+        "{first}"
+    );
+    // Shopify's retries of the delivery (20), then 16 deliveries of the same refund at once
+    // (an admin's resends under new event ids).
+    for _ in 0..20 {
+        let (status, _) = w.post("refunds/create", "ev-r1", &refund).await;
+        assert_eq!(status, 200);
+    }
+    let ids: Vec<String> = (0..16).map(|i| format!("ev-r1-{i}")).collect();
+    let all =
+        futures_util::future::join_all(ids.iter().map(|id| w.post("refunds/create", id, &refund)))
+            .await;
+    assert!(all.iter().all(|(status, _)| *status == 200), "{all:?}");
+    assert_eq!(w.kind_sent("refund_issued").await, 1);
+    let email = w
+        .env
+        .emails_to(&w.email())
+        .await
+        .into_iter()
+        .find(|e| e.header("X-Aftercare-Kind").as_deref() == Some("refund_issued"))
+        .unwrap();
+    // In the customer's language (German), with the amount and the order.
+    let text = email.part("text/plain").unwrap_or_default();
+    assert!(text.contains("23,17") && text.contains(ORDER_ID), "{text}");
+    assert!(
+        email.subject().unwrap_or_default().contains("Erstattung"),
+        "{:?}",
+        email.subject()
+    );
+    // Only the pegs left the review request and the cross-sell: the tent's stay, scheduled.
+    for kind in ["review_request", "cross_sell"] {
+        let (status, skus, refunded) = follow_up(&w, kind).await;
+        assert_eq!(status, "scheduled", "{kind}");
+        assert!(!skus.contains(&"PEG-AL-10".to_owned()), "{kind} {skus:?}");
+        assert!(skus.contains(&"TENT-2P".to_owned()), "{kind} {skus:?}");
+        assert_eq!(refunded, ["PEG-AL-10"], "{kind}");
+    }
+    let (survey, _, refunded) = follow_up(&w, "feedback_survey").await;
+    assert_eq!(survey, "scheduled");
+    assert!(refunded.is_empty(), "the survey asks about the whole order");
+}

@@ -990,3 +990,55 @@ async fn a_promoter_answer_brings_the_review_request_forward_and_the_api_reports
         .await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn a_refunded_line_is_neither_reviewed_nor_recommended_nor_named() {
+    use aftercare::usecases::followups::drop_returned_lines;
+    let w = World::new().await;
+    let ann = format!("ann.refund.{}@example.com", w.env.tag);
+    w.place(&w.order("SO-2001", &ann, "Europe/Berlin")).await;
+    w.deliver("SO-2001", "2026-11-23T12:00:00Z").await;
+    // The tent goes back (a refund naming its line, or a return).
+    let order = OrderId::parse("o", "SO-2001").unwrap();
+    let tent = [Sku::parse("sku", "TENT-2P").unwrap()];
+    let now = t("2026-11-25T10:00:00Z");
+    let changed = drop_returned_lines(
+        &w.env.store,
+        &w.env.merchant.id,
+        &order,
+        &tent,
+        "refunded",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    for at in [
+        "2026-11-27T14:00:00Z",
+        "2026-11-30T14:00:00Z",
+        "2026-12-03T14:00:00Z",
+        "2026-12-07T14:00:00Z",
+    ] {
+        w.sweep_at(at).await;
+    }
+    let review = w.emails(&ann, "review_request").await;
+    assert_eq!(review.len(), 1);
+    let text = review[0].part("text/plain").unwrap();
+    assert!(
+        text.contains("https://shop.test/p/PEG-AL-10/review"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("TENT-2P"),
+        "no review asked for what came back: {text}"
+    );
+    // The cross-sell built on the pegs alone (they relate to nothing): nothing worth sending, and
+    // the tent's related products are not offered on the strength of a tent sent back.
+    for email in w.emails(&ann, "cross_sell").await {
+        let html = email.part("text/html").unwrap();
+        assert!(
+            !html.contains("Ridge tent") && !html.contains("TENT-2P"),
+            "{html}"
+        );
+    }
+}

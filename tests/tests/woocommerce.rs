@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 use aftercare::signature::sign_base64_hmac;
-use aftercare_tests::{Env, fixture_file};
+use aftercare_tests::{Env, fixture_file, s};
 use serde_json::{Value, json};
 
 // Every handler call here gets a Lambda's longest budget.
@@ -554,4 +554,108 @@ async fn a_merchant_who_wants_it_tells_the_customer_of_a_cancelled_order_once() 
     w.post("order.updated", "d-c4", &cancelled).await;
     assert_eq!(w.emails_of("order_cancelled").await, 1);
     assert_eq!(w.emails_of("order_thanks").await, 1);
+}
+
+/// Anchors the stored order's post-delivery journey: its review request and cross-sell due in
+/// ten days (as a delivery would schedule them).
+async fn anchor_follow_ups(w: &World) {
+    use aftercare::ports::shipments::ShipmentBook as _;
+    let id = aftercare::domain::OrderId::parse("id", ORDER_ID).unwrap();
+    let record = w
+        .app
+        .store
+        .get_order(&w.env.merchant.id, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let now: jiff::Timestamp = "2026-11-22T10:00:00Z".parse().unwrap();
+    let due: jiff::Timestamp = "2026-12-02T10:00:00Z".parse().unwrap();
+    use aftercare::domain::followup::{AnchorReason, FollowUpKind};
+    let anchored = w
+        .app
+        .store
+        .anchor_journey(
+            &record,
+            now,
+            AnchorReason::Delivered,
+            &[
+                (FollowUpKind::ReviewRequest, due),
+                (FollowUpKind::CrossSell, due),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(anchored);
+}
+
+async fn follow_up_status(w: &World, kind: &str) -> String {
+    let item = w
+        .env
+        .items_in(&format!("O#{ORDER_ID}"), &format!("FOLLOWUP#{kind}"))
+        .await
+        .pop()
+        .unwrap();
+    s(&item, "status")
+}
+
+#[tokio::test]
+async fn each_listed_refund_is_told_once_however_often_and_concurrently_it_is_listed() {
+    let w = World::new().await;
+    w.post("order.created", "d-r0", &w.order("processing"))
+        .await;
+    anchor_follow_ups(&w).await;
+    // A partial refund: the order stays `completed` and lists it (WooCommerce's order shows its
+    // refunds as `{"id", "reason", "total"}`, the total negative).
+    let mut partial = w.order("completed");
+    partial["date_modified_gmt"] = "2026-11-23T09:00:00".into();
+    partial["refunds"] = json!([{"id": 731, "reason": "Scuffed box", "total": "-10.00"}]);
+    let (status, out) = w.post("order.updated", "d-r1", &partial).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["refunds"][0]["email"], "sent", "{out}");
+    for _ in 0..20 {
+        let (status, _) = w.post("order.updated", "d-r1", &partial).await;
+        assert_eq!(status, 200);
+    }
+    let ids: Vec<String> = (0..16).map(|i| format!("d-r1-{i}")).collect();
+    let all =
+        futures_util::future::join_all(ids.iter().map(|id| w.post("order.updated", id, &partial)))
+            .await;
+    assert!(all.iter().all(|(status, _)| *status == 200), "{all:?}");
+    assert_eq!(w.emails_of("refund_issued").await, 1);
+    // Ten dollars of an order of 37.25 names no line: the journey stays as it is.
+    for kind in ["review_request", "cross_sell"] {
+        assert_eq!(follow_up_status(&w, kind).await, "scheduled", "{kind}");
+    }
+    // Then the rest is refunded: the order becomes `refunded`, listing both refunds. The new one
+    // is told once; the whole order came back, so no review request or cross-sell.
+    let mut refunded = w.order("refunded");
+    refunded["date_modified_gmt"] = "2026-11-24T09:00:00".into();
+    refunded["refunds"] = json!([
+        {"id": 732, "reason": "", "total": "-27.25"},
+        {"id": 731, "reason": "Scuffed box", "total": "-10.00"}
+    ]);
+    let (status, out) = w.post("order.updated", "d-r2", &refunded).await;
+    assert_eq!(
+        (status, out["result"].as_str()),
+        (200, Some("order_refunded")),
+        "{out}"
+    );
+    w.post("order.updated", "d-r3", &refunded).await;
+    assert_eq!(w.emails_of("refund_issued").await, 2);
+    for kind in ["review_request", "cross_sell"] {
+        assert_eq!(follow_up_status(&w, kind).await, "cancelled", "{kind}");
+    }
+    let email = w
+        .env
+        .emails_to(&w.email())
+        .await
+        .into_iter()
+        .filter(|e| e.header("X-Aftercare-Kind").as_deref() == Some("refund_issued"))
+        .map(|e| e.part("text/plain").unwrap_or_default())
+        .collect::<Vec<_>>();
+    assert!(
+        email.iter().any(|t| t.contains("27.25")) && email.iter().any(|t| t.contains("10.00")),
+        "{email:?}"
+    );
 }

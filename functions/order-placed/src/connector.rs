@@ -4,11 +4,13 @@
 //! cancelling an order's follow-ups.
 
 use crate::App;
-use aftercare::domain::followup::FollowUpKind;
+use aftercare::domain::catalogue::Sku;
+use aftercare::domain::followup::{FollowUpKind, LinesDropped};
 use aftercare::domain::order::OrderRecord;
 use aftercare::domain::send::{EmailKind, SendIdentity};
 use aftercare::domain::{FieldError, Merchant, OrderInput};
 use aftercare::http::ApiError;
+use aftercare::usecases::followups::{drop_returned_lines, refunded_lines};
 use aftercare::usecases::send::{Deadline, SendOutcome};
 use serde_json::{Value, json};
 
@@ -84,7 +86,10 @@ pub(crate) async fn cancel_follow_ups(
 }
 
 /// Takes back the points of `amount` of `order` once, under the billing event `event_id` (the
-/// billing use-case: a refund in full also takes back a referrer's reward).
+/// billing use-case: a refund in full also takes back a referrer's reward); with `tell`, the
+/// customer also gets the "refund issued" email, once per `event_id` (a cancellation tells
+/// nothing here: its own email does, where the merchant turned it on).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn reverse_points(
     app: &App,
     merchant: &Merchant,
@@ -92,14 +97,21 @@ pub(crate) async fn reverse_points(
     event_id: &str,
     amount: i64,
     raw: &[u8],
+    tell: bool,
     deadline: Deadline,
 ) -> Result<Value, ApiError> {
+    use aftercare::adapters::mail::refunds::refund_email;
     use aftercare::domain::billing::{BillingEvent, EventKey, RefundFacts};
     use aftercare::domain::money::Money;
-    use aftercare::usecases::billing::{BillingEvents, Handled, RefundOutcome};
+    use aftercare::usecases::billing::{BillingEvents, DunningEmail, Handled, RefundOutcome};
+    let mut customer = order.order.customer.clone();
+    if !tell {
+        // No address, nothing to tell: the reversal alone.
+        customer.email = None;
+    }
     let facts = RefundFacts {
         id: event_id.to_owned(),
-        customer: order.order.customer.clone(),
+        customer,
         order_id: Some(order.order.id.clone()),
         amount: Money {
             amount,
@@ -127,18 +139,35 @@ pub(crate) async fn reverse_points(
             &ev,
             BillingEvent::Refund(facts),
             deadline,
-            |_, _, _| None,
+            |merchant, email, send_ref| match email {
+                DunningEmail::Refund(notice) => refund_email(
+                    &app.renderer,
+                    merchant,
+                    notice.customer,
+                    notice.amount,
+                    notice.order,
+                    send_ref,
+                ),
+                _ => None,
+            },
         )
         .await?;
-    Ok(match handled {
-        Handled::Refund(RefundOutcome::Reversed { points }) => {
+    let Handled::Refund { outcome, email } = handled else {
+        return Ok(json!({"result": "duplicate"}));
+    };
+    let mut out = match outcome {
+        RefundOutcome::Reversed { points } => {
             json!({"result": "refund_recorded", "points_reversed": -points.abs()})
         }
-        Handled::Refund(RefundOutcome::NothingToReverse) => {
+        RefundOutcome::NothingToReverse => {
             json!({"result": "refund_recorded", "points_reversed": 0})
         }
-        _ => json!({"result": "duplicate"}),
-    })
+        RefundOutcome::Duplicate => json!({"result": "duplicate"}),
+    };
+    if let Some(email) = email {
+        out["email"] = email.as_str().into();
+    }
+    Ok(out)
 }
 
 /// The provider an event id of a connector names (`shopify-…`, `woo-…`).
@@ -169,6 +198,7 @@ pub(crate) async fn cancel_order(
         event_id,
         order.order.total,
         raw,
+        false,
         deadline,
     )
     .await?;
@@ -222,8 +252,54 @@ async fn tell_cancelled(
     Ok(outcome)
 }
 
-/// Refunds `order` in full: its points (once, under `event_id`) and its review request and
-/// cross-sell, which would ask about what came back.
+/// A refund of `amount` of `order` a platform reported as `event_id` (`shopify-<refund id>`,
+/// `woo-<refund id>`): its share of the points taken back once, the customer told once ("refund
+/// issued", the billing use-case), and the lines it gives back (`named` SKUs, else every line
+/// when it refunds the whole order) taken out of the order's pending review request and
+/// cross-sell (the follow-ups use-case), which never name them then; one left with no line is
+/// cancelled (`refunded`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn refund(
+    app: &App,
+    merchant: &Merchant,
+    order: &OrderRecord,
+    event_id: &str,
+    amount: i64,
+    named: Option<&[Sku]>,
+    raw: &[u8],
+    deadline: Deadline,
+) -> Result<Value, ApiError> {
+    let mut outcome =
+        reverse_points(app, merchant, order, event_id, amount, raw, true, deadline).await?;
+    let lines = refunded_lines(&order.order, named, order.order.money(amount));
+    let changed = drop_returned_lines(
+        &app.store,
+        &merchant.id,
+        &order.order.id,
+        &lines,
+        "refunded",
+        app.clock.now(),
+    )
+    .await?;
+    let kinds = |what: LinesDropped| -> Vec<&'static str> {
+        changed
+            .iter()
+            .filter(|(_, w)| *w == what)
+            .map(|(k, _)| k.as_str())
+            .collect()
+    };
+    let (trimmed, cancelled) = (kinds(LinesDropped::Trimmed), kinds(LinesDropped::Cancelled));
+    if !trimmed.is_empty() {
+        outcome["follow_ups_trimmed"] = trimmed.into();
+    }
+    if !cancelled.is_empty() {
+        outcome["follow_ups_cancelled"] = cancelled.into();
+    }
+    Ok(outcome)
+}
+
+/// Refunds `order` in full (its points once, under `event_id`, and the customer told once) and
+/// cancels its review request and cross-sell, which would ask about what came back.
 pub(crate) async fn refund_order(
     app: &App,
     merchant: &Merchant,
@@ -232,23 +308,33 @@ pub(crate) async fn refund_order(
     raw: &[u8],
     deadline: Deadline,
 ) -> Result<Value, ApiError> {
-    let mut outcome = reverse_points(
+    let mut outcome = refund(
         app,
         merchant,
         order,
         event_id,
         order.order.total,
+        None,
         raw,
         deadline,
     )
     .await?;
-    outcome["follow_ups_cancelled"] = cancel_follow_ups(
+    // Also those that kept no lines to drop (scheduled before follow-ups kept them).
+    let mut cancelled = outcome["follow_ups_cancelled"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if let Value::Array(more) = cancel_follow_ups(
         app,
         merchant,
         order,
         &[FollowUpKind::ReviewRequest, FollowUpKind::CrossSell],
         "refunded",
     )
-    .await?;
+    .await?
+    {
+        cancelled.extend(more);
+    }
+    outcome["follow_ups_cancelled"] = cancelled.into();
     Ok(outcome)
 }

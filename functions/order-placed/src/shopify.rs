@@ -25,8 +25,10 @@
 //!   fulfillment of an order not stored yet answers 503, so Shopify delivers it again later.
 //! * `refunds/create` → the refund, as a billing event `POST /v1/billing-events` would carry it:
 //!   the refunded share of the order's loyalty points is taken back once (a refund in full also
-//!   takes back a referrer's reward). The amount is the sum of the refund's successful `refund`
-//!   transactions.
+//!   takes back a referrer's reward), and the customer gets one "refund issued" email
+//!   (`shopify-<refund id>`). The amount is the sum of the refund's successful `refund`
+//!   transactions. The lines of its `refund_line_items` leave the order's pending review request
+//!   and cross-sell (which never name them then; one left with none is cancelled).
 //! * `orders/cancelled` → the order's follow-ups still scheduled are cancelled (`order_cancelled`)
 //!   and its points taken back in full, once (as a refund of the whole order would).
 //! * `customers/redact` → the customer's erasure (`shopify-<id>`, else by address);
@@ -654,29 +656,64 @@ async fn refund(
             Err(e) => return Ok(refused(e.into())),
         }
     }
-    let mut outcome = crate::connector::reverse_points(
+    let named = refunded_skus(payload);
+    let mut outcome = crate::connector::refund(
         app,
         merchant,
         &order,
         &format!("shopify-{rid}"),
         amount,
+        Some(&named),
         raw,
         deadline,
     )
     .await?;
-    // Every line refunded in full: no review request or cross-sell about what came back.
+    // Every line refunded in full: also the review request and cross-sell that kept no lines.
     if fully_refunded(&order.order, payload) {
         use aftercare::domain::followup::FollowUpKind;
-        outcome["follow_ups_cancelled"] = crate::connector::cancel_follow_ups(
+        let mut cancelled = outcome["follow_ups_cancelled"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if let Value::Array(more) = crate::connector::cancel_follow_ups(
             app,
             merchant,
             &order,
             &[FollowUpKind::ReviewRequest, FollowUpKind::CrossSell],
             "refunded",
         )
-        .await?;
+        .await?
+        {
+            cancelled.extend(more);
+        }
+        outcome["follow_ups_cancelled"] = cancelled.into();
     }
     Ok(outcome)
+}
+
+/// The SKU a refund line names, as the order's lines were mapped: its `line_item.sku`, else
+/// `variant-<variant_id>`, else `line-<line_item_id>`.
+fn refund_line_sku(r: &Value) -> Option<String> {
+    let line = &r["line_item"];
+    line["sku"]
+        .as_str()
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_owned)
+        .or_else(|| decimal_id(&line["variant_id"]).map(|v| format!("variant-{v}")))
+        .or_else(|| decimal_id(&r["line_item_id"]).map(|v| format!("line-{v}")))
+}
+
+/// The SKUs of a refund's `refund_line_items` that give back at least one unit.
+fn refunded_skus(refund: &Value) -> Vec<aftercare::domain::catalogue::Sku> {
+    let skus: Vec<String> = refund["refund_line_items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r["quantity"].as_i64().unwrap_or(0) > 0)
+        .filter_map(refund_line_sku)
+        .collect();
+    aftercare::domain::catalogue::distinct_skus(skus.iter().map(String::as_str))
 }
 
 /// Whether a refund's `refund_line_items` give back every unit of every line of `order` (by SKU,
@@ -688,14 +725,7 @@ fn fully_refunded(order: &aftercare::domain::Order, refund: &Value) -> bool {
         .map(Vec::as_slice)
         .unwrap_or_default()
     {
-        let line = &r["line_item"];
-        let sku = line["sku"]
-            .as_str()
-            .filter(|s| !s.trim().is_empty())
-            .map(str::to_owned)
-            .or_else(|| decimal_id(&line["variant_id"]).map(|v| format!("variant-{v}")))
-            .or_else(|| decimal_id(&r["line_item_id"]).map(|v| format!("line-{v}")));
-        if let Some(sku) = sku {
+        if let Some(sku) = refund_line_sku(r) {
             *back.entry(sku).or_default() += r["quantity"].as_i64().unwrap_or(0);
         }
     }

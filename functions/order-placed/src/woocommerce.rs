@@ -29,6 +29,11 @@
 //! * `order.updated` to `cancelled`: the order's scheduled follow-ups are cancelled and its points
 //!   taken back in full; to `refunded`: its points taken back in full and its review request and
 //!   cross-sell cancelled; each once, through the same helpers as Shopify's topics.
+//! * An order Aftercare holds whose payload lists `refunds` (`{"id", "reason", "total"}`, the
+//!   total negative, as the REST API shows an order's refunds): each refund once (`woo-<refund
+//!   id>`): its share of the points, one "refund issued" email, and for a refund of the whole
+//!   order its lines out of the review request and cross-sell. A refunded order that lists its
+//!   refunds is refunded through them; one that lists none, as the order's whole total.
 //! * `order.deleted` and any other topic → 200 `ignored` (logged).
 //!
 //! WooCommerce does not retry a failed delivery and disables a webhook after 5 failures in a row,
@@ -198,6 +203,25 @@ async fn order(
     if status == "cancelled" || status == "refunded" {
         return cancelled_or_refunded(app, merchant, &status, payload, deadline).await;
     }
+    let mut outcome = placed_or_shipped(app, merchant, store, &status, payload, deadline).await?;
+    // A partial refund leaves the order `processing` or `completed` and lists itself.
+    if let Some(refunds) = refunds(app, merchant, payload, deadline).await? {
+        outcome["refunds"] = refunds;
+    }
+    Ok(outcome)
+}
+
+/// An order in any status but `cancelled` and `refunded`: placed when its status allows, and
+/// its parcels recorded.
+async fn placed_or_shipped(
+    app: &App,
+    merchant: &Merchant,
+    store: &WooConnector,
+    status: &str,
+    payload: &Value,
+    deadline: Deadline,
+) -> Result<Value, ApiError> {
+    let status = status.to_owned();
     let tracking = if status == "completed" {
         woocommerce::tracking_items(payload)
     } else {
@@ -270,6 +294,23 @@ async fn cancelled_or_refunded(
             deadline,
         )
         .await
+    } else if let Some(refunds) = refunds(app, merchant, payload, deadline).await? {
+        // Each refund it lists, once (its points, its email, its lines), and the review request
+        // and cross-sell of an order refunded in full.
+        let cancelled = crate::connector::cancel_follow_ups(
+            app,
+            merchant,
+            &order,
+            &[
+                aftercare::domain::followup::FollowUpKind::ReviewRequest,
+                aftercare::domain::followup::FollowUpKind::CrossSell,
+            ],
+            "refunded",
+        )
+        .await?;
+        Ok(
+            json!({"result": "order_refunded", "refunds": refunds, "follow_ups_cancelled": cancelled}),
+        )
     } else {
         let mut outcome = crate::connector::refund_order(
             app,
@@ -285,6 +326,123 @@ async fn cancelled_or_refunded(
         }
         Ok(outcome)
     }
+}
+
+/// One refund an order's `refunds` lists: `{"id", "reason", "total"}` (the total negative, as
+/// WooCommerce's REST API shows an order's refunds); with `line_items` (a refund resource's
+/// lines, `{"sku", "quantity", ...}`, quantities negative) when the payload carries them.
+struct ListedRefund {
+    id: String,
+    amount: i64,
+    lines: Option<Vec<aftercare::domain::catalogue::Sku>>,
+    raw: Vec<u8>,
+}
+
+/// The refunds a payload lists (`None` when it lists none), for an order Aftercare holds: each
+/// handled once under `woo-<refund id>` (its share of the points, the customer's "refund
+/// issued" email, the lines it gives back taken out of the review request and cross-sell:
+/// those it names, else every line for a refund of the whole order). A refund the payload lists
+/// again (every later `order.updated` does) changes nothing and sends nothing.
+async fn refunds(
+    app: &App,
+    merchant: &Merchant,
+    payload: &Value,
+    deadline: Deadline,
+) -> Result<Option<Value>, ApiError> {
+    let Some(listed) = payload["refunds"].as_array().filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let Some(order_id) = aftercare::domain::connectors::decimal_id("id", Some(&payload["id"]))
+        .ok()
+        .flatten()
+        .and_then(|id| OrderId::parse("id", &id).ok())
+    else {
+        return Ok(None);
+    };
+    let Some(order) = app.store.get_order(&merchant.id, &order_id).await? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(listed.len());
+    for (i, entry) in listed.iter().enumerate() {
+        let refund = match listed_refund(i, entry, order.order.currency) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(e) => {
+                out.push(refused(e.into()));
+                continue;
+            }
+        };
+        let mut done = crate::connector::refund(
+            app,
+            merchant,
+            &order,
+            &format!("woo-{}", refund.id),
+            refund.amount,
+            refund.lines.as_deref(),
+            &refund.raw,
+            deadline,
+        )
+        .await?;
+        done["refund_id"] = refund.id.into();
+        out.push(done);
+    }
+    Ok(Some(out.into()))
+}
+
+/// `refunds[i]` of an order payload in `currency`; `None` without an id.
+fn listed_refund(
+    i: usize,
+    entry: &Value,
+    currency: aftercare::domain::money::Currency,
+) -> Result<Option<ListedRefund>, aftercare::domain::FieldError> {
+    let Some(id) =
+        aftercare::domain::connectors::decimal_id(&format!("refunds[{i}].id"), Some(&entry["id"]))?
+    else {
+        return Ok(None);
+    };
+    let total = match &entry["total"] {
+        Value::String(t) => Value::String(t.trim().trim_start_matches('-').to_owned()),
+        Value::Number(n) => Value::String(n.to_string().trim_start_matches('-').to_owned()),
+        other => other.clone(),
+    };
+    let amount = aftercare::domain::connectors::minor_units(
+        &format!("refunds[{i}].total"),
+        &total,
+        currency,
+    )?;
+    // As the order's lines were mapped: the SKU, else `variation-<id>`, `product-<id>`, `line-<id>`.
+    let line_sku = |l: &Value| -> Option<String> {
+        let id = |name: &str| {
+            aftercare::domain::connectors::decimal_id(name, Some(&l[name]))
+                .ok()
+                .flatten()
+                .filter(|v| v != "0")
+        };
+        l["sku"]
+            .as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .or_else(|| id("variation_id").map(|v| format!("variation-{v}")))
+            .or_else(|| id("product_id").map(|v| format!("product-{v}")))
+            .or_else(|| id("id").map(|v| format!("line-{v}")))
+    };
+    let lines = entry["line_items"].as_array().map(|lines| {
+        let skus: Vec<String> = lines
+            .iter()
+            .filter(|l| l["quantity"].as_i64().unwrap_or(0) != 0)
+            .filter_map(line_sku)
+            .collect();
+        aftercare::domain::catalogue::distinct_skus(skus.iter().map(String::as_str))
+    });
+    let raw =
+        serde_json::to_vec(&json!({"order_id": entry["id"], "refund": entry})).unwrap_or_default();
+    Ok(Some(ListedRefund {
+        id,
+        amount,
+        lines,
+        raw,
+    }))
 }
 
 /// Places (or replays) the order.

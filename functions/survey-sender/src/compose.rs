@@ -33,7 +33,13 @@ pub fn mask_email(email: &str) -> String {
 fn kind_data(links: &Links, draft: &Draft<'_>, locale: Locale) -> Option<(&'static str, Value)> {
     let (merchant, kind, now) = (draft.merchant, draft.kind, draft.now);
     let o = &draft.order.order;
-    let bought: BTreeSet<&str> = o.items.iter().map(|i| i.sku.as_str()).collect();
+    // What the customer bought, and what they bought and sent back: never recommended.
+    let bought: BTreeSet<&str> = o
+        .items
+        .iter()
+        .map(|i| i.sku.as_str())
+        .chain(draft.refunded.iter().map(|s| s.as_str()))
+        .collect();
     let catalogue = draft.products;
     match kind {
         FollowUpKind::FeedbackSurvey => {

@@ -270,6 +270,58 @@ pub struct FollowUp {
     /// products a usage-tips or cross-sell follow-up reads along with the order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skus: Vec<super::catalogue::Sku>,
+    /// The order's lines refunded or returned since it was scheduled: its email never names them
+    /// (no review asked for, no "you bought" about them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunded_skus: Vec<super::catalogue::Sku>,
+}
+
+/// What taking refunded lines out of a follow-up did to it
+/// ([`crate::ports::feedback::FeedbackBook::drop_follow_up_skus`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinesDropped {
+    /// It keeps other lines to talk about; the refunded ones are recorded on it.
+    Trimmed,
+    /// None of its lines is left: it is cancelled.
+    Cancelled,
+}
+
+/// A follow-up's SKU lists once `dropped` are taken out: what is left to talk about, and every
+/// line refunded so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithoutLines {
+    pub skus: Vec<super::catalogue::Sku>,
+    pub refunded_skus: Vec<super::catalogue::Sku>,
+    /// Nothing is left of the lines it had: it is to be cancelled.
+    pub cancel: bool,
+}
+
+impl FollowUp {
+    /// The follow-up's SKU lists without `dropped`, or `None` when that changes nothing (they
+    /// were taken out before: a redelivered refund). A follow-up that kept no SKUs (scheduled
+    /// before it did) is never cancelled here: it only records them.
+    pub fn without_lines(&self, dropped: &[super::catalogue::Sku]) -> Option<WithoutLines> {
+        let skus: Vec<_> = self
+            .skus
+            .iter()
+            .filter(|s| !dropped.contains(s))
+            .cloned()
+            .collect();
+        let mut refunded_skus = self.refunded_skus.clone();
+        for sku in dropped {
+            if !refunded_skus.contains(sku) {
+                refunded_skus.push(sku.clone());
+            }
+        }
+        if skus == self.skus && refunded_skus == self.refunded_skus {
+            return None;
+        }
+        Some(WithoutLines {
+            cancel: !self.skus.is_empty() && skus.is_empty(),
+            skus,
+            refunded_skus,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! every marketing sender honours ([`ContactBook`]).
 
 use super::StoreError;
-use crate::domain::followup::FollowUpKind;
+use crate::domain::catalogue::Sku;
+use crate::domain::followup::{FollowUpKind, LinesDropped};
 use crate::domain::marketing::Preferences;
 use crate::domain::survey::FeedbackRecord;
 use crate::domain::{CustomerId, MerchantId, OrderId};
@@ -54,6 +55,22 @@ pub trait FeedbackBook: Send + Sync {
         reason: &str,
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<FollowUpKind>, StoreError>> + Send;
+
+    /// Takes `skus` (lines refunded or returned) out of the order's follow-ups of `kinds` still
+    /// scheduled: each records them as refunded (its email never names them) and keeps only its
+    /// other SKUs; one left with none of its SKUs is cancelled, recording `reason`. Each write is
+    /// conditioned on the follow-up being as read (scheduled, in the due index, its SKU lists
+    /// unchanged) and read again after a lost race; a follow-up that already dropped them is left
+    /// as it is. The kinds changed by this call, with what became of them.
+    fn drop_follow_up_skus(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        kinds: &[FollowUpKind],
+        skus: &[Sku],
+        reason: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<(FollowUpKind, LinesDropped)>, StoreError>> + Send;
 
     /// Brings the order's scheduled follow-up of `kind` forward to `at` if it is due later. True
     /// if it moved.

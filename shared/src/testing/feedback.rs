@@ -10,8 +10,10 @@ use super::table::{MemTable, RowKey, Write, absent, always, decode, decode_err};
 use crate::adapters::store::followups::ContactItem;
 use crate::adapters::store::keys;
 use crate::adapters::store::shipments::FOLLOW_UP_GROUP;
+use crate::domain::catalogue::Sku;
 use crate::domain::followup::{
     AnchorReason, DecisionAction, DecisionEntry, FollowUp, FollowUpKind, FollowUpStatus,
+    LinesDropped,
 };
 use crate::domain::marketing::{ContactState, Preferences};
 use crate::domain::survey::FeedbackRecord;
@@ -36,6 +38,9 @@ struct Script {
     rival: Option<FeedbackRecord>,
     /// The next cancelling of follow-ups fails.
     cancel_fails: bool,
+    /// Another refund's lines, dropped from the follow-up between the next drop's read and its
+    /// write.
+    rival_drop: Option<Vec<Sku>>,
 }
 
 /// The row as an object to change (a new one where there was none).
@@ -48,6 +53,15 @@ fn object(row: Option<Value>) -> Map<String, Value> {
 
 fn follow_up_key(m: &MerchantId, o: &OrderId, kind: FollowUpKind) -> RowKey {
     RowKey::from(&keys::follow_up(m, o, kind.as_str()))
+}
+
+/// A SKU list attribute: `SET name = :list`, or `REMOVE name` for none (as the store keeps them).
+fn set_list(row: &mut Map<String, Value>, name: &str, skus: &[Sku]) {
+    if skus.is_empty() {
+        row.remove(name);
+    } else {
+        row.insert(name.into(), json!(skus));
+    }
 }
 
 /// `list_append(if_not_exists(decisions, :empty), :d)`.
@@ -105,6 +119,24 @@ impl MemFeedback {
         kind: FollowUpKind,
         due_at: Timestamp,
     ) {
+        self.schedule_lines(m, o, c, kind, due_at, &[]);
+    }
+
+    /// Another refund drops `skus` from the follow-up between the next drop's read and write.
+    pub fn rival_drop(&self, skus: Vec<Sku>) {
+        self.script().rival_drop = Some(skus);
+    }
+
+    /// Schedules the order's follow-up of `kind` at `due_at`, keeping the order's `skus`.
+    pub fn schedule_lines(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        c: &CustomerId,
+        kind: FollowUpKind,
+        due_at: Timestamp,
+        skus: &[Sku],
+    ) {
         let key = keys::follow_up(m, o, kind.as_str());
         let follow_up = FollowUp {
             order_id: o.clone(),
@@ -118,7 +150,8 @@ impl MemFeedback {
             decisions: Vec::new(),
             outcome: None,
             message_id: None,
-            skus: Vec::new(),
+            skus: skus.to_vec(),
+            refunded_skus: Vec::new(),
         };
         let mut row = object(serde_json::to_value(&follow_up).ok());
         let (pk, sk) = keys::due(FOLLOW_UP_GROUP, due_at, &key);
@@ -301,6 +334,108 @@ impl FeedbackBook for MemFeedback {
             }
         }
         Ok(cancelled)
+    }
+
+    async fn drop_follow_up_skus(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        kinds: &[FollowUpKind],
+        skus: &[Sku],
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Vec<(FollowUpKind, LinesDropped)>, StoreError> {
+        let mut changed = Vec::new();
+        if skus.is_empty() {
+            return Ok(changed);
+        }
+        for kind in kinds {
+            let key = follow_up_key(m, o, *kind);
+            let mut attempt = 0;
+            loop {
+                let Some(row) = self.table().get(&key) else {
+                    break;
+                };
+                // The write's condition decides; after a refusal, what was read tells why.
+                if attempt > 0
+                    && (row.get(keys::DUEPK).is_none()
+                        || row["status"] != json!(FollowUpStatus::Scheduled.as_str()))
+                {
+                    break;
+                }
+                if attempt == 32 {
+                    return Err(StoreError::Transient {
+                        operation: "UpdateItem drop follow-up lines",
+                        source: "the follow-up kept changing".into(),
+                    });
+                }
+                attempt += 1;
+                let follow_up: FollowUp = decode(row)?;
+                let Some(after) = follow_up.without_lines(skus) else {
+                    break;
+                };
+                if let Some(rival) = self.script().rival_drop.take()
+                    && let Some(theirs) = follow_up.without_lines(&rival)
+                {
+                    let _ = self.table().write(Write::Update {
+                        key: key.clone(),
+                        condition: always(),
+                        apply: Box::new(move |row| {
+                            let mut row = object(row);
+                            set_list(&mut row, "skus", &theirs.skus);
+                            set_list(&mut row, "refunded_skus", &theirs.refunded_skus);
+                            Value::Object(row)
+                        }),
+                    });
+                }
+                // `skus = :seen_skus` (or absent) AND `refunded_skus = :seen_refunded` (or
+                // absent), with the follow-up scheduled and in the due index.
+                // (`skus` is not looked at for a follow-up that kept none.)
+                let list = |v: &[Sku]| (!v.is_empty()).then(|| json!(v));
+                let (seen_skus, seen_refunded) =
+                    (list(&follow_up.skus), list(&follow_up.refunded_skus));
+                let check_skus = seen_skus.is_some();
+                let cancel = after.cancel;
+                let decision = DecisionEntry::new(now, DecisionAction::Cancelled, Some(reason));
+                let reason = reason.to_owned();
+                let held = self.table().write(Write::Update {
+                    key: key.clone(),
+                    condition: Box::new(move |row| {
+                        row.is_some_and(|r| {
+                            r.get(keys::DUEPK).is_some()
+                                && r["status"] == json!(FollowUpStatus::Scheduled.as_str())
+                                && (!check_skus || r.get("skus").cloned() == seen_skus)
+                                && r.get("refunded_skus").cloned() == seen_refunded
+                        })
+                    }),
+                    apply: Box::new(move |row| {
+                        let mut row = object(row);
+                        row.insert("refunded_skus".into(), json!(after.refunded_skus));
+                        if cancel {
+                            row.insert("status".into(), json!(FollowUpStatus::Cancelled.as_str()));
+                            row.insert("outcome".into(), json!(reason));
+                            row.insert("done_at".into(), json!(now));
+                            append_decision(&mut row, &decision);
+                            row.remove(keys::DUEPK);
+                            row.remove(keys::DUESK);
+                            row.remove("skus");
+                        } else {
+                            set_list(&mut row, "skus", &after.skus);
+                        }
+                        Value::Object(row)
+                    }),
+                })?;
+                if held {
+                    let what = match cancel {
+                        true => LinesDropped::Cancelled,
+                        false => LinesDropped::Trimmed,
+                    };
+                    changed.push((*kind, what));
+                    break;
+                }
+            }
+        }
+        Ok(changed)
     }
 
     async fn bring_forward(

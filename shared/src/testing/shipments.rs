@@ -455,6 +455,7 @@ impl ShipmentBook for MemShipments {
                 skus: crate::domain::catalogue::distinct_skus(
                     o.items.iter().map(|i| i.sku.as_str()),
                 ),
+                refunded_skus: Vec::new(),
             };
             let key = keys::follow_up(m, &o.id, kind.as_str());
             writes.push(put(&key, row(&body)?, absent()));

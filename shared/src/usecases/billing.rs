@@ -5,7 +5,8 @@
 //!   and the first email's claim in one write, then the email), a payment succeeded (dunning
 //!   stops: the invoice paid and out of the due index, the "all set" email's claim, then the
 //!   email) or a refund (the order's points reversed on the loyalty ledger, once, with the
-//!   referrer's reward taken back when the order came back in full). A redelivered event is a
+//!   referrer's reward taken back when the order came back in full; then the customer's "refund
+//!   issued" email, once per refund: [`tell_refund_issued`]). A redelivered event is a
 //!   duplicate on its marker and carries on from the earlier delivery's email record; out-of-order
 //!   delivery is settled by the invoice's state.
 //! * [`DunningSweep::step`]: one due invoice: wait, the reminder or final notice (the invoice's
@@ -19,10 +20,12 @@ use crate::domain::billing::{
     PaymentOutcome, RefundFacts, Reversal, StepClaim, StepKind, dunning_action, dunning_schedule,
     refund_reversal,
 };
+use crate::domain::customer::CustomerRef;
 use crate::domain::ids::InvoiceId;
 use crate::domain::loyalty::{LedgerEntry, LedgerKind, net_points, order_source, referral_source};
+use crate::domain::order::Order;
 use crate::domain::send::{EmailKind, SendIdentity, SendRecord, SendStatus};
-use crate::domain::{EmailAddress, Merchant};
+use crate::domain::{EmailAddress, Merchant, Money};
 use crate::ports::billing::{BillingBook, ClaimWrite};
 use crate::ports::{Due, Mailer, MerchantDirectory, SendLedger, StoreError};
 use crate::usecases::send::{Courier, Deadline, Pacer, Retention, SendOutcome};
@@ -61,6 +64,8 @@ pub enum DunningEmail<'r> {
         /// Failed-payment emails the customer got.
         emails_sent: u32,
     },
+    /// To the customer: money went back to them ([`tell_refund_issued`]).
+    Refund(&'r RefundNotice<'r>),
 }
 
 /// What a billing event did.
@@ -76,7 +81,11 @@ pub enum Handled {
         outcome: PaymentOutcome,
         email: Option<SendOutcome>,
     },
-    Refund(RefundOutcome),
+    Refund {
+        outcome: RefundOutcome,
+        /// The "refund issued" email: `None` when there was nothing to tell (no amount).
+        email: Option<SendOutcome>,
+    },
 }
 
 /// What a refund did to the loyalty ledger.
@@ -237,10 +246,62 @@ where
                     email,
                 })
             }
-            BillingEvent::Refund(refund) => Ok(Handled::Refund(
-                self.reverse_refund(merchant, ev, &refund, now).await?,
-            )),
+            BillingEvent::Refund(refund) => {
+                let outcome = self.reverse_refund(merchant, ev, &refund, now).await?;
+                let email = self
+                    .tell_refund(merchant, ev, &refund, deadline, compose)
+                    .await?;
+                Ok(Handled::Refund { outcome, email })
+            }
         }
+    }
+
+    /// The customer's "refund issued" email about `refund` (once per refund: its identity is the
+    /// provider-scoped refund id, see [`refund_subject`]), in the language and time zone they
+    /// chose, with the order it refunds when Aftercare holds it.
+    async fn tell_refund<F>(
+        &self,
+        merchant: &Merchant,
+        ev: &EventKey<'_>,
+        refund: &RefundFacts,
+        deadline: Deadline,
+        compose: F,
+    ) -> Result<Option<SendOutcome>, BillingError>
+    where
+        F: FnOnce(&Merchant, DunningEmail<'_>, &str) -> Option<M::Message>,
+    {
+        if refund.amount.amount <= 0 {
+            return Ok(None);
+        }
+        if refund.customer.email.is_none() {
+            return Ok(Some(SendOutcome::Unaddressed));
+        }
+        let m = &merchant.id;
+        let order = match &refund.order_id {
+            Some(o) => self.book.refunded_order(m, o).await?,
+            None => None,
+        };
+        let contact = self.book.contact(m, &refund.customer.id).await?;
+        let customer = contact.personalise(&refund.customer);
+        let subject = refund_subject(ev.provider, &refund.id);
+        let notice = RefundNotice {
+            subject: &subject,
+            customer: &customer,
+            amount: refund.amount,
+            order: order.as_ref().map(|o| &o.order),
+        };
+        let expires_at = self
+            .retention
+            .send_expiry(merchant, self.courier.clock.now());
+        tell_refund_issued(
+            &self.courier,
+            merchant,
+            &notice,
+            expires_at,
+            deadline,
+            |r| compose(merchant, DunningEmail::Refund(&notice), r),
+        )
+        .await
     }
 
     /// The claim of the customer's email of `kind` about `record`'s invoice (one per invoice).
@@ -422,6 +483,87 @@ where
             Reversal::Busy => return Err(BillingError::LedgerBusy),
         })
     }
+}
+
+/// A refund the customer is told about: money went back to them.
+#[derive(Debug, Clone, Copy)]
+pub struct RefundNotice<'r> {
+    /// The email's identity subject, the refund's provider-scoped id ([`refund_subject`];
+    /// `return-<returnId>` for a return's refund): one email per subject, ever.
+    pub subject: &'r str,
+    /// To whom, with their language and time zone.
+    pub customer: &'r CustomerRef,
+    /// What was refunded.
+    pub amount: Money,
+    /// The order refunded, when Aftercare holds it.
+    pub order: Option<&'r Order>,
+}
+
+/// The identity subject of the "refund issued" email of the refund `id` reported by `provider`:
+/// Stripe's `<charge>:<amount refunded so far>` as `stripe-<charge>:<amount>`; the connectors'
+/// ids are scoped already (`shopify-<refund id>`, `woo-<refund id>`); the merchant's own
+/// (`POST /v1/billing-events`) `refund.id` as it is. A `#` (the send record key's separator) is
+/// spelled `%23`.
+pub fn refund_subject(provider: &str, id: &str) -> String {
+    let id = id.replace('#', "%23");
+    match provider {
+        "stripe" => format!("stripe-{id}"),
+        _ => id,
+    }
+}
+
+/// Tells the customer that money went back to them, exactly once per `notice.subject`: the
+/// claim of a [`EmailKind::RefundIssued`] send record, the email `compose` builds (given the
+/// send record's reference), the outcome recorded ([`Courier::claim_and_send`]). A redelivery
+/// or a concurrent duplicate finds the claim taken and sends nothing. `None` when there is
+/// nothing to tell (no amount); [`SendOutcome::Unaddressed`] when the customer has no address.
+/// An email that could not be sent now but may be later is [`BillingError::Redeliver`]: the
+/// caller answers so that its event is delivered again (and then this carries on).
+///
+/// For any refund, whatever reports it: the billing events call it, and so can a return's
+/// resolution (subject `return-<returnId>`, composing the email with the return's data).
+pub async fn tell_refund_issued<L, M, F>(
+    courier: &Courier<'_, L, M>,
+    merchant: &Merchant,
+    notice: &RefundNotice<'_>,
+    expires_at: i64,
+    deadline: Deadline,
+    compose: F,
+) -> Result<Option<SendOutcome>, BillingError>
+where
+    L: SendLedger,
+    M: Mailer,
+    F: FnOnce(&str) -> Option<M::Message>,
+{
+    let customer = notice.customer;
+    if notice.amount.amount <= 0 {
+        return Ok(None);
+    }
+    let Some(to) = &customer.email else {
+        return Ok(Some(SendOutcome::Unaddressed));
+    };
+    let id = SendIdentity::new(
+        &merchant.id,
+        &customer.id,
+        EmailKind::RefundIssued,
+        notice.subject,
+        0,
+    );
+    let now = courier.clock.now();
+    let claim = id.claim(to.as_str(), now, deadline.lease_until(courier.clock));
+    let reference = id.reference();
+    let outcome = courier
+        .claim_and_send(&id, &claim, expires_at, deadline, || compose(&reference))
+        .await?;
+    tracing::info!(
+        subject = notice.subject,
+        email = outcome.as_str(),
+        "refund issued"
+    );
+    if outcome.wants_redelivery() {
+        return Err(BillingError::Redeliver);
+    }
+    Ok(Some(outcome))
 }
 
 /// Whether nothing is left of the earn `source` on `entries` (the order came back in full).
@@ -753,6 +895,13 @@ mod tests {
                 DunningEmail::Exhausted {
                     to, emails_sent, ..
                 } => format!("alert to {} after {emails_sent}", to.as_str()),
+                DunningEmail::Refund(n) => format!(
+                    "refund {} {} of {} {}",
+                    n.subject,
+                    n.amount.amount,
+                    n.order.map(|o| o.id.as_str()).unwrap_or("-"),
+                    n.customer.locale.as_deref().unwrap_or("-")
+                ),
             })
         }
 
@@ -853,7 +1002,15 @@ mod tests {
             Handled::PaymentFailed { email, .. } | Handled::PaymentSucceeded { email, .. } => {
                 email.as_ref().map(SendOutcome::as_str)
             }
-            Handled::Refund(_) => None,
+            Handled::Refund { email, .. } => email.as_ref().map(SendOutcome::as_str),
+        }
+    }
+
+    /// What a refund did to the ledger (panics on another event).
+    fn reversal(handled: Handled) -> RefundOutcome {
+        match handled {
+            Handled::Refund { outcome, .. } => outcome,
+            other => panic!("not a refund: {other:?}"),
         }
     }
 
@@ -1186,19 +1343,20 @@ mod tests {
             .event("re_ev_1", refund("re_1", &record, half))
             .await
             .unwrap();
-        assert_eq!(
-            first,
-            Handled::Refund(RefundOutcome::Reversed { points: 50 })
-        );
+        assert_eq!(reversal(first), RefundOutcome::Reversed { points: 50 });
         // The webhook again, concurrently twice: the ledger moves once.
         let (a, b) = tokio::join!(
             w.event("re_ev_1", refund("re_1", &record, half)),
             w.event("re_ev_1", refund("re_1", &record, half))
         );
-        assert_eq!(a.unwrap(), Handled::Refund(RefundOutcome::Duplicate));
-        assert_eq!(b.unwrap(), Handled::Refund(RefundOutcome::Duplicate));
+        assert_eq!(reversal(a.unwrap()), RefundOutcome::Duplicate);
+        assert_eq!(reversal(b.unwrap()), RefundOutcome::Duplicate);
         assert_eq!(points(&w.book.loyalty(w.m(), customer).unwrap()), 50);
-        assert_eq!(w.mailer.calls(), 0);
+        assert_eq!(
+            w.mailer.accepted(),
+            [format!("refund re_1 {half} of {} en-GB", record.order.id)],
+            "the customer is told once"
+        );
     }
 
     #[tokio::test]
@@ -1210,17 +1368,14 @@ mod tests {
             .event("re_ev_1", refund("re_1", &record, full))
             .await
             .unwrap();
-        assert_eq!(
-            done,
-            Handled::Refund(RefundOutcome::Reversed { points: 100 })
-        );
+        assert_eq!(reversal(done), RefundOutcome::Reversed { points: 100 });
         assert_eq!(points(&w.book.loyalty(w.m(), &referrer).unwrap()), 0);
         // A second refund of the same order finds nothing left to take back.
         let more = w
             .event("re_ev_2", refund("re_2", &record, full))
             .await
             .unwrap();
-        assert_eq!(more, Handled::Refund(RefundOutcome::NothingToReverse));
+        assert_eq!(reversal(more), RefundOutcome::NothingToReverse);
         assert_eq!(points(&w.book.loyalty(w.m(), &referrer).unwrap()), 0);
     }
 
@@ -1232,11 +1387,168 @@ mod tests {
             .event("re_ev_1", refund("re_1", &record, 100))
             .await
             .unwrap();
-        assert_eq!(first, Handled::Refund(RefundOutcome::NothingToReverse));
+        assert_eq!(reversal(first), RefundOutcome::NothingToReverse);
         let replay = w
             .event("re_ev_1", refund("re_1", &record, 100))
             .await
             .unwrap();
-        assert_eq!(replay, Handled::Refund(RefundOutcome::Duplicate));
+        assert_eq!(reversal(replay), RefundOutcome::Duplicate);
+    }
+
+    #[tokio::test]
+    async fn a_refund_is_told_once_however_often_and_however_concurrently_it_arrives() {
+        let (w, record) = refunded_world(None);
+        let first = w
+            .event("re_ev_1", refund("re_1", &record, 1250))
+            .await
+            .unwrap();
+        assert_eq!(email_of(&first), Some("sent"));
+        for _ in 0..20 {
+            let again = w
+                .event("re_ev_1", refund("re_1", &record, 1250))
+                .await
+                .unwrap();
+            assert_eq!(email_of(&again), Some("sent"), "settled: nothing sent now");
+        }
+        let all = futures_util::future::join_all(
+            (0..16).map(|_| w.event("re_ev_1", refund("re_1", &record, 1250))),
+        )
+        .await;
+        assert!(all.iter().all(Result::is_ok));
+        assert_eq!(w.mailer.calls(), 1);
+        // Another refund of the same order is another email.
+        w.event("re_ev_2", refund("re_2", &record, 500))
+            .await
+            .unwrap();
+        assert_eq!(
+            w.mailer.accepted(),
+            [
+                format!("refund re_1 1250 of {} en-GB", record.order.id),
+                format!("refund re_2 500 of {} en-GB", record.order.id)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_deliveries_of_a_refund_send_one_email() {
+        let (w, record) = refunded_world(None);
+        let all = futures_util::future::join_all(
+            (0..16).map(|_| w.event("re_ev_1", refund("re_1", &record, 1250))),
+        )
+        .await;
+        let sent = all
+            .iter()
+            .filter(|r| matches!(r, Ok(h) if email_of(h) == Some("sent")))
+            .count();
+        assert!(sent >= 1, "{all:?}");
+        assert_eq!(w.mailer.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn nothing_refunded_or_nowhere_to_write_tells_nothing() {
+        let (w, record) = refunded_world(None);
+        let none = w
+            .event("re_ev_0", refund("re_0", &record, 0))
+            .await
+            .unwrap();
+        assert_eq!(email_of(&none), None);
+        let mut anonymous = record.clone();
+        anonymous.order.customer.email = None;
+        let out = w
+            .event("re_ev_1", refund("re_1", &anonymous, 500))
+            .await
+            .unwrap();
+        assert_eq!(email_of(&out), Some("no_address"));
+        assert_eq!(w.mailer.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refund_of_an_order_not_held_is_told_without_it_in_the_customers_language() {
+        let w = World::new();
+        let mut customer = fixtures::order().customer;
+        w.book.set_contact(
+            w.m(),
+            &customer.id,
+            &ContactState {
+                locale: Some(Locale::De),
+                ..Default::default()
+            },
+        );
+        customer.locale = None;
+        let event = BillingEvent::Refund(RefundFacts {
+            id: "ch_1:1500".into(),
+            customer,
+            order_id: None,
+            amount: crate::domain::Money::new(
+                1500,
+                crate::domain::Currency::parse("c", "EUR").unwrap(),
+            ),
+        });
+        let out = w.event("evt_1", event).await.unwrap();
+        assert_eq!(email_of(&out), Some("sent"));
+        assert_eq!(w.mailer.accepted(), ["refund ch_1:1500 1500 of - de"]);
+        assert_eq!(refund_subject("stripe", "ch_1:1500"), "stripe-ch_1:1500");
+        assert_eq!(refund_subject("api", "rf_9"), "rf_9");
+        assert_eq!(refund_subject("shopify", "shopify-929"), "shopify-929");
+        assert_eq!(refund_subject("api", "rf#2"), "rf%232");
+    }
+
+    #[tokio::test]
+    async fn a_refund_email_ses_refuses_for_now_asks_for_redelivery_then_goes_once() {
+        let (w, record) = refunded_world(None);
+        let w = World {
+            mailer: ScriptedMailer::new().then_fail([throttled(), throttled(), throttled()]),
+            ..w
+        };
+        let err = w
+            .event("re_ev_1", refund("re_1", &record, 700))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BillingError::Redeliver), "{err:?}");
+        let again = w
+            .event("re_ev_1", refund("re_1", &record, 700))
+            .await
+            .unwrap();
+        assert_eq!(email_of(&again), Some("sent"));
+        assert_eq!(
+            reversal(again),
+            RefundOutcome::Duplicate,
+            "points moved once"
+        );
+        assert_eq!(w.mailer.accepted().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_returns_refund_is_told_once_under_its_own_subject() {
+        let (w, record) = refunded_world(None);
+        let notice = RefundNotice {
+            subject: "return-R-7K2Q9",
+            customer: &record.order.customer,
+            amount: crate::domain::Money::new(8700, record.order.currency),
+            order: Some(&record.order),
+        };
+        for _ in 0..3 {
+            let out = tell_refund_issued(&w.courier(), &w.merchant, &notice, 0, deadline(), |r| {
+                Some(format!("return refund {r}"))
+            })
+            .await
+            .unwrap();
+            assert!(matches!(
+                out,
+                Some(SendOutcome::Sent { .. } | SendOutcome::Settled(SendStatus::Sent))
+            ));
+        }
+        assert_eq!(w.mailer.calls(), 1);
+        let id = SendIdentity::new(
+            w.m(),
+            &record.order.customer.id,
+            EmailKind::RefundIssued,
+            "return-R-7K2Q9",
+            0,
+        );
+        assert_eq!(
+            w.book.ledger.get_send(&id).await.unwrap().map(|r| r.status),
+            Some(SendStatus::Sent)
+        );
     }
 }

@@ -10,20 +10,64 @@
 
 use crate::domain::catalogue::{Product, Sku, distinct_skus};
 use crate::domain::followup::{
-    DecisionAction, DecisionEntry, FollowUp, FollowUpKind, FollowUpStatus,
+    DecisionAction, DecisionEntry, FollowUp, FollowUpKind, FollowUpStatus, LinesDropped,
 };
 use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext, PointsNote};
 use crate::domain::marketing::{self, ContactState, Decision, DeferReason, SkipReason};
-use crate::domain::order::OrderRecord;
+use crate::domain::order::{Order, OrderRecord};
 use crate::domain::send::{EmailKind, SendIdentity, SendRecord, SendStatus};
-use crate::domain::{CustomerId, EmailAddress, Merchant};
+use crate::domain::{CustomerId, EmailAddress, Merchant, MerchantId, Money, OrderId};
 use crate::ports::catalogue::MAX_READ;
+use crate::ports::feedback::FeedbackBook;
 use crate::ports::followups::FollowUpBook;
 use crate::ports::{Due, Mailer, MerchantDirectory, SendLedger, StoreError};
 use crate::usecases::send::{Courier, Deadline, Pacer, Retention, SendOutcome};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+/// The follow-ups a refunded or returned line no longer belongs in: a review request would ask
+/// about it, a cross-sell would build on it.
+pub const REFUNDED_LINE_KINDS: [FollowUpKind; 2] =
+    [FollowUpKind::ReviewRequest, FollowUpKind::CrossSell];
+
+/// The lines of `order` a refund of `amount` gives back: the SKUs it names (a shop's refund
+/// lists its lines), else, for a refund naming none (Stripe's, the merchant API's), every line
+/// when it refunds at least the order's whole amount, else none.
+pub fn refunded_lines(order: &Order, named: Option<&[Sku]>, amount: Money) -> Vec<Sku> {
+    match named {
+        Some(skus) if !skus.is_empty() => distinct_skus(skus.iter().map(Sku::as_str)),
+        _ if amount.currency == order.currency && amount.amount >= order.total => {
+            distinct_skus(order.items.iter().map(|i| i.sku.as_str()))
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Takes the lines `skus` of `order` (refunded, or returned) out of its pending review request
+/// and cross-sell: neither will name them, and one left with none of its lines is cancelled with
+/// `reason` (`refunded`, `returned`). Idempotent (a redelivered refund changes nothing) and safe
+/// under concurrent refunds of other lines (each write is conditioned on what it read). The
+/// follow-ups changed, with what became of them.
+pub async fn drop_returned_lines<B: FeedbackBook>(
+    book: &B,
+    merchant: &MerchantId,
+    order: &OrderId,
+    skus: &[Sku],
+    reason: &str,
+    now: Timestamp,
+) -> Result<Vec<(FollowUpKind, LinesDropped)>, StoreError> {
+    if skus.is_empty() {
+        return Ok(Vec::new());
+    }
+    let changed = book
+        .drop_follow_up_skus(merchant, order, &REFUNDED_LINE_KINDS, skus, reason, now)
+        .await?;
+    if !changed.is_empty() {
+        tracing::info!(order_id = %order, ?changed, lines = skus.len(), reason, "refunded lines dropped from follow-ups");
+    }
+    Ok(changed)
+}
 
 /// What became of one due follow-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +102,9 @@ pub struct Draft<'a> {
     /// The "points now available" note, if there is news.
     pub points: Option<&'a PointsNote>,
     pub now: Timestamp,
+    /// The order's lines refunded or returned since the follow-up was scheduled: already out of
+    /// `order`'s items, and never recommended back.
+    pub refunded: &'a [Sku],
 }
 
 pub struct FollowUps<'a, B, D, L, M> {
@@ -128,6 +175,8 @@ struct Target {
     /// Whether the order's products were read with the context (false only for a follow-up
     /// written before it kept its order's SKUs).
     products_read: bool,
+    /// The order's lines refunded since it was scheduled (out of `order`'s items).
+    refunded: Vec<Sku>,
 }
 
 impl<B, D, L, M> Job<'_, '_, B, D, L, M>
@@ -181,9 +230,16 @@ where
                 skus,
             )
             .await?;
-        let Some(order) = context.order.take() else {
+        let Some(mut order) = context.order.take() else {
             return Ok(None);
         };
+        // Lines refunded or returned since it was scheduled: its email never names them.
+        if !follow_up.refunded_skus.is_empty() {
+            order
+                .order
+                .items
+                .retain(|i| !follow_up.refunded_skus.iter().any(|s| s.as_str() == i.sku));
+        }
 
         Ok(Some(Target {
             merchant,
@@ -193,6 +249,7 @@ where
             context,
             email,
             products_read: !(talks_of_products && follow_up.skus.is_empty()),
+            refunded: follow_up.refunded_skus.clone(),
         }))
     }
 
@@ -249,6 +306,7 @@ where
             .items
             .iter()
             .map(|i| i.sku.as_str())
+            .chain(target.refunded.iter().map(Sku::as_str))
             .collect();
         let mut seen = BTreeSet::new();
         let related: Vec<Sku> = target
@@ -288,6 +346,7 @@ where
             reference: &target.email.reference(),
             points: note,
             now: self.now,
+            refunded: &target.refunded,
         })
     }
 
@@ -606,6 +665,7 @@ mod tests {
                 outcome: None,
                 message_id: None,
                 skus: Vec::new(),
+                refunded_skus: Vec::new(),
             }
         }
 
@@ -1101,6 +1161,163 @@ mod tests {
         assert_eq!(
             products_drafted(FollowUpKind::FeedbackSurvey, true).await,
             (vec![], 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_review_request_never_names_a_refunded_line() {
+        let w = World::at(DAYTIME);
+        let mut f = w.follow_up(FollowUpKind::ReviewRequest);
+        f.skus = vec![Sku::parse("sku", "TENT-2").unwrap()];
+        f.refunded_skus = vec![Sku::parse("sku", "PEG-10").unwrap()];
+        w.book.schedule(&w.merchant, &f).unwrap();
+        let due = w.one_due().await;
+        let mut named = Vec::new();
+        let outcome = w
+            .process_with(&due, |d: &Draft<'_>| {
+                named = d.order.order.items.iter().map(|i| i.sku.clone()).collect();
+                Some("email".into())
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome, FollowUpOutcome::Sent);
+        assert_eq!(named, ["TENT-2"]);
+    }
+}
+
+/// Refunded lines taken out of the follow-ups, on the in-memory store's conditions.
+#[cfg(test)]
+mod refunded_lines_tests {
+    use super::*;
+    use crate::testing::feedback::MemFeedback;
+    use crate::testing::fixtures;
+
+    fn sku(s: &str) -> Sku {
+        Sku::parse("sku", s).unwrap()
+    }
+
+    struct Shop {
+        book: MemFeedback,
+        merchant: MerchantId,
+        order: Order,
+    }
+
+    impl Shop {
+        /// The sample order (TENT-2, PEG-10) with its review request and cross-sell scheduled.
+        fn new() -> Self {
+            let book = MemFeedback::default();
+            let merchant = fixtures::merchant().id;
+            let order = fixtures::order();
+            let due: Timestamp = "2026-12-20T10:00:00Z".parse().unwrap();
+            for kind in [
+                FollowUpKind::ReviewRequest,
+                FollowUpKind::CrossSell,
+                FollowUpKind::FeedbackSurvey,
+            ] {
+                book.schedule_lines(
+                    &merchant,
+                    &order.id,
+                    &order.customer.id,
+                    kind,
+                    due,
+                    &[sku("TENT-2"), sku("PEG-10")],
+                );
+            }
+            Self {
+                book,
+                merchant,
+                order,
+            }
+        }
+
+        async fn drop(&self, skus: &[&str]) -> Vec<(FollowUpKind, LinesDropped)> {
+            let skus: Vec<Sku> = skus.iter().map(|s| sku(s)).collect();
+            let now = "2026-12-01T10:00:00Z".parse().unwrap();
+            drop_returned_lines(
+                &self.book,
+                &self.merchant,
+                &self.order.id,
+                &skus,
+                "refunded",
+                now,
+            )
+            .await
+            .unwrap()
+        }
+
+        fn stored(&self, kind: FollowUpKind) -> (FollowUp, bool) {
+            self.book
+                .follow_up(&self.merchant, &self.order.id, kind)
+                .unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refunded_line_leaves_the_review_request_and_cross_sell_once() {
+        let shop = Shop::new();
+        let both = vec![
+            (FollowUpKind::ReviewRequest, LinesDropped::Trimmed),
+            (FollowUpKind::CrossSell, LinesDropped::Trimmed),
+        ];
+        assert_eq!(shop.drop(&["PEG-10"]).await, both);
+        for kind in REFUNDED_LINE_KINDS {
+            let (f, due) = shop.stored(kind);
+            assert_eq!(f.skus, [sku("TENT-2")], "{kind:?}");
+            assert_eq!(f.refunded_skus, [sku("PEG-10")], "{kind:?}");
+            assert!(due && f.status == FollowUpStatus::Scheduled, "{kind:?}");
+        }
+        // The survey asks about the order as a whole: untouched.
+        let (survey, _) = shop.stored(FollowUpKind::FeedbackSurvey);
+        assert!(survey.refunded_skus.is_empty());
+        // The refund delivered again changes nothing.
+        assert_eq!(shop.drop(&["PEG-10"]).await, []);
+        // The last line refunded too: nothing left to ask about.
+        assert_eq!(
+            shop.drop(&["TENT-2"]).await,
+            [
+                (FollowUpKind::ReviewRequest, LinesDropped::Cancelled),
+                (FollowUpKind::CrossSell, LinesDropped::Cancelled)
+            ]
+        );
+        let (f, due) = shop.stored(FollowUpKind::ReviewRequest);
+        assert_eq!(f.status, FollowUpStatus::Cancelled);
+        assert_eq!(f.outcome.as_deref(), Some("refunded"));
+        assert!(!due, "out of the due index");
+        assert_eq!(f.refunded_skus, [sku("PEG-10"), sku("TENT-2")]);
+        assert_eq!(shop.drop(&["TENT-2", "PEG-10"]).await, []);
+    }
+
+    #[tokio::test]
+    async fn a_rival_refund_of_another_line_is_not_lost() {
+        let shop = Shop::new();
+        // Another refund takes TENT-2 out between this one's read and its write: this one reads
+        // again, and with both lines gone the follow-ups are cancelled.
+        shop.book.rival_drop(vec![sku("TENT-2")]);
+        let changed = shop.drop(&["PEG-10"]).await;
+        assert_eq!(
+            changed[0],
+            (FollowUpKind::ReviewRequest, LinesDropped::Cancelled)
+        );
+        let (f, _) = shop.stored(FollowUpKind::ReviewRequest);
+        assert_eq!(f.refunded_skus, [sku("TENT-2"), sku("PEG-10")]);
+        assert_eq!(f.status, FollowUpStatus::Cancelled);
+    }
+
+    #[test]
+    fn a_refund_naming_no_lines_gives_back_every_line_only_when_it_is_whole() {
+        let order = fixtures::order();
+        let whole = order.money(order.total);
+        assert_eq!(
+            refunded_lines(&order, None, whole),
+            [sku("TENT-2"), sku("PEG-10")]
+        );
+        assert_eq!(
+            refunded_lines(&order, None, order.money(order.total - 1)),
+            Vec::<Sku>::new()
+        );
+        assert_eq!(
+            refunded_lines(&order, Some(&[sku("PEG-10")]), order.money(1)),
+            [sku("PEG-10")]
         );
     }
 }

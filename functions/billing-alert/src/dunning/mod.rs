@@ -1,7 +1,10 @@
 //! Billing events in, emails out, through the shared use-case ([`aftercare::usecases::billing`]):
 //! the first failed-payment email, the cadence's reminders and final notice (the sweep), "you're
-//! all set" on recovery, the merchant's alert when dunning runs out, and refund reversals on the
-//! loyalty ledger. Here: composing those emails, and the answers the triggers get.
+//! all set" on recovery, the merchant's alert when dunning runs out, refund reversals on the
+//! loyalty ledger with the customer's "refund issued" email, and a refund of the whole order
+//! taking its lines out of the pending review request and cross-sell
+//! ([`aftercare::usecases::followups::drop_returned_lines`]). Here: composing those emails, and
+//! the answers the triggers get.
 
 use crate::Links;
 use aftercare::adapters::mail::billing::{compose, customer_value, zone};
@@ -13,9 +16,11 @@ use aftercare::domain::billing::{
     BillingEvent, EventKey, FailureOutcome, InvoiceRecord, InvoiceStatus, PaymentOutcome,
     dunning_schedule,
 };
+use aftercare::domain::followup::LinesDropped;
 use aftercare::http::ApiError;
 use aftercare::ports::billing::BillingBook as _;
 use aftercare::usecases::billing::{BillingEvents, DunningEmail, Handled, RefundOutcome};
+use aftercare::usecases::followups::{drop_returned_lines, refunded_lines};
 use aftercare::usecases::send::{Deadline, SendOutcome};
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -63,6 +68,14 @@ fn compose_email(
             let kind = EmailKind::MerchantDunningAlert;
             compose(&app.renderer, merchant, kind, to, locale, &data, send_ref)
         }
+        DunningEmail::Refund(notice) => aftercare::adapters::mail::refunds::refund_email(
+            &app.renderer,
+            merchant,
+            notice.customer,
+            notice.amount,
+            notice.order,
+            send_ref,
+        ),
     }
 }
 
@@ -116,6 +129,11 @@ pub async fn process(
         courier: app.courier(),
         retention: app.retention(),
     };
+    // A refund names no lines: one of the whole order gives every line back.
+    let refunded = match &event {
+        BillingEvent::Refund(r) => r.order_id.clone().map(|o| (o, r.amount)),
+        _ => None,
+    };
     let handled = events
         .process(
             merchant,
@@ -125,6 +143,21 @@ pub async fn process(
             |merchant, email, send_ref| compose_email(app, links, merchant, email, send_ref),
         )
         .await?;
+    let mut lines_dropped = Vec::new();
+    if let Some((order_id, amount)) = refunded
+        && let Some(order) = app.store.get_order(&merchant.id, &order_id).await?
+    {
+        let lines = refunded_lines(&order.order, None, amount);
+        lines_dropped = drop_returned_lines(
+            &app.store,
+            &merchant.id,
+            &order_id,
+            &lines,
+            "refunded",
+            app.clock.now(),
+        )
+        .await?;
+    }
     let email = |e: &Option<SendOutcome>| e.as_ref().map(SendOutcome::as_str);
     Ok(match handled {
         Handled::PaymentFailed {
@@ -153,14 +186,31 @@ pub async fn process(
             };
             json!({"result": result, "invoice_id": invoice, "email": email(&sent)})
         }
-        Handled::Refund(RefundOutcome::Reversed { points }) => {
-            json!({"result": "reversed", "points_reversed": points})
-        }
-        Handled::Refund(RefundOutcome::NothingToReverse) => {
-            json!({"result": "no_points_to_reverse", "points_reversed": 0})
-        }
-        Handled::Refund(RefundOutcome::Duplicate) => {
-            json!({"result": "duplicate", "points_reversed": 0})
+        Handled::Refund {
+            outcome,
+            email: sent,
+        } => {
+            let (result, points) = match outcome {
+                RefundOutcome::Reversed { points } => ("reversed", points),
+                RefundOutcome::NothingToReverse => ("no_points_to_reverse", 0),
+                RefundOutcome::Duplicate => ("duplicate", 0),
+            };
+            let mut out =
+                json!({"result": result, "points_reversed": points, "email": email(&sent)});
+            for (key, what) in [
+                ("follow_ups_trimmed", LinesDropped::Trimmed),
+                ("follow_ups_cancelled", LinesDropped::Cancelled),
+            ] {
+                let kinds: Vec<&str> = lines_dropped
+                    .iter()
+                    .filter(|(_, w)| *w == what)
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                if !kinds.is_empty() {
+                    out[key] = kinds.into();
+                }
+            }
+            out
         }
     })
 }

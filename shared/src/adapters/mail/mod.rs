@@ -3,6 +3,7 @@
 pub mod billing;
 pub mod format;
 pub mod mime;
+pub mod refunds;
 pub mod render;
 pub mod samples;
 pub mod ses;

@@ -17,7 +17,9 @@ use super::{
 };
 use crate::domain::catalogue::{MAX_FOLLOW_UP_SKUS, Sku};
 use crate::domain::followup::FollowUpKind;
-use crate::domain::followup::{DecisionAction, DecisionEntry, FollowUp, FollowUpStatus};
+use crate::domain::followup::{
+    DecisionAction, DecisionEntry, FollowUp, FollowUpStatus, LinesDropped,
+};
 use crate::domain::followup_sweep::{ContactGuard, FollowUpClaim, FollowUpContext};
 use crate::domain::marketing::ContactState;
 use crate::domain::survey::FeedbackRecord;
@@ -229,6 +231,109 @@ impl FeedbackBook for Store {
             }
         }
         Ok(cancelled)
+    }
+
+    async fn drop_follow_up_skus(
+        &self,
+        m: &MerchantId,
+        order_id: &OrderId,
+        kinds: &[FollowUpKind],
+        skus: &[Sku],
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Vec<(FollowUpKind, LinesDropped)>, StoreError> {
+        let mut changed = Vec::new();
+        if skus.is_empty() {
+            return Ok(changed);
+        }
+        for kind in kinds {
+            let key = keys::follow_up(m, order_id, kind.as_str());
+            let mut attempt = 0;
+            loop {
+                let Some(item) = self.get("GetItem follow-up", &key).await? else {
+                    break;
+                };
+                // The write's condition decides; after a refusal, what was read tells why.
+                if attempt > 0
+                    && (!item.contains_key(keys::DUEPK)
+                        || item.get("status") != Some(&s(FollowUpStatus::Scheduled.as_str())))
+                {
+                    break;
+                }
+                if attempt == DROP_ATTEMPTS {
+                    return Err(StoreError::Transient {
+                        operation: "UpdateItem drop follow-up lines",
+                        source: "the follow-up kept changing".into(),
+                    });
+                }
+                attempt += 1;
+                let follow_up: FollowUp = from_item("follow_up", item)?;
+                let Some(after) = follow_up.without_lines(skus) else {
+                    break;
+                };
+                // Conditioned on the follow-up as read: scheduled, due, and both SKU lists as
+                // they were (a rival drop of other lines makes this one read again).
+                let mut condition =
+                    String::from("attribute_exists(DUEPK) AND #status = :scheduled");
+                let mut update = self
+                    .update_item(&key)
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(
+                        ":scheduled",
+                        s(FollowUpStatus::Scheduled.as_str()),
+                    )
+                    .expression_attribute_values(":refunded", sku_list(&after.refunded_skus)?);
+                // (A follow-up that kept no SKUs never gets any: only its refunded ones change.)
+                if !follow_up.skus.is_empty() {
+                    condition.push_str(" AND skus = :seen_skus");
+                    update = update
+                        .expression_attribute_values(":seen_skus", sku_list(&follow_up.skus)?);
+                }
+                if follow_up.refunded_skus.is_empty() {
+                    condition.push_str(" AND attribute_not_exists(refunded_skus)");
+                } else {
+                    condition.push_str(" AND refunded_skus = :seen_refunded");
+                    update = update.expression_attribute_values(
+                        ":seen_refunded",
+                        sku_list(&follow_up.refunded_skus)?,
+                    );
+                }
+                update = update.condition_expression(condition);
+                let outcome = if after.cancel {
+                    let decision = DecisionEntry::new(now, DecisionAction::Cancelled, Some(reason));
+                    update = update
+                        .update_expression(
+                            "SET #status = :cancelled, outcome = :reason, done_at = :now, \
+                             refunded_skus = :refunded, \
+                             decisions = list_append(if_not_exists(decisions, :empty), :d) \
+                             REMOVE DUEPK, DUESK, skus",
+                        )
+                        .expression_attribute_values(
+                            ":cancelled",
+                            s(FollowUpStatus::Cancelled.as_str()),
+                        )
+                        .expression_attribute_values(":reason", s(reason))
+                        .expression_attribute_values(":now", s(now.to_string()))
+                        .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+                        .expression_attribute_values(":d", decision_list(&decision)?);
+                    LinesDropped::Cancelled
+                } else if after.skus.is_empty() {
+                    // It kept no SKUs (scheduled before follow-ups did): only the record.
+                    update = update.update_expression("SET refunded_skus = :refunded");
+                    LinesDropped::Trimmed
+                } else {
+                    update = update
+                        .update_expression("SET skus = :skus, refunded_skus = :refunded")
+                        .expression_attribute_values(":skus", sku_list(&after.skus)?);
+                    LinesDropped::Trimmed
+                };
+                if update_held("UpdateItem drop follow-up lines", update).await? {
+                    changed.push((*kind, outcome));
+                    break;
+                }
+            }
+        }
+        Ok(changed)
     }
 
     async fn bring_forward(
@@ -563,6 +668,18 @@ impl FollowUpBook for Store {
     ) -> Result<(), StoreError> {
         Store::note_available(self, m, c, now).await
     }
+}
+
+/// How often a drop of refunded lines writes a follow-up before it gives up for now (a refund of
+/// each line at once: every round, one of them wins).
+const DROP_ATTEMPTS: usize = 32;
+
+/// SKUs as the list attribute a follow-up keeps them in.
+fn sku_list(skus: &[Sku]) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(skus).map_err(|source| StoreError::Corrupt {
+        entity: "follow_up",
+        source,
+    })
 }
 
 fn decision_list(d: &DecisionEntry) -> Result<AttributeValue, StoreError> {

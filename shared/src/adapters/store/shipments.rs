@@ -384,6 +384,7 @@ impl ShipmentBook for Store {
                 outcome: None,
                 message_id: None,
                 skus: skus.clone(),
+                refunded_skus: Vec::new(),
             };
             items.push(put_new(
                 &self.table,
