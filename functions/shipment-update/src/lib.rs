@@ -7,6 +7,8 @@
 //!   `GET /v1/orders/{orderId}` returns the order with its shipments and their histories.
 //! * HTTP API (signed link): `GET /v1/track/{token}`, the shipment's branded tracking page
 //!   (see [`page`]); it records nothing but a view count.
+//! * HTTP API (signed link): `GET /v1/return/{token}` and `POST /v1/return/{token}`, the order's
+//!   return portal (see [`portal`]): the page records nothing; the form asks for a return once.
 //! * HTTP API (signed): `POST /v1/webhooks/tracking/{merchantId}` — a carrier or aggregator
 //!   checkpoint, authenticated by `X-Aftercare-Signature: t=<unix>,v1=<hmac-sha256 hex>` over
 //!   `"<t>.<raw body>"` with one of the merchant's webhook secrets (5-minute window, replays refused).
@@ -45,6 +47,7 @@ pub use sweep::{SweepReport, sweep};
 pub mod aggregators;
 mod email;
 mod page;
+mod portal;
 pub mod sweep;
 mod tracking;
 mod view;
@@ -85,7 +88,10 @@ pub const ROUTE_CHECKPOINT: &str = "POST /v1/shipments/{shipmentId}/events";
 pub const ROUTE_WEBHOOK: &str = "POST /v1/webhooks/tracking/{merchantId}";
 pub const ROUTE_GET_ORDER: &str = "GET /v1/orders/{orderId}";
 pub const ROUTE_TRACK_PAGE: &str = "GET /v1/track/{token}";
-pub const ROUTES: [&str; 8] = [
+pub const ROUTE_RETURN_PAGE: &str = "GET /v1/return/{token}";
+pub const ROUTE_RETURN_SUBMIT: &str = "POST /v1/return/{token}";
+pub use portal::RETURN_EVENT;
+pub const ROUTES: [&str; 10] = [
     ROUTE_CREATE,
     ROUTE_CHECKPOINT,
     ROUTE_WEBHOOK,
@@ -94,6 +100,8 @@ pub const ROUTES: [&str; 8] = [
     aggregators::ROUTE_AFTERSHIP,
     aggregators::ROUTE_SHIPPO,
     ROUTE_TRACK_PAGE,
+    ROUTE_RETURN_PAGE,
+    ROUTE_RETURN_SUBMIT,
 ];
 pub use aftercare::links::Links;
 /// The signature header of tracking webhooks.
@@ -118,9 +126,15 @@ impl Function for ShipmentUpdate {
         rid: &str,
         deadline: Deadline,
     ) -> ApiGatewayV2httpResponse {
-        if http::route_key(req) == ROUTE_TRACK_PAGE {
-            let token = req.path_parameters.get("token").map_or("", String::as_str);
-            return page::track_page(app, token, rid).await;
+        let route = http::route_key(req);
+        let token = || req.path_parameters.get("token").map_or("", String::as_str);
+        match route.as_str() {
+            ROUTE_TRACK_PAGE => return page::track_page(app, token(), rid).await,
+            ROUTE_RETURN_PAGE => return portal::return_page(app, token(), rid).await,
+            ROUTE_RETURN_SUBMIT => {
+                return portal::return_submit(app, req, token(), rid, deadline).await;
+            }
+            _ => {}
         }
         http::respond(http_inner(app, req, deadline).await, rid)
     }
