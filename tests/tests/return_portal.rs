@@ -267,7 +267,10 @@ async fn opening_the_page_stores_nothing_and_shows_what_may_come_back_and_why_no
 
 #[tokio::test]
 async fn the_same_form_sent_twenty_times_or_sixteen_at_once_makes_one_return_and_one_email() {
-    let w = World::new(|_| {}).await;
+    let hook = aftercare_tests::receiver::Receiver::start(vec![200]).await;
+    let mut w = World::new(|_| {}).await;
+    w.env.merchant.settings.webhook.url = Some(hook.url.clone());
+    w.env.save_merchant().await;
     w.place("en-GB").await;
     let token = w.token();
 
@@ -291,6 +294,28 @@ async fn the_same_form_sent_twenty_times_or_sixteen_at_once_makes_one_return_and
     // The tent is coming back: it is no longer offered.
     assert!(first.has(r#"id="why-0">This item is already being returned."#));
     assert_eq!(w.requested_emails().await, 1);
+    // The merchant's systems hear of the new return once.
+    let events: Vec<Value> = hook
+        .received()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let event = &events[0];
+    assert_eq!(event["type"], shipment_update::RETURN_EVENT);
+    assert_eq!(event["data"]["order_id"], ORDER);
+    assert_eq!(event["data"]["status"], "requested");
+    assert_eq!(event["data"]["resolution"], "store_credit");
+    assert_eq!(
+        event["data"]["return_id"]
+            .as_str()
+            .unwrap()
+            .to_ascii_uppercase(),
+        numbers[0]
+    );
+    let event_id = event["data"]["event_id"].as_str().unwrap();
+    assert_eq!(event_id.len(), 32);
+    assert!(event_id.chars().all(|c| c.is_ascii_hexdigit()));
 
     // Another form (the pegs), sent 16 times at once.
     let form_key = first.form_key();
@@ -311,6 +336,7 @@ async fn the_same_form_sent_twenty_times_or_sixteen_at_once_makes_one_return_and
     let after = w.open(&token).await;
     assert_eq!(after.returns_listed(), 2, "{}", after.body);
     assert_eq!(w.requested_emails().await, 2, "one email per return");
+    assert_eq!(hook.received().len(), 2, "one event per return");
     // Nothing of the order is left to return.
     assert!(!after.has(r#"id="confirm""#));
     assert!(after.has("Nothing from this order can be returned online any more."));

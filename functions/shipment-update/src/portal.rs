@@ -477,10 +477,6 @@ async fn exchange_options(
     Ok(out)
 }
 
-fn status_key(status: ReturnStatus) -> &'static str {
-    status.as_str()
-}
-
 fn logo_origin(merchant: &Merchant) -> Option<String> {
     merchant
         .branding
@@ -568,7 +564,7 @@ async fn render_form(
         .map(|r| {
             json!({
                 "number": r.number(),
-                "status": status_key(r.status),
+                "status": r.status.as_str(),
                 "created_on": long_date(r.created_at, tz, locale),
                 "items": r.lines.iter().map(|l| json!({"name": l.name, "quantity": l.quantity})).collect::<Vec<_>>(),
             })
