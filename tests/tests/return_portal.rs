@@ -610,3 +610,43 @@ async fn the_delivered_email_and_the_tracking_page_link_the_portal() {
     assert_eq!(tracking.status, 200);
     assert!(tracking.has(r#"<p id="start-return">Need to return something? <a href="https:&#x2f;&#x2f;api.test&#x2f;v1&#x2f;return&#x2f;"#), "{}", tracking.body);
 }
+
+#[tokio::test]
+async fn a_form_sent_again_with_other_choices_shows_the_return_it_made_and_a_fresh_form() {
+    let w = World::new(|_| {}).await;
+    w.place("en-GB").await;
+    let token = w.token();
+    let form_key = w.open(&token).await.form_key();
+    let done = w
+        .submit(
+            &token,
+            &format!("key={form_key}&qty-0=1&reason-0=too_small&resolution=refund"),
+        )
+        .await;
+    let number = done.return_number();
+
+    // Back in the browser, the customer changes the form and sends it again.
+    let page = w
+        .submit(
+            &token,
+            &format!("key={form_key}&qty-1=1&reason-1=damaged&resolution=refund"),
+        )
+        .await;
+    assert_eq!(page.status, 409, "{}", page.body);
+    assert!(page.has("This form was already sent."), "{}", page.body);
+    assert_eq!(page.returns_listed(), 1);
+    assert!(page.has(&number));
+    assert_ne!(page.form_key(), form_key, "a fresh key for another return");
+    // With it, the pegs make a second return.
+    let second = w
+        .submit(
+            &token,
+            &format!(
+                "key={}&qty-1=1&reason-1=damaged&resolution=refund",
+                page.form_key()
+            ),
+        )
+        .await;
+    assert_ne!(second.return_number(), number);
+    assert_eq!(w.requested_emails().await, 2);
+}
