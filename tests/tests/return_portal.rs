@@ -52,9 +52,9 @@ impl Page {
     /// The return number the confirmation shows.
     fn return_number(&self) -> String {
         assert!(self.has(r#"id="return-done""#), "{}", self.body);
-        let at = self.body.find("Your return number is ").unwrap();
-        let rest = &self.body[at + "Your return number is ".len()..];
-        rest[..rest.find('.').unwrap()].to_owned()
+        let at = self.body.find(r#"<dd id="return-number">"#).unwrap();
+        let rest = &self.body[at + r#"<dd id="return-number">"#.len()..];
+        rest[..rest.find('<').unwrap()].to_owned()
     }
 
     /// The entries of the order's returns list.
