@@ -354,7 +354,7 @@ async fn a_refused_choice_shows_the_form_again_with_the_message_at_its_line() {
     let page = w
         .submit(
             &token,
-            &format!("key={form_key}&qty-1=3&reason-1=too_large&resolution=refund&comment=Bent"),
+            &format!("key={form_key}&qty-1=3&reason-1=too_large&resolution=refund&comment=Bent+%3Cb%3Eflat%3C%2Fb%3E"),
         )
         .await;
     assert_eq!(page.status, 422, "{}", page.body);
@@ -368,7 +368,11 @@ async fn a_refused_choice_shows_the_form_again_with_the_message_at_its_line() {
     assert!(page.has(r#"<li class="line invalid" id="line-1">"#));
     // What was chosen is kept, with the same key.
     assert!(page.has(r#"<option value="too_large" selected>Too large</option>"#));
-    assert!(page.has(">Bent</textarea>"));
+    assert!(
+        page.has(">Bent &lt;b&gt;flat&lt;&#x2f;b&gt;</textarea>"),
+        "{}",
+        page.body
+    );
     assert_eq!(page.form_key(), form_key);
 
     // The excluded gift card, posted anyway.
