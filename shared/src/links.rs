@@ -1,6 +1,6 @@
 //! The signed links in Aftercare's emails and pages, one type for every function: a survey score,
 //! unsubscribe, the preference page, a subscription's manage/renew/update-payment links, an
-//! invoice's update-payment link and a shipment's tracking page. Each is `<public base><path>/<token>` where the token names the
+//! invoice's update-payment link, a shipment's tracking page and an order's return portal. Each is `<public base><path>/<token>` where the token names the
 //! merchant, the purpose and the subject ([`crate::token`]), so a link for one purpose or merchant
 //! is useless for another, and every link expires.
 //!
@@ -12,6 +12,7 @@ use crate::config::{Config, ConfigError};
 use crate::domain::MerchantId;
 use crate::domain::billing::InvoiceFacts;
 use crate::domain::ids::SubscriptionId;
+use crate::domain::returns::ReturnPolicy;
 use crate::domain::shipment::ShipmentRecord;
 use crate::token::{Claims, LinkSigner, SigningKey, TokenError};
 use jiff::{SignedDuration, Timestamp};
@@ -30,6 +31,8 @@ pub mod purpose {
     pub const INVOICE: &str = "invoice";
     /// A shipment's branded tracking page.
     pub const TRACK: &str = "track";
+    /// An order's return portal.
+    pub const RETURN: &str = "return";
 }
 
 /// How long an unsubscribe or preference link works.
@@ -41,6 +44,18 @@ pub const INVOICE_LINK_GRACE_DAYS: i64 = 7;
 /// How long a tracking-page link works after the shipment was created, or delivered if it was
 /// delivered later (see [`Links::tracking_page`]).
 pub const TRACK_LINK_DAYS: i64 = 90;
+/// How long a return-portal link works after the policy's return window has closed (the page
+/// itself then says the window has closed).
+pub const RETURN_LINK_GRACE_DAYS: i64 = 14;
+
+/// When a return-portal link made at `from` (the delivery, or the order when it was never
+/// delivered) stops working: the policy's window plus [`RETURN_LINK_GRACE_DAYS`].
+pub fn return_link_expiry(policy: &ReturnPolicy, from: Timestamp) -> Timestamp {
+    after_days(
+        from,
+        i64::from(policy.window_days).saturating_add(RETURN_LINK_GRACE_DAYS),
+    )
+}
 
 #[derive(Clone)]
 pub struct Links(LinkSigner);
@@ -189,5 +204,94 @@ impl Links {
                 expires: after_days(since, TRACK_LINK_DAYS).as_second(),
             },
         )
+    }
+
+    /// An order's return portal (`/v1/return/<token>`, subject: the order id), valid until
+    /// `expires` (see [`return_link_expiry`]).
+    pub fn return_page(&self, merchant: &str, order: &str, expires: Timestamp) -> String {
+        self.0.url(
+            "/v1/return",
+            &Claims {
+                merchant: merchant.to_owned(),
+                purpose: purpose::RETURN.into(),
+                subject: order.to_owned(),
+                value: None,
+                expires: expires.as_second(),
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn links() -> Links {
+        Links::new("https://api.test", SigningKey::new(&[7u8; 32]).unwrap())
+    }
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn token(url: &str) -> &str {
+        url.strip_prefix("https://api.test/v1/return/").unwrap()
+    }
+
+    #[test]
+    fn a_return_link_names_the_merchant_and_the_order_until_it_expires() {
+        let l = links();
+        let expires = ts("2026-12-30T00:00:00Z");
+        let url = l.return_page("m1", "SO-1", expires);
+        let claims = l
+            .verify(token(&url), purpose::RETURN, ts("2026-12-29T23:59:59Z"))
+            .unwrap();
+        assert_eq!(claims.merchant, "m1");
+        assert_eq!(claims.subject, "SO-1");
+        assert_eq!(claims.expires, expires.as_second());
+        assert!(matches!(
+            l.verify(token(&url), purpose::RETURN, ts("2026-12-30T00:00:01Z")),
+            Err(TokenError::Expired)
+        ));
+    }
+
+    #[test]
+    fn a_tampered_or_other_purpose_return_link_is_refused() {
+        let l = links();
+        let now = ts("2026-12-01T00:00:00Z");
+        let url = l.return_page("m1", "SO-1", ts("2026-12-30T00:00:00Z"));
+        let t = token(&url);
+        let mut chars: Vec<char> = t.chars().collect();
+        let at = chars.len() / 2;
+        chars[at] = if chars[at] == 'A' { 'B' } else { 'A' };
+        let tampered: String = chars.into_iter().collect();
+        assert!(l.verify(&tampered, purpose::RETURN, now).is_err());
+        assert!(l.verify(t, purpose::TRACK, now).is_err());
+        let track = l.0.url(
+            "/v1/track",
+            &Claims {
+                merchant: "m1".into(),
+                purpose: purpose::TRACK.into(),
+                subject: "SO-1".into(),
+                value: None,
+                expires: ts("2026-12-30T00:00:00Z").as_second(),
+            },
+        );
+        let track = track.strip_prefix("https://api.test/v1/track/").unwrap();
+        assert!(l.verify(track, purpose::RETURN, now).is_err());
+        let other_key = Links::new("https://api.test", SigningKey::new(&[8u8; 32]).unwrap());
+        assert!(other_key.verify(t, purpose::RETURN, now).is_err());
+    }
+
+    #[test]
+    fn the_return_link_outlives_the_window_by_two_weeks() {
+        let policy = ReturnPolicy {
+            window_days: 30,
+            ..ReturnPolicy::default()
+        };
+        assert_eq!(
+            return_link_expiry(&policy, ts("2026-11-22T10:00:00Z")),
+            ts("2027-01-05T10:00:00Z")
+        );
     }
 }

@@ -445,6 +445,14 @@ fn normalised(answer: &Answer, names: &[&str]) -> Answer {
     // Longer first, so an id inside a token or an address is replaced as part of it.
     names.sort_by_key(|n| std::cmp::Reverse(n.len()));
     let mut body = answer.body.clone();
+    // A page's one-time form key is random on every rendering.
+    let field = r#"name="key" value=""#;
+    if let Some(at) = body.find(field) {
+        let from = at + field.len();
+        if let Some(len) = body[from..].find('"') {
+            body.replace_range(from..from + len, "{key}");
+        }
+    }
     for n in names {
         body = body.replace(n, "{id}");
         body = body.replace(&n.replace('@', "%40"), "{id}");
@@ -628,6 +636,42 @@ fn probes<'a>() -> Vec<(&'static str, Probe<'a>)> {
                         &format!("/v1/track/{t}"),
                         &[("token", &t)],
                         None,
+                        None,
+                    ),
+                    vec![t],
+                )
+            }),
+        ),
+        (
+            // A return-portal link signed for merchant A naming B's order: A has no such order,
+            // so it is the error page, as for an order that exists nowhere.
+            shipment_update::ROUTE_RETURN_PAGE,
+            p(move |w, ids| {
+                let t =
+                    a_link(aftercare::links::purpose::RETURN, |i| i.order.clone(), None)(w, ids);
+                (
+                    w.request(
+                        shipment_update::ROUTE_RETURN_PAGE,
+                        &format!("/v1/return/{t}"),
+                        &[("token", &t)],
+                        None,
+                        None,
+                    ),
+                    vec![t],
+                )
+            }),
+        ),
+        (
+            shipment_update::ROUTE_RETURN_SUBMIT,
+            p(move |w, ids| {
+                let t =
+                    a_link(aftercare::links::purpose::RETURN, |i| i.order.clone(), None)(w, ids);
+                (
+                    w.request(
+                        shipment_update::ROUTE_RETURN_SUBMIT,
+                        &format!("/v1/return/{t}"),
+                        &[("token", &t)],
+                        Some("key=probe&resolution=refund&qty-0=1&reason-0=too_small"),
                         None,
                     ),
                     vec![t],
@@ -1357,7 +1401,7 @@ async fn a_link_moved_to_another_merchant_is_refused_on_every_link_route() {
         );
         links += 1;
     }
-    assert_eq!(links, 11, "every link route was tried");
+    assert_eq!(links, 13, "every link route was tried");
     assert_untouched(&before, &w.b_state(&b).await);
 }
 

@@ -24,7 +24,17 @@ pub(crate) fn shipment_email(
     };
     // The App's links, so the same link is in the email whichever function records the shipment
     // (order-placed's shop connectors call `record_shipment` too).
-    let data = email_data(merchant, record, cp, locale, app.links.as_ref());
+    let mut data = email_data(merchant, record, cp, locale, app.links.as_ref());
+    // The delivery being announced (the record may not carry it yet when the scan is new).
+    let delivered = record.state().delivered_at().or_else(|| {
+        cp.filter(|c| c.status == aftercare::domain::shipment::TrackingStatus::Delivered)
+            .map(|c| c.occurred_at)
+    });
+    if kind == EmailKind::ShipmentDelivered
+        && let Some(url) = return_url(merchant, record, delivered, app.links.as_ref())
+    {
+        data["return_url"] = url.into();
+    }
     let rendered = app
         .renderer
         .render(kind, locale, merchant, &data)
@@ -44,6 +54,28 @@ pub(crate) fn shipment_email(
         rendered,
         &id.reference(),
         None,
+    ))
+}
+
+/// The order's return portal, for a delivered shipment of a merchant whose return policy is on
+/// (none otherwise, or where the deployment signs no links): valid until two weeks after the
+/// return window counted from this delivery closes.
+pub(crate) fn return_url(
+    merchant: &Merchant,
+    record: &ShipmentRecord,
+    delivered: Option<jiff::Timestamp>,
+    links: Option<&Links>,
+) -> Option<String> {
+    let policy = &merchant.settings.returns;
+    let delivered = delivered?;
+    if !policy.enabled {
+        return None;
+    }
+    let expires = aftercare::links::return_link_expiry(policy, delivered);
+    Some(links?.return_page(
+        merchant.id.as_str(),
+        record.shipment.order_id.as_str(),
+        expires,
     ))
 }
 

@@ -9,6 +9,8 @@
 //!   `GET /v1/returns`, `GET /v1/returns/{returnId}`, `POST /v1/returns/{returnId}/{action}`.
 //! * HTTP API (signed link): `GET /v1/track/{token}`, the shipment's branded tracking page
 //!   (see [`page`]); it records nothing but a view count.
+//! * HTTP API (signed link): `GET /v1/return/{token}` and `POST /v1/return/{token}`, the order's
+//!   return portal (see [`portal`]): the page records nothing; the form asks for a return once.
 //! * HTTP API (signed): `POST /v1/webhooks/tracking/{merchantId}` — a carrier or aggregator
 //!   checkpoint, authenticated by `X-Aftercare-Signature: t=<unix>,v1=<hmac-sha256 hex>` over
 //!   `"<t>.<raw body>"` with one of the merchant's webhook secrets (5-minute window, replays refused).
@@ -47,6 +49,7 @@ pub use sweep::{SweepReport, sweep};
 pub mod aggregators;
 mod email;
 mod page;
+mod portal;
 pub mod returns;
 pub mod sweep;
 mod tracking;
@@ -88,7 +91,9 @@ pub const ROUTE_CHECKPOINT: &str = "POST /v1/shipments/{shipmentId}/events";
 pub const ROUTE_WEBHOOK: &str = "POST /v1/webhooks/tracking/{merchantId}";
 pub const ROUTE_GET_ORDER: &str = "GET /v1/orders/{orderId}";
 pub const ROUTE_TRACK_PAGE: &str = "GET /v1/track/{token}";
-pub const ROUTES: [&str; 12] = [
+pub const ROUTE_RETURN_PAGE: &str = "GET /v1/return/{token}";
+pub const ROUTE_RETURN_SUBMIT: &str = "POST /v1/return/{token}";
+pub const ROUTES: [&str; 14] = [
     ROUTE_CREATE,
     ROUTE_CHECKPOINT,
     ROUTE_WEBHOOK,
@@ -101,6 +106,8 @@ pub const ROUTES: [&str; 12] = [
     returns::ROUTE_LIST_RETURNS,
     returns::ROUTE_GET_RETURN,
     returns::ROUTE_RETURN_ACTION,
+    ROUTE_RETURN_PAGE,
+    ROUTE_RETURN_SUBMIT,
 ];
 pub use aftercare::links::Links;
 /// The signature header of tracking webhooks.
@@ -125,9 +132,15 @@ impl Function for ShipmentUpdate {
         rid: &str,
         deadline: Deadline,
     ) -> ApiGatewayV2httpResponse {
-        if http::route_key(req) == ROUTE_TRACK_PAGE {
-            let token = req.path_parameters.get("token").map_or("", String::as_str);
-            return page::track_page(app, token, rid).await;
+        let route = http::route_key(req);
+        let token = || req.path_parameters.get("token").map_or("", String::as_str);
+        match route.as_str() {
+            ROUTE_TRACK_PAGE => return page::track_page(app, token(), rid).await,
+            ROUTE_RETURN_PAGE => return portal::return_page(app, token(), rid).await,
+            ROUTE_RETURN_SUBMIT => {
+                return portal::return_submit(app, req, token(), rid, deadline).await;
+            }
+            _ => {}
         }
         http::respond(http_inner(app, req, deadline).await, rid)
     }

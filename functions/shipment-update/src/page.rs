@@ -84,7 +84,14 @@ pub(crate) async fn track_page(app: &App, token: &str, rid: &str) -> ApiGatewayV
         .logo_url
         .as_deref()
         .and_then(http::image_origin);
-    let data = page_data(&merchant, &facts, locale, origin.is_some());
+    let mut data = page_data(&merchant, &facts, locale, origin.is_some());
+    data["return_url"] = return_url(
+        &merchant,
+        &facts.record,
+        facts.record.state().delivered_at(),
+        Some(links),
+    )
+    .into();
     match app
         .renderer
         .render_page("track", "page.track.title", locale, &merchant, &data)

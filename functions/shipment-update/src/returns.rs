@@ -112,7 +112,14 @@ pub(crate) fn return_email(
     let customer = &record.customer;
     let to = Mailbox::new(customer.display_name().as_deref(), customer.email.clone()?);
     let locale = customer.locale_or(merchant.default_locale);
-    let data = email_data(merchant, record, locale);
+    let mut data = email_data(merchant, record, locale);
+    if let Some(links) = app.links.as_ref() {
+        let expires =
+            aftercare::links::return_link_expiry(&merchant.settings.returns, record.created_at);
+        data["return"]["portal_url"] = links
+            .return_page(merchant.id.as_str(), record.order_id.as_str(), expires)
+            .into();
+    }
     let rendered = app
         .renderer
         .render(kind, locale, merchant, &data)

@@ -77,6 +77,8 @@ const BUILTIN: &[(&str, &str)] = templates![
     "pages/preferences.html",
     "pages/error.html",
     "pages/track.html",
+    "pages/returns.html",
+    "pages/return_done.html",
 ];
 
 const CATALOGUES: &[(Locale, &str)] = &[

@@ -224,7 +224,7 @@ fn shipment(kind: EmailKind, p: &Persona, locale: Locale) -> Value {
         ),
         _ => ("in_transit", None, None),
     };
-    json!({
+    let mut data = json!({
         "customer": {
             "greeting_name": p.first,
             "name": format!("{} {}", p.first, p.last),
@@ -246,7 +246,12 @@ fn shipment(kind: EmailKind, p: &Persona, locale: Locale) -> Value {
             "shipped_on": day(2026, 11, 21, locale),
         },
         "checkpoint": {"location": location, "message": message},
-    })
+    });
+    // The delivered email starts a return when the merchant's return policy is on.
+    if kind == EmailKind::ShipmentDelivered {
+        data["return_url"] = link("/v1/return", "return", ORDER, None).into();
+    }
+    data
 }
 
 /// survey-sender's follow-ups: the common part plus the kind's own.
@@ -646,9 +651,15 @@ mod tests {
                 "/order/number",
                 "/shipment/promised_on",
             ],
-            EmailKind::ShipmentShipped
-            | EmailKind::ShipmentOutForDelivery
-            | EmailKind::ShipmentDelivered => &[
+            EmailKind::ShipmentDelivered => &[
+                "/customer/greeting_name",
+                "/order/number",
+                "/shipment/carrier",
+                "/shipment/tracking_number",
+                "/shipment/tracking_page_url",
+                "/return_url",
+            ],
+            EmailKind::ShipmentShipped | EmailKind::ShipmentOutForDelivery => &[
                 "/customer/greeting_name",
                 "/order/number",
                 "/shipment/carrier",
