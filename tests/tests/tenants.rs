@@ -219,6 +219,30 @@ impl World {
         adjust["headers"]["idempotency-key"] = "b-welcome".into();
         let adjusted = self.call(adjust).await;
         assert_eq!(adjusted.status, 201, "{adjusted:?}");
+        // A return of B's, rejected with a reason only B may read.
+        let path = format!("/v1/orders/{}/returns", b.order);
+        let mut ret = self.request(
+            shipment_update::returns::ROUTE_CREATE_RETURN,
+            &path,
+            &[("orderId", &b.order)],
+            Some(r#"{"items": [{"sku": "TENT-2P", "quantity": 1, "reason": "damaged"}], "resolution": "refund"}"#),
+            key,
+        );
+        ret["headers"]["idempotency-key"] = B_RETURN_KEY.into();
+        let returned = self.call(ret).await;
+        assert_eq!(returned.status, 201, "{returned:?}");
+        let rid = b_return(&self.b_id(), b);
+        let path = format!("/v1/returns/{rid}/reject");
+        let rejected = self
+            .call(self.request(
+                shipment_update::returns::ROUTE_RETURN_ACTION,
+                &path,
+                &[("returnId", &rid), ("action", "reject")],
+                Some(r#"{"reason": "B only: worn outdoors"}"#),
+                key,
+            ))
+            .await;
+        assert_eq!(rejected.status, 200, "{rejected:?}");
         let path = format!("/v1/customers/{}/credit/adjustments", b.customer);
         let mut credit = self.request(
             order_placed::credit::ROUTE_ADJUST,
@@ -386,6 +410,32 @@ fn billing_body(ids: &Ids, kind: &str) -> Value {
 }
 
 /// Values drawn at random (or digested from the caller's ids) for each new record.
+/// The key B's return was asked under.
+const B_RETURN_KEY: &str = "b-return";
+
+/// The id of the return `merchant` would have made under [`B_RETURN_KEY`] for `ids`' order.
+fn b_return(merchant: &str, ids: &Ids) -> String {
+    aftercare::domain::returns::return_id(
+        &aftercare::domain::MerchantId::parse("m", merchant).unwrap(),
+        &aftercare::domain::OrderId::parse("o", &ids.order).unwrap(),
+        B_RETURN_KEY,
+    )
+    .unwrap()
+    .to_string()
+}
+
+/// The id (and number, as pages show it) of the return merchant A makes under `key` for `ids`.
+fn a_return(w: &World, ids: &Ids, key: &str) -> Vec<String> {
+    let id = aftercare::domain::returns::return_id(
+        &aftercare::domain::MerchantId::parse("m", &w.a_id()).unwrap(),
+        &aftercare::domain::OrderId::parse("o", &ids.order).unwrap(),
+        key,
+    )
+    .unwrap()
+    .to_string();
+    vec![id.to_ascii_uppercase(), id]
+}
+
 const RANDOM: [&str; 6] = [
     "referral_code",
     "message_id",
@@ -674,7 +724,67 @@ fn probes<'a>() -> Vec<(&'static str, Probe<'a>)> {
                         Some("key=probe&resolution=refund&qty-0=1&reason-0=too_small"),
                         None,
                     ),
-                    vec![t],
+                    [vec![t], a_return(w, ids, "probe")].concat(),
+                )
+            }),
+        ),
+        (
+            shipment_update::returns::ROUTE_CREATE_RETURN,
+            p(|w, ids| {
+                let path = format!("/v1/orders/{}/returns", ids.order);
+                let mut event = w.as_a(
+                    shipment_update::returns::ROUTE_CREATE_RETURN,
+                    &path,
+                    &[("orderId", &ids.order)],
+                    Some(r#"{"items": [{"sku": "PEG-AL-10", "quantity": 1, "reason": "damaged"}], "resolution": "refund"}"#),
+                );
+                event["headers"]["idempotency-key"] = "probe-return".into();
+                (event, a_return(w, ids, "probe-return"))
+            }),
+        ),
+        (
+            shipment_update::returns::ROUTE_LIST_RETURNS,
+            p(|w, _| {
+                // B's return was rejected: A's rejected returns (none) never include it.
+                let mut event = w.as_a(
+                    shipment_update::returns::ROUTE_LIST_RETURNS,
+                    "/v1/returns",
+                    &[],
+                    None,
+                );
+                aftercare_tests::with_query(&mut event, "status=rejected");
+                (event, vec![])
+            }),
+        ),
+        (
+            shipment_update::returns::ROUTE_GET_RETURN,
+            p(|w, ids| {
+                let rid = b_return(&w.b_id(), ids);
+                let path = format!("/v1/returns/{rid}");
+                (
+                    w.as_a(
+                        shipment_update::returns::ROUTE_GET_RETURN,
+                        &path,
+                        &[("returnId", &rid)],
+                        None,
+                    ),
+                    vec![rid],
+                )
+            }),
+        ),
+        (
+            shipment_update::returns::ROUTE_RETURN_ACTION,
+            p(|w, ids| {
+                let rid = b_return(&w.b_id(), ids);
+                let path = format!("/v1/returns/{rid}/resolve");
+                (
+                    w.as_a(
+                        shipment_update::returns::ROUTE_RETURN_ACTION,
+                        &path,
+                        &[("returnId", &rid), ("action", "resolve")],
+                        None,
+                    ),
+                    vec![rid],
                 )
             }),
         ),

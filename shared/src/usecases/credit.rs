@@ -425,7 +425,7 @@ mod tests {
     }
 
     fn api(e: CreditError) -> (u16, &'static str, Option<String>) {
-        let a = ApiError::from(e);
+        let a = crate::http::ApiError::from(e);
         (a.status, a.code, a.field)
     }
 

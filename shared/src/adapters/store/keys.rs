@@ -36,6 +36,9 @@
 //! | order's shipment index     | `M#<m>#O#<o>`               | `SHIP#<s>`                  | |
 //! | follow-up (journey)        | `M#<m>#O#<o>`               | `FOLLOWUP#<kind>`           | due (sparse); gsi1 `M#<m>#SURVEYSENT#<shard>` / `<sent ms>#<o>` once a survey went |
 //! | survey answer              | `M#<m>#O#<o>`               | `FEEDBACK`                  | gsi1 `M#<m>#FEEDBACK#<shard>` / `<answered ms>#<o>` |
+//! | order's return tally (units per SKU coming back, the returns, those under way, version) | `M#<m>#O#<o>` | `RETURNS` | |
+//! | return (+ lines, amounts, history, parcel, credit given) | `M#<m>#RET#<r>` | `RETURN` | gsi1 `M#<m>#RETURNS#<shard>` / `<created ms>#<r>`; due (sparse) while its reminder is pending |
+//! | return parcel's tracking pointer | `M#<m>#RTRK#<number>`  | `RETURN#<r>`                | |
 //! | idempotency record         | `M#<m>#IDEM#<scope>#<key>`  | `IDEMP`                     | |
 //! | shipment (+ state, tracking-page `views`) | `M#<m>#S#<s>` | `SHIPMENT`                 | |
 //! | tracking checkpoint        | `M#<m>#S#<s>`               | `CP#<time>#<checkpointId>`  | |
@@ -88,6 +91,9 @@
 //! * a follow-up's, a renewal's or a dunning step's move: its own item plus the send record.
 //! * a billing event: the event-seen record and the invoice (plus the email's claim).
 //! * loyalty postings: the customer's summary and its ledger entries (one partition).
+//! * a return asked for: the return (new), the order's tally (new, or from the version read) and
+//!   the email's claim; a move: the return (from the version read), the tally when a rejection or
+//!   a resolution changes it, the email's claim, and the parcel's pointer when it is recorded.
 //! * store credit postings (issue, redemption, adjustment): the entry (if its source is new) and
 //!   its currency's summary (if still at the version read): 2 items, the customer's partition.
 //!
@@ -117,6 +123,11 @@
 //! * survey answers, surveys sent, invoices in dunning in a period: Query `gsi1` on each shard of
 //!   `M#<m>#FEEDBACK#`, `M#<m>#SURVEYSENT#`, `M#<m>#DUNNING#` with GSI1SK between two times.
 //! * email counters of a period: Query each `M#<m>#STATS#<shard>` with SK between two days.
+//! * an order's return page: Query the order's partition (order, shipment pointers, return tally),
+//!   one BatchGetItem of its returns (and of the products, for excluded categories and exchange
+//!   variants); a return: GetItem `M#<m>#RET#<r>` / `RETURN`; the returns of a period: Query `gsi1`
+//!   on each shard of `M#<m>#RETURNS#`; a return parcel's tracking update: Query `M#<m>#RTRK#<n>`;
+//!   approved returns due for their reminder: the due index (group `return`, 4 shards).
 //! * a follow-up's products: in its BatchGetItem (the SKUs the follow-up keeps); a cross-sell's
 //!   related products: one more BatchGetItem. Never the whole catalogue.
 //! * the one exception, offboarding a merchant (an operator's command, never a request or a
@@ -130,7 +141,9 @@
 //! |------|---------------|------------------|
 //! | customer profile, spend, order index, ledger summary and entries, loyalty notices, store credit summaries and entries, contact state, subscription and invoice pointers, address notes | the aggregate's Query (`customer`, `customer_spend`, `customer_order`, `ledger_summary`, `ledger`, `loyalty_notice`, `credit_summary`, `credit_entry`, `contact`, `customer_subscription`, `customer_invoice`, `customer_address`) | deleted (pointers last) |
 //! | send records (with SES events, and while parked `ambiguous` the composed message `parked_message`, dropped once decided) | the send partition's Query (`send`) | deleted |
-//! | order, its shipment pointers, follow-ups, survey answer | each `ORDER#` entry's partition (`order`, `order_shipment`, `follow_up`, `feedback`) | deleted after the order id's tombstone is written |
+//! | order, its shipment pointers, follow-ups, survey answer, return tally | each `ORDER#` entry's partition (`order`, `order_shipment`, `follow_up`, `feedback`, `return_tally`) | deleted after the order id's tombstone is written |
+//! | return (lines, reasons, comment, history, parcel, credit given) | each return the order's tally lists (`return`) | deleted before the order's partition |
+//! | return parcel's tracking pointer | within the return (its parcel's number; the pointer holds the return and order ids only) | deleted with the return (its key comes from the return's parcel) |
 //! | order idempotency record | not exported (a content hash) | replaced by the tombstone: emptied, no expiry |
 //! | shipment (with its tracking-page view count `views`), checkpoints, due checks | each `SHIP#` pointer's partition (`shipment`, `checkpoint`, `shipment_due`) | deleted |
 //! | parcels' tracking pointers | within the shipment (its tracking numbers; the pointers hold nothing more) | deleted with the shipment (their keys come from its parcels) |

@@ -325,6 +325,12 @@ impl Store {
                             .await?,
                     );
                 }
+                for r in return_ids(&items) {
+                    items.extend(
+                        self.query_prefix("Query return export", &keys::return_items(m, &r))
+                            .await?,
+                    );
+                }
                 items
             }
             Stage::Subscriptions => match keys::subscription_of_pointer(m, sk) {
@@ -479,6 +485,20 @@ impl Store {
                 .await?;
             tally.add("erased.tracking_pointer", count as u64);
             self.delete_items("BatchWriteItem shipment erasure", &shipment, tally)
+                .await?;
+        }
+        for r in return_ids(&items) {
+            let ret = self
+                .query_prefix("Query return erasure", &keys::return_items(m, &r))
+                .await?;
+            // The parcel's pointer first: its key comes from the return, so an erasure cut short
+            // here finds it again next time.
+            let pointers = return_pointer_keys(m, &ret);
+            let count = pointers.len();
+            self.delete_keys("BatchWriteItem return pointer erasure", pointers)
+                .await?;
+            tally.add("erased.return_parcel_pointer", count as u64);
+            self.delete_items("BatchWriteItem return erasure", &ret, tally)
                 .await?;
         }
         self.delete_items("BatchWriteItem order erasure", &items, tally)
@@ -665,6 +685,33 @@ fn tracking_pointer_keys(m: &MerchantId, items: &[Item]) -> Vec<keys::Key> {
                 .tracking_pointers()
                 .into_iter()
                 .map(move |(number, p)| keys::tracking(m, &number, &p.carrier_family, &s))
+        })
+        .collect()
+}
+
+/// The returns an order's partition lists (its return tally).
+fn return_ids(order_items: &[Item]) -> Vec<crate::domain::ids::ReturnId> {
+    order_items
+        .iter()
+        .filter(|i| kind_of(i) == "return_tally")
+        .filter_map(|i| {
+            from_item::<crate::domain::returns::ReturnTally>("return_tally", i.clone()).ok()
+        })
+        .flat_map(|t| t.returns)
+        .collect()
+}
+
+/// The keys of the parcel pointers of the returns among `items` (a return's partition).
+fn return_pointer_keys(m: &MerchantId, items: &[Item]) -> Vec<keys::Key> {
+    items
+        .iter()
+        .filter(|i| kind_of(i) == "return")
+        .filter_map(|i| from_item::<crate::domain::returns::ReturnRecord>("return", i.clone()).ok())
+        .filter_map(|r| {
+            let number = crate::domain::shipment::normalise_tracking_number(
+                &r.parcel.as_ref()?.tracking_number,
+            );
+            Some(keys::return_tracking(m, &number, &r.id))
         })
         .collect()
 }
