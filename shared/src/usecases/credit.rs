@@ -16,7 +16,6 @@ use crate::domain::credit::{
     CreditSummary, adjust, adjust_source, issue, issue_source, redeem, redeem_source,
 };
 use crate::domain::{Currency, CustomerId, FieldError, MerchantId, Money};
-use crate::http::ApiError;
 use crate::ports::StoreError;
 use crate::ports::credit::CreditBook;
 use jiff::Timestamp;
@@ -50,27 +49,6 @@ impl From<CreditRefusal> for CreditError {
         match r {
             CreditRefusal::Invalid(f) => CreditError::Invalid(f),
             CreditRefusal::Insufficient { available } => CreditError::Insufficient { available },
-        }
-    }
-}
-
-impl From<CreditError> for ApiError {
-    fn from(e: CreditError) -> Self {
-        match e {
-            // The body parsed; its values are what is refused.
-            CreditError::Invalid(e) => ApiError::new(422, e.code, e.message).field(e.field),
-            CreditError::UnknownCustomer => ApiError::not_found("the customer"),
-            CreditError::KeyReused => {
-                ApiError::new(409, "idempotency_conflict", e.to_string()).field("Idempotency-Key")
-            }
-            CreditError::SourceReused => {
-                ApiError::new(409, "source_conflict", e.to_string()).field("source")
-            }
-            CreditError::Insufficient { .. } => {
-                ApiError::new(422, "insufficient_credit", e.to_string()).field("amount")
-            }
-            CreditError::Busy => ApiError::unavailable(e.to_string()),
-            CreditError::Store(e) => e.into(),
         }
     }
 }
@@ -370,6 +348,7 @@ fn validating(currency: Currency) -> CreditSummary {
 mod tests {
     use super::*;
     use crate::domain::credit::request_hash;
+    use crate::http::ApiError;
     use crate::testing::credit::MemCredit;
 
     struct World {
