@@ -1,4 +1,4 @@
-//! Exactly once on every trigger (RELIABILITY.md §1): each of the 17 triggers of the six functions
+//! Exactly once on every trigger (RELIABILITY.md §1): each of the 19 triggers of the six functions
 //! is delivered 64 times at once from nothing, then replayed 100 times one after another. Every delivery gets an
 //! answer that is not an error (the losers see a duplicate or in-progress outcome), the email the
 //! trigger causes goes exactly once, and once it has settled the replays change no item at all.
@@ -553,6 +553,24 @@ async fn customers_actions_the_survey_sweep_and_ses_events_act_once_under_64_con
     event["headers"]["idempotency-key"] = "red-1".into();
     w.exactly_once("POST loyalty redemption", Function::Orders, event, None)
         .await;
+    let mut event = w.api(
+        order_placed::credit::ROUTE_ADJUST,
+        "/v1/customers/r1/credit/adjustments",
+        &[("customerId", "r1")],
+        Some(r#"{"amount": 1000, "currency": "EUR", "reason": "goodwill"}"#),
+    );
+    event["headers"]["idempotency-key"] = "credit-adj-1".into();
+    w.exactly_once("POST credit adjustment", Function::Orders, event, None)
+        .await;
+    let mut event = w.api(
+        order_placed::credit::ROUTE_REDEEM,
+        "/v1/customers/r1/credit/redemptions",
+        &[("customerId", "r1")],
+        Some(r#"{"amount": 250, "currency": "EUR", "order_id": "SO-2"}"#),
+    );
+    event["headers"]["idempotency-key"] = "credit-red-1".into();
+    w.exactly_once("POST credit redemption", Function::Orders, event, None)
+        .await;
     let balance = w
         .run(
             Function::Orders,
@@ -596,5 +614,21 @@ async fn customers_actions_the_survey_sweep_and_ses_events_act_once_under_64_con
     w.exactly_once("SES bounce event", Function::EmailEvents, event, None)
         .await;
 
-    assert_eq!(w.deliveries.get(), 7 * (CONCURRENT + SEQUENTIAL));
+    let credit = w
+        .run(
+            Function::Orders,
+            w.api(
+                order_placed::credit::ROUTE_GET,
+                "/v1/customers/r1/credit",
+                &[("customerId", "r1")],
+                None,
+            ),
+        )
+        .await
+        .unwrap();
+    let credit: Value = serde_json::from_str(credit["body"].as_str().unwrap()).unwrap();
+    assert_eq!(credit["balances"][0]["balance"], 750, "{credit}");
+    assert_eq!(credit["history"].as_array().unwrap().len(), 2, "{credit}");
+
+    assert_eq!(w.deliveries.get(), 9 * (CONCURRENT + SEQUENTIAL));
 }

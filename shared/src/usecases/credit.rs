@@ -348,6 +348,7 @@ fn validating(currency: Currency) -> CreditSummary {
 mod tests {
     use super::*;
     use crate::domain::credit::request_hash;
+    use crate::http::ApiError;
     use crate::testing::credit::MemCredit;
 
     struct World {
@@ -637,6 +638,84 @@ mod tests {
         assert!(w.redeem("k1", 600).await.unwrap().fresh);
         assert!(!w.redeem("k1", 600).await.unwrap().fresh);
         assert_eq!(w.balance().await, 400);
+    }
+
+    /// A book on which another writer always posts first: every posting loses its race.
+    struct Contended {
+        inner: MemCredit,
+        rivals: std::sync::atomic::AtomicUsize,
+    }
+
+    impl CreditBook for Contended {
+        async fn has_customer(&self, m: &MerchantId, c: &CustomerId) -> Result<bool, StoreError> {
+            self.inner.has_customer(m, c).await
+        }
+
+        async fn read(
+            &self,
+            m: &MerchantId,
+            c: &CustomerId,
+            currency: Currency,
+            source: &str,
+        ) -> Result<CreditRead, StoreError> {
+            self.inner.read(m, c, currency, source).await
+        }
+
+        async fn statement(
+            &self,
+            m: &MerchantId,
+            c: &CustomerId,
+        ) -> Result<crate::domain::credit::CreditStatement, StoreError> {
+            self.inner.statement(m, c).await
+        }
+
+        async fn post(
+            &self,
+            m: &MerchantId,
+            c: &CustomerId,
+            read: &CreditSummary,
+            entry: &CreditEntry,
+        ) -> Result<CreditPosting, StoreError> {
+            let n = self
+                .rivals
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let rival = issue(read, &format!("rival-{n}"), eur(1), 0, None, entry.at).unwrap();
+            assert!(matches!(
+                self.inner.post(m, c, read, &rival).await?,
+                CreditPosting::Done(_)
+            ));
+            self.inner.post(m, c, read, entry).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_posting_that_keeps_losing_its_race_gives_up_after_the_bound_as_busy() {
+        let w = World::new();
+        w.issue("return-r1", 1_000, 0).await.unwrap();
+        let book = Contended {
+            inner: w.book.clone(),
+            rivals: Default::default(),
+        };
+        let hash = request_hash(&["EUR", "100"]);
+        let err = StoreCredit { book: &book }
+            .redeem(&w.m, &w.c, eur(100), None, "k1", &hash, w.now)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CreditError::Busy), "{err:?}");
+        let api = ApiError::from(err);
+        assert_eq!((api.status, api.retry_after), (503, Some(2)));
+        assert_eq!(
+            book.rivals.load(std::sync::atomic::Ordering::SeqCst),
+            CREDIT_ATTEMPTS as usize,
+            "read and decided again after every lost race, then gave up"
+        );
+        let st = w.credit().statement(&w.m, &w.c).await.unwrap();
+        assert!(
+            st.entries.iter().all(|e| e.source != "redeem:k1"),
+            "nothing of ours written"
+        );
+        // Once the contention is gone, the same request posts.
+        assert!(w.redeem("k1", 100).await.unwrap().fresh);
     }
 
     #[tokio::test]
