@@ -197,28 +197,6 @@ impl From<crate::usecases::returns::ReturnError> for ApiError {
     }
 }
 
-impl From<crate::usecases::credit::CreditError> for ApiError {
-    fn from(e: crate::usecases::credit::CreditError) -> Self {
-        use crate::usecases::credit::CreditError;
-        match e {
-            // The body parsed; its values are what is refused.
-            CreditError::Invalid(e) => ApiError::new(422, e.code, e.message).field(e.field),
-            CreditError::UnknownCustomer => ApiError::not_found("the customer"),
-            CreditError::KeyReused => {
-                ApiError::new(409, "idempotency_conflict", e.to_string()).field("Idempotency-Key")
-            }
-            CreditError::SourceReused => {
-                ApiError::new(409, "source_conflict", e.to_string()).field("source")
-            }
-            CreditError::Insufficient { .. } => {
-                ApiError::new(422, "insufficient_credit", e.to_string()).field("amount")
-            }
-            CreditError::Busy => ApiError::unavailable(e.to_string()),
-            CreditError::Store(e) => e.into(),
-        }
-    }
-}
-
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
         let field = e.field.clone();
