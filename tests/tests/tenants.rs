@@ -479,6 +479,29 @@ fn blank_random(v: &mut Value) {
     }
 }
 
+/// `text` with every return id (`r` + 16 hex digits, or its upper-case number) as `{return}`.
+fn blank_return_ids(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let boundary = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
+        let is_id = boundary
+            && matches!(chars[i], 'r' | 'R')
+            && chars.len() >= i + 17
+            && chars[i + 1..i + 17].iter().all(char::is_ascii_hexdigit)
+            && chars.get(i + 17).is_none_or(|c| !c.is_ascii_alphanumeric());
+        if is_id {
+            out.push_str("{return}");
+            i += 17;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 /// `answer` with every id of the probe (and the links made for it) replaced by a placeholder.
 fn normalised(answer: &Answer, names: &[&str]) -> Answer {
     let answer = &match serde_json::from_str::<Value>(&answer.body) {
@@ -507,6 +530,9 @@ fn normalised(answer: &Answer, names: &[&str]) -> Answer {
         body = body.replace(n, "{id}");
         body = body.replace(&n.replace('@', "%40"), "{id}");
     }
+    // A's own returns, made by earlier probes on the probed order ids, are named by a digest of
+    // those ids (`r<16 hex>`, shown as `R<16 HEX>`): one placeholder for them all.
+    let body = blank_return_ids(&body);
     Answer {
         status: answer.status,
         body,
