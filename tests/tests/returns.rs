@@ -662,3 +662,47 @@ async fn approving_and_rejecting_at_once_one_wins_and_only_its_email_goes() {
         .collect();
     assert_eq!(history, ["requested", status.as_str()]);
 }
+
+#[tokio::test]
+async fn approved_lines_leave_the_review_request_and_a_credit_resolution_takes_their_points_back() {
+    let w = World::new().await;
+    let review = || async {
+        let items = w.env.items_in("O#SO-1001", "FOLLOWUP#review_request").await;
+        let stored: aftercare::domain::followup::FollowUp =
+            serde_dynamo::from_item(items.into_iter().next().unwrap()).unwrap();
+        stored
+    };
+    let before = review().await;
+    assert!(
+        before.skus.iter().any(|s| s.as_str() == "TENT-2P"),
+        "{before:?}"
+    );
+    let (_, created) = w.create("k", &[("TENT-2P", 1)], "store_credit").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Only asked for: the review request still names the tent.
+    assert!(review().await.skus.iter().any(|s| s.as_str() == "TENT-2P"));
+    for _ in 0..3 {
+        assert_eq!(w.act(&id, "approve", None).await.0, 200);
+    }
+    let after = review().await;
+    assert!(
+        !after.skus.iter().any(|s| s.as_str() == "TENT-2P"),
+        "{after:?}"
+    );
+    assert!(
+        after.skus.iter().any(|s| s.as_str() == "PEG-AL-10"),
+        "the pegs stay: {after:?}"
+    );
+    assert!(after.refunded_skus.iter().any(|s| s.as_str() == "TENT-2P"));
+    let reversals = || async {
+        w.env
+            .items_in("C#cust-4711", "LEDGER#refund:return-")
+            .await
+            .len()
+    };
+    assert_eq!(reversals().await, 0);
+    for step in ["receive", "resolve", "resolve"] {
+        assert_eq!(w.act(&id, step, None).await.0, 200);
+    }
+    assert_eq!(reversals().await, 1, "the tent's points taken back once");
+}

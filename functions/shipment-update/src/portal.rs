@@ -299,6 +299,11 @@ pub(crate) async fn return_submit(
             if outcome.changed {
                 publish(app, merchant, &outcome.record).await;
             }
+            // Approved at once: its lines leave the review request now (the merchant's later
+            // moves do it again if this could not).
+            if let Err(e) = crate::returns::follow_through(app, merchant, &outcome.record).await {
+                tracing::warn!(error = %e, return_id = %outcome.record.id, "a return's follow-through is left to its next move");
+            }
             render_done(app, &portal, &page, &outcome, rid)
         }
         Err(ReturnError::Invalid(e)) => {

@@ -285,6 +285,7 @@ pub(crate) async fn api(
             if out.changed {
                 publish(app, merchant, &out.record).await;
             }
+            follow_through(app, merchant, &out.record).await?;
             let status = if out.changed { 201 } else { 200 };
             Ok((status, return_view(&out.record, out.email.as_ref())))
         }
@@ -393,6 +394,75 @@ async fn action(
     Ok((200, return_view(&out.record, out.email.as_ref())))
 }
 
+/// What a return's status brings about beyond its email, each once (and again, harmlessly, on a
+/// replay, so a change whose invocation stopped half-way is finished by the next): from approval
+/// on, its lines leave the order's pending review request and cross-sell and are never named as
+/// "you bought"; resolved as a refund or as store credit, the points they earned are taken back
+/// (the loyalty ledger's clamp rules: never more than earned, never below zero).
+pub async fn follow_through(
+    app: &App,
+    merchant: &Merchant,
+    record: &ReturnRecord,
+) -> Result<(), ReturnError> {
+    use aftercare::domain::catalogue::Sku;
+    use aftercare::domain::returns::Resolution;
+    let now = app.clock.now();
+    if matches!(
+        record.status,
+        ReturnStatus::Approved | ReturnStatus::Received | ReturnStatus::Resolved
+    ) {
+        let skus: Vec<Sku> = record
+            .lines
+            .iter()
+            .filter_map(|l| Sku::parse("sku", &l.sku).ok())
+            .collect();
+        aftercare::usecases::followups::drop_returned_lines(
+            &app.store,
+            &merchant.id,
+            &record.order_id,
+            &skus,
+            "returned",
+            now,
+        )
+        .await?;
+    }
+    if record.status == ReturnStatus::Resolved
+        && matches!(
+            record.resolution,
+            Resolution::Refund | Resolution::StoreCredit
+        )
+    {
+        use aftercare::domain::billing::{EventKey, RefundFacts};
+        use aftercare::usecases::billing::BillingEvents;
+        let id = aftercare::usecases::returns::refund_subject(&record.id);
+        let facts = RefundFacts {
+            id: id.clone(),
+            customer: record.customer.clone(),
+            order_id: Some(record.order_id.clone()),
+            amount: aftercare::domain::Money::new(record.amounts.value, record.currency),
+        };
+        let ev = EventKey {
+            provider: "returns",
+            event_id: &id,
+            kind: "refund",
+            content_hash: &record.content_hash,
+        };
+        let events = BillingEvents {
+            book: &app.store,
+            courier: app.courier(),
+            retention: app.retention(),
+        };
+        events
+            .reverse_returned_points(merchant, &ev, &facts, now)
+            .await
+            .map_err(|e| match e {
+                aftercare::usecases::billing::BillingError::Store(e) => ReturnError::Store(e),
+                _ => ReturnError::Busy,
+            })?;
+    }
+    Ok(())
+}
+
 /// Moves a return and publishes its new status when this call moved it.
 pub async fn move_return(
     app: &App,
@@ -409,6 +479,7 @@ pub async fn move_return(
     if out.changed {
         publish(app, merchant, &out.record).await;
     }
+    follow_through(app, merchant, &out.record).await?;
     Ok(out)
 }
 

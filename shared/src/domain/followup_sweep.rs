@@ -22,6 +22,8 @@ pub struct FollowUpContext {
     pub send: Option<SendRecord>,
     /// The products asked for with it (those that exist), by SKU.
     pub products: BTreeMap<Sku, Product>,
+    /// Whether a return of the order is under way (its return tally lists one open).
+    pub return_open: bool,
 }
 
 /// What claiming a follow-up's send found.

@@ -253,6 +253,8 @@ impl SkipReason {
 pub enum DeferReason {
     QuietHours,
     FrequencyCap,
+    /// A return of the order is under way: the feedback survey waits for its resolution.
+    ReturnInProgress,
 }
 
 impl DeferReason {
@@ -260,6 +262,7 @@ impl DeferReason {
         match self {
             DeferReason::QuietHours => "quiet_hours",
             DeferReason::FrequencyCap => "frequency_cap",
+            DeferReason::ReturnInProgress => "return_in_progress",
         }
     }
 }

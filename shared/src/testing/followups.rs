@@ -205,7 +205,13 @@ impl FollowUpBook for MemFollowUps {
                 .is_some_and(|email| self.suppressed(m, email)),
             (None, None) => false,
         };
+        let return_open = parse::<crate::domain::returns::ReturnTally>(
+            self.table()
+                .get(&RowKey::from(&keys::order_returns(m, order_id))),
+        )?
+        .is_some_and(|t| t.any_open());
         Ok(FollowUpContext {
+            return_open,
             contact: crate::ports::ContactLookup::contact(self, m, customer).await?,
             send: self.ledger.get_send(send).await?,
             order,

@@ -376,6 +376,19 @@ where
         Ok(Some(outcome))
     }
 
+    /// Takes back the points of goods that came back without a billing event of their own (a
+    /// return resolved as a refund or as store credit), once under `ev`, as a refund of `refund`
+    /// would; the customer's email is the return's own.
+    pub async fn reverse_returned_points(
+        &self,
+        merchant: &Merchant,
+        ev: &EventKey<'_>,
+        refund: &RefundFacts,
+        now: Timestamp,
+    ) -> Result<RefundOutcome, BillingError> {
+        self.reverse_refund(merchant, ev, refund, now).await
+    }
+
     /// A refund takes back the refunded share of the order's points, once (the event's marker is
     /// written with the reversal); a refund in full also takes back the referrer's reward.
     async fn reverse_refund(

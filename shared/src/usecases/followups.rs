@@ -107,6 +107,9 @@ pub struct Draft<'a> {
     pub refunded: &'a [Sku],
 }
 
+/// How long a feedback survey waits before it looks again at a return of its order under way.
+pub const RETURN_RECHECK_HOURS: i64 = 24;
+
 pub struct FollowUps<'a, B, D, L, M> {
     pub book: &'a B,
     pub merchants: &'a D,
@@ -146,6 +149,11 @@ where
         // An earlier attempt claimed the send: carry on from its record, never decide twice.
         if let Some(record) = &target.context.send {
             return job.resume(&target, record, compose).await;
+        }
+        // A return of the order under way: the survey asks about the order once it is settled.
+        if target.kind == FollowUpKind::FeedbackSurvey && target.context.return_open {
+            let until = job.now + SignedDuration::from_hours(RETURN_RECHECK_HOURS);
+            return job.defer(until, DeferReason::ReturnInProgress).await;
         }
         match job.decide(&target, &target.context.contact) {
             Decision::Skip(reason) => job.skip(reason).await,
@@ -897,6 +905,54 @@ mod tests {
 
         // In the morning it goes.
         w.clock.set(morning);
+        assert_eq!(w.process_next().await, FollowUpOutcome::Sent);
+    }
+
+    #[tokio::test]
+    async fn a_return_under_way_defers_the_survey_until_it_is_settled() {
+        use crate::domain::returns::ReturnTally;
+        let w = World::at(NIGHT);
+        let noon = t("2026-12-02T11:00:00Z");
+        w.clock.set(noon);
+        let open = ReturnTally {
+            open: vec![crate::domain::ids::ReturnId::parse("r", "r0123456789abcdef").unwrap()],
+            version: 1,
+            ..ReturnTally::default()
+        };
+        let key = crate::adapters::store::keys::order_returns(&w.merchant, &w.order);
+        let put = |tally: &ReturnTally| {
+            w.book
+                .table()
+                .write(crate::testing::Write::Put {
+                    key: crate::testing::RowKey::from(&key),
+                    row: serde_json::to_value(tally).unwrap(),
+                    condition: Box::new(|_| true),
+                })
+                .unwrap();
+        };
+        put(&open);
+        let (f, due) = w.scheduled_due(FollowUpKind::FeedbackSurvey).await;
+        assert_eq!(w.process(&due).await.unwrap(), FollowUpOutcome::Deferred);
+        let (stored, _) = w.stored(&f);
+        assert_eq!(
+            stored.decisions[0].reason.as_deref(),
+            Some("return_in_progress")
+        );
+        assert_eq!(
+            stored.due_at,
+            noon + SignedDuration::from_hours(RETURN_RECHECK_HOURS)
+        );
+        assert_eq!(w.mailer.calls(), 0);
+        // Still under way a day later: deferred again; settled: the survey goes.
+        w.clock.set(stored.due_at);
+        assert_eq!(w.process_next().await, FollowUpOutcome::Deferred);
+        put(&ReturnTally {
+            open: Vec::new(),
+            version: 2,
+            ..open.clone()
+        });
+        w.clock
+            .set(w.clock.now() + SignedDuration::from_hours(RETURN_RECHECK_HOURS));
         assert_eq!(w.process_next().await, FollowUpOutcome::Sent);
     }
 

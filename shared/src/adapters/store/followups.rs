@@ -458,7 +458,13 @@ impl FollowUpBook for Store {
         let order_key = keys::order(m, order_id);
         let contact_key = keys::contact(m, customer);
         let send_key = &keys::send(send);
-        let mut wanted = vec![order_key.to_map(), contact_key.to_map(), send_key.to_map()];
+        let returns_key = keys::order_returns(m, order_id);
+        let mut wanted = vec![
+            order_key.to_map(),
+            contact_key.to_map(),
+            send_key.to_map(),
+            returns_key.to_map(),
+        ];
         if let Some(email) = recipient {
             wanted.push(keys::suppression(m, email).to_map());
         }
@@ -481,6 +487,10 @@ impl FollowUpBook for Store {
             .unwrap_or_default()
             .into();
         let send: Option<SendRecord> = take(send_key).map(|i| from_item("send", i)).transpose()?;
+        let return_open = take(&returns_key)
+            .map(|i| from_item::<crate::domain::returns::ReturnTally>("return_tally", i))
+            .transpose()?
+            .is_some_and(|t| t.any_open());
         let suppression = recipient.and_then(|email| take(&keys::suppression(m, email)));
         let products = found_products(m, &skus, found);
         let suppressed = match (recipient, &order) {
@@ -498,6 +508,7 @@ impl FollowUpBook for Store {
             suppressed,
             send,
             products,
+            return_open,
         })
     }
 
