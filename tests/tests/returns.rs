@@ -706,3 +706,66 @@ async fn approved_lines_leave_the_review_request_and_a_credit_resolution_takes_t
     }
     assert_eq!(reversals().await, 1, "the tent's points taken back once");
 }
+
+#[tokio::test]
+async fn analytics_count_units_by_sku_and_reason_and_the_revenue_kept() {
+    let w = World::new().await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+    let (_, credit) = w.create("c", &[("TENT-2P", 1)], "store_credit").await;
+    let (_, refund) = w.create("r", &[("PEG-AL-10", 1)], "refund").await;
+    let (_, rejected) = w.create("j", &[("PEG-AL-10", 1)], "exchange").await;
+    for step in ["receive", "resolve"] {
+        w.act(&id(&credit), step, None).await;
+        w.act(&id(&refund), step, None).await;
+    }
+    w.act(&id(&rejected), "reject", Some(json!({"reason": "Worn"})))
+        .await;
+    let mut event = w.env.api_event(
+        shipment_update::returns::ROUTE_RETURNS_ANALYTICS,
+        "/v1/returns/analytics",
+        &[],
+        None,
+        Some(&w.env.api_key),
+    );
+    with_query(&mut event, "from=2026-11-01&to=2026-12-01");
+    let (status, report) = w.call(event).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["returns"], 3);
+    assert_eq!(report["by_status"]["resolved"], 2);
+    assert_eq!(report["by_status"]["rejected"], 1);
+    let eur = &report["currencies"][0];
+    assert_eq!(eur["currency"], "EUR");
+    assert_eq!(
+        eur["totals"]["units"], 2,
+        "the rejected return brought nothing back"
+    );
+    assert_eq!(eur["totals"]["value"], 24_900 + 1_250);
+    let sku = |s: &str| {
+        eur["by_sku"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["sku"] == s)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(sku("TENT-2P")["units"], 1);
+    assert_eq!(sku("PEG-AL-10")["value"], 1_250);
+    assert_eq!(eur["by_reason"][0]["reason"], "damaged");
+    assert_eq!(eur["by_reason"][0]["label"], "Arrived damaged");
+    assert_eq!(eur["refunded"], 1_250);
+    assert_eq!(eur["store_credit_issued"], 24_900);
+    assert_eq!(eur["store_credit_bonus"], 2_490);
+    assert_eq!(eur["revenue_retained"], 24_900);
+    assert_eq!(eur["kept_share"], 0.9522);
+    let mut empty = w.env.api_event(
+        shipment_update::returns::ROUTE_RETURNS_ANALYTICS,
+        "/v1/returns/analytics",
+        &[],
+        None,
+        Some(&w.env.api_key),
+    );
+    with_query(&mut empty, "from=2026-12-01&to=2026-11-01");
+    let (status, body) = w.call(empty).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("to")));
+}

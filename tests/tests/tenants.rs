@@ -783,6 +783,20 @@ fn probes<'a>() -> Vec<(&'static str, Probe<'a>)> {
             }),
         ),
         (
+            shipment_update::returns::ROUTE_RETURNS_ANALYTICS,
+            p(|w, _| {
+                (
+                    w.as_a(
+                        shipment_update::returns::ROUTE_RETURNS_ANALYTICS,
+                        "/v1/returns/analytics",
+                        &[],
+                        None,
+                    ),
+                    vec![],
+                )
+            }),
+        ),
+        (
             shipment_update::returns::ROUTE_GET_RETURN,
             p(|w, ids| {
                 let rid = b_return(&w.b_id(), ids);

@@ -93,7 +93,7 @@ pub const ROUTE_GET_ORDER: &str = "GET /v1/orders/{orderId}";
 pub const ROUTE_TRACK_PAGE: &str = "GET /v1/track/{token}";
 pub const ROUTE_RETURN_PAGE: &str = "GET /v1/return/{token}";
 pub const ROUTE_RETURN_SUBMIT: &str = "POST /v1/return/{token}";
-pub const ROUTES: [&str; 14] = [
+pub const ROUTES: [&str; 15] = [
     ROUTE_CREATE,
     ROUTE_CHECKPOINT,
     ROUTE_WEBHOOK,
@@ -106,6 +106,7 @@ pub const ROUTES: [&str; 14] = [
     returns::ROUTE_LIST_RETURNS,
     returns::ROUTE_GET_RETURN,
     returns::ROUTE_RETURN_ACTION,
+    returns::ROUTE_RETURNS_ANALYTICS,
     ROUTE_RETURN_PAGE,
     ROUTE_RETURN_SUBMIT,
 ];
@@ -201,7 +202,10 @@ async fn http_inner(
         returns::ROUTE_CREATE_RETURN
         | returns::ROUTE_LIST_RETURNS
         | returns::ROUTE_GET_RETURN
-        | returns::ROUTE_RETURN_ACTION => returns::api(app, &merchant, req, &route, deadline).await,
+        | returns::ROUTE_RETURN_ACTION
+        | returns::ROUTE_RETURNS_ANALYTICS => {
+            returns::api(app, &merchant, req, &route, deadline).await
+        }
         ROUTE_GET_ORDER => {
             let order_id = OrderId::parse("orderId", path_param(req, "orderId")?)?;
             Ok((200, order_view(app, &merchant.id, &order_id).await?))

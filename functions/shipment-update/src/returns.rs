@@ -13,6 +13,10 @@
 //!   `invalid_transition` naming `status` when the return cannot move so; a replay of a move that
 //!   happened answers the return as it is (and finishes its email if it had not gone out).
 //!
+//! * `GET /v1/returns/analytics?from=&to=`: the returns created in a period, per currency: how
+//!   many, units and value by SKU and by reason, how they were resolved (the share kept as an
+//!   exchange or store credit), refunds, store credit given and the revenue retained.
+//!
 //! Every status change is published (`Return Status Changed`, on the bus and to the merchant's
 //! signed webhook) with an `event_id` derived from the return, its status and version, so a
 //! receiver dedupes a replay's second copy.
@@ -36,6 +40,7 @@ pub const ROUTE_CREATE_RETURN: &str = "POST /v1/orders/{orderId}/returns";
 pub const ROUTE_LIST_RETURNS: &str = "GET /v1/returns";
 pub const ROUTE_GET_RETURN: &str = "GET /v1/returns/{returnId}";
 pub const ROUTE_RETURN_ACTION: &str = "POST /v1/returns/{returnId}/{action}";
+pub const ROUTE_RETURNS_ANALYTICS: &str = "GET /v1/returns/analytics";
 /// The detail-type of the event published on every status change.
 pub const EVENT_RETURN_STATUS: &str = "Return Status Changed";
 /// Default and longest period a listing covers.
@@ -290,6 +295,7 @@ pub(crate) async fn api(
             Ok((status, return_view(&out.record, out.email.as_ref())))
         }
         ROUTE_LIST_RETURNS => list(app, merchant, req).await,
+        ROUTE_RETURNS_ANALYTICS => analytics(app, merchant, req).await,
         ROUTE_GET_RETURN => {
             let id = ReturnId::parse("returnId", path_param(req, "returnId")?)?;
             let record = app
@@ -613,4 +619,133 @@ pub(crate) async fn parcel_update(
         "return_id": out.record.id, "status": out.record.status.as_str(),
         "email": out.email.as_ref().map(SendOutcome::as_str),
     })))
+}
+
+/// Figures of one group of returned lines.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    returns: u64,
+    units: i64,
+    value: i64,
+}
+
+impl Tally {
+    fn view(&self) -> Value {
+        json!({"returns": self.returns, "units": self.units, "value": self.value})
+    }
+}
+
+/// `GET /v1/returns/analytics`: see the module docs. Rejected returns count in `by_status` only
+/// (nothing came back); amounts are minor units of each currency.
+async fn analytics(
+    app: &App,
+    merchant: &Merchant,
+    req: &ApiGatewayV2httpRequest,
+) -> Result<(u16, Value), ApiError> {
+    use aftercare::domain::returns::Resolution;
+    use std::collections::{BTreeMap, BTreeSet};
+    let (from, to) = period(app, req)?;
+    let found = app.store.returns_between(&merchant.id, from, to).await?;
+    let mut currencies: BTreeMap<String, Vec<&ReturnRecord>> = BTreeMap::new();
+    let mut by_status: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &found {
+        *by_status.entry(r.status.as_str()).or_default() += 1;
+        if r.status != ReturnStatus::Rejected {
+            currencies
+                .entry(r.currency.code().to_owned())
+                .or_default()
+                .push(r);
+        }
+    }
+    let policy = &merchant.settings.returns;
+    let per_currency: Vec<Value> = currencies
+        .iter()
+        .map(|(currency, returns)| {
+            let mut total = Tally::default();
+            let mut by_sku: BTreeMap<&str, (Tally, &str)> = BTreeMap::new();
+            let mut by_reason: BTreeMap<&str, Tally> = BTreeMap::new();
+            let mut by_resolution: BTreeMap<&str, Tally> = BTreeMap::new();
+            let (mut refunded, mut credit, mut bonus, mut retained) = (0i64, 0i64, 0i64, 0i64);
+            for r in returns {
+                total.returns += 1;
+                let res = by_resolution.entry(r.resolution.as_str()).or_default();
+                res.returns += 1;
+                let (mut skus, mut reasons) = (BTreeSet::new(), BTreeSet::new());
+                for l in &r.lines {
+                    total.units += l.quantity;
+                    total.value += l.amount;
+                    res.units += l.quantity;
+                    res.value += l.amount;
+                    let (sku, _) = by_sku.entry(&l.sku).or_insert((Tally::default(), &l.name));
+                    sku.units += l.quantity;
+                    sku.value += l.amount;
+                    if skus.insert(l.sku.as_str()) {
+                        sku.returns += 1;
+                    }
+                    let reason = by_reason.entry(&l.reason).or_default();
+                    reason.units += l.quantity;
+                    reason.value += l.amount;
+                    if reasons.insert(l.reason.as_str()) {
+                        reason.returns += 1;
+                    }
+                }
+                if r.status == ReturnStatus::Resolved {
+                    match r.resolution {
+                        Resolution::Refund => refunded += r.amounts.refund,
+                        Resolution::StoreCredit => {
+                            credit += r.amounts.credit;
+                            bonus += r.amounts.credit_bonus;
+                            retained += r.amounts.value;
+                        }
+                        Resolution::Exchange => retained += r.amounts.value,
+                    }
+                }
+            }
+            let share = |part: i64| {
+                if total.value > 0 {
+                    (part as f64 / total.value as f64 * 10_000.0).round() / 10_000.0
+                } else {
+                    0.0
+                }
+            };
+            let kept = |r: Resolution| by_resolution.get(r.as_str()).map_or(0, |t| t.value);
+            json!({
+                "currency": currency,
+                "totals": total.view(),
+                "by_sku": by_sku.iter().map(|(sku, (t, name))| {
+                    let mut v = t.view();
+                    v["sku"] = (*sku).into();
+                    v["name"] = (*name).into();
+                    v["share_of_value"] = share(t.value).into();
+                    v
+                }).collect::<Vec<_>>(),
+                "by_reason": by_reason.iter().map(|(code, t)| {
+                    let mut v = t.view();
+                    v["reason"] = (*code).into();
+                    v["label"] = policy.reason(code).map_or_else(|| (*code).to_owned(), |r| r.label(merchant.default_locale).to_owned()).into();
+                    v["share_of_value"] = share(t.value).into();
+                    v
+                }).collect::<Vec<_>>(),
+                "by_resolution": by_resolution.iter().map(|(res, t)| {
+                    let mut v = t.view();
+                    v["resolution"] = (*res).into();
+                    v
+                }).collect::<Vec<_>>(),
+                "kept_share": share(kept(Resolution::Exchange) + kept(Resolution::StoreCredit)),
+                "refunded": refunded,
+                "store_credit_issued": credit,
+                "store_credit_bonus": bonus,
+                "revenue_retained": retained,
+            })
+        })
+        .collect();
+    Ok((
+        200,
+        json!({
+            "from": from, "to": to,
+            "returns": found.len(),
+            "by_status": by_status,
+            "currencies": per_currency,
+        }),
+    ))
 }
