@@ -488,6 +488,34 @@ impl World {
             .unwrap();
         assert_eq!(resp["statusCode"], 200, "{resp}");
 
+        // A return of her second order, its parcel on the way back.
+        let order_id = aftercare::domain::OrderId::parse("orderId", "SO-E1").unwrap();
+        let input: aftercare::domain::returns::ReturnInput = serde_json::from_value(json!({
+            "items": [{"sku": "TENT-2P", "quantity": 1, "reason": "damaged"}],
+            "resolution": "refund", "comment": "The zip broke",
+        }))
+        .unwrap();
+        let merchant = self.env.merchant.clone();
+        let uc = shipment_update::returns::returns(&self.app);
+        let asked = uc
+            .request(
+                &merchant,
+                &order_id,
+                "erin-return",
+                &input,
+                aftercare::domain::returns::Requester::Merchant,
+                deadline(),
+            )
+            .await
+            .unwrap();
+        let parcel = aftercare::domain::returns::ReturnParcel {
+            tracking_number: "RT-ERIN-0001".into(),
+            carrier: Some("DHL".into()),
+        };
+        uc.set_parcel(&merchant, &asked.record.id, parcel, deadline())
+            .await
+            .unwrap();
+
         // A subscription and a failed invoice in dunning.
         let sub = json!({
             "customer": {"id": ERIN, "email": self.email(), "first_name": "Erinna", "last_name": "Quaxley"},
@@ -653,6 +681,8 @@ async fn a_customer_is_exported_whole_then_erased_without_a_trace_and_never_mail
         "loyalty_notice",
         "credit_summary",
         "credit_entry",
+        "return",
+        "return_tally",
         "customer_subscription",
         "customer_invoice",
         "customer_address",
@@ -758,6 +788,23 @@ async fn a_customer_is_exported_whole_then_erased_without_a_trace_and_never_mail
         ),
         (Some(2), Some(1)),
         "{request}"
+    );
+    // Her return and its parcel's pointer.
+    assert_eq!(
+        (
+            request["counts"]["erased.return"].as_u64(),
+            request["counts"]["erased.return_tally"].as_u64(),
+            request["counts"]["erased.return_parcel_pointer"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{request}"
+    );
+    assert!(
+        !w.table()
+            .await
+            .keys()
+            .any(|(pk, _)| pk.contains("#RET#") || pk.contains("#RTRK#")),
+        "no return or parcel pointer left"
     );
     let id = request["request_id"].as_str().unwrap().to_owned();
 
