@@ -769,3 +769,39 @@ async fn analytics_count_units_by_sku_and_reason_and_the_revenue_kept() {
     let (status, body) = w.call(empty).await;
     assert_eq!((status, body["error"]["field"].as_str()), (400, Some("to")));
 }
+
+#[tokio::test]
+async fn one_key_sent_with_two_different_requests_at_once_keeps_one_and_refuses_the_other() {
+    let w = World::new().await;
+    let answers = futures_util::future::join_all((0..8).map(|i| {
+        const TENT: &[(&str, i64)] = &[("TENT-2P", 1)];
+        const PEGS: &[(&str, i64)] = &[("PEG-AL-10", 1)];
+        w.create("shared-key", if i % 2 == 0 { TENT } else { PEGS }, "refund")
+    }))
+    .await;
+    let created: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(created.len(), 1, "{answers:?}");
+    let winner = created[0]["lines"][0]["sku"].clone();
+    for (status, body) in &answers {
+        match status {
+            201 => {}
+            200 => assert_eq!(
+                body["lines"][0]["sku"], winner,
+                "a replay answers the winner"
+            ),
+            409 => assert_eq!(body["error"]["field"], "Idempotency-Key"),
+            503 => {}
+            other => panic!("{other} {body}"),
+        }
+    }
+    let (_, stored) = w.get(created[0]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        stored["lines"][0]["sku"], winner,
+        "the stored return is the one answered 201"
+    );
+    assert_eq!(w.emails("return_requested").await.len(), 1);
+}
