@@ -1034,6 +1034,20 @@ impl ReturnTally {
     }
 }
 
+/// Of `returns`, the one a refund of `amount` pays: resolved (or on its way to being resolved) as
+/// a refund of exactly that amount.
+pub fn refunded_by(
+    returns: &[crate::domain::returns::ReturnRecord],
+    amount: i64,
+) -> Option<crate::domain::ids::ReturnId> {
+    use crate::domain::returns::{Resolution, ReturnStatus};
+    returns
+        .iter()
+        .filter(|r| r.resolution == Resolution::Refund && r.status != ReturnStatus::Rejected)
+        .find(|r| r.amounts.refund == amount)
+        .map(|r| r.id.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

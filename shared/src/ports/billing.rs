@@ -95,6 +95,17 @@ pub trait BillingBook: crate::ports::ContactLookup {
         to: Timestamp,
     ) -> impl Future<Output = Result<Vec<InvoiceRecord>, StoreError>> + Send;
 
+    /// The return of order `o` being refunded with `amount` (resolution refund, not rejected,
+    /// that refund's amount), if any: a shop's or Stripe's refund of it shares the return's
+    /// "refund issued" email. One GetItem of the order's return tally, one BatchGetItem of its
+    /// returns (none when the order has no return).
+    fn refunded_return(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        amount: i64,
+    ) -> impl Future<Output = Result<Option<crate::domain::ids::ReturnId>, StoreError>> + Send;
+
     /// The order a refund names (what it earned, who referred it).
     fn refunded_order(
         &self,

@@ -385,6 +385,23 @@ impl BillingBook for MemBilling {
             .collect()
     }
 
+    async fn refunded_return(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        amount: i64,
+    ) -> Result<Option<crate::domain::ids::ReturnId>, StoreError> {
+        let tally: Option<crate::domain::returns::ReturnTally> =
+            parse(self.table().get(&RowKey::from(&keys::order_returns(m, o))))?;
+        let mut returns = Vec::new();
+        for r in tally.map(|t| t.returns).unwrap_or_default() {
+            returns.extend(parse::<crate::domain::returns::ReturnRecord>(
+                self.table().get(&RowKey::from(&keys::return_item(m, &r))),
+            )?);
+        }
+        Ok(crate::domain::returns::refunded_by(&returns, amount))
+    }
+
     async fn refunded_order(
         &self,
         m: &MerchantId,

@@ -246,10 +246,24 @@ where
                     email,
                 })
             }
-            BillingEvent::Refund(refund) => {
+            BillingEvent::Refund(mut refund) => {
+                // A refund of a return resolved (or being resolved) as a refund is that return's:
+                // its points are taken back once under the return's source and the customer gets
+                // one email under the return's identity, whichever of the two reports it first.
+                let paid = match &refund.order_id {
+                    Some(o) => {
+                        self.book
+                            .refunded_return(&merchant.id, o, refund.amount.amount)
+                            .await?
+                    }
+                    None => None,
+                };
+                if let Some(r) = &paid {
+                    refund.id = crate::usecases::returns::refund_subject(r);
+                }
                 let outcome = self.reverse_refund(merchant, ev, &refund, now).await?;
                 let email = self
-                    .tell_refund(merchant, ev, &refund, deadline, compose)
+                    .tell_refund(merchant, ev, &refund, paid.as_ref(), deadline, compose)
                     .await?;
                 Ok(Handled::Refund { outcome, email })
             }
@@ -264,6 +278,7 @@ where
         merchant: &Merchant,
         ev: &EventKey<'_>,
         refund: &RefundFacts,
+        paid: Option<&crate::domain::ids::ReturnId>,
         deadline: Deadline,
         compose: F,
     ) -> Result<Option<SendOutcome>, BillingError>
@@ -283,7 +298,10 @@ where
         };
         let contact = self.book.contact(m, &refund.customer.id).await?;
         let customer = contact.personalise(&refund.customer);
-        let subject = refund_subject(ev.provider, &refund.id);
+        let subject = match paid {
+            Some(r) => crate::usecases::returns::refund_subject(r),
+            None => refund_subject(ev.provider, &refund.id),
+        };
         let notice = RefundNotice {
             subject: &subject,
             customer: &customer,

@@ -392,6 +392,27 @@ impl BillingBook for Store {
         from_items(INVOICE, items)
     }
 
+    async fn refunded_return(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        amount: i64,
+    ) -> Result<Option<crate::domain::ids::ReturnId>, StoreError> {
+        use crate::ports::returns::ReturnBook as _;
+        let tally: Option<crate::domain::returns::ReturnTally> = self
+            .get_as(
+                "GetItem return tally",
+                "return_tally",
+                &keys::order_returns(m, o),
+            )
+            .await?;
+        let Some(tally) = tally.filter(|t| !t.returns.is_empty()) else {
+            return Ok(None);
+        };
+        let returns = self.returns_of(m, &tally.returns).await?;
+        Ok(crate::domain::returns::refunded_by(&returns, amount))
+    }
+
     async fn refunded_order(
         &self,
         m: &MerchantId,
