@@ -512,7 +512,7 @@ impl World {
             tracking_number: "RT-ERIN-0001".into(),
             carrier: Some("DHL".into()),
         };
-        uc.set_parcel(&merchant, &asked.record.id, parcel, deadline())
+        uc.set_parcel(&merchant, &asked.record.id, parcel)
             .await
             .unwrap();
 

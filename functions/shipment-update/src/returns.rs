@@ -362,7 +362,6 @@ async fn action(
                         tracking_number: number,
                         carrier,
                     },
-                    deadline,
                 )
                 .await?;
             return Ok((200, return_view(&out.record, None)));

@@ -521,7 +521,6 @@ where
         merchant: &Merchant,
         id: &ReturnId,
         parcel: crate::domain::returns::ReturnParcel,
-        deadline: Deadline,
     ) -> Result<Outcome, ReturnError> {
         let m = &merchant.id;
         for _ in 0..ROUNDS {
@@ -562,7 +561,6 @@ where
                 })
                 .await?;
             if let Written::Done { .. } = written {
-                let _ = deadline;
                 return Ok(Outcome {
                     record: next,
                     changed: true,
@@ -1065,7 +1063,7 @@ mod tests {
             carrier: Some("UPS".into()),
         };
         w.use_case()
-            .set_parcel(&w.merchant, &s.id, parcel, deadline())
+            .set_parcel(&w.merchant, &s.id, parcel)
             .await
             .unwrap();
         let none = w
