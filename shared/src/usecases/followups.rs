@@ -105,6 +105,8 @@ pub struct Draft<'a> {
     /// The order's lines refunded or returned since the follow-up was scheduled: already out of
     /// `order`'s items, and never recommended back.
     pub refunded: &'a [Sku],
+    /// What the journey counts from: the order's delivery, or shipping plus the fallback window.
+    pub anchor: Timestamp,
 }
 
 pub struct FollowUps<'a, B, D, L, M> {
@@ -177,6 +179,8 @@ struct Target {
     products_read: bool,
     /// The order's lines refunded since it was scheduled (out of `order`'s items).
     refunded: Vec<Sku>,
+    /// The journey's anchor.
+    anchor: Timestamp,
 }
 
 impl<B, D, L, M> Job<'_, '_, B, D, L, M>
@@ -250,6 +254,7 @@ where
             email,
             products_read: !(talks_of_products && follow_up.skus.is_empty()),
             refunded: follow_up.refunded_skus.clone(),
+            anchor: follow_up.anchor,
         }))
     }
 
@@ -347,6 +352,7 @@ where
             points: note,
             now: self.now,
             refunded: &target.refunded,
+            anchor: target.anchor,
         })
     }
 
