@@ -343,6 +343,82 @@ async fn the_journey_sends_each_follow_up_once_at_its_time() {
     assert_eq!(surveys_sent, 1);
 }
 
+/// The return page links in an email's text part.
+fn return_links(email: &SentEmail) -> Vec<String> {
+    let text = email.part("text/plain").unwrap();
+    text.split_whitespace()
+        .filter(|w| w.starts_with(&format!("{BASE}/v1/return/")))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_usage_tips_start_a_return_only_when_the_policy_is_on() {
+    let w = World::build(None, |m| {
+        m.settings.returns.enabled = true;
+        m.settings.returns.window_days = 30;
+    })
+    .await;
+    let ann = w.env.customer_email();
+    w.place(&w.order("SO-1001", &ann, "Europe/London")).await;
+    w.deliver("SO-1001", "2026-11-23T13:05:00Z").await;
+    assert_eq!(w.sweep_at("2026-11-26T14:00:00Z").await.sent, 1);
+
+    let tips = w.emails(&ann, "usage_tips").await;
+    assert_eq!(tips.len(), 1);
+    let links = return_links(&tips[0]);
+    assert_eq!(
+        links.len(),
+        1,
+        "one return link in the text part: {links:?}"
+    );
+    let html = tips[0].part("text/html").unwrap();
+    assert!(html.contains("Start a return"), "{html}");
+    assert!(
+        html.contains(&links[0].replace('/', "&#x2f;")) || html.contains(&links[0]),
+        "the HTML links the same page"
+    );
+
+    // The link opens the order's return page through shipment-update's handler.
+    let (_, portal) = w.env.app_at("2026-11-26T14:00:00Z", &key());
+    let token = token_of(&links[0]);
+    let resp = shipment_update::handle(
+        &portal,
+        w.env.api_event(
+            shipment_update::ROUTE_RETURN_PAGE,
+            &format!("/v1/return/{token}"),
+            &[("token", token.as_str())],
+            None,
+            None,
+        ),
+        "t",
+        long_deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp["statusCode"], 200, "{resp}");
+    let page = resp["body"].as_str().unwrap();
+    assert!(page.contains(r#"id="return-form""#), "{page}");
+    assert!(page.contains("SO-1001"), "{page}");
+
+    // A merchant who takes no returns online: no link.
+    let off = World::build(None, |m| m.settings.returns.enabled = false).await;
+    let ann = off.env.customer_email();
+    off.place(&off.order("SO-1001", &ann, "Europe/London"))
+        .await;
+    off.deliver("SO-1001", "2026-11-23T13:05:00Z").await;
+    assert_eq!(off.sweep_at("2026-11-26T14:00:00Z").await.sent, 1);
+    let tips = off.emails(&ann, "usage_tips").await;
+    assert_eq!(tips.len(), 1);
+    assert!(return_links(&tips[0]).is_empty(), "{tips:?}");
+    assert!(
+        !tips[0]
+            .part("text/html")
+            .unwrap()
+            .contains("Start a return")
+    );
+}
+
 #[tokio::test]
 async fn quiet_hours_defer_to_eight_in_the_recipients_zone_across_a_dst_change() {
     let w = World::build(None, |m| {

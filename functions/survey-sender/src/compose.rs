@@ -108,6 +108,24 @@ fn kind_data(links: &Links, draft: &Draft<'_>, locale: Locale) -> Option<(&'stat
     }
 }
 
+/// The order's return page, as the delivered email links it, when the merchant's return policy is
+/// on: valid until two weeks after the return window counted from the journey's `anchor` closes.
+fn return_url(
+    links: &Links,
+    merchant: &Merchant,
+    order: &str,
+    anchor: jiff::Timestamp,
+) -> Option<String> {
+    let policy = &merchant.settings.returns;
+    policy.enabled.then(|| {
+        links.return_page(
+            merchant.id.as_str(),
+            order,
+            aftercare::links::return_link_expiry(policy, anchor),
+        )
+    })
+}
+
 /// The follow-up email of `draft.kind` for its order (with the customer's newly available points,
 /// if any), in the language and time zone the customer chose (`draft.contact`) over their order's,
 /// or `None` if there is nothing worth sending.
@@ -120,6 +138,7 @@ pub fn follow_up_email(app: &App, links: &Links, draft: &Draft<'_>) -> Option<Ou
         reference: send_ref,
         points,
         now,
+        anchor,
         ..
     } = *draft;
     let o = &order.order;
@@ -148,6 +167,11 @@ pub fn follow_up_email(app: &App, links: &Links, draft: &Draft<'_>) -> Option<Ou
         "points": points,
     });
     data[name] = specific;
+    if kind == FollowUpKind::UsageTips
+        && let Some(url) = return_url(links, merchant, o.id.as_str(), anchor)
+    {
+        data["return_url"] = url.into();
+    }
     let email_kind = EmailKind::from(kind);
     let rendered = app
         .renderer

@@ -105,6 +105,8 @@ pub struct Draft<'a> {
     /// The order's lines refunded or returned since the follow-up was scheduled: already out of
     /// `order`'s items, and never recommended back.
     pub refunded: &'a [Sku],
+    /// What the journey counts from: the order's delivery, or shipping plus the fallback window.
+    pub anchor: Timestamp,
 }
 
 /// How long a feedback survey waits before it looks again at a return of its order under way.
@@ -185,6 +187,8 @@ struct Target {
     products_read: bool,
     /// The order's lines refunded since it was scheduled (out of `order`'s items).
     refunded: Vec<Sku>,
+    /// The journey's anchor.
+    anchor: Timestamp,
 }
 
 impl<B, D, L, M> Job<'_, '_, B, D, L, M>
@@ -258,6 +262,7 @@ where
             email,
             products_read: !(talks_of_products && follow_up.skus.is_empty()),
             refunded: follow_up.refunded_skus.clone(),
+            anchor: follow_up.anchor,
         }))
     }
 
@@ -355,6 +360,7 @@ where
             points: note,
             now: self.now,
             refunded: &target.refunded,
+            anchor: target.anchor,
         })
     }
 

@@ -306,6 +306,10 @@ fn follow_up(kind: EmailKind, p: &Persona, locale: Locale) -> Value {
                 {"name": "Aluminium pegs (10)",
                  "text": "Drive pegs in at 45°, leaning away from the tent; in hard ground use a mallet, never your boot."},
             ]);
+            // The usage tips start a return too when the merchant's return policy is on.
+            if kind == EmailKind::UsageTips {
+                data["return_url"] = link("/v1/return", "return", ORDER, None).into();
+            }
         }
     }
     data
@@ -672,7 +676,7 @@ mod tests {
                 "/shipment/promised_on",
                 "/shipment/tracking_number",
             ],
-            EmailKind::UsageTips => &["/customer/greeting_name", "/tips/2/text"],
+            EmailKind::UsageTips => &["/customer/greeting_name", "/tips/2/text", "/return_url"],
             EmailKind::FeedbackSurvey => &[
                 "/customer/greeting_name",
                 "/order/number",
