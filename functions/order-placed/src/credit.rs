@@ -20,8 +20,6 @@ use aftercare::domain::{Currency, CustomerId, Merchant, Money};
 use aftercare::http::{self, ApiError};
 use aftercare::usecases::credit::{Posted, StoreCredit};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -32,7 +30,6 @@ pub const ROUTE_REDEEM: &str = "POST /v1/customers/{customerId}/credit/redemptio
 pub const ROUTE_ADJUST: &str = "POST /v1/customers/{customerId}/credit/adjustments";
 /// Every route of this module.
 pub const ROUTES: [&str; 3] = [ROUTE_GET, ROUTE_REDEEM, ROUTE_ADJUST];
-const MAX_PAGE: usize = 100;
 
 /// Serves the store credit routes for an authenticated merchant.
 pub async fn serve(
@@ -74,51 +71,24 @@ async fn get(
     req: &ApiGatewayV2httpRequest,
     customer: &CustomerId,
 ) -> Result<(u16, Value), ApiError> {
-    let limit = match http::query_param(req, "limit") {
-        None => 50,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::new(400, "out_of_range", "limit must be 1 to 100").field("limit")
-            })?,
-    };
-    // The cursor is the position after the last entry shown (newest first), opaque to callers.
-    let start = match http::query_param(req, "cursor") {
-        None => 0,
-        Some(c) => URL_SAFE_NO_PAD
-            .decode(c)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| {
-                s.strip_prefix("credit:")
-                    .and_then(|n| n.parse::<usize>().ok())
-            })
-            .ok_or_else(|| {
-                ApiError::new(400, "invalid_format", "cursor is not one this API gave")
-                    .field("cursor")
-            })?,
-    };
+    let page = crate::paging::Page::of(req, "credit")?;
     let statement = StoreCredit { book: &app.store }
         .statement(&merchant.id, customer)
         .await?;
-    let page: Vec<Value> = statement
+    let shown: Vec<Value> = statement
         .entries
         .iter()
-        .skip(start)
-        .take(limit)
+        .skip(page.start)
+        .take(page.limit)
         .map(entry_view)
         .collect();
-    let next = start + page.len();
-    let next_cursor =
-        (next < statement.entries.len()).then(|| URL_SAFE_NO_PAD.encode(format!("credit:{next}")));
+    let next_cursor = page.next_cursor(shown.len(), statement.entries.len());
     Ok((
         200,
         json!({
             "customer_id": customer, "as_of": app.clock.now(),
             "balances": statement.balances.iter().map(balance_view).collect::<Vec<_>>(),
-            "history": page, "next_cursor": next_cursor,
+            "history": shown, "next_cursor": next_cursor,
         }),
     ))
 }
@@ -153,20 +123,7 @@ async fn post(
     customer: &CustomerId,
     route: &str,
 ) -> Result<(u16, Value), ApiError> {
-    let key = http::header(req, "idempotency-key")
-        .map(str::trim)
-        .filter(|k| {
-            !k.is_empty() && k.len() <= 100 && k.chars().all(|c| c.is_ascii_graphic() && c != '#')
-        })
-        .ok_or_else(|| {
-            ApiError::new(
-                400,
-                "required",
-                "send an Idempotency-Key header (1 to 100 printable characters, no '#')",
-            )
-            .field("Idempotency-Key")
-        })?
-        .to_owned();
+    let key = http::idempotency_key(req)?;
     http::require_json(req)?;
     let bytes = http::body_bytes(req)?;
     let now = app.clock.now();

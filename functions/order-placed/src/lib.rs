@@ -37,6 +37,7 @@ use serde_json::{Value, json};
 mod connector;
 pub mod credit;
 pub mod loyalty;
+mod paging;
 pub mod shopify;
 pub mod woocommerce;
 

@@ -19,8 +19,6 @@ use aftercare::domain::{CustomerId, Merchant, Order};
 use aftercare::http::{self, ApiError};
 use aftercare::usecases::loyalty::{Loyalty, PointsKind, PointsRequest, Referred};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -30,7 +28,6 @@ use crate::App;
 pub const ROUTE_GET: &str = "GET /v1/customers/{customerId}/loyalty";
 pub const ROUTE_REDEEM: &str = "POST /v1/customers/{customerId}/loyalty/redemptions";
 pub const ROUTE_ADJUST: &str = "POST /v1/customers/{customerId}/loyalty/adjustments";
-const MAX_PAGE: usize = 100;
 
 /// What an order's referral code did.
 #[derive(Debug, Clone, Serialize)]
@@ -135,53 +132,26 @@ async fn get(
     req: &ApiGatewayV2httpRequest,
     customer: &CustomerId,
 ) -> Result<(u16, Value), ApiError> {
-    let limit = match http::query_param(req, "limit") {
-        None => 50,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::new(400, "out_of_range", "limit must be 1 to 100").field("limit")
-            })?,
-    };
-    // The cursor is the position after the last entry shown (newest first), opaque to callers.
-    let start = match http::query_param(req, "cursor") {
-        None => 0,
-        Some(c) => URL_SAFE_NO_PAD
-            .decode(c)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| {
-                s.strip_prefix("ledger:")
-                    .and_then(|n| n.parse::<usize>().ok())
-            })
-            .ok_or_else(|| {
-                ApiError::new(400, "invalid_format", "cursor is not one this API gave")
-                    .field("cursor")
-            })?,
-    };
+    let page = crate::paging::Page::of(req, "ledger")?;
     let now = app.clock.now();
     let standing = Loyalty { ledger: &app.store }
         .standing(merchant, customer, now)
         .await?;
     let newest_first: Vec<&LedgerEntry> = standing.entries.iter().rev().collect();
-    let page: Vec<Value> = newest_first
+    let shown: Vec<Value> = newest_first
         .iter()
-        .skip(start)
-        .take(limit)
+        .skip(page.start)
+        .take(page.limit)
         .map(|e| entry_view(e, now))
         .collect();
-    let next = start + page.len();
-    let next_cursor =
-        (next < newest_first.len()).then(|| URL_SAFE_NO_PAD.encode(format!("ledger:{next}")));
+    let next_cursor = page.next_cursor(shown.len(), newest_first.len());
     Ok((
         200,
         json!({
             "customer_id": customer, "as_of": now,
             "balance": BalanceView::from(standing.balance),
             "tier": tier_view(standing.tier),
-            "history": page, "next_cursor": next_cursor,
+            "history": shown, "next_cursor": next_cursor,
         }),
     ))
 }
@@ -214,20 +184,7 @@ async fn post(
     customer: &CustomerId,
     route: &str,
 ) -> Result<(u16, Value), ApiError> {
-    let key = http::header(req, "idempotency-key")
-        .map(str::trim)
-        .filter(|k| {
-            !k.is_empty() && k.len() <= 100 && k.chars().all(|c| c.is_ascii_graphic() && c != '#')
-        })
-        .ok_or_else(|| {
-            ApiError::new(
-                400,
-                "required",
-                "send an Idempotency-Key header (1 to 100 printable characters, no '#')",
-            )
-            .field("Idempotency-Key")
-        })?
-        .to_owned();
+    let key = http::idempotency_key(req)?;
     http::require_json(req)?;
     let body: PointsBody = parse_json(&http::body_bytes(req)?)?;
     let request = PointsRequest {

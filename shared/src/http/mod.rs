@@ -527,6 +527,25 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The request's `Idempotency-Key` header: 1 to 100 printable ASCII characters, no `#` (it goes
+/// into keys); a 400 naming the header otherwise.
+pub fn idempotency_key(req: &ApiGatewayV2httpRequest) -> Result<String, ApiError> {
+    header(req, "idempotency-key")
+        .map(str::trim)
+        .filter(|k| {
+            !k.is_empty() && k.len() <= 100 && k.chars().all(|c| c.is_ascii_graphic() && c != '#')
+        })
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::new(
+                400,
+                "required",
+                "send an Idempotency-Key header (1 to 100 printable characters, no '#')",
+            )
+            .field("Idempotency-Key")
+        })
+}
+
 /// The fields of an `application/x-www-form-urlencoded` body (later duplicates win).
 pub fn form_fields(body: &[u8]) -> std::collections::BTreeMap<String, String> {
     let decode = |s: &str| percent_decode(&s.replace('+', " "));
