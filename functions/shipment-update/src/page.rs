@@ -135,12 +135,7 @@ fn status_of(record: &ShipmentRecord) -> &'static str {
 fn page_data(merchant: &Merchant, facts: &TrackingFacts, locale: Locale, show_logo: bool) -> Value {
     let record = &facts.record;
     let sh = &record.shipment;
-    let tz = record
-        .customer
-        .time_zone
-        .as_deref()
-        .filter(|z| jiff::tz::TimeZone::get(z).is_ok())
-        .unwrap_or(&merchant.time_zone);
+    let tz = record.customer.time_zone_or(&merchant.time_zone);
     let status = record.state().status();
     let issue = status.filter(|s| {
         matches!(

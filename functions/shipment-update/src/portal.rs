@@ -339,16 +339,11 @@ pub(crate) async fn return_submit(
     }
 }
 
-/// The event id of a return reaching its status: the same for every replay of the change.
 /// The customer's locale and time zone for the order.
 fn locale_and_zone<'a>(merchant: &'a Merchant, page: &'a ReturnPage) -> (Locale, &'a str) {
     let customer = &page.order.order.order.customer;
     let locale = customer.locale_or(merchant.default_locale);
-    let tz = customer
-        .time_zone
-        .as_deref()
-        .filter(|z| jiff::tz::TimeZone::get(z).is_ok())
-        .unwrap_or(&merchant.time_zone);
+    let tz = customer.time_zone_or(&merchant.time_zone);
     (locale, tz)
 }
 

@@ -148,12 +148,7 @@ fn email_data(merchant: &Merchant, record: &ReturnRecord, locale: Locale) -> Val
     let policy = &merchant.settings.returns;
     let money = |amount: i64| aftercare::domain::Money::new(amount, record.currency).format(locale);
     let nonzero = |amount: i64| (amount != 0).then(|| money(amount));
-    let tz = record
-        .customer
-        .time_zone
-        .as_deref()
-        .filter(|z| jiff::tz::TimeZone::get(z).is_ok())
-        .unwrap_or(&merchant.time_zone);
+    let tz = record.customer.time_zone_or(&merchant.time_zone);
     let reason = |code: &str| {
         policy
             .reason(code)
@@ -246,23 +241,6 @@ pub(crate) async fn publish(app: &App, merchant: &Merchant, record: &ReturnRecor
         .await;
 }
 
-fn idempotency_key(req: &ApiGatewayV2httpRequest) -> Result<String, ApiError> {
-    http::header(req, "idempotency-key")
-        .map(str::trim)
-        .filter(|k| {
-            !k.is_empty() && k.len() <= 100 && k.chars().all(|c| c.is_ascii_graphic() && c != '#')
-        })
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            ApiError::new(
-                400,
-                "required",
-                "send an Idempotency-Key header (1 to 100 printable characters, no '#')",
-            )
-            .field("Idempotency-Key")
-        })
-}
-
 /// The merchant API's return routes.
 pub(crate) async fn api(
     app: &App,
@@ -274,7 +252,7 @@ pub(crate) async fn api(
     match route {
         ROUTE_CREATE_RETURN => {
             let order_id = OrderId::parse("orderId", path_param(req, "orderId")?)?;
-            let key = idempotency_key(req)?;
+            let key = http::idempotency_key(req)?;
             http::require_json(req)?;
             let input: ReturnInput = parse_json(&http::body_bytes(req)?)?;
             let out = returns(app)

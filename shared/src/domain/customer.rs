@@ -120,6 +120,14 @@ impl CustomerRef {
         }
     }
 
+    /// The customer's time zone if it is a known one, else `fallback` (the merchant's).
+    pub fn time_zone_or<'a>(&'a self, fallback: &'a str) -> &'a str {
+        self.time_zone
+            .as_deref()
+            .filter(|z| jiff::tz::TimeZone::get(z).is_ok())
+            .unwrap_or(fallback)
+    }
+
     /// The locale to write to this customer in.
     pub fn locale_or(&self, fallback: Locale) -> Locale {
         self.locale
