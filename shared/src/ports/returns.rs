@@ -80,6 +80,13 @@ pub trait ReturnBook: Send + Sync {
         o: &OrderId,
     ) -> impl Future<Output = Result<Option<OrderForReturn>, StoreError>> + Send;
 
+    /// The order's return tally (consistent read); none when the order has had no return.
+    fn return_tally(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+    ) -> impl Future<Output = Result<Option<ReturnTally>, StoreError>> + Send;
+
     /// A return (consistent read).
     fn return_record(
         &self,

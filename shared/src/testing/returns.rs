@@ -118,14 +118,20 @@ impl ReturnBook for MemReturns {
             .into_iter()
             .map(|(_, v)| super::table::decode(v))
             .collect::<Result<Vec<ShipmentPointer>, _>>()?;
-        let tally = self
-            .get::<ReturnTally>(&keys::order_returns(m, o))?
-            .unwrap_or_default();
+        let tally = self.return_tally(m, o).await?.unwrap_or_default();
         Ok(Some(OrderForReturn {
             order,
             shipments,
             tally,
         }))
+    }
+
+    async fn return_tally(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+    ) -> Result<Option<ReturnTally>, StoreError> {
+        self.get(&keys::order_returns(m, o))
     }
 
     async fn return_record(

@@ -478,14 +478,14 @@ where
             // resolution ends the return's time under way.
             let tally = match to {
                 ReturnStatus::Rejected | ReturnStatus::Resolved => {
-                    let order = self
+                    let tally = self
                         .book
-                        .order_for_return(m, &record.order_id)
+                        .return_tally(m, &record.order_id)
                         .await?
                         .ok_or(ReturnError::UnknownOrder)?;
                     Some(match to {
-                        ReturnStatus::Rejected => order.tally.without_units_of(&record),
-                        _ => order.tally.settled(&record),
+                        ReturnStatus::Rejected => tally.without_units_of(&record),
+                        _ => tally.settled(&record),
                     })
                 }
                 _ => None,

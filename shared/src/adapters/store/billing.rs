@@ -399,13 +399,7 @@ impl BillingBook for Store {
         amount: i64,
     ) -> Result<Option<crate::domain::ids::ReturnId>, StoreError> {
         use crate::ports::returns::ReturnBook as _;
-        let tally: Option<crate::domain::returns::ReturnTally> = self
-            .get_as(
-                "GetItem return tally",
-                "return_tally",
-                &keys::order_returns(m, o),
-            )
-            .await?;
+        let tally = self.return_tally(m, o).await?;
         let Some(tally) = tally.filter(|t| !t.returns.is_empty()) else {
             return Ok(None);
         };

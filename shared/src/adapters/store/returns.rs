@@ -111,6 +111,15 @@ impl ReturnBook for Store {
         }))
     }
 
+    async fn return_tally(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+    ) -> Result<Option<ReturnTally>, StoreError> {
+        self.get_as("GetItem return tally", TALLY, &keys::order_returns(m, o))
+            .await
+    }
+
     async fn return_record(
         &self,
         m: &MerchantId,
