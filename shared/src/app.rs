@@ -26,7 +26,8 @@ pub struct App {
     pub config: Config,
 }
 
-/// How long the init-time warm-up waits for each service before giving up on it.
+/// How long the init-time warm-up waits for each service before giving up on it (the
+/// deployed default of [`Config::warm_up_limit`]).
 pub const WARM_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What [`App::warm_up`] did per service: `None` not attempted, else whether it answered.
@@ -115,28 +116,29 @@ impl App {
     }
 
     /// With `AFTERCARE_WARM_UP=on`, opens the DynamoDB and SES connections during init, both at
-    /// once and each bounded by [`WARM_UP_LIMIT`], so the first event finds them in the pool. A
+    /// once and each bounded by [`Config::warm_up_limit`], so the first event finds them in the pool. A
     /// failure is logged and changes nothing: the first event connects as it would have.
     pub async fn warm_up(&self) -> WarmUp {
         if !self.config.warm_up {
             return WarmUp::default();
         }
+        let limit = self.config.warm_up_limit;
         let started = std::time::Instant::now();
         let (table, ses) = tokio::join!(
-            tokio::time::timeout(WARM_UP_LIMIT, self.store.warm_up()),
-            tokio::time::timeout(WARM_UP_LIMIT, self.mailer.warm_up())
+            tokio::time::timeout(limit, self.store.warm_up()),
+            tokio::time::timeout(limit, self.mailer.warm_up())
         );
         let outcome = WarmUp {
             dynamodb: Some(match table {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no answer within {WARM_UP_LIMIT:?}")),
+                Err(_) => Err(format!("no answer within {limit:?}")),
             }),
             ses: match ses {
                 Ok(Ok(true)) => Some(Ok(())),
                 Ok(Ok(false)) => None,
                 Ok(Err(e)) => Some(Err(e)),
-                Err(_) => Some(Err(format!("no answer within {WARM_UP_LIMIT:?}"))),
+                Err(_) => Some(Err(format!("no answer within {limit:?}"))),
             },
         };
         let ms = started.elapsed().as_secs_f64() * 1000.0;

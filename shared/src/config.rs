@@ -98,6 +98,9 @@ pub struct Config {
     pub event_bus: Option<String>,
     /// Open the AWS connections during init (see [`WARM_UP`]).
     pub warm_up: bool,
+    /// How long the warm-up waits for each service ([`crate::app::WARM_UP_LIMIT`] unless a
+    /// test or tool sets another).
+    pub warm_up_limit: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -117,6 +120,7 @@ impl std::fmt::Debug for Config {
             .field("virtual_clock_file", &self.virtual_clock_file)
             .field("event_bus", &self.event_bus)
             .field("warm_up", &self.warm_up)
+            .field("warm_up_limit", &self.warm_up_limit)
             .finish()
     }
 }
@@ -221,6 +225,7 @@ impl Config {
                     });
                 }
             },
+            warm_up_limit: crate::app::WARM_UP_LIMIT,
         })
     }
 
@@ -241,6 +246,7 @@ impl Config {
             virtual_clock_file: None,
             event_bus: None,
             warm_up: false,
+            warm_up_limit: crate::app::WARM_UP_LIMIT,
         }
     }
 
