@@ -26,9 +26,7 @@ pub struct App {
     pub config: Config,
 }
 
-/// How long the init-time warm-up waits for each service before giving up on it (the
-/// deployed default of [`Config::warm_up_limit`]).
-pub const WARM_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+pub use crate::config::WARM_UP_LIMIT;
 
 /// What [`App::warm_up`] did per service: `None` not attempted, else whether it answered.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -116,8 +114,8 @@ impl App {
     }
 
     /// With `AFTERCARE_WARM_UP=on`, opens the DynamoDB and SES connections during init, both at
-    /// once and each bounded by [`Config::warm_up_limit`], so the first event finds them in the pool. A
-    /// failure is logged and changes nothing: the first event connects as it would have.
+    /// once and each bounded by [`Config::warm_up_limit`], so the first event finds them in the
+    /// pool. A failure is logged and changes nothing: the first event connects as it would have.
     pub async fn warm_up(&self) -> WarmUp {
         if !self.config.warm_up {
             return WarmUp::default();

@@ -33,6 +33,10 @@ pub const SWEEP_CONCURRENCY: &str = "AFTERCARE_SWEEP_CONCURRENCY";
 pub const SWEEP_MERCHANT_QUOTA: &str = "AFTERCARE_SWEEP_MERCHANT_QUOTA";
 /// How long a parked send waits for SES's word (a Send, Delivery or Bounce event) before it is
 /// decided without it, unless the deployment sets [`SILENCE_WINDOW_MINUTES`].
+/// How long the init-time warm-up waits for each service before giving up on it (the deployed
+/// [`Config::warm_up_limit`]).
+pub const WARM_UP_LIMIT: Duration = Duration::from_secs(2);
+
 pub const DEFAULT_SILENCE_WINDOW: Duration = Duration::from_secs(3_600);
 /// How many minutes a send whose outcome SES left unknown waits for SES's event before it is
 /// decided without it (transactional: sent once more; marketing: closed as unsent). Default 60.
@@ -98,8 +102,8 @@ pub struct Config {
     pub event_bus: Option<String>,
     /// Open the AWS connections during init (see [`WARM_UP`]).
     pub warm_up: bool,
-    /// How long the warm-up waits for each service ([`crate::app::WARM_UP_LIMIT`] unless a
-    /// test or tool sets another).
+    /// How long the warm-up waits for each service ([`WARM_UP_LIMIT`] unless a test or tool
+    /// sets another).
     pub warm_up_limit: Duration,
 }
 
@@ -225,7 +229,7 @@ impl Config {
                     });
                 }
             },
-            warm_up_limit: crate::app::WARM_UP_LIMIT,
+            warm_up_limit: WARM_UP_LIMIT,
         })
     }
 
@@ -246,7 +250,7 @@ impl Config {
             virtual_clock_file: None,
             event_bus: None,
             warm_up: false,
-            warm_up_limit: crate::app::WARM_UP_LIMIT,
+            warm_up_limit: WARM_UP_LIMIT,
         }
     }
 
