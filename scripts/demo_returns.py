@@ -17,7 +17,9 @@ carrier's delivery scan of that parcel arrives as EasyPost's signed `tracker.upd
 receives the return (`GET /v1/returns/{id}`: `received`, by `carrier`); the merchant resolves it
 (`POST /v1/returns/{id}/resolve`), and the emails SES accepted (what the demo writes to OUTDIR) hold
 exactly one "return received" and one "store credit issued" for the customer, the latter with the
-credit, the policy's bonus and the balance `GET /v1/customers/{customerId}/credit` shows.
+credit, the policy's bonus and the balance `GET /v1/customers/{customerId}/credit` shows. Last, the
+merchant's returns report (`GET /v1/returns/analytics`) gives the returned SKU's return rate: its
+units back over the units the demo's orders sold.
 
 A merchant without a return policy has no "Start a return" link: the step says so and checks nothing.
 
@@ -327,6 +329,38 @@ def the_return_comes_back(api: str, key: str, merchant_id: str, merchant: dict, 
           f"{record['currency']}")
 
 
+def sku_rates(report: dict) -> dict[str, tuple[int, int, float | None]]:
+    """Each SKU's units returned, units sold and return rate in a `GET /v1/returns/analytics`
+    answer (every currency together)."""
+    return {row["sku"]: (row["units"], row.get("units_sold", 0), row.get("return_rate"))
+            for currency in report.get("currencies", []) for row in currency.get("by_sku", [])}
+
+
+def return_rate_problems(rates: dict[str, tuple[int, int, float | None]]) -> list[str]:
+    """What is wrong with the return rates of an analytics answer: a returned SKU counted as never
+    sold, or a rate that is not its units back over its units sold."""
+    problems = []
+    for sku, (back, sold, rate) in sorted(rates.items()):
+        if sold == 0 or rate is None:
+            problems.append(f"{sku}: {back} back, but none counted sold")
+        elif abs(rate - round(back / sold, 4)) > 1e-9:
+            problems.append(f"{sku}: rate {rate}, not {back}/{sold}")
+    return problems
+
+
+def return_rate_shown(api: str, key: str, since: str) -> None:
+    """The merchant's returns report since the order was placed: the returned SKU's rate against the
+    units the demo's orders sold."""
+    report = call("GET", f"{api}/v1/returns/analytics?from={since}", key)
+    rates = sku_rates(report)
+    problems = return_rate_problems(rates)
+    if not rates or problems:
+        fail(f"GET /v1/returns/analytics?from={since}: {'; '.join(problems) or 'no SKU came back'}")
+    shown = ", ".join(f"{sku} {back} back of {sold} sold ({rate:.0%})" for sku, (back, sold, rate) in sorted(rates.items()))
+    print(f"→ 200 GET /v1/returns/analytics?from={since}: {shown}; kept as credit or exchange "
+          f"{report['currencies'][0]['kept_share']:.0%} of the value")
+
+
 def http_post(url: str, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
     req = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
@@ -370,6 +404,7 @@ def main() -> None:
         return
     ask_for_return(api, key, outdir, url)
     the_return_comes_back(api, key, merchant_id, merchant, moto, order["order"]["customer"]["email"])
+    return_rate_shown(api, key, order["order"]["placed_at"][:10])
 
 
 if __name__ == "__main__":

@@ -550,3 +550,58 @@ async fn the_sdk_never_retries_send_email_by_itself() {
     );
     server.abort();
 }
+
+/// Units of `sku` counted sold for this test's merchant, every day and shard together.
+async fn units_sold(env: &Env, sku: &str) -> u64 {
+    env.items_in(&format!("SOLD#{sku}"), "")
+        .await
+        .iter()
+        .map(|i| i["units"].as_n().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_count_of_units_sold_whose_answers_are_lost_holds_up_nothing_and_counts_once() {
+    let env = Env::new().await;
+    // Every answer to the count's write is lost: moto applies the first try and refuses the
+    // next four (the order's mark has moved), and each answer comes back as a conflict. After
+    // five tries the delivery answers "busy"; the order and its email are done by then.
+    let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .match_requests(|r| {
+            r.transact_items().iter().any(|i| {
+                i.update()
+                    .and_then(|u| u.key().get("PK"))
+                    .and_then(|pk| pk.as_s().ok())
+                    .is_some_and(|pk| pk.contains("#SOLD#"))
+            })
+        })
+        .sequence()
+        .error(conflict)
+        .times(5)
+        .build();
+    let app = app(&env, lossy_dynamodb(&env, &[&rule]), env.ses());
+    let (status, body) = post(&app, &env, &env.order(), deadline()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "{body}"
+    );
+    assert_eq!(rule.num_calls(), 5, "the store's bounded retries");
+    assert_eq!(env.emails_to(&env.customer_email()).await.len(), 1);
+    assert_eq!(
+        (units_sold(&env, "TENT-2P").await, units_sold(&env, "PEG-AL-10").await),
+        (1, 2),
+        "the first try's write, once"
+    );
+    // The redelivery finds the order, its email and its count done: nothing more.
+    let (status, body) = post(&real(&env), &env, &env.order(), deadline()).await;
+    assert_eq!(
+        (status, body["email"]["status"].as_str()),
+        (200, Some("sent"))
+    );
+    assert_eq!(env.emails_to(&env.customer_email()).await.len(), 1);
+    assert_eq!(
+        (units_sold(&env, "TENT-2P").await, units_sold(&env, "PEG-AL-10").await),
+        (1, 2)
+    );
+}

@@ -360,17 +360,18 @@ async fn aws_calls_per_event_are_minimal() {
     let calls = counter.calls();
     assert_eq!(calls.get("DynamoDB.Query"), Some(&1), "{calls:?}");
     assert_eq!(calls.get("DynamoDB.GetItem"), Some(&1), "{calls:?}");
+    // The order's write, then (after the email) the count of its units sold.
     assert_eq!(
         calls.get("DynamoDB.TransactWriteItems"),
-        Some(&1),
+        Some(&2),
         "{calls:?}"
     );
     assert_eq!(calls.get("SESv2.SendEmail"), Some(&1), "{calls:?}");
     assert_eq!(calls.get("DynamoDB.UpdateItem"), Some(&1), "{calls:?}");
-    assert_eq!(counter.total_calls(), 5);
+    assert_eq!(counter.total_calls(), 6);
     assert_eq!(counter.retries(), 0);
 
-    // Warm instance: key and merchant cached; one write, one send, one record.
+    // Warm instance: key and merchant cached; one write, one send, one record, one count.
     counter.reset();
     let mut next = env.order();
     next["id"] = "SO-1002".into();
@@ -382,9 +383,10 @@ async fn aws_calls_per_event_are_minimal() {
         ),
         201
     );
-    assert_eq!(counter.total_calls(), 3, "{:?}", counter.calls());
+    assert_eq!(counter.total_calls(), 4, "{:?}", counter.calls());
 
-    // A replay costs one transactional write attempt and one consistent read; no send.
+    // A replay costs one transactional write attempt and one consistent read (which also says
+    // the units are counted); no send, no count.
     counter.reset();
     assert_eq!(
         status(
@@ -396,4 +398,56 @@ async fn aws_calls_per_event_are_minimal() {
     );
     assert_eq!(counter.calls().get("SESv2.SendEmail"), None);
     assert_eq!(counter.total_calls(), 2, "{:?}", counter.calls());
+}
+
+/// Units of `sku` counted sold for this test's merchant, every day and shard together.
+async fn units_sold(env: &Env, sku: &str) -> u64 {
+    env.items_in(&format!("SOLD#{sku}"), "")
+        .await
+        .iter()
+        .map(|i| num(i, "units") as u64)
+        .sum()
+}
+
+#[tokio::test]
+async fn an_order_of_many_skus_counts_every_unit_sold_once_under_concurrent_deliveries() {
+    let env = Env::new().await;
+    let app = Arc::new(app(&env));
+    // 150 SKUs: two writes of the count (99 SKUs each at most), whoever makes them.
+    let mut order = env.order();
+    order["items"] = (0..150)
+        .map(|i| serde_json::json!({"sku": format!("PART-{i:03}"), "name": "Part", "quantity": 3, "unit_price": 100}))
+        .collect();
+    order["discount"] = 0.into();
+    order["total"] = (150 * 300 + 495).into();
+    let deliveries = (0..8).map(|_| {
+        let (app, event) = (Arc::clone(&app), env.http_event(&order, Some(&env.api_key)));
+        tokio::spawn(async move { call(&app, event).await })
+    });
+    for delivery in futures_util::future::join_all(deliveries).await {
+        let resp = delivery.unwrap().unwrap();
+        assert!([200, 201].contains(&status(&resp)), "{resp}");
+    }
+    assert_eq!(
+        status(&call(&app, env.http_event(&order, Some(&env.api_key))).await.unwrap()),
+        200
+    );
+    for sku in ["PART-000", "PART-098", "PART-099", "PART-149"] {
+        assert_eq!(units_sold(&env, sku).await, 3, "{sku}");
+    }
+    let counters: Vec<_> = env
+        .items_with_sk("2026-11-20#")
+        .await
+        .into_iter()
+        .filter(|i| s(i, "PK").contains("#SOLD#"))
+        .collect();
+    assert_eq!(counters.len(), 150, "one counter per SKU of the day");
+    let mark = env.items_in("IDEM#order#SO-1001", "IDEMP").await;
+    assert_eq!(num(&mark[0], "sold_chunks"), 2);
+    // A test order sells nothing.
+    let mut test = env.order();
+    test["id"] = "SO-T1".into();
+    test["test"] = true.into();
+    call(&app, env.http_event(&test, Some(&env.api_key))).await.unwrap();
+    assert_eq!(units_sold(&env, "TENT-2P").await, 0);
 }

@@ -720,6 +720,31 @@ async fn analytics_count_units_by_sku_and_reason_and_the_revenue_kept() {
     }
     w.act(&id(&rejected), "reject", Some(json!({"reason": "Worn"})))
         .await;
+    // Two more pairs of pegs sold (delivered twice), and a test order's, which is no sale.
+    let orders = order_placed::App::with_parts(
+        w.env.config(),
+        w.env.dynamodb(),
+        w.env.ses(),
+        w.clock.clone(),
+    )
+    .unwrap();
+    for (id, test) in [("SO-1002", false), ("SO-1002", false), ("SO-T1", true)] {
+        let mut order = w.env.order();
+        order["id"] = id.into();
+        order["test"] = test.into();
+        order["items"] = json!([{"sku": "PEG-AL-10", "name": "Aluminium pegs (10)", "quantity": 2, "unit_price": 1250}]);
+        order["discount"] = 0.into();
+        order["total"] = (2500 + 495).into();
+        let resp = order_placed::handle(
+            &orders,
+            w.env.http_event(&order, Some(&w.env.api_key)),
+            "t",
+            deadline(),
+        )
+        .await
+        .unwrap();
+        assert!(resp["statusCode"] == 201 || resp["statusCode"] == 200, "{resp}");
+    }
     let mut event = w.env.api_event(
         shipment_update::returns::ROUTE_RETURNS_ANALYTICS,
         "/v1/returns/analytics",
@@ -751,6 +776,16 @@ async fn analytics_count_units_by_sku_and_reason_and_the_revenue_kept() {
     };
     assert_eq!(sku("TENT-2P")["units"], 1);
     assert_eq!(sku("PEG-AL-10")["value"], 1_250);
+    // Units back over units sold: the tent's one of one; one pair of pegs of four sold (the
+    // rejected return's pair and the test order's are neither).
+    assert_eq!(
+        (&sku("TENT-2P")["units_sold"], &sku("TENT-2P")["return_rate"]),
+        (&json!(1), &json!(1.0))
+    );
+    assert_eq!(
+        (&sku("PEG-AL-10")["units_sold"], &sku("PEG-AL-10")["return_rate"]),
+        (&json!(4), &json!(0.25))
+    );
     assert_eq!(eur["by_reason"][0]["reason"], "damaged");
     assert_eq!(eur["by_reason"][0]["label"], "Arrived damaged");
     assert_eq!(eur["refunded"], 1_250);

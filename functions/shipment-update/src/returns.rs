@@ -14,8 +14,9 @@
 //!   happened answers the return as it is (and finishes its email if it had not gone out).
 //!
 //! * `GET /v1/returns/analytics?from=&to=`: the returns created in a period, per currency: how
-//!   many, units and value by SKU and by reason, how they were resolved (the share kept as an
-//!   exchange or store credit), refunds, store credit given and the revenue retained.
+//!   many, units and value by SKU and by reason, each SKU's return rate (units back over units
+//!   sold on the period's days), how they were resolved (the share kept as an exchange or store
+//!   credit), refunds, store credit given and the revenue retained.
 //!
 //! Every status change is published (`Return Status Changed`, on the bus and to the merchant's
 //! signed webhook) with an `event_id` derived from the return, its status and version, so a
@@ -612,6 +613,17 @@ impl Tally {
     }
 }
 
+/// Units returned over units sold, to four places; `null` where nothing was counted sold (the
+/// SKU's orders predate counting, were test orders, or fall outside the period).
+fn rate(returned: i64, sold: u64) -> Value {
+    match (u64::try_from(returned), sold) {
+        (Ok(returned), 1..) => {
+            json!((returned as f64 / sold as f64 * 10_000.0).round() / 10_000.0)
+        }
+        _ => Value::Null,
+    }
+}
+
 /// `GET /v1/returns/analytics`: see the module docs. Rejected returns count in `by_status` only
 /// (nothing came back); amounts are minor units of each currency.
 async fn analytics(
@@ -634,6 +646,23 @@ async fn analytics(
                 .push(r);
         }
     }
+    // A SKU's return rate: its units coming back over its units sold on the UTC days the
+    // period touches (every currency's orders), one Query per SKU the returns name.
+    let utc_day = |t: jiff::Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let skus: BTreeSet<&str> = currencies
+        .values()
+        .flatten()
+        .flat_map(|r| r.lines.iter().map(|l| l.sku.as_str()))
+        .collect();
+    let sold = app
+        .store
+        .units_sold(
+            &merchant.id,
+            &skus.into_iter().collect::<Vec<_>>(),
+            utc_day(from),
+            utc_day(to),
+        )
+        .await?;
     let policy = &merchant.settings.returns;
     let per_currency: Vec<Value> = currencies
         .iter()
@@ -694,6 +723,9 @@ async fn analytics(
                     v["sku"] = (*sku).into();
                     v["name"] = (*name).into();
                     v["share_of_value"] = share(t.value).into();
+                    let units_sold = sold.get(*sku).copied().unwrap_or(0);
+                    v["units_sold"] = units_sold.into();
+                    v["return_rate"] = rate(t.units, units_sold);
                     v
                 }).collect::<Vec<_>>(),
                 "by_reason": by_reason.iter().map(|(code, t)| {

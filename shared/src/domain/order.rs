@@ -231,11 +231,51 @@ impl Order {
         self.subtotal - self.discount
     }
 
+    /// What the order adds to the merchant's count of units sold per SKU (what a SKU's return
+    /// rate is measured against): its units per SKU on the UTC day it was placed. A test order
+    /// adds nothing.
+    pub fn units_sold(&self) -> Option<UnitsSold> {
+        if self.test || self.items.is_empty() {
+            return None;
+        }
+        let mut units = std::collections::BTreeMap::<String, u64>::new();
+        for item in &self.items {
+            *units.entry(item.sku.clone()).or_default() += u64::try_from(item.quantity).unwrap_or(0);
+        }
+        Some(UnitsSold {
+            day: self.placed_at.to_zoned(jiff::tz::TimeZone::UTC).date(),
+            units: units.into_iter().collect(),
+        })
+    }
+
     /// A digest of the validated order, to tell a replay from a different order under the same id.
     /// Computed from the normalised form, so formatting and field order do not matter.
     pub fn content_hash(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
         hex::encode(Sha256::digest(&json))
+    }
+}
+
+/// An order's units per SKU (sorted by SKU, each SKU once) and the UTC day they count on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitsSold {
+    pub day: jiff::civil::Date,
+    pub units: Vec<(String, u64)>,
+}
+
+impl UnitsSold {
+    /// The SKUs of one write of the count (DynamoDB's 100 items a transaction, less the
+    /// order's own mark): the count is written chunk after chunk, each once.
+    pub const CHUNK: usize = 99;
+
+    /// How many writes the count takes.
+    pub fn chunks(&self) -> usize {
+        self.units.len().div_ceil(Self::CHUNK)
+    }
+
+    /// The `i`th chunk of the count.
+    pub fn chunk(&self, i: usize) -> &[(String, u64)] {
+        self.units.chunks(Self::CHUNK).nth(i).unwrap_or(&[])
     }
 }
 
@@ -262,6 +302,11 @@ pub struct IdempotencyRecord {
     pub key: String,
     pub content_hash: String,
     pub created_at: Timestamp,
+    /// An order's: how many chunks of its [`UnitsSold`] are counted (written `0` with the order;
+    /// `None` where nothing is to be counted: another scope, a test order, an order placed before
+    /// units sold were counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sold_chunks: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,6 +350,41 @@ pub(crate) mod tests {
 
     fn validate(v: serde_json::Value) -> Result<Order, FieldError> {
         from_value::<OrderInput>(v)?.validate()
+    }
+
+    #[test]
+    fn units_sold_sum_each_sku_once_on_the_utc_day_and_a_test_order_sells_nothing() {
+        let mut input = sample();
+        // 00:30 in Berlin is still the 19th in UTC.
+        input["placed_at"] = "2026-11-20T00:30:00+01:00".into();
+        input["items"] = serde_json::json!([
+            {"sku": "TENT-2", "name": "Trail tent", "quantity": 1, "unit_price": 19900},
+            {"sku": "PEG-10", "name": "Pegs (10)", "quantity": 2, "unit_price": 750},
+            {"sku": "TENT-2", "name": "Trail tent", "quantity": 3, "unit_price": 0}
+        ]);
+        input["total"] = 20895.into();
+        let sold = validate(input.clone()).unwrap().units_sold().unwrap();
+        assert_eq!(sold.day, jiff::civil::date(2026, 11, 19));
+        assert_eq!(
+            sold.units,
+            [("PEG-10".to_owned(), 2), ("TENT-2".to_owned(), 4)]
+        );
+        assert_eq!((sold.chunks(), sold.chunk(0).len(), sold.chunk(1)), (1, 2, &[][..]));
+        input["test"] = true.into();
+        assert_eq!(validate(input).unwrap().units_sold(), None);
+    }
+
+    #[test]
+    fn units_sold_of_many_skus_come_in_chunks_of_ninety_nine_each_sku_in_one() {
+        let sold = UnitsSold {
+            day: jiff::civil::date(2026, 11, 20),
+            units: (0..250).map(|i| (format!("SKU-{i:03}"), 1)).collect(),
+        };
+        assert_eq!(sold.chunks(), 3);
+        let sizes: Vec<usize> = (0..4).map(|i| sold.chunk(i).len()).collect();
+        assert_eq!(sizes, [99, 99, 52, 0]);
+        let all: Vec<_> = (0..3).flat_map(|i| sold.chunk(i).to_vec()).collect();
+        assert_eq!(all, sold.units);
     }
 
     #[test]

@@ -334,6 +334,19 @@ pub trait OrderBook: Send + Sync {
         order_id: &crate::domain::OrderId,
         send: &SendIdentity,
     ) -> impl Future<Output = Result<crate::domain::order::OrderReplay, StoreError>> + Send;
+
+    /// Adds a placed order's units to the merchant's units sold per SKU, once however often
+    /// and however concurrently it is called: chunk after chunk from `from` (the mark as the
+    /// caller read it), each written with the order's mark of chunks counted (on its
+    /// idempotency record) conditioned on the chunks before it. An order with no mark (a test
+    /// order, one placed before counting existed, an erased one) counts nothing.
+    fn count_sold(
+        &self,
+        m: &crate::domain::MerchantId,
+        order_id: &crate::domain::OrderId,
+        sold: &crate::domain::order::UnitsSold,
+        from: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Merchants by id, as every trigger that names its merchant needs them (cached by the adapter).

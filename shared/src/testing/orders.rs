@@ -7,7 +7,9 @@ use super::loyalty::{entry_put, ledger_state};
 use super::table::{MemTable, RowKey, Write, absent, always, number, parse, row};
 use crate::adapters::store::keys;
 use crate::domain::loyalty::LoyaltyState;
-use crate::domain::order::{IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome};
+use crate::domain::order::{
+    IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome, UnitsSold,
+};
 use crate::domain::send::SendIdentity;
 use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::{NewOrder, OrderBook, SendLedger, StoreError};
@@ -51,6 +53,15 @@ impl MemOrderBook {
             .unwrap_or(0)
     }
 
+    /// Units of `sku` counted sold, every day and shard together.
+    pub fn units_sold(&self, m: &MerchantId, sku: &str) -> u64 {
+        self.table()
+            .query(&keys::sold_pk(m, sku), "")
+            .iter()
+            .map(|(_, row)| number(Some(row), "units"))
+            .sum()
+    }
+
     /// Deletes the order (an erasure), leaving its idempotency record.
     pub fn erase_order(&self, m: &MerchantId, o: &OrderId) {
         self.table().remove(&RowKey::from(&keys::order(m, o)));
@@ -65,6 +76,7 @@ impl MemOrderBook {
             key: order.id.to_string(),
             content_hash: rec.content_hash.clone(),
             created_at: new.now,
+            sold_chunks: order.units_sold().map(|_| 0),
         };
         let mut writes = vec![
             put(
@@ -132,6 +144,63 @@ impl OrderBook for MemOrderBook {
             idempotency: parse(idempotency)?,
             order: parse(self.table().get(&RowKey::from(&keys::order(m, order_id))))?,
             send: self.ledger.get_send(send).await?,
+        })
+    }
+
+    /// The store's chunk by chunk count: each chunk one transaction, the mark on the
+    /// idempotency record moved on only from the chunk's own number.
+    async fn count_sold(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        sold: &UnitsSold,
+        from: u32,
+    ) -> Result<(), StoreError> {
+        let mark = RowKey::from(&keys::idempotency(m, "order", o.as_str()));
+        let day = sold.day.to_string();
+        let mut next = u64::from(from);
+        for _ in 0..2 * sold.chunks() + 2 {
+            let Ok(i) = usize::try_from(next) else { break };
+            if i >= sold.chunks() {
+                return Ok(());
+            }
+            let done = next;
+            let mut writes = vec![Write::Update {
+                key: mark.clone(),
+                condition: Box::new(move |row| {
+                    row.and_then(|r| r["sold_chunks"].as_u64()) == Some(done)
+                }),
+                apply: Box::new(move |row| {
+                    let mut row = row.unwrap_or_else(|| json!({}));
+                    row["sold_chunks"] = json!(done + 1);
+                    row
+                }),
+            }];
+            for (sku, units) in sold.chunk(i) {
+                let units = *units;
+                writes.push(Write::Update {
+                    key: RowKey::from(&keys::sold(m, sku, &day, o)),
+                    condition: always(),
+                    apply: Box::new(move |row| {
+                        json!({ "units": number(row.as_ref(), "units") + units })
+                    }),
+                });
+            }
+            match self.table().transact(writes)? {
+                Ok(()) => next += 1,
+                Err(_) => match self
+                    .table()
+                    .get(&mark)
+                    .and_then(|r| r["sold_chunks"].as_u64())
+                {
+                    Some(done) => next = next.max(done),
+                    None => return Ok(()),
+                },
+            }
+        }
+        Err(StoreError::Transient {
+            operation: "count units sold",
+            source: "the order's count kept moving".into(),
         })
     }
 }

@@ -10,7 +10,12 @@
 //!    delivery that holds the claim, resumed by a redelivery after a retryable failure, settled on
 //!    the record otherwise.
 //!
-//! Between the two, a caller records what is not part of the order's own write (a referral).
+//! 3. [`PlaceOrder::count_sold`]: the order's units join the merchant's units sold per SKU (a
+//!    return rate's denominator), once whichever delivery gets there, after the email: nothing
+//!    the customer sees waits on it, and a count that cannot finish asks for a redelivery.
+//!
+//! Between the first two, a caller records what is not part of the order's own write (a
+//! referral).
 
 use crate::domain::loyalty::{
     LedgerEntry, LoyaltyNotice, NoticeKind, ReferralCodeOwner, expires_at, expiry_notice_at,
@@ -61,6 +66,9 @@ pub struct Stored {
     pub email: SendIdentity,
     pub referral_code: Option<ReferralCodeOwner>,
     pending: Pending,
+    /// The first chunk of the order's units sold still to count, as far as this delivery knows
+    /// (`None`: nothing to count).
+    sold_from: Option<u32>,
 }
 
 /// What the thank-you email needs next.
@@ -152,10 +160,10 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
                 .ok(),
             now,
         };
-        let (created, record, pending) = match (self.book.place_order(&new).await?, claim) {
-            (PlaceOutcome::Created { .. }, None) => (true, record, Pending::Unaddressed),
+        let (created, record, pending, replay_mark) = match (self.book.place_order(&new).await?, claim) {
+            (PlaceOutcome::Created { .. }, None) => (true, record, Pending::Unaddressed, None),
             (PlaceOutcome::Created { suppressed: true }, Some(_)) => {
-                (true, record, Pending::Suppressed)
+                (true, record, Pending::Suppressed, None)
             }
             (PlaceOutcome::Created { suppressed: false }, Some(claim)) => (
                 true,
@@ -163,8 +171,14 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
                 Pending::Send {
                     claim_token: claim.claim_token,
                 },
+                None,
             ),
             (PlaceOutcome::AlreadyExists, claim) => self.replayed(record, &email, claim).await?,
+        };
+        // Written `0` with a new order; a replay carries on from the mark it read.
+        let sold_from = match replay_mark {
+            Some(mark) => mark,
+            None => record.order.units_sold().map(|_| 0),
         };
         Ok(Stored {
             created,
@@ -172,6 +186,7 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
             email,
             referral_code,
             pending,
+            sold_from,
         })
     }
 
@@ -181,7 +196,7 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
         record: OrderRecord,
         email: &SendIdentity,
         claim: Option<SendRecord>,
-    ) -> Result<(bool, OrderRecord, Pending), PlaceError> {
+    ) -> Result<(bool, OrderRecord, Pending, Option<Option<u32>>), PlaceError> {
         let replay = self
             .book
             .order_replay(&record.merchant_id, &record.order.id, email)
@@ -204,8 +219,10 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
         if stored.content_hash != record.content_hash {
             return Err(PlaceError::Conflict);
         }
+        // How far the units sold are counted (none to count without a mark).
+        let mark = Some(replay.idempotency.and_then(|i| i.sold_chunks));
         let Some(claim) = claim else {
-            return Ok((false, stored, Pending::Unaddressed));
+            return Ok((false, stored, Pending::Unaddressed, mark));
         };
         // Our own write may have landed with its response lost, the retry then meeting our
         // items: the claim token says whether this delivery holds the claim.
@@ -217,11 +234,30 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
                     Pending::Send {
                         claim_token: claim.claim_token,
                     },
+                    mark,
                 )
             }
-            Some(theirs) => (false, stored, Pending::Resume(Box::new(theirs))),
-            None => (false, stored, Pending::Settled),
+            Some(theirs) => (false, stored, Pending::Resume(Box::new(theirs)), mark),
+            None => (false, stored, Pending::Settled, mark),
         })
+    }
+
+    /// Adds `stored`'s units to the merchant's units sold, from the chunk this delivery found
+    /// still to count. A count that cannot finish now (the store's retries spent) is an error
+    /// for the caller to answer as "busy, deliver again": the order and its email are done, and
+    /// the redelivery carries on from where the mark says the count stopped.
+    pub async fn count_sold(&self, stored: &Stored) -> Result<(), PlaceError> {
+        let order = &stored.record.order;
+        let (Some(from), Some(sold)) = (stored.sold_from, order.units_sold()) else {
+            return Ok(());
+        };
+        if usize::try_from(from).is_ok_and(|from| from >= sold.chunks()) {
+            return Ok(());
+        }
+        self.book
+            .count_sold(&stored.record.merchant_id, &order.id, &sold, from)
+            .await?;
+        Ok(())
     }
 
     /// Sends (or resumes, or settles on) the thank-you email of `stored`; `compose` is called only
@@ -331,6 +367,7 @@ mod tests {
                     Some(stored.record.order.id.to_string())
                 })
                 .await?;
+            self.use_case().count_sold(&stored).await?;
             Ok((stored, outcome))
         }
 
@@ -454,6 +491,122 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(w.book.table().rows().is_empty());
+    }
+
+    /// An order of `skus` distinct SKUs, `quantity` of each.
+    fn order_of(skus: usize, quantity: i64) -> serde_json::Value {
+        let mut o = order();
+        o["items"] = (0..skus)
+            .map(|i| serde_json::json!({"sku": format!("SKU-{i:03}"), "name": "Part", "quantity": quantity, "unit_price": 100}))
+            .collect();
+        let subtotal = i64::try_from(skus).unwrap() * quantity * 100;
+        o["discount"] = 0.into();
+        o["total"] = (subtotal + 495).into();
+        o
+    }
+
+    #[tokio::test]
+    async fn an_order_counts_its_units_sold_once_however_often_and_concurrently_delivered() {
+        let w = World::new();
+        let (a, b) = tokio::join!(w.place(order()), w.place(order()));
+        a.unwrap();
+        b.unwrap();
+        for _ in 0..3 {
+            w.place(order()).await.unwrap();
+        }
+        let m = &w.merchant.id;
+        assert_eq!(
+            (w.book.units_sold(m, "TENT-2"), w.book.units_sold(m, "PEG-10")),
+            (1, 2)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_order_of_more_skus_than_one_write_holds_counts_each_once() {
+        let w = World::new();
+        w.place(order_of(250, 2)).await.unwrap();
+        w.place(order_of(250, 2)).await.unwrap();
+        let m = &w.merchant.id;
+        for sku in ["SKU-000", "SKU-098", "SKU-099", "SKU-249"] {
+            assert_eq!(w.book.units_sold(m, sku), 2, "{sku}");
+        }
+        assert_eq!(w.book.units_sold(m, "SKU-250"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_count_cut_short_is_finished_by_the_redelivery_without_counting_twice() {
+        use crate::adapters::store::keys;
+        use crate::testing::table::{RowKey, Write, always};
+        let w = World::new();
+        let (stored, _) = w.place(order_of(250, 1)).await.unwrap();
+        assert!(stored.created);
+        let (m, o) = (w.merchant.id.clone(), stored.record.order.id.clone());
+        let counted = |sku: &str| w.book.units_sold(&m, sku);
+        assert_eq!((counted("SKU-000"), counted("SKU-249")), (1, 1));
+        // Stage a delivery that stopped after its first chunk: the mark says one chunk, the
+        // counters hold the first chunk only.
+        for i in 99..250 {
+            let sku = format!("SKU-{i:03}");
+            w.book
+                .table()
+                .remove(&RowKey::from(&keys::sold(&m, &sku, "2026-11-20", &o)));
+        }
+        let mark = RowKey::from(&keys::idempotency(&m, "order", o.as_str()));
+        let staged = w.book.table().write(Write::Update {
+            key: mark,
+            condition: always(),
+            apply: Box::new(|row| {
+                let mut row = row.unwrap();
+                row["sold_chunks"] = 1.into();
+                row
+            }),
+        });
+        assert!(staged.unwrap());
+        assert_eq!((counted("SKU-098"), counted("SKU-099")), (1, 0));
+        let (again, _) = w.place(order_of(250, 1)).await.unwrap();
+        assert!(!again.created);
+        for sku in ["SKU-000", "SKU-098", "SKU-099", "SKU-197", "SKU-198", "SKU-249"] {
+            assert_eq!(counted(sku), 1, "{sku}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_count_that_cannot_be_written_asks_for_a_redelivery_which_finishes_it() {
+        let w = World::new();
+        let stored = w.store(order()).await.unwrap();
+        let sent = w
+            .use_case()
+            .send(&stored, fixtures::deadline(), || Some("thanks".to_owned()))
+            .await
+            .unwrap();
+        assert!(matches!(sent, SendOutcome::Sent { .. }), "{sent:?}");
+        w.book
+            .table()
+            .fail_next_writes(1, "TransactWriteItems units sold");
+        let err = w.use_case().count_sold(&stored).await.unwrap_err();
+        assert!(
+            matches!(err, PlaceError::Store(ref e) if e.is_transient()),
+            "{err:?}"
+        );
+        let m = &w.merchant.id;
+        assert_eq!(w.book.units_sold(m, "TENT-2P"), 0);
+        let (again, outcome) = w.place(order()).await.unwrap();
+        assert!(!again.created);
+        assert_eq!(outcome, SendOutcome::Settled(SendStatus::Sent));
+        assert_eq!(
+            (w.book.units_sold(m, "TENT-2P"), w.book.units_sold(m, "PEG-10")),
+            (1, 2)
+        );
+        assert_eq!(w.mailer.accepted().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_test_order_counts_nothing_sold() {
+        let w = World::new();
+        let mut o = order();
+        o["test"] = true.into();
+        w.place(o).await.unwrap();
+        assert_eq!(w.book.units_sold(&w.merchant.id, "TENT-2"), 0);
     }
 
     #[tokio::test]

@@ -56,6 +56,7 @@
 //! | customer of an address     | `M#<m>#E#<address digest>`  | `CUST#<c>`                  | |
 //! | referral code              | `M#<m>#REF#<code>`          | `REFCODE`                   | |
 //! | email counters             | `M#<m>#STATS#<shard>`       | `<day>#<kind>`              | |
+//! | units sold of a SKU        | `M#<m>#SOLD#<sku>`          | `<day>#<shard>`             | |
 //! | product (catalogue)        | `M#<m>#P#<sku>`             | `PRODUCT`                   | |
 //! | privacy request (audit)    | `M#<m>#PRIVACY#<id>`        | `REQUEST`                   | due (sparse) while an erasure runs |
 //! | housekeeping sweep mark    | `SWEEP#<what>`              | `LAST`                      | |
@@ -91,6 +92,9 @@
 //! * a follow-up's, a renewal's or a dunning step's move: its own item plus the send record.
 //! * a billing event: the event-seen record and the invoice (plus the email's claim).
 //! * loyalty postings: the customer's summary and its ledger entries (one partition).
+//! * counting a placed order's units sold: the order's idempotency record (its count of chunks
+//!   done, from the value read) and one counter per SKU of the chunk: at most 100 items, one
+//!   transaction per 99 SKUs of the order, after the order's own write.
 //! * a return asked for: the return (new), the order's tally (new, or from the version read) and
 //!   the email's claim; a move: the return (from the version read), the tally when a rejection or
 //!   a resolution changes it, the email's claim, and the parcel's pointer when it is recorded.
@@ -123,6 +127,8 @@
 //! * survey answers, surveys sent, invoices in dunning in a period: Query `gsi1` on each shard of
 //!   `M#<m>#FEEDBACK#`, `M#<m>#SURVEYSENT#`, `M#<m>#DUNNING#` with GSI1SK between two times.
 //! * email counters of a period: Query each `M#<m>#STATS#<shard>` with SK between two days.
+//! * units sold of a SKU in a period (a return rate's denominator): Query `M#<m>#SOLD#<sku>`
+//!   with SK between two days, one Query per SKU the period's returns name.
 //! * an order's return page: Query the order's partition (order, shipment pointers, return tally),
 //!   one BatchGetItem of its returns (and of the products, for excluded categories and exchange
 //!   variants); a return: GetItem `M#<m>#RET#<r>` / `RETURN`; the returns of a period: Query `gsi1`
@@ -153,7 +159,7 @@
 //! | referral code | the profile's `referral_code` (`referral_code`) | deleted |
 //! | another customer's order or referee record naming them as referrer | not theirs | `referred_by` / `referrer` removed |
 //! | privacy request | `GET /v1/privacy/requests/{id}` | holds no subject once complete; deleted with the merchant |
-//! | merchant, API keys, alerts, billing events seen, webhooks seen, platform deliveries handled, email counters, products | merchant data, no customer in them | deleted with the merchant |
+//! | merchant, API keys, alerts, billing events seen, webhooks seen, platform deliveries handled, email counters, units sold, products | merchant data, no customer in them | deleted with the merchant |
 //! | offboarding audit | `aftercare-admin` output | kept (no personal data) |
 //!
 //! `expires_at` (epoch seconds) is the TTL attribute. Decisions never rely on TTL having deleted
@@ -572,6 +578,25 @@ pub fn email_stats_partitions(m: &MerchantId) -> Vec<String> {
     (0..STATS_SHARDS)
         .map(|shard| entity(m, "STATS", shard))
         .collect()
+}
+
+/// Items one SKU's units sold of one day are spread over (see [`sold`]).
+pub const SOLD_SHARDS: u32 = 8;
+
+/// The units of `sku` sold on `day` (`YYYY-MM-DD`, UTC) in the shard the order hashes to: one
+/// partition per SKU (a best seller's counting is no hot partition of the merchant), and a
+/// day's count spread over [`SOLD_SHARDS`] items so concurrent orders of one SKU seldom meet on
+/// one item. A day's units are the sum over its shards.
+pub fn sold(m: &MerchantId, sku: &str, day: &str, order: &OrderId) -> Key {
+    Key::new(
+        sold_pk(m, sku),
+        format!("{day}#{}", shard(order.as_str(), SOLD_SHARDS)),
+    )
+}
+
+/// The partition of `sku`'s units sold.
+pub fn sold_pk(m: &MerchantId, sku: &str) -> String {
+    entity(m, "SOLD", sku)
 }
 
 /// The lowest sort key of the counters of `day` (inclusive bound of a range).

@@ -4,6 +4,7 @@ use super::claims::{ClaimGuard, Guarded, SendIdentity};
 use super::write::{self, build_err, put, put_new};
 use super::{Store, StoreError, classify, from_item, keys, n, s, to_item};
 pub use crate::domain::order::{IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome};
+use crate::domain::order::UnitsSold;
 use crate::domain::{MerchantId, OrderId};
 pub use crate::ports::NewOrder;
 use aws_sdk_dynamodb::types::{Get, TransactGetItem, TransactWriteItem};
@@ -35,6 +36,7 @@ impl Store {
             key: order.id.to_string(),
             content_hash: rec.content_hash.clone(),
             created_at: now,
+            sold_chunks: order.units_sold().map(|_| 0),
         };
         let mut idem_item = to_item(
             IDEMPOTENCY,
@@ -174,6 +176,61 @@ impl Store {
         )
     }
 
+    /// The next chunk of `sold` still to count, as the order's mark says (`None`: nothing more
+    /// to count, or no mark at all).
+    async fn sold_chunks_done(&self, m: &MerchantId, o: &OrderId) -> Result<Option<u32>, StoreError> {
+        let record: Option<IdempotencyRecord> = self
+            .get_as(
+                "GetItem order idempotency",
+                IDEMPOTENCY,
+                &keys::idempotency(m, ORDER, o.as_str()),
+            )
+            .await?;
+        Ok(record.and_then(|r| r.sold_chunks))
+    }
+
+    /// Units of each of `skus` sold from `from` to `to` (UTC days, both included), every
+    /// currency's orders together: one Query per SKU (at most [`super::PARALLEL_QUERIES`] at a
+    /// time). A SKU nothing was counted for is left out.
+    pub async fn units_sold(
+        &self,
+        m: &MerchantId,
+        skus: &[&str],
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        let (from, to) = (
+            keys::email_stats_from(&from.to_string()),
+            keys::email_stats_to(&to.to_string()),
+        );
+        futures_util::stream::iter(skus.iter().copied())
+            .map(|sku| {
+                let query = self
+                    .table_query()
+                    .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                    .projection_expression("units")
+                    .expression_attribute_values(":pk", s(keys::sold_pk(m, sku)))
+                    .expression_attribute_values(":from", s(&from))
+                    .expression_attribute_values(":to", s(&to));
+                async move {
+                    let pages = self
+                        .query_pages("Query units sold", query, usize::MAX)
+                        .await?;
+                    let units: u64 = pages
+                        .items
+                        .iter()
+                        .filter_map(|i| i.get("units")?.as_n().ok()?.parse::<u64>().ok())
+                        .sum();
+                    Ok::<_, StoreError>((sku.to_owned(), units))
+                }
+            })
+            .buffer_unordered(super::PARALLEL_QUERIES)
+            .try_filter(|(_, units)| std::future::ready(*units > 0))
+            .try_collect()
+            .await
+    }
+
     pub async fn get_order(
         &self,
         m: &MerchantId,
@@ -257,6 +314,69 @@ impl crate::ports::OrderBook for Store {
             idempotency: next().map(|i| from_item(IDEMPOTENCY, i)).transpose()?,
             order: next().map(|i| from_item(ORDER, i)).transpose()?,
             send: next().map(|i| from_item("send", i)).transpose()?,
+        })
+    }
+
+    /// Each chunk in one transaction: the order's mark moved from the chunk's number to the next
+    /// (`sold_chunks = :done`) and the chunk's counters added to. A cancelled chunk was counted by
+    /// another delivery (or there is no mark): the mark, read again, says where to go on.
+    async fn count_sold(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        sold: &UnitsSold,
+        from: u32,
+    ) -> Result<(), StoreError> {
+        const OPERATION: &str = "TransactWriteItems units sold";
+        let chunks = sold.chunks();
+        let day = sold.day.to_string();
+        // Kept as long as the email counters, from the day they count.
+        let day_start = sold
+            .day
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map_or(Timestamp::UNIX_EPOCH, |z| z.timestamp());
+        let expires = n(keys::expires_at(day_start, super::stats::STATS_RETENTION));
+        let mut next = from;
+        // Every round counts a chunk or learns the mark moved on; the bound only stops a mark
+        // that keeps changing under us (another delivery counting the same order) from looping.
+        for _ in 0..2 * chunks + 2 {
+            let Ok(i) = usize::try_from(next) else { break };
+            if i >= chunks {
+                return Ok(());
+            }
+            let mut items = vec![write::update(
+                self.tx_update(&keys::idempotency(m, ORDER, o.as_str()))
+                    .update_expression("SET sold_chunks = :next")
+                    .condition_expression("sold_chunks = :done")
+                    .expression_attribute_values(":done", n(next))
+                    .expression_attribute_values(":next", n(next + 1)),
+            )?];
+            for (sku, units) in sold.chunk(i) {
+                items.push(write::update(
+                    self.tx_update(&keys::sold(m, sku, &day, o))
+                        .update_expression(
+                            "SET #type = :t, sku = :sku, #day = :day, expires_at = :exp ADD units :u",
+                        )
+                        .expression_attribute_names("#type", keys::TYPE)
+                        .expression_attribute_names("#day", "day")
+                        .expression_attribute_values(":t", s("units_sold"))
+                        .expression_attribute_values(":sku", s(sku))
+                        .expression_attribute_values(":day", s(&day))
+                        .expression_attribute_values(":exp", expires.clone())
+                        .expression_attribute_values(":u", n(*units)),
+                )?);
+            }
+            match self.transact(OPERATION, items).await? {
+                write::Attempt::Done => next += 1,
+                write::Attempt::Cancelled(_) => match self.sold_chunks_done(m, o).await? {
+                    Some(done) => next = next.max(done),
+                    None => return Ok(()),
+                },
+            }
+        }
+        Err(StoreError::Transient {
+            operation: OPERATION,
+            source: "the order's count of units sold kept moving; a redelivery finishes it".into(),
         })
     }
 }

@@ -464,6 +464,7 @@ impl Store {
             key: o.as_str().to_owned(),
             content_hash: String::new(),
             created_at: now,
+            sold_chunks: None,
         };
         let mut item = to_item(
             "idempotency",
