@@ -294,15 +294,18 @@ async fn dynamodb_throttling_and_conflicts_are_retried_then_one_email() {
                 .build(),
         )
     };
-    // Entirely mocked DynamoDB: the write is throttled, then conflicts, then lands.
+    // Entirely mocked DynamoDB: the order's write is throttled, then conflicts, then lands;
+    // after the email, the count of its units sold lands at once.
+    let landed = || {
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput::builder()
+            .build()
+    };
     let write = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .sequence()
         .error(throttle)
         .error(conflict)
-        .output(|| {
-            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput::builder()
-                .build()
-        })
+        .output(landed)
+        .output(landed)
         .build();
     let record = mock!(aws_sdk_dynamodb::Client::update_item).then_output(|| {
         aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build()
@@ -324,7 +327,11 @@ async fn dynamodb_throttling_and_conflicts_are_retried_then_one_email() {
             message_id: "ses-msg-7".into()
         }
     );
-    assert_eq!(write.num_calls(), 3);
+    assert_eq!(
+        write.num_calls(),
+        4,
+        "three tries of the order's write, one count"
+    );
     assert_eq!(send.num_calls(), 1);
     assert_eq!(record.num_calls(), 1, "the message id is recorded once");
 }
@@ -589,7 +596,10 @@ async fn a_count_of_units_sold_whose_answers_are_lost_holds_up_nothing_and_count
     assert_eq!(rule.num_calls(), 5, "the store's bounded retries");
     assert_eq!(env.emails_to(&env.customer_email()).await.len(), 1);
     assert_eq!(
-        (units_sold(&env, "TENT-2P").await, units_sold(&env, "PEG-AL-10").await),
+        (
+            units_sold(&env, "TENT-2P").await,
+            units_sold(&env, "PEG-AL-10").await
+        ),
         (1, 2),
         "the first try's write, once"
     );
@@ -601,7 +611,10 @@ async fn a_count_of_units_sold_whose_answers_are_lost_holds_up_nothing_and_count
     );
     assert_eq!(env.emails_to(&env.customer_email()).await.len(), 1);
     assert_eq!(
-        (units_sold(&env, "TENT-2P").await, units_sold(&env, "PEG-AL-10").await),
+        (
+            units_sold(&env, "TENT-2P").await,
+            units_sold(&env, "PEG-AL-10").await
+        ),
         (1, 2)
     );
 }

@@ -429,7 +429,11 @@ async fn an_order_of_many_skus_counts_every_unit_sold_once_under_concurrent_deli
         assert!([200, 201].contains(&status(&resp)), "{resp}");
     }
     assert_eq!(
-        status(&call(&app, env.http_event(&order, Some(&env.api_key))).await.unwrap()),
+        status(
+            &call(&app, env.http_event(&order, Some(&env.api_key)))
+                .await
+                .unwrap()
+        ),
         200
     );
     for sku in ["PART-000", "PART-098", "PART-099", "PART-149"] {
@@ -448,6 +452,8 @@ async fn an_order_of_many_skus_counts_every_unit_sold_once_under_concurrent_deli
     let mut test = env.order();
     test["id"] = "SO-T1".into();
     test["test"] = true.into();
-    call(&app, env.http_event(&test, Some(&env.api_key))).await.unwrap();
+    call(&app, env.http_event(&test, Some(&env.api_key)))
+        .await
+        .unwrap();
     assert_eq!(units_sold(&env, "TENT-2P").await, 0);
 }

@@ -743,7 +743,10 @@ async fn analytics_count_units_by_sku_and_reason_and_the_revenue_kept() {
         )
         .await
         .unwrap();
-        assert!(resp["statusCode"] == 201 || resp["statusCode"] == 200, "{resp}");
+        assert!(
+            resp["statusCode"] == 201 || resp["statusCode"] == 200,
+            "{resp}"
+        );
     }
     let mut event = w.env.api_event(
         shipment_update::returns::ROUTE_RETURNS_ANALYTICS,
@@ -779,11 +782,17 @@ async fn analytics_count_units_by_sku_and_reason_and_the_revenue_kept() {
     // Units back over units sold: the tent's one of one; one pair of pegs of four sold (the
     // rejected return's pair and the test order's are neither).
     assert_eq!(
-        (&sku("TENT-2P")["units_sold"], &sku("TENT-2P")["return_rate"]),
+        (
+            &sku("TENT-2P")["units_sold"],
+            &sku("TENT-2P")["return_rate"]
+        ),
         (&json!(1), &json!(1.0))
     );
     assert_eq!(
-        (&sku("PEG-AL-10")["units_sold"], &sku("PEG-AL-10")["return_rate"]),
+        (
+            &sku("PEG-AL-10")["units_sold"],
+            &sku("PEG-AL-10")["return_rate"]
+        ),
         (&json!(4), &json!(0.25))
     );
     assert_eq!(eur["by_reason"][0]["reason"], "damaged");

@@ -240,7 +240,8 @@ impl Order {
         }
         let mut units = std::collections::BTreeMap::<String, u64>::new();
         for item in &self.items {
-            *units.entry(item.sku.clone()).or_default() += u64::try_from(item.quantity).unwrap_or(0);
+            *units.entry(item.sku.clone()).or_default() +=
+                u64::try_from(item.quantity).unwrap_or(0);
         }
         Some(UnitsSold {
             day: self.placed_at.to_zoned(jiff::tz::TimeZone::UTC).date(),
@@ -369,7 +370,10 @@ pub(crate) mod tests {
             sold.units,
             [("PEG-10".to_owned(), 2), ("TENT-2".to_owned(), 4)]
         );
-        assert_eq!((sold.chunks(), sold.chunk(0).len(), sold.chunk(1)), (1, 2, &[][..]));
+        assert_eq!(
+            (sold.chunks(), sold.chunk(0).len(), sold.chunk(1)),
+            (1, 2, &[][..])
+        );
         input["test"] = true.into();
         assert_eq!(validate(input).unwrap().units_sold(), None);
     }

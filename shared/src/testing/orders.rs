@@ -7,9 +7,7 @@ use super::loyalty::{entry_put, ledger_state};
 use super::table::{MemTable, RowKey, Write, absent, always, number, parse, row};
 use crate::adapters::store::keys;
 use crate::domain::loyalty::LoyaltyState;
-use crate::domain::order::{
-    IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome, UnitsSold,
-};
+use crate::domain::order::{IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome, UnitsSold};
 use crate::domain::send::SendIdentity;
 use crate::domain::{CustomerId, MerchantId, OrderId};
 use crate::ports::{NewOrder, OrderBook, SendLedger, StoreError};
@@ -181,9 +179,9 @@ impl OrderBook for MemOrderBook {
                 writes.push(Write::Update {
                     key: RowKey::from(&keys::sold(m, sku, &day, o)),
                     condition: always(),
-                    apply: Box::new(move |row| {
-                        json!({ "units": number(row.as_ref(), "units") + units })
-                    }),
+                    apply: Box::new(
+                        move |row| json!({ "units": number(row.as_ref(), "units") + units }),
+                    ),
                 });
             }
             match self.table().transact(writes)? {

@@ -3,8 +3,8 @@
 use super::claims::{ClaimGuard, Guarded, SendIdentity};
 use super::write::{self, build_err, put, put_new};
 use super::{Store, StoreError, classify, from_item, keys, n, s, to_item};
-pub use crate::domain::order::{IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome};
 use crate::domain::order::UnitsSold;
+pub use crate::domain::order::{IdempotencyRecord, OrderRecord, OrderReplay, PlaceOutcome};
 use crate::domain::{MerchantId, OrderId};
 pub use crate::ports::NewOrder;
 use aws_sdk_dynamodb::types::{Get, TransactGetItem, TransactWriteItem};
@@ -178,7 +178,11 @@ impl Store {
 
     /// The next chunk of `sold` still to count, as the order's mark says (`None`: nothing more
     /// to count, or no mark at all).
-    async fn sold_chunks_done(&self, m: &MerchantId, o: &OrderId) -> Result<Option<u32>, StoreError> {
+    async fn sold_chunks_done(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+    ) -> Result<Option<u32>, StoreError> {
         let record: Option<IdempotencyRecord> = self
             .get_as(
                 "GetItem order idempotency",
@@ -204,7 +208,8 @@ impl Store {
             keys::email_stats_from(&from.to_string()),
             keys::email_stats_to(&to.to_string()),
         );
-        futures_util::stream::iter(skus.iter().copied())
+        let queries: Vec<(String, _)> = skus
+            .iter()
             .map(|sku| {
                 let query = self
                     .table_query()
@@ -213,22 +218,32 @@ impl Store {
                     .expression_attribute_values(":pk", s(keys::sold_pk(m, sku)))
                     .expression_attribute_values(":from", s(&from))
                     .expression_attribute_values(":to", s(&to));
-                async move {
-                    let pages = self
-                        .query_pages("Query units sold", query, usize::MAX)
-                        .await?;
-                    let units: u64 = pages
-                        .items
-                        .iter()
-                        .filter_map(|i| i.get("units")?.as_n().ok()?.parse::<u64>().ok())
-                        .sum();
-                    Ok::<_, StoreError>((sku.to_owned(), units))
-                }
+                ((*sku).to_owned(), query)
             })
+            .collect();
+        futures_util::stream::iter(queries)
+            .map(|(sku, query)| self.units_of(sku, query))
             .buffer_unordered(super::PARALLEL_QUERIES)
             .try_filter(|(_, units)| std::future::ready(*units > 0))
             .try_collect()
             .await
+    }
+
+    /// The units the counters `query` reads add up to, for `sku`.
+    async fn units_of(
+        &self,
+        sku: String,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<(String, u64), StoreError> {
+        let pages = self
+            .query_pages("Query units sold", query, usize::MAX)
+            .await?;
+        let units = pages
+            .items
+            .iter()
+            .filter_map(|i| i.get("units")?.as_n().ok()?.parse::<u64>().ok())
+            .sum();
+        Ok((sku, units))
     }
 
     pub async fn get_order(
