@@ -518,6 +518,50 @@ async fn a_stripe_refund_is_told_once_under_redelivery_and_concurrency() {
 }
 
 #[tokio::test]
+async fn a_merchant_whose_shop_tells_refunds_gets_no_refund_email_from_us_and_the_rest_happens() {
+    let mut env = Env::new().await;
+    env.merchant.settings.orders.refund_email = false;
+    env.save_merchant().await;
+    let key = SigningKey::new(&[9u8; 32]).unwrap();
+    let (clock, app) = env.app_at("2026-11-02T10:00:00Z", &key);
+    let w = World {
+        links: billing_alert::Links::new(BASE, key),
+        env,
+        clock,
+        app,
+    };
+    let ann = w.env.customer_email();
+    let order = placed_with_follow_ups(&w).await;
+    let refund = json!({
+        "id": "rf-whole", "type": "refund", "customer": order["customer"],
+        "refund": {"id": "re_whole", "amount": order["total"], "currency": order["currency"],
+            "order_id": order["id"]}
+    })
+    .to_string();
+    let post = w.env.api_event(
+        billing_alert::ROUTE_EVENTS,
+        "/v1/billing-events",
+        &[],
+        Some(&refund),
+        Some(&w.env.api_key),
+    );
+    let done = body(&w.deliver(post).await);
+    assert!(done["email"].is_null(), "{done}");
+    assert!(w.refunds_told(&ann).await.is_empty());
+    // The points and the journey move as for any refund.
+    assert_eq!(
+        w.env.items_in("C#cust-4711", "LEDGER#refund:").await.len(),
+        1,
+        "{done}"
+    );
+    assert_eq!(
+        done["follow_ups_cancelled"],
+        json!(["review_request", "cross_sell"]),
+        "{done}"
+    );
+}
+
+#[tokio::test]
 async fn an_api_refund_of_the_whole_order_is_told_once_and_ends_its_review_request() {
     let w = World::new().await;
     let ann = w.env.customer_email();

@@ -439,6 +439,11 @@ pub struct OrderSettings {
     /// Tell the customer when the carrier's expected delivery date moves by a day or more (a
     /// tracking provider's estimate), once per revision. On by default.
     pub new_date_email: bool,
+    /// Tell the customer when money goes back to them without a return in Aftercare (Stripe's
+    /// `charge.refunded`, Shopify's `refunds/create`, a WooCommerce refund, a `refund` billing
+    /// event). On by default; a merchant whose shop already sends its own refund email turns it
+    /// off. A return resolved as a refund is told either way: that email is the return's.
+    pub refund_email: bool,
 }
 
 impl Default for OrderSettings {
@@ -446,6 +451,7 @@ impl Default for OrderSettings {
         Self {
             cancellation_email: false,
             new_date_email: true,
+            refund_email: true,
         }
     }
 }

@@ -285,7 +285,8 @@ where
     where
         F: FnOnce(&Merchant, DunningEmail<'_>, &str) -> Option<M::Message>,
     {
-        if refund.amount.amount <= 0 {
+        // Nothing to tell, or the merchant's shop tells it (a return's refund is told anyway).
+        if refund.amount.amount <= 0 || (paid.is_none() && !merchant.settings.orders.refund_email) {
             return Ok(None);
         }
         if refund.customer.email.is_none() {
@@ -1491,6 +1492,34 @@ mod tests {
             .unwrap();
         assert_eq!(email_of(&out), Some("no_address"));
         assert_eq!(w.mailer.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_merchant_whose_shop_tells_refunds_gets_none_of_ours_and_the_points_still_move() {
+        let (mut w, record) = refunded_world(None);
+        w.merchant.settings.orders.refund_email = false;
+        let half = record.order.merchandise_value() / 2;
+        let done = w
+            .event("re_ev_1", refund("re_1", &record, half))
+            .await
+            .unwrap();
+        assert_eq!(email_of(&done), None);
+        assert_eq!(reversal(done), RefundOutcome::Reversed { points: 50 });
+        assert_eq!(w.mailer.calls(), 0);
+        // A return resolved as a refund is the return's to tell: that email still goes.
+        let notice = RefundNotice {
+            subject: "return-r1",
+            customer: &record.order.customer,
+            amount: crate::domain::Money::new(half, record.order.currency),
+            order: Some(&record.order),
+        };
+        let told = tell_refund_issued(&w.courier(), &w.merchant, &notice, 0, deadline(), |r| {
+            Some(format!("return refund {r}"))
+        })
+        .await
+        .unwrap();
+        assert!(matches!(told, Some(SendOutcome::Sent { .. })), "{told:?}");
+        assert_eq!(w.mailer.calls(), 1);
     }
 
     #[tokio::test]

@@ -14,6 +14,9 @@ use std::time::Duration;
 
 const ORDER: &str = "order";
 const IDEMPOTENCY: &str = "idempotency";
+/// Tries of one write of an order's units sold: fewer than an order's own write, since a count
+/// that cannot be written now is finished by the order's redelivery.
+const COUNT_ATTEMPTS: u32 = 3;
 /// How long the idempotency record of an order outlives it being placed.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 
@@ -381,7 +384,10 @@ impl crate::ports::OrderBook for Store {
                         .expression_attribute_values(":u", n(*units)),
                 )?);
             }
-            match self.transact(OPERATION, items).await? {
+            match self
+                .transact_within(OPERATION, items, COUNT_ATTEMPTS)
+                .await?
+            {
                 write::Attempt::Done => next += 1,
                 write::Attempt::Cancelled(_) => match self.sold_chunks_done(m, o).await? {
                     Some(done) => next = next.max(done),

@@ -121,6 +121,9 @@ fn cancellation_codes(
     }
 }
 
+/// Tries of a transaction that cannot wait (see [`Store::transact_within`]).
+const TRANSACT_ATTEMPTS: u32 = 5;
+
 pub(crate) enum Attempt {
     Done,
     Cancelled(Vec<String>),
@@ -147,6 +150,18 @@ impl Store {
         &self,
         operation: &'static str,
         items: Vec<TransactWriteItem>,
+    ) -> Result<Attempt, StoreError> {
+        self.transact_within(operation, items, TRANSACT_ATTEMPTS)
+            .await
+    }
+
+    /// As [`Store::transact`], with at most `attempts` tries (each with the SDK's own retries):
+    /// fewer for a write that can wait for a redelivery, so a struggling table is not pressed.
+    pub(crate) async fn transact_within(
+        &self,
+        operation: &'static str,
+        items: Vec<TransactWriteItem>,
+        attempts: u32,
     ) -> Result<Attempt, StoreError> {
         let mut attempt = 0;
         loop {
@@ -185,7 +200,7 @@ impl Store {
                     None => false,
                 },
             };
-            if !retry || attempt >= 5 {
+            if !retry || attempt >= attempts {
                 return Err(match classify(operation, err) {
                     StoreError::Unexpected { operation, source } if retry => {
                         StoreError::Transient { operation, source }
