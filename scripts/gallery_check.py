@@ -410,6 +410,40 @@ def check(outdir: str) -> tuple[list[Result], float]:
     return results, time.monotonic() - started
 
 
+def tamper(url: str) -> str:
+    """`url` with one character of its token's signature changed."""
+    i = len(url) - 3
+    return url[:i] + ("A" if url[i] != "A" else "B") + url[i + 1:]
+
+
+def tampered_page_problems(driver, url: str, hidden_id: str, png: str) -> list[str]:
+    """Opens `url` (a tampered signed link) and saves its screenshot as `png`: what is wrong when
+    it is not the error page (`#error`) or still shows the element `#hidden_id`."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)
+    problems = []
+    if not driver.find_elements(By.ID, "error"):
+        problems.append("tampered link: no error page (#error)")
+    if driver.find_elements(By.ID, hidden_id):
+        problems.append(f"tampered link: #{hidden_id} is shown")
+    driver.save_screenshot(png)
+    return problems
+
+
+def pages_main(argv: list[str], check_pages) -> int:
+    """The command line of a page check: `OUTDIR TAMPERED_URL NAME=URL…` run through
+    `check_pages(pages, tampered, outdir)`, its screenshots listed and its problems reported."""
+    outdir, tampered, *named = argv[1:]
+    pages = [tuple(n.split("=", 1)) for n in named]
+    problems, shots = check_pages(pages, tampered, outdir)
+    for s in shots:
+        print(f"  {s}")
+    for p in problems:
+        print(f"FAIL {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)

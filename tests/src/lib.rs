@@ -402,6 +402,21 @@ impl Env {
         (clock, app)
     }
 
+    /// Posts `order` to order-placed's API with this world's key, on `clock`'s time: the order
+    /// placed (or found placed) and thanked as the function would. Its response.
+    pub async fn place_order(&self, clock: Arc<ManualClock>, order: &Value) -> Value {
+        let app = order_placed::App::with_parts(self.config(), self.dynamodb(), self.ses(), clock)
+            .unwrap();
+        order_placed::handle(
+            &app,
+            self.http_event(order, Some(&self.api_key)),
+            "place",
+            deadline(),
+        )
+        .await
+        .unwrap()
+    }
+
     /// Stores `self.merchant` again after a test changed its settings.
     pub async fn save_merchant(&self) {
         self.store

@@ -29,7 +29,11 @@ struct World {
 
 impl World {
     async fn new() -> Self {
-        let env = Env::new().await;
+        Self::with(Env::new().await)
+    }
+
+    /// The world over `env` (its merchant as the test saved it).
+    fn with(env: Env) -> Self {
         let key = SigningKey::new(&[9u8; 32]).unwrap();
         let (clock, app) = env.app_at("2026-11-02T10:00:00Z", &key);
         Self {
@@ -315,22 +319,8 @@ async fn the_link_in_a_dunning_email_redirects_to_the_invoice() {
 async fn generic_events_refund_reversal_and_idempotency_conflicts() {
     let w = World::new().await;
     // An order that earned points.
-    let orders = order_placed::App::with_parts(
-        w.env.config(),
-        w.env.dynamodb(),
-        w.env.ses(),
-        w.clock.clone(),
-    )
-    .unwrap();
     let order = w.env.order();
-    let resp = order_placed::handle(
-        &orders,
-        w.env.http_event(&order, Some(&w.env.api_key)),
-        "t",
-        deadline(),
-    )
-    .await
-    .unwrap();
+    let resp = w.env.place_order(w.clock.clone(), &order).await;
     assert_eq!(resp["statusCode"], 201, "{resp}");
     let earned = body(&resp)["loyalty"]["points_earned"].as_i64().unwrap();
     assert!(earned > 0);
@@ -402,22 +392,8 @@ async fn a_redelivered_payment_event_is_a_duplicate_and_a_second_success_finds_t
 async fn placed_with_follow_ups(w: &World) -> Value {
     use aftercare::domain::followup::{AnchorReason, FollowUpKind};
     use aftercare::ports::shipments::ShipmentBook as _;
-    let orders = order_placed::App::with_parts(
-        w.env.config(),
-        w.env.dynamodb(),
-        w.env.ses(),
-        w.clock.clone(),
-    )
-    .unwrap();
     let order = w.env.order();
-    let resp = order_placed::handle(
-        &orders,
-        w.env.http_event(&order, Some(&w.env.api_key)),
-        "t",
-        deadline(),
-    )
-    .await
-    .unwrap();
+    let resp = w.env.place_order(w.clock.clone(), &order).await;
     assert_eq!(resp["statusCode"], 201, "{resp}");
     let id = aftercare::domain::OrderId::parse("id", order["id"].as_str().unwrap()).unwrap();
     let record = w
@@ -444,6 +420,23 @@ async fn placed_with_follow_ups(w: &World) -> Value {
 }
 
 impl World {
+    /// `POST /v1/billing-events` of a `refund` of the whole `order` (refund `re_whole`).
+    fn whole_refund(&self, order: &Value) -> Value {
+        let refund = json!({
+            "id": "rf-whole", "type": "refund", "customer": order["customer"],
+            "refund": {"id": "re_whole", "amount": order["total"], "currency": order["currency"],
+                "order_id": order["id"]}
+        })
+        .to_string();
+        self.env.api_event(
+            billing_alert::ROUTE_EVENTS,
+            "/v1/billing-events",
+            &[],
+            Some(&refund),
+            Some(&self.env.api_key),
+        )
+    }
+
     /// The "refund issued" emails `email` got: their plain text.
     async fn refunds_told(&self, email: &str) -> Vec<String> {
         self.env
@@ -522,30 +515,10 @@ async fn a_merchant_whose_shop_tells_refunds_gets_no_refund_email_from_us_and_th
     let mut env = Env::new().await;
     env.merchant.settings.orders.refund_email = false;
     env.save_merchant().await;
-    let key = SigningKey::new(&[9u8; 32]).unwrap();
-    let (clock, app) = env.app_at("2026-11-02T10:00:00Z", &key);
-    let w = World {
-        links: billing_alert::Links::new(BASE, key),
-        env,
-        clock,
-        app,
-    };
+    let w = World::with(env);
     let ann = w.env.customer_email();
     let order = placed_with_follow_ups(&w).await;
-    let refund = json!({
-        "id": "rf-whole", "type": "refund", "customer": order["customer"],
-        "refund": {"id": "re_whole", "amount": order["total"], "currency": order["currency"],
-            "order_id": order["id"]}
-    })
-    .to_string();
-    let post = w.env.api_event(
-        billing_alert::ROUTE_EVENTS,
-        "/v1/billing-events",
-        &[],
-        Some(&refund),
-        Some(&w.env.api_key),
-    );
-    let done = body(&w.deliver(post).await);
+    let done = body(&w.deliver(w.whole_refund(&order)).await);
     assert!(done["email"].is_null(), "{done}");
     assert!(w.refunds_told(&ann).await.is_empty());
     // The points and the journey move as for any refund.
@@ -566,21 +539,7 @@ async fn an_api_refund_of_the_whole_order_is_told_once_and_ends_its_review_reque
     let w = World::new().await;
     let ann = w.env.customer_email();
     let order = placed_with_follow_ups(&w).await;
-    let refund = json!({
-        "id": "rf-whole", "type": "refund", "customer": order["customer"],
-        "refund": {"id": "re_whole", "amount": order["total"], "currency": order["currency"],
-            "order_id": order["id"]}
-    })
-    .to_string();
-    let post = || {
-        w.env.api_event(
-            billing_alert::ROUTE_EVENTS,
-            "/v1/billing-events",
-            &[],
-            Some(&refund),
-            Some(&w.env.api_key),
-        )
-    };
+    let post = || w.whole_refund(&order);
     let first = body(&w.deliver(post()).await);
     assert_eq!(first["email"], "sent", "{first}");
     assert_eq!(

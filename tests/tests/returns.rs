@@ -43,22 +43,12 @@ impl World {
             clock.clone(),
         )
         .unwrap();
-        let orders =
-            order_placed::App::with_parts(env.config(), env.dynamodb(), env.ses(), clock.clone())
-                .unwrap();
         let mut order = env.order();
         order["items"].as_array_mut().unwrap().push(
             json!({"sku": "GIFT-CARD", "name": "Gift card", "quantity": 1, "unit_price": 2000}),
         );
         order["total"] = (order["total"].as_i64().unwrap() + 2000).into();
-        let resp = order_placed::handle(
-            &orders,
-            env.http_event(&order, Some(&env.api_key)),
-            "t",
-            deadline(),
-        )
-        .await
-        .unwrap();
+        let resp = env.place_order(clock.clone(), &order).await;
         assert_eq!(resp["statusCode"], 201, "{resp}");
         let w = Self { env, clock, app };
         let ship =
@@ -721,13 +711,6 @@ async fn analytics_count_units_by_sku_and_reason_and_the_revenue_kept() {
     w.act(&id(&rejected), "reject", Some(json!({"reason": "Worn"})))
         .await;
     // Two more pairs of pegs sold (delivered twice), and a test order's, which is no sale.
-    let orders = order_placed::App::with_parts(
-        w.env.config(),
-        w.env.dynamodb(),
-        w.env.ses(),
-        w.clock.clone(),
-    )
-    .unwrap();
     for (id, test) in [("SO-1002", false), ("SO-1002", false), ("SO-T1", true)] {
         let mut order = w.env.order();
         order["id"] = id.into();
@@ -735,14 +718,7 @@ async fn analytics_count_units_by_sku_and_reason_and_the_revenue_kept() {
         order["items"] = json!([{"sku": "PEG-AL-10", "name": "Aluminium pegs (10)", "quantity": 2, "unit_price": 1250}]);
         order["discount"] = 0.into();
         order["total"] = (2500 + 495).into();
-        let resp = order_placed::handle(
-            &orders,
-            w.env.http_event(&order, Some(&w.env.api_key)),
-            "t",
-            deadline(),
-        )
-        .await
-        .unwrap();
+        let resp = w.env.place_order(w.clock.clone(), &order).await;
         assert!(
             resp["statusCode"] == 201 || resp["statusCode"] == 200,
             "{resp}"
