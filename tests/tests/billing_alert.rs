@@ -508,6 +508,11 @@ async fn a_stripe_refund_is_told_once_under_redelivery_and_concurrency() {
     let all = futures_util::future::join_all((0..16).map(|_| w.deliver(w.signed(&full)))).await;
     assert!(all.iter().all(|r| r["statusCode"] == 200), "{all:?}");
     assert_eq!(w.refunds_told(&ann).await.len(), 2);
+    // Together the two refunds are the whole order: every line is back, the journey ends.
+    assert_eq!(
+        w.follow_up_statuses(&order).await,
+        ["review_request cancelled", "cross_sell cancelled"]
+    );
 }
 
 #[tokio::test]

@@ -105,6 +105,7 @@ impl GenericEvent {
             "refund" => {
                 let r = self.refund.ok_or_else(|| FieldError::required("refund"))?;
                 BillingEvent::Refund(RefundFacts {
+                    refunded_in_all: None,
                     id: aftercare::domain::text::single_line("refund.id", &r.id, 200)?,
                     customer: customer.clone(),
                     order_id: r

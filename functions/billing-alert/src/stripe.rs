@@ -239,6 +239,7 @@ pub fn parse(event: &StripeEvent) -> Result<Parsed, FieldError> {
                     .map(|s| OrderId::parse("data.object.metadata.order_id", s))
                     .transpose()?,
                 amount: Money::new((total - before).max(0), currency(o)?),
+                refunded_in_all: Some(Money::new(total, currency(o)?)),
             }))
         }
         _ => Parsed::Ignored,
@@ -326,6 +327,7 @@ mod tests {
             panic!()
         };
         assert_eq!((r.id.as_str(), r.amount.amount), ("ch_1:1500", 1000));
+        assert_eq!(r.refunded_in_all.map(|m| m.amount), Some(1500));
         assert_eq!(r.order_id.unwrap().as_str(), "SO-1");
     }
 }

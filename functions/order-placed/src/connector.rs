@@ -110,6 +110,7 @@ pub(crate) async fn reverse_points(
         customer.email = None;
     }
     let facts = RefundFacts {
+        refunded_in_all: None,
         id: event_id.to_owned(),
         customer,
         order_id: Some(order.order.id.clone()),

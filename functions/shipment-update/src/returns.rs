@@ -420,6 +420,7 @@ pub async fn follow_through(
         use aftercare::usecases::billing::BillingEvents;
         let id = aftercare::usecases::returns::refund_subject(&record.id);
         let facts = RefundFacts {
+            refunded_in_all: None,
             id: id.clone(),
             customer: record.customer.clone(),
             order_id: Some(record.order_id.clone()),

@@ -259,6 +259,11 @@ pub struct RefundFacts {
     pub customer: CustomerRef,
     pub order_id: Option<OrderId>,
     pub amount: Money,
+    /// What the payment has had refunded in all, this refund included, where the provider says
+    /// (Stripe's charge `amount_refunded`): partial refunds that together reach the whole order
+    /// give every line back, as one whole refund would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded_in_all: Option<Money>,
 }
 
 /// One billing event, whatever system sent it.

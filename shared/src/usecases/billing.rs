@@ -1355,6 +1355,7 @@ mod tests {
 
     fn refund(id: &str, record: &OrderRecord, amount: i64) -> BillingEvent {
         BillingEvent::Refund(RefundFacts {
+            refunded_in_all: None,
             id: id.into(),
             customer: record.order.customer.clone(),
             order_id: Some(record.order.id.clone()),
@@ -1536,6 +1537,7 @@ mod tests {
         );
         customer.locale = None;
         let event = BillingEvent::Refund(RefundFacts {
+            refunded_in_all: None,
             id: "ch_1:1500".into(),
             customer,
             order_id: None,

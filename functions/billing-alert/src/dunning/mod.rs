@@ -129,9 +129,13 @@ pub async fn process(
         courier: app.courier(),
         retention: app.retention(),
     };
-    // A refund names no lines: one of the whole order gives every line back.
+    // A refund names no lines: one of the whole order gives every line back, and so does the
+    // partial refund that brings the payment's refunds in all to the whole order.
     let refunded = match &event {
-        BillingEvent::Refund(r) => r.order_id.clone().map(|o| (o, r.amount)),
+        BillingEvent::Refund(r) => r
+            .order_id
+            .clone()
+            .map(|o| (o, r.refunded_in_all.unwrap_or(r.amount))),
         _ => None,
     };
     let handled = events
