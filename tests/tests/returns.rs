@@ -892,3 +892,83 @@ async fn the_shops_refund_of_a_refunded_return_is_the_same_refund_one_email_one_
         .unwrap();
     assert_eq!(w.emails("refund_issued").await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_shops_refund_reported_before_the_return_is_resolved_is_adopted_one_email_one_reversal() {
+    let w = World::new().await;
+    let key = aftercare::token::SigningKey::new(&[9u8; 32]).unwrap();
+    let billing = billing_alert::App::with_parts(
+        w.env.config(),
+        w.env.dynamodb(),
+        w.env.ses(),
+        w.clock.clone(),
+    )
+    .unwrap();
+    let links = billing_alert::Links::new(aftercare_tests::BASE, key);
+    let order = w.env.order();
+    let refund = |event: &str, id: &str| {
+        json!({
+            "id": event, "type": "refund", "customer": order["customer"],
+            "refund": {"id": id, "amount": 24_900, "currency": "EUR", "order_id": ORDER}
+        })
+        .to_string()
+    };
+    let report = async |body: String| {
+        let event = w.env.api_event(
+            billing_alert::ROUTE_EVENTS,
+            "/v1/billing-events",
+            &[],
+            Some(&body),
+            Some(&w.env.api_key),
+        );
+        let resp = billing_alert::handle(&billing, &links, event, "t", deadline())
+            .await
+            .unwrap();
+        assert_eq!(resp["statusCode"], 200, "{resp}");
+    };
+    // The shop refunds the tent first (reported three times), and a refund of an order
+    // Aftercare does not hold is noted nowhere.
+    for _ in 0..3 {
+        report(refund("ev-early", "shop-re-early")).await;
+    }
+    assert_eq!(w.emails("refund_issued").await.len(), 1);
+    let mut unknown: Value = serde_json::from_str(&refund("ev-x", "shop-re-x")).unwrap();
+    unknown["refund"]["order_id"] = "SO-404".into();
+    report(unknown.to_string()).await;
+    assert!(w.env.items_in("O#SO-404", "RETURNS").await.is_empty());
+    let tally = w.env.items_in(&format!("O#{ORDER}"), "RETURNS").await;
+    assert_eq!(
+        tally[0]["refunds"].as_l().unwrap().len(),
+        1,
+        "noted once: {tally:?}"
+    );
+    // (That other order's refund is told all the same.)
+    assert_eq!(w.emails("refund_issued").await.len(), 2);
+    // Then the merchant records the return and resolves it as a refund of that amount: it is the
+    // refund the shop reported, told and reversed already.
+    let (_, created) = w.create("k", &[("TENT-2P", 1)], "refund").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    for step in ["approve", "receive", "resolve", "resolve"] {
+        assert_eq!(w.act(&id, step, None).await.0, 200);
+    }
+    let (_, resolved) = w.act(&id, "resolve", None).await;
+    assert_eq!(resolved["status"], "resolved");
+    assert_eq!(
+        resolved["refund_reported"]["subject"], "shop-re-early",
+        "{resolved}"
+    );
+    assert_eq!(
+        w.emails("refund_issued").await.len(),
+        2,
+        "the shop's refund of the tent told once, nothing more"
+    );
+    let reversals = w.env.items_in("C#cust-4711", "LEDGER#refund:").await;
+    assert_eq!(reversals.len(), 1, "taken back once: {reversals:?}");
+    // A return no reported refund pays is told as usual.
+    let (_, pegs) = w.create("k2", &[("PEG-AL-10", 1)], "refund").await;
+    let pegs = pegs["id"].as_str().unwrap().to_owned();
+    for step in ["approve", "receive", "resolve"] {
+        assert_eq!(w.act(&pegs, step, None).await.0, 200);
+    }
+    assert_eq!(w.emails("refund_issued").await.len(), 3);
+}

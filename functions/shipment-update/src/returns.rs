@@ -418,7 +418,12 @@ pub async fn follow_through(
     {
         use aftercare::domain::billing::{EventKey, RefundFacts};
         use aftercare::usecases::billing::BillingEvents;
-        let id = aftercare::usecases::returns::refund_subject(&record.id);
+        // A refund reported before the return was resolved took its points back already, under
+        // its own source: the same source again takes nothing twice.
+        let id = match &record.refund_reported {
+            Some(reported) => reported.id.clone(),
+            None => aftercare::usecases::returns::refund_subject(&record.id),
+        };
         let facts = RefundFacts {
             refunded_in_all: None,
             id: id.clone(),

@@ -682,6 +682,10 @@ pub struct ReturnRecord {
     /// The store credit given when resolved as store credit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credit: Option<CreditFigures>,
+    /// Resolved as a refund the shop or the payment provider had already reported: that refund
+    /// is this return's (its email told the customer, its reversal took the points back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_reported: Option<ReportedRefund>,
     /// The request's content hash: a replay with other content is refused.
     pub content_hash: String,
     /// Bumped by every move (the store's condition).
@@ -991,9 +995,44 @@ pub struct ReturnTally {
     /// Bumped by every change (the store's condition); 0 when the order has none yet.
     #[serde(default)]
     pub version: u32,
+    /// Refunds of the order the shop or the payment provider reported when no return of it was
+    /// resolved as a refund of that amount (noted by billing, at most once each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<ReportedRefund>,
+    /// The subjects of those refunds a return adopted as its own (each adopted once).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adopted: Vec<String>,
+}
+
+/// A refund reported for an order before a return paid by it was resolved: when that return is
+/// resolved as a refund of the same amount it adopts this one, so the customer is told once (this
+/// refund's "refund issued" email) and the points go back once (under this refund's source).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedRefund {
+    /// The refund's id as billing posts its points reversal (`refund:<id>`).
+    pub id: String,
+    /// Its "refund issued" email's subject.
+    pub subject: String,
+    pub amount: i64,
+    pub currency: String,
 }
 
 impl ReturnTally {
+    /// A reported refund of `amount` in `currency` no return adopted yet.
+    pub fn unadopted_refund(&self, amount: i64, currency: &str) -> Option<&ReportedRefund> {
+        self.refunds.iter().find(|r| {
+            r.amount == amount && r.currency == currency && !self.adopted.contains(&r.subject)
+        })
+    }
+
+    /// The tally once `refund` is adopted by a return.
+    pub fn adopting(mut self, refund: &ReportedRefund) -> ReturnTally {
+        if !self.adopted.contains(&refund.subject) {
+            self.adopted.push(refund.subject.clone());
+        }
+        self
+    }
+
     /// The tally once `record` is added.
     pub fn with(&self, record: &ReturnRecord) -> ReturnTally {
         let mut next = self.clone();
@@ -1044,6 +1083,8 @@ pub fn refunded_by(
     returns
         .iter()
         .filter(|r| r.resolution == Resolution::Refund && r.status != ReturnStatus::Rejected)
+        // One that adopted a refund reported earlier is paid by that one.
+        .filter(|r| r.refund_reported.is_none())
         .find(|r| r.amounts.refund == amount)
         .map(|r| r.id.clone())
 }
@@ -1460,6 +1501,7 @@ mod tests {
             send_by: None,
             reminded_at: None,
             credit: None,
+            refund_reported: None,
             content_hash: "h".into(),
             version: 1,
         };

@@ -106,6 +106,16 @@ pub trait BillingBook: crate::ports::ContactLookup {
         amount: i64,
     ) -> impl Future<Output = Result<Option<crate::domain::ids::ReturnId>, StoreError>> + Send;
 
+    /// Notes on the order's return tally a refund reported when no return of the order was
+    /// resolved as a refund of its amount, so that the return it pays adopts it when resolved.
+    /// Once per refund, and only for an order that is held (nothing is written otherwise).
+    fn note_refund(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        refund: &crate::domain::returns::ReportedRefund,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// The order a refund names (what it earned, who referred it).
     fn refunded_order(
         &self,

@@ -402,6 +402,40 @@ impl BillingBook for MemBilling {
         Ok(crate::domain::returns::refunded_by(&returns, amount))
     }
 
+    async fn note_refund(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        refund: &crate::domain::returns::ReportedRefund,
+    ) -> Result<(), StoreError> {
+        use crate::domain::returns::ReturnTally;
+        let entry = refund.clone();
+        let noted = entry.clone();
+        self.table().transact(vec![
+            Write::Check {
+                key: RowKey::from(&keys::order(m, o)),
+                condition: crate::testing::table::present(),
+            },
+            Write::Update {
+                key: RowKey::from(&keys::order_returns(m, o)),
+                condition: Box::new(move |row| {
+                    let tally: Option<ReturnTally> =
+                        row.and_then(|r| serde_json::from_value(r.clone()).ok());
+                    !tally.is_some_and(|t| t.refunds.contains(&noted))
+                }),
+                apply: Box::new(move |row| {
+                    let mut tally: ReturnTally = row
+                        .and_then(|r| serde_json::from_value(r).ok())
+                        .unwrap_or_default();
+                    tally.refunds.push(entry);
+                    tally.version = tally.version.saturating_add(1);
+                    serde_json::to_value(tally).unwrap_or_default()
+                }),
+            },
+        ])?;
+        Ok(())
+    }
+
     async fn refunded_order(
         &self,
         m: &MerchantId,

@@ -260,6 +260,19 @@ where
                 };
                 if let Some(r) = &paid {
                     refund.id = crate::usecases::returns::refund_subject(r);
+                } else if let Some(o) = refund
+                    .order_id
+                    .as_ref()
+                    .filter(|_| refund.amount.amount > 0)
+                {
+                    // Reported before a return it pays is resolved: that return adopts it.
+                    let reported = crate::domain::returns::ReportedRefund {
+                        id: refund.id.clone(),
+                        subject: refund_subject(ev.provider, &refund.id),
+                        amount: refund.amount.amount,
+                        currency: refund.amount.currency.code().to_owned(),
+                    };
+                    self.book.note_refund(&merchant.id, o, &reported).await?;
                 }
                 let outcome = self.reverse_refund(merchant, ev, &refund, now).await?;
                 let email = self
@@ -1493,6 +1506,38 @@ mod tests {
             .unwrap();
         assert_eq!(email_of(&out), Some("no_address"));
         assert_eq!(w.mailer.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refund_no_return_pays_is_noted_on_the_orders_tally_once_and_never_for_an_unknown_order()
+     {
+        use crate::domain::returns::ReturnTally;
+        let (w, record) = refunded_world(None);
+        for _ in 0..3 {
+            w.event("re_ev_1", refund("re_1", &record, 500))
+                .await
+                .unwrap();
+        }
+        let tally_of = |o: &crate::domain::OrderId| -> Option<ReturnTally> {
+            crate::testing::table::parse(w.book.table().get(&crate::testing::table::RowKey::from(
+                &crate::adapters::store::keys::order_returns(w.m(), o),
+            )))
+            .unwrap()
+        };
+        let tally = tally_of(&record.order.id).unwrap();
+        assert_eq!(tally.refunds.len(), 1, "{tally:?}");
+        assert_eq!(
+            tally
+                .unadopted_refund(500, record.order.currency.code())
+                .map(|r| r.subject.as_str()),
+            Some("re_1")
+        );
+        let mut unknown = record.clone();
+        unknown.order.id = crate::domain::OrderId::parse("id", "SO-404").unwrap();
+        w.event("re_ev_2", refund("re_2", &unknown, 500))
+            .await
+            .unwrap();
+        assert_eq!(tally_of(&unknown.order.id), None);
     }
 
     #[tokio::test]

@@ -163,13 +163,13 @@ pub fn kind_for(status: ReturnStatus, resolution: Resolution) -> EmailKind {
 
 /// The identity of a return's email of `kind`.
 pub fn email_id(record: &ReturnRecord, kind: EmailKind) -> SendIdentity {
-    SendIdentity::new(
-        &record.merchant_id,
-        &record.customer.id,
-        kind,
-        &refund_subject(&record.id),
-        0,
-    )
+    // A refund reported before the return was resolved told the customer already: its email is
+    // this return's "refund issued".
+    let subject = match (&record.refund_reported, kind) {
+        (Some(reported), EmailKind::RefundIssued) => reported.subject.clone(),
+        _ => refund_subject(&record.id),
+    };
+    SendIdentity::new(&record.merchant_id, &record.customer.id, kind, &subject, 0)
 }
 
 /// The subject of a return's emails (a refund of the return from a shop platform or Stripe that
@@ -339,6 +339,7 @@ where
                 send_by: None,
                 reminded_at: None,
                 credit: None,
+                refund_reported: None,
                 content_hash: hash.clone(),
                 version: 1,
             };
@@ -485,7 +486,28 @@ where
                         .ok_or(ReturnError::UnknownOrder)?;
                     Some(match to {
                         ReturnStatus::Rejected => tally.without_units_of(&record),
-                        _ => tally.settled(&record),
+                        _ => {
+                            let settled = tally.settled(&record);
+                            // A refund of exactly this amount the shop or the payment provider
+                            // reported already is this return's: adopted, not told again.
+                            let reported = (record.resolution == Resolution::Refund)
+                                .then(|| {
+                                    settled.unadopted_refund(
+                                        record.amounts.refund,
+                                        record.currency.code(),
+                                    )
+                                })
+                                .flatten()
+                                .cloned();
+                            match reported {
+                                Some(reported) => {
+                                    let adopted = settled.adopting(&reported);
+                                    next.refund_reported = Some(reported);
+                                    adopted
+                                }
+                                None => settled,
+                            }
+                        }
                     })
                 }
                 _ => None,
@@ -634,11 +656,19 @@ where
         deadline: Deadline,
     ) -> Result<Option<Option<SendOutcome>>, ReturnError> {
         let now = self.now();
-        let claim: Option<(SendIdentity, SendRecord)> = record.customer.email.as_ref().map(|to| {
-            let id = email_id(record, kind);
-            let claim = id.claim(to.as_str(), now, deadline.lease_until(self.courier.clock));
-            (id, claim)
-        });
+        // An adopted refund's email is the reported refund's own: nothing to claim, only to
+        // carry through once written.
+        let adopted = kind == EmailKind::RefundIssued && record.refund_reported.is_some();
+        let claim: Option<(SendIdentity, SendRecord)> = record
+            .customer
+            .email
+            .as_ref()
+            .filter(|_| !adopted)
+            .map(|to| {
+                let id = email_id(record, kind);
+                let claim = id.claim(to.as_str(), now, deadline.lease_until(self.courier.clock));
+                (id, claim)
+            });
         let written = self
             .book
             .write_return(&ReturnWrite {
@@ -655,6 +685,9 @@ where
             Written::Done { suppressed } => suppressed,
             Written::Exists | Written::Moved => return Ok(None),
         };
+        if adopted {
+            return Ok(Some(self.resume(merchant, record, kind, deadline).await?));
+        }
         let Some((id, claim)) = claim else {
             return Ok(Some(None));
         };
@@ -1024,6 +1057,90 @@ mod tests {
         let page = w.use_case().page(&w.merchant, &w.order).await.unwrap();
         assert_eq!(page.eligibility.line("TENT-2").unwrap().returnable, 1);
         assert!(!page.order.tally.any_open());
+    }
+
+    #[tokio::test]
+    async fn a_refund_reported_before_the_resolution_is_adopted_once_and_not_told_again() {
+        use crate::adapters::store::keys;
+        use crate::domain::returns::{ReportedRefund, ReturnTally};
+        use crate::testing::table::{RowKey, Write, always};
+        let w = World::new(policy());
+        let tent = w
+            .request("k1", &[("TENT-2", 1)], "refund")
+            .await
+            .unwrap()
+            .record;
+        let pegs = w
+            .request("k2", &[("PEG-10", 1)], "refund")
+            .await
+            .unwrap()
+            .record;
+        // The shop refunded the tent's amount before the merchant resolved anything (billing
+        // notes it on the order's tally).
+        let reported = ReportedRefund {
+            id: "shop-re-1".into(),
+            subject: "shop-re-1".into(),
+            amount: tent.amounts.refund,
+            currency: tent.currency.code().into(),
+        };
+        let noted = reported.clone();
+        let key = RowKey::from(&keys::order_returns(&w.merchant.id, &w.order));
+        let written = w.book.table().write(Write::Update {
+            key,
+            condition: always(),
+            apply: Box::new(move |row| {
+                let mut tally: ReturnTally = serde_json::from_value(row.unwrap()).unwrap();
+                tally.refunds.push(noted);
+                tally.version += 1;
+                serde_json::to_value(tally).unwrap()
+            }),
+        });
+        assert!(written.unwrap());
+        for id in [&tent.id, &pegs.id] {
+            for to in [ReturnStatus::Approved, ReturnStatus::Received] {
+                w.move_to(id, to, None).await.unwrap();
+            }
+        }
+        let resolved = w
+            .move_to(&tent.id, ReturnStatus::Resolved, None)
+            .await
+            .unwrap();
+        assert_eq!(resolved.record.refund_reported.as_ref(), Some(&reported));
+        // The pegs' refund is another amount: told as usual.
+        let pegs = w
+            .move_to(&pegs.id, ReturnStatus::Resolved, None)
+            .await
+            .unwrap();
+        assert_eq!(pegs.record.refund_reported, None);
+        let told: Vec<String> = w
+            .sent()
+            .into_iter()
+            .filter(|s| s.starts_with("refund_issued"))
+            .collect();
+        assert_eq!(
+            told.len(),
+            1,
+            "only the pegs' refund is told here: {told:?}"
+        );
+        let tally = w
+            .book
+            .return_tally(&w.merchant.id, &w.order)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(tally.adopted, ["shop-re-1"]);
+        assert_eq!(tally.unadopted_refund(reported.amount, "EUR"), None);
+        // Resolving again changes nothing and adopts nothing twice.
+        w.move_to(&tent.id, ReturnStatus::Resolved, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            w.sent()
+                .iter()
+                .filter(|s| s.starts_with("refund_issued"))
+                .count(),
+            1
+        );
     }
 
     #[tokio::test]

@@ -407,6 +407,52 @@ impl BillingBook for Store {
         Ok(crate::domain::returns::refunded_by(&returns, amount))
     }
 
+    /// One transaction: the order must be there (a check) and the refund not noted yet (the
+    /// tally's list does not hold it); the tally is created if the order has none, its version
+    /// moved on so that a return deciding on an older read tries again.
+    async fn note_refund(
+        &self,
+        m: &MerchantId,
+        o: &OrderId,
+        refund: &crate::domain::returns::ReportedRefund,
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
+        let entry =
+            serde_dynamo::to_attribute_value::<_, AttributeValue>(refund).map_err(|source| {
+                StoreError::Corrupt {
+                    entity: "reported_refund",
+                    source,
+                }
+            })?;
+        let order = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::order(m, o).to_map()))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(write::build_err("build ConditionCheck"))?;
+        let tally = self
+            .tx_update(&keys::order_returns(m, o))
+            .update_expression(
+                "SET #type = :t, refunds = list_append(if_not_exists(refunds, :none), :one) \
+                 ADD version :inc",
+            )
+            .condition_expression("NOT contains(refunds, :entry)")
+            .expression_attribute_names("#type", keys::TYPE)
+            .expression_attribute_values(":t", s("return_tally"))
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":one", AttributeValue::L(vec![entry.clone()]))
+            .expression_attribute_values(":entry", entry)
+            .expression_attribute_values(":inc", n(1));
+        let items = vec![
+            TransactWriteItem::builder().condition_check(order).build(),
+            write::update(tally)?,
+        ];
+        // Cancelled: the order is not held, or the refund is noted already. Either way, done.
+        self.transact("TransactWriteItems reported refund", items)
+            .await?;
+        Ok(())
+    }
+
     async fn refunded_order(
         &self,
         m: &MerchantId,

@@ -36,7 +36,7 @@
 //! | order's shipment index     | `M#<m>#O#<o>`               | `SHIP#<s>`                  | |
 //! | follow-up (journey)        | `M#<m>#O#<o>`               | `FOLLOWUP#<kind>`           | due (sparse); gsi1 `M#<m>#SURVEYSENT#<shard>` / `<sent ms>#<o>` once a survey went |
 //! | survey answer              | `M#<m>#O#<o>`               | `FEEDBACK`                  | gsi1 `M#<m>#FEEDBACK#<shard>` / `<answered ms>#<o>` |
-//! | order's return tally (units per SKU coming back, the returns, those under way, version) | `M#<m>#O#<o>` | `RETURNS` | |
+//! | order's return tally (units per SKU coming back, the returns, those under way, refunds reported before a return was resolved and those adopted, version) | `M#<m>#O#<o>` | `RETURNS` | |
 //! | return (+ lines, amounts, history, parcel, credit given) | `M#<m>#RET#<r>` | `RETURN` | gsi1 `M#<m>#RETURNS#<shard>` / `<created ms>#<r>`; due (sparse) while its reminder is pending |
 //! | return parcel's tracking pointer | `M#<m>#RTRK#<number>`  | `RETURN#<r>`                | |
 //! | idempotency record         | `M#<m>#IDEM#<scope>#<key>`  | `IDEMP`                     | |
@@ -90,7 +90,9 @@
 //!   claim; anchoring the journey: the order's journey mark and one follow-up per kind (the
 //!   order's partition): at most 8 items.
 //! * a follow-up's, a renewal's or a dunning step's move: its own item plus the send record.
-//! * a billing event: the event-seen record and the invoice (plus the email's claim).
+//! * a billing event: the event-seen record and the invoice (plus the email's claim); a refund
+//!   no return pays yet: a check that the order is held and the order's return tally (the refund
+//!   appended if not there), 2 items.
 //! * loyalty postings: the customer's summary and its ledger entries (one partition).
 //! * counting a placed order's units sold: the order's idempotency record (its count of chunks
 //!   done, from the value read) and one counter per SKU of the chunk: at most 100 items, one
