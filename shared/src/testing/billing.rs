@@ -411,28 +411,32 @@ impl BillingBook for MemBilling {
         use crate::domain::returns::ReturnTally;
         let entry = refund.clone();
         let noted = entry.clone();
-        self.table().transact(vec![
-            Write::Check {
-                key: RowKey::from(&keys::order(m, o)),
-                condition: crate::testing::table::present(),
-            },
-            Write::Update {
-                key: RowKey::from(&keys::order_returns(m, o)),
-                condition: Box::new(move |row| {
-                    let tally: Option<ReturnTally> =
-                        row.and_then(|r| serde_json::from_value(r.clone()).ok());
-                    !tally.is_some_and(|t| t.refunds.contains(&noted))
-                }),
-                apply: Box::new(move |row| {
-                    let mut tally: ReturnTally = row
-                        .and_then(|r| serde_json::from_value(r).ok())
-                        .unwrap_or_default();
-                    tally.refunds.push(entry);
-                    tally.version = tally.version.saturating_add(1);
-                    serde_json::to_value(tally).unwrap_or_default()
-                }),
-            },
-        ])?;
+        // Cancelled (the order is not held, or the refund is noted already): done either way.
+        let _noted = self
+            .table()
+            .transact(vec![
+                Write::Check {
+                    key: RowKey::from(&keys::order(m, o)),
+                    condition: crate::testing::table::present(),
+                },
+                Write::Update {
+                    key: RowKey::from(&keys::order_returns(m, o)),
+                    condition: Box::new(move |row| {
+                        let tally: Option<ReturnTally> =
+                            row.and_then(|r| serde_json::from_value(r.clone()).ok());
+                        !tally.is_some_and(|t| t.refunds.contains(&noted))
+                    }),
+                    apply: Box::new(move |row| {
+                        let mut tally: ReturnTally = row
+                            .and_then(|r| serde_json::from_value(r).ok())
+                            .unwrap_or_default();
+                        tally.refunds.push(entry);
+                        tally.version = tally.version.saturating_add(1);
+                        serde_json::to_value(tally).unwrap_or_default()
+                    }),
+                },
+            ])?
+            .is_ok();
         Ok(())
     }
 
