@@ -184,6 +184,40 @@ impl World {
     }
 
     /// The customer's emails of `kind`.
+    /// A `refund` billing event of the order, as the shop reports one.
+    fn shop_refund(&self, event: &str, refund: &str, amount: i64) -> String {
+        let order = self.env.order();
+        json!({
+            "id": event, "type": "refund", "customer": order["customer"],
+            "refund": {"id": refund, "amount": amount, "currency": "EUR", "order_id": ORDER}
+        })
+        .to_string()
+    }
+
+    /// Reports `body` to billing-alert's `POST /v1/billing-events`: answered 200.
+    async fn report_refund(&self, body: &str) {
+        let key = aftercare::token::SigningKey::new(&[9u8; 32]).unwrap();
+        let billing = billing_alert::App::with_parts(
+            self.env.config(),
+            self.env.dynamodb(),
+            self.env.ses(),
+            self.clock.clone(),
+        )
+        .unwrap();
+        let links = billing_alert::Links::new(aftercare_tests::BASE, key);
+        let event = self.env.api_event(
+            billing_alert::ROUTE_EVENTS,
+            "/v1/billing-events",
+            &[],
+            Some(body),
+            Some(&self.env.api_key),
+        );
+        let resp = billing_alert::handle(&billing, &links, event, "t", deadline())
+            .await
+            .unwrap();
+        assert_eq!(resp["statusCode"], 200, "{resp}");
+    }
+
     async fn emails(&self, kind: &str) -> Vec<aftercare_tests::SentEmail> {
         self.env
             .emails_to(&self.env.customer_email())
@@ -836,33 +870,9 @@ async fn the_shops_refund_of_a_refunded_return_is_the_same_refund_one_email_one_
     }
     // The shop then refunds the same amount and tells Aftercare (here through the generic
     // billing events; Stripe, Shopify and WooCommerce refunds take the same path).
-    let key = aftercare::token::SigningKey::new(&[9u8; 32]).unwrap();
-    let billing = billing_alert::App::with_parts(
-        w.env.config(),
-        w.env.dynamodb(),
-        w.env.ses(),
-        w.clock.clone(),
-    )
-    .unwrap();
-    let links = billing_alert::Links::new(aftercare_tests::BASE, key);
-    let order = w.env.order();
-    let refund = json!({
-        "id": "ev-shop-refund", "type": "refund", "customer": order["customer"],
-        "refund": {"id": "shop-re-1", "amount": 24_900, "currency": "EUR", "order_id": ORDER}
-    })
-    .to_string();
+    let refund = w.shop_refund("ev-shop-refund", "shop-re-1", 24_900);
     for _ in 0..3 {
-        let event = w.env.api_event(
-            billing_alert::ROUTE_EVENTS,
-            "/v1/billing-events",
-            &[],
-            Some(&refund),
-            Some(&w.env.api_key),
-        );
-        let resp = billing_alert::handle(&billing, &links, event, "t", deadline())
-            .await
-            .unwrap();
-        assert_eq!(resp["statusCode"], 200, "{resp}");
+        w.report_refund(&refund).await;
     }
     assert_eq!(
         w.emails("refund_issued").await.len(),
@@ -876,65 +886,25 @@ async fn the_shops_refund_of_a_refunded_return_is_the_same_refund_one_email_one_
         "its points taken back once: {reversals:?}"
     );
     // Another refund of the order (another amount) is its own.
-    let other = refund
-        .replace("ev-shop-refund", "ev-shop-refund-2")
-        .replace("shop-re-1", "shop-re-2")
-        .replace("24900", "500");
-    let event = w.env.api_event(
-        billing_alert::ROUTE_EVENTS,
-        "/v1/billing-events",
-        &[],
-        Some(&other),
-        Some(&w.env.api_key),
-    );
-    billing_alert::handle(&billing, &links, event, "t", deadline())
-        .await
-        .unwrap();
+    w.report_refund(&w.shop_refund("ev-shop-refund-2", "shop-re-2", 500))
+        .await;
     assert_eq!(w.emails("refund_issued").await.len(), 2);
 }
 
 #[tokio::test]
 async fn a_shops_refund_reported_before_the_return_is_resolved_is_adopted_one_email_one_reversal() {
     let w = World::new().await;
-    let key = aftercare::token::SigningKey::new(&[9u8; 32]).unwrap();
-    let billing = billing_alert::App::with_parts(
-        w.env.config(),
-        w.env.dynamodb(),
-        w.env.ses(),
-        w.clock.clone(),
-    )
-    .unwrap();
-    let links = billing_alert::Links::new(aftercare_tests::BASE, key);
-    let order = w.env.order();
-    let refund = |event: &str, id: &str| {
-        json!({
-            "id": event, "type": "refund", "customer": order["customer"],
-            "refund": {"id": id, "amount": 24_900, "currency": "EUR", "order_id": ORDER}
-        })
-        .to_string()
-    };
-    let report = async |body: String| {
-        let event = w.env.api_event(
-            billing_alert::ROUTE_EVENTS,
-            "/v1/billing-events",
-            &[],
-            Some(&body),
-            Some(&w.env.api_key),
-        );
-        let resp = billing_alert::handle(&billing, &links, event, "t", deadline())
-            .await
-            .unwrap();
-        assert_eq!(resp["statusCode"], 200, "{resp}");
-    };
     // The shop refunds the tent first (reported three times), and a refund of an order
     // Aftercare does not hold is noted nowhere.
     for _ in 0..3 {
-        report(refund("ev-early", "shop-re-early")).await;
+        w.report_refund(&w.shop_refund("ev-early", "shop-re-early", 24_900))
+            .await;
     }
     assert_eq!(w.emails("refund_issued").await.len(), 1);
-    let mut unknown: Value = serde_json::from_str(&refund("ev-x", "shop-re-x")).unwrap();
+    let mut unknown: Value =
+        serde_json::from_str(&w.shop_refund("ev-x", "shop-re-x", 24_900)).unwrap();
     unknown["refund"]["order_id"] = "SO-404".into();
-    report(unknown.to_string()).await;
+    w.report_refund(&unknown.to_string()).await;
     assert!(w.env.items_in("O#SO-404", "RETURNS").await.is_empty());
     let tally = w.env.items_in(&format!("O#{ORDER}"), "RETURNS").await;
     assert_eq!(
