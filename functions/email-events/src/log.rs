@@ -21,15 +21,13 @@ use aftercare::domain::followup::{DecisionAction, FollowUpKind, FollowUpStatus};
 use aftercare::domain::send::SendStatus;
 use aftercare::http::{self, ApiError};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
 pub const ROUTE_MESSAGES: &str = "GET /v1/customers/{customerId}/messages";
 pub const ROUTE_EXPLAIN: &str = "GET /v1/customers/{customerId}/explain";
 
-const DEFAULT_PAGE: usize = 50;
+/// Most lines a page of the message log holds.
 const MAX_PAGE: usize = 200;
 
 /// How far SES got with a sent email, as the log names it.
@@ -165,34 +163,7 @@ pub async fn messages(
 ) -> Result<(u16, Value), ApiError> {
     let customer = customer_param(req)?;
     let kind = kind_param(req, false)?;
-    let limit = match http::query_param(req, "limit") {
-        None => DEFAULT_PAGE,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::new(
-                    400,
-                    "out_of_range",
-                    format!("limit must be 1 to {MAX_PAGE}"),
-                )
-                .field("limit")
-            })?,
-    };
-    // The cursor is the position after the last line shown, opaque to callers.
-    let start = match http::query_param(req, "cursor") {
-        None => 0,
-        Some(c) => URL_SAFE_NO_PAD
-            .decode(c)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("log:").and_then(|n| n.parse::<usize>().ok()))
-            .ok_or_else(|| {
-                ApiError::new(400, "invalid_format", "cursor is not one this API gave")
-                    .field("cursor")
-            })?,
-    };
+    let page = http::paging::Page::of(req, "log", MAX_PAGE)?;
     let log = app
         .store
         .customer_log(&merchant.id, &customer, app.clock.now())
@@ -224,7 +195,7 @@ pub async fn messages(
     if let Some(k) = &kind {
         lines.retain(|l| l.view["kind"] == k.as_str());
     }
-    if lines.is_empty() && start == 0 && kind.is_none() {
+    if lines.is_empty() && page.start == 0 && kind.is_none() {
         let profile = app
             .store
             .get_customer_profile(&merchant.id, &customer)
@@ -235,17 +206,16 @@ pub async fn messages(
     }
     lines.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.id.cmp(&b.id)));
     let total = lines.len();
-    let page: Vec<Value> = lines
+    let shown: Vec<Value> = lines
         .into_iter()
-        .skip(start)
-        .take(limit)
+        .skip(page.start)
+        .take(page.limit)
         .map(|l| l.view)
         .collect();
-    let next = start + page.len();
-    let next_cursor = (next < total).then(|| URL_SAFE_NO_PAD.encode(format!("log:{next}")));
+    let next_cursor = page.next_cursor(shown.len(), total);
     Ok((
         200,
-        json!({"customer_id": customer, "messages": page, "next_cursor": next_cursor}),
+        json!({"customer_id": customer, "messages": shown, "next_cursor": next_cursor}),
     ))
 }
 

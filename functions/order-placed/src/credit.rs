@@ -38,12 +38,7 @@ pub async fn serve(
     req: &ApiGatewayV2httpRequest,
     route: &str,
 ) -> Result<(u16, Value), ApiError> {
-    let customer = req
-        .path_parameters
-        .get("customerId")
-        .map(String::as_str)
-        .unwrap_or_default();
-    let customer = CustomerId::parse("customerId", customer)?;
+    let customer = crate::customer_in_path(req)?;
     match route {
         ROUTE_GET => get(app, merchant, req, &customer).await,
         ROUTE_REDEEM | ROUTE_ADJUST => post(app, merchant, req, &customer, route).await,
@@ -71,7 +66,7 @@ async fn get(
     req: &ApiGatewayV2httpRequest,
     customer: &CustomerId,
 ) -> Result<(u16, Value), ApiError> {
-    let page = crate::paging::Page::of(req, "credit")?;
+    let page = http::paging::Page::of(req, "credit", crate::MAX_PAGE)?;
     let statement = StoreCredit { book: &app.store }
         .statement(&merchant.id, customer)
         .await?;

@@ -37,7 +37,6 @@ use serde_json::{Value, json};
 mod connector;
 pub mod credit;
 pub mod loyalty;
-mod paging;
 pub mod shopify;
 pub mod woocommerce;
 
@@ -58,6 +57,24 @@ pub const ROUTES: &[&str] = &[
     woocommerce::ROUTE,
 ];
 const KIND: EmailKind = EmailKind::OrderThanks;
+
+/// Most entries a page of a customer's loyalty ledger or store credit holds.
+pub(crate) const MAX_PAGE: usize = 100;
+
+/// The customer a `/v1/customers/{customerId}/…` route names; a 400 naming `customerId`.
+pub(crate) fn customer_in_path(
+    req: &ApiGatewayV2httpRequest,
+) -> Result<aftercare::domain::CustomerId, ApiError> {
+    let customer = req
+        .path_parameters
+        .get("customerId")
+        .map(String::as_str)
+        .unwrap_or_default();
+    Ok(aftercare::domain::CustomerId::parse(
+        "customerId",
+        customer,
+    )?)
+}
 
 /// Everything built once at init and borrowed by every invocation.
 pub use aftercare::app::{App, InitError};

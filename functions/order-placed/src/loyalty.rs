@@ -86,12 +86,7 @@ pub async fn serve(
     req: &ApiGatewayV2httpRequest,
     route: &str,
 ) -> Result<(u16, Value), ApiError> {
-    let customer = req
-        .path_parameters
-        .get("customerId")
-        .map(String::as_str)
-        .unwrap_or_default();
-    let customer = CustomerId::parse("customerId", customer)?;
+    let customer = crate::customer_in_path(req)?;
     match route {
         ROUTE_GET => get(app, merchant, req, &customer).await,
         ROUTE_REDEEM | ROUTE_ADJUST => post(app, merchant, req, &customer, route).await,
@@ -132,7 +127,7 @@ async fn get(
     req: &ApiGatewayV2httpRequest,
     customer: &CustomerId,
 ) -> Result<(u16, Value), ApiError> {
-    let page = crate::paging::Page::of(req, "ledger")?;
+    let page = http::paging::Page::of(req, "ledger", crate::MAX_PAGE)?;
     let now = app.clock.now();
     let standing = Loyalty { ledger: &app.store }
         .standing(merchant, customer, now)

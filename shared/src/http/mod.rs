@@ -2,6 +2,7 @@
 //! field, request ids, body limits, and bearer-key authentication ([`auth`]).
 
 pub mod auth;
+pub mod paging;
 
 use crate::domain::FieldError;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
