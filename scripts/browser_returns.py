@@ -63,43 +63,6 @@ def screenshot_path(outdir: str, name: str, label: str) -> str:
 tamper = gc.tamper
 
 
-def _fits_js() -> str:
-    return "return document.documentElement.scrollWidth <= window.innerWidth"
-
-
-def _measure(driver, viewport, name: str, outdir: str, ids: tuple[str, ...], min_text: int) -> tuple[list[str], list[str]]:
-    """Lays the current page out at each width: checks and screenshots."""
-    from selenium.webdriver.common.by import By
-
-    problems: list[str] = []
-    shots: list[str] = []
-    for label, width in gc.WIDTHS:
-        what = f"{name} {label}"
-        m = viewport.set(width)
-        laid_out = min(m["innerWidth"], m["clientWidth"])
-        if laid_out != width:
-            problems.append(f"{what}: the browser laid the page out {laid_out} px wide, not {width}")
-        if m["textChars"] < min_text:
-            problems.append(f"{what}: blank ({m['textChars']} characters of visible text)")
-        if not driver.execute_script(_fits_js()):
-            problems.append(f"{what}: document.documentElement.scrollWidth {m['scrollWidth']} > "
-                            f"window.innerWidth {m['innerWidth']}")
-        problems.extend(gc.overflow_reasons(what, width, m["scrollWidth"], m["offenders"]))
-        for element in ids:
-            if not driver.find_elements(By.ID, element):
-                problems.append(f"{what}: no #{element}")
-        for landmark in ("header", "main", "footer"):
-            if not driver.find_elements(By.TAG_NAME, landmark):
-                problems.append(f"{what}: no <{landmark}> landmark")
-        height = min(max(m["contentHeight"], 1), gc.MAX_HEIGHT_PX)
-        png = screenshot_path(outdir, name, label)
-        with open(png, "wb") as f:
-            f.write(gc.screenshot(driver, width, height))
-        problems.extend(gc.blank_reasons(what, gc.MIN_TEXT_CHARS, gc.analyse_png(png)))
-        shots.append(png)
-    return problems, shots
-
-
 def _ask_for_return(driver, name: str) -> list[str]:
     """Fills the form as a customer does and sends it; the problems found on the way."""
     from selenium.webdriver.common.by import By
@@ -150,8 +113,8 @@ def check_portals(pages: list[tuple[str, str]], tampered: str, outdir: str) -> t
             if driver.find_elements(By.ID, "error"):
                 problems.append(f"{name}: the error page, not the return portal")
                 continue
-            found, taken = _measure(driver, viewport, name, outdir,
-                                    ("return-form", "items", "confirm", "policy"), MIN_PAGE_TEXT_CHARS)
+            found, taken = gc.measure_page(driver, viewport, name, ("return-form", "items", "confirm", "policy"),
+                                           MIN_PAGE_TEXT_CHARS, lambda label: screenshot_path(outdir, name, label))
             problems.extend(found)
             shots.extend(taken)
             viewport.set(gc.WIDTHS[0][1])
@@ -159,8 +122,9 @@ def check_portals(pages: list[tuple[str, str]], tampered: str, outdir: str) -> t
             problems.extend(found)
             if found:
                 continue
-            found, taken = _measure(driver, viewport, f"{name}-done", outdir, ("return-done",),
-                                    MIN_DONE_TEXT_CHARS)
+            done = f"{name}-done"
+            found, taken = gc.measure_page(driver, viewport, done, ("return-done",), MIN_DONE_TEXT_CHARS,
+                                           lambda label: screenshot_path(outdir, done, label))
             problems.extend(found)
             shots.extend(taken)
         png = os.path.join(outdir, "returns-tampered.png")

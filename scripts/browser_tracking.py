@@ -25,10 +25,6 @@ import gallery_check as gc  # noqa: E402
 MIN_PAGE_TEXT_CHARS = 200
 
 
-def _fits_js() -> str:
-    return "return document.documentElement.scrollWidth <= window.innerWidth"
-
-
 def check_pages(pages: list[tuple[str, str]], tampered: str, outdir: str) -> tuple[list[str], list[str]]:
     """Checks every (name, url) of `pages` and the `tampered` link; returns (problems, screenshots)."""
     from selenium.webdriver.common.by import By
@@ -45,29 +41,11 @@ def check_pages(pages: list[tuple[str, str]], tampered: str, outdir: str) -> tup
             driver.get(url)
             if driver.find_elements(By.ID, "error"):
                 problems.append(f"{name}: the error page, not the tracking page")
-            for label, width in gc.WIDTHS:
-                what = f"{name} {label}"
-                m = viewport.set(width)
-                laid_out = min(m["innerWidth"], m["clientWidth"])
-                if laid_out != width:
-                    problems.append(f"{what}: the browser laid the page out {laid_out} px wide, not {width}")
-                if m["textChars"] < MIN_PAGE_TEXT_CHARS:
-                    problems.append(f"{what}: blank ({m['textChars']} characters of visible text)")
-                if not driver.execute_script(_fits_js()):
-                    problems.append(f"{what}: document.documentElement.scrollWidth {m['scrollWidth']} > "
-                                    f"window.innerWidth {m['innerWidth']}")
-                problems.extend(gc.overflow_reasons(what, width, m["scrollWidth"], m["offenders"]))
-                if not driver.find_elements(By.ID, "timeline"):
-                    problems.append(f"{what}: no timeline (#timeline)")
-                for landmark in ("header", "main", "footer"):
-                    if not driver.find_elements(By.TAG_NAME, landmark):
-                        problems.append(f"{what}: no <{landmark}> landmark")
-                height = min(max(m["contentHeight"], 1), gc.MAX_HEIGHT_PX)
-                png = os.path.join(outdir, f"tracking-{name}.{label}.png")
-                with open(png, "wb") as f:
-                    f.write(gc.screenshot(driver, width, height))
-                problems.extend(gc.blank_reasons(what, gc.MIN_TEXT_CHARS, gc.analyse_png(png)))
-                shots.append(png)
+            found, taken = gc.measure_page(
+                driver, viewport, name, ("timeline",), MIN_PAGE_TEXT_CHARS,
+                lambda label: os.path.join(outdir, f"tracking-{name}.{label}.png"))
+            problems.extend(found)
+            shots.extend(taken)
         png = os.path.join(outdir, "tracking-tampered.png")
         problems.extend(gc.tampered_page_problems(driver, tampered, "timeline", png))
         shots.append(png)

@@ -410,6 +410,43 @@ def check(outdir: str) -> tuple[list[Result], float]:
     return results, time.monotonic() - started
 
 
+def measure_page(driver, viewport: "Viewport", name: str, ids: tuple[str, ...], min_text: int,
+                 png_at) -> tuple[list[str], list[str]]:
+    """Lays the page the browser shows out at each of WIDTHS: laid out at that width, not blank
+    (`min_text` characters of visible text at least), nothing wider than the viewport, the elements
+    `#ids` and the header/main/footer landmarks there; a screenshot of each width saved at
+    `png_at(label)` and checked not blank. Returns (problems, screenshots)."""
+    from selenium.webdriver.common.by import By
+
+    problems: list[str] = []
+    shots: list[str] = []
+    for label, width in WIDTHS:
+        what = f"{name} {label}"
+        m = viewport.set(width)
+        laid_out = min(m["innerWidth"], m["clientWidth"])
+        if laid_out != width:
+            problems.append(f"{what}: the browser laid the page out {laid_out} px wide, not {width}")
+        if m["textChars"] < min_text:
+            problems.append(f"{what}: blank ({m['textChars']} characters of visible text)")
+        if not driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"):
+            problems.append(f"{what}: document.documentElement.scrollWidth {m['scrollWidth']} > "
+                            f"window.innerWidth {m['innerWidth']}")
+        problems.extend(overflow_reasons(what, width, m["scrollWidth"], m["offenders"]))
+        for element in ids:
+            if not driver.find_elements(By.ID, element):
+                problems.append(f"{what}: no #{element}")
+        for landmark in ("header", "main", "footer"):
+            if not driver.find_elements(By.TAG_NAME, landmark):
+                problems.append(f"{what}: no <{landmark}> landmark")
+        height = min(max(m["contentHeight"], 1), MAX_HEIGHT_PX)
+        png = png_at(label)
+        with open(png, "wb") as f:
+            f.write(screenshot(driver, width, height))
+        problems.extend(blank_reasons(what, MIN_TEXT_CHARS, analyse_png(png)))
+        shots.append(png)
+    return problems, shots
+
+
 def tamper(url: str) -> str:
     """`url` with one character of its token's signature changed."""
     i = len(url) - 3
