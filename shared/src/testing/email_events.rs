@@ -397,8 +397,8 @@ impl EmailStats for MemEmailEvents {
         to: Date,
     ) -> Result<Vec<DailyStats>, StoreError> {
         let (low, high) = (
-            keys::email_stats_from(&from.to_string()),
-            keys::email_stats_to(&to.to_string()),
+            keys::day_counters_from(&from.to_string()),
+            keys::day_counters_to(&to.to_string()),
         );
         let partitions = keys::email_stats_partitions(m);
         let shards = self

@@ -160,11 +160,14 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
                 .ok(),
             now,
         };
-        let (created, record, pending, replay_mark) =
+        // A new order's count of units sold starts at 0 (written with it); a replay carries on
+        // from the mark it read.
+        let fresh = record.order.units_sold().map(|_| 0);
+        let (created, record, pending, sold_from) =
             match (self.book.place_order(&new).await?, claim) {
-                (PlaceOutcome::Created { .. }, None) => (true, record, Pending::Unaddressed, None),
+                (PlaceOutcome::Created { .. }, None) => (true, record, Pending::Unaddressed, fresh),
                 (PlaceOutcome::Created { suppressed: true }, Some(_)) => {
-                    (true, record, Pending::Suppressed, None)
+                    (true, record, Pending::Suppressed, fresh)
                 }
                 (PlaceOutcome::Created { suppressed: false }, Some(claim)) => (
                     true,
@@ -172,17 +175,12 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
                     Pending::Send {
                         claim_token: claim.claim_token,
                     },
-                    None,
+                    fresh,
                 ),
                 (PlaceOutcome::AlreadyExists, claim) => {
                     self.replayed(record, &email, claim).await?
                 }
             };
-        // Written `0` with a new order; a replay carries on from the mark it read.
-        let sold_from = match replay_mark {
-            Some(mark) => mark,
-            None => record.order.units_sold().map(|_| 0),
-        };
         Ok(Stored {
             created,
             record,
@@ -199,7 +197,7 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
         record: OrderRecord,
         email: &SendIdentity,
         claim: Option<SendRecord>,
-    ) -> Result<(bool, OrderRecord, Pending, Option<Option<u32>>), PlaceError> {
+    ) -> Result<(bool, OrderRecord, Pending, Option<u32>), PlaceError> {
         let replay = self
             .book
             .order_replay(&record.merchant_id, &record.order.id, email)
@@ -223,7 +221,7 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
             return Err(PlaceError::Conflict);
         }
         // How far the units sold are counted (none to count without a mark).
-        let mark = Some(replay.idempotency.and_then(|i| i.sold_chunks));
+        let mark = replay.idempotency.and_then(|i| i.sold_chunks);
         let Some(claim) = claim else {
             return Ok((false, stored, Pending::Unaddressed, mark));
         };
@@ -254,9 +252,6 @@ impl<B: OrderBook, L: SendLedger, M: Mailer> PlaceOrder<'_, B, L, M> {
         let (Some(from), Some(sold)) = (stored.sold_from, order.units_sold()) else {
             return Ok(());
         };
-        if usize::try_from(from).is_ok_and(|from| from >= sold.chunks()) {
-            return Ok(());
-        }
         self.book
             .count_sold(&stored.record.merchant_id, &order.id, &sold, from)
             .await?;

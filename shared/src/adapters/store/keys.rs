@@ -601,13 +601,14 @@ pub fn sold_pk(m: &MerchantId, sku: &str) -> String {
     entity(m, "SOLD", sku)
 }
 
-/// The lowest sort key of the counters of `day` (inclusive bound of a range).
-pub fn email_stats_from(day: &str) -> String {
+/// The lowest sort key of the daily counters (email counters, units sold, `<day>#…`) of `day`
+/// (inclusive bound of a range).
+pub fn day_counters_from(day: &str) -> String {
     format!("{day}#")
 }
 
-/// The highest sort key of the counters of `day` (inclusive bound of a range).
-pub fn email_stats_to(day: &str) -> String {
+/// The highest sort key of the daily counters of `day` (inclusive bound of a range).
+pub fn day_counters_to(day: &str) -> String {
     format!("{day}#~")
 }
 

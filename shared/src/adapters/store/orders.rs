@@ -208,8 +208,8 @@ impl Store {
     ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
         use futures_util::{StreamExt, TryStreamExt};
         let (from, to) = (
-            keys::email_stats_from(&from.to_string()),
-            keys::email_stats_to(&to.to_string()),
+            keys::day_counters_from(&from.to_string()),
+            keys::day_counters_to(&to.to_string()),
         );
         let queries: Vec<(String, _)> = skus
             .iter()

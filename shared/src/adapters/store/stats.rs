@@ -57,8 +57,8 @@ impl EmailStats for Store {
         to: Date,
     ) -> Result<Vec<DailyStats>, StoreError> {
         let (from, to) = (
-            keys::email_stats_from(&from.to_string()),
-            keys::email_stats_to(&to.to_string()),
+            keys::day_counters_from(&from.to_string()),
+            keys::day_counters_to(&to.to_string()),
         );
         let queries = keys::email_stats_partitions(m)
             .into_iter()
